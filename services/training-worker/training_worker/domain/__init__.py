@@ -1,0 +1,1 @@
+"""Pure training domain: models, optimizers, regularizers and data; numpy only, no I/O."""

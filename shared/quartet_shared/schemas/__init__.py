@@ -1,0 +1,1 @@
+"""Message schemas, one module per domain; each model registers its `ce_type` on import."""
