@@ -1,0 +1,651 @@
+"""The consumer runner: typed handlers, commit after the effect, retries, dead letters, dedup and transactions.
+
+Two modes share one loop:
+
+* ``at_least_once``: handlers make their effect durable themselves (a database transaction that also
+  records the message id with :func:`quartet_shared.db.claim_message`); the runner flushes whatever the
+  handlers produced and only then commits the batch's offsets.
+* ``transactional``: each poll batch is one Kafka transaction holding the handlers' output, the dedup
+  changelog records, any dead letters and the consumed offsets (``send_offsets_to_transaction`` with the
+  consumer's ``group_metadata()``). A crash anywhere aborts the whole batch, and readers use
+  ``read_committed``, so each input yields its output exactly once.
+
+In both modes a Redis fast path skips ids already done, transient failures are retried inline with
+exponential backoff and then through ``T.retry``, and poison records go to ``T.dlq`` with their reason,
+so one bad record never stalls its partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from pydantic import BaseModel
+
+from quartet_shared.cache import DedupCache, ResilientRedis
+from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode, header_map
+from quartet_shared.logs import log_context
+from quartet_shared.metrics import (
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DUPLICATES,
+    HANDLER_SECONDS,
+    RETRIES,
+    TRANSACTIONS,
+)
+from quartet_shared.producer import Producer
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, dedup_topic, ensure_topics
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+# Headers the kernel adds; a replay strips them so the record goes back exactly as it first came.
+H_ATTEMPT = "quartet_attempt"
+H_NOT_BEFORE = "quartet_not_before_ms"
+H_FIRST_FAILURE = "quartet_first_failure"
+H_ORIGINAL_TOPIC = "dlq_original_topic"
+H_ORIGINAL_PARTITION = "dlq_original_partition"
+H_ORIGINAL_OFFSET = "dlq_original_offset"
+H_ERROR_TYPE = "dlq_error_type"
+H_ERROR_MESSAGE = "dlq_error_message"
+H_ATTEMPTS = "dlq_attempts"
+H_DLQ_FIRST = "dlq_first_failure_time"
+H_DLQ_LAST = "dlq_last_failure_time"
+H_GROUP = "dlq_consumer_group"
+KERNEL_HEADERS = frozenset(
+    {
+        H_ATTEMPT,
+        H_NOT_BEFORE,
+        H_FIRST_FAILURE,
+        H_ORIGINAL_TOPIC,
+        H_ORIGINAL_PARTITION,
+        H_ORIGINAL_OFFSET,
+        H_ERROR_TYPE,
+        H_ERROR_MESSAGE,
+        H_ATTEMPTS,
+        H_DLQ_FIRST,
+        H_DLQ_LAST,
+        H_GROUP,
+    }
+)
+
+
+class Mode(StrEnum):
+    """How a runner commits."""
+
+    AT_LEAST_ONCE = "at_least_once"
+    TRANSACTIONAL = "transactional"
+
+
+class PermanentError(Exception):
+    """A handler's verdict that retrying cannot help: the record goes straight to the dead-letter topic."""
+
+
+class Aborted(Exception):
+    """Raised by a handler that gave up its unit of work because the runner is stopping."""
+
+
+@dataclass
+class Context:
+    """What a handler gets beside its typed message."""
+
+    envelope: Envelope
+    record: ConsumerRecord
+    attempt: int
+    stopping: threading.Event
+    _emit: Callable[[str, Envelope], None]
+
+    def emit(self, topic: str, envelope: Envelope) -> None:
+        """Produce an event as part of this record's unit of work (inside the transaction in that mode)."""
+        self._emit(topic, envelope)
+
+
+Handler = Callable[[M, Context], None]
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[M]):
+    """A topic and the typed handler for its records; `model` None means "the schema `ce_type` names"."""
+
+    topic: str
+    handler: Handler[M]
+    model: type[M] | None = None
+    retry: bool = True
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+    attempts: int
+    first_failure: str
+    permanent: bool
+
+
+@dataclass
+class _BatchState:
+    offsets: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
+    done_ids: list[str] = field(default_factory=list)
+    dedup_records: list[tuple[int, str]] = field(default_factory=list)
+    processed: int = 0
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
+    """Exponential backoff: base·2^(attempt-1), capped."""
+    return float(min(max_s, base_s * (2 ** max(0, attempt - 1))))
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class ConsumerRunner:
+    """Runs subscriptions in one consumer group, on its own thread or in the calling one."""
+
+    def __init__(
+        self,
+        settings: KernelSettings,
+        group: str,
+        subscriptions: Iterable[Subscription[Any]],
+        *,
+        mode: Mode = Mode.AT_LEAST_ONCE,
+        source: str | None = None,
+        redis: ResilientRedis | None = None,
+        max_poll_records: int = 500,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 10_000,
+        poll_timeout_ms: int = 200,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.mode = mode
+        self.source = source or f"/quartet/{settings.service_name}"
+        self._subs: dict[str, Subscription[Any]] = {}
+        for sub in subscriptions:
+            self._subs[sub.topic] = sub
+            if sub.retry:
+                self._subs[sub.topic + RETRY_SUFFIX] = sub
+        self._redis = redis
+        self._dedup_cache = DedupCache(redis, group, settings.idempotency_ttl_s) if redis is not None else None
+        self._max_poll_records = max_poll_records
+        self._max_poll_interval_ms = max_poll_interval_ms
+        self._session_timeout_ms = session_timeout_ms
+        self._poll_timeout_ms = poll_timeout_ms
+        self._sleep = sleep
+        self.stopping = threading.Event()
+        self.started = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._producer: Producer | None = None
+        self._seen: dict[TopicPartition, set[str]] = {}
+        self._paused_until: dict[TopicPartition, float] = {}
+        self._last_lag = 0.0
+        self.error: BaseException | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> threading.Thread:
+        """Run in a daemon thread; returns it."""
+        self._thread = threading.Thread(target=self._run_logged, name=f"consumer-{self.group}", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Ask the loop to finish its current record and exit; wait for the thread when it has one."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s if timeout_s is not None else self.settings.shutdown_grace_s)
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM and SIGINT (main thread only)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def _run_logged(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:
+            self.error = exc
+            log.exception("consumer runner crashed", extra={"group": self.group})
+            raise
+
+    def run(self) -> None:
+        """The poll loop; returns after stop() or SIGTERM, having committed or aborted its last batch."""
+        self._prepare_topics()
+        self._producer = self._make_producer()
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=f"{self.settings.service_name}-{self.settings.instance_id}",
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self._max_poll_records,
+            max_poll_interval_ms=self._max_poll_interval_ms,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
+            request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
+        )
+        self._consumer = consumer
+        consumer.subscribe(sorted(self._subs), listener=_Listener(self))
+        self.started.set()
+        try:
+            while not self.stopping.is_set():
+                self._resume_due()
+                batch = consumer.poll(timeout_ms=self._poll_timeout_ms)
+                if batch:
+                    self._process_batch(batch)
+                self._report_lag()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._consumer is not None:
+                self._consumer.close(autocommit=False)
+        with contextlib.suppress(Exception):
+            if self._producer is not None:
+                self._producer.close(timeout_s=5)
+
+    def _make_producer(self) -> Producer:
+        if self.mode is Mode.TRANSACTIONAL:
+            producer = Producer(
+                self.settings,
+                transactional_id=f"{self.group}-{self.settings.instance_id}",
+                transaction_timeout_ms=self.settings.transaction_timeout_ms,
+            )
+            # Fences any earlier incarnation with the same id and aborts its open transaction at once.
+            producer.raw.init_transactions()
+            return producer
+        return Producer(self.settings)
+
+    def _prepare_topics(self) -> None:
+        specs = [TopicSpec(t, "") for t in self._subs]
+        specs += [TopicSpec(t + DLQ_SUFFIX, "") for t in self._subs if not t.endswith(RETRY_SUFFIX)]
+        ensure_topics(self.settings, specs)
+        if self.mode is Mode.TRANSACTIONAL:
+            partitions = self._partition_counts(list(self._subs))
+            bases = sorted({t.removesuffix(RETRY_SUFFIX) for t in self._subs})
+            ensure_topics(
+                self.settings,
+                [
+                    TopicSpec(
+                        dedup_topic(b, self.group),
+                        f"processed ids of {self.group} on {b} and its retries",
+                        partitions=max(n for t, n in partitions.items() if t.removesuffix(RETRY_SUFFIX) == b),
+                        compacted=True,
+                        retention_ms=self.settings.dedup_retention_ms,
+                    )
+                    for b in bases
+                ],
+            )
+
+    def _partition_counts(self, topics: list[str]) -> dict[str, int]:
+        probe = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        try:
+            counts: dict[str, int] = {}
+            for t in topics:
+                deadline = time.monotonic() + 30
+                parts = probe.partitions_for_topic(t)
+                while not parts and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    probe.topics()
+                    parts = probe.partitions_for_topic(t)
+                if not parts:
+                    raise RuntimeError(f"topic {t} has no partitions")
+                counts[t] = len(parts)
+            return counts
+        finally:
+            probe.close()
+
+    # ---- rebalances --------------------------------------------------------------------------------
+
+    def _on_assigned(self, partitions: list[TopicPartition]) -> None:
+        if self.mode is Mode.TRANSACTIONAL:
+            for tp in {_base(tp) for tp in partitions}:
+                self._seen[tp] = self._restore_dedup(tp)
+        log.info("partitions assigned", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
+
+    def _on_revoked(self, partitions: list[TopicPartition]) -> None:
+        # Each batch commits (or aborts) before the next poll, so nothing is pending here.
+        for tp in partitions:
+            self._seen.pop(_base(tp), None)
+            self._paused_until.pop(tp, None)
+        log.info("partitions revoked", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
+
+    def _restore_dedup(self, tp: TopicPartition) -> set[str]:
+        """Rebuild a base partition's processed ids (its own and its retries') from the committed changelog."""
+        changelog = TopicPartition(dedup_topic(tp.topic, self.group), tp.partition)
+        reader = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        try:
+            reader.assign([changelog])
+            reader.seek_to_beginning(changelog)
+            end = reader.end_offsets([changelog])[changelog]
+            ids: set[str] = set()
+            while reader.position(changelog) < end:
+                for records in reader.poll(timeout_ms=500).values():
+                    ids.update(r.key.decode() for r in records if r.key is not None)
+            return ids
+        finally:
+            reader.close()
+
+    # ---- the batch ----------------------------------------------------------------------------------
+
+    def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self._producer is not None and self._consumer is not None
+        txn = self.mode is Mode.TRANSACTIONAL
+        state = _BatchState()
+        if txn:
+            self._producer.raw.begin_transaction()
+        try:
+            for tp, records in batch.items():
+                self._process_partition(tp, records, state)
+            if txn:
+                self._commit_transaction(state)
+            else:
+                self._producer.flush()
+                if state.offsets:
+                    self._consumer.commit(offsets=state.offsets)
+        except Aborted:
+            self._abandon(batch, state, txn)
+            return
+        except KafkaError:
+            log.exception("batch failed; it will be consumed again", extra={"group": self.group})
+            self._abandon(batch, state, txn)
+            return
+        if self._dedup_cache is not None:
+            self._dedup_cache.remember(state.done_ids)
+
+    def _commit_transaction(self, state: _BatchState) -> None:
+        assert self._producer is not None and self._consumer is not None
+        raw = self._producer.raw
+        if state.offsets:
+            raw.send_offsets_to_transaction(state.offsets, self._consumer.group_metadata())
+        raw.commit_transaction()
+        TRANSACTIONS.labels(self.group, "committed").inc()
+        for tp_key, ids in _group_ids(state.dedup_records).items():
+            seen = self._seen.get(tp_key)
+            if seen is not None:
+                seen.update(ids)
+
+    def _abandon(self, batch: dict[TopicPartition, list[ConsumerRecord]], state: _BatchState, txn: bool) -> None:
+        """Throw the batch's work away and rewind, so every record in it is consumed again."""
+        assert self._producer is not None and self._consumer is not None
+        if txn:
+            with contextlib.suppress(KafkaError):
+                self._producer.raw.abort_transaction()
+            TRANSACTIONS.labels(self.group, "aborted").inc()
+        elif state.offsets and not self.stopping.is_set():
+            # Records before the abandoned one did finish; committing them spares their redelivery.
+            with contextlib.suppress(KafkaError):
+                self._producer.flush()
+                self._consumer.commit(offsets=state.offsets)
+        for tp, records in batch.items():
+            committed = state.offsets.get(tp)
+            restart = committed.offset if (committed is not None and not txn) else records[0].offset
+            with contextlib.suppress(Exception):
+                self._consumer.seek(tp, restart)
+
+    def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord], state: _BatchState) -> None:
+        assert self._consumer is not None
+        sub = self._subs[tp.topic]
+        base_topic = tp.topic.removesuffix(RETRY_SUFFIX)
+        CONSUMED.labels(self.group, tp.topic).inc(len(records))
+        decoded: list[tuple[ConsumerRecord, Envelope | None, Exception | None]] = []
+        for rec in records:
+            try:
+                decoded.append((rec, decode(rec.key, rec.value, rec.headers), None))
+            except EnvelopeError as exc:
+                decoded.append((rec, None, exc))
+        ids = [env.id for _, env, _ in decoded if env is not None]
+        known = self._dedup_cache.known(ids) if self._dedup_cache is not None else set()
+        seen = self._seen.get(_base(tp)) if self.mode is Mode.TRANSACTIONAL else None
+        seen_here: set[str] = set()
+        for rec, env, err in decoded:
+            if self.stopping.is_set() and state.processed and self.mode is Mode.TRANSACTIONAL:
+                # Leave the rest of the batch for whoever owns the partition next.
+                break
+            if tp.topic.endswith(RETRY_SUFFIX) and self._defer_if_early(tp, rec):
+                break
+            if err is not None or env is None:
+                self._dead_letter(rec, base_topic, err or EnvelopeError("undecodable"), attempts=1)
+            elif env.id in known or env.id in seen_here or (seen is not None and env.id in seen):
+                DUPLICATES.labels(self.group, base_topic).inc()
+            else:
+                self._handle(sub, tp, rec, env, base_topic, state)
+                seen_here.add(env.id)
+            state.offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
+            state.processed += 1
+
+    def _defer_if_early(self, tp: TopicPartition, rec: ConsumerRecord) -> bool:
+        """Pause a retry partition until its head record is due, so delays never block other topics."""
+        assert self._consumer is not None
+        due_ms = int(header_map(rec.headers).get(H_NOT_BEFORE, b"0") or 0)
+        wait = due_ms / 1000 - time.time()
+        if wait <= 0:
+            return False
+        self._consumer.seek(tp, rec.offset)
+        self._consumer.pause(tp)
+        self._paused_until[tp] = time.monotonic() + wait
+        return True
+
+    def _resume_due(self) -> None:
+        if not self._paused_until or self._consumer is None:
+            return
+        now = time.monotonic()
+        due = [tp for tp, at in self._paused_until.items() if at <= now]
+        for tp in due:
+            del self._paused_until[tp]
+        if due:
+            self._consumer.resume(*due)
+
+    def _handle(
+        self,
+        sub: Subscription[Any],
+        tp: TopicPartition,
+        rec: ConsumerRecord,
+        env: Envelope,
+        base_topic: str,
+        state: _BatchState,
+    ) -> None:
+        headers = header_map(rec.headers)
+        prior_attempts = int(headers.get(H_ATTEMPT, b"0") or 0)
+        first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
+        try:
+            message = env.parse(sub.model)
+        except SchemaError as exc:
+            self._dead_letter(rec, base_topic, exc, attempts=prior_attempts + 1, first_failure=first_failure)
+            return
+        failure = self._attempt(sub, message, rec, env, prior_attempts, first_failure)
+        if failure is None:
+            state.done_ids.append(env.id)
+            if self.mode is Mode.TRANSACTIONAL:
+                self._record_dedup(_base(tp), env.id, state)
+            return
+        if failure.permanent or failure.attempts >= self.settings.max_attempts or not sub.retry:
+            self._dead_letter(rec, base_topic, failure.error, failure.attempts, failure.first_failure)
+        else:
+            self._schedule_retry(rec, base_topic, failure)
+
+    def _attempt(
+        self,
+        sub: Subscription[Any],
+        message: BaseModel,
+        rec: ConsumerRecord,
+        env: Envelope,
+        prior_attempts: int,
+        first_failure: str | None,
+    ) -> _Failure | None:
+        assert self._producer is not None
+        attempt = prior_attempts
+        for inline in range(self.settings.max_inline_attempts):
+            attempt += 1
+            emitted: list[tuple[str, Envelope]] = []
+            ctx = Context(env, rec, attempt, self.stopping, _appender(emitted))
+            started = time.perf_counter()
+            try:
+                with log_context(env.subject or env.id, env.traceparent):
+                    sub.handler(message, ctx)
+            except Aborted:
+                raise
+            except PermanentError as exc:
+                return _Failure(exc, attempt, first_failure or _now_iso(), permanent=True)
+            except Exception as exc:
+                first_failure = first_failure or _now_iso()
+                RETRIES.labels(self.group, rec.topic).inc()
+                log.warning(
+                    "handler failed",
+                    extra={"group": self.group, "topic": rec.topic, "attempt": attempt, "error": repr(exc)},
+                )
+                last = inline == self.settings.max_inline_attempts - 1
+                if last or attempt >= self.settings.max_attempts or self.stopping.is_set():
+                    return _Failure(exc, attempt, first_failure, permanent=False)
+                self._sleep(
+                    backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)
+                )
+                continue
+            finally:
+                HANDLER_SECONDS.labels(self.group, rec.topic).observe(time.perf_counter() - started)
+            for topic, out in emitted:
+                self._producer.send(topic, out)
+            return None
+        raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)
+
+    def _record_dedup(self, tp: TopicPartition, message_id: str, state: _BatchState) -> None:
+        assert self._producer is not None
+        topic = dedup_topic(tp.topic, self.group)
+        self._producer.send_raw(topic, message_id.encode(), b"1", [], partition=tp.partition)
+        state.dedup_records.append((tp.partition, f"{tp.topic}\x00{message_id}"))
+
+    def _schedule_retry(self, rec: ConsumerRecord, base_topic: str, failure: _Failure) -> None:
+        assert self._producer is not None
+        delay = self._backoff(failure.attempts)
+        headers = _strip(rec.headers) + [
+            (H_ATTEMPT, str(failure.attempts).encode()),
+            (H_NOT_BEFORE, str(int((time.time() + delay) * 1000)).encode()),
+            (H_FIRST_FAILURE, failure.first_failure.encode()),
+            (H_ERROR_TYPE, type(failure.error).__name__.encode()),
+            (H_ERROR_MESSAGE, str(failure.error)[:2000].encode()),
+        ]
+        self._producer.send_raw(base_topic + RETRY_SUFFIX, rec.key, rec.value, headers)
+
+    def _dead_letter(
+        self,
+        rec: ConsumerRecord,
+        base_topic: str,
+        error: BaseException,
+        attempts: int,
+        first_failure: str | None = None,
+    ) -> None:
+        assert self._producer is not None
+        now = _now_iso()
+        headers = _strip(rec.headers) + [
+            (H_ERROR_TYPE, type(error).__name__.encode()),
+            (H_ERROR_MESSAGE, str(error)[:4000].encode("utf-8", "replace")),
+            (H_ATTEMPTS, str(attempts).encode()),
+            (H_ORIGINAL_TOPIC, base_topic.encode()),
+            (H_ORIGINAL_PARTITION, str(rec.partition).encode()),
+            (H_ORIGINAL_OFFSET, str(rec.offset).encode()),
+            (H_DLQ_FIRST, (first_failure or now).encode()),
+            (H_DLQ_LAST, now.encode()),
+            (H_GROUP, self.group.encode()),
+        ]
+        if rec.topic != base_topic:
+            headers.append(("dlq_via_topic", rec.topic.encode()))
+        self._producer.send_raw(base_topic + DLQ_SUFFIX, rec.key, rec.value, headers)
+        DEAD_LETTERS.labels(self.group, base_topic, type(error).__name__).inc()
+        log.warning(
+            "dead-lettered",
+            extra={
+                "group": self.group,
+                "topic": base_topic,
+                "offset": rec.offset,
+                "error": f"{type(error).__name__}: {error}",
+            },
+        )
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if self._consumer is None or now - self._last_lag < 1.0:
+            return
+        self._last_lag = now
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            with contextlib.suppress(Exception):
+                lag = max(0, high - self._consumer.position(tp))
+                CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+
+
+def _appender(out: list[tuple[str, Envelope]]) -> Callable[[str, Envelope], None]:
+    return lambda topic, envelope: out.append((topic, envelope))
+
+
+def _base(tp: TopicPartition) -> TopicPartition:
+    return TopicPartition(tp.topic.removesuffix(RETRY_SUFFIX), tp.partition)
+
+
+def _strip(headers: list[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    return [(k, v or b"") for k, v in (headers or []) if k not in KERNEL_HEADERS and k != "dlq_via_topic"]
+
+
+def original_headers(headers: list[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    """A record's headers without anything the kernel added (for replays)."""
+    return _strip(headers)
+
+
+def _group_ids(records: list[tuple[int, str]]) -> dict[TopicPartition, set[str]]:
+    out: dict[TopicPartition, set[str]] = defaultdict(set)
+    for partition, tagged in records:
+        topic, message_id = tagged.split("\x00", 1)
+        out[TopicPartition(topic, partition)].add(message_id)
+    return out
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._runner._on_revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner._on_assigned(list(assigned))
+
+
+__all__ = [
+    "DEDUP_SUFFIX",
+    "Aborted",
+    "ConsumerRunner",
+    "Context",
+    "Mode",
+    "PermanentError",
+    "Subscription",
+    "backoff_delay",
+    "original_headers",
+]

@@ -1,0 +1,603 @@
+"""Real Kafka, Redis and PostgreSQL on any machine: native processes when no Docker engine answers, Compose otherwise.
+
+Kafka's broker jars come from Maven Central through `deploy/kafka/pom.xml` and run in KRaft combined mode
+with the machine's Java; Redis and PostgreSQL come from Debian packages when they are missing. Everything a
+run writes lives under `.local/` (ignored by git). `python -m quartet_shared.infra up|down|status` is what
+`make infra-up` and `make infra-down` call; the test fixtures use the same classes on private ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / ".local"
+KAFKA_POM = ROOT / "deploy" / "kafka" / "pom.xml"
+KAFKA_LIBS = LOCAL / "kafka" / "libs"
+STATE_DIR = LOCAL / "run"
+ENV_FILE = LOCAL / "infra.env"
+
+
+class InfraError(RuntimeError):
+    """A server could not be installed or started; the message says which and where its log is."""
+
+
+def docker_available() -> bool:
+    """True if a Docker engine answers (not merely a client on the PATH)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) != 0
+
+
+def free_port() -> int:
+    """A port the OS says is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: object, what: str, timeout_s: float, log: Path | None = None) -> None:
+    """Poll `check()` until it is true, or raise InfraError naming `what` and its log."""
+    assert callable(check)
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # readiness probes fail in many ways until the server is up
+            last = exc
+        time.sleep(0.25)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    raise InfraError(f"{what} not ready after {timeout_s:.0f}s (last error: {last}){tail}")
+
+
+def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+# ---- installation ----------------------------------------------------------------------------------------
+
+
+def ensure_kafka_installed() -> Path:
+    """Resolve the broker's jars with Maven once (re-resolved when the pom changes)."""
+    stamp = KAFKA_LIBS / ".pom-sha256"
+    digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return KAFKA_LIBS
+    if shutil.which("mvn") is None:
+        _apt_install(["maven"])
+    if shutil.which("java") is None:
+        _apt_install(["openjdk-17-jre-headless"])
+    if KAFKA_LIBS.exists():
+        shutil.rmtree(KAFKA_LIBS)
+    KAFKA_LIBS.mkdir(parents=True)
+    print(f"resolving the Kafka broker's jars with Maven into {KAFKA_LIBS} ...", file=sys.stderr)
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={KAFKA_LIBS}",
+            "-DincludeScope=runtime",
+        ]
+    )
+    stamp.write_text(digest)
+    return KAFKA_LIBS
+
+
+_apt_updated = False
+
+
+def _apt_install(packages: list[str]) -> None:
+    global _apt_updated
+    if shutil.which("apt-get") is None:
+        raise InfraError(f"{' '.join(packages)} missing and apt-get is not available to install it")
+    print(f"installing {' '.join(packages)} from Debian packages ...", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        _run(["apt-get", "update", "-qq"], env=env)
+        _apt_updated = True
+    _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env)
+
+
+def redis_server_binary() -> str:
+    """The redis-server binary, installing Debian's package when absent."""
+    found = shutil.which("redis-server")
+    if found is None:
+        _apt_install(["redis-server"])
+        found = shutil.which("redis-server")
+    if found is None:
+        raise InfraError("redis-server is not on the PATH after installing it")
+    return found
+
+
+def postgres_bindir() -> Path:
+    """The PostgreSQL server's bin directory, installing Debian's package when absent."""
+    for _ in range(2):
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+        if candidates:
+            return candidates[-1].parent
+        _apt_install(["postgresql"])
+    raise InfraError("PostgreSQL server binaries not found after installing the postgresql package")
+
+
+# ---- servers ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A native server process with a data directory of its own."""
+
+    name: str
+    port: int
+    workdir: Path
+
+    @property
+    def pidfile(self) -> Path:
+        return self.workdir / "server.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.workdir / "server.log"
+
+    def pid(self) -> int | None:
+        """The running server's pid, if its pidfile names a live process."""
+        try:
+            pid = int(self.pidfile.read_text().strip().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def running(self) -> bool:
+        """True if its process is alive."""
+        return self.pid() is not None
+
+    def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> int:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        self.pidfile.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM and wait; SIGKILL if it will not go."""
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.pid() is not None:
+            _reap(pid)
+            time.sleep(0.1)
+        if self.pid() is not None:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL, at once."""
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.pid() is not None:
+            _reap(pid)
+            time.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass
+class NativeKafka(Server):
+    """A single-node KRaft broker (combined broker and controller)."""
+
+    controller_port: int = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        data = self.workdir / "data"
+        cfg = self.workdir / "server.properties"
+        cfg.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=10",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.check.interval.ms=60000",
+                    "log.cleaner.backoff.ms=5000",
+                    "",
+                ]
+            )
+        )
+        log4j = self.workdir / "log4j2.properties"
+        log4j.write_text(
+            "\n".join(
+                [
+                    "status = warn",
+                    "appender.file.type = File",
+                    "appender.file.name = file",
+                    f"appender.file.fileName = {self.workdir / 'broker.log'}",
+                    "appender.file.layout.type = PatternLayout",
+                    "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+                    "rootLogger.level = INFO",
+                    "rootLogger.appenderRef.file.ref = file",
+                    "",
+                ]
+            )
+        )
+        return cfg
+
+    def _java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
+        libs = ensure_kafka_installed()
+        return [
+            "java",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Format the storage once, start the broker and wait until a real client can use it."""
+        if self.running():
+            return
+        if not self.controller_port:
+            self.controller_port = free_port()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = self._write_config()
+        if not (self.workdir / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), "--standalone"))
+        self._spawn(self._java("kafka.Kafka", str(cfg)))
+        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.workdir / "broker.log")
+
+    def ready(self) -> bool:
+        """True once the broker answers metadata and can create, write and read a topic."""
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        if not self.running() or port_free(self.port):
+            return False
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        try:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic("__quartet_ready", 1, 1)])
+        finally:
+            admin.close()
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_block_ms=5000)
+        try:
+            meta = producer.send("__quartet_ready", b"ping").get(timeout=5)
+        finally:
+            producer.close(timeout=5)
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, consumer_timeout_ms=5000)
+        try:
+            tp = TopicPartition("__quartet_ready", 0)
+            consumer.assign([tp])
+            consumer.seek(tp, meta.offset)
+            return any(r.value == b"ping" for r in consumer.poll(timeout_ms=5000).get(tp, []))
+        finally:
+            consumer.close()
+
+
+@dataclass
+class NativeRedis(Server):
+    """A Redis server with no persistence: it is only ever a cache here."""
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start redis-server and wait for PING."""
+        if self.running():
+            return
+        binary = redis_server_binary()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ]
+        )
+        wait_for(self.ready, f"Redis on 127.0.0.1:{self.port}", timeout_s, self.logfile)
+
+    def ready(self) -> bool:
+        """True when PING answers."""
+        import redis
+
+        return bool(redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1).ping())
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@dataclass
+class NativePostgres(Server):
+    """A PostgreSQL cluster owned by the `postgres` user (the server refuses to run as root)."""
+
+    database: str = "quartet"
+
+    def _as_postgres(self, cmd: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *cmd]
+        return cmd
+
+    def pid(self) -> int | None:
+        """The postmaster's pid from its own pidfile."""
+        pidfile = self.workdir / "data" / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """initdb once, start the server, create the database and wait until it answers."""
+        if self.running():
+            return
+        bindir = postgres_bindir()
+        data = self.workdir / "data"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        if not (data / "PG_VERSION").exists():
+            _run(
+                self._as_postgres(
+                    [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+                )
+            )
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} "
+            "-c fsync=on -c max_connections=200 -c shared_buffers=128MB"
+        )
+        _run(
+            self._as_postgres(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.logfile), "-w", "start"]
+            ),
+            timeout=timeout_s,
+        )
+        wait_for(self.ready, f"PostgreSQL on 127.0.0.1:{self.port}", timeout_s, self.logfile)
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def ready(self) -> bool:
+        """True when a connection succeeds."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, connect_timeout=2) as conn:
+            return conn.execute("SELECT 1").fetchone() is not None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """A fast shutdown through pg_ctl."""
+        if not self.running():
+            return
+        bindir = postgres_bindir()
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast", "stop"]))
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+
+@dataclass
+class Stack:
+    """The three servers together, as one unit that tests and `make` start and stop."""
+
+    kafka: NativeKafka
+    redis: NativeRedis
+    postgres: NativePostgres
+
+    @classmethod
+    def at(cls, workdir: Path, *, standard_ports: bool) -> Stack:
+        """Servers under `workdir`: on the standard ports when free (or already ours), else on free ports."""
+
+        def pick(port: int, name: str) -> int:
+            saved = _saved_port(workdir / name)
+            if saved:
+                return saved
+            return port if standard_ports and port_free(port) else free_port()
+
+        return cls(
+            kafka=NativeKafka("kafka", pick(9092, "kafka"), workdir / "kafka"),
+            redis=NativeRedis("redis", pick(6379, "redis"), workdir / "redis"),
+            postgres=NativePostgres("postgres", pick(5432, "postgres"), workdir / "postgres"),
+        )
+
+    def start(self) -> None:
+        """Start all three (the slow broker last, once the quick ones are up)."""
+        for server in (self.redis, self.postgres, self.kafka):
+            _save_port(server)
+            server.start()
+
+    def stop(self) -> None:
+        """Stop all three."""
+        for server in (self.kafka, self.redis, self.postgres):
+            server.stop()
+
+    def env(self) -> dict[str, str]:
+        """The settings that point services at these servers."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "REDIS_URL": self.redis.url,
+            "DATABASE_URL": self.postgres.url,
+        }
+
+
+def _saved_port(workdir: Path) -> int | None:
+    try:
+        return int((workdir / "port").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save_port(server: Server) -> None:
+    server.workdir.mkdir(parents=True, exist_ok=True)
+    (server.workdir / "port").write_text(str(server.port))
+
+
+# ---- make infra-up / infra-down -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _compose() -> Iterator[list[str]]:
+    yield ["docker", "compose", "-f", str(ROOT / "docker-compose.yml")]
+
+
+def up() -> dict[str, str]:
+    """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice."""
+    if docker_available():
+        with _compose() as compose:
+            subprocess.run([*compose, "up", "-d", "--wait", "kafka", "redis", "postgres"], check=True)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+            "REDIS_URL": "redis://localhost:6379/0",
+            "DATABASE_URL": "postgresql://quartet:quartet@localhost:5432/quartet",
+        }
+        (STATE_DIR / "docker").parent.mkdir(parents=True, exist_ok=True)
+        (STATE_DIR / "docker").write_text("compose")
+    else:
+        stack = Stack.at(STATE_DIR, standard_ports=True)
+        stack.start()
+        env = stack.env()
+    LOCAL.mkdir(exist_ok=True)
+    ENV_FILE.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    return env
+
+
+def down() -> None:
+    """Stop exactly what `up` started; harmless when nothing runs."""
+    marker = STATE_DIR / "docker"
+    if marker.exists():
+        with _compose() as compose:
+            subprocess.run([*compose, "stop", "kafka", "redis", "postgres"], check=False)
+        marker.unlink()
+    elif STATE_DIR.exists():
+        Stack.at(STATE_DIR, standard_ports=True).stop()
+    with contextlib.suppress(FileNotFoundError):
+        ENV_FILE.unlink()
+
+
+def status() -> dict[str, object]:
+    """What runs, where."""
+    stack = Stack.at(STATE_DIR, standard_ports=True)
+    return {
+        s.name: {"running": s.running(), "port": s.port, "pid": s.pid()}
+        for s in (stack.kafka, stack.redis, stack.postgres)
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quartet_shared.infra up|down|status|install`."""
+    parser = argparse.ArgumentParser(prog="quartet-infra", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status", "install"])
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "up":
+            for key, value in up().items():
+                print(f"{key}={value}")
+        elif args.action == "down":
+            down()
+        elif args.action == "install":
+            ensure_kafka_installed()
+            redis_server_binary()
+            postgres_bindir()
+        else:
+            print(json.dumps(status(), indent=2))
+    except (InfraError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        print(f"quartet-infra: {exc}\n{detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
