@@ -1,0 +1,517 @@
+"""Training-worker messages: the job spec, its progress, its result, failure and cancellation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from quartet_shared.registry import Message, event_type
+
+MAX_EPOCHS = 100_000
+MAX_ROWS = 1_000_000
+MAX_FEATURES = 10_000
+MAX_CELLS = 50_000_000
+MAX_DEGREE = 30
+MAX_CLASSES = 100
+MAX_LAMBDAS = 100
+MAX_LAM = 1e6
+SPEC_HASH_VERSION = "training-spec/1"
+
+SKLEARN_TASKS: dict[str, tuple[str, int]] = {
+    "diabetes": ("regression", 0),
+    "iris": ("classification", 3),
+    "breast_cancer": ("classification", 2),
+    "wine": ("classification", 3),
+    "digits": ("classification", 10),
+}
+
+JobId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Spec(Message):
+    """Spec parts: like every message, plus no NaN or infinity anywhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Model ---------------------------------------------------------------------------------------------
+
+
+class LinearModel(_Spec):
+    """Linear regression, mean squared error."""
+
+    kind: Literal["linear"] = "linear"
+
+
+class LogisticModel(_Spec):
+    """Binary logistic regression, log-loss."""
+
+    kind: Literal["logistic"] = "logistic"
+
+
+class SoftmaxModel(_Spec):
+    """Multiclass softmax regression, cross-entropy."""
+
+    kind: Literal["softmax"] = "softmax"
+
+
+class PolynomialModel(_Spec):
+    """Linear regression on the powers 1..degree of each feature, standardized."""
+
+    kind: Literal["polynomial"] = "polynomial"
+    degree: int = Field(default=3, ge=1, le=MAX_DEGREE)
+
+
+ModelSpec = Annotated[LinearModel | LogisticModel | SoftmaxModel | PolynomialModel, Field(discriminator="kind")]
+
+
+# Optimizer and schedule ----------------------------------------------------------------------------
+
+
+class GradientDescent(_Spec):
+    """Full-batch gradient descent."""
+
+    kind: Literal["gd"] = "gd"
+    lr: float = Field(default=0.1, gt=0.0, le=100.0)
+
+
+class SGD(_Spec):
+    """Mini-batch stochastic gradient descent with heavy-ball momentum."""
+
+    kind: Literal["sgd"] = "sgd"
+    lr: float = Field(default=0.01, gt=0.0, le=100.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    batch_size: int = Field(default=32, ge=1, le=MAX_ROWS)
+
+
+class Adam(_Spec):
+    """Adam; batch_size None means full batch."""
+
+    kind: Literal["adam"] = "adam"
+    lr: float = Field(default=0.01, gt=0.0, le=100.0)
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(default=0.999, ge=0.0, lt=1.0)
+    eps: float = Field(default=1e-8, gt=0.0, le=1.0)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_ROWS)
+
+
+class ClosedForm(_Spec):
+    """Exact ridge solution of the normal equations (linear and polynomial models, L2 or none)."""
+
+    kind: Literal["closed_form"] = "closed_form"
+
+
+OptimizerSpec = Annotated[GradientDescent | SGD | Adam | ClosedForm, Field(discriminator="kind")]
+
+
+class ConstantSchedule(_Spec):
+    """The same learning rate every epoch."""
+
+    kind: Literal["constant"] = "constant"
+
+
+class StepSchedule(_Spec):
+    """Multiply the learning rate by gamma every step_size epochs."""
+
+    kind: Literal["step"] = "step"
+    step_size: int = Field(default=100, ge=1, le=MAX_EPOCHS)
+    gamma: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
+class CosineSchedule(_Spec):
+    """Cosine annealing from the optimizer's lr down to min_lr at the last epoch."""
+
+    kind: Literal["cosine"] = "cosine"
+    min_lr: float = Field(default=0.0, ge=0.0)
+
+
+ScheduleSpec = Annotated[ConstantSchedule | StepSchedule | CosineSchedule, Field(discriminator="kind")]
+
+
+class EarlyStopping(_Spec):
+    """Stop when the validation loss has not improved by min_delta for patience epochs."""
+
+    patience: int = Field(default=20, ge=1, le=MAX_EPOCHS)
+    min_delta: float = Field(default=0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class Regularization(_Spec):
+    """Penalty on the weights, never the bias: none, l2 (coupled), decoupled (AdamW-style) or l1."""
+
+    kind: Literal["none", "l2", "decoupled", "l1"] = "l2"
+    lam: float = Field(default=0.0, ge=0.0, le=MAX_LAM)
+
+    @model_validator(mode="after")
+    def _none_has_no_strength(self) -> Regularization:
+        if self.kind == "none" and self.lam != 0.0:
+            raise ValueError("lam must be 0 when kind is none")
+        return self
+
+
+# Mode ----------------------------------------------------------------------------------------------
+
+
+def _default_lambdas() -> tuple[float, ...]:
+    return (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+class SingleRun(_Spec):
+    """One fit at regularization.lam."""
+
+    kind: Literal["single"] = "single"
+
+
+class Sweep(_Spec):
+    """A regularization path: every λ validated by k-fold or holdout, then the best one refitted."""
+
+    kind: Literal["sweep"] = "sweep"
+    lambdas: tuple[float, ...] = Field(default_factory=_default_lambdas, min_length=1, max_length=MAX_LAMBDAS)
+    validation: Literal["kfold", "holdout"] = "kfold"
+    folds: int = Field(default=5, ge=2, le=20)
+    holdout_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+
+    @field_validator("lambdas")
+    @classmethod
+    def _sorted_unique(cls, lambdas: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [lam for lam in lambdas if not 0.0 <= lam <= MAX_LAM]
+        if bad:
+            raise ValueError(f"every λ must be in [0, {MAX_LAM:g}], got {bad[0]!r}")
+        return tuple(sorted(set(lambdas)))
+
+
+ModeSpec = Annotated[SingleRun | Sweep, Field(discriminator="kind")]
+
+
+# Data ----------------------------------------------------------------------------------------------
+
+
+class Polynomial1D(_Spec):
+    """Noisy samples of a 1-D polynomial (ascending coefficients) on [x_min, x_max]."""
+
+    name: Literal["polynomial_1d"] = "polynomial_1d"
+    n_samples: int = Field(default=20, ge=3, le=MAX_ROWS)
+    noise: float = Field(default=0.25, ge=0.0, le=1e6)
+    coefficients: tuple[float, ...] = Field(default=(0.0, 2.0, 0.0, -2.5), min_length=1, max_length=MAX_DEGREE + 1)
+    x_min: float = -1.0
+    x_max: float = 1.0
+
+    @model_validator(mode="after")
+    def _range(self) -> Polynomial1D:
+        if self.x_min >= self.x_max:
+            raise ValueError("x_min must be below x_max")
+        return self
+
+
+class LinearData(_Spec):
+    """Gaussian features and a linear target with Gaussian noise."""
+
+    name: Literal["linear"] = "linear"
+    n_samples: int = Field(default=500, ge=3, le=MAX_ROWS)
+    n_features: int = Field(default=5, ge=1, le=MAX_FEATURES)
+    noise: float = Field(default=0.5, ge=0.0, le=1e6)
+
+    @model_validator(mode="after")
+    def _cells(self) -> LinearData:
+        _check_cells(self.n_samples, self.n_features)
+        return self
+
+
+class Blobs(_Spec):
+    """Gaussian clusters, one per class."""
+
+    name: Literal["blobs"] = "blobs"
+    n_samples: int = Field(default=300, ge=3, le=MAX_ROWS)
+    n_features: int = Field(default=2, ge=1, le=MAX_FEATURES)
+    n_classes: int = Field(default=2, ge=2, le=MAX_CLASSES)
+    cluster_std: float = Field(default=1.5, gt=0.0, le=1e6)
+
+    @model_validator(mode="after")
+    def _cells(self) -> Blobs:
+        _check_cells(self.n_samples, self.n_features)
+        if self.n_classes > self.n_samples:
+            raise ValueError("n_classes must not exceed n_samples")
+        return self
+
+
+def _check_cells(rows: int, columns: int) -> None:
+    if rows * columns > MAX_CELLS:
+        raise ValueError(f"n_samples × n_features = {rows * columns} is over the limit of {MAX_CELLS}")
+
+
+GeneratorSpec = Annotated[Polynomial1D | LinearData | Blobs, Field(discriminator="name")]
+
+
+class GeneratorSource(_Spec):
+    """Synthetic data from a built-in generator, seeded by the job's seed."""
+
+    kind: Literal["generator"] = "generator"
+    generator: GeneratorSpec = Field(default_factory=LinearData)
+
+
+class SklearnSource(_Spec):
+    """A dataset bundled with scikit-learn (nothing is downloaded)."""
+
+    kind: Literal["sklearn"] = "sklearn"
+    name: Literal["diabetes", "iris", "breast_cancer", "wine", "digits"]
+
+
+LabelColumn = str | int
+
+
+class InlineSource(_Spec):
+    """Rows given in the job itself; label_column is a column name or index (default the last)."""
+
+    kind: Literal["inline"] = "inline"
+    rows: list[list[float]] = Field(min_length=3, max_length=MAX_ROWS)
+    columns: list[str] | None = None
+    label_column: LabelColumn = -1
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> InlineSource:
+        width = len(self.rows[0])
+        if width < 2:
+            raise ValueError("rows: each row needs at least one feature and a label")
+        for i, row in enumerate(self.rows):
+            if len(row) != width:
+                raise ValueError(f"rows: row {i + 1} has {len(row)} cells, expected {width} (ragged rows)")
+        _check_cells(len(self.rows), width)
+        if self.columns is not None:
+            if len(self.columns) != width:
+                raise ValueError(f"columns: {len(self.columns)} names for rows of {width} cells")
+            if len(set(self.columns)) != width:
+                raise ValueError("columns: names must be unique")
+        _check_label(self.label_column, self.columns, width)
+        return self
+
+
+def _check_label(label: LabelColumn, columns: list[str] | None, width: int) -> None:
+    if isinstance(label, int):
+        if not -width <= label < width:
+            raise ValueError(f"label_column: index {label} is out of range for {width} columns")
+    elif columns is None or label not in columns:
+        raise ValueError(f"label_column: {label!r} is not one of the columns")
+
+
+class UploadSource(_Spec):
+    """A CSV uploaded beforehand, referenced by its dataset id."""
+
+    kind: Literal["upload"] = "upload"
+    dataset_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    label_column: LabelColumn = -1
+
+
+DataSource = Annotated[GeneratorSource | SklearnSource | InlineSource | UploadSource, Field(discriminator="kind")]
+
+
+def _default_data(model_kind: str) -> dict[str, Any]:
+    if model_kind == "polynomial":
+        return {"kind": "generator", "generator": {"name": "polynomial_1d"}}
+    if model_kind == "logistic":
+        return {"kind": "generator", "generator": {"name": "blobs", "n_classes": 2}}
+    if model_kind == "softmax":
+        return {"kind": "generator", "generator": {"name": "blobs", "n_classes": 3}}
+    return {"kind": "generator", "generator": {"name": "linear"}}
+
+
+# The job spec --------------------------------------------------------------------------------------
+
+
+class TrainingJobSpec(_Spec):
+    """A training job: model, optimizer, schedule, regularization, mode and data source."""
+
+    model: ModelSpec = Field(default_factory=LinearModel)
+    optimizer: OptimizerSpec = Field(default_factory=GradientDescent)
+    schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
+    epochs: int = Field(default=200, ge=1, le=MAX_EPOCHS)
+    early_stopping: EarlyStopping | None = None
+    regularization: Regularization = Field(default_factory=Regularization)
+    mode: ModeSpec = Field(default_factory=SingleRun)
+    data: DataSource = Field(default_factory=GeneratorSource)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    validation_split: float = Field(default=0.2, ge=0.0, lt=1.0)
+    standardize: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_defaults_to_the_model(cls, raw: Any) -> Any:
+        """A spec without data trains on a generator that suits its model."""
+        if isinstance(raw, dict) and "data" not in raw:
+            model = raw.get("model")
+            kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", "linear")
+            return {**raw, "data": _default_data(str(kind))}
+        return raw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingJobSpec:
+        kind = self.model.kind
+        if isinstance(self.optimizer, ClosedForm):
+            if kind not in ("linear", "polynomial"):
+                raise ValueError(f"optimizer: closed_form solves linear and polynomial models, not {kind}")
+            if self.regularization.kind not in ("none", "l2"):
+                raise ValueError(
+                    f"optimizer: closed_form solves the L2 (ridge) objective; regularization kind "
+                    f"{self.regularization.kind} needs gd, sgd or adam"
+                )
+        if isinstance(self.schedule, CosineSchedule) and not isinstance(self.optimizer, ClosedForm):
+            lr = self.optimizer.lr
+            if self.schedule.min_lr >= lr:
+                raise ValueError(f"schedule: min_lr {self.schedule.min_lr:g} must be below the lr {lr:g}")
+        if self.early_stopping is not None and self.validation_split == 0.0:
+            raise ValueError("early_stopping: needs a validation_split above 0")
+        if isinstance(self.mode, Sweep) and self.regularization.kind == "none":
+            raise ValueError("mode: a λ sweep needs regularization kind l2, decoupled or l1, not none")
+        self._check_task()
+        return self
+
+    def _check_task(self) -> None:
+        task, classes = self._known_task()
+        if task is None:
+            return
+        kind = self.model.kind
+        if kind in ("linear", "polynomial") and task == "classification":
+            raise ValueError(f"model: {kind} regression needs a numeric target; this data is a classification set")
+        if kind == "logistic" and (task != "classification" or classes != 2):
+            what = "a regression target" if task == "regression" else f"{classes} classes"
+            raise ValueError(f"model: logistic regression is binary, but the data has {what}; use softmax")
+        if kind == "softmax" and task != "classification":
+            raise ValueError("model: softmax needs class labels; this data has a regression target")
+
+    def _known_task(self) -> tuple[str | None, int]:
+        data = self.data
+        if isinstance(data, SklearnSource):
+            return SKLEARN_TASKS[data.name]
+        if isinstance(data, GeneratorSource):
+            gen = data.generator
+            if isinstance(gen, Blobs):
+                return "classification", gen.n_classes
+            return "regression", 0
+        return None, 0
+
+
+def normalized_spec_hash(spec: TrainingJobSpec) -> str:
+    """sha256 of the canonical JSON of the spec, with every default filled and irrelevant fields dropped.
+
+    Two specs that must train the same model hash the same: defaults spelled out or left implicit, λ grid in
+    any order, λ of a sweep (the sweep chooses it), and the epoch settings of the closed-form solver.
+    """
+    body = TrainingJobSpec.model_validate(spec.model_dump(mode="python")).model_dump(mode="json")
+    if body["mode"]["kind"] == "sweep":
+        body["regularization"]["lam"] = 0.0
+    if body["optimizer"]["kind"] == "closed_form":
+        for key in ("schedule", "epochs", "early_stopping"):
+            body.pop(key)
+    canonical = json.dumps(
+        {"version": SPEC_HASH_VERSION, "spec": body}, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# Messages ------------------------------------------------------------------------------------------
+
+
+@event_type("quartet.training.TrainingRequested.v1", topic="training.jobs")
+class TrainingRequested(TrainingJobSpec):
+    """A training job was requested; the data is the job spec, the job id is the CloudEvent id."""
+
+
+@event_type("quartet.training.TrainingProgressed.v1", topic="training.progress")
+class TrainingProgressed(Message):
+    """A training job finished an epoch; progress runs 0..1 over the whole job (the whole sweep)."""
+
+    job_id: JobId
+    epoch: int = Field(ge=1, le=MAX_EPOCHS)
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    progress: float = Field(ge=0.0, le=1.0)
+    train_loss: float
+    val_loss: float | None = None
+    weight_norm: float = Field(ge=0.0)
+    phase: Literal["fit", "sweep", "reference"] = "fit"
+    sweep_step: int | None = Field(default=None, ge=1)
+    sweep_steps: int | None = Field(default=None, ge=1)
+    lam: float | None = Field(default=None, ge=0.0)
+
+
+class WeightSimilarity(Message):
+    """Learned weights against the unregularized ones: dot, cosine (None if a norm is 0), L1 and L2 distance."""
+
+    dot: float
+    cosine: float | None
+    l1: float = Field(ge=0.0)
+    l2: float = Field(ge=0.0)
+
+
+class History(Message):
+    """Per-epoch training and validation loss and the weights' L2 norm of the final fit."""
+
+    train_loss: list[float]
+    val_loss: list[float]
+    weight_norm: list[float]
+
+
+class SweepPoint(Message):
+    """One λ of the validation curve: mean train and validation loss over folds, and the spread."""
+
+    lam: float = Field(ge=0.0)
+    train_loss: float
+    val_loss: float
+    val_loss_std: float = Field(ge=0.0)
+
+
+class SweepCurve(Message):
+    """The validation curve of a λ sweep and the λ it chose."""
+
+    points: list[SweepPoint]
+    best_lam: float = Field(ge=0.0)
+    validation: Literal["kfold", "holdout"]
+    folds: int = Field(ge=1)
+
+
+@event_type("quartet.training.TrainingCompleted.v1", topic="training.results")
+class TrainingCompleted(Message):
+    """A training job finished: weights, bias, metrics, history, similarity to λ = 0, plots."""
+
+    job_id: JobId
+    spec_hash: str | None = None
+    model: Literal["linear", "logistic", "softmax", "polynomial"]
+    feature_names: list[str]
+    class_names: list[str] = Field(default_factory=list)
+    weights: list[float] | list[list[float]]
+    bias: float | list[float]
+    lam: float = Field(ge=0.0)
+    metrics: dict[str, float]
+    reference_metrics: dict[str, float]
+    history: History
+    similarity: WeightSimilarity
+    sweep: SweepCurve | None = None
+    epochs_run: int = Field(ge=1)
+    stopped_early: bool = False
+    cached: bool = False
+    plots: list[str] = Field(default_factory=list)
+
+
+@event_type("quartet.training.TrainingFailed.v1", topic="training.results")
+class TrainingFailed(Message):
+    """A training job failed: the error type and a detail a user can act on."""
+
+    job_id: JobId
+    error_type: str = Field(min_length=1, max_length=200)
+    detail: str = Field(max_length=10_000)
+
+
+@event_type("quartet.training.TrainingCancelled.v1", topic="training.results")
+class TrainingCancelled(Message):
+    """A training job stopped because it was cancelled, at the epoch given if it had started."""
+
+    job_id: JobId
+    epoch: int | None = Field(default=None, ge=1)
+
+
+@event_type("quartet.training.CancelTraining.v1", topic="training.control")
+class CancelTraining(Message):
+    """Ask the worker running job_id to stop it at the next epoch boundary."""
+
+    job_id: JobId
