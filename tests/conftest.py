@@ -1,0 +1,65 @@
+"""Session fixtures: real Kafka, Redis and PostgreSQL for the integration and fault tests.
+
+Natively started processes when no Docker engine answers (the path that runs on our machines and CI);
+testcontainers' Kafka, Redis and PostgreSQL modules when one does. Either way the servers are private to
+the test session, on free ports, so a running `make up` system is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from quartet_shared.settings import KernelSettings
+
+from tests.support.servers import ContainerServers, NativeServers, Servers
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    """Kafka, Redis and PostgreSQL for the whole session, stopped at its end."""
+    from quartet_shared.infra import docker_available
+
+    if docker_available() and os.environ.get("QUARTET_TEST_NATIVE") != "1":
+        stack: Servers = ContainerServers.start()
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="quartet-test-"))
+        # The postgres user must be able to reach its data directory under this one.
+        workdir.chmod(0o755)
+        stack = NativeServers.start(workdir)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if isinstance(stack, NativeServers):
+            shutil.rmtree(stack.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(servers: Servers) -> KernelSettings:
+    """Kernel settings pointing at the session's servers, with quick retries for tests."""
+    return KernelSettings(
+        kafka_bootstrap_servers=servers.kafka_bootstrap,
+        redis_url=servers.redis_url,
+        database_url=servers.database_url,
+        service_name="test",
+        topic_partitions=3,
+        retry_backoff_base_s=0.1,
+        retry_backoff_max_s=1.0,
+        transaction_timeout_ms=15_000,
+        redis_socket_timeout_s=0.3,
+        redis_retry_after_s=0.5,
+    )
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic and group names, so tests never share state."""
+    return uuid.uuid4().hex[:10]

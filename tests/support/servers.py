@@ -1,0 +1,123 @@
+"""The two ways tests get real servers: native processes, or testcontainers when Docker answers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from quartet_shared.infra import Stack
+
+
+class Servers(Protocol):
+    """What tests may do with the servers: find them, and stop or start Kafka and Redis."""
+
+    kafka_bootstrap: str
+    redis_url: str
+    database_url: str
+
+    def stop_kafka(self) -> None: ...
+    def start_kafka(self) -> None: ...
+    def stop_redis(self) -> None: ...
+    def start_redis(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class NativeServers:
+    """Native processes under a private work directory, on free ports."""
+
+    stack: Stack
+    workdir: Path
+
+    @classmethod
+    def start(cls, workdir: Path) -> NativeServers:
+        """Start all three under `workdir`."""
+        stack = Stack.at(workdir, standard_ports=False)
+        stack.start()
+        return cls(stack, workdir)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.stack.kafka.bootstrap
+
+    @property
+    def redis_url(self) -> str:
+        return self.stack.redis.url
+
+    @property
+    def database_url(self) -> str:
+        return self.stack.postgres.url
+
+    def stop_kafka(self) -> None:
+        """A clean broker shutdown."""
+        self.stack.kafka.stop()
+
+    def start_kafka(self) -> None:
+        """Start the broker again on the same port and data, and wait until it serves."""
+        self.stack.kafka.start()
+
+    def stop_redis(self) -> None:
+        """Stop Redis (its data is lost, as a cache's may be)."""
+        self.stack.redis.stop()
+
+    def start_redis(self) -> None:
+        """Start Redis again on the same port."""
+        self.stack.redis.start()
+
+    def stop(self) -> None:
+        """Stop everything."""
+        self.stack.stop()
+
+
+@dataclass
+class ContainerServers:
+    """testcontainers' Kafka, Redis and PostgreSQL modules, for machines with a Docker engine."""
+
+    kafka: Any
+    redis: Any
+    postgres: Any
+    kafka_bootstrap: str
+    redis_url: str
+    database_url: str
+
+    @classmethod
+    def start(cls) -> ContainerServers:
+        """Start the three containers."""
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+        from testcontainers.redis import RedisContainer
+
+        kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        kafka.start()
+        redis = RedisContainer("redis:7-alpine")
+        redis.start()
+        postgres = PostgresContainer("postgres:16-alpine", driver="psycopg")
+        postgres.start()
+        redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+        return cls(kafka, redis, postgres, kafka.get_bootstrap_server(), redis_url, postgres.get_connection_url())
+
+    def _pause(self, container: Any) -> None:
+        container.get_wrapped_container().stop()
+
+    def _resume(self, container: Any) -> None:
+        # A stopped container keeps its port bindings, so clients find it where it was.
+        container.get_wrapped_container().start()
+        time.sleep(5)
+
+    def stop_kafka(self) -> None:
+        self._pause(self.kafka)
+
+    def start_kafka(self) -> None:
+        self._resume(self.kafka)
+
+    def stop_redis(self) -> None:
+        self._pause(self.redis)
+
+    def start_redis(self) -> None:
+        self._resume(self.redis)
+
+    def stop(self) -> None:
+        for c in (self.kafka, self.redis, self.postgres):
+            c.stop()
