@@ -143,7 +143,14 @@ class Regularization(_Spec):
     """Penalty on the weights, never the bias: none, l2 (coupled), decoupled (AdamW-style) or l1."""
 
     kind: Literal["none", "l2", "decoupled", "l1"] = "l2"
-    lam: float = Field(default=0.0, ge=0.0, le=MAX_LAM)
+    lam: float = Field(default=0.01, ge=0.0, le=MAX_LAM)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_defaults_to_zero(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("kind") == "none" and "lam" not in raw:
+            return {**raw, "lam": 0.0}
+        return raw
 
     @model_validator(mode="after")
     def _none_has_no_strength(self) -> Regularization:
@@ -398,7 +405,7 @@ def normalized_spec_hash(spec: TrainingJobSpec) -> str:
     Two specs that must train the same model hash the same: defaults spelled out or left implicit, λ grid in
     any order, λ of a sweep (the sweep chooses it), and the epoch settings of the closed-form solver.
     """
-    body = TrainingJobSpec.model_validate(spec.model_dump(mode="python")).model_dump(mode="json")
+    body = spec.model_dump(mode="json")
     if body["mode"]["kind"] == "sweep":
         body["regularization"]["lam"] = 0.0
     if body["optimizer"]["kind"] == "closed_form":

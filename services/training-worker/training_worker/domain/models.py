@@ -1,0 +1,89 @@
+"""Model objectives: the mean data loss of linear, logistic and softmax regression and its gradient.
+
+Weights are stored as W (d, K) and the bias as b (K,): K = 1 for linear and logistic regression and K = the
+number of classes for softmax. The losses the optimizer descends are
+
+* linear:   (1/2n)·‖Xw + b − y‖²            (half the MSE, so the gradient is Xᵀr/n),
+* logistic: (1/n)·Σ log(1 + e^z) − t·z       (mean log-loss, z = Xw + b),
+* softmax:  (1/n)·Σ logsumexp(z) − z_t       (mean cross-entropy),
+
+to which the regularizer adds (λ/2)‖W‖² (or λ‖W‖₁); the bias is never penalized. Reported losses are the
+plain data losses: MSE for regression and log-loss for classification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from training_worker.domain.config import ModelKind
+from training_worker.domain.data import FloatArray
+
+Targets = npt.NDArray[Any]
+
+
+def sigmoid(z: FloatArray) -> FloatArray:
+    """The logistic function, without overflow for large |z|."""
+    p: FloatArray = np.exp(-np.logaddexp(0.0, -z))
+    return p
+
+
+def softmax(Z: FloatArray) -> FloatArray:
+    """Row-wise softmax, shifted by the row maximum for stability."""
+    E: FloatArray = np.exp(Z - Z.max(axis=1, keepdims=True))
+    E /= E.sum(axis=1, keepdims=True)
+    return E
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The data loss of one model kind, with K outputs."""
+
+    kind: ModelKind
+    n_outputs: int
+
+    @classmethod
+    def for_model(cls, kind: ModelKind, n_classes: int) -> Objective:
+        """The objective of kind; n_classes matters only for softmax."""
+        return cls(kind, n_classes if kind == "softmax" else 1)
+
+    def targets(self, y: FloatArray) -> Targets:
+        """y encoded as the objective expects: a column (n, 1), or integer labels (n,) for softmax."""
+        if self.kind == "softmax":
+            return y.astype(np.intp)
+        return y.reshape(-1, 1)
+
+    def loss_and_grad(self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets) -> tuple[FloatArray, FloatArray]:
+        """Gradient (∂W, ∂b) of the descended data loss at (W, b) on the rows X."""
+        n = X.shape[0]
+        Z = X @ W
+        Z += b
+        if self.kind == "linear":
+            Z -= T
+        elif self.kind == "logistic":
+            Z = sigmoid(Z)
+            Z -= T
+        else:
+            Z = softmax(Z)
+            Z[np.arange(n), T] -= 1.0
+        Z /= n
+        return X.T @ Z, Z.sum(axis=0)
+
+    def loss(self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets) -> float:
+        """The reported data loss: MSE for linear regression, mean log-loss otherwise."""
+        Z = X @ W
+        Z += b
+        return self.loss_from_scores(Z, T)
+
+    def loss_from_scores(self, Z: FloatArray, T: Targets) -> float:
+        """The reported data loss from the scores Z = XW + b."""
+        if self.kind == "linear":
+            return float(np.mean((Z - T) ** 2))
+        if self.kind == "logistic":
+            return float(np.mean(np.logaddexp(0.0, Z) - T * Z))
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1))
+        return float(np.mean(lse - shifted[np.arange(Z.shape[0]), T]))

@@ -1,0 +1,278 @@
+"""Jobs over a dataset: a single regularized fit or a λ sweep, each compared with the unregularized fit.
+
+Progress is counted in epochs over every fit the job makes (a closed-form fit counts as one epoch), so a
+sweep reports 0..1 over the whole sweep. Cancellation raises `Cancelled` at the next epoch boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from training_worker.domain.config import ModelKind, ModelLabel, SweepConfig, TrainConfig
+from training_worker.domain.data import Dataset, encode_target, holdout_split, kfold_splits
+from training_worker.domain.errors import InvalidConfig
+from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
+from training_worker.domain.training import EpochHook, FitResult, FittedModel, StopCheck, fit
+
+Phase = Literal["fit", "sweep", "reference"]
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch of one fit, placed in the whole job: progress runs 0..1 over every fit of the job."""
+
+    epoch: int
+    epochs: int
+    progress: float
+    train_loss: float
+    val_loss: float | None
+    weight_norm: float
+    lam: float
+    phase: Phase
+    sweep_step: int | None = None
+    sweep_steps: int | None = None
+
+
+ReportHook = Callable[[EpochReport], None]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Validation result for one λ: mean training and validation loss over folds, and their spread."""
+
+    lam: float
+    train_loss: float
+    val_loss: float
+    val_loss_std: float
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The validation curve of a regularization path and the λ it selects."""
+
+    points: tuple[SweepPoint, ...]
+    best_lam: float
+    validation: Literal["kfold", "holdout"]
+    folds: int
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingOutcome:
+    """The final model, its unregularized counterpart, metrics, similarity and (for sweeps) the curve."""
+
+    label: ModelLabel
+    lam: float
+    result: FitResult
+    reference: FitResult
+    metrics: dict[str, float]
+    reference_metrics: dict[str, float]
+    similarity: Similarity
+    sweep: SweepResult | None
+    train: Dataset
+    val: Dataset | None
+
+    @property
+    def model(self) -> FittedModel:
+        """The final (regularized) model."""
+        return self.result.model
+
+    @property
+    def weights(self) -> list[float] | list[list[float]]:
+        """The weights as plain lists: a vector for one output, rows of class weights for softmax."""
+        W = self.model.W
+        return [float(v) for v in W[:, 0]] if W.shape[1] == 1 else [[float(v) for v in row] for row in W.T]
+
+    @property
+    def bias(self) -> float | list[float]:
+        """The bias: a number for one output, one per class for softmax."""
+        b = self.model.b
+        return float(b[0]) if b.shape[0] == 1 else [float(v) for v in b]
+
+
+class _Progress:
+    """Turns per-fit epoch callbacks into job-wide EpochReports."""
+
+    def __init__(self, total: int, hook: ReportHook | None) -> None:
+        self.total = max(1, total)
+        self.done = 0
+        self.hook = hook
+
+    def fit_hook(
+        self, units: int, lam: float, phase: Phase, step: int | None = None, steps: int | None = None
+    ) -> EpochHook | None:
+        hook = self.hook
+        if hook is None:
+            return None
+        base = self.done
+        epochs = units
+
+        def report(epoch: int, train_loss: float, val_loss: float | None, norm: float) -> None:
+            progress = min(1.0, (base + epoch) / self.total)
+            hook(EpochReport(epoch, epochs, progress, train_loss, val_loss, norm, lam, phase, step, steps))
+
+        return report
+
+    def finished(self, units: int) -> None:
+        self.done += units
+
+
+def fit_units(config: TrainConfig) -> int:
+    """Epochs one fit under config may take."""
+    return 1 if config.optimizer.kind == "closed_form" else config.epochs
+
+
+def split_dataset(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """The training part and (if fraction > 0) the validation part, chosen reproducibly from seed."""
+    train_idx, val_idx = holdout_split(dataset.n_samples, fraction, np.random.default_rng((seed, 1)))
+    return dataset.subset(train_idx), (dataset.subset(val_idx) if val_idx.size else None)
+
+
+def train_once(
+    dataset: Dataset,
+    config: TrainConfig,
+    validation_split: float,
+    *,
+    label: ModelLabel | None = None,
+    on_epoch: ReportHook | None = None,
+    should_stop: StopCheck | None = None,
+) -> TrainingOutcome:
+    """Fit config on the training part, and the same config with λ = 0 for comparison."""
+    data = encode_target(dataset, config.model)
+    train, val = split_dataset(data, validation_split, config.seed)
+    lam = config.regularization.lam
+    needs_reference = lam > 0.0 and config.regularization.kind != "none"
+    units = fit_units(config)
+    progress = _Progress(units * (2 if needs_reference else 1), on_epoch)
+    result = fit(train, val, config, on_epoch=progress.fit_hook(units, lam, "fit"), should_stop=should_stop)
+    progress.finished(units)
+    reference = result
+    if needs_reference:
+        reference = fit(
+            train,
+            val,
+            config.with_lam(0.0),
+            on_epoch=progress.fit_hook(units, 0.0, "reference"),
+            should_stop=should_stop,
+        )
+    return _outcome(
+        label or model_kind_label(config.model, config.features.degree), lam, result, reference, None, train, val
+    )
+
+
+def train_sweep(
+    dataset: Dataset,
+    config: TrainConfig,
+    sweep: SweepConfig,
+    validation_split: float,
+    *,
+    label: ModelLabel | None = None,
+    on_epoch: ReportHook | None = None,
+    should_stop: StopCheck | None = None,
+) -> TrainingOutcome:
+    """Validate every λ of the grid on the training part, refit the best one, and compare with λ = 0."""
+    if config.regularization.kind == "none":
+        raise InvalidConfig("a λ sweep needs a regularization kind (l2, decoupled or l1), not none")
+    if not sweep.lambdas:
+        raise InvalidConfig("a λ sweep needs at least one λ")
+    data = encode_target(dataset, config.model)
+    train, val = split_dataset(data, validation_split, config.seed)
+    rng = np.random.default_rng((config.seed, 2))
+    if sweep.validation == "kfold":
+        splits = kfold_splits(train.n_samples, sweep.folds, rng)
+    else:
+        splits = [holdout_split(train.n_samples, sweep.holdout_fraction, rng)]
+    units = fit_units(config)
+    steps = len(sweep.lambdas)
+    progress = _Progress(units * (steps * len(splits) + 2), on_epoch)
+    points = []
+    for step, lam in enumerate(sweep.lambdas, start=1):
+        cfg = config.with_lam(lam)
+        train_losses, val_losses = [], []
+        for fold_train, fold_val in splits:
+            inner_train, inner_val = train.subset(fold_train), train.subset(fold_val)
+            hook = progress.fit_hook(units, lam, "sweep", step, steps)
+            result = fit(inner_train, inner_val, cfg, on_epoch=hook, should_stop=should_stop)
+            progress.finished(units)
+            train_losses.append(_loss(result.model, inner_train))
+            val_losses.append(_loss(result.model, inner_val))
+        points.append(
+            SweepPoint(lam, float(np.mean(train_losses)), float(np.mean(val_losses)), float(np.std(val_losses)))
+        )
+    best = min(points, key=lambda p: (p.val_loss, -p.lam))
+    final_cfg = config.with_lam(best.lam)
+    result = fit(train, val, final_cfg, on_epoch=progress.fit_hook(units, best.lam, "fit"), should_stop=should_stop)
+    progress.finished(units)
+    reference = result
+    if best.lam > 0.0:
+        reference = fit(
+            train,
+            val,
+            config.with_lam(0.0),
+            on_epoch=progress.fit_hook(units, 0.0, "reference"),
+            should_stop=should_stop,
+        )
+    curve = SweepResult(tuple(points), best.lam, sweep.validation, len(splits))
+    return _outcome(
+        label or model_kind_label(config.model, config.features.degree), best.lam, result, reference, curve, train, val
+    )
+
+
+def _loss(model: FittedModel, data: Dataset) -> float:
+    """The reported loss of model on data: MSE, or log-loss for classifiers."""
+    if model.kind == "linear":
+        return mse(data.y, model.predict(data.X))
+    return log_loss(data.y.astype(np.intp), model.predict_proba(data.X))
+
+
+def evaluate(model: FittedModel, data: Dataset, prefix: str) -> dict[str, float]:
+    """Metrics of model on data, keyed prefix_name: mse and r2, or accuracy, log_loss and f1."""
+    if model.kind == "linear":
+        pred = model.predict(data.X)
+        return {f"{prefix}_mse": mse(data.y, pred), f"{prefix}_r2": r2(data.y, pred)}
+    labels = data.y.astype(np.intp)
+    proba = model.predict_proba(data.X)
+    predicted = np.argmax(proba, axis=1).astype(np.intp)
+    return {
+        f"{prefix}_accuracy": accuracy(labels, predicted),
+        f"{prefix}_log_loss": log_loss(labels, proba),
+        f"{prefix}_f1": f1(labels, predicted, proba.shape[1]),
+    }
+
+
+def _metrics(model: FittedModel, train: Dataset, val: Dataset | None) -> dict[str, float]:
+    metrics = evaluate(model, train, "train")
+    if val is not None:
+        metrics.update(evaluate(model, val, "val"))
+    return metrics
+
+
+def _outcome(
+    label: ModelLabel,
+    lam: float,
+    result: FitResult,
+    reference: FitResult,
+    sweep: SweepResult | None,
+    train: Dataset,
+    val: Dataset | None,
+) -> TrainingOutcome:
+    return TrainingOutcome(
+        label=label,
+        lam=lam,
+        result=result,
+        reference=reference,
+        metrics=_metrics(result.model, train, val),
+        reference_metrics=_metrics(reference.model, train, val),
+        similarity=similarity(result.model.W, reference.model.W),
+        sweep=sweep,
+        train=train,
+        val=val,
+    )
+
+
+def model_kind_label(model: ModelKind, degree: int) -> ModelLabel:
+    """The user-facing model name: polynomial for a linear model on expanded features."""
+    return "polynomial" if model == "linear" and degree > 1 else model

@@ -1,0 +1,272 @@
+"""One fit: iterative descent with regularization, early stopping and cancellation, or the closed-form ridge.
+
+Regularization never touches the bias. With learning rate η_t (after the schedule) and gradient g of the
+data loss, one step for the weights is
+
+* none:      w ← w − η_t·d(g)
+* l2:        w ← w − η_t·d(g + λw)             (coupled: λw goes through momentum / Adam's moments)
+* decoupled: w ← (1 − η_t·λ)·w − η_t·d(g)      (AdamW-style, PyTorch convention: the decay is scaled by η_t)
+* l1:        w ← soft_threshold(w − η_t·d(g), η_t·λ)   (proximal gradient)
+
+where d(·) is the optimizer's direction (identity for GD and SGD without momentum). For d = identity,
+coupled and decoupled are the same map exactly: w − η(g + λw) = (1 − ηλ)w − ηg, so λ' = λ in this
+convention; under the unscaled convention w ← w − λ'·w the equivalent is λ' = η·λ. With Adam the two differ,
+because d rescales λw coordinate by coordinate (Loshchilov & Hutter, 2019).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from training_worker.domain.config import OptimizerConfig, RegularizationConfig, TrainConfig
+from training_worker.domain.data import Dataset, FloatArray, IndexArray
+from training_worker.domain.errors import Cancelled, Diverged, InvalidConfig
+from training_worker.domain.features import FeaturePipeline
+from training_worker.domain.models import Objective, Targets, sigmoid, softmax
+from training_worker.domain.optim import direction_for, learning_rate
+
+EpochHook = Callable[[int, float, float | None, float], None]
+"""Called after each epoch with (epoch 1-based, train loss, validation loss or None, weight L2 norm)."""
+
+StopCheck = Callable[[], bool]
+
+_GRAM_CHUNK_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-epoch reported losses, the weights' L2 (Frobenius) norm and the learning rate."""
+
+    train_loss: tuple[float, ...]
+    val_loss: tuple[float, ...]
+    weight_norm: tuple[float, ...]
+    lr: tuple[float, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FittedModel:
+    """A trained model: the feature pipeline, weights W (d, K) and bias b (K,)."""
+
+    kind: str
+    features: FeaturePipeline
+    W: FloatArray
+    b: FloatArray
+    class_names: tuple[str, ...] = ()
+
+    def scores(self, X: FloatArray) -> FloatArray:
+        """Raw scores XW + b on raw (untransformed) features."""
+        return self.features.transform(X) @ self.W + self.b
+
+    def predict(self, X: FloatArray) -> FloatArray:
+        """Regression values, or predicted class indices as floats."""
+        Z = self.scores(X)
+        if self.kind == "linear":
+            values: FloatArray = Z[:, 0]
+            return values
+        if self.kind == "logistic":
+            return (Z[:, 0] > 0.0).astype(np.float64)
+        labels: FloatArray = np.argmax(Z, axis=1).astype(np.float64)
+        return labels
+
+    def predict_proba(self, X: FloatArray) -> FloatArray:
+        """Class probabilities (n, K) for a classifier."""
+        Z = self.scores(X)
+        if self.kind == "logistic":
+            p = sigmoid(Z[:, 0])
+            return np.column_stack([1.0 - p, p])
+        if self.kind == "softmax":
+            return softmax(Z)
+        raise InvalidConfig("a regression model has no class probabilities")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of one fit."""
+
+    model: FittedModel
+    history: History
+    epochs_run: int
+    stopped_early: bool
+    best_epoch: int
+
+
+class Updater:
+    """Applies one regularized optimizer step to W and b in place."""
+
+    def __init__(
+        self, optimizer: OptimizerConfig, regularization: RegularizationConfig, W: FloatArray, b: FloatArray
+    ) -> None:
+        self.W, self.b = W, b
+        self.direction = direction_for(optimizer, W, b)
+        self.kind = regularization.kind if regularization.lam > 0.0 else "none"
+        self.lam = regularization.lam
+
+    def step(self, gW: FloatArray, gb: FloatArray, lr: float) -> None:
+        """One step from the data-loss gradient (gW, gb) at learning rate lr."""
+        if self.kind == "l2":
+            gW = gW + self.lam * self.W
+        dW, db = self.direction(gW, gb)
+        if self.kind == "decoupled":
+            self.W *= 1.0 - lr * self.lam
+        self.W -= lr * dW
+        self.b -= lr * db
+        if self.kind == "l1":
+            threshold = lr * self.lam
+            np.copyto(self.W, np.sign(self.W) * np.maximum(np.abs(self.W) - threshold, 0.0))
+
+
+def fit(
+    train: Dataset,
+    val: Dataset | None,
+    config: TrainConfig,
+    *,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopCheck | None = None,
+) -> FitResult:
+    """Fit config.model on train, reporting (and early-stopping on) the loss on val if given."""
+    features = FeaturePipeline.fit(train.X, config.features)
+    X = features.transform(train.X)
+    Xv = features.transform(val.X) if val is not None else None
+    objective = Objective.for_model(config.model, max(train.n_classes, 2))
+    T = objective.targets(train.y)
+    Tv = objective.targets(val.y) if val is not None else None
+    if config.optimizer.kind == "closed_form":
+        W, b, history = _closed_form(X, T, Xv, Tv, objective, config, on_epoch, should_stop)
+        model = FittedModel(config.model, features, W, b, train.class_names)
+        return FitResult(model, history, 1, False, 1)
+    W, b, history, epochs_run, stopped, best = descend(
+        X, T, Xv, Tv, objective, config, on_epoch=on_epoch, should_stop=should_stop
+    )
+    return FitResult(FittedModel(config.model, features, W, b, train.class_names), history, epochs_run, stopped, best)
+
+
+def descend(
+    X: FloatArray,
+    T: Targets,
+    Xv: FloatArray | None,
+    Tv: Targets | None,
+    objective: Objective,
+    config: TrainConfig,
+    *,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopCheck | None = None,
+) -> tuple[FloatArray, FloatArray, History, int, bool, int]:
+    """Iterative training on model features: (W, b, history, epochs run, stopped early, best epoch)."""
+    n, d = X.shape
+    if config.early_stopping is not None and (Xv is None or Tv is None):
+        raise InvalidConfig("early stopping needs validation data (a validation split > 0)")
+    W = np.zeros((d, objective.n_outputs))
+    b = np.zeros(objective.n_outputs)
+    updater = Updater(config.optimizer, config.regularization, W, b)
+    batch = n if config.optimizer.kind == "gd" or config.optimizer.batch_size is None else config.optimizer.batch_size
+    rng = np.random.default_rng((config.seed, 3))
+    stopping = config.early_stopping
+    best_loss, best_epoch, waited = np.inf, 0, 0
+    best_W, best_b = W.copy(), b.copy()
+    train_loss: list[float] = []
+    val_loss: list[float] = []
+    norms: list[float] = []
+    lrs: list[float] = []
+    stopped = False
+    epoch = 0
+    for epoch in range(1, config.epochs + 1):
+        if should_stop is not None and should_stop():
+            raise Cancelled(epoch)
+        lr = learning_rate(config.schedule, config.optimizer.lr, epoch - 1, config.epochs)
+        if batch >= n:
+            updater.step(*objective.loss_and_grad(W, b, X, T), lr)
+        else:
+            order: IndexArray = rng.permutation(n)
+            for start in range(0, n, batch):
+                rows = order[start : start + batch]
+                updater.step(*objective.loss_and_grad(W, b, X[rows], T[rows]), lr)
+        loss = objective.loss(W, b, X, T)
+        vloss = objective.loss(W, b, Xv, Tv) if Xv is not None and Tv is not None else None
+        norm = float(np.linalg.norm(W))
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            raise Diverged(f"training diverged at epoch {epoch} (learning rate {lr:g}); lower the learning rate")
+        train_loss.append(loss)
+        norms.append(norm)
+        lrs.append(lr)
+        if vloss is not None:
+            val_loss.append(vloss)
+        if on_epoch is not None:
+            on_epoch(epoch, loss, vloss, norm)
+        if stopping is not None and vloss is not None:
+            if vloss < best_loss - stopping.min_delta:
+                best_loss, best_epoch, waited = vloss, epoch, 0
+                best_W[...], best_b[...] = W, b
+            else:
+                waited += 1
+                if waited >= stopping.patience:
+                    stopped = True
+                    break
+    if stopping is not None and stopping.restore_best and best_epoch > 0:
+        W, b = best_W, best_b
+    else:
+        best_epoch = epoch
+    history = History(tuple(train_loss), tuple(val_loss), tuple(norms), tuple(lrs))
+    return W, b, history, epoch, stopped, best_epoch
+
+
+def _closed_form(
+    X: FloatArray,
+    T: Targets,
+    Xv: FloatArray | None,
+    Tv: Targets | None,
+    objective: Objective,
+    config: TrainConfig,
+    on_epoch: EpochHook | None,
+    should_stop: StopCheck | None,
+) -> tuple[FloatArray, FloatArray, History]:
+    if config.model != "linear":
+        raise InvalidConfig(f"the closed-form solver is for linear models, not {config.model}")
+    reg = config.regularization
+    if reg.kind not in ("none", "l2") and reg.lam > 0.0:
+        raise InvalidConfig(f"the closed-form solver minimizes the L2 (ridge) objective, not {reg.kind}")
+    if should_stop is not None and should_stop():
+        raise Cancelled(1)
+    w, bias = ridge_closed_form(X, T[:, 0], reg.lam if reg.kind == "l2" else 0.0)
+    W, b = w[:, None], np.array([bias])
+    loss = objective.loss(W, b, X, T)
+    vloss = objective.loss(W, b, Xv, Tv) if Xv is not None and Tv is not None else None
+    norm = float(np.linalg.norm(W))
+    if on_epoch is not None:
+        on_epoch(1, loss, vloss, norm)
+    history = History((loss,), () if vloss is None else (vloss,), (norm,), (0.0,))
+    return W, b, history
+
+
+def ridge_closed_form(X: FloatArray, y: FloatArray, lam: float) -> tuple[FloatArray, float]:
+    """Exact minimizer (w, b) of (1/2n)‖Xw + b − y‖² + (λ/2)‖w‖², the bias unpenalized.
+
+    Setting the gradient to zero gives b = ȳ − x̄·w and (XcᵀXc + nλI)w = Xcᵀyc with Xc, yc the centred
+    data; this is scikit-learn's Ridge(alpha=n·λ, fit_intercept=True), whose objective ‖y − Xw − b‖² + α‖w‖²
+    is 2n times ours.
+    """
+    n, d = X.shape
+    x_mean = X.mean(axis=0)
+    y_mean = float(y.mean())
+    yc = y - y_mean
+    gram = np.zeros((d, d))
+    rhs = np.zeros(d)
+    # Centring in row blocks keeps the extra memory at one block instead of a full copy of X.
+    for start in range(0, n, _GRAM_CHUNK_ROWS):
+        block = X[start : start + _GRAM_CHUNK_ROWS] - x_mean
+        gram += block.T @ block
+        rhs += block.T @ yc[start : start + _GRAM_CHUNK_ROWS]
+    if lam > 0.0:
+        gram.flat[:: d + 1] += n * lam
+        try:
+            L = np.linalg.cholesky(gram)
+            w = np.linalg.solve(L.T, np.linalg.solve(L, rhs))
+        except np.linalg.LinAlgError:
+            w = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    else:
+        # Without a penalty the system may be singular (more features than rows): take the minimum-norm
+        # least-squares solution, which is also what λ → 0⁺ converges to.
+        w = np.linalg.lstsq(X - x_mean, yc, rcond=None)[0]
+    return w, y_mean - float(x_mean @ w)

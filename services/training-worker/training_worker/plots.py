@@ -1,0 +1,166 @@
+"""PNG plots of a training outcome: loss curves, weight norm, the fitted curve with and without decay, λ sweep.
+
+Figures are built with matplotlib's object API on the Agg canvas, never through pyplot, so rendering
+holds no global state and is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from training_worker.domain.data import FloatArray
+from training_worker.domain.runner import SweepResult, TrainingOutcome
+from training_worker.domain.training import FittedModel, History
+
+TRAIN_COLOUR = "#1f77b4"
+VAL_COLOUR = "#d62728"
+REFERENCE_COLOUR = "#7f7f7f"
+DPI = 110
+
+
+def render_plots(outcome: TrainingOutcome) -> dict[str, bytes]:
+    """Every plot that applies to outcome, as name -> PNG bytes."""
+    plots = {
+        "loss": loss_curve_png(outcome.result.history, title=f"{outcome.label} (λ = {outcome.lam:g}): loss"),
+        "weight_norm": weight_norm_png(outcome),
+    }
+    if outcome.model.kind == "linear" and outcome.train.n_features == 1:
+        plots["fit"] = fit_comparison_png(outcome)
+    if outcome.sweep is not None:
+        plots["validation_curve"] = validation_curve_png(outcome.sweep, metric=_loss_name(outcome))
+    return plots
+
+
+def loss_curve_png(history: History, *, title: str = "Loss", metric: str = "loss") -> bytes:
+    """Training and validation loss per epoch."""
+    fig, ax = _figure()
+    epochs = np.arange(1, len(history.train_loss) + 1)
+    marker = "o" if len(epochs) < 30 else None
+    ax.plot(epochs, history.train_loss, color=TRAIN_COLOUR, marker=marker, label="train")
+    if history.val_loss:
+        ax.plot(epochs[: len(history.val_loss)], history.val_loss, color=VAL_COLOUR, marker=marker, label="validation")
+    _maybe_log_y(ax, [*history.train_loss, *history.val_loss])
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return _png(fig)
+
+
+def weight_norm_png(outcome: TrainingOutcome) -> bytes:
+    """‖w‖₂ per epoch of the final fit, against the norm the unregularized fit ends with."""
+    fig, ax = _figure()
+    norms = outcome.result.history.weight_norm
+    epochs = np.arange(1, len(norms) + 1)
+    marker = "o" if len(epochs) < 30 else None
+    ax.plot(epochs, norms, color=TRAIN_COLOUR, marker=marker, label=f"λ = {outcome.lam:g}")
+    reference = float(np.linalg.norm(outcome.reference.model.W))
+    ax.axhline(reference, color=REFERENCE_COLOUR, linestyle="--", label=f"λ = 0 (final ‖w‖ = {reference:.3g})")
+    _maybe_log_y(ax, [*norms, reference])
+    ax.set_title("Weight norm: decay shrinks ‖w‖₂")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("‖w‖₂ (bias excluded)")
+    ax.legend()
+    return _png(fig)
+
+
+def fit_comparison_png(outcome: TrainingOutcome) -> bytes:
+    """For one input feature: the fitted curve without decay (λ = 0) and with it, side by side, over the data."""
+    fig = Figure(figsize=(11.0, 4.4), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    train, val = outcome.train, outcome.val
+    xs = [train.X[:, 0]] + ([val.X[:, 0]] if val is not None else [])
+    ys = [train.y] + ([val.y] if val is not None else [])
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    pad = 0.05 * float(np.ptp(x_all) or 1.0)
+    grid = np.linspace(float(x_all.min()) - pad, float(x_all.max()) + pad, 400)
+    y_pad = 0.5 * float(np.ptp(y_all) or 1.0)
+    panels: list[tuple[Axes, FittedModel, str, str]] = [
+        (axes[0], outcome.reference.model, "λ = 0 (no weight decay)", "reference"),
+        (axes[1], outcome.model, f"λ = {outcome.lam:g} (weight decay)", "final"),
+    ]
+    for ax, model, title, which in panels:
+        metrics = outcome.reference_metrics if which == "reference" else outcome.metrics
+        ax.scatter(train.X[:, 0], train.y, color=TRAIN_COLOUR, s=22, label="train", zorder=3)
+        if val is not None:
+            ax.scatter(val.X[:, 0], val.y, color=VAL_COLOUR, marker="s", s=22, label="validation", zorder=3)
+        ax.plot(grid, model.predict(grid[:, None]), color="black", linewidth=1.8, label="fitted curve")
+        score = metrics.get("val_mse", metrics.get("train_mse", float("nan")))
+        ax.set_title(f"{title}\n{'val' if 'val_mse' in metrics else 'train'} MSE = {score:.4g}")
+        ax.set_xlabel(train.feature_names[0])
+        ax.set_ylim(float(y_all.min()) - y_pad, float(y_all.max()) + y_pad)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    axes[0].set_ylabel(train.target_name)
+    fig.suptitle(f"{outcome.label} fit: a curve that bends too much overfits")
+    return _png(fig)
+
+
+def validation_curve_png(sweep: SweepResult, *, metric: str = "loss") -> bytes:
+    """Mean training and validation loss against λ (log scale), ±1 std band, best λ marked."""
+    fig, ax = _figure()
+    positive = [p for p in sweep.points if p.lam > 0.0]
+    zero = next((p for p in sweep.points if p.lam == 0.0), None)
+    values: list[float] = []
+    if positive:
+        lams = np.array([p.lam for p in positive])
+        train = np.array([p.train_loss for p in positive])
+        val = np.array([p.val_loss for p in positive])
+        std = np.array([p.val_loss_std for p in positive])
+        ax.plot(lams, train, color=TRAIN_COLOUR, marker="o", label="train (mean)")
+        ax.plot(lams, val, color=VAL_COLOUR, marker="o", label="validation (mean)")
+        # On a log axis a band reaching zero would stretch the plot over hundreds of decades.
+        lower = np.where(val - std > 0.0, val - std, val / 2.0)
+        ax.fill_between(lams, lower, val + std, color=VAL_COLOUR, alpha=0.15, label="±1 std")
+        ax.set_xscale("log")
+        values += [*train, *val]
+    if zero is not None:
+        ax.axhline(zero.val_loss, color=VAL_COLOUR, linestyle=":", label=f"validation at λ = 0 ({zero.val_loss:.3g})")
+        ax.axhline(
+            zero.train_loss, color=TRAIN_COLOUR, linestyle=":", label=f"train at λ = 0 ({zero.train_loss:.3g})"
+        )
+        values += [zero.train_loss, zero.val_loss]
+    if sweep.best_lam > 0.0:
+        ax.axvline(sweep.best_lam, color="black", linestyle="--", label=f"best λ = {sweep.best_lam:g}")
+    _maybe_log_y(ax, values)
+    how = f"{sweep.folds}-fold" if sweep.validation == "kfold" else "holdout"
+    ax.set_title(f"Validation curve ({how}): best λ = {sweep.best_lam:g}")
+    ax.set_xlabel("λ (weight decay strength)")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def _loss_name(outcome: TrainingOutcome) -> str:
+    return "MSE" if outcome.model.kind == "linear" else "log-loss"
+
+
+def _figure() -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(7.0, 4.4), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _maybe_log_y(ax: Axes, values: list[float] | FloatArray) -> None:
+    """Switch to a log y-axis when positive values span more than two decades."""
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr) & (arr > 0.0)]
+    if arr.size and float(arr.max()) / float(arr.min()) > 100.0:
+        ax.set_yscale("log")
+        # An interpolating fit has a training loss near 1e-20; showing that would flatten everything else.
+        top = float(arr.max())
+        ax.set_ylim(bottom=max(float(arr.min()) / 2.0, top * 1e-12), top=top * 3.0)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
