@@ -1,0 +1,207 @@
+"""The SPSO paper's path cost (Phung & Ha 2021), evaluated for a whole population at once.
+
+A path is start, n free waypoints, goal; each point is (x, y, height above ground). With absolute
+altitude = height + ground (nearest heightmap cell by default, as the SPSO MATLAB code rounds):
+
+- J1 length: sum of 3-D segment lengths in absolute altitude.
+- J2 threats: per segment and cylinder, d = horizontal point-to-segment distance to the centre;
+  0 if d > R+s+m, collision if d < R+s, else (R+s+m) − d. No-fly boxes add a collision when a segment
+  (straight in absolute altitude) enters the box grown by s.
+- J3 altitude: per free waypoint |z − (zmin+zmax)/2|; z < 0 (under ground) is infinite.
+- J4 smoothness: per interior point, the horizontal turning angle (degrees) when above 45, plus the
+  change of climb angle when above 45. As in the MATLAB code, a zero-length horizontal segment is
+  replaced by the nearest non-zero one before (for the incoming) or after (for the outgoing) it.
+- Total: w1·J1 + w2·J2 + w3·J3 + w4·J4, weights 5, 1, 10, 1 by default.
+
+The paper's infinite cost is represented by a large finite value, INFEASIBLE + the depth of the
+violation, so that every cost is finite, serialisable and rankable: an optimizer still prefers fewer
+and shallower violations. Any total at or above INFEASIBLE means the path is infeasible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from path_planner.domain.scenario import Scenario
+from path_planner.domain.types import BoolArray, FloatArray, IntArray
+
+INFEASIBLE = 1.0e6
+
+
+@dataclass(frozen=True)
+class CostWeights:
+    """Weights of J1..J4 and the smoothness limits; the defaults are the paper's."""
+
+    length: float = 5.0
+    threat: float = 1.0
+    altitude: float = 10.0
+    smoothness: float = 1.0
+    turn_limit_deg: float = 45.0
+    climb_limit_deg: float = 45.0
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    """Per-path totals and terms for a population, each of shape (N,)."""
+
+    total: FloatArray
+    length: FloatArray
+    threat: FloatArray
+    altitude: FloatArray
+    smoothness: FloatArray
+    collisions: IntArray
+    under_ground: IntArray
+
+    @property
+    def feasible(self) -> BoolArray:
+        """True where the path has no collision and no point under the ground."""
+        ok: BoolArray = (self.collisions == 0) & (self.under_ground == 0)
+        return ok
+
+    def row(self, i: int) -> dict[str, float]:
+        """The terms of path `i` as plain floats."""
+        return {
+            "total": float(self.total[i]),
+            "length": float(self.length[i]),
+            "threat": float(self.threat[i]),
+            "altitude": float(self.altitude[i]),
+            "smoothness": float(self.smoothness[i]),
+        }
+
+
+def _slab(a: FloatArray, d: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Entry and exit parameters of the line a + t·d through the slab lo..hi (Liang–Barsky)."""
+    moving = d != 0
+    safe = np.where(moving, d, 1.0)
+    t1 = (lo - a) / safe
+    t2 = (hi - a) / safe
+    inside = (a >= lo) & (a <= hi)
+    enter = np.where(moving, np.minimum(t1, t2), np.where(inside, -np.inf, np.inf))
+    leave = np.where(moving, np.maximum(t1, t2), np.where(inside, np.inf, -np.inf))
+    return enter, leave
+
+
+class PathCost:
+    """The cost of a scenario, precomputed once and applied to populations of shape (N, n, 3)."""
+
+    def __init__(self, scenario: Scenario, weights: CostWeights | None = None) -> None:
+        self.scenario = scenario
+        self.weights = weights or CostWeights()
+        self._start = scenario.start_array
+        self._goal = scenario.goal_array
+        t = scenario.threat_array
+        self._tx = t[:, 0].copy()
+        self._ty = t[:, 1].copy()
+        self._inner = t[:, 2] + scenario.uav_size
+        self._outer = self._inner + scenario.danger_margin
+        self._zones = scenario.zone_array
+        self._mid = 0.5 * (scenario.z_min + scenario.z_max)
+
+    def full_paths(self, waypoints: FloatArray) -> FloatArray:
+        """Prepend the start and append the goal: (N, n, 3) -> (N, n+2, 3)."""
+        w = np.asarray(waypoints, dtype=np.float64)
+        n_paths = w.shape[0]
+        full = np.empty((n_paths, w.shape[1] + 2, 3))
+        full[:, 0] = self._start
+        full[:, -1] = self._goal
+        full[:, 1:-1] = w
+        return full
+
+    def absolute(self, points: FloatArray) -> FloatArray:
+        """Absolute altitude of points (..., 3) given as (x, y, height above ground)."""
+        ground = self.scenario.terrain.height_at(points[..., 0], points[..., 1], self.scenario.sampling)
+        res: FloatArray = points[..., 2] + ground
+        return res
+
+    def evaluate(self, waypoints: FloatArray) -> CostBreakdown:
+        """Cost and its terms for each path of a population of free waypoints (N, n, 3)."""
+        w = self.weights
+        p = self.full_paths(waypoints)
+        x = p[..., 0]
+        y = p[..., 1]
+        z = p[..., 2]
+        za = z + self.scenario.terrain.height_at(x, y, self.scenario.sampling)
+        dx = np.diff(x, axis=1)
+        dy = np.diff(y, axis=1)
+        dz = np.diff(za, axis=1)
+        horiz = np.hypot(dx, dy)
+        j1 = np.sqrt(horiz * horiz + dz * dz).sum(axis=1)
+
+        j2, collisions = self._threats(x, y, dx, dy)
+        if self._zones.shape[0]:
+            zone_cost, zone_hits = self._zones_cost(x, y, za, dx, dy, dz)
+            j2 = j2 + zone_cost
+            collisions = collisions + zone_hits
+
+        zf = z[:, 1:-1]
+        below = zf < 0
+        j3 = np.where(below, INFEASIBLE - zf, np.abs(zf - self._mid)).sum(axis=1)
+        under = below.sum(axis=1).astype(np.int64)
+
+        j4 = self._smoothness(dx, dy, dz, horiz)
+        total = w.length * j1 + w.threat * j2 + w.altitude * j3 + w.smoothness * j4
+        return CostBreakdown(total, j1, j2, j3, j4, collisions, under)
+
+    def __call__(self, waypoints: FloatArray) -> FloatArray:
+        """Total cost per path, (N, n, 3) -> (N,)."""
+        return self.evaluate(waypoints).total
+
+    def _threats(
+        self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        n_paths = x.shape[0]
+        if self._tx.size == 0:
+            return np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)
+        ax = x[:, :-1, None]
+        ay = y[:, :-1, None]
+        sx = dx[..., None]
+        sy = dy[..., None]
+        ex = self._tx - ax
+        ey = self._ty - ay
+        dd = sx * sx + sy * sy
+        t = np.clip((ex * sx + ey * sy) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        d = np.hypot(ex - t * sx, ey - t * sy)
+        hit = d < self._inner
+        cost = np.where(d > self._outer, 0.0, np.where(hit, INFEASIBLE + (self._inner - d), self._outer - d))
+        return cost.sum(axis=(1, 2)), hit.sum(axis=(1, 2)).astype(np.int64)
+
+    def _zones_cost(
+        self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        s = self.scenario.uav_size
+        zn = self._zones
+        ex, lx = _slab(x[:, :-1, None], dx[..., None], zn[:, 0] - s, zn[:, 1] + s)
+        ey, ly = _slab(y[:, :-1, None], dy[..., None], zn[:, 2] - s, zn[:, 3] + s)
+        ez, lz = _slab(za[:, :-1, None], dz[..., None], np.full(zn.shape[0], -np.inf), zn[:, 4] + s)
+        enter = np.maximum(np.maximum(np.maximum(ex, ey), ez), 0.0)
+        leave = np.minimum(np.minimum(np.minimum(lx, ly), lz), 1.0)
+        seg = np.sqrt(dx * dx + dy * dy + dz * dz)[..., None]
+        inside = np.maximum(leave - enter, 0.0) * seg
+        hit = leave > enter
+        cost = np.where(hit, INFEASIBLE + inside, 0.0)
+        return cost.sum(axis=(1, 2)), hit.sum(axis=(1, 2)).astype(np.int64)
+
+    def _smoothness(self, dx: FloatArray, dy: FloatArray, dz: FloatArray, horiz: FloatArray) -> FloatArray:
+        w = self.weights
+        n_seg = dx.shape[1]
+        idx = np.arange(n_seg)
+        nonzero = (dx != 0) | (dy != 0)
+        last = np.maximum.accumulate(np.where(nonzero, idx, -1), axis=1)
+        nxt = np.minimum.accumulate(np.where(nonzero, idx, n_seg)[:, ::-1], axis=1)[:, ::-1]
+        # Incoming segment of interior point k is the last non-zero one up to k-1 (else segment 0);
+        # outgoing is the first non-zero one from k (else the final segment), as the MATLAB loops do.
+        inc = np.maximum(last[:, :-1], 0)
+        out = np.minimum(nxt[:, 1:], n_seg - 1)
+        ax = np.take_along_axis(dx, inc, axis=1)
+        ay = np.take_along_axis(dy, inc, axis=1)
+        bx = np.take_along_axis(dx, out, axis=1)
+        by = np.take_along_axis(dy, out, axis=1)
+        turn = np.degrees(np.arctan2(np.abs(ax * by - ay * bx), ax * bx + ay * by))
+        climb1 = np.degrees(np.arctan2(dz[:, :-1], np.take_along_axis(horiz, inc, axis=1)))
+        climb2 = np.degrees(np.arctan2(dz[:, 1:], np.take_along_axis(horiz, out, axis=1)))
+        dclimb = np.abs(climb2 - climb1)
+        j4 = np.where(turn > w.turn_limit_deg, turn, 0.0) + np.where(dclimb > w.climb_limit_deg, dclimb, 0.0)
+        res: FloatArray = j4.sum(axis=1)
+        return res

@@ -1,0 +1,159 @@
+"""The optimizer interface: a budget, a seed, progress and cancel callbacks, a uniform result.
+
+Budget accounting: the initial population is iteration 1, so an optimizer with population P and T
+iterations spends exactly P·T objective evaluations and its fitness curve has T entries (best cost so
+far after each iteration). `max_evaluations`, when given, lowers T to what fits in it.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from path_planner.domain.errors import BudgetError
+from path_planner.domain.types import FloatArray
+
+Objective = Callable[[FloatArray], FloatArray]
+OnIteration = Callable[[int, float, float], None]
+ShouldStop = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Population, iterations and an optional cap on evaluations; validated on construction."""
+
+    population: int
+    iterations: int
+    max_evaluations: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.population < 2:
+            raise BudgetError("optimizer.population", f"must be at least 2, got {self.population}")
+        if self.iterations < 1:
+            raise BudgetError("optimizer.iterations", f"must be positive, got {self.iterations}")
+        if self.max_evaluations is not None and self.max_evaluations < self.population:
+            raise BudgetError(
+                "optimizer.max_evaluations",
+                f"{self.max_evaluations} cannot pay for one population of {self.population}",
+            )
+
+    @property
+    def generations(self) -> int:
+        """Iterations that fit in the budget, the initial population included."""
+        if self.max_evaluations is None:
+            return self.iterations
+        return min(self.iterations, self.max_evaluations // self.population)
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """Best vector and cost, the per-iteration curve, evaluations spent, wall time, and whether cancelled."""
+
+    best_x: FloatArray
+    best_cost: float
+    curve: FloatArray
+    evaluations: int
+    runtime_s: float
+    cancelled: bool
+
+
+class SearchRun:
+    """Bookkeeping shared by the optimizers: counts evaluations, tracks the best, drives the callbacks."""
+
+    def __init__(
+        self,
+        objective: Objective,
+        budget: Budget,
+        on_iteration: OnIteration | None,
+        should_stop: ShouldStop | None,
+    ) -> None:
+        self._objective = objective
+        self.population = budget.population
+        self.iterations = budget.generations
+        self._on_iteration = on_iteration
+        self._should_stop = should_stop
+        self.evaluations = 0
+        self.best_x: FloatArray = np.empty(0)
+        self.best_cost = float("inf")
+        self.curve: list[float] = []
+        self.cancelled = False
+        self._t0 = time.perf_counter()
+
+    @property
+    def iteration(self) -> int:
+        """Iterations completed so far."""
+        return len(self.curve)
+
+    def evaluate(self, vectors: FloatArray) -> FloatArray:
+        """Objective values of a population; updates the best so far."""
+        f = np.asarray(self._objective(vectors), dtype=np.float64)
+        self.evaluations += f.shape[0]
+        i = int(np.argmin(f))
+        if f[i] < self.best_cost or self.best_x.size == 0:
+            self.best_cost = float(f[i])
+            self.best_x = np.array(vectors[i], dtype=np.float64)
+        return f
+
+    def end_iteration(self) -> bool:
+        """Close an iteration (curve, progress callback); True when another one should run."""
+        self.curve.append(self.best_cost)
+        it = len(self.curve)
+        if self._on_iteration is not None:
+            self._on_iteration(it, self.best_cost, it / self.iterations)
+        if it >= self.iterations:
+            return False
+        if self._should_stop is not None and self._should_stop():
+            self.cancelled = True
+            return False
+        return True
+
+    def result(self) -> OptimizeResult:
+        """The outcome so far."""
+        return OptimizeResult(
+            best_x=self.best_x,
+            best_cost=self.best_cost,
+            curve=np.array(self.curve, dtype=np.float64),
+            evaluations=self.evaluations,
+            runtime_s=time.perf_counter() - self._t0,
+            cancelled=self.cancelled,
+        )
+
+
+class Optimizer(ABC):
+    """A population-based minimiser over the box lower..upper."""
+
+    name: str = "optimizer"
+
+    def minimize(
+        self,
+        objective: Objective,
+        lower: FloatArray,
+        upper: FloatArray,
+        budget: Budget,
+        *,
+        seed: int,
+        on_iteration: OnIteration | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> OptimizeResult:
+        """Minimise `objective` ((N, D) -> (N,)) within the budget; reproducible for a given seed."""
+        lo = np.asarray(lower, dtype=np.float64)
+        hi = np.asarray(upper, dtype=np.float64)
+        if lo.shape != hi.shape or lo.ndim != 1 or np.any(lo > hi):
+            raise ValueError("lower and upper must be 1-D arrays of equal length with lower <= upper")
+        run = SearchRun(objective, budget, on_iteration, should_stop)
+        self._search(run, np.random.default_rng(seed), lo, hi)
+        return run.result()
+
+    @abstractmethod
+    def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
+        """Run the iterations through `run` until it says stop."""
+
+
+def uniform_population(rng: np.random.Generator, n: int, lo: FloatArray, hi: FloatArray) -> FloatArray:
+    """`n` points drawn uniformly in the box."""
+    res: FloatArray = lo + rng.random((n, lo.size)) * (hi - lo)
+    return res

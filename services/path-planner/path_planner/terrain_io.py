@@ -1,0 +1,88 @@
+"""Terrain files: npz/npy arrays, GeoTIFF (tifffile) and grayscale PNG (Pillow), loaded as heightmaps.
+
+Jobs name terrain files by a path relative to a terrain directory, which keeps a job message from reading
+arbitrary files: `QUARTET_TERRAIN_DIR`, or by default `../shared/benchmarks` beside the repository (so
+the SPSO benchmark terrain is `uav-spso/terrain.npz`). Rows are y and columns x for every format
+(`height[y/cell − 1, x/cell − 1]`, the benchmark's convention), so an image's first row is y = 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from path_planner.domain.errors import TerrainError
+from path_planner.domain.scenario import Terrain
+from path_planner.domain.types import FloatArray
+from quartet_shared.schemas.planning import FileTerrain, PngTerrain
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TERRAIN_DIR_ENV = "QUARTET_TERRAIN_DIR"
+_FIELD = "scenario.terrain.path"
+
+
+def default_terrain_dir() -> Path:
+    """`$QUARTET_TERRAIN_DIR`, else `../shared/benchmarks` relative to the repository root."""
+    configured = os.environ.get(TERRAIN_DIR_ENV)
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
+
+
+def load_heightmap(path: Path, array: str = "height") -> FloatArray:
+    """Read a 2-D heightmap from .npz (named array), .npy, .tif/.tiff or .png, as float64."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                if array not in data.files:
+                    raise TerrainError("scenario.terrain.array", f"{path.name} has no array {array!r}: {data.files}")
+                raw = data[array]
+        elif suffix == ".npy":
+            raw = np.load(path, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            raw = tifffile.imread(path)
+        elif suffix == ".png":
+            with Image.open(path) as img:
+                raw = np.asarray(img.convert("L") if img.mode in ("RGB", "RGBA", "P", "LA") else img)
+        else:
+            raise TerrainError(_FIELD, f"unsupported terrain format {suffix!r} (npz, npy, tif, tiff, png)")
+    except TerrainError:
+        raise
+    except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError) as exc:
+        raise TerrainError(_FIELD, f"cannot read terrain file {path.name}: {exc}") from exc
+    heights = np.asarray(raw, dtype=np.float64)
+    if heights.ndim == 3 and heights.shape[-1] == 1:
+        heights = heights[..., 0]
+    if heights.ndim != 2:
+        raise TerrainError(_FIELD, f"terrain must be a 2-D heightmap, {path.name} has shape {heights.shape}")
+    return heights
+
+
+class TerrainFileLoader:
+    """Loads FileTerrain and PngTerrain sources from files under one terrain directory."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root or default_terrain_dir()).resolve()
+
+    def resolve(self, relative: str) -> Path:
+        """The file a source names, refusing paths that leave the terrain directory."""
+        candidate = (self.root / relative).resolve()
+        if not candidate.is_relative_to(self.root):
+            raise TerrainError(_FIELD, f"{relative!r} is outside the terrain directory")
+        if not candidate.is_file():
+            raise TerrainError(_FIELD, f"terrain file {relative!r} not found under {self.root}")
+        return candidate
+
+    def __call__(self, source: FileTerrain | PngTerrain) -> Terrain:
+        """The heightmap the source names, scaled (and offset, for PNG)."""
+        path = self.resolve(source.path)
+        if isinstance(source, PngTerrain):
+            if path.suffix.lower() != ".png":
+                raise TerrainError(_FIELD, f"a png terrain source must name a .png file, got {path.name}")
+            heights = load_heightmap(path) * source.height_scale + source.offset
+        else:
+            heights = load_heightmap(path, source.array) * source.height_scale
+        return Terrain(heights, source.cell_size)
