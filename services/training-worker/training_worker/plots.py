@@ -122,9 +122,7 @@ def validation_curve_png(sweep: SweepResult, *, metric: str = "loss") -> bytes:
         values += [*train, *val]
     if zero is not None:
         ax.axhline(zero.val_loss, color=VAL_COLOUR, linestyle=":", label=f"validation at λ = 0 ({zero.val_loss:.3g})")
-        ax.axhline(
-            zero.train_loss, color=TRAIN_COLOUR, linestyle=":", label=f"train at λ = 0 ({zero.train_loss:.3g})"
-        )
+        ax.axhline(zero.train_loss, color=TRAIN_COLOUR, linestyle=":", label=f"train at λ = 0 ({zero.train_loss:.3g})")
         values += [zero.train_loss, zero.val_loss]
     if sweep.best_lam > 0.0:
         ax.axvline(sweep.best_lam, color="black", linestyle="--", label=f"best λ = {sweep.best_lam:g}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
-
 from training_worker.domain.config import FeatureConfig, OptimizerConfig, RegularizationConfig, TrainConfig
 from training_worker.domain.data import Dataset, linear_data
 from training_worker.domain.training import fit, ridge_closed_form

@@ -1,0 +1,139 @@
+"""User data parsing and validation, target encoding, generators and splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from training_worker.domain.data import (
+    Dataset,
+    blobs,
+    dataset_from_rows,
+    encode_target,
+    holdout_split,
+    kfold_splits,
+    linear_data,
+    parse_csv,
+    polynomial_1d,
+)
+from training_worker.domain.errors import IncompatibleData, InvalidConfig, InvalidDataset
+
+
+def test_parse_csv_with_header_and_named_label() -> None:
+    data = parse_csv("a,b,price\n1,2,3.5\n4,5,6.5\n7,8,9.5\n", "price")
+    assert data.feature_names == ("a", "b")
+    assert data.target_name == "price"
+    np.testing.assert_array_equal(data.X, [[1, 2], [4, 5], [7, 8]])
+    np.testing.assert_array_equal(data.y, [3.5, 6.5, 9.5])
+    assert data.task == "regression"
+
+
+def test_parse_csv_without_header_bytes_semicolons_and_label_index() -> None:
+    data = parse_csv(b"1;10;0\n2;20;1\n3;30;0\n", 0)
+    assert data.feature_names == ("col1", "col2")
+    np.testing.assert_array_equal(data.y, [1, 2, 3])
+    np.testing.assert_array_equal(data.X[:, 0], [10, 20, 30])
+
+
+def test_parse_csv_text_labels_become_classes() -> None:
+    data = parse_csv("x,species\n1.0,setosa\n2.0,virginica\n1.5,setosa\n3.0,versicolor\n", "species")
+    assert data.task == "classification"
+    assert data.class_names == ("setosa", "versicolor", "virginica")
+    np.testing.assert_array_equal(data.y, [0, 2, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "message"),
+    [
+        ("a,b,y\n1,2,3\n4,5\n7,8,9\n", "y", "line 3 has 2 cells, expected 3"),
+        ("a,b,y\n1,2,3\n4,five,6\n", "y", "line 3, column 'b': 'five' is not a number"),
+        ("a,b,y\n1,2,3\n4,,6\n", "y", "line 3, column 'b': empty (missing) value"),
+        ("a,b,y\n1,2,3\n4,nan,6\n", "y", "line 3, column 'b': missing, NaN or infinite"),
+        ("a,b,y\n1,2,3\n4,5,inf\n", "y", "line 3, label column 'y': missing, NaN or infinite"),
+        ("a,b,y\n1,2,3\n", "price", "label column 'price' not found; the columns are a, b, y"),
+        ("a,b,y\n1,2,3\n", 5, "label column index 5 is out of range"),
+        ("", "y", "the CSV is empty"),
+        ("a,b,y\n", "y", "header but no data rows"),
+        ("a,a,y\n1,2,3\n", "y", "duplicate column names"),
+        ("y\n1\n2\n", "y", "at least one feature and a label"),
+        ("x,c\n1,a\n2,a\n", "c", "single class 'a'"),
+    ],
+)
+def test_parse_csv_rejects_bad_data_with_a_clear_message(text: str, label: str | int, message: str) -> None:
+    with pytest.raises(InvalidDataset, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_csv(text, label)
+
+
+def test_parse_csv_limits_rows_and_bytes() -> None:
+    text = "a,y\n" + "".join(f"{i},{i}\n" for i in range(20))
+    with pytest.raises(InvalidDataset, match="20 rows, over the limit of 10"):
+        parse_csv(text, "y", max_rows=10)
+    with pytest.raises(InvalidDataset, match="over the limit of 16"):
+        parse_csv(text, "y", max_bytes=16)
+
+
+def test_parse_csv_rejects_non_utf8_bytes() -> None:
+    with pytest.raises(InvalidDataset, match="not UTF-8"):
+        parse_csv(b"a,y\n1,\xff\n", "y")
+
+
+def test_dataset_from_rows_validates_shape_and_cells() -> None:
+    data = dataset_from_rows([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]], "y", ["a", "b", "y"])
+    assert data.feature_names == ("a", "b")
+    with pytest.raises(InvalidDataset, match="row 2 has 2 cells, expected 3"):
+        dataset_from_rows([[1.0, 2.0, 0.0], [3.0, 4.0]])
+    with pytest.raises(InvalidDataset, match="row 1, column 'col1': missing, NaN or infinite"):
+        dataset_from_rows([[1.0, float("nan"), 0.0], [3.0, 4.0, 1.0]])
+    with pytest.raises(InvalidDataset, match="row 2, column 'col0': 'x' is not a number"):
+        dataset_from_rows([[1.0, 2.0, 0.0], ["x", 4.0, 1.0]])
+    with pytest.raises(InvalidDataset, match="empty"):
+        dataset_from_rows([])
+    with pytest.raises(InvalidDataset, match="2 column names but row 1 has 3 cells"):
+        dataset_from_rows([[1.0, 2.0, 0.0]], columns=["a", "b"])
+
+
+def test_encode_target_checks_the_model_against_the_labels() -> None:
+    three = dataset_from_rows([[0.1, 0], [0.2, 1], [0.3, 2], [0.4, 1]])
+    assert encode_target(three, "softmax").class_names == ("0", "1", "2")
+    with pytest.raises(IncompatibleData, match=r"logistic regression is binary.*3 classes"):
+        encode_target(three, "logistic")
+    signs = encode_target(dataset_from_rows([[0.1, -1], [0.2, 1], [0.3, -1]]), "logistic")
+    np.testing.assert_array_equal(signs.y, [0, 1, 0])
+    with pytest.raises(IncompatibleData, match="non-integer values"):
+        encode_target(dataset_from_rows([[0.1, 0.5], [0.2, 1.0]]), "softmax")
+    text = parse_csv("x,c\n1,a\n2,b\n", "c")
+    with pytest.raises(IncompatibleData, match="linear regression needs a numeric target"):
+        encode_target(text, "linear")
+
+
+def test_dataset_rejects_inconsistent_arrays() -> None:
+    with pytest.raises(InvalidDataset, match="X must be"):
+        Dataset(np.zeros((3, 2)), np.zeros(4), ("a", "b"))
+    with pytest.raises(InvalidDataset, match="empty"):
+        Dataset(np.zeros((0, 2)), np.zeros(0), ("a", "b"))
+
+
+def test_generators_are_seeded_and_shaped() -> None:
+    a, b = polynomial_1d(seed=4), polynomial_1d(seed=4)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert not np.array_equal(a.y, polynomial_1d(seed=5).y)
+    assert a.X.shape == (20, 1)
+    lin = linear_data(n_samples=50, n_features=7, seed=1)
+    assert lin.X.shape == (50, 7)
+    clusters = blobs(n_samples=90, n_classes=3, seed=2)
+    assert clusters.class_names == ("class_0", "class_1", "class_2")
+    assert np.bincount(clusters.y.astype(int)).tolist() == [30, 30, 30]
+
+
+def test_splits_partition_the_rows() -> None:
+    rng = np.random.default_rng(0)
+    train, val = holdout_split(50, 0.2, rng)
+    assert len(val) == 10
+    assert sorted([*train, *val]) == list(range(50))
+    folds = kfold_splits(23, 5, np.random.default_rng(0))
+    assert sorted(int(i) for _, v in folds for i in v) == list(range(23))
+    for tr, va in folds:
+        assert not set(tr) & set(va)
+    with pytest.raises(InvalidConfig, match="5-fold validation needs at least 5"):
+        kfold_splits(4, 5, rng)
+    with pytest.raises(InvalidConfig, match="too few"):
+        holdout_split(2, 0.5, rng)
