@@ -20,6 +20,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 from pydantic import ValidationError
+from quartet_shared.schemas.planning import (
+    ComparedRun,
+    CostTerms,
+    FileTerrain,
+    PlanCompleted,
+    PlanFailed,
+    PlanningJobSpec,
+    PngTerrain,
+    ScenarioSpec,
+    normalized_spec_hash,
+)
 
 from path_planner.domain.cost import CostWeights
 from path_planner.domain.errors import BudgetError, PlanningError
@@ -35,19 +46,9 @@ from path_planner.domain.scenario import (
     Threat,
     gaussian_terrain,
 )
+from path_planner.domain.types import FloatArray
 from path_planner.plots import render_all
 from path_planner.terrain_io import TerrainFileLoader
-from quartet_shared.schemas.planning import (
-    ComparedRun,
-    CostTerms,
-    FileTerrain,
-    PlanCompleted,
-    PlanFailed,
-    PlanningJobSpec,
-    PngTerrain,
-    ScenarioSpec,
-    normalized_spec_hash,
-)
 
 TerrainLoader = Callable[[FileTerrain | PngTerrain], Terrain]
 MAX_PATH_POINTS = 400
@@ -101,7 +102,7 @@ def build_scenario(spec: ScenarioSpec, terrain_loader: TerrainLoader) -> Scenari
 
 def run_order(spec: PlanningJobSpec) -> list[str]:
     """The optimizers a job runs: the requested one, then the comparison ones not already run."""
-    names = [spec.optimizer.name]
+    names: list[str] = [spec.optimizer.name]
     names += [n for n in spec.compare if n not in names]
     return names
 
@@ -174,7 +175,7 @@ def run_job(
     return PlanOutcome(normalized_spec_hash(spec), scenario, primary, others, plots)
 
 
-def _points(array: np.ndarray, limit: int) -> list[tuple[float, float, float]]:
+def _points(array: FloatArray, limit: int) -> list[tuple[float, float, float]]:
     idx = np.unique(np.linspace(0, len(array) - 1, min(limit, len(array))).round().astype(int))
     return [(float(p[0]), float(p[1]), float(p[2])) for p in array[idx]]
 
@@ -187,7 +188,7 @@ def completed_message(
     return PlanCompleted(
         job_id=job_id,
         spec_hash=outcome.spec_hash,
-        optimizer=r.optimizer,  # type: ignore[arg-type]
+        optimizer=r.optimizer,
         encoding=r.encoding,
         best_cost=r.best_cost,
         cost=CostTerms(**r.cost),
@@ -200,7 +201,7 @@ def completed_message(
         runtime_s=r.runtime_s,
         comparison=[
             ComparedRun(
-                optimizer=c.optimizer,  # type: ignore[arg-type]
+                optimizer=c.optimizer,
                 encoding=c.encoding,
                 best_cost=c.best_cost,
                 feasible=c.feasible,

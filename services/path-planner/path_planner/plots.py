@@ -150,7 +150,7 @@ def fitness_chart(results: Sequence[PlanResult], title: str = "Best cost per ite
     for r in results:
         curve = np.asarray(r.curve, dtype=np.float64)
         it = np.arange(1, curve.size + 1)
-        colour = _COLOURS.get(r.optimizer, None)
+        colour = _COLOURS.get(r.optimizer)
         if curve.size == 1:
             ax.axhline(curve[0], color=colour, linestyle="--", label=_label(r))
         else:

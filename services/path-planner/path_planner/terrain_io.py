@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
+from quartet_shared.schemas.planning import FileTerrain, PngTerrain
 
 from path_planner.domain.errors import TerrainError
 from path_planner.domain.scenario import Terrain
 from path_planner.domain.types import FloatArray
-from quartet_shared.schemas.planning import FileTerrain, PngTerrain
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TERRAIN_DIR_ENV = "QUARTET_TERRAIN_DIR"

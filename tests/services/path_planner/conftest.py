@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from path_planner.domain.scenario import Bounds, GaussianPeak, Scenario, Terrain, Threat, gaussian_terrain
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

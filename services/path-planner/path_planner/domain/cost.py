@@ -148,9 +148,7 @@ class PathCost:
         """Total cost per path, (N, n, 3) -> (N,)."""
         return self.evaluate(waypoints).total
 
-    def _threats(
-        self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray
-    ) -> tuple[FloatArray, IntArray]:
+    def _threats(self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, IntArray]:
         n_paths = x.shape[0]
         if self._tx.size == 0:
             return np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)

@@ -75,9 +75,7 @@ class SphericalEncoding:
         b = scenario.bounds
         self._lo = np.array([b.x_min, b.y_min, scenario.z_min])
         self._hi = np.array([b.x_max, b.y_max, scenario.z_max])
-        self.lower = np.concatenate(
-            [np.zeros(n), np.full(n, -ANGLE_RANGE), np.full(n, self.heading - ANGLE_RANGE)]
-        )
+        self.lower = np.concatenate([np.zeros(n), np.full(n, -ANGLE_RANGE), np.full(n, self.heading - ANGLE_RANGE)])
         self.upper = np.concatenate(
             [np.full(n, r_max), np.full(n, ANGLE_RANGE), np.full(n, self.heading + ANGLE_RANGE)]
         )

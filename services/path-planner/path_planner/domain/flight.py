@@ -44,11 +44,13 @@ def _polyline(scenario: Scenario, waypoints: FloatArray) -> FloatArray:
     pts = np.vstack([scenario.start_array, np.asarray(waypoints, dtype=np.float64), scenario.goal_array])
     keep = np.ones(len(pts), dtype=bool)
     keep[1:] = np.any(np.diff(pts, axis=0) != 0, axis=1)
-    return pts[keep]
+    res: FloatArray = pts[keep]
+    return res
 
 
 def _chord(pts: FloatArray) -> FloatArray:
-    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    res: FloatArray = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    return res
 
 
 def _sample_count(scenario: Scenario, length: float) -> int:

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from path_planner.domain.cost import INFEASIBLE, CostWeights, PathCost
 from path_planner.domain.scenario import NoFlyZone, Scenario, Terrain, Threat
 
@@ -111,9 +110,7 @@ def test_no_fly_box_on_the_way_is_a_collision(flat: Any) -> None:
 def test_population_matches_single_paths(peaks_scenario: Scenario) -> None:
     rng = np.random.default_rng(3)
     cost = PathCost(peaks_scenario)
-    pop = np.column_stack(
-        [rng.uniform(1, 200, 40), rng.uniform(1, 200, 40), rng.uniform(-10, 80, 40)]
-    ).reshape(8, 5, 3)
+    pop = np.column_stack([rng.uniform(1, 200, 40), rng.uniform(1, 200, 40), rng.uniform(-10, 80, 40)]).reshape(8, 5, 3)
     together = cost(pop)
     apart = np.array([cost(pop[i : i + 1])[0] for i in range(8)])
     np.testing.assert_allclose(together, apart)

@@ -81,9 +81,7 @@ class BOA(Optimizer):
 
     name = "boa"
 
-    def __init__(
-        self, p: float = 0.8, c: float = 0.01, a: float = 0.1, intensity: Intensity = "cost"
-    ) -> None:
+    def __init__(self, p: float = 0.8, c: float = 0.01, a: float = 0.1, intensity: Intensity = "cost") -> None:
         self.p = p
         self.c = c
         self.a = a

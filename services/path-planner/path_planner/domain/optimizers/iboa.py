@@ -85,8 +85,8 @@ class IBOA(Optimizer):
         span = hi - lo
         x = uniform_population(rng, n, lo, hi)
         f = run.evaluate(x)
-        n_elite = max(1, int(round(self.elite * n)))
-        n_levy = int(round(self.levy_share * n))
+        n_elite = max(1, round(self.elite * n))
+        n_levy = round(self.levy_share * n)
         total = max(run.iterations - 1, 1)
         while run.end_iteration():
             progress = (run.iteration - 1) / total

@@ -1,0 +1,33 @@
+"""Figures come back as PNG bytes, for one or several optimizers."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from path_planner import plots
+from path_planner.domain.optimizers import Budget
+from path_planner.domain.planner import PlannerConfig, plan
+from path_planner.domain.scenario import NoFlyZone, Scenario
+from PIL import Image
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_all_figures_are_png(peaks_scenario: Scenario) -> None:
+    a = plan(peaks_scenario, PlannerConfig("iboa", Budget(10, 5)), seed=0)
+    b = plan(peaks_scenario, PlannerConfig("astar", Budget(10, 5)))
+    figures = plots.render_all(peaks_scenario, a, [b])
+    assert sorted(figures) == ["fitness.png", "path_3d.png", "top_view.png"]
+    for data in figures.values():
+        assert data.startswith(PNG)
+        w, h = Image.open(io.BytesIO(data)).size
+        assert w > 400 and h > 300
+
+
+def test_fitness_chart_with_penalties_and_boxes(peaks_scenario: Scenario) -> None:
+    sc = replace(peaks_scenario, no_fly_zones=(NoFlyZone(20, 40, 150, 170, 300),))
+    r = plan(sc, PlannerConfig("boa", Budget(4, 3)), seed=0)
+    assert plots.fitness_chart([r, replace(r, curve=r.curve + 2e6)]).startswith(PNG)
+    assert plots.top_view(sc, [r]).startswith(PNG)
+    assert plots.path_3d(sc, [r]).startswith(PNG)

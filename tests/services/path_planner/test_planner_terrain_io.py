@@ -1,0 +1,73 @@
+"""Terrain files: every format, scaling, and clear errors for bad or unsafe paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from path_planner.domain.errors import TerrainError
+from path_planner.terrain_io import TerrainFileLoader, default_terrain_dir
+from PIL import Image
+from quartet_shared.schemas.planning import FileTerrain, PngTerrain
+
+GRID = np.arange(12, dtype=np.float64).reshape(3, 4)
+
+
+def test_npz_npy_and_tiff(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", height=GRID, other=GRID * 2)
+    np.save(tmp_path / "b.npy", GRID)
+    tifffile.imwrite(tmp_path / "c.tif", GRID.astype(np.float32))
+    load = TerrainFileLoader(tmp_path)
+    np.testing.assert_array_equal(load(FileTerrain(path="a.npz")).height, GRID)
+    np.testing.assert_array_equal(load(FileTerrain(path="a.npz", array="other")).height, GRID * 2)
+    np.testing.assert_array_equal(load(FileTerrain(path="b.npy", height_scale=2)).height, GRID * 2)
+    t = load(FileTerrain(path="c.tif", cell_size=5))
+    np.testing.assert_array_equal(t.height, GRID)
+    assert t.x_extent == (5.0, 20.0)
+
+
+def test_png_with_scale_and_offset(tmp_path: Path) -> None:
+    Image.fromarray(GRID.astype(np.uint8), mode="L").save(tmp_path / "h.png")
+    t = TerrainFileLoader(tmp_path)(PngTerrain(path="h.png", height_scale=10, offset=5))
+    np.testing.assert_array_equal(t.height, GRID * 10 + 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "source", "match"),
+    [
+        ("bad.npz", b"not a zip", FileTerrain(path="bad.npz"), "cannot read"),
+        ("bad.png", b"not a png", PngTerrain(path="bad.png"), "cannot read"),
+        ("h.txt", b"1 2", FileTerrain(path="h.txt"), "unsupported"),
+        ("one.npy", None, FileTerrain(path="one.npy"), "2-D"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, name: str, content: bytes | None, source: FileTerrain, match: str) -> None:
+    if content is None:
+        np.save(tmp_path / name, np.arange(5.0))
+    else:
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(TerrainError, match=match) as err:
+        TerrainFileLoader(tmp_path)(source)
+    assert err.value.field.startswith("scenario.terrain")
+
+
+def test_missing_array_missing_file_and_escape(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", height=GRID)
+    load = TerrainFileLoader(tmp_path / ".")
+    with pytest.raises(TerrainError, match="no array 'z'") as err:
+        load(FileTerrain(path="a.npz", array="z"))
+    assert err.value.field == "scenario.terrain.array"
+    with pytest.raises(TerrainError, match="not found"):
+        load(FileTerrain(path="nope.npz"))
+    with pytest.raises(TerrainError, match="outside the terrain directory"):
+        load(FileTerrain(path="../../etc/passwd"))
+
+
+def test_default_directory_holds_the_spso_terrain(benchmark_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QUARTET_TERRAIN_DIR", raising=False)
+    assert default_terrain_dir().resolve() == benchmark_dir.resolve()
+    t = TerrainFileLoader()(FileTerrain(path="uav-spso/terrain.npz"))
+    assert t.height.shape == (879, 1045)
+    assert 48 < t.height.min() < 49.5 and 295 < t.height.max() < 297
