@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -199,11 +198,8 @@ def parse_csv(
     except csv.Error:
         sniffed = None
     delimiter = sniffed.delimiter if sniffed is not None else ","
-    numbered = [
-        (number, row)
-        for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1)
-        if any(cell.strip() for cell in row)
-    ]
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     if not numbered:
         raise InvalidDataset("the CSV is empty")
     first = numbered[0][1]

@@ -1,0 +1,133 @@
+"""run_job end to end on specs: every example runs, data sources load, messages build, cancellation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from quartet_shared.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
+from training_worker.domain.errors import Cancelled, IncompatibleData, InvalidConfig, InvalidDataset
+from training_worker.jobs import (
+    EpochReport,
+    completed_message,
+    failed_message,
+    progress_message,
+    run_job,
+    train_config,
+)
+
+EXAMPLES = sorted((Path(__file__).parents[3] / "services" / "training-worker" / "examples").glob("*.yaml"))
+
+
+def _spec(path: Path) -> TrainingJobSpec:
+    return TrainingJobSpec.model_validate(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_runs_and_becomes_a_completed_message(path: Path) -> None:
+    spec = _spec(path)
+    reports: list[EpochReport] = []
+    outcome = run_job(spec, on_epoch=reports.append)
+    assert reports
+    assert reports[-1].progress <= 1.0
+    message = completed_message("job-1", outcome, spec_hash=normalized_spec_hash(spec), plots=["loss"])
+    again = TrainingCompleted.model_validate_json(message.model_dump_json())
+    assert again == message
+    assert message.model == spec.model.kind
+    assert len(message.history.train_loss) == outcome.result.epochs_run
+    progress = progress_message("job-1", reports[-1])
+    assert progress.job_id == "job-1"
+    assert progress.epoch == reports[-1].epoch
+
+
+def test_example_quality() -> None:
+    by_name = {p.stem: run_job(_spec(p)) for p in EXAMPLES if p.stem in ("logistic_breast_cancer", "softmax_iris")}
+    assert by_name["logistic_breast_cancer"].metrics["val_accuracy"] > 0.94
+    assert by_name["softmax_iris"].metrics["val_accuracy"] > 0.85
+
+
+def test_polynomial_demo_example_beats_lambda_zero() -> None:
+    outcome = run_job(_spec(next(p for p in EXAMPLES if p.stem == "polynomial_overfitting_sweep")))
+    assert outcome.lam > 0.0
+    assert outcome.metrics["val_mse"] < outcome.reference_metrics["val_mse"]
+
+
+def test_inline_rows_and_uploaded_csv_train_the_same_model() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    y = X @ np.array([1.5, -0.5]) + 0.1 * rng.standard_normal(60)
+    rows = [[float(a), float(b), float(t)] for (a, b), t in zip(X, y, strict=True)]
+    inline = TrainingJobSpec.model_validate(
+        {"data": {"kind": "inline", "rows": rows, "columns": ["a", "b", "t"], "label_column": "t"}}
+    )
+    csv_text = "a,b,t\n" + "\n".join(",".join(repr(v) for v in row) for row in rows)
+    upload = TrainingJobSpec.model_validate({"data": {"kind": "upload", "dataset_id": "ds-1", "label_column": "t"}})
+    from_rows = run_job(inline)
+    from_csv = run_job(upload, uploads={"ds-1": csv_text.encode()}.__getitem__)
+    np.testing.assert_array_equal(from_rows.model.W, from_csv.model.W)
+    assert from_rows.metrics["val_r2"] > 0.95
+
+
+def test_upload_errors_are_domain_errors() -> None:
+    spec = TrainingJobSpec.model_validate({"data": {"kind": "upload", "dataset_id": "missing"}})
+    with pytest.raises(InvalidConfig, match="no upload store"):
+        run_job(spec)
+    with pytest.raises(InvalidDataset, match="no uploaded dataset with id 'missing'"):
+        run_job(spec, uploads={}.__getitem__)
+    with pytest.raises(InvalidDataset, match="line 3 has 1 cells"):
+        run_job(spec, uploads=lambda _: "a,y\n1,2\n3\n4,5\n")
+
+
+def test_classification_upload_checked_against_the_model() -> None:
+    spec = TrainingJobSpec.model_validate(
+        {"model": {"kind": "logistic"}, "data": {"kind": "upload", "dataset_id": "d"}}
+    )
+    csv_text = "x,label\n" + "\n".join(f"{i},{'abc'[i % 3]}" for i in range(30))
+    with pytest.raises(IncompatibleData, match="3 classes; use softmax"):
+        run_job(spec, uploads=lambda _: csv_text)
+    softmax = spec.model_copy(update={"model": TrainingJobSpec.model_validate({"model": {"kind": "softmax"}}).model})
+    outcome = run_job(softmax, uploads=lambda _: csv_text)
+    assert outcome.train.class_names == ("a", "b", "c")
+
+
+def test_service_row_limit_applies() -> None:
+    spec = TrainingJobSpec.model_validate({})
+    with pytest.raises(InvalidDataset, match="500 rows, over the limit of 100"):
+        run_job(spec, max_rows=100)
+
+
+def test_cancellation_raises_cancelled_within_one_epoch() -> None:
+    spec = TrainingJobSpec.model_validate({"epochs": 10_000})
+    seen: list[EpochReport] = []
+    with pytest.raises(Cancelled) as info:
+        run_job(spec, on_epoch=seen.append, should_stop=lambda: len(seen) >= 3)
+    assert len(seen) == 3
+    assert info.value.epoch == 4
+    failed = failed_message("job-2", info.value)
+    assert failed.error_type == "Cancelled"
+
+
+def test_train_config_maps_the_spec() -> None:
+    spec = TrainingJobSpec.model_validate(
+        {
+            "model": {"kind": "polynomial", "degree": 4},
+            "optimizer": {"kind": "adam", "lr": 0.03, "batch_size": 8},
+            "schedule": {"kind": "step", "step_size": 7, "gamma": 0.3},
+            "regularization": {"kind": "decoupled", "lam": 0.2},
+            "early_stopping": {"patience": 5},
+            "standardize": False,
+            "seed": 9,
+        }
+    )
+    config = train_config(spec)
+    assert config.model == "linear"
+    assert config.features.degree == 4
+    assert not config.features.standardize
+    assert (config.optimizer.kind, config.optimizer.lr, config.optimizer.batch_size) == ("adam", 0.03, 8)
+    assert (config.schedule.kind, config.schedule.step_size, config.schedule.gamma) == ("step", 7, 0.3)
+    assert (config.regularization.kind, config.regularization.lam) == ("decoupled", 0.2)
+    assert config.early_stopping is not None
+    assert config.early_stopping.patience == 5
+    assert config.seed == 9

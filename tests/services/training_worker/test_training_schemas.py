@@ -1,0 +1,222 @@
+"""The training message schemas: defaults, validation errors that name the field, the registry, the hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from quartet_shared.registry import ce_type_of, lookup
+from quartet_shared.schemas.training import (
+    MAX_EPOCHS,
+    CancelTraining,
+    GeneratorSource,
+    LinearData,
+    Polynomial1D,
+    SingleRun,
+    Sweep,
+    TrainingCancelled,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingJobSpec,
+    TrainingProgressed,
+    TrainingRequested,
+    normalized_spec_hash,
+)
+
+EXAMPLES = sorted((Path(__file__).parents[3] / "services" / "training-worker" / "examples").glob("*.yaml"))
+
+
+def _error_locations(exc: ValidationError) -> list[str]:
+    return [".".join(str(part) for part in err["loc"]) for err in exc.errors()]
+
+
+def test_an_empty_spec_is_a_complete_linear_job() -> None:
+    spec = TrainingJobSpec.model_validate({})
+    assert spec.model.kind == "linear"
+    assert spec.optimizer.kind == "gd"
+    assert spec.regularization.kind == "l2"
+    assert spec.regularization.lam > 0.0
+    assert isinstance(spec.mode, SingleRun)
+    assert isinstance(spec.data, GeneratorSource)
+    assert isinstance(spec.data.generator, LinearData)
+
+
+def test_the_default_data_suits_the_model() -> None:
+    poly = TrainingJobSpec.model_validate({"model": {"kind": "polynomial", "degree": 15}})
+    assert isinstance(poly.data, GeneratorSource)
+    assert isinstance(poly.data.generator, Polynomial1D)
+    softmax = TrainingJobSpec.model_validate({"model": {"kind": "softmax"}})
+    assert isinstance(softmax.data, GeneratorSource)
+    assert softmax.data.generator.name == "blobs"
+
+
+@pytest.mark.parametrize(
+    ("raw", "location", "message"),
+    [
+        ({"model": {"kind": "forest"}}, "model", "does not match any of the expected tags"),
+        ({"optimizer": {"kind": "lbfgs"}}, "optimizer", "does not match any of the expected tags"),
+        ({"regularization": {"lam": -0.1}}, "regularization.lam", "greater than or equal to 0"),
+        ({"regularization": {"kind": "l3"}}, "regularization.kind", "Input should be"),
+        ({"optimizer": {"kind": "gd", "lr": 0}}, "optimizer.gd.lr", "greater than 0"),
+        ({"optimizer": {"kind": "sgd", "lr": -1}}, "optimizer.sgd.lr", "greater than 0"),
+        ({"optimizer": {"kind": "adam", "lr": float("nan")}}, "optimizer.adam.lr", "finite number"),
+        ({"epochs": MAX_EPOCHS + 1}, "epochs", "less than or equal to 100000"),
+        ({"epochs": 0}, "epochs", "greater than or equal to 1"),
+        ({"model": {"kind": "polynomial", "degree": 31}}, "model.polynomial.degree", "less than or equal"),
+        ({"optimizer": {"kind": "sgd", "momentum": 1.0}}, "optimizer.sgd.momentum", "less than 1"),
+        ({"validation_split": 1.0}, "validation_split", "less than 1"),
+        ({"mode": {"kind": "sweep", "lambdas": [0.1, -1.0]}}, "mode.sweep.lambdas", "every λ must be in"),
+        ({"mode": {"kind": "sweep", "lambdas": []}}, "mode.sweep.lambdas", "at least 1"),
+        ({"mode": {"kind": "sweep", "folds": 1}}, "mode.sweep.folds", "greater than or equal to 2"),
+        (
+            {"data": {"kind": "generator", "generator": {"name": "linear", "n_samples": 1_000_001}}},
+            "data.generator.generator.linear.n_samples",
+            "less than or equal to 1000000",
+        ),
+        (
+            {"data": {"kind": "generator", "generator": {"name": "linear", "n_samples": 1_000_000, "n_features": 60}}},
+            "data.generator.generator.linear",
+            "over the limit",
+        ),
+        ({"data": {"kind": "sklearn", "name": "mnist"}}, "data.sklearn.name", "Input should be"),
+        ({"data": {"kind": "upload", "dataset_id": "../etc/passwd"}}, "data.upload.dataset_id", "pattern"),
+        ({"unknown_field": 1}, "unknown_field", "Extra inputs are not permitted"),
+        ({"optimizer": {"kind": "gd", "momentum": 0.9}}, "optimizer.gd.momentum", "Extra inputs"),
+    ],
+)
+def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        TrainingJobSpec.model_validate(raw)
+    assert location in _error_locations(info.value)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"data": {"kind": "inline", "rows": [[1, 2, 3], [4, 5], [6, 7, 8]]}}, "rows: row 2 has 2 cells, expected 3"),
+        ({"data": {"kind": "inline", "rows": [[1], [2], [3]]}}, "rows: each row needs at least one feature"),
+        (
+            {"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "columns": ["a"]}},
+            "columns: 1 names for rows of 2 cells",
+        ),
+        (
+            {"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "columns": ["a", "b"], "label_column": "c"}},
+            "label_column: 'c' is not one of the columns",
+        ),
+        ({"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "label_column": 2}}, "label_column: index 2"),
+        ({"model": {"kind": "logistic"}, "data": {"kind": "sklearn", "name": "iris"}}, "model: logistic regression"),
+        ({"model": {"kind": "linear"}, "data": {"kind": "sklearn", "name": "wine"}}, "model: linear regression"),
+        ({"model": {"kind": "softmax"}, "data": {"kind": "sklearn", "name": "diabetes"}}, "model: softmax"),
+        ({"model": {"kind": "logistic"}, "optimizer": {"kind": "closed_form"}}, "optimizer: closed_form solves"),
+        (
+            {"optimizer": {"kind": "closed_form"}, "regularization": {"kind": "decoupled", "lam": 0.1}},
+            "optimizer: closed_form solves the L2",
+        ),
+        ({"mode": {"kind": "sweep"}, "regularization": {"kind": "none"}}, "mode: a λ sweep needs"),
+        ({"early_stopping": {}, "validation_split": 0.0}, "early_stopping: needs a validation_split"),
+        ({"schedule": {"kind": "cosine", "min_lr": 0.5}}, "schedule: min_lr 0.5 must be below the lr 0.1"),
+        ({"regularization": {"kind": "none", "lam": 0.1}}, "lam must be 0 when kind is none"),
+    ],
+)
+def test_inconsistent_specs_say_which_field_is_wrong(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
+        TrainingJobSpec.model_validate(raw)
+
+
+def test_sweep_grid_is_sorted_and_deduplicated() -> None:
+    spec = TrainingJobSpec.model_validate({"mode": {"kind": "sweep", "lambdas": [1.0, 0.0, 0.1, 1.0]}})
+    assert isinstance(spec.mode, Sweep)
+    assert spec.mode.lambdas == (0.0, 0.1, 1.0)
+
+
+def test_regularization_none_defaults_lam_to_zero() -> None:
+    spec = TrainingJobSpec.model_validate({"regularization": {"kind": "none"}})
+    assert spec.regularization.lam == 0.0
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_jobs_validate(path: Path) -> None:
+    spec = TrainingJobSpec.model_validate(yaml.safe_load(path.read_text()))
+    assert TrainingRequested.model_validate(spec.model_dump()) == TrainingRequested.model_validate(
+        yaml.safe_load(path.read_text())
+    )
+
+
+def test_the_required_examples_exist() -> None:
+    specs = [TrainingJobSpec.model_validate(yaml.safe_load(p.read_text())) for p in EXAMPLES]
+    combos = {(s.model.kind, getattr(s.data, "name", None), s.mode.kind) for s in specs}
+    assert ("logistic", "breast_cancer", "single") in combos
+    assert ("softmax", "iris", "single") in combos
+    assert any(kind == "linear" and name == "diabetes" for kind, name, _ in combos)
+    demo = [s for s in specs if s.model.kind == "polynomial" and isinstance(s.mode, Sweep)]
+    assert demo
+    assert getattr(demo[0].model, "degree", None) == 15
+
+
+def test_hash_ignores_spelled_out_defaults_and_grid_order() -> None:
+    implicit = TrainingJobSpec.model_validate({"model": {"kind": "polynomial", "degree": 15}})
+    explicit = TrainingJobSpec.model_validate(implicit.model_dump())
+    assert normalized_spec_hash(implicit) == normalized_spec_hash(explicit)
+    a = TrainingJobSpec.model_validate({"mode": {"kind": "sweep", "lambdas": [0.1, 0.0, 1.0]}})
+    b = TrainingJobSpec.model_validate(
+        {"mode": {"kind": "sweep", "lambdas": [1.0, 0.1, 0.0]}, "regularization": {"lam": 5.0}}
+    )
+    assert normalized_spec_hash(a) == normalized_spec_hash(b)
+    requested = TrainingRequested.model_validate(a.model_dump())
+    assert normalized_spec_hash(requested) == normalized_spec_hash(a)
+
+
+def test_hash_changes_with_anything_that_changes_the_result() -> None:
+    base = TrainingJobSpec.model_validate({})
+    variants = [
+        {"seed": 1},
+        {"optimizer": {"kind": "gd", "lr": 0.2}},
+        {"regularization": {"lam": 0.02}},
+        {"epochs": 201},
+        {"standardize": False},
+        {"model": {"kind": "polynomial", "degree": 2}, "data": {"kind": "generator"}},
+    ]
+    hashes = {normalized_spec_hash(base)}
+    for variant in variants:
+        hashes.add(normalized_spec_hash(TrainingJobSpec.model_validate(variant)))
+    assert len(hashes) == len(variants) + 1
+    assert len(normalized_spec_hash(base)) == 64
+
+
+def test_closed_form_hash_ignores_epoch_settings() -> None:
+    a = TrainingJobSpec.model_validate({"optimizer": {"kind": "closed_form"}, "epochs": 10})
+    b = TrainingJobSpec.model_validate({"optimizer": {"kind": "closed_form"}, "epochs": 999})
+    assert normalized_spec_hash(a) == normalized_spec_hash(b)
+
+
+def test_messages_are_registered_on_their_topics() -> None:
+    expected = {
+        TrainingRequested: ("quartet.training.TrainingRequested.v1", "training.jobs"),
+        TrainingProgressed: ("quartet.training.TrainingProgressed.v1", "training.progress"),
+        TrainingCompleted: ("quartet.training.TrainingCompleted.v1", "training.results"),
+        TrainingFailed: ("quartet.training.TrainingFailed.v1", "training.results"),
+        TrainingCancelled: ("quartet.training.TrainingCancelled.v1", "training.results"),
+        CancelTraining: ("quartet.training.CancelTraining.v1", "training.control"),
+    }
+    for model, (ce_type, topic) in expected.items():
+        assert ce_type_of(model) == ce_type
+        registered = lookup(ce_type)
+        assert registered.model is model
+        assert registered.topic == topic
+        assert registered.description
+        assert "\n" not in registered.description
+        assert model.model_json_schema()["title"] == model.__name__
+
+
+def test_progress_and_control_messages_validate() -> None:
+    with pytest.raises(ValidationError) as info:
+        TrainingProgressed(job_id="j", epoch=1, epochs=10, progress=1.5, train_loss=0.1, weight_norm=1.0)
+    assert "progress" in _error_locations(info.value)
+    with pytest.raises(ValidationError):
+        CancelTraining(job_id="")
+    message = CancelTraining(job_id="job-1")
+    assert CancelTraining.model_validate_json(message.model_dump_json()) == message
