@@ -69,11 +69,21 @@ def claim_message(session: Session, consumer: str, message_id: str) -> bool:
     values = {"consumer": consumer, "message_id": message_id, "processed_at": datetime.now(UTC)}
     dialect = session.get_bind().dialect.name
     stmt: Executable
+    # RETURNING, not rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
     if dialect == "postgresql":
-        stmt = pg_insert(processed_messages).values(**values).on_conflict_do_nothing()
+        stmt = (
+            pg_insert(processed_messages)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(processed_messages.c.message_id)
+        )
     elif dialect == "sqlite":
-        stmt = sqlite_insert(processed_messages).values(**values).on_conflict_do_nothing()
+        stmt = (
+            sqlite_insert(processed_messages)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(processed_messages.c.message_id)
+        )
     else:
-        stmt = insert(processed_messages).values(**values)
-    result = session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        stmt = insert(processed_messages).values(**values).returning(processed_messages.c.message_id)
+    return session.execute(stmt).first() is not None

@@ -1,0 +1,346 @@
+"""Fault tests: the contract's delivery guarantees, proved against the real broker, Redis and PostgreSQL.
+
+Each test counts effects (PostgreSQL rows, or committed output records) per message id, so it fails if a
+message is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer, KafkaProducer
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import ConsumerRunner, Context, PermanentError, Subscription
+from quartet_shared.dlq import list_dead_letters, replay_dead_letters
+from quartet_shared.envelope import Envelope
+from quartet_shared.producer import Producer
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import TopicSpec, ensure_topics
+from sqlalchemy import Engine
+
+from tests.support.effects import (
+    Item,
+    effect_counts,
+    effect_pids,
+    publish_items,
+    read_all,
+    record_effect,
+    setup_db,
+    wait_until,
+)
+from tests.support.processes import Workers
+from tests.support.servers import Servers
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+
+@pytest.fixture
+def engine(settings: KernelSettings) -> Iterator[Engine]:
+    eng = setup_db(settings.database_url or "")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def workers(settings: KernelSettings, tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(settings, tmp_path)
+    yield w
+    w.terminate_all()
+
+
+def _runner_thread(runner: ConsumerRunner) -> ConsumerRunner:
+    runner.start()
+    assert runner.started.wait(60), "runner did not start"
+    return runner
+
+
+def test_sigkill_mid_stream_then_restart_applies_each_message_once(
+    settings: KernelSettings, engine: Engine, workers: Workers, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    ids = publish_items(settings, topic, 1500)
+    first = workers.start("--topic", topic, "--group", group, "--run", run, "--sleep-ms", "2")
+    wait_until(lambda: sum(effect_counts(engine, run).values()) >= 300, 120, "300 effects before the kill")
+    workers.kill9(first)
+    done_at_kill = sum(effect_counts(engine, run).values())
+    assert done_at_kill < len(ids), "the kill must land mid-stream"
+    workers.start("--topic", topic, "--group", group, "--run", run)
+    wait_until(lambda: len(effect_counts(engine, run)) == len(ids), 180, "every message's effect")
+    time.sleep(2)
+    counts = effect_counts(engine, run)
+    assert set(counts) == set(ids)
+    assert max(counts.values()) == 1, f"doubled: {[k for k, v in counts.items() if v > 1][:5]}"
+
+
+def test_two_consumers_one_killed_its_partitions_move_and_nothing_is_lost(
+    settings: KernelSettings, engine: Engine, workers: Workers, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "", partitions=6)])
+    ids = publish_items(settings, topic, 3000)
+    a = workers.start("--topic", topic, "--group", group, "--run", run, "--sleep-ms", "3", instance="a")
+    workers.start("--topic", topic, "--group", group, "--run", run, "--sleep-ms", "3", instance="b")
+    wait_until(lambda: len(effect_pids(engine, run)) == 2, 120, "both consumers to write effects")
+    wait_until(lambda: sum(effect_counts(engine, run).values()) >= 600, 120, "600 effects")
+    workers.kill9(a)
+    wait_until(lambda: len(effect_counts(engine, run)) == len(ids), 240, "every message's effect")
+    time.sleep(2)
+    counts = effect_counts(engine, run)
+    assert set(counts) == set(ids)
+    assert max(counts.values()) == 1
+    survivor = [pid for pid in effect_pids(engine, run) if pid != a.pid]
+    assert len(survivor) == 1
+
+
+def test_duplicate_event_ids_and_a_replayed_dead_letter_take_effect_once(
+    settings: KernelSettings, engine: Engine, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    fixed = threading.Event()
+
+    def handle(item: Item, ctx: Context) -> None:
+        if item.broken and not fixed.is_set():
+            raise PermanentError("item is broken until the fix ships")
+        record_effect(engine, run, group, ctx, item.n)
+
+    runner = _runner_thread(ConsumerRunner(settings, group, [Subscription(topic, handle, Item)]))
+    try:
+        producer = Producer(settings)
+        dup = Envelope.of(Item(n=1), source="/tests", key="same")
+        producer.send_confirmed(topic, dup)
+        producer.send_confirmed(topic, dup)
+        broken = Envelope.of(Item(n=2, broken=True), source="/tests", key="same")
+        producer.send_confirmed(topic, broken)
+        after = Envelope.of(Item(n=3), source="/tests", key="same")
+        producer.send_confirmed(topic, after)
+        producer.close()
+        wait_until(lambda: len(effect_counts(engine, run)) == 2, 60, "the duplicate and the later item")
+        wait_until(lambda: len(list_dead_letters(settings, topic)) == 1, 60, "the broken item's dead letter")
+        letter = list_dead_letters(settings, topic)[0]
+        assert letter.ce_id == broken.id
+        assert letter.reason["dlq_error_type"] == "PermanentError"
+        fixed.set()
+        assert replay_dead_letters(settings, topic) == 1
+        wait_until(lambda: len(effect_counts(engine, run)) == 3, 60, "the replayed item's effect")
+        assert replay_dead_letters(settings, topic) == 0
+        time.sleep(2)
+        assert effect_counts(engine, run) == {dup.id: 1, broken.id: 1, after.id: 1}
+    finally:
+        runner.stop()
+
+
+def test_garbage_and_wrong_schema_go_to_the_dlq_and_the_records_behind_them_are_processed(
+    settings: KernelSettings, engine: Engine, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    raw = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    good = [Envelope.of(Item(n=i), source="/tests", key="k") for i in range(3)]
+    wrong = Envelope(type="quartet.test.Item.v1", source="/tests", data={"n": "not a number"}, key="k")
+    for rec in (
+        good[0].to_kafka(),
+        (b"k", b"\x00\xffgarbage", []),
+        good[1].to_kafka(),
+        wrong.to_kafka(),
+        good[2].to_kafka(),
+    ):
+        raw.send(topic, key=rec[0], value=rec[1], headers=rec[2])
+    raw.flush()
+    raw.close()
+    runner = _runner_thread(
+        ConsumerRunner(
+            settings, group, [Subscription(topic, lambda i, c: record_effect(engine, run, group, c, i.n), Item)]
+        )
+    )
+    try:
+        wait_until(lambda: len(effect_counts(engine, run)) == 3, 60, "the three good records")
+        wait_until(lambda: len(list_dead_letters(settings, topic)) == 2, 60, "two dead letters")
+    finally:
+        runner.stop()
+    letters = sorted(list_dead_letters(settings, topic), key=lambda d: int(d.reason["dlq_original_offset"]))
+    assert [d.reason["dlq_error_type"] for d in letters] == ["EnvelopeError", "SchemaError"]
+    assert [d.reason["dlq_original_offset"] for d in letters] == ["1", "3"]
+    assert "missing CloudEvents headers" in letters[0].reason["dlq_error_message"]
+    assert "n:" in letters[1].reason["dlq_error_message"]
+    for d in letters:
+        assert d.reason["dlq_original_topic"] == topic
+        assert d.reason["dlq_attempts"] == "1"
+        assert d.reason["dlq_first_failure_time"] and d.reason["dlq_last_failure_time"]
+    assert effect_counts(engine, run) == {e.id: 1 for e in good}
+
+
+@pytest.mark.parametrize("inline_attempts", [3, 1], ids=["inline-backoff", "via-retry-topic"])
+def test_a_handler_failing_twice_then_succeeding_takes_effect_once_after_backoff(
+    settings: KernelSettings, engine: Engine, unique: str, inline_attempts: int
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    cfg = settings.model_copy(update={"max_inline_attempts": inline_attempts, "retry_backoff_base_s": 0.3})
+    ensure_topics(cfg, [TopicSpec(topic, ""), TopicSpec(topic + ".retry", "")])
+    attempts: list[float] = []
+
+    def flaky(item: Item, ctx: Context) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 2:
+            raise ConnectionError("transient")
+        record_effect(engine, run, group, ctx, item.n)
+
+    runner = _runner_thread(ConsumerRunner(cfg, group, [Subscription(topic, flaky, Item)]))
+    try:
+        env = Envelope.of(Item(n=7), source="/tests", key="k")
+        Producer(cfg).send_confirmed(topic, env)
+        wait_until(lambda: len(effect_counts(engine, run)) == 1, 60, "the effect after two failures")
+        time.sleep(1.5)
+    finally:
+        runner.stop()
+    assert len(attempts) == 3
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert gaps[0] >= 0.3 * 0.9, gaps
+    assert gaps[1] >= 0.6 * 0.9, gaps
+    assert gaps[1] > gaps[0]
+    assert effect_counts(engine, run) == {env.id: 1}
+    assert list_dead_letters(cfg, topic) == []
+
+
+def test_redis_stopped_mid_stream_processing_continues_and_caching_resumes(
+    settings: KernelSettings, servers: Servers, engine: Engine, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    cache = ResilientRedis(settings)
+    runner = _runner_thread(
+        ConsumerRunner(
+            settings,
+            group,
+            [Subscription(topic, lambda i, c: record_effect(engine, run, group, c, i.n), Item)],
+            redis=cache,
+        )
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+
+    def cached(ids: list[str]) -> int:
+        return sum(1 for i in ids if client.exists(f"quartet:dedup:{group}:{i}"))
+
+    try:
+        before = publish_items(settings, topic, 200)
+        wait_until(lambda: len(effect_counts(engine, run)) == 200, 60, "the first 200")
+        wait_until(lambda: cached(before) == 200, 30, "the first 200 remembered in Redis")
+        servers.stop_redis()
+        during = publish_items(settings, topic, 200, start=200)
+        wait_until(lambda: len(effect_counts(engine, run)) == 400, 60, "200 more while Redis is down")
+        servers.start_redis()
+        client = redis.Redis.from_url(settings.redis_url)
+        after = publish_items(settings, topic, 200, start=400)
+        wait_until(lambda: len(effect_counts(engine, run)) == 600, 60, "200 more after Redis returned")
+        wait_until(lambda: cached(after) == 200, 30, "caching to resume by itself")
+        assert cached(during) == 0
+    finally:
+        runner.stop()
+    counts = effect_counts(engine, run)
+    assert len(counts) == 600
+    assert max(counts.values()) == 1
+
+
+def test_transactional_sigkill_between_produce_and_commit_yields_one_output_per_input(
+    settings: KernelSettings, workers: Workers, unique: str, tmp_path: Path
+) -> None:
+    topic, out, group = f"in.{unique}", f"out.{unique}", f"tx.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, ""), TopicSpec(out, "")])
+    ids = publish_items(settings, topic, 600)
+    marker = tmp_path / "in-window"
+    common = ["--topic", topic, "--group", group, "--run", unique, "--mode", "transactional", "--out-topic", out]
+    for _ in range(2):
+        marker.unlink(missing_ok=True)
+        proc = workers.start(*common, "--pause-before-commit-s", "30", "--marker", str(marker), instance="w1")
+        wait_until(marker.exists, 120, "the worker to sit between produce and commit")
+        workers.kill9(proc)
+    workers.start(*common, instance="w1")
+
+    def outputs() -> list[Envelope]:
+        return read_all(settings, [out], idle_ms=3000)
+
+    wait_until(lambda: len({e.subject for e in outputs()}) == len(ids), 180, "an output for every input", 2)
+    got = outputs()
+    per_input: dict[str | None, int] = {}
+    for e in got:
+        per_input[e.subject] = per_input.get(e.subject, 0) + 1
+    assert set(per_input) == set(ids)
+    assert max(per_input.values()) == 1, "a read_committed reader saw an input's output twice"
+    uncommitted = KafkaConsumer(
+        out,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        consumer_timeout_ms=3000,
+    )
+    raw_count = sum(1 for _ in uncommitted)
+    uncommitted.close()
+    assert raw_count > len(ids), "the kills must have left aborted output behind for this test to mean anything"
+
+
+def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrives_once(
+    settings: KernelSettings, servers: Servers, unique: str
+) -> None:
+    from fastapi.testclient import TestClient
+    from kafka.errors import KafkaError
+    from quartet_shared.http import Problem, create_app
+
+    topic = f"accepted.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    producer = Producer(settings)
+    app = create_app(title="accepting api")
+
+    @app.post("/items/{n}", status_code=202)
+    def accept(n: int) -> dict[str, str]:
+        env = Envelope.of(Item(n=n), source="/tests/api", key=f"k{n % 10}")
+        try:
+            producer.send_confirmed(topic, env, timeout_s=3)
+        except KafkaError as exc:
+            raise Problem(503, "Broker unavailable", str(exc)) from exc
+        return {"id": env.id}
+
+    accepted: list[str] = []
+    refused = 0
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        nonlocal refused
+        with TestClient(app) as client:
+            n = 0
+            while not stop.is_set():
+                r = client.post(f"/items/{n}")
+                if r.status_code == 202:
+                    accepted.append(r.json()["id"])
+                else:
+                    assert r.status_code == 503
+                    assert r.headers["content-type"] == "application/problem+json"
+                    refused += 1
+                n += 1
+
+    t = threading.Thread(target=client_loop)
+    t.start()
+    try:
+        time.sleep(3)
+        servers.stop_kafka()
+        time.sleep(10)
+        servers.start_kafka()
+        wait_until(lambda: len(accepted) > 0 and refused > 0, 120, "the API to refuse while down")
+        time.sleep(5)
+    finally:
+        stop.set()
+        t.join(60)
+    producer.close()
+    seen: dict[str, int] = {}
+    for e in read_all(settings, [topic], idle_ms=5000):
+        seen[e.id] = seen.get(e.id, 0) + 1
+    missing = [i for i in accepted if i not in seen]
+    assert not missing, f"{len(missing)} accepted messages never arrived"
+    assert max(seen.values()) == 1, "a message arrived twice"
+    assert len(accepted) > 50

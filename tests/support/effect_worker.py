@@ -1,0 +1,81 @@
+"""A worker process for fault tests: `python -m tests.support.effect_worker --help`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription, _BatchState
+from quartet_shared.envelope import Envelope
+from quartet_shared.logs import configure_logging
+from quartet_shared.settings import KernelSettings
+
+from tests.support.effects import Item, record_effect, setup_db
+
+
+class PausingRunner(ConsumerRunner):
+    """Sleeps after the transaction's records reach the broker and before it commits: the window to kill in."""
+
+    def __init__(self, *args: object, pause_s: float, marker: Path, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._pause_s = pause_s
+        self._marker = marker
+
+    def _commit_transaction(self, state: _BatchState) -> None:
+        assert self._producer is not None
+        if state.done_ids and self._pause_s > 0:
+            self._producer.flush()
+            self._marker.write_text(f"{os.getpid()} {len(state.done_ids)}")
+            time.sleep(self._pause_s)
+        super()._commit_transaction(state)
+
+
+def main() -> None:
+    """Run until SIGTERM (or SIGKILL)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.AT_LEAST_ONCE.value)
+    parser.add_argument("--out-topic")
+    parser.add_argument("--sleep-ms", type=float, default=0.0)
+    parser.add_argument("--max-poll-records", type=int, default=100)
+    parser.add_argument("--pause-before-commit-s", type=float, default=0.0)
+    parser.add_argument("--marker", type=Path, default=Path("/dev/null"))
+    args = parser.parse_args()
+    configure_logging("INFO", "effect-worker")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    settings = KernelSettings()
+    mode = Mode(args.mode)
+    engine = setup_db(settings.database_url or "") if mode is Mode.AT_LEAST_ONCE else None
+
+    def handle(item: Item, ctx: Context) -> None:
+        if engine is not None:
+            record_effect(engine, args.run, args.group, ctx, item.n)
+        if args.out_topic:
+            ctx.emit(
+                args.out_topic,
+                Envelope.of(item, source="/tests/effect-worker", subject=ctx.envelope.id, key=ctx.envelope.key),
+            )
+        if args.sleep_ms:
+            time.sleep(args.sleep_ms / 1000)
+
+    runner = PausingRunner(
+        settings,
+        args.group,
+        [Subscription(args.topic, handle, Item)],
+        mode=mode,
+        max_poll_records=args.max_poll_records,
+        session_timeout_ms=6000,
+        pause_s=args.pause_before_commit_s,
+        marker=args.marker,
+    )
+    runner.install_signal_handlers()
+    runner.run()
+
+
+if __name__ == "__main__":
+    main()

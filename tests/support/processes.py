@@ -1,0 +1,64 @@
+"""Worker subprocesses for fault tests: start them with the servers' settings, SIGKILL or SIGTERM them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from quartet_shared.settings import KernelSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Workers:
+    """Effect-worker processes started by one test; all are killed when the test ends."""
+
+    settings: KernelSettings
+    logdir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *args: str, instance: str = "0") -> subprocess.Popen[bytes]:
+        """Start `python -m tests.support.effect_worker ARGS` as worker slot `instance`."""
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+            "REDIS_URL": self.settings.redis_url,
+            "DATABASE_URL": self.settings.database_url or "",
+            "QUARTET_INSTANCE_ID": instance,
+            "QUARTET_SERVICE_NAME": "effect-worker",
+            "QUARTET_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
+            "QUARTET_TRANSACTION_TIMEOUT_MS": str(self.settings.transaction_timeout_ms),
+            "QUARTET_RETRY_BACKOFF_BASE_S": str(self.settings.retry_backoff_base_s),
+        }
+        log = (self.logdir / f"worker-{len(self.procs)}-{instance}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.effect_worker", *args],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def kill9(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no chance to commit, flush or leave the group."""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def terminate_all(self) -> None:
+        """SIGTERM every live worker and wait; SIGKILL the ones that do not go within 30 s."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
