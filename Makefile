@@ -1,0 +1,55 @@
+# Quartet: `make up` runs the system, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --all-packages --frozen
+INFRA_ENV := .local/infra.env
+
+.PHONY: help install infra-install infra-up infra-down infra-status up down test test-fast lint bench demo clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: ## Install uv and the workspace (every service and the kernel) into .venv
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --all-packages --frozen --quiet
+
+infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
+	@$(RUN) python -m quartet_shared.infra install
+
+infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise)
+	@$(RUN) python -m quartet_shared.infra up
+
+infra-down: ## Stop what infra-up started, and nothing else
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.infra down; fi
+
+infra-status: ## Show the servers infra-up manages
+	@$(RUN) python -m quartet_shared.infra status
+
+up: infra-up ## Start everything and print where to look
+	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null
+	@set -a; source $(INFRA_ENV); set +a; $(RUN) python -m quartet_shared.services up
+	@echo; echo "Quartet is up. Settings: $(INFRA_ENV)"; cat $(INFRA_ENV); \
+	 $(RUN) python -m quartet_shared.services status
+
+down: ## Stop the services and the servers
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.services down; fi
+	@$(MAKE) --no-print-directory infra-down
+
+lint: install ## ruff and mypy (strict)
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy
+
+test: infra-install lint ## Every test: unit, integration and fault (the fixtures start and stop private servers)
+	@$(RUN) pytest
+
+test-fast: install ## Unit tests only (no servers)
+	@$(RUN) pytest -m "not integration"
+
+bench: infra-install ## Run the benchmarks and write bench/RESULTS.md
+	@$(RUN) python bench/run_all.py --out bench/RESULTS.md
+
+clean: down ## Stop everything and remove local state
+	rm -rf .local

@@ -1,0 +1,106 @@
+"""Run Quartet's service processes natively (what `make up` does when no Docker engine answers).
+
+The processes are listed in `deploy/native/services.json` (name, command, HTTP port); each runs detached
+with its log in `.local/logs/NAME.log` and its pid in `.local/run/services/NAME.pid`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from quartet_shared.infra import LOCAL, ROOT, Server, wait_for
+
+MANIFEST = ROOT / "deploy" / "native" / "services.json"
+PIDS = LOCAL / "run" / "services"
+LOGS = LOCAL / "logs"
+
+
+@dataclass
+class ServiceProcess:
+    """One service process from the manifest."""
+
+    name: str
+    command: list[str]
+    port: int | None
+
+    @property
+    def server(self) -> Server:
+        """The process bookkeeping (pidfile, log) shared with the infra servers."""
+        return Server(self.name, self.port or 0, PIDS / self.name)
+
+    def healthy(self) -> bool:
+        """True when its /healthz answers 200 (or, with no port, when it is alive)."""
+        if self.port is None:
+            return self.server.running()
+        return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+
+
+def manifest() -> list[ServiceProcess]:
+    """The services `make up` runs."""
+    data = json.loads(MANIFEST.read_text())
+    return [ServiceProcess(s["name"], list(s["command"]), s.get("port")) for s in data["services"]]
+
+
+def up() -> None:
+    """Start every service that is not running and wait for its health check."""
+    venv_bin = Path(sys.executable).parent
+    env_path = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    for svc in manifest():
+        server = svc.server
+        if server.running():
+            continue
+        LOGS.mkdir(parents=True, exist_ok=True)
+        server.workdir.mkdir(parents=True, exist_ok=True)
+        server._spawn(svc.command, env={"PATH": env_path, "QUARTET_SERVICE_NAME": svc.name})
+        (LOGS / f"{svc.name}.log").unlink(missing_ok=True)
+        (LOGS / f"{svc.name}.log").symlink_to(server.logfile)
+        wait_for(svc.healthy, f"service {svc.name}", 90, server.logfile)
+
+
+def down() -> None:
+    """SIGTERM every service (they exit within 30 s by contract), in reverse order."""
+    for svc in reversed(manifest()):
+        svc.server.stop(timeout_s=35)
+
+
+def status() -> list[dict[str, object]]:
+    """Each service's pid, port and health."""
+    out: list[dict[str, object]] = []
+    for svc in manifest():
+        try:
+            healthy = svc.healthy()
+        except httpx.HTTPError:
+            healthy = False
+        out.append({"service": svc.name, "pid": svc.server.pid(), "port": svc.port, "healthy": healthy})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quartet_shared.services up|down|status`."""
+    parser = argparse.ArgumentParser(prog="quartet-services", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    if args.action == "up":
+        up()
+    elif args.action == "down":
+        down()
+    else:
+        rows = status()
+        if not rows:
+            print("no service processes are defined in deploy/native/services.json yet")
+        for row in rows:
+            port = row["port"] or "-"
+            state = "healthy" if row["healthy"] else ("running" if row["pid"] else "stopped")
+            print(f"  {row['service']:<20} port {port!s:<6} {state}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
