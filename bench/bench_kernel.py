@@ -1,0 +1,446 @@
+"""Kernel overhead against raw kafka-python, on private native servers: consumer throughput, producer, latency.
+
+Usage: ``uv run python bench/bench_kernel.py [--quick] [--messages N] [--profile]``; prints a Markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import multiprocessing
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
+from quartet_shared.envelope import Envelope
+from quartet_shared.infra import Stack
+from quartet_shared.producer import Producer, producer_config
+from quartet_shared.registry import Message, event_type
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import TopicSpec, ensure_topics
+
+FULL_MESSAGES = 100_000
+QUICK_MESSAGES = 5_000
+VALUE_BYTES = 1024
+PARTITIONS = 6
+LATENCY_RATE = 2_000
+SOURCE = "/quartet/bench"
+
+TARGET_AT_LEAST_ONCE = 0.8
+TARGET_TRANSACTIONAL = 0.5
+TARGET_PRODUCER = 0.9
+
+
+@event_type("quartet.bench.Tick.v1", topic="bench.input")
+class Tick(Message):
+    """A benchmark record: its sequence number, when it was sent, and padding up to 1 KiB."""
+
+    seq: int
+    sent_ns: int
+    pad: str
+
+
+@event_type("quartet.bench.Tock.v1", topic="bench.output")
+class Tock(Message):
+    """The transactional variant's one output per input."""
+
+    seq: int
+
+
+def make_tick(seq: int) -> Tick:
+    """A Tick whose envelope value (the JSON data) is VALUE_BYTES long, give or take the digits of seq."""
+    sent_ns = time.time_ns()
+    bare = len(Envelope.of(Tick(seq=seq, sent_ns=sent_ns, pad=""), source=SOURCE).to_kafka()[1])
+    return Tick(seq=seq, sent_ns=sent_ns, pad="x" * max(0, VALUE_BYTES - bare))
+
+
+def make_envelopes(count: int) -> list[Envelope]:
+    """`count` 1 KiB CloudEvents keyed over 1,000 job ids."""
+    template = make_tick(0)
+    out = []
+    for seq in range(count):
+        tick = Tick(seq=seq, sent_ns=template.sent_ns, pad=template.pad)
+        out.append(Envelope.of(tick, source=SOURCE, key=f"job-{seq % 1000}", subject=f"job-{seq % 1000}"))
+    return out
+
+
+# ---- producers ---------------------------------------------------------------------------------------------
+
+
+def produce_wrapper(settings: KernelSettings, topic: str, envelopes: list[Envelope]) -> float:
+    """Send through the kernel's Producer.send (encoding included) and flush; messages per second."""
+    producer = Producer(settings)
+    try:
+        producer.send(topic, envelopes[0]).get(timeout=30)
+        started = time.perf_counter()
+        for env in envelopes[1:]:
+            producer.send(topic, env)
+        producer.flush()
+        return (len(envelopes) - 1) / (time.perf_counter() - started)
+    finally:
+        producer.close()
+
+
+def produce_raw(settings: KernelSettings, topic: str, envelopes: list[Envelope]) -> float:
+    """Send the same already-encoded key/value/headers with a bare idempotent KafkaProducer; msg/s."""
+    records = [env.to_kafka() for env in envelopes]
+    cfg = producer_config(settings)
+    producer = KafkaProducer(**cfg)
+    try:
+        key, value, headers = records[0]
+        producer.send(topic, key=key, value=value, headers=headers).get(timeout=30)
+        started = time.perf_counter()
+        for key, value, headers in records[1:]:
+            producer.send(topic, key=key, value=value, headers=headers)
+        producer.flush()
+        return (len(records) - 1) / (time.perf_counter() - started)
+    finally:
+        producer.close()
+
+
+# ---- consumers ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """First record seen and last commit done, in perf_counter seconds."""
+
+    count: int = 0
+    first: float | None = None
+    last_commit: float | None = None
+    batches: int = 0
+    commit_seconds: float = 0.0
+
+    def rate(self) -> float:
+        """Messages per second from the first record to the last commit."""
+        assert self.first is not None and self.last_commit is not None
+        return self.count / (self.last_commit - self.first)
+
+
+def consume_raw(settings: KernelSettings, topic: str, expected: int) -> Timing:
+    """A bare consume-and-commit loop: poll a batch, count it, commit, repeat."""
+    timing = Timing()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=500,
+    )
+    try:
+        while timing.count < expected:
+            batch = consumer.poll(timeout_ms=200)
+            if not batch:
+                continue
+            if timing.first is None:
+                timing.first = time.perf_counter()
+            for records in batch.values():
+                timing.count += len(records)
+            consumer.commit()
+            timing.last_commit = time.perf_counter()
+    finally:
+        consumer.close(autocommit=False)
+    return timing
+
+
+class _TimedRunner(ConsumerRunner):
+    """The kernel runner, stamping when each batch's commit (or transaction commit) has returned."""
+
+    def __init__(self, *args: Any, timing: Timing, expected: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timing = timing
+        self._expected = expected
+
+    def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        super()._process_batch(batch)
+        self._timing.last_commit = time.perf_counter()
+        self._timing.batches += 1
+        if self._timing.count >= self._expected:
+            self.stopping.set()
+
+    def _commit_transaction(self, state: Any) -> None:
+        started = time.perf_counter()
+        super()._commit_transaction(state)
+        self._timing.commit_seconds += time.perf_counter() - started
+
+
+def consume_kernel(
+    settings: KernelSettings,
+    topic: str,
+    expected: int,
+    mode: Mode,
+    output_topic: str | None = None,
+    profile: cProfile.Profile | None = None,
+) -> Timing:
+    """The kernel's ConsumerRunner with a counting handler (emitting one event per input when transactional)."""
+    timing = Timing()
+
+    def handle(tick: Tick, ctx: Context) -> None:
+        if timing.first is None:
+            timing.first = time.perf_counter()
+        timing.count += 1
+        if output_topic is not None:
+            ctx.emit(output_topic, Envelope.of(Tock(seq=tick.seq), source=SOURCE, key=ctx.envelope.key))
+
+    redis = ResilientRedis(settings)
+    runner = _TimedRunner(
+        settings,
+        f"bench-{mode.value}-{uuid.uuid4().hex[:8]}",
+        [Subscription(topic, handle, model=Tick, retry=False)],
+        mode=mode,
+        redis=redis,
+        timing=timing,
+        expected=expected,
+    )
+    try:
+        # In the calling thread, so that cProfile sees the loop.
+        if profile is not None:
+            profile.enable()
+        try:
+            runner.run()
+        finally:
+            if profile is not None:
+                profile.disable()
+    finally:
+        redis.close()
+    if runner.error is not None:
+        raise runner.error
+    return timing
+
+
+# ---- latency -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    """Produce→consume latencies in milliseconds."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def percentile(self, p: float) -> float:
+        """The p-th percentile (0..100)."""
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def paced_producer(bootstrap: str, topic: str, count: int, rate: int, pad: str) -> None:
+    """Send `count` Ticks at `rate` msg/s, each stamped with its send time (run in its own process)."""
+    producer = Producer(KernelSettings(kafka_bootstrap_servers=bootstrap, service_name="bench-paced"))
+    try:
+        per_tick = max(1, rate // 200)
+        started = time.perf_counter()
+        sent = 0
+        while sent < count:
+            wait = started + sent / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            for _ in range(min(per_tick, count - sent)):
+                tick = Tick(seq=sent, sent_ns=time.time_ns(), pad=pad)
+                producer.send(topic, Envelope.of(tick, source=SOURCE, key=f"job-{sent % 1000}"))
+                sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def measure_latency(settings: KernelSettings, topic: str, seconds: float) -> Latency:
+    """A paced producer at LATENCY_RATE msg/s in another process, and a kernel runner consuming here."""
+    latency = Latency()
+    warm = threading.Event()
+    count = int(LATENCY_RATE * seconds)
+    done = threading.Event()
+    received = 0
+
+    def handle(tick: Tick, _ctx: Context) -> None:
+        nonlocal received
+        if tick.seq < 0:
+            warm.set()
+            return
+        latency.samples.append((time.time_ns() - tick.sent_ns) / 1e6)
+        received += 1
+        if received >= count:
+            done.set()
+
+    redis = ResilientRedis(settings)
+    runner = ConsumerRunner(
+        settings,
+        f"bench-latency-{uuid.uuid4().hex[:8]}",
+        [Subscription(topic, handle, model=Tick, retry=False)],
+        redis=redis,
+    )
+    runner.start()
+    try:
+        # Wait until the runner owns its partitions and has consumed a warm-up record.
+        producer = Producer(settings)
+        try:
+            deadline = time.monotonic() + 60
+            while not warm.is_set() and time.monotonic() < deadline:
+                producer.send(topic, Envelope.of(Tick(seq=-1, sent_ns=0, pad=""), source=SOURCE)).get(timeout=30)
+                warm.wait(1.0)
+        finally:
+            producer.close()
+        if not warm.is_set():
+            raise RuntimeError("the latency consumer never started")
+        # Another process, as in production: the producer must not share this process's GIL.
+        child = multiprocessing.get_context("spawn").Process(
+            target=paced_producer,
+            args=(settings.kafka_bootstrap_servers, topic, count, LATENCY_RATE, make_tick(0).pad),
+        )
+        child.start()
+        child.join(seconds * 5 + 60)
+        if child.exitcode != 0:
+            raise RuntimeError(f"the paced producer exited with {child.exitcode}")
+        if not done.wait(60):
+            raise RuntimeError(f"latency consumer received {received} of {count}")
+    finally:
+        runner.stop(30)
+        redis.close()
+    return latency
+
+
+# ---- the run -----------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def private_stack() -> Iterator[KernelSettings]:
+    """Native Kafka, Redis and PostgreSQL on free ports under a fresh temporary directory."""
+    workdir = Path(tempfile.mkdtemp(prefix="quartet-bench-"))
+    # The postgres user must be able to reach its data directory under this one.
+    workdir.chmod(0o755)
+    stack = Stack.at(workdir, standard_ports=False)
+    try:
+        stack.start()
+        yield KernelSettings(
+            kafka_bootstrap_servers=stack.kafka.bootstrap,
+            redis_url=stack.redis.url,
+            database_url=stack.postgres.url,
+            service_name="bench",
+            topic_partitions=PARTITIONS,
+        )
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _verdict(ratio: float, target: float) -> str:
+    return f"met (≥ {target:.1f})" if ratio >= target else f"**missed** (< {target:.1f})"
+
+
+def _top(profile: cProfile.Profile, limit: int = 18) -> str:
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).strip_dirs().sort_stats("tottime").print_stats(limit)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    return "\n".join(lines[start:])
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so that stdout stays the Markdown section."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool, messages: int | None = None, profile: bool = False) -> str:
+    """Run every measurement on private servers and return the Markdown section."""
+    count = messages or (QUICK_MESSAGES if quick else FULL_MESSAGES)
+    latency_seconds = 3.0 if quick else 10.0
+    with private_stack() as settings:
+        suffix = uuid.uuid4().hex[:6]
+        t_input, t_raw_out, t_output, t_latency = (
+            f"bench.input.{suffix}",
+            f"bench.raw-produce.{suffix}",
+            f"bench.output.{suffix}",
+            f"bench.latency.{suffix}",
+        )
+        ensure_topics(settings, [TopicSpec(t, "bench", partitions=PARTITIONS) for t in (t_input, t_raw_out)])
+        ensure_topics(settings, [TopicSpec(t, "bench", partitions=PARTITIONS) for t in (t_output, t_latency)])
+        log(f"building {count} envelopes")
+        envelopes = make_envelopes(count)
+        value_size = len(envelopes[0].to_kafka()[1])
+
+        log("producer: raw KafkaProducer")
+        raw_rate = produce_raw(settings, t_raw_out, envelopes)
+        log("producer: kernel Producer.send (this fills the consumers' input topic)")
+        wrapper_rate = produce_wrapper(settings, t_input, envelopes)
+
+        log("consumer (a): raw consume-and-commit loop")
+        a = consume_raw(settings, t_input, count)
+        log("consumer (b): kernel runner, at-least-once with the Redis idempotency guard")
+        b = consume_kernel(settings, t_input, count, Mode.AT_LEAST_ONCE)
+        log("consumer (c): kernel runner, transactional, one output event per input")
+        c = consume_kernel(settings, t_input, count, Mode.TRANSACTIONAL, output_topic=t_output)
+        log(f"latency: {LATENCY_RATE} msg/s for {latency_seconds:.0f} s")
+        lat = measure_latency(settings, t_latency, latency_seconds)
+
+        profiles: list[tuple[str, cProfile.Profile]] = []
+        if profile:
+            for label, mode, out in (
+                ("(b) at-least-once", Mode.AT_LEAST_ONCE, None),
+                ("(c) transactional", Mode.TRANSACTIONAL, t_output),
+            ):
+                log(f"profiling {label}")
+                prof = cProfile.Profile()
+                consume_kernel(settings, t_input, count, mode, output_topic=out, profile=prof)
+                profiles.append((label, prof))
+
+    ratio_b, ratio_c, ratio_p = b.rate() / a.rate(), c.rate() / a.rate(), wrapper_rate / raw_rate
+    lines = [
+        "## Kernel overhead (bench/bench_kernel.py)",
+        "",
+        f"{count:,} CloudEvents of {value_size} B values on one topic of {PARTITIONS} partitions; one native "
+        "KRaft broker, Redis and PostgreSQL on this machine, started by the benchmark. Each consumer uses a "
+        "fresh group and reads every record; rates run from the first record to the last commit.",
+        "",
+        "| measurement | msg/s | ratio to raw | target | verdict |",
+        "|---|---:|---:|---:|---|",
+        f"| (a) raw kafka-python poll + commit per batch | {a.rate():,.0f} | 1.00 | | |",
+        f"| (b) ConsumerRunner at-least-once + Redis guard | {b.rate():,.0f} | {ratio_b:.2f} | "
+        f"{TARGET_AT_LEAST_ONCE} | {_verdict(ratio_b, TARGET_AT_LEAST_ONCE)} |",
+        f"| (c) ConsumerRunner transactional, 1 emit per input | {c.rate():,.0f} | {ratio_c:.2f} | "
+        f"{TARGET_TRANSACTIONAL} | {_verdict(ratio_c, TARGET_TRANSACTIONAL)} |",
+        f"| raw KafkaProducer(acks=all, idempotent) | {raw_rate:,.0f} | 1.00 | | |",
+        f"| kernel Producer.send (encoding included) | {wrapper_rate:,.0f} | {ratio_p:.2f} | "
+        f"{TARGET_PRODUCER} | {_verdict(ratio_p, TARGET_PRODUCER)} |",
+        "",
+        f"(c) ran {c.batches} transactions ({c.count / max(1, c.batches):.0f} records each on average); "
+        f"send_offsets_to_transaction + commit_transaction took {c.commit_seconds:.2f} s of "
+        f"{c.last_commit - c.first if c.first and c.last_commit else 0:.2f} s. (b) committed {b.batches} batches.",
+        "",
+        f"Produce→consume latency through the kernel runner, paced producer at {LATENCY_RATE:,} msg/s for "
+        f"{latency_seconds:.0f} s ({len(lat.samples):,} samples): p50 {lat.percentile(50):.1f} ms, "
+        f"p99 {lat.percentile(99):.1f} ms, max {max(lat.samples):.1f} ms, mean {statistics.fmean(lat.samples):.1f} ms.",
+        "",
+    ]
+    for label, prof in profiles:
+        lines += [f"### Profile of {label} (cProfile, by own time)", "", "```", _top(prof), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_MESSAGES:,} messages, a short latency run")
+    parser.add_argument("--messages", type=int, default=None, help="how many messages (overrides --quick)")
+    parser.add_argument("--profile", action="store_true", help="also profile (b) and (c) with cProfile")
+    args = parser.parse_args()
+    print(run(args.quick, args.messages, args.profile))
+
+
+if __name__ == "__main__":
+    main()
