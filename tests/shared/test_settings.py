@@ -1,0 +1,33 @@
+"""Settings: local defaults, unprefixed shared variables, and a start-up error naming every bad one."""
+
+from __future__ import annotations
+
+import pytest
+from quartet_shared.settings import KernelSettings, SettingsError, load_settings
+
+
+def test_defaults_are_local_and_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL", "LOG_LEVEL"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings(KernelSettings)
+    assert s.kafka_bootstrap_servers == "localhost:9092"
+    assert s.redis_url == "redis://localhost:6379/0"
+    assert s.database_url is None
+
+
+def test_shared_variables_are_unprefixed_and_tuning_is_prefixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k:1")
+    monkeypatch.setenv("QUARTET_TOPIC_PARTITIONS", "12")
+    s = load_settings(KernelSettings)
+    assert (s.kafka_bootstrap_servers, s.topic_partitions) == ("k:1", 12)
+
+
+def test_every_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    monkeypatch.setenv("QUARTET_TOPIC_PARTITIONS", "0")
+    with pytest.raises(SettingsError) as info:
+        load_settings(KernelSettings)
+    text = str(info.value)
+    assert "LOG_LEVEL:" in text
+    assert "QUARTET_LOG_LEVEL" not in text
+    assert "QUARTET_TOPIC_PARTITIONS:" in text
