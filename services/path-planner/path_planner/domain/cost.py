@@ -126,8 +126,9 @@ class PathCost:
         dx = np.diff(x, axis=1)
         dy = np.diff(y, axis=1)
         dz = np.diff(za, axis=1)
-        horiz = np.hypot(dx, dy)
-        j1 = np.sqrt(horiz * horiz + dz * dz).sum(axis=1)
+        h2 = dx * dx + dy * dy
+        horiz = np.sqrt(h2)
+        j1 = np.sqrt(h2 + dz * dz).sum(axis=1)
 
         j2, collisions = self._threats(x, y, dx, dy)
         if self._zones.shape[0]:
@@ -152,18 +153,31 @@ class PathCost:
         n_paths = x.shape[0]
         if self._tx.size == 0:
             return np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)
-        ax = x[:, :-1, None]
-        ay = y[:, :-1, None]
         sx = dx[..., None]
         sy = dy[..., None]
-        ex = self._tx - ax
-        ey = self._ty - ay
+        ex = self._tx - x[:, :-1, None]
+        ey = self._ty - y[:, :-1, None]
         dd = sx * sx + sy * sy
-        t = np.clip((ex * sx + ey * sy) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
-        d = np.hypot(ex - t * sx, ey - t * sy)
-        hit = d < self._inner
-        cost = np.where(d > self._outer, 0.0, np.where(hit, INFEASIBLE + (self._inner - d), self._outer - d))
-        return cost.sum(axis=(1, 2)), hit.sum(axis=(1, 2)).astype(np.int64)
+        inv = np.divide(1.0, dd, out=np.zeros_like(dd), where=dd > 0)
+        # Projection parameter of the centre onto the segment, clamped to its ends.
+        t = ex * sx
+        t += ey * sy
+        t *= inv
+        np.maximum(t, 0.0, out=t)
+        np.minimum(t, 1.0, out=t)
+        ex -= t * sx
+        ey -= t * sy
+        ex *= ex
+        ey *= ey
+        ex += ey
+        d = np.sqrt(ex, out=ex)
+        hits = (d < self._inner).sum(axis=(1, 2)).astype(np.int64)
+        # max(outer - d, 0) is the margin cost; a collision is INFEASIBLE + (inner - d), which is that
+        # same quantity plus INFEASIBLE - margin.
+        np.subtract(self._outer, d, out=d)
+        np.maximum(d, 0.0, out=d)
+        j2 = d.sum(axis=(1, 2)) + hits * (INFEASIBLE - self.scenario.danger_margin)
+        return j2, hits
 
     def _zones_cost(
         self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray
@@ -183,22 +197,31 @@ class PathCost:
 
     def _smoothness(self, dx: FloatArray, dy: FloatArray, dz: FloatArray, horiz: FloatArray) -> FloatArray:
         w = self.weights
-        n_seg = dx.shape[1]
-        idx = np.arange(n_seg)
+        ax, ay, h1 = dx[:, :-1], dy[:, :-1], horiz[:, :-1]
+        bx, by, h2 = dx[:, 1:], dy[:, 1:], horiz[:, 1:]
         nonzero = (dx != 0) | (dy != 0)
-        last = np.maximum.accumulate(np.where(nonzero, idx, -1), axis=1)
-        nxt = np.minimum.accumulate(np.where(nonzero, idx, n_seg)[:, ::-1], axis=1)[:, ::-1]
-        # Incoming segment of interior point k is the last non-zero one up to k-1 (else segment 0);
-        # outgoing is the first non-zero one from k (else the final segment), as the MATLAB loops do.
-        inc = np.maximum(last[:, :-1], 0)
-        out = np.minimum(nxt[:, 1:], n_seg - 1)
-        ax = np.take_along_axis(dx, inc, axis=1)
-        ay = np.take_along_axis(dy, inc, axis=1)
-        bx = np.take_along_axis(dx, out, axis=1)
-        by = np.take_along_axis(dy, out, axis=1)
+        degenerate = ~nonzero.all(axis=1)
+        if degenerate.any():
+            # Incoming leg of interior point k is the last non-zero one up to k-1 (else leg 0); outgoing
+            # is the first non-zero one from k (else the final leg), as the MATLAB loops search.
+            rows = np.flatnonzero(degenerate)
+            nz = nonzero[rows]
+            n_seg = dx.shape[1]
+            idx = np.arange(n_seg)
+            last = np.maximum.accumulate(np.where(nz, idx, -1), axis=1)
+            nxt = np.minimum.accumulate(np.where(nz, idx, n_seg)[:, ::-1], axis=1)[:, ::-1]
+            inc = np.maximum(last[:, :-1], 0)
+            out = np.minimum(nxt[:, 1:], n_seg - 1)
+            ax, ay, h1, bx, by, h2 = (a.copy() for a in (ax, ay, h1, bx, by, h2))
+            ax[rows] = np.take_along_axis(dx[rows], inc, axis=1)
+            ay[rows] = np.take_along_axis(dy[rows], inc, axis=1)
+            h1[rows] = np.take_along_axis(horiz[rows], inc, axis=1)
+            bx[rows] = np.take_along_axis(dx[rows], out, axis=1)
+            by[rows] = np.take_along_axis(dy[rows], out, axis=1)
+            h2[rows] = np.take_along_axis(horiz[rows], out, axis=1)
         turn = np.degrees(np.arctan2(np.abs(ax * by - ay * bx), ax * bx + ay * by))
-        climb1 = np.degrees(np.arctan2(dz[:, :-1], np.take_along_axis(horiz, inc, axis=1)))
-        climb2 = np.degrees(np.arctan2(dz[:, 1:], np.take_along_axis(horiz, out, axis=1)))
+        climb1 = np.degrees(np.arctan2(dz[:, :-1], h1))
+        climb2 = np.degrees(np.arctan2(dz[:, 1:], h2))
         dclimb = np.abs(climb2 - climb1)
         j4 = np.where(turn > w.turn_limit_deg, turn, 0.0) + np.where(dclimb > w.climb_limit_deg, dclimb, 0.0)
         res: FloatArray = j4.sum(axis=1)

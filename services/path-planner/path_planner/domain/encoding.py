@@ -96,8 +96,11 @@ class SphericalEncoding:
         out = np.empty_like(d)
         prev = np.broadcast_to(self._start, (d.shape[0], 3))
         for k in range(self.n):
-            prev = np.clip(prev + d[:, k], self._lo, self._hi)
-            out[:, k] = prev
+            cur = out[:, k]
+            np.add(prev, d[:, k], out=cur)
+            np.maximum(cur, self._lo, out=cur)
+            np.minimum(cur, self._hi, out=cur)
+            prev = cur
         return out
 
     def encode(self, waypoints: FloatArray) -> FloatArray:
