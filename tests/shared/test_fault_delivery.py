@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
@@ -344,3 +344,27 @@ def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrive
     assert not missing, f"{len(missing)} accepted messages never arrived"
     assert max(seen.values()) == 1, "a message arrived twice"
     assert len(accepted) > 50
+
+
+def test_sigterm_drains_commits_and_exits_within_30s(
+    settings: KernelSettings, engine: Engine, workers: Workers, unique: str
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    ids = publish_items(settings, topic, 2000)
+    proc = workers.start("--topic", topic, "--group", group, "--run", run, "--sleep-ms", "5")
+    wait_until(lambda: sum(effect_counts(engine, run).values()) >= 200, 120, "200 effects before SIGTERM")
+    started = time.monotonic()
+    proc.terminate()
+    assert proc.wait(30) == 0
+    assert time.monotonic() - started < 30
+    done = sum(effect_counts(engine, run).values())
+    assert done < len(ids), "SIGTERM must land mid-stream"
+    probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False)
+    committed = sum(probe.committed(TopicPartition(topic, p)) or 0 for p in probe.partitions_for_topic(topic))
+    probe.close()
+    assert committed == done, "a clean stop commits exactly what it finished"
+    workers.start("--topic", topic, "--group", group, "--run", run)
+    wait_until(lambda: len(effect_counts(engine, run)) == len(ids), 180, "every message's effect")
+    counts = effect_counts(engine, run)
+    assert max(counts.values()) == 1
