@@ -8,8 +8,11 @@ Run `uv run python bench/bench_training.py [--quick]`; it prints a Markdown sect
   (per-sample SGD) at the same L2 strength (SGDRegressor's alpha is our λ: both minimize
   mean ½ squared error + (λ/2)‖w‖²). Target: our samples/s ≥ 1.0× its, with R² (held out) equal or better;
   "equal" allows 1e-4, the noise of the last digit of an R² near the optimum.
-* Logistic regression with L2 at C = 1/(n·λ): our mini-batch Adam against LogisticRegression(lbfgs),
-  time and log-loss; no target, reported as measured.
+* Logistic regression with L2 at C = 1/(n·λ): our mini-batch Adam (two settings) against
+  LogisticRegression(lbfgs), time and log-loss; no target, reported as measured.
+
+Our mini-batch fits run with BLAS limited to one thread, as the worker should run them: per-batch
+products are too small to split, and on a shared two-core machine a second BLAS thread only contends.
 
 Timings are the median of several repetitions on float64 data.
 """
@@ -29,6 +32,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
 from sklearn.metrics import log_loss, r2_score
+from threadpoolctl import threadpool_limits
 from training_worker.domain.config import (
     FeatureConfig,
     OptimizerConfig,
@@ -122,14 +126,15 @@ def bench_sgd(s: Sizes) -> list[str]:
     n, lam, epochs = X.shape[0], 1e-4, s.sgd_epochs
     data = Dataset(X, y, tuple(f"x{i}" for i in range(X.shape[1])))
     config = TrainConfig(
-        optimizer=OptimizerConfig("sgd", lr=0.02, momentum=0.9, batch_size=256),
-        schedule=ScheduleConfig("cosine", min_lr=0.0005),
+        optimizer=OptimizerConfig("sgd", lr=0.03, momentum=0.9, batch_size=512),
+        schedule=ScheduleConfig("cosine", min_lr=0.00075),
         epochs=epochs,
         regularization=RegularizationConfig("l2", lam),
         features=FeatureConfig(standardize=False),
         seed=0,
     )
-    ours_t, result = _timed(lambda: fit(data, None, config), s.repeats)
+    with threadpool_limits(1):
+        ours_t, result = _timed(lambda: fit(data, None, config), s.repeats)
     ours_r2 = r2_score(y_test, result.model.predict(X_test))
     ref = SGDRegressor(alpha=lam, penalty="l2", max_iter=epochs, tol=None, random_state=0)
     with warnings.catch_warnings():
@@ -144,12 +149,14 @@ def bench_sgd(s: Sizes) -> list[str]:
         "",
         "| | time (s) | samples/s | held-out R² |",
         "|---|---:|---:|---:|",
-        f"| ours (mini-batch 256, momentum 0.9, cosine lr) | {ours_t:.3f} | {ours_sps:,.0f} | {ours_r2:.5f} |",
+        f"| ours (mini-batch 512, momentum 0.9, cosine lr, 1 BLAS thread) | {ours_t:.3f} | {ours_sps:,.0f} "
+        f"| {ours_r2:.5f} |",
         f"| sklearn `SGDRegressor` (per sample) | {theirs_t:.3f} | {theirs_sps:,.0f} | {theirs_r2:.5f} |",
         "",
         f"Throughput ratio ours / sklearn: **{ratio:.2f}×**; R² difference {ours_r2 - theirs_r2:+.5f} "
         f"(target ≥ 1.0× with R² ≥ theirs − {R2_TOLERANCE:g}: **{_verdict(met)}**). "
-        "Our time includes the full-data training loss computed after every epoch.",
+        "Both run on one core: SGDRegressor is single-threaded, and ours is limited to one BLAS thread "
+        "(mini-batch products are too small to split; a second thread only contends).",
         "",
     ]
 
@@ -159,35 +166,43 @@ def bench_logistic(s: Sizes) -> list[str]:
     X, y = _classification_data(s.clf_rows, s.clf_features, seed=3)
     n, lam = X.shape[0], 1e-4
     data = Dataset(X, y, tuple(f"x{i}" for i in range(X.shape[1])), task="classification", class_names=("0", "1"))
-    config = TrainConfig(
-        model="logistic",
-        optimizer=OptimizerConfig("adam", lr=0.01, batch_size=1024),
-        schedule=ScheduleConfig("cosine", min_lr=1e-4),
-        epochs=10,
-        regularization=RegularizationConfig("l2", lam),
-        features=FeatureConfig(standardize=False),
-        seed=0,
-    )
-    ours_t, result = _timed(lambda: fit(data, None, config), s.repeats)
     ref = LogisticRegression(C=1.0 / (n * lam), solver="lbfgs", max_iter=1000)
     theirs_t, _ = _timed(lambda: ref.fit(X, y), s.repeats)
-    ours_loss = log_loss(y, result.model.predict_proba(X))
     theirs_loss = log_loss(y, ref.predict_proba(X))
-    penalty = 0.5 * lam
-    ours_obj = ours_loss + penalty * float(np.sum(result.model.W**2))
-    theirs_obj = theirs_loss + penalty * float(np.sum(ref.coef_**2))
-    return [
+    theirs_obj = theirs_loss + 0.5 * lam * float(np.sum(ref.coef_**2))
+    lines = [
         f"### Logistic regression ({n:,} × {X.shape[1]}, λ = {lam:g}, sklearn C = 1/(n·λ) = {1 / (n * lam):g})",
         "",
-        "| | time (s) | log-loss | objective (log-loss + λ/2‖w‖²) |",
-        "|---|---:|---:|---:|",
-        f"| ours (Adam, mini-batch 1024, 10 epochs, cosine lr) | {ours_t:.3f} | {ours_loss:.6f} | {ours_obj:.6f} |",
-        f'| sklearn `LogisticRegression(solver="lbfgs")` | {theirs_t:.3f} | {theirs_loss:.6f} | {theirs_obj:.6f} |',
+        "| | time (s) | time ratio | log-loss | objective (log-loss + λ/2‖w‖²) | objective gap |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for batch, lr, epochs in ((1024, 0.01, 10), (4096, 0.02, 5)):
+        config = TrainConfig(
+            model="logistic",
+            optimizer=OptimizerConfig("adam", lr=lr, batch_size=batch),
+            schedule=ScheduleConfig("cosine", min_lr=lr / 100),
+            epochs=epochs,
+            regularization=RegularizationConfig("l2", lam),
+            features=FeatureConfig(standardize=False),
+            seed=0,
+        )
+        with threadpool_limits(1):
+            ours_t, result = _timed(lambda config=config: fit(data, None, config), s.repeats)
+        ours_loss = log_loss(y, result.model.predict_proba(X))
+        ours_obj = ours_loss + 0.5 * lam * float(np.sum(result.model.W**2))
+        lines.append(
+            f"| ours (Adam, batch {batch}, {epochs} epochs, cosine lr, 1 BLAS thread) | {ours_t:.3f} "
+            f"| {ours_t / theirs_t:.2f}× | {ours_loss:.6f} | {ours_obj:.6f} | {ours_obj - theirs_obj:+.1e} |"
+        )
+    lines += [
+        f'| sklearn `LogisticRegression(solver="lbfgs")` | {theirs_t:.3f} | 1.00× | {theirs_loss:.6f} '
+        f"| {theirs_obj:.6f} | — |",
         "",
-        f"Time ratio ours / sklearn: **{ours_t / theirs_t:.2f}×**; objective gap {ours_obj - theirs_obj:+.2e} "
-        "(no target; lbfgs is a second-order-like method built for this problem).",
+        "No target: lbfgs uses curvature and needs only a few passes on this well-conditioned problem; "
+        "first-order mini-batch Adam trades a small objective gap for time.",
         "",
     ]
+    return lines
 
 
 def run(quick: bool) -> str:

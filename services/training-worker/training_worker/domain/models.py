@@ -56,21 +56,32 @@ class Objective:
             return y.astype(np.intp)
         return y.reshape(-1, 1)
 
-    def loss_and_grad(self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets) -> tuple[FloatArray, FloatArray]:
-        """Gradient (∂W, ∂b) of the descended data loss at (W, b) on the rows X."""
+    def loss_and_grad(
+        self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets
+    ) -> tuple[float, FloatArray, FloatArray]:
+        """The reported loss at (W, b) on the rows X, and the gradient (∂W, ∂b) of the descended loss."""
         n = X.shape[0]
         Z = X @ W
         Z += b
         if self.kind == "linear":
             Z -= T
+            loss = float(np.vdot(Z, Z)) / n
         elif self.kind == "logistic":
-            Z = sigmoid(Z)
+            # log(1 + e^z) − t·z = L + (1 − t)·z with L = log(1 + e^−z), and σ(z) = e^−L: one logaddexp for both.
+            L = np.logaddexp(0.0, -Z)
+            loss = float(np.mean(L + (1.0 - T) * Z))
+            Z = np.exp(-L)
             Z -= T
         else:
-            Z = softmax(Z)
-            Z[np.arange(n), T] -= 1.0
+            Z -= Z.max(axis=1, keepdims=True)
+            E = np.exp(Z)
+            total = E.sum(axis=1, keepdims=True)
+            rows = np.arange(n)
+            loss = float(np.mean(np.log(total[:, 0]) - Z[rows, T]))
+            Z = E / total
+            Z[rows, T] -= 1.0
         Z /= n
-        return X.T @ Z, Z.sum(axis=0)
+        return loss, X.T @ Z, Z.sum(axis=0)
 
     def loss(self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets) -> float:
         """The reported data loss: MSE for linear regression, mean log-loss otherwise."""

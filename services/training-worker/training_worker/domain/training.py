@@ -38,7 +38,13 @@ _GRAM_CHUNK_ROWS = 8192
 
 @dataclass(frozen=True)
 class History:
-    """Per-epoch reported losses, the weights' L2 (Frobenius) norm and the learning rate."""
+    """Per-epoch losses, the weights' L2 (Frobenius) norm and the learning rate.
+
+    train_loss is the mean of the epoch's mini-batch losses, each taken at the weights its gradient was
+    computed at (Keras' convention; for full batch, the loss at the start of the epoch): it comes free with
+    the gradients, where an end-of-epoch value would cost another pass over the data. val_loss and
+    weight_norm are measured at the end of the epoch.
+    """
 
     train_loss: tuple[float, ...]
     val_loss: tuple[float, ...]
@@ -174,47 +180,51 @@ def descend(
     lrs: list[float] = []
     stopped = False
     epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        if should_stop is not None and should_stop():
-            raise Cancelled(epoch)
-        lr = learning_rate(config.schedule, config.optimizer.lr, epoch - 1, config.epochs)
-        if batch >= n:
-            updater.step(*objective.loss_and_grad(W, b, X, T), lr)
-        else:
-            order: IndexArray = rng.permutation(n)
-            for start in range(0, n, batch):
-                rows = order[start : start + batch]
-                if rows.size == batch:
-                    # Gathering into reused buffers saves an allocation per batch: the gather is most of
-                    # the cost of an SGD epoch on tall data.
-                    np.take(X, rows, axis=0, out=X_batch)
-                    np.take(T, rows, axis=0, out=T_batch)
-                    updater.step(*objective.loss_and_grad(W, b, X_batch, T_batch), lr)
-                else:
-                    updater.step(*objective.loss_and_grad(W, b, X[rows], T[rows]), lr)
-        # A diverging run overflows here; that is reported as Diverged just below, not as a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
-            loss = objective.loss(W, b, X, T)
+    # A diverging run overflows; that is reported as Diverged at the end of its epoch, not as a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, config.epochs + 1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(epoch)
+            lr = learning_rate(config.schedule, config.optimizer.lr, epoch - 1, config.epochs)
+            if batch >= n:
+                loss, gW, gb = objective.loss_and_grad(W, b, X, T)
+                updater.step(gW, gb, lr)
+            else:
+                loss = 0.0
+                order: IndexArray = rng.permutation(n)
+                for start in range(0, n, batch):
+                    rows = order[start : start + batch]
+                    if rows.size == batch:
+                        # Gathering into reused buffers saves an allocation per batch: the gather is most of
+                        # the cost of an SGD epoch on tall data.
+                        np.take(X, rows, axis=0, out=X_batch)
+                        np.take(T, rows, axis=0, out=T_batch)
+                        batch_loss, gW, gb = objective.loss_and_grad(W, b, X_batch, T_batch)
+                    else:
+                        batch_loss, gW, gb = objective.loss_and_grad(W, b, X[rows], T[rows])
+                    updater.step(gW, gb, lr)
+                    loss += batch_loss * rows.size
+                loss /= n
             vloss = objective.loss(W, b, Xv, Tv) if Xv is not None and Tv is not None else None
             norm = float(np.linalg.norm(W))
-        if not (np.isfinite(loss) and np.isfinite(norm)):
-            raise Diverged(f"training diverged at epoch {epoch} (learning rate {lr:g}); lower the learning rate")
-        train_loss.append(loss)
-        norms.append(norm)
-        lrs.append(lr)
-        if vloss is not None:
-            val_loss.append(vloss)
-        if on_epoch is not None:
-            on_epoch(epoch, loss, vloss, norm)
-        if stopping is not None and vloss is not None:
-            if vloss < best_loss - stopping.min_delta:
-                best_loss, best_epoch, waited = vloss, epoch, 0
-                best_W[...], best_b[...] = W, b
-            else:
-                waited += 1
-                if waited >= stopping.patience:
-                    stopped = True
-                    break
+            if not (np.isfinite(loss) and np.isfinite(norm)):
+                raise Diverged(f"training diverged at epoch {epoch} (learning rate {lr:g}); lower the learning rate")
+            train_loss.append(loss)
+            norms.append(norm)
+            lrs.append(lr)
+            if vloss is not None:
+                val_loss.append(vloss)
+            if on_epoch is not None:
+                on_epoch(epoch, loss, vloss, norm)
+            if stopping is not None and vloss is not None:
+                if vloss < best_loss - stopping.min_delta:
+                    best_loss, best_epoch, waited = vloss, epoch, 0
+                    best_W[...], best_b[...] = W, b
+                else:
+                    waited += 1
+                    if waited >= stopping.patience:
+                        stopped = True
+                        break
     if stopping is not None and stopping.restore_best and best_epoch > 0:
         W, b = best_W, best_b
     else:
