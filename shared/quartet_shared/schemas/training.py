@@ -374,6 +374,14 @@ class TrainingJobSpec(_Spec):
         self._check_task()
         return self
 
+    def planned_epochs(self) -> int:
+        """Upper bound on the epochs the job runs over all its fits, for the service's budget checks."""
+        per_fit = 1 if isinstance(self.optimizer, ClosedForm) else self.epochs
+        if isinstance(self.mode, Sweep):
+            folds = self.mode.folds if self.mode.validation == "kfold" else 1
+            return per_fit * (len(self.mode.lambdas) * folds + 2)
+        return per_fit * 2
+
     def _check_task(self) -> None:
         task, classes = self._known_task()
         if task is None:

@@ -220,3 +220,16 @@ def test_progress_and_control_messages_validate() -> None:
         CancelTraining(job_id="")
     message = CancelTraining(job_id="job-1")
     assert CancelTraining.model_validate_json(message.model_dump_json()) == message
+
+
+def test_planned_epochs_bounds_the_work_of_every_fit() -> None:
+    assert TrainingJobSpec.model_validate({"epochs": 300}).planned_epochs() == 600
+    sweep = TrainingJobSpec.model_validate({"epochs": 10, "mode": {"kind": "sweep", "lambdas": [0.1, 1.0], "folds": 3}})
+    assert sweep.planned_epochs() == 10 * (2 * 3 + 2)
+    holdout = TrainingJobSpec.model_validate(
+        {
+            "optimizer": {"kind": "closed_form"},
+            "mode": {"kind": "sweep", "lambdas": [0.1, 1.0], "validation": "holdout"},
+        }
+    )
+    assert holdout.planned_epochs() == 4
