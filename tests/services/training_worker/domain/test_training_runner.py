@@ -65,13 +65,13 @@ def test_the_demo_also_holds_with_gradient_based_weight_decay() -> None:
         optimizer=OptimizerConfig("adam", lr=0.05),
         schedule=ScheduleConfig("cosine", min_lr=5e-4),
         epochs=3000,
-        regularization=RegularizationConfig("decoupled", 0.01),
+        regularization=RegularizationConfig("decoupled", 0.3),
         features=FeatureConfig(degree=15),
         seed=7,
     )
     outcome = train_once(data, config, 0.2)
-    assert outcome.metrics["val_mse"] < outcome.reference_metrics["val_mse"]
-    assert outcome.result.history.weight_norm[-1] < outcome.reference.history.weight_norm[-1]
+    assert outcome.metrics["val_mse"] < 0.7 * outcome.reference_metrics["val_mse"]
+    assert outcome.result.history.weight_norm[-1] < 0.5 * outcome.reference.history.weight_norm[-1]
 
 
 def test_similarity_is_reported_against_the_unregularized_fit() -> None:
