@@ -36,6 +36,19 @@ def test_closed_form_matches_sklearn_ridge_with_alpha_n_lambda(lam: float) -> No
     assert abs(b - ref.intercept_) <= 1e-6 * abs(ref.intercept_)
 
 
+def test_closed_form_stays_exact_when_feature_means_dwarf_their_spread() -> None:
+    base = _shifted_data()
+    X = base.X.copy()
+    X[:, 0] += 1e6
+    X[:, 3] = 7.0
+    lam = 0.01
+    w, b = ridge_closed_form(X, base.y, lam)
+    ref = Ridge(alpha=base.n_samples * lam, solver="cholesky").fit(X, base.y)
+    assert _rel(w, ref.coef_) < 1e-6
+    assert abs(w[3]) < 1e-10
+    assert b == pytest.approx(ref.intercept_, rel=1e-6)
+
+
 def test_closed_form_is_not_sklearn_ridge_at_unscaled_alpha() -> None:
     data = _shifted_data()
     lam = 0.05
