@@ -244,6 +244,7 @@ class ConsumerRunner:
             request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
         )
         self._consumer = consumer
+        self._await_metadata(consumer)
         consumer.subscribe(sorted(self._subs), listener=_Listener(self))
         self.started.set()
         try:
@@ -255,6 +256,22 @@ class ConsumerRunner:
                 self._report_lag()
         finally:
             self._close()
+
+    def _await_metadata(self, consumer: KafkaConsumer, timeout_s: float = 60.0) -> None:
+        """Wait until the consumer's metadata knows every subscribed topic.
+
+        A group that joins before a brand-new topic's metadata reaches this client is assigned nothing for
+        it, and stays so until the next metadata refresh (minutes); waiting here avoids that idle start.
+        """
+        deadline = time.monotonic() + timeout_s
+        wanted = set(self._subs)
+        while True:
+            missing = wanted - consumer.topics()
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics not visible to the consumer: {sorted(missing)}")
+            time.sleep(0.2)
 
     def _close(self) -> None:
         with contextlib.suppress(Exception):
