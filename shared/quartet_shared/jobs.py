@@ -438,6 +438,15 @@ class JobStore:
             0,
         )
 
+    def discard(self, job_id: str) -> bool:
+        """Delete a job still queued (its submission never reached the broker); True if a row went."""
+        stmt = jobs_table.delete().where((jobs_table.c.id == job_id) & (jobs_table.c.status == JobStatus.QUEUED.value))
+        with self._engine.begin() as conn:
+            deleted = bool(conn.execute(stmt).rowcount)
+        if deleted:
+            self.forget(job_id)
+        return deleted
+
     def forget(self, job_id: str) -> None:
         """Drop the cached copy (the database row stays)."""
         if self._cache is not None:

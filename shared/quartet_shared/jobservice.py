@@ -1,0 +1,652 @@
+"""The job-service layer every job service shares: the job API, the status projector and the worker.
+
+A service describes its kind of job once (`JobKind`: topics, spec model, event builders, spec hash,
+admission check) and passes a domain callable `run(job_id, spec, on_progress, should_stop) -> JobOutcome`.
+
+* The API (`job_router`) records a queued job, publishes the spec with `ce_id` = job id through an
+  acks=all confirmed send and only then answers 202.
+* The projector (`make_projector`) reads the progress and results topics into the `JobStore`; the results
+  topic is the source of truth and the store a monotonic projection of it, so redelivery is harmless.
+* The worker (`JobWorker`) consumes the jobs topic in transactional mode, one job per transaction, and
+  emits exactly one outcome event inside it: completed (possibly from the results cache, marked cached),
+  failed (bad input, never retried) or cancelled. Progress goes out at once on a separate idempotent
+  producer, throttled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine, text
+
+from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import Aborted, ConsumerRunner, Context, Mode, PermanentError, Subscription
+from quartet_shared.envelope import Envelope, EnvelopeError, decode
+from quartet_shared.http import Problem
+from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
+from quartet_shared.producer import Producer
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import TopicSpec, ensure_topics, expand
+
+log = logging.getLogger(__name__)
+
+CANCEL_LOOKBACK_S = 24 * 3600
+
+
+class JobRejected(ValueError):
+    """The job's input cannot be run; `field` names the culprit (dotted, as in the spec). Never retried."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running job is: iteration `iteration` of `total`, `fraction` done, best value so far."""
+
+    iteration: int
+    total: int
+    fraction: float
+    best: float | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a run produced: the completed event (None when cancelled), its figures, and the last progress."""
+
+    completed: BaseModel | None
+    plots: Mapping[str, bytes] = field(default_factory=dict)
+    cancelled: bool = False
+    last: Progress | None = None
+
+
+OnProgress = Callable[[Progress], None]
+ShouldStop = Callable[[], bool]
+RunJob = Callable[[str, Any, OnProgress, ShouldStop], JobOutcome]
+
+
+@dataclass(frozen=True)
+class JobTopics:
+    """The four topics of a kind of job."""
+
+    jobs: str
+    control: str
+    progress: str
+    results: str
+
+    @classmethod
+    def of(cls, kind: str, prefix: str = "") -> JobTopics:
+        """`{prefix}{kind}.jobs` and its siblings (a prefix keeps tests apart)."""
+        base = f"{prefix}{kind}"
+        return cls(f"{base}.jobs", f"{base}.control", f"{base}.progress", f"{base}.results")
+
+    def specs(self) -> list[TopicSpec]:
+        """Topic specs, with retry and dead-letter companions for the jobs and results topics."""
+        return expand(
+            [
+                TopicSpec(self.jobs, "jobs to run; key = job id", with_retry_and_dlq=True),
+                TopicSpec(self.control, "cancellations; key = job id", partitions=1),
+                TopicSpec(self.progress, "progress of running jobs; key = job id"),
+                TopicSpec(self.results, "exactly one outcome per job; key = job id", with_retry_and_dlq=True),
+            ]
+        )
+
+
+def _default_problem(message: BaseModel) -> dict[str, Any]:
+    data = message.model_dump(mode="json")
+    problem: dict[str, Any] = {"title": "Job failed", "status": 422}
+    detail = data.get("error") or data.get("message")
+    if detail:
+        problem["detail"] = str(detail)
+    if data.get("field"):
+        problem["field"] = data["field"]
+    return problem
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """Everything the kernel needs to know about one kind of job; the domain stays in the service."""
+
+    name: str
+    topics: JobTopics
+    spec_model: type[BaseModel]
+    progress_model: type[BaseModel]
+    completed_model: type[BaseModel]
+    failed_model: type[BaseModel]
+    cancelled_model: type[BaseModel]
+    spec_hash: Callable[[Any], str]
+    progress_event: Callable[[str, Progress], BaseModel]
+    failed_event: Callable[[str, JobRejected], BaseModel]
+    cancelled_event: Callable[[str, Progress | None], BaseModel]
+    cancel_command: Callable[[str], BaseModel]
+    check_spec: Callable[[Any], None] = lambda _spec: None
+    problem_of: Callable[[BaseModel], dict[str, Any]] = _default_problem
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents source of this kind's events."""
+        return f"/quartet/{self.name}"
+
+    def ensure_topics(self, settings: KernelSettings, wait_s: float = 30.0) -> None:
+        """Create the kind's topics if missing and wait until their partitions are known."""
+        specs = self.topics.specs()
+        ensure_topics(settings, specs)
+        # A consumer that subscribes before a new topic's metadata is visible may not see its partitions
+        # until its next metadata refresh, minutes later; waiting here keeps the first assignment whole.
+        probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            deadline = time.monotonic() + wait_s
+            missing = [s.name for s in specs]
+            while missing and time.monotonic() < deadline:
+                probe.topics()
+                missing = [name for name in missing if not probe.partitions_for_topic(name)]
+                if missing:
+                    time.sleep(0.2)
+        finally:
+            probe.close()
+
+
+# ---- the API -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobApi:
+    """The ports the job API uses: the status store, the confirmed producer and the artifacts."""
+
+    kind: JobKind
+    store: JobStore
+    producer: Producer
+    artifacts: ArtifactStore
+    publish_timeout_s: float = 10.0
+
+    def submit(self, spec: BaseModel, idempotency_key: str | None) -> tuple[JobRecord, bool]:
+        """Record and publish a job; returns it and whether it is new. Raises Problem 503 if Kafka says no."""
+        self.kind.check_spec(spec)
+        job_id = job_id_for_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
+        record, created = self.store.create(job_id, self.kind.name, spec.model_dump(mode="json"))
+        if not created:
+            return record, False
+        envelope = Envelope.of(spec, source=self.kind.source, id=job_id, subject=job_id, key=job_id)
+        try:
+            self.producer.send_confirmed(self.kind.topics.jobs, envelope, timeout_s=self.publish_timeout_s)
+        except Exception as exc:
+            # Not accepted, so not kept: a retry with the same key must be able to publish it afresh.
+            self.store.discard(job_id)
+            log.warning("job not accepted by the broker", extra={"job_id": job_id, "error": repr(exc)})
+            raise Problem(503, "Service Unavailable", "the message broker did not acknowledge the job") from exc
+        return record, True
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Ask the workers to stop a job; a queued one is cancelled at once."""
+        record = self.store.require(job_id)
+        if record.finished:
+            return record
+        command = self.kind.cancel_command(job_id)
+        envelope = Envelope.of(command, source=self.kind.source, subject=job_id, key=job_id)
+        try:
+            self.producer.send_confirmed(self.kind.topics.control, envelope, timeout_s=self.publish_timeout_s)
+        except Exception as exc:
+            raise Problem(503, "Service Unavailable", "the message broker did not acknowledge the cancel") from exc
+        if record.status is JobStatus.QUEUED:
+            return self.store.cancel(job_id)
+        return record
+
+
+def get_job_api(request: Request) -> JobApi:
+    """The app's JobApi (set by the service's bootstrap as `app.state.job_api`)."""
+    api: JobApi = request.app.state.job_api
+    return api
+
+
+JobApiDep = Annotated[JobApi, Depends(get_job_api)]
+SpecBody = Annotated[dict[str, Any], Body(description="The job spec, as the kind's Requested event's data.")]
+
+
+def _require(api: JobApi, job_id: str) -> JobRecord:
+    record = api.store.get(job_id)
+    if record is None or record.kind != api.kind.name:
+        raise Problem(404, "Not Found", f"no job {job_id}")
+    return record
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def job_router(kind: JobKind) -> APIRouter:
+    """The contract's job API for `kind`: submit, status, result, plots, cancel and list."""
+    router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+    @router.post("", status_code=202, summary=f"Submit a {kind.name} job")
+    def submit(
+        api: JobApiDep,
+        request: Request,
+        body: SpecBody,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> JSONResponse:
+        """Accept a job: answered only after the broker has acknowledged it."""
+        try:
+            spec = kind.spec_model.model_validate(body)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+        try:
+            record, _created = api.submit(spec, idempotency_key)
+        except JobRejected as exc:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"invalid fields: {exc.field}",
+                errors=[{"field": exc.field or "body", "message": exc.message}],
+            ) from exc
+        public = record.public(_base(request))
+        return JSONResponse(
+            {"id": record.id, "status": record.status.value, "links": public.links},
+            status_code=202,
+            headers={"Location": public.links["self"]},
+        )
+
+    @router.get("", summary=f"Recent {kind.name} jobs")
+    def list_jobs(
+        api: JobApiDep,
+        request: Request,
+        status: Annotated[JobStatus | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[dict[str, Any]]:
+        """The most recent jobs, newest first."""
+        records = api.store.list(kind=kind.name, status=status, limit=limit)
+        return [r.public(_base(request)).model_dump(mode="json") for r in records]
+
+    @router.get("/{job_id}", summary="A job's status")
+    def get_job(api: JobApiDep, request: Request, job_id: str) -> dict[str, Any]:
+        """Status, progress, timestamps and, on failure, the problem."""
+        return _require(api, job_id).public(_base(request)).model_dump(mode="json")
+
+    @router.get("/{job_id}/result", summary="A finished job's result")
+    def get_result(api: JobApiDep, job_id: str) -> dict[str, Any]:
+        """The result once succeeded (409 while not)."""
+        record = _require(api, job_id)
+        if record.status is not JobStatus.SUCCEEDED or record.result is None:
+            raise Problem(409, "Conflict", f"job {job_id} is {record.status.value}, not succeeded")
+        return record.result
+
+    @router.get("/{job_id}/plots/{name}.png", summary="One of a job's figures")
+    def get_plot(api: JobApiDep, job_id: str, name: str) -> Response:
+        """A PNG figure of the job."""
+        _require(api, job_id)
+        artifact = api.artifacts.get(job_id, name)
+        if artifact is None:
+            raise Problem(404, "Not Found", f"job {job_id} has no plot {name!r}")
+        return Response(artifact.data, media_type=artifact.content_type)
+
+    @router.delete("/{job_id}", status_code=202, summary="Cancel a job")
+    def cancel(api: JobApiDep, request: Request, job_id: str) -> dict[str, Any]:
+        """Cancel: a queued job at once, a running one at its next iteration."""
+        _require(api, job_id)
+        try:
+            record = api.cancel(job_id)
+        except JobNotFound as exc:
+            raise Problem(404, "Not Found", f"no job {job_id}") from exc
+        return record.public(_base(request)).model_dump(mode="json")
+
+    return router
+
+
+# ---- the projector -----------------------------------------------------------------------------------
+
+
+class Projector:
+    """Applies progress and outcome events to the JobStore; every update is idempotent and monotonic."""
+
+    def __init__(self, kind: JobKind, store: JobStore) -> None:
+        self.kind = kind
+        self.store = store
+
+    def _ensure(self, job_id: str) -> None:
+        # A job published straight to Kafka has no row yet; its events still deserve one.
+        if self.store.get(job_id) is None:
+            self.store.create(job_id, self.kind.name, {})
+
+    def handle(self, message: BaseModel, ctx: Context) -> None:
+        """Project one event about a job."""
+        job_id = ctx.envelope.subject or str(getattr(message, "job_id", ""))
+        if not job_id:
+            raise PermanentError("event names no job (no ce_subject and no job_id)")
+        self._ensure(job_id)
+        if isinstance(message, self.kind.progress_model):
+            self.store.mark_running(job_id)
+            fraction = getattr(message, "progress", None)
+            if isinstance(fraction, int | float) and fraction > 0:
+                self.store.update_progress(job_id, float(fraction))
+        elif isinstance(message, self.kind.completed_model):
+            data = message.model_dump(mode="json")
+            self.store.complete(job_id, data, cached=bool(data.get("cached", False)))
+        elif isinstance(message, self.kind.failed_model):
+            self.store.fail(job_id, self.kind.problem_of(message))
+        elif isinstance(message, self.kind.cancelled_model):
+            self.store.cancel(job_id)
+        else:
+            raise PermanentError(f"{ctx.envelope.type} is not an event of {self.kind.name} jobs")
+
+
+def make_projector(
+    kind: JobKind, settings: KernelSettings, store: JobStore, redis: ResilientRedis | None = None
+) -> ConsumerRunner:
+    """An at-least-once runner projecting the progress and results topics into `store`."""
+    projector = Projector(kind, store)
+    subs: list[Subscription[Any]] = [
+        Subscription(kind.topics.progress, projector.handle),
+        Subscription(kind.topics.results, projector.handle),
+    ]
+    return ConsumerRunner(
+        settings, f"{kind.topics.results}-projector", subs, mode=Mode.AT_LEAST_ONCE, source=kind.source, redis=redis
+    )
+
+
+# ---- the worker --------------------------------------------------------------------------------------
+
+
+class CancelListener:
+    """Follows the control topic from shortly before start-up, remembering every job id asked to cancel."""
+
+    def __init__(self, settings: KernelSettings, topic: str, lookback_s: float = CANCEL_LOOKBACK_S) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._lookback_s = lookback_s
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __contains__(self, job_id: object) -> bool:
+        with self._lock:
+            return job_id in self._ids
+
+    def start(self) -> None:
+        """Follow the topic on a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name=f"cancels-{self._topic}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        # No group: every worker process must see every cancel, whichever partition owns the job.
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        try:
+            partitions = self._partitions(consumer)
+            consumer.assign(partitions)
+            since = int((time.time() - self._lookback_s) * 1000)
+            found = consumer.offsets_for_times(dict.fromkeys(partitions, since))
+            for tp in partitions:
+                offset = found.get(tp)
+                if offset is not None:
+                    consumer.seek(tp, offset.offset)
+                else:
+                    consumer.seek_to_end(tp)
+            self.ready.set()
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=200).values():
+                    for rec in records:
+                        self._note(rec.key, rec.value, rec.headers)
+        except Exception:
+            log.exception("cancel listener stopped", extra={"topic": self._topic})
+        finally:
+            consumer.close()
+
+    def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        deadline = time.monotonic() + 30
+        parts = consumer.partitions_for_topic(self._topic)
+        while not parts and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.2)
+            consumer.topics()
+            parts = consumer.partitions_for_topic(self._topic)
+        return [TopicPartition(self._topic, p) for p in sorted(parts or [])]
+
+    def _note(self, key: bytes | None, value: bytes | None, headers: Any) -> None:
+        try:
+            env = decode(key, value, headers)
+        except EnvelopeError:
+            return
+        job_id = env.subject or str(env.data.get("job_id") or "")
+        if job_id:
+            with self._lock:
+                self._ids.add(job_id)
+
+
+class _Throttle:
+    """Passes at most one call per interval, plus the final one."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval = interval_s
+        self._last = float("-inf")
+
+    def ready(self, final: bool) -> bool:
+        now = time.monotonic()
+        if final or now - self._last >= self._interval:
+            self._last = now
+            return True
+        return False
+
+
+@dataclass
+class WorkerPorts:
+    """What a worker writes to: figures, results by spec hash, and (optionally) the status store."""
+
+    artifacts: ArtifactStore
+    results: ResultStore
+    store: JobStore | None = None
+
+
+class JobWorker:
+    """Runs jobs of one kind from its jobs topic, one Kafka transaction per job."""
+
+    def __init__(
+        self,
+        kind: JobKind,
+        settings: KernelSettings,
+        run: RunJob,
+        ports: WorkerPorts,
+        *,
+        redis: ResilientRedis | None = None,
+        progress_interval_s: float = 0.25,
+        job_timeout_s: float = 900.0,
+        cancel_listener: CancelListener | None = None,
+    ) -> None:
+        self.kind = kind
+        self.settings = settings
+        self._run = run
+        self.ports = ports
+        self._interval = progress_interval_s
+        self.cancels = cancel_listener or CancelListener(settings, kind.topics.control)
+        self._progress: Producer | None = None
+        self.runner = ConsumerRunner(
+            settings,
+            f"{kind.topics.jobs}-worker",
+            [Subscription(kind.topics.jobs, self.handle, model=kind.spec_model)],
+            mode=Mode.TRANSACTIONAL,
+            source=kind.source,
+            redis=redis,
+            max_poll_records=1,
+            max_poll_interval_ms=int(job_timeout_s * 1000),
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the cancel listener and the runner on their own threads."""
+        self._open()
+        self.runner.start()
+
+    def run(self) -> None:
+        """Run in the calling thread until stopped (SIGTERM when signal handlers are installed)."""
+        self._open()
+        try:
+            self.runner.run()
+        finally:
+            self._shut()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop: the current job is aborted and left for another worker; then close everything."""
+        self.runner.stop(timeout_s)
+        self._shut()
+
+    def _open(self) -> None:
+        self.kind.ensure_topics(self.settings)
+        if self._progress is None:
+            self._progress = Producer(self.settings)
+        self.cancels.start()
+
+    def _shut(self) -> None:
+        self.cancels.stop()
+        if self._progress is not None:
+            with contextlib.suppress(Exception):
+                self._progress.close(timeout_s=5)
+            self._progress = None
+
+    # ---- one job -------------------------------------------------------------------------------------
+
+    def _cancelled(self, job_id: str) -> bool:
+        if job_id in self.cancels:
+            return True
+        store = self.ports.store
+        if store is None:
+            return False
+        record = store.get(job_id)
+        return record is not None and record.status is JobStatus.CANCELLED
+
+    def _publish_progress(self, job_id: str, progress: Progress) -> None:
+        if self._progress is None:
+            return
+        event = self.kind.progress_event(job_id, progress)
+        with contextlib.suppress(Exception):
+            self._progress.send(
+                self.kind.topics.progress, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id)
+            )
+
+    def _emit(self, ctx: Context, job_id: str, event: BaseModel) -> None:
+        ctx.emit(self.kind.topics.results, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id))
+
+    def handle(self, spec: BaseModel, ctx: Context) -> None:
+        """Run one job and emit its one outcome event inside the runner's transaction."""
+        job_id = ctx.envelope.id
+        try:
+            self.kind.check_spec(spec)
+        except JobRejected as exc:
+            raise PermanentError(str(exc)) from exc
+        if self._cancelled(job_id):
+            self._emit(ctx, job_id, self.kind.cancelled_event(job_id, None))
+            return
+        spec_hash = self.kind.spec_hash(spec)
+        hit = self.ports.results.get(spec_hash)
+        if hit is not None:
+            self._emit(ctx, job_id, self._from_cache(job_id, hit.job_id, hit.result))
+            return
+        if self.ports.store is not None:
+            with contextlib.suppress(Exception):
+                self.ports.store.mark_running(job_id)
+        outcome = self._execute(job_id, spec, ctx)
+        if outcome is None:
+            return
+        if outcome.cancelled or outcome.completed is None:
+            if ctx.stopping.is_set() and not self._cancelled(job_id):
+                raise Aborted(f"job {job_id} left for another worker: stopping")
+            self._emit(ctx, job_id, self.kind.cancelled_event(job_id, outcome.last))
+            return
+        self.ports.artifacts.put_all(job_id, outcome.plots)
+        result = outcome.completed.model_dump(mode="json")
+        self.ports.results.put(spec_hash, job_id, result)
+        if outcome.last is not None:
+            self._publish_progress(job_id, outcome.last)
+        self._emit(ctx, job_id, outcome.completed)
+
+    def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome | None:
+        throttle = _Throttle(self._interval)
+
+        def on_progress(progress: Progress) -> None:
+            if throttle.ready(final=progress.fraction >= 1.0):
+                self._publish_progress(job_id, progress)
+
+        def should_stop() -> bool:
+            return ctx.stopping.is_set() or job_id in self.cancels
+
+        try:
+            return self._run(job_id, spec, on_progress, should_stop)
+        except JobRejected as exc:
+            self._emit(ctx, job_id, self.kind.failed_event(job_id, exc))
+            return None
+
+    def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel:
+        plots = self.ports.artifacts.copy(origin, job_id) if origin != job_id else self.ports.artifacts.names(job_id)
+        data = {**result, "job_id": job_id, "cached": origin != job_id, "plots": plots}
+        return self.kind.completed_model.model_validate(data)
+
+
+# ---- readiness ---------------------------------------------------------------------------------------
+
+
+def database_ready(engine: Engine) -> Callable[[], bool]:
+    """A readiness check that runs SELECT 1."""
+
+    def check() -> bool:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    return check
+
+
+def kafka_ready(settings: KernelSettings, timeout_s: float = 1.0) -> Callable[[], bool]:
+    """A readiness check: some bootstrap server accepts a TCP connection within `timeout_s`."""
+
+    def check() -> bool:
+        for server in settings.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), int(port)), timeout_s):
+                return True
+        return False
+
+    return check
+
+
+__all__ = [
+    "JobApi",
+    "JobApiDep",
+    "JobKind",
+    "JobOutcome",
+    "JobRejected",
+    "JobTopics",
+    "JobWorker",
+    "Progress",
+    "Projector",
+    "WorkerPorts",
+    "database_ready",
+    "get_job_api",
+    "job_router",
+    "kafka_ready",
+    "make_projector",
+]
