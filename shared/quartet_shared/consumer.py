@@ -197,6 +197,7 @@ class ConsumerRunner:
         self._seen: dict[TopicPartition, set[str]] = {}
         self._paused_until: dict[TopicPartition, float] = {}
         self._last_lag = 0.0
+        self._histograms: dict[str, Any] = {}
         self.error: BaseException | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -307,7 +308,6 @@ class ConsumerRunner:
                         dedup_topic(b, self.group),
                         f"processed ids of {self.group} on {b} and its retries",
                         partitions=max(n for t, n in partitions.items() if t.removesuffix(RETRY_SUFFIX) == b),
-                        compacted=True,
                         retention_ms=self.settings.dedup_retention_ms,
                     )
                     for b in bases
@@ -362,7 +362,8 @@ class ConsumerRunner:
             ids: set[str] = set()
             while reader.position(changelog) < end:
                 for records in reader.poll(timeout_ms=500).values():
-                    ids.update(r.key.decode() for r in records if r.key is not None)
+                    for r in records:
+                        ids.update(i for i in (r.value or b"").decode().split("\n") if i)
             return ids
         finally:
             reader.close()
@@ -397,11 +398,16 @@ class ConsumerRunner:
     def _commit_transaction(self, state: _BatchState) -> None:
         assert self._producer is not None and self._consumer is not None
         raw = self._producer.raw
+        grouped = _group_ids(state.dedup_records)
+        for base, ids in grouped.items():
+            # One changelog record per partition per transaction: half the sends of one per id.
+            value = "\n".join(sorted(ids)).encode()
+            self._producer.send_raw(dedup_topic(base.topic, self.group), None, value, [], partition=base.partition)
         if state.offsets:
             raw.send_offsets_to_transaction(state.offsets, self._consumer.group_metadata())
         raw.commit_transaction()
         TRANSACTIONS.labels(self.group, "committed").inc()
-        for tp_key, ids in _group_ids(state.dedup_records).items():
+        for tp_key, ids in grouped.items():
             seen = self._seen.get(tp_key)
             if seen is not None:
                 seen.update(ids)
@@ -543,19 +549,23 @@ class ConsumerRunner:
                 )
                 continue
             finally:
-                HANDLER_SECONDS.labels(self.group, rec.topic).observe(time.perf_counter() - started)
+                self._handler_seconds(rec.topic).observe(time.perf_counter() - started)
             for topic, out in emitted:
                 self._producer.send(topic, out)
             return None
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
+    def _handler_seconds(self, topic: str) -> Any:
+        # Resolving labels costs a lock and a dict lookup per call; once per topic is enough.
+        hist = self._histograms.get(topic)
+        if hist is None:
+            hist = self._histograms[topic] = HANDLER_SECONDS.labels(self.group, topic)
+        return hist
+
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)
 
     def _record_dedup(self, tp: TopicPartition, message_id: str, state: _BatchState) -> None:
-        assert self._producer is not None
-        topic = dedup_topic(tp.topic, self.group)
-        self._producer.send_raw(topic, message_id.encode(), b"1", [], partition=tp.partition)
         state.dedup_records.append((tp.partition, f"{tp.topic}\x00{message_id}"))
 
     def _schedule_retry(self, rec: ConsumerRecord, base_topic: str, failure: _Failure) -> None:

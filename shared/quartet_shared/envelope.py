@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -111,35 +112,42 @@ def header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, 
 
 
 def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None) -> Envelope:
-    """Read a binary-mode record into an Envelope, raising EnvelopeError naming what is wrong."""
+    """Read a binary-mode record into an Envelope, raising EnvelopeError naming what is wrong.
+
+    This is the consumer's hot path, so it reads the binding's headers directly instead of building an SDK
+    event per record (which cost about 20 µs each); the checks are the binding's: required attributes
+    present and non-empty, spec version 1.0, a JSON content type, an RFC 3339 time, a JSON object as data.
+    """
     hmap = header_map(headers)
-    missing = [h for h in _REQUIRED_HEADERS if h not in hmap]
+    missing = [h for h in _REQUIRED_HEADERS if not hmap.get(h)]
     if missing:
         raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
-    if hmap.get("ce_specversion") != b"1.0":
-        raise EnvelopeError(f"unsupported ce_specversion {hmap.get('ce_specversion')!r}")
+    if hmap["ce_specversion"] != b"1.0":
+        raise EnvelopeError(f"unsupported ce_specversion {hmap['ce_specversion']!r}")
     content_type = hmap.get("content-type", b"").decode("utf-8", "replace")
     if content_type and not content_type.startswith(CONTENT_TYPE):
         raise EnvelopeError(f"unsupported content-type {content_type!r}")
-    ce_headers = {k: v for k, v in hmap.items() if k.startswith("ce_") or k == "content-type"}
     try:
-        event = ce_kafka.from_binary(
-            ce_kafka.KafkaMessage(headers=ce_headers, key=None, value=value or b""), _FORMAT, CloudEvent
-        )
-    except Exception as exc:  # the SDK raises several unrelated types for bad input
-        raise EnvelopeError(f"unreadable CloudEvent: {type(exc).__name__}: {exc}") from exc
-    data = event.get_data()
+        raw_time = hmap.get("ce_time")
+        time = datetime.fromisoformat(raw_time.decode()) if raw_time else datetime.now(UTC)
+        ce_id, source, ce_type = (hmap[h].decode() for h in ("ce_id", "ce_source", "ce_type"))
+        subject = hmap["ce_subject"].decode() if hmap.get("ce_subject") else None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
+    try:
+        data = json.loads(value or b"")
+    except ValueError as exc:
+        raise EnvelopeError(f"unreadable CloudEvent: data is not JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise EnvelopeError(f"data must be a JSON object, got {type(data).__name__}")
-    time = event.get_time() or datetime.now(UTC)
     trace = hmap.get(TRACEPARENT)
     return Envelope(
-        type=event.get_type(),
-        source=event.get_source(),
+        type=ce_type,
+        source=source,
         data=data,
-        id=event.get_id(),
-        subject=event.get_subject(),
+        id=ce_id,
+        subject=subject,
         time=time,
         key=key.decode("utf-8", "replace") if key is not None else None,
-        traceparent=trace.decode() if trace else None,
+        traceparent=trace.decode("utf-8", "replace") if trace else None,
     )
