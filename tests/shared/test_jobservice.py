@@ -1,0 +1,314 @@
+"""The kernel's job-service layer with a scripted job function, against the real Kafka, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from kafka.errors import KafkaTimeoutError
+from pydantic import BaseModel
+from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import ConsumerRunner
+from quartet_shared.db import make_engine
+from quartet_shared.dlq import list_dead_letters
+from quartet_shared.envelope import Envelope
+from quartet_shared.http import create_app
+from quartet_shared.jobs import JobStore
+from quartet_shared.jobservice import (
+    JobApi,
+    JobKind,
+    JobOutcome,
+    JobRejected,
+    JobTopics,
+    JobWorker,
+    OnProgress,
+    Progress,
+    ShouldStop,
+    WorkerPorts,
+    job_router,
+    make_projector,
+)
+from quartet_shared.producer import Producer
+from quartet_shared.schemas.planning import (
+    CancelPlan,
+    CostTerms,
+    PlanCancelled,
+    PlanCompleted,
+    PlanFailed,
+    PlanProgressed,
+    PlanRequested,
+    normalized_spec_hash,
+)
+from quartet_shared.settings import KernelSettings
+from sqlalchemy import Engine
+
+from tests.support.effects import read_all, wait_until
+
+pytestmark = pytest.mark.integration
+
+MAX_EVALUATIONS = 10_000
+
+
+def spec(seed: int = 0, population: int = 10, iterations: int = 10) -> dict[str, Any]:
+    """A small valid planning spec; the scripted job function ignores everything but the seed."""
+    return {
+        "scenario": {
+            "terrain": {"kind": "gaussian"},
+            "bounds": {"x": [1, 100], "y": [1, 100]},
+            "start": [5, 5, 50],
+            "goal": [90, 90, 50],
+        },
+        "optimizer": {"population": population, "iterations": iterations},
+        "seed": seed,
+    }
+
+
+def kind_for(topics: JobTopics) -> JobKind:
+    """The planning schemas with an evaluation limit of MAX_EVALUATIONS."""
+
+    def check(request: PlanRequested) -> None:
+        if request.optimizer.evaluations > MAX_EVALUATIONS:
+            raise JobRejected("optimizer.iterations", f"over the limit of {MAX_EVALUATIONS}")
+
+    return JobKind(
+        name="planning",
+        topics=topics,
+        spec_model=PlanRequested,
+        progress_model=PlanProgressed,
+        completed_model=PlanCompleted,
+        failed_model=PlanFailed,
+        cancelled_model=PlanCancelled,
+        spec_hash=normalized_spec_hash,
+        progress_event=lambda job_id, p: PlanProgressed(
+            job_id=job_id, iteration=p.iteration, iterations=p.total, progress=p.fraction, best_cost=p.best or 0.0
+        ),
+        failed_event=lambda job_id, exc: PlanFailed(job_id=job_id, error=exc.message, field=exc.field),
+        cancelled_event=lambda job_id, p: PlanCancelled(job_id=job_id, iteration=p.iteration if p else 0),
+        cancel_command=lambda job_id: CancelPlan(job_id=job_id),
+        check_spec=check,
+    )
+
+
+class Script:
+    """A job function: seed 1 is bad input, seed 2 runs until stopped, others finish after 5 steps."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+        self.running = threading.Event()
+
+    def __call__(self, job_id: str, request: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
+        self.runs.append(job_id)
+        if request.seed == 1:
+            raise JobRejected("scenario.start", "inside threats[0]")
+        steps = 10_000 if request.seed == 2 else 5
+        last = None
+        for i in range(1, steps + 1):
+            if should_stop():
+                return JobOutcome(None, cancelled=True, last=last)
+            last = Progress(i, steps, i / steps, best=10.0 / i)
+            on_progress(last)
+            self.running.set()
+            time.sleep(0.02)
+        completed = PlanCompleted(
+            job_id=job_id,
+            spec_hash="h",
+            optimizer="iboa",
+            encoding="spherical",
+            best_cost=1.0,
+            cost=CostTerms(total=1.0, length=1.0, threat=0.0, altitude=0.0, smoothness=0.0),
+            feasible=True,
+            waypoints=[],
+            path=[],
+            fitness_curve=[1.0],
+            evaluations=50,
+            runtime_s=0.1,
+            plots=["chart"],
+        )
+        return JobOutcome(completed, {"chart": b"\x89PNG fake"}, last=last)
+
+
+class System:
+    """The API, projector and one or more workers of the scripted kind."""
+
+    def __init__(self, settings: KernelSettings, kind: JobKind, engine: Engine, redis: ResilientRedis) -> None:
+        self.settings = settings
+        self.kind = kind
+        self.store = JobStore(engine, redis)
+        self.artifacts = ArtifactStore(engine)
+        self.results = ResultStore(engine, f"planning-{kind.topics.jobs}", redis)
+        self.script = Script()
+        self.producer = Producer(settings)
+        self.app: FastAPI = create_app(title="jobs")
+        self.app.state.job_api = JobApi(kind, self.store, self.producer, self.artifacts)
+        self.app.include_router(job_router(kind))
+        self.projector: ConsumerRunner = make_projector(kind, settings, self.store)
+        self.workers: list[JobWorker] = []
+
+    def worker(self) -> JobWorker:
+        w = JobWorker(
+            self.kind,
+            self.settings,
+            self.script,
+            WorkerPorts(self.artifacts, self.results, self.store),
+            progress_interval_s=0.05,
+        )
+        w.start()
+        assert w.runner.started.wait(60)
+        self.workers.append(w)
+        return w
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop(10)
+        self.projector.stop(10)
+        self.producer.close()
+
+
+@pytest.fixture
+def system(settings: KernelSettings, unique: str) -> Iterator[System]:
+    engine = make_engine(settings.database_url or "")
+    redis = ResilientRedis(settings)
+    kind = kind_for(JobTopics.of("planning", f"k{unique}."))
+    kind.ensure_topics(settings)
+    s = System(settings, kind, engine, redis)
+    s.projector.start()
+    assert s.projector.started.wait(60)
+    yield s
+    s.close()
+    redis.close()
+    engine.dispose()
+
+
+def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 60) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        seen.update(client.get(f"/jobs/{job_id}").json())
+        return seen.get("status") == status
+
+    wait_until(reached, timeout_s, f"job {job_id} to be {status} (last: {seen})")
+    return seen
+
+
+def outcomes(system: System) -> dict[str, list[str]]:
+    """ce_types of committed results per job id."""
+    out: dict[str, list[str]] = {}
+    for env in read_all(system.settings, [system.kind.topics.results], idle_ms=3000):
+        out.setdefault(env.subject or "", []).append(env.type.split(".")[2])
+    return out
+
+
+def test_rejected_input_fails_the_job_naming_the_field_without_retrying(system: System) -> None:
+    system.worker()
+    client = TestClient(system.app)
+    job_id = client.post("/jobs", json=spec(seed=1)).json()["id"]
+    job = wait_status(client, job_id, "failed")
+    assert job["problem"]["field"] == "scenario.start"
+    assert "inside threats[0]" in job["problem"]["detail"]
+    assert system.script.runs == [job_id]
+    assert outcomes(system)[job_id] == ["PlanFailed"]
+
+
+def test_a_stopping_worker_aborts_its_job_and_another_finishes_it_once(system: System) -> None:
+    first = system.worker()
+    client = TestClient(system.app)
+    job_id = client.post("/jobs", json=spec(seed=3)).json()["id"]
+    wait_until(lambda: system.script.runs == [job_id], 60, "the first worker to start the job")
+    first.stop(10)
+    assert outcomes(system).get(job_id) is None
+    system.worker()
+    job = wait_status(client, job_id, "succeeded")
+    assert job["cached"] is False
+    assert system.script.runs == [job_id, job_id]
+    assert outcomes(system)[job_id] == ["PlanCompleted"]
+    assert client.get(f"/jobs/{job_id}/plots/chart.png").content == b"\x89PNG fake"
+
+
+def test_cancel_of_a_queued_job_and_of_a_running_one(system: System) -> None:
+    client = TestClient(system.app)
+    queued = client.post("/jobs", json=spec(seed=4)).json()["id"]
+    assert client.delete(f"/jobs/{queued}").json()["status"] == "cancelled"
+    system.worker()
+    running = client.post("/jobs", json=spec(seed=2)).json()["id"]
+    assert system.script.running.wait(60)
+    wait_status(client, running, "running")
+    assert client.delete(f"/jobs/{running}").status_code == 202
+    wait_status(client, running, "cancelled", timeout_s=20)
+    results = outcomes(system)
+    assert results[queued] == ["PlanCancelled"]
+    assert results[running] == ["PlanCancelled"]
+    assert system.script.runs == [running]
+
+
+def test_unacknowledged_submission_is_503_and_not_kept(tmp_path: Path, unique: str) -> None:
+    class Unreachable:
+        def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
+            raise KafkaTimeoutError("no broker")
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    store = JobStore(engine)
+    kind = kind_for(JobTopics.of("planning", f"u{unique}."))
+    app = create_app(title="jobs")
+    app.state.job_api = JobApi(kind, store, Unreachable(), ArtifactStore(engine))  # type: ignore[arg-type]
+    app.include_router(job_router(kind))
+    client = TestClient(app)
+    answer = client.post("/jobs", json=spec(), headers={"Idempotency-Key": "k"})
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert store.list() == []
+    over = client.post("/jobs", json=spec(population=100, iterations=1000))
+    assert over.status_code == 422
+    assert over.json()["errors"][0]["field"] == "optimizer.iterations"
+
+
+def test_undecodable_and_over_budget_messages_are_dead_lettered(system: System) -> None:
+    system.worker()
+    producer = Producer(system.settings)
+    producer.send_raw(system.kind.topics.jobs, b"junk", b"not an event", [])
+    over = PlanRequested.model_validate(spec(population=100, iterations=1000))
+    producer.send(system.kind.topics.jobs, Envelope.of(over, source="/tests", id="over-budget", key="over-budget"))
+    producer.close()
+
+    def both() -> bool:
+        return len(list_dead_letters(system.settings, system.kind.topics.jobs)) >= 2
+
+    wait_until(both, 60, "two dead letters")
+    letters = {d.key: d for d in list_dead_letters(system.settings, system.kind.topics.jobs)}
+    assert letters["junk"].reason["dlq_error_type"] == "EnvelopeError"
+    assert letters["over-budget"].reason["dlq_error_type"] == "PermanentError"
+    assert "optimizer.iterations" in letters["over-budget"].reason["dlq_error_message"]
+    assert system.script.runs == []
+
+
+def test_projection_keeps_the_outcome_over_late_progress(system: System) -> None:
+    producer = Producer(system.settings)
+    topics = system.kind.topics
+    raw, sentinel_id = f"{topics.jobs}-raw", f"{topics.jobs}-sentinel"
+
+    def publish(topic: str, job_id: str, event: BaseModel) -> None:
+        # One partition for everything, so the sentinel below is projected after the late progress.
+        producer.send(topic, Envelope.of(event, source="/tests", subject=job_id, key=job_id), partition=0)
+        producer.flush()
+
+    publish(topics.results, raw, PlanCancelled(job_id=raw, iteration=3))
+    wait_until(lambda: (r := system.store.get(raw)) is not None and r.finished, 60, "the outcome")
+    late = PlanProgressed(job_id=raw, iteration=4, iterations=10, progress=0.4, best_cost=1.0)
+    publish(topics.progress, raw, late)
+    sentinel = PlanProgressed(job_id=sentinel_id, iteration=1, iterations=10, progress=0.1, best_cost=1.0)
+    publish(topics.progress, sentinel_id, sentinel)
+    wait_until(
+        lambda: (r := system.store.get(sentinel_id)) is not None and r.progress > 0, 60, "the sentinel's projection"
+    )
+    producer.close()
+    record = system.store.get(raw)
+    assert record is not None
+    assert record.status.value == "cancelled"
+    assert record.progress == 0.0
+    assert system.store.require(sentinel_id).progress == pytest.approx(0.1)
