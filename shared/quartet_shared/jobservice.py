@@ -591,13 +591,31 @@ class JobWorker:
             if throttle.ready(final=progress.fraction >= 1.0):
                 self._publish_progress(job_id, progress)
 
+        checked = [time.monotonic()]
+
         def should_stop() -> bool:
-            return ctx.stopping.is_set() or job_id in self.cancels
+            if ctx.stopping.is_set() or job_id in self.cancels:
+                return True
+            # The store is a second witness (a cancel the listener missed), asked at most once a second.
+            if time.monotonic() - checked[0] < 1.0:
+                return False
+            checked[0] = time.monotonic()
+            return self._cancelled(job_id)
 
         try:
             return self._run(job_id, spec, on_progress, should_stop)
         except JobRejected as exc:
             self._emit(ctx, job_id, self.kind.failed_event(job_id, exc))
+            return None
+        except Aborted:
+            raise
+        except Exception as exc:
+            if ctx.attempt < self.settings.max_attempts or ctx.stopping.is_set():
+                raise
+            # Out of retries: the job still gets its one outcome rather than a dead letter alone.
+            log.exception("job failed on its last attempt", extra={"job_id": job_id})
+            failure = JobRejected(None, f"{type(exc).__name__}: {exc}")
+            self._emit(ctx, job_id, self.kind.failed_event(job_id, failure))
             return None
 
     def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel:

@@ -97,7 +97,7 @@ def kind_for(topics: JobTopics) -> JobKind:
 
 
 class Script:
-    """A job function: seed 1 is bad input, seed 2 runs until stopped, others finish after 5 steps."""
+    """A job function: seed 1 is bad input, 2 runs until stopped, 5 always crashes, others finish in 5 steps."""
 
     def __init__(self) -> None:
         self.runs: list[str] = []
@@ -107,6 +107,8 @@ class Script:
         self.runs.append(job_id)
         if request.seed == 1:
             raise JobRejected("scenario.start", "inside threats[0]")
+        if request.seed == 5:
+            raise RuntimeError("solver crashed")
         steps = 10_000 if request.seed == 2 else 5
         last = None
         for i in range(1, steps + 1):
@@ -151,10 +153,10 @@ class System:
         self.projector: ConsumerRunner = make_projector(kind, settings, self.store)
         self.workers: list[JobWorker] = []
 
-    def worker(self) -> JobWorker:
+    def worker(self, **overrides: Any) -> JobWorker:
         w = JobWorker(
             self.kind,
-            self.settings,
+            self.settings.model_copy(update=overrides),
             self.script,
             WorkerPorts(self.artifacts, self.results, self.store),
             progress_interval_s=0.05,
@@ -214,6 +216,17 @@ def test_rejected_input_fails_the_job_naming_the_field_without_retrying(system: 
     assert "inside threats[0]" in job["problem"]["detail"]
     assert system.script.runs == [job_id]
     assert outcomes(system)[job_id] == ["PlanFailed"]
+
+
+def test_a_job_failing_every_attempt_still_yields_one_failed_outcome(system: System) -> None:
+    system.worker(max_inline_attempts=2, max_attempts=2)
+    client = TestClient(system.app)
+    job_id = client.post("/jobs", json=spec(seed=5)).json()["id"]
+    job = wait_status(client, job_id, "failed")
+    assert "RuntimeError: solver crashed" in job["problem"]["detail"]
+    assert system.script.runs == [job_id, job_id]
+    assert outcomes(system)[job_id] == ["PlanFailed"]
+    assert list_dead_letters(system.settings, system.kind.topics.jobs) == []
 
 
 def test_a_stopping_worker_aborts_its_job_and_another_finishes_it_once(system: System) -> None:

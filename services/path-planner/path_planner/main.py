@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 import uvicorn
 from quartet_shared.logs import configure_logging
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
             worker.run()
         else:
             app = create_api(planner, with_worker=args.role == "all")
+            # uvicorn re-raises a caught SIGTERM/SIGINT once it has shut down; with these handlers in place
+            # that re-raise is harmless and the process closes its adapters and exits 0.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: None)
             # uvicorn turns SIGTERM into a graceful shutdown; the lifespan then stops the runners in time.
             uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=3)
     finally:

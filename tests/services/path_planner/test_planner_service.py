@@ -13,6 +13,9 @@ from fastapi.testclient import TestClient
 from path_planner.api import create_api
 from path_planner.bootstrap import Planner, bootstrap
 from path_planner.settings import PlannerSettings
+from quartet_shared.dlq import list_dead_letters
+from quartet_shared.envelope import Envelope
+from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 
 from tests.support.effects import read_all, wait_until
@@ -149,6 +152,22 @@ def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
         assert answer.status_code == 422, (field, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert field in [e["field"] for e in answer.json()["errors"]], answer.json()
+
+
+def test_a_malformed_job_message_is_dead_lettered_with_its_reason(client: TestClient, planner: Planner) -> None:
+    producer = Producer(planner.settings)
+    bad = Envelope(type="quartet.planning.PlanRequested.v1", source="/tests", data={"seed": -1}, key="bad-job")
+    producer.send(planner.kind.topics.jobs, bad)
+    producer.close()
+
+    def dead() -> bool:
+        return bool(list_dead_letters(planner.settings, planner.kind.topics.jobs))
+
+    wait_until(dead, 60, "the dead letter")
+    (letter,) = list_dead_letters(planner.settings, planner.kind.topics.jobs)
+    assert letter.ce_id == bad.id
+    assert letter.reason["dlq_error_type"] == "SchemaError"
+    assert "scenario" in letter.reason["dlq_error_message"]
 
 
 def test_unknown_job_is_404_problem(client: TestClient) -> None:
