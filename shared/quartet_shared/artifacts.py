@@ -152,14 +152,16 @@ class ResultStore:
             hit = self._cache.get(spec_hash)
             if isinstance(hit, dict) and isinstance(hit.get("result"), dict):
                 return CachedResult(str(hit["job_id"]), hit["result"])
+        found = self._load(spec_hash)
+        if found is not None:
+            self._remember(spec_hash, found)
+        return found
+
+    def _load(self, spec_hash: str) -> CachedResult | None:
         stmt = select(job_results).where((job_results.c.kind == self._kind) & (job_results.c.spec_hash == spec_hash))
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
-        if row is None:
-            return None
-        found = CachedResult(row.job_id, dict(row.result))
-        self._remember(spec_hash, found)
-        return found
+        return CachedResult(row.job_id, dict(row.result)) if row is not None else None
 
     def put(self, spec_hash: str, job_id: str, result: Mapping[str, Any]) -> None:
         """Remember a result; the first one stored for a spec hash is kept."""
@@ -171,7 +173,9 @@ class ResultStore:
             "created_at": datetime.now(UTC),
         }
         _upsert(self._engine, job_results, values, ["kind", "spec_hash"], update=False)
-        self._remember(spec_hash, CachedResult(job_id, dict(result)))
+        kept = self._load(spec_hash)
+        if kept is not None:
+            self._remember(spec_hash, kept)
 
     def _remember(self, spec_hash: str, found: CachedResult) -> None:
         if self._cache is not None:
