@@ -28,10 +28,11 @@ def create_api(planner: Planner, *, with_projector: bool = True, with_worker: bo
         try:
             yield
         finally:
+            # Together well inside the contract's 30 s: the worker aborts its job, the projector its batch.
             if worker is not None:
-                worker.stop()
+                worker.stop(20)
             if projector is not None:
-                projector.stop(10)
+                projector.stop(5)
 
     app = create_app(
         title="Quartet path-planner",
