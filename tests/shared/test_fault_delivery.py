@@ -242,8 +242,7 @@ def test_redis_stopped_mid_stream_processing_continues_and_caching_resumes(
         while True:
             probe_batch = publish_items(settings, topic, 20, start=sent)
             sent += 20
-            target = sent
-            wait_until(lambda: len(effect_counts(engine, run)) == target, 60, "the stream after Redis returned")
+            wait_until(lambda t=sent: len(effect_counts(engine, run)) == t, 60, "the stream after Redis returned")
             time.sleep(0.5)
             if cached(probe_batch) == 20:
                 break
