@@ -11,17 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, LargeBinary, String, Table, select
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select
 
 from quartet_shared.cache import JsonCache, ResilientRedis
-from quartet_shared.db import kernel_metadata
+from quartet_shared.db import JSON_DOCUMENT, kernel_metadata, upsert
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSON_DOCUMENT
 RESULT_TTL_S = 24 * 3600
 
 job_artifacts = Table(
@@ -46,24 +41,7 @@ job_results = Table(
 
 
 def _upsert(engine: Engine, table: Table, values: dict[str, Any], keys: list[str], update: bool) -> None:
-    dialect = engine.dialect.name
-    stmt: PgInsert | SqliteInsert
-    if dialect == "postgresql":
-        pg = pg_insert(table).values(**values)
-        stmt = (
-            pg.on_conflict_do_update(index_elements=keys, set_={k: pg.excluded[k] for k in values if k not in keys})
-            if update
-            else pg.on_conflict_do_nothing(index_elements=keys)
-        )
-    elif dialect == "sqlite":
-        lite = sqlite_insert(table).values(**values)
-        stmt = (
-            lite.on_conflict_do_update(index_elements=keys, set_={k: lite.excluded[k] for k in values if k not in keys})
-            if update
-            else lite.on_conflict_do_nothing(index_elements=keys)
-        )
-    else:
-        raise NotImplementedError(f"artifacts support PostgreSQL and SQLite, not {dialect}")
+    stmt = upsert(engine.dialect.name, table, values, keys, update=update)
     with engine.begin() as conn:
         conn.execute(stmt)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, event, insert
+from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.base import Executable
 
 kernel_metadata = MetaData()
 
@@ -60,6 +63,31 @@ def create_kernel_tables(engine: Engine) -> None:
     kernel_metadata.create_all(engine, checkfirst=True)
 
 
+class UnsupportedDatabase(RuntimeError):
+    """The kernel's SQL needs PostgreSQL or SQLite (both speak INSERT ... ON CONFLICT)."""
+
+
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
+
+
+def upsert(
+    dialect: str, table: Table, values: dict[str, Any], keys: list[str], *, update: bool = False
+) -> PgInsert | SqliteInsert:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, or DO UPDATE of the other columns when `update`."""
+    stmt: PgInsert | SqliteInsert
+    if dialect == "postgresql":
+        stmt = pg_insert(table).values(**values)
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).values(**values)
+    else:
+        raise UnsupportedDatabase(f"the kernel's tables need PostgreSQL or SQLite, not {dialect}")
+    if update:
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys}
+        )
+    return stmt.on_conflict_do_nothing(index_elements=keys)
+
+
 def claim_message(session: Session, consumer: str, message_id: str) -> bool:
     """Record `message_id` as processed by `consumer` inside the caller's transaction.
 
@@ -67,23 +95,6 @@ def claim_message(session: Session, consumer: str, message_id: str) -> bool:
     row commits or rolls back with the effect itself, an effect can never happen twice.
     """
     values = {"consumer": consumer, "message_id": message_id, "processed_at": datetime.now(UTC)}
-    dialect = session.get_bind().dialect.name
-    stmt: Executable
+    stmt = upsert(session.get_bind().dialect.name, processed_messages, values, ["consumer", "message_id"])
     # RETURNING, not rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
-    if dialect == "postgresql":
-        stmt = (
-            pg_insert(processed_messages)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(processed_messages.c.message_id)
-        )
-    elif dialect == "sqlite":
-        stmt = (
-            sqlite_insert(processed_messages)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(processed_messages.c.message_id)
-        )
-    else:
-        stmt = insert(processed_messages).values(**values).returning(processed_messages.c.message_id)
-    return session.execute(stmt).first() is not None
+    return session.execute(stmt.returning(processed_messages.c.message_id)).first() is not None

@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     DateTime,
@@ -35,15 +34,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from quartet_shared.cache import JsonCache, ResilientRedis
-from quartet_shared.db import kernel_metadata
+from quartet_shared.db import JSON_DOCUMENT, kernel_metadata, upsert
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +68,7 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSON_DOCUMENT
 
 jobs_table = Table(
     "jobs",
@@ -334,14 +328,7 @@ class JobStore:
             "finished_at": None,
             "updated_at": now,
         }
-        dialect = self._engine.dialect.name
-        stmt: PgInsert | SqliteInsert
-        if dialect == "postgresql":
-            stmt = pg_insert(jobs_table).values(**values).on_conflict_do_nothing(index_elements=["id"])
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(jobs_table).values(**values).on_conflict_do_nothing(index_elements=["id"])
-        else:
-            raise NotImplementedError(f"JobStore supports PostgreSQL and SQLite, not {dialect}")
+        stmt = upsert(self._engine.dialect.name, jobs_table, values, ["id"])
         with self._engine.begin() as conn:
             # RETURNING tells a fresh insert from a conflict reliably on both dialects (rowcount does not).
             created = conn.execute(stmt.returning(jobs_table.c.id)).first() is not None
