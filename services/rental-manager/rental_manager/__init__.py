@@ -1,0 +1,1 @@
+"""House rental management: houses, applications, leases, bills and payments, with an outbox to Kafka."""

@@ -1,0 +1,1 @@
+"""The pure rental domain: states, transitions, billing arithmetic; no I/O."""
