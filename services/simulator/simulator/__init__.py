@@ -1,0 +1,1 @@
+"""Quartet simulator: workloads, faults and the end-to-end audit."""

@@ -1,0 +1,301 @@
+"""A scenario: seed, duration, rate shape, weighted action mix with think times, faults, workers and audit.
+
+Scenarios are YAML files; these models are their schema. Every model forbids unknown keys, so a typo is an
+error naming the key and its line (see `simulator.scenario_io`), never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from quartet_shared.schemas.planning import PlanRequested
+from quartet_shared.schemas.training import TrainingRequested
+
+JobKindName = Literal["training", "planning"]
+Target = Literal["training", "planning", "any"]
+GarbageFlavour = Literal["bytes", "not_json", "schema"]
+
+
+class Model(BaseModel):
+    """Base of every scenario part: unknown keys are errors, values are immutable once parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---- rate shapes -------------------------------------------------------------------------------------
+
+
+class ConstantRate(Model):
+    """The same number of actions every second."""
+
+    shape: Literal["constant"] = "constant"
+    per_second: float = Field(gt=0, le=100_000)
+
+
+class RampRate(Model):
+    """From `from` to `to` actions per second, linearly over `over_s` (default: the whole run), then level."""
+
+    shape: Literal["ramp"]
+    start: float = Field(alias="from", ge=0, le=100_000)
+    end: float = Field(alias="to", ge=0, le=100_000)
+    over_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _moves(self) -> RampRate:
+        if self.start == 0 and self.end == 0:
+            raise ValueError("a ramp from 0 to 0 sends nothing")
+        return self
+
+
+class BurstRate(Model):
+    """`base` actions per second, with bursts of `burst` per second lasting `length_s` every `every_s`."""
+
+    shape: Literal["bursts"]
+    base: float = Field(ge=0, le=100_000)
+    burst: float = Field(gt=0, le=100_000)
+    every_s: float = Field(gt=0)
+    length_s: float = Field(gt=0)
+    first_at_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> BurstRate:
+        if self.length_s > self.every_s:
+            raise ValueError(f"length_s ({self.length_s:g}) must not exceed every_s ({self.every_s:g})")
+        return self
+
+
+Rate = Annotated[ConstantRate | RampRate | BurstRate, Field(discriminator="shape")]
+
+
+# ---- actions -----------------------------------------------------------------------------------------
+
+
+class ThinkTime(Model):
+    """A user's pause before each step: uniform on [min_s, max_s], or exponential with mean `mean_s`."""
+
+    distribution: Literal["uniform", "exponential"] = "uniform"
+    min_s: float = Field(default=0.0, ge=0, le=3600)
+    max_s: float = Field(default=0.0, ge=0, le=3600)
+    mean_s: float = Field(default=1.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThinkTime:
+        if self.max_s < self.min_s:
+            raise ValueError(f"max_s ({self.max_s:g}) is below min_s ({self.min_s:g})")
+        return self
+
+
+class TrainingPoolEntry(Model):
+    """One training job spec of the pool, picked with probability proportional to `weight`."""
+
+    weight: float = Field(default=1.0, gt=0)
+    spec: TrainingRequested
+
+
+class PlanningPoolEntry(Model):
+    """One planning job spec of the pool, picked with probability proportional to `weight`."""
+
+    weight: float = Field(default=1.0, gt=0)
+    spec: PlanRequested
+
+
+class TrainingAction(Model):
+    """Submit a training job drawn from the pool; with `vary_seed` each job gets its own seed (fresh work)."""
+
+    action: Literal["training"]
+    weight: float = Field(gt=0)
+    think_time: ThinkTime = ThinkTime()
+    vary_seed: bool = True
+    pool: list[TrainingPoolEntry] = Field(min_length=1, max_length=1000)
+
+
+class PlanningAction(Model):
+    """Submit a path-planning job drawn from the pool; with `vary_seed` each job gets its own seed."""
+
+    action: Literal["planning"]
+    weight: float = Field(gt=0)
+    think_time: ThinkTime = ThinkTime()
+    vary_seed: bool = True
+    pool: list[PlanningPoolEntry] = Field(min_length=1, max_length=1000)
+
+
+class RentalAction(Model):
+    """A tenant's journey over the rental manager's HTTP API (search, viewing, application, lease, bills, repair)."""
+
+    action: Literal["rental"]
+    weight: float = Field(gt=0)
+    think_time: ThinkTime = ThinkTime()
+    pay_bills: bool = True
+    request_repair: float = Field(default=0.5, ge=0, le=1, description="Chance the tenant asks for a repair.")
+
+
+Action = Annotated[TrainingAction | PlanningAction | RentalAction, Field(discriminator="action")]
+
+
+# ---- faults ------------------------------------------------------------------------------------------
+
+
+class DuplicateFault(Model):
+    """Publish `fraction` of the jobs a second time with the same job id (the same CloudEvent, byte for byte)."""
+
+    kind: Literal["duplicate"]
+    fraction: float = Field(gt=0, le=1)
+    target: Target = "any"
+    delay: ThinkTime = ThinkTime(min_s=0.0, max_s=5.0)
+
+
+def _all_flavours() -> list[GarbageFlavour]:
+    return ["bytes", "not_json", "schema"]
+
+
+class GarbageFault(Model):
+    """Publish garbage onto the jobs topics: `fraction` of the job count, or `count` messages."""
+
+    kind: Literal["garbage"]
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    target: Target = "any"
+    flavours: list[GarbageFlavour] = Field(default_factory=_all_flavours, min_length=1)
+
+    @model_validator(mode="after")
+    def _amount(self) -> GarbageFault:
+        if (self.fraction is None) == (self.count is None):
+            raise ValueError("give exactly one of fraction or count")
+        return self
+
+
+class KillWorkerFault(Model):
+    """SIGKILL one live worker process of `target` at `at_s` (the supervisor restarts it)."""
+
+    kind: Literal["kill_worker"]
+    at_s: float = Field(ge=0)
+    target: Target = "any"
+
+
+class BrokerRestartFault(Model):
+    """Stop the Kafka broker at `at_s`, keep it down for `down_s`, start it again."""
+
+    kind: Literal["broker_restart"]
+    at_s: float = Field(ge=0)
+    down_s: float = Field(default=5.0, ge=0, le=600)
+
+
+class RedisOutageFault(Model):
+    """Stop Redis at `at_s`, keep it down for `down_s`, start it again (its contents are lost)."""
+
+    kind: Literal["redis_outage"]
+    at_s: float = Field(ge=0)
+    down_s: float = Field(default=10.0, ge=0, le=3600)
+
+
+class SlowConsumerFault(Model):
+    """Make `target`'s workers slow for `duration_s`: frozen (SIGSTOP) `duty` of every `period_s`, then resumed."""
+
+    kind: Literal["slow_consumer"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=3600)
+    target: Target = "any"
+    duty: float = Field(default=0.7, gt=0, lt=1)
+    period_s: float = Field(default=1.0, gt=0, le=60)
+
+
+Fault = Annotated[
+    DuplicateFault | GarbageFault | KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault,
+    Field(discriminator="kind"),
+]
+TimedFault = KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault
+
+
+# ---- workers, rental and audit ------------------------------------------------------------------------
+
+
+class WorkerPool(Model):
+    """Worker processes of one kind the simulator starts, supervises and restarts itself."""
+
+    count: int = Field(default=1, ge=0, le=32)
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for these workers.")
+    render_plots: bool = Field(default=False, description="Plots cost time the audit does not need.")
+
+
+class Workers(Model):
+    """Managed workers per kind; none (the default) means the running system's workers do the work."""
+
+    training: WorkerPool | None = None
+    planning: WorkerPool | None = None
+    restart_delay_s: float = Field(default=1.0, ge=0, le=60)
+    ready_timeout_s: float = Field(default=90.0, gt=0, le=600)
+
+
+class RentalSetup(Model):
+    """The landlords and houses the rental journeys play on, created at the start of the run."""
+
+    landlords: int = Field(default=2, ge=1, le=100)
+    houses_per_landlord: int = Field(default=3, ge=1, le=100)
+    lease_months: tuple[int, int] = (6, 12)
+    start_within_days: int = Field(
+        default=60, ge=0, le=3650, description="Leases start within this many days, so some overlap on purpose."
+    )
+
+
+class AuditOptions(Model):
+    """How the audit waits for the system to settle and what it holds the run to."""
+
+    settle_timeout_s: float = Field(default=180.0, gt=0, le=7200)
+    lag_interval_s: float = Field(default=1.0, gt=0, le=60)
+    expect_success: bool = Field(default=True, description="A failed outcome for a pool job fails the audit.")
+    foreign_results: Literal["fail", "ignore"] = Field(
+        default="fail", description="Results for job ids this run never sent: fail the audit, or only count them."
+    )
+
+
+class Scenario(Model):
+    """A reproducible workload: the same seed always yields the same plan."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    seed: int = Field(ge=0, le=2**63 - 1)
+    duration_s: float = Field(gt=0, le=24 * 3600)
+    rate: Rate
+    arrivals: Literal["poisson", "uniform"] = "poisson"
+    max_actions: int | None = Field(default=None, ge=1, le=10_000_000)
+    mix: list[Action] = Field(min_length=1, max_length=50)
+    faults: list[Fault] = Field(default_factory=list, max_length=10_000)
+    workers: Workers = Workers()
+    rental: RentalSetup = RentalSetup()
+    audit: AuditOptions = AuditOptions()
+
+    def kinds(self) -> list[JobKindName]:
+        """The job kinds the mix submits, in a fixed order."""
+        present = {a.action for a in self.mix}
+        order: tuple[JobKindName, ...] = ("training", "planning")
+        return [k for k in order if k in present]
+
+    def has_rental(self) -> bool:
+        """True when the mix includes rental journeys."""
+        return any(isinstance(a, RentalAction) for a in self.mix)
+
+    def timed_faults(self) -> list[tuple[int, TimedFault]]:
+        """The faults that happen at a moment, with their index in `faults`."""
+        return [
+            (i, f)
+            for i, f in enumerate(self.faults)
+            if isinstance(f, KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault)
+        ]
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-field mistakes pydantic cannot see field by field, each with the location it concerns."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        kinds = set(self.kinds())
+        for i, fault in enumerate(self.faults):
+            at = getattr(fault, "at_s", None)
+            if at is not None and at >= self.duration_s:
+                out.append(
+                    (("faults", i, "at_s"), f"{at:g} s is not inside the run (duration_s is {self.duration_s:g})")
+                )
+            target = getattr(fault, "target", "any")
+            if target != "any" and target not in kinds:
+                out.append((("faults", i, "target"), f"the mix submits no {target} jobs"))
+            if isinstance(fault, DuplicateFault | GarbageFault) and not kinds:
+                out.append((("faults", i, "kind"), f"{fault.kind} needs training or planning jobs in the mix"))
+        return out

@@ -1,0 +1,237 @@
+"""Reading scenario files: YAML with line numbers kept (ruamel.yaml), so every error names its line and field.
+
+A pool entry may name a job file instead of spelling the spec out (`- file: ../examples/job.yaml`); that file
+is read the same way and an error inside it names that file's line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from simulator.domain.scenario import Scenario
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ScenarioProblem:
+    """One mistake: where (file, line, column, field path) and what."""
+
+    file: str
+    line: int | None
+    column: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.column or 1}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for problem bodies)."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; `problems` lists each mistake with its line and field."""
+
+    def __init__(self, problems: Sequence[ScenarioProblem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"invalid scenario ({len(self.problems)} problem(s)):\n{lines}")
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _read(text: str, source: str) -> Any:
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
+        raise ScenarioError([ScenarioProblem(source, line, column, "", f"YAML syntax: {message}")]) from None
+    except YAMLError as exc:
+        raise ScenarioError([ScenarioProblem(source, None, None, "", f"YAML: {exc}")]) from None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            [ScenarioProblem(str(path), None, None, "", f"cannot read: {exc.strerror or exc}")]
+        ) from None
+    return parse_scenario(text, str(path), path.parent)
+
+
+def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Validate scenario YAML (or JSON, which is YAML) text; `base_dir` resolves pool files."""
+    root = _read(text, source)
+    if not isinstance(root, CommentedMap):
+        raise ScenarioError([ScenarioProblem(source, 1, 1, "", "a scenario is a mapping of keys to values")])
+    origins: dict[int, str] = {}
+    problems = _inline_pool_files(root, source, base_dir or Path.cwd(), origins)
+    if problems:
+        raise ScenarioError(problems)
+    try:
+        scenario = Scenario.model_validate(plain(root))
+    except ValidationError as exc:
+        raise ScenarioError(
+            [_problem(root, tuple(e["loc"]), _message(e), source, origins, e["type"]) for e in exc.errors()]
+        ) from None
+    cross = scenario.problems()
+    if cross:
+        raise ScenarioError([_problem(root, loc, msg, source, origins, "value_error") for loc, msg in cross])
+    return scenario
+
+
+def scenario_from_data(data: Mapping[str, Any], source: str = "<request>") -> Scenario:
+    """Validate an already-parsed scenario (a JSON body); problems name fields but no lines."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(
+            [ScenarioProblem(source, None, None, dotted(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+        ) from None
+    cross = scenario.problems()
+    if cross:
+        raise ScenarioError([ScenarioProblem(source, None, None, dotted(loc), msg) for loc, msg in cross])
+    return scenario
+
+
+def plain(node: Any) -> Any:
+    """ruamel's round-trip nodes as plain dicts, lists, str, int, float and bool."""
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def dotted(loc: Loc) -> str:
+    """A pydantic location as a field path: `mix[0].pool[2].spec.epochs`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key (not a field here; check its spelling and indentation)"
+    if kind == "missing":
+        return "required field is missing"
+    return str(error.get("msg", "invalid"))
+
+
+def _inline_pool_files(
+    root: CommentedMap, source: str, base_dir: Path, origins: dict[int, str]
+) -> list[ScenarioProblem]:
+    """Replace each `file:` pool entry by the spec read from that file, remembering where it came from."""
+    problems: list[ScenarioProblem] = []
+    mix = root.get("mix")
+    if not isinstance(mix, CommentedSeq):
+        return problems
+    for i, action in enumerate(mix):
+        pool = action.get("pool") if isinstance(action, CommentedMap) else None
+        if not isinstance(pool, CommentedSeq):
+            continue
+        for j, entry in enumerate(pool):
+            if not isinstance(entry, CommentedMap) or "file" not in entry:
+                continue
+            loc: Loc = ("mix", i, "pool", j, "file")
+            if "spec" in entry:
+                problems.append(
+                    _problem(root, loc, "give either file or spec, not both", source, origins, "value_error")
+                )
+                continue
+            path = base_dir / str(entry["file"])
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                problems.append(_problem(root, loc, f"cannot read {path}: {exc.strerror or exc}", source, origins, "x"))
+                continue
+            try:
+                spec = _read(text, str(path))
+            except ScenarioError as exc:
+                problems.extend(exc.problems)
+                continue
+            if not isinstance(spec, CommentedMap):
+                problems.append(ScenarioProblem(str(path), 1, 1, "", "a job file is a mapping of keys to values"))
+                continue
+            origins[id(spec)] = str(path)
+            position = entry.lc.data.get("file")
+            entry["spec"] = spec
+            if position is not None:
+                entry.lc.data["spec"] = position
+            del entry["file"]
+    return problems
+
+
+def _problem(root: Any, loc: Loc, message: str, source: str, origins: Mapping[int, str], kind: str) -> ScenarioProblem:
+    """Walk `loc` through the YAML tree to the deepest node it reaches, and report that node's line."""
+    node: Any = root
+    file = source
+    line, column = 1, 1
+    path: list[str | int] = []
+    for n, part in enumerate(loc):
+        last = n == len(loc) - 1
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line, column = _position(node, part, line, column, key=True)
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, column = _position(node, part, line, column, key=False)
+            path.append(part)
+            node = node[part]
+        elif last and isinstance(part, str) and kind == "missing":
+            path.append(part)
+        else:
+            # A union's tag (or a validator's name) that pydantic puts in the location: not a key in the file.
+            continue
+        if id(node) in origins:
+            file = origins[id(node)]
+            line, column = 1, 1
+    field = dotted(tuple(path))
+    return ScenarioProblem(file, line, column, field, message)
+
+
+def _position(node: Any, part: str | int, line: int, column: int, *, key: bool) -> tuple[int, int]:
+    try:
+        found = node.lc.key(part) if key else node.lc.item(part)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return line, column
+    return int(found[0]) + 1, int(found[1]) + 1
