@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
 
-.PHONY: help install infra-install infra-up infra-down infra-status up down test test-fast lint bench demo clean
+.PHONY: help install infra-install tools-install infra-up infra-down infra-status up down test test-fast lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ install: ## Install uv and the workspace (every service and the kernel) into .ve
 
 infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
 	@$(RUN) python -m quartet_shared.infra install
+
+tools-install: install ## Build the pinned helm from the Go module proxy into ~/.cache/quartet (once) for the chart checks
+	@$(RUN) python -m quartet_shared.infra install-tools >/dev/null
 
 infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise)
 	@$(RUN) python -m quartet_shared.infra up
@@ -42,7 +45,7 @@ lint: install ## ruff and mypy (strict)
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy
 
-test: infra-install lint ## Every test: unit, integration and fault (the fixtures start and stop private servers)
+test: infra-install tools-install lint ## Every test: unit, integration and fault (the fixtures start and stop private servers)
 	@$(RUN) pytest
 
 test-fast: install ## Unit tests only (no servers)

@@ -152,6 +152,30 @@ def postgres_bindir() -> Path:
     raise InfraError("PostgreSQL server binaries not found after installing the postgresql package")
 
 
+HELM_VERSION = "v3.22.0"
+
+
+def helm_binary() -> Path:
+    """Where the pinned helm lives: a cache outside the repository, one directory per version."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "quartet" / "helm" / HELM_VERSION / "helm"
+
+
+def ensure_helm() -> Path:
+    """Build the pinned helm from the Go module proxy once (a few minutes), then reuse the cached binary."""
+    binary = helm_binary()
+    if binary.exists():
+        return binary
+    if shutil.which("go") is None:
+        _apt_install(["golang-go"])
+    print(f"building helm {HELM_VERSION} from the Go module proxy into {binary.parent} ...", file=sys.stderr)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    # GOTOOLCHAIN=auto lets an older go fetch the toolchain helm's go.mod asks for (Go 1.21 and later).
+    env = {"GOTOOLCHAIN": "auto", **os.environ, "GOBIN": str(binary.parent), "CGO_ENABLED": "0"}
+    _run(["go", "install", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"], env=env, cwd=binary.parent)
+    return binary
+
+
 # ---- servers ------------------------------------------------------------------------------------------------
 
 
@@ -578,7 +602,7 @@ def status() -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m quartet_shared.infra up|down|status|install`."""
     parser = argparse.ArgumentParser(prog="quartet-infra", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status", "install"])
+    parser.add_argument("action", choices=["up", "down", "status", "install", "install-tools"])
     args = parser.parse_args(argv)
     try:
         if args.action == "up":
@@ -590,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_kafka_installed()
             redis_server_binary()
             postgres_bindir()
+        elif args.action == "install-tools":
+            print(ensure_helm())
         else:
             print(json.dumps(status(), indent=2))
     except (InfraError, subprocess.CalledProcessError) as exc:
