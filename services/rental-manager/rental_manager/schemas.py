@@ -1,0 +1,513 @@
+"""Request and response models of the service layer (XCreate in, XPublic out), shared by the API and the UI.
+
+Every text field refuses NUL characters and every number and date has bounds, so nothing a client sends
+can reach the database as a value it would reject: bad input is a 422 naming the field, never a 500.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from rental_manager.domain.model import (
+    ApplicationStatus,
+    BillStatus,
+    HouseStatus,
+    LeaseStatus,
+    MaintenanceStatus,
+    Role,
+    ViewingStatus,
+)
+
+T = TypeVar("T")
+
+MAX_CENTS = 10**12  # ten billion in major units: far beyond any rent, far inside BIGINT
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2200, 12, 31)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _in_range(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+def _aware_in_range(value: datetime) -> datetime:
+    _in_range(value.date())
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Day = Annotated[date, AfterValidator(_in_range)]
+Moment = Annotated[AwareDatetime, AfterValidator(_aware_in_range)]
+Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Place = Annotated[Text, Field(min_length=1, max_length=100)]
+Email = Annotated[Text, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of results and how many there are in all."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+# ---- users -------------------------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    """Sign up as a tenant or a landlord (admins create admins)."""
+
+    email: Email
+    password: Annotated[Text, Field(min_length=8, max_length=128)]
+    full_name: Name
+    role: Literal["tenant", "landlord"] = "tenant"
+
+
+class AdminUserCreate(UserCreate):
+    """An admin creating any kind of user."""
+
+    role: Literal["tenant", "landlord", "admin"] = "tenant"  # type: ignore[assignment]
+
+
+class UserPublic(_Out):
+    """A user as others may see them."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    active: bool
+    created_at: datetime
+
+
+class Token(BaseModel):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+# ---- houses ------------------------------------------------------------------------------------------
+
+
+Facility = Annotated[Text, Field(min_length=1, max_length=50)]
+
+
+class HouseCreate(BaseModel):
+    """A new house; a landlord owns it (an admin names the landlord)."""
+
+    title: Name
+    description: Annotated[Text, Field(max_length=10_000)] = ""
+    address: Annotated[Text, Field(min_length=1, max_length=300)]
+    city: Place
+    district: Place
+    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    rooms: Annotated[int, Field(ge=0, le=100)]
+    monthly_rent_cents: Cents
+    deposit_cents: Cents = 0
+    facilities: Annotated[list[Facility], Field(max_length=50)] = []
+    available_from: Day | None = None
+    list_now: bool = False
+    landlord_id: uuid.UUID | None = None
+
+
+class HouseUpdate(BaseModel):
+    """Changes to a house's details; absent fields stay as they are."""
+
+    title: Name | None = None
+    description: Annotated[Text, Field(max_length=10_000)] | None = None
+    address: Annotated[Text, Field(min_length=1, max_length=300)] | None = None
+    city: Place | None = None
+    district: Place | None = None
+    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    rooms: Annotated[int, Field(ge=0, le=100)] | None = None
+    monthly_rent_cents: Cents | None = None
+    deposit_cents: Cents | None = None
+    facilities: Annotated[list[Facility], Field(max_length=50)] | None = None
+    available_from: Day | None = None
+
+
+class PhotoCreate(BaseModel):
+    """A photo's metadata; the image itself is served from `url`."""
+
+    url: Annotated[Text, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
+    caption: Annotated[Text, Field(max_length=300)] = ""
+    content_type: Annotated[str, Field(pattern=r"^image/(jpeg|png|webp|gif|avif)$")] = "image/jpeg"
+    width: Annotated[int, Field(gt=0, le=20_000)]
+    height: Annotated[int, Field(gt=0, le=20_000)]
+    size_bytes: Annotated[int, Field(gt=0, le=100_000_000)]
+
+
+class PhotoPublic(_Out):
+    """A photo of a house."""
+
+    id: uuid.UUID
+    url: str
+    caption: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    position: int
+
+
+class HouseSummary(_Out):
+    """A house in search results."""
+
+    id: uuid.UUID
+    landlord_id: uuid.UUID
+    title: str
+    address: str
+    city: str
+    district: str
+    area_m2: float
+    rooms: int
+    monthly_rent_cents: int
+    deposit_cents: int
+    facilities: list[str]
+    status: HouseStatus
+    available_from: date
+
+
+class HousePublic(HouseSummary):
+    """A house with everything about it."""
+
+    description: str
+    photos: list[PhotoPublic] = []
+    rating_average: float | None = None
+    review_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+SortKey = Literal["rent_asc", "rent_desc", "area_asc", "area_desc", "rooms_desc", "newest", "available_from"]
+
+
+class HouseQuery(BaseModel):
+    """Search filters for listed houses, with sorting and paging."""
+
+    city: Place | None = None
+    district: Place | None = None
+    min_rent_cents: Cents | None = None
+    max_rent_cents: Cents | None = None
+    min_rooms: Annotated[int, Field(ge=0, le=100)] | None = None
+    max_rooms: Annotated[int, Field(ge=0, le=100)] | None = None
+    min_area_m2: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = None
+    max_area_m2: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = None
+    available_from: Day | None = None
+    sort: SortKey = "newest"
+    page: Annotated[int, Field(ge=1, le=10_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @field_validator("max_rent_cents", "max_rooms", "max_area_m2")
+    @classmethod
+    def _not_below_min(cls, value: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("min_" + info.field_name.removeprefix("max_")) if info.field_name else None
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"must not be below min_{str(info.field_name).removeprefix('max_')}")
+        return value
+
+    def cache_key(self) -> str:
+        """A stable key for this query (every field, in a fixed order)."""
+        fields = self.model_dump(mode="json")
+        for name in ("city", "district"):
+            if fields[name] is not None:
+                fields[name] = fields[name].strip().lower()  # the search compares them case-insensitively
+        return "&".join(f"{k}={'' if v is None else v}" for k, v in fields.items())
+
+
+# ---- viewings, applications, leases --------------------------------------------------------------------
+
+
+class ViewingCreate(BaseModel):
+    """Ask to view a house at a time."""
+
+    scheduled_at: Moment
+    note: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class ViewingPublic(_Out):
+    """A viewing appointment."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    scheduled_at: datetime
+    note: str
+    status: ViewingStatus
+    created_at: datetime
+
+
+class ViewingTransition(BaseModel):
+    """Move a viewing to another status."""
+
+    status: Literal["confirmed", "declined", "cancelled", "completed"]
+
+
+class ApplicationCreate(BaseModel):
+    """Apply to rent a house from `start_date` to `end_date` (both included)."""
+
+    start_date: Day
+    end_date: Day
+    message: Annotated[Text, Field(max_length=2000)] = ""
+
+    @field_validator("end_date")
+    @classmethod
+    def _ordered(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start_date")
+        if start is not None and value < start:
+            raise ValueError("must not be before start_date")
+        return value
+
+
+class ApplicationPublic(_Out):
+    """A rental application."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    start_date: date
+    end_date: date
+    message: str
+    status: ApplicationStatus
+    decision_reason: str | None
+    decided_at: datetime | None
+    created_at: datetime
+    lease_id: uuid.UUID | None = None
+
+
+class Decision(BaseModel):
+    """A landlord's reason for a decision (optional)."""
+
+    reason: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class LeasePublic(_Out):
+    """A lease and its terms."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    landlord_id: uuid.UUID
+    application_id: uuid.UUID | None
+    start_date: date
+    end_date: date
+    original_end_date: date
+    monthly_rent_cents: int
+    deposit_cents: int
+    due_day: int
+    grace_days: int
+    late_fee_flat_cents: int
+    late_fee_percent_bps: int
+    late_fee_cap_cents: int | None
+    status: LeaseStatus
+    renewals: int
+    termination_reason: str | None
+    created_at: datetime
+
+
+class LeaseRenewal(BaseModel):
+    """Extend a lease to a later last day."""
+
+    end_date: Day
+
+
+class LeaseTermination(BaseModel):
+    """End a lease early: `end_date` becomes its last day."""
+
+    end_date: Day
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+# ---- bills and payments --------------------------------------------------------------------------------
+
+
+class BillPublic(_Out):
+    """A bill with what it owes and what was paid."""
+
+    id: uuid.UUID
+    lease_id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    kind: Literal["rent", "deposit"]
+    period_start: date
+    period_end: date
+    due_date: date
+    amount_cents: int
+    late_fee_cents: int
+    paid_cents: int
+    total_cents: int
+    outstanding_cents: int
+    status: BillStatus
+    issued_at: datetime
+    paid_at: datetime | None
+
+
+class PaymentCreate(BaseModel):
+    """Pay part or all of a bill; the same `reference` twice records one payment."""
+
+    amount_cents: Annotated[int, Field(gt=0, le=MAX_CENTS)]
+    method: Literal["card", "bank_transfer", "cash", "other"] = "card"
+    reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+
+
+class PaymentPublic(_Out):
+    """One entry of the payments ledger."""
+
+    id: uuid.UUID
+    bill_id: uuid.UUID
+    lease_id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    amount_cents: int
+    method: str
+    reference: str | None
+    recorded_by: uuid.UUID
+    paid_at: datetime
+
+
+class BillingRun(BaseModel):
+    """Run bill generation, overdue marking and lease ending as of a day."""
+
+    as_of: Day
+
+
+class BillingReport(BaseModel):
+    """What a billing run did."""
+
+    as_of: date
+    bills_issued: int
+    bills_overdue: int
+    leases_ended: int
+
+
+# ---- maintenance, announcements, favourites, reviews ------------------------------------------------------
+
+
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+class MaintenanceCreate(BaseModel):
+    """Report something to repair."""
+
+    title: Name
+    description: Annotated[Text, Field(max_length=4000)] = ""
+    priority: Priority = "normal"
+
+
+class MaintenanceTransition(BaseModel):
+    """Move a maintenance request along its flow."""
+
+    status: Literal["acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"]
+    note: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class MaintenanceUpdatePublic(_Out):
+    """One step in a maintenance request's history."""
+
+    actor_id: uuid.UUID
+    from_status: str | None
+    to_status: str
+    note: str
+    created_at: datetime
+
+
+class MaintenancePublic(_Out):
+    """A maintenance request and its history."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    lease_id: uuid.UUID
+    tenant_id: uuid.UUID
+    title: str
+    description: str
+    priority: str
+    status: MaintenanceStatus
+    created_at: datetime
+    resolved_at: datetime | None
+    history: list[MaintenanceUpdatePublic] = []
+
+
+class AnnouncementCreate(BaseModel):
+    """A notice: to everyone (admins only) or to one house's tenants."""
+
+    title: Name
+    body: Annotated[Text, Field(min_length=1, max_length=10_000)]
+    house_id: uuid.UUID | None = None
+
+
+class AnnouncementPublic(_Out):
+    """A published notice."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    house_id: uuid.UUID | None
+    title: str
+    body: str
+    published_at: datetime
+
+
+class FavouritePublic(BaseModel):
+    """A saved house."""
+
+    house: HouseSummary
+    created_at: datetime
+
+
+class ReviewCreate(BaseModel):
+    """A tenant's review: 1 to 5 stars and a comment."""
+
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[Text, Field(max_length=4000)] = ""
+
+
+class ReviewPublic(_Out):
+    """A review of a house."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    rating: int
+    comment: str
+    created_at: datetime
+
+
+# ---- statistics ------------------------------------------------------------------------------------------
+
+
+class MonthStats(BaseModel):
+    """One calendar month: occupancy (let house-days over house-days), income received, rent billed."""
+
+    month: str
+    occupancy_rate: float
+    income_cents: int
+    billed_cents: int
+
+
+class Stats(BaseModel):
+    """Occupancy, income per month and overdue amounts over the houses the caller manages."""
+
+    houses: int
+    occupied_today: int
+    occupancy_rate_today: float
+    overdue_bills: int
+    overdue_cents: int
+    months: list[MonthStats]

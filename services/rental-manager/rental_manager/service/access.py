@@ -1,0 +1,83 @@
+"""Who sees what: tenants their own affairs, landlords their houses and what hangs off them, admins all.
+
+A resource the caller may not know about is reported as missing (404); one they may see but not change is
+forbidden (403); a caller without valid credentials is unauthorized (401).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, select, true
+
+from rental_manager.domain.model import HouseStatus, Role
+from rental_manager.orm import House
+from rental_manager.service.errors import Forbidden, NotFound, Unauthorized
+from rental_manager.service.unit import Actor, UnitOfWork
+
+R = TypeVar("R")
+
+
+def require(actor: Actor | None, *roles: Role) -> Actor:
+    """The actor, if authenticated and (when roles are given) in one of them."""
+    if actor is None:
+        raise Unauthorized("sign in first")
+    if roles and actor.role not in roles:
+        raise Forbidden(f"only {' or '.join(r.value for r in roles)} users may do this")
+    return actor
+
+
+def house_visible(actor: Actor | None, house: House) -> bool:
+    """Listed houses are public; the rest only to their landlord and admins."""
+    if house.status is HouseStatus.LISTED:
+        return True
+    return actor is not None and (actor.is_admin or house.landlord_id == actor.id)
+
+
+def manages(actor: Actor, house: House) -> bool:
+    """True if the actor is the house's landlord or an admin."""
+    return actor.is_admin or house.landlord_id == actor.id
+
+
+def load_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, *, lock: bool = False) -> House:
+    """A house the actor may see (404 otherwise), optionally locked for the transaction."""
+    stmt = select(House).where(House.id == house_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    house = uow.session.scalars(stmt).first()
+    if house is None or not house_visible(actor, house):
+        raise NotFound("house", house_id)
+    return house
+
+
+def managed_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, *, lock: bool = False) -> House:
+    """A house the actor manages: 404 if they cannot see it, 403 if they see it but do not manage it."""
+    who = require(actor)
+    house = load_house(uow, who, house_id, lock=lock)
+    if not manages(who, house):
+        raise Forbidden("only the house's landlord or an admin may do this")
+    return house
+
+
+def scope(actor: Actor, model: Any) -> ColumnElement[bool]:
+    """The rows of `model` (which has house_id and tenant_id) the actor may see."""
+    if actor.is_admin:
+        return true()
+    if actor.role is Role.TENANT:
+        return model.tenant_id == actor.id  # type: ignore[no-any-return]
+    return model.house_id.in_(select(House.id).where(House.landlord_id == actor.id))  # type: ignore[no-any-return]
+
+
+def load_scoped(
+    uow: UnitOfWork, actor: Actor | None, model: type[R], ident: uuid.UUID, name: str, *, lock: bool = False
+) -> R:
+    """A row of `model` the actor may see, or NotFound (whether it is missing or merely someone else's)."""
+    who = require(actor)
+    stmt: Select[Any] = select(model).where(model.id == ident, scope(who, model))  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    row = uow.session.scalars(stmt).first()
+    if row is None:
+        raise NotFound(name, ident)
+    return row  # type: ignore[no-any-return]

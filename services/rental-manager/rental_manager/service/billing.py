@@ -1,0 +1,234 @@
+"""Bills and the payments ledger, and the billing run: issue due rent bills, end leases, mark arrears overdue.
+
+The billing run is idempotent for a given day: a bill is unique per lease, kind and period start, leases
+and bills are locked while they change, and each step checks the state it finds. Running it twice, or in
+two workers at once, issues every bill once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from quartet_shared.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
+from sqlalchemy import select
+
+from rental_manager.domain.billing import LateFeeRule, rent_bills
+from rental_manager.domain.model import LEASE, BillStatus, LeaseStatus, Party, Period
+from rental_manager.orm import Bill, Lease, Payment
+from rental_manager.schemas import BillPublic, Page, PaymentCreate, PaymentPublic
+from rental_manager.service.access import load_scoped, require, scope
+from rental_manager.service.paging import paged
+from rental_manager.service.unit import Actor, UnitOfWork
+
+OPEN = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
+
+
+def bill_public(bill: Bill) -> BillPublic:
+    """A bill with its totals."""
+    return BillPublic.model_validate(bill)
+
+
+def rule_of(lease: Lease) -> LateFeeRule:
+    """The late-fee rule written into a lease."""
+    return LateFeeRule(
+        grace_days=lease.grace_days,
+        flat_cents=lease.late_fee_flat_cents,
+        percent_bps=lease.late_fee_percent_bps,
+        cap_cents=lease.late_fee_cap_cents,
+    )
+
+
+def get_bill(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID) -> BillPublic:
+    """A bill the caller may see."""
+    return bill_public(load_scoped(uow, actor, Bill, bill_id, "bill"))
+
+
+def list_bills(
+    uow: UnitOfWork,
+    actor: Actor | None,
+    status: BillStatus | None = None,
+    lease_id: uuid.UUID | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> Page[BillPublic]:
+    """Bills the caller may see, most recent due date first."""
+    who = require(actor)
+    stmt = select(Bill).where(scope(who, Bill))
+    if status is not None:
+        stmt = stmt.where(Bill.status == status)
+    if lease_id is not None:
+        stmt = stmt.where(Bill.lease_id == lease_id)
+    return paged(uow, stmt.order_by(Bill.due_date.desc(), Bill.id), BillPublic, page, page_size)
+
+
+def record_payment(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID, data: PaymentCreate) -> PaymentPublic:
+    """Add a payment (partial allowed) to a bill; a repeated `reference` returns the payment already recorded."""
+    bill = load_scoped(uow, actor, Bill, bill_id, "bill", lock=True)
+    who = require(actor)
+    if data.reference is not None:
+        earlier = uow.session.scalars(
+            select(Payment).where(Payment.bill_id == bill.id, Payment.reference == data.reference)
+        ).first()
+        if earlier is not None:
+            return PaymentPublic.model_validate(earlier)
+    after = bill.state.pay(data.amount_cents)
+    bill.status, bill.paid_cents = after.status, after.paid_cents
+    if after.status is BillStatus.PAID:
+        bill.paid_at = uow.now
+    payment = Payment(
+        id=uuid.uuid4(),
+        bill_id=bill.id,
+        lease_id=bill.lease_id,
+        house_id=bill.house_id,
+        tenant_id=bill.tenant_id,
+        amount_cents=data.amount_cents,
+        method=data.method,
+        reference=data.reference,
+        recorded_by=who.id,
+        paid_at=uow.now,
+    )
+    uow.session.add(payment)
+    uow.session.flush()
+    uow.emit(
+        PaymentRecorded(
+            payment_id=payment.id,
+            bill_id=bill.id,
+            lease_id=bill.lease_id,
+            house_id=bill.house_id,
+            amount_cents=payment.amount_cents,
+            paid_cents=after.paid_cents,
+            outstanding_cents=after.outstanding_cents,
+            bill_status=after.status.value,
+        ),
+        key=bill.house_id,
+    )
+    return PaymentPublic.model_validate(payment)
+
+
+def list_payments(
+    uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID | None = None, page: int = 1, page_size: int = 50
+) -> Page[PaymentPublic]:
+    """The ledger entries the caller may see, newest first."""
+    who = require(actor)
+    stmt = select(Payment).where(scope(who, Payment))
+    if bill_id is not None:
+        stmt = stmt.where(Payment.bill_id == bill_id)
+    return paged(uow, stmt.order_by(Payment.paid_at.desc(), Payment.id), PaymentPublic, page, page_size)
+
+
+def issue_bill(uow: UnitOfWork, lease: Lease, kind: str, period: Period, due: date, amount_cents: int) -> Bill:
+    """Issue a bill of `lease` (rent for a period, or the deposit) and its BillIssued event."""
+    bill = Bill(
+        id=uuid.uuid4(),
+        lease_id=lease.id,
+        house_id=lease.house_id,
+        tenant_id=lease.tenant_id,
+        kind=kind,
+        period_start=period.start,
+        period_end=period.end,
+        due_date=due,
+        amount_cents=amount_cents,
+        late_fee_cents=0,
+        paid_cents=0,
+        status=BillStatus.ISSUED,
+        issued_at=uow.now,
+    )
+    uow.session.add(bill)
+    uow.emit(
+        BillIssued(
+            bill_id=bill.id,
+            lease_id=lease.id,
+            house_id=lease.house_id,
+            tenant_id=lease.tenant_id,
+            kind="deposit" if kind == "deposit" else "rent",
+            period_start=period.start,
+            period_end=period.end,
+            due_date=due,
+            amount_cents=amount_cents,
+        ),
+        key=lease.house_id,
+    )
+    return bill
+
+
+# ---- the billing run -----------------------------------------------------------------------------------
+
+
+def leases_to_bill(uow: UnitOfWork, as_of: date) -> list[uuid.UUID]:
+    """Active leases that have begun by `as_of` (they may owe bills or have ended)."""
+    return list(
+        uow.session.scalars(
+            select(Lease.id).where(Lease.status == LeaseStatus.ACTIVE, Lease.start_date <= as_of).order_by(Lease.id)
+        )
+    )
+
+
+def bill_leases(uow: UnitOfWork, lease_ids: list[uuid.UUID], as_of: date) -> tuple[int, int]:
+    """Issue the rent bills these leases owe by `as_of` and end those past their last day: (issued, ended)."""
+    issued = ended = 0
+    leases = uow.session.scalars(
+        select(Lease).where(Lease.id.in_(lease_ids)).order_by(Lease.id).with_for_update()
+    ).all()
+    for lease in leases:
+        if lease.status is not LeaseStatus.ACTIVE:
+            continue
+        have = set(uow.session.scalars(select(Bill.period_start).where(Bill.lease_id == lease.id, Bill.kind == "rent")))
+        for plan in rent_bills(
+            Period(lease.start_date, lease.end_date), lease.monthly_rent_cents, lease.due_day, as_of
+        ):
+            if plan.period.start in have:
+                continue
+            issue_bill(uow, lease, "rent", plan.period, plan.due_date, plan.amount_cents)
+            issued += 1
+        if lease.end_date < as_of:
+            LEASE.check(lease.status, LeaseStatus.ENDED, Party.SYSTEM)
+            lease.status = LeaseStatus.ENDED
+            lease.updated_at = uow.now
+            uow.emit(
+                LeaseEnded(lease_id=lease.id, house_id=lease.house_id, end_date=lease.end_date), key=lease.house_id
+            )
+            ended += 1
+    uow.session.flush()
+    return issued, ended
+
+
+def bills_to_check(uow: UnitOfWork, as_of: date) -> list[uuid.UUID]:
+    """Open bills already due by `as_of` (whether each is past its grace days is the domain's call)."""
+    return list(
+        uow.session.scalars(
+            select(Bill.id).where(Bill.status.in_(OPEN), Bill.due_date < as_of).order_by(Bill.due_date, Bill.id)
+        )
+    )
+
+
+def mark_overdue(uow: UnitOfWork, bill_ids: list[uuid.UUID], as_of: date) -> int:
+    """Mark the bills still owed after their grace days overdue, charging each its late fee once."""
+    marked = 0
+    rows = uow.session.execute(
+        select(Bill, Lease)
+        .join(Lease, Lease.id == Bill.lease_id)
+        .where(Bill.id.in_(bill_ids))
+        .order_by(Bill.id)
+        .with_for_update(of=Bill)
+    ).all()
+    for bill, lease in rows:
+        after = bill.state.overdue(bill.due_date, as_of, rule_of(lease))
+        if after is None:
+            continue
+        bill.status, bill.late_fee_cents = after.status, after.late_fee_cents
+        bill.overdue_at = uow.now
+        uow.emit(
+            BillOverdue(
+                bill_id=bill.id,
+                lease_id=bill.lease_id,
+                house_id=bill.house_id,
+                tenant_id=bill.tenant_id,
+                due_date=bill.due_date,
+                late_fee_cents=after.late_fee_cents,
+                outstanding_cents=after.outstanding_cents,
+            ),
+            key=bill.house_id,
+        )
+        marked += 1
+    return marked

@@ -1,0 +1,27 @@
+"""Errors of the service layer beside the domain's: who may do what, and what does not exist."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of the service layer's own errors."""
+
+
+class Unauthorized(ServiceError):
+    """No credentials, or credentials that do not hold (401)."""
+
+
+class Forbidden(ServiceError):
+    """The caller may see the resource but not do this to it (403)."""
+
+
+class NotFound(ServiceError):
+    """No such resource, or none the caller may know exists (404)."""
+
+    def __init__(self, resource: str, ident: object | None = None) -> None:
+        self.resource = resource
+        super().__init__(f"no {resource} {ident}" if ident is not None else f"no such {resource}")
+
+
+class Conflict(ServiceError):
+    """The request clashes with existing state, such as a taken e-mail address (409)."""

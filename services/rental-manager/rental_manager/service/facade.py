@@ -1,0 +1,141 @@
+"""The service layer's entry point: `RentalService.run(handler, actor, ...)` runs one handler in one transaction.
+
+The API, the web UI and the command worker all go through it: handlers (functions in this package taking a
+UnitOfWork first) hold the rules; `run` opens the transaction, commits state and outbox rows together,
+retries deadlocks and serialisation failures, and turns constraint violations into domain errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from rental_manager.domain.errors import RuleViolation
+from rental_manager.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
+from rental_manager.service import billing, houses, users
+from rental_manager.service.errors import Conflict
+from rental_manager.service.search import SearchCache
+from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork
+from rental_manager.settings import RentalSettings
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
+EXCLUSION_VIOLATION = "23P01"
+UNIQUE_VIOLATION = "23505"
+BATCH = 100
+
+
+def utc_today() -> date:
+    """Today in UTC (the service's business day)."""
+    return datetime.now(UTC).date()
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+class RentalService:
+    """Runs handlers in transactions, and owns the parts that span several (search cache, billing run)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: RentalSettings,
+        credentials: users.Credentials,
+        search_cache: SearchCache | None = None,
+        *,
+        today: Callable[[], date] = utc_today,
+        on_commit: Callable[[], None] | None = None,
+        attempts: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.credentials = credentials
+        self.search_cache = search_cache
+        self.topics = RentalTopics.of(settings.topic_prefix)
+        self.today = today
+        self.terms = LeaseTerms(
+            due_day=settings.due_day,
+            grace_days=settings.grace_days,
+            late_fee_flat_cents=settings.late_fee_flat_cents,
+            late_fee_percent_bps=settings.late_fee_percent_bps,
+            late_fee_cap_cents=settings.late_fee_cap_cents,
+        )
+        self.on_commit = on_commit
+        self._attempts = attempts
+
+    def run(self, fn: Callable[Concatenate[UnitOfWork, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn(uow, *args)` in one transaction and commit; state and events land together or not at all."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with Session(self.engine, expire_on_commit=False, autoflush=True) as session, session.begin():
+                    uow = UnitOfWork(session, self.topics, self.today(), self.terms)
+                    result = fn(uow, *args, **kwargs)
+                if uow.emitted and self.on_commit is not None:
+                    self.on_commit()
+                return result
+            except IntegrityError as exc:
+                state = _sqlstate(exc)
+                if state == EXCLUSION_VIOLATION:
+                    raise RuleViolation("lease_overlap", "the house is already let for some of those days") from exc
+                if state == UNIQUE_VIOLATION or "UNIQUE" in str(exc.orig):
+                    raise Conflict("a concurrent request created the same thing first") from exc
+                raise Conflict("the change conflicts with the current data") from exc
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in RETRYABLE or attempt == self._attempts:
+                    raise
+                log.info("transaction retried", extra={"sqlstate": _sqlstate(exc), "attempt": attempt})
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # ---- operations spanning more than one transaction, or none ----------------------------------------
+
+    def search(self, query: HouseQuery) -> Page[HouseSummary]:
+        """Search listed houses, cache-aside: from Redis when cached, else the database (then cached)."""
+        cache = self.search_cache
+        generation = cache.generation() if cache is not None else None
+        key = query.cache_key()
+        if cache is not None and generation is not None:
+            hit = cache.get(generation, key)
+            if hit is not None:
+                return Page[HouseSummary].model_validate(hit)
+        page = self.run(houses.search_houses, query)
+        if cache is not None and generation is not None:
+            cache.put(generation, key, page.model_dump(mode="json"))
+        return page
+
+    def login(self, email: str, password: str) -> Token:
+        """A bearer token for valid credentials (Unauthorized otherwise)."""
+        token = self.run(users.login, self.credentials, email, password)
+        return Token(access_token=token, expires_in=self.credentials.token_ttl_s)
+
+    def actor(self, token: str) -> Actor:
+        """The actor a bearer token stands for (Unauthorized if the token or the account does not hold)."""
+        subject = self.credentials.subject(token)
+        return self.run(users.actor_for, subject)
+
+    def run_billing(self, as_of: date | None = None) -> BillingReport:
+        """Issue due rent bills, end leases past their last day, then mark arrears overdue, as of a day."""
+        day = as_of or self.today()
+        issued = ended = overdue = 0
+        lease_ids = self.run(billing.leases_to_bill, day)
+        for i in range(0, len(lease_ids), BATCH):
+            n_issued, n_ended = self.run(billing.bill_leases, lease_ids[i : i + BATCH], day)
+            issued, ended = issued + n_issued, ended + n_ended
+        bill_ids = self.run(billing.bills_to_check, day)
+        for i in range(0, len(bill_ids), BATCH):
+            overdue += self.run(billing.mark_overdue, bill_ids[i : i + BATCH], day)
+        report = BillingReport(as_of=day, bills_issued=issued, bills_overdue=overdue, leases_ended=ended)
+        log.info("billing run", extra=report.model_dump(mode="json"))
+        return report

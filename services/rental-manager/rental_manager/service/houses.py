@@ -1,0 +1,222 @@
+"""Houses: listing, details, photos, and the search over listed houses (uncached; see search.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from quartet_shared.schemas.rental import HouseArchived, HouseCreated, HouseListed, HouseUnlisted, HouseUpdated
+from sqlalchemy import func, select
+
+from rental_manager.domain.errors import RuleViolation
+from rental_manager.domain.model import HOUSE, HouseStatus, Role, available_from
+from rental_manager.orm import House, HousePhoto, Lease, Review, User
+from rental_manager.schemas import (
+    HouseCreate,
+    HousePublic,
+    HouseQuery,
+    HouseSummary,
+    HouseUpdate,
+    Page,
+    PhotoCreate,
+    PhotoPublic,
+)
+from rental_manager.service.access import load_house, managed_house, require
+from rental_manager.service.errors import NotFound
+from rental_manager.service.paging import paged
+from rental_manager.service.unit import Actor, UnitOfWork
+
+MAX_PHOTOS = 30
+
+SORTS: dict[str, tuple[Any, ...]] = {
+    "rent_asc": (House.monthly_rent_cents.asc(), House.id),
+    "rent_desc": (House.monthly_rent_cents.desc(), House.id),
+    "area_asc": (House.area_m2.asc(), House.id),
+    "area_desc": (House.area_m2.desc(), House.id),
+    "rooms_desc": (House.rooms.desc(), House.id),
+    "newest": (House.created_at.desc(), House.id),
+    "available_from": (House.available_from.asc(), House.id),
+}
+
+
+def _public(uow: UnitOfWork, house: House) -> HousePublic:
+    photos = uow.session.scalars(
+        select(HousePhoto).where(HousePhoto.house_id == house.id).order_by(HousePhoto.position, HousePhoto.created_at)
+    ).all()
+    count, average = uow.session.execute(
+        select(func.count(Review.id), func.avg(Review.rating)).where(Review.house_id == house.id)
+    ).one()
+    summary = HouseSummary.model_validate(house).model_dump()
+    return HousePublic(
+        **summary,
+        description=house.description,
+        photos=[PhotoPublic.model_validate(p) for p in photos],
+        rating_average=round(float(average), 2) if average is not None else None,
+        review_count=int(count),
+        created_at=house.created_at,
+        updated_at=house.updated_at,
+    )
+
+
+def _listed_event(house: House) -> HouseListed:
+    return HouseListed(
+        house_id=house.id,
+        landlord_id=house.landlord_id,
+        city=house.city,
+        district=house.district,
+        rooms=house.rooms,
+        area_m2=house.area_m2,
+        monthly_rent_cents=house.monthly_rent_cents,
+        available_from=house.available_from,
+    )
+
+
+def create_house(uow: UnitOfWork, actor: Actor | None, data: HouseCreate) -> HousePublic:
+    """Add a house, owned by the calling landlord (or, for an admin, by the landlord named)."""
+    who = require(actor, Role.LANDLORD, Role.ADMIN)
+    landlord_id = who.id
+    if who.is_admin:
+        landlord = uow.session.get(User, data.landlord_id) if data.landlord_id is not None else None
+        if landlord is None or landlord.role is not Role.LANDLORD:
+            raise NotFound("landlord", data.landlord_id)
+        landlord_id = landlord.id
+    start = data.available_from or uow.today
+    house = House(
+        id=uuid.uuid4(),
+        landlord_id=landlord_id,
+        title=data.title,
+        description=data.description,
+        address=data.address,
+        city=data.city.strip(),
+        district=data.district.strip(),
+        area_m2=data.area_m2,
+        rooms=data.rooms,
+        monthly_rent_cents=data.monthly_rent_cents,
+        deposit_cents=data.deposit_cents,
+        facilities=sorted(set(data.facilities)),
+        status=HouseStatus.DRAFT,
+        listed_available_from=start,
+        available_from=start,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    uow.session.add(house)
+    uow.session.flush()
+    uow.emit(
+        HouseCreated(house_id=house.id, landlord_id=landlord_id, city=house.city, district=house.district), key=house.id
+    )
+    if data.list_now:
+        HOUSE.check(house.status, HouseStatus.LISTED, who.party)
+        house.status = HouseStatus.LISTED
+        uow.emit(_listed_event(house), key=house.id)
+    return _public(uow, house)
+
+
+def get_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HousePublic:
+    """A house with its photos and rating (listed ones for anyone; others for their landlord and admins)."""
+    return _public(uow, load_house(uow, actor, house_id))
+
+
+def update_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: HouseUpdate) -> HousePublic:
+    """Change a house's details."""
+    house = managed_house(uow, actor, house_id, lock=True)
+    if house.status is HouseStatus.ARCHIVED:
+        HOUSE.check(house.status, HouseStatus.LISTED)  # an archived house is final: this raises
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    changed: list[str] = []
+    for name, value in changes.items():
+        if name == "available_from":
+            house.listed_available_from = value
+            ends = uow.session.scalars(
+                select(Lease.end_date).where(
+                    Lease.house_id == house.id, Lease.end_date >= Lease.start_date, Lease.status == "active"
+                )
+            ).all()
+            house.available_from = available_from(value, ends)
+        elif name == "facilities":
+            value = sorted(set(value))
+        if name != "available_from":
+            setattr(house, name, value.strip() if name in ("city", "district") else value)
+        changed.append(name)
+    if changed:
+        house.updated_at = uow.now
+        uow.emit(HouseUpdated(house_id=house.id, changed=sorted(changed)), key=house.id)
+    return _public(uow, house)
+
+
+def change_status(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, target: HouseStatus) -> HousePublic:
+    """List, unlist or archive a house."""
+    house = managed_house(uow, actor, house_id, lock=True)
+    who = require(actor)
+    HOUSE.check(house.status, target, who.party)
+    house.status = target
+    house.updated_at = uow.now
+    if target is HouseStatus.LISTED:
+        uow.emit(_listed_event(house), key=house.id)
+    elif target is HouseStatus.UNLISTED:
+        uow.emit(HouseUnlisted(house_id=house.id), key=house.id)
+    else:
+        uow.emit(HouseArchived(house_id=house.id), key=house.id)
+    return _public(uow, house)
+
+
+def add_photo(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: PhotoCreate) -> PhotoPublic:
+    """Attach a photo's metadata to a house."""
+    house = managed_house(uow, actor, house_id, lock=True)
+    count = uow.session.scalar(select(func.count()).where(HousePhoto.house_id == house.id)) or 0
+    if count >= MAX_PHOTOS:
+        raise RuleViolation("too_many_photos", f"a house may have at most {MAX_PHOTOS} photos")
+    photo = HousePhoto(id=uuid.uuid4(), house_id=house.id, position=count, created_at=uow.now, **data.model_dump())
+    uow.session.add(photo)
+    uow.session.flush()
+    house.updated_at = uow.now
+    uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)
+    return PhotoPublic.model_validate(photo)
+
+
+def remove_photo(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, photo_id: uuid.UUID) -> None:
+    """Detach a photo from a house."""
+    house = managed_house(uow, actor, house_id, lock=True)
+    photo = uow.session.get(HousePhoto, photo_id)
+    if photo is None or photo.house_id != house.id:
+        raise NotFound("photo", photo_id)
+    uow.session.delete(photo)
+    house.updated_at = uow.now
+    uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)
+
+
+def managed_houses(
+    uow: UnitOfWork, actor: Actor | None, status: HouseStatus | None = None, page: int = 1, page_size: int = 50
+) -> Page[HouseSummary]:
+    """The houses a landlord owns (every house, for an admin), in any status."""
+    who = require(actor, Role.LANDLORD, Role.ADMIN)
+    stmt = select(House)
+    if not who.is_admin:
+        stmt = stmt.where(House.landlord_id == who.id)
+    if status is not None:
+        stmt = stmt.where(House.status == status)
+    return paged(uow, stmt.order_by(House.created_at.desc(), House.id), HouseSummary, page, page_size)
+
+
+def search_houses(uow: UnitOfWork, query: HouseQuery) -> Page[HouseSummary]:
+    """Listed houses matching the filters, sorted and paged, straight from the database."""
+    stmt = select(House).where(House.status == HouseStatus.LISTED)
+    if query.city:
+        stmt = stmt.where(func.lower(House.city) == query.city.strip().lower())
+    if query.district:
+        stmt = stmt.where(func.lower(House.district) == query.district.strip().lower())
+    if query.min_rent_cents is not None:
+        stmt = stmt.where(House.monthly_rent_cents >= query.min_rent_cents)
+    if query.max_rent_cents is not None:
+        stmt = stmt.where(House.monthly_rent_cents <= query.max_rent_cents)
+    if query.min_rooms is not None:
+        stmt = stmt.where(House.rooms >= query.min_rooms)
+    if query.max_rooms is not None:
+        stmt = stmt.where(House.rooms <= query.max_rooms)
+    if query.min_area_m2 is not None:
+        stmt = stmt.where(House.area_m2 >= query.min_area_m2)
+    if query.max_area_m2 is not None:
+        stmt = stmt.where(House.area_m2 <= query.max_area_m2)
+    if query.available_from is not None:
+        stmt = stmt.where(House.available_from <= query.available_from)
+    return paged(uow, stmt.order_by(*SORTS[query.sort]), HouseSummary, query.page, query.page_size)

@@ -1,0 +1,151 @@
+"""Maintenance requests: a tenant reports, the landlord acknowledges, works and resolves, the tenant closes."""
+
+from __future__ import annotations
+
+import uuid
+
+from quartet_shared.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
+from sqlalchemy import select
+
+from rental_manager.domain.errors import RuleViolation
+from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
+from rental_manager.orm import Lease, MaintenanceRequest, MaintenanceUpdate
+from rental_manager.schemas import (
+    MaintenanceCreate,
+    MaintenancePublic,
+    MaintenanceTransition,
+    MaintenanceUpdatePublic,
+    Page,
+)
+from rental_manager.service.access import load_house, load_scoped, require, scope
+from rental_manager.service.errors import Forbidden
+from rental_manager.service.paging import paged
+from rental_manager.service.unit import Actor, UnitOfWork
+
+
+def _public(uow: UnitOfWork, request: MaintenanceRequest) -> MaintenancePublic:
+    history = uow.session.scalars(
+        select(MaintenanceUpdate)
+        .where(MaintenanceUpdate.request_id == request.id)
+        .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
+    ).all()
+    return MaintenancePublic.model_validate(request).model_copy(
+        update={"history": [MaintenanceUpdatePublic.model_validate(h) for h in history]}
+    )
+
+
+def request_maintenance(
+    uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: MaintenanceCreate
+) -> MaintenancePublic:
+    """Report, as the tenant of an active lease that has begun, something to repair in the house."""
+    who = require(actor, Role.TENANT)
+    lease = uow.session.scalars(
+        select(Lease)
+        .where(
+            Lease.house_id == house_id,
+            Lease.tenant_id == who.id,
+            Lease.status == LeaseStatus.ACTIVE,
+            Lease.start_date <= uow.today,
+        )
+        .order_by(Lease.start_date.desc())
+    ).first()
+    if lease is None:
+        load_house(uow, who, house_id)  # 404 if the tenant cannot even see the house
+        raise RuleViolation("no_current_lease", "only a tenant living in the house may request maintenance")
+    request = MaintenanceRequest(
+        id=uuid.uuid4(),
+        house_id=house_id,
+        lease_id=lease.id,
+        tenant_id=who.id,
+        title=data.title,
+        description=data.description,
+        priority=data.priority,
+        status=MaintenanceStatus.OPEN,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    uow.session.add(request)
+    uow.session.flush()
+    uow.session.add(
+        MaintenanceUpdate(
+            id=uuid.uuid4(),
+            request_id=request.id,
+            actor_id=who.id,
+            from_status=None,
+            to_status=MaintenanceStatus.OPEN.value,
+            note=data.description[:2000],
+            created_at=uow.now,
+        )
+    )
+    uow.emit(
+        MaintenanceRequested(
+            request_id=request.id,
+            house_id=house_id,
+            lease_id=lease.id,
+            tenant_id=who.id,
+            title=request.title,
+            priority=data.priority,
+        ),
+        key=house_id,
+    )
+    return _public(uow, request)
+
+
+def transition_maintenance(
+    uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID, data: MaintenanceTransition
+) -> MaintenancePublic:
+    """Move a request along its flow; the domain decides which side may make which move."""
+    request = load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request", lock=True)
+    who = require(actor)
+    if who.role is Role.TENANT and request.tenant_id != who.id:
+        raise Forbidden("only the tenant who asked may change this request")
+    current, target = request.status, MaintenanceStatus(data.status)
+    MAINTENANCE.check(current, target, who.party)
+    request.status = target
+    request.updated_at = uow.now
+    if target is MaintenanceStatus.RESOLVED:
+        request.resolved_at = uow.now
+    uow.session.add(
+        MaintenanceUpdate(
+            id=uuid.uuid4(),
+            request_id=request.id,
+            actor_id=who.id,
+            from_status=current.value,
+            to_status=target.value,
+            note=data.note,
+            created_at=uow.now,
+        )
+    )
+    uow.emit(
+        MaintenanceStatusChanged(
+            request_id=request.id, house_id=request.house_id, from_status=current.value, to_status=target.value
+        ),
+        key=request.house_id,
+    )
+    if target is MaintenanceStatus.RESOLVED:
+        uow.emit(MaintenanceResolved(request_id=request.id, house_id=request.house_id), key=request.house_id)
+    return _public(uow, request)
+
+
+def get_maintenance(uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID) -> MaintenancePublic:
+    """A maintenance request and its history."""
+    return _public(uow, load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request"))
+
+
+def list_maintenance(
+    uow: UnitOfWork,
+    actor: Actor | None,
+    status: MaintenanceStatus | None = None,
+    house_id: uuid.UUID | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> Page[MaintenancePublic]:
+    """Requests the caller may see (a landlord's queue, a tenant's own), newest first."""
+    who = require(actor)
+    stmt = select(MaintenanceRequest).where(scope(who, MaintenanceRequest))
+    if status is not None:
+        stmt = stmt.where(MaintenanceRequest.status == status)
+    if house_id is not None:
+        stmt = stmt.where(MaintenanceRequest.house_id == house_id)
+    order = (MaintenanceRequest.created_at.desc(), MaintenanceRequest.id)
+    return paged(uow, stmt.order_by(*order), MaintenancePublic, page, page_size)

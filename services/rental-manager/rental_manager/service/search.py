@@ -1,0 +1,41 @@
+"""The house-search cache: cache-aside in Redis, keyed by a generation that rental events move on.
+
+A search reads the generation first, then looks for `search:<generation>:<query>`; on a miss it queries
+the database and stores the page under the generation it read. Invalidation is one INCR of the generation,
+so it costs the same however many searches are cached, and a page computed from data older than an
+invalidation is stored under a generation nobody reads any more. Old entries expire with their TTL.
+While Redis is down every search goes to the database.
+"""
+
+from __future__ import annotations
+
+from quartet_shared.cache import JsonCache, ResilientRedis
+
+GENERATION = "search-generation"
+
+
+class SearchCache:
+    """Cached search pages, invalidated all at once by bumping the generation."""
+
+    def __init__(self, redis: ResilientRedis, namespace: str = "rental", ttl_s: int = 300) -> None:
+        self._redis = redis
+        self._cache = JsonCache(redis, namespace, ttl_s)
+        self._generation_key = self._cache.key(GENERATION)
+
+    def generation(self) -> int | None:
+        """The current generation, or None while Redis is unavailable."""
+        raw = self._redis.call("get", lambda r: r.get(self._generation_key) or b"0", None)
+        return int(raw) if raw is not None else None
+
+    def get(self, generation: int, query_key: str) -> object | None:
+        """A cached page for the query at `generation`, or None."""
+        return self._cache.get(f"search:{generation}:{query_key}")
+
+    def put(self, generation: int, query_key: str, page: object) -> None:
+        """Store a page computed after reading `generation`."""
+        self._cache.set(f"search:{generation}:{query_key}", page)
+
+    def invalidate(self) -> int | None:
+        """Move every cached search out of reach; the new generation, or None while Redis is down."""
+        value = self._redis.call("incr", lambda r: r.incr(self._generation_key), None)
+        return int(value) if value is not None else None

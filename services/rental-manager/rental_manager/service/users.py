@@ -1,0 +1,140 @@
+"""Accounts and credentials: argon2id password hashes and short-lived HS256 JWT access tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from quartet_shared.schemas.rental import UserRegistered
+from sqlalchemy import func, select
+
+from rental_manager.domain.model import Role
+from rental_manager.orm import User
+from rental_manager.schemas import AdminUserCreate, Page, UserCreate, UserPublic
+from rental_manager.service.access import require
+from rental_manager.service.errors import Conflict, Unauthorized
+from rental_manager.service.unit import Actor, UnitOfWork
+
+ISSUER = "quartet-rental-manager"
+ALGORITHM = "HS256"
+
+
+class Credentials:
+    """How passwords are hashed and tokens signed."""
+
+    def __init__(self, hasher: PasswordHasher, secret: str, token_ttl_s: int) -> None:
+        self.hasher = hasher
+        self.secret = secret
+        self.token_ttl_s = token_ttl_s
+        # Verified against when the e-mail is unknown, so timing does not tell which addresses exist.
+        self.decoy = hasher.hash(uuid.uuid4().hex)
+
+    def issue(self, user: User, now: datetime | None = None) -> str:
+        """A signed access token naming the user and their role."""
+        issued = now or datetime.now(UTC)
+        claims = {
+            "sub": str(user.id),
+            "role": user.role.value,
+            "iss": ISSUER,
+            "iat": issued,
+            "exp": issued + timedelta(seconds=self.token_ttl_s),
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def subject(self, token: str) -> uuid.UUID:
+        """The user id a valid token names; Unauthorized if it is forged, expired or malformed."""
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
+            )
+            return uuid.UUID(str(claims["sub"]))
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthorized("the access token is invalid or expired") from exc
+
+
+def normalise_email(email: str) -> str:
+    """E-mail addresses compare case-insensitively."""
+    return email.strip().lower()
+
+
+def register(uow: UnitOfWork, creds: Credentials, data: UserCreate, actor: Actor | None = None) -> UserPublic:
+    """Create an account; only admins create admins (or create accounts through AdminUserCreate)."""
+    if isinstance(data, AdminUserCreate):
+        require(actor, Role.ADMIN)
+    email = normalise_email(data.email)
+    if uow.session.scalars(select(User.id).where(User.email == email)).first() is not None:
+        raise Conflict("an account with this e-mail address exists")
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        full_name=data.full_name,
+        role=Role(data.role),
+        password_hash=creds.hasher.hash(data.password),
+        active=True,
+        created_at=uow.now,
+    )
+    uow.session.add(user)
+    uow.session.flush()
+    uow.emit(UserRegistered(user_id=user.id, role=user.role.value), key=user.id)
+    return UserPublic.model_validate(user)
+
+
+def authenticate(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> User:
+    """The active user with these credentials, or Unauthorized (the same answer for every failure)."""
+    user = uow.session.scalars(select(User).where(User.email == normalise_email(email))).first()
+    try:
+        if user is None:
+            creds.hasher.verify(creds.decoy, password)
+            raise Unauthorized("wrong e-mail address or password")
+        creds.hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise Unauthorized("wrong e-mail address or password") from exc
+    if not user.active:
+        raise Unauthorized("this account is disabled")
+    if creds.hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = creds.hasher.hash(password)
+    return user
+
+
+def login(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> str:
+    """A bearer token for valid credentials."""
+    return creds.issue(authenticate(uow, creds, email, password), uow.now)
+
+
+def actor_for(uow: UnitOfWork, user_id: uuid.UUID) -> Actor:
+    """The actor a token's subject is, if the account still exists and is active."""
+    user = uow.session.get(User, user_id)
+    if user is None or not user.active:
+        raise Unauthorized("the account behind this token is gone or disabled")
+    return Actor(user.id, user.role)
+
+
+def me(uow: UnitOfWork, actor: Actor | None) -> UserPublic:
+    """The caller's own account."""
+    who = require(actor)
+    return UserPublic.model_validate(uow.session.get(User, who.id))
+
+
+def list_users(
+    uow: UnitOfWork, actor: Actor | None, role: Role | None = None, page: int = 1, page_size: int = 50
+) -> Page[UserPublic]:
+    """Every account (admins only)."""
+    require(actor, Role.ADMIN)
+    stmt = select(User)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    total = uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = uow.session.scalars(stmt.order_by(User.created_at, User.id).offset((page - 1) * page_size).limit(page_size))
+    return Page(items=[UserPublic.model_validate(u) for u in rows], total=total, page=page, page_size=page_size)
+
+
+def ensure_admin(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> bool:
+    """Create the configured admin if no account has the address; True if one was created."""
+    if uow.session.scalars(select(User.id).where(User.email == normalise_email(email))).first() is not None:
+        return False
+    data = AdminUserCreate(email=email, password=password, full_name="Administrator", role="admin")
+    register(uow, creds, data, Actor(uuid.UUID(int=0), Role.ADMIN))
+    return True
