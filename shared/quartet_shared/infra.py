@@ -551,9 +551,39 @@ def _save_port(server: Server) -> None:
 # ---- make infra-up / infra-down -----------------------------------------------------------------------------
 
 
+COMPOSE_MARKER = STATE_DIR / "docker"
+
+
 @contextlib.contextmanager
 def _compose() -> Iterator[list[str]]:
-    yield ["docker", "compose", "-f", str(ROOT / "docker-compose.yml")]
+    yield compose_command()
+
+
+def compose_command() -> list[str]:
+    """`docker compose` for the repository's docker-compose.yml."""
+    return ["docker", "compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml")]
+
+
+def compose_active() -> bool:
+    """True when `make infra-up` chose Compose (so `make up` runs the services there too)."""
+    return COMPOSE_MARKER.exists()
+
+
+def compose_host_env() -> dict[str, str]:
+    """Settings for host-side tools (the `quartet` CLI) reaching the servers Compose publishes."""
+    from dotenv import dotenv_values
+
+    values: dict[str, str | None] = {}
+    for name in (".env.example", ".env"):
+        if (ROOT / name).exists():
+            values.update(dotenv_values(ROOT / name))
+    user, database = values.get("POSTGRES_USER") or "quartet", values.get("POSTGRES_DB") or "quartet"
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+        "REDIS_URL": "redis://localhost:6379/0",
+        "DATABASE_URL": f"postgresql://{user}@localhost:5432/{database}",
+        "PGPASSWORD": values.get("PGPASSWORD") or "",
+    }
 
 
 def up() -> dict[str, str]:
@@ -561,13 +591,9 @@ def up() -> dict[str, str]:
     if docker_available():
         with _compose() as compose:
             subprocess.run([*compose, "up", "-d", "--wait", "kafka", "redis", "postgres"], check=True)
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
-            "REDIS_URL": "redis://localhost:6379/0",
-            "DATABASE_URL": "postgresql://quartet:quartet@localhost:5432/quartet",
-        }
-        (STATE_DIR / "docker").parent.mkdir(parents=True, exist_ok=True)
-        (STATE_DIR / "docker").write_text("compose")
+        env = compose_host_env()
+        COMPOSE_MARKER.parent.mkdir(parents=True, exist_ok=True)
+        COMPOSE_MARKER.write_text("compose")
     else:
         stack = Stack.at(STATE_DIR, standard_ports=True)
         stack.start()
@@ -579,11 +605,10 @@ def up() -> dict[str, str]:
 
 def down() -> None:
     """Stop exactly what `up` started; harmless when nothing runs."""
-    marker = STATE_DIR / "docker"
-    if marker.exists():
+    if compose_active():
         with _compose() as compose:
             subprocess.run([*compose, "stop", "kafka", "redis", "postgres"], check=False)
-        marker.unlink()
+        COMPOSE_MARKER.unlink()
     elif STATE_DIR.exists():
         Stack.at(STATE_DIR, standard_ports=True).stop()
     with contextlib.suppress(FileNotFoundError):

@@ -1,7 +1,8 @@
-"""Run Quartet's service processes natively (what `make up` does when no Docker engine answers).
+"""Run Quartet's service processes: in Compose when `make infra-up` chose it, natively otherwise.
 
-The processes are listed in `deploy/native/services.json` (name, command, HTTP port); each runs detached
-with its log in `.local/logs/NAME.log` and its pid in `.local/run/services/NAME.pid`.
+Natively, the processes are listed in `deploy/native/services.json` (name, command, HTTP port); each runs
+detached with its log in `.local/logs/NAME.log` and its pid in `.local/run/services/NAME.pid`. With Compose,
+docker-compose.yml's default profile (every API, worker and relay container) is built and started.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from quartet_shared.infra import LOCAL, ROOT, Server, wait_for
+from quartet_shared.infra import LOCAL, ROOT, Server, compose_active, compose_command, wait_for
 
 MANIFEST = ROOT / "deploy" / "native" / "services.json"
 PIDS = LOCAL / "run" / "services"
@@ -50,6 +52,10 @@ def manifest() -> list[ServiceProcess]:
 
 def up() -> None:
     """Start every service that is not running and wait for its health check."""
+    if compose_active():
+        # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
+        subprocess.run([*compose_command(), "up", "-d", "--build", "--wait"], check=True)
+        return
     venv_bin = Path(sys.executable).parent
     env_path = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
     for svc in manifest():
@@ -66,12 +72,18 @@ def up() -> None:
 
 def down() -> None:
     """SIGTERM every service (they exit within 30 s by contract), in reverse order."""
+    if compose_active():
+        # The containers go; the named volumes (Kafka's log, PostgreSQL's data) stay for the next `make up`.
+        subprocess.run([*compose_command(), "down", "--remove-orphans"], check=False)
+        return
     for svc in reversed(manifest()):
         svc.server.stop(timeout_s=35)
 
 
 def status() -> list[dict[str, object]]:
     """Each service's pid, port and health."""
+    if compose_active():
+        return compose_status()
     out: list[dict[str, object]] = []
     for svc in manifest():
         try:
@@ -80,6 +92,22 @@ def status() -> list[dict[str, object]]:
             healthy = False
         out.append({"service": svc.name, "pid": svc.server.pid(), "port": svc.port, "healthy": healthy})
     return out
+
+
+def compose_status() -> list[dict[str, object]]:
+    """Each Compose container's state and health."""
+    ps = subprocess.run([*compose_command(), "ps", "--all", "--format", "json"], capture_output=True, text=True)
+    rows = [json.loads(line) for line in ps.stdout.splitlines() if line.strip().startswith("{")]
+    return [
+        {
+            "service": row.get("Service"),
+            "pid": None,
+            "port": next((p.get("PublishedPort") for p in row.get("Publishers") or [] if p.get("PublishedPort")), None),
+            "healthy": row.get("Health") == "healthy",
+            "state": row.get("State"),
+        }
+        for row in rows
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print("no service processes are defined in deploy/native/services.json yet")
         for row in rows:
             port = row["port"] or "-"
-            state = "healthy" if row["healthy"] else ("running" if row["pid"] else "stopped")
+            state = "healthy" if row["healthy"] else str(row.get("state") or ("running" if row["pid"] else "stopped"))
             print(f"  {row['service']:<20} port {port!s:<6} {state}")
     return 0
 

@@ -1,0 +1,275 @@
+"""docker-compose.yml against the Compose specification and against the services it runs.
+
+No Docker engine is needed: the file is checked against the Compose specification's JSON schema (vendored
+from compose-go, see deploy/schemas/SOURCES.json), its references are followed, and every service container's
+environment (.env.example, then its own `environment`) is loaded into that service's real settings class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from dotenv import dotenv_values
+from quartet_shared.settings import KernelSettings
+
+from tests.deploy.conftest import (
+    BY_PROGRAM,
+    LIBPQ_VARIABLES,
+    REPO,
+    Roles,
+    load_with,
+    require_roles,
+    required_variables,
+    settings_class,
+    variable_names,
+)
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+SCHEMA = REPO / "deploy" / "schemas" / "compose-spec.json"
+SERVERS = ("kafka", "redis", "postgres")
+
+
+def compose() -> dict[str, Any]:
+    """The Compose file as Compose reads it (YAML anchors and merge keys resolved)."""
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def app_containers() -> dict[str, dict[str, Any]]:
+    """The containers built from a Quartet image, by Compose service name."""
+    return {name: svc for name, svc in compose()["services"].items() if "build" in svc}
+
+
+def program_of(svc: dict[str, Any]) -> str:
+    """The Quartet service whose image a container runs."""
+    return str(svc["build"]["args"]["SERVICE"])
+
+
+def container_env(svc: dict[str, Any]) -> dict[str, str]:
+    """What a container's process sees: its env files in order (.env is local only), then `environment`."""
+    env: dict[str, str] = {}
+    for entry in svc.get("env_file", []):
+        path = REPO / (entry["path"] if isinstance(entry, dict) else entry)
+        if path.name == ".env":
+            continue
+        env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    env.update({k: str(v) for k, v in (svc.get("environment") or {}).items()})
+    return env
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """Every key and value shape is one the Compose specification allows."""
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(compose()), key=str)
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_schema_check_rejects_a_misspelt_key() -> None:
+    """The schema check is not vacuous: an unknown service key fails it."""
+    schema = json.loads(SCHEMA.read_text())
+    broken = compose()
+    broken["services"]["kafka"]["helthcheck"] = broken["services"]["kafka"].pop("healthcheck")
+    assert not jsonschema.Draft202012Validator(schema).is_valid(broken)
+
+
+def test_references_resolve() -> None:
+    """depends_on names services, named volumes are declared, and files the stack mounts or builds exist."""
+    data = compose()
+    services = data["services"]
+    for name, svc in services.items():
+        for dep in svc.get("depends_on", {}):
+            assert dep in services, f"{name} depends on unknown service {dep}"
+        for volume in svc.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in data["volumes"], f"{name} uses undeclared volume {source}"
+        if "build" in svc:
+            assert (REPO / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
+        for entry in svc.get("env_file", []):
+            if isinstance(entry, dict) and entry.get("required") is False:
+                continue
+            assert (REPO / (entry["path"] if isinstance(entry, dict) else entry)).is_file()
+
+
+def test_servers_have_healthchecks_and_named_volumes() -> None:
+    """Kafka, Redis and PostgreSQL report health; Kafka's and PostgreSQL's data survive a restart."""
+    services = compose()["services"]
+    for name in SERVERS:
+        assert services[name]["healthcheck"]["test"], name
+    assert any(v.startswith("kafka-data:") for v in services["kafka"]["volumes"])
+    assert any(v.startswith("postgres-data:") for v in services["postgres"]["volumes"])
+
+
+def test_kafka_is_the_local_broker_version_in_kraft_mode() -> None:
+    """The official apache/kafka image, the same version deploy/kafka/pom.xml runs natively, with no ZooKeeper."""
+    pom = ET.parse(REPO / "deploy" / "kafka" / "pom.xml").getroot()
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = pom.findtext("m:properties/m:kafka.version", namespaces=ns)
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{version}"
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert not any("ZOOKEEPER" in key for key in env)
+
+
+def test_services_wait_for_servers_topics_and_migrations() -> None:
+    """No service container starts before the servers are healthy and the one-shot steps have succeeded."""
+    services = compose()["services"]
+    topics = services["kafka-topics"]
+    assert topics["entrypoint"] == ["quartet"] and topics["command"] == ["topics", "--create"]
+    assert topics["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    for name, svc in app_containers().items():
+        if name in ("kafka-topics", "rental-migrate"):
+            assert svc["restart"] == "no", f"{name} is a one-shot step"
+            continue
+        deps = svc["depends_on"]
+        assert deps["kafka-topics"] == {"condition": "service_completed_successfully"}, name
+        for server in ("redis", "postgres"):
+            assert deps[server] == {"condition": "service_healthy"}, name
+        if program_of(svc) == "rental-manager":
+            assert deps["rental-migrate"] == {"condition": "service_completed_successfully"}, name
+        # The image's HEALTHCHECK (GET /healthz) applies unless a container turns it off.
+        assert not svc.get("healthcheck", {}).get("disable"), f"{name} disables its health check"
+        # Past the contract's 30 s for a clean stop, so Docker never SIGKILLs a service mid-shutdown.
+        assert svc["stop_grace_period"] == "35s", name
+
+
+def test_every_service_runs_its_api_and_workers_in_separate_containers() -> None:
+    """Job services: an API and a worker container; rental also a relay; the simulator optional."""
+    runs: dict[str, set[str]] = {}
+    for svc in app_containers().values():
+        if svc.get("entrypoint"):
+            continue
+        runs.setdefault(program_of(svc), set()).add(svc["command"][0])
+    assert runs["training-worker"] >= {"api", "worker"}
+    assert runs["path-planner"] >= {"api", "worker"}
+    assert runs["rental-manager"] >= {"api", "worker", "relay", "migrate"}
+    assert runs["simulator"] == {"api"}
+    services = compose()["services"]
+    assert services["simulator"]["profiles"] == ["simulator"]
+    assert services["kafka-ui"]["profiles"] == ["ui"]
+
+
+@pytest.mark.parametrize("name", sorted(app_containers()))
+def test_container_runs_a_role_its_service_has(name: str, service_roles: dict[str, Roles]) -> None:
+    """The command of every container is a role the service's console script accepts."""
+    svc = app_containers()[name]
+    if svc.get("entrypoint"):
+        return
+    require_roles(program_of(svc), {svc["command"][0]}, service_roles)
+
+
+@pytest.mark.parametrize("name", sorted(app_containers()))
+def test_container_environment_satisfies_its_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variable without a default is provided, every variable given is one the service reads,
+    and the settings load from exactly what the container gets."""
+    svc = app_containers()[name]
+    env = container_env(svc)
+    program = program_of(svc)
+    cls = KernelSettings if svc.get("entrypoint") == ["quartet"] else settings_class(BY_PROGRAM[program].package)
+    missing = required_variables(cls) - set(env)
+    assert not missing, f"{name} lacks {sorted(missing)}"
+    known = set(variable_names(cls)) | LIBPQ_VARIABLES
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    # Variables of this service's prefix and the kernel's unprefixed ones must be real settings (no typos);
+    # other services' variables from the shared .env.example are ignored by this one.
+    ours = {var for var in env if var.startswith((prefix, "KAFKA_", "REDIS_", "DATABASE_", "LOG_", "PG"))}
+    unknown = ours - known
+    assert not unknown, f"{name} sets {sorted(unknown)}, which {cls.__name__} does not read"
+    settings = load_with(cls, env, monkeypatch)
+    if "DATABASE_URL" in env:
+        assert settings.database_url == env["DATABASE_URL"]
+        assert "@" in env["DATABASE_URL"] and ":" not in env["DATABASE_URL"].split("//")[1].split("@")[0], (
+            "DATABASE_URL must not carry the password (libpq takes it from PGPASSWORD)"
+        )
+
+
+@pytest.mark.parametrize("name", sorted(app_containers()))
+def test_ports_match_the_contract(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Image port, published port and the service's own port setting are the contract's port."""
+    svc = app_containers()[name]
+    if svc.get("entrypoint"):
+        return
+    service = BY_PROGRAM[program_of(svc)]
+    assert int(svc["build"]["args"]["PORT"]) == service.port
+    for mapping in svc.get("ports", []):
+        host, container = (int(p) for p in str(mapping).split(":"))
+        assert host == container == service.port, f"{name} publishes {mapping}"
+    settings = load_with(settings_class(service.package), container_env(svc), monkeypatch)
+    assert getattr(settings, "port", None) == service.port
+
+
+def test_api_ports_are_published_and_workers_keep_theirs_inside() -> None:
+    """Users reach the APIs on the contract's ports; workers serve health and metrics only to Docker."""
+    published = {
+        program_of(svc): svc["ports"] for name, svc in app_containers().items() if svc.get("command") == ["api"]
+    }
+    assert published == {p: [f"{s.port}:{s.port}"] for p, s in BY_PROGRAM.items()}
+    for name, svc in app_containers().items():
+        if svc.get("command") not in (["api"], None):
+            assert "ports" not in svc, f"{name} should not publish a port"
+
+
+def test_worker_instance_ids_are_unique() -> None:
+    """Each running process names its own transactional id; two equal ids would fence each other."""
+    ids: dict[str, str] = {}
+    for name, svc in app_containers().items():
+        for var, value in (svc.get("environment") or {}).items():
+            if var.endswith("INSTANCE_ID"):
+                assert value not in ids.values(), f"{name} reuses instance id {value}"
+                ids[name] = value
+    long_running = {n for n, s in app_containers().items() if s.get("restart") != "no"}
+    assert long_running <= set(ids), f"no instance id for {sorted(long_running - set(ids))}"
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    """No secret in the repository: every secret-looking value says it is a local placeholder."""
+    values = dotenv_values(ENV_EXAMPLE)
+    secretish = re.compile(r"(PASSWORD|SECRET|TOKEN|KEY)$")
+    for var, value in values.items():
+        if secretish.search(var):
+            assert value and "local-only" in value, f"{var} in .env.example must be an obvious placeholder"
+    assert not (REPO / ".env").exists() or ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_databases_exist_for_every_service_database_url() -> None:
+    """Each DATABASE_URL names a database the PostgreSQL init script creates."""
+    init = (REPO / "deploy" / "compose" / "postgres-init.sql").read_text()
+    created = set(re.findall(r"CREATE DATABASE (\w+);", init))
+    for name, svc in app_containers().items():
+        url = (svc.get("environment") or {}).get("DATABASE_URL")
+        if url:
+            assert url.rsplit("/", 1)[1] in created, f"{name} uses a database the init script does not create"
+
+
+def test_compose_file_names_no_unpinned_image() -> None:
+    """Third-party images are pinned to a version, never `latest`."""
+    for name, svc in compose()["services"].items():
+        image = svc.get("image", "")
+        if "build" in svc:
+            continue
+        assert ":" in image and not image.endswith(":latest"), f"{name} uses unpinned image {image}"
+
+
+def test_host_side_settings_match_compose() -> None:
+    """`make up` through Compose hands host tools the addresses Compose publishes."""
+    from quartet_shared import infra
+
+    env = infra.compose_host_env()
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "localhost:9092"
+    assert env["REDIS_URL"] == "redis://localhost:6379/0"
+    example = dotenv_values(ENV_EXAMPLE)
+    assert env["DATABASE_URL"] == f"postgresql://{example['POSTGRES_USER']}@localhost:5432/{example['POSTGRES_DB']}"
+    assert env["PGPASSWORD"] == example["PGPASSWORD"]
