@@ -12,6 +12,7 @@ import threading
 
 import uvicorn
 from quartet_shared.logs import configure_logging
+from quartet_shared.ops import dependency_checks, ops_server
 from quartet_shared.settings import load_settings
 
 from rental_manager.api import create_api
@@ -58,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.role == "migrate":
             return 0
         rental.ensure_admin()
-        if args.role == "relay":
-            _run_relay(rental)
-        elif args.role == "worker":
-            _run_worker(rental)
+        if args.role in ("relay", "worker"):
+            # A relay or worker container is probed and scraped on the service's port, like the API's.
+            checks = dependency_checks(settings, rental.redis, rental.engine)
+            with ops_server(f"Quartet rental-manager {args.role}", settings.host, settings.port, checks):
+                (_run_relay if args.role == "relay" else _run_worker)(rental)
         else:
             app = create_api(rental, with_relay=args.role == "all", with_worker=args.role == "all")
             for sig in (signal.SIGTERM, signal.SIGINT):
