@@ -245,7 +245,8 @@ def job_router(kind: JobKind) -> APIRouter:
         try:
             spec = kind.spec_model.model_validate(body)
         except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            raise RequestValidationError(errors, body=body) from exc
         try:
             record, _created = api.submit(spec, idempotency_key)
         except JobRejected as exc:

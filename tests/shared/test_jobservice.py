@@ -50,6 +50,7 @@ from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 
 from tests.support.effects import read_all, wait_until
+from tests.support.jobs import wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -97,11 +98,16 @@ def kind_for(topics: JobTopics) -> JobKind:
 
 
 class Script:
-    """A job function: seed 1 is bad input, 2 runs until stopped, 5 always crashes, others finish in 5 steps."""
+    """A job function: seed 1 is bad input, 2 runs until stopped, 5 always crashes, others finish in 5 steps.
+
+    While `hold` is set, a job does not finish its last step (it still notices a stop), so a test can stop a
+    worker in the middle of a job without racing it.
+    """
 
     def __init__(self) -> None:
         self.runs: list[str] = []
         self.running = threading.Event()
+        self.hold = threading.Event()
 
     def __call__(self, job_id: str, request: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
         self.runs.append(job_id)
@@ -118,6 +124,10 @@ class Script:
             on_progress(last)
             self.running.set()
             time.sleep(0.02)
+            while i == steps and self.hold.is_set() and not should_stop():
+                time.sleep(0.02)
+        if should_stop():
+            return JobOutcome(None, cancelled=True, last=last)
         completed = PlanCompleted(
             job_id=job_id,
             spec_hash="h",
@@ -188,17 +198,6 @@ def system(settings: KernelSettings, unique: str) -> Iterator[System]:
     engine.dispose()
 
 
-def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 60) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-
-    def reached() -> bool:
-        seen.update(client.get(f"/jobs/{job_id}").json())
-        return seen.get("status") == status
-
-    wait_until(reached, timeout_s, f"job {job_id} to be {status} (last: {seen})")
-    return seen
-
-
 def outcomes(system: System) -> dict[str, list[str]]:
     """ce_types of committed results per job id."""
     out: dict[str, list[str]] = {}
@@ -232,10 +231,12 @@ def test_a_job_failing_every_attempt_still_yields_one_failed_outcome(system: Sys
 def test_a_stopping_worker_aborts_its_job_and_another_finishes_it_once(system: System) -> None:
     first = system.worker()
     client = TestClient(system.app)
+    system.script.hold.set()
     job_id = client.post("/jobs", json=spec(seed=3)).json()["id"]
     wait_until(lambda: system.script.runs == [job_id], 60, "the first worker to start the job")
     first.stop(10)
     assert outcomes(system).get(job_id) is None
+    system.script.hold.clear()
     system.worker()
     job = wait_status(client, job_id, "succeeded")
     assert job["cached"] is False

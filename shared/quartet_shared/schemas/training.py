@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from quartet_shared.registry import Message, event_type
+from quartet_shared.validation import FieldError
 
 MAX_EPOCHS = 100_000
 MAX_ROWS = 1_000_000
@@ -155,7 +156,7 @@ class Regularization(_Spec):
     @model_validator(mode="after")
     def _none_has_no_strength(self) -> Regularization:
         if self.kind == "none" and self.lam != 0.0:
-            raise ValueError("lam must be 0 when kind is none")
+            raise FieldError("lam", "must be 0 when kind is none")
         return self
 
 
@@ -209,7 +210,7 @@ class Polynomial1D(_Spec):
     @model_validator(mode="after")
     def _range(self) -> Polynomial1D:
         if self.x_min >= self.x_max:
-            raise ValueError("x_min must be below x_max")
+            raise FieldError("x_min", "must be below x_max")
         return self
 
 
@@ -240,13 +241,15 @@ class Blobs(_Spec):
     def _cells(self) -> Blobs:
         _check_cells(self.n_samples, self.n_features)
         if self.n_classes > self.n_samples:
-            raise ValueError("n_classes must not exceed n_samples")
+            raise FieldError("n_classes", "must not exceed n_samples")
         return self
 
 
-def _check_cells(rows: int, columns: int) -> None:
+def _check_cells(rows: int, columns: int, field: str = "n_samples") -> None:
     if rows * columns > MAX_CELLS:
-        raise ValueError(f"n_samples × n_features = {rows * columns} is over the limit of {MAX_CELLS}")
+        raise FieldError(
+            field, f"{rows} rows × {columns} columns = {rows * columns} cells, over the limit of {MAX_CELLS}"
+        )
 
 
 GeneratorSpec = Annotated[Polynomial1D | LinearData | Blobs, Field(discriminator="name")]
@@ -281,16 +284,16 @@ class InlineSource(_Spec):
     def _rectangular(self) -> InlineSource:
         width = len(self.rows[0])
         if width < 2:
-            raise ValueError("rows: each row needs at least one feature and a label")
+            raise FieldError("rows", "each row needs at least one feature and a label")
         for i, row in enumerate(self.rows):
             if len(row) != width:
-                raise ValueError(f"rows: row {i + 1} has {len(row)} cells, expected {width} (ragged rows)")
-        _check_cells(len(self.rows), width)
+                raise FieldError("rows", f"row {i + 1} has {len(row)} cells, expected {width} (ragged rows)")
+        _check_cells(len(self.rows), width, "rows")
         if self.columns is not None:
             if len(self.columns) != width:
-                raise ValueError(f"columns: {len(self.columns)} names for rows of {width} cells")
+                raise FieldError("columns", f"{len(self.columns)} names for rows of {width} cells")
             if len(set(self.columns)) != width:
-                raise ValueError("columns: names must be unique")
+                raise FieldError("columns", "names must be unique")
         _check_label(self.label_column, self.columns, width)
         return self
 
@@ -298,9 +301,9 @@ class InlineSource(_Spec):
 def _check_label(label: LabelColumn, columns: list[str] | None, width: int) -> None:
     if isinstance(label, int):
         if not -width <= label < width:
-            raise ValueError(f"label_column: index {label} is out of range for {width} columns")
+            raise FieldError("label_column", f"index {label} is out of range for {width} columns")
     elif columns is None or label not in columns:
-        raise ValueError(f"label_column: {label!r} is not one of the columns")
+        raise FieldError("label_column", f"{label!r} is not one of the columns")
 
 
 class UploadSource(_Spec):
@@ -357,20 +360,21 @@ class TrainingJobSpec(_Spec):
         kind = self.model.kind
         if isinstance(self.optimizer, ClosedForm):
             if kind not in ("linear", "polynomial"):
-                raise ValueError(f"optimizer: closed_form solves linear and polynomial models, not {kind}")
+                raise FieldError("optimizer", f"closed_form solves linear and polynomial models, not {kind}")
             if self.regularization.kind not in ("none", "l2"):
-                raise ValueError(
-                    f"optimizer: closed_form solves the L2 (ridge) objective; regularization kind "
-                    f"{self.regularization.kind} needs gd, sgd or adam"
+                raise FieldError(
+                    "optimizer",
+                    f"closed_form solves the L2 (ridge) objective; regularization kind "
+                    f"{self.regularization.kind} needs gd, sgd or adam",
                 )
         if isinstance(self.schedule, CosineSchedule) and not isinstance(self.optimizer, ClosedForm):
             lr = self.optimizer.lr
             if self.schedule.min_lr >= lr:
-                raise ValueError(f"schedule: min_lr {self.schedule.min_lr:g} must be below the lr {lr:g}")
+                raise FieldError("schedule.min_lr", f"{self.schedule.min_lr:g} must be below the lr {lr:g}")
         if self.early_stopping is not None and self.validation_split == 0.0:
-            raise ValueError("early_stopping: needs a validation_split above 0")
+            raise FieldError("early_stopping", "needs a validation_split above 0")
         if isinstance(self.mode, Sweep) and self.regularization.kind == "none":
-            raise ValueError("mode: a λ sweep needs regularization kind l2, decoupled or l1, not none")
+            raise FieldError("mode", "a λ sweep needs regularization kind l2, decoupled or l1, not none")
         self._check_task()
         return self
 
@@ -388,12 +392,12 @@ class TrainingJobSpec(_Spec):
             return
         kind = self.model.kind
         if kind in ("linear", "polynomial") and task == "classification":
-            raise ValueError(f"model: {kind} regression needs a numeric target; this data is a classification set")
+            raise FieldError("model", f"{kind} regression needs a numeric target; this data is a classification set")
         if kind == "logistic" and (task != "classification" or classes != 2):
             what = "a regression target" if task == "regression" else f"{classes} classes"
-            raise ValueError(f"model: logistic regression is binary, but the data has {what}; use softmax")
+            raise FieldError("model", f"logistic regression is binary, but the data has {what}; use softmax")
         if kind == "softmax" and task != "classification":
-            raise ValueError("model: softmax needs class labels; this data has a regression target")
+            raise FieldError("model", "softmax needs class labels; this data has a regression target")
 
     def _known_task(self) -> tuple[str | None, int]:
         data = self.data
@@ -515,6 +519,7 @@ class TrainingFailed(Message):
     job_id: JobId
     error_type: str = Field(min_length=1, max_length=200)
     detail: str = Field(max_length=10_000)
+    field: str | None = Field(default=None, max_length=200, description="The spec field to fix, when known.")
 
 
 @event_type("quartet.training.TrainingCancelled.v1", topic="training.results")

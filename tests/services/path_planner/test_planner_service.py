@@ -18,7 +18,9 @@ from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 
-from tests.support.effects import read_all, wait_until
+from tests.support.effects import wait_until
+from tests.support.jobs import assert_png, run_to_success, wait_status
+from tests.support.jobs import results_for as job_results
 
 pytestmark = pytest.mark.integration
 
@@ -52,45 +54,20 @@ def client(planner: Planner) -> Iterator[TestClient]:
         yield c
 
 
-def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 90) -> dict[str, Any]:
-    """Poll GET /jobs/{id} until it reports `status`."""
-    seen: dict[str, Any] = {}
-
-    def reached() -> bool:
-        seen.update(client.get(f"/jobs/{job_id}").json())
-        return seen.get("status") == status
-
-    wait_until(reached, timeout_s, f"job {job_id} to be {status} (last: {seen})")
-    return seen
-
-
 def results_for(planner: Planner, job_id: str) -> list[str]:
     """The ce_types of the committed result events about `job_id`."""
-    events = read_all(planner.settings, [planner.kind.topics.results], idle_ms=3000)
-    return [e.type for e in events if e.subject == job_id]
+    return job_results(planner.settings, planner.kind.topics, job_id)
 
 
 def test_a_job_succeeds_once_with_result_and_plots(client: TestClient, planner: Planner) -> None:
-    answer = client.post("/jobs", json=small_spec())
-    assert answer.status_code == 202, answer.text
-    body = answer.json()
-    assert body["status"] == "queued"
-    assert set(body["links"]) >= {"self", "cancel"}
-    job = wait_status(client, body["id"], "succeeded")
-    assert job["progress"] == 1.0
-    assert job["cached"] is False
-    result = client.get(f"/jobs/{body['id']}/result").json()
-    assert result["job_id"] == body["id"]
+    job_id, result = run_to_success(client, small_spec())
     assert sorted(result["plots"]) == ["fitness", "path_3d", "top_view"]
     assert len(result["fitness_curve"]) == 20
-    png = client.get(f"/jobs/{body['id']}/plots/path_3d.png")
-    assert png.status_code == 200
-    assert png.headers["content-type"] == "image/png"
-    assert png.content.startswith(b"\x89PNG")
-    assert client.get(f"/jobs/{body['id']}/plots/nothing.png").status_code == 404
-    assert results_for(planner, body["id"]) == ["quartet.planning.PlanCompleted.v1"]
+    assert_png(client, job_id, "path_3d")
+    assert client.get(f"/jobs/{job_id}/plots/nothing.png").status_code == 404
+    assert results_for(planner, job_id) == ["quartet.planning.PlanCompleted.v1"]
     listed = client.get("/jobs", params={"status": "succeeded", "limit": 50}).json()
-    assert body["id"] in [j["id"] for j in listed]
+    assert job_id in [j["id"] for j in listed]
     assert all(j["status"] == "succeeded" for j in listed)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ from quartet_shared.settings import KernelSettings
 
 from tests.services.path_planner.test_planner_service import small_spec
 from tests.support.effects import wait_until
+from tests.support.jobs import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_all_in_one_process_plans_and_stops_on_sigterm(settings: KernelSettings, unique: str, tmp_path: Path) -> None:

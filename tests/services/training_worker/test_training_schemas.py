@@ -118,8 +118,8 @@ def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, messag
         ),
         ({"mode": {"kind": "sweep"}, "regularization": {"kind": "none"}}, "mode: a λ sweep needs"),
         ({"early_stopping": {}, "validation_split": 0.0}, "early_stopping: needs a validation_split"),
-        ({"schedule": {"kind": "cosine", "min_lr": 0.5}}, "schedule: min_lr 0.5 must be below the lr 0.1"),
-        ({"regularization": {"kind": "none", "lam": 0.1}}, "lam must be 0 when kind is none"),
+        ({"schedule": {"kind": "cosine", "min_lr": 0.5}}, "schedule.min_lr: 0.5 must be below the lr 0.1"),
+        ({"regularization": {"kind": "none", "lam": 0.1}}, "lam: must be 0 when kind is none"),
     ],
 )
 def test_inconsistent_specs_say_which_field_is_wrong(raw: dict[str, Any], message: str) -> None:

@@ -37,6 +37,8 @@ class Dataset:
     task: Task = "regression"
     class_names: tuple[str, ...] = ()
     name: str = "data"
+    columns: tuple[str, ...] = ()
+    """Every column of the source table in its order, label included (empty for generated data)."""
 
     def __post_init__(self) -> None:
         if self.X.ndim != 2 or self.y.ndim != 1 or self.X.shape[0] != self.y.shape[0]:
@@ -273,17 +275,21 @@ def _build(
     if not np.isfinite(y).all():
         i = int(np.argwhere(~np.isfinite(y))[0][0])
         raise InvalidDataset(f"{where(i)}, label column '{target}': missing, NaN or infinite value")
-    return Dataset(X, y, tuple(names[j] for j in feature_idx), target, "regression", (), name)
+    return Dataset(X, y, tuple(names[j] for j in feature_idx), target, "regression", (), name, names)
 
 
 def _resolve_column(label_column: str | int, names: tuple[str, ...]) -> int:
     if isinstance(label_column, int):
         if -len(names) <= label_column < len(names):
             return label_column % len(names)
-        raise InvalidDataset(f"label column index {label_column} is out of range for {len(names)} columns")
+        raise InvalidDataset(
+            f"label column index {label_column} is out of range for {len(names)} columns", field="label_column"
+        )
     if label_column in names:
         return names.index(label_column)
-    raise InvalidDataset(f"label column '{label_column}' not found; the columns are {', '.join(names)}")
+    raise InvalidDataset(
+        f"label column '{label_column}' not found; the columns are {', '.join(names)}", field="label_column"
+    )
 
 
 def _locate_bad_cell(
@@ -325,7 +331,7 @@ def _categorical(
     lookup = {c: k for k, c in enumerate(classes)}
     y = np.fromiter((lookup[v] for v in text), dtype=np.float64, count=len(text))
     features = tuple(names[j] for j in feature_idx)
-    return Dataset(X, y, features, target, "classification", tuple(classes), name)
+    return Dataset(X, y, features, target, "classification", tuple(classes), name, names)
 
 
 # Splits --------------------------------------------------------------------------------------------

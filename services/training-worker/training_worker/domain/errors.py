@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class TrainingError(Exception):
-    """Base of every training-domain error."""
+    """Base of every training-domain error; `field` names the input to fix when one is to blame."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidDataset(TrainingError):

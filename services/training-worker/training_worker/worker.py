@@ -1,0 +1,257 @@
+"""The training kind of job for the kernel's job service, and the adapter that runs one training job."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
+from quartet_shared.schemas.training import Blobs as BlobsData
+from quartet_shared.schemas.training import (
+    CancelTraining,
+    GeneratorSource,
+    InlineSource,
+    LinearData,
+    PolynomialModel,
+    SklearnSource,
+    TrainingCancelled,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingJobSpec,
+    TrainingProgressed,
+    TrainingRequested,
+    UploadSource,
+    normalized_spec_hash,
+)
+
+from training_worker.dataset_store import DatasetRecord
+from training_worker.datasets import UploadReader, load_sklearn
+from training_worker.domain.errors import (
+    Cancelled,
+    Diverged,
+    IncompatibleData,
+    InvalidDataset,
+    TrainingError,
+)
+from training_worker.jobs import EpochReport, completed_message, progress_message, run_job
+from training_worker.plots import render_plots
+from training_worker.settings import TrainingSettings
+
+KIND = "training"
+INTERNAL_ERROR = "InternalError"
+
+DatasetLookup = Callable[[str], DatasetRecord | None]
+
+
+@dataclass(frozen=True)
+class EpochProgress(Progress):
+    """The kernel's progress, carrying the domain's full report of the epoch."""
+
+    report: EpochReport | None = None
+
+
+@cache
+def _sklearn_shape(name: str) -> tuple[int, int]:
+    data = load_sklearn(name)
+    return data.n_samples, data.n_features
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """Rows and feature columns a job's data source will have, and the spec field that sets the rows."""
+
+    rows: int
+    features: int
+    field: str
+
+
+def data_size(spec: TrainingJobSpec, datasets: DatasetLookup | None) -> DataSize:
+    """The size of the spec's data before any of it is loaded; raises JobRejected for a missing upload."""
+    data = spec.data
+    if isinstance(data, GeneratorSource):
+        gen = data.generator
+        features = gen.n_features if isinstance(gen, LinearData | BlobsData) else 1
+        return DataSize(gen.n_samples, features, "data.generator.n_samples")
+    if isinstance(data, SklearnSource):
+        rows, features = _sklearn_shape(data.name)
+        return DataSize(rows, features, "data.name")
+    if isinstance(data, InlineSource):
+        return DataSize(len(data.rows), len(data.rows[0]) - 1, "data.rows")
+    return _upload_size(data, datasets)
+
+
+def _upload_size(data: UploadSource, datasets: DatasetLookup | None) -> DataSize:
+    record = datasets(data.dataset_id) if datasets is not None else None
+    if record is None:
+        raise JobRejected("data.dataset_id", f"no uploaded dataset {data.dataset_id!r}; upload it with POST /datasets")
+    label, width = data.label_column, len(record.columns)
+    if isinstance(label, int) and not -width <= label < width:
+        raise JobRejected("data.label_column", f"index {label} is out of range for the dataset's {width} columns")
+    if isinstance(label, str) and label not in record.columns:
+        raise JobRejected(
+            "data.label_column", f"{label!r} is not a column of the dataset ({', '.join(record.columns)})"
+        )
+    return DataSize(record.rows, width - 1, "data.dataset_id")
+
+
+def check_budget(spec: TrainingJobSpec, settings: TrainingSettings, datasets: DatasetLookup | None = None) -> None:
+    """Refuse a job whose data or work is over this service's limits, naming the field to change."""
+    size = data_size(spec, datasets)
+    if size.rows > settings.max_rows:
+        raise JobRejected(
+            size.field, f"the data has {size.rows:,} rows, over this service's limit of {settings.max_rows:,}"
+        )
+    epochs = spec.planned_epochs()
+    if epochs > settings.max_epochs:
+        raise JobRejected(
+            "epochs",
+            f"the job runs up to {epochs:,} epochs over all its fits, over this service's limit of "
+            f"{settings.max_epochs:,}",
+        )
+    degree = spec.model.degree if isinstance(spec.model, PolynomialModel) else 1
+    work = float(epochs) * size.rows * size.features * degree
+    if work > settings.max_work:
+        raise JobRejected(
+            "epochs",
+            f"the job asks for {work:.3g} epoch·row·feature steps, over this service's limit of "
+            f"{settings.max_work:.3g}; use fewer epochs, rows or λ values",
+        )
+
+
+def rejection(exc: TrainingError) -> JobRejected:
+    """The job-service rejection for a domain error, naming the spec field to fix."""
+    field: str | None
+    if isinstance(exc, InvalidDataset):
+        field = f"data.{exc.field}" if exc.field else "data"
+    elif isinstance(exc, IncompatibleData):
+        field = "model"
+    elif isinstance(exc, Diverged):
+        field = "optimizer.lr"
+    else:
+        field = exc.field
+    return JobRejected(field, str(exc))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def progress_event(job_id: str, progress: Progress) -> TrainingProgressed:
+    """The progress event of one epoch (finite numbers only: a diverging run ends as a failure, not here)."""
+    report = progress.report if isinstance(progress, EpochProgress) else None
+    if report is None:
+        return TrainingProgressed(
+            job_id=job_id,
+            epoch=max(1, progress.iteration),
+            epochs=max(1, progress.total, progress.iteration),
+            progress=min(1.0, max(0.0, progress.fraction)),
+            train_loss=_finite(progress.best) or 0.0,
+            weight_norm=0.0,
+        )
+    message = progress_message(job_id, report)
+    return message.model_copy(
+        update={"train_loss": _finite(report.train_loss) or 0.0, "val_loss": _finite(report.val_loss)}
+    )
+
+
+def failed_event(job_id: str, exc: JobRejected) -> TrainingFailed:
+    """The failure event: the domain error's type when it has one, else an internal error."""
+    cause = exc.__cause__
+    error_type = type(cause).__name__ if isinstance(cause, TrainingError) else INTERNAL_ERROR
+    return TrainingFailed(job_id=job_id, error_type=error_type, detail=exc.message[:10_000], field=exc.field)
+
+
+def problem_of(event: BaseModel) -> dict[str, Any]:
+    """The problem body of a failed job: 422 for input the user can fix, 500 for our own failure."""
+    message = TrainingFailed.model_validate(event.model_dump())
+    internal = message.error_type == INTERNAL_ERROR
+    problem: dict[str, Any] = {
+        "title": "Training failed" if internal else f"Training failed: {message.error_type}",
+        "status": 500 if internal else 422,
+        "detail": message.detail,
+        "error_type": message.error_type,
+    }
+    if message.field:
+        problem["field"] = message.field
+    return problem
+
+
+def training_kind(
+    settings: TrainingSettings, datasets: DatasetLookup | None = None, topics: JobTopics | None = None
+) -> JobKind:
+    """The training job kind: topics, schemas, event builders and the budget check."""
+
+    def check(spec: TrainingJobSpec) -> None:
+        check_budget(spec, settings, datasets)
+
+    def cancelled(job_id: str, progress: Progress | None) -> TrainingCancelled:
+        epoch = progress.iteration if progress is not None and progress.iteration >= 1 else None
+        return TrainingCancelled(job_id=job_id, epoch=epoch)
+
+    return JobKind(
+        name=KIND,
+        topics=topics or JobTopics.of(KIND),
+        spec_model=TrainingRequested,
+        progress_model=TrainingProgressed,
+        completed_model=TrainingCompleted,
+        failed_model=TrainingFailed,
+        cancelled_model=TrainingCancelled,
+        spec_hash=normalized_spec_hash,
+        progress_event=progress_event,
+        failed_event=failed_event,
+        cancelled_event=cancelled,
+        cancel_command=lambda job_id: CancelTraining(job_id=job_id),
+        check_spec=check,
+        problem_of=problem_of,
+    )
+
+
+@dataclass(frozen=True)
+class TrainJobRunner:
+    """Runs one training job for the job service: per-epoch progress out, cancellation in, plots rendered."""
+
+    uploads: UploadReader | None = None
+    max_rows: int = 200_000
+    render_plots: bool = True
+
+    def __call__(
+        self, job_id: str, spec: TrainingJobSpec, on_progress: OnProgress, should_stop: ShouldStop
+    ) -> JobOutcome:
+        """Train; the outcome holds the TrainingCompleted event and its figures, or says it was cancelled."""
+        last: list[EpochProgress] = []
+
+        def on_epoch(report: EpochReport) -> None:
+            progress = EpochProgress(report.epoch, report.epochs, report.progress, report.train_loss, report=report)
+            last[:] = [progress]
+            on_progress(progress)
+
+        try:
+            outcome = run_job(
+                spec, on_epoch=on_epoch, should_stop=should_stop, uploads=self.uploads, max_rows=self.max_rows
+            )
+        except Cancelled:
+            return JobOutcome(None, cancelled=True, last=last[-1] if last else None)
+        except TrainingError as exc:
+            raise rejection(exc) from exc
+        plots = render_plots(outcome) if self.render_plots else {}
+        completed = completed_message(job_id, outcome, spec_hash=normalized_spec_hash(spec), plots=sorted(plots))
+        return JobOutcome(completed, plots, last=last[-1] if last else None)
+
+
+__all__ = [
+    "KIND",
+    "DataSize",
+    "EpochProgress",
+    "TrainJobRunner",
+    "check_budget",
+    "data_size",
+    "failed_event",
+    "problem_of",
+    "progress_event",
+    "rejection",
+    "training_kind",
+]

@@ -1,0 +1,477 @@
+"""The training-worker end to end: API, projector and worker against the real Kafka, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from quartet_shared.dlq import list_dead_letters
+from quartet_shared.envelope import Envelope
+from quartet_shared.jobservice import JobOutcome, OnProgress, Progress, RunJob, ShouldStop
+from quartet_shared.producer import Producer
+from quartet_shared.schemas.training import CancelTraining, TrainingRequested
+from quartet_shared.settings import KernelSettings
+from training_worker.api import create_api
+from training_worker.bootstrap import Trainer, bootstrap
+from training_worker.settings import TrainingSettings
+from training_worker.worker import EpochProgress
+
+from tests.support.effects import read_all, wait_until
+from tests.support.jobs import assert_png, results_for, run_to_success, wait_status
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "services" / "training-worker" / "examples"
+COMPLETED = "quartet.training.TrainingCompleted.v1"
+CANCELLED = "quartet.training.TrainingCancelled.v1"
+FAILED = "quartet.training.TrainingFailed.v1"
+MAX_UPLOAD_BYTES = 4096
+
+
+def example(name: str) -> dict[str, Any]:
+    """An example job file of the repository, as a spec."""
+    spec: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    return spec
+
+
+def gd_spec(epochs: int, n_samples: int = 200, n_features: int = 3, **extra: Any) -> dict[str, Any]:
+    """Full-batch gradient descent on generated linear data."""
+    return {
+        "model": {"kind": "linear"},
+        "optimizer": {"kind": "gd", "lr": 0.01},
+        "epochs": epochs,
+        "regularization": {"kind": "l2", "lam": 0.01},
+        "data": {
+            "kind": "generator",
+            "generator": {"name": "linear", "n_samples": n_samples, "n_features": n_features},
+        },
+        **extra,
+    }
+
+
+@dataclasses.dataclass
+class Recorded:
+    """What the recorder saw of one job: every epoch it reported, and when it was first told to stop."""
+
+    epochs: int = 0
+    stop_asked_at: float | None = None
+    epochs_when_asked: int | None = None
+
+
+class Recorder:
+    """Wraps the real runner, seeing every epoch report and every answer of the worker's should_stop."""
+
+    def __init__(self, inner: RunJob) -> None:
+        self.inner = inner
+        self.jobs: dict[str, Recorded] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, job_id: str, spec: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
+        seen = self.jobs.setdefault(job_id, Recorded())
+
+        def progress(p: Progress) -> None:
+            assert isinstance(p, EpochProgress)
+            with self._lock:
+                seen.epochs += 1
+            on_progress(p)
+
+        def stop() -> bool:
+            asked = should_stop()
+            with self._lock:
+                if asked and seen.stop_asked_at is None:
+                    seen.stop_asked_at = time.monotonic()
+                    seen.epochs_when_asked = seen.epochs
+            return asked
+
+        return self.inner(job_id, spec, progress, stop)
+
+
+@pytest.fixture
+def trainer(settings: KernelSettings, unique: str) -> Iterator[Trainer]:
+    cfg = TrainingSettings(
+        **settings.model_dump(),
+        topic_prefix=f"t{unique}.",
+        progress_interval_s=0.2,
+        max_rows=50_000,
+        max_epochs=400_000,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+    )
+    wired = bootstrap(cfg)
+    recorded = dataclasses.replace(wired, run=Recorder(wired.run))
+    yield recorded
+    recorded.close()
+
+
+@pytest.fixture
+def client(trainer: Trainer) -> Iterator[TestClient]:
+    with TestClient(create_api(trainer, with_worker=True)) as c:
+        yield c
+
+
+def recorder(trainer: Trainer) -> Recorder:
+    assert isinstance(trainer.run, Recorder)
+    return trainer.run
+
+
+def results(trainer: Trainer, job_id: str) -> list[str]:
+    return results_for(trainer.settings, trainer.kind.topics, job_id)
+
+
+def upload(client: TestClient, csv: str, **params: Any) -> Any:
+    return client.post("/datasets", content=csv.encode(), params=params, headers={"Content-Type": "text/csv"})
+
+
+# ---- jobs --------------------------------------------------------------------------------------------
+
+
+def test_a_sweep_job_succeeds_once_with_result_and_plots(client: TestClient, trainer: Trainer) -> None:
+    job_id, result = run_to_success(client, example("polynomial_overfitting_sweep"))
+    assert result["cached"] is False
+    assert result["model"] == "polynomial"
+    assert len(result["weights"]) == 15
+    assert result["sweep"]["best_lam"] == result["lam"] > 0.0
+    assert result["metrics"]["val_mse"] < result["reference_metrics"]["val_mse"]
+    assert sorted(result["plots"]) == ["fit", "loss", "validation_curve", "weight_norm"]
+    for name in result["plots"]:
+        assert_png(client, job_id, name)
+    assert client.get(f"/jobs/{job_id}/plots/nothing.png").status_code == 404
+    assert results(trainer, job_id) == [COMPLETED]
+    listed = client.get("/jobs", params={"status": "succeeded", "limit": 50}).json()
+    assert job_id in [j["id"] for j in listed]
+
+
+def test_progress_is_per_epoch_and_throttled(client: TestClient, trainer: Trainer) -> None:
+    job_id = client.post("/jobs", json=gd_spec(epochs=3000)).json()["id"]
+    job = wait_status(client, job_id, "succeeded")
+    events = read_all(trainer.settings, [trainer.kind.topics.progress], idle_ms=3000)
+    mine = [e.data for e in events if e.subject == job_id]
+    assert mine, "no progress events"
+    # Two fits of 3000 epochs each (regularized and reference): every epoch reached the service's callback...
+    assert recorder(trainer).jobs[job_id].epochs == 6000
+    # ...but at most one event per 0.2 s left it, plus the last one.
+    started = np.datetime64(job["started_at"].replace("Z", ""))
+    finished = np.datetime64(job["finished_at"].replace("Z", ""))
+    seconds = float((finished - started) / np.timedelta64(1, "ms")) / 1000
+    assert len(mine) <= seconds / 0.2 + 3, (len(mine), seconds)
+    fractions = [m["progress"] for m in mine]
+    assert fractions == sorted(fractions)
+    assert mine[-1]["progress"] == 1.0
+    assert all(1 <= m["epoch"] <= m["epochs"] == 3000 for m in mine)
+    assert all(m["weight_norm"] >= 0 and m["train_loss"] >= 0 for m in mine)
+
+
+def test_same_key_same_job_and_same_spec_comes_from_the_cache(client: TestClient, trainer: Trainer) -> None:
+    spec = example("polynomial_overfitting_sweep")
+    first = client.post("/jobs", json=spec, headers={"Idempotency-Key": "train-1"})
+    again = client.post("/jobs", json=spec, headers={"Idempotency-Key": "train-1"})
+    assert first.status_code == again.status_code == 202
+    first_id = first.json()["id"]
+    assert again.json()["id"] == first_id
+    wait_status(client, first_id, "succeeded")
+    computed = client.get(f"/jobs/{first_id}/result").json()
+
+    # The same model spelled differently: λ grid reordered, defaults written out.
+    respelled = {**spec, "mode": {**spec["mode"], "lambdas": list(reversed(spec["mode"]["lambdas"]))}}
+    respelled["standardize"] = True
+    second = client.post("/jobs", json=respelled, headers={"Idempotency-Key": "train-2"})
+    second_id = second.json()["id"]
+    assert second_id != first_id
+    job = wait_status(client, second_id, "succeeded", timeout_s=30)
+    assert job["cached"] is True
+    cached = client.get(f"/jobs/{second_id}/result").json()
+    assert cached["cached"] is True
+    assert cached["job_id"] == second_id
+    assert cached["weights"] == computed["weights"]
+    assert cached["spec_hash"] == computed["spec_hash"]
+    assert cached["plots"] == computed["plots"]
+    assert client.get(f"/jobs/{second_id}/plots/fit.png").content.startswith(b"\x89PNG")
+    assert second_id not in recorder(trainer).jobs, "a cached job must not train again"
+    assert results(trainer, first_id) == [COMPLETED]
+    assert results(trainer, second_id) == [COMPLETED]
+
+
+def test_the_same_job_id_published_twice_yields_one_result(client: TestClient, trainer: Trainer) -> None:
+    spec = TrainingRequested.model_validate(gd_spec(epochs=50, seed=11))
+    envelope = Envelope.of(spec, source="/tests", subject="twice-1", key="twice-1", id="twice-1")
+    producer = Producer(trainer.settings)
+    producer.send_confirmed(trainer.kind.topics.jobs, envelope)
+    producer.send_confirmed(trainer.kind.topics.jobs, envelope)
+    producer.close()
+    wait_status(client, "twice-1", "succeeded")
+    time.sleep(2)  # room for a second outcome, should the duplicate produce one
+    assert results(trainer, "twice-1") == [COMPLETED]
+
+
+def _start_long_job(client: TestClient, trainer: Trainer) -> str:
+    job_id: str = client.post("/jobs", json=gd_spec(epochs=100_000, n_samples=5000, n_features=20)).json()["id"]
+
+    def running() -> bool:
+        job = client.get(f"/jobs/{job_id}").json()
+        return bool(job["status"] == "running" and job["progress"] > 0)
+
+    wait_until(running, 60, "the job to report progress")
+    return job_id
+
+
+def _assert_stopped_within_one_epoch(trainer: Trainer, job_id: str, asked: float) -> None:
+    seen = recorder(trainer).jobs[job_id]
+    assert seen.stop_asked_at is not None, "the worker never told the job to stop"
+    assert seen.stop_asked_at - asked < 5, "the cancel took too long to reach the worker"
+    # should_stop is asked before each epoch: once it said yes, no further epoch may have run.
+    assert seen.epochs == seen.epochs_when_asked
+    assert seen.epochs < 200_000
+
+
+def test_delete_cancels_a_running_job_within_one_epoch(client: TestClient, trainer: Trainer) -> None:
+    job_id = _start_long_job(client, trainer)
+    early = client.get(f"/jobs/{job_id}/result")
+    assert early.status_code == 409
+    assert early.headers["content-type"].startswith("application/problem+json")
+    asked = time.monotonic()
+    assert client.delete(f"/jobs/{job_id}").status_code == 202
+    job = wait_status(client, job_id, "cancelled", timeout_s=30)
+    _assert_stopped_within_one_epoch(trainer, job_id, asked)
+    assert job["progress"] < 1.0
+    events = read_all(trainer.settings, [trainer.kind.topics.results], idle_ms=3000)
+    (outcome,) = [e for e in events if e.subject == job_id]
+    assert outcome.type == CANCELLED
+    assert outcome.data["epoch"] >= 1
+
+
+def test_a_cancel_on_the_control_topic_stops_a_running_job(client: TestClient, trainer: Trainer) -> None:
+    job_id = _start_long_job(client, trainer)
+    producer = Producer(trainer.settings)
+    asked = time.monotonic()
+    command = Envelope.of(CancelTraining(job_id=job_id), source="/tests", subject=job_id, key=job_id)
+    producer.send_confirmed(trainer.kind.topics.control, command)
+    producer.close()
+    wait_status(client, job_id, "cancelled", timeout_s=30)
+    _assert_stopped_within_one_epoch(trainer, job_id, asked)
+    assert results(trainer, job_id) == [CANCELLED]
+
+
+def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: TestClient, trainer: Trainer) -> None:
+    producer = Producer(trainer.settings)
+    malformed = Envelope(
+        type="quartet.training.TrainingRequested.v1",
+        source="/tests",
+        data={"model": {"kind": "quadratic"}, "epochs": -1},
+        key="bad-job",
+    )
+    over = Envelope.of(TrainingRequested.model_validate(gd_spec(epochs=100_000, n_samples=60_000)), source="/tests")
+    producer.send_confirmed(trainer.kind.topics.jobs, malformed)
+    producer.send_confirmed(trainer.kind.topics.jobs, over)
+    producer.close()
+
+    def dead() -> bool:
+        return len(list_dead_letters(trainer.settings, trainer.kind.topics.jobs)) == 2
+
+    wait_until(dead, 60, "two dead letters")
+    letters = {letter.ce_id: letter for letter in list_dead_letters(trainer.settings, trainer.kind.topics.jobs)}
+    bad = letters[malformed.id]
+    assert bad.reason["dlq_error_type"] == "SchemaError"
+    assert "model" in bad.reason["dlq_error_message"]
+    assert "epochs" in bad.reason["dlq_error_message"]
+    assert bad.reason["dlq_original_topic"] == trainer.kind.topics.jobs
+    budget = letters[over.id]
+    assert "data.generator.n_samples" in budget.reason["dlq_error_message"]
+    assert "50,000" in budget.reason["dlq_error_message"]
+    assert results(trainer, malformed.id) == []
+
+
+def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"model": {"kind": "quadratic"}}, "model"),
+        ({"optimizer": {"kind": "lbfgs"}}, "optimizer"),
+        ({"regularization": {"kind": "l2", "lam": -0.1}}, "regularization.lam"),
+        ({"optimizer": {"kind": "gd", "lr": 0}}, "optimizer.lr"),
+        ({"optimizer": {"kind": "adam", "lr": -1}}, "optimizer.lr"),
+        ({"mode": {"kind": "sweep", "lambdas": [0.1, -1]}}, "mode.lambdas"),
+        ({"data": {"kind": "inline", "rows": [[1, 2, 3], [4, 5], [6, 7, 8]]}}, "data.rows"),
+        ({"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "columns": ["a"]}}, "data.columns"),
+        ({"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "label_column": 5}}, "data.label_column"),
+        ({"model": {"kind": "logistic"}, "data": {"kind": "sklearn", "name": "iris"}}, "model"),
+        (gd_spec(epochs=10_000, mode={"kind": "sweep"}), "epochs"),
+        (gd_spec(epochs=10, n_samples=60_000), "data.generator.n_samples"),
+        (gd_spec(epochs=150_000, n_samples=20_000, n_features=50), "epochs"),
+        ({"data": {"kind": "upload", "dataset_id": "no-such-dataset"}}, "data.dataset_id"),
+    ]
+    for spec, field in cases:
+        answer = client.post("/jobs", json=spec)
+        assert answer.status_code == 422, (field, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        problem = answer.json()
+        assert field in [e["field"] for e in problem["errors"]], (field, problem)
+        assert field in problem["detail"]
+
+
+def test_a_job_that_fails_in_training_gets_a_problem(client: TestClient, trainer: Trainer) -> None:
+    spec = gd_spec(epochs=1000)
+    spec["optimizer"]["lr"] = 50.0
+    job_id = client.post("/jobs", json=spec).json()["id"]
+    job = wait_status(client, job_id, "failed")
+    assert job["problem"]["error_type"] == "Diverged"
+    assert job["problem"]["field"] == "optimizer.lr"
+    assert "learning rate" in job["problem"]["detail"]
+    assert client.get(f"/jobs/{job_id}/result").status_code == 409
+    assert results(trainer, job_id) == [FAILED]
+
+
+# ---- datasets ----------------------------------------------------------------------------------------
+
+
+def linear_csv(rows: int = 40, seed: int = 0) -> str:
+    """price = 3·area − 2·age + 1 with a little noise; the label in the middle column."""
+    rng = np.random.default_rng(seed)
+    area, age = rng.uniform(0, 5, rows), rng.uniform(0, 3, rows)
+    price = 3 * area - 2 * age + 1 + 0.001 * rng.standard_normal(rows)
+    lines = ["area,price,age", *(f"{a:.6f},{p:.6f},{g:.6f}" for a, p, g in zip(area, price, age, strict=True))]
+    return "\n".join(lines) + "\n"
+
+
+def test_upload_stores_a_csv_and_describes_it(client: TestClient) -> None:
+    csv = linear_csv()
+    answer = upload(client, csv, name="houses", label_column="price")
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert len(body["id"]) == 64
+    assert body["rows"] == 40
+    assert body["columns"] == ["area", "price", "age"]
+    assert body["label_column"] == "price"
+    assert body["task"] == "regression"
+    assert answer.headers["location"].endswith(f"/datasets/{body['id']}")
+    described = client.get(f"/datasets/{body['id']}").json()
+    assert described["name"] == "houses"
+    assert described["size_bytes"] == len(csv.encode())
+    again = upload(client, csv, label_column="1")
+    assert again.status_code == 200
+    assert again.json()["id"] == body["id"]
+    assert again.json()["label_column"] == "price"
+    classes = upload(client, "a,b,kind\n1,2,cat\n3,4,dog\n5,6,cat\n")
+    assert classes.status_code == 201
+    assert classes.json()["task"] == "classification"
+    assert classes.json()["class_names"] == ["cat", "dog"]
+    missing = client.get("/datasets/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("csv", "params", "field", "says"),
+    [
+        ("a,b,y\n1,2,3\n4,5\n6,7,8\n", {}, "body", "line 3 has 2 cells, expected 3"),
+        ("a,b,y\n1,2,3\n4,abc,6\n", {}, "body", "'abc' is not a number"),
+        ("a,b,y\n1,2,3\n4,nan,6\n", {}, "body", "NaN"),
+        ("a,b,y\n1,2,3\n4,5,nan\n", {}, "body", "label column 'y': missing, NaN or infinite"),
+        ("", {}, "body", "empty"),
+        ("\n\n", {}, "body", "empty"),
+        ("a,b,y\n", {}, "body", "no data rows"),
+        ("a,b,y\n1,2,3\n4,5,6\n", {"label_column": "price"}, "label_column", "label column 'price' not found"),
+        ("a,b,y\n1,2,3\n4,5,6\n", {"label_column": "7"}, "label_column", "out of range"),
+    ],
+    ids=["ragged", "non-numeric", "nan-feature", "nan-label", "empty", "blank", "header-only", "no-label", "index"],
+)
+def test_bad_csv_is_422_naming_the_problem(
+    client: TestClient, csv: str, params: dict[str, str], field: str, says: str
+) -> None:
+    answer = upload(client, csv, **params)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert problem["title"] == "Invalid dataset"
+    assert says in problem["detail"]
+    assert problem["errors"] == [{"field": field, "message": problem["detail"]}]
+
+
+def test_upload_over_the_size_limit_is_413(client: TestClient) -> None:
+    csv = linear_csv(rows=200)
+    assert len(csv) > MAX_UPLOAD_BYTES
+    answer = upload(client, csv)
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert f"over the limit of {MAX_UPLOAD_BYTES:,} bytes" in answer.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:
+        # No Content-Length: the limit must hold while the body streams in.
+        yield from csv.encode().splitlines(keepends=True)
+
+    streamed = client.post("/datasets", content=chunks(), headers={"Content-Type": "text/csv"})
+    assert streamed.status_code == 413
+
+
+def test_a_form_upload_is_415_with_a_hint(client: TestClient) -> None:
+    answer = client.post("/datasets", files={"file": ("x.csv", b"a,y\n1,2\n3,4\n", "text/csv")})
+    assert answer.status_code == 415
+    assert "text/csv" in answer.json()["detail"]
+
+
+def test_a_job_on_an_uploaded_dataset_trains_on_it(client: TestClient, trainer: Trainer) -> None:
+    dataset = upload(client, linear_csv(rows=40), label_column="price").json()
+    spec: dict[str, Any] = {
+        "model": {"kind": "linear"},
+        "optimizer": {"kind": "closed_form"},
+        "regularization": {"kind": "none"},
+        "standardize": False,
+        "data": {"kind": "upload", "dataset_id": dataset["id"], "label_column": "price"},
+    }
+    job_id = client.post("/jobs", json=spec).json()["id"]
+    wait_status(client, job_id, "succeeded")
+    result = client.get(f"/jobs/{job_id}/result").json()
+    assert result["feature_names"] == ["area", "age"]
+    assert result["weights"] == pytest.approx([3.0, -2.0], abs=1e-2)
+    assert result["bias"] == pytest.approx(1.0, abs=1e-2)
+    assert result["metrics"]["train_r2"] > 0.999
+    wrong_label = {**spec, "data": {**spec["data"], "label_column": "colour"}}
+    answer = client.post("/jobs", json=wrong_label)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "data.label_column"
+    assert results(trainer, job_id) == [COMPLETED]
+
+
+def test_a_classification_job_on_an_uploaded_dataset_reports_its_classes(client: TestClient) -> None:
+    rng = np.random.default_rng(4)
+    lines = ["x1,x2,species"]
+    for i in range(60):
+        centre = (-2.0, -2.0) if i % 2 else (2.0, 2.0)
+        x = rng.normal(centre, 0.5)
+        lines.append(f"{x[0]:.4f},{x[1]:.4f},{'fox' if i % 2 else 'owl'}")
+    dataset = upload(client, "\n".join(lines)).json()
+    spec = {
+        "model": {"kind": "logistic"},
+        "optimizer": {"kind": "gd", "lr": 0.5},
+        "epochs": 100,
+        "data": {"kind": "upload", "dataset_id": dataset["id"]},
+    }
+    job_id = client.post("/jobs", json=spec).json()["id"]
+    wait_status(client, job_id, "succeeded")
+    result = client.get(f"/jobs/{job_id}/result").json()
+    assert result["class_names"] == ["fox", "owl"]
+    assert result["metrics"]["val_accuracy"] == 1.0
+
+
+# ---- service -----------------------------------------------------------------------------------------
+
+
+def test_readiness_reports_kafka_redis_and_database(client: TestClient) -> None:
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"] == {"kafka": "ok", "redis": "ok", "database": "ok"}
+
+
+def test_settings_default_to_port_8001_and_training_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINING_MAX_ROWS", "1234")
+    monkeypatch.setenv("TRAINING_BLAS_THREADS", "2")
+    cfg = TrainingSettings()
+    assert cfg.port == 8001
+    assert cfg.max_rows == 1234
+    assert cfg.blas_threads == 2
+    assert cfg.service_name == "training-worker"
+    assert cfg.transaction_timeout_ms >= cfg.job_timeout_s * 1000

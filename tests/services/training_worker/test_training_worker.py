@@ -1,0 +1,154 @@
+"""The worker adapter without servers: budgets, rejections, progress events, cancellation and outcomes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from quartet_shared.jobservice import JobRejected, Progress
+from quartet_shared.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
+from training_worker.dataset_store import DatasetRecord
+from training_worker.domain.errors import Diverged, IncompatibleData, InvalidConfig, InvalidDataset
+from training_worker.jobs import EpochReport
+from training_worker.settings import TrainingSettings
+from training_worker.worker import (
+    EpochProgress,
+    TrainJobRunner,
+    check_budget,
+    data_size,
+    failed_event,
+    problem_of,
+    progress_event,
+    rejection,
+    training_kind,
+)
+
+LIMITS = TrainingSettings(max_rows=1000, max_epochs=10_000, max_work=1e8)
+UPLOADED = DatasetRecord(
+    id="abc", name="houses", size_bytes=100, rows=500, columns=["area", "price", "age"], created_at=datetime.now(UTC)
+)
+
+
+def spec(**raw: Any) -> TrainingJobSpec:
+    return TrainingJobSpec.model_validate(raw)
+
+
+def lookup(ident: str) -> DatasetRecord | None:
+    return UPLOADED if ident == UPLOADED.id else None
+
+
+def rejected(raw: dict[str, Any]) -> JobRejected:
+    with pytest.raises(JobRejected) as caught:
+        check_budget(spec(**raw), LIMITS, lookup)
+    return caught.value
+
+
+def test_data_size_of_every_source() -> None:
+    assert data_size(spec(), None).rows == 500
+    poly = data_size(spec(model={"kind": "polynomial", "degree": 15}), None)
+    assert (poly.rows, poly.features, poly.field) == (20, 1, "data.generator.n_samples")
+    assert data_size(spec(data={"kind": "sklearn", "name": "diabetes"}), None).features == 10
+    inline = data_size(spec(data={"kind": "inline", "rows": [[1, 2, 3]] * 4}), None)
+    assert (inline.rows, inline.features, inline.field) == (4, 2, "data.rows")
+    upload = data_size(spec(data={"kind": "upload", "dataset_id": "abc"}), lookup)
+    assert (upload.rows, upload.features, upload.field) == (500, 2, "data.dataset_id")
+
+
+def test_budgets_name_the_field_to_change() -> None:
+    check_budget(spec(epochs=100), LIMITS, lookup)
+    rows = rejected({"data": {"kind": "generator", "generator": {"name": "linear", "n_samples": 2000}}})
+    assert rows.field == "data.generator.n_samples"
+    assert "2,000 rows" in rows.message
+    epochs = rejected({"epochs": 6000})
+    assert epochs.field == "epochs"
+    assert "12,000 epochs" in epochs.message
+    sweep = rejected({"epochs": 300, "mode": {"kind": "sweep"}})
+    assert sweep.field == "epochs"
+    work = rejected({"epochs": 4000, "data": {"kind": "generator", "generator": {"name": "linear", "n_features": 50}}})
+    assert work.field == "epochs"
+    assert "epoch·row·feature" in work.message
+
+
+def test_uploaded_datasets_must_exist_and_have_the_label() -> None:
+    check_budget(spec(data={"kind": "upload", "dataset_id": "abc", "label_column": "price"}), LIMITS, lookup)
+    check_budget(spec(data={"kind": "upload", "dataset_id": "abc", "label_column": -3}), LIMITS, lookup)
+    assert rejected({"data": {"kind": "upload", "dataset_id": "nope"}}).field == "data.dataset_id"
+    assert rejected({"data": {"kind": "upload", "dataset_id": "abc", "label_column": "x"}}).field == "data.label_column"
+    assert rejected({"data": {"kind": "upload", "dataset_id": "abc", "label_column": 3}}).field == "data.label_column"
+
+
+def test_domain_errors_become_rejections_naming_the_field() -> None:
+    assert rejection(InvalidDataset("bad", field="label_column")).field == "data.label_column"
+    assert rejection(InvalidDataset("bad")).field == "data"
+    assert rejection(IncompatibleData("3 classes")).field == "model"
+    assert rejection(Diverged("boom")).field == "optimizer.lr"
+    assert rejection(InvalidConfig("folds")).field is None
+
+
+def test_failed_events_and_their_problems() -> None:
+    try:
+        raise rejection(Diverged("training diverged")) from Diverged("training diverged")
+    except JobRejected as exc:
+        event = failed_event("j1", exc)
+    assert (event.error_type, event.field, event.detail) == ("Diverged", "optimizer.lr", "training diverged")
+    problem = problem_of(event)
+    assert problem["status"] == 422
+    assert problem["field"] == "optimizer.lr"
+    internal = failed_event("j2", JobRejected(None, "RuntimeError: disk full"))
+    assert internal.error_type == "InternalError"
+    assert problem_of(internal)["status"] == 500
+    assert "field" not in problem_of(internal)
+
+
+def test_progress_events_carry_the_epoch_report_with_finite_numbers() -> None:
+    report = EpochReport(3, 10, 0.15, 0.5, float("inf"), 2.0, 0.1, "sweep", 2, 9)
+    event = progress_event("j1", EpochProgress(3, 10, 0.15, 0.5, report=report))
+    assert (event.epoch, event.epochs, event.phase, event.sweep_step, event.lam) == (3, 10, "sweep", 2, 0.1)
+    assert event.val_loss is None
+    bare = progress_event("j1", Progress(0, 0, 1.5, None))
+    assert (bare.epoch, bare.epochs, bare.progress) == (1, 1, 1.0)
+
+
+def test_the_runner_trains_reports_every_epoch_and_renders_plots() -> None:
+    job = spec(model={"kind": "polynomial", "degree": 5}, epochs=50, optimizer={"kind": "gd", "lr": 0.1})
+    seen: list[Progress] = []
+    outcome = TrainJobRunner(render_plots=True)("j1", job, seen.append, lambda: False)
+    assert isinstance(outcome.completed, TrainingCompleted)
+    assert outcome.completed.spec_hash == normalized_spec_hash(job)
+    assert sorted(outcome.plots) == outcome.completed.plots == ["fit", "loss", "weight_norm"]
+    assert len(seen) == 100  # the regularized fit and the λ = 0 reference, 50 epochs each
+    assert outcome.last is seen[-1]
+    assert seen[-1].fraction == 1.0
+
+
+def test_the_runner_stops_at_the_next_epoch_when_asked() -> None:
+    seen: list[Progress] = []
+
+    def stop() -> bool:
+        return len(seen) >= 7
+
+    outcome = TrainJobRunner()("j1", spec(epochs=1000), seen.append, stop)
+    assert outcome.cancelled
+    assert outcome.completed is None
+    assert len(seen) == 7
+    assert outcome.last is not None and outcome.last.iteration == 7
+    kind = training_kind(LIMITS)
+    assert kind.cancelled_event("j1", outcome.last).model_dump()["epoch"] == 7
+
+
+def test_the_runner_rejects_what_the_domain_refuses() -> None:
+    data = {"kind": "inline", "rows": [[1, 0], [2, 1], [3, 2], [4, 0]]}
+    with pytest.raises(JobRejected) as caught:
+        TrainJobRunner()("j1", spec(model={"kind": "logistic"}, data=data), lambda _p: None, lambda: False)
+    assert caught.value.field == "model"
+    assert isinstance(caught.value.__cause__, IncompatibleData)
+
+    def no_uploads(ident: str) -> bytes:
+        raise KeyError(ident)
+
+    with pytest.raises(JobRejected) as missing:
+        TrainJobRunner(uploads=no_uploads)(
+            "j2", spec(data={"kind": "upload", "dataset_id": "gone"}), lambda _p: None, lambda: False
+        )
+    assert missing.value.field == "data"
