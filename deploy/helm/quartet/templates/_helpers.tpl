@@ -156,17 +156,6 @@ spec:
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if and (eq .key "rental") .svc.migrate }}
-  initContainers:
-    - name: migrate
-      image: {{ include "quartet.image" . }}
-      imagePullPolicy: {{ $v.image.pullPolicy }}
-      args: ["migrate"]
-      securityContext:
-        {{- toYaml $v.securityContext | nindent 8 }}
-      {{- include "quartet.env" . | nindent 6 }}
-      {{- include "quartet.volumeMounts" . | nindent 6 }}
-  {{- end }}
   containers:
     - name: {{ .role }}
       image: {{ include "quartet.image" . }}
