@@ -19,7 +19,7 @@ from quartet_shared.http import create_app, problem_response
 from quartet_shared.jobservice import database_ready, kafka_ready
 
 from rental_manager.bootstrap import Rental
-from rental_manager.domain.errors import InvalidTransition, InvalidValue, RuleViolation
+from rental_manager.domain.errors import ForbiddenMove, InvalidTransition, InvalidValue, RuleViolation
 from rental_manager.domain.model import (
     ApplicationStatus,
     BillStatus,
@@ -129,6 +129,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(ForbiddenMove, forbidden)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(InvalidTransition, conflict)

@@ -47,6 +47,8 @@ from rental_manager.domain.model import (
     ViewingStatus,
 )
 
+VERSION_TABLE = "rental_manager_alembic_version"
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -22,7 +22,7 @@ from quartet_shared.db import claim_message
 from quartet_shared.registry import ce_type_of
 from quartet_shared.schemas import rental as msg
 
-from rental_manager.domain.errors import DomainError, InvalidValue, RuleViolation
+from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role
 from rental_manager.orm import Bill, User
 from rental_manager.schemas import ApplicationCreate, MaintenanceCreate, PaymentCreate, ViewingCreate
@@ -59,7 +59,7 @@ def _status_of(exc: Exception) -> tuple[int, str | None]:
         return 422, exc.field
     if isinstance(exc, NotFound):
         return 404, None
-    if isinstance(exc, Forbidden | Unauthorized):
+    if isinstance(exc, Forbidden | Unauthorized | ForbiddenMove):
         return 403, None
     return 409, None
 

@@ -17,6 +17,16 @@ class InvalidTransition(DomainError):
         super().__init__(detail or f"this {entity} is {current} and cannot become {target}")
 
 
+class ForbiddenMove(DomainError):
+    """A transition that exists, but not for this party, such as a tenant approving (the API answers 403)."""
+
+    def __init__(self, entity: str, current: str, target: str, party: str) -> None:
+        self.entity = entity
+        self.current = current
+        self.target = target
+        super().__init__(f"the {party} cannot move a {entity} from {current} to {target}")
+
+
 class RuleViolation(DomainError):
     """A business rule the request would break given the current state, such as overlapping leases (409)."""
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from rental_manager.domain.errors import InvalidTransition, InvalidValue, RuleViolation
+from rental_manager.domain.errors import ForbiddenMove, InvalidTransition, InvalidValue, RuleViolation
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -95,17 +95,15 @@ class StateMachine:
     transitions: Mapping[tuple[str, str], frozenset[Party]]
 
     def check(self, current: StrEnum, target: StrEnum, party: Party = Party.SYSTEM) -> None:
-        """Raise InvalidTransition unless `party` may move the entity from `current` to `target`."""
+        """Raise InvalidTransition if no one may make this move, ForbiddenMove if `party` may not.
+
+        The system (billing runs, automatic rejections) may make any listed move; people only their own.
+        """
         allowed = self.transitions.get((current.value, target.value))
         if allowed is None:
             raise InvalidTransition(self.entity, current.value, target.value)
-        if party not in allowed and Party.SYSTEM not in allowed:
-            raise InvalidTransition(
-                self.entity,
-                current.value,
-                target.value,
-                f"the {party.value} cannot move a {self.entity} from {current.value} to {target.value}",
-            )
+        if party is not Party.SYSTEM and party not in allowed:
+            raise ForbiddenMove(self.entity, current.value, target.value, party.value)
 
     def targets(self, current: StrEnum, party: Party) -> list[str]:
         """Where `party` may move the entity from `current` (for user interfaces)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from rental_manager.orm import Base
+from rental_manager.orm import VERSION_TABLE, Base
 from sqlalchemy import Connection
 
 
@@ -11,6 +11,8 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        # Its own version table: services may share one database, and each migrates its own schema.
+        version_table=VERSION_TABLE,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

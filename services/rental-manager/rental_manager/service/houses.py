@@ -22,7 +22,7 @@ from rental_manager.schemas import (
     PhotoPublic,
 )
 from rental_manager.service.access import load_house, managed_house, require
-from rental_manager.service.errors import NotFound
+from rental_manager.service.errors import Forbidden, NotFound
 from rental_manager.service.paging import paged
 from rental_manager.service.unit import Actor, UnitOfWork
 
@@ -75,6 +75,8 @@ def create_house(uow: UnitOfWork, actor: Actor | None, data: HouseCreate) -> Hou
     """Add a house, owned by the calling landlord (or, for an admin, by the landlord named)."""
     who = require(actor, Role.LANDLORD, Role.ADMIN)
     landlord_id = who.id
+    if not who.is_admin and data.landlord_id not in (None, who.id):
+        raise Forbidden("landlords add houses of their own")
     if who.is_admin:
         landlord = uow.session.get(User, data.landlord_id) if data.landlord_id is not None else None
         if landlord is None or landlord.role is not Role.LANDLORD:

@@ -7,7 +7,6 @@ import uuid
 from quartet_shared.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
 from sqlalchemy import select
 
-from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
 from rental_manager.orm import Lease, MaintenanceRequest, MaintenanceUpdate
 from rental_manager.schemas import (
@@ -51,7 +50,7 @@ def request_maintenance(
     ).first()
     if lease is None:
         load_house(uow, who, house_id)  # 404 if the tenant cannot even see the house
-        raise RuleViolation("no_current_lease", "only a tenant living in the house may request maintenance")
+        raise Forbidden("only a tenant living in the house may request maintenance")
     request = MaintenanceRequest(
         id=uuid.uuid4(),
         house_id=house_id,

@@ -445,7 +445,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_payments_house_paid", ["house_id", "paid_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_payments_tenant_id"), ["tenant_id"], unique=False)
 
-    # The inbox: the kernel's processed_messages table (claim_message), shared by every consumer here.
+    # The inbox is the kernel's processed_messages table (claim_message). Other services sharing the database
+    # may have created it already (the kernel creates it on demand), so it is created only where missing.
+    if not sa.inspect(op.get_bind()).has_table("processed_messages"):
+        _create_inbox()
+
+
+def _create_inbox() -> None:
     op.create_table(
         "processed_messages",
         sa.Column("consumer", sa.String(length=200), nullable=False),
@@ -456,8 +462,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop every table (the btree_gist extension stays: other schemas may use it)."""
-    op.drop_table("processed_messages")
+    """Drop this service's tables (processed_messages and btree_gist stay: the kernel and others share them)."""
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payments_tenant_id"))
         batch_op.drop_index("ix_payments_house_paid")

@@ -1,0 +1,56 @@
+"""Fixtures for the rental-manager tests: one private PostgreSQL database for the session, migrated once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from quartet_shared.settings import KernelSettings
+from rental_manager.api import create_api
+from rental_manager.bootstrap import Rental, bootstrap
+from rental_manager.settings import RentalSettings
+
+from tests.support.rental import Cast, cast, create_database, drop_database, rental_settings
+from tests.support.servers import Servers
+
+
+@pytest.fixture(scope="session")
+def rental_database(servers: Servers) -> Iterator[str]:
+    """A database of its own on the session's PostgreSQL, at the latest migration."""
+    name = f"rental_{uuid.uuid4().hex[:10]}"
+    url = create_database(servers.database_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(servers.database_url, name)
+
+
+@pytest.fixture
+def rental_config(settings: KernelSettings, rental_database: str, unique: str) -> RentalSettings:
+    """Rental settings on the test servers with topics of this test's own."""
+    return rental_settings(settings, rental_database, unique)
+
+
+@pytest.fixture
+def rental(rental_config: RentalSettings) -> Iterator[Rental]:
+    """The wired service (no relay or worker running unless a test starts them)."""
+    wired = bootstrap(rental_config)
+    try:
+        yield wired
+    finally:
+        wired.close()
+
+
+@pytest.fixture
+def client(rental: Rental) -> Iterator[TestClient]:
+    """An HTTP client on the API (its lifespan starts nothing in the background)."""
+    with TestClient(create_api(rental)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def people(rental: Rental) -> Cast:
+    """An admin, two landlords and two tenants."""
+    return cast(rental)
