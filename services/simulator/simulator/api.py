@@ -1,0 +1,291 @@
+"""The simulator's HTTP API on port 8004: start a run, follow it, read its report (JSON or HTML).
+
+One run at a time: runs inject faults into the shared system, so a second one while the first is going
+gets 409. A scenario that cannot be used gets 422 naming each line and field; a system that is not up
+gets 503 naming each unreachable part.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, model_validator
+from quartet_shared.http import Problem, create_app
+
+from simulator.bootstrap import bundled_scenarios, make_simulation
+from simulator.domain.report import RunReport
+from simulator.domain.scenario import Scenario
+from simulator.preflight import PreflightError, kafka_problem
+from simulator.run import Simulation
+from simulator.scenario_io import ScenarioError, load_scenario, parse_scenario, scenario_from_data
+from simulator.settings import SimulatorSettings
+
+RunStatus = Literal["running", "passed", "failed", "error"]
+
+
+class RunCreate(BaseModel):
+    """A run request: exactly one of a scenario object, scenario YAML text, or a bundled scenario's name."""
+
+    scenario: dict[str, Any] | None = None
+    scenario_yaml: str | None = Field(default=None, max_length=2_000_000)
+    builtin: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> RunCreate:
+        given = [n for n in ("scenario", "scenario_yaml", "builtin") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of scenario, scenario_yaml or builtin (got {given or 'none'})")
+        return self
+
+
+class RunPublic(BaseModel):
+    """A run as the API shows it."""
+
+    id: str
+    scenario: str
+    status: RunStatus
+    phase: str
+    created_at: str
+    finished_at: str | None = None
+    elapsed_s: float = 0.0
+    submitted: int = 0
+    results: int = 0
+    faults: int = 0
+    passed: bool | None = None
+    error: str | None = None
+    summary: str | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass
+class RunEntry:
+    """A run the manager knows: live (with its simulation) or finished (with its report)."""
+
+    id: str
+    scenario: str
+    created_at: datetime
+    simulation: Simulation | None = None
+    thread: threading.Thread | None = None
+    finished_at: datetime | None = None
+    report: RunReport | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> RunStatus:
+        """running, passed, failed (audit), or error (the run could not complete)."""
+        if self.error is not None:
+            return "error"
+        if self.report is None:
+            return "running"
+        return "passed" if self.report.passed else "failed"
+
+    def public(self, base: str) -> RunPublic:
+        """The API view, with links to itself and its reports."""
+        sim = self.simulation
+        status = sim.status if sim is not None else None
+        links = {"self": f"{base}/runs/{self.id}"}
+        if self.report is not None:
+            links |= {"report": f"{base}/runs/{self.id}/report", "html": f"{base}/runs/{self.id}/report.html"}
+        return RunPublic(
+            id=self.id,
+            scenario=self.scenario,
+            status=self.status,
+            phase=status.phase if status is not None else self.status,
+            created_at=self.created_at.isoformat(),
+            finished_at=self.finished_at.isoformat() if self.finished_at else None,
+            elapsed_s=status.elapsed_s if status is not None else 0.0,
+            submitted=status.submitted
+            if status is not None
+            else self.report.audit.jobs.submitted
+            if self.report
+            else 0,
+            results=status.results if status is not None else self.report.audit.jobs.with_result if self.report else 0,
+            faults=status.faults if status is not None else len(self.report.faults) if self.report else 0,
+            passed=self.report.passed if self.report is not None else None,
+            error=self.error,
+            summary=self.report.summary() if self.report is not None else None,
+            links=links,
+        )
+
+
+SimulationFactory = Callable[[SimulatorSettings, Scenario], Simulation]
+
+
+@dataclass
+class RunManager:
+    """Starts runs on threads, one at a time, and finds finished ones on disk."""
+
+    settings: SimulatorSettings
+    factory: SimulationFactory = field(default=lambda s, sc: make_simulation(s, sc))
+    runs: dict[str, RunEntry] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def active(self) -> RunEntry | None:
+        """The run in progress, if any."""
+        return next((r for r in self.runs.values() if r.status == "running"), None)
+
+    def start(self, scenario: Scenario) -> RunEntry:
+        """Preflight and start a run; Problem 409 if one is going, 503 naming what is unreachable."""
+        with self._lock:
+            busy = self.active()
+            if busy is not None:
+                raise Problem(409, "Conflict", f"run {busy.id} is still going; one run at a time", run=busy.id)
+            simulation = self.factory(self.settings, scenario)
+            try:
+                simulation.prepare()
+            except PreflightError as exc:
+                raise Problem(503, "Service Unavailable", str(exc), unreachable=exc.problems) from exc
+            entry = RunEntry(simulation.run_id, scenario.name, datetime.now(UTC), simulation)
+            entry.thread = threading.Thread(target=self._run, args=(entry,), name=f"run-{entry.id}", daemon=True)
+            self.runs[entry.id] = entry
+            entry.thread.start()
+            return entry
+
+    def _run(self, entry: RunEntry) -> None:
+        assert entry.simulation is not None
+        try:
+            entry.report = entry.simulation.run()
+        except Exception as exc:  # the run's outcome is reported through its status, never lost
+            entry.error = f"{type(exc).__name__}: {exc}"
+        entry.finished_at = datetime.now(UTC)
+
+    def get(self, run_id: str) -> RunEntry | None:
+        """A run by id: in memory, or finished on disk from an earlier process."""
+        entry = self.runs.get(run_id)
+        if entry is not None:
+            return entry
+        path = self.settings.runs_dir / run_id / "report.json"
+        if not run_id.isalnum() or not path.is_file():
+            return None
+        report = RunReport.model_validate_json(path.read_text())
+        created = datetime.fromisoformat(report.started_at)
+        return RunEntry(
+            run_id, report.scenario, created, finished_at=datetime.fromisoformat(report.finished_at), report=report
+        )
+
+    def stop_all(self, timeout_s: float) -> None:
+        """Cut every running load short and wait for the runs to report."""
+        for entry in list(self.runs.values()):
+            if entry.simulation is not None and entry.status == "running":
+                entry.simulation.stop()
+        for entry in list(self.runs.values()):
+            if entry.thread is not None:
+                entry.thread.join(timeout_s)
+
+
+def get_manager(request: Request) -> RunManager:
+    """The app's RunManager."""
+    manager: RunManager = request.app.state.runs
+    return manager
+
+
+ManagerDep = Annotated[RunManager, Depends(get_manager)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _scenario(body: RunCreate) -> Scenario:
+    try:
+        if body.scenario is not None:
+            return scenario_from_data(body.scenario)
+        if body.scenario_yaml is not None:
+            return parse_scenario(body.scenario_yaml, "scenario_yaml")
+        path = bundled_scenarios().get(body.builtin or "")
+        if path is None:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"no bundled scenario {body.builtin!r}",
+                errors=[{"field": "builtin", "message": f"one of {sorted(bundled_scenarios())}"}],
+            )
+        return load_scenario(path)
+    except ScenarioError as exc:
+        errors = [{**p.as_dict(), "field": p.field or "scenario"} for p in exc.problems]
+        raise Problem(422, "Invalid scenario", str(exc), errors=errors) from exc
+
+
+def _require(manager: RunManager, run_id: str) -> RunEntry:
+    entry = manager.get(run_id)
+    if entry is None:
+        raise Problem(404, "Not Found", f"no run {run_id}")
+    return entry
+
+
+def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -> FastAPI:
+    """The app: runs, their status and reports, the bundled scenarios, health and readiness."""
+    runs = manager or RunManager(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Within the contract's 30 s: the load stops at once; settling and the report get the rest.
+        runs.stop_all(20)
+
+    app = create_app(
+        title="Quartet simulator",
+        description="Seeded workloads, injected faults and an end-to-end audit of every job and event.",
+        readiness={"kafka": lambda: kafka_problem(settings.kafka_bootstrap_servers) is None},
+        lifespan=lifespan,
+    )
+    app.state.runs = runs
+
+    @app.post("/runs", status_code=202, tags=["runs"], summary="Start a run")
+    def create_run(body: RunCreate, manager: ManagerDep, request: Request) -> JSONResponse:
+        """Validate the scenario, check the system is up, and start the run."""
+        entry = manager.start(_scenario(body))
+        public = entry.public(_base(request))
+        return JSONResponse(public.model_dump(mode="json"), status_code=202, headers={"Location": public.links["self"]})
+
+    @app.get("/runs", tags=["runs"], summary="Runs of this process")
+    def list_runs(manager: ManagerDep, request: Request) -> list[RunPublic]:
+        """Every run started since the service started, newest first."""
+        entries = sorted(manager.runs.values(), key=lambda e: e.created_at, reverse=True)
+        return [e.public(_base(request)) for e in entries]
+
+    @app.get("/runs/{run_id}", tags=["runs"], summary="A run's status")
+    def get_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
+        """Phase, counts so far and, once finished, the verdict and summary."""
+        return _require(manager, run_id).public(_base(request))
+
+    @app.delete("/runs/{run_id}", status_code=202, tags=["runs"], summary="Cut a run's load short")
+    def stop_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
+        """Stop sending load; the run still settles, audits and reports."""
+        entry = _require(manager, run_id)
+        if entry.simulation is not None:
+            entry.simulation.stop()
+        return entry.public(_base(request))
+
+    @app.get("/runs/{run_id}/report", tags=["runs"], summary="A finished run's report (JSON)")
+    def get_report(run_id: str, manager: ManagerDep) -> dict[str, Any]:
+        """The whole report: audit, counts, series and faults (409 while running)."""
+        entry = _require(manager, run_id)
+        if entry.report is None:
+            raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet", error=entry.error)
+        return entry.report.model_dump(mode="json")
+
+    @app.get("/runs/{run_id}/report.html", tags=["runs"], summary="A finished run's report page")
+    def get_report_html(run_id: str, manager: ManagerDep) -> FileResponse:
+        """The self-contained HTML report (409 while running)."""
+        entry = _require(manager, run_id)
+        path = manager.settings.runs_dir / run_id / "report.html"
+        if entry.simulation is not None:
+            path = entry.simulation.out_dir / "report.html"
+        if entry.report is None or not path.is_file():
+            raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/scenarios", tags=["runs"], summary="Bundled scenarios")
+    def scenarios() -> list[str]:
+        """Names usable as `builtin` in POST /runs."""
+        return sorted(bundled_scenarios())
+
+    return app

@@ -1,0 +1,68 @@
+"""One place that wires a simulation to the real world; nothing here connects at import time."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from simulator.domain.scenario import Scenario
+from simulator.run import RentalDriver, Simulation
+from simulator.servers import ServerControl, compose_running, detect_server_control, docker_client
+from simulator.settings import SimulatorSettings
+from simulator.workers import ComposeWorkers, WorkerControl
+
+log = logging.getLogger(__name__)
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    """The scenario files shipped with the simulator, by name."""
+    return {p.stem: p for p in sorted(SCENARIOS.glob("*.yaml"))}
+
+
+def _rental_driver(settings: SimulatorSettings) -> RentalDriver:
+    from simulator.rental import RentalHttpDriver
+
+    return RentalHttpDriver(settings)
+
+
+def make_simulation(
+    settings: SimulatorSettings,
+    scenario: Scenario,
+    *,
+    out_dir: Path | None = None,
+    servers: ServerControl | None = None,
+    workers: WorkerControl | None = None,
+    rental: RentalDriver | None = None,
+    run_id: str | None = None,
+) -> Simulation:
+    """A Simulation with the servers, workers and rental manager of the environment `settings` describe.
+
+    Tests pass their own `servers` (the private stack's control); otherwise the stack `make up` started is
+    found natively or under Compose, where the worker containers are reached through the Docker API.
+    """
+    run = run_id or uuid.uuid4().hex[:12]
+    compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
+    if servers is None:
+        try:
+            servers = detect_server_control(settings.kafka_bootstrap_servers, settings.infra, settings.compose_project)
+        except Exception as exc:  # the Docker API may be absent; preflight then names what is missing
+            log.warning("no control of the servers: %s", exc)
+    if workers is None and compose:
+        try:
+            workers = ComposeWorkers(docker_client(), settings.compose_project)
+        except Exception as exc:
+            log.warning("no control of the worker containers: %s", exc)
+    if rental is None and scenario.has_rental():
+        rental = _rental_driver(settings)
+    return Simulation(
+        settings=settings,
+        scenario=scenario,
+        out_dir=out_dir or settings.runs_dir / run,
+        servers=servers,
+        worker_control=workers,
+        rental=rental,
+        run_id=run,
+    )

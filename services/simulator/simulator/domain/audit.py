@@ -1,0 +1,326 @@
+"""The audit: reconcile what the run sent with what the system produced, and measure how fast it did.
+
+Inputs are plain records gathered by the adapters (published jobs and garbage, committed result events,
+dead letters, rental findings); `reconcile` is a pure function of them, so every rule is unit-tested
+with fakes. A job is *accepted* once the broker acknowledged one of its publishes (acks=all).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from simulator.domain.stats import Percentiles, percentiles
+
+SAMPLE = 50
+OUTCOMES = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SentJob:
+    """A job the run published: its kind, when it was first published, and whether the broker acknowledged it."""
+
+    job_id: str
+    kind: str
+    submitted_at: float
+    accepted: bool
+    publishes: int = 1
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultSeen:
+    """A committed outcome event on a results topic."""
+
+    job_id: str
+    kind: str
+    outcome: str
+    at: float
+    topic: str
+    partition: int
+    offset: int
+    cached: bool = False
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class GarbageSent:
+    """A garbage message the run published onto `topic`, keyed `key`."""
+
+    key: str
+    kind: str
+    flavour: str
+    topic: str
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class DeadLetterSeen:
+    """A record on a dead-letter topic, with the reason the kernel recorded."""
+
+    key: str | None
+    topic: str
+    original_topic: str | None
+    error_type: str | None
+    ce_id: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class CorruptRecord:
+    """A record on a results or events topic that is not a readable event."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: str
+
+
+@dataclass
+class RentalFindings:
+    """What the rental journeys did and what the rental checks found."""
+
+    checked: bool = False
+    journeys: int = 0
+    completed: int = 0
+    steps: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+    leases: int = 0
+    overlapping_leases: list[str] = field(default_factory=list)
+    events_seen: int = 0
+    event_mismatches: list[str] = field(default_factory=list)
+    unavailable: str | None = None
+
+
+class Check(BaseModel):
+    """One audit rule and whether the run kept it."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class JobCounts(BaseModel):
+    """Counts over a set of jobs."""
+
+    submitted: int = 0
+    accepted: int = 0
+    unconfirmed: int = 0
+    duplicate_publishes: int = 0
+    with_result: int = 0
+    lost: int = 0
+    doubled: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    cached: int = 0
+    dead_lettered: int = 0
+
+
+class GarbageCounts(BaseModel):
+    """What became of the garbage."""
+
+    sent: int = 0
+    accepted: int = 0
+    in_dlq: int = 0
+    missing: int = 0
+    misrouted: int = 0
+    by_flavour: dict[str, int] = Field(default_factory=dict)
+
+
+class AuditResult(BaseModel):
+    """The audit's verdict, its counts, samples of what went wrong, and latency percentiles."""
+
+    passed: bool
+    checks: list[Check]
+    jobs: JobCounts
+    per_kind: dict[str, JobCounts]
+    garbage: GarbageCounts
+    orphans: int = 0
+    corrupt: int = 0
+    lost_ids: list[str] = Field(default_factory=list)
+    doubled_ids: list[str] = Field(default_factory=list)
+    orphan_ids: list[str] = Field(default_factory=list)
+    missing_garbage: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    dead_lettered_jobs: list[str] = Field(default_factory=list)
+    latency: dict[str, Percentiles] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """What the audit holds the run to."""
+
+    expect_success: bool = True
+    foreign_results: str = "fail"
+    dlq_suffix: str = ".dlq"
+
+
+def _counts(jobs: Iterable[SentJob], results: dict[str, list[ResultSeen]], dead: set[str]) -> JobCounts:
+    c = JobCounts()
+    for job in jobs:
+        c.submitted += 1
+        c.duplicate_publishes += max(0, job.publishes - 1)
+        seen = results.get(job.job_id, [])
+        if job.accepted:
+            c.accepted += 1
+        else:
+            c.unconfirmed += 1
+        if seen:
+            c.with_result += 1
+            outcome = seen[0].outcome
+            if outcome in OUTCOMES:
+                setattr(c, outcome, getattr(c, outcome) + 1)
+            c.cached += int(seen[0].cached)
+        elif job.accepted:
+            c.lost += 1
+        if len(seen) > 1:
+            c.doubled += 1
+        if job.job_id in dead:
+            c.dead_lettered += 1
+    return c
+
+
+def reconcile(
+    sent: Sequence[SentJob],
+    results: Sequence[ResultSeen],
+    garbage: Sequence[GarbageSent],
+    dead_letters: Sequence[DeadLetterSeen],
+    corrupt: Sequence[CorruptRecord] = (),
+    rental: RentalFindings | None = None,
+    policy: AuditPolicy = AuditPolicy(),
+    extra_checks: Sequence[Check] = (),
+) -> AuditResult:
+    """Check every rule of the audit and compute latencies; `passed` is True only if every check passed."""
+    by_job: dict[str, list[ResultSeen]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: (r.at, r.topic, r.partition, r.offset)):
+        by_job[r.job_id].append(r)
+    sent_by_id = {j.job_id: j for j in sent}
+    dead_ids = {d.ce_id for d in dead_letters if d.ce_id} | {d.key for d in dead_letters if d.key}
+    dead_jobs = sorted(j for j in sent_by_id if j in dead_ids)
+
+    jobs = _counts(sent, by_job, dead_ids)
+    per_kind = {
+        kind: _counts([j for j in sent if j.kind == kind], by_job, dead_ids) for kind in sorted({j.kind for j in sent})
+    }
+    lost = sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id))
+    doubled = sorted(j for j, seen in by_job.items() if j in sent_by_id and len(seen) > 1)
+    orphans = sorted(j for j in by_job if j not in sent_by_id)
+    failures = [
+        f"{seen[0].kind} job {job_id}: {seen[0].outcome}: {seen[0].detail or 'no detail'}"
+        for job_id, seen in sorted(by_job.items())
+        if job_id in sent_by_id and seen[0].outcome != "completed"
+    ]
+
+    garbage_counts, missing, misrouted = _garbage(garbage, dead_letters, policy.dlq_suffix)
+
+    checks = [
+        Check(name="no accepted job lost", passed=not lost, detail=f"{len(lost)} accepted job(s) without a result"),
+        Check(
+            name="no job has two results", passed=not doubled, detail=f"{len(doubled)} job(s) with more than one result"
+        ),
+        Check(
+            name="no result for a job never sent",
+            passed=not orphans or policy.foreign_results == "ignore",
+            detail=f"{len(orphans)} result(s) for unknown job ids"
+            + (" (ignored by audit.foreign_results)" if orphans and policy.foreign_results == "ignore" else ""),
+        ),
+        Check(
+            name="every garbage message is in its dead-letter topic",
+            passed=not missing and not misrouted,
+            detail=f"{garbage_counts.in_dlq} of {garbage_counts.accepted} accepted garbage message(s) dead-lettered; "
+            f"{len(missing)} missing, {misrouted} in the wrong topic",
+        ),
+        Check(
+            name="results topics hold only readable events",
+            passed=not corrupt,
+            detail=f"{len(corrupt)} unreadable record(s)",
+        ),
+    ]
+    if policy.expect_success:
+        checks.append(
+            Check(
+                name="every job succeeded",
+                passed=not failures,
+                detail=f"{len(failures)} job(s) failed or were cancelled",
+            )
+        )
+    if rental is not None and rental.checked:
+        checks += _rental_checks(rental)
+    checks += extra_checks
+
+    latency: dict[str, Percentiles] = {}
+    for kind in [None, *sorted(per_kind)]:
+        values = [
+            by_job[j.job_id][0].at - j.submitted_at
+            for j in sent
+            if j.accepted and by_job.get(j.job_id) and (kind is None or j.kind == kind)
+        ]
+        latency[kind or "all"] = percentiles(values)
+
+    return AuditResult(
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        jobs=jobs,
+        per_kind=per_kind,
+        garbage=garbage_counts,
+        orphans=len(orphans),
+        corrupt=len(corrupt),
+        lost_ids=lost[:SAMPLE],
+        doubled_ids=doubled[:SAMPLE],
+        orphan_ids=orphans[:SAMPLE],
+        missing_garbage=missing[:SAMPLE],
+        failures=failures[:SAMPLE],
+        dead_lettered_jobs=dead_jobs[:SAMPLE],
+        latency=latency,
+    )
+
+
+def _garbage(
+    garbage: Sequence[GarbageSent], dead_letters: Sequence[DeadLetterSeen], suffix: str
+) -> tuple[GarbageCounts, list[str], int]:
+    where: dict[str, set[str]] = defaultdict(set)
+    for d in dead_letters:
+        if d.key is not None:
+            where[d.key].add(d.topic)
+    counts = GarbageCounts(sent=len(garbage), by_flavour=dict(Counter(g.flavour for g in garbage)))
+    missing: list[str] = []
+    misrouted = 0
+    for g in garbage:
+        counts.accepted += int(g.accepted)
+        topics = where.get(g.key, set())
+        if g.topic + suffix in topics:
+            counts.in_dlq += 1
+        elif topics:
+            misrouted += 1
+        elif g.accepted:
+            missing.append(g.key)
+    counts.missing = len(missing)
+    counts.misrouted = misrouted
+    return counts, sorted(missing), misrouted
+
+
+def _rental_checks(rental: RentalFindings) -> list[Check]:
+    if rental.unavailable:
+        return [Check(name="rental checks ran", passed=False, detail=rental.unavailable)]
+    return [
+        Check(
+            name="no house has overlapping leases",
+            passed=not rental.overlapping_leases,
+            detail=f"{len(rental.overlapping_leases)} overlapping pair(s) among {rental.leases} lease(s)",
+        ),
+        Check(
+            name="rental events match the database",
+            passed=not rental.event_mismatches,
+            detail=f"{len(rental.event_mismatches)} mismatch(es) over {rental.events_seen} event(s)",
+        ),
+        Check(
+            name="rental journeys met no unexpected errors",
+            passed=not rental.errors,
+            detail=f"{len(rental.errors)} unexpected answer(s); {rental.conflicts} expected conflict(s)",
+        ),
+    ]

@@ -1,0 +1,424 @@
+"""Rental journeys over the rental manager's HTTP API, and the rental checks against its database.
+
+`RentalApi` is the only place that knows the rental manager's routes and bodies: when they change, it is
+the one thing to adjust. `RentalHttpDriver` plays the journeys (a landlord lists houses; a tenant searches,
+books a viewing and applies; the landlord approves; the deposit bill is paid; a repair is requested and
+resolved) and, after the run, checks that no house has overlapping leases and that the events on
+`rental.events` are exactly the outbox rows the database committed, covering every change the journeys made.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from quartet_shared.db import make_engine
+from sqlalchemy import text
+
+from simulator.domain.audit import RentalFindings
+from simulator.domain.plan import JOURNEY_STEPS, PlannedJourney
+from simulator.domain.scenario import RentalAction, Scenario
+from simulator.kafka_io import EventSeen
+from simulator.preflight import database_problem, http_problem
+from simulator.settings import SimulatorSettings
+
+EVENT = "quartet.rental.{}.v1"
+PASSWORD = "simulated-Passw0rd"
+CITY = "Simville"
+DISTRICTS = ("North", "Harbour", "Old Town", "Riverside")
+
+
+class RentalHttpError(RuntimeError):
+    """The rental manager answered with an error the journey did not expect."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path} answered {status}: {body[:300]}")
+        self.status = status
+
+
+class RentalConflict(RentalHttpError):
+    """A 409: a rule of the rental manager said no (an overlapping lease, an application already decided)."""
+
+
+@dataclass
+class RentalApi:
+    """The rental manager's HTTP API, as the journeys use it."""
+
+    base_url: str
+    timeout_s: float = 10.0
+    _client: httpx.Client | None = None
+
+    def client(self) -> httpx.Client:
+        """A shared connection pool (httpx clients are thread-safe)."""
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.base_url.rstrip("/"),
+                timeout=self.timeout_s,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.client().request(method, path, headers=headers, **kwargs)
+        if response.status_code == 409:
+            raise RentalConflict(method, path, 409, response.text)
+        if response.is_error:
+            raise RentalHttpError(method, path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    def register(self, email: str, name: str, role: str) -> dict[str, Any]:
+        """Create a tenant or landlord account."""
+        body = {"email": email, "password": PASSWORD, "full_name": name, "role": role}
+        user: dict[str, Any] = self._call("POST", "/auth/register", json=body)
+        return user
+
+    def login(self, email: str) -> str:
+        """An access token (OAuth2 password flow)."""
+        answer = self._call("POST", "/auth/token", data={"username": email, "password": PASSWORD})
+        return str(answer["access_token"])
+
+    def create_house(self, token: str, **fields: Any) -> dict[str, Any]:
+        """A landlord's new house, listed at once."""
+        house: dict[str, Any] = self._call("POST", "/houses", token, json={**fields, "list_now": True})
+        return house
+
+    def search(self, token: str, **params: Any) -> dict[str, Any]:
+        """A page of houses matching the filters."""
+        page: dict[str, Any] = self._call("GET", "/houses", token, params=params)
+        return page
+
+    def house(self, token: str, house_id: str) -> dict[str, Any]:
+        """One house in detail."""
+        found: dict[str, Any] = self._call("GET", f"/houses/{house_id}", token)
+        return found
+
+    def book_viewing(self, token: str, house_id: str, when: datetime) -> dict[str, Any]:
+        """A viewing appointment request."""
+        body = {"scheduled_at": when.isoformat(), "note": "simulated visit"}
+        viewing: dict[str, Any] = self._call("POST", f"/houses/{house_id}/viewings", token, json=body)
+        return viewing
+
+    def apply(self, token: str, house_id: str, start: date, end: date) -> dict[str, Any]:
+        """A rental application for [start, end]."""
+        body = {"start_date": start.isoformat(), "end_date": end.isoformat(), "message": "simulated tenant"}
+        application: dict[str, Any] = self._call("POST", f"/houses/{house_id}/applications", token, json=body)
+        return application
+
+    def approve(self, token: str, application_id: str) -> dict[str, Any]:
+        """The landlord approves: a lease is signed (RentalConflict if the house is taken for those days)."""
+        decided: dict[str, Any] = self._call("POST", f"/applications/{application_id}/approve", token, json={})
+        return decided
+
+    def bills(self, token: str, lease_id: str) -> list[dict[str, Any]]:
+        """A lease's bills."""
+        page = self._call("GET", "/bills", token, params={"lease_id": lease_id})
+        items: list[dict[str, Any]] = page["items"] if isinstance(page, dict) else page
+        return items
+
+    def pay(self, token: str, bill_id: str, amount_cents: int) -> dict[str, Any]:
+        """A payment against a bill."""
+        body = {"amount_cents": amount_cents, "method": "card", "reference": f"sim-{uuid.uuid4().hex[:12]}"}
+        payment: dict[str, Any] = self._call("POST", f"/bills/{bill_id}/payments", token, json=body)
+        return payment
+
+    def request_repair(self, token: str, house_id: str, title: str) -> dict[str, Any]:
+        """A tenant's maintenance request."""
+        body = {"title": title, "description": "reported by a simulated tenant", "priority": "normal"}
+        request: dict[str, Any] = self._call("POST", f"/houses/{house_id}/maintenance", token, json=body)
+        return request
+
+    def move_repair(self, token: str, request_id: str, status: str) -> dict[str, Any]:
+        """Move a maintenance request along its flow."""
+        moved: dict[str, Any] = self._call(
+            "POST", f"/maintenance/{request_id}/status", token, json={"status": status, "note": "simulated"}
+        )
+        return moved
+
+
+@dataclass(frozen=True)
+class _House:
+    id: str
+    landlord_token: str
+
+
+@dataclass
+class RentalHttpDriver:
+    """Rental journeys over HTTP and the rental checks over the rental manager's database."""
+
+    settings: SimulatorSettings
+    api: RentalApi | None = None
+    run_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    settle_timeout_s: float = 60.0
+    _houses: list[_House] = field(default_factory=list)
+    _expected: list[tuple[str, str, str]] = field(default_factory=list)
+    _steps: Counter[str] = field(default_factory=Counter)
+    _errors: list[str] = field(default_factory=list)
+    _conflicts: int = 0
+    _journeys: int = 0
+    _completed: int = 0
+    _since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.api is None:
+            self.api = RentalApi(self.settings.rental_url, self.settings.http_timeout_s)
+
+    @property
+    def event_topics(self) -> list[str]:
+        """The topic the rental manager's relay publishes to."""
+        return [f"{self.settings.rental_topic_prefix}rental.events"]
+
+    @property
+    def database_url(self) -> str | None:
+        """The rental manager's database (its own setting, else DATABASE_URL)."""
+        return self.settings.rental_database_url or self.settings.database_url
+
+    def problems(self) -> list[str]:
+        """Why the journeys or the checks cannot run."""
+        out = []
+        why = http_problem(self.settings.rental_url, "the rental manager")
+        if why:
+            out.append(why)
+        if self.database_url is None:
+            out.append("the rental checks need the rental manager's database: set SIMULATOR_RENTAL_DATABASE_URL")
+        else:
+            why = database_problem(self.database_url, "the rental manager's database")
+            if why:
+                out.append(why)
+        return out
+
+    # ---- journeys -------------------------------------------------------------------------------------
+
+    def _expect(self, event: str, field_name: str, value: Any) -> None:
+        with self._lock:
+            self._expected.append((EVENT.format(event), field_name, str(value)))
+
+    def _step(self, name: str) -> None:
+        with self._lock:
+            self._steps[name] += 1
+
+    def setup(self, scenario: Scenario) -> None:
+        """Register the landlords and list their houses."""
+        api = self._api()
+        self._since = datetime.now(UTC) - timedelta(seconds=1)
+        setup = scenario.rental
+        for n in range(setup.landlords):
+            email = f"sim-{self.run_tag}-landlord-{n}@example.test"
+            landlord = api.register(email, f"Simulated Landlord {n}", "landlord")
+            self._expect("UserRegistered", "user_id", landlord["id"])
+            token = api.login(email)
+            for h in range(setup.houses_per_landlord):
+                house = api.create_house(
+                    token,
+                    title=f"Simulated flat {n}-{h} ({self.run_tag})",
+                    address=f"{10 + h} Simulation Street",
+                    city=CITY,
+                    district=DISTRICTS[(n + h) % len(DISTRICTS)],
+                    area_m2=40 + 10 * h,
+                    rooms=1 + h % 4,
+                    monthly_rent_cents=80_000 + 5_000 * h,
+                    deposit_cents=160_000,
+                )
+                self._expect("HouseListed", "house_id", house["id"])
+                self._houses.append(_House(str(house["id"]), token))
+
+    def _api(self) -> RentalApi:
+        assert self.api is not None
+        return self.api
+
+    def journey(self, journey: PlannedJourney, action: RentalAction, pause: Callable[[float], bool]) -> None:
+        """One tenant's way from a search to a lease, a paid deposit and a resolved repair."""
+        api = self._api()
+        with self._lock:
+            self._journeys += 1
+        think = dict(zip(JOURNEY_STEPS, journey.think_s, strict=True))
+        try:
+            email = f"sim-{self.run_tag}-tenant-{journey.index}@example.test"
+            tenant = api.register(email, f"Simulated Tenant {journey.index}", "tenant")
+            self._expect("UserRegistered", "user_id", tenant["id"])
+            token = api.login(email)
+            if not pause(think["search"]):
+                return
+            api.search(token, city=CITY, page_size=20)
+            self._step("search")
+            house = self._houses[min(len(self._houses) - 1, int(journey.house_pick * len(self._houses)))]
+            if not pause(think["view_house"]):
+                return
+            api.house(token, house.id)
+            self._step("view_house")
+            if not pause(think["book_viewing"]):
+                return
+            viewing = api.book_viewing(token, house.id, datetime.now(UTC) + timedelta(days=1, hours=journey.index % 9))
+            self._expect("ViewingRequested", "viewing_id", viewing["id"])
+            self._step("book_viewing")
+            if not pause(think["apply"]):
+                return
+            start = date.today() + timedelta(days=journey.start_in_days)
+            end = start + timedelta(days=30 * journey.months - 1)
+            application = api.apply(token, house.id, start, end)
+            self._expect("ApplicationSubmitted", "application_id", application["id"])
+            self._step("apply")
+            if not pause(think["approve"]):
+                return
+            decided = api.approve(house.landlord_token, application["id"])
+            lease_id = str(decided.get("lease_id") or "")
+            self._expect("ApplicationApproved", "application_id", application["id"])
+            self._expect("LeaseSigned", "lease_id", lease_id)
+            self._step("approve")
+            if not pause(think["issue_bill"]):
+                return
+            bills = api.bills(token, lease_id)
+            for bill in bills:
+                self._expect("BillIssued", "bill_id", bill["id"])
+            self._step("issue_bill")
+            if action.pay_bills:
+                if not pause(think["pay_bill"]):
+                    return
+                for bill in bills:
+                    if int(bill.get("outstanding_cents") or 0) > 0:
+                        payment = api.pay(token, bill["id"], int(bill["outstanding_cents"]))
+                        self._expect("PaymentRecorded", "payment_id", payment["id"])
+                self._step("pay_bill")
+            if journey.repair and journey.start_in_days == 0:
+                if not pause(think["repair"]):
+                    return
+                request = api.request_repair(token, house.id, "The tap drips")
+                self._expect("MaintenanceRequested", "request_id", request["id"])
+                for status in ("acknowledged", "in_progress", "resolved"):
+                    api.move_repair(house.landlord_token, request["id"], status)
+                self._expect("MaintenanceResolved", "request_id", request["id"])
+                self._step("repair")
+            with self._lock:
+                self._completed += 1
+        except RentalConflict:
+            # Someone else's lease holds the house for those days: the rule working, not a failure.
+            with self._lock:
+                self._conflicts += 1
+        except (RentalHttpError, httpx.HTTPError) as exc:
+            with self._lock:
+                self._errors.append(f"journey {journey.index}: {type(exc).__name__}: {exc}")
+
+    # ---- checks ---------------------------------------------------------------------------------------
+
+    def _outbox(self, ids: list[str]) -> tuple[list[Any], dict[str, tuple[str, str, bool]]]:
+        """The leases, and the outbox rows written since setup or named by `ids` (the events seen)."""
+        assert self.database_url is not None
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                leases = conn.execute(text("SELECT id, house_id, start_date, end_date FROM leases")).all()
+                rows = list(
+                    conn.execute(
+                        text("SELECT id, ce_type, key, sent_at FROM outbox WHERE created_at >= :since"),
+                        {"since": self._since.replace(tzinfo=None)},
+                    ).all()
+                )
+                known = {str(r.id) for r in rows}
+                missing = [i for i in ids if i not in known]
+                for chunk in range(0, len(missing), 500):
+                    batch = missing[chunk : chunk + 500]
+                    params = {f"i{n}": value for n, value in enumerate(batch)}
+                    names = ", ".join(f"CAST(:i{n} AS {self._uuid_type(conn)})" for n in range(len(batch)))
+                    rows += conn.execute(
+                        text(f"SELECT id, ce_type, key, sent_at FROM outbox WHERE id IN ({names})"), params
+                    ).all()
+        finally:
+            engine.dispose()
+        return list(leases), {str(r.id): (str(r.ce_type), str(r.key), r.sent_at is not None) for r in rows}
+
+    @staticmethod
+    def _uuid_type(conn: Any) -> str:
+        return "UUID" if conn.dialect.name == "postgresql" else "CHAR(36)"
+
+    def settled(self, events: list[EventSeen]) -> bool:
+        """True once every outbox row written since setup has been relayed and seen on the topic."""
+        _, rows = self._outbox([])
+        seen = {e.ce_id for e in events}
+        return all(sent and row_id in seen for row_id, (_, _, sent) in rows.items())
+
+    def findings(self, events: list[EventSeen]) -> RentalFindings:
+        """Journey counts, lease overlaps, and the events against the database's outbox."""
+        found = RentalFindings(
+            checked=True,
+            journeys=self._journeys,
+            completed=self._completed,
+            steps=dict(self._steps),
+            conflicts=self._conflicts,
+            errors=list(self._errors),
+        )
+        if self.database_url is None:
+            found.unavailable = "no rental database configured"
+            return found
+        leases, rows = self._outbox(sorted({e.ce_id for e in events}))
+        found.leases = len(leases)
+        found.overlapping_leases = overlapping(
+            [(str(r.id), str(r.house_id), _day(r.start_date), _day(r.end_date)) for r in leases]
+        )
+        found.events_seen = len(events)
+        found.event_mismatches = event_mismatches(rows, events, self._expected)
+        return found
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def overlapping(leases: list[tuple[str, str, date, date]]) -> list[str]:
+    """Pairs of leases of one house whose [start, end] days overlap."""
+    by_house: dict[str, list[tuple[date, date, str]]] = {}
+    for lease_id, house, start, end in leases:
+        by_house.setdefault(house, []).append((start, end, lease_id))
+    out = []
+    for house, periods in sorted(by_house.items()):
+        periods.sort()
+        latest_end, latest_id = None, ""
+        for start, end, lease_id in periods:
+            if latest_end is not None and start <= latest_end:
+                out.append(f"house {house}: lease {latest_id} overlaps lease {lease_id} from {start}")
+            if latest_end is None or end > latest_end:
+                latest_end, latest_id = end, lease_id
+    return out
+
+
+def event_mismatches(
+    outbox: Mapping[str, tuple[str, str, bool]],
+    events: list[EventSeen],
+    expected: list[tuple[str, str, str]],
+) -> list[str]:
+    """Where the events on the topic and the committed outbox rows disagree, or a journey's change has no event.
+
+    Every outbox row of the run must be on the topic (same id, type and key); every event on the topic must be
+    a committed outbox row (an event's `ce_id` is its row's id); every state change a journey saw the API make
+    must have its event. A row the relay has not sent by the end of settling is reported too.
+    """
+    out: list[str] = []
+    seen: dict[str, EventSeen] = {}
+    for e in events:
+        seen.setdefault(e.ce_id, e)
+    for row_id, (ce_type, key, sent) in sorted(outbox.items()):
+        event = seen.get(row_id)
+        if event is None:
+            out.append(f"outbox row {row_id} ({ce_type}) {'sent but not on the topic' if sent else 'never sent'}")
+        elif event.ce_type != ce_type or (event.key or "") != key:
+            out.append(f"event {row_id} is {event.ce_type} keyed {event.key}, the outbox row {ce_type} keyed {key}")
+    for ce_id, event in sorted(seen.items()):
+        if ce_id not in outbox:
+            out.append(f"event {ce_id} ({event.ce_type}) on the topic has no outbox row")
+    index = {(e.ce_type, str(v)) for e in events for v in e.data.values() if isinstance(v, str)}
+    for ce_type, field_name, value in expected:
+        if (ce_type, value) not in index:
+            out.append(f"no {ce_type} event with {field_name} {value}")
+    return out

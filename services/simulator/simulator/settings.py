@@ -1,0 +1,41 @@
+"""The simulator's settings: the kernel's plus its own, under the SIMULATOR_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from quartet_shared.infra import LOCAL
+from quartet_shared.settings import KernelSettings
+
+
+class SimulatorSettings(KernelSettings):
+    """Where the simulator listens, where the system under test is, and how it controls it."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore", env_file=".env", populate_by_name=True)
+
+    service_name: str = "simulator"
+    host: str = "0.0.0.0"
+    port: int = Field(8004, ge=1, le=65535)
+    runs_dir: Path = Field(LOCAL / "simulator" / "runs", description="Where each run's report.json and .html go.")
+    topic_prefix: str = Field("", description="Prefix of the training and planning topics (the services' own).")
+    rental_url: str = Field("http://localhost:8003", description="The rental manager's HTTP API.")
+    rental_topic_prefix: str = Field("", description="Prefix of rental.events and rental.commands.")
+    rental_database_url: str | None = Field(
+        None, description="The rental manager's database, for the lease and event checks; None: DATABASE_URL."
+    )
+    infra: Literal["auto", "native", "compose", "none"] = Field(
+        "auto", description="How broker and Redis faults reach the servers: the native stack, Compose, or not at all."
+    )
+    worker_command_training: str = Field("training-worker worker", description="Command of a managed training worker.")
+    worker_command_planning: str = Field("path-planner worker", description="Command of a managed planning worker.")
+    worker_env_prefix_training: str = "TRAINING_"
+    worker_env_prefix_planning: str = "PLANNER_"
+    worker_group_suffix: str = Field(
+        "-worker", description="A job service's worker group is its jobs topic plus this suffix (the kernel's naming)."
+    )
+    compose_project: str | None = Field(None, description="Compose project whose containers faults act on.")
+    publish_timeout_s: float = Field(120.0, gt=0, description="How long a job publish may wait for the broker's ack.")
+    http_timeout_s: float = Field(10.0, gt=0)
