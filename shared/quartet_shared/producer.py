@@ -80,5 +80,12 @@ class Producer:
             self._producer.close(timeout=timeout_s)
 
 
+_PRODUCED_BY_TOPIC: dict[str, Any] = {}
+
+
 def _count(_metadata: Any, topic: str) -> None:
-    PRODUCED.labels(topic).inc()
+    # Runs on the producer's I/O thread once per record: resolve each topic's child counter once.
+    child = _PRODUCED_BY_TOPIC.get(topic)
+    if child is None:
+        child = _PRODUCED_BY_TOPIC.setdefault(topic, PRODUCED.labels(topic))
+    child.inc()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
-from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode
+from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode, new_id
 from quartet_shared.registry import Message, event_type
 
 
@@ -80,3 +84,74 @@ def test_schema_errors_name_the_field_and_unknown_types_are_schema_errors() -> N
         extra.parse()
     with pytest.raises(SchemaError, match="no schema is registered"):
         Envelope(type="quartet.nope.Nothing.v1", source="/x", data={}).parse()
+
+
+def _sdk_binary(env: Envelope) -> tuple[dict[str, bytes], bytes]:
+    """The reference: the same envelope encoded by the cloudevents SDK's Kafka binding."""
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    attributes = {
+        "id": env.id,
+        "source": env.source,
+        "type": env.type,
+        "specversion": "1.0",
+        "time": env.time,
+        "datacontenttype": "application/json",
+    }
+    if env.subject is not None:
+        attributes["subject"] = env.subject
+    message = ce_kafka.to_binary(CloudEvent(attributes, dict(env.data)), JSONFormat(), key_mapper=lambda _e: None)
+    return dict(message.headers), message.value
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        Envelope.of(Greeting(name="ada"), source="/tests"),
+        Envelope.of(Greeting(name="ünïcødé ✓ 漢字", times=3), source="/tests/ü", subject="job-ü", key="k"),
+        Envelope(
+            type="quartet.test.Nested.v1",
+            source="/x",
+            data={"a": [1, 2.5, None, True], "b": {"c": 'd\n"q"'}, "e": 1e300},
+            time=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        ),
+        Envelope(type="t", source="/x", data={}, time=datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=8)))),
+    ],
+)
+def test_encoding_is_byte_for_byte_the_sdk_binding(env: Envelope) -> None:
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.formats.json import JSONFormat
+
+    _key, value, headers = env.to_kafka()
+    sdk_headers, sdk_value = _sdk_binary(env)
+    assert value == sdk_value
+    assert dict(headers) == sdk_headers
+    assert [name for name, _ in headers] == list(sdk_headers)
+    back = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=dict(headers), key=None, value=value), JSONFormat())
+    assert back.get_id() == env.id
+    assert back.get_data() == dict(env.data)
+
+
+def test_event_ids_are_unique_random_uuids_even_across_a_fork() -> None:
+    ids = {new_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(uuid.UUID(i).version == 4 for i in list(ids)[:50])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, "\n".join(new_id() for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        child = set(f.read().split("\n"))
+    mine = {new_id() for _ in range(300)}
+    assert len(child) == 300
+    assert not child & mine
+
+
+def test_an_envelope_without_an_id_or_type_is_refused() -> None:
+    with pytest.raises(EnvelopeError, match="non-empty"):
+        Envelope(type="", source="/x", data={}).to_kafka()
