@@ -527,6 +527,22 @@ class Stack:
         for server in (self.kafka, self.redis, self.postgres):
             server.stop()
 
+    def stop_kafka(self) -> None:
+        """A clean broker shutdown (SIGTERM; SIGKILL after 30 s), for fault injection."""
+        self.kafka.stop()
+
+    def start_kafka(self) -> None:
+        """Start the broker again on the same port and data, and wait until a client can use it."""
+        self.kafka.start()
+
+    def stop_redis(self) -> None:
+        """Stop Redis (a cache: its contents are lost), for fault injection."""
+        self.redis.stop()
+
+    def start_redis(self) -> None:
+        """Start Redis again on the same port, and wait for PING."""
+        self.redis.start()
+
     def env(self) -> dict[str, str]:
         """The settings that point services at these servers."""
         return {

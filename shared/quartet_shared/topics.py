@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -104,3 +106,25 @@ def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[
         return created
     finally:
         admin.close()
+
+
+def wait_for_partitions(
+    consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float = 30.0
+) -> list[TopicPartition]:
+    """Every partition of `topics`, refreshing `consumer`'s metadata until each topic shows its partitions.
+
+    A topic created a moment ago may be missing from a client's metadata until its next refresh; raises
+    LookupError naming the topic when it has no partitions after `timeout_s`.
+    """
+    deadline = time.monotonic() + timeout_s
+    out: list[TopicPartition] = []
+    for topic in topics:
+        parts = consumer.partitions_for_topic(topic)
+        while not parts and time.monotonic() < deadline:
+            time.sleep(0.2)
+            consumer.topics()
+            parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise LookupError(f"topic {topic} does not exist (or has no partitions) on the broker")
+        out += [TopicPartition(topic, p) for p in sorted(parts)]
+    return out

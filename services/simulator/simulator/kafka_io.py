@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from quartet_shared.envelope import Envelope, EnvelopeError, decode, header_map
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import wait_for_partitions
 
 from simulator.domain.audit import CorruptRecord, DeadLetterSeen, GarbageSent, ResultSeen, SentJob
 from simulator.domain.garbage import SOURCE, garbage_message
@@ -241,7 +242,7 @@ class Collector:
         """Find every partition and its current end; call before the first publish."""
         consumer = self._consumer()
         try:
-            partitions = _partitions(consumer, self.topics, timeout_s)
+            partitions = wait_for_partitions(consumer, self.topics, timeout_s)
             ends = consumer.end_offsets(partitions)
         finally:
             consumer.close()
@@ -353,21 +354,6 @@ class Collector:
             return list(self.results), list(self.dead_letters), list(self.corrupt), list(self.events)
 
 
-def _partitions(consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float) -> list[TopicPartition]:
-    deadline = time.monotonic() + timeout_s
-    out: list[TopicPartition] = []
-    for topic in topics:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts and time.monotonic() < deadline:
-            time.sleep(0.2)
-            consumer.topics()
-            parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise RuntimeError(f"topic {topic} does not exist (or has no partitions) on the broker")
-        out += [TopicPartition(topic, p) for p in sorted(parts)]
-    return out
-
-
 # ---- lag ---------------------------------------------------------------------------------------------
 
 
@@ -445,7 +431,7 @@ class LagSampler:
                     request_timeout_ms=5000,
                     reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 )
-            partitions = _partitions(self._reader, self._groups[group], 5.0)
+            partitions = wait_for_partitions(self._reader, self._groups[group], 5.0)
             committed = self._admin.list_group_offsets({group: partitions}).get(group, {})
             ends = self._reader.end_offsets(partitions)
             starts = self._reader.beginning_offsets(partitions)

@@ -1,7 +1,8 @@
 """Control of the servers for the broker and Redis faults: the kernel's native stack, or Compose's containers.
 
-Tests hand the simulator their own servers object (anything with stop_kafka/start_kafka/stop_redis/
-start_redis); `make demo` and the API find the stack `make up` started, natively or under Compose.
+The kernel's native `Stack` is itself a ServerControl; tests hand the simulator their own servers object (anything
+with stop_kafka/start_kafka/stop_redis/start_redis); `make demo` and the API find the stack `make up` started,
+natively or under Compose.
 """
 
 from __future__ import annotations
@@ -27,29 +28,6 @@ class ServerControl(Protocol):
     def start_kafka(self) -> None: ...
     def stop_redis(self) -> None: ...
     def start_redis(self) -> None: ...
-
-
-@dataclass
-class NativeStackControl:
-    """The kernel's native Kafka and Redis processes (`quartet_shared.infra.Stack`)."""
-
-    stack: Stack
-
-    def stop_kafka(self) -> None:
-        """A clean broker shutdown (SIGTERM; SIGKILL after 30 s)."""
-        self.stack.kafka.stop()
-
-    def start_kafka(self) -> None:
-        """Start the broker on the same port and data, waiting until a client can use it."""
-        self.stack.kafka.start()
-
-    def stop_redis(self) -> None:
-        """Stop Redis (a cache: its contents are lost)."""
-        self.stack.redis.stop()
-
-    def start_redis(self) -> None:
-        """Start Redis on the same port, waiting for PING."""
-        self.stack.redis.start()
 
 
 @dataclass
@@ -112,7 +90,7 @@ def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) 
         return ComposeServerControl(docker_client(), project)
     stack = Stack.at(STATE_DIR, standard_ports=True)
     if stack.kafka.running() and kafka_bootstrap.split(",")[0].strip().endswith(f":{stack.kafka.port}"):
-        return NativeStackControl(stack)
+        return stack
     return None
 
 

@@ -100,23 +100,25 @@ class PlanningPoolEntry(Model):
     spec: PlanRequested
 
 
-class TrainingAction(Model):
-    """Submit a training job drawn from the pool; with `vary_seed` each job gets its own seed (fresh work)."""
+class JobAction(Model):
+    """Submit a job drawn from the pool; with `vary_seed` each job gets its own seed (fresh work, no cache hit)."""
 
-    action: Literal["training"]
     weight: float = Field(gt=0)
     think_time: ThinkTime = ThinkTime()
     vary_seed: bool = True
+
+
+class TrainingAction(JobAction):
+    """Submit a training job."""
+
+    action: Literal["training"]
     pool: list[TrainingPoolEntry] = Field(min_length=1, max_length=1000)
 
 
-class PlanningAction(Model):
-    """Submit a path-planning job drawn from the pool; with `vary_seed` each job gets its own seed."""
+class PlanningAction(JobAction):
+    """Submit a path-planning job."""
 
     action: Literal["planning"]
-    weight: float = Field(gt=0)
-    think_time: ThinkTime = ThinkTime()
-    vary_seed: bool = True
     pool: list[PlanningPoolEntry] = Field(min_length=1, max_length=1000)
 
 
