@@ -638,6 +638,33 @@ def submit_plan(
     )
 
 
+# ---- simulation ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def simulate(
+    scenario: Annotated[
+        str, typer.Argument(metavar="SCENARIO", help="A scenario YAML file, or a bundled one's name (demo, chaos).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where report.json and report.html go (default: .local/simulator).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a simulator scenario against the running system and print its report; exit 1 if the audit fails."""
+    # The simulator plugs in through an entry point, so the kernel never imports it (nor depends on it).
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="quartet.simulate", name="run")
+    if not found:
+        _fail("the simulator is not installed (package quartet-simulator)", 2)
+    run = next(iter(found)).load()
+    code = int(run(scenario, out=out, as_json=as_json))
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="quartet")

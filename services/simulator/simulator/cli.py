@@ -32,6 +32,7 @@ def simulate_file(scenario: str | Path, *, out: Path | None = None, as_json: boo
         settings = load_settings(SimulatorSettings)
         parsed = load_scenario(resolve(scenario))
         simulation = make_simulation(settings, parsed, out_dir=out)
+        simulation.prepare()
         print(f"simulating {parsed.name!r} (seed {parsed.seed}) for {parsed.duration_s:g} s ...", file=sys.stderr)
         report = simulation.run()
     except (SettingsError, ScenarioError, PreflightError) as exc:
