@@ -54,5 +54,8 @@ test-fast: install ## Unit tests only (no servers)
 bench: infra-install ## Run the benchmarks and write bench/RESULTS.md
 	@$(RUN) python bench/run_all.py --out bench/RESULTS.md
 
+demo: install ## A 60-second simulator scenario against the running system (make up first); prints its report
+	@if [ -f $(INFRA_ENV) ]; then set -a; source $(INFRA_ENV); set +a; fi; $(RUN) quartet simulate demo
+
 clean: down ## Stop everything and remove local state
 	rm -rf .local
