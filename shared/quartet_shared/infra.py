@@ -152,6 +152,18 @@ def postgres_bindir() -> Path:
     raise InfraError("PostgreSQL server binaries not found after installing the postgresql package")
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> str:
+    """Debian's headless-capable Chromium for the browser tests, installing the package when absent."""
+    if not Path(CHROMIUM).exists():
+        _apt_install(["chromium"])
+    if not Path(CHROMIUM).exists():
+        raise InfraError(f"{CHROMIUM} missing after installing the chromium package")
+    return CHROMIUM
+
+
 HELM_VERSION = "v3.22.0"
 
 
@@ -657,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
             postgres_bindir()
         elif args.action == "install-tools":
             print(ensure_helm())
+            print(ensure_chromium())
         else:
             print(json.dumps(status(), indent=2))
     except (InfraError, subprocess.CalledProcessError) as exc:
