@@ -233,15 +233,7 @@ def approve_application(
     if house.status is HouseStatus.ARCHIVED:
         raise RuleViolation("house_archived", "an archived house takes no new leases")
     period = Period(application.start_date, application.end_date)
-    others = uow.session.scalars(
-        select(Application)
-        .where(
-            Application.house_id == house.id,
-            Application.status == ApplicationStatus.PENDING,
-            Application.id != application.id,
-        )
-        .with_for_update()
-    ).all()
+    others = _pending_on(uow, house.id, application.id)
     displaced = set(
         approval_outcome(
             period,
@@ -294,27 +286,39 @@ def approve_application(
         ),
         key=house.id,
     )
-    for other in others:
-        if str(other.id) in displaced:
-            APPLICATION.check(other.status, ApplicationStatus.REJECTED, Party.SYSTEM)
-            other.status = ApplicationStatus.REJECTED
-            other.decided_at, other.decided_by = uow.now, who.id
-            other.decision_reason = "the house was let for overlapping dates"
-            uow.emit(
-                ApplicationRejected(
-                    application_id=other.id,
-                    house_id=house.id,
-                    tenant_id=other.tenant_id,
-                    reason=other.decision_reason,
-                    automatic=True,
-                ),
-                key=house.id,
-            )
+    _reject_displaced(uow, who, house, [o for o in others if str(o.id) in displaced])
     if lease.deposit_cents > 0:
         start = Period(lease.start_date, lease.start_date)
         issue_bill(uow, lease, "deposit", start, lease.start_date, lease.deposit_cents)
     _refresh_availability(uow, house)
     return _application(uow, application)
+
+
+def _reject_displaced(uow: UnitOfWork, who: Actor, house: House, displaced: list[Application]) -> None:
+    """Turn down pending applications whose dates a lease (new or renewed) now holds."""
+    for other in displaced:
+        APPLICATION.check(other.status, ApplicationStatus.REJECTED, Party.SYSTEM)
+        other.status = ApplicationStatus.REJECTED
+        other.decided_at, other.decided_by = uow.now, who.id
+        other.decision_reason = "the house was let for overlapping dates"
+        uow.emit(
+            ApplicationRejected(
+                application_id=other.id,
+                house_id=house.id,
+                tenant_id=other.tenant_id,
+                reason=other.decision_reason,
+                automatic=True,
+            ),
+            key=house.id,
+        )
+
+
+def _pending_on(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Application]:
+    """The house's pending applications, locked."""
+    stmt = select(Application).where(Application.house_id == house_id, Application.status == ApplicationStatus.PENDING)
+    if exclude is not None:
+        stmt = stmt.where(Application.id != exclude)
+    return list(uow.session.scalars(stmt.with_for_update()))
 
 
 def reject_application(
@@ -417,6 +421,9 @@ def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data:
     )
     lease.end_date = renewed.end
     lease.renewals += 1
+    _reject_displaced(
+        uow, who, house, [a for a in _pending_on(uow, house.id) if Period(a.start_date, a.end_date).overlaps(renewed)]
+    )
     lease.updated_at = uow.now
     uow.emit(
         LeaseRenewed(lease_id=lease.id, house_id=house.id, previous_end_date=previous, end_date=renewed.end),
