@@ -458,6 +458,37 @@ def _safe_plot_name(name: str) -> str | None:
     return stem if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", stem) else None
 
 
+def _upload_local_data(
+    client: httpx.Client, base: str, spec: dict[str, Any], job_file: Path, *, quiet: bool
+) -> dict[str, Any]:
+    """A training spec whose `data: {kind: upload, file: PATH}` names a local CSV: upload it, use its id.
+
+    The path is relative to the job file. POST /datasets validates the CSV as a job would read it, so bad data
+    is refused here with the service's problem body, before any job exists.
+    """
+    data = spec.get("data")
+    if not isinstance(data, dict) or data.get("kind") != "upload" or "file" not in data:
+        return spec
+    path = job_file.parent / str(data["file"])
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read the dataset {path}: {exc.strerror or exc}", 2)
+    params = {"name": path.name, "label_column": str(data.get("label_column", -1))}
+    response = _request(
+        client, "POST", f"{base}/datasets", content=content, params=params, headers={"Content-Type": "text/csv"}
+    )
+    if response.is_error:
+        _fail(_problem_line(response))
+    uploaded = _json_body(response)
+    if not isinstance(uploaded, dict) or "id" not in uploaded:
+        _fail(f"POST {base}/datasets answered without a dataset id")
+    if not quiet:
+        _err().print(f"uploaded {path} as dataset {uploaded['id']} ({uploaded.get('rows', '?')} rows)")
+    rest = {k: v for k, v in data.items() if k != "file"}
+    return {**spec, "data": {**rest, "dataset_id": str(uploaded["id"])}}
+
+
 def _submit(
     kind: str,
     file: Path,
@@ -473,6 +504,8 @@ def _submit(
     spec = read_job_file(file)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     with _http() as client:
+        if kind == "training":
+            spec = _upload_local_data(client, base, spec, file, quiet=as_json)
         response = _request(client, "POST", f"{base}/jobs", json=spec, headers=headers)
         if response.is_error:
             _fail(_problem_line(response))

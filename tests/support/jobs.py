@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
@@ -58,3 +66,57 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    """A job service running as its console script: its process and base URL."""
+
+    proc: subprocess.Popen[bytes]
+    base: str
+
+
+@contextmanager
+def service_process(
+    script: str, prefix: str, settings: KernelSettings, unique: str, workdir: Path
+) -> Iterator[ServiceProcess]:
+    """`script all` on a free port with the test servers and its own topics, in `workdir`, without DATABASE_URL
+    (so it keeps a SQLite file there); healthy before the block runs, killed after it if still alive."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "QUARTET_")) and k != "DATABASE_URL"}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "REDIS_URL": settings.redis_url,
+            f"{prefix}PORT": str(port),
+            f"{prefix}TOPIC_PREFIX": f"p{unique}.",
+            f"{prefix}TOPIC_PARTITIONS": "3",
+            f"{prefix}INSTANCE_ID": unique,
+        }
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{script}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / script), "all"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(healthy, 90, f"{script} to answer /healthz")
+            yield ServiceProcess(proc, base)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,101 @@
+"""`training-worker all` as a real process driven by `quartet submit training --wait`: the example job files
+run end to end (progress bar, summary, saved plots, a local CSV uploaded first), SQLite is kept when
+DATABASE_URL is unset, and the process exits cleanly within 30 s of SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from quartet_shared.settings import KernelSettings
+
+from tests.support.jobs import ServiceProcess, service_process
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "services" / "training-worker" / "examples"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def service(settings: KernelSettings, unique: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A `training-worker all` process on a free port, in its own working directory."""
+    with service_process("training-worker", "TRAINING_", settings, unique, tmp_path / "service") as running:
+        yield running
+
+
+def quartet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `quartet` console script."""
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [str(BIN / "quartet"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: ServiceProcess, tmp_path: Path) -> None:
+    base, proc = service.base, service.proc
+    out = tmp_path / "plots"
+    sweep = quartet(
+        "submit", "training", str(EXAMPLES / "polynomial_overfitting_sweep.yaml"), "--wait", "--out", str(out),
+        "--training-url", base, "--poll-interval", "0.1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert sweep.returncode == 0, sweep.stderr
+    assert "100%" in sweep.stderr and "succeeded" in sweep.stderr  # the progress bar, at its end
+    assert "sweep.best_lam" in sweep.stdout
+    assert "metrics.val_mse" in sweep.stdout
+    saved = sorted(p.name for p in out.iterdir())
+    assert saved == ["fit.png", "loss.png", "validation_curve.png", "weight_norm.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in out.iterdir())
+    for name in saved:
+        assert f"saved {out / name}" in sweep.stdout
+
+    csv_job = quartet(
+        "submit", "training", str(EXAMPLES / "house_prices_csv.yaml"), "--wait", "--json",
+        "--out", str(tmp_path / "csv"), "--training-url", base, "--poll-interval", "0.1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert csv_job.returncode == 0, csv_job.stderr
+    answer = json.loads(csv_job.stdout)
+    result = answer["result"]
+    assert answer["job"]["status"] == "succeeded"
+    assert result["feature_names"] == ["area_m2", "rooms", "age_years", "distance_km"]
+    assert result["metrics"]["val_r2"] > 0.8
+    assert len(answer["plots"]) == 2
+
+    single = quartet(
+        "submit", "training", str(EXAMPLES / "linear_single.yaml"), "--wait", "--training-url", base, cwd=tmp_path
+    )
+    assert single.returncode == 0, single.stderr
+    assert (tmp_path / "out").is_dir()  # the default --out: ./out/<job id>/
+
+    assert (tmp_path / "service" / ".local" / "data" / "training-worker.sqlite3").is_file()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert time.monotonic() - sent < 30
+
+
+def test_bad_csv_is_refused_before_any_job_exists(service: ServiceProcess, tmp_path: Path) -> None:
+    base = service.base
+    (tmp_path / "bad.csv").write_text("a,b,price\n1,2,3\n4,five,6\n")
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {kind: linear}\ndata: {kind: upload, file: bad.csv, label_column: price}\n")
+    refused = quartet("submit", "training", str(job), "--training-url", base, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "'five' is not a number" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert httpx.get(f"{base}/jobs", timeout=5).json() == []
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("data: {kind: upload, file: nowhere.csv}\n")
+    unreadable = quartet("submit", "training", str(missing), "--training-url", base, cwd=tmp_path)
+    assert unreadable.returncode == 2
+    assert "nowhere.csv" in unreadable.stderr
