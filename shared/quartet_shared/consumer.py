@@ -460,21 +460,29 @@ class ConsumerRunner:
         known = self._dedup_cache.known(ids) if self._dedup_cache is not None else set()
         seen = self._seen.get(_base(tp)) if self.mode is Mode.TRANSACTIONAL else None
         seen_here: set[str] = set()
-        for rec, env, err in decoded:
-            if self.stopping.is_set() and state.processed and self.mode is Mode.TRANSACTIONAL:
-                # Leave the rest of the batch for whoever owns the partition next.
-                break
-            if tp.topic.endswith(RETRY_SUFFIX) and self._defer_if_early(tp, rec):
-                break
-            if err is not None or env is None:
-                self._dead_letter(rec, base_topic, err or EnvelopeError("undecodable"), attempts=1)
-            elif env.id in known or env.id in seen_here or (seen is not None and env.id in seen):
-                DUPLICATES.labels(self.group, base_topic).inc()
-            else:
-                self._handle(sub, tp, rec, env, base_topic, state)
-                seen_here.add(env.id)
-            state.offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
-            state.processed += 1
+        is_retry = tp.topic.endswith(RETRY_SUFFIX)
+        transactional = self.mode is Mode.TRANSACTIONAL
+        next_offset: int | None = None
+        try:
+            for rec, env, err in decoded:
+                if transactional and state.processed and self.stopping.is_set():
+                    # Leave the rest of the batch for whoever owns the partition next.
+                    break
+                if is_retry and self._defer_if_early(tp, rec):
+                    break
+                if err is not None or env is None:
+                    self._dead_letter(rec, base_topic, err or EnvelopeError("undecodable"), attempts=1)
+                elif env.id in known or env.id in seen_here or (seen is not None and env.id in seen):
+                    DUPLICATES.labels(self.group, base_topic).inc()
+                else:
+                    self._handle(sub, tp, rec, env, base_topic, state, is_retry)
+                    seen_here.add(env.id)
+                next_offset = rec.offset + 1
+                state.processed += 1
+        finally:
+            # Whatever ends the loop, the offset to commit is the one after the last record finished.
+            if next_offset is not None:
+                state.offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
 
     def _defer_if_early(self, tp: TopicPartition, rec: ConsumerRecord) -> bool:
         """Pause a retry partition until its head record is due, so delays never block other topics."""
@@ -506,8 +514,10 @@ class ConsumerRunner:
         env: Envelope,
         base_topic: str,
         state: _BatchState,
+        is_retry: bool,
     ) -> None:
-        headers = header_map(rec.headers)
+        # Only the retry topic carries the kernel's attempt headers (a replay strips them).
+        headers = header_map(rec.headers) if is_retry else {}
         prior_attempts = int(headers.get(H_ATTEMPT, b"0") or 0)
         first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
         try:
