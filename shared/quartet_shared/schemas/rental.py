@@ -21,9 +21,7 @@ COMMANDS = "rental.commands"
 Cents = int
 HouseStatusName = Literal["draft", "listed", "unlisted", "archived"]
 ViewingStatusName = Literal["requested", "confirmed", "declined", "cancelled", "completed"]
-MaintenanceStatusName = Literal[
-    "open", "acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"
-]
+MaintenanceStatusName = Literal["open", "acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"]
 BillKind = Literal["rent", "deposit"]
 BillStatusName = Literal["issued", "partially_paid", "overdue", "paid", "cancelled"]
 Priority = Literal["low", "normal", "high", "urgent"]

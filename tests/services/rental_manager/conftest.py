@@ -54,3 +54,24 @@ def client(rental: Rental) -> Iterator[TestClient]:
 def people(rental: Rental) -> Cast:
     """An admin, two landlords and two tenants."""
     return cast(rental)
+
+
+@pytest.fixture
+def own_database(servers: Servers) -> Iterator[str]:
+    """A database for this test alone (for tests that relay the whole outbox or count every row)."""
+    name = f"rental_{uuid.uuid4().hex[:10]}"
+    url = create_database(servers.database_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(servers.database_url, name)
+
+
+@pytest.fixture
+def isolated(settings: KernelSettings, own_database: str, unique: str) -> Iterator[Rental]:
+    """The wired service on a database of its own."""
+    wired = bootstrap(rental_settings(settings, own_database, unique))
+    try:
+        yield wired
+    finally:
+        wired.close()

@@ -332,7 +332,6 @@ def test_announcements_reach_their_audience(rental: Rental, client: TestClient, 
 
 def test_statistics_by_worked_example(rental: Rental, client: TestClient, people: Cast) -> None:
 
-
     landlord = person(rental, Role.LANDLORD)
     svc = rental.service
     today = svc.today()
