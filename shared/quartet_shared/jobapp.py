@@ -38,6 +38,7 @@ from quartet_shared.jobservice import (
     make_projector,
 )
 from quartet_shared.logs import configure_logging
+from quartet_shared.ops import dependency_checks, ops_server
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings, load_settings
 
@@ -205,7 +206,10 @@ def job_service_main(
         if args.role == "worker":
             worker = service.worker()
             worker.runner.install_signal_handlers()
-            worker.run()
+            # A worker container is probed and scraped on the service's port, like the API's.
+            checks = dependency_checks(service.settings, service.redis, service.engine)
+            with ops_server(f"Quartet {prog} worker", settings.host, settings.port, checks):
+                worker.run()
         else:
             app = create_api(service, args.role == "all")
             # uvicorn re-raises a caught SIGTERM/SIGINT once it has shut down; with these handlers in place

@@ -58,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         rental.migrate()
         if args.role == "migrate":
             return 0
-        rental.ensure_admin()
         if args.role in ("relay", "worker"):
             # A relay or worker container is probed and scraped on the service's port, like the API's.
             checks = dependency_checks(settings, rental.redis, rental.engine)
             with ops_server(f"Quartet rental-manager {args.role}", settings.host, settings.port, checks):
                 (_run_relay if args.role == "relay" else _run_worker)(rental)
         else:
+            # Accounts are the API's concern; a worker and relay starting beside it must not race it here.
+            rental.ensure_admin()
             app = create_api(rental, with_relay=args.role == "all", with_worker=args.role == "all")
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: None)

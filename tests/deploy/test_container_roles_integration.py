@@ -1,0 +1,109 @@
+"""Every long-running container of docker-compose.yml, run as its image would run it, without Docker.
+
+Each container's command (`<service> api|worker|relay`) starts as a process with the container's environment,
+pointed at the session's real Kafka, Redis and PostgreSQL (its own database, its own topic prefix and a free
+port in place of the contract's). Each must answer the image's HEALTHCHECK (`GET /healthz` on its port) and
+`/readyz`, serve `/metrics`, and on SIGTERM exit 0 within the contract's 30 s: a worker or relay container is
+probed and scraped like an API container.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from quartet_shared.infra import free_port
+
+from tests.deploy.conftest import BY_PROGRAM, REPO, settings_class
+from tests.deploy.test_compose import app_containers, container_env, program_of
+from tests.support.servers import Servers
+
+pytestmark = pytest.mark.integration
+
+# The long-running containers (the one-shot steps have their own checks; the simulator drives the others).
+CONTAINERS = sorted(
+    name for name, svc in app_containers().items() if svc.get("restart") != "no" and program_of(svc) != "simulator"
+)
+
+
+@pytest.fixture(scope="module")
+def databases(servers: Servers) -> dict[str, str]:
+    """A fresh database per service on the session's PostgreSQL, as deploy/compose/postgres-init.sql makes."""
+    admin = servers.database_url.rsplit("/", 1)[0] + "/postgres"
+    suffix = os.urandom(4).hex()
+    names = {program: f"{program.replace('-', '_')}_{suffix}" for program in BY_PROGRAM}
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return {program: f"{admin.rsplit('/', 1)[0]}/{name}" for program, name in names.items()}
+
+
+def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
+    servers: Servers, databases: dict[str, str], unique: str, tmp_path: Path
+) -> None:
+    """All long-running containers at once, as Compose runs them side by side."""
+    procs: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
+    try:
+        for name in CONTAINERS:
+            svc = app_containers()[name]
+            program = program_of(svc)
+            prefix = str(settings_class(BY_PROGRAM[program].package).model_config["env_prefix"])
+            port = free_port()
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "REDIS_", "DATABASE_", "PG"))},
+                **container_env(svc),
+                "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+                "REDIS_URL": servers.redis_url,
+                "DATABASE_URL": databases[program],
+                f"{prefix}PORT": str(port),
+                f"{prefix}TOPIC_PREFIX": f"{unique}.",
+                f"{prefix}TOPIC_PARTITIONS": "2",
+            }
+            env.pop("PGPASSWORD", None)
+            log = tmp_path / f"{name}.log"
+            proc = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / program), *svc["command"]],
+                cwd=tmp_path,
+                env=env,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            procs[name] = (proc, port, log)
+        waiting = dict(procs)
+        deadline = time.monotonic() + 180
+        while waiting and time.monotonic() < deadline:
+            for name, (proc, port, log) in list(waiting.items()):
+                assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                try:
+                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    ready = False
+                if ready:
+                    del waiting[name]
+            time.sleep(0.5)
+        assert not waiting, "not ready in 180 s: " + ", ".join(
+            f"{n}:\n{log.read_text()[-2000:]}" for n, (_, _, log) in waiting.items()
+        )
+        for name, (_, port, _) in procs.items():
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}, name
+            metrics = httpx.get(f"{base}/metrics", timeout=5)
+            assert metrics.status_code == 200 and "quartet_" in metrics.text, name
+        for proc, _, _ in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        for name, (proc, _, log) in procs.items():
+            code = proc.wait(max(1.0, sent + 35 - time.monotonic()))
+            assert code == 0, f"{name} exited {code} on SIGTERM:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() - sent < 31, f"{name} took more than 30 s to stop"
+    finally:
+        for proc, _, _ in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
