@@ -72,6 +72,7 @@ from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from rental_manager.service.facade import RentalService
 from rental_manager.service.unit import Actor
+from rental_manager.web import mount_web
 from rental_manager.worker import BillingScheduler
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -524,4 +525,5 @@ def create_api(rental: Rental, *, with_relay: bool = False, with_worker: bool = 
     _install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_web(app)
     return app

@@ -16,7 +16,9 @@ from sqlalchemy import ColumnElement, or_, select, union
 
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.orm import Application, House, Lease, MaintenanceRequest, User, Viewing
-from rental_manager.service.access import require
+from rental_manager.schemas import HousePublic
+from rental_manager.service import houses
+from rental_manager.service.access import managed_house, require
 from rental_manager.service.unit import Actor, UnitOfWork
 
 DEALINGS = (Application, Lease, Viewing, MaintenanceRequest)
@@ -52,9 +54,7 @@ def house_labels(uow: UnitOfWork, actor: Actor | None, house_ids: Collection[uui
         return {}
     stmt = select(House.id, House.title, House.city, House.district).where(House.id.in_(set(house_ids)))
     if not who.is_admin:
-        stmt = stmt.where(
-            or_(House.status == HouseStatus.LISTED, House.landlord_id == who.id, _tenant_houses(who.id))
-        )
+        stmt = stmt.where(or_(House.status == HouseStatus.LISTED, House.landlord_id == who.id, _tenant_houses(who.id)))
     return {row.id: HouseLabel(row.title, row.city, row.district) for row in uow.session.execute(stmt)}
 
 
@@ -75,3 +75,9 @@ def people(uow: UnitOfWork, actor: Actor | None, user_ids: Collection[uuid.UUID]
             )
         stmt = stmt.where(or_(User.id == who.id, User.id.in_(counterparts)))
     return {row.id: PersonLabel(row.full_name, row.email, row.role) for row in uow.session.execute(stmt)}
+
+
+def managed_house_public(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HousePublic:
+    """A house the caller manages, in full (for its edit form): 404 if they cannot see it, 403 if not theirs."""
+    managed_house(uow, actor, house_id)
+    return houses.get_house(uow, actor, house_id)

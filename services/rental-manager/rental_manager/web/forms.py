@@ -59,11 +59,19 @@ def present(form: Mapping[str, str], *names: str) -> dict[str, str]:
 
 
 def _message(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "missing":
+        return "This field is required."
     text = str(error.get("msg", "invalid value"))
     return text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-def parse(model: type[M], data: Mapping[str, Any], *, fields: Mapping[str, str] | None = None, pending: dict[str, str] | None = None) -> M:
+def parse(
+    model: type[M],
+    data: Mapping[str, Any],
+    *,
+    fields: Mapping[str, str] | None = None,
+    pending: dict[str, str] | None = None,
+) -> M:
     """`model` built from `data`, or FormInvalid naming the form inputs (renamed by `fields`) that are wrong."""
     rename = dict(fields or {})
     errors = dict(pending or {})

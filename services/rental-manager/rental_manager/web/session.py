@@ -155,7 +155,9 @@ def finish(request: Request, response: Response) -> Response:
     queued = getattr(request.state, "flash_out", None)
     if queued:
         payload = base64.urlsafe_b64encode(json.dumps(queued).encode()).decode()
-        response.set_cookie(FLASH_COOKIE, payload, max_age=120, path=PREFIX, httponly=True, samesite="lax", secure=https)
+        response.set_cookie(
+            FLASH_COOKIE, payload, max_age=120, path=PREFIX, httponly=True, samesite="lax", secure=https
+        )
     elif getattr(request.state, "flash_taken", False):
         response.delete_cookie(FLASH_COOKIE, path=PREFIX, httponly=True, samesite="lax", secure=https)
     return response
