@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -160,12 +161,16 @@ def _replay_builder(program: str, workdir: Path) -> Replayed:
 
 
 @pytest.fixture(scope="module")
-def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Replayed]:
-    """The four services' image environments, replayed in parallel once for this module."""
+def environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Replayed]]:
+    """The four services' image environments, replayed in parallel once for this module, then removed."""
     workdir = tmp_path_factory.mktemp("images")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {p: pool.submit(_replay_builder, p, workdir / p) for p in BY_PROGRAM}
-        return {p: f.result() for p, f in futures.items()}
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {p: pool.submit(_replay_builder, p, workdir / p) for p in BY_PROGRAM}
+            yield {p: f.result() for p, f in futures.items()}
+    finally:
+        # Where the uv cache is on another filesystem the environments are copies, not links: large.
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("program", sorted(BY_PROGRAM))
