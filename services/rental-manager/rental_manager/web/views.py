@@ -501,7 +501,9 @@ def pay(request: Request, svc: Svc, actor: User, form: Form, bill_id: uuid.UUID)
     except FormInvalid as exc:
         return _bills_page(request, svc, actor, errors={bill_id: exc.errors}, status=422)
     except RuleViolation as exc:
-        return _bills_page(request, svc, actor, errors={bill_id: {"amount": str(exc)}}, status=409)
+        owed = svc.run(billing.get_bill, actor, bill_id).outstanding_cents
+        problem = f"That is more than the {money(owed)} still owed." if exc.rule == "overpayment" else str(exc)
+        return _bills_page(request, svc, actor, errors={bill_id: {"amount": problem}}, status=409)
     bill = svc.run(billing.get_bill, actor, bill_id)
     if bill.outstanding_cents:
         message = f"Paid {money(payment.amount_cents)}. Still owed on this bill: {money(bill.outstanding_cents)}."
