@@ -429,23 +429,38 @@ class Simulation:
     def _await_settled(
         self, publisher: Publisher, collector: Collector, lag: LagSampler, groups: dict[str, str], deadline: float
     ) -> bool:
-        jobs_done = jobs = garbage_done = garbage = 0
+        waiting = "nothing checked yet"
         while time.monotonic() < deadline:
-            jobs_done, jobs = collector.has_results(publisher.accepted_jobs())
-            garbage_done, garbage = collector.has_dead_letters(publisher.accepted_garbage())
-            self.status.results = jobs_done
-            complete = publisher.pending() == 0 and jobs_done == jobs and garbage_done == garbage
-            if complete and self.rental is not None and self.scenario.has_rental():
-                complete = self._rental_settled(collector)
-            # Every publish (duplicates too) consumed and committed: nothing more can come out.
-            if complete and all(lag.lag(g) == 0 for g in groups.values()) and collector.caught_up():
+            waiting = self._still_waiting_for(publisher, collector, lag, groups)
+            self.status.message = waiting
+            if not waiting:
                 return True
             time.sleep(0.5)
-        self._note(
-            f"the system did not settle within {self.scenario.audit.settle_timeout_s:g} s "
-            f"({jobs_done} of {jobs} jobs with a result, {garbage_done} of {garbage} garbage dead-lettered)"
-        )
+        self._note(f"the system did not settle within {self.scenario.audit.settle_timeout_s:g} s: {waiting}")
         return False
+
+    def _still_waiting_for(
+        self, publisher: Publisher, collector: Collector, lag: LagSampler, groups: dict[str, str]
+    ) -> str:
+        """What the run still waits for before nothing more can come out ("" once settled)."""
+        jobs_done, jobs = collector.has_results(publisher.accepted_jobs())
+        garbage_done, garbage = collector.has_dead_letters(publisher.accepted_garbage())
+        self.status.results = jobs_done
+        pending = publisher.pending()
+        if pending or jobs_done < jobs or garbage_done < garbage:
+            return (
+                f"{jobs_done} of {jobs} jobs with a result, {garbage_done} of {garbage} garbage dead-lettered, "
+                f"{pending} publish(es) unacknowledged"
+            )
+        if self.rental is not None and self.scenario.has_rental() and not self._rental_settled(collector):
+            return "rental events not all relayed"
+        # Every publish (duplicates too) consumed and committed by the workers: nothing more can come out.
+        lags = {g: lag.lag(g) for g in groups.values()}
+        if any(v != 0 for v in lags.values()):
+            return "worker groups not caught up: " + ", ".join(f"{g} lag {v}" for g, v in lags.items())
+        if not collector.caught_up():
+            return "the audit has not read to the end of the results topics yet"
+        return ""
 
     def _rental_settled(self, collector: Collector) -> bool:
         assert self.rental is not None

@@ -1,0 +1,91 @@
+"""Fakes for the simulator's unit tests: a finished report built from plain records, a simulation double."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.domain.audit import DeadLetterSeen, GarbageSent, ResultSeen, SentJob, reconcile
+from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, Throughput, WorkerStats
+from simulator.preflight import PreflightError
+from simulator.render import write_html
+from simulator.run import Status
+
+
+def report(*, passed: bool = True, name: str = "fake") -> RunReport:
+    """A small report: two kinds, one fault of each timed kind, lag series; lost one job when not `passed`."""
+    sent = [SentJob(f"j{i}", "training" if i % 2 else "planning", 1000.0 + i, True) for i in range(20)]
+    results = [
+        ResultSeen(j.job_id, j.kind, "completed", j.submitted_at + 0.5 + i / 10, f"{j.kind}.results", 0, i)
+        for i, j in enumerate(sent)
+        if passed or i
+    ]
+    garbage = [GarbageSent("g0", "training", "bytes", "training.jobs", True)]
+    dead = [DeadLetterSeen("g0", "training.jobs.dlq", "training.jobs", "EnvelopeError", None, 1001.0)]
+    audit = reconcile(sent, results, garbage, dead)
+    t = [float(k) for k in range(25)]
+    return RunReport(
+        run_id="abc123",
+        scenario=name,
+        seed=1,
+        plan_digest="f" * 64,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:30+00:00",
+        duration_s=20,
+        load_s=20,
+        settle_s=5,
+        settled=True,
+        planned=Planned(jobs={"training": 10, "planning": 10}, journeys=0, duplicates=0, garbage=1, faults={}),
+        audit=audit,
+        throughput=Throughput(
+            bucket_s=1,
+            t_s=t,
+            submitted={"training": [0.5] * 25, "planning": [0.5] * 25},
+            completed={"training": [0.5] * 25, "planning": [0.4] * 25},
+            latency_p50=[0.6] * 24 + [None],
+            latency_p95=[1.2] * 24 + [None],
+            latency_p99=[2.0] * 24 + [None],
+        ),
+        jobs_per_s=0.8,
+        lag=[LagSeries(group="training.jobs-worker", t_s=t, lag=[1] * 10 + [None] + [0] * 14)],
+        faults=[
+            FaultRecord(kind="kill_worker", at_s=3, end_s=3.1, target="training", detail="SIGKILL training worker 0"),
+            FaultRecord(kind="broker_restart", at_s=5, end_s=12, detail="broker stopped"),
+            FaultRecord(kind="redis_outage", at_s=13, end_s=15, detail="Redis stopped"),
+            FaultRecord(kind="slow_consumer", at_s=16, end_s=18, target="any", detail="frozen", ok=passed),
+        ],
+        workers={"training": WorkerStats(managed=1, starts=2, restarts=1, killed=1)},
+        notes=["a <note> with markup"],
+    )
+
+
+@dataclass
+class FakeSimulation:
+    """Stands in for Simulation in the API: prepares (or refuses), runs until released, returns a report."""
+
+    out_dir: Path
+    run_id: str = "run0001"
+    unreachable: list[str] = field(default_factory=list)
+    passed: bool = True
+    status: Status = field(default_factory=Status)
+    release: threading.Event = field(default_factory=threading.Event)
+    stopped: bool = False
+
+    def prepare(self) -> None:
+        if self.unreachable:
+            raise PreflightError(self.unreachable)
+
+    def run(self) -> RunReport:
+        self.status.phase = "load"
+        self.release.wait(10)
+        done = report(passed=self.passed)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "report.json").write_text(done.model_dump_json())
+        write_html(done, self.out_dir / "report.html")
+        self.status.phase = "passed" if done.passed else "failed"
+        return done
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.release.set()

@@ -1,0 +1,145 @@
+"""The runs API: start a run, follow it, read its reports; bad scenarios, busy and unreachable systems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from simulator.api import RunManager, create_api
+from simulator.domain.scenario import Scenario
+from simulator.settings import SimulatorSettings
+
+from tests.services.simulator.fakes import FakeSimulation
+from tests.support.effects import wait_until
+
+GOOD = """\
+name: api
+seed: 1
+duration_s: 5
+rate: {shape: constant, per_second: 1}
+mix:
+  - action: training
+    weight: 1
+    pool:
+      - spec: {model: {kind: linear}, epochs: 3}
+"""
+
+
+class Factory:
+    """Makes fake simulations; remembers them so tests can release or inspect them."""
+
+    def __init__(self, runs: Path) -> None:
+        self.runs = runs
+        self.made: list[FakeSimulation] = []
+        self.unreachable: list[str] = []
+
+    def __call__(self, _settings: SimulatorSettings, scenario: Scenario) -> Any:
+        sim = FakeSimulation(self.runs / f"run{len(self.made):04d}", f"run{len(self.made):04d}", list(self.unreachable))
+        self.made.append(sim)
+        return sim
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Factory:
+    return Factory(tmp_path)
+
+
+@pytest.fixture
+def client(factory: Factory, tmp_path: Path) -> Iterator[TestClient]:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
+    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+        yield c
+    for sim in factory.made:
+        sim.release.set()
+
+
+def test_a_run_goes_from_running_to_passed_with_its_reports(client: TestClient, factory: Factory) -> None:
+    answer = client.post("/runs", json={"scenario_yaml": GOOD})
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["status"] == "running" and body["scenario"] == "api"
+    assert answer.headers["location"].endswith(f"/runs/{body['id']}")
+    assert client.get(f"/runs/{body['id']}/report").status_code == 409
+    factory.made[0].release.set()
+    wait_until(lambda: client.get(f"/runs/{body['id']}").json()["status"] == "passed", 10, "the run to pass")
+    status = client.get(f"/runs/{body['id']}").json()
+    assert status["passed"] is True and "PASSED" in status["summary"]
+    assert set(status["links"]) == {"self", "report", "html"}
+    report = client.get(status["links"]["report"])
+    assert report.status_code == 200 and report.json()["audit"]["passed"] is True
+    html = client.get(status["links"]["html"])
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert [r["id"] for r in client.get("/runs").json()] == [body["id"]]
+
+
+def test_a_failed_audit_is_a_failed_run(client: TestClient, factory: Factory) -> None:
+    run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
+    factory.made[0].passed = False
+    factory.made[0].release.set()
+    wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "failed", 10, "the run to fail")
+
+
+def test_one_run_at_a_time(client: TestClient) -> None:
+    first = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
+    busy = client.post("/runs", json={"builtin": "demo"})
+    assert busy.status_code == 409
+    assert busy.json()["run"] == first
+
+
+def test_an_unreachable_system_is_503_naming_the_part(client: TestClient, factory: Factory) -> None:
+    factory.unreachable = ["Kafka at 127.0.0.1:1 is unreachable"]
+    answer = client.post("/runs", json={"scenario_yaml": GOOD})
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["unreachable"] == ["Kafka at 127.0.0.1:1 is unreachable"]
+    assert client.get("/runs").json() == []
+
+
+def test_a_bad_scenario_is_422_naming_line_and_field(client: TestClient) -> None:
+    answer = client.post("/runs", json={"scenario_yaml": GOOD.replace("seed: 1", "seed: -1")})
+    assert answer.status_code == 422
+    (error,) = answer.json()["errors"]
+    assert (error["line"], error["field"]) == (2, "seed")
+
+
+def test_a_scenario_object_gets_field_errors(client: TestClient) -> None:
+    answer = client.post("/runs", json={"scenario": {"name": "x"}})
+    assert answer.status_code == 422
+    assert {"seed", "duration_s", "rate", "mix"} <= {e["field"] for e in answer.json()["errors"]}
+
+
+def test_the_body_must_name_exactly_one_scenario(client: TestClient) -> None:
+    answer = client.post("/runs", json={"builtin": "demo", "scenario_yaml": GOOD})
+    assert answer.status_code == 422
+    assert client.post("/runs", json={"builtin": "nope"}).status_code == 422
+
+
+def test_bundled_scenarios_are_listed(client: TestClient) -> None:
+    assert {"demo", "chaos", "chaos-short"} <= set(client.get("/scenarios").json())
+
+
+def test_unknown_runs_are_404(client: TestClient) -> None:
+    assert client.get("/runs/nope").status_code == 404
+    assert client.get("/runs/nope/report").status_code == 404
+    assert client.get("/runs/../etc/report.html").status_code == 404
+
+
+def test_delete_cuts_the_load_short(client: TestClient, factory: Factory) -> None:
+    run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
+    assert client.delete(f"/runs/{run_id}").status_code == 202
+    assert factory.made[0].stopped
+    wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "passed", 10, "the run to finish")
+
+
+def test_a_finished_run_is_found_on_disk_by_a_new_process(client: TestClient, factory: Factory, tmp_path: Path) -> None:
+    run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
+    factory.made[0].release.set()
+    wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "passed", 10, "the run to pass")
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
+    with TestClient(create_api(settings, RunManager(settings, factory))) as fresh:
+        status = fresh.get(f"/runs/{run_id}").json()
+        assert status["status"] == "passed"
+        assert fresh.get(f"/runs/{run_id}/report.html").status_code == 200

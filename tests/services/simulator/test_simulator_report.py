@@ -1,0 +1,48 @@
+"""The report: its summary for the terminal and its self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from simulator.domain.report import RunReport
+from simulator.render import render_html, write_html
+
+from tests.services.simulator.fakes import report
+
+
+def test_the_summary_gives_the_verdict_counts_and_every_check() -> None:
+    text = report().summary()
+    assert 'Quartet simulation "fake" (seed 1, plan ffffffffffff): PASSED' in text
+    assert "20 submitted" in text and "lost 0, doubled 0" in text
+    assert "1 in dead-letter topics (100 % of accepted)" in text
+    assert "kill_worker×1, broker_restart×1" in text
+    assert "latency (submit → result): p50" in text
+    assert text.count("[ok  ]") == 6
+
+
+def test_a_failed_run_says_so_and_names_what_was_lost() -> None:
+    text = report(passed=False).summary()
+    assert "FAILED" in text
+    assert "[FAIL] no accepted job lost" in text
+    assert "lost (first 1): j0" in text
+
+
+def test_the_html_page_embeds_four_plots_and_escapes_text(tmp_path: Path) -> None:
+    page = render_html(report())
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert len(images) == 4
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "&lt;note&gt;" in page and "<note>" not in page
+    assert "kill_worker" in page and "broker_restart" in page
+    # Self-contained: nothing to fetch.
+    assert "<script" not in page and 'src="http' not in page and "<link" not in page
+    path = write_html(report(passed=False), tmp_path / "r.html")
+    assert "FAILED" in path.read_text()
+
+
+def test_the_json_report_round_trips() -> None:
+    original = report()
+    again = RunReport.model_validate_json(original.model_dump_json())
+    assert again == original and again.passed
