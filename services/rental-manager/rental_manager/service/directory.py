@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, or_, select, union
 
 from rental_manager.domain.model import HouseStatus, Role
-from rental_manager.orm import Application, House, Lease, MaintenanceRequest, User, Viewing
-from rental_manager.schemas import HousePublic
+from rental_manager.orm import Application, House, Lease, MaintenanceRequest, MaintenanceUpdate, User, Viewing
+from rental_manager.schemas import HousePublic, MaintenanceUpdatePublic
 from rental_manager.service import houses
-from rental_manager.service.access import managed_house, require
+from rental_manager.service.access import managed_house, require, scope
 from rental_manager.service.unit import Actor, UnitOfWork
 
 DEALINGS = (Application, Lease, Viewing, MaintenanceRequest)
@@ -81,3 +81,24 @@ def managed_house_public(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UU
     """A house the caller manages, in full (for its edit form): 404 if they cannot see it, 403 if not theirs."""
     managed_house(uow, actor, house_id)
     return houses.get_house(uow, actor, house_id)
+
+
+def maintenance_histories(
+    uow: UnitOfWork, actor: Actor | None, request_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[MaintenanceUpdatePublic]]:
+    """The steps of those repair requests the caller may see, oldest first (one query for a whole list)."""
+    who = require(actor)
+    if not request_ids:
+        return {}
+    visible = select(MaintenanceRequest.id).where(
+        MaintenanceRequest.id.in_(set(request_ids)), scope(who, MaintenanceRequest)
+    )
+    rows = uow.session.scalars(
+        select(MaintenanceUpdate)
+        .where(MaintenanceUpdate.request_id.in_(visible))
+        .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
+    )
+    steps: dict[uuid.UUID, list[MaintenanceUpdatePublic]] = {}
+    for row in rows:
+        steps.setdefault(row.request_id, []).append(MaintenanceUpdatePublic.model_validate(row))
+    return steps

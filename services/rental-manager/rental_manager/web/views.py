@@ -537,6 +537,7 @@ def _maintenance_page(
         _labels(svc, actor, [*result.items, *homes]),
         moves={m.id: MAINTENANCE.targets(m.status, actor.party) for m in result.items},
         homes=homes,
+        history=svc.run(directory.maintenance_histories, actor, [m.id for m in result.items]),
         errors=errors or {},
         values=values or {},
     )

@@ -1,0 +1,150 @@
+"""End-to-end fixtures: `rental-manager all` as a real process on a free port, and Debian's Chromium driven by
+Playwright (never Playwright's own browser downloads). A failing test leaves a screenshot of every page it
+had open in a temporary directory, named in the failure report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from quartet_shared.infra import ensure_chromium
+
+from tests.support.effects import wait_until
+from tests.support.jobs import free_port
+from tests.support.rental import JWT_SECRET
+from tests.support.servers import Servers
+
+ADMIN_PASSWORD = "admin password 123"
+
+
+@dataclass
+class RentalServer:
+    """A running `rental-manager all` and its configured admin."""
+
+    base: str
+    admin_email: str
+    log: Path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="module")
+def rental_server(
+    servers: Servers, rental_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RentalServer]:
+    """The rental manager's API, relay and worker in one process, on the session's Kafka, Redis and PostgreSQL."""
+    unique = uuid.uuid4().hex[:10]
+    workdir = tmp_path_factory.mktemp("rental-e2e")
+    port = free_port()
+    admin = f"admin-{unique}@example.com"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RENTAL_", "QUARTET_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        REDIS_URL=servers.redis_url,
+        DATABASE_URL=rental_database,
+        RENTAL_HOST="127.0.0.1",
+        RENTAL_PORT=str(port),
+        RENTAL_TOPIC_PREFIX=f"e2e{unique}.",
+        RENTAL_TOPIC_PARTITIONS="3",
+        RENTAL_INSTANCE_ID=unique,
+        RENTAL_JWT_SECRET=JWT_SECRET,
+        RENTAL_ARGON2_TIME_COST="1",
+        RENTAL_ARGON2_MEMORY_KIB="1024",
+        RENTAL_ADMIN_EMAIL=admin,
+        RENTAL_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        RENTAL_REDIS_SOCKET_TIMEOUT_S="0.3",
+    )
+    log_path = workdir / "rental-manager.log"
+    script = Path(sys.executable).parent / "rental-manager"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(script), "all"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert proc.poll() is None, log_path.read_text()[-4000:]
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 120, "rental-manager to be ready")
+        yield RentalServer(base, admin, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless Chromium (installed by `make test` through `quartet_shared.infra install-tools`)."""
+    browser = playwright.chromium.launch(executable_path=ensure_chromium(), headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@dataclass
+class Browsers:
+    """Separate browser profiles (cookie jars) for the people of one test."""
+
+    browser: Browser
+    base: str
+    contexts: list[BrowserContext] = field(default_factory=list)
+    pages: dict[str, Page] = field(default_factory=dict)
+
+    def page(self, name: str) -> Page:
+        """The page of the profile `name`, opened on first use."""
+        if name not in self.pages:
+            context = self.browser.new_context(base_url=self.base, viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(20_000)
+            self.contexts.append(context)
+            self.pages[name] = context.new_page()
+        return self.pages[name]
+
+
+@pytest.fixture
+def browsers(chromium: Browser, rental_server: RentalServer, request: pytest.FixtureRequest) -> Iterator[Browsers]:
+    """Browser profiles for one test; on failure, a screenshot of each into a temporary directory."""
+    made = Browsers(chromium, rental_server.base)
+    try:
+        yield made
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed and made.pages:
+            shots = Path(tempfile.mkdtemp(prefix="rental-e2e-shots-"))
+            for name, page in made.pages.items():
+                try:
+                    page.screenshot(path=str(shots / f"{request.node.name}-{name}.png"), full_page=True)
+                except Exception as exc:  # a page that crashed must not hide the others' screenshots
+                    print(f"no screenshot of {name}: {exc}")
+            print(f"screenshots of the failed test's pages: {shots}")
+            print(f"service log: {rental_server.log}")
+        for context in made.contexts:
+            context.close()
