@@ -267,6 +267,7 @@ def topics(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id="quartet-cli",
         request_timeout_ms=15_000,
+        **settings.kafka_client_options(),
     )
     try:
         # A topic the broker just acknowledged creating may not be in its metadata for a moment yet.

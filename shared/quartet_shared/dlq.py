@@ -39,6 +39,7 @@ def _dlq_name(topic: str) -> str:
 def _reader(settings: KernelSettings, group: str | None) -> KafkaConsumer:
     return KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_client_options(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

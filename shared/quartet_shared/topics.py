@@ -81,7 +81,11 @@ def dedup_topic(topic: str, group: str) -> str:
 def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that are missing (harmless if they exist) and return the names created."""
     wanted = list(specs)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="quartet-topics")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="quartet-topics",
+        **settings.kafka_client_options(),
+    )
     try:
         existing = set(admin.list_topics())
         new = [
