@@ -4,23 +4,17 @@ had open in a temporary directory, named in the failure report."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from quartet_shared.infra import ensure_chromium
 
-from tests.support.effects import wait_until
-from tests.support.jobs import free_port
-from tests.support.rental import JWT_SECRET
+from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
 
 ADMIN_PASSWORD = "admin password 123"
@@ -50,48 +44,18 @@ def rental_server(
     """The rental manager's API, relay and worker in one process, on the session's Kafka, Redis and PostgreSQL."""
     unique = uuid.uuid4().hex[:10]
     workdir = tmp_path_factory.mktemp("rental-e2e")
-    port = free_port()
     admin = f"admin-{unique}@example.com"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RENTAL_", "QUARTET_"))}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        REDIS_URL=servers.redis_url,
-        DATABASE_URL=rental_database,
-        RENTAL_HOST="127.0.0.1",
-        RENTAL_PORT=str(port),
-        RENTAL_TOPIC_PREFIX=f"e2e{unique}.",
-        RENTAL_TOPIC_PARTITIONS="3",
-        RENTAL_INSTANCE_ID=unique,
-        RENTAL_JWT_SECRET=JWT_SECRET,
-        RENTAL_ARGON2_TIME_COST="1",
-        RENTAL_ARGON2_MEMORY_KIB="1024",
-        RENTAL_ADMIN_EMAIL=admin,
-        RENTAL_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        RENTAL_REDIS_SOCKET_TIMEOUT_S="0.3",
-    )
-    log_path = workdir / "rental-manager.log"
-    script = Path(sys.executable).parent / "rental-manager"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(script), "all"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert proc.poll() is None, log_path.read_text()[-4000:]
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(ready, 120, "rental-manager to be ready")
-        yield RentalServer(base, admin, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with rental_manager_process(
+        servers.kafka_bootstrap,
+        servers.redis_url,
+        rental_database,
+        workdir,
+        f"e2e{unique}.",
+        instance_id=unique,
+        admin_email=admin,
+        admin_password=ADMIN_PASSWORD,
+    ) as base:
+        yield RentalServer(base, admin, workdir / "rental-manager.log")
 
 
 @pytest.fixture(scope="session")
