@@ -40,7 +40,7 @@ VALUES: dict[str, list[str]] = {
         str(REPO / "deploy" / "k8s" / "values-external.yaml"),
         "--set",
         "services.simulator.enabled=true,services.rental.workers.worker.keda.enabled=true,"
-        "database.password=local-only,services.rental.secretEnv.RENTAL_JWT_SECRET=local-only",
+        "database.password=local-only,services.rental.secretEnv.RENTAL_JWT_SECRET=local-only-placeholder-of-32-characters",
     ],
 }
 
@@ -267,3 +267,23 @@ def test_keda_scales_workers_on_the_consumer_group_lag_they_really_have() -> Non
         assert (trigger["metadata"]["consumerGroup"], trigger["metadata"]["topic"]) == (group, topic)
         assert trigger["authenticationRef"]["name"] == "quartet-kafka"
         assert scaled["spec"]["maxReplicaCount"] <= 6, "more workers than partitions would idle"
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_rental_pods_share_one_token_key(values: str) -> None:
+    """RENTAL_JWT_SECRET reaches every rental pod from one Secret: the chart's own (generated once) or the
+    operator's `secretEnvFrom`; otherwise each pod would sign tokens the others reject."""
+    sources = set()
+    for workload in workloads(values):
+        if program_of(workload) != "rental-manager":
+            continue
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        env = container_env(values, container)
+        secret_refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        if "RENTAL_JWT_SECRET" in env:
+            assert len(env["RENTAL_JWT_SECRET"]) >= 32
+            sources.add("chart")
+        else:
+            assert len(secret_refs) == 2, f"{workload['metadata']['name']} has no source of RENTAL_JWT_SECRET"
+            sources.add(secret_refs[-1])
+    assert len(sources) == 1, sources
