@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 from quartet_shared.infra import free_port
+from sqlalchemy.engine import make_url
 
 from tests.deploy.conftest import BY_PROGRAM, REPO, settings_class
 from tests.deploy.test_compose import app_containers, container_env, program_of
@@ -35,13 +36,15 @@ CONTAINERS = sorted(
 @pytest.fixture(scope="module")
 def databases(servers: Servers) -> dict[str, str]:
     """A fresh database per service on the session's PostgreSQL, as deploy/compose/postgres-init.sql makes."""
-    admin = servers.database_url.rsplit("/", 1)[0] + "/postgres"
+    # Native servers give postgresql://, testcontainers postgresql+psycopg://; libpq wants the former.
+    server = make_url(servers.database_url).set(drivername="postgresql")
     suffix = os.urandom(4).hex()
     names = {program: f"{program.replace('-', '_')}_{suffix}" for program in BY_PROGRAM}
+    admin = server.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         for name in names.values():
             conn.execute(f'CREATE DATABASE "{name}"')
-    return {program: f"{admin.rsplit('/', 1)[0]}/{name}" for program, name in names.items()}
+    return {program: server.set(database=name).render_as_string(hide_password=False) for program, name in names.items()}
 
 
 def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
