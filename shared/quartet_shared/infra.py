@@ -152,16 +152,20 @@ def postgres_bindir() -> Path:
     raise InfraError("PostgreSQL server binaries not found after installing the postgresql package")
 
 
-CHROMIUM = "/usr/bin/chromium"
+def ensure_command(command: str, package: str | None = None) -> str:
+    """The path of `command`, installing Debian's `package` (by default named like the command) when absent."""
+    found = shutil.which(command)
+    if found is None:
+        _apt_install([package or command])
+        found = shutil.which(command)
+    if found is None:
+        raise InfraError(f"{command} is not on the PATH after installing the {package or command} package")
+    return found
 
 
 def ensure_chromium() -> str:
     """Debian's headless-capable Chromium for the browser tests, installing the package when absent."""
-    if not Path(CHROMIUM).exists():
-        _apt_install(["chromium"])
-    if not Path(CHROMIUM).exists():
-        raise InfraError(f"{CHROMIUM} missing after installing the chromium package")
-    return CHROMIUM
+    return ensure_command("chromium")
 
 
 HELM_VERSION = "v3.22.0"
