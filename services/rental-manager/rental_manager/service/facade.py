@@ -101,19 +101,23 @@ class RentalService:
 
     # ---- operations spanning more than one transaction, or none ----------------------------------------
 
-    def search(self, query: HouseQuery) -> Page[HouseSummary]:
-        """Search listed houses, cache-aside: from Redis when cached, else the database (then cached)."""
+    def search_json(self, query: HouseQuery) -> bytes:
+        """A search page as JSON, cache-aside: from Redis when cached, else the database (then cached)."""
         cache = self.search_cache
         generation = cache.generation() if cache is not None else None
         key = query.cache_key()
         if cache is not None and generation is not None:
             hit = cache.get(generation, key)
             if hit is not None:
-                return Page[HouseSummary].model_validate(hit)
-        page = self.run(houses.search_houses, query)
+                return hit
+        body = self.run(houses.search_houses, query).model_dump_json().encode()
         if cache is not None and generation is not None:
-            cache.put(generation, key, page.model_dump(mode="json"))
-        return page
+            cache.put(generation, key, body)
+        return body
+
+    def search(self, query: HouseQuery) -> Page[HouseSummary]:
+        """Search listed houses (cached as in `search_json`)."""
+        return Page[HouseSummary].model_validate_json(self.search_json(query))
 
     def login(self, email: str, password: str) -> Token:
         """A bearer token for valid credentials (Unauthorized otherwise)."""

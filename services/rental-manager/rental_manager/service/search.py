@@ -9,7 +9,8 @@ While Redis is down every search goes to the database.
 
 from __future__ import annotations
 
-from quartet_shared.cache import JsonCache, ResilientRedis
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.metrics import CACHE_HITS, CACHE_MISSES
 
 GENERATION = "search-generation"
 
@@ -19,21 +20,28 @@ class SearchCache:
 
     def __init__(self, redis: ResilientRedis, namespace: str = "rental", ttl_s: int = 300) -> None:
         self._redis = redis
-        self._cache = JsonCache(redis, namespace, ttl_s)
-        self._generation_key = self._cache.key(GENERATION)
+        self._namespace = namespace
+        self._prefix = f"quartet:{namespace}:"
+        self._ttl_s = ttl_s
+        self._generation_key = self._prefix + GENERATION
 
     def generation(self) -> int | None:
         """The current generation, or None while Redis is unavailable."""
         raw = self._redis.call("get", lambda r: r.get(self._generation_key) or b"0", None)
         return int(raw) if raw is not None else None
 
-    def get(self, generation: int, query_key: str) -> object | None:
-        """A cached page for the query at `generation`, or None."""
-        return self._cache.get(f"search:{generation}:{query_key}")
+    def _key(self, generation: int, query_key: str) -> str:
+        return f"{self._prefix}search:{generation}:{query_key}"
 
-    def put(self, generation: int, query_key: str, page: object) -> None:
-        """Store a page computed after reading `generation`."""
-        self._cache.set(f"search:{generation}:{query_key}", page)
+    def get(self, generation: int, query_key: str) -> bytes | None:
+        """The cached page (its JSON, as served) for the query at `generation`, or None."""
+        raw = self._redis.call("get", lambda r: r.get(self._key(generation, query_key)), None)
+        (CACHE_MISSES if raw is None else CACHE_HITS).labels(self._namespace).inc()
+        return raw
+
+    def put(self, generation: int, query_key: str, page_json: bytes) -> None:
+        """Store a page computed after reading `generation` (kept as JSON bytes: a hit is served as is)."""
+        self._redis.call("set", lambda r: r.set(self._key(generation, query_key), page_json, ex=self._ttl_s), None)
 
     def invalidate(self) -> int | None:
         """Move every cached search out of reach; the new generation, or None while Redis is down."""
