@@ -27,7 +27,7 @@ from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import wait_for_partitions
 
-from simulator.domain.audit import CorruptRecord, DeadLetterSeen, GarbageSent, ResultSeen, SentJob
+from simulator.domain.audit import CorruptRecord, DeadLetterSeen, EventSeen, GarbageSent, ResultSeen, SentJob
 from simulator.domain.garbage import SOURCE, garbage_message
 from simulator.domain.scenario import GarbageFlavour
 
@@ -164,21 +164,6 @@ class Publisher:
 
 
 # ---- collecting --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventSeen:
-    """A committed record on an events topic (the rental events), decoded."""
-
-    topic: str
-    partition: int
-    offset: int
-    ce_id: str
-    ce_type: str
-    subject: str | None
-    key: str | None
-    data: Mapping[str, Any]
-    at: float
 
 
 def _outcome(ce_type: str) -> str:
@@ -417,6 +402,13 @@ class LagSampler:
 
     def lag(self, group: str) -> int | None:
         """The group's lag now: records on its topics not yet committed (None if the broker does not answer)."""
+        found = self.positions(group)
+        if found is None:
+            return None
+        return sum(max(0, end - done) for done, end in found.values())
+
+    def positions(self, group: str) -> dict[TopicPartition, tuple[int, int]] | None:
+        """Per partition of the group's topics: (committed offset, end offset); None if the broker does not answer."""
         try:
             if self._admin is None:
                 self._admin = KafkaAdminClient(
@@ -438,12 +430,26 @@ class LagSampler:
         except Exception:
             self._close()
             return None
-        total = 0
+        out: dict[TopicPartition, tuple[int, int]] = {}
         for tp in partitions:
             meta = committed.get(tp)
             done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            total += max(0, int(ends[tp]) - int(done))
-        return total
+            out[tp] = (int(done), int(ends[tp]))
+        return out
+
+    def describe(self, group: str) -> str:
+        """The group's state and members with their assignments, for diagnosing a lag that will not clear."""
+        try:
+            if self._admin is None:
+                return "no admin client"
+            info = self._admin.describe_groups([group]).get(group, {})
+        except Exception as exc:
+            return f"cannot describe: {type(exc).__name__}: {exc}"
+        members = [
+            f"{m.get('client_id')}@{m.get('client_host')} {m.get('member_assignment') or m.get('assignment')}"
+            for m in info.get("members") or []
+        ]
+        return f"state {info.get('group_state') or info.get('state')}, members [{'; '.join(members)}]"
 
     def snapshot(self) -> list[LagSample]:
         """Every sample so far."""
@@ -464,3 +470,24 @@ def group_members(settings: KernelSettings, groups: Iterable[str]) -> dict[str, 
         return out
     finally:
         admin.close()
+
+
+def ids_between(settings: KernelSettings, spans: Mapping[TopicPartition, tuple[int, int]]) -> list[str]:
+    """The `ce_id`s (or keys) of the records in each [start, end) span, for diagnosing a stuck lag."""
+    reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    out: list[str] = []
+    try:
+        reader.assign(list(spans))
+        for tp, (start, _end) in spans.items():
+            reader.seek(tp, start)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(reader.position(tp) < end for tp, (_s, end) in spans.items()):
+            for tp, records in reader.poll(timeout_ms=500).items():
+                for rec in records:
+                    if rec.offset < spans[tp][1]:
+                        h = header_map(rec.headers)
+                        key = rec.key.decode("utf-8", "replace") if rec.key is not None else ""
+                        out.append(h["ce_id"].decode("utf-8", "replace") if h.get("ce_id") else key)
+    finally:
+        reader.close()
+    return out

@@ -25,6 +25,12 @@ FAULT_COLOURS = {
 }
 
 
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend, when anything on the axes has a label (an empty one only draws a warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -61,7 +67,7 @@ def throughput_plot(report: RunReport) -> str:
     ax.set_ylabel(f"jobs per second ({t.bucket_s:g} s buckets)")
     ax.set_title("Throughput")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=3, loc="upper right")
+    _legend(ax, fontsize=8, ncol=3, loc="upper right")
     return _png(fig)
 
 
@@ -80,7 +86,7 @@ def latency_plot(report: RunReport) -> str:
     ax.set_ylabel("latency, s")
     ax.set_title("Latency percentiles over time (submit → result)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=4, loc="upper right")
+    _legend(ax, fontsize=8, ncol=4, loc="upper right")
     return _png(fig)
 
 
@@ -98,7 +104,7 @@ def percentile_plot(report: RunReport) -> str:
     ax.set_ylabel("seconds")
     ax.set_title("Latency percentiles (submit → result)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return _png(fig)
 
 
@@ -117,7 +123,7 @@ def lag_plot(report: RunReport) -> str:
     ax.set_ylabel("records not yet committed")
     ax.set_title("Consumer lag")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    _legend(ax, fontsize=8, loc="upper right")
     return _png(fig)
 
 

@@ -27,7 +27,7 @@ from quartet_shared.schemas.training import TrainingRequested
 from quartet_shared.topics import DLQ_SUFFIX, ensure_topics
 
 from simulator import preflight
-from simulator.domain.audit import AuditPolicy, Check, RentalFindings, reconcile
+from simulator.domain.audit import AuditPolicy, Check, EventSeen, RentalFindings, reconcile
 from simulator.domain.plan import Plan, PlannedFault, PlannedJourney, build_plan
 from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, Throughput
 from simulator.domain.scenario import (
@@ -41,7 +41,7 @@ from simulator.domain.scenario import (
     TrainingAction,
 )
 from simulator.domain.stats import bucket_percentiles, bucket_size, rate_series
-from simulator.kafka_io import Collector, EventSeen, LagSampler, Publisher, group_members
+from simulator.kafka_io import Collector, LagSampler, Publisher, group_members, ids_between
 from simulator.render import write_html
 from simulator.servers import ServerControl
 from simulator.settings import SimulatorSettings
@@ -437,6 +437,14 @@ class Simulation:
                 return True
             time.sleep(0.5)
         self._note(f"the system did not settle within {self.scenario.audit.settle_timeout_s:g} s: {waiting}")
+        for group in groups.values():
+            self._note(f"group {group}: {lag.describe(group)}")
+            stuck = {tp: p for tp, p in (lag.positions(group) or {}).items() if p[0] < p[1]}
+            if stuck:
+                with contextlib.suppress(Exception):
+                    ids = ids_between(self.settings, stuck)
+                    done, _ = collector.has_results(ids)
+                    self._note(f"group {group}: {len(ids)} record(s) past its committed offsets, {done} with a result")
         return False
 
     def _still_waiting_for(
@@ -455,9 +463,12 @@ class Simulation:
         if self.rental is not None and self.scenario.has_rental() and not self._rental_settled(collector):
             return "rental events not all relayed"
         # Every publish (duplicates too) consumed and committed by the workers: nothing more can come out.
-        lags = {g: lag.lag(g) for g in groups.values()}
-        if any(v != 0 for v in lags.values()):
-            return "worker groups not caught up: " + ", ".join(f"{g} lag {v}" for g, v in lags.items())
+        lags = {g: lag.positions(g) for g in groups.values()}
+        behind = {g: {tp: p for tp, p in (found or {}).items() if p[0] < p[1]} for g, found in lags.items()}
+        if any(found is None for found in lags.values()) or any(behind.values()):
+            return "worker groups not caught up: " + "; ".join(
+                f"{g} " + ("unreadable" if lags[g] is None else _behind(behind[g]) or "caught up") for g in lags
+            )
         if not collector.caught_up():
             return "the audit has not read to the end of the results topics yet"
         return ""
@@ -573,6 +584,10 @@ class Simulation:
             notes=list(self._notes)
             + ([f"audit consumer reconnected {collector.errors} time(s)"] if collector.errors else []),
         )
+
+
+def _behind(partitions: dict[Any, tuple[int, int]]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}] committed {done} of {end}" for tp, (done, end) in partitions.items())
 
 
 def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:

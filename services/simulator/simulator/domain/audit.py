@@ -8,8 +8,9 @@ with fakes. A job is *accepted* once the broker acknowledged one of its publishe
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -66,6 +67,21 @@ class DeadLetterSeen:
     original_topic: str | None
     error_type: str | None
     ce_id: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class EventSeen:
+    """A committed record on an events topic (the rental events), decoded."""
+
+    topic: str
+    partition: int
+    offset: int
+    ce_id: str
+    ce_type: str
+    subject: str | None
+    key: str | None
+    data: Mapping[str, Any]
     at: float
 
 

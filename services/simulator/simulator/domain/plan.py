@@ -174,16 +174,22 @@ def build_plan(scenario: Scenario) -> Plan:
         else:
             assert isinstance(action, RentalAction)
             low, high = scenario.rental.lease_months
+            think_s = tuple(float(x) for x in think(action.think_time, journey_rng, size=len(JOURNEY_STEPS)))
+            house_pick = float(journey_rng.random())
+            later = int(journey_rng.integers(1, scenario.rental.start_within_days + 1))
+            months = int(journey_rng.integers(min(low, high), max(low, high) + 1))
+            # Only a tenant whose lease has begun may ask for a repair, so those leases start today.
+            repair = bool(journey_rng.random() < action.request_repair)
             journeys.append(
                 PlannedJourney(
                     index=len(journeys),
                     at_s=float(at),
                     mix_index=int(mix_index),
-                    think_s=tuple(float(x) for x in think(action.think_time, journey_rng, size=len(JOURNEY_STEPS))),
-                    house_pick=float(journey_rng.random()),
-                    start_in_days=int(journey_rng.integers(0, scenario.rental.start_within_days + 1)),
-                    months=int(journey_rng.integers(min(low, high), max(low, high) + 1)),
-                    repair=bool(journey_rng.random() < action.request_repair),
+                    think_s=think_s,
+                    house_pick=house_pick,
+                    start_in_days=0 if repair else later,
+                    months=months,
+                    repair=repair,
                 )
             )
     jobs = _with_duplicates(scenario, jobs)

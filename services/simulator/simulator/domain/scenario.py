@@ -236,7 +236,10 @@ class RentalSetup(Model):
     houses_per_landlord: int = Field(default=3, ge=1, le=100)
     lease_months: tuple[int, int] = (6, 12)
     start_within_days: int = Field(
-        default=60, ge=0, le=3650, description="Leases start within this many days, so some overlap on purpose."
+        default=1460,
+        ge=1,
+        le=3650,
+        description="Leases that need no repair start within this many days; the fewer, the more overlap.",
     )
 
 

@@ -1,0 +1,51 @@
+"""`quartet simulate` and `simulator run`: bad scenarios and a system that is not up end with exit 2 and a
+message naming the line and field, or the unreachable part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from quartet_shared.cli import app
+from simulator.main import main
+from typer.testing import CliRunner
+
+BAD = """\
+name: bad
+seed: 1
+duration_s: 5
+rate: {shape: constant, per_second: 1}
+mix:
+  - action: planning
+    weight: 1
+    pool:
+      - spec: {optimizer: {population: 1}}
+"""
+
+
+@pytest.fixture
+def nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings that point at ports where nothing listens."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:2/0")
+    monkeypatch.setenv("SIMULATOR_INFRA", "none")
+
+
+def test_quartet_simulate_names_the_unreachable_broker(nothing_up: None) -> None:
+    result = CliRunner().invoke(app, ["simulate", "demo"])
+    assert result.exit_code == 2
+    assert "Kafka at 127.0.0.1:1 is unreachable" in result.output
+
+
+def test_quartet_simulate_names_line_and_field_of_a_bad_scenario(nothing_up: None, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    result = CliRunner().invoke(app, ["simulate", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:9:9: mix[0].pool[0].spec.scenario: required field is missing" in result.output
+    assert f"{path}:9:28: mix[0].pool[0].spec.optimizer.population: " in result.output
+
+
+def test_simulator_run_exits_2_for_a_missing_file(nothing_up: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "no-such-scenario.yaml"]) == 2
+    assert "no-such-scenario.yaml: cannot read" in capsys.readouterr().err
