@@ -101,6 +101,14 @@ class RentalService:
 
     # ---- operations spanning more than one transaction, or none ----------------------------------------
 
+    def cached_search(self, query: HouseQuery) -> bytes | None:
+        """The cached page for the query, or None (a miss, or Redis unavailable); never touches the database."""
+        cache = self.search_cache
+        generation = cache.generation() if cache is not None else None
+        if cache is None or generation is None:
+            return None
+        return cache.get(generation, query.cache_key())
+
     def search_json(self, query: HouseQuery) -> bytes:
         """A search page as JSON, cache-aside: from Redis when cached, else the database (then cached)."""
         cache = self.search_cache
