@@ -4,6 +4,8 @@ houses, applications, leases and bills built through the service layer."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,17 +27,22 @@ from rental_manager.service import billing, community, houses, maintenance, rent
 from rental_manager.service.facade import RentalService
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import URL, make_url
 
 PASSWORD = "correct horse battery"
 JWT_SECRET = "test-secret-" + "x" * 40
 
 
+def _server(server_url: str) -> tuple[URL, Engine]:
+    """The server's URL (psycopg 3) and an autocommit engine for CREATE and DROP DATABASE."""
+    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    return url, create_engine(url, isolation_level="AUTOCOMMIT")
+
+
 def create_database(server_url: str, name: str) -> str:
     """Create database `name` on the server `server_url` points at, migrate it, and return its URL."""
-    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    url, admin = _server(server_url)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -48,11 +55,20 @@ def create_database(server_url: str, name: str) -> str:
 
 def drop_database(server_url: str, name: str) -> None:
     """Drop a database made by create_database (closing whatever still holds it)."""
-    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    _, admin = _server(server_url)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def private_database(server_url: str) -> Iterator[str]:
+    """A migrated database of its own for the duration of the block."""
+    name = f"rental_{uuid.uuid4().hex[:10]}"
+    try:
+        yield create_database(server_url, name)
+    finally:
+        drop_database(server_url, name)
 
 
 def rental_settings(kernel: KernelSettings, database_url: str, unique: str, **overrides: object) -> RentalSettings:

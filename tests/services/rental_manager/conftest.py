@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,19 +11,15 @@ from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.settings import RentalSettings
 
-from tests.support.rental import Cast, cast, create_database, drop_database, rental_settings
+from tests.support.rental import Cast, cast, private_database, rental_settings
 from tests.support.servers import Servers
 
 
 @pytest.fixture(scope="session")
 def rental_database(servers: Servers) -> Iterator[str]:
     """A database of its own on the session's PostgreSQL, at the latest migration."""
-    name = f"rental_{uuid.uuid4().hex[:10]}"
-    url = create_database(servers.database_url, name)
-    try:
+    with private_database(servers.database_url) as url:
         yield url
-    finally:
-        drop_database(servers.database_url, name)
 
 
 @pytest.fixture
@@ -59,12 +54,8 @@ def people(rental: Rental) -> Cast:
 @pytest.fixture
 def own_database(servers: Servers) -> Iterator[str]:
     """A database for this test alone (for tests that relay the whole outbox or count every row)."""
-    name = f"rental_{uuid.uuid4().hex[:10]}"
-    url = create_database(servers.database_url, name)
-    try:
+    with private_database(servers.database_url) as url:
         yield url
-    finally:
-        drop_database(servers.database_url, name)
 
 
 @pytest.fixture
