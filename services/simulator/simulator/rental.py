@@ -19,6 +19,9 @@ from typing import Any
 
 import httpx
 from quartet_shared.db import make_engine
+from quartet_shared.envelope import Envelope
+from quartet_shared.producer import Producer
+from quartet_shared.schemas.rental import RequestViewing
 from sqlalchemy import text
 
 from simulator.domain.audit import EventSeen, RentalFindings
@@ -164,6 +167,9 @@ class RentalHttpDriver:
     settle_timeout_s: float = 60.0
     _houses: list[_House] = field(default_factory=list)
     _expected: list[tuple[str, str, str]] = field(default_factory=list)
+    _once: list[tuple[str, str, str]] = field(default_factory=list)
+    _producer: Producer | None = None
+    _commands: int = 0
     _steps: Counter[str] = field(default_factory=Counter)
     _errors: list[str] = field(default_factory=list)
     _conflicts: int = 0
@@ -182,6 +188,11 @@ class RentalHttpDriver:
         return [f"{self.settings.rental_topic_prefix}rental.events"]
 
     @property
+    def commands_topic(self) -> str:
+        """The topic the rental manager takes commands from."""
+        return f"{self.settings.rental_topic_prefix}rental.commands"
+
+    @property
     def database_url(self) -> str | None:
         """The rental manager's database (its own setting, else DATABASE_URL)."""
         return self.settings.rental_database_url or self.settings.database_url
@@ -195,10 +206,27 @@ class RentalHttpDriver:
         if self.database_url is None:
             out.append("the rental checks need the rental manager's database: set SIMULATOR_RENTAL_DATABASE_URL")
         else:
-            why = database_problem(self.database_url, "the rental manager's database")
+            why = database_problem(self.database_url, "the rental manager's database") or self._schema_problem()
             if why:
                 out.append(why)
         return out
+
+    def _schema_problem(self) -> str | None:
+        """None if the database has the rental manager's tables (a wrong DATABASE_URL is a common slip)."""
+        assert self.database_url is not None
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1 FROM leases WHERE 1 = 0"))
+                conn.execute(text("SELECT 1 FROM outbox WHERE 1 = 0"))
+        except Exception:
+            return (
+                "the rental manager's tables (leases, outbox) are not in the database the rental checks use: "
+                "set SIMULATOR_RENTAL_DATABASE_URL to the rental manager's database"
+            )
+        finally:
+            engine.dispose()
+        return None
 
     # ---- journeys -------------------------------------------------------------------------------------
 
@@ -261,9 +289,14 @@ class RentalHttpDriver:
             self._step("view_house")
             if not pause(think["book_viewing"]):
                 return
-            viewing = api.book_viewing(token, house.id, datetime.now(UTC) + timedelta(days=1, hours=journey.index % 9))
-            self._expect("ViewingRequested", "viewing_id", viewing["id"])
-            self._step("book_viewing")
+            when = datetime.now(UTC) + timedelta(days=1, hours=journey.index % 9)
+            if journey.command:
+                self._command_viewing(str(tenant["id"]), house.id, when, twice=journey.duplicate_command)
+                self._step("book_viewing_by_command")
+            else:
+                viewing = api.book_viewing(token, house.id, when)
+                self._expect("ViewingRequested", "viewing_id", viewing["id"])
+                self._step("book_viewing")
             if not pause(think["apply"]):
                 return
             start = date.today() + timedelta(days=journey.start_in_days)
@@ -311,6 +344,29 @@ class RentalHttpDriver:
             with self._lock:
                 self._errors.append(f"journey {journey.index}: {type(exc).__name__}: {exc}")
 
+    def _command_viewing(self, tenant_id: str, house_id: str, when: datetime, *, twice: bool) -> None:
+        """Book a viewing with a RequestViewing command (published twice when `twice`): one viewing must result."""
+        with self._lock:
+            if self._producer is None:
+                self._producer = Producer(self.settings)
+            producer = self._producer
+        command = RequestViewing(
+            tenant_id=uuid.UUID(tenant_id), house_id=uuid.UUID(house_id), scheduled_at=when, note="by command"
+        )
+        envelope = Envelope.of(command, source="/quartet/simulator", key=house_id)
+        for _ in range(2 if twice else 1):
+            producer.send_confirmed(self.commands_topic, envelope, timeout_s=self.settings.publish_timeout_s)
+        with self._lock:
+            self._commands += 1 + int(twice)
+            self._once.append((EVENT.format("ViewingRequested"), "tenant_id", tenant_id))
+
+    def close(self) -> None:
+        """Close the HTTP pool and the command producer."""
+        self._api().close()
+        if self._producer is not None:
+            self._producer.close(timeout_s=5)
+            self._producer = None
+
     # ---- checks ---------------------------------------------------------------------------------------
 
     def _outbox(self, ids: list[str]) -> tuple[list[Any], dict[str, tuple[str, str, bool]]]:
@@ -347,7 +403,10 @@ class RentalHttpDriver:
         """True once every outbox row written since setup has been relayed and seen on the topic."""
         _, rows = self._outbox([])
         seen = {e.ce_id for e in events}
-        return all(sent and row_id in seen for row_id, (_, _, sent) in rows.items())
+        relayed = all(sent and row_id in seen for row_id, (_, _, sent) in rows.items())
+        # A command's effect is written only once the rental worker has consumed it.
+        applied = {(e.ce_type, str(e.data.get(name))) for e in events for _, name, _ in self._once}
+        return relayed and all((ce_type, value) in applied for ce_type, _, value in self._once)
 
     def findings(self, events: list[EventSeen]) -> RentalFindings:
         """Journey counts, lease overlaps, and the events against the database's outbox."""
@@ -358,7 +417,9 @@ class RentalHttpDriver:
             steps=dict(self._steps),
             conflicts=self._conflicts,
             errors=list(self._errors),
+            commands=self._commands,
         )
+        self.close()
         if self.database_url is None:
             found.unavailable = "no rental database configured"
             return found
@@ -368,7 +429,7 @@ class RentalHttpDriver:
             [(str(r.id), str(r.house_id), _day(r.start_date), _day(r.end_date)) for r in leases]
         )
         found.events_seen = len(events)
-        found.event_mismatches = event_mismatches(rows, events, self._expected)
+        found.event_mismatches = event_mismatches(rows, events, self._expected, self._once)
         return found
 
 

@@ -611,6 +611,7 @@ def _rental_dict(rental: RentalFindings | None) -> dict[str, Any] | None:
         "completed": rental.completed,
         "steps": rental.steps,
         "conflicts": rental.conflicts,
+        "commands": rental.commands,
         "errors": rental.errors[:50],
         "leases": rental.leases,
         "overlapping_leases": rental.overlapping_leases[:50],

@@ -104,6 +104,7 @@ class RentalFindings:
     completed: int = 0
     steps: dict[str, int] = field(default_factory=dict)
     conflicts: int = 0
+    commands: int = 0
     errors: list[str] = field(default_factory=list)
     leases: int = 0
     overlapping_leases: list[str] = field(default_factory=list)

@@ -81,6 +81,8 @@ class PlannedJourney:
     start_in_days: int
     months: int
     repair: bool
+    command: bool = False
+    duplicate_command: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,8 @@ def build_plan(scenario: Scenario) -> Plan:
             months = int(journey_rng.integers(min(low, high), max(low, high) + 1))
             # Only a tenant whose lease has begun may ask for a repair, so those leases start today.
             repair = bool(journey_rng.random() < action.request_repair)
+            command = bool(journey_rng.random() < action.viewings_via_commands)
+            duplicate_command = command and bool(journey_rng.random() < action.duplicate_commands)
             journeys.append(
                 PlannedJourney(
                     index=len(journeys),
@@ -190,6 +194,8 @@ def build_plan(scenario: Scenario) -> Plan:
                     start_in_days=0 if repair else later,
                     months=months,
                     repair=repair,
+                    command=command,
+                    duplicate_command=duplicate_command,
                 )
             )
     jobs = _with_duplicates(scenario, jobs)

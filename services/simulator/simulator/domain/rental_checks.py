@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from simulator.domain.audit import EventSeen
@@ -29,12 +29,15 @@ def event_mismatches(
     outbox: Mapping[str, tuple[str, str, bool]],
     events: list[EventSeen],
     expected: list[tuple[str, str, str]],
+    exactly_once: Sequence[tuple[str, str, str]] = (),
 ) -> list[str]:
     """Where the events on the topic and the committed outbox rows disagree, or a journey's change has no event.
 
     Every outbox row of the run must be on the topic (same id, type and key); every event on the topic must be
     a committed outbox row (an event's `ce_id` is its row's id); every state change a journey saw the API make
-    must have its event. A row the relay has not sent by the end of settling is reported too.
+    must have its event, and each change `exactly_once` names (a command published more than once) exactly one
+    (copies of one row, same `ce_id`, count once: consumers dedupe them). A row the relay has not sent by the end
+    of settling is reported too.
     """
     out: list[str] = []
     seen: dict[str, EventSeen] = {}
@@ -53,4 +56,8 @@ def event_mismatches(
     for ce_type, field_name, value in expected:
         if (ce_type, value) not in index:
             out.append(f"no {ce_type} event with {field_name} {value}")
+    for ce_type, field_name, value in exactly_once:
+        count = sum(1 for e in seen.values() if e.ce_type == ce_type and str(e.data.get(field_name)) == value)
+        if count != 1:
+            out.append(f"{count} {ce_type} events with {field_name} {value}, expected exactly one")
     return out

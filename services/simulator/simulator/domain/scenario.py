@@ -123,13 +123,19 @@ class PlanningAction(JobAction):
 
 
 class RentalAction(Model):
-    """A tenant's journey over the rental manager's HTTP API (search, viewing, application, lease, bills, repair)."""
+    """A tenant's journey over the rental manager's HTTP API (search, viewing, application, lease, bills, repair).
+
+    A share of the viewings is booked with a RequestViewing command on `rental.commands` instead, some of those
+    published twice: the rental manager's inbox must apply each command exactly once.
+    """
 
     action: Literal["rental"]
     weight: float = Field(gt=0)
     think_time: ThinkTime = ThinkTime()
     pay_bills: bool = True
     request_repair: float = Field(default=0.5, ge=0, le=1, description="Chance the tenant asks for a repair.")
+    viewings_via_commands: float = Field(default=0.5, ge=0, le=1, description="Share of viewings booked by command.")
+    duplicate_commands: float = Field(default=0.2, ge=0, le=1, description="Share of commands published twice.")
 
 
 Action = Annotated[TrainingAction | PlanningAction | RentalAction, Field(discriminator="action")]
