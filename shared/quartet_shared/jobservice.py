@@ -561,8 +561,9 @@ class JobWorker:
             return
         spec_hash = self.kind.spec_hash(spec)
         hit = self.ports.results.get(spec_hash)
-        if hit is not None:
-            self._emit(ctx, job_id, self._from_cache(job_id, hit.job_id, hit.result))
+        cached = self._from_cache(job_id, hit.job_id, hit.result) if hit is not None else None
+        if cached is not None:
+            self._emit(ctx, job_id, cached)
             return
         if self.ports.store is not None:
             with contextlib.suppress(Exception):
@@ -616,8 +617,15 @@ class JobWorker:
             self._emit(ctx, job_id, self.kind.failed_event(job_id, failure))
             return None
 
-    def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel:
+    def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel | None:
+        """The cached outcome for `job_id`, or None when the figures it names are gone (then it is recomputed)."""
         plots = self.ports.artifacts.copy(origin, job_id) if origin != job_id else self.ports.artifacts.names(job_id)
+        missing = set(result.get("plots") or ()) - set(plots)
+        if missing:
+            # A cache entry can outlive the rows it points at (Redis kept, database replaced): a result
+            # without its figures is not the result, so the job runs afresh.
+            log.warning("cached result lacks its figures", extra={"job_id": job_id, "missing": sorted(missing)})
+            return None
         data = {**result, "job_id": job_id, "cached": origin != job_id, "plots": plots}
         return self.kind.completed_model.model_validate(data)
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, TopicPartition
+from quartet_shared.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 
-from tests.support.effects import read_all, wait_until
+from tests.support.effects import wait_until
 
 
 def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 90) -> dict[str, Any]:
@@ -28,7 +31,10 @@ def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float =
         seen.update(client.get(f"/jobs/{job_id}").json())
         return seen.get("status") == status
 
-    wait_until(reached, timeout_s, f"job {job_id} to be {status} (last: {seen})")
+    try:
+        wait_until(reached, timeout_s, f"job {job_id} to be {status}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} (last seen: {seen})") from None
     return seen
 
 
@@ -55,10 +61,38 @@ def assert_png(client: TestClient, job_id: str, name: str) -> None:
     assert png.content.startswith(b"\x89PNG")
 
 
+def committed_events(settings: KernelSettings, topic: str, timeout_s: float = 60) -> list[Envelope]:
+    """Every committed record on `topic` up to its last stable offset now, decoded (read_committed).
+
+    Reading to the end offsets, not until an idle gap, keeps a slow broker on a busy host from cutting the
+    read short.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            consumer.topics()
+            time.sleep(0.2)
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        assert partitions, f"topic {topic} has no partitions"
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        records = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            assert time.monotonic() < deadline, f"timed out reading {topic}"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return [decode(r.key, r.value, r.headers) for r in records]
+    finally:
+        consumer.close()
+
+
 def results_for(settings: KernelSettings, topics: JobTopics, job_id: str) -> list[str]:
     """The ce_types of the committed result events about `job_id`."""
-    events = read_all(settings, [topics.results], idle_ms=3000)
-    return [e.type for e in events if e.subject == job_id]
+    return [e.type for e in committed_events(settings, topics.results) if e.subject == job_id]
 
 
 def free_port() -> int:

@@ -15,8 +15,11 @@ def limit_math_threads(settings: TrainingSettings, role: str) -> None:
 
     Jobs are small to mid-sized (most matrices here are a few thousand rows), where a multi-threaded BLAS
     call costs more in waking and spinning threads than it saves; and on a 2-core host those spinning
-    threads also starve the API, the Kafka client threads and the other services. A worker per core scales
-    better than threads per worker. Set TRAINING_BLAS_THREADS to raise it for large single jobs.
+    threads also starve the API, the Kafka client threads and the other services. Measured on the example
+    jobs plus a 20,000 × 50 GD and SGD fit on the shared 2-core host: 2.1-2.6 s wall with one thread against
+    2.9-4.0 s with two, for the same CPU time; mini-batch products gain nothing from a second thread (see
+    bench/bench_training.py). A worker process per core scales better than threads per worker; set
+    TRAINING_BLAS_THREADS higher for a host that runs large single jobs.
     """
     if role != "api" and settings.blas_threads is not None:
         # Not a context manager: the limit is meant to last as long as the process.

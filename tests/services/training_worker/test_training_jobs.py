@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from quartet_shared.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
 from training_worker.domain.errors import Cancelled, IncompatibleData, InvalidConfig, InvalidDataset
 from training_worker.jobs import (
@@ -18,28 +17,18 @@ from training_worker.jobs import (
     train_config,
 )
 
-EXAMPLES_DIR = Path(__file__).parents[3] / "services" / "training-worker" / "examples"
-EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
+from tests.support.training import EXAMPLES, example_raw, example_upload
 
 
 def _spec(path: Path) -> TrainingJobSpec:
-    raw = yaml.safe_load(path.read_text())
-    data = raw.get("data", {})
-    if data.get("kind") == "upload" and "file" in data:
-        # What `quartet submit training` does with a local CSV: upload it and name it by its id.
-        raw["data"] = {**{k: v for k, v in data.items() if k != "file"}, "dataset_id": Path(data["file"]).stem}
-    return TrainingJobSpec.model_validate(raw)
-
-
-def _local_files(ident: str) -> bytes:
-    return (EXAMPLES_DIR / f"{ident}.csv").read_bytes()
+    return TrainingJobSpec.model_validate(example_raw(path))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_runs_and_becomes_a_completed_message(path: Path) -> None:
     spec = _spec(path)
     reports: list[EpochReport] = []
-    outcome = run_job(spec, on_epoch=reports.append, uploads=_local_files)
+    outcome = run_job(spec, on_epoch=reports.append, uploads=example_upload)
     assert reports
     assert reports[-1].progress <= 1.0
     message = completed_message("job-1", outcome, spec_hash=normalized_spec_hash(spec), plots=["loss"])

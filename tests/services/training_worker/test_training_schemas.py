@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 from quartet_shared.registry import ce_type_of, lookup
 from quartet_shared.schemas.training import (
@@ -26,7 +25,7 @@ from quartet_shared.schemas.training import (
     normalized_spec_hash,
 )
 
-EXAMPLES = sorted((Path(__file__).parents[3] / "services" / "training-worker" / "examples").glob("*.yaml"))
+from tests.support.training import EXAMPLES, example_raw
 
 
 def _error_locations(exc: ValidationError) -> list[str]:
@@ -140,14 +139,12 @@ def test_regularization_none_defaults_lam_to_zero() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_jobs_validate(path: Path) -> None:
-    spec = TrainingJobSpec.model_validate(yaml.safe_load(path.read_text()))
-    assert TrainingRequested.model_validate(spec.model_dump()) == TrainingRequested.model_validate(
-        yaml.safe_load(path.read_text())
-    )
+    spec = TrainingJobSpec.model_validate(example_raw(path))
+    assert TrainingRequested.model_validate(spec.model_dump()) == TrainingRequested.model_validate(example_raw(path))
 
 
 def test_the_required_examples_exist() -> None:
-    specs = [TrainingJobSpec.model_validate(yaml.safe_load(p.read_text())) for p in EXAMPLES]
+    specs = [TrainingJobSpec.model_validate(example_raw(p)) for p in EXAMPLES]
     combos = {(s.model.kind, getattr(s.data, "name", None), s.mode.kind) for s in specs}
     assert ("logistic", "breast_cancer", "single") in combos
     assert ("softmax", "iris", "single") in combos
@@ -155,6 +152,7 @@ def test_the_required_examples_exist() -> None:
     demo = [s for s in specs if s.model.kind == "polynomial" and isinstance(s.mode, Sweep)]
     assert demo
     assert getattr(demo[0].model, "degree", None) == 15
+    assert any(s.data.kind == "upload" for s in specs)
 
 
 def test_hash_ignores_spelled_out_defaults_and_grid_order() -> None:

@@ -6,12 +6,10 @@ import dataclasses
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from quartet_shared.dlq import list_dead_letters
 from quartet_shared.envelope import Envelope
@@ -24,12 +22,12 @@ from training_worker.bootstrap import Trainer, bootstrap
 from training_worker.settings import TrainingSettings
 from training_worker.worker import EpochProgress
 
-from tests.support.effects import read_all, wait_until
-from tests.support.jobs import assert_png, results_for, run_to_success, wait_status
+from tests.support.effects import wait_until
+from tests.support.jobs import assert_png, committed_events, results_for, run_to_success, wait_status
+from tests.support.training import EXAMPLES_DIR, example_raw
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "services" / "training-worker" / "examples"
 COMPLETED = "quartet.training.TrainingCompleted.v1"
 CANCELLED = "quartet.training.TrainingCancelled.v1"
 FAILED = "quartet.training.TrainingFailed.v1"
@@ -38,8 +36,7 @@ MAX_UPLOAD_BYTES = 4096
 
 def example(name: str) -> dict[str, Any]:
     """An example job file of the repository, as a spec."""
-    spec: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
-    return spec
+    return example_raw(EXAMPLES_DIR / f"{name}.yaml")
 
 
 def gd_spec(epochs: int, n_samples: int = 200, n_features: int = 3, **extra: Any) -> dict[str, Any]:
@@ -151,7 +148,7 @@ def test_a_sweep_job_succeeds_once_with_result_and_plots(client: TestClient, tra
 def test_progress_is_per_epoch_and_throttled(client: TestClient, trainer: Trainer) -> None:
     job_id = client.post("/jobs", json=gd_spec(epochs=3000)).json()["id"]
     job = wait_status(client, job_id, "succeeded")
-    events = read_all(trainer.settings, [trainer.kind.topics.progress], idle_ms=3000)
+    events = committed_events(trainer.settings, trainer.kind.topics.progress)
     mine = [e.data for e in events if e.subject == job_id]
     assert mine, "no progress events"
     # Two fits of 3000 epochs each (regularized and reference): every epoch reached the service's callback...
@@ -217,7 +214,7 @@ def _start_long_job(client: TestClient, trainer: Trainer) -> str:
         job = client.get(f"/jobs/{job_id}").json()
         return bool(job["status"] == "running" and job["progress"] > 0)
 
-    wait_until(running, 60, "the job to report progress")
+    wait_until(running, 120, "the job to report progress")
     return job_id
 
 
@@ -240,7 +237,7 @@ def test_delete_cancels_a_running_job_within_one_epoch(client: TestClient, train
     job = wait_status(client, job_id, "cancelled", timeout_s=30)
     _assert_stopped_within_one_epoch(trainer, job_id, asked)
     assert job["progress"] < 1.0
-    events = read_all(trainer.settings, [trainer.kind.topics.results], idle_ms=3000)
+    events = committed_events(trainer.settings, trainer.kind.topics.results)
     (outcome,) = [e for e in events if e.subject == job_id]
     assert outcome.type == CANCELLED
     assert outcome.data["epoch"] >= 1

@@ -18,10 +18,10 @@ import pytest
 from quartet_shared.settings import KernelSettings
 
 from tests.support.jobs import ServiceProcess, service_process
+from tests.support.training import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "services" / "training-worker" / "examples"
 BIN = Path(sys.executable).parent
 
 
@@ -44,7 +44,7 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
     base, proc = service.base, service.proc
     out = tmp_path / "plots"
     sweep = quartet(
-        "submit", "training", str(EXAMPLES / "polynomial_overfitting_sweep.yaml"), "--wait", "--out", str(out),
+        "submit", "training", str(EXAMPLES_DIR / "polynomial_overfitting_sweep.yaml"), "--wait", "--out", str(out),
         "--training-url", base, "--poll-interval", "0.1",
         cwd=tmp_path,
     )  # fmt: skip
@@ -59,7 +59,7 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
         assert f"saved {out / name}" in sweep.stdout
 
     csv_job = quartet(
-        "submit", "training", str(EXAMPLES / "house_prices_csv.yaml"), "--wait", "--json",
+        "submit", "training", str(EXAMPLES_DIR / "house_prices_csv.yaml"), "--wait", "--json",
         "--out", str(tmp_path / "csv"), "--training-url", base, "--poll-interval", "0.1",
         cwd=tmp_path,
     )  # fmt: skip
@@ -72,7 +72,7 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
     assert len(answer["plots"]) == 2
 
     single = quartet(
-        "submit", "training", str(EXAMPLES / "linear_single.yaml"), "--wait", "--training-url", base, cwd=tmp_path
+        "submit", "training", str(EXAMPLES_DIR / "linear_single.yaml"), "--wait", "--training-url", base, cwd=tmp_path
     )
     assert single.returncode == 0, single.stderr
     assert (tmp_path / "out").is_dir()  # the default --out: ./out/<job id>/

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
-from quartet_shared.jobservice import JobRejected, Progress
-from quartet_shared.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
+from kafka.consumer.fetcher import ConsumerRecord
+from quartet_shared.artifacts import ArtifactStore, ResultStore, job_artifacts
+from quartet_shared.consumer import Context
+from quartet_shared.db import make_engine
+from quartet_shared.envelope import Envelope
+from quartet_shared.jobservice import JobOutcome, JobRejected, JobWorker, OnProgress, Progress, ShouldStop, WorkerPorts
+from quartet_shared.schemas.training import (
+    TrainingCompleted,
+    TrainingJobSpec,
+    TrainingRequested,
+    normalized_spec_hash,
+)
+from quartet_shared.settings import KernelSettings
+from sqlalchemy import delete
 from training_worker.dataset_store import DatasetRecord
 from training_worker.domain.errors import Diverged, IncompatibleData, InvalidConfig, InvalidDataset
 from training_worker.jobs import EpochReport
@@ -152,3 +169,58 @@ def test_the_runner_rejects_what_the_domain_refuses() -> None:
             "j2", spec(data={"kind": "upload", "dataset_id": "gone"}), lambda _p: None, lambda: False
         )
     assert missing.value.field == "data"
+
+
+def test_processes_that_train_use_one_math_thread() -> None:
+    # In a child process: the limit is process-wide and meant to last, so it must not leak into the tests.
+    code = (
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "import numpy, sklearn\n"
+        "from training_worker.main import limit_math_threads\n"
+        "from training_worker.settings import TrainingSettings\n"
+        "threadpool_limits(limits=2)\n"
+        "seen = []\n"
+        "for role in ('api', 'all', 'worker'):\n"
+        "    limit_math_threads(TrainingSettings(), role)\n"
+        "    seen.append(sorted({i['num_threads'] for i in threadpool_info()}))\n"
+        "    threadpool_limits(limits=2)\n"
+        "print(seen)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(done.stdout) == [[2], [1], [1]]
+
+
+def _handle(worker: JobWorker, job: TrainingJobSpec, job_id: str) -> list[Envelope]:
+    """Hand one job to the worker as its runner would, collecting what it emits in the transaction."""
+    emitted: list[Envelope] = []
+    envelope = Envelope.of(TrainingRequested.model_validate(job.model_dump()), source="/tests", id=job_id)
+    ctx = Context(envelope, cast(ConsumerRecord, None), 1, threading.Event(), lambda _t, e: emitted.append(e))
+    worker.handle(TrainingRequested.model_validate(job.model_dump()), ctx)
+    return emitted
+
+
+def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
+    ports = WorkerPorts(ArtifactStore(engine), ResultStore(engine, "training"))
+    runs: list[str] = []
+    inner = TrainJobRunner()
+
+    def run(job_id: str, job: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
+        runs.append(job_id)
+        return inner(job_id, job, on_progress, should_stop)
+
+    worker = JobWorker(training_kind(LIMITS), KernelSettings(), run, ports)
+    job = spec(model={"kind": "polynomial", "degree": 3}, optimizer={"kind": "closed_form"})
+    (first,) = _handle(worker, job, "job-1")
+    assert first.data["cached"] is False
+    (second,) = _handle(worker, job, "job-2")
+    assert (second.data["cached"], second.data["plots"], runs) == (True, first.data["plots"], ["job-1"])
+    assert ports.artifacts.get("job-2", "fit") is not None
+
+    # The result outlives its figures (a cache kept while the database was replaced): train afresh.
+    with engine.begin() as conn:
+        conn.execute(delete(job_artifacts))
+    (third,) = _handle(worker, job, "job-3")
+    assert third.data["cached"] is False
+    assert runs == ["job-1", "job-3"]
+    assert ports.artifacts.names("job-3") == first.data["plots"]
