@@ -1,0 +1,90 @@
+"""Preflight: every part a scenario needs that is not there is named, with where it was sought."""
+
+from __future__ import annotations
+
+import pytest
+from simulator import preflight
+from simulator.domain.scenario import Scenario
+from simulator.preflight import PreflightError, check, tcp_reachable
+from simulator.settings import SimulatorSettings
+
+SPEC = {"model": {"kind": "linear"}, "epochs": 3}
+
+
+def scenario(faults: list[dict[str, object]] | None = None, rental: bool = False) -> Scenario:
+    mix: list[dict[str, object]] = [{"action": "training", "weight": 1, "pool": [{"spec": SPEC}]}]
+    if rental:
+        mix.append({"action": "rental", "weight": 1})
+    return Scenario.model_validate(
+        {
+            "name": "p",
+            "seed": 1,
+            "duration_s": 10,
+            "rate": {"shape": "constant", "per_second": 1},
+            "mix": mix,
+            "faults": faults or [],
+        }
+    )
+
+
+@pytest.fixture
+def broker_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight, "kafka_problem", lambda _bootstrap: None)
+
+
+def problems(sc: Scenario, **kwargs: object) -> list[str]:
+    args: dict[str, object] = {
+        "worker_groups": {"training": "training.jobs-worker"},
+        "managed": set(),
+        "controlled": set(),
+        "has_server_control": False,
+        "members": lambda groups: dict.fromkeys(groups, 1),
+    }
+    args.update(kwargs)
+    try:
+        check(SimulatorSettings(kafka_bootstrap_servers="127.0.0.1:1"), sc, **args)  # type: ignore[arg-type]
+    except PreflightError as exc:
+        return exc.problems
+    return []
+
+
+def test_a_ready_system_passes(broker_up: None) -> None:
+    assert problems(scenario()) == []
+
+
+def test_a_kind_with_no_worker_is_named(broker_up: None) -> None:
+    (problem,) = problems(scenario(), members=lambda groups: dict.fromkeys(groups, 0))
+    assert problem.startswith("no training worker is running: consumer group 'training.jobs-worker' has no members")
+
+
+def test_server_faults_without_control_are_named(broker_up: None) -> None:
+    found = problems(scenario([{"kind": "broker_restart", "at_s": 1}]))
+    assert found == [
+        "broker and Redis faults need control of the servers: none found (run against `make up`'s stack, "
+        "or set SIMULATOR_INFRA=native|compose)"
+    ]
+    assert problems(scenario([{"kind": "broker_restart", "at_s": 1}]), has_server_control=True) == []
+
+
+def test_worker_faults_need_workers_under_control(broker_up: None) -> None:
+    faults = [{"kind": "kill_worker", "at_s": 1, "target": "training"}]
+    (problem,) = problems(scenario(faults))
+    assert problem.startswith("faults[0] (kill_worker, target training) needs workers under control")
+    assert problems(scenario(faults), controlled={"training"}) == []
+
+
+def test_rental_problems_are_added(broker_up: None) -> None:
+    found = problems(scenario(rental=True), rental_needed=lambda: ["the rental manager at x is unreachable"])
+    assert found == ["the rental manager at x is unreachable"]
+
+
+def test_an_unreachable_broker_is_named_and_workers_are_not_probed() -> None:
+    probed: list[object] = []
+    found = problems(scenario(), members=lambda groups: probed.append(groups) or {})
+    assert len(found) == 1 and found[0].startswith("Kafka at 127.0.0.1:1 is unreachable")
+    assert probed == []
+
+
+def test_tcp_reachability_says_why() -> None:
+    assert "refused" in (tcp_reachable("127.0.0.1:1") or "").lower()
+    assert tcp_reachable("nonsense") is not None
