@@ -254,6 +254,7 @@ class ConsumerRunner:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
             request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
+            **self.settings.kafka_client_options(),
         )
         self._consumer = consumer
         self._await_metadata(consumer)
@@ -330,7 +331,9 @@ class ConsumerRunner:
             )
 
     def _partition_counts(self, topics: list[str]) -> dict[str, int]:
-        probe = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        probe = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, **self.settings.kafka_client_options()
+        )
         try:
             counts: dict[str, int] = {}
             for t in topics:
@@ -369,6 +372,7 @@ class ConsumerRunner:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            **self.settings.kafka_client_options(),
         )
         try:
             reader.assign([changelog])

@@ -149,7 +149,7 @@ class JobKind:
         ensure_topics(settings, specs)
         # A consumer that subscribes before a new topic's metadata is visible may not see its partitions
         # until its next metadata refresh, minutes later; waiting here keeps the first assignment whole.
-        probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options())
         try:
             deadline = time.monotonic() + wait_s
             missing = [s.name for s in specs]
@@ -394,6 +394,7 @@ class CancelListener:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            **self._settings.kafka_client_options(),
         )
         try:
             partitions = self._partitions(consumer)

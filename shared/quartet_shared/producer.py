@@ -27,6 +27,7 @@ def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any
         # Retries stay inside the delivery timeout; the idempotent producer keeps them free of duplicates.
         "delivery_timeout_ms": max(120_000, settings.request_timeout_ms + settings.producer_linger_ms),
         "max_block_ms": settings.request_timeout_ms,
+        **settings.kafka_client_options(),
     }
     cfg.update(overrides)
     return cfg

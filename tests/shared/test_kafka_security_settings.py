@@ -59,3 +59,14 @@ def test_unknown_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A misspelt protocol is named in the error."""
     with pytest.raises(SettingsError, match="KAFKA_SECURITY_PROTOCOL"):
         _load(monkeypatch, {"KAFKA_SECURITY_PROTOCOL": "SASL-SSL"})
+
+
+def test_every_kernel_producer_carries_the_security_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idempotent producer's configuration (used by APIs, runners and relays) includes TLS and SASL."""
+    from quartet_shared.producer import producer_config
+
+    settings = _load(monkeypatch, SASL_SSL)
+    cfg = producer_config(settings, transactional_id="t")
+    assert cfg["security_protocol"] == "SASL_SSL"
+    assert cfg["sasl_plain_password"] == "s3cret"
+    assert (cfg["acks"], cfg["enable_idempotence"], cfg["transactional_id"]) == ("all", True, "t")
