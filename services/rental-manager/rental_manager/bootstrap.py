@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from rental_manager.db import migrate, rental_engine
 from rental_manager.relay import OutboxRelay
 from rental_manager.service import users
+from rental_manager.service.errors import Conflict
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
 from rental_manager.settings import RentalSettings
@@ -105,12 +106,16 @@ class Rental:
     def ensure_admin(self) -> None:
         """Create the configured admin account if it does not exist yet."""
         if self.settings.admin_email and self.settings.admin_password:
-            created = self.service.run(
-                users.ensure_admin,
-                self.service.credentials,
-                self.settings.admin_email,
-                self.settings.admin_password.get_secret_value(),
-            )
+            try:
+                created = self.service.run(
+                    users.ensure_admin,
+                    self.service.credentials,
+                    self.settings.admin_email,
+                    self.settings.admin_password.get_secret_value(),
+                )
+            except Conflict:
+                # Another API replica starting at the same moment inserted it first: the account exists.
+                created = False
             if created:
                 log.info("created the configured admin account", extra={"email": self.settings.admin_email})
 
