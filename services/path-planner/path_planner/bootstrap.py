@@ -17,6 +17,7 @@ Planner = JobService[PlannerSettings]
 def bootstrap(settings: PlannerSettings | None = None) -> Planner:
     """Wire the real adapters: SQL (PostgreSQL, or SQLite when DATABASE_URL is unset), Redis and Kafka."""
     cfg = settings or load_settings(PlannerSettings)
-    kind = planning_kind(cfg.max_evaluations, JobTopics.of(KIND, cfg.topic_prefix))
-    run = PlanJobRunner(TerrainFileLoader(cfg.terrain_dir), cfg.max_evaluations, cfg.render_plots)
+    loader = TerrainFileLoader(cfg.terrain_dir)
+    kind = planning_kind(cfg.max_evaluations, JobTopics.of(KIND, cfg.topic_prefix), loader)
+    run = PlanJobRunner(loader, cfg.max_evaluations, cfg.render_plots)
     return Planner.wire(cfg, kind, run)

@@ -4,8 +4,9 @@
 
 `run_job` builds the scenario (loading file terrain through `terrain_loader`), runs the requested
 optimizer and then each optimizer of `spec.compare` with the same budget and seed, and renders the
-figures. `on_iteration(iteration, best_cost, progress)` is called after every iteration, counting
-iterations over all runs (`planned_iterations(spec)` in total) with progress in 0..1; `should_stop()`
+figures. `on_iteration(optimizer, iteration, best_cost, progress)` is called after every iteration of
+the optimizer then running, counting iterations over all runs (`planned_iterations(spec)` in total) with
+progress in 0..1 and that run's best cost so far; `should_stop()`
 is polled after every iteration and cancels the job there (the outcome then has `cancelled = True`
 and the best path found so far). Bad input raises `PlanningError` (its `field` names the culprit); an
 infeasible scenario is not an error: the best-effort path comes back with `feasible = False`.
@@ -35,7 +36,7 @@ from quartet_shared.schemas.planning import (
 from path_planner.domain.cost import CostWeights
 from path_planner.domain.errors import BudgetError, PlanningError
 from path_planner.domain.optimizers import Budget
-from path_planner.domain.optimizers.base import OnIteration, ShouldStop
+from path_planner.domain.optimizers.base import ShouldStop
 from path_planner.domain.planner import PlannerConfig, PlanResult, plan
 from path_planner.domain.scenario import (
     Bounds,
@@ -51,6 +52,8 @@ from path_planner.plots import render_all
 from path_planner.terrain_io import TerrainFileLoader
 
 TerrainLoader = Callable[[FileTerrain | PngTerrain], Terrain]
+OnJobIteration = Callable[[str, int, float, float], None]
+"""`(optimizer, iteration over all runs, best cost of the current run, progress 0..1)`."""
 MAX_PATH_POINTS = 400
 
 
@@ -123,7 +126,7 @@ def run_job(
     spec: PlanningJobSpec,
     *,
     terrain_loader: TerrainLoader | None = None,
-    on_iteration: OnIteration | None = None,
+    on_iteration: OnJobIteration | None = None,
     should_stop: ShouldStop | None = None,
     max_evaluations: int | None = None,
     render_plots: bool = True,
@@ -148,9 +151,9 @@ def run_job(
     for name in names:
         offset = done
 
-        def report(it: int, best: float, _progress: float, offset: int = offset) -> None:
+        def report(it: int, best: float, _progress: float, offset: int = offset, name: str = name) -> None:
             if on_iteration is not None:
-                on_iteration(offset + it, best, min(1.0, (offset + it) / total))
+                on_iteration(name, offset + it, best, min(1.0, (offset + it) / total))
 
         encoding = None if name == "astar" else spec.encoding
         if name == "spso":

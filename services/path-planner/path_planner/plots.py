@@ -1,4 +1,4 @@
-"""Figures as PNG bytes: 3-D terrain with threats and path, top view, fitness curves.
+"""Figures as PNG bytes: 3-D terrain with threats and path, top view, fitness curve(s).
 
 Figures are built with `matplotlib.figure.Figure` directly (Agg canvas, no pyplot state), so rendering
 is safe from worker threads and leaks no open figures.
@@ -167,10 +167,16 @@ def fitness_chart(results: Sequence[PlanResult], title: str = "Best cost per ite
 
 
 def render_all(scenario: Scenario, primary: PlanResult, others: Sequence[PlanResult] = ()) -> dict[str, bytes]:
-    """The three job figures by file name: path_3d.png, top_view.png and fitness.png."""
+    """The job figures by file name: path_3d.png, top_view.png, fitness.png and, for a comparison,
+    fitness_compare.png (every optimizer's curve on one chart; the paths all appear in the top view)."""
     everyone = [primary, *others]
-    return {
+    label = _LABELS.get(primary.optimizer, primary.optimizer)
+    figures = {
         "path_3d.png": path_3d(scenario, [primary]),
         "top_view.png": top_view(scenario, everyone),
-        "fitness.png": fitness_chart(everyone),
+        "fitness.png": fitness_chart([primary], f"{label}: best cost per iteration"),
     }
+    if others:
+        names = ", ".join(_LABELS.get(r.optimizer, r.optimizer) for r in everyone)
+        figures["fitness_compare.png"] = fitness_chart(everyone, f"Best cost per iteration: {names}")
+    return figures

@@ -8,6 +8,7 @@ the SPSO benchmark terrain is `uav-spso/terrain.npz`). Rows are y and columns x 
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -62,10 +63,15 @@ def load_heightmap(path: Path, array: str = "height") -> FloatArray:
 
 
 class TerrainFileLoader:
-    """Loads FileTerrain and PngTerrain sources from files under one terrain directory."""
+    """Loads FileTerrain and PngTerrain sources from files under one terrain directory.
 
-    def __init__(self, root: Path | None = None) -> None:
+    The last few terrains are kept (keyed by file, size, modification time and source), since the API's
+    admission check and the worker both build a job's scenario and many jobs share one map.
+    """
+
+    def __init__(self, root: Path | None = None, cached: int = 4) -> None:
         self.root = (root or default_terrain_dir()).resolve()
+        self._cached = functools.lru_cache(maxsize=cached)(self._load)
 
     def resolve(self, relative: str) -> Path:
         """The file a source names, refusing paths that leave the terrain directory."""
@@ -79,6 +85,10 @@ class TerrainFileLoader:
     def __call__(self, source: FileTerrain | PngTerrain) -> Terrain:
         """The heightmap the source names, scaled (and offset, for PNG)."""
         path = self.resolve(source.path)
+        stat = path.stat()
+        return self._cached(path, stat.st_size, stat.st_mtime_ns, source)
+
+    def _load(self, path: Path, _size: int, _mtime_ns: int, source: FileTerrain | PngTerrain) -> Terrain:
         if isinstance(source, PngTerrain):
             if path.suffix.lower() != ".png":
                 raise TerrainError(_FIELD, f"a png terrain source must name a .png file, got {path.name}")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from typing import get_args
 
 from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 from quartet_shared.schemas.planning import (
     CancelPlan,
+    OptimizerName,
     PlanCancelled,
     PlanCompleted,
     PlanFailed,
@@ -19,7 +21,14 @@ from quartet_shared.schemas.planning import (
 )
 
 from path_planner.domain.errors import PlanningError
-from path_planner.jobs import TerrainLoader, completed_message, planned_iterations, run_job, run_order
+from path_planner.jobs import (
+    TerrainLoader,
+    build_scenario,
+    completed_message,
+    planned_iterations,
+    run_job,
+    run_order,
+)
 
 KIND = "planning"
 
@@ -31,13 +40,25 @@ def _finite(value: float | None) -> float:
     return value
 
 
+def optimizer_name(label: str | None) -> OptimizerName | None:
+    """The optimizer a progress label names, if it names one."""
+    return next((name for name in get_args(OptimizerName) if name == label), None)
+
+
 def evaluations_needed(spec: PlanningJobSpec) -> int:
     """Objective evaluations a job spends over every run it makes (A* costs none)."""
     return sum(spec.optimizer.evaluations for name in run_order(spec) if name != "astar")
 
 
-def planning_kind(max_evaluations: int, topics: JobTopics | None = None) -> JobKind:
-    """The planning job kind: topics, schemas and event builders."""
+def planning_kind(
+    max_evaluations: int, topics: JobTopics | None = None, terrain_loader: TerrainLoader | None = None
+) -> JobKind:
+    """The planning job kind: topics, schemas and event builders.
+
+    Its admission check (run by the API before 202 and by the worker before running) enforces the service's
+    evaluation limit and, given a terrain loader, builds the scenario, so that an unreadable terrain file, bounds
+    beyond the terrain or a start inside a no-fly box are refused (422 at the API, dead letter on Kafka).
+    """
 
     def check(spec: PlanningJobSpec) -> None:
         needed = evaluations_needed(spec)
@@ -46,6 +67,11 @@ def planning_kind(max_evaluations: int, topics: JobTopics | None = None) -> JobK
                 "optimizer.iterations",
                 f"the job needs {needed:,} evaluations, over this service's limit of {max_evaluations:,}",
             )
+        if terrain_loader is not None:
+            try:
+                build_scenario(spec.scenario, terrain_loader)
+            except PlanningError as exc:
+                raise JobRejected(exc.field, exc.message) from exc
 
     return JobKind(
         name=KIND,
@@ -58,7 +84,7 @@ def planning_kind(max_evaluations: int, topics: JobTopics | None = None) -> JobK
         spec_hash=normalized_spec_hash,
         progress_event=lambda job_id, p: PlanProgressed(
             job_id=job_id,
-            optimizer=None,
+            optimizer=optimizer_name(p.label),
             iteration=p.iteration,
             iterations=max(1, p.total),
             progress=min(1.0, max(0.0, p.fraction)),
@@ -90,8 +116,8 @@ class PlanJobRunner:
         total = planned_iterations(spec)
         last: list[Progress] = []
 
-        def on_iteration(iteration: int, best: float, fraction: float) -> None:
-            progress = Progress(iteration, total, fraction, best)
+        def on_iteration(optimizer: str, iteration: int, best: float, fraction: float) -> None:
+            progress = Progress(iteration, total, fraction, best, label=optimizer)
             last[:] = [progress]
             on_progress(progress)
 

@@ -11,7 +11,8 @@ import json
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from quartet_shared.registry import Message, event_type
 
@@ -21,6 +22,7 @@ MAX_EVALUATIONS = 2_000_000
 MAX_WAYPOINTS = 50
 MAX_THREATS = 200
 MAX_ZONES = 500
+MAX_TERRAIN_CELLS = 4_000_000
 
 OptimizerName = Literal["boa", "iboa", "pso", "spso", "astar"]
 EncodingName = Literal["spherical", "cartesian"]
@@ -139,6 +141,20 @@ class ScenarioSpec(Message):
     start: Point3
     goal: Point3
 
+    @field_validator("bounds")
+    @classmethod
+    def _rasterisable(cls, v: Bounds, info: ValidationInfo) -> Bounds:
+        # Analytic terrain is rasterised from the origin to the far corner of the bounds at its cell size.
+        terrain = info.data.get("terrain")
+        if isinstance(terrain, GaussianTerrain):
+            cells = math.ceil(v.x[1] / terrain.cell_size) * math.ceil(v.y[1] / terrain.cell_size)
+            if cells > MAX_TERRAIN_CELLS:
+                raise ValueError(
+                    f"the Gaussian terrain up to ({v.x[1]:g}, {v.y[1]:g}) at cell size {terrain.cell_size:g} "
+                    f"needs {cells:,} cells, over the maximum {MAX_TERRAIN_CELLS:,}; use a larger cell_size"
+                )
+        return v
+
     @field_validator("start", "goal")
     @classmethod
     def _inside(cls, v: Point3, info: ValidationInfo) -> Point3:
@@ -242,9 +258,36 @@ def normalized_spec_hash(spec: PlanningJobSpec) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+PLAN_EXAMPLE: JsonDict = {
+    "scenario": {
+        "name": "two-hills",
+        "terrain": {
+            "kind": "gaussian",
+            "base": 10,
+            "peaks": [
+                {"x": 120, "y": 100, "height": 150, "sigma_x": 40, "sigma_y": 30},
+                {"x": 220, "y": 220, "height": 200, "sigma_x": 50, "sigma_y": 50},
+            ],
+        },
+        "bounds": {"x": [1, 300], "y": [1, 300]},
+        "altitude": {"min": 30, "max": 90},
+        "waypoints": 6,
+        "threats": [{"x": 150, "y": 160, "radius": 30}],
+        "start": [20, 20, 60],
+        "goal": [280, 280, 60],
+    },
+    "optimizer": {"name": "iboa", "population": 100, "iterations": 100},
+    "seed": 0,
+    "compare": ["spso", "boa"],
+}
+"""A small job (three optimizers on two hills and a threat), the API documentation's example."""
+
+
 @event_type("quartet.planning.PlanRequested.v1", topic="planning.jobs")
 class PlanRequested(PlanningJobSpec):
     """A path-planning job was submitted; its data is the job spec."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PLAN_EXAMPLE]})
 
 
 @event_type("quartet.planning.PlanProgressed.v1", topic="planning.progress")

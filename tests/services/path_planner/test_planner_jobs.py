@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from path_planner.domain.errors import BudgetError, TerrainError
 from path_planner.jobs import (
@@ -16,8 +19,17 @@ from path_planner.jobs import (
     run_job,
 )
 from path_planner.terrain_io import TerrainFileLoader
+from path_planner.worker import PlanJobRunner, planning_kind
 from pydantic import ValidationError
-from quartet_shared.schemas.planning import PlanCompleted, PlanningJobSpec, PlanRequested, normalized_spec_hash
+from quartet_shared.jobservice import JobRejected, Progress
+from quartet_shared.schemas.planning import (
+    FileTerrain,
+    PlanCompleted,
+    PlanningJobSpec,
+    PlanProgressed,
+    PlanRequested,
+    normalized_spec_hash,
+)
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "services" / "path-planner" / "scenarios"
 
@@ -46,21 +58,26 @@ def small_spec(**overrides: Any) -> PlanningJobSpec:
 
 def test_run_job_with_comparison_and_progress() -> None:
     spec = small_spec(compare=["spso", "astar", "boa"])
-    seen: list[tuple[int, float, float]] = []
-    out = run_job(spec, on_iteration=lambda i, b, p: seen.append((i, b, p)))
+    seen: list[tuple[str, int, float, float]] = []
+    out = run_job(spec, on_iteration=lambda name, i, b, p: seen.append((name, i, b, p)))
     assert [r.optimizer for r in (out.primary, *out.comparison)] == ["iboa", "spso", "astar", "boa"]
     assert planned_iterations(spec) == 15 + 15 + 1 + 15
-    assert [s[0] for s in seen] == list(range(1, 47))
-    assert seen[-1][2] == pytest.approx(1.0)
-    assert all(a[2] <= b[2] for a, b in itertools.pairwise(seen))
+    assert [s[1] for s in seen] == list(range(1, 47))
+    assert [s[0] for s in seen] == ["iboa"] * 15 + ["spso"] * 15 + ["astar"] + ["boa"] * 15
+    assert seen[-1][3] == pytest.approx(1.0)
+    assert all(a[3] <= b[3] for a, b in itertools.pairwise(seen))
+    # each run reports its own best so far: the comparison curves are the runs' fitness curves
+    assert [s[2] for s in seen[15:30]] == out.comparison[0].curve.tolist()
     assert out.primary.feasible, out.primary.problems
-    assert sorted(out.plots) == ["fitness.png", "path_3d.png", "top_view.png"]
+    assert sorted(out.plots) == ["fitness.png", "fitness_compare.png", "path_3d.png", "top_view.png"]
     assert not out.cancelled
     msg = completed_message("job-1", out)
     assert isinstance(msg, PlanCompleted)
     assert msg.spec_hash == normalized_spec_hash(spec)
     assert len(msg.fitness_curve) == 15 and len(msg.comparison) == 3
-    assert msg.plots == ["fitness.png", "path_3d.png", "top_view.png"]
+    assert [c.optimizer for c in msg.comparison] == ["spso", "astar", "boa"]
+    assert [len(c.fitness_curve) for c in msg.comparison] == [15, 1, 15]
+    assert msg.plots == ["fitness.png", "fitness_compare.png", "path_3d.png", "top_view.png"]
     assert PlanCompleted.model_validate_json(msg.model_dump_json()) == msg
 
 
@@ -74,7 +91,9 @@ def test_run_job_is_deterministic() -> None:
 def test_cancel_stops_at_the_next_iteration() -> None:
     seen: list[int] = []
     out = run_job(
-        small_spec(compare=["boa"]), on_iteration=lambda i, b, p: seen.append(i), should_stop=lambda: len(seen) >= 4
+        small_spec(compare=["boa"]),
+        on_iteration=lambda _name, i, _best, _progress: seen.append(i),
+        should_stop=lambda: len(seen) >= 4,
     )
     assert out.cancelled
     assert seen == [1, 2, 3, 4]
@@ -119,3 +138,67 @@ def test_scenario_files_validate_and_build(path: Path, benchmark_dir: Path) -> N
 def test_three_scenario_files_exist() -> None:
     names = {p.stem for p in SCENARIOS.glob("*.yaml")}
     assert {"spso-christmas", "gaussian-peaks", "urban-grid"} <= names
+
+
+def test_progress_events_name_the_optimizer() -> None:
+    kind = planning_kind(10_000)
+    event = kind.progress_event("j", Progress(16, 31, 16 / 31, 1234.5, label="spso"))
+    assert isinstance(event, PlanProgressed)
+    assert (event.optimizer, event.iteration, event.iterations, event.best_cost) == ("spso", 16, 31, 1234.5)
+    assert kind.progress_event("j", Progress(1, 1, 1.0, None)).optimizer is None
+    assert kind.progress_event("j", Progress(1, 1, 1.0, float("inf"), label="nope")).optimizer is None
+
+
+def test_runner_labels_progress_with_the_running_optimizer() -> None:
+    seen: list[Progress] = []
+    outcome = PlanJobRunner(render_plots=False)("j", small_spec(compare=["boa"]), seen.append, lambda: False)
+    assert [p.label for p in seen] == ["iboa"] * 15 + ["boa"] * 15
+    assert [p.iteration for p in seen] == list(range(1, 31)) and {p.total for p in seen} == {30}
+    assert isinstance(outcome.completed, PlanCompleted) and outcome.last == seen[-1]
+
+
+def test_admission_builds_the_scenario_and_names_what_is_wrong(tmp_path: Path) -> None:
+    np.save(tmp_path / "flat.npy", np.zeros((100, 100)))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    kind = planning_kind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
+    kind.check_spec(small_spec())
+
+    def rejected(**scenario: Any) -> JobRejected:
+        data = small_spec().model_dump()
+        data["scenario"].update(scenario)
+        with pytest.raises(JobRejected) as err:
+            kind.check_spec(PlanningJobSpec.model_validate(data))
+        return err.value
+
+    bad = rejected(terrain={"kind": "file", "path": "bad.npz"})
+    assert bad.field == "scenario.terrain.path" and "cannot read" in bad.message
+    beyond = rejected(terrain={"kind": "file", "path": "flat.npy"})
+    assert beyond.field == "scenario.bounds" and "exceeds the terrain" in beyond.message
+    boxed = rejected(no_fly_zones=[{"x_min": 140, "x_max": 160, "y_min": 140, "y_max": 160}])
+    assert boxed.field == "scenario.goal" and "no-fly zone 0" in boxed.message
+    with pytest.raises(JobRejected, match="over this service's limit of 10,000"):
+        kind.check_spec(small_spec(optimizer={"name": "iboa", "population": 100, "iterations": 101}))
+    # without a loader only the budget is checked
+    broken = small_spec().model_dump()
+    broken["scenario"]["terrain"] = {"kind": "file", "path": "bad.npz"}
+    planning_kind(10_000).check_spec(PlanningJobSpec.model_validate(broken))
+
+
+def test_the_terrain_loader_keeps_recent_terrains_until_the_file_changes(tmp_path: Path) -> None:
+    np.save(tmp_path / "h.npy", np.zeros((10, 10)))
+    load = TerrainFileLoader(tmp_path)
+    first = load(FileTerrain(path="h.npy"))
+    assert load(FileTerrain(path="h.npy")) is first
+    assert load(FileTerrain(path="h.npy", height_scale=2)) is not first
+    np.save(tmp_path / "h.npy", np.ones((10, 10)))
+    os.utime(tmp_path / "h.npy", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert load(FileTerrain(path="h.npy")).height.max() == 1.0
+
+
+def test_gaussian_terrain_grid_is_bounded() -> None:
+    data = small_spec().model_dump()
+    data["scenario"]["terrain"]["cell_size"] = 0.05
+    with pytest.raises(ValidationError) as err:
+        PlanningJobSpec.model_validate(data)
+    (error,) = err.value.errors()
+    assert error["loc"] == ("scenario", "bounds") and "10,240,000 cells" in error["msg"]

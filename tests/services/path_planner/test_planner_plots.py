@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+import numpy as np
 from path_planner import plots
 from path_planner.domain.optimizers import Budget
 from path_planner.domain.planner import PlannerConfig, plan
@@ -14,15 +15,31 @@ from PIL import Image
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def colours_in(png: bytes) -> set[str]:
+    """The optimizer colours that appear (exactly) among a figure's pixels."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    present = {f"#{r:02x}{g:02x}{b:02x}" for r, g, b in np.unique(pixels, axis=0)}
+    return {name for name, colour in plots._COLOURS.items() if colour in present}
+
+
 def test_all_figures_are_png(peaks_scenario: Scenario) -> None:
     a = plan(peaks_scenario, PlannerConfig("iboa", Budget(10, 5)), seed=0)
     b = plan(peaks_scenario, PlannerConfig("astar", Budget(10, 5)))
     figures = plots.render_all(peaks_scenario, a, [b])
-    assert sorted(figures) == ["fitness.png", "path_3d.png", "top_view.png"]
+    assert sorted(figures) == ["fitness.png", "fitness_compare.png", "path_3d.png", "top_view.png"]
     for data in figures.values():
         assert data.startswith(PNG)
         w, h = Image.open(io.BytesIO(data)).size
         assert w > 400 and h > 300
+    assert sorted(plots.render_all(peaks_scenario, a)) == ["fitness.png", "path_3d.png", "top_view.png"]
+
+
+def test_comparison_chart_draws_every_optimizer_and_the_single_chart_one(peaks_scenario: Scenario) -> None:
+    runs = [plan(peaks_scenario, PlannerConfig(name, Budget(10, 8)), seed=1) for name in ("iboa", "boa", "spso")]
+    figures = plots.render_all(peaks_scenario, runs[0], runs[1:])
+    assert colours_in(figures["fitness_compare.png"]) == {"iboa", "boa", "spso"}
+    assert colours_in(figures["fitness.png"]) == {"iboa"}
+    assert colours_in(figures["top_view.png"]) >= {"iboa", "boa", "spso"}
 
 
 def test_fitness_chart_with_penalties_and_boxes(peaks_scenario: Scenario) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -16,9 +18,10 @@ from path_planner.settings import PlannerSettings
 from quartet_shared.dlq import list_dead_letters
 from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
+from quartet_shared.schemas.planning import PlanProgressed, PlanRequested, normalized_spec_hash
 from quartet_shared.settings import KernelSettings
 
-from tests.support.effects import wait_until
+from tests.support.effects import read_all, wait_until
 from tests.support.jobs import assert_png, run_to_success, wait_status
 from tests.support.jobs import results_for as job_results
 
@@ -36,12 +39,23 @@ def small_spec(**optimizer: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def planner(settings: KernelSettings, unique: str) -> Iterator[Planner]:
+def terrain_dir(tmp_path: Path) -> Path:
+    """The service's terrain directory: a readable 400 x 400 heightmap and a file that is not one."""
+    root = tmp_path / "terrain"
+    root.mkdir()
+    np.save(root / "flat.npy", np.full((400, 400), 50.0))
+    (root / "broken.npz").write_bytes(b"this is not a zip archive")
+    return root
+
+
+@pytest.fixture
+def planner(settings: KernelSettings, unique: str, terrain_dir: Path) -> Iterator[Planner]:
     cfg = PlannerSettings(
         **settings.model_dump(),
         topic_prefix=f"t{unique}.",
         max_evaluations=500_000,
         progress_interval_s=0.1,
+        terrain_dir=terrain_dir,
     )
     wired = bootstrap(cfg)
     yield wired
@@ -114,21 +128,136 @@ def test_cancel_stops_a_running_job(client: TestClient, planner: Planner) -> Non
     assert results_for(planner, job_id) == ["quartet.planning.PlanCancelled.v1"]
 
 
-def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
-    outside = small_spec()
-    outside["scenario"]["start"] = [900, 20, 60]
-    over = small_spec(population=30, iterations=20_000)
-    cases = [
-        (outside, "scenario.start"),
-        (small_spec(population=0), "optimizer.population"),
-        (small_spec(iterations=-5), "optimizer.iterations"),
-        (over, "optimizer.iterations"),
-    ]
-    for spec, field in cases:
-        answer = client.post("/jobs", json=spec)
-        assert answer.status_code == 422, (field, answer.text)
-        assert answer.headers["content-type"].startswith("application/problem+json")
-        assert field in [e["field"] for e in answer.json()["errors"]], answer.json()
+def bad_specs() -> list[tuple[str, dict[str, Any], str, str]]:
+    """(case, spec, field named, words of the message) for each kind of bad input the issue lists."""
+
+    def scenario(**changes: Any) -> dict[str, Any]:
+        spec = small_spec()
+        spec["scenario"].update(changes)
+        return spec
+
+    on_file = {"terrain": {"kind": "file", "path": "broken.npz"}}
+    boxed = {"no_fly_zones": [{"x_min": 0, "x_max": 60, "y_min": 0, "y_max": 60, "top": 1000}]}
+    return [
+        ("start outside the map", scenario(start=[900, 20, 60]), "scenario.start", "outside bounds"),
+        ("goal outside the map", scenario(goal=[380, -4, 60]), "scenario.goal", "outside bounds"),
+        ("start inside a threat", scenario(start=[180, 170, 60]), "scenario.start", "inside threats[0]"),
+        ("goal inside a threat", scenario(goal=[285, 295, 60]), "scenario.goal", "inside threats[1]"),
+        ("start inside a no-fly box", scenario(**boxed), "scenario.start", "inside no-fly zone 0"),
+        ("unreadable terrain file", scenario(**on_file), "scenario.terrain.path", "cannot read"),
+        ("missing terrain file", scenario(terrain={"kind": "file", "path": "gone.npz"}), "scenario.terrain.path",
+         "not found"),
+        ("bounds beyond the terrain", scenario(terrain={"kind": "file", "path": "flat.npy"}, bounds={"x": [1, 900],
+         "y": [1, 400]}, goal=[800, 380, 60]), "scenario.bounds", "exceeds the terrain"),
+        ("zero population", small_spec(population=0), "optimizer.population", "greater than or equal to 2"),
+        ("negative iterations", small_spec(iterations=-5), "optimizer.iterations", "greater than or equal to 1"),
+        ("zero evaluation cap", small_spec(max_evaluations=0), "optimizer.max_evaluations", "greater than 0"),
+        ("over the service's limit", small_spec(population=30, iterations=20_000), "optimizer.iterations",
+         "over this service's limit of 500,000"),
+        ("over the hard maximum", small_spec(population=5000, iterations=401), "optimizer", "exceeds the maximum"),
+        ("terrain grid too large", scenario(terrain={"kind": "gaussian", "cell_size": 0.1}), "scenario.bounds",
+         "over the maximum"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [c[0] for c in bad_specs()])
+def test_bad_input_is_422_naming_the_field(client: TestClient, case: str) -> None:
+    (spec, field, words) = next(c[1:] for c in bad_specs() if c[0] == case)
+    before = client.get("/jobs", params={"limit": 500}).json()
+    answer = client.post("/jobs", json=spec)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    errors = {e["field"]: e["message"] for e in answer.json()["errors"]}
+    assert field in errors, answer.json()
+    assert words in errors[field], answer.json()
+    assert client.get("/jobs", params={"limit": 500}).json() == before  # no job was created
+
+
+def test_bad_jobs_on_kafka_are_dead_lettered_with_their_reason(client: TestClient, planner: Planner) -> None:
+    producer = Producer(planner.settings)
+    sent: dict[str, tuple[str, str]] = {}
+    for _case, spec, field, words in bad_specs():
+        envelope = Envelope(type="quartet.planning.PlanRequested.v1", source="/tests", data=spec)
+        producer.send(planner.kind.topics.jobs, envelope)
+        sent[envelope.id] = (field, words)
+    good = Envelope(type="quartet.planning.PlanRequested.v1", source="/tests", data=small_spec(iterations=5))
+    producer.send(planner.kind.topics.jobs, good)
+    producer.close()
+
+    def all_dead() -> bool:
+        return len(list_dead_letters(planner.settings, planner.kind.topics.jobs)) >= len(sent)
+
+    wait_until(all_dead, 120, "every bad job to be dead-lettered")
+    letters = {d.ce_id: d for d in list_dead_letters(planner.settings, planner.kind.topics.jobs)}
+    assert set(letters) == set(sent)
+    for job_id, (field, words) in sent.items():
+        message = letters[job_id].reason["dlq_error_message"]
+        assert field in message and words in message, (field, words, message)
+        assert letters[job_id].reason["dlq_original_topic"] == planner.kind.topics.jobs
+    # the good job behind them is processed; the bad ones yield no result event
+    wait_until(lambda: results_for(planner, good.id) == ["quartet.planning.PlanCompleted.v1"], 60, "the good job")
+    outcomes = read_all(planner.settings, [planner.kind.topics.results], idle_ms=2000)
+    assert not {e.subject for e in outcomes} & set(sent)
+
+
+def test_progress_names_the_optimizer_of_each_run(client: TestClient, planner: Planner) -> None:
+    spec = small_spec(iterations=15)
+    spec["compare"] = ["boa", "astar"]
+    job_id, result = run_to_success(client, spec)
+    events = read_all(planner.settings, [planner.kind.topics.progress], idle_ms=2000)
+    mine = [PlanProgressed.model_validate(e.data) for e in events if e.subject == job_id]
+    assert mine, "no progress events"
+    assert all(p.optimizer in ("iboa", "boa", "astar") for p in mine), mine
+    assert mine[0].optimizer == "iboa" and mine[0].iteration == 1
+    assert mine[-1].optimizer == "astar" and mine[-1].progress == 1.0 and mine[-1].iterations == 31
+    assert [c["optimizer"] for c in result["comparison"]] == ["boa", "astar"]
+    assert sorted(result["plots"]) == ["fitness", "fitness_compare", "path_3d", "top_view"]
+    assert_png(client, job_id, "fitness_compare")
+
+
+def test_a_scenario_without_a_feasible_path_succeeds_with_a_best_effort_path_marked_infeasible(
+    client: TestClient,
+) -> None:
+    spec = small_spec()
+    # a row of overlapping threat cylinders across the whole map between start and goal
+    spec["scenario"]["threats"] = [{"x": x, "y": 200, "radius": 12} for x in range(0, 401, 20)]
+    job_id, result = run_to_success(client, spec)
+    assert result["feasible"] is False
+    assert any("clips threat" in p or "collide" in p for p in result["problems"]), result["problems"]
+    assert len(result["path"]) > 2 and len(result["waypoints"]) == 8
+    assert result["best_cost"] >= 1e6  # the paper's infinite cost, kept finite and ranked
+    assert_png(client, job_id, "path_3d")
+
+
+def test_the_same_job_id_twice_on_kafka_yields_one_result_and_the_cache_is_in_redis(
+    client: TestClient, planner: Planner
+) -> None:
+    spec = small_spec(iterations=10)
+    envelope = Envelope(type="quartet.planning.PlanRequested.v1", source="/tests", data=spec, key="twice")
+    producer = Producer(planner.settings)
+    producer.send_confirmed(planner.kind.topics.jobs, envelope)
+    producer.send_confirmed(planner.kind.topics.jobs, envelope)
+    producer.close()
+    wait_until(lambda: bool(results_for(planner, envelope.id)), 90, "the job's result")
+    time.sleep(3)  # room for a second, wrong, result to show up
+    assert results_for(planner, envelope.id) == ["quartet.planning.PlanCompleted.v1"]
+    spec_hash = normalized_spec_hash(PlanRequested.model_validate(spec))
+    cached = planner.redis.call("get", lambda r: r.get(f"quartet:results:planning:{spec_hash}"), None)
+    assert cached is not None, "no Redis copy of the result under its spec hash"
+    assert json.loads(cached)["job_id"] == envelope.id
+
+
+def test_openapi_documents_the_plan_spec_with_an_example(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"] == "#/components/schemas/PlanRequested"
+    schema = doc["components"]["schemas"]["PlanRequested"]
+    assert {"scenario", "optimizer", "compare", "seed"} <= set(schema["properties"])
+    (example,) = schema["examples"]
+    assert PlanRequested.model_validate(example).compare == ["spso", "boa"]
+    assert client.get("/docs").status_code == 200
+    # the documented example is a job the service accepts
+    assert client.post("/jobs", json=example).status_code == 202
 
 
 def test_a_malformed_job_message_is_dead_lettered_with_its_reason(client: TestClient, planner: Planner) -> None:
