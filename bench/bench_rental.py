@@ -382,8 +382,8 @@ def _rental_settings(kernel: KernelSettings) -> RentalSettings:
 def run(quick: bool) -> str:
     """Seed, load and check on private servers; the Markdown section."""
     count = QUICK_HOUSES if quick else FULL_HOUSES
-    seconds = 4 if quick else 15
-    rounds = 1 if quick else 2
+    seconds = 4 if quick else 12
+    rounds = 1 if quick else 3
     houses, per_house, threads = (5, 10, 8) if quick else (20, 25, 32)
     workdir = Path(tempfile.mkdtemp(prefix="quartet-bench-rental-"))
     with private_stack() as kernel:

@@ -7,26 +7,15 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from quartet_shared.infra import ensure_chromium
 
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
-
-ADMIN_PASSWORD = "admin password 123"
-
-
-@dataclass
-class RentalServer:
-    """A running `rental-manager all` and its configured admin."""
-
-    base: str
-    admin_email: str
-    log: Path
+from tests.support.web import ADMIN_PASSWORD, Browsers, RentalServer
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -72,25 +61,6 @@ def chromium(playwright: Playwright) -> Iterator[Browser]:
         yield browser
     finally:
         browser.close()
-
-
-@dataclass
-class Browsers:
-    """Separate browser profiles (cookie jars) for the people of one test."""
-
-    browser: Browser
-    base: str
-    contexts: list[BrowserContext] = field(default_factory=list)
-    pages: dict[str, Page] = field(default_factory=dict)
-
-    def page(self, name: str) -> Page:
-        """The page of the profile `name`, opened on first use."""
-        if name not in self.pages:
-            context = self.browser.new_context(base_url=self.base, viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(20_000)
-            self.contexts.append(context)
-            self.pages[name] = context.new_page()
-        return self.pages[name]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.services.rental_manager.e2e.conftest import ADMIN_PASSWORD, Browsers, RentalServer
+from tests.support.web import ADMIN_PASSWORD, Browsers, RentalServer
 
 pytestmark = pytest.mark.integration
 
