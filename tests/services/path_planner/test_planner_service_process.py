@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +20,12 @@ from PIL import Image
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 
+from tests.support.cli import quartet
 from tests.support.effects import wait_until
 from tests.support.jobs import ServiceProcess, results_for, service_process
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 SCENARIOS = Path(__file__).resolve().parents[3] / "services" / "path-planner" / "scenarios"
 LIFTED_M = 1000.0
 FIGURES = ["fitness.png", "fitness_compare.png", "path_3d.png", "top_view.png"]
@@ -54,14 +51,6 @@ def service(settings: KernelSettings, unique: str, tmp_path: Path, terrain_dir: 
     (workdir / ".env").write_text(f"PLANNER_TERRAIN_DIR={terrain_dir}\n")
     with service_process("path-planner", "PLANNER_", settings, unique, workdir) as running:
         yield running
-
-
-def quartet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the `quartet` console script."""
-    env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run(
-        [str(BIN / "quartet"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 def image_size(path: Path) -> tuple[int, int]:

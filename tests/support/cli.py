@@ -1,0 +1,18 @@
+"""Run the `quartet` console script as a user would, for end-to-end tests of the job services."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def quartet(*args: str, cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    """`quartet ARGS` in `cwd` (120 columns wide), its output captured as text; never raises on failure."""
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [str(BIN / "quartet"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
