@@ -14,6 +14,7 @@ infeasible scenario is not an error: the best-effort path comes back with `feasi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from quartet_shared.schemas.planning import (
     ComparedRun,
     CostTerms,
     FileTerrain,
+    GaussianTerrain,
     PlanCompleted,
     PlanFailed,
     PlanningJobSpec,
@@ -103,6 +105,15 @@ def build_scenario(spec: ScenarioSpec, terrain_loader: TerrainLoader) -> Scenari
     )
 
 
+def plan_hash(spec: PlanningJobSpec, terrain: Terrain) -> str:
+    """The results-cache key of a job: its normalized spec hash, joined for a terrain file by the map's own
+    fingerprint, so that replacing the file under the same name never serves a result computed on the old map."""
+    normalized = normalized_spec_hash(spec)
+    if isinstance(spec.scenario.terrain, GaussianTerrain):
+        return normalized
+    return hashlib.sha256(f"{normalized}:{terrain.fingerprint}".encode()).hexdigest()
+
+
 def run_order(spec: PlanningJobSpec) -> list[str]:
     """The optimizers a job runs: the requested one, then the comparison ones not already run."""
     names: list[str] = [spec.optimizer.name]
@@ -175,7 +186,7 @@ def run_job(
     if cancelled and not primary.cancelled:
         primary = replace(primary, cancelled=True)
     plots = render_all(scenario, primary, others) if render_plots and not cancelled else {}
-    return PlanOutcome(normalized_spec_hash(spec), scenario, primary, others, plots)
+    return PlanOutcome(plan_hash(spec, scenario.terrain), scenario, primary, others, plots)
 
 
 def _points(array: FloatArray, limit: int) -> list[tuple[float, float, float]]:

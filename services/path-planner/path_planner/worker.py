@@ -10,6 +10,7 @@ from typing import get_args
 from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 from quartet_shared.schemas.planning import (
     CancelPlan,
+    GaussianTerrain,
     OptimizerName,
     PlanCancelled,
     PlanCompleted,
@@ -25,6 +26,7 @@ from path_planner.jobs import (
     TerrainLoader,
     build_scenario,
     completed_message,
+    plan_hash,
     planned_iterations,
     run_job,
     run_order,
@@ -48,6 +50,14 @@ def optimizer_name(label: str | None) -> OptimizerName | None:
 def evaluations_needed(spec: PlanningJobSpec) -> int:
     """Objective evaluations a job spends over every run it makes (A* costs none)."""
     return sum(spec.optimizer.evaluations for name in run_order(spec) if name != "astar")
+
+
+def job_hash(spec: PlanningJobSpec, terrain_loader: TerrainLoader) -> str:
+    """The results-cache key of a job whose terrain comes through `terrain_loader` (see `plan_hash`)."""
+    source = spec.scenario.terrain
+    if isinstance(source, GaussianTerrain):
+        return normalized_spec_hash(spec)
+    return plan_hash(spec, terrain_loader(source))
 
 
 def planning_kind(
@@ -81,7 +91,7 @@ def planning_kind(
         completed_model=PlanCompleted,
         failed_model=PlanFailed,
         cancelled_model=PlanCancelled,
-        spec_hash=normalized_spec_hash,
+        spec_hash=normalized_spec_hash if terrain_loader is None else lambda spec: job_hash(spec, terrain_loader),
         progress_event=lambda job_id, p: PlanProgressed(
             job_id=job_id,
             optimizer=optimizer_name(p.label),

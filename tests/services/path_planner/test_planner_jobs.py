@@ -202,3 +202,20 @@ def test_gaussian_terrain_grid_is_bounded() -> None:
         PlanningJobSpec.model_validate(data)
     (error,) = err.value.errors()
     assert error["loc"] == ("scenario", "bounds") and "10,240,000 cells" in error["msg"]
+
+
+def test_cache_key_follows_the_terrain_file_content_not_only_its_name(tmp_path: Path) -> None:
+    data = small_spec().model_dump()
+    data["scenario"]["terrain"] = {"kind": "file", "path": "map.npy"}
+    spec = PlanningJobSpec.model_validate(data)
+    np.save(tmp_path / "map.npy", np.zeros((200, 200)))
+    kind = planning_kind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
+    before = kind.spec_hash(spec)
+    assert before != normalized_spec_hash(spec)
+    assert run_job(spec, terrain_loader=TerrainFileLoader(tmp_path), render_plots=False).spec_hash == before
+    assert kind.spec_hash(spec) == before
+    np.save(tmp_path / "map.npy", np.full((200, 200), 3.0))  # the same name, another map
+    os.utime(tmp_path / "map.npy", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert kind.spec_hash(spec) != before
+    # analytic terrain is all in the spec: its key is the spec's own hash
+    assert kind.spec_hash(small_spec()) == normalized_spec_hash(small_spec())

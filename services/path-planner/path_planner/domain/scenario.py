@@ -7,6 +7,8 @@ planner handles is a height above the ground; absolute altitude is that height p
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -35,6 +37,14 @@ class Terrain:
         if not self.cell_size > 0:
             raise TerrainError("scenario.terrain.cell_size", f"must be positive, got {self.cell_size}")
         object.__setattr__(self, "height", np.ascontiguousarray(h))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the heights and cell size: two terrains with the same fingerprint are the same map."""
+        digest = hashlib.sha256(np.float64(self.cell_size).tobytes())
+        digest.update(np.asarray(self.height.shape, dtype=np.int64).tobytes())
+        digest.update(self.height.tobytes())
+        return digest.hexdigest()
 
     @property
     def x_extent(self) -> tuple[float, float]:

@@ -86,3 +86,8 @@ def test_run_applies_the_equations_in_order() -> None:
         x, f = greedy(x, f, trial, (trial**2).sum(axis=1) + 1.0)
         c = next_sensory_modality(c, 3)
     assert len(seen) == 3
+
+
+def test_defaults_are_the_papers() -> None:
+    boa = BOA()
+    assert (boa.p, boa.c, boa.a, boa.intensity) == (0.8, 0.01, 0.1, "cost")
