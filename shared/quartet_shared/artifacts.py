@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select
 
 from quartet_shared.cache import JsonCache, ResilientRedis
-from quartet_shared.db import JSON_DOCUMENT, kernel_metadata, upsert
+from quartet_shared.db import JSON_DOCUMENT, ensure_tables, kernel_metadata, upsert
 
 _JSON = JSON_DOCUMENT
 RESULT_TTL_S = 24 * 3600
@@ -61,7 +61,7 @@ class ArtifactStore:
     def __init__(self, engine: Engine, *, create_tables: bool = True) -> None:
         self._engine = engine
         if create_tables:
-            kernel_metadata.create_all(engine, tables=[job_artifacts], checkfirst=True)
+            ensure_tables(engine, [job_artifacts])
 
     def put(self, job_id: str, name: str, data: bytes, content_type: str = "image/png") -> None:
         """Store (or replace) one artifact."""
@@ -122,7 +122,7 @@ class ResultStore:
         self._kind = kind
         self._cache = JsonCache(redis, f"results:{kind}", RESULT_TTL_S) if redis is not None else None
         if create_tables:
-            kernel_metadata.create_all(engine, tables=[job_results], checkfirst=True)
+            ensure_tables(engine, [job_results])
 
     def get(self, spec_hash: str) -> CachedResult | None:
         """The result for `spec_hash`, from Redis when it has it, else from the database."""

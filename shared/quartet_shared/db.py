@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, create_engine, event
+from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,6 +16,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 kernel_metadata = MetaData()
+
+# Every Quartet process that creates kernel tables takes this PostgreSQL advisory lock (any fixed 63-bit number).
+TABLES_LOCK = 0x5175_6172_7465_7401
 
 processed_messages = Table(
     "processed_messages",
@@ -58,9 +62,22 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+def ensure_tables(engine: Engine, tables: Sequence[Table] | None = None, metadata: MetaData = kernel_metadata) -> None:
+    """Create `metadata`'s tables (all, or `tables`) if missing; safe when several processes start at once.
+
+    "Check, then CREATE TABLE" races on PostgreSQL: two workers starting together both find a table missing and
+    the second fails on the catalog's unique index (pg_type_typname_nsp_index). A transaction-scoped advisory
+    lock makes them take turns, and the second then finds the table there.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TABLES_LOCK})
+        metadata.create_all(conn, tables=list(tables) if tables is not None else None, checkfirst=True)
+
+
 def create_kernel_tables(engine: Engine) -> None:
     """Create the kernel's tables if missing."""
-    kernel_metadata.create_all(engine, checkfirst=True)
+    ensure_tables(engine)
 
 
 class UnsupportedDatabase(RuntimeError):

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from quartet_shared.cache import JsonCache, ResilientRedis
-from quartet_shared.db import JSON_DOCUMENT, kernel_metadata, upsert
+from quartet_shared.db import JSON_DOCUMENT, ensure_tables, kernel_metadata, upsert
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class JobStore:
         self._redis = redis
         self._cache = JsonCache(redis, namespace, ACTIVE_TTL_S) if redis is not None else None
         if create_tables:
-            kernel_metadata.create_all(engine, tables=[jobs_table], checkfirst=True)
+            ensure_tables(engine, [jobs_table])
 
     # ---- reads -------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
-from quartet_shared.db import JSON_DOCUMENT, upsert
+from quartet_shared.db import JSON_DOCUMENT, ensure_tables, upsert
 from sqlalchemy import Column, DateTime, Engine, Integer, LargeBinary, MetaData, String, Table, select
 
 metadata = MetaData()
@@ -53,7 +53,7 @@ class DatasetStore:
     def __init__(self, engine: Engine, *, create_tables: bool = True) -> None:
         self._engine = engine
         if create_tables:
-            metadata.create_all(engine, checkfirst=True)
+            ensure_tables(engine, metadata=metadata)
 
     def put(self, content: bytes, name: str, rows: int, columns: list[str]) -> tuple[DatasetRecord, bool]:
         """Store a validated dataset; returns its record and whether it is new (an earlier upload is kept)."""
