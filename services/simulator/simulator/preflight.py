@@ -8,7 +8,14 @@ from collections.abc import Callable, Mapping
 import httpx
 from kafka.admin import KafkaAdminClient
 
-from simulator.domain.scenario import BrokerRestartFault, KillWorkerFault, RedisOutageFault, Scenario, SlowConsumerFault
+from simulator.domain.scenario import (
+    BrokerRestartFault,
+    KillWorkerFault,
+    PauseWorkerFault,
+    RedisOutageFault,
+    Scenario,
+    SlowConsumerFault,
+)
 from simulator.settings import SimulatorSettings
 
 
@@ -143,7 +150,7 @@ def check(
                         f"(start the service, e.g. `make up`, or set workers.{kind}.count in the scenario)"
                     )
     for i, fault in enumerate(faults):
-        if isinstance(fault, KillWorkerFault | SlowConsumerFault):
+        if isinstance(fault, KillWorkerFault | SlowConsumerFault | PauseWorkerFault):
             reachable = controlled if fault.target == "any" else controlled & {fault.target}
             if not reachable:
                 problems.append(

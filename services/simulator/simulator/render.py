@@ -22,6 +22,7 @@ FAULT_COLOURS = {
     "broker_restart": "#9467bd",
     "redis_outage": "#ff7f0e",
     "slow_consumer": "#8c564b",
+    "pause_worker": "#17becf",
 }
 
 

@@ -33,6 +33,7 @@ from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, 
 from simulator.domain.scenario import (
     BrokerRestartFault,
     KillWorkerFault,
+    PauseWorkerFault,
     PlanningAction,
     RedisOutageFault,
     RentalAction,
@@ -393,6 +394,15 @@ class Simulation:
             (self.servers.start_kafka if kafka else self.servers.start_redis)()
             what = "broker" if kafka else "Redis"
             return f"{what} stopped, down {fault.down_s:g} s, back after {time.monotonic() - stopped:.1f} s"
+        if isinstance(fault, PauseWorkerFault):
+            if self.worker_control is None:
+                raise RuntimeError("no workers under control")
+            which, resume = self.worker_control.pause_one(None if fault.target == "any" else fault.target, planned.pick)
+            try:
+                time.sleep(fault.duration_s)
+            finally:
+                resume()
+            return f"{which} frozen for {fault.duration_s:g} s"
         assert isinstance(fault, SlowConsumerFault)
         if self.worker_control is None:
             raise RuntimeError("no workers under control")

@@ -46,6 +46,10 @@ class WorkerControl(Protocol):
         """Freeze (or thaw) every worker of `kind`; returns which."""
         ...
 
+    def pause_one(self, kind: str | None, pick: float) -> tuple[str, Callable[[], None]]:
+        """Freeze one live worker of `kind`, chosen by `pick`; returns which and how to let it run again."""
+        ...
+
     def stats(self) -> dict[str, WorkerStats]:
         """Starts, restarts and kills per kind."""
         ...
@@ -213,6 +217,27 @@ class NativeWorkers:
                 out.append(f"{entry.kind} worker {entry.slot}")
         return out
 
+    def pause_one(self, kind: str | None, pick: float) -> tuple[str, Callable[[], None]]:
+        """SIGSTOP one live worker of `kind`; the returned callable sends it SIGCONT."""
+        with self._lock:
+            live = self._live(kind)
+            if not live:
+                raise WorkerError(f"no live {kind or 'managed'} worker to pause")
+            entry = live[min(len(live) - 1, int(pick * len(live)))]
+            assert entry.proc is not None
+            proc = entry.proc
+            os.kill(proc.pid, signal.SIGSTOP)
+            entry.frozen = True
+
+        def resume() -> None:
+            with self._lock:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGCONT)
+                entry.frozen = False
+
+        return f"{entry.kind} worker {entry.slot} (pid {proc.pid})", resume
+
     def alive(self) -> dict[str, int]:
         """Live workers per kind."""
         with self._lock:
@@ -317,6 +342,15 @@ class ComposeWorkers:
             (container.pause if frozen else container.unpause)()
             out.append(f"{k} container {container.name}")
         return out
+
+    def pause_one(self, kind: str | None, pick: float) -> tuple[str, Callable[[], None]]:
+        """Pause one running worker container; the returned callable unpauses it."""
+        live = self._containers(kind)
+        if not live:
+            raise WorkerError(f"no running {kind or 'worker'} container to pause")
+        k, container = live[min(len(live) - 1, int(pick * len(live)))]
+        container.pause()
+        return f"{k} container {container.name}", container.unpause
 
     def stats(self) -> dict[str, WorkerStats]:
         """Kills and restarts per kind."""

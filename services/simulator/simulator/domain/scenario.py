@@ -208,11 +208,30 @@ class SlowConsumerFault(Model):
     period_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class PauseWorkerFault(Model):
+    """Freeze one worker of `target` (SIGSTOP, or a Docker pause) for `duration_s`, then let it run on.
+
+    Longer than the consumer's session timeout, this is the classic zombie: a stalled process (a long GC or VM
+    pause) whose partitions went to another worker while it slept, and which wakes up mid-transaction.
+    """
+
+    kind: Literal["pause_worker"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=3600)
+    target: Target = "any"
+
+
 Fault = Annotated[
-    DuplicateFault | GarbageFault | KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault,
+    DuplicateFault
+    | GarbageFault
+    | KillWorkerFault
+    | BrokerRestartFault
+    | RedisOutageFault
+    | SlowConsumerFault
+    | PauseWorkerFault,
     Field(discriminator="kind"),
 ]
-TimedFault = KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault
+TimedFault = KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault | PauseWorkerFault
 
 
 # ---- workers, rental and audit ------------------------------------------------------------------------
@@ -291,7 +310,9 @@ class Scenario(Model):
         return [
             (i, f)
             for i, f in enumerate(self.faults)
-            if isinstance(f, KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault)
+            if isinstance(
+                f, KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault | PauseWorkerFault
+            )
         ]
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
