@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -418,6 +419,7 @@ def run(quick: bool) -> str:
             log(f"approving {len(contention.applications)} applications from {threads} threads")
             approvals = approve_concurrently(cached, contention, threads)
         overlaps, leases, approved, pending = double_bookings(settings)
+    shutil.rmtree(workdir, ignore_errors=True)
 
     def best(runs: list[LoadResult]) -> LoadResult:
         return max(runs, key=lambda r: r.rate)
