@@ -145,6 +145,8 @@ class Simulation:
                     f"{prefix}TOPIC_PARTITIONS": str(s.topic_partitions),
                     f"{prefix}RENDER_PLOTS": "true" if pool.render_plots else "false",
                     f"{prefix}SERVICE_NAME": f"sim-{kind}-worker",
+                    # Each worker serves health and metrics on a free port of its own (see WorkerCommand).
+                    f"{prefix}HOST": "127.0.0.1",
                     "LOG_LEVEL": "WARNING",
                 }
             )
@@ -152,7 +154,9 @@ class Simulation:
                 env["DATABASE_URL"] = s.database_url
             env.update(pool.env)
             argv = resolve_command(getattr(s, f"worker_command_{kind}"))
-            out[kind] = WorkerCommand(kind, argv, env, instance_variable=f"{prefix}INSTANCE_ID")
+            out[kind] = WorkerCommand(
+                kind, argv, env, instance_variable=f"{prefix}INSTANCE_ID", port_variable=f"{prefix}PORT"
+            )
         return out
 
     # ---- the run -----------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from quartet_shared.infra import free_port
+
 from simulator.domain.report import WorkerStats
 
 log = logging.getLogger(__name__)
@@ -74,12 +76,15 @@ class WorkerCommand:
     argv: list[str]
     env: Mapping[str, str]
     instance_variable: str | None = None
+    port_variable: str | None = None
 
     def environment(self, slot: int) -> dict[str, str]:
-        """The environment of the worker in `slot`."""
+        """The environment of the worker in `slot` (with a free port for its health and metrics endpoints)."""
         env = dict(self.env)
         if self.instance_variable:
             env[self.instance_variable] = f"sim-{self.kind}-{slot}"
+        if self.port_variable:
+            env[self.port_variable] = str(free_port())
         return env
 
 
