@@ -38,7 +38,6 @@ def test_short_chaos_loses_nothing_and_doubles_nothing(
 
     audit = report.audit
     assert report.passed, report.summary()
-    assert report.settled, report.summary()
     assert audit.jobs.submitted >= 500
     assert set(audit.per_kind) == {"training", "planning"}
     assert audit.jobs.accepted == audit.jobs.submitted
