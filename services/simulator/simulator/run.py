@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.registry import ce_type_of
 from quartet_shared.schemas.planning import PlanRequested
+from quartet_shared.schemas.rental import RequestViewing
 from quartet_shared.schemas.training import TrainingRequested
 from quartet_shared.topics import DLQ_SUFFIX, ensure_topics
 
@@ -50,7 +51,11 @@ from simulator.workers import NativeWorkers, WorkerCommand, WorkerControl, base_
 
 log = logging.getLogger(__name__)
 
-REQUEST_TYPES = {"training": ce_type_of(TrainingRequested), "planning": ce_type_of(PlanRequested)}
+REQUEST_TYPES = {
+    "training": ce_type_of(TrainingRequested),
+    "planning": ce_type_of(PlanRequested),
+    "rental": ce_type_of(RequestViewing),
+}
 
 
 class RentalDriver(Protocol):
@@ -59,6 +64,11 @@ class RentalDriver(Protocol):
     @property
     def event_topics(self) -> list[str]:
         """The topics whose events the collector reads for the rental checks."""
+        ...
+
+    @property
+    def commands_topic(self) -> str:
+        """The topic the rental manager takes commands from (garbage goes there too)."""
         ...
 
     def problems(self) -> list[str]:
@@ -212,7 +222,8 @@ class Simulation:
         collector = Collector(
             self.settings,
             results={t.results: kind for kind, t in topics.items()},
-            dead_letters=[t.jobs + DLQ_SUFFIX for t in topics.values()],
+            dead_letters=[t.jobs + DLQ_SUFFIX for t in topics.values()]
+            + [c + DLQ_SUFFIX for c in [self._commands_topic()] if c is not None],
             events=self.rental.event_topics if self.rental is not None and sc.has_rental() else [],
         )
         lag = LagSampler(self.settings, {groups[k]: [topics[k].jobs] for k in topics}, sc.audit.lag_interval_s)
@@ -305,12 +316,15 @@ class Simulation:
                 at(job.submit_at_s + job.duplicate_after_s, _bind(publisher.duplicate, job_id))
         for g in plan.garbage:
             key = f"garbage-{self.run_id}-{g.index}"
+            topic = topics[g.kind].jobs if g.kind in topics else self._commands_topic()
+            if topic is None:
+                continue
             at(
                 g.at_s,
                 _bind(
                     publisher.garbage,
                     g.kind,
-                    topics[g.kind].jobs,
+                    topic,
                     key,
                     g.flavour,
                     REQUEST_TYPES[g.kind],
@@ -349,6 +363,9 @@ class Simulation:
             journeys.shutdown(wait=True)
             for thread in fault_threads:
                 thread.join()
+
+    def _commands_topic(self) -> str | None:
+        return self.rental.commands_topic if self.rental is not None and self.scenario.has_rental() else None
 
     def _submit(self, publisher: Publisher, kind: str, topic: str, job_id: str, spec: BaseModel) -> None:
         publisher.submit(kind, topic, job_id, spec)

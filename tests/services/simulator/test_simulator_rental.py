@@ -37,6 +37,8 @@ rental:
   landlords: 2
   houses_per_landlord: 2
   start_within_days: 90
+faults:
+  - {kind: garbage, count: 3, target: rental}
 audit:
   settle_timeout_s: 120
 """
@@ -97,5 +99,7 @@ def test_rental_journeys_keep_leases_apart_and_events_in_step_with_the_database(
     assert rental["leases"] == rental["completed"]
     # At least a registration, a viewing and an application per journey, every one matched to its outbox row.
     assert rental["events_seen"] >= 3 * rental["journeys"]
+    # Garbage on rental.commands ends in rental.commands.dlq, like the jobs topics' garbage in theirs.
+    assert report.audit.garbage.sent == report.audit.garbage.in_dlq == 3
     names = {c.name for c in report.audit.checks}
     assert {"no house has overlapping leases", "rental events match the database"} <= names

@@ -87,11 +87,11 @@ class PlannedJourney:
 
 @dataclass(frozen=True)
 class PlannedGarbage:
-    """A garbage message onto a jobs topic."""
+    """A garbage message onto a jobs topic (`kind` training or planning) or rental.commands (`kind` rental)."""
 
     index: int
     at_s: float
-    kind: JobKindName
+    kind: str
     flavour: GarbageFlavour
     payload_seed: int
 
@@ -199,7 +199,7 @@ def build_plan(scenario: Scenario) -> Plan:
                 )
             )
     jobs = _with_duplicates(scenario, jobs)
-    return Plan(jobs=jobs, journeys=journeys, garbage=_garbage(scenario, jobs), faults=_faults(scenario))
+    return Plan(jobs=jobs, journeys=journeys, garbage=_garbage(scenario, jobs, len(journeys)), faults=_faults(scenario))
 
 
 def _eligible(jobs: list[PlannedJob], target: str) -> list[int]:
@@ -223,16 +223,16 @@ def _with_duplicates(scenario: Scenario, jobs: list[PlannedJob]) -> list[Planned
     return [PlannedJob(**{**asdict(j), "duplicate_after_s": delays[j.index]}) if j.index in delays else j for j in jobs]
 
 
-def _garbage(scenario: Scenario, jobs: list[PlannedJob]) -> list[PlannedGarbage]:
+def _garbage(scenario: Scenario, jobs: list[PlannedJob], journeys: int) -> list[PlannedGarbage]:
     out: list[PlannedGarbage] = []
-    kinds = scenario.kinds()
+    kinds: list[str] = [*scenario.kinds(), *(["rental"] if scenario.has_rental() else [])]
     for i, fault in enumerate(scenario.faults):
         if not isinstance(fault, GarbageFault) or not kinds:
             continue
         rng = _stream(scenario.seed, _GARBAGE, i)
-        eligible = len(_eligible(jobs, fault.target))
-        count = fault.count if fault.count is not None else max(1, round((fault.fraction or 0.0) * eligible))
         targets = kinds if fault.target == "any" else [fault.target]
+        eligible = len([j for j in jobs if j.kind in targets]) + (journeys if "rental" in targets else 0)
+        count = fault.count if fault.count is not None else max(1, round((fault.fraction or 0.0) * eligible))
         times = np.sort(rng.uniform(0.0, scenario.duration_s, size=count))
         picks = rng.integers(0, len(targets), size=count)
         flavours = rng.integers(0, len(fault.flavours), size=count)

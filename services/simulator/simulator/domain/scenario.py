@@ -14,6 +14,7 @@ from quartet_shared.schemas.training import TrainingRequested
 
 JobKindName = Literal["training", "planning"]
 Target = Literal["training", "planning", "any"]
+GarbageTarget = Literal["training", "planning", "rental", "any"]
 GarbageFlavour = Literal["bytes", "not_json", "schema"]
 
 
@@ -158,12 +159,12 @@ def _all_flavours() -> list[GarbageFlavour]:
 
 
 class GarbageFault(Model):
-    """Publish garbage onto the jobs topics: `fraction` of the job count, or `count` messages."""
+    """Publish garbage onto the jobs topics (and rental.commands): `fraction` of the actions, or `count` messages."""
 
     kind: Literal["garbage"]
     fraction: float | None = Field(default=None, gt=0, le=1)
     count: int | None = Field(default=None, ge=1, le=1_000_000)
-    target: Target = "any"
+    target: GarbageTarget = "any"
     flavours: list[GarbageFlavour] = Field(default_factory=_all_flavours, min_length=1)
 
     @model_validator(mode="after")
@@ -326,8 +327,12 @@ class Scenario(Model):
                     (("faults", i, "at_s"), f"{at:g} s is not inside the run (duration_s is {self.duration_s:g})")
                 )
             target = getattr(fault, "target", "any")
-            if target != "any" and target not in kinds:
+            if target == "rental" and not self.has_rental():
+                out.append((("faults", i, "target"), "the mix has no rental journeys"))
+            elif target not in ("any", "rental") and target not in kinds:
                 out.append((("faults", i, "target"), f"the mix submits no {target} jobs"))
-            if isinstance(fault, DuplicateFault | GarbageFault) and not kinds:
-                out.append((("faults", i, "kind"), f"{fault.kind} needs training or planning jobs in the mix"))
+            if isinstance(fault, DuplicateFault) and not kinds:
+                out.append((("faults", i, "kind"), "duplicate needs training or planning jobs in the mix"))
+            if isinstance(fault, GarbageFault) and not kinds and not self.has_rental():
+                out.append((("faults", i, "kind"), "garbage needs jobs or rental journeys in the mix"))
         return out

@@ -88,7 +88,7 @@ def test_garbage_is_a_fraction_of_the_jobs_or_a_count() -> None:
             ]
         )
     )
-    assert len(plan.garbage) == round(0.01 * len(plan.jobs)) + 4
+    assert len(plan.garbage) == round(0.01 * (len(plan.jobs) + len(plan.journeys))) + 4
     assert [g.index for g in plan.garbage] == list(range(len(plan.garbage)))
     assert all(a.at_s <= b.at_s for a, b in zip(plan.garbage, plan.garbage[1:], strict=False))
     schema_planning = [g for g in plan.garbage if g.kind == "planning" and g.flavour == "schema"]
@@ -121,3 +121,11 @@ def test_adding_a_fault_moves_no_arrival() -> None:
 def test_max_actions_caps_the_plan() -> None:
     plan = build_plan(scenario(max_actions=25))
     assert len(plan.jobs) + len(plan.journeys) == 25
+
+
+def test_garbage_can_target_the_rental_commands() -> None:
+    plan = build_plan(scenario(faults=[{"kind": "garbage", "count": 30}]))
+    assert {g.kind for g in plan.garbage} == {"training", "planning", "rental"}
+    only = build_plan(scenario(faults=[{"kind": "garbage", "fraction": 0.1, "target": "rental"}]))
+    assert {g.kind for g in only.garbage} == {"rental"}
+    assert len(only.garbage) == round(0.1 * len(only.journeys))

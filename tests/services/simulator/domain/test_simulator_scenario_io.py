@@ -144,3 +144,8 @@ def test_timed_faults_keep_their_index() -> None:
     scenario = parse_scenario(text)
     ((index, fault),) = scenario.timed_faults()
     assert index == 1 and isinstance(fault, KillWorkerFault)
+
+
+def test_rental_garbage_needs_rental_journeys() -> None:
+    text = MINIMAL + "faults:\n  - {kind: garbage, count: 1, target: rental}\n"
+    assert problems(text) == ["s.yaml:13:31: faults[0].target: the mix has no rental journeys"]
