@@ -103,21 +103,15 @@ class RentalService:
 
     def cached_search(self, query: HouseQuery) -> bytes | None:
         """The cached page for the query, or None (a miss, or Redis unavailable); never touches the database."""
-        cache = self.search_cache
-        generation = cache.generation() if cache is not None else None
-        if cache is None or generation is None:
-            return None
-        return cache.get(generation, query.cache_key())
+        return self.search_cache.lookup(query.cache_key())[1] if self.search_cache is not None else None
 
     def search_json(self, query: HouseQuery) -> bytes:
         """A search page as JSON, cache-aside: from Redis when cached, else the database (then cached)."""
         cache = self.search_cache
-        generation = cache.generation() if cache is not None else None
         key = query.cache_key()
-        if cache is not None and generation is not None:
-            hit = cache.get(generation, key)
-            if hit is not None:
-                return hit
+        generation, hit = cache.lookup(key) if cache is not None else (None, None)
+        if hit is not None:
+            return hit
         body = self.run(houses.search_houses, query).model_dump_json().encode()
         if cache is not None and generation is not None:
             cache.put(generation, key, body)

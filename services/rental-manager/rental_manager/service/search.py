@@ -14,6 +14,12 @@ from quartet_shared.metrics import CACHE_HITS, CACHE_MISSES
 
 GENERATION = "search-generation"
 
+# The generation and the page under it in one round trip: a hit is the API's hottest path.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
+"""
+
 
 class SearchCache:
     """Cached search pages, invalidated all at once by bumping the generation."""
@@ -38,6 +44,20 @@ class SearchCache:
         raw = self._redis.call("get", lambda r: r.get(self._key(generation, query_key)), None)
         (CACHE_MISSES if raw is None else CACHE_HITS).labels(self._namespace).inc()
         return raw
+
+    def lookup(self, query_key: str) -> tuple[int | None, bytes | None]:
+        """The current generation and the page cached under it (None, None while Redis is unavailable)."""
+        found = self._redis.call(
+            "lookup",
+            # redis-py leaves eval untyped; the script returns [generation, page or nil].
+            lambda r: r.eval(_LOOKUP, 1, self._generation_key, f"{self._prefix}search:", query_key),  # type: ignore[no-untyped-call]
+            None,
+        )
+        if found is None:
+            return None, None
+        generation, raw = int(found[0]), found[1]
+        (CACHE_MISSES if raw is None else CACHE_HITS).labels(self._namespace).inc()
+        return generation, raw
 
     def put(self, generation: int, query_key: str, page_json: bytes) -> None:
         """Store a page computed after reading `generation` (kept as JSON bytes: a hit is served as is)."""
