@@ -171,10 +171,10 @@ class RunManager:
         )
 
     def stop_all(self, timeout_s: float) -> None:
-        """Cut every running load short and wait for the runs to report."""
+        """Stop every running run at once (no settling) and wait for the runs to report."""
         for entry in list(self.runs.values()):
             if entry.simulation is not None and entry.status == "running":
-                entry.simulation.stop()
+                entry.simulation.stop(settle=False)
         for entry in list(self.runs.values()):
             if entry.thread is not None:
                 entry.thread.join(timeout_s)

@@ -117,6 +117,7 @@ class Simulation:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: Status = field(default_factory=Status)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _abort: threading.Event = field(default_factory=threading.Event)
     _fault_records: list[FaultRecord] = field(default_factory=list)
     _notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -124,9 +125,14 @@ class Simulation:
     _prepared: bool = field(default=False, init=False)
     _commands: dict[str, WorkerCommand] = field(default_factory=dict, init=False)
 
-    def stop(self) -> None:
-        """Cut the load short (the run still settles, audits and reports)."""
+    def stop(self, *, settle: bool = True) -> None:
+        """Cut the load short; with `settle` False also stop waiting for the system to settle (a shutdown).
+
+        Either way the managed workers are stopped and the audit and report still happen.
+        """
         self._stop.set()
+        if not settle:
+            self._abort.set()
 
     # ---- wiring ------------------------------------------------------------------------------------
 
@@ -256,7 +262,8 @@ class Simulation:
             publisher.close()
             if native is not None:
                 self._phase("stopping workers")
-                native.stop()
+                # Inside the contract's 30 s when the simulator itself is being stopped.
+                native.stop(timeout_s=15 if self._abort.is_set() else 35)
         self._phase("auditing")
         report = self._report(plan, publisher, collector, lag, t0, started_at, load_s, settle_s, settled)
         (self.out_dir / "report.json").write_text(report.model_dump_json(indent=2))
@@ -461,12 +468,15 @@ class Simulation:
         self, publisher: Publisher, collector: Collector, lag: LagSampler, groups: dict[str, str], deadline: float
     ) -> bool:
         waiting = "nothing checked yet"
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._abort.is_set():
             waiting = self._still_waiting_for(publisher, collector, lag, groups)
             self.status.message = waiting
             if not waiting:
                 return True
-            time.sleep(0.5)
+            self._abort.wait(0.5)
+        if self._abort.is_set():
+            self._note(f"stopped before the system settled: {waiting}")
+            return False
         self._note(f"the system did not settle within {self.scenario.audit.settle_timeout_s:g} s: {waiting}")
         for group in groups.values():
             self._note(f"group {group}: {lag.describe(group)}")

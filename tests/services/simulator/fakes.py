@@ -71,6 +71,7 @@ class FakeSimulation:
     status: Status = field(default_factory=Status)
     release: threading.Event = field(default_factory=threading.Event)
     stopped: bool = False
+    settle: bool = True
 
     def prepare(self) -> None:
         if self.unreachable:
@@ -86,6 +87,7 @@ class FakeSimulation:
         self.status.phase = "passed" if done.passed else "failed"
         return done
 
-    def stop(self) -> None:
+    def stop(self, *, settle: bool = True) -> None:
         self.stopped = True
+        self.settle = settle
         self.release.set()

@@ -143,3 +143,11 @@ def test_a_finished_run_is_found_on_disk_by_a_new_process(client: TestClient, fa
         status = fresh.get(f"/runs/{run_id}").json()
         assert status["status"] == "passed"
         assert fresh.get(f"/runs/{run_id}/report.html").status_code == 200
+
+
+def test_shutting_down_stops_a_run_without_waiting_for_it_to_settle(factory: Factory, tmp_path: Path) -> None:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
+    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+        assert c.post("/runs", json={"scenario_yaml": GOOD}).status_code == 202
+    (sim,) = factory.made
+    assert sim.stopped and sim.settle is False
