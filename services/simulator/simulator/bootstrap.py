@@ -6,6 +6,8 @@ import logging
 import uuid
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
 from simulator.servers import ServerControl, compose_running, detect_server_control, docker_client
@@ -15,6 +17,7 @@ from simulator.workers import ComposeWorkers, WorkerControl
 log = logging.getLogger(__name__)
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+COMPOSE_RENTAL_DATABASE = "rental"
 
 
 def bundled_scenarios() -> dict[str, Path]:
@@ -45,6 +48,10 @@ def make_simulation(
     """
     run = run_id or uuid.uuid4().hex[:12]
     compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
+    if compose and settings.rental_database_url is None and settings.database_url:
+        # Under Compose every service has its own database on the one server; the rental manager's is "rental".
+        rental_db = make_url(settings.database_url).set(database=COMPOSE_RENTAL_DATABASE)
+        settings = settings.model_copy(update={"rental_database_url": rental_db.render_as_string(hide_password=False)})
     if servers is None:
         try:
             servers = detect_server_control(settings.kafka_bootstrap_servers, settings.infra, settings.compose_project)
