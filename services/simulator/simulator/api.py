@@ -233,7 +233,7 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
     app = create_app(
         title="Quartet simulator",
         description="Seeded workloads, injected faults and an end-to-end audit of every job and event.",
-        readiness={"kafka": lambda: kafka_problem(settings.kafka_bootstrap_servers) is None},
+        readiness={"kafka": lambda: kafka_problem(settings) is None},
         lifespan=lifespan,
     )
     app.state.runs = runs

@@ -216,6 +216,7 @@ class Collector:
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            **self._settings.kafka_client_options(),
             client_id=f"{self._settings.service_name}-audit",
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -413,6 +414,7 @@ class LagSampler:
             if self._admin is None:
                 self._admin = KafkaAdminClient(
                     bootstrap_servers=self._settings.kafka_bootstrap_servers,
+                    **self._settings.kafka_client_options(),
                     client_id=f"{self._settings.service_name}-lag",
                     request_timeout_ms=5000,
                     reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
@@ -420,6 +422,7 @@ class LagSampler:
             if self._reader is None:
                 self._reader = KafkaConsumer(
                     bootstrap_servers=self._settings.kafka_bootstrap_servers,
+                    **self._settings.kafka_client_options(),
                     request_timeout_ms=5000,
                     reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 )
@@ -460,7 +463,10 @@ class LagSampler:
 def group_members(settings: KernelSettings, groups: Iterable[str]) -> dict[str, int]:
     """How many live members each consumer group has (0 for an unknown or empty group)."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="simulator-preflight", request_timeout_ms=10_000
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="simulator-preflight",
+        request_timeout_ms=10_000,
+        **settings.kafka_client_options(),
     )
     try:
         wanted = list(groups)
@@ -474,7 +480,9 @@ def group_members(settings: KernelSettings, groups: Iterable[str]) -> dict[str, 
 
 def ids_between(settings: KernelSettings, spans: Mapping[TopicPartition, tuple[int, int]]) -> list[str]:
     """The `ce_id`s (or keys) of the records in each [start, end) span, for diagnosing a stuck lag."""
-    reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    reader = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, **settings.kafka_client_options()
+    )
     out: list[str] = []
     try:
         reader.assign(list(spans))

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 from kafka.admin import KafkaAdminClient
+from quartet_shared.settings import KernelSettings
 
 from simulator.domain.scenario import (
     BrokerRestartFault,
@@ -40,13 +41,17 @@ def tcp_reachable(address: str, timeout_s: float = 3.0) -> str | None:
     return last
 
 
-def kafka_problem(bootstrap: str) -> str | None:
+def kafka_problem(settings: KernelSettings) -> str | None:
     """None if the broker answers a metadata request, else a sentence naming it."""
+    bootstrap = settings.kafka_bootstrap_servers
     why = tcp_reachable(bootstrap)
     if why is None:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap, client_id="simulator-preflight", request_timeout_ms=8000
+                bootstrap_servers=bootstrap,
+                client_id="simulator-preflight",
+                request_timeout_ms=8000,
+                **settings.kafka_client_options(),
             )
             try:
                 admin.list_topics()
@@ -121,7 +126,7 @@ def check(
 ) -> None:
     """Raise PreflightError naming every unreachable part the scenario needs."""
     problems: list[str] = []
-    kafka = kafka_problem(settings.kafka_bootstrap_servers)
+    kafka = kafka_problem(settings)
     if kafka:
         problems.append(kafka)
     faults = scenario.faults

@@ -29,7 +29,7 @@ def scenario(faults: list[dict[str, object]] | None = None, rental: bool = False
 
 @pytest.fixture
 def broker_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preflight, "kafka_problem", lambda _bootstrap: None)
+    monkeypatch.setattr(preflight, "kafka_problem", lambda _settings: None)
 
 
 def problems(sc: Scenario, **kwargs: object) -> list[str]:
