@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel
 
@@ -49,7 +49,7 @@ from quartet_shared.metrics import (
     RETRIES,
     TRANSACTIONS,
 )
-from quartet_shared.producer import Producer
+from quartet_shared.producer import RECONNECT_BACKOFF_MAX_MS, Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, dedup_topic, ensure_topics
 
@@ -254,6 +254,7 @@ class ConsumerRunner:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
             request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             **self.settings.kafka_client_options(),
         )
         self._consumer = consumer
@@ -423,7 +424,13 @@ class ConsumerRunner:
             value = "\n".join(sorted(ids)).encode()
             self._producer.send_raw(dedup_topic(base.topic, self.group), None, value, [], partition=base.partition)
         if state.offsets:
-            raw.send_offsets_to_transaction(state.offsets, self._consumer.group_metadata())
+            membership = self._consumer.group_metadata()
+            # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member id,
+            # and the broker does not fence offsets sent that way: they could move the group's offsets back
+            # and commit a second output. Abort instead; the partitions belong to another member now.
+            if membership.generation_id < 0 or not membership.member_id:
+                raise CommitFailedError("this member left the group; its partitions belong to another member")
+            raw.send_offsets_to_transaction(state.offsets, membership)
         raw.commit_transaction()
         TRANSACTIONS.labels(self.group, "committed").inc()
         for tp_key, ids in grouped.items():

@@ -14,6 +14,8 @@ from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
 
+RECONNECT_BACKOFF_MAX_MS = 1000
+
 
 def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any]:
     """The kafka-python producer configuration every Quartet producer starts from."""
@@ -27,6 +29,8 @@ def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any
         # Retries stay inside the delivery timeout; the idempotent producer keeps them free of duplicates.
         "delivery_timeout_ms": max(120_000, settings.request_timeout_ms + settings.producer_linger_ms),
         "max_block_ms": settings.request_timeout_ms,
+        # kafka-python's default 30 s ceiling leaves a client idle long after a restarted broker is back.
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         **settings.kafka_client_options(),
     }
     cfg.update(overrides)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from quartet_shared.consumer import KERNEL_HEADERS, backoff_delay, original_headers
+import pytest
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata
+from quartet_shared.consumer import KERNEL_HEADERS, ConsumerRunner, Mode, _BatchState, backoff_delay, original_headers
+from quartet_shared.settings import KernelSettings
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -17,3 +22,52 @@ def test_replays_strip_every_kernel_header_and_keep_the_originals() -> None:
         ("dlq_via_topic", b"t.retry"),
     ]
     assert original_headers(headers) == [("ce_id", b"1"), ("traceparent", b"t")]
+
+
+class _RawProducer:
+    def __init__(self) -> None:
+        self.offsets_sent: list[object] = []
+        self.committed = 0
+
+    def send_offsets_to_transaction(self, offsets: object, metadata: object) -> None:
+        self.offsets_sent.append((offsets, metadata))
+
+    def commit_transaction(self) -> None:
+        self.committed += 1
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.raw = _RawProducer()
+
+    def send_raw(self, *args: object, **kwargs: object) -> None:
+        """Changelog records are not what this test is about."""
+
+
+class _Consumer:
+    def __init__(self, generation: int, member: str) -> None:
+        self.metadata = ConsumerGroupMetadata("g", generation, member, None, None)
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        return self.metadata
+
+
+def _runner_with(consumer: _Consumer) -> tuple[ConsumerRunner, _Producer]:
+    runner = ConsumerRunner(KernelSettings(), "g", [], mode=Mode.TRANSACTIONAL)
+    producer = _Producer()
+    runner._producer = producer  # type: ignore[assignment]
+    runner._consumer = consumer  # type: ignore[assignment]
+    return runner, producer
+
+
+def test_a_member_dropped_from_its_group_aborts_instead_of_committing_offsets() -> None:
+    """A zombie's reset generation is not fenced by the broker, so the runner refuses to send its offsets."""
+    state = _BatchState(offsets={TopicPartition("t", 0): OffsetAndMetadata(4, "", -1)})
+    runner, producer = _runner_with(_Consumer(-1, ""))
+    with pytest.raises(CommitFailedError):
+        runner._commit_transaction(state)
+    assert (producer.raw.offsets_sent, producer.raw.committed) == ([], 0)
+    runner, producer = _runner_with(_Consumer(7, "member-1"))
+    runner._commit_transaction(state)
+    assert len(producer.raw.offsets_sent) == 1
+    assert producer.raw.committed == 1
