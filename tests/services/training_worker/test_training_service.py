@@ -278,6 +278,9 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
     assert "model" in bad.reason["dlq_error_message"]
     assert "epochs" in bad.reason["dlq_error_message"]
     assert bad.reason["dlq_original_topic"] == trainer.kind.topics.jobs
+    assert {"dlq_original_partition", "dlq_original_offset", "dlq_attempts"} <= set(bad.reason)
+    assert {"dlq_first_failure_time", "dlq_last_failure_time"} <= set(bad.reason)
+    assert bad.key == "bad-job"
     budget = letters[over.id]
     assert "data.generator.n_samples" in budget.reason["dlq_error_message"]
     assert "50,000" in budget.reason["dlq_error_message"]
