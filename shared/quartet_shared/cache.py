@@ -125,17 +125,36 @@ class JsonCache:
 class DedupCache:
     """The fast duplicate check: ids already processed, remembered in Redis after their effect is durable.
 
-    Ids live in one hash per day (`HSET` of a whole batch in one command, `HMGET` over the days the TTL
-    spans), which costs a few microseconds per id where a key per id cost tens.
+    Ids live in one hash per day (`HSET` of a whole batch in one command); a batch's lookup is one Lua call
+    that checks every id against the days the TTL spans and returns only the positions it found, so the
+    client sends each id once and reads back almost nothing.
     """
 
     _DAY_S = 86_400
+    _LOOKUP = """
+local days = {}
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then days[#days + 1] = key end
+end
+local found = {}
+if #days == 0 then return found end
+for i, id in ipairs(ARGV) do
+  for _, key in ipairs(days) do
+    if redis.call('HEXISTS', key, id) == 1 then
+      found[#found + 1] = i - 1
+      break
+    end
+  end
+end
+return found
+"""
 
     def __init__(self, redis_: ResilientRedis, namespace: str, ttl_s: int) -> None:
         self._redis = redis_
         self._prefix = f"quartet:dedup:{namespace}:"
         self._ttl = ttl_s
         self._days = max(1, -(-ttl_s // self._DAY_S))
+        self._lookup = redis_.client.register_script(self._LOOKUP)
 
     def _buckets(self) -> list[str]:
         today = int(time.time()) // self._DAY_S
@@ -146,18 +165,9 @@ class DedupCache:
         keys = list(ids)
         if not keys:
             return set()
-
-        def lookup(r: redis.Redis[bytes]) -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            for bucket in self._buckets():
-                pipe.hmget(bucket, keys)
-            return pipe.execute()
-
-        found: set[str] = set()
-        empty: list[Any] = []
-        for values in self._redis.call("known", lookup, empty):
-            found.update(k for k, v in zip(keys, values, strict=True) if v is not None)
-        return found
+        empty: list[int] = []
+        found = self._redis.call("known", lambda r: self._lookup(self._buckets(), keys, client=r), empty)
+        return {keys[i] for i in found}
 
     def remember(self, ids: Iterable[str]) -> None:
         """Mark ids as done in today's hash (HSETNX semantics are not needed: any writer's stamp will do)."""

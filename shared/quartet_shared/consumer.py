@@ -209,6 +209,7 @@ class ConsumerRunner:
         self._paused_until: dict[TopicPartition, float] = {}
         self._last_lag = 0.0
         self._histograms: dict[str, Any] = {}
+        self._failed_batches = 0
         self.error: BaseException | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -394,6 +395,8 @@ class ConsumerRunner:
         assert self._producer is not None and self._consumer is not None
         txn = self.mode is Mode.TRANSACTIONAL
         state = _BatchState()
+        # A failure left over from sends outside any batch (none are expected) must not fail this one.
+        self._producer.take_failures()
         if txn:
             self._producer.raw.begin_transaction()
         try:
@@ -402,16 +405,25 @@ class ConsumerRunner:
             if txn:
                 self._commit_transaction(state)
             else:
+                # Raises ProduceFailed if any output, retry or dead letter of the batch was not delivered.
                 self._producer.flush()
                 if state.offsets:
                     self._consumer.commit(offsets=state.offsets)
         except Aborted:
-            self._abandon(batch, state, txn)
+            self._abandon(batch, state, txn, keep_finished=True)
             return
         except KafkaError:
-            log.exception("batch failed; it will be consumed again", extra={"group": self.group})
-            self._abandon(batch, state, txn)
+            self._failed_batches += 1
+            delay = self._backoff(self._failed_batches)
+            log.exception(
+                "batch failed; it will be consumed again",
+                extra={"group": self.group, "failures_in_a_row": self._failed_batches, "retry_in_s": delay},
+            )
+            self._abandon(batch, state, txn, keep_finished=False)
+            # A broker refusing an output would otherwise make this a busy loop of doomed batches.
+            self.stopping.wait(delay)
             return
+        self._failed_batches = 0
         if self._dedup_cache is not None:
             self._dedup_cache.remember(state.done_ids)
 
@@ -423,6 +435,8 @@ class ConsumerRunner:
             # One changelog record per partition per transaction: half the sends of one per id.
             value = "\n".join(sorted(ids)).encode()
             self._producer.send_raw(dedup_topic(base.topic, self.group), None, value, [], partition=base.partition)
+        # commit_transaction would flush too; flushing here first names a refused record as the cause.
+        self._producer.flush()
         if state.offsets:
             membership = self._consumer.group_metadata()
             # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member id,
@@ -438,21 +452,34 @@ class ConsumerRunner:
             if seen is not None:
                 seen.update(ids)
 
-    def _abandon(self, batch: dict[TopicPartition, list[ConsumerRecord]], state: _BatchState, txn: bool) -> None:
-        """Throw the batch's work away and rewind, so every record in it is consumed again."""
+    def _abandon(
+        self,
+        batch: dict[TopicPartition, list[ConsumerRecord]],
+        state: _BatchState,
+        txn: bool,
+        *,
+        keep_finished: bool,
+    ) -> None:
+        """Throw the batch's work away and rewind, so every record in it not known to be done is consumed again.
+
+        `keep_finished` (a stop in mid-batch) commits the records that did finish, if their outputs are
+        confirmed delivered; after a Kafka error nothing in the batch is trusted and all of it is redelivered.
+        """
         assert self._producer is not None and self._consumer is not None
+        committed_here = False
         if txn:
             with contextlib.suppress(KafkaError):
                 self._producer.raw.abort_transaction()
             TRANSACTIONS.labels(self.group, "aborted").inc()
-        elif state.offsets and not self.stopping.is_set():
-            # Records before the abandoned one did finish; committing them spares their redelivery.
+        elif keep_finished and state.offsets and not self.stopping.is_set():
             with contextlib.suppress(KafkaError):
                 self._producer.flush()
                 self._consumer.commit(offsets=state.offsets)
+                committed_here = True
+        self._producer.take_failures()
         for tp, records in batch.items():
             committed = state.offsets.get(tp)
-            restart = committed.offset if (committed is not None and not txn) else records[0].offset
+            restart = committed.offset if (committed is not None and committed_here) else records[0].offset
             with contextlib.suppress(Exception):
                 self._consumer.seek(tp, restart)
 

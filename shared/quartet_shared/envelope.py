@@ -1,7 +1,8 @@
-"""CloudEvents 1.0 envelopes in Kafka binary mode, byte for byte as the cloudevents SDK's Kafka binding makes them.
+"""CloudEvents 1.0 envelopes in Kafka binary mode, as the cloudevents SDK's Kafka binding makes them.
 
 The SDK's binding is the reference: `tests/shared/test_envelope.py` checks that every envelope encodes to exactly
-the headers and value `cloudevents.core.bindings.kafka.to_binary` produces, and that the SDK reads back what
+the headers `cloudevents.core.bindings.kafka.to_binary` produces and to the same JSON value (orjson writes it
+compact and in UTF-8 where the SDK's `json.dumps` adds spaces and escapes), and that the SDK reads back what
 this module writes. The hot paths (one encode per produced record, one decode per consumed record) do the same
 mapping directly, because building an SDK event per record costs more than the rest of the producer's work.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from quartet_shared.registry import UnknownEventType, ce_type_of, lookup
@@ -92,7 +94,7 @@ class Envelope:
             headers.append(("ce_subject", self.subject.encode()))
         if self.traceparent:
             headers.append((TRACEPARENT, self.traceparent.encode()))
-        value = json.dumps(self.data).encode()
+        value = dumps(self.data)
         return (self.key.encode() if self.key is not None else None), value, headers
 
     def parse(self, model: builtins.type[M] | None = None) -> BaseModel:
@@ -144,6 +146,27 @@ def new_id() -> str:
     return _IDS.next()
 
 
+def dumps(data: Any) -> bytes:
+    """JSON bytes for event data: orjson (a few times faster than json), json for what orjson refuses."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        # Integers beyond 64 bits, non-string keys, subclasses orjson does not know: the standard library
+        # writes them all, so the data that json accepted before is still accepted.
+        return json.dumps(data, ensure_ascii=False).encode()
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON bytes with orjson, falling back to json for the NaN and Infinity literals Python writes.
+
+    Integers beyond 64 bits come back as the nearest double, as RFC 8259 §6 warns most parsers do.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
 def _summarise(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
 
@@ -177,7 +200,7 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
     try:
-        data = json.loads(value or b"")
+        data = loads(value or b"")
     except ValueError as exc:
         raise EnvelopeError(f"unreadable CloudEvent: data is not JSON ({exc})") from exc
     if not isinstance(data, dict):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter("quartet_messages_consumed_total", "Records consumed.", ["group", "topic"])
-PRODUCED = Counter("quartet_messages_produced_total", "Records produced and acknowledged.", ["topic"])
+PRODUCED = Counter("quartet_messages_produced_total", "Records handed to the producer.", ["topic"])
+PRODUCE_ERRORS = Counter(
+    "quartet_produce_errors_total", "Records the producer failed to deliver (after its retries).", ["topic"]
+)
 HANDLER_SECONDS = Histogram(
     "quartet_handler_seconds",
     "Time a handler took per record.",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from quartet_shared.envelope import Envelope
-from quartet_shared.metrics import PRODUCED
+from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
@@ -37,23 +39,46 @@ def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any
     return cfg
 
 
+class ProduceFailed(KafkaError):  # type: ignore[misc]
+    """Records queued since the last flush were not delivered; the first failure is the cause."""
+
+
 class Producer:
-    """Sends envelopes with an idempotent, acks=all KafkaProducer."""
+    """Sends envelopes with an idempotent, acks=all KafkaProducer.
+
+    `flush` either confirms that every record queued since the last flush was delivered or raises
+    `ProduceFailed`: kafka-python's own flush returns quietly after a record has failed (its delivery timeout
+    passed, or the broker refused it), and a caller that then commits its input offsets would lose the output.
+    """
 
     def __init__(self, settings: KernelSettings, **overrides: Any) -> None:
-        self._producer = KafkaProducer(**producer_config(settings, **overrides))
+        self._config = producer_config(settings, **overrides)
+        self._transactional = bool(self._config.get("transactional_id"))
+        self._producer = KafkaProducer(**self._config)
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._first_failure: BaseException | None = None
+        self._broken = False
 
     @property
     def raw(self) -> KafkaProducer:
         """The underlying KafkaProducer (for transactions)."""
         return self._producer
 
+    def _live(self) -> KafkaProducer:
+        # kafka-python's idempotent producer turns fatal on any non-retriable error (a record the broker
+        # refuses as too large, say) and then fails every later send; a fresh one, with a fresh producer id,
+        # is how to carry on. A transactional producer recovers by aborting instead, so it is left alone.
+        if self._broken and not self._transactional:
+            old, self._producer, self._broken = self._producer, KafkaProducer(**self._config), False
+            log.warning("producer replaced after a failed delivery")
+            old.close(timeout=0)
+        return self._producer
+
     def send(self, topic: str, envelope: Envelope, *, partition: int | None = None) -> FutureRecordMetadata:
         """Queue an envelope; the future resolves when the broker has it."""
         key, value, headers = envelope.to_kafka()
-        future = self._producer.send(topic, key=key, value=value, headers=headers, partition=partition)
-        future.add_callback(_count, topic)
-        return future
+        return self.send_raw(topic, key, value, headers, partition=partition)
 
     def send_raw(
         self,
@@ -65,8 +90,11 @@ class Producer:
         partition: int | None = None,
     ) -> FutureRecordMetadata:
         """Queue an already-encoded record (dead letters and replays keep their bytes as they were)."""
-        future = self._producer.send(topic, key=key, value=value, headers=headers, partition=partition)
-        future.add_callback(_count, topic)
+        future = self._live().send(topic, key=key, value=value, headers=headers, partition=partition)
+        # Counted when queued, not per acknowledgement: a success callback per record runs on the producer's
+        # I/O thread and cost about a tenth of the producer's throughput. Failures are counted apart.
+        _produced(topic).inc()
+        future.add_errback(self._failed, topic)
         return future
 
     def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
@@ -74,23 +102,45 @@ class Producer:
         return self.send(topic, envelope).get(timeout=timeout_s)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        """Wait until everything queued is acknowledged."""
+        """Wait until everything queued is acknowledged; raise ProduceFailed if any of it failed."""
         self._producer.flush(timeout=timeout_s)
+        failures, first = self.take_failures()
+        if first is not None:
+            raise ProduceFailed(
+                f"{failures} record(s) not delivered; the first: {type(first).__name__}: {first}"
+            ) from (first)
+
+    def take_failures(self) -> tuple[int, BaseException | None]:
+        """How many sends failed since the last flush, and the first failure; the count starts again."""
+        with self._lock:
+            failures, first = self._failures, self._first_failure
+            self._failures, self._first_failure = 0, None
+        return failures, first
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush and close."""
+        """Flush and close; a failed delivery is logged, since there is nobody left to raise it to."""
         try:
-            self._producer.flush(timeout=timeout_s)
+            self.flush(timeout_s=timeout_s)
+        except KafkaError as exc:
+            log.error("records were not delivered before close", extra={"error": str(exc)})
         finally:
             self._producer.close(timeout=timeout_s)
+
+    def _failed(self, topic: str, exc: BaseException) -> None:
+        PRODUCE_ERRORS.labels(topic).inc()
+        with self._lock:
+            self._failures += 1
+            self._broken = True
+            if self._first_failure is None:
+                self._first_failure = exc
 
 
 _PRODUCED_BY_TOPIC: dict[str, Any] = {}
 
 
-def _count(_metadata: Any, topic: str) -> None:
-    # Runs on the producer's I/O thread once per record: resolve each topic's child counter once.
+def _produced(topic: str) -> Any:
+    # Resolving a label costs a lock and a dict lookup; once per topic is enough.
     child = _PRODUCED_BY_TOPIC.get(topic)
     if child is None:
         child = _PRODUCED_BY_TOPIC.setdefault(topic, PRODUCED.labels(topic))
-    child.inc()
+    return child

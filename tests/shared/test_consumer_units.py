@@ -43,6 +43,9 @@ class _Producer:
     def send_raw(self, *args: object, **kwargs: object) -> None:
         """Changelog records are not what this test is about."""
 
+    def flush(self) -> None:
+        """Every send is taken at once here."""
+
 
 class _Consumer:
     def __init__(self, generation: int, member: str) -> None:

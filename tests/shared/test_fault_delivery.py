@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from quartet_shared.cache import DedupCache, ResilientRedis
-from quartet_shared.consumer import ConsumerRunner, Context, PermanentError, Subscription
+from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
 from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
@@ -206,6 +207,48 @@ def test_a_handler_failing_twice_then_succeeding_takes_effect_once_after_backoff
     assert gaps[1] > gaps[0]
     assert effect_counts(engine, run) == {env.id: 1}
     assert list_dead_letters(cfg, topic) == []
+
+
+@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
+def test_an_output_the_broker_refuses_is_retried_never_committed_past(
+    settings: KernelSettings, unique: str, mode: Mode
+) -> None:
+    """The broker refuses the handler's output (too large for its topic): the input is not committed and is
+    consumed again, with growing pauses, until the broker takes the output; then each input has its output."""
+    topic, out, group = f"items.{unique}", f"big.{unique}", f"g.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "", partitions=1)])
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin.create_topics([NewTopic(out, 1, 1, topic_configs={"max.message.bytes": "1000"})])
+    attempts: list[tuple[int, float]] = []
+
+    def handler(item: Item, ctx: Context) -> None:
+        attempts.append((item.n, time.monotonic()))
+        ctx.emit(out, Envelope(type="quartet.test.Big.v1", source="/tests", data={"n": item.n, "pad": "x" * 4000}))
+
+    cfg = settings.model_copy(update={"retry_backoff_base_s": 0.2, "retry_backoff_max_s": 1.0})
+    runner = _runner_thread(ConsumerRunner(cfg, group, [Subscription(topic, handler, Item)], mode=mode))
+    try:
+        publish_items(cfg, topic, 3, keys=1)
+        wait_until(lambda: len(attempts) >= 12, 60, "the batch consumed again after its output was refused")
+        probe = KafkaConsumer(bootstrap_servers=cfg.kafka_bootstrap_servers, group_id=group)
+        try:
+            assert probe.committed(TopicPartition(topic, 0)) is None
+        finally:
+            probe.close()
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, out, configs={"max.message.bytes": "1048576"})])
+        wait_until(lambda: sorted(e.data["n"] for e in read_all(cfg, [out], idle_ms=2000)) == [0, 1, 2], 60, "outputs")
+    finally:
+        runner.stop()
+        admin.close()
+    # The pauses between consumptions of the refused batch grow.
+    last = [t for n, t in attempts if n == 2]
+    gaps = [b - a for a, b in itertools.pairwise(last[:4])]
+    assert gaps[0] >= 0.2 * 0.9 and gaps[2] > gaps[0], gaps
+    outputs = [e.data["n"] for e in read_all(cfg, [out], idle_ms=2000)]
+    if mode is Mode.TRANSACTIONAL:
+        assert sorted(outputs) == [0, 1, 2]
+    else:
+        assert set(outputs) == {0, 1, 2}
 
 
 def test_redis_stopped_mid_stream_processing_continues_and_caching_resumes(

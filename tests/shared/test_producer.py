@@ -1,0 +1,63 @@
+"""The kernel producer against the real broker: its metrics, and a refused record surfacing at flush."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+from quartet_shared.envelope import Envelope
+from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
+from quartet_shared.producer import ProduceFailed, Producer
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import TopicSpec, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def small_topic(settings: KernelSettings, name: str, max_bytes: int = 1000) -> None:
+    """A topic whose broker refuses records over `max_bytes`."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(max_bytes)})])
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def producer(settings: KernelSettings) -> Iterator[Producer]:
+    p = Producer(settings)
+    yield p
+    p.close()
+
+
+def _value(metric: object, topic: str) -> float:
+    return float(metric.labels(topic)._value.get())  # type: ignore[attr-defined]
+
+
+def test_sends_are_counted_per_topic(settings: KernelSettings, producer: Producer, unique: str) -> None:
+    topic = f"counted.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    before = _value(PRODUCED, topic)
+    env = Envelope(type="t", source="/tests", data={"n": 1})
+    producer.send_confirmed(topic, env, timeout_s=30)
+    for _ in range(4):
+        producer.send(topic, env)
+    producer.flush()
+    assert _value(PRODUCED, topic) == before + 5
+    labels = {s.labels["topic"] for m in PRODUCED.collect() for s in m.samples}
+    assert all(isinstance(t, str) and "RecordMetadata" not in t for t in labels)
+
+
+def test_a_record_the_broker_refuses_fails_the_flush(settings: KernelSettings, producer: Producer, unique: str) -> None:
+    topic = f"small.{unique}"
+    small_topic(settings, topic)
+    producer.send_confirmed(topic, Envelope(type="t", source="/tests", data={"n": 1}), timeout_s=30)
+    producer.send(topic, Envelope(type="t", source="/tests", data={"pad": "x" * 5000}))
+    with pytest.raises(ProduceFailed, match="1 record"):
+        producer.flush()
+    assert _value(PRODUCE_ERRORS, topic) == 1
+    # The failure is reported once, and the producer carries on: later flushes answer for later sends only.
+    producer.send_confirmed(topic, Envelope(type="t", source="/tests", data={"n": 2}), timeout_s=30)
+    producer.send(topic, Envelope(type="t", source="/tests", data={"n": 3}))
+    producer.flush()
