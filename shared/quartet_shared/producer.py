@@ -59,6 +59,7 @@ class Producer:
         self._failures = 0
         self._first_failure: BaseException | None = None
         self._broken = False
+        self._queued = 0
 
     @property
     def raw(self) -> KafkaProducer:
@@ -94,6 +95,7 @@ class Producer:
         # Counted when queued, not per acknowledgement: a success callback per record runs on the producer's
         # I/O thread and cost about a tenth of the producer's throughput. Failures are counted apart.
         _produced(topic).inc()
+        self._queued += 1
         future.add_errback(self._failed, topic)
         return future
 
@@ -103,7 +105,11 @@ class Producer:
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until everything queued is acknowledged; raise ProduceFailed if any of it failed."""
-        self._producer.flush(timeout=timeout_s)
+        # The runner flushes after every batch, most of which send nothing: no need to wake the I/O thread.
+        if self._queued or self._transactional:
+            # Reset before flushing: a send racing this flush then counts towards the next one.
+            self._queued = 0
+            self._producer.flush(timeout=timeout_s)
         failures, first = self.take_failures()
         if first is not None:
             raise ProduceFailed(
