@@ -86,6 +86,17 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 # ---- installation ----------------------------------------------------------------------------------------
 
 
+def kafka_version() -> str:
+    """The Kafka release deploy/kafka/pom.xml pins: the native broker's, and the container image's tag."""
+    import xml.etree.ElementTree as ET
+
+    pom = ET.parse(KAFKA_POM).getroot()
+    version = pom.findtext("m:properties/m:kafka.version", namespaces={"m": "http://maven.apache.org/POM/4.0.0"})
+    if not version:
+        raise RuntimeError(f"{KAFKA_POM} names no kafka.version property")
+    return version
+
+
 def ensure_kafka_installed() -> Path:
     """Resolve the broker's jars with Maven once (re-resolved when the pom changes)."""
     stamp = KAFKA_LIBS / ".pom-sha256"

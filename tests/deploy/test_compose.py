@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 from dotenv import dotenv_values
+from quartet_shared.infra import kafka_version
 from quartet_shared.settings import KernelSettings
 
 from tests.deploy.conftest import (
@@ -113,15 +113,21 @@ def test_servers_have_healthchecks_and_named_volumes() -> None:
 
 def test_kafka_is_the_local_broker_version_in_kraft_mode() -> None:
     """The official apache/kafka image, the same version deploy/kafka/pom.xml runs natively, with no ZooKeeper."""
-    pom = ET.parse(REPO / "deploy" / "kafka" / "pom.xml").getroot()
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    version = pom.findtext("m:properties/m:kafka.version", namespaces=ns)
     kafka = compose()["services"]["kafka"]
-    assert kafka["image"] == f"apache/kafka:{version}"
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    assert re.fullmatch(r"4\.\d+\.\d+", kafka_version())
     env = kafka["environment"]
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert not any("ZOOKEEPER" in key for key in env)
+
+
+def test_the_testcontainers_fixtures_run_the_images_compose_runs() -> None:
+    """Where a Docker engine answers, the tests' servers are the same images the Compose file deploys."""
+    from tests.support.servers import POSTGRES_IMAGE, REDIS_IMAGE
+
+    services = compose()["services"]
+    assert (services["redis"]["image"], services["postgres"]["image"]) == (REDIS_IMAGE, POSTGRES_IMAGE)
 
 
 def test_services_wait_for_servers_topics_and_migrations() -> None:

@@ -9,6 +9,10 @@ from typing import Any, Protocol
 
 from quartet_shared.infra import Stack
 
+# The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
+REDIS_IMAGE = "redis:7.4-alpine"
+POSTGRES_IMAGE = "postgres:16-alpine"
+
 
 class Servers(Protocol):
     """What tests may do with the servers: find them, and stop or start Kafka and Redis."""
@@ -85,15 +89,17 @@ class ContainerServers:
     @classmethod
     def start(cls) -> ContainerServers:
         """Start the three containers."""
+        from quartet_shared.infra import kafka_version
         from testcontainers.kafka import KafkaContainer
         from testcontainers.postgres import PostgresContainer
         from testcontainers.redis import RedisContainer
 
-        kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        # The same release the native broker runs and docker-compose.yml names.
+        kafka = KafkaContainer(f"apache/kafka:{kafka_version()}").with_kraft()
         kafka.start()
-        redis = RedisContainer("redis:7-alpine")
+        redis = RedisContainer(REDIS_IMAGE)
         redis.start()
-        postgres = PostgresContainer("postgres:16-alpine", driver="psycopg")
+        postgres = PostgresContainer(POSTGRES_IMAGE, driver="psycopg")
         postgres.start()
         redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
         return cls(kafka, redis, postgres, kafka.get_bootstrap_server(), redis_url, postgres.get_connection_url())
