@@ -139,7 +139,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_one_which_yields_one_resu
         def finished() -> bool:
             return httpx.get(f"{second.base}/jobs/{job_id}", timeout=5).json()["status"] == "succeeded"
 
-        wait_until(finished, 180, "the job to finish on the restarted worker")
+        wait_until(finished, 300, "the job to finish on the restarted worker")
         result = httpx.get(f"{second.base}/jobs/{job_id}/result", timeout=5).json()
         assert result["evaluations"] == 600_000 and result["cached"] is False
     topics = JobTopics.of("planning", f"p{unique}.")
