@@ -400,8 +400,15 @@ class ConsumerRunner:
         if txn:
             self._producer.raw.begin_transaction()
         try:
-            for tp, records in batch.items():
-                self._process_partition(tp, records, state)
+            decoded = {tp: _decode_all(records) for tp, records in batch.items()}
+            # One Redis round trip for the whole batch, whatever the number of partitions in it.
+            known = (
+                self._dedup_cache.known([env.id for rows in decoded.values() for _, env, _ in rows if env is not None])
+                if self._dedup_cache is not None
+                else set()
+            )
+            for tp, rows in decoded.items():
+                self._process_partition(tp, rows, known, state)
             if txn:
                 self._commit_transaction(state)
             else:
@@ -483,19 +490,13 @@ class ConsumerRunner:
             with contextlib.suppress(Exception):
                 self._consumer.seek(tp, restart)
 
-    def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord], state: _BatchState) -> None:
+    def _process_partition(
+        self, tp: TopicPartition, decoded: list[_Decoded], known: set[str], state: _BatchState
+    ) -> None:
         assert self._consumer is not None
         sub = self._subs[tp.topic]
         base_topic = tp.topic.removesuffix(RETRY_SUFFIX)
-        CONSUMED.labels(self.group, tp.topic).inc(len(records))
-        decoded: list[tuple[ConsumerRecord, Envelope | None, Exception | None]] = []
-        for rec in records:
-            try:
-                decoded.append((rec, decode(rec.key, rec.value, rec.headers), None))
-            except EnvelopeError as exc:
-                decoded.append((rec, None, exc))
-        ids = [env.id for _, env, _ in decoded if env is not None]
-        known = self._dedup_cache.known(ids) if self._dedup_cache is not None else set()
+        CONSUMED.labels(self.group, tp.topic).inc(len(decoded))
         seen = self._seen.get(_base(tp)) if self.mode is Mode.TRANSACTIONAL else None
         seen_here: set[str] = set()
         is_retry = tp.topic.endswith(RETRY_SUFFIX)
@@ -555,9 +556,11 @@ class ConsumerRunner:
         is_retry: bool,
     ) -> None:
         # Only the retry topic carries the kernel's attempt headers (a replay strips them).
-        headers = header_map(rec.headers) if is_retry else {}
-        prior_attempts = int(headers.get(H_ATTEMPT, b"0") or 0)
-        first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
+        prior_attempts, first_failure = 0, None
+        if is_retry:
+            headers = header_map(rec.headers)
+            prior_attempts = int(headers.get(H_ATTEMPT, b"0") or 0)
+            first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
         try:
             message = env.parse(sub.model)
         except SchemaError as exc:
@@ -690,6 +693,20 @@ class ConsumerRunner:
             with contextlib.suppress(Exception):
                 lag = max(0, high - self._consumer.position(tp))
                 CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+
+
+_Decoded = tuple[ConsumerRecord, Envelope | None, Exception | None]
+
+
+def _decode_all(records: list[ConsumerRecord]) -> list[_Decoded]:
+    """Each record with its envelope, or with the EnvelopeError that will dead-letter it."""
+    out: list[_Decoded] = []
+    for rec in records:
+        try:
+            out.append((rec, decode(rec.key, rec.value, rec.headers), None))
+        except EnvelopeError as exc:
+            out.append((rec, None, exc))
+    return out
 
 
 def _appender(out: list[tuple[str, Envelope]]) -> Callable[[str, Envelope], None]:

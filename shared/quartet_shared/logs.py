@@ -8,14 +8,18 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
-trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+# (job id, traceparent) in one variable: the consumer enters a context per record and logs rarely, so the
+# trace id is cut out of the traceparent when a line is written, not when the context is entered.
+_context: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "quartet_log_context", default=(None, None)
+)
 
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.job_id = job_id_var.get()
-        record.trace_id = trace_id_var.get()
+        job_id, traceparent = _context.get()
+        record.job_id = job_id
+        record.trace_id = trace_id_of(traceparent)
         return True
 
 
@@ -52,16 +56,13 @@ class log_context:  # noqa: N801 - used like the function it replaced: `with log
     third as much.
     """
 
-    __slots__ = ("_job_id", "_tokens", "_traceparent")
+    __slots__ = ("_token", "_value")
 
     def __init__(self, job_id: str | None, traceparent: str | None = None) -> None:
-        self._job_id = job_id
-        self._traceparent = traceparent
+        self._value = (job_id, traceparent)
 
     def __enter__(self) -> None:
-        self._tokens = (job_id_var.set(self._job_id), trace_id_var.set(trace_id_of(self._traceparent)))
+        self._token = _context.set(self._value)
 
     def __exit__(self, *exc: object) -> None:
-        job_token, trace_token = self._tokens
-        job_id_var.reset(job_token)
-        trace_id_var.reset(trace_token)
+        _context.reset(self._token)
