@@ -84,7 +84,9 @@ def register(uow: UnitOfWork, creds: Credentials, data: UserCreate, actor: Actor
 
 def authenticate(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> User:
     """The active user with these credentials, or Unauthorized (the same answer for every failure)."""
-    user = uow.session.scalars(select(User).where(User.email == normalise_email(email))).first()
+    address = normalise_email(email)
+    # No stored address holds a NUL (the schemas refuse them), and PostgreSQL cannot even compare one.
+    user = None if "\x00" in address else uow.session.scalars(select(User).where(User.email == address)).first()
     try:
         if user is None:
             creds.hasher.verify(creds.decoy, password)
