@@ -33,7 +33,13 @@ from typing import Any, Generic, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel
 
@@ -392,14 +398,56 @@ class ConsumerRunner:
     # ---- the batch ----------------------------------------------------------------------------------
 
     def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        error, refused = self._try_batch(batch)
+        if error is None:
+            self._failed_batches = 0
+            return
+        records = [(tp, rec) for tp, recs in batch.items() for rec in recs]
+        if refused and len(records) > 1:
+            # The broker refuses some output for good (too large, invalid): find its record by running each
+            # record on its own, so that only that one is dead-lettered and the rest go through.
+            log.warning("an output was refused; processing the batch record by record", extra={"group": self.group})
+            for tp, rec in records:
+                if self.stopping.is_set():
+                    return
+                if not self._process_alone(tp, rec):
+                    break
+            else:
+                return
+        elif refused:
+            tp, rec = records[0]
+            if self._dead_letter_alone(tp, rec, error):
+                return
+        self._failed_batches += 1
+        delay = self._backoff(self._failed_batches)
+        log.error(
+            "batch failed; it will be consumed again",
+            extra={"group": self.group, "failures_in_a_row": self._failed_batches, "retry_in_s": delay},
+        )
+        # A broker that is away would otherwise make this a busy loop of doomed batches.
+        self.stopping.wait(delay)
+
+    def _process_alone(self, tp: TopicPartition, rec: ConsumerRecord) -> bool:
+        """One record as its own batch (dead-lettered if the broker refuses its output); False on a failure."""
+        assert self._consumer is not None
+        error, refused = self._try_batch({tp: [rec]})
+        if error is not None and not (refused and self._dead_letter_alone(tp, rec, error)):
+            return False
+        # The batch was rewound when it failed; move past what is now done so the next poll does not repeat it.
+        self._consumer.seek(tp, rec.offset + 1)
+        return True
+
+    def _try_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> tuple[KafkaError | None, bool]:
+        """Process and commit a batch; on a Kafka error, rewind it and return the error and whether the broker
+        refused an output for good (as opposed to being unreachable)."""
         assert self._producer is not None and self._consumer is not None
         txn = self.mode is Mode.TRANSACTIONAL
         state = _BatchState()
         # A failure left over from sends outside any batch (none are expected) must not fail this one.
         self._producer.take_failures()
-        if txn:
-            self._producer.raw.begin_transaction()
         try:
+            if txn:
+                self._producer.raw.begin_transaction()
             decoded = {tp: _decode_all(records) for tp, records in batch.items()}
             # One Redis round trip for the whole batch, whatever the number of partitions in it.
             known = (
@@ -418,21 +466,45 @@ class ConsumerRunner:
                     self._consumer.commit(offsets=state.offsets)
         except Aborted:
             self._abandon(batch, state, txn, keep_finished=True)
-            return
-        except KafkaError:
-            self._failed_batches += 1
-            delay = self._backoff(self._failed_batches)
-            log.exception(
-                "batch failed; it will be consumed again",
-                extra={"group": self.group, "failures_in_a_row": self._failed_batches, "retry_in_s": delay},
-            )
+            return None, False
+        except KafkaError as exc:
+            _, first = self._producer.take_failures()
+            log.warning("batch failed", extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"})
             self._abandon(batch, state, txn, keep_finished=False)
-            # A broker refusing an output would otherwise make this a busy loop of doomed batches.
-            self.stopping.wait(delay)
-            return
-        self._failed_batches = 0
+            if txn and (_refused(exc) or _refused(first)):
+                # After splitting a refused batch kafka-python's sequence numbers for the partition are off,
+                # and the next transaction fails on them; start the next one from a fresh producer.
+                self._replace_transactional_producer()
+            # In a transaction the error raised may be the producer's generic "abortable" one; the refusal
+            # itself is the first failure it recorded, and that is what a dead letter should name.
+            if not _refused(exc) and _refused(first) and isinstance(first, KafkaError):
+                return first, True
+            return exc, _refused(exc)
         if self._dedup_cache is not None:
             self._dedup_cache.remember(state.done_ids)
+        return None, False
+
+    def _dead_letter_alone(self, tp: TopicPartition, rec: ConsumerRecord, error: BaseException) -> bool:
+        """Dead-letter one record whose output the broker refuses, and commit past it; False if that fails."""
+        assert self._producer is not None and self._consumer is not None
+        txn = self.mode is Mode.TRANSACTIONAL
+        state = _BatchState(offsets={tp: OffsetAndMetadata(rec.offset + 1, "", -1)})
+        self._producer.take_failures()
+        try:
+            if txn:
+                self._producer.raw.begin_transaction()
+            self._dead_letter(rec, tp.topic.removesuffix(RETRY_SUFFIX), error, attempts=1)
+            if txn:
+                self._commit_transaction(state)
+            else:
+                self._producer.flush()
+                self._consumer.commit(offsets=state.offsets)
+        except KafkaError:
+            log.exception("could not dead-letter a record whose output was refused", extra={"group": self.group})
+            self._abandon({tp: [rec]}, _BatchState(), txn, keep_finished=False)
+            return False
+        self._consumer.seek(tp, rec.offset + 1)
+        return True
 
     def _commit_transaction(self, state: _BatchState) -> None:
         assert self._producer is not None and self._consumer is not None
@@ -459,6 +531,19 @@ class ConsumerRunner:
             if seen is not None:
                 seen.update(ids)
 
+    def _replace_transactional_producer(self) -> None:
+        """Swap the transactional producer for a fresh one (its init fences the old and aborts what it left)."""
+        old = self._producer
+        try:
+            self._producer = self._make_producer()
+        except KafkaError:
+            log.exception("could not replace the transactional producer; keeping the old one for now")
+            return
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.raw.close(timeout=0)
+        log.warning("transactional producer replaced", extra={"group": self.group})
+
     def _abandon(
         self,
         batch: dict[TopicPartition, list[ConsumerRecord]],
@@ -475,8 +560,12 @@ class ConsumerRunner:
         assert self._producer is not None and self._consumer is not None
         committed_here = False
         if txn:
-            with contextlib.suppress(KafkaError):
+            try:
                 self._producer.raw.abort_transaction()
+            except KafkaError:
+                # kafka-python can leave a transactional producer in a state it cannot leave by itself (after
+                # splitting a refused batch, for one); a fresh one with the same id aborts what is open.
+                self._replace_transactional_producer()
             TRANSACTIONS.labels(self.group, "aborted").inc()
         elif keep_finished and state.offsets and not self.stopping.is_set():
             with contextlib.suppress(KafkaError):
@@ -696,6 +785,19 @@ class ConsumerRunner:
 
 
 _Decoded = tuple[ConsumerRecord, Envelope | None, Exception | None]
+
+# Errors about a record itself, which no retry changes: its input is dead-lettered instead of retried forever.
+# (An authorisation failure is not among them: dead-lettering every input for a wrong ACL would be worse.)
+_REFUSED = (MessageSizeTooLargeError, InvalidRecordError, CorruptRecordError)
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """Whether a failure (or what caused it) is the broker refusing a record for good."""
+    while exc is not None:
+        if isinstance(exc, _REFUSED):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _decode_all(records: list[ConsumerRecord]) -> list[_Decoded]:

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, UnknownError
 from kafka.producer.future import FutureRecordMetadata
 
 from quartet_shared.envelope import Envelope
@@ -17,6 +17,7 @@ from quartet_shared.settings import KernelSettings
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_MAX_MS = 1000
+_FLUSH_ATTEMPTS = 10
 
 
 def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any]:
@@ -109,7 +110,16 @@ class Producer:
         if self._queued or self._transactional:
             # Reset before flushing: a send racing this flush then counts towards the next one.
             self._queued = 0
-            self._producer.flush(timeout=timeout_s)
+            for attempt in range(_FLUSH_ATTEMPTS):
+                try:
+                    self._producer.flush(timeout=timeout_s)
+                    break
+                except UnknownError:
+                    # kafka-python splits a batch the broker finds too large and re-queues its parts, but its
+                    # flush then trips over the old batch's future, which is never completed; flushing again
+                    # waits for the parts, whose outcome (often the same refusal) is then reported below.
+                    if attempt == _FLUSH_ATTEMPTS - 1:
+                        raise
         failures, first = self.take_failures()
         if first is not None:
             raise ProduceFailed(
