@@ -5,10 +5,7 @@ DATABASE_URL is unset, and the process exits cleanly within 30 s of SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +14,11 @@ import httpx
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.cli import quartet
 from tests.support.jobs import ServiceProcess, service_process
 from tests.support.training import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -32,21 +28,13 @@ def service(settings: KernelSettings, unique: str, tmp_path: Path) -> Iterator[S
         yield running
 
 
-def quartet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the `quartet` console script."""
-    env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run(
-        [str(BIN / "quartet"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-
-
 def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: ServiceProcess, tmp_path: Path) -> None:
     base, proc = service.base, service.proc
     out = tmp_path / "plots"
     sweep = quartet(
         "submit", "training", str(EXAMPLES_DIR / "polynomial_overfitting_sweep.yaml"), "--wait", "--out", str(out),
         "--training-url", base, "--poll-interval", "0.1",
-        cwd=tmp_path,
+        cwd=tmp_path, timeout_s=300,
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr
     assert "100%" in sweep.stderr and "succeeded" in sweep.stderr  # the progress bar, at its end
@@ -61,7 +49,7 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
     csv_job = quartet(
         "submit", "training", str(EXAMPLES_DIR / "house_prices_csv.yaml"), "--wait", "--json",
         "--out", str(tmp_path / "csv"), "--training-url", base, "--poll-interval", "0.1",
-        cwd=tmp_path,
+        cwd=tmp_path, timeout_s=300,
     )  # fmt: skip
     assert csv_job.returncode == 0, csv_job.stderr
     answer = json.loads(csv_job.stdout)
@@ -72,7 +60,14 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
     assert len(answer["plots"]) == 2
 
     single = quartet(
-        "submit", "training", str(EXAMPLES_DIR / "linear_single.yaml"), "--wait", "--training-url", base, cwd=tmp_path
+        "submit",
+        "training",
+        str(EXAMPLES_DIR / "linear_single.yaml"),
+        "--wait",
+        "--training-url",
+        base,
+        cwd=tmp_path,
+        timeout_s=300,
     )
     assert single.returncode == 0, single.stderr
     assert (tmp_path / "out").is_dir()  # the default --out: ./out/<job id>/
@@ -89,13 +84,13 @@ def test_bad_csv_is_refused_before_any_job_exists(service: ServiceProcess, tmp_p
     (tmp_path / "bad.csv").write_text("a,b,price\n1,2,3\n4,five,6\n")
     job = tmp_path / "job.yaml"
     job.write_text("model: {kind: linear}\ndata: {kind: upload, file: bad.csv, label_column: price}\n")
-    refused = quartet("submit", "training", str(job), "--training-url", base, cwd=tmp_path)
+    refused = quartet("submit", "training", str(job), "--training-url", base, cwd=tmp_path, timeout_s=300)
     assert refused.returncode == 1
     assert "'five' is not a number" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert httpx.get(f"{base}/jobs", timeout=5).json() == []
     missing = tmp_path / "missing.yaml"
     missing.write_text("data: {kind: upload, file: nowhere.csv}\n")
-    unreadable = quartet("submit", "training", str(missing), "--training-url", base, cwd=tmp_path)
+    unreadable = quartet("submit", "training", str(missing), "--training-url", base, cwd=tmp_path, timeout_s=300)
     assert unreadable.returncode == 2
     assert "nowhere.csv" in unreadable.stderr
