@@ -431,11 +431,11 @@ class ConsumerRunner:
         """One record as its own batch (dead-lettered if the broker refuses its output); False on a failure."""
         assert self._consumer is not None
         error, refused = self._try_batch({tp: [rec]})
-        if error is not None and not (refused and self._dead_letter_alone(tp, rec, error)):
-            return False
-        # The batch was rewound when it failed; move past what is now done so the next poll does not repeat it.
-        self._consumer.seek(tp, rec.offset + 1)
-        return True
+        if error is None:
+            # The batch was rewound when it failed; move past what is now done so the next poll skips it.
+            self._consumer.seek(tp, rec.offset + 1)
+            return True
+        return refused and self._dead_letter_alone(tp, rec, error)
 
     def _try_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> tuple[KafkaError | None, bool]:
         """Process and commit a batch; on a Kafka error, rewind it and return the error and whether the broker
@@ -457,29 +457,20 @@ class ConsumerRunner:
             )
             for tp, rows in decoded.items():
                 self._process_partition(tp, rows, known, state)
-            if txn:
-                self._commit_transaction(state)
-            else:
-                # Raises ProduceFailed if any output, retry or dead letter of the batch was not delivered.
-                self._producer.flush()
-                if state.offsets:
-                    self._consumer.commit(offsets=state.offsets)
+            self._commit(state, txn)
         except Aborted:
             self._abandon(batch, state, txn, keep_finished=True)
             return None, False
         except KafkaError as exc:
             _, first = self._producer.take_failures()
             log.warning("batch failed", extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"})
-            self._abandon(batch, state, txn, keep_finished=False)
-            if txn and (_refused(exc) or _refused(first)):
-                # After splitting a refused batch kafka-python's sequence numbers for the partition are off,
-                # and the next transaction fails on them; start the next one from a fresh producer.
-                self._replace_transactional_producer()
             # In a transaction the error raised may be the producer's generic "abortable" one; the refusal
             # itself is the first failure it recorded, and that is what a dead letter should name.
-            if not _refused(exc) and _refused(first) and isinstance(first, KafkaError):
-                return first, True
-            return exc, _refused(exc)
+            refusal = exc if _refused(exc) else first if isinstance(first, KafkaError) and _refused(first) else None
+            # After splitting a refused batch kafka-python's sequence numbers for the partition are off, and
+            # the next transaction would fail on them: the next one starts from a fresh producer.
+            self._abandon(batch, state, txn, keep_finished=False, fresh_producer=refusal is not None)
+            return (exc, False) if refusal is None else (refusal, True)
         if self._dedup_cache is not None:
             self._dedup_cache.remember(state.done_ids)
         return None, False
@@ -494,17 +485,24 @@ class ConsumerRunner:
             if txn:
                 self._producer.raw.begin_transaction()
             self._dead_letter(rec, tp.topic.removesuffix(RETRY_SUFFIX), error, attempts=1)
-            if txn:
-                self._commit_transaction(state)
-            else:
-                self._producer.flush()
-                self._consumer.commit(offsets=state.offsets)
+            self._commit(state, txn)
         except KafkaError:
             log.exception("could not dead-letter a record whose output was refused", extra={"group": self.group})
             self._abandon({tp: [rec]}, _BatchState(), txn, keep_finished=False)
             return False
         self._consumer.seek(tp, rec.offset + 1)
         return True
+
+    def _commit(self, state: _BatchState, txn: bool) -> None:
+        """Make the batch's work final: its transaction, or its flushed sends and then its offsets."""
+        assert self._producer is not None and self._consumer is not None
+        if txn:
+            self._commit_transaction(state)
+            return
+        # Raises ProduceFailed if any output, retry or dead letter of the batch was not delivered.
+        self._producer.flush()
+        if state.offsets:
+            self._consumer.commit(offsets=state.offsets)
 
     def _commit_transaction(self, state: _BatchState) -> None:
         assert self._producer is not None and self._consumer is not None
@@ -551,11 +549,13 @@ class ConsumerRunner:
         txn: bool,
         *,
         keep_finished: bool,
+        fresh_producer: bool = False,
     ) -> None:
         """Throw the batch's work away and rewind, so every record in it not known to be done is consumed again.
 
         `keep_finished` (a stop in mid-batch) commits the records that did finish, if their outputs are
         confirmed delivered; after a Kafka error nothing in the batch is trusted and all of it is redelivered.
+        `fresh_producer` replaces a transactional producer after the abort.
         """
         assert self._producer is not None and self._consumer is not None
         committed_here = False
@@ -565,12 +565,13 @@ class ConsumerRunner:
             except KafkaError:
                 # kafka-python can leave a transactional producer in a state it cannot leave by itself (after
                 # splitting a refused batch, for one); a fresh one with the same id aborts what is open.
+                fresh_producer = True
+            if fresh_producer:
                 self._replace_transactional_producer()
             TRANSACTIONS.labels(self.group, "aborted").inc()
         elif keep_finished and state.offsets and not self.stopping.is_set():
             with contextlib.suppress(KafkaError):
-                self._producer.flush()
-                self._consumer.commit(offsets=state.offsets)
+                self._commit(state, txn=False)
                 committed_here = True
         self._producer.take_failures()
         for tp, records in batch.items():

@@ -124,7 +124,7 @@ class Producer:
         if first is not None:
             raise ProduceFailed(
                 f"{failures} record(s) not delivered; the first: {type(first).__name__}: {first}"
-            ) from (first)
+            ) from first
 
     def take_failures(self) -> tuple[int, BaseException | None]:
         """How many sends failed since the last flush, and the first failure; the count starts again."""
