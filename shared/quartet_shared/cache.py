@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import redis
+from redis.connection import Connection
 
 from quartet_shared.metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 from quartet_shared.settings import KernelSettings
@@ -50,13 +52,17 @@ class ResilientRedis:
         try:
             return fn(self._client)
         except (redis.RedisError, OSError) as exc:
-            with self._lock:
-                first = self.available
-                self._down_until = time.monotonic() + self._retry_after
-            if first:
-                log.warning("redis unavailable, degrading", extra={"op": op, "error": str(exc)})
-            CACHE_ERRORS.labels(op).inc()
+            self.failed(op, exc)
             return default
+
+    def failed(self, op: str, exc: BaseException) -> None:
+        """Record a failed call: log the first, count each, and skip Redis for a while."""
+        with self._lock:
+            first = self.available
+            self._down_until = time.monotonic() + self._retry_after
+        if first:
+            log.warning("redis unavailable, degrading", extra={"op": op, "error": str(exc)})
+        CACHE_ERRORS.labels(op).inc()
 
     def ping(self) -> bool:
         """True if Redis answers now (ignores the back-off window)."""
@@ -125,62 +131,180 @@ class JsonCache:
 class DedupCache:
     """The fast duplicate check: ids already processed, remembered in Redis after their effect is durable.
 
-    Ids live in one hash per day (`HSET` of a whole batch in one command); a batch's lookup is one Lua call
-    that checks every id against the days the TTL spans and returns only the positions it found, so the
-    client sends each id once and reads back almost nothing.
+    Ids live in one hash per day; a batch's lookup and a batch's record are one Lua call each, which checks or
+    stores every id of the batch and returns only the positions it found. The ids travel joined in one argument
+    (one string to encode instead of one per id) and the scripts go by body (`EVAL`), so a flushed script cache
+    or a restarted Redis needs no reload.
+
+    Both calls are pipelined on a connection of their own: `lookup` sends at once and reads the answer when
+    asked, and `remember` sends without waiting, its reply read before the next command. The runner sends a
+    batch's lookup before decoding it and its record before committing its offsets, so Redis works on its own
+    core while this one decodes or waits on the broker. One runner thread owns an instance.
     """
 
     _DAY_S = 86_400
-    _LOOKUP = """
-local days = {}
-for _, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then days[#days + 1] = key end
+    _SEP = "\n"
+    # Redis' Lua can unpack about 8,000 values onto its stack; larger batches go in slices.
+    _SLICE = 4000
+    _IDS = """
+local function ids_from(first)
+  local ids = {}
+  if ARGV[first] == 'joined' then
+    for id in string.gmatch(ARGV[first + 1], '[^\\n]+') do ids[#ids + 1] = id end
+  else
+    for i = first + 1, #ARGV do ids[#ids + 1] = ARGV[i] end
+  end
+  return ids
 end
-local found = {}
-if #days == 0 then return found end
-for i, id in ipairs(ARGV) do
-  for _, key in ipairs(days) do
-    if redis.call('HEXISTS', key, id) == 1 then
-      found[#found + 1] = i - 1
-      break
+"""
+    _LOOKUP = (
+        _IDS
+        + """
+local ids = ids_from(1)
+local found, hit = {}, {}
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    for first = 1, #ids, 4000 do
+      local got = redis.call('HMGET', key, unpack(ids, first, math.min(first + 3999, #ids)))
+      for j = 1, #got do
+        local at = first + j - 1
+        if got[j] and not hit[at] then
+          hit[at] = true
+          found[#found + 1] = at - 1
+        end
+      end
     end
   end
 end
 return found
 """
+    )
+    _REMEMBER = (
+        _IDS
+        + """
+local ids = ids_from(3)
+for first = 1, #ids, 2000 do
+  local pairs = {}
+  for i = first, math.min(first + 1999, #ids) do
+    pairs[#pairs + 1] = ids[i]
+    pairs[#pairs + 1] = ARGV[1]
+  end
+  redis.call('HSET', KEYS[1], unpack(pairs))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return #ids
+"""
+    )
 
     def __init__(self, redis_: ResilientRedis, namespace: str, ttl_s: int) -> None:
         self._redis = redis_
         self._prefix = f"quartet:dedup:{namespace}:"
         self._ttl = ttl_s
         self._days = max(1, -(-ttl_s // self._DAY_S))
-        self._lookup = redis_.client.register_script(self._LOOKUP)
+        self._conn: Connection | None = None
+        # Commands sent whose replies are not read yet, oldest first: the protocol answers in order.
+        self._unread = 0
 
     def _buckets(self) -> list[str]:
         today = int(time.time()) // self._DAY_S
         return [f"{self._prefix}{today - back}" for back in range(self._days + 1)]
 
+    def _id_args(self, ids: list[str]) -> list[str]:
+        joined = self._SEP.join(ids)
+        # An id holding the separator, or an empty one, would shift the positions: such batches go id by id.
+        clean = joined.count(self._SEP) == len(ids) - 1 and all((ids[0], ids[-1])) and self._SEP * 2 not in joined
+        return ["joined", joined] if clean else ["list", *ids]
+
+    def _send(self, op: str, *args: str | int) -> bool:
+        if not self._redis.available:
+            CACHE_ERRORS.labels(op).inc()
+            return False
+        try:
+            if self._conn is None:
+                self._conn = self._redis.client.connection_pool.get_connection()
+            # No health-check PING here: its PONG would be read in place of a reply still pending.
+            self._conn.send_command(*args, check_health=False)
+        except (redis.RedisError, OSError) as exc:
+            self._broken(op, exc)
+            return False
+        self._unread += 1
+        return True
+
+    def _read(self, op: str) -> Any:
+        """Read the oldest pending reply; raises what reading raised, with the connection reset."""
+        assert self._conn is not None
+        try:
+            reply = self._conn.read_response()
+        except (redis.RedisError, OSError) as exc:
+            self._broken(op, exc)
+            raise
+        self._unread -= 1
+        return reply
+
+    def _drain(self) -> bool:
+        """Read every pending reply (records already sent); False if the connection failed doing so."""
+        while self._unread:
+            try:
+                self._read("remember")
+            except (redis.RedisError, OSError):
+                return False
+        return True
+
+    def _broken(self, op: str, exc: BaseException) -> None:
+        # Replies still pending are lost with the connection; start the next command on a clean one.
+        self._unread = 0
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.disconnect()
+        self._redis.failed(op, exc)
+
+    def lookup(self, ids: list[str]) -> Callable[[], set[str]]:
+        """Send the lookup of `ids` now; the function returned reads which of them Redis remembers as done.
+
+        While Redis is down the answer is the empty set: the durable record decides then.
+        """
+        if not ids or not self._drain():
+            return _nothing
+        if not self._send("known", "EVAL", self._LOOKUP, self._days + 1, *self._buckets(), *self._id_args(ids)):
+            return _nothing
+        expected = self._unread
+
+        def answer() -> set[str]:
+            # Only the reply this lookup expects; a reply read by a later command is already gone.
+            if self._unread != expected or self._conn is None:
+                return set()
+            try:
+                found = self._read("known")
+            except (redis.RedisError, OSError):
+                return set()
+            return {ids[i] for i in found}
+
+        return answer
+
     def known(self, ids: Iterable[str]) -> set[str]:
         """Which of `ids` Redis remembers as done (none while Redis is down: the durable record decides then)."""
-        keys = list(ids)
-        if not keys:
-            return set()
-        empty: list[int] = []
-        found = self._redis.call("known", lambda r: self._lookup(self._buckets(), keys, client=r), empty)
-        return {keys[i] for i in found}
+        return self.lookup(list(ids))()
 
     def remember(self, ids: Iterable[str]) -> None:
-        """Mark ids as done in today's hash (HSETNX semantics are not needed: any writer's stamp will do)."""
+        """Mark ids as done in today's hash; sent at once, its reply read before the next command or by `settle`."""
         keys = list(ids)
-        if not keys:
+        if not keys or not self._drain():
             return
         stamp = str(int(time.time() * 1000))
-        bucket = self._buckets()[0]
+        expiry = self._ttl + self._DAY_S
+        self._send("remember", "EVAL", self._REMEMBER, 1, self._buckets()[0], stamp, expiry, *self._id_args(keys))
 
-        def write(r: redis.Redis[bytes]) -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            pipe.hset(bucket, mapping=dict.fromkeys(keys, stamp))
-            pipe.expire(bucket, self._ttl + self._DAY_S)
-            return pipe.execute()
+    def settle(self) -> None:
+        """Read the replies still pending, so that everything sent has been applied."""
+        self._drain()
 
-        self._redis.call("remember", write, [])
+    def close(self) -> None:
+        """Settle and give the connection back to the pool."""
+        self._drain()
+        if self._conn is not None:
+            self._redis.client.connection_pool.release(self._conn)
+            self._conn = None
+
+
+def _nothing() -> set[str]:
+    return set()

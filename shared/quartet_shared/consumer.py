@@ -45,7 +45,7 @@ from pydantic import BaseModel
 
 from quartet_shared.cache import DedupCache, ResilientRedis
 from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode, header_map
-from quartet_shared.logs import log_context
+from quartet_shared.logs import bind_log_context, reset_log_context
 from quartet_shared.metrics import (
     CONSUMED,
     CONSUMER_LAG,
@@ -112,7 +112,7 @@ class Aborted(Exception):
     """Raised by a handler that gave up its unit of work because the runner is stopping."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """What a handler gets beside its typed message."""
 
@@ -215,6 +215,10 @@ class ConsumerRunner:
         self._paused_until: dict[TopicPartition, float] = {}
         self._last_lag = 0.0
         self._histograms: dict[str, Any] = {}
+        # What the handler being run emitted, sent once it returns; one list and one bound method for the
+        # runner's life rather than a new pair per record.
+        self._outputs: list[tuple[str, Envelope]] = []
+        self._collect = self._collect_output
         self._failed_batches = 0
         self.error: BaseException | None = None
 
@@ -295,6 +299,9 @@ class ConsumerRunner:
             time.sleep(0.2)
 
     def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._dedup_cache is not None:
+                self._dedup_cache.close()
         with contextlib.suppress(Exception):
             if self._consumer is not None:
                 self._consumer.close(autocommit=False)
@@ -448,13 +455,11 @@ class ConsumerRunner:
         try:
             if txn:
                 self._producer.raw.begin_transaction()
+            # One Redis round trip for the whole batch, whatever the number of partitions in it, sent before the
+            # decoding so that Redis answers while this thread decodes.
+            answer = self._dedup_cache.lookup(_ids_of(batch)) if self._dedup_cache is not None else set
             decoded = {tp: _decode_all(records) for tp, records in batch.items()}
-            # One Redis round trip for the whole batch, whatever the number of partitions in it.
-            known = (
-                self._dedup_cache.known([env.id for rows in decoded.values() for _, env, _ in rows if env is not None])
-                if self._dedup_cache is not None
-                else set()
-            )
+            known = answer()
             for tp, rows in decoded.items():
                 self._process_partition(tp, rows, known, state)
             self._commit(state, txn)
@@ -471,8 +476,6 @@ class ConsumerRunner:
             # the next transaction would fail on them: the next one starts from a fresh producer.
             self._abandon(batch, state, txn, keep_finished=False, fresh_producer=refusal is not None)
             return (exc, False) if refusal is None else (refusal, True)
-        if self._dedup_cache is not None:
-            self._dedup_cache.remember(state.done_ids)
         return None, False
 
     def _dead_letter_alone(self, tp: TopicPartition, rec: ConsumerRecord, error: BaseException) -> bool:
@@ -501,6 +504,10 @@ class ConsumerRunner:
             return
         # Raises ProduceFailed if any output, retry or dead letter of the batch was not delivered.
         self._producer.flush()
+        if self._dedup_cache is not None and state.done_ids:
+            # Every effect is durable now (the handlers' own and the outputs just flushed), so Redis may know;
+            # it records them while the offsets commit, and its reply is read before the next batch's lookup.
+            self._dedup_cache.remember(state.done_ids)
         if state.offsets:
             self._consumer.commit(offsets=state.offsets)
 
@@ -653,7 +660,7 @@ class ConsumerRunner:
             first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
         try:
             message = env.parse(sub.model)
-        except SchemaError as exc:
+        except (SchemaError, EnvelopeError) as exc:
             self._dead_letter(rec, base_topic, exc, attempts=prior_attempts + 1, first_failure=first_failure)
             return
         failure = self._attempt(sub, message, rec, env, prior_attempts, first_failure)
@@ -678,19 +685,25 @@ class ConsumerRunner:
     ) -> _Failure | None:
         assert self._producer is not None
         attempt = prior_attempts
+        outputs = self._outputs
+        hist = self._handler_seconds(rec.topic)
         for inline in range(self.settings.max_inline_attempts):
             attempt += 1
-            emitted: list[tuple[str, Envelope]] = []
-            ctx = Context(env, rec, attempt, self.stopping, _appender(emitted))
+            ctx = Context(env, rec, attempt, self.stopping, self._collect)
+            token = bind_log_context(env.subject or env.id, env.traceparent)
+            retry_in: float | None = None
             started = time.perf_counter()
             try:
-                with log_context(env.subject or env.id, env.traceparent):
-                    sub.handler(message, ctx)
+                sub.handler(message, ctx)
             except Aborted:
+                outputs.clear()
                 raise
             except PermanentError as exc:
+                outputs.clear()
                 return _Failure(exc, attempt, first_failure or _now_iso(), permanent=True)
             except Exception as exc:
+                # A failed attempt's outputs are thrown away with it.
+                outputs.clear()
                 first_failure = first_failure or _now_iso()
                 RETRIES.labels(self.group, rec.topic).inc()
                 log.warning(
@@ -700,16 +713,23 @@ class ConsumerRunner:
                 last = inline == self.settings.max_inline_attempts - 1
                 if last or attempt >= self.settings.max_attempts or self.stopping.is_set():
                     return _Failure(exc, attempt, first_failure, permanent=False)
-                self._sleep(
-                    backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)
-                )
-                continue
+                retry_in = self._backoff(attempt)
             finally:
-                self._handler_seconds(rec.topic).observe(time.perf_counter() - started)
-            for topic, out in emitted:
-                self._producer.send(topic, out)
+                hist.observe(time.perf_counter() - started)
+                reset_log_context(token)
+            if retry_in is not None:
+                # After the latency is observed: the backoff is not the handler's time.
+                self._sleep(retry_in)
+                continue
+            if outputs:
+                for topic, out in outputs:
+                    self._producer.send(topic, out)
+                outputs.clear()
             return None
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    def _collect_output(self, topic: str, envelope: Envelope) -> None:
+        self._outputs.append((topic, envelope))
 
     def _handler_seconds(self, topic: str) -> Any:
         # Resolving labels costs a lock and a dict lookup per call; once per topic is enough.
@@ -802,18 +822,28 @@ def _refused(exc: BaseException | None) -> bool:
 
 
 def _decode_all(records: list[ConsumerRecord]) -> list[_Decoded]:
-    """Each record with its envelope, or with the EnvelopeError that will dead-letter it."""
+    """Each record with its envelope (data left as JSON for `parse`), or with the EnvelopeError that will
+    dead-letter it."""
     out: list[_Decoded] = []
     for rec in records:
         try:
-            out.append((rec, decode(rec.key, rec.value, rec.headers), None))
+            out.append((rec, decode(rec.key, rec.value, rec.headers, lazy_data=True), None))
         except EnvelopeError as exc:
             out.append((rec, None, exc))
     return out
 
 
-def _appender(out: list[tuple[str, Envelope]]) -> Callable[[str, Envelope], None]:
-    return lambda topic, envelope: out.append((topic, envelope))
+def _ids_of(batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[str]:
+    """The event ids of a batch, read from the headers alone (a record without one is left out)."""
+    ids = []
+    for records in batch.values():
+        for rec in records:
+            for name, value in rec.headers or ():
+                if name == "ce_id":
+                    if value:
+                        ids.append(value.decode("utf-8", "replace"))
+                    break
+    return ids
 
 
 def _base(tp: TopicPartition) -> TopicPartition:

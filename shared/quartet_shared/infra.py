@@ -79,6 +79,18 @@ def wait_for(check: object, what: str, timeout_s: float, log: Path | None = None
     raise InfraError(f"{what} not ready after {timeout_s:.0f}s (last error: {last}){tail}")
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: a UUID in URL-safe base64, as `kafka-storage random-uuid` prints.
+
+    Like Kafka's own `Uuid.randomUuid`, it never starts with "-": the storage tool would read such an id as an
+    option, and one format in 64 would fail.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload, no-any-return]
 
@@ -367,7 +379,7 @@ class NativeKafka(Server):
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self._write_config()
         if not (self.workdir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), "--standalone"))
         self._spawn(self._java("kafka.Kafka", str(cfg)))
         wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.workdir / "broker.log")

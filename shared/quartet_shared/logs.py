@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -47,6 +48,14 @@ def trace_id_of(traceparent: str | None) -> str | None:
         return None
     parts = traceparent.split("-")
     return parts[1] if len(parts) >= 4 else None
+
+
+def bind_log_context(job_id: str | None, traceparent: str | None = None) -> contextvars.Token[Any]:
+    """Tag log lines with the job id and trace id until `reset_log_context(token)`: the consumer's per-record form."""
+    return _context.set((job_id, traceparent))
+
+
+reset_log_context = _context.reset
 
 
 class log_context:  # noqa: N801 - used like the function it replaced: `with log_context(job, trace):`

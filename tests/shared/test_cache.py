@@ -45,6 +45,43 @@ def test_dedup_cache_survives_a_script_cache_flush(settings: KernelSettings, uni
         redis_.close()
 
 
+def test_dedup_cache_keeps_positions_for_ids_holding_the_separator_or_empty(
+    settings: KernelSettings, unique: str
+) -> None:
+    redis_ = ResilientRedis(settings)
+    try:
+        cache = DedupCache(redis_, f"g-{unique}", ttl_s=86_400)
+        odd = ["a\nb", "", "\n", "plain", "tail\n"]
+        cache.remember(odd[::2])
+        assert cache.known(odd) == {"a\nb", "\n", "tail\n"}
+        assert cache.known(["x", "plain", "y"]) == set()
+    finally:
+        redis_.close()
+
+
+def test_dedup_cache_pipelines_its_records_and_survives_losing_them(settings: KernelSettings, unique: str) -> None:
+    redis_ = ResilientRedis(settings.model_copy(update={"redis_retry_after_s": 0.2}))
+    try:
+        cache = DedupCache(redis_, f"g-{unique}", ttl_s=86_400)
+        first, second, third = _ids(500), _ids(500), _ids(3)
+        # A record is sent without waiting for its reply; the next lookup still sees it (replies come in order).
+        cache.remember(first)
+        answer = cache.lookup(second[:1] + first[:2])
+        assert answer() == set(first[:2])
+        cache.remember(second)
+        cache.settle()
+        assert cache.known(second + third) == set(second)
+        # The connection dies with a record's reply pending: the lookup degrades to "nothing known" instead of
+        # reading a stale reply, and the cache works again on a new connection once the back-off has passed.
+        cache.remember(third[:1])
+        redis_.client.client_kill_filter(_type="normal", skipme=True)
+        assert cache.known(first) == set()
+        time.sleep(0.3)
+        assert cache.known(first[:3] + third[1:]) == set(first[:3])
+    finally:
+        redis_.close()
+
+
 def test_helpers_degrade_when_redis_is_unreachable(settings: KernelSettings) -> None:
     dead = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     redis_ = ResilientRedis(dead)

@@ -176,3 +176,39 @@ def test_non_json_data_is_an_envelope_error() -> None:
     key, _value, headers = Envelope(type="t", source="/x", data={}).to_kafka()
     with pytest.raises(EnvelopeError, match="not JSON"):
         decode(key, b"\xff\xfe{", headers)
+
+
+def test_lazy_data_validates_from_the_bytes_and_parses_data_only_when_asked() -> None:
+    env = Envelope.of(Greeting(name="ada", times=2), source="/tests", subject="job-1", key="job-1")
+    key, value, headers = env.to_kafka()
+    lazy = decode(key, value, headers, lazy_data=True)
+    assert (lazy.id, lazy.type, lazy.subject, lazy.key, lazy.time) == (env.id, env.type, "job-1", "job-1", env.time)
+    assert "data" not in vars(lazy)
+    assert lazy.parse(Greeting) == Greeting(name="ada", times=2)
+    assert lazy.parse() == Greeting(name="ada", times=2)
+    assert lazy.data == {"name": "ada", "times": 2}
+    assert lazy.parse() == Greeting(name="ada", times=2)
+    assert lazy == decode(key, value, headers, lazy_data=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "reason"),
+    [
+        (b'{"name": "ada"', EnvelopeError, "not JSON"),
+        (b"\xff\xfe{", EnvelopeError, "not JSON"),
+        (b'["ada"]', EnvelopeError, "JSON object, got list"),
+        (b'"ada"', EnvelopeError, "JSON object, got str"),
+        (b'{"name": "ada", "times": "many"}', SchemaError, "times"),
+        (b"{}", SchemaError, "name"),
+    ],
+)
+def test_lazy_data_refuses_what_eager_decoding_refuses(value: bytes, error: type[Exception], reason: str) -> None:
+    key, _value, headers = Envelope.of(Greeting(name="x"), source="/tests").to_kafka()
+    lazy = decode(key, value, headers, lazy_data=True)
+    with pytest.raises(error, match=reason):
+        lazy.parse(Greeting)
+    if error is EnvelopeError:
+        with pytest.raises(EnvelopeError, match=reason):
+            decode(key, value, headers)
+        with pytest.raises(EnvelopeError, match=reason):
+            _ = lazy.data

@@ -145,11 +145,15 @@ def test_garbage_and_wrong_schema_go_to_the_dlq_and_the_records_behind_them_are_
     raw = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     good = [Envelope.of(Item(n=i), source="/tests", key="k") for i in range(3)]
     wrong = Envelope(type="quartet.test.Item.v1", source="/tests", data={"n": "not a number"}, key="k")
+    # Valid CloudEvents headers around data that is not JSON, and around JSON that is not an object.
+    not_json, not_object = (Envelope.of(Item(n=9), source="/tests", key="k").to_kafka() for _ in range(2))
     for rec in (
         good[0].to_kafka(),
         (b"k", b"\x00\xffgarbage", []),
         good[1].to_kafka(),
         wrong.to_kafka(),
+        (b"k", b'{"n": 1', not_json[2]),
+        (b"k", b"[1]", not_object[2]),
         good[2].to_kafka(),
     ):
         raw.send(topic, key=rec[0], value=rec[1], headers=rec[2])
@@ -162,14 +166,21 @@ def test_garbage_and_wrong_schema_go_to_the_dlq_and_the_records_behind_them_are_
     )
     try:
         wait_until(lambda: len(effect_counts(engine, run)) == 3, 60, "the three good records")
-        wait_until(lambda: len(list_dead_letters(settings, topic)) == 2, 60, "two dead letters")
+        wait_until(lambda: len(list_dead_letters(settings, topic)) == 4, 60, "four dead letters")
     finally:
         runner.stop()
     letters = sorted(list_dead_letters(settings, topic), key=lambda d: int(d.reason["dlq_original_offset"]))
-    assert [d.reason["dlq_error_type"] for d in letters] == ["EnvelopeError", "SchemaError"]
-    assert [d.reason["dlq_original_offset"] for d in letters] == ["1", "3"]
+    assert [d.reason["dlq_error_type"] for d in letters] == [
+        "EnvelopeError",
+        "SchemaError",
+        "EnvelopeError",
+        "EnvelopeError",
+    ]
+    assert [d.reason["dlq_original_offset"] for d in letters] == ["1", "3", "4", "5"]
     assert "missing CloudEvents headers" in letters[0].reason["dlq_error_message"]
     assert "n:" in letters[1].reason["dlq_error_message"]
+    assert "not JSON" in letters[2].reason["dlq_error_message"]
+    assert "must be a JSON object, got list" in letters[3].reason["dlq_error_message"]
     for d in letters:
         assert d.reason["dlq_original_topic"] == topic
         assert d.reason["dlq_attempts"] == "1"
