@@ -130,7 +130,8 @@ class _WireEnvelope(Envelope):
             return super().parse(model)
         target = _target(self.type, model)
         try:
-            return target.model_validate_json(self.__dict__["_value"])
+            # The model's own validator, as model_validate_json calls it, without that method's option handling.
+            return target.__pydantic_validator__.validate_json(self.__dict__["_value"])  # type: ignore[no-any-return]
         except ValidationError as exc:
             errors = exc.errors()
             root = next((e for e in errors if not e["loc"]), None)
