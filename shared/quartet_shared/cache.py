@@ -131,10 +131,10 @@ class JsonCache:
 class DedupCache:
     """The fast duplicate check: ids already processed, remembered in Redis after their effect is durable.
 
-    Ids live in one hash per day; a batch's lookup and a batch's record are one Lua call each, which checks or
-    stores every id of the batch and returns only the positions it found. The ids travel joined in one argument
-    (one string to encode instead of one per id) and the scripts go by body (`EVAL`), so a flushed script cache
-    or a restarted Redis needs no reload.
+    Ids live in one hash per day; a batch's lookup and a batch's record are one Lua call each (the lookup
+    checks every id against the days the TTL spans and returns only the positions it found). The ids travel
+    joined in one argument (one string to encode instead of one per id) and the scripts go by body (`EVAL`), so
+    a flushed script cache or a restarted Redis needs no reload.
 
     Both calls are pipelined on a connection of their own: `lookup` sends at once and reads the answer when
     asked, and `remember` sends without waiting, its reply read before the next command. The runner sends a
@@ -144,8 +144,7 @@ class DedupCache:
 
     _DAY_S = 86_400
     _SEP = "\n"
-    # Redis' Lua can unpack about 8,000 values onto its stack; larger batches go in slices.
-    _SLICE = 4000
+    # Redis' Lua can unpack about 8,000 values onto its stack, so the scripts pass ids to commands in slices.
     _IDS = """
 local function ids_from(first)
   local ids = {}
@@ -184,12 +183,12 @@ return found
         + """
 local ids = ids_from(3)
 for first = 1, #ids, 2000 do
-  local pairs = {}
+  local fields = {}
   for i = first, math.min(first + 1999, #ids) do
-    pairs[#pairs + 1] = ids[i]
-    pairs[#pairs + 1] = ARGV[1]
+    fields[#fields + 1] = ids[i]
+    fields[#fields + 1] = ARGV[1]
   end
-  redis.call('HSET', KEYS[1], unpack(pairs))
+  redis.call('HSET', KEYS[1], unpack(fields))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return #ids

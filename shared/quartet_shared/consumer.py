@@ -722,9 +722,12 @@ class ConsumerRunner:
                 self._sleep(retry_in)
                 continue
             if outputs:
-                for topic, out in outputs:
-                    self._producer.send(topic, out)
-                outputs.clear()
+                try:
+                    for topic, out in outputs:
+                        self._producer.send(topic, out)
+                finally:
+                    # Sent or not, they belong to this record: none may go out with the next one.
+                    outputs.clear()
             return None
         raise AssertionError("unreachable: the loop returns on its last attempt")
 

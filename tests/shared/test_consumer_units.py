@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaTimeoutError
 from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata
-from quartet_shared.consumer import KERNEL_HEADERS, ConsumerRunner, Mode, _BatchState, backoff_delay, original_headers
+from pydantic import BaseModel
+from quartet_shared.consumer import (
+    KERNEL_HEADERS,
+    ConsumerRunner,
+    Context,
+    Mode,
+    Subscription,
+    _BatchState,
+    _decode_all,
+    backoff_delay,
+    original_headers,
+)
+from quartet_shared.envelope import Envelope
 from quartet_shared.settings import KernelSettings
+
+
+class _Item(BaseModel):
+    n: int
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -74,3 +91,36 @@ def test_a_member_dropped_from_its_group_aborts_instead_of_committing_offsets() 
     runner._commit_transaction(state)
     assert len(producer.raw.offsets_sent) == 1
     assert producer.raw.committed == 1
+
+
+class _FlakyProducer:
+    """Refuses its first send (as a full buffer would), takes the rest."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+        self.refused = 0
+
+    def send(self, topic: str, envelope: Envelope) -> None:
+        if not self.refused:
+            self.refused += 1
+            raise KafkaTimeoutError("buffer full")
+        self.sent.append((topic, envelope.data["n"]))
+
+
+def test_outputs_of_a_record_whose_send_failed_never_go_out_with_the_next_one() -> None:
+    def handle(item: _Item, ctx: Context) -> None:
+        ctx.emit("out", Envelope(type="t", source="/x", data={"n": item.n}))
+
+    runner = ConsumerRunner(KernelSettings(), "g", [Subscription("in", handle, model=_Item, retry=False)])
+    producer = _FlakyProducer()
+    runner._producer = producer  # type: ignore[assignment]
+    records = []
+    for n in range(2):
+        key, value, headers = Envelope(type="t", source="/x", data={"n": n}).to_kafka()
+        records.append(ConsumerRecord("in", 0, None, n, 0, 0, key, value, headers, None, 0, len(value), 0))
+    first, second = _decode_all(records)
+    sub, tp = runner._subs["in"], TopicPartition("in", 0)
+    with pytest.raises(KafkaTimeoutError):
+        runner._handle(sub, tp, first[0], first[1], "in", _BatchState(), is_retry=False)  # type: ignore[arg-type]
+    runner._handle(sub, tp, second[0], second[1], "in", _BatchState(), is_retry=False)  # type: ignore[arg-type]
+    assert producer.sent == [("out", 1)]
