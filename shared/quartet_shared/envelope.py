@@ -136,9 +136,9 @@ class _WireEnvelope(Envelope):
             errors = exc.errors()
             root = next((e for e in errors if not e["loc"]), None)
             if root is not None and root["type"] == "json_invalid":
-                raise EnvelopeError(f"unreadable CloudEvent: data is not JSON ({root['msg']})") from exc
+                raise _not_json(root["msg"]) from exc
             if root is not None and root["type"] == "model_type":
-                raise EnvelopeError(f"data must be a JSON object, got {type(root['input']).__name__}") from exc
+                raise _not_an_object(root["input"]) from exc
             raise SchemaError(f"{self.type}: {_summarise(exc)}") from exc
 
 
@@ -153,10 +153,19 @@ def _data_of(value: bytes | None) -> dict[str, Any]:
     try:
         data = loads(value or b"")
     except ValueError as exc:
-        raise EnvelopeError(f"unreadable CloudEvent: data is not JSON ({exc})") from exc
+        raise _not_json(exc) from exc
     if not isinstance(data, dict):
-        raise EnvelopeError(f"data must be a JSON object, got {type(data).__name__}")
+        raise _not_an_object(data)
     return data
+
+
+# The eager and the lazy paths refuse the same data with the same reasons.
+def _not_json(reason: object) -> EnvelopeError:
+    return EnvelopeError(f"unreadable CloudEvent: data is not JSON ({reason})")
+
+
+def _not_an_object(data: object) -> EnvelopeError:
+    return EnvelopeError(f"data must be a JSON object, got {type(data).__name__}")
 
 
 class _IdPool:
