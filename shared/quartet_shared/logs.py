@@ -26,9 +26,24 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a line is written, not when logging was configured.
+
+    A stream captured at configuration time may be closed by then (a test runner's capture, a replaced
+    stderr), and every later line would fail with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 def configure_logging(level: str = "INFO", service: str = "quartet") -> None:
     """Send JSON lines to stderr with service, job id and trace id on every record."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(job_id)s %(trace_id)s",

@@ -5,24 +5,24 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from quartet_shared.logs import configure_logging, log_context, trace_id_of
 
 
 @pytest.fixture
-def lines(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    stream = io.StringIO()
-    monkeypatch.setattr("sys.stderr", stream)
+def configured() -> Iterator[None]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     configure_logging("INFO", service="test")
-    yield stream
+    yield
     root.handlers[:], level = saved
     root.setLevel(level)
 
 
-def test_context_tags_lines_and_is_undone_on_exit(lines: io.StringIO) -> None:
+@pytest.mark.usefixtures("configured")
+def test_context_tags_lines_and_is_undone_on_exit(capsys: pytest.CaptureFixture[str]) -> None:
     log = logging.getLogger("quartet.test")
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     with log_context("job-1", trace):
@@ -33,7 +33,7 @@ def test_context_tags_lines_and_is_undone_on_exit(lines: io.StringIO) -> None:
     with pytest.raises(RuntimeError), log_context("job-3"):
         raise RuntimeError("boom")
     log.info("after")
-    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(r["message"], r["job_id"], r["trace_id"]) for r in records] == [
         ("outer", "job-1", "4bf92f3577b34da6a3ce929d0e0e4736"),
         ("inner", "job-2", None),
@@ -47,3 +47,17 @@ def test_trace_id_of_ignores_malformed_headers() -> None:
     assert trace_id_of(None) is None
     assert trace_id_of("garbage") is None
     assert trace_id_of("00-abc-def-01") == "abc"
+
+
+@pytest.mark.usefixtures("configured")
+def test_lines_go_to_the_current_stderr_even_after_the_one_at_configuration_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    logging.getLogger("quartet.test").info("first")
+    first.close()
+    later = io.StringIO()
+    monkeypatch.setattr("sys.stderr", later)
+    logging.getLogger("quartet.test").info("still written")
+    assert json.loads(later.getvalue())["message"] == "still written"

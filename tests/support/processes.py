@@ -12,6 +12,7 @@ from pathlib import Path
 from quartet_shared.settings import KernelSettings
 
 REPO = Path(__file__).resolve().parents[2]
+LOG_TAIL = 60
 
 
 @dataclass
@@ -52,7 +53,11 @@ class Workers:
         proc.wait(10)
 
     def terminate_all(self) -> None:
-        """SIGTERM every live worker and wait; SIGKILL the ones that do not go within 30 s."""
+        """SIGTERM every live worker and wait; SIGKILL the ones that do not go within 30 s.
+
+        Then print the end of each worker's log: pytest shows it when the test failed, and a fault that only
+        shows on a CI machine can then be read from the CI output.
+        """
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -62,3 +67,7 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        for log in sorted(self.logdir.glob("worker-*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            print(f"--- {log.name}: last {min(len(lines), LOG_TAIL)} of {len(lines)} lines ---")
+            print("\n".join(lines[-LOG_TAIL:]))
