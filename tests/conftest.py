@@ -63,3 +63,32 @@ def settings(servers: Servers) -> KernelSettings:
 def unique() -> str:
     """A short unique suffix for topic and group names, so tests never share state."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, for fixtures that act on failures."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def broker_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When a test that uses the servers fails, print what the broker logged about groups meanwhile.
+
+    Rebalances and member expiries are the broker's to see; on a CI machine that is gone after the run, this
+    is the only record of them.
+    """
+    if "servers" not in request.fixturenames:
+        yield
+        return
+    servers: Servers = request.getfixturevalue("servers")
+    start = len(servers.broker_log())
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    lines = [line for line in servers.broker_log()[start:] if " group " in line]
+    print(f"--- the broker on groups during the test: last {min(len(lines), 80)} of {len(lines)} lines ---")
+    print("\n".join(lines[-80:]))

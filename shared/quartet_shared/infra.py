@@ -308,6 +308,11 @@ class NativeKafka(Server):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def broker_log(self) -> Path:
+        """The broker's own log (log4j): group rebalances, topic creation, controller events."""
+        return self.workdir / "broker.log"
+
     def _write_config(self) -> Path:
         data = self.workdir / "data"
         cfg = self.workdir / "server.properties"
@@ -344,7 +349,7 @@ class NativeKafka(Server):
                     "status = warn",
                     "appender.file.type = File",
                     "appender.file.name = file",
-                    f"appender.file.fileName = {self.workdir / 'broker.log'}",
+                    f"appender.file.fileName = {self.broker_log}",
                     "appender.file.layout.type = PatternLayout",
                     "appender.file.layout.pattern = [%d] %p %m (%c)%n",
                     "rootLogger.level = INFO",
@@ -382,7 +387,7 @@ class NativeKafka(Server):
             cluster_id = new_cluster_id()
             _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), "--standalone"))
         self._spawn(self._java("kafka.Kafka", str(cfg)))
-        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.workdir / "broker.log")
+        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.broker_log)
 
     def ready(self) -> bool:
         """True once the broker answers metadata and can create, write and read a topic."""

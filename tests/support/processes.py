@@ -68,6 +68,9 @@ class Workers:
                 proc.kill()
                 proc.wait(10)
         for log in sorted(self.logdir.glob("worker-*.log")):
-            lines = log.read_text(errors="replace").splitlines()
-            print(f"--- {log.name}: last {min(len(lines), LOG_TAIL)} of {len(lines)} lines ---")
-            print("\n".join(lines[-LOG_TAIL:]))
+            _print_tail(log.name, log.read_text(errors="replace").splitlines())
+
+
+def _print_tail(title: str, lines: list[str]) -> None:
+    print(f"--- {title}: last {min(len(lines), LOG_TAIL)} of {len(lines)} lines ---")
+    print("\n".join(lines[-LOG_TAIL:]))

@@ -26,6 +26,7 @@ class Servers(Protocol):
     def stop_redis(self) -> None: ...
     def start_redis(self) -> None: ...
     def stop(self) -> None: ...
+    def broker_log(self) -> list[str]: ...
 
 
 @dataclass
@@ -73,6 +74,11 @@ class NativeServers:
     def stop(self) -> None:
         """Stop everything."""
         self.stack.stop()
+
+    def broker_log(self) -> list[str]:
+        """The broker's log so far, line by line."""
+        path = self.stack.kafka.broker_log
+        return path.read_text(errors="replace").splitlines() if path.exists() else []
 
 
 @dataclass
@@ -127,3 +133,8 @@ class ContainerServers:
     def stop(self) -> None:
         for c in (self.kafka, self.redis, self.postgres):
             c.stop()
+
+    def broker_log(self) -> list[str]:
+        """The broker container's log so far, line by line."""
+        out, err = self.kafka.get_logs()
+        return (out + err).decode(errors="replace").splitlines()
