@@ -54,6 +54,7 @@ from quartet_shared.metrics import (
     HANDLER_SECONDS,
     RETRIES,
     TRANSACTIONS,
+    Timings,
 )
 from quartet_shared.producer import RECONNECT_BACKOFF_MAX_MS, Producer
 from quartet_shared.settings import KernelSettings
@@ -214,7 +215,7 @@ class ConsumerRunner:
         self._seen: dict[TopicPartition, set[str]] = {}
         self._paused_until: dict[TopicPartition, float] = {}
         self._last_lag = 0.0
-        self._histograms: dict[str, Any] = {}
+        self._histograms: dict[str, Timings] = {}
         # What the handler being run emitted, sent once it returns; one list and one bound method for the
         # runner's life rather than a new pair per record.
         self._outputs: list[tuple[str, Envelope]] = []
@@ -734,11 +735,10 @@ class ConsumerRunner:
     def _collect_output(self, topic: str, envelope: Envelope) -> None:
         self._outputs.append((topic, envelope))
 
-    def _handler_seconds(self, topic: str) -> Any:
-        # Resolving labels costs a lock and a dict lookup per call; once per topic is enough.
+    def _handler_seconds(self, topic: str) -> Timings:
         hist = self._histograms.get(topic)
         if hist is None:
-            hist = self._histograms[topic] = HANDLER_SECONDS.labels(self.group, topic)
+            hist = self._histograms[topic] = HANDLER_SECONDS.series(self.group, topic)
         return hist
 
     def _backoff(self, attempt: int) -> float:

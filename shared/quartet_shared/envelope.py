@@ -264,24 +264,19 @@ def decode(
         content_type = raw_content_type.decode("utf-8", "replace")
         if not content_type.startswith(CONTENT_TYPE):
             raise EnvelopeError(f"unsupported content-type {content_type!r}")
+    raw_time, raw_subject, trace = get("ce_time"), get("ce_subject"), get(TRACEPARENT)
     try:
-        raw_time = get("ce_time")
-        time = datetime.fromisoformat(raw_time.decode()) if raw_time else datetime.now(UTC)
-        raw_subject = get("ce_subject")
         fields: dict[str, Any] = {
             "type": raw_type.decode(),
             "source": raw_source.decode(),
             "id": raw_id.decode(),
             "subject": raw_subject.decode() if raw_subject else None,
-            "time": time,
+            "time": datetime.fromisoformat(raw_time.decode()) if raw_time else datetime.now(UTC),
             "key": key.decode("utf-8", "replace") if key is not None else None,
-            "traceparent": None,
+            "traceparent": trace.decode("utf-8", "replace") if trace else None,
         }
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
-    trace = get(TRACEPARENT)
-    if trace:
-        fields["traceparent"] = trace.decode("utf-8", "replace")
     # The fields are checked above; filling the frozen dataclass directly costs a third of calling __init__,
     # which sets each field through object.__setattr__.
     env: Envelope
