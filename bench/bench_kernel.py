@@ -147,13 +147,25 @@ def produce_alternating(
 
 @dataclass
 class Timing:
-    """First record seen and last commit done, in perf_counter seconds."""
+    """First record seen and last commit done, in perf_counter seconds, and the process CPU time between them."""
 
     count: int = 0
     first: float | None = None
     last_commit: float | None = None
     batches: int = 0
     commit_seconds: float = 0.0
+    cpu_first: float = 0.0
+    cpu_last: float = 0.0
+
+    def begin(self) -> None:
+        """Mark the first record."""
+        self.first = time.perf_counter()
+        self.cpu_first = time.process_time()
+
+    def committed(self) -> None:
+        """Mark a commit done (the last one marked ends the run)."""
+        self.last_commit = time.perf_counter()
+        self.cpu_last = time.process_time()
 
     def rate(self) -> float:
         """Messages per second from the first record to the last commit."""
@@ -164,6 +176,10 @@ class Timing:
         assert self.first is not None and self.last_commit is not None
         return self.last_commit - self.first
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole process (every thread: the loop's and kafka-python's I/O thread) in that span."""
+        return self.cpu_last - self.cpu_first
+
     @classmethod
     def merged(cls, *runs: Timing) -> Timing:
         """Several runs as one: their records over their summed durations."""
@@ -173,6 +189,7 @@ class Timing:
             last_commit=sum(r.seconds() for r in runs),
             batches=sum(r.batches for r in runs),
             commit_seconds=sum(r.commit_seconds for r in runs),
+            cpu_last=sum(r.cpu_seconds() for r in runs),
         )
 
 
@@ -199,11 +216,11 @@ def consume_raw(settings: KernelSettings, topic: str, expected: int) -> Timing:
             if not batch:
                 continue
             if timing.first is None:
-                timing.first = time.perf_counter()
+                timing.begin()
             for records in batch.values():
                 timing.count += len(records)
             consumer.commit()
-            timing.last_commit = time.perf_counter()
+            timing.committed()
     finally:
         consumer.close(autocommit=False)
     return timing
@@ -222,7 +239,7 @@ def consume_raw_transactional(settings: KernelSettings, topic: str, output: str,
             if not batch:
                 continue
             if timing.first is None:
-                timing.first = time.perf_counter()
+                timing.begin()
             producer.begin_transaction()
             offsets = {}
             for tp, records in batch.items():
@@ -235,7 +252,7 @@ def consume_raw_transactional(settings: KernelSettings, topic: str, output: str,
             producer.commit_transaction()
             timing.commit_seconds += time.perf_counter() - started
             timing.batches += 1
-            timing.last_commit = time.perf_counter()
+            timing.committed()
     finally:
         consumer.close(autocommit=False)
         producer.close()
@@ -252,7 +269,7 @@ class _TimedRunner(ConsumerRunner):
 
     def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         super()._process_batch(batch)
-        self._timing.last_commit = time.perf_counter()
+        self._timing.committed()
         self._timing.batches += 1
         if self._timing.count >= self._expected:
             self.stopping.set()
@@ -276,7 +293,7 @@ def consume_kernel(
 
     def handle(tick: Tick, ctx: Context) -> None:
         if timing.first is None:
-            timing.first = time.perf_counter()
+            timing.begin()
         timing.count += 1
         if output_topic is not None:
             ctx.emit(output_topic, Envelope.of(Tock(seq=tick.seq), source=SOURCE, key=ctx.envelope.key))
@@ -541,6 +558,13 @@ def run(quick: bool, messages: int | None = None, profile: bool = False) -> str:
         "CloudEvents decode, the typed validation, the handler's context, metrics and log context, and what is "
         "left of the batch's Redis lookup and record once they are pipelined (the lookup is sent before the batch "
         "is decoded, the record before its offsets commit). At 0.8, that addition is a quarter of (a)'s cost.",
+        "",
+        f"Process CPU per record (every thread of the benchmark process, kafka-python's I/O thread included): "
+        f"(a) {1e6 * a.cpu_seconds() / a.count:.1f} µs, (b) {1e6 * b.cpu_seconds() / b.count:.1f} µs, so the "
+        f"CPU alone would put (b)/(a) at {a.cpu_seconds() / b.cpu_seconds():.2f}. The CPU was busy "
+        f"{100 * a.cpu_seconds() / a.seconds():.0f} % of (a)'s time and {100 * b.cpu_seconds() / b.seconds():.0f} % "
+        "of (b)'s: the raw loop spends the rest waiting for the broker's fetches, and how long it waits is what "
+        "moves its rate (and the ratio) from round to round.",
         "",
         f"(c) ran {c.batches} transactions ({c.count / max(1, c.batches):.0f} records each on average); "
         f"send_offsets_to_transaction + commit_transaction took {c.commit_seconds:.2f} s of "
