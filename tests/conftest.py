@@ -84,11 +84,11 @@ def broker_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     servers: Servers = request.getfixturevalue("servers")
-    start = len(servers.broker_log())
+    mark = servers.broker_log_mark()
     yield
     report = getattr(request.node, "report_call", None)
     if report is None or not report.failed:
         return
-    lines = [line for line in servers.broker_log()[start:] if " group " in line]
+    lines = [line for line in servers.broker_log_since(mark) if " group " in line]
     print(f"--- the broker on groups during the test: last {min(len(lines), 80)} of {len(lines)} lines ---")
     print("\n".join(lines[-80:]))

@@ -26,7 +26,8 @@ class Servers(Protocol):
     def stop_redis(self) -> None: ...
     def start_redis(self) -> None: ...
     def stop(self) -> None: ...
-    def broker_log(self) -> list[str]: ...
+    def broker_log_mark(self) -> int: ...
+    def broker_log_since(self, mark: int) -> list[str]: ...
 
 
 @dataclass
@@ -75,10 +76,16 @@ class NativeServers:
         """Stop everything."""
         self.stack.stop()
 
-    def broker_log(self) -> list[str]:
-        """The broker's log so far, line by line."""
+    def broker_log_mark(self) -> int:
+        """Where the broker's log ends now (its size in bytes)."""
         path = self.stack.kafka.broker_log
-        return path.read_text(errors="replace").splitlines() if path.exists() else []
+        return path.stat().st_size if path.exists() else 0
+
+    def broker_log_since(self, mark: int) -> list[str]:
+        """The broker's log lines written after `mark`."""
+        with self.stack.kafka.broker_log.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode(errors="replace").splitlines()
 
 
 @dataclass
@@ -134,7 +141,11 @@ class ContainerServers:
         for c in (self.kafka, self.redis, self.postgres):
             c.stop()
 
-    def broker_log(self) -> list[str]:
-        """The broker container's log so far, line by line."""
-        out, err = self.kafka.get_logs()
-        return (out + err).decode(errors="replace").splitlines()
+    def broker_log_mark(self) -> int:
+        """Now, in epoch seconds: container logs are read by time."""
+        return int(time.time())
+
+    def broker_log_since(self, mark: int) -> list[str]:
+        """The broker container's log lines since `mark`."""
+        logs = self.kafka.get_wrapped_container().logs(since=mark)
+        return bytes(logs).decode(errors="replace").splitlines()
