@@ -46,14 +46,20 @@ class ResilientRedis:
 
     def call(self, op: str, fn: Callable[[redis.Redis[bytes]], T], default: T) -> T:
         """Run `fn` against Redis, or return `default` if Redis is down or fails."""
-        if not self.available:
-            CACHE_ERRORS.labels(op).inc()
+        if self.skipping(op):
             return default
         try:
             return fn(self._client)
         except (redis.RedisError, OSError) as exc:
             self.failed(op, exc)
             return default
+
+    def skipping(self, op: str) -> bool:
+        """True while Redis is considered down, counting `op` as a call degraded around: the caller skips Redis."""
+        if self.available:
+            return False
+        CACHE_ERRORS.labels(op).inc()
+        return True
 
     def failed(self, op: str, exc: BaseException) -> None:
         """Record a failed call: log the first, count each, and skip Redis for a while."""
@@ -215,8 +221,7 @@ return #ids
         return ["joined", joined] if clean else ["list", *ids]
 
     def _send(self, op: str, *args: str | int) -> bool:
-        if not self._redis.available:
-            CACHE_ERRORS.labels(op).inc()
+        if self._redis.skipping(op):
             return False
         try:
             if self._conn is None:
