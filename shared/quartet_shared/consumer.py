@@ -141,6 +141,16 @@ class Subscription(Generic[M]):
     retry: bool = True
 
 
+@dataclass(slots=True)
+class _Route:
+    """What the runner needs for each record of one consumed topic, looked up once instead of per record."""
+
+    sub: Subscription[Any]
+    base_topic: str
+    is_retry: bool
+    timings: Timings
+
+
 @dataclass
 class _Failure:
     error: BaseException
@@ -215,7 +225,9 @@ class ConsumerRunner:
         self._seen: dict[TopicPartition, set[str]] = {}
         self._paused_until: dict[TopicPartition, float] = {}
         self._last_lag = 0.0
-        self._histograms: dict[str, Timings] = {}
+        self._routes: dict[str, _Route] = {}
+        self._transactional = mode is Mode.TRANSACTIONAL
+        self._max_inline_attempts = settings.max_inline_attempts
         # What the handler being run emitted, sent once it returns; one list and one bound method for the
         # runner's life rather than a new pair per record.
         self._outputs: list[tuple[str, Envelope]] = []
@@ -591,14 +603,12 @@ class ConsumerRunner:
     def _process_partition(
         self, tp: TopicPartition, decoded: list[_Decoded], known: set[str], state: _BatchState
     ) -> None:
-        assert self._consumer is not None
-        sub = self._subs[tp.topic]
-        base_topic = tp.topic.removesuffix(RETRY_SUFFIX)
+        route = self._route(tp.topic)
         CONSUMED.labels(self.group, tp.topic).inc(len(decoded))
-        seen = self._seen.get(_base(tp)) if self.mode is Mode.TRANSACTIONAL else None
+        transactional = self._transactional
+        seen = self._seen.get(_base(tp)) if transactional else None
         seen_here: set[str] = set()
-        is_retry = tp.topic.endswith(RETRY_SUFFIX)
-        transactional = self.mode is Mode.TRANSACTIONAL
+        is_retry = route.is_retry
         next_offset: int | None = None
         try:
             for rec, env, err in decoded:
@@ -607,19 +617,30 @@ class ConsumerRunner:
                     break
                 if is_retry and self._defer_if_early(tp, rec):
                     break
-                if err is not None or env is None:
-                    self._dead_letter(rec, base_topic, err or EnvelopeError("undecodable"), attempts=1)
-                elif env.id in known or env.id in seen_here or (seen is not None and env.id in seen):
-                    DUPLICATES.labels(self.group, base_topic).inc()
+                if env is None:
+                    self._dead_letter(rec, route.base_topic, err or EnvelopeError("undecodable"), attempts=1)
                 else:
-                    self._handle(sub, tp, rec, env, base_topic, state, is_retry)
-                    seen_here.add(env.id)
+                    message_id = env.id
+                    if message_id in known or message_id in seen_here or (seen is not None and message_id in seen):
+                        DUPLICATES.labels(self.group, route.base_topic).inc()
+                    else:
+                        self._handle(route, tp, rec, env, state)
+                        seen_here.add(message_id)
                 next_offset = rec.offset + 1
                 state.processed += 1
         finally:
             # Whatever ends the loop, the offset to commit is the one after the last record finished.
             if next_offset is not None:
                 state.offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
+
+    def _route(self, topic: str) -> _Route:
+        route = self._routes.get(topic)
+        if route is None:
+            base_topic = topic.removesuffix(RETRY_SUFFIX)
+            route = self._routes[topic] = _Route(
+                self._subs[topic], base_topic, topic != base_topic, HANDLER_SECONDS.series(self.group, topic)
+            )
+        return route
 
     def _defer_if_early(self, tp: TopicPartition, rec: ConsumerRecord) -> bool:
         """Pause a retry partition until its head record is due, so delays never block other topics."""
@@ -644,40 +665,33 @@ class ConsumerRunner:
             self._consumer.resume(*due)
 
     def _handle(
-        self,
-        sub: Subscription[Any],
-        tp: TopicPartition,
-        rec: ConsumerRecord,
-        env: Envelope,
-        base_topic: str,
-        state: _BatchState,
-        is_retry: bool,
+        self, route: _Route, tp: TopicPartition, rec: ConsumerRecord, env: Envelope, state: _BatchState
     ) -> None:
         # Only the retry topic carries the kernel's attempt headers (a replay strips them).
         prior_attempts, first_failure = 0, None
-        if is_retry:
+        if route.is_retry:
             headers = header_map(rec.headers)
             prior_attempts = int(headers.get(H_ATTEMPT, b"0") or 0)
             first_failure = headers.get(H_FIRST_FAILURE, b"").decode() or None
         try:
-            message = env.parse(sub.model)
+            message = env.parse(route.sub.model)
         except (SchemaError, EnvelopeError) as exc:
-            self._dead_letter(rec, base_topic, exc, attempts=prior_attempts + 1, first_failure=first_failure)
+            self._dead_letter(rec, route.base_topic, exc, attempts=prior_attempts + 1, first_failure=first_failure)
             return
-        failure = self._attempt(sub, message, rec, env, prior_attempts, first_failure)
+        failure = self._attempt(route, message, rec, env, prior_attempts, first_failure)
         if failure is None:
             state.done_ids.append(env.id)
-            if self.mode is Mode.TRANSACTIONAL:
+            if self._transactional:
                 self._record_dedup(_base(tp), env.id, state)
             return
-        if failure.permanent or failure.attempts >= self.settings.max_attempts or not sub.retry:
-            self._dead_letter(rec, base_topic, failure.error, failure.attempts, failure.first_failure)
+        if failure.permanent or failure.attempts >= self.settings.max_attempts or not route.sub.retry:
+            self._dead_letter(rec, route.base_topic, failure.error, failure.attempts, failure.first_failure)
         else:
-            self._schedule_retry(rec, base_topic, failure)
+            self._schedule_retry(rec, route.base_topic, failure)
 
     def _attempt(
         self,
-        sub: Subscription[Any],
+        route: _Route,
         message: BaseModel,
         rec: ConsumerRecord,
         env: Envelope,
@@ -687,15 +701,17 @@ class ConsumerRunner:
         assert self._producer is not None
         attempt = prior_attempts
         outputs = self._outputs
-        hist = self._handler_seconds(rec.topic)
-        for inline in range(self.settings.max_inline_attempts):
+        handler, timings = route.sub.handler, route.timings
+        inline_left = self._max_inline_attempts
+        while True:
             attempt += 1
+            inline_left -= 1
             ctx = Context(env, rec, attempt, self.stopping, self._collect)
             token = bind_log_context(env.subject or env.id, env.traceparent)
             retry_in: float | None = None
             started = time.perf_counter()
             try:
-                sub.handler(message, ctx)
+                handler(message, ctx)
             except Aborted:
                 outputs.clear()
                 raise
@@ -711,12 +727,11 @@ class ConsumerRunner:
                     "handler failed",
                     extra={"group": self.group, "topic": rec.topic, "attempt": attempt, "error": repr(exc)},
                 )
-                last = inline == self.settings.max_inline_attempts - 1
-                if last or attempt >= self.settings.max_attempts or self.stopping.is_set():
+                if not inline_left or attempt >= self.settings.max_attempts or self.stopping.is_set():
                     return _Failure(exc, attempt, first_failure, permanent=False)
                 retry_in = self._backoff(attempt)
             finally:
-                hist.observe(time.perf_counter() - started)
+                timings.observe(time.perf_counter() - started)
                 reset_log_context(token)
             if retry_in is not None:
                 # After the latency is observed: the backoff is not the handler's time.
@@ -730,16 +745,9 @@ class ConsumerRunner:
                     # Sent or not, they belong to this record: none may go out with the next one.
                     outputs.clear()
             return None
-        raise AssertionError("unreachable: the loop returns on its last attempt")
 
     def _collect_output(self, topic: str, envelope: Envelope) -> None:
         self._outputs.append((topic, envelope))
-
-    def _handler_seconds(self, topic: str) -> Timings:
-        hist = self._histograms.get(topic)
-        if hist is None:
-            hist = self._histograms[topic] = HANDLER_SECONDS.series(self.group, topic)
-        return hist
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -114,24 +115,22 @@ class _WireEnvelope(Envelope):
     """
 
     if not TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any:
-            # Only reached for an attribute the instance does not hold: `data` before its first use.
-            if name != "data":
-                raise AttributeError(name)
-            data = _data_of(self.__dict__["_value"])
-            self.__dict__["data"] = data
-            return data
+        # A non-data descriptor: once it has stored `data` in the instance, the stored value answers. Unlike a
+        # __getattr__ hook it leaves every other attribute read on CPython's specialised fast path.
+        @cached_property
+        def data(self) -> Mapping[str, Any]:
+            return _data_of(self.__dict__["_value"])
 
     def parse(self, model: builtins.type[M] | None = None) -> BaseModel:
         """Validate the JSON bytes against `model` (or the registered schema); EnvelopeError if they are not an
         object."""
-        if "data" in self.__dict__:
+        fields = self.__dict__
+        if "data" in fields:
             return super().parse(model)
-        target = _target(self.type, model)
+        target = model if model is not None else _target(fields["type"], None)
         try:
             # The model's own validator, as model_validate_json calls it, without that method's option handling.
-            return target.__pydantic_validator__.validate_json(self.__dict__["_value"])  # type: ignore[no-any-return]
+            return target.__pydantic_validator__.validate_json(fields["_value"])  # type: ignore[no-any-return]
         except ValidationError as exc:
             errors = exc.errors()
             root = next((e for e in errors if not e["loc"]), None)

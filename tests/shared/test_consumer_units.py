@@ -119,8 +119,8 @@ def test_outputs_of_a_record_whose_send_failed_never_go_out_with_the_next_one() 
         key, value, headers = Envelope(type="t", source="/x", data={"n": n}).to_kafka()
         records.append(ConsumerRecord("in", 0, None, n, 0, 0, key, value, headers, None, 0, len(value), 0))
     first, second = _decode_all(records)
-    sub, tp = runner._subs["in"], TopicPartition("in", 0)
+    route, tp = runner._route("in"), TopicPartition("in", 0)
     with pytest.raises(KafkaTimeoutError):
-        runner._handle(sub, tp, first[0], first[1], "in", _BatchState(), is_retry=False)  # type: ignore[arg-type]
-    runner._handle(sub, tp, second[0], second[1], "in", _BatchState(), is_retry=False)  # type: ignore[arg-type]
+        runner._handle(route, tp, first[0], first[1], _BatchState())  # type: ignore[arg-type]
+    runner._handle(route, tp, second[0], second[1], _BatchState())  # type: ignore[arg-type]
     assert producer.sent == [("out", 1)]
