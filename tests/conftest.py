@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.processes import print_tail
 from tests.support.servers import ContainerServers, NativeServers, Servers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,5 +91,4 @@ def broker_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     if report is None or not report.failed:
         return
     lines = [line for line in servers.broker_log_since(mark) if " group " in line]
-    print(f"--- the broker on groups during the test: last {min(len(lines), 80)} of {len(lines)} lines ---")
-    print("\n".join(lines[-80:]))
+    print_tail("the broker on groups during the test", lines, limit=80)

@@ -68,9 +68,10 @@ class Workers:
                 proc.kill()
                 proc.wait(10)
         for log in sorted(self.logdir.glob("worker-*.log")):
-            _print_tail(log.name, log.read_text(errors="replace").splitlines())
+            print_tail(log.name, log.read_text(errors="replace").splitlines())
 
 
-def _print_tail(title: str, lines: list[str]) -> None:
-    print(f"--- {title}: last {min(len(lines), LOG_TAIL)} of {len(lines)} lines ---")
-    print("\n".join(lines[-LOG_TAIL:]))
+def print_tail(title: str, lines: list[str], limit: int = LOG_TAIL) -> None:
+    """Print the last `limit` lines under a header naming them (pytest shows it for a failed test)."""
+    print(f"--- {title}: last {min(len(lines), limit)} of {len(lines)} lines ---")
+    print("\n".join(lines[-limit:]))
