@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -49,6 +51,7 @@ from quartet_shared.logs import bind_log_context, reset_log_context
 from quartet_shared.metrics import (
     CONSUMED,
     CONSUMER_LAG,
+    CONSUMER_STALLS,
     DEAD_LETTERS,
     DUPLICATES,
     HANDLER_SECONDS,
@@ -234,6 +237,13 @@ class ConsumerRunner:
         self._collect = self._collect_output
         self._failed_batches = 0
         self.error: BaseException | None = None
+        self._stall_timeout_s = settings.consumer_stall_timeout_s
+        # When the runner's thread entered the Kafka call it is in (None outside one); read by the watchdog.
+        self._call_since: float | None = None
+        self._stalled = threading.Event()
+        self.stalls = 0
+        # Which consumer's rebalance callbacks count: a dropped one's are ignored.
+        self._epoch = 0
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -266,7 +276,33 @@ class ConsumerRunner:
         """The poll loop; returns after stop() or SIGTERM, having committed or aborted its last batch."""
         self._prepare_topics()
         self._producer = self._make_producer()
-        consumer = KafkaConsumer(
+        finished = threading.Event()
+        watchdog = threading.Thread(
+            target=self._watch_stalls,
+            args=(threading.get_ident(), finished),
+            name=f"consumer-watchdog-{self.group}",
+            daemon=True,
+        )
+        watchdog.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._poll_loop(self._subscribe())
+                except KafkaError:
+                    if not self._stalled.is_set():
+                        raise
+                if not self._stalled.is_set():
+                    break
+                # What the dropped consumer had not committed is consumed again by the new one (and its ids
+                # already done are skipped), so rebuilding loses nothing and doubles nothing.
+                self._stalled.clear()
+                self._drop()
+        finally:
+            finished.set()
+            self._close()
+
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             client_id=f"{self.settings.service_name}-{self.settings.instance_id}",
             group_id=self.group,
@@ -281,19 +317,65 @@ class ConsumerRunner:
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             **self.settings.kafka_client_options(),
         )
+
+    def _subscribe(self) -> KafkaConsumer:
+        consumer = self._new_consumer()
         self._consumer = consumer
+        self._epoch += 1
         self._await_metadata(consumer)
-        consumer.subscribe(sorted(self._subs), listener=_Listener(self))
+        consumer.subscribe(sorted(self._subs), listener=_Listener(self, self._epoch))
         self.started.set()
-        try:
-            while not self.stopping.is_set():
-                self._resume_due()
+        return consumer
+
+    def _poll_loop(self, consumer: KafkaConsumer) -> None:
+        while not self.stopping.is_set() and not self._stalled.is_set():
+            self._resume_due()
+            with self._kafka_call():
                 batch = consumer.poll(timeout_ms=self._poll_timeout_ms)
-                if batch:
-                    self._process_batch(batch)
-                self._report_lag()
+            if batch:
+                self._process_batch(batch)
+            self._report_lag()
+
+    @contextlib.contextmanager
+    def _kafka_call(self) -> Iterator[None]:
+        """Mark a client call the watchdog may break if it never returns."""
+        self._call_since = time.monotonic()
+        try:
+            yield
         finally:
-            self._close()
+            self._call_since = None
+
+    def _watch_stalls(self, runner_thread: int, finished: threading.Event) -> None:
+        """Break a Kafka call of the runner's thread that has not returned within the stall timeout."""
+        while not finished.wait(min(1.0, self._stall_timeout_s / 4)):
+            since, consumer = self._call_since, self._consumer
+            if since is None or consumer is None or self._stalled.is_set():
+                continue
+            waited = time.monotonic() - since
+            if waited < self._stall_timeout_s:
+                continue
+            frame = sys._current_frames().get(runner_thread)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
+            log.error(
+                "a Kafka call has not returned; rebuilding the consumer",
+                extra={"group": self.group, "waited_s": round(waited, 1), "stack": stack},
+            )
+            self.stalls += 1
+            CONSUMER_STALLS.labels(self.group).inc()
+            self._stalled.set()
+            _break_waits(consumer)
+
+    def _drop(self) -> None:
+        """Close a consumer whose client stalled, giving up after a few seconds (its member then expires)."""
+        consumer, self._consumer = self._consumer, None
+        # Its listener may still fire while it closes; from now on its calls are ignored (see _Listener).
+        self._epoch += 1
+        if consumer is not None:
+            closer = threading.Thread(target=lambda: consumer.close(autocommit=False), daemon=True)
+            closer.start()
+            closer.join(5.0)
+        self._paused_until.clear()
+        self._seen.clear()
 
     def _await_metadata(self, consumer: KafkaConsumer, timeout_s: float = 60.0) -> None:
         """Wait until the consumer's metadata knows every subscribed topic.
@@ -304,7 +386,8 @@ class ConsumerRunner:
         deadline = time.monotonic() + timeout_s
         wanted = set(self._subs)
         while True:
-            missing = wanted - consumer.topics()
+            with self._kafka_call():
+                missing = wanted - consumer.topics()
             if not missing:
                 return
             if time.monotonic() > deadline:
@@ -384,6 +467,9 @@ class ConsumerRunner:
         if self.mode is Mode.TRANSACTIONAL:
             for tp in {_base(tp) for tp in partitions}:
                 self._seen[tp] = self._restore_dedup(tp)
+                # Reading a changelog is progress, not a stall of the poll that runs this listener.
+                if self._call_since is not None:
+                    self._call_since = time.monotonic()
         log.info("partitions assigned", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
 
     def _on_revoked(self, partitions: list[TopicPartition]) -> None:
@@ -522,7 +608,8 @@ class ConsumerRunner:
             # it records them while the offsets commit, and its reply is read before the next batch's lookup.
             self._dedup_cache.remember(state.done_ids)
         if state.offsets:
-            self._consumer.commit(offsets=state.offsets)
+            with self._kafka_call():
+                self._consumer.commit(offsets=state.offsets)
 
     def _commit_transaction(self, state: _BatchState) -> None:
         assert self._producer is not None and self._consumer is not None
@@ -811,9 +898,22 @@ class ConsumerRunner:
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), self._kafka_call():
                 lag = max(0, high - self._consumer.position(tp))
                 CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+
+
+def _break_waits(consumer: KafkaConsumer) -> None:
+    """Fail every call waiting on the consumer's I/O loop (they raise KafkaConnectionError) by stopping it."""
+    # kafka-python 3.0 runs each client's network on an I/O thread and blocks callers on an event with no
+    # timeout of its own; stopping that loop is the one way it offers to release them.
+    net = getattr(consumer, "_net", None)
+    stop = getattr(net, "stop", None)
+    if stop is None:
+        log.error("cannot break the stalled call: this kafka-python has no I/O loop to stop")
+        return
+    with contextlib.suppress(Exception):
+        stop(timeout_ms=1000)
 
 
 _Decoded = tuple[ConsumerRecord, Envelope | None, Exception | None]
@@ -879,14 +979,17 @@ def _group_ids(records: list[tuple[int, str]]) -> dict[TopicPartition, set[str]]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ConsumerRunner) -> None:
+    def __init__(self, runner: ConsumerRunner, epoch: int) -> None:
         self._runner = runner
+        self._epoch = epoch
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._runner._on_revoked(list(revoked))
+        if self._runner._epoch == self._epoch:
+            self._runner._on_revoked(list(revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._runner._on_assigned(list(assigned))
+        if self._runner._epoch == self._epoch:
+            self._runner._on_assigned(list(assigned))
 
 
 __all__ = [

@@ -103,4 +103,7 @@ CACHE_HITS = Counter("quartet_cache_hits_total", "Cache lookups that found a val
 CACHE_MISSES = Counter("quartet_cache_misses_total", "Cache lookups that found nothing.", ["cache"])
 CACHE_ERRORS = Counter("quartet_cache_errors_total", "Redis calls that failed and were degraded around.", ["op"])
 CONSUMER_LAG = Gauge("quartet_consumer_lag", "Records behind the high-water mark.", ["group", "topic", "partition"])
+CONSUMER_STALLS = Counter(
+    "quartet_consumer_stalls_total", "Consumers rebuilt because a Kafka call never returned.", ["group"]
+)
 TRANSACTIONS = Counter("quartet_transactions_total", "Kafka transactions by outcome.", ["group", "outcome"])

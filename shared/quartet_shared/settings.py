@@ -69,6 +69,9 @@ class KernelSettings(BaseSettings):
     retry_backoff_base_s: float = Field(0.2, gt=0)
     retry_backoff_max_s: float = Field(30.0, gt=0)
     shutdown_grace_s: float = Field(25.0, gt=0, le=30)
+    # kafka-python 3.0 can leave a client call waiting forever on its I/O loop (seen under CPU load: the wait's
+    # own timeout never fires); a runner whose poll or commit has not returned after this long rebuilds its consumer.
+    consumer_stall_timeout_s: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _sasl_is_complete(self) -> Self:

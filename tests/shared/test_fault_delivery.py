@@ -11,14 +11,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.future import Future
 from quartet_shared.cache import DedupCache, ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
 from quartet_shared.envelope import Envelope
+from quartet_shared.metrics import CONSUMER_STALLS
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import TopicSpec, ensure_topics
@@ -218,6 +221,61 @@ def test_a_handler_failing_twice_then_succeeding_takes_effect_once_after_backoff
     assert gaps[1] > gaps[0]
     assert effect_counts(engine, run) == {env.id: 1}
     assert list_dead_letters(cfg, topic) == []
+
+
+class _StallsOnce(ConsumerRunner):
+    """A runner whose first consumer, once `arm` is set, makes the call kafka-python 3.0 was seen to stall in:
+    a wait on its I/O loop for a future nothing completes (here with no timeout at all)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arm = threading.Event()
+        self.consumers = 0
+
+    def _new_consumer(self) -> KafkaConsumer:
+        consumer = super()._new_consumer()
+        self.consumers += 1
+        if self.consumers == 1:
+            poll, arm = consumer.poll, self.arm
+
+            def stalling_poll(*args: Any, **kwargs: Any) -> Any:
+                if arm.is_set():
+                    consumer._net.run(consumer._manager.wait_for, Future(), None)
+                return poll(*args, **kwargs)
+
+            consumer.poll = stalling_poll
+        return consumer
+
+
+@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
+def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_takes_effect_once(
+    settings: KernelSettings, engine: Engine, unique: str, mode: Mode
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    cfg = settings.model_copy(update={"consumer_stall_timeout_s": 3.0})
+    ensure_topics(cfg, [TopicSpec(topic, "")])
+    first = publish_items(cfg, topic, 200)
+
+    def handle(item: Item, ctx: Context) -> None:
+        record_effect(engine, run, group, ctx, item.n)
+
+    stalls_before = CONSUMER_STALLS.labels(group)._value.get()
+    runner = _StallsOnce(cfg, group, [Subscription(topic, handle, Item)], mode=mode, redis=ResilientRedis(cfg))
+    _runner_thread(runner)
+    try:
+        wait_until(lambda: len(effect_counts(engine, run)) == len(first), 120, "the first items' effects")
+        runner.arm.set()
+        later = publish_items(cfg, topic, 200, start=200)
+        wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 120, "the later items' effects")
+        time.sleep(2)
+    finally:
+        runner.stop()
+    counts = effect_counts(engine, run)
+    assert set(counts) == set(first + later)
+    assert max(counts.values()) == 1
+    assert runner.stalls == 1 and runner.consumers == 2
+    assert CONSUMER_STALLS.labels(group)._value.get() == stalls_before + 1
+    assert runner.error is None
 
 
 @pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
