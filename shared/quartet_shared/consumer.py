@@ -42,7 +42,7 @@ from kafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
 )
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import MemberState, OffsetAndMetadata
 from pydantic import BaseModel
 
 from quartet_shared.cache import DedupCache, ResilientRedis
@@ -66,6 +66,7 @@ from quartet_shared.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicS
 log = logging.getLogger(__name__)
 
 BATCH_LINGER_MS = 1000
+JOIN_STUCK_S = 3.0
 BATCH_BYTES = 512 * 1024
 
 M = TypeVar("M", bound=BaseModel)
@@ -242,6 +243,7 @@ class ConsumerRunner:
         self._call_since: float | None = None
         self._stalled = threading.Event()
         self.stalls = 0
+        self.join_restarts = 0
         # Which consumer's rebalance callbacks count: a dropped one's are ignored.
         self._epoch = 0
 
@@ -328,6 +330,7 @@ class ConsumerRunner:
         return consumer
 
     def _poll_loop(self, consumer: KafkaConsumer) -> None:
+        stuck_since: float | None = None
         while not self.stopping.is_set() and not self._stalled.is_set():
             self._resume_due()
             with self._kafka_call():
@@ -335,6 +338,23 @@ class ConsumerRunner:
             if batch:
                 self._process_batch(batch)
             self._report_lag()
+            stuck_since = self._unstick_join(consumer, stuck_since)
+
+    def _unstick_join(self, consumer: KafkaConsumer, stuck_since: float | None) -> float | None:
+        """Ask for a rejoin when kafka-python 3.0 has dropped a finished join; when that state was first seen."""
+        if not _join_dropped(consumer):
+            return None
+        now = time.monotonic()
+        if stuck_since is None:
+            return now
+        # The client passes through this state for an instant when a join succeeds; held for seconds, it is stuck.
+        if now - stuck_since < JOIN_STUCK_S:
+            return stuck_since
+        log.warning("the group join was dropped half-way; asking to rejoin", extra={"group": self.group})
+        self.join_restarts += 1
+        CONSUMER_STALLS.labels(self.group, "join").inc()
+        consumer._coordinator.request_rejoin()
+        return None
 
     @contextlib.contextmanager
     def _kafka_call(self) -> Iterator[None]:
@@ -361,7 +381,7 @@ class ConsumerRunner:
                 extra={"group": self.group, "waited_s": round(waited, 1), "stack": stack},
             )
             self.stalls += 1
-            CONSUMER_STALLS.labels(self.group).inc()
+            CONSUMER_STALLS.labels(self.group, "call").inc()
             self._stalled.set()
             _break_waits(consumer)
 
@@ -901,6 +921,22 @@ class ConsumerRunner:
             with contextlib.suppress(Exception), self._kafka_call():
                 lag = max(0, high - self._consumer.position(tp))
                 CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+
+
+def _join_dropped(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer's group membership is mid-rebalance with nothing left to drive the rebalance on.
+
+    kafka-python 3.0.12 can finish a JoinGroup/SyncGroup round while no poll is awaiting it and then forget it:
+    the member stays "rebalancing" with heartbeats off and no rejoin pending, is expired by the broker, and
+    never fetches again (seen under CPU load, right after the leader's rejoin for a newly seen topic). During
+    any real rebalance a rejoin stays pending until the join succeeds, so this state is never a healthy one.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    return (
+        coordinator is not None
+        and getattr(coordinator, "state", None) == MemberState.REBALANCING
+        and not coordinator.need_rejoin()
+    )
 
 
 def _break_waits(consumer: KafkaConsumer) -> None:

@@ -104,6 +104,8 @@ CACHE_MISSES = Counter("quartet_cache_misses_total", "Cache lookups that found n
 CACHE_ERRORS = Counter("quartet_cache_errors_total", "Redis calls that failed and were degraded around.", ["op"])
 CONSUMER_LAG = Gauge("quartet_consumer_lag", "Records behind the high-water mark.", ["group", "topic", "partition"])
 CONSUMER_STALLS = Counter(
-    "quartet_consumer_stalls_total", "Consumers rebuilt because a Kafka call never returned.", ["group"]
+    "quartet_consumer_stalls_total",
+    "Stuck Kafka clients the runner recovered: a call that never returned (kind=call), a dropped join (kind=join).",
+    ["group", "kind"],
 )
 TRANSACTIONS = Counter("quartet_transactions_total", "Kafka transactions by outcome.", ["group", "outcome"])

@@ -69,8 +69,8 @@ class KernelSettings(BaseSettings):
     retry_backoff_base_s: float = Field(0.2, gt=0)
     retry_backoff_max_s: float = Field(30.0, gt=0)
     shutdown_grace_s: float = Field(25.0, gt=0, le=30)
-    # kafka-python 3.0 can leave a client call waiting forever on its I/O loop (seen under CPU load: the wait's
-    # own timeout never fires); a runner whose poll or commit has not returned after this long rebuilds its consumer.
+    # kafka-python 3.0 makes every client call wait on the client's I/O thread with no timeout of its own; a runner
+    # whose poll, commit or lag probe has not returned after this long breaks the call and rebuilds its consumer.
     consumer_stall_timeout_s: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")

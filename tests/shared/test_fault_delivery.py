@@ -17,6 +17,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.future import Future
+from kafka.structs import MemberState
 from quartet_shared.cache import DedupCache, ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
@@ -259,7 +260,7 @@ def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_
     def handle(item: Item, ctx: Context) -> None:
         record_effect(engine, run, group, ctx, item.n)
 
-    stalls_before = CONSUMER_STALLS.labels(group)._value.get()
+    stalls_before = CONSUMER_STALLS.labels(group, "call")._value.get()
     runner = _StallsOnce(cfg, group, [Subscription(topic, handle, Item)], mode=mode, redis=ResilientRedis(cfg))
     _runner_thread(runner)
     try:
@@ -274,7 +275,57 @@ def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_
     assert set(counts) == set(first + later)
     assert max(counts.values()) == 1
     assert runner.stalls == 1 and runner.consumers == 2
-    assert CONSUMER_STALLS.labels(group)._value.get() == stalls_before + 1
+    assert CONSUMER_STALLS.labels(group, "call")._value.get() == stalls_before + 1
+    assert runner.error is None
+
+
+def _drop_a_join(consumer: KafkaConsumer) -> None:
+    """Leave the consumer as kafka-python 3.0.12 was seen to: a rebalance begun (partitions revoked, heartbeats
+    off), its JoinGroup and SyncGroup answered, and the answer never applied, with no rejoin pending."""
+    coordinator = consumer._coordinator
+
+    async def begin_and_drop() -> None:
+        generation = coordinator._generation
+        await coordinator._on_join_prepare_async(generation.generation_id, generation.member_id)
+        coordinator.rejoining = True
+        coordinator._disable_heartbeat()
+        await coordinator._do_join_and_sync_async()
+
+    consumer._net.run(begin_and_drop)
+    assert coordinator.state == MemberState.REBALANCING and not coordinator.need_rejoin()
+
+
+@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
+def test_a_join_the_client_dropped_half_way_is_restarted_and_each_message_takes_effect_once(
+    settings: KernelSettings, engine: Engine, unique: str, mode: Mode
+) -> None:
+    topic, group, run = f"items.{unique}", f"g.{unique}", unique
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    first = publish_items(settings, topic, 100)
+
+    def handle(item: Item, ctx: Context) -> None:
+        record_effect(engine, run, group, ctx, item.n)
+
+    restarts_before = CONSUMER_STALLS.labels(group, "join")._value.get()
+    runner = ConsumerRunner(
+        settings, group, [Subscription(topic, handle, Item)], mode=mode, redis=ResilientRedis(settings)
+    )
+    _runner_thread(runner)
+    try:
+        wait_until(lambda: len(effect_counts(engine, run)) == len(first), 120, "the first items' effects")
+        assert runner._consumer is not None
+        _drop_a_join(runner._consumer)
+        later = publish_items(settings, topic, 100, start=100)
+        # Longer than the session timeout: without the restart the member is expired and never fetches again.
+        wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 90, "the later items' effects")
+        time.sleep(2)
+    finally:
+        runner.stop()
+    counts = effect_counts(engine, run)
+    assert set(counts) == set(first + later)
+    assert max(counts.values()) == 1
+    assert runner.join_restarts == 1
+    assert CONSUMER_STALLS.labels(group, "join")._value.get() == restarts_before + 1
     assert runner.error is None
 
 
