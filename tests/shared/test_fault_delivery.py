@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -248,35 +248,56 @@ class _StallsOnce(ConsumerRunner):
         return consumer
 
 
-@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
-def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_takes_effect_once(
-    settings: KernelSettings, engine: Engine, unique: str, mode: Mode
-) -> None:
+def _effects_across(
+    make_runner: Callable[[Subscription[Item]], ConsumerRunner],
+    fault: Callable[[ConsumerRunner], None],
+    settings: KernelSettings,
+    engine: Engine,
+    unique: str,
+) -> ConsumerRunner:
+    """Items before and after `fault(runner)`; asserts each one's effect exactly once and returns the runner."""
     topic, group, run = f"items.{unique}", f"g.{unique}", unique
-    cfg = settings.model_copy(update={"consumer_stall_timeout_s": 3.0})
-    ensure_topics(cfg, [TopicSpec(topic, "")])
-    first = publish_items(cfg, topic, 200)
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    first = publish_items(settings, topic, 100)
 
     def handle(item: Item, ctx: Context) -> None:
         record_effect(engine, run, group, ctx, item.n)
 
-    stalls_before = CONSUMER_STALLS.labels(group, "call")._value.get()
-    runner = _StallsOnce(cfg, group, [Subscription(topic, handle, Item)], mode=mode, redis=ResilientRedis(cfg))
-    _runner_thread(runner)
+    runner = _runner_thread(make_runner(Subscription(topic, handle, Item)))
     try:
         wait_until(lambda: len(effect_counts(engine, run)) == len(first), 120, "the first items' effects")
-        runner.arm.set()
-        later = publish_items(cfg, topic, 200, start=200)
-        wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 120, "the later items' effects")
+        fault(runner)
+        later = publish_items(settings, topic, 100, start=100)
+        # Longer than the session timeout: a member left stuck is expired and never fetches again.
+        wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 90, "the later items' effects")
         time.sleep(2)
     finally:
         runner.stop()
     counts = effect_counts(engine, run)
     assert set(counts) == set(first + later)
     assert max(counts.values()) == 1
-    assert runner.stalls == 1 and runner.consumers == 2
-    assert CONSUMER_STALLS.labels(group, "call")._value.get() == stalls_before + 1
     assert runner.error is None
+    return runner
+
+
+@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
+def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_takes_effect_once(
+    settings: KernelSettings, engine: Engine, unique: str, mode: Mode
+) -> None:
+    cfg, group = settings.model_copy(update={"consumer_stall_timeout_s": 3.0}), f"g.{unique}"
+    before = CONSUMER_STALLS.labels(group, "call")._value.get()
+
+    def make(sub: Subscription[Item]) -> ConsumerRunner:
+        return _StallsOnce(cfg, group, [sub], mode=mode, redis=ResilientRedis(cfg))
+
+    def stall(runner: ConsumerRunner) -> None:
+        assert isinstance(runner, _StallsOnce)
+        runner.arm.set()
+
+    runner = _effects_across(make, stall, cfg, engine, unique)
+    assert isinstance(runner, _StallsOnce)
+    assert runner.stalls == 1 and runner.consumers == 2
+    assert CONSUMER_STALLS.labels(group, "call")._value.get() == before + 1
 
 
 def _drop_a_join(consumer: KafkaConsumer) -> None:
@@ -299,34 +320,19 @@ def _drop_a_join(consumer: KafkaConsumer) -> None:
 def test_a_join_the_client_dropped_half_way_is_restarted_and_each_message_takes_effect_once(
     settings: KernelSettings, engine: Engine, unique: str, mode: Mode
 ) -> None:
-    topic, group, run = f"items.{unique}", f"g.{unique}", unique
-    ensure_topics(settings, [TopicSpec(topic, "")])
-    first = publish_items(settings, topic, 100)
+    group = f"g.{unique}"
+    before = CONSUMER_STALLS.labels(group, "join")._value.get()
 
-    def handle(item: Item, ctx: Context) -> None:
-        record_effect(engine, run, group, ctx, item.n)
+    def make(sub: Subscription[Item]) -> ConsumerRunner:
+        return ConsumerRunner(settings, group, [sub], mode=mode, redis=ResilientRedis(settings))
 
-    restarts_before = CONSUMER_STALLS.labels(group, "join")._value.get()
-    runner = ConsumerRunner(
-        settings, group, [Subscription(topic, handle, Item)], mode=mode, redis=ResilientRedis(settings)
-    )
-    _runner_thread(runner)
-    try:
-        wait_until(lambda: len(effect_counts(engine, run)) == len(first), 120, "the first items' effects")
+    def drop(runner: ConsumerRunner) -> None:
         assert runner._consumer is not None
         _drop_a_join(runner._consumer)
-        later = publish_items(settings, topic, 100, start=100)
-        # Longer than the session timeout: without the restart the member is expired and never fetches again.
-        wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 90, "the later items' effects")
-        time.sleep(2)
-    finally:
-        runner.stop()
-    counts = effect_counts(engine, run)
-    assert set(counts) == set(first + later)
-    assert max(counts.values()) == 1
+
+    runner = _effects_across(make, drop, settings, engine, unique)
     assert runner.join_restarts == 1
-    assert CONSUMER_STALLS.labels(group, "join")._value.get() == restarts_before + 1
-    assert runner.error is None
+    assert CONSUMER_STALLS.labels(group, "join")._value.get() == before + 1
 
 
 @pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
