@@ -231,16 +231,18 @@ class _StallsOnce(ConsumerRunner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arm = threading.Event()
+        self.stalling = threading.Event()
         self.consumers = 0
 
     def _new_consumer(self) -> KafkaConsumer:
         consumer = super()._new_consumer()
         self.consumers += 1
         if self.consumers == 1:
-            poll, arm = consumer.poll, self.arm
+            poll, arm, stalling = consumer.poll, self.arm, self.stalling
 
             def stalling_poll(*args: Any, **kwargs: Any) -> Any:
                 if arm.is_set():
+                    stalling.set()
                     consumer._net.run(consumer._manager.wait_for, Future(), None)
                 return poll(*args, **kwargs)
 
@@ -293,6 +295,8 @@ def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_
     def stall(runner: ConsumerRunner) -> None:
         assert isinstance(runner, _StallsOnce)
         runner.arm.set()
+        # A poll already under way could otherwise take the later items before the stall begins.
+        assert runner.stalling.wait(30), "the armed poll never started"
 
     runner = _effects_across(make, stall, cfg, engine, unique)
     assert isinstance(runner, _StallsOnce)
