@@ -80,15 +80,12 @@ class Envelope:
         """Key, value and headers for a Kafka record in binary content mode (the SDK binding's mapping)."""
         if not (self.id and self.source and self.type):
             raise EnvelopeError("a CloudEvent needs a non-empty id, source and type")
-        stamp = self.time.isoformat()
-        if stamp.endswith("+00:00"):
-            stamp = stamp[:-6] + "Z"
         headers = [
             ("ce_id", self.id.encode()),
             ("ce_source", self.source.encode()),
             ("ce_type", self.type.encode()),
             ("ce_specversion", b"1.0"),
-            ("ce_time", stamp.encode()),
+            ("ce_time", _stamp(self.time)),
             ("content-type", _CONTENT_TYPE_BYTES),
         ]
         if self.subject is not None:
@@ -139,6 +136,16 @@ class _WireEnvelope(Envelope):
             if root is not None and root["type"] == "model_type":
                 raise _not_an_object(root["input"]) from exc
             raise SchemaError(f"{self.type}: {_summarise(exc)}") from exc
+
+
+def _stamp(moment: datetime) -> bytes:
+    """RFC 3339 bytes for ce_time, "Z" for UTC: what `isoformat` writes, with "+00:00" shortened as the SDK does."""
+    # orjson writes a UTC time in under a third of isoformat's time, the largest part of encoding an envelope;
+    # other offsets keep isoformat, whose output orjson's does not match when an offset has seconds.
+    if moment.tzinfo is UTC:
+        return orjson.dumps(moment, option=orjson.OPT_UTC_Z)[1:-1]
+    stamp = moment.isoformat()
+    return (stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp).encode()
 
 
 def _target(ce_type: str, model: builtins.type[M] | None) -> builtins.type[BaseModel]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaProducer
@@ -61,6 +63,7 @@ class Producer:
         self._first_failure: BaseException | None = None
         self._broken = False
         self._queued = 0
+        self._per_topic: dict[str, tuple[Any, Callable[[BaseException], None]]] = {}
 
     @property
     def raw(self) -> KafkaProducer:
@@ -93,12 +96,19 @@ class Producer:
     ) -> FutureRecordMetadata:
         """Queue an already-encoded record (dead letters and replays keep their bytes as they were)."""
         future = self._live().send(topic, key=key, value=value, headers=headers, partition=partition)
+        per_topic = self._per_topic.get(topic) or self._topic(topic)
         # Counted when queued, not per acknowledgement: a success callback per record runs on the producer's
         # I/O thread and cost about a tenth of the producer's throughput. Failures are counted apart.
-        _produced(topic).inc()
+        per_topic[0].inc()
         self._queued += 1
-        future.add_errback(self._failed, topic)
+        future.add_errback(per_topic[1])
         return future
+
+    def _topic(self, topic: str) -> tuple[Any, Callable[[BaseException], None]]:
+        # The topic's counter child and errback, made once: resolving a label takes a lock and a lookup, and a
+        # fresh partial per record is an object for the collector to trace until its batch is acknowledged.
+        made = (_produced(topic), functools.partial(self._failed, topic))
+        return self._per_topic.setdefault(topic, made)
 
     def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
         """Send and wait for the broker's acks=all acknowledgement; raises if it does not come."""

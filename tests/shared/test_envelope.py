@@ -119,6 +119,9 @@ def _sdk_binary(env: Envelope) -> tuple[dict[str, bytes], bytes]:
             time=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         ),
         Envelope(type="t", source="/x", data={}, time=datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=8)))),
+        # ce_time's fast UTC path must write what the SDK does for whole seconds too.
+        Envelope(type="t", source="/x", data={}, time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        Envelope(type="t", source="/x", data={}, time=datetime(2026, 1, 2, tzinfo=timezone(timedelta(0)))),
     ],
 )
 def test_encoding_matches_the_sdk_binding(env: Envelope) -> None:
