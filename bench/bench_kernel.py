@@ -579,7 +579,7 @@ def run(quick: bool, messages: int | None = None, profile: bool = False) -> str:
         f"(median {statistics.median(ratios_c):.2f}); (a) itself ran at {per_round_a} msg/s: the raw loop, which "
         "mostly waits on the broker, varies far more from round to round than the runner does. "
         f"The table merges the rounds (all their records over all their time), after {warmups} "
-        f"unmeasured warm-up reads.",
+        "unmeasured warm-up reads.",
         "",
         f"The producers sent the same {count:,} envelopes {passes} times over, in alternating chunks of "
         f"{chunk:,}, each chunk sent and flushed, the order swapped every pair, after an unmeasured "

@@ -107,7 +107,7 @@ class Producer:
     def _topic(self, topic: str) -> tuple[Any, Callable[[BaseException], None]]:
         # The topic's counter child and errback, made once: resolving a label takes a lock and a lookup, and a
         # fresh partial per record is an object for the collector to trace until its batch is acknowledged.
-        made = (_produced(topic), functools.partial(self._failed, topic))
+        made = (PRODUCED.labels(topic), functools.partial(self._failed, topic))
         return self._per_topic.setdefault(topic, made)
 
     def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
@@ -159,14 +159,3 @@ class Producer:
             self._broken = True
             if self._first_failure is None:
                 self._first_failure = exc
-
-
-_PRODUCED_BY_TOPIC: dict[str, Any] = {}
-
-
-def _produced(topic: str) -> Any:
-    # Resolving a label costs a lock and a dict lookup; once per topic is enough.
-    child = _PRODUCED_BY_TOPIC.get(topic)
-    if child is None:
-        child = _PRODUCED_BY_TOPIC.setdefault(topic, PRODUCED.labels(topic))
-    return child
