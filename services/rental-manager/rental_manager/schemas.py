@@ -130,7 +130,10 @@ class HouseCreate(BaseModel):
 
 
 class HouseUpdate(BaseModel):
-    """Changes to a house's details; absent fields stay as they are."""
+    """Changes to a house's details; absent fields stay as they are, others (read-only or unknown) are a 422."""
+
+    # A PATCH that silently dropped `landlord_id` or a misspelt field would tell the client it succeeded.
+    model_config = ConfigDict(extra="forbid")
 
     title: Name | None = None
     description: Annotated[Text, Field(max_length=10_000)] | None = None

@@ -101,6 +101,24 @@ def test_bad_input_is_a_422_naming_each_field(client: TestClient, people: Cast) 
     assert dates.json()["errors"][0]["field"] == "end_date"
 
 
+def test_patch_refuses_read_only_and_unknown_fields(client: TestClient, people: Cast) -> None:
+    created = client.post("/houses", json=house_body("Patchville"), headers=people.l1.headers).json()
+    url = f"/houses/{created['id']}"
+    for body in (
+        {"title": "Mine now", "landlord_id": str(people.l2.actor.id)},
+        {"title": "Typo", "bogus_field": 1},
+        {"status": "archived", "id": str(uuid.uuid4()), "created_at": "2030-01-01T00:00:00Z"},
+    ):
+        refused = client.patch(url, json=body, headers=people.l1.headers)
+        assert refused.status_code == 422, body
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert {e["field"] for e in refused.json()["errors"]} == set(body) - {"title"}
+    after = client.get(url).json()
+    assert (after["title"], after["landlord_id"], after["status"]) == ("Flat", str(people.l1.actor.id), "listed")
+    changed = client.patch(url, json={"title": "Flat with a view"}, headers=people.l1.headers)
+    assert (changed.status_code, changed.json()["title"]) == (200, "Flat with a view")
+
+
 def test_search_filters_sorts_and_pages(client: TestClient, people: Cast) -> None:
     city = f"Search{uuid.uuid4().hex[:8]}"
     specs = [
