@@ -22,6 +22,8 @@ from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import FloatArray
 
 _BAND_TOLERANCE = 1e-6
+# Points closer than this share of the map's largest coordinate count as one (far above float rounding).
+_COINCIDENT = 1e-9
 _TIGHTER = (1, 2, 3)
 
 
@@ -41,11 +43,22 @@ class FlightPath:
 
 
 def _polyline(scenario: Scenario, waypoints: FloatArray) -> FloatArray:
-    pts = np.vstack([scenario.start_array, np.asarray(waypoints, dtype=np.float64), scenario.goal_array])
-    keep = np.ones(len(pts), dtype=bool)
-    keep[1:] = np.any(np.diff(pts, axis=0) != 0, axis=1)
-    res: FloatArray = pts[keep]
-    return res
+    """Start, the waypoints and goal, without waypoints that (nearly) coincide with their predecessor or the goal.
+
+    The spline needs a strictly increasing chord, also after its legs are split in eight: a waypoint a few ulps
+    from its neighbour gives repeated points there, so anything within a tolerance relative to the map's scale
+    is dropped. Start and goal are kept exactly.
+    """
+    start, goal = scenario.start_array, scenario.goal_array
+    inner = np.asarray(waypoints, dtype=np.float64).reshape(-1, 3)
+    scale = max(1.0, float(np.max(np.abs(np.vstack([start, inner, goal])))))
+    tolerance = _COINCIDENT * scale
+    kept = [start]
+    for point in inner:
+        if min(np.linalg.norm(point - kept[-1]), np.linalg.norm(goal - point)) > tolerance:
+            kept.append(point)
+    kept.append(goal)
+    return np.vstack(kept)
 
 
 def _chord(pts: FloatArray) -> FloatArray:
@@ -71,12 +84,12 @@ def dense_path(
 
     `tightness` k splits every leg into 2^k before the spline, which pulls the curve closer to the legs.
     """
-    pts = _subdivide(_polyline(scenario, waypoints), tightness)
-    if len(pts) < 2:
-        return pts.copy(), np.zeros(len(pts))
+    corners = _polyline(scenario, waypoints)
+    pts = _subdivide(corners, tightness)
     s = _chord(pts)
     t = np.linspace(0.0, s[-1], _sample_count(scenario, float(s[-1])))
-    if smooth and len(pts) >= 3:
+    # A single leg is straight either way; splitting a leg of a few ulps could repeat points.
+    if smooth and len(corners) >= 3:
         xy = CubicSpline(s, pts[:, :2], bc_type="natural")(t)
         z = PchipInterpolator(s, pts[:, 2])(t)
         out = np.column_stack([xy, z])
