@@ -46,7 +46,7 @@ from kafka.structs import MemberState, OffsetAndMetadata
 from pydantic import BaseModel
 
 from quartet_shared.cache import DedupCache, ResilientRedis
-from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode, header_map
+from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, header_map
 from quartet_shared.logs import bind_log_context, reset_log_context
 from quartet_shared.metrics import (
     CONSUMED,
@@ -238,7 +238,8 @@ class ConsumerRunner:
         self._max_inline_attempts = settings.max_inline_attempts
         # What the handler being run emitted, sent once it returns; one list and one bound method for the
         # runner's life rather than a new pair per record.
-        self._outputs: list[tuple[str, Envelope]] = []
+        self._outputs: list[tuple[str, tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = []
+        self._max_event_bytes = settings.max_event_bytes
         self._collect = self._collect_output
         self._failed_batches = 0
         self.error: BaseException | None = None
@@ -826,7 +827,7 @@ class ConsumerRunner:
             except Aborted:
                 outputs.clear()
                 raise
-            except PermanentError as exc:
+            except (PermanentError, EventTooLarge) as exc:
                 outputs.clear()
                 return _Failure(exc, attempt, first_failure or _now_iso(), permanent=True)
             except Exception as exc:
@@ -850,15 +851,17 @@ class ConsumerRunner:
                 continue
             if outputs:
                 try:
-                    for topic, out in outputs:
-                        self._producer.send(topic, out)
+                    for topic, (key, value, headers) in outputs:
+                        self._producer.send_raw(topic, key, value, headers)
                 finally:
                     # Sent or not, they belong to this record: none may go out with the next one.
                     outputs.clear()
             return None
 
     def _collect_output(self, topic: str, envelope: Envelope) -> None:
-        self._outputs.append((topic, envelope))
+        # Encoded and measured as it is emitted, so an oversized event fails the handler that made it (and
+        # dead-letters its input with EventTooLarge) rather than the broker refusing it after the fact.
+        self._outputs.append((topic, envelope.to_bounded_kafka(self._max_event_bytes)))
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)

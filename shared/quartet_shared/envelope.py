@@ -37,6 +37,18 @@ class EnvelopeError(ValueError):
     """A record is not a valid CloudEvents binary-mode event (the reason says why)."""
 
 
+class EventTooLarge(ValueError):
+    """An event whose encoded record exceeds the kernel's bound (`max_event_bytes`); never retried."""
+
+    def __init__(self, ce_type: str, subject: str | None, size: int, limit: int) -> None:
+        about = f" for job {subject}" if subject else ""
+        super().__init__(f"event {ce_type}{about} is {size} bytes, limit {limit}")
+        self.ce_type = ce_type
+        self.subject = subject
+        self.size = size
+        self.limit = limit
+
+
 class SchemaError(ValueError):
     """A valid envelope whose data does not match the schema its `ce_type` names."""
 
@@ -94,6 +106,14 @@ class Envelope:
             headers.append((TRACEPARENT, self.traceparent.encode()))
         value = dumps(self.data)
         return (self.key.encode() if self.key is not None else None), value, headers
+
+    def to_bounded_kafka(self, limit: int) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+        """`to_kafka`, raising EventTooLarge when key, value and headers together pass `limit` bytes."""
+        key, value, headers = self.to_kafka()
+        size = len(value) + (len(key) if key is not None else 0) + sum(len(n) + len(v) for n, v in headers)
+        if size > limit:
+            raise EventTooLarge(self.type, self.subject, size, limit)
+        return key, value, headers
 
     def parse(self, model: builtins.type[M] | None = None) -> BaseModel:
         """Validate the data against `model`, or against the schema registered for this `ce_type`."""

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, text
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import Aborted, ConsumerRunner, Context, Mode, PermanentError, Subscription
-from quartet_shared.envelope import Envelope, EnvelopeError, decode
+from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, decode
 from quartet_shared.http import Problem
 from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
 from quartet_shared.producer import Producer
@@ -185,6 +185,9 @@ class JobApi:
         envelope = Envelope.of(spec, source=self.kind.source, id=job_id, subject=job_id, key=job_id)
         try:
             self.producer.send_confirmed(self.kind.topics.jobs, envelope, timeout_s=self.publish_timeout_s)
+        except EventTooLarge as exc:
+            self.store.discard(job_id)
+            raise Problem(413, "Content Too Large", f"the job spec is too large to publish: {exc}") from exc
         except Exception as exc:
             # Not accepted, so not kept: a retry with the same key must be able to publish it afresh.
             self.store.discard(job_id)

@@ -56,6 +56,7 @@ class Producer:
 
     def __init__(self, settings: KernelSettings, **overrides: Any) -> None:
         self._config = producer_config(settings, **overrides)
+        self._max_event_bytes = settings.max_event_bytes
         self._transactional = bool(self._config.get("transactional_id"))
         self._producer = KafkaProducer(**self._config)
         self._lock = threading.Lock()
@@ -81,8 +82,8 @@ class Producer:
         return self._producer
 
     def send(self, topic: str, envelope: Envelope, *, partition: int | None = None) -> FutureRecordMetadata:
-        """Queue an envelope; the future resolves when the broker has it."""
-        key, value, headers = envelope.to_kafka()
+        """Queue an envelope; the future resolves when the broker has it. Raises EventTooLarge over the bound."""
+        key, value, headers = envelope.to_bounded_kafka(self._max_event_bytes)
         return self.send_raw(topic, key, value, headers, partition=partition)
 
     def send_raw(

@@ -64,6 +64,13 @@ class KernelSettings(BaseSettings):
     producer_linger_ms: int = Field(5, ge=0)
     request_timeout_ms: int = Field(30_000, ge=1000)
     transaction_timeout_ms: int = Field(60_000, ge=1000)
+    # Far below the broker's 1 MiB default, so an event that would be refused fails here, named and at once.
+    max_event_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=1_000_000,
+        description="Largest encoded event (key, value, headers) a producer sends; larger ones raise EventTooLarge.",
+    )
     max_inline_attempts: int = Field(3, ge=1, le=20)
     max_attempts: int = Field(6, ge=1, le=50)
     retry_backoff_base_s: float = Field(0.2, gt=0)

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from quartet_shared.envelope import Envelope, EnvelopeError, SchemaError, decode, dumps, loads, new_id
+from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, dumps, loads, new_id
 from quartet_shared.registry import Message, event_type
 
 
@@ -215,3 +215,14 @@ def test_lazy_data_refuses_what_eager_decoding_refuses(value: bytes, error: type
             decode(key, value, headers)
         with pytest.raises(EnvelopeError, match=reason):
             _ = lazy.data
+
+
+def test_an_event_over_the_bound_is_refused_by_name_with_its_size_and_the_limit() -> None:
+    env = Envelope(type="quartet.t.Big.v1", source="/x", subject="job-7", key="job-7", data={"pad": "x" * 5000})
+    key, value, headers = env.to_kafka()
+    size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
+    assert env.to_bounded_kafka(size) == (key, value, headers)
+    with pytest.raises(EventTooLarge) as caught:
+        env.to_bounded_kafka(size - 1)
+    assert str(caught.value) == f"event quartet.t.Big.v1 for job job-7 is {size} bytes, limit {size - 1}"
+    assert (caught.value.size, caught.value.limit) == (size, size - 1)

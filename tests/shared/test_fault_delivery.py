@@ -383,6 +383,35 @@ def test_an_output_the_broker_refuses_dead_letters_its_input_and_the_rest_go_thr
         assert set(outputs()) == {0, 1, 2}
 
 
+@pytest.mark.parametrize("mode", [Mode.AT_LEAST_ONCE, Mode.TRANSACTIONAL])
+def test_an_output_over_the_kernel_bound_dead_letters_its_input_named_and_the_rest_go_through(
+    settings: KernelSettings, unique: str, mode: Mode
+) -> None:
+    """An emitted event over `max_event_bytes` never reaches the broker: its input is dead-lettered at once with
+    EventTooLarge and the sizes, and the records around it get their outputs."""
+    topic, out, group = f"items.{unique}", f"out.{unique}", f"g.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "", partitions=1), TopicSpec(out, "", partitions=1)])
+    bounded = settings.model_copy(update={"max_event_bytes": 2000})
+
+    def handler(item: Item, ctx: Context) -> None:
+        pad = "x" * (4000 if item.n == 1 else 10)
+        ctx.emit(out, Envelope(type="quartet.test.Big.v1", source="/tests", subject=f"n{item.n}", data={"pad": pad}))
+
+    runner = _runner_thread(ConsumerRunner(bounded, group, [Subscription(topic, handler, Item)], mode=mode))
+    try:
+        publish_items(settings, topic, 3, keys=1)
+        wait_until(lambda: len(list_dead_letters(settings, topic)) == 1, 60, "the oversized output's input")
+        wait_until(lambda: len(read_all(settings, [out], idle_ms=1000)) == 2, 60, "the outputs around it")
+    finally:
+        runner.stop()
+    (letter,) = list_dead_letters(settings, topic)
+    assert letter.reason["dlq_error_type"] == "EventTooLarge"
+    assert letter.reason["dlq_error_message"].startswith("event quartet.test.Big.v1 for job n1 is ")
+    assert letter.reason["dlq_error_message"].endswith(" bytes, limit 2000")
+    assert letter.reason["dlq_attempts"] == "1"
+    assert sorted(e.subject or "" for e in read_all(settings, [out], idle_ms=1000)) == ["n0", "n2"]
+
+
 def test_redis_stopped_mid_stream_processing_continues_and_caching_resumes(
     settings: KernelSettings, servers: Servers, engine: Engine, unique: str
 ) -> None:

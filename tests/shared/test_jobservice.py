@@ -282,6 +282,26 @@ def test_unacknowledged_submission_is_503_and_not_kept(tmp_path: Path, unique: s
     assert over.json()["errors"][0]["field"] == "optimizer.iterations"
 
 
+def test_a_spec_over_the_event_bound_is_413_and_not_kept(settings: KernelSettings, tmp_path: Path, unique: str) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    store = JobStore(engine)
+    kind = kind_for(JobTopics.of("planning", f"b{unique}."))
+    producer = Producer(settings.model_copy(update={"max_event_bytes": 1024}))
+    app = create_app(title="jobs")
+    app.state.job_api = JobApi(kind, store, producer, ArtifactStore(engine))
+    app.include_router(job_router(kind))
+    big = spec()
+    big["scenario"]["threats"] = [{"x": 50, "y": 50 + i * 0.01, "radius": 1} for i in range(40)]
+    try:
+        answer = TestClient(app).post("/jobs", json=big)
+    finally:
+        producer.close()
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "bytes, limit 1024" in answer.json()["detail"]
+    assert store.list() == []
+
+
 def test_undecodable_and_over_budget_messages_are_dead_lettered(system: System) -> None:
     system.worker()
     producer = Producer(system.settings)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
-from quartet_shared.envelope import Envelope
+from quartet_shared.envelope import Envelope, EventTooLarge
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.producer import ProduceFailed, Producer
 from quartet_shared.settings import KernelSettings
@@ -61,3 +61,21 @@ def test_a_record_the_broker_refuses_fails_the_flush(settings: KernelSettings, p
     producer.send_confirmed(topic, Envelope(type="t", source="/tests", data={"n": 2}), timeout_s=30)
     producer.send(topic, Envelope(type="t", source="/tests", data={"n": 3}))
     producer.flush()
+
+
+def test_an_event_over_the_kernel_bound_is_refused_before_the_broker_sees_it(
+    settings: KernelSettings, unique: str
+) -> None:
+    topic = f"bounded.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    bounded = Producer(settings.model_copy(update={"max_event_bytes": 2000}))
+    try:
+        before = _value(PRODUCED, topic)
+        big = Envelope(type="quartet.t.Big.v1", source="/tests", subject="j1", data={"pad": "x" * 3000})
+        with pytest.raises(EventTooLarge, match=r"event quartet.t.Big.v1 for job j1 is \d+ bytes, limit 2000"):
+            bounded.send(topic, big)
+        assert _value(PRODUCED, topic) == before
+        bounded.send_confirmed(topic, Envelope(type="t", source="/tests", data={"n": 1}), timeout_s=30)
+    finally:
+        bounded.close()
+    assert _value(PRODUCED, topic) == before + 1
