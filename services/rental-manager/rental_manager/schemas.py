@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from zxcvbn.matching import RANKED_DICTIONARIES
 
 from rental_manager.domain.model import (
     ApplicationStatus,
@@ -27,11 +28,20 @@ T = TypeVar("T")
 MAX_CENTS = 10**12  # ten billion in major units: far beyond any rent, far inside BIGINT
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2200, 12, 31)
+MIN_PASSWORD = 10
+# The 30,000 most common passwords of leaked sets, as zxcvbn ships and maintains them (word -> rank).
+COMMON_PASSWORDS = RANKED_DICTIONARIES["passwords"]
 
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _uncommon(value: str) -> str:
+    if value.lower() in COMMON_PASSWORDS:
+        raise ValueError("is one of the most common passwords, the first an attacker tries: choose another")
     return value
 
 
@@ -52,6 +62,9 @@ Moment = Annotated[AwareDatetime, AfterValidator(_aware_in_range)]
 Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Place = Annotated[Text, Field(min_length=1, max_length=100)]
+Password = Annotated[
+    str, Field(min_length=MIN_PASSWORD, max_length=128), AfterValidator(_no_nul), AfterValidator(_uncommon)
+]
 Email = Annotated[Text, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
@@ -75,7 +88,7 @@ class UserCreate(BaseModel):
     """Sign up as a tenant or a landlord (admins create admins)."""
 
     email: Email
-    password: Annotated[Text, Field(min_length=8, max_length=128)]
+    password: Password
     full_name: Name
     role: Literal["tenant", "landlord"] = "tenant"
 

@@ -70,6 +70,20 @@ def test_nobody_signs_up_as_an_admin(client: TestClient) -> None:
     assert [e["field"] for e in response.json()["errors"]] == ["role"]
 
 
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [("12345678", "at least 10 characters"), ("1234567890", "most common"), ("Qwertyuiop", "most common")],
+)
+def test_sign_up_refuses_short_and_common_passwords(client: TestClient, password: str, why: str) -> None:
+    email = f"weak-{uuid.uuid4().hex[:8]}@example.com"
+    refused = client.post("/auth/register", json={"email": email, "password": password, "full_name": "Weak"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    [error] = refused.json()["errors"]
+    assert error["field"] == "password" and why in error["message"]
+    assert client.post("/auth/token", data={"username": email, "password": password}).status_code == 401
+
+
 def test_bad_input_is_a_422_naming_each_field(client: TestClient, people: Cast) -> None:
     response = client.post(
         "/houses",

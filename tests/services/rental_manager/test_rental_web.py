@@ -128,6 +128,15 @@ def test_wrong_credentials_are_reported_on_the_form(browsers: dict[str, Browser]
     assert set(field_errors(empty)) >= {"email", "password"}
 
 
+def test_sign_up_form_names_a_common_password(browsers: dict[str, Browser]) -> None:
+    email = f"weak-{uuid.uuid4().hex[:8]}@example.com"
+    fields = {"email": email, "full_name": "Weak", "role": "tenant", "password": "password123"}
+    page = browsers["x"].post("/ui/register", {**fields, "password_again": "password123"}, from_page="/ui/register")
+    assert page.status_code == 422
+    assert "most common passwords" in field_errors(page)["password"]
+    assert SESSION_COOKIE not in browsers["x"].client.cookies
+
+
 def test_forms_without_a_valid_csrf_token_or_from_another_site_are_refused(
     browsers: dict[str, Browser], rental: Rental, people: Cast
 ) -> None:
