@@ -1,4 +1,10 @@
-"""The FastAPI app factory: health, readiness, metrics and RFC 9457 problem bodies for every error."""
+"""The FastAPI app factory: health, readiness, metrics and RFC 9457 problem bodies for every error.
+
+Every app it makes also refuses what would otherwise reach a handler only to crash it or cost it: a NUL in the
+path or query (PostgreSQL and file paths cannot hold one), a body over the request limit (413 before parsing),
+a body that is not JSON on a JSON route (415) and JSON that does not parse (400 naming line and column). Its
+OpenAPI document declares those problem bodies on every operation.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,50 @@ import logging
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quartet_shared.settings import DEFAULT_MAX_REQUEST_BYTES
 from quartet_shared.validation import error_fields
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 Check = Callable[[], bool]
+
+# How much of a client's Content-Type a problem body repeats.
+_ECHO_CHARS = 100
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem body; `errors` lists `{field, message}` pairs when fields are at fault."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
+PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
+    status: {
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+    for status in PROBLEM_STATUSES
+}
 
 
 class Problem(Exception):
@@ -33,7 +70,11 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request, status: int, title: str, detail: str | None = None, **extensions: Any
+    request: Request,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     """A problem+json response for `request`."""
     body: dict[str, Any] = {
@@ -48,6 +89,85 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+class NulGuard:
+    """ASGI middleware: a NUL in the path or query is a 400 problem before any route sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on unless its path or query holds a NUL."""
+        if scope["type"] == "http":
+            where = _nul_in(scope)
+            if where is not None:
+                request = Request(scope, receive)
+                message = f"the {where} contains a NUL character (%00), which no name or id may hold"
+                errors = [{"field": where, "message": message}]
+                await problem_response(request, 400, "Bad Request", message, errors=errors)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """The request body passed its limit while streaming in; FastAPI re-raises it to the 413 handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {limit:,} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its path's limit is a 413 problem, before any of it is parsed.
+
+    A declared Content-Length is judged before the route runs; a chunked body is counted as it streams
+    in and refused once past the limit, so no more than the limit is ever held. Starlette's own limiter
+    answers a declared overrun in plain text whatever the app says, hence this one.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, per_path: Mapping[str, int]) -> None:
+        self.app = app
+        self.limit = limit
+        self.per_path = per_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse or count the body, then pass the request on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope["path"], self.limit)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            exc = BodyTooLarge(limit)
+            response = problem_response(Request(scope), 413, "Content Too Large", str(exc.detail))
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def allow_larger_bodies(app: FastAPI, path: str, limit: int) -> None:
+    """Give requests to exactly `path` their own body limit (an upload route's), instead of the app's."""
+    per_path: dict[str, int] = app.state.body_limits
+    per_path[path] = limit
+
+
+def _nul_in(scope: Scope) -> str | None:
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    if b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+        return "query"
+    return None
+
+
 def create_app(
     *,
     title: str,
@@ -55,9 +175,14 @@ def create_app(
     readiness: Mapping[str, Check] | None = None,
     description: str = "",
     lifespan: Any = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> FastAPI:
-    """A FastAPI app with /healthz, /readyz, /metrics and problem+json error handling."""
+    """A FastAPI app with /healthz, /readyz, /metrics, problem+json errors and a request-body limit."""
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.body_limits = {}
+    app.add_middleware(BodyLimit, limit=max_request_bytes, per_path=app.state.body_limits)
+    app.add_middleware(NulGuard)
+    _declare_problems(app)
     checks = dict(readiness or {})
 
     @app.get("/healthz", tags=["ops"])
@@ -83,12 +208,26 @@ def create_app(
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    _install_handlers(app)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(request, exc.status, exc.title, exc.detail, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            return _json_syntax_problem(request, first, exc.body)
+        if isinstance(exc.body, bytes) and exc.body:
+            # FastAPI hands a JSON route the raw bytes when the media type is not JSON.
+            media = request.headers.get("content-type", "no Content-Type")[:_ECHO_CHARS]
+            message = f"send the body as application/json, not {media}"
+            errors = [{"field": "body", "message": message}]
+            return problem_response(request, 415, "Unsupported Media Type", message, errors=errors)
         errors = error_fields(exc.errors(), exc.body)
         fields = ", ".join(e["field"] for e in errors)
         return problem_response(request, 422, "Invalid request", f"invalid fields: {fields}", errors=errors)
@@ -97,11 +236,50 @@ def create_app(
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-        return problem_response(request, exc.status_code, title, detail)
+        response = problem_response(request, exc.status_code, title, detail)
+        response.headers.update(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(request, 500, "Internal Server Error", "an unexpected error was logged")
 
-    return app
+
+def _json_syntax_problem(request: Request, error: Mapping[str, Any], doc: Any) -> JSONResponse:
+    """400 naming the line and column where the JSON body stops parsing."""
+    loc = list(error.get("loc") or ())
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    text = doc if isinstance(doc, str) else ""
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    reason = str((error.get("ctx") or {}).get("error") or "invalid JSON")
+    message = f"the body is not valid JSON: {reason} at line {line}, column {column}"
+    errors = [{"field": "body", "message": message}]
+    return problem_response(request, 400, "Malformed JSON", message, line=line, column=column, errors=errors)
+
+
+def _declare_problems(app: FastAPI) -> None:
+    """Make the app's OpenAPI document declare the problem bodies every operation may answer."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDetails"] = ProblemDetails.model_json_schema()
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, declared in PROBLEM_RESPONSES.items():
+                    # Kept: a route's own description; replaced: FastAPI's plain-JSON 422, never sent.
+                    description = responses.get(str(status), {}).get("description") or declared["description"]
+                    responses[str(status)] = {**declared, "description": description}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its schema

@@ -173,6 +173,7 @@ def create_job_app(
             "database": database_ready(service.engine),
         },
         lifespan=lifespan,
+        max_request_bytes=service.settings.max_request_bytes,
     )
     app.state.job_api = job_api
     app.include_router(job_router(service.kind))

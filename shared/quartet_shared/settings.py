@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
 
+# A job spec travels as one Kafka message, whose default ceiling is 1 MiB; a route that takes more (an upload)
+# raises its own limit with FastAPI's `max_body_size`.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names every bad one and its variable."""
@@ -61,6 +65,9 @@ class KernelSettings(BaseSettings):
         2.0, gt=0, description="After a Redis failure, how long to skip Redis before trying again."
     )
     idempotency_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    max_request_bytes: int = Field(
+        DEFAULT_MAX_REQUEST_BYTES, ge=1024, description="Largest request body the API reads (413 beyond it, unparsed)."
+    )
     producer_linger_ms: int = Field(5, ge=0)
     request_timeout_ms: int = Field(30_000, ge=1000)
     transaction_timeout_ms: int = Field(60_000, ge=1000)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
-from quartet_shared.http import Problem, create_app
+from quartet_shared.http import Problem, allow_larger_bodies, create_app
 
 
 class Thing(BaseModel):
@@ -62,3 +65,96 @@ def test_problems_404s_and_crashes_all_answer_problem_json() -> None:
     crash = client.get("/boom")
     assert crash.status_code == 500
     assert "secret" not in crash.text
+
+
+def test_a_nul_in_the_path_or_query_is_a_400_problem_naming_where() -> None:
+    client = _app(ready=True)
+    for url, where in (("/things/%00", "path"), ("/healthz?name=%00../../x", "query")):
+        r = client.get(url)
+        assert r.status_code == 400, url
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["errors"] == [{"field": where, "message": r.json()["detail"]}]
+        assert "NUL" in r.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_413_before_parsing_declared_or_streamed() -> None:
+    app = create_app(title="t", max_request_bytes=1024)
+    parsed: list[Thing] = []
+
+    @app.post("/things")
+    def make(thing: Thing) -> Thing:
+        parsed.append(thing)
+        return thing
+
+    client = TestClient(app)
+    body = b'{"name": "' + b"x" * 2048 + b'", "size": 1}'
+    declared = client.post("/things", content=body, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json()["detail"] == "the request body is over the limit of 1,024 bytes"
+
+    def chunks() -> Iterator[bytes]:
+        # No Content-Length: the limit must hold while the body streams in.
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    streamed = client.post("/things", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert streamed.json()["status"] == 413
+    assert parsed == []
+    assert client.post("/things", json={"name": "small", "size": 1}).status_code == 200
+
+
+def test_a_json_syntax_error_is_400_naming_line_and_column() -> None:
+    r = _app(ready=True).post(
+        "/things", content=b'{\n  "name": "a",\n  "size" 1\n}', headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert (body["line"], body["column"]) == (3, 10)
+    assert "line 3, column 10" in body["detail"]
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_body_that_is_not_json_is_415() -> None:
+    r = _app(ready=True).post("/things", content=b"name=a", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert "application/json" in r.json()["detail"] and "text/plain" in r.json()["detail"]
+
+
+def test_a_wrong_method_is_a_405_problem_with_allow() -> None:
+    r = _app(ready=True).delete("/things")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_openapi_declares_problem_bodies_on_every_operation_even_of_later_routers() -> None:
+    app = create_app(title="t")
+    router = APIRouter()
+
+    @router.get("/later/{item}")
+    def later(item: str) -> str:
+        return item
+
+    app.include_router(router)
+    schema = TestClient(app).get("/openapi.json").json()
+    assert "ProblemDetails" in schema["components"]["schemas"]
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert len(operations) == 4
+    for op in operations:
+        for status in ("400", "401", "403", "404", "409", "413", "415", "422", "429"):
+            assert list(op["responses"][status]["content"]) == ["application/problem+json"]
+
+
+def test_a_path_given_a_larger_limit_takes_bodies_the_app_would_refuse() -> None:
+    app = create_app(title="t", max_request_bytes=1024)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> int:
+        return len(await request.body())
+
+    allow_larger_bodies(app, "/upload", 4096)
+    client = TestClient(app)
+    assert client.post("/upload", content=b"x" * 3000).json() == 3000
+    assert client.post("/upload", content=b"x" * 5000).status_code == 413

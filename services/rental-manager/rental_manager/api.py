@@ -526,6 +526,7 @@ def create_api(rental: Rental, *, with_relay: bool = False, with_worker: bool = 
             "database": database_ready(rental.engine),
         },
         lifespan=lifespan,
+        max_request_bytes=rental.settings.max_request_bytes,
     )
     app.state.service = rental.service
     app.state.rental = rental

@@ -235,6 +235,7 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
         description="Seeded workloads, injected faults and an end-to-end audit of every job and event.",
         readiness={"kafka": lambda: kafka_problem(settings) is None},
         lifespan=lifespan,
+        max_request_bytes=settings.max_request_bytes,
     )
     app.state.runs = runs
 

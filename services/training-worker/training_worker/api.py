@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from quartet_shared.http import Problem
+from quartet_shared.http import Problem, allow_larger_bodies
 from quartet_shared.jobapp import create_job_app
 
 from training_worker.bootstrap import Trainer
@@ -73,26 +73,6 @@ def _invalid(message: str, field: str) -> Problem:
     return Problem(422, "Invalid dataset", message, errors=[{"field": field, "message": message}])
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
-
-    def too_large(size: str) -> Problem:
-        message = f"the CSV is {size} bytes, over the limit of {limit:,} bytes"
-        return Problem(413, "Content Too Large", message, errors=[{"field": "body", "message": message}])
-
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(f"{int(declared):,}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"more than {limit:,}")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "",
     status_code=201,
@@ -122,7 +102,7 @@ async def upload_dataset(
             "Unsupported Media Type",
             "send the CSV itself as the request body (Content-Type: text/csv), not as a form",
         )
-    content = await _read_limited(request, uploads.max_bytes)
+    content = await request.body()
     try:
         dataset = await run_in_threadpool(uploads.validate, content, label_column)
     except InvalidDataset as exc:
@@ -167,6 +147,7 @@ def create_api(trainer: Trainer, *, with_projector: bool = True, with_worker: bo
     settings = trainer.settings
     app.state.dataset_uploads = DatasetUploads(trainer.datasets, settings.max_upload_bytes, settings.max_rows)
     app.include_router(router)
+    allow_larger_bodies(app, "/datasets", settings.max_upload_bytes)
     return app
 
 
