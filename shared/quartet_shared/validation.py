@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+# Errors quote what the user sent; a 600-digit number or a megabyte string is cut to this many characters.
+ECHO_LIMIT = 40
+# A message built by any validator is cut here, so that no value it quotes can make a problem body large.
+MESSAGE_LIMIT = 400
+
 
 class FieldError(ValueError):
     """A validator's error about one field, given as a dotted path relative to the model being validated."""
@@ -19,6 +24,19 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """`repr(value)` for an error message, cut to `limit` characters; huge integers by their size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def capped(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`message` cut to `limit` characters."""
+    return message if len(message) <= limit else f"{message[: limit - 1]}…"
 
 
 def _without_tags(loc: Sequence[int | str], data: Any) -> list[int | str]:
@@ -58,8 +76,8 @@ def error_fields(
         if isinstance(cause, FieldError):
             path.extend(cause.field.split("."))
             message = cause.message
-        out.append({"field": ".".join(path) or "body", "message": message})
+        out.append({"field": ".".join(path) or "body", "message": capped(message)})
     return out
 
 
-__all__ = ["FieldError", "error_fields"]
+__all__ = ["FieldError", "capped", "error_fields", "shown"]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from quartet_shared.http import create_app
-from quartet_shared.validation import FieldError, error_fields
+from quartet_shared.validation import FieldError, error_fields, shown
 
 
 class Slow(BaseModel):
@@ -32,6 +32,8 @@ class Job(BaseModel):
             raise FieldError("name", "may not be 'kind'")
         if len(self.items) > 3:
             raise ValueError("too many items")
+        if self.name.startswith("echo:"):
+            raise FieldError("name", f"{self.name} is taken")
         return self
 
 
@@ -80,3 +82,17 @@ def test_problem_bodies_of_the_app_use_the_spec_fields() -> None:
     body = answer.json()
     assert body["errors"] == [{"field": "speed.rate", "message": "Input should be greater than 0"}]
     assert body["detail"] == "invalid fields: speed.rate"
+
+
+def test_a_message_quoting_a_huge_value_is_cut() -> None:
+    [error] = fields_of({"speed": {"kind": "slow", "rate": 1}, "name": "echo:" + "x" * 1_000_000})
+    assert error["field"] == "name"
+    assert error["message"].startswith("echo:xxx") and len(error["message"]) <= 400
+
+
+def test_shown_cuts_long_values_and_sizes_huge_integers() -> None:
+    assert shown("abc") == "'abc'"
+    assert shown(12.5) == "12.5"
+    assert len(shown("y" * 10_000)) == 40
+    assert shown(10**600) == "an integer of 1994 bits"
+    assert shown(-(10**5000)).startswith("-an integer of")

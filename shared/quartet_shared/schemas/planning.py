@@ -83,7 +83,7 @@ class Bounds(Message):
     @classmethod
     def _ordered(cls, v: Range) -> Range:
         if not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
-            raise ValueError(f"must be a finite [min, max] with min < max, got {list(v)}")
+            raise ValueError(f"must be a finite [min, max] with min < max, got [{v[0]:.6g}, {v[1]:.6g}]")
         return v
 
 
@@ -147,11 +147,14 @@ class ScenarioSpec(Message):
         # Analytic terrain is rasterised from the origin to the far corner of the bounds at its cell size.
         terrain = info.data.get("terrain")
         if isinstance(terrain, GaussianTerrain):
-            cells = math.ceil(v.x[1] / terrain.cell_size) * math.ceil(v.y[1] / terrain.cell_size)
-            if cells > MAX_TERRAIN_CELLS:
+            columns, rows = v.x[1] / terrain.cell_size, v.y[1] / terrain.cell_size
+            # In floats: huge bounds over a tiny cell give inf here, where integers overflowed or ran to 600 digits.
+            needed = columns * rows
+            if not (needed <= MAX_TERRAIN_CELLS and math.ceil(columns) * math.ceil(rows) <= MAX_TERRAIN_CELLS):
+                count = f"about {needed:.3g}" if math.isfinite(needed) else "more than 1e308"
                 raise ValueError(
-                    f"the Gaussian terrain up to ({v.x[1]:g}, {v.y[1]:g}) at cell size {terrain.cell_size:g} "
-                    f"needs {cells:,} cells, over the maximum {MAX_TERRAIN_CELLS:,}; use a larger cell_size"
+                    f"the Gaussian terrain up to ({v.x[1]:.6g}, {v.y[1]:.6g}) at cell size {terrain.cell_size:.6g} "
+                    f"needs {count} cells, over the maximum {MAX_TERRAIN_CELLS:,}; use a larger cell_size"
                 )
         return v
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from quartet_shared.registry import Message, event_type
-from quartet_shared.validation import FieldError
+from quartet_shared.validation import FieldError, shown
 
 MAX_EPOCHS = 100_000
 MAX_ROWS = 1_000_000
@@ -187,7 +187,7 @@ class Sweep(_Spec):
     def _sorted_unique(cls, lambdas: tuple[float, ...]) -> tuple[float, ...]:
         bad = [lam for lam in lambdas if not 0.0 <= lam <= MAX_LAM]
         if bad:
-            raise ValueError(f"every λ must be in [0, {MAX_LAM:g}], got {bad[0]!r}")
+            raise ValueError(f"every λ must be in [0, {MAX_LAM:g}], got {shown(bad[0])}")
         return tuple(sorted(set(lambdas)))
 
 
@@ -301,9 +301,9 @@ class InlineSource(_Spec):
 def _check_label(label: LabelColumn, columns: list[str] | None, width: int) -> None:
     if isinstance(label, int):
         if not -width <= label < width:
-            raise FieldError("label_column", f"index {label} is out of range for {width} columns")
+            raise FieldError("label_column", f"index {shown(label)} is out of range for {width} columns")
     elif columns is None or label not in columns:
-        raise FieldError("label_column", f"{label!r} is not one of the columns")
+        raise FieldError("label_column", f"{shown(label)} is not one of the columns")
 
 
 class UploadSource(_Spec):

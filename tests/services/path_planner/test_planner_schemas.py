@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -75,6 +76,20 @@ def with_(path: str, value: Any) -> dict[str, Any]:
 def test_validation_errors_name_the_field(path: str, value: Any, loc: str, text: str) -> None:
     found = errors(with_(path, value))
     assert any(lc == loc and text in msg for lc, msg in found), found
+
+
+@pytest.mark.parametrize(
+    ("upper", "cell"),
+    [(1e308, 1e-300), (1e308, 5e-324), (1e300, 1.0), (1e200, 1e-200)],
+    ids=["1e308 over 1e-300", "1e308 over the smallest float", "600-digit cell count", "inf cells"],
+)
+def test_huge_bounds_over_a_tiny_cell_name_the_bounds_and_stay_short(upper: float, cell: float) -> None:
+    data = with_("scenario.terrain", {"kind": "gaussian", "cell_size": cell})
+    data["scenario"]["bounds"] = {"x": [1, upper], "y": [1, upper]}
+    [(loc, msg)] = errors(data)
+    assert loc == "scenario.bounds"
+    assert "over the maximum" in msg
+    assert len(msg) < 250 and not re.search(r"\d{20}", msg), msg
 
 
 def test_budget_hard_maximum() -> None:

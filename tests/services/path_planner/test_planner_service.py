@@ -157,6 +157,8 @@ def bad_specs() -> list[tuple[str, dict[str, Any], str, str]]:
         ("over the hard maximum", small_spec(population=5000, iterations=401), "optimizer", "exceeds the maximum"),
         ("terrain grid too large", scenario(terrain={"kind": "gaussian", "cell_size": 0.1}), "scenario.bounds",
          "over the maximum"),
+        ("bounds of 1e308 over a tiny cell", scenario(terrain={"kind": "gaussian", "cell_size": 1e-300},
+         bounds={"x": [1, 1e308], "y": [1, 1e308]}), "scenario.bounds", "over the maximum"),
     ]  # fmt: skip
 
 

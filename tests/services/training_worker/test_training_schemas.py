@@ -126,6 +126,20 @@ def test_inconsistent_specs_say_which_field_is_wrong(raw: dict[str, Any], messag
         TrainingJobSpec.model_validate(raw)
 
 
+@pytest.mark.parametrize(
+    "label",
+    [10**600, -(10**5000), "x" * 100_000],
+    ids=["600-digit index", "5000-digit index", "100k-character name"],
+)
+def test_errors_never_echo_a_huge_value(label: Any) -> None:
+    raw = {"data": {"kind": "inline", "rows": [[1, 2], [3, 4], [5, 6]], "columns": ["a", "b"], "label_column": label}}
+    with pytest.raises(ValidationError) as err:
+        TrainingJobSpec.model_validate(raw)
+    [error] = err.value.errors()
+    assert "label_column" in error["msg"]
+    assert len(error["msg"]) < 200, error["msg"][:300]
+
+
 def test_sweep_grid_is_sorted_and_deduplicated() -> None:
     spec = TrainingJobSpec.model_validate({"mode": {"kind": "sweep", "lambdas": [1.0, 0.0, 0.1, 1.0]}})
     assert isinstance(spec.mode, Sweep)
