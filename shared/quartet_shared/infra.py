@@ -458,9 +458,50 @@ class NativeRedis(Server):
         return f"redis://127.0.0.1:{self.port}/0"
 
 
+# The roles deploy/postgres/roles.sql creates, each with its password's variable; the server's superuser is
+# "postgres" (POSTGRES_PASSWORD), as in the official image Compose runs.
+SERVICE_ROLES = ("training", "planning", "rental", "simulator")
+ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
+# The simulator has no database of its own: it reads the rental manager's for its audit.
+ROLE_DATABASES = {"training": "training", "planning": "planning", "rental": "rental", "simulator": "rental"}
+
+
+def password_variable(role: str) -> str:
+    """The environment variable holding a service role's PostgreSQL password (natively and in Compose)."""
+    return f"POSTGRES_{role.upper()}_PASSWORD"
+
+
+def role_env(role: str, host: str, port: int | str, password: str) -> dict[str, str]:
+    """What a service process needs to reach its database as its own role; libpq reads the password from PGPASSWORD."""
+    variable = "SIMULATOR_RENTAL_DATABASE_URL" if role == "simulator" else "DATABASE_URL"
+    return {variable: f"postgresql://{role}@{host}:{port}/{ROLE_DATABASES[role]}", "PGPASSWORD": password}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner may read (created 0600, never world-readable in between)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+# Rewritten at every start. The superuser's password-less way in is the server's socket, which only the
+# server's owner (and root) may open; everything over TCP proves a password with SCRAM.
+PG_HBA = """# Written by quartet_shared.infra at every start of the server; edits here are replaced.
+local   all   postgres                  trust
+host    all   all        127.0.0.1/32   scram-sha-256
+"""
+
+
 @dataclass
 class NativePostgres(Server):
-    """A PostgreSQL cluster owned by the `postgres` user (the server refuses to run as root)."""
+    """A PostgreSQL cluster owned by the `postgres` user (the server refuses to run as root).
+
+    Each service has its own database and LOGIN role (deploy/postgres/roles.sql), provisioned at every start;
+    passwords come from the environment (`POSTGRES_PASSWORD`, `POSTGRES_<ROLE>_PASSWORD`) or are generated
+    once into `passwords.json` beside the data, readable by its owner only.
+    """
 
     database: str = "quartet"
 
@@ -479,8 +520,28 @@ class NativePostgres(Server):
             return None
         return pid
 
+    @property
+    def secrets_file(self) -> Path:
+        """Where generated passwords are kept (0600)."""
+        return self.workdir / "passwords.json"
+
+    def passwords(self) -> dict[str, str]:
+        """Every role's password by variable: the environment's if set, else the one generated here once."""
+        import secrets
+
+        names = ["POSTGRES_PASSWORD", *(password_variable(role) for role in SERVICE_ROLES)]
+        try:
+            saved: dict[str, str] = json.loads(self.secrets_file.read_text())
+        except FileNotFoundError:
+            saved = {}
+        missing = [name for name in names if name not in saved]
+        if missing:
+            saved.update({name: secrets.token_urlsafe(24) for name in missing})
+            _write_private(self.secrets_file, json.dumps(saved, indent=2))
+        return {name: os.environ.get(name) or saved[name] for name in names}
+
     def start(self, timeout_s: float = 60.0) -> None:
-        """initdb once, start the server, create the database and wait until it answers."""
+        """initdb once, start the server, provision the roles and databases, and wait until it answers."""
         if self.running():
             return
         bindir = postgres_bindir()
@@ -494,9 +555,10 @@ class NativePostgres(Server):
                     [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
                 )
             )
+        (data / "pg_hba.conf").write_text(PG_HBA)
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} "
-            "-c fsync=on -c max_connections=200 -c shared_buffers=128MB"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c unix_socket_permissions=0700 "
+            "-c password_encryption=scram-sha-256 -c fsync=on -c max_connections=200 -c shared_buffers=128MB"
         )
         _run(
             self._as_postgres(
@@ -504,13 +566,24 @@ class NativePostgres(Server):
             ),
             timeout=timeout_s,
         )
+        self._provision(bindir)
         wait_for(self.ready, f"PostgreSQL on 127.0.0.1:{self.port}", timeout_s, self.logfile)
-        import psycopg
 
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
+    def _provision(self, bindir: Path) -> None:
+        """Set the superuser's password, create `database`, and run roles.sql, as the superuser over the socket."""
+        script = (
+            "\\getenv admin_password POSTGRES_PASSWORD\n"
+            "ALTER ROLE postgres PASSWORD :'admin_password';\n"
+            "SELECT format('CREATE DATABASE %I', :'database')"
+            " WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \\gexec\n"
+        )
+        psql = [str(bindir / "psql"), "-X", "-q", "-h", str(self.workdir), "-p", str(self.port), "-U", "postgres"]
+        # The passwords travel in the environment, never on a command line other users could read.
+        _run(
+            self._as_postgres([*psql, "-d", "postgres", "-v", f"database={self.database}", "-f", "-"]),
+            input=script + ROLES_SQL.read_text(),
+            env={**os.environ, **self.passwords()},
+        )
 
     def ready(self) -> bool:
         """True when a connection succeeds."""
@@ -527,13 +600,25 @@ class NativePostgres(Server):
         with contextlib.suppress(subprocess.CalledProcessError):
             _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast", "stop"]))
 
+    def _superuser_url(self, database: str) -> str:
+        from urllib.parse import quote
+
+        password = quote(self.passwords()["POSTGRES_PASSWORD"], safe="")
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{database}"
+
     @property
     def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        """The superuser on the server's maintenance database: for provisioning and tests, never for services."""
+        return self._superuser_url("postgres")
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        """The superuser on the `quartet` database, where tests make their private databases."""
+        return self._superuser_url(self.database)
+
+    def service_env(self, role: str) -> dict[str, str]:
+        """A service role's database settings on this server (see `role_env`)."""
+        return role_env(role, "127.0.0.1", self.port, self.passwords()[password_variable(role)])
 
 
 @dataclass
@@ -592,7 +677,6 @@ class Stack:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
             "REDIS_URL": self.redis.url,
-            "DATABASE_URL": self.postgres.url,
         }
 
 

@@ -1,10 +1,18 @@
-"""The native servers' helpers that need no server."""
+"""The native servers' helpers, and the PostgreSQL roles every service gets (on the real server)."""
 
 from __future__ import annotations
 
 import base64
+import stat
+import uuid
+from pathlib import Path
 
-from quartet_shared.infra import new_cluster_id
+import psycopg
+import pytest
+from quartet_shared.infra import SERVICE_ROLES, NativePostgres, new_cluster_id, password_variable
+from sqlalchemy.engine import make_url
+
+from tests.support.servers import Servers
 
 
 def test_cluster_ids_are_uuids_the_storage_tool_cannot_mistake_for_options() -> None:
@@ -13,3 +21,115 @@ def test_cluster_ids_are_uuids_the_storage_tool_cannot_mistake_for_options() -> 
     assert not [i for i in ids if i.startswith("-")]
     assert len(set(ids)) == len(ids)
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+
+
+# ---- the service roles on the real server ------------------------------------------------------------------
+
+OWNERS = ("training", "planning", "rental")
+
+
+def _connect(env: dict[str, str], *, database: str | None = None, password: str | None = None) -> psycopg.Connection:
+    """Connect as the role `env` describes (its URL and PGPASSWORD), optionally to another database."""
+    url = make_url(next(v for k, v in env.items() if k.endswith("DATABASE_URL")))
+    if database is not None:
+        url = url.set(database=database)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        dbname=url.database,
+        password=password if password is not None else env["PGPASSWORD"],
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("role", OWNERS)
+def test_a_service_role_owns_its_database_and_nothing_more(servers: Servers, role: str) -> None:
+    """It logs in with its password, creates and uses tables in its own database, and holds no server-wide right."""
+    env = servers.service_env(role)
+    assert env["DATABASE_URL"].rsplit("/", 1)[1] == role
+    assert ":" not in env["DATABASE_URL"].split("//")[1].split("@")[0], "the URL must not carry the password"
+    with _connect(env) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (role, role)
+        table = f"probe_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE TABLE {table} (id int)")
+        conn.execute(f"INSERT INTO {table} VALUES (1)")
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
+        conn.execute(f"DROP TABLE {table}")
+        flags = conn.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles"
+            " WHERE rolname = current_user"
+        ).fetchone()
+        assert flags == (False, False, False, False, False)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"CREATE ROLE intruder_{uuid.uuid4().hex[:8]} LOGIN SUPERUSER")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"CREATE DATABASE intruder_{uuid.uuid4().hex[:8]}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SET ROLE postgres")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("role", [*OWNERS, "simulator"])
+def test_a_service_role_cannot_connect_to_another_services_database(servers: Servers, role: str) -> None:
+    """CONNECT is revoked from PUBLIC everywhere: only the owner (and the simulator, on rental) gets in."""
+    env = servers.service_env(role)
+    allowed = {"simulator": {"rental"}}.get(role, {role})
+    for database in (*OWNERS, "quartet", "postgres"):
+        if database in allowed:
+            continue
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            _connect(env, database=database).close()
+
+
+@pytest.mark.integration
+def test_the_simulator_role_reads_rental_tables_and_writes_nothing(servers: Servers) -> None:
+    """The audit's role reads the tables rental's migrations create, and can neither change nor add any."""
+    table = f"audited_{uuid.uuid4().hex[:8]}"
+    with _connect(servers.service_env("rental")) as rental:
+        rental.execute(f"CREATE TABLE {table} (id int)")
+        rental.execute(f"INSERT INTO {table} VALUES (7)")
+    try:
+        env = servers.service_env("simulator")
+        assert env["SIMULATOR_RENTAL_DATABASE_URL"].rsplit("/", 1)[1] == "rental"
+        with _connect(env) as sim:
+            assert sim.execute(f"SELECT id FROM {table}").fetchall() == [(7,)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                sim.execute(f"INSERT INTO {table} VALUES (8)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                sim.execute(f"CREATE TABLE probe_{uuid.uuid4().hex[:8]} (id int)")
+    finally:
+        with _connect(servers.service_env("rental")) as rental:
+            rental.execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.integration
+def test_tcp_logins_need_the_right_password(servers: Servers) -> None:
+    """No role, the superuser included, gets in over TCP without its password (SCRAM)."""
+    env = servers.service_env("training")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        _connect(env, password="not-the-password").close()
+    url = make_url(servers.database_url)
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database, password="", connect_timeout=5
+        ).close()
+
+
+def test_generated_passwords_are_kept_private_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generated once into a 0600 file and reused; a password set in the environment is the one used."""
+    for role in SERVICE_ROLES:
+        monkeypatch.delenv(password_variable(role), raising=False)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    server = NativePostgres("postgres", 5432, tmp_path)
+    first = server.passwords()
+    assert stat.S_IMODE(server.secrets_file.stat().st_mode) == 0o600
+    assert len(set(first.values())) == len(first) == len(SERVICE_ROLES) + 1
+    assert NativePostgres("postgres", 5432, tmp_path).passwords() == first
+    monkeypatch.setenv("POSTGRES_RENTAL_PASSWORD", "from-the-environment")
+    assert server.passwords()["POSTGRES_RENTAL_PASSWORD"] == "from-the-environment"
+    assert server.service_env("rental")["PGPASSWORD"] == "from-the-environment"

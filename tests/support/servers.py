@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from quartet_shared.infra import Stack
+from quartet_shared.infra import ROLES_SQL, SERVICE_ROLES, Stack, password_variable, role_env
 
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
 REDIS_IMAGE = "redis:7.4-alpine"
@@ -21,6 +22,7 @@ class Servers(Protocol):
     redis_url: str
     database_url: str
 
+    def service_env(self, role: str) -> dict[str, str]: ...
     def stop_kafka(self) -> None: ...
     def start_kafka(self) -> None: ...
     def stop_redis(self) -> None: ...
@@ -55,6 +57,10 @@ class NativeServers:
     @property
     def database_url(self) -> str:
         return self.stack.postgres.url
+
+    def service_env(self, role: str) -> dict[str, str]:
+        """A service role's database settings (its URL and PGPASSWORD), as `make up` hands them to the service."""
+        return self.stack.postgres.service_env(role)
 
     def stop_kafka(self) -> None:
         """A clean broker shutdown."""
@@ -98,6 +104,7 @@ class ContainerServers:
     kafka_bootstrap: str
     redis_url: str
     database_url: str
+    passwords: dict[str, str]
 
     @classmethod
     def start(cls) -> ContainerServers:
@@ -112,10 +119,27 @@ class ContainerServers:
         kafka.start()
         redis = RedisContainer(REDIS_IMAGE)
         redis.start()
-        postgres = PostgresContainer(POSTGRES_IMAGE, driver="psycopg")
+        passwords = {password_variable(role): uuid.uuid4().hex for role in SERVICE_ROLES}
+        # The same script Compose's init step runs, so the service roles exist here too.
+        postgres = PostgresContainer(POSTGRES_IMAGE, driver="psycopg").with_volume_mapping(
+            str(ROLES_SQL), "/quartet/roles.sql"
+        )
         postgres.start()
+        result = postgres.get_wrapped_container().exec_run(
+            ["psql", "-X", "-q", "-U", postgres.username, "-d", postgres.dbname, "-f", "/quartet/roles.sql"],
+            environment=passwords,
+        )
+        if result.exit_code != 0:
+            raise RuntimeError(f"roles.sql failed in the PostgreSQL container: {result.output!r}")
         redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-        return cls(kafka, redis, postgres, kafka.get_bootstrap_server(), redis_url, postgres.get_connection_url())
+        return cls(
+            kafka, redis, postgres, kafka.get_bootstrap_server(), redis_url, postgres.get_connection_url(), passwords
+        )
+
+    def service_env(self, role: str) -> dict[str, str]:
+        """A service role's database settings (its URL and PGPASSWORD) on the container's server."""
+        host, port = self.postgres.get_container_host_ip(), self.postgres.get_exposed_port(5432)
+        return role_env(role, host, port, self.passwords[password_variable(role)])
 
     def _pause(self, container: Any) -> None:
         container.get_wrapped_container().stop()

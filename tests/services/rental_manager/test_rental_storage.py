@@ -59,18 +59,21 @@ def test_ids_survive_a_dump_and_restore(servers: Servers, settings: KernelSettin
         rental.close()
         parsed = make_url(url)
         conn = ["-h", str(parsed.host), "-p", str(parsed.port), "-U", str(parsed.username)]
+        # The server asks every TCP login for its password; libpq's tools read it from PGPASSWORD.
+        admin = {**os.environ, "PGUSER": str(parsed.username), "PGPASSWORD": parsed.password or ""}
         dump = subprocess.run(
             [str(postgres_bindir() / "pg_dump"), *conn, "--no-owner", source],
             check=True,
             capture_output=True,
+            env=admin,
         ).stdout
-        admin = {**os.environ, "PGUSER": str(parsed.username)}
         subprocess.run([str(postgres_bindir() / "createdb"), *conn, target], check=True, env=admin)
         subprocess.run(
             [str(postgres_bindir() / "psql"), *conn, "-v", "ON_ERROR_STOP=1", "-q", target],
             input=dump,
             check=True,
             capture_output=True,
+            env=admin,
         )
         restored = bootstrap(rental_settings(settings, parsed.set(database=target).render_as_string(False), unique))
         try:
