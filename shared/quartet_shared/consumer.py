@@ -14,6 +14,9 @@ Ids already done are skipped: through a Redis fast path in at-least-once mode, t
 memory in transactional mode. In both, transient failures are retried inline with exponential backoff and then
 through ``T.retry``, and poison records go to ``T.dlq`` with their reason, so one bad record never stalls its
 partition.
+
+Handlers may defer work to ``ctx.after_commit``, run only once their record's unit of work is
+committed: a copy of a result kept outside Kafka must never hold what the topic does not.
 """
 
 from __future__ import annotations
@@ -127,10 +130,18 @@ class Context:
     attempt: int
     stopping: threading.Event
     _emit: Callable[[str, Envelope], None]
+    _after_commit: Callable[[Callable[[], None]], None]
 
     def emit(self, topic: str, envelope: Envelope) -> None:
         """Produce an event as part of this record's unit of work (inside the transaction in that mode)."""
         self._emit(topic, envelope)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this record's unit of work is committed, and never if it is not.
+
+        A crash between the commit and the call skips it, so it may only do what can be lost (fill a cache).
+        """
+        self._after_commit(callback)
 
 
 Handler = Callable[[M, Context], None]
@@ -169,6 +180,7 @@ class _BatchState:
     offsets: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
     done_ids: list[str] = field(default_factory=list)
     dedup_records: list[tuple[int, str]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
     processed: int = 0
 
 
@@ -241,6 +253,8 @@ class ConsumerRunner:
         self._outputs: list[tuple[str, tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = []
         self._max_event_bytes = settings.max_event_bytes
         self._collect = self._collect_output
+        self._deferred: list[Callable[[], None]] = []
+        self._defer = self._deferred.append
         self._failed_batches = 0
         self.error: BaseException | None = None
         self._stall_timeout_s = settings.consumer_stall_timeout_s
@@ -587,6 +601,7 @@ class ConsumerRunner:
             for tp, rows in decoded.items():
                 self._process_partition(tp, rows, known, state)
             self._commit(state, txn)
+            self._run_after_commit(state)
         except Aborted:
             self._abandon(batch, state, txn, keep_finished=True)
             return None, False
@@ -705,6 +720,8 @@ class ConsumerRunner:
             with contextlib.suppress(KafkaError):
                 self._commit(state, txn=False)
                 committed_here = True
+        if committed_here:
+            self._run_after_commit(state)
         self._producer.take_failures()
         for tp, records in batch.items():
             committed = state.offsets.get(tp)
@@ -793,6 +810,8 @@ class ConsumerRunner:
         failure = self._attempt(route, message, rec, env, prior_attempts, first_failure)
         if failure is None:
             state.done_ids.append(env.id)
+            state.after_commit.extend(self._deferred)
+            self._deferred.clear()
             if self._transactional:
                 self._record_dedup(_base(tp), env.id, state)
             return
@@ -818,21 +837,21 @@ class ConsumerRunner:
         while True:
             attempt += 1
             inline_left -= 1
-            ctx = Context(env, rec, attempt, self.stopping, self._collect)
+            ctx = Context(env, rec, attempt, self.stopping, self._collect, self._defer)
             token = bind_log_context(env.subject or env.id, env.traceparent)
             retry_in: float | None = None
             started = time.perf_counter()
             try:
                 handler(message, ctx)
             except Aborted:
-                outputs.clear()
+                self._discard_attempt()
                 raise
             except (PermanentError, EventTooLarge) as exc:
-                outputs.clear()
+                self._discard_attempt()
                 return _Failure(exc, attempt, first_failure or _now_iso(), permanent=True)
             except Exception as exc:
                 # A failed attempt's outputs are thrown away with it.
-                outputs.clear()
+                self._discard_attempt()
                 first_failure = first_failure or _now_iso()
                 RETRIES.labels(self.group, rec.topic).inc()
                 log.warning(
@@ -862,6 +881,19 @@ class ConsumerRunner:
         # Encoded and measured as it is emitted, so an oversized event fails the handler that made it (and
         # dead-letters its input with EventTooLarge) rather than the broker refusing it after the fact.
         self._outputs.append((topic, envelope.to_bounded_kafka(self._max_event_bytes)))
+
+    def _discard_attempt(self) -> None:
+        self._outputs.clear()
+        self._deferred.clear()
+
+    def _run_after_commit(self, state: _BatchState) -> None:
+        """The committed batch's deferred callbacks; one failing does not stop the others."""
+        callbacks, state.after_commit = state.after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed", extra={"group": self.group})
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s)

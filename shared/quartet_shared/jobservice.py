@@ -478,6 +478,7 @@ class JobWorker:
         progress_interval_s: float = 0.25,
         job_timeout_s: float = 900.0,
         cancel_listener: CancelListener | None = None,
+        runner_class: Callable[..., ConsumerRunner] = ConsumerRunner,
     ) -> None:
         self.kind = kind
         self.settings = settings
@@ -486,7 +487,7 @@ class JobWorker:
         self._interval = progress_interval_s
         self.cancels = cancel_listener or CancelListener(settings, kind.topics.control)
         self._progress: Producer | None = None
-        self.runner = ConsumerRunner(
+        self.runner = runner_class(
             settings,
             f"{kind.topics.jobs}-worker",
             [Subscription(kind.topics.jobs, self.handle, model=kind.spec_model)],
@@ -582,7 +583,9 @@ class JobWorker:
             return
         self.ports.artifacts.put_all(job_id, outcome.plots)
         result = outcome.completed.model_dump(mode="json")
-        self.ports.results.put(spec_hash, job_id, result)
+        # Only a committed result may be remembered: a cache entry of an aborted transaction would be served to
+        # the next job with this spec although the results topic never had it.
+        ctx.after_commit(lambda: self.ports.results.put(spec_hash, job_id, result))
         if outcome.last is not None:
             self._publish_progress(job_id, outcome.last)
         self._emit(ctx, job_id, outcome.completed)

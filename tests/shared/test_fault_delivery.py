@@ -51,13 +51,6 @@ def engine(settings: KernelSettings) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def workers(settings: KernelSettings, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(settings, tmp_path)
-    yield w
-    w.terminate_all()
-
-
 def _runner_thread(runner: ConsumerRunner) -> ConsumerRunner:
     runner.start()
     assert runner.started.wait(60), "runner did not start"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,126 +22,26 @@ from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import (
     JobApi,
     JobKind,
-    JobOutcome,
-    JobRejected,
     JobTopics,
     JobWorker,
-    OnProgress,
-    Progress,
-    ShouldStop,
     WorkerPorts,
     job_router,
     make_projector,
 )
 from quartet_shared.producer import Producer
 from quartet_shared.schemas.planning import (
-    CancelPlan,
-    CostTerms,
     PlanCancelled,
-    PlanCompleted,
-    PlanFailed,
     PlanProgressed,
     PlanRequested,
-    normalized_spec_hash,
 )
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 
 from tests.support.effects import read_all, wait_until
 from tests.support.jobs import wait_status
+from tests.support.scripted_jobs import Script, kind_for, spec
 
 pytestmark = pytest.mark.integration
-
-MAX_EVALUATIONS = 10_000
-
-
-def spec(seed: int = 0, population: int = 10, iterations: int = 10) -> dict[str, Any]:
-    """A small valid planning spec; the scripted job function ignores everything but the seed."""
-    return {
-        "scenario": {
-            "terrain": {"kind": "gaussian"},
-            "bounds": {"x": [1, 100], "y": [1, 100]},
-            "start": [5, 5, 50],
-            "goal": [90, 90, 50],
-        },
-        "optimizer": {"population": population, "iterations": iterations},
-        "seed": seed,
-    }
-
-
-def kind_for(topics: JobTopics) -> JobKind:
-    """The planning schemas with an evaluation limit of MAX_EVALUATIONS."""
-
-    def check(request: PlanRequested) -> None:
-        if request.optimizer.evaluations > MAX_EVALUATIONS:
-            raise JobRejected("optimizer.iterations", f"over the limit of {MAX_EVALUATIONS}")
-
-    return JobKind(
-        name="planning",
-        topics=topics,
-        spec_model=PlanRequested,
-        progress_model=PlanProgressed,
-        completed_model=PlanCompleted,
-        failed_model=PlanFailed,
-        cancelled_model=PlanCancelled,
-        spec_hash=normalized_spec_hash,
-        progress_event=lambda job_id, p: PlanProgressed(
-            job_id=job_id, iteration=p.iteration, iterations=p.total, progress=p.fraction, best_cost=p.best or 0.0
-        ),
-        failed_event=lambda job_id, exc: PlanFailed(job_id=job_id, error=exc.message, field=exc.field),
-        cancelled_event=lambda job_id, p: PlanCancelled(job_id=job_id, iteration=p.iteration if p else 0),
-        cancel_command=lambda job_id: CancelPlan(job_id=job_id),
-        check_spec=check,
-    )
-
-
-class Script:
-    """A job function: seed 1 is bad input, 2 runs until stopped, 5 always crashes, others finish in 5 steps.
-
-    While `hold` is set, a job does not finish its last step (it still notices a stop), so a test can stop a
-    worker in the middle of a job without racing it.
-    """
-
-    def __init__(self) -> None:
-        self.runs: list[str] = []
-        self.running = threading.Event()
-        self.hold = threading.Event()
-
-    def __call__(self, job_id: str, request: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
-        self.runs.append(job_id)
-        if request.seed == 1:
-            raise JobRejected("scenario.start", "inside threats[0]")
-        if request.seed == 5:
-            raise RuntimeError("solver crashed")
-        steps = 10_000 if request.seed == 2 else 5
-        last = None
-        for i in range(1, steps + 1):
-            if should_stop():
-                return JobOutcome(None, cancelled=True, last=last)
-            last = Progress(i, steps, i / steps, best=10.0 / i)
-            on_progress(last)
-            self.running.set()
-            time.sleep(0.02)
-            while i == steps and self.hold.is_set() and not should_stop():
-                time.sleep(0.02)
-        if should_stop():
-            return JobOutcome(None, cancelled=True, last=last)
-        completed = PlanCompleted(
-            job_id=job_id,
-            spec_hash="h",
-            optimizer="iboa",
-            encoding="spherical",
-            best_cost=1.0,
-            cost=CostTerms(total=1.0, length=1.0, threat=0.0, altitude=0.0, smoothness=0.0),
-            feasible=True,
-            waypoints=[],
-            path=[],
-            fitness_curve=[1.0],
-            evaluations=50,
-            runtime_s=0.1,
-            plots=["chart"],
-        )
-        return JobOutcome(completed, {"chart": b"\x89PNG fake"}, last=last)
 
 
 class System:

@@ -23,8 +23,10 @@ class Workers:
     logdir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, *args: str, instance: str = "0") -> subprocess.Popen[bytes]:
-        """Start `python -m tests.support.effect_worker ARGS` as worker slot `instance`."""
+    def start(
+        self, *args: str, instance: str = "0", module: str = "tests.support.effect_worker"
+    ) -> subprocess.Popen[bytes]:
+        """Start `python -m MODULE ARGS` (the effect worker unless told) as worker slot `instance`."""
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
@@ -38,7 +40,7 @@ class Workers:
         }
         log = (self.logdir / f"worker-{len(self.procs)}-{instance}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.effect_worker", *args],
+            [sys.executable, "-m", module, *args],
             cwd=REPO,
             env=env,
             stdout=log,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -193,9 +194,14 @@ def test_processes_that_train_use_one_math_thread() -> None:
 def _handle(worker: JobWorker, job: TrainingJobSpec, job_id: str) -> list[Envelope]:
     """Hand one job to the worker as its runner would, collecting what it emits in the transaction."""
     emitted: list[Envelope] = []
+    committed: list[Callable[[], None]] = []
     envelope = Envelope.of(TrainingRequested.model_validate(job.model_dump()), source="/tests", id=job_id)
-    ctx = Context(envelope, cast(ConsumerRecord, None), 1, threading.Event(), lambda _t, e: emitted.append(e))
+    ctx = Context(
+        envelope, cast(ConsumerRecord, None), 1, threading.Event(), lambda _t, e: emitted.append(e), committed.append
+    )
     worker.handle(TrainingRequested.model_validate(job.model_dump()), ctx)
+    for callback in committed:
+        callback()
     return emitted
 
 
