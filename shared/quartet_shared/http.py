@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import Headers
@@ -203,7 +203,8 @@ def create_app(
             return JSONResponse({"status": "ready", "checks": results})
         return problem_response(request, 503, "Not ready", "a dependency is unreachable", checks=results)
 
-    @app.get("/metrics", tags=["ops"])
+    # Declared as text/plain so the OpenAPI document says what the Prometheus exposition format is.
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -40,6 +40,14 @@ def test_health_ready_and_metrics() -> None:
     assert "quartet_messages_consumed_total" in client.get("/metrics").text
 
 
+def test_the_openapi_document_gives_metrics_the_content_type_they_are_served_as() -> None:
+    client = _app(ready=True)
+    served = client.get("/metrics").headers["content-type"]
+    declared = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(declared) == ["text/plain"]
+    assert served.split(";")[0] == "text/plain"
+
+
 def test_not_ready_is_a_503_problem_naming_the_dependency() -> None:
     r = _app(ready=False).get("/readyz")
     assert r.status_code == 503
