@@ -55,7 +55,8 @@ bench: infra-install ## Run the benchmarks and write bench/RESULTS.md
 	@$(RUN) python bench/run_all.py --out bench/RESULTS.md
 
 demo: install ## A 60-second simulator scenario against the running system (make up first); prints its report
-	@if [ -f $(INFRA_ENV) ]; then set -a; source $(INFRA_ENV); set +a; fi; $(RUN) quartet simulate demo
+	@set -a; for f in $(INFRA_ENV) .local/simulator.env; do if [ -f $$f ]; then source $$f; fi; done; set +a; \
+	 $(RUN) quartet simulate demo
 
 clean: down ## Stop everything and remove local state
 	rm -rf .local

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
@@ -31,6 +33,8 @@ KAFKA_POM = ROOT / "deploy" / "kafka" / "pom.xml"
 KAFKA_LIBS = LOCAL / "kafka" / "libs"
 STATE_DIR = LOCAL / "run"
 ENV_FILE = LOCAL / "infra.env"
+# The simulator's database settings for `quartet simulate` on the host (its role's password: owner-only).
+SIMULATOR_ENV_FILE = LOCAL / "simulator.env"
 
 
 class InfraError(RuntimeError):
@@ -471,10 +475,23 @@ def password_variable(role: str) -> str:
     return f"POSTGRES_{role.upper()}_PASSWORD"
 
 
-def role_env(role: str, host: str, port: int | str, password: str) -> dict[str, str]:
-    """What a service process needs to reach its database as its own role; libpq reads the password from PGPASSWORD."""
-    variable = "SIMULATOR_RENTAL_DATABASE_URL" if role == "simulator" else "DATABASE_URL"
-    return {variable: f"postgresql://{role}@{host}:{port}/{ROLE_DATABASES[role]}", "PGPASSWORD": password}
+def role_env(role: str, host: str, port: int | str, passwords: dict[str, str]) -> dict[str, str]:
+    """What a service process needs to reach its database as its own role; libpq reads the password from PGPASSWORD.
+
+    The simulator reads the rental manager's database for its audit, and starts training and planning workers:
+    those get their own roles' URLs, each carrying its password, since one PGPASSWORD cannot serve three roles.
+    """
+    url = f"postgresql://{role}@{host}:{port}/{ROLE_DATABASES[role]}"
+    password = passwords[password_variable(role)]
+    if role != "simulator":
+        return {"DATABASE_URL": url, "PGPASSWORD": password}
+    env = {"SIMULATOR_RENTAL_DATABASE_URL": url, "PGPASSWORD": password}
+    for worker in ("training", "planning"):
+        secret = quote(passwords[password_variable(worker)], safe="")
+        env[f"SIMULATOR_WORKER_DATABASE_URL_{worker.upper()}"] = (
+            f"postgresql://{worker}:{secret}@{host}:{port}/{ROLE_DATABASES[worker]}"
+        )
+    return env
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -601,8 +618,6 @@ class NativePostgres(Server):
             _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast", "stop"]))
 
     def _superuser_url(self, database: str) -> str:
-        from urllib.parse import quote
-
         password = quote(self.passwords()["POSTGRES_PASSWORD"], safe="")
         return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{database}"
 
@@ -618,7 +633,7 @@ class NativePostgres(Server):
 
     def service_env(self, role: str) -> dict[str, str]:
         """A service role's database settings on this server (see `role_env`)."""
-        return role_env(role, "127.0.0.1", self.port, self.passwords()[password_variable(role)])
+        return role_env(role, "127.0.0.1", self.port, self.passwords())
 
 
 @dataclass
@@ -742,9 +757,15 @@ def up() -> dict[str, str]:
         stack = Stack.at(STATE_DIR, standard_ports=True)
         stack.start()
         env = stack.env()
+        _write_private(SIMULATOR_ENV_FILE, _exports(stack.postgres.service_env("simulator")))
     LOCAL.mkdir(exist_ok=True)
-    ENV_FILE.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    ENV_FILE.write_text(_exports(env))
     return env
+
+
+def _exports(env: dict[str, str]) -> str:
+    """Shell `export` lines, quoted so a password with any character survives `source`."""
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
 
 
 def down() -> None:
@@ -755,8 +776,8 @@ def down() -> None:
         COMPOSE_MARKER.unlink()
     elif STATE_DIR.exists():
         Stack.at(STATE_DIR, standard_ports=True).stop()
-    with contextlib.suppress(FileNotFoundError):
-        ENV_FILE.unlink()
+    for written in (ENV_FILE, SIMULATOR_ENV_FILE):
+        written.unlink(missing_ok=True)
 
 
 def status() -> dict[str, object]:

@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from quartet_shared.infra import LOCAL, ROOT, Server, compose_active, compose_command, wait_for
+from quartet_shared.infra import LOCAL, ROOT, STATE_DIR, Server, Stack, compose_active, compose_command, wait_for
 
 MANIFEST = ROOT / "deploy" / "native" / "services.json"
 PIDS = LOCAL / "run" / "services"
@@ -31,6 +32,7 @@ class ServiceProcess:
     name: str
     command: list[str]
     port: int | None
+    database_role: str | None = None
 
     @property
     def server(self) -> Server:
@@ -47,7 +49,18 @@ class ServiceProcess:
 def manifest() -> list[ServiceProcess]:
     """The services `make up` runs."""
     data = json.loads(MANIFEST.read_text())
-    return [ServiceProcess(s["name"], list(s["command"]), s.get("port")) for s in data["services"]]
+    return [
+        ServiceProcess(s["name"], list(s["command"]), s.get("port"), s.get("database_role")) for s in data["services"]
+    ]
+
+
+def launch_env(svc: ServiceProcess, database_env: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """What `make up` adds to a service's environment: the venv on PATH, its name, its own database role's settings."""
+    venv_bin = Path(sys.executable).parent
+    env = {"PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", "QUARTET_SERVICE_NAME": svc.name}
+    if svc.database_role is not None:
+        env.update(database_env(svc.database_role))
+    return env
 
 
 def up() -> None:
@@ -56,15 +69,14 @@ def up() -> None:
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
         subprocess.run([*compose_command(), "up", "-d", "--build", "--wait"], check=True)
         return
-    venv_bin = Path(sys.executable).parent
-    env_path = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    postgres = Stack.at(STATE_DIR, standard_ports=True).postgres
     for svc in manifest():
         server = svc.server
         if server.running():
             continue
         LOGS.mkdir(parents=True, exist_ok=True)
         server.workdir.mkdir(parents=True, exist_ok=True)
-        server._spawn(svc.command, env={"PATH": env_path, "QUARTET_SERVICE_NAME": svc.name})
+        server._spawn(svc.command, env=launch_env(svc, postgres.service_env))
         (LOGS / f"{svc.name}.log").unlink(missing_ok=True)
         (LOGS / f"{svc.name}.log").symlink_to(server.logfile)
         wait_for(svc.healthy, f"service {svc.name}", 90, server.logfile)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import stat
+import subprocess
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from quartet_shared.infra import SERVICE_ROLES, NativePostgres, new_cluster_id, password_variable
+from quartet_shared.infra import SERVICE_ROLES, NativePostgres, _exports, new_cluster_id, password_variable
 from sqlalchemy.engine import make_url
 
 from tests.support.servers import Servers
@@ -133,3 +134,16 @@ def test_generated_passwords_are_kept_private_and_the_environment_wins(
     monkeypatch.setenv("POSTGRES_RENTAL_PASSWORD", "from-the-environment")
     assert server.passwords()["POSTGRES_RENTAL_PASSWORD"] == "from-the-environment"
     assert server.service_env("rental")["PGPASSWORD"] == "from-the-environment"
+
+
+def test_exported_settings_survive_the_shell_whatever_their_characters() -> None:
+    """`make` sources the files `up` writes; a password with quotes, spaces or $ must arrive as it was."""
+    env = {"PGPASSWORD": "a b'c\"d$e`f\\g", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    shell = subprocess.run(
+        ["bash", "-c", 'source /dev/stdin; printf "%s\\n%s" "$PGPASSWORD" "$REDIS_URL"'],
+        input=_exports(env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shell.stdout.split("\n") == [env["PGPASSWORD"], env["REDIS_URL"]]

@@ -112,11 +112,13 @@ class ServiceProcess:
 
 @contextmanager
 def service_process(
-    script: str, prefix: str, settings: KernelSettings, unique: str, workdir: Path
+    script: str, prefix: str, settings: KernelSettings, unique: str, workdir: Path, env: dict[str, str] | None = None
 ) -> Iterator[ServiceProcess]:
     """`script all` on a free port with the test servers and its own topics, in `workdir`, without DATABASE_URL
-    (so it keeps a SQLite file there); healthy before the block runs, killed after it if still alive."""
+    unless `env` (added last) gives one (else it keeps a SQLite file there); healthy before the block runs, killed
+    after it if still alive."""
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "QUARTET_")) and k != "DATABASE_URL"}
     env.update(
         {
@@ -126,6 +128,7 @@ def service_process(
             f"{prefix}TOPIC_PREFIX": f"p{unique}.",
             f"{prefix}TOPIC_PARTITIONS": "3",
             f"{prefix}INSTANCE_ID": unique,
+            **extra,
         }
     )
     workdir.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,18 @@ from tests.support.rental import JWT_SECRET
 
 @contextmanager
 def rental_manager_process(
-    kafka: str, redis: str, database_url: str, workdir: Path, prefix: str, **settings: str
+    kafka: str,
+    redis: str,
+    database_url: str,
+    workdir: Path,
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+    **settings: str,
 ) -> Iterator[str]:
     """Run `rental-manager all` until the block ends; yields its base URL once /readyz answers 200.
 
-    `settings` are extra RENTAL_* variables, named without the prefix (e.g. ADMIN_EMAIL="...").
+    `settings` are extra RENTAL_* variables, named without the prefix (e.g. ADMIN_EMAIL="..."); `extra_env` is
+    added as it is, last (PGPASSWORD, say).
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RENTAL_", "QUARTET_", "SIMULATOR_"))}
@@ -40,6 +47,7 @@ def rental_manager_process(
         RENTAL_ARGON2_MEMORY_KIB="1024",
     )
     env.update({f"RENTAL_{name.upper()}": value for name, value in settings.items()})
+    env.update(extra_env or {})
     log_path = workdir / "rental-manager.log"
     script = Path(sys.executable).parent / "rental-manager"
     with log_path.open("wb") as log:

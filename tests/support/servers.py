@@ -139,7 +139,7 @@ class ContainerServers:
     def service_env(self, role: str) -> dict[str, str]:
         """A service role's database settings (its URL and PGPASSWORD) on the container's server."""
         host, port = self.postgres.get_container_host_ip(), self.postgres.get_exposed_port(5432)
-        return role_env(role, host, port, self.passwords[password_variable(role)])
+        return role_env(role, host, port, self.passwords)
 
     def _pause(self, container: Any) -> None:
         container.get_wrapped_container().stop()

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.registry import ce_type_of
 from quartet_shared.schemas.planning import PlanRequested
@@ -166,7 +166,12 @@ class Simulation:
                     "LOG_LEVEL": "WARNING",
                 }
             )
-            if s.database_url:
+            own: SecretStr | None = getattr(s, f"worker_database_url_{kind}")
+            if own is not None:
+                # The worker's role's URL carries its password; the simulator's own PGPASSWORD is not for it.
+                env.pop("PGPASSWORD", None)
+                env["DATABASE_URL"] = own.get_secret_value()
+            elif s.database_url:
                 env["DATABASE_URL"] = s.database_url
             env.update(pool.env)
             argv = resolve_command(getattr(s, f"worker_command_{kind}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from quartet_shared.infra import LOCAL
 from quartet_shared.settings import KernelSettings
@@ -31,6 +31,14 @@ class SimulatorSettings(KernelSettings):
     )
     worker_command_training: str = Field("training-worker worker", description="Command of a managed training worker.")
     worker_command_planning: str = Field("path-planner worker", description="Command of a managed planning worker.")
+    worker_database_url_training: SecretStr | None = Field(
+        None,
+        description="Managed training workers' DATABASE_URL (their role's, password included); None: DATABASE_URL.",
+    )
+    worker_database_url_planning: SecretStr | None = Field(
+        None,
+        description="Managed planning workers' DATABASE_URL (their role's, password included); None: DATABASE_URL.",
+    )
     worker_env_prefix_training: str = "TRAINING_"
     worker_env_prefix_planning: str = "PLANNER_"
     worker_group_suffix: str = Field(
