@@ -719,8 +719,17 @@ def _compose() -> Iterator[list[str]]:
 
 
 def compose_command() -> list[str]:
-    """`docker compose` for the repository's docker-compose.yml."""
-    return ["docker", "compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml")]
+    """`docker compose` for the repository's docker-compose.yml, with .env.example then .env (if any) for its `${}`."""
+    env_files = [path for path in (ROOT / ".env.example", ROOT / ".env") if path.exists()]
+    return [
+        "docker",
+        "compose",
+        "--project-directory",
+        str(ROOT),
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+        *(arg for path in env_files for arg in ("--env-file", str(path))),
+    ]
 
 
 def compose_active() -> bool:
@@ -728,21 +737,25 @@ def compose_active() -> bool:
     return COMPOSE_MARKER.exists()
 
 
-def compose_host_env() -> dict[str, str]:
-    """Settings for host-side tools (the `quartet` CLI) reaching the servers Compose publishes."""
+def _compose_values() -> dict[str, str]:
+    """The settings Compose reads: .env.example, overridden by .env."""
     from dotenv import dotenv_values
 
-    values: dict[str, str | None] = {}
+    values: dict[str, str] = {}
     for name in (".env.example", ".env"):
         if (ROOT / name).exists():
-            values.update(dotenv_values(ROOT / name))
-    user, database = values.get("POSTGRES_USER") or "quartet", values.get("POSTGRES_DB") or "quartet"
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
-        "REDIS_URL": "redis://localhost:6379/0",
-        "DATABASE_URL": f"postgresql://{user}@localhost:5432/{database}",
-        "PGPASSWORD": values.get("PGPASSWORD") or "",
-    }
+            values.update({k: v for k, v in dotenv_values(ROOT / name).items() if v is not None})
+    return values
+
+
+def compose_host_env() -> dict[str, str]:
+    """Settings for host-side tools (the `quartet` CLI) reaching the servers Compose publishes; no database role."""
+    return {"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092", "REDIS_URL": "redis://localhost:6379/0"}
+
+
+def compose_simulator_env() -> dict[str, str]:
+    """The simulator's database settings on the host against Compose's PostgreSQL (its role's, from .env)."""
+    return role_env("simulator", "localhost", 5432, _compose_values())
 
 
 def up() -> dict[str, str]:
@@ -751,13 +764,15 @@ def up() -> dict[str, str]:
         with _compose() as compose:
             subprocess.run([*compose, "up", "-d", "--wait", "kafka", "redis", "postgres"], check=True)
         env = compose_host_env()
+        simulator = compose_simulator_env()
         COMPOSE_MARKER.parent.mkdir(parents=True, exist_ok=True)
         COMPOSE_MARKER.write_text("compose")
     else:
         stack = Stack.at(STATE_DIR, standard_ports=True)
         stack.start()
         env = stack.env()
-        _write_private(SIMULATOR_ENV_FILE, _exports(stack.postgres.service_env("simulator")))
+        simulator = stack.postgres.service_env("simulator")
+    _write_private(SIMULATOR_ENV_FILE, _exports(simulator))
     LOCAL.mkdir(exist_ok=True)
     ENV_FILE.write_text(_exports(env))
     return env

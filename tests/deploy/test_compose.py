@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 import yaml
 from dotenv import dotenv_values
-from quartet_shared.infra import kafka_version
+from quartet_shared.infra import ROLE_DATABASES, ROLES_SQL, SERVICE_ROLES, kafka_version, password_variable
 from quartet_shared.settings import KernelSettings
+from sqlalchemy.engine import make_url
 
 from tests.deploy.conftest import (
     BY_PROGRAM,
@@ -53,6 +54,22 @@ def program_of(svc: dict[str, Any]) -> str:
     return str(svc["build"]["args"]["SERVICE"])
 
 
+# Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?message}`.
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
+
+
+def interpolate(value: str) -> str:
+    """`value` as Compose sees it with `--env-file .env.example` (what `make up` passes); a missing name fails."""
+    example = dotenv_values(ENV_EXAMPLE)
+
+    def lookup(match: re.Match[str]) -> str:
+        found = example.get(match.group(1))
+        assert found, f"{match.group(1)} is interpolated in docker-compose.yml but not set in .env.example"
+        return found
+
+    return INTERPOLATION.sub(lookup, value)
+
+
 def container_env(svc: dict[str, Any]) -> dict[str, str]:
     """What a container's process sees: its env files in order (.env is local only), then `environment`."""
     env: dict[str, str] = {}
@@ -61,7 +78,7 @@ def container_env(svc: dict[str, Any]) -> dict[str, str]:
         if path.name == ".env":
             continue
         env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    env.update({k: str(v) for k, v in (svc.get("environment") or {}).items()})
+    env.update({k: interpolate(str(v)) for k, v in (svc.get("environment") or {}).items()})
     return env
 
 
@@ -250,14 +267,52 @@ def test_env_example_holds_placeholders_only() -> None:
     assert not (REPO / ".env").exists() or ".env" in (REPO / ".gitignore").read_text().split()
 
 
-def test_databases_exist_for_every_service_database_url() -> None:
-    """Each DATABASE_URL names a database the PostgreSQL init script creates."""
-    init = (REPO / "deploy" / "compose" / "postgres-init.sql").read_text()
-    created = set(re.findall(r"CREATE DATABASE (\w+);", init))
+# The PostgreSQL role each service's containers connect as (deploy/postgres/roles.sql).
+SERVICE_ROLE = {
+    "training-worker": "training",
+    "path-planner": "planning",
+    "rental-manager": "rental",
+    "simulator": "simulator",
+}
+
+
+def test_every_service_connects_as_its_own_role_with_its_own_password() -> None:
+    """Each container's database URL names its service's role (never the superuser) and that role's database,
+    and its PGPASSWORD is that role's own variable, interpolated from .env, not a value in the file."""
+    superuser = dotenv_values(ENV_EXAMPLE)["POSTGRES_USER"]
+    seen: dict[str, str] = {}
     for name, svc in app_containers().items():
-        url = (svc.get("environment") or {}).get("DATABASE_URL")
-        if url:
-            assert url.rsplit("/", 1)[1] in created, f"{name} uses a database the init script does not create"
+        environment = svc.get("environment") or {}
+        urls = {k: v for k, v in environment.items() if k.endswith("DATABASE_URL")}
+        if not urls:
+            assert "PGPASSWORD" not in environment, f"{name} gets a password but no database"
+            continue
+        role = SERVICE_ROLE[program_of(svc)]
+        for url in urls.values():
+            parsed = make_url(url)
+            assert parsed.username == role != superuser, f"{name} connects as {parsed.username}"
+            assert parsed.database == ROLE_DATABASES[role], f"{name} uses the {parsed.database} database"
+            assert parsed.password is None, f"{name}'s URL carries a password"
+        assert INTERPOLATION.fullmatch(environment["PGPASSWORD"])[1] == password_variable(role), name  # type: ignore[index]
+        seen[name] = role
+    assert set(seen.values()) == set(SERVICE_ROLES), "every role is used by its service's containers"
+
+
+def test_postgres_creates_the_roles_from_the_environment_when_its_volume_is_new() -> None:
+    """The init step runs the roles script natively provisioned too; every role's password is a placeholder
+    variable in .env.example and reaches psql through the environment, never through the file."""
+    postgres = compose()["services"]["postgres"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in postgres["volumes"]}
+    assert mounts["/quartet/roles.sql"] == "./deploy/postgres/roles.sql"
+    init = mounts["/docker-entrypoint-initdb.d/10-roles.sh"]
+    assert "-f /quartet/roles.sql" in (REPO / init).read_text()
+    roles_sql = ROLES_SQL.read_text()
+    example = dotenv_values(ENV_EXAMPLE)
+    for role in SERVICE_ROLES:
+        assert f"\\getenv {role}_password {password_variable(role)}" in roles_sql
+        assert "local-only" in (example.get(password_variable(role)) or ""), role
+    passwords = {example[password_variable(role)] for role in SERVICE_ROLES}
+    assert len(passwords) == len(SERVICE_ROLES), "each role has a password of its own"
 
 
 def test_compose_file_names_no_unpinned_image() -> None:
@@ -274,8 +329,19 @@ def test_host_side_settings_match_compose() -> None:
     from quartet_shared import infra
 
     env = infra.compose_host_env()
-    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "localhost:9092"
-    assert env["REDIS_URL"] == "redis://localhost:6379/0"
+    assert env == {"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092", "REDIS_URL": "redis://localhost:6379/0"}
+    # The host's simulator audits as its own read-only role, never as the superuser.
     example = dotenv_values(ENV_EXAMPLE)
-    assert env["DATABASE_URL"] == f"postgresql://{example['POSTGRES_USER']}@localhost:5432/{example['POSTGRES_DB']}"
-    assert env["PGPASSWORD"] == example["PGPASSWORD"]
+    simulator = infra.compose_simulator_env()
+    assert simulator["SIMULATOR_RENTAL_DATABASE_URL"] == "postgresql://simulator@localhost:5432/rental"
+    assert simulator["PGPASSWORD"] == example["POSTGRES_SIMULATOR_PASSWORD"]
+
+
+def test_make_up_hands_compose_the_example_settings_then_the_local_ones() -> None:
+    """`${}` in docker-compose.yml resolves with `make up` even before a .env exists; .env, if any, wins."""
+    from quartet_shared import infra
+
+    command = infra.compose_command()
+    files = [command[i + 1] for i, arg in enumerate(command) if arg == "--env-file"]
+    assert files[0] == str(ENV_EXAMPLE)
+    assert files[1:] == ([str(REPO / ".env")] if (REPO / ".env").exists() else [])

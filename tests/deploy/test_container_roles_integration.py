@@ -35,7 +35,7 @@ CONTAINERS = sorted(
 
 @pytest.fixture(scope="module")
 def databases(servers: Servers) -> dict[str, str]:
-    """A fresh database per service on the session's PostgreSQL, as deploy/compose/postgres-init.sql makes."""
+    """A fresh database per service on the session's PostgreSQL (the superuser's: the roles have their own tests)."""
     # Native servers give postgresql://, testcontainers postgresql+psycopg://; libpq wants the former.
     server = make_url(servers.database_url).set(drivername="postgresql")
     suffix = os.urandom(4).hex()
