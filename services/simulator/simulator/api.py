@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -193,12 +194,12 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _scenario(body: RunCreate) -> Scenario:
+def _scenario(body: RunCreate, scenario_dir: Path) -> Scenario:
     try:
         if body.scenario is not None:
             return scenario_from_data(body.scenario)
         if body.scenario_yaml is not None:
-            return parse_scenario(body.scenario_yaml, "scenario_yaml")
+            return parse_scenario(body.scenario_yaml, "scenario_yaml", scenario_dir)
         path = bundled_scenarios().get(body.builtin or "")
         if path is None:
             raise Problem(
@@ -242,7 +243,7 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
     @app.post("/runs", status_code=202, tags=["runs"], summary="Start a run")
     def create_run(body: RunCreate, manager: ManagerDep, request: Request) -> JSONResponse:
         """Validate the scenario, check the system is up, and start the run."""
-        entry = manager.start(_scenario(body))
+        entry = manager.start(_scenario(body, manager.settings.scenario_dir))
         public = entry.public(_base(request))
         return JSONResponse(public.model_dump(mode="json"), status_code=202, headers={"Location": public.links["self"]})
 

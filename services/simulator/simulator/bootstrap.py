@@ -10,13 +10,14 @@ from sqlalchemy.engine import make_url
 
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
+from simulator.scenario_io import BUNDLED_DIR
 from simulator.servers import ServerControl, compose_running, detect_server_control, docker_client
 from simulator.settings import SimulatorSettings
 from simulator.workers import ComposeWorkers, WorkerControl
 
 log = logging.getLogger(__name__)
 
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SCENARIOS = BUNDLED_DIR
 COMPOSE_RENTAL_DATABASE = "rental"
 
 

@@ -1,17 +1,23 @@
 """Reading scenario files: YAML with line numbers kept (ruamel.yaml), so every error names its line and field.
 
-A pool entry may name a job file instead of spelling the spec out (`- file: ../examples/job.yaml`); that file
-is read the same way and an error inside it names that file's line.
+A pool entry may name a job file instead of spelling the spec out (`- file: jobs/training-linear.yaml`); that
+file is read the same way and an error inside it names that file's line. Job files come only from the scenario
+directory (the scenario file's own, or the simulator's configured one for scenarios sent over HTTP): a name
+that is absolute, climbs with `..` or leads out through a symlink gets the same answer whether or not the
+file exists, and nothing outside is opened, so no error can echo it. Every document is checked against size,
+depth and alias-expansion limits before it is composed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
+from quartet_shared.safe_yaml import YamlLimits, YamlRefused, YamlSyntaxError, check_text
+from quartet_shared.validation import shown
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -19,6 +25,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from simulator.domain.scenario import Scenario
 
 Loc = tuple[str | int, ...]
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "scenarios"
+# Scenarios are a few kilobytes; these bounds leave room for large inline pools and refuse alias bombs at once.
+LIMITS = YamlLimits(max_chars=2_000_000, max_depth=32, max_nodes=100_000)
+_MAX_NAME = 1024
+OUTSIDE = "job files come only from the scenario directory: give a relative path inside it, without '..'"
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,12 @@ def _yaml() -> YAML:
 
 def _read(text: str, source: str) -> Any:
     try:
+        check_text(text, LIMITS)
         return _yaml().load(text)
+    except YamlRefused as exc:
+        what = "YAML syntax" if isinstance(exc, YamlSyntaxError) else "YAML refused"
+        refused = ScenarioProblem(source, exc.line, exc.column, "", f"{what}: {exc.reason}")
+        raise ScenarioError([refused]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -74,24 +91,24 @@ def _read(text: str, source: str) -> Any:
         raise ScenarioError([ScenarioProblem(source, None, None, "", f"YAML: {exc}")]) from None
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file."""
+def load_scenario(path: Path, scenario_dir: Path | None = None) -> Scenario:
+    """Read and validate a scenario file; its job files come from `scenario_dir` (None: the file's directory)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_limited(path)
     except OSError as exc:
         raise ScenarioError(
             [ScenarioProblem(str(path), None, None, "", f"cannot read: {exc.strerror or exc}")]
         ) from None
-    return parse_scenario(text, str(path), path.parent)
+    return parse_scenario(text, str(path), scenario_dir or path.parent)
 
 
-def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
-    """Validate scenario YAML (or JSON, which is YAML) text; `base_dir` resolves pool files."""
+def parse_scenario(text: str, source: str = "<scenario>", scenario_dir: Path | None = None) -> Scenario:
+    """Validate scenario YAML (or JSON, which is YAML) text; job files come from `scenario_dir` (None: bundled)."""
     root = _read(text, source)
     if not isinstance(root, CommentedMap):
         raise ScenarioError([ScenarioProblem(source, 1, 1, "", "a scenario is a mapping of keys to values")])
     origins: dict[int, str] = {}
-    problems = _inline_pool_files(root, source, base_dir or Path.cwd(), origins)
+    problems = _inline_pool_files(root, source, scenario_dir or BUNDLED_DIR, origins)
     if problems:
         raise ScenarioError(problems)
     try:
@@ -104,6 +121,25 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
     if cross:
         raise ScenarioError([_problem(root, loc, msg, source, origins, "value_error") for loc, msg in cross])
     return scenario
+
+
+def _read_limited(path: Path) -> str:
+    """The file's text, refusing (YAML-limit style) a file longer than a scenario may be without reading it all."""
+    with path.open(encoding="utf-8") as handle:
+        return handle.read(LIMITS.max_chars + 1)
+
+
+def job_file(scenario_dir: Path, name: object) -> Path | None:
+    """The job file `name` inside `scenario_dir`, or None if the name could lead anywhere else."""
+    if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or "\\" in name or "\x00" in name:
+        return None
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    root = scenario_dir.resolve()
+    # resolve() follows symlinks: a link inside the directory that points out of it is outside too.
+    path = (root / relative).resolve()
+    return path if path.is_relative_to(root) and path != root else None
 
 
 def scenario_from_data(data: Mapping[str, Any], source: str = "<request>") -> Scenario:
@@ -178,21 +214,30 @@ def _inline_pool_files(
                     _problem(root, loc, "give either file or spec, not both", source, origins, "value_error")
                 )
                 continue
-            path = base_dir / str(entry["file"])
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                problems.append(_problem(root, loc, f"cannot read {path}: {exc.strerror or exc}", source, origins, "x"))
+            name = entry["file"]
+            path = job_file(base_dir, name)
+            if path is None:
+                problems.append(_problem(root, loc, OUTSIDE, source, origins, "value_error"))
+                continue
+            shown_name = str(name)
+            if not path.is_file():
+                message = f"no job file {shown(name)} in the scenario directory"
+                problems.append(_problem(root, loc, message, source, origins, "value_error"))
                 continue
             try:
-                spec = _read(text, str(path))
+                spec = _read(_read_limited(path), shown_name)
+            except (OSError, UnicodeDecodeError) as exc:
+                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+                message = f"cannot read job file {shown(name)}: {why}"
+                problems.append(_problem(root, loc, message, source, origins, "value_error"))
+                continue
             except ScenarioError as exc:
                 problems.extend(exc.problems)
                 continue
             if not isinstance(spec, CommentedMap):
-                problems.append(ScenarioProblem(str(path), 1, 1, "", "a job file is a mapping of keys to values"))
+                problems.append(ScenarioProblem(shown_name, 1, 1, "", "a job file is a mapping of keys to values"))
                 continue
-            origins[id(spec)] = str(path)
+            origins[id(spec)] = shown_name
             position = entry.lc.data.get("file")
             entry["spec"] = spec
             if position is not None:

@@ -10,6 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from quartet_shared.infra import LOCAL
 from quartet_shared.settings import KernelSettings
 
+from simulator.scenario_io import BUNDLED_DIR
+
 
 class SimulatorSettings(KernelSettings):
     """Where the simulator listens, where the system under test is, and how it controls it."""
@@ -19,6 +21,10 @@ class SimulatorSettings(KernelSettings):
     service_name: str = "simulator"
     host: str = "0.0.0.0"
     port: int = Field(8004, ge=1, le=65535)
+    scenario_dir: Path = Field(
+        BUNDLED_DIR,
+        description="The only directory the job files (`file:`) of scenarios sent to the API are read from.",
+    )
     runs_dir: Path = Field(LOCAL / "simulator" / "runs", description="Where each run's report.json and .html go.")
     topic_prefix: str = Field("", description="Prefix of the training and planning topics (the services' own).")
     rental_url: str = Field("http://localhost:8003", description="The rental manager's HTTP API.")

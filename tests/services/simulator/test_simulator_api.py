@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
 from tests.support.effects import wait_until
+from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
 
 GOOD = """\
 name: api
@@ -103,6 +105,44 @@ def test_a_bad_scenario_is_422_naming_line_and_field(client: TestClient) -> None
     assert answer.status_code == 422
     (error,) = answer.json()["errors"]
     assert (error["line"], error["field"]) == (2, "seed")
+
+
+def with_job_file(name: str) -> str:
+    """GOOD with its pool entry replaced by `file: <name>`."""
+    return GOOD.replace("      - spec: {model: {kind: linear}, epochs: 3}\n", f"      - file: '{name}'\n")
+
+
+def test_job_files_outside_the_scenario_dir_are_never_read(client: TestClient) -> None:
+    answers = []
+    for name in ("../../../../etc/passwd", "/etc/passwd", "../../../../etc/no-such-file", "/etc/no-such-file"):
+        answer = client.post("/runs", json={"scenario_yaml": with_job_file(name)})
+        assert answer.status_code == 422, answer.text
+        assert "root:" not in answer.text and "No such file" not in answer.text
+        answers.append(answer.json()["errors"])
+    assert all(errors == answers[0] for errors in answers)  # no way to tell which files exist
+    (error,) = answers[0]
+    assert error["field"] == "mix[0].pool[0].file"
+    assert "only from the scenario directory" in error["message"]
+
+
+def test_job_files_come_from_the_configured_scenario_dir(factory: Factory, tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "job.yaml").write_text("model: {kind: linear}\nepochs: 2\n")
+    settings = SimulatorSettings(
+        runs_dir=tmp_path, scenario_dir=tmp_path / "mine", kafka_bootstrap_servers="127.0.0.1:1"
+    )
+    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+        assert c.post("/runs", json={"scenario_yaml": with_job_file("job.yaml")}).status_code == 202
+        factory.made[0].release.set()
+
+
+@pytest.mark.parametrize("text", [alias_bomb(6), DEEP_BRACKETS], ids=["alias bomb", "1000 brackets"])
+def test_yaml_bombs_are_422_at_once(client: TestClient, text: str) -> None:
+    started = time.monotonic()
+    answer = client.post("/runs", json={"scenario_yaml": text})
+    assert time.monotonic() - started < 1.0  # a guard: 16 s of CPU and a 500 after 4.8 s before
+    assert answer.status_code == 422, answer.text
+    assert "YAML refused" in answer.json()["errors"][0]["message"]
 
 
 def test_a_scenario_object_gets_field_errors(client: TestClient) -> None:

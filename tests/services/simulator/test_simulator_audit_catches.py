@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from quartet_shared.envelope import Envelope
 from quartet_shared.schemas.planning import PlanFailed
 from quartet_shared.settings import KernelSettings
-from simulator.bootstrap import bundled_scenarios, make_simulation
+from simulator.bootstrap import make_simulation
 from simulator.run import Simulation
 from simulator.scenario_io import parse_scenario
 
@@ -69,8 +69,7 @@ def _forge(simulation: Simulation, settings: KernelSettings, topic: str, phantom
 def test_a_doubled_result_and_an_orphan_fail_the_audit(
     servers: Servers, settings: KernelSettings, unique: str, tmp_path: Path
 ) -> None:
-    job = bundled_scenarios()["chaos-short"].parent / "jobs" / "planning-corridor.yaml"
-    scenario = parse_scenario(PLANNING_ONLY.replace("JOB", str(job)))
+    scenario = parse_scenario(PLANNING_ONLY.replace("JOB", "jobs/planning-corridor.yaml"))  # a bundled job file
     cfg = simulator_settings(settings, f"a{unique}.", tmp_path)
     simulation = make_simulation(cfg, scenario, out_dir=tmp_path / "run", servers=servers)
     phantom = str(uuid.uuid4())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from simulator.bootstrap import bundled_scenarios
 from simulator.domain.scenario import BurstRate, KillWorkerFault, RampRate
-from simulator.scenario_io import ScenarioError, load_scenario, parse_scenario, scenario_from_data
+from simulator.scenario_io import OUTSIDE, ScenarioError, load_scenario, parse_scenario, scenario_from_data
+
+from tests.support.hostile_yaml import alias_bomb
 
 MINIMAL = """\
 name: tiny
@@ -120,7 +123,7 @@ def test_a_pool_file_is_read_and_its_errors_name_that_file(tmp_path: Path) -> No
     assert scenario.mix[0].pool[0].spec.epochs == 3  # type: ignore[union-attr]
     found = problems(text.replace("good.yaml", "bad.yaml"), tmp_path)
     assert len(found) == 1
-    assert found[0].startswith(f"{bad}:3:1: mix[0].pool[0].spec.epochs: ")
+    assert found[0].startswith("bad.yaml:3:1: mix[0].pool[0].spec.epochs: ")  # as the scenario names it
 
 
 def test_a_missing_pool_file_is_named(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_a_missing_pool_file_is_named(tmp_path: Path) -> None:
         "      - spec:\n          model: {kind: linear}\n          epochs: 5\n", "      - file: nope.yaml\n"
     )
     (problem,) = problems(text, tmp_path)
-    assert problem.startswith("s.yaml:9:9: mix[0].pool[0].file: cannot read")
+    assert problem == "s.yaml:9:9: mix[0].pool[0].file: no job file 'nope.yaml' in the scenario directory"
 
 
 def test_a_json_body_gets_field_paths_without_lines() -> None:
@@ -149,3 +152,87 @@ def test_timed_faults_keep_their_index() -> None:
 def test_rental_garbage_needs_rental_journeys() -> None:
     text = MINIMAL + "faults:\n  - {kind: garbage, count: 1, target: rental}\n"
     assert problems(text) == ["s.yaml:13:31: faults[0].target: the mix has no rental journeys"]
+
+
+def with_pool_file(name: str) -> str:
+    """MINIMAL with its pool entry replaced by `file: <name>`."""
+    return MINIMAL.replace(
+        "      - spec:\n          model: {kind: linear}\n          epochs: 5\n", f"      - file: '{name}'\n"
+    )
+
+
+@pytest.fixture
+def scenario_dir(tmp_path: Path) -> Path:
+    """A scenario directory with one good job file, beside a secret-looking YAML file and a link out of it."""
+    inside = tmp_path / "scenarios"
+    (inside / "jobs").mkdir(parents=True)
+    (inside / "jobs" / "good.yaml").write_text("model: {kind: linear}\nepochs: 3\n")
+    (tmp_path / "secret.yaml").write_text("aws_secret_access_key: hunter2-do-not-echo\n: : broken\n")
+    (inside / "out").symlink_to(tmp_path)
+    return inside
+
+
+OUTSIDE_NAMES = [
+    ("../secret.yaml", "../missing.yaml"),
+    ("../../../../../../../..{tmp}/secret.yaml", "../../../../../../../..{tmp}/missing.yaml"),
+    ("{tmp}/secret.yaml", "{tmp}/missing.yaml"),
+    ("jobs/../../secret.yaml", "jobs/../../missing.yaml"),
+    ("out/secret.yaml", "out/missing.yaml"),
+]
+
+
+@pytest.mark.parametrize(("existing", "missing"), OUTSIDE_NAMES)
+def test_a_job_file_outside_the_scenario_dir_is_refused_alike_whether_it_exists_or_not(
+    scenario_dir: Path, existing: str, missing: str
+) -> None:
+    tmp = str(scenario_dir.parent)
+    answers = []
+    for name in (existing.format(tmp=tmp), missing.format(tmp=tmp)):
+        found = problems(with_pool_file(name), scenario_dir)
+        assert len(found) == 1
+        assert found[0] == f"s.yaml:9:9: mix[0].pool[0].file: {OUTSIDE}"
+        answers.append(found)
+    assert answers[0] == answers[1]
+    assert "hunter2" not in str(answers)
+
+
+def test_a_job_file_inside_the_scenario_dir_is_read(scenario_dir: Path) -> None:
+    scenario = parse_scenario(with_pool_file("jobs/good.yaml"), "s.yaml", scenario_dir)
+    assert scenario.mix[0].pool[0].spec.epochs == 3  # type: ignore[union-attr]
+
+
+def test_the_bundled_dir_is_the_default_scenario_dir() -> None:
+    scenario = parse_scenario(with_pool_file("jobs/training-linear.yaml"))
+    assert scenario.mix[0].pool
+    assert problems(with_pool_file("/etc/passwd")) == [f"s.yaml:9:9: mix[0].pool[0].file: {OUTSIDE}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (alias_bomb(), "expands to more than"),
+        ("[" * 1000 + "]" * 1000, "nested deeper than"),
+        ("a: " + "[" * 1000, "exceeded maximum nesting depth"),
+        ("a: &a [b, *a]\n", "contains it"),
+        ("x: " + "y" * 2_000_001, "over the limit"),
+    ],
+    ids=["alias bomb", "1000 brackets", "1000 unclosed brackets", "recursive alias", "oversized"],
+)
+def test_yaml_over_the_limits_is_refused_at_once(text: str, words: str) -> None:
+    assert len(alias_bomb()) < 320
+    started = time.monotonic()
+    (problem,) = problems(text)
+    assert time.monotonic() - started < 1.0  # a guard: the bomb took 16 s and the brackets 4.8 s before
+    assert ("YAML refused" in problem or "YAML syntax" in problem) and words in problem
+
+
+def test_a_bomb_in_a_job_file_is_refused_naming_that_file(scenario_dir: Path) -> None:
+    (scenario_dir / "jobs" / "bomb.yaml").write_text(alias_bomb())
+    (problem,) = problems(with_pool_file("jobs/bomb.yaml"), scenario_dir)
+    assert problem.startswith("jobs/bomb.yaml:") and "expands to more than" in problem
+
+
+def test_a_few_anchors_and_aliases_still_work() -> None:
+    text = MINIMAL.replace("      - spec:\n", "      - spec: &job\n") + "      - spec: *job\n"
+    scenario = parse_scenario(text)
+    assert len(scenario.mix[0].pool) == 2
