@@ -179,8 +179,19 @@ class JobApi:
         """Record and publish a job; returns it and whether it is new. Raises Problem 503 if Kafka says no."""
         self.kind.check_spec(spec)
         job_id = job_id_for_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
-        record, created = self.store.create(job_id, self.kind.name, spec.model_dump(mode="json"))
+        canonical = spec.model_dump(mode="json")
+        record, created = self.store.create(job_id, self.kind.name, canonical)
         if not created:
+            # The key names one request (IETF Idempotency-Key draft): the same spec, however spelled, gets its
+            # job back; another spec under the same key is the client's mistake, never silently the old job.
+            if record.kind != self.kind.name or record.spec != canonical:
+                raise Problem(
+                    422,
+                    "Idempotency-Key reused",
+                    f"the Idempotency-Key was first used for job {job_id} with a different request body; "
+                    "send that body again to get the job, or use a new key for a new job",
+                    errors=[{"field": "Idempotency-Key", "message": "already used with a different request body"}],
+                )
             return record, False
         envelope = Envelope.of(spec, source=self.kind.source, id=job_id, subject=job_id, key=job_id)
         try:
@@ -196,10 +207,10 @@ class JobApi:
         return record, True
 
     def cancel(self, job_id: str) -> JobRecord:
-        """Ask the workers to stop a job; a queued one is cancelled at once."""
+        """Ask the workers to stop a job; a queued one is cancelled at once. A finished job is a 409."""
         record = self.store.require(job_id)
         if record.finished:
-            return record
+            raise _conflict(record, "cannot be cancelled")
         command = self.kind.cancel_command(job_id)
         envelope = Envelope.of(command, source=self.kind.source, subject=job_id, key=job_id)
         try:
@@ -220,10 +231,23 @@ def get_job_api(request: Request) -> JobApi:
 JobApiDep = Annotated[JobApi, Depends(get_job_api)]
 
 
+def _conflict(record: JobRecord, what: str) -> Problem:
+    return Problem(
+        409, "Conflict", f"job {record.id} is {record.status.value}: it {what}", job_status=record.status.value
+    )
+
+
 def _require(api: JobApi, job_id: str) -> JobRecord:
     record = api.store.get(job_id)
     if record is None or record.kind != api.kind.name:
         raise Problem(404, "Not Found", f"no job {job_id}")
+    return record
+
+
+def _require_succeeded(api: JobApi, job_id: str) -> JobRecord:
+    record = _require(api, job_id)
+    if record.status is not JobStatus.SUCCEEDED or record.result is None:
+        raise _conflict(record, "has no result and no plots: only a succeeded job has them")
     return record
 
 
@@ -282,15 +306,12 @@ def job_router(kind: JobKind) -> APIRouter:
     @router.get("/{job_id}/result", summary="A finished job's result")
     def get_result(api: JobApiDep, job_id: str) -> dict[str, Any]:
         """The result once succeeded (409 while not)."""
-        record = _require(api, job_id)
-        if record.status is not JobStatus.SUCCEEDED or record.result is None:
-            raise Problem(409, "Conflict", f"job {job_id} is {record.status.value}, not succeeded")
-        return record.result
+        return _require_succeeded(api, job_id).result or {}
 
     @router.get("/{job_id}/plots/{name}.png", summary="One of a job's figures")
     def get_plot(api: JobApiDep, job_id: str, name: str) -> Response:
-        """A PNG figure of the job."""
-        _require(api, job_id)
+        """A PNG figure of a succeeded job (409 while it has not, like its result)."""
+        _require_succeeded(api, job_id)
         artifact = api.artifacts.get(job_id, name)
         if artifact is None:
             raise Problem(404, "Not Found", f"job {job_id} has no plot {name!r}")
