@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -160,6 +160,48 @@ def allow_larger_bodies(app: FastAPI, path: str, limit: int) -> None:
     per_path[path] = limit
 
 
+async def refuse_nul_text(request: Request) -> None:
+    """Refuse (422, naming the field) a JSON or form body whose text holds a NUL: no database column can."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        raw = await request.body()
+        if b"\\u0000" not in raw:  # JSON can spell a NUL only as this escape
+            return
+        try:
+            field = _nul_field(await request.json())
+        except (ValueError, RecursionError):
+            return  # not JSON (or nested past parsing): the route's own parsing answers that
+    elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        field = next((key for key, value in form.multi_items() if "\x00" in key or "\x00" in str(value)), None)
+    else:
+        return
+    if field is not None:
+        message = "contains a NUL character (\\u0000), which no text may hold"
+        raise Problem(422, "Invalid request", f"invalid fields: {field}", errors=[{"field": field, "message": message}])
+
+
+def _nul_field(document: Any) -> str | None:
+    """The dotted path of the first string (or key) in a JSON document that holds a NUL."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return child
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+    return None
+
+
 def _nul_in(scope: Scope) -> str | None:
     if "\x00" in scope.get("path", ""):
         return "path"
@@ -178,7 +220,13 @@ def create_app(
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> FastAPI:
     """A FastAPI app with /healthz, /readyz, /metrics, problem+json errors and a request-body limit."""
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_text)],
+    )
     app.state.body_limits = {}
     app.add_middleware(BodyLimit, limit=max_request_bytes, per_path=app.state.body_limits)
     app.add_middleware(NulGuard)
@@ -225,7 +273,7 @@ def _install_handlers(app: FastAPI) -> None:
             return _json_syntax_problem(request, first, exc.body)
         if isinstance(exc.body, bytes) and exc.body:
             # FastAPI hands a JSON route the raw bytes when the media type is not JSON.
-            media = request.headers.get("content-type", "no Content-Type")[:_ECHO_CHARS]
+            media = request.headers.get("content-type", "a body without Content-Type")[:_ECHO_CHARS]
             message = f"send the body as application/json, not {media}"
             errors = [{"field": "body", "message": message}]
             return problem_response(request, 415, "Unsupported Media Type", message, errors=errors)

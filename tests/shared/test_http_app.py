@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from quartet_shared.http import Problem, allow_larger_bodies, create_app
@@ -13,6 +14,10 @@ from quartet_shared.http import Problem, allow_larger_bodies, create_app
 class Thing(BaseModel):
     name: str = Field(min_length=1)
     size: int = Field(gt=0)
+
+
+class Nested(BaseModel):
+    things: list[Thing]
 
 
 def _app(ready: bool) -> TestClient:
@@ -166,3 +171,28 @@ def test_a_path_given_a_larger_limit_takes_bodies_the_app_would_refuse() -> None
     client = TestClient(app)
     assert client.post("/upload", content=b"x" * 3000).json() == 3000
     assert client.post("/upload", content=b"x" * 5000).status_code == 413
+
+
+def test_a_nul_in_any_text_of_a_json_or_form_body_is_a_422_naming_the_field() -> None:
+    app = create_app(title="t")
+    router = APIRouter()
+
+    @router.post("/nested")
+    def nested(body: Nested) -> int:
+        return len(body.things)
+
+    @router.post("/form")
+    def form(name: Annotated[str, Form()]) -> str:
+        return name
+
+    app.include_router(router)
+    client = TestClient(app)
+    r = client.post("/nested", json={"things": [{"name": "ok", "size": 1}, {"name": "2\u0000", "size": 1}]})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "things.1.name"
+    assert "NUL" in r.json()["errors"][0]["message"]
+    assert client.post("/form", data={"name": "a\x00b"}).json()["errors"][0]["field"] == "name"
+    # A backslash followed by "u0000" is text, not a NUL.
+    escaped = client.post("/nested", json={"things": [{"name": "\\u0000", "size": 1}]})
+    assert escaped.json() == 1, escaped.text

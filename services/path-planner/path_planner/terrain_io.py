@@ -53,7 +53,9 @@ def load_heightmap(path: Path, array: str = "height") -> FloatArray:
     except TerrainError:
         raise
     except (OSError, ValueError, UnidentifiedImageError, tifffile.TiffFileError) as exc:
-        raise TerrainError(_FIELD, f"cannot read terrain file {path.name}: {exc}") from exc
+        # Readers name the file by its full path (Pillow, OSError): a job's author sees only its relative name.
+        reason = str(exc).replace(str(path), path.name)
+        raise TerrainError(_FIELD, f"cannot read terrain file {path.name}: {reason}") from exc
     heights = np.asarray(raw, dtype=np.float64)
     if heights.ndim == 3 and heights.shape[-1] == 1:
         heights = heights[..., 0]
@@ -75,11 +77,13 @@ class TerrainFileLoader:
 
     def resolve(self, relative: str) -> Path:
         """The file a source names, refusing paths that leave the terrain directory."""
+        if "\x00" in relative:
+            raise TerrainError(_FIELD, "the path contains a NUL character")
         candidate = (self.root / relative).resolve()
         if not candidate.is_relative_to(self.root):
             raise TerrainError(_FIELD, f"{relative!r} is outside the terrain directory")
         if not candidate.is_file():
-            raise TerrainError(_FIELD, f"terrain file {relative!r} not found under {self.root}")
+            raise TerrainError(_FIELD, f"terrain file {relative!r} not found in the terrain directory")
         return candidate
 
     def __call__(self, source: FileTerrain | PngTerrain) -> Terrain:

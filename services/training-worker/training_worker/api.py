@@ -15,7 +15,7 @@ from quartet_shared.jobapp import create_job_app
 from training_worker.bootstrap import Trainer
 from training_worker.dataset_store import DatasetRecord, DatasetStore, dataset_id
 from training_worker.datasets import parse_csv
-from training_worker.domain.data import Dataset
+from training_worker.domain.data import MIN_ROWS, Dataset
 from training_worker.domain.errors import InvalidDataset
 
 _INDEX = re.compile(r"^-?\d+$")
@@ -49,13 +49,19 @@ class DatasetUploads:
     max_rows: int
 
     def validate(self, content: bytes, label_column: str) -> Dataset:
-        """Parse the CSV as a job would; a label that is no column's name but an integer is an index."""
+        """Parse the CSV as a job would, refusing now what a job would refuse later; an integer label is an index."""
         try:
-            return parse_csv(content, label_column, max_rows=self.max_rows, max_bytes=self.max_bytes)
+            dataset = parse_csv(content, label_column, max_rows=self.max_rows, max_bytes=self.max_bytes)
         except InvalidDataset as exc:
             if exc.field != "label_column" or not _INDEX.match(label_column):
                 raise
-        return parse_csv(content, int(label_column), max_rows=self.max_rows, max_bytes=self.max_bytes)
+            dataset = parse_csv(content, int(label_column), max_rows=self.max_rows, max_bytes=self.max_bytes)
+        if dataset.n_samples < MIN_ROWS:
+            raise InvalidDataset(
+                f"{dataset.n_samples} data rows; a dataset needs at least {MIN_ROWS} "
+                "(training holds rows out for validation)"
+            )
+        return dataset
 
 
 def get_uploads(request: Request) -> DatasetUploads:
@@ -89,7 +95,15 @@ def _invalid(message: str, field: str) -> Problem:
 async def upload_dataset(
     uploads: UploadsDep,
     request: Request,
-    name: Annotated[str | None, Query(min_length=1, max_length=200, description="A name to remember it by.")] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^/\\\x00-\x1f\x7f]+$",
+            description="A name to remember it by (no slashes or control characters).",
+        ),
+    ] = None,
     label_column: Annotated[
         str, Query(min_length=1, max_length=200, description="The label's column name, or its index (-1: last).")
     ] = "-1",

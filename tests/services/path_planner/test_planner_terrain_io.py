@@ -51,6 +51,7 @@ def test_unreadable_files(tmp_path: Path, name: str, content: bytes | None, sour
     with pytest.raises(TerrainError, match=match) as err:
         TerrainFileLoader(tmp_path)(source)
     assert err.value.field.startswith("scenario.terrain")
+    assert str(tmp_path) not in str(err.value), "an error must not reveal the server's terrain directory"
 
 
 def test_missing_array_missing_file_and_escape(tmp_path: Path) -> None:
@@ -59,8 +60,11 @@ def test_missing_array_missing_file_and_escape(tmp_path: Path) -> None:
     with pytest.raises(TerrainError, match="no array 'z'") as err:
         load(FileTerrain(path="a.npz", array="z"))
     assert err.value.field == "scenario.terrain.array"
-    with pytest.raises(TerrainError, match="not found"):
+    with pytest.raises(TerrainError, match="not found") as missing:
         load(FileTerrain(path="nope.npz"))
+    assert str(tmp_path) not in str(missing.value)
+    with pytest.raises(TerrainError, match="NUL"):
+        load(FileTerrain(path="a\x00.npz"))
     with pytest.raises(TerrainError, match="outside the terrain directory"):
         load(FileTerrain(path="../../etc/passwd"))
 

@@ -376,9 +376,14 @@ def test_upload_stores_a_csv_and_describes_it(client: TestClient) -> None:
         ("a,b,y\n", {}, "body", "no data rows"),
         ("a,b,y\n1,2,3\n4,5,6\n", {"label_column": "price"}, "label_column", "label column 'price' not found"),
         ("a,b,y\n1,2,3\n4,5,6\n", {"label_column": "7"}, "label_column", "out of range"),
+        ("a,y\n1,2\n3,2\x00\n5,1\n", {}, "body", "line 3 contains a NUL character"),
+        ("a,b,y\n1,2,3\n", {}, "body", "1 data rows; a dataset needs at least 3"),
     ],
-    ids=["ragged", "non-numeric", "nan-feature", "nan-label", "empty", "blank", "header-only", "no-label", "index"],
-)
+    ids=[
+        "ragged", "non-numeric", "nan-feature", "nan-label", "empty", "blank", "header-only", "no-label", "index",
+        "nul", "one-row",
+    ],
+)  # fmt: skip
 def test_bad_csv_is_422_naming_the_problem(
     client: TestClient, csv: str, params: dict[str, str], field: str, says: str
 ) -> None:
@@ -389,6 +394,12 @@ def test_bad_csv_is_422_naming_the_problem(
     assert problem["title"] == "Invalid dataset"
     assert says in problem["detail"]
     assert problem["errors"] == [{"field": field, "message": problem["detail"]}]
+
+
+def test_a_dataset_name_that_looks_like_a_path_is_422(client: TestClient) -> None:
+    answer = upload(client, "a,y\n1,2\n3,4\n5,6\n", name="../../x")
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "query.name"
 
 
 def test_upload_over_the_size_limit_is_413(client: TestClient) -> None:

@@ -22,6 +22,8 @@ MAX_ROWS = 1_000_000
 MAX_CELLS = 50_000_000
 MAX_CSV_BYTES = 256 * 1024 * 1024
 MAX_CLASSES = 100
+# Training holds at least one row out for validation and keeps two to fit: fewer rows can never train.
+MIN_ROWS = 3
 
 _Where = Callable[[int], str]
 
@@ -195,13 +197,20 @@ def parse_csv(
             raise InvalidDataset(f"the CSV is not UTF-8 text (byte {exc.start})") from exc
     else:
         text = data
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InvalidDataset(f"line {text.count(chr(10), 0, nul) + 1} contains a NUL character, which no cell may hold")
     try:
         sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else None
     except csv.Error:
         sniffed = None
     delimiter = sniffed.delimiter if sniffed is not None else ","
     reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
-    numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    try:
+        numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        # A cell over the csv module's field limit (128 KiB) would otherwise escape as a 500.
+        raise InvalidDataset(f"line {reader.line_num}: {exc}") from None
     if not numbered:
         raise InvalidDataset("the CSV is empty")
     first = numbered[0][1]

@@ -56,6 +56,8 @@ def test_parse_csv_text_labels_become_classes() -> None:
         ("a,a,y\n1,2,3\n", "y", "duplicate column names"),
         ("y\n1\n2\n", "y", "at least one feature and a label"),
         ("x,c\n1,a\n2,a\n", "c", "single class 'a'"),
+        ("x,c\n1,a\n2,2\x00\n3,b\n", "c", "line 3 contains a NUL character"),
+        ("x,c\n1,a\n2," + "b" * 200_000 + "\n", "c", "line 3: field larger than field limit"),
     ],
 )
 def test_parse_csv_rejects_bad_data_with_a_clear_message(text: str, label: str | int, message: str) -> None:
