@@ -40,6 +40,13 @@ SERVICES = (
     ServiceInfo("simulator", "simulator", 8004),
 )
 BY_PROGRAM = {s.program: s for s in SERVICES}
+# The PostgreSQL role each service connects as, in Compose and on Kubernetes (deploy/postgres/roles.sql).
+SERVICE_ROLE = {
+    "training-worker": "training",
+    "path-planner": "planning",
+    "rental-manager": "rental",
+    "simulator": "simulator",
+}
 # Variables a container may carry that no settings class reads: libpq's own (password and TLS of PostgreSQL).
 LIBPQ_VARIABLES = frozenset({"PGPASSWORD", "PGSSLMODE", "PGSSLROOTCERT"})
 

@@ -23,6 +23,7 @@ from tests.deploy.conftest import (
     BY_PROGRAM,
     LIBPQ_VARIABLES,
     REPO,
+    SERVICE_ROLE,
     Roles,
     load_with,
     require_roles,
@@ -265,15 +266,6 @@ def test_env_example_holds_placeholders_only() -> None:
         if secretish.search(var):
             assert value and "local-only" in value, f"{var} in .env.example must be an obvious placeholder"
     assert not (REPO / ".env").exists() or ".env" in (REPO / ".gitignore").read_text().split()
-
-
-# The PostgreSQL role each service's containers connect as (deploy/postgres/roles.sql).
-SERVICE_ROLE = {
-    "training-worker": "training",
-    "path-planner": "planning",
-    "rental-manager": "rental",
-    "simulator": "simulator",
-}
 
 
 def test_every_service_connects_as_its_own_role_with_its_own_password() -> None:

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quartet_shared.infra import ensure_helm
+from quartet_shared.infra import ROLE_DATABASES, SERVICE_ROLES, ensure_helm
+from sqlalchemy.engine import make_url
 
 from tests.deploy.conftest import (
     BY_PROGRAM,
     LIBPQ_VARIABLES,
     REPO,
+    SERVICE_ROLE,
     Roles,
     load_with,
     require_roles,
@@ -40,7 +42,14 @@ VALUES: dict[str, list[str]] = {
         str(REPO / "deploy" / "k8s" / "values-external.yaml"),
         "--set",
         "services.simulator.enabled=true,services.rental.workers.worker.keda.enabled=true,"
-        "database.password=local-only,services.rental.secretEnv.RENTAL_JWT_SECRET=local-only-placeholder-of-32-characters",
+        "services.rental.secretEnv.RENTAL_JWT_SECRET=local-only-placeholder-of-32-characters",
+    ],
+    # Passwords the chart keeps in its own Secrets (local and test clusters).
+    "chart-passwords": [
+        "--set",
+        "services.simulator.enabled=true,database.passwords.training=local-only-t,"
+        "database.passwords.planning=local-only-p,database.passwords.rental=local-only-r,"
+        "database.passwords.simulator=local-only-s",
     ],
 }
 
@@ -287,3 +296,27 @@ def test_rental_pods_share_one_token_key(values: str) -> None:
             assert len(secret_refs) == 2, f"{workload['metadata']['name']} has no source of RENTAL_JWT_SECRET"
             sources.add(secret_refs[-1])
     assert len(sources) == 1, sources
+
+
+@pytest.mark.parametrize("values", ["strimzi", "chart-passwords"])
+def test_each_service_connects_as_its_own_role_with_its_own_password(values: str) -> None:
+    """DATABASE_URL names the service's role and database; PGPASSWORD is that role's, from the existing Secret's
+    key named after the role or from the chart's Secret; the simulator reads rental as its own role."""
+    seen = set()
+    for workload in workloads(values):
+        role = SERVICE_ROLE[program_of(workload)]
+        pod = workload["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            env = container_env(values, container)
+            urls = [make_url(v) for k, v in env.items() if k.endswith("DATABASE_URL")]
+            assert urls, workload["metadata"]["name"]
+            for url in urls:
+                assert url.username == role and url.password is None, workload["metadata"]["name"]
+                assert url.database == ROLE_DATABASES[role], workload["metadata"]["name"]
+            if values == "strimzi":
+                ref = next(v for v in container["env"] if v["name"] == "PGPASSWORD")["valueFrom"]["secretKeyRef"]
+                assert ref == {"name": "quartet-postgres", "key": role}
+            else:
+                assert env["PGPASSWORD"] == f"local-only-{role[0]}"
+            seen.add(role)
+    assert seen == ({"training", "planning", "rental"} if values == "strimzi" else set(SERVICE_ROLES))

@@ -76,7 +76,7 @@ env:
     valueFrom:
       secretKeyRef:
         name: {{ $v.database.existingSecret.name }}
-        key: {{ $v.database.existingSecret.key }}
+        key: {{ .svc.databaseUser }}
   {{- end }}
   {{- if $v.redis.existingSecret.name }}
   - name: REDIS_URL
