@@ -15,6 +15,7 @@ from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, sel
 
 from quartet_shared.cache import JsonCache, ResilientRedis
 from quartet_shared.db import JSON_DOCUMENT, ensure_tables, kernel_metadata, upsert
+from quartet_shared.schemas.claimcheck import PARTS_CONTENT_TYPE, ResultRef, decode_parts, encode_parts
 
 _JSON = JSON_DOCUMENT
 RESULT_TTL_S = 24 * 3600
@@ -78,6 +79,17 @@ class ArtifactStore:
         """Store every file of `files` under `job_id`."""
         for name, data in files.items():
             self.put(job_id, name, data, content_type)
+
+    def put_parts(self, job_id: str, parts: Mapping[str, Any]) -> ResultRef:
+        """Store a result's large parts under the job (a re-run replaces them) and return their reference."""
+        data, ref = encode_parts(parts)
+        self.put(job_id, ref.name, data, PARTS_CONTENT_TYPE)
+        return ref
+
+    def get_parts(self, job_id: str, ref: ResultRef) -> dict[str, Any] | None:
+        """The large parts `ref` names, None if they are not stored; ValueError if they do not match it."""
+        artifact = self.get(job_id, ref.name)
+        return decode_parts(artifact.data, ref) if artifact is not None else None
 
     def get(self, job_id: str, name: str) -> Artifact | None:
         """The artifact, or None."""

@@ -38,6 +38,7 @@ from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, deco
 from quartet_shared.http import Problem
 from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
 from quartet_shared.producer import Producer
+from quartet_shared.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merge_parts
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import TopicSpec, ensure_topics, expand
 
@@ -108,6 +109,10 @@ class JobTopics:
         )
 
 
+def _no_parts(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return result, {}
+
+
 def _default_problem(message: BaseModel) -> dict[str, Any]:
     data = message.model_dump(mode="json")
     problem: dict[str, Any] = {"title": "Job failed", "status": 422}
@@ -137,6 +142,9 @@ class JobKind:
     cancel_command: Callable[[str], BaseModel]
     check_spec: Callable[[Any], None] = lambda _spec: None
     problem_of: Callable[[BaseModel], dict[str, Any]] = _default_problem
+    # Splits a completed result (as JSON) into the bounded summary its event carries and the large parts stored
+    # beside the job (the claim-check); the default keeps everything in the event.
+    split_result: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] = _no_parts
 
     @property
     def source(self) -> str:
@@ -221,6 +229,21 @@ class JobApi:
             return self.store.cancel(job_id)
         return record
 
+    def result(self, record: JobRecord) -> BaseModel:
+        """A succeeded job's whole result: the summary its event carried with the stored large parts put back."""
+        summary = record.result or {}
+        raw_ref = summary.get("result_ref")
+        if not raw_ref:
+            return self.kind.completed_model.model_validate(summary)
+        ref = ResultRef.model_validate(raw_ref)
+        try:
+            parts = self.artifacts.get_parts(record.id, ref)
+        except ValueError as exc:
+            raise Problem(500, "Result damaged", f"job {record.id}: {exc}") from exc
+        if parts is None:
+            raise Problem(500, "Result incomplete", f"job {record.id}: its stored {ref.name} is missing")
+        return self.kind.completed_model.model_validate(merge_parts(summary, parts))
+
 
 def get_job_api(request: Request) -> JobApi:
     """The app's JobApi (set by the service's bootstrap as `app.state.job_api`)."""
@@ -303,17 +326,17 @@ def job_router(kind: JobKind) -> APIRouter:
         """Status, progress, timestamps and, on failure, the problem."""
         return _require(api, job_id).public(_base(request)).model_dump(mode="json")
 
-    @router.get("/{job_id}/result", summary="A finished job's result")
-    def get_result(api: JobApiDep, job_id: str) -> dict[str, Any]:
-        """The result once succeeded (409 while not)."""
-        return _require_succeeded(api, job_id).result or {}
+    @router.get("/{job_id}/result", summary="A finished job's result", response_model=kind.completed_model)
+    def get_result(api: JobApiDep, job_id: str) -> BaseModel:
+        """The whole result once succeeded, large parts included (409 while not)."""
+        return api.result(_require_succeeded(api, job_id))
 
     @router.get("/{job_id}/plots/{name}.png", summary="One of a job's figures")
     def get_plot(api: JobApiDep, job_id: str, name: str) -> Response:
         """A PNG figure of a succeeded job (409 while it has not, like its result)."""
         _require_succeeded(api, job_id)
         artifact = api.artifacts.get(job_id, name)
-        if artifact is None:
+        if artifact is None or not artifact.content_type.startswith("image/"):
             raise Problem(404, "Not Found", f"job {job_id} has no plot {name!r}")
         return Response(artifact.data, media_type=artifact.content_type)
 
@@ -589,7 +612,7 @@ class JobWorker:
         hit = self.ports.results.get(spec_hash)
         cached = self._from_cache(job_id, hit.job_id, hit.result) if hit is not None else None
         if cached is not None:
-            self._emit(ctx, job_id, cached)
+            self._emit(ctx, job_id, self._claim_check(job_id, cached))
             return
         if self.ports.store is not None:
             with contextlib.suppress(Exception):
@@ -603,13 +626,23 @@ class JobWorker:
             self._emit(ctx, job_id, self.kind.cancelled_event(job_id, outcome.last))
             return
         self.ports.artifacts.put_all(job_id, outcome.plots)
-        result = outcome.completed.model_dump(mode="json")
+        completed = self._claim_check(job_id, outcome.completed)
+        result = completed.model_dump(mode="json")
         # Only a committed result may be remembered: a cache entry of an aborted transaction would be served to
         # the next job with this spec although the results topic never had it.
         ctx.after_commit(lambda: self.ports.results.put(spec_hash, job_id, result))
         if outcome.last is not None:
             self._publish_progress(job_id, outcome.last)
-        self._emit(ctx, job_id, outcome.completed)
+        self._emit(ctx, job_id, completed)
+
+    def _claim_check(self, job_id: str, completed: BaseModel) -> BaseModel:
+        """The event to emit: its large parts stored durably under the job first, the event naming them."""
+        summary, parts = self.kind.split_result(completed.model_dump(mode="json"))
+        if not parts:
+            return completed
+        # An upsert keyed by job id and name: a re-run after a crash replaces the parts, never adds a second copy.
+        ref = self.ports.artifacts.put_parts(job_id, parts)
+        return self.kind.completed_model.model_validate({**summary, "result_ref": ref.model_dump(mode="json")})
 
     def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome | None:
         throttle = _Throttle(self._interval)
@@ -647,8 +680,12 @@ class JobWorker:
 
     def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel | None:
         """The cached outcome for `job_id`, or None when the figures it names are gone (then it is recomputed)."""
-        plots = self.ports.artifacts.copy(origin, job_id) if origin != job_id else self.ports.artifacts.names(job_id)
+        names = self.ports.artifacts.copy(origin, job_id) if origin != job_id else self.ports.artifacts.names(job_id)
+        plots = [name for name in names if name != PARTS_ARTIFACT]
+        ref = result.get("result_ref")
         missing = set(result.get("plots") or ()) - set(plots)
+        if isinstance(ref, dict) and ref.get("name") not in names:
+            missing.add(str(ref.get("name")))
         if missing:
             # A cache entry can outlive the rows it points at (Redis kept, database replaced): a result
             # without its figures is not the result, so the job runs afresh.

@@ -19,6 +19,7 @@ from quartet_shared.schemas.planning import (
     PlanProgressed,
     PlanRequested,
     normalized_spec_hash,
+    split_plan_result,
 )
 
 from path_planner.domain.errors import PlanningError
@@ -108,6 +109,7 @@ def planning_kind(
         ),
         cancel_command=lambda job_id: CancelPlan(job_id=job_id),
         check_spec=check,
+        split_result=split_plan_result,
     )
 
 

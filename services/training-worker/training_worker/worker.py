@@ -26,6 +26,7 @@ from quartet_shared.schemas.training import (
     TrainingRequested,
     UploadSource,
     normalized_spec_hash,
+    split_training_result,
 )
 
 from training_worker.dataset_store import DatasetRecord
@@ -207,6 +208,7 @@ def training_kind(
         cancel_command=lambda job_id: CancelTraining(job_id=job_id),
         check_spec=check,
         problem_of=problem_of,
+        split_result=split_training_result,
     )
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from quartet_shared.registry import Message, event_type
+from quartet_shared.schemas.claimcheck import ResultRef, take
 
 MAX_POPULATION = 5_000
 MAX_ITERATIONS = 20_000
@@ -324,12 +325,16 @@ class ComparedRun(Message):
     feasible: bool
     evaluations: int = Field(ge=0)
     runtime_s: float = Field(ge=0)
-    fitness_curve: list[Finite]
+    fitness_curve: list[Finite] = Field(default_factory=list)
 
 
 @event_type("quartet.planning.PlanCompleted.v1", topic="planning.results")
 class PlanCompleted(Message):
-    """A planning job produced a path (feasible or best-effort)."""
+    """A planning job produced a path (feasible or best-effort).
+
+    On the results topic the flown path and the fitness curves are left out and `result_ref` names where they
+    are stored; `GET /jobs/{id}/result` answers with them put back.
+    """
 
     job_id: str = Field(min_length=1)
     spec_hash: str
@@ -340,13 +345,29 @@ class PlanCompleted(Message):
     feasible: bool
     problems: list[str] = Field(default_factory=list)
     waypoints: list[Point3]
-    path: list[Point3]
-    fitness_curve: list[Finite]
+    path: list[Point3] = Field(default_factory=list)
+    fitness_curve: list[Finite] = Field(default_factory=list)
     evaluations: int = Field(ge=0)
     runtime_s: float = Field(ge=0)
     comparison: list[ComparedRun] = Field(default_factory=list)
     cached: bool = False
     plots: list[str] = Field(default_factory=list)
+    result_ref: ResultRef | None = None
+
+
+def split_plan_result(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A PlanCompleted as JSON split into its bounded summary and its large parts (path and fitness curves).
+
+    Waypoints stay (at most MAX_WAYPOINTS), and so does each compared run's summary; only its curve moves.
+    """
+    summary = dict(result)
+    parts = take(summary, ("path", "fitness_curve"))
+    runs = [dict(run) for run in summary.get("comparison") or []]
+    curves = [take(run, ("fitness_curve",)) for run in runs]
+    if any(curves):
+        summary["comparison"] = runs
+        parts["comparison"] = curves
+    return summary, parts
 
 
 @event_type("quartet.planning.PlanFailed.v1", topic="planning.results")

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from quartet_shared.registry import Message, event_type
+from quartet_shared.schemas.claimcheck import ResultRef, take
 from quartet_shared.validation import FieldError, shown
 
 MAX_EPOCHS = 100_000
@@ -491,25 +492,41 @@ class SweepCurve(Message):
 
 @event_type("quartet.training.TrainingCompleted.v1", topic="training.results")
 class TrainingCompleted(Message):
-    """A training job finished: weights, bias, metrics, history, similarity to λ = 0, plots."""
+    """A training job finished: weights, bias, metrics, history, similarity to λ = 0, plots.
+
+    On the results topic the parts that grow with the spec (`LARGE_PARTS`) are left out and `result_ref` names
+    where they are stored; `GET /jobs/{id}/result` answers with them put back.
+    """
 
     job_id: JobId
     spec_hash: str | None = None
     model: Literal["linear", "logistic", "softmax", "polynomial"]
-    feature_names: list[str]
+    feature_names: list[str] = Field(default_factory=list)
     class_names: list[str] = Field(default_factory=list)
-    weights: list[float] | list[list[float]]
+    weights: list[float] | list[list[float]] | None = None
     bias: float | list[float]
     lam: float = Field(ge=0.0)
     metrics: dict[str, float]
     reference_metrics: dict[str, float]
-    history: History
+    history: History | None = None
     similarity: WeightSimilarity
     sweep: SweepCurve | None = None
     epochs_run: int = Field(ge=1)
     stopped_early: bool = False
     cached: bool = False
     plots: list[str] = Field(default_factory=list)
+    result_ref: ResultRef | None = None
+
+
+# Every part of a training result whose size grows with the spec: epochs, features or classes. The rest
+# (metrics, λ, similarity, a sweep of at most MAX_LAMBDAS points, one bias per class) stays bounded.
+TRAINING_LARGE_PARTS = ("history", "weights", "feature_names", "class_names")
+
+
+def split_training_result(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A TrainingCompleted as JSON split into its bounded summary and its large parts."""
+    summary = dict(result)
+    return summary, take(summary, TRAINING_LARGE_PARTS)
 
 
 @event_type("quartet.training.TrainingFailed.v1", topic="training.results")

@@ -85,6 +85,46 @@ def test_a_job_succeeds_once_with_result_and_plots(client: TestClient, planner: 
     assert all(j["status"] == "succeeded" for j in listed)
 
 
+def test_a_result_over_the_event_bound_arrives_once_and_whole_by_claim_check(
+    settings: KernelSettings, unique: str, terrain_dir: Path
+) -> None:
+    """The issue's shape (small population, many iterations, three other optimizers) scaled down against a bound
+    scaled down with it: 1,500 iterations give a 120 kB result where 20,000 gave 1.5 MB, and the event is held
+    to 16 KiB where the default is 256 KiB. (tests/shared/test_claimcheck.py bounds the schemas' largest.)"""
+    cfg = PlannerSettings(
+        **{**settings.model_dump(), "max_event_bytes": 16 * 1024},
+        topic_prefix=f"c{unique}.",
+        max_evaluations=500_000,
+        terrain_dir=terrain_dir,
+    )
+    planner = bootstrap(cfg)
+    spec = small_spec(population=2, iterations=1_500)
+    spec["compare"] = ["boa", "pso", "spso"]
+    try:
+        with TestClient(create_api(planner, with_worker=True)) as client:
+            job_id = client.post("/jobs", json=spec).json()["id"]
+            wait_status(client, job_id, "succeeded", timeout_s=240)
+            answer = client.get(f"/jobs/{job_id}/result")
+            events = [e for e in read_all(planner.settings, [planner.kind.topics.results]) if e.subject == job_id]
+    finally:
+        planner.close()
+    assert len(answer.content) > 100_000
+    whole = answer.json()
+    assert len(whole["fitness_curve"]) == 1_500
+    assert [(r["optimizer"], len(r["fitness_curve"])) for r in whole["comparison"]] == [
+        ("boa", 1_500),
+        ("pso", 1_500),
+        ("spso", 1_500),
+    ]
+    assert len(whole["path"]) > 2
+    (event,) = events
+    assert event.type == "quartet.planning.PlanCompleted.v1"
+    assert event.data["path"] == event.data["fitness_curve"] == []
+    assert [r["best_cost"] for r in event.data["comparison"]] == [r["best_cost"] for r in whole["comparison"]]
+    assert event.data["result_ref"]["size"] > 100_000
+    assert len(event.to_kafka()[1]) < 16 * 1024
+
+
 def test_same_key_same_job_and_same_spec_comes_from_the_cache(client: TestClient, planner: Planner) -> None:
     spec = small_spec()
     first = client.post("/jobs", json=spec, headers={"Idempotency-Key": "order-1"})

@@ -145,6 +145,42 @@ def test_a_sweep_job_succeeds_once_with_result_and_plots(client: TestClient, tra
     assert job_id in [j["id"] for j in listed]
 
 
+def test_a_result_over_the_brokers_limit_arrives_once_and_whole_by_claim_check(
+    client: TestClient, trainer: Trainer
+) -> None:
+    """Logistic regression on a bundled dataset whose per-epoch history alone passes the broker's 1 MiB: the
+    smallest such job of the issue's kind (its 50,000-epoch job has the same shape, three times longer)."""
+    epochs = 18_000
+    spec = {
+        "model": {"kind": "logistic"},
+        "optimizer": {"kind": "gd", "lr": 0.1},
+        "epochs": epochs,
+        "data": {"kind": "sklearn", "name": "breast_cancer"},
+    }
+    job_id = client.post("/jobs", json=spec).json()["id"]
+    wait_status(client, job_id, "succeeded", timeout_s=300)
+    answer = client.get(f"/jobs/{job_id}/result")
+    assert len(answer.content) > 1024 * 1024
+    whole = answer.json()
+    assert [len(whole["history"][k]) for k in ("train_loss", "val_loss", "weight_norm")] == [epochs] * 3
+    assert len(whole["weights"]) == len(whole["feature_names"]) == 30
+    (event,) = [e for e in committed_events(trainer.settings, trainer.kind.topics.results) if e.subject == job_id]
+    assert event.type == COMPLETED
+    assert len(event.to_kafka()[1]) < 4096, "the event carries a bounded summary"
+    assert event.data["history"] is None and event.data["weights"] is None
+    assert event.data["result_ref"]["size"] > 1024 * 1024
+    assert {k: whole[k] for k in ("metrics", "lam", "epochs_run", "plots")} == {
+        k: event.data[k] for k in ("metrics", "lam", "epochs_run", "plots")
+    }
+    assert client.get(f"/jobs/{job_id}/plots/result-parts.json.png").status_code == 404
+
+    again = client.post("/jobs", json=spec, headers={"Idempotency-Key": "large-again"}).json()["id"]
+    assert wait_status(client, again, "succeeded", timeout_s=60)["cached"] is True
+    cached = client.get(f"/jobs/{again}/result").json()
+    assert cached["history"] == whole["history"] and cached["plots"] == whole["plots"]
+    assert results(trainer, again) == [COMPLETED]
+
+
 def test_progress_is_per_epoch_and_throttled(client: TestClient, trainer: Trainer) -> None:
     job_id = client.post("/jobs", json=gd_spec(epochs=3000)).json()["id"]
     job = wait_status(client, job_id, "succeeded")

@@ -18,6 +18,7 @@ from quartet_shared.consumer import Context
 from quartet_shared.db import make_engine
 from quartet_shared.envelope import Envelope
 from quartet_shared.jobservice import JobOutcome, JobRejected, JobWorker, OnProgress, Progress, ShouldStop, WorkerPorts
+from quartet_shared.schemas.claimcheck import PARTS_ARTIFACT, ResultRef
 from quartet_shared.schemas.training import (
     TrainingCompleted,
     TrainingJobSpec,
@@ -229,4 +230,16 @@ def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) 
     (third,) = _handle(worker, job, "job-3")
     assert third.data["cached"] is False
     assert runs == ["job-1", "job-3"]
-    assert ports.artifacts.names("job-3") == first.data["plots"]
+    assert ports.artifacts.names("job-3") == sorted([*first.data["plots"], PARTS_ARTIFACT])
+
+    # The figures kept but the stored parts of the result gone: the summary alone is not the result either.
+    other = spec(model={"kind": "polynomial", "degree": 2}, optimizer={"kind": "closed_form"})
+    (fifth,) = _handle(worker, other, "job-5")
+    ref = ResultRef.model_validate(fifth.data["result_ref"])
+    assert ports.artifacts.get_parts("job-5", ref) is not None
+    with engine.begin() as conn:
+        conn.execute(delete(job_artifacts).where(job_artifacts.c.name == PARTS_ARTIFACT))
+    (sixth,) = _handle(worker, other, "job-6")
+    assert sixth.data["cached"] is False
+    assert runs == ["job-1", "job-3", "job-5", "job-6"]
+    assert ports.artifacts.get_parts("job-6", ref) is not None
