@@ -156,6 +156,13 @@ def token(svc: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> To
     return svc.login(form.username, form.password)
 
 
+@auth.post("/auth/logout", status_code=204)
+def logout(svc: Svc, actor: User) -> Response:
+    """Revoke every token issued to the caller so far (each session of the account ends)."""
+    svc.run(users.sign_out, actor)
+    return Response(status_code=204)
+
+
 @auth.get("/users/me")
 def me(svc: Svc, actor: User) -> UserPublic:
     """The caller's own account."""

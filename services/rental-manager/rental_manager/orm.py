@@ -122,6 +122,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Stamped into every token issued; signing out bumps it, so every earlier token stops working at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class House(Base):

@@ -16,6 +16,7 @@ from rental_manager.schemas import ApplicationCreate, Decision
 from rental_manager.service import rentals
 
 from tests.support.rental import PASSWORD, Cast, build_world, dated, person
+from tests.support.servers import Servers
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +62,32 @@ def test_sign_up_sign_in_and_who_am_i(client: TestClient) -> None:
     assert me.json()["id"] == created.json()["id"]
     forged = client.get("/users/me", headers={"Authorization": "Bearer " + token["access_token"][:-4] + "AAAA"})
     assert forged.status_code == 401
+
+
+def test_logout_revokes_every_token_of_the_account_even_with_redis_down(
+    client: TestClient, people: Cast, servers: Servers
+) -> None:
+    second = {
+        "Authorization": f"Bearer {client.post('/auth/token', data=_login(people.t1.email)).json()['access_token']}"
+    }
+    assert client.get("/users/me", headers=people.t1.headers).status_code == 200
+    assert client.post("/auth/logout").status_code == 401
+    servers.stop_redis()
+    try:
+        assert client.post("/auth/logout", headers=people.t1.headers).status_code == 204
+        for headers in (people.t1.headers, second):
+            revoked = client.get("/users/me", headers=headers)
+            assert revoked.status_code == 401
+            assert revoked.json()["detail"] == "this token was revoked when its account signed out"
+        fresh = client.post("/auth/token", data=_login(people.t1.email)).json()["access_token"]
+        assert client.get("/users/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    finally:
+        servers.start_redis()
+    assert client.get("/users/me", headers=people.t2.headers).status_code == 200
+
+
+def _login(email: str) -> dict[str, str]:
+    return {"username": email, "password": PASSWORD}
 
 
 def test_nobody_signs_up_as_an_admin(client: TestClient) -> None:

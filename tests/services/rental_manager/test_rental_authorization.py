@@ -73,6 +73,7 @@ CASES: list[Case] = [
         },
     ),
     Case("POST", "/auth/token", everyone(200), form=lambda w: {"username": w.t1.email, "password": PASSWORD}),
+    Case("POST", "/auth/logout", signed_in(204)),
     Case("GET", "/users/me", signed_in(200)),
     Case("GET", "/users", signed_in(403, admin=200)),
     Case(

@@ -30,7 +30,8 @@ def test_no_request_gets_a_server_error(settings: KernelSettings, own_database: 
         world = build_world(rental, cast(rental))
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_api(rental))
         callers = [dict(world.admin.headers), dict(world.l1.headers), dict(world.t1.headers), {}]
-        operations = [result.ok() for result in schema.get_all_operations()]
+        # Signing out revokes the callers' tokens, so it goes last or every later operation sees only 401s.
+        operations = sorted((r.ok() for r in schema.get_all_operations()), key=lambda o: o.label == "POST /auth/logout")
         assert len(operations) > 40
         answered: dict[str, Counter[int]] = defaultdict(Counter)
         real = {

@@ -118,6 +118,23 @@ def test_login_keeps_the_api_token_in_an_httponly_cookie(
     assert after.headers["location"].startswith("/ui/login?next=/ui/bills")
 
 
+def test_logout_revokes_the_session_token_server_side(browsers: dict[str, Browser], people: Cast, app: FastAPI) -> None:
+    tenant = browsers["tenant"]
+    tenant.sign_in(people.t1.email)
+    token = tenant.client.cookies[SESSION_COOKIE]
+    api = TestClient(app)
+    assert api.get("/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    tenant.post("/ui/logout", {})
+    # A copy of the cookie kept from before (another tab, a stolen cookie) is refused, by the API and the UI.
+    assert api.get("/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    thief = browsers["thief"]
+    thief.client.cookies.set(SESSION_COOKIE, token)
+    page = thief.get("/ui/bills", follow=False)
+    assert (page.status_code, page.headers["location"]) == (303, "/ui/login?next=/ui/bills")
+    assert tenant.sign_in(people.t1.email).status_code == 200
+    assert 'data-testid="user-name"' in tenant.get("/ui/houses").text
+
+
 def test_wrong_credentials_are_reported_on_the_form(browsers: dict[str, Browser], people: Cast) -> None:
     page = browsers["x"].post("/ui/login", {"email": people.t1.email, "password": "nope-nope"}, from_page="/ui/login")
     assert page.status_code == 401

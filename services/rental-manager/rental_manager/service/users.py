@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from quartet_shared.schemas.rental import UserRegistered
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from rental_manager.domain.model import Role
 from rental_manager.orm import User
@@ -20,6 +21,14 @@ from rental_manager.service.unit import Actor, UnitOfWork
 
 ISSUER = "quartet-rental-manager"
 ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Whom a token names, and the account's token version when it was issued."""
+
+    user_id: uuid.UUID
+    version: int
 
 
 class Credentials:
@@ -38,19 +47,23 @@ class Credentials:
         claims = {
             "sub": str(user.id),
             "role": user.role.value,
+            "ver": user.token_version,
             "iss": ISSUER,
             "iat": issued,
             "exp": issued + timedelta(seconds=self.token_ttl_s),
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
-    def subject(self, token: str) -> uuid.UUID:
-        """The user id a valid token names; Unauthorized if it is forged, expired or malformed."""
+    def subject(self, token: str) -> TokenSubject:
+        """The user and token version a valid token names; Unauthorized if it is forged, expired or malformed."""
         try:
             claims = jwt.decode(
-                token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
+                token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub", "ver"]}
             )
-            return uuid.UUID(str(claims["sub"]))
+            version = claims["ver"]
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise ValueError("the token version is not an integer")
+            return TokenSubject(uuid.UUID(str(claims["sub"])), version)
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthorized("the access token is invalid or expired") from exc
 
@@ -106,12 +119,20 @@ def login(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> str
     return creds.issue(authenticate(uow, creds, email, password), uow.now)
 
 
-def actor_for(uow: UnitOfWork, user_id: uuid.UUID) -> Actor:
-    """The actor a token's subject is, if the account still exists and is active."""
-    user = uow.session.get(User, user_id)
+def actor_for(uow: UnitOfWork, subject: TokenSubject) -> Actor:
+    """The actor a token's subject is, if the account is active and has not signed out since it was issued."""
+    user = uow.session.get(User, subject.user_id)
     if user is None or not user.active:
         raise Unauthorized("the account behind this token is gone or disabled")
+    if subject.version != user.token_version:
+        raise Unauthorized("this token was revoked when its account signed out")
     return Actor(user.id, user.role)
+
+
+def sign_out(uow: UnitOfWork, actor: Actor | None) -> None:
+    """Revoke every token issued to the caller so far (a database write: it holds whether or not Redis is up)."""
+    who = require(actor)
+    uow.session.execute(update(User).where(User.id == who.id).values(token_version=User.token_version + 1))
 
 
 def me(uow: UnitOfWork, actor: Actor | None) -> UserPublic:

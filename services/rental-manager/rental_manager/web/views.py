@@ -141,8 +141,10 @@ def login(request: Request, svc: Svc, form: Form) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, form: Form) -> Response:
-    """Forget the session."""
+def logout(request: Request, svc: Svc, actor: Viewer, form: Form) -> Response:
+    """Revoke the session's token server-side (a copied cookie dies with it) and forget the cookie."""
+    if actor is not None:
+        svc.run(users.sign_out, actor)
     end_session(request)
     return redirect(request, f"{PREFIX}/login", "info", "You are signed out.")
 
