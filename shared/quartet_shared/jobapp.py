@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
-import uvicorn
 from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy import Engine
@@ -38,7 +37,7 @@ from quartet_shared.jobservice import (
     make_projector,
 )
 from quartet_shared.logs import configure_logging
-from quartet_shared.ops import dependency_checks, ops_server
+from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings, load_settings
 
@@ -218,7 +217,7 @@ def job_service_main(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: None)
             # uvicorn turns SIGTERM into a graceful shutdown; the lifespan then stops the runners in time.
-            uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=3)
+            serve(app, settings.host, settings.port)
     finally:
         service.close()
     return 0

@@ -2,7 +2,8 @@
 
 A container or pod runs one role per process; its orchestrator probes `/healthz` and `/readyz` and Prometheus
 scrapes `/metrics`. The API role gets these from `create_app`; `ops_server` gives every other role the same
-three endpoints, on the service's port, from a background thread while the role runs in the main thread.
+three endpoints, on the service's port, from a background thread while the role runs in the main thread;
+`serve` runs an API role itself, with the same uvicorn options for every service.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from quartet_shared.cache import ResilientRedis
@@ -31,7 +33,9 @@ class OpsServer:
     def __init__(self, title: str, host: str, port: int, readiness: Mapping[str, Check] | None = None) -> None:
         app = create_app(title=title, readiness=readiness)
         # No lifespan and no signal handlers: the role in the main thread owns both.
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, lifespan="off", access_log=False, server_header=False
+        )
         self.host, self.port = host, port
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="ops-server", daemon=True)
@@ -74,6 +78,11 @@ def ops_server(title: str, host: str, port: int, readiness: Mapping[str, Check] 
         yield server
     finally:
         server.stop()
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve an API role until SIGTERM (a graceful shutdown), without a `server` header naming the software."""
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=3, server_header=False)
 
 
 def dependency_checks(settings: KernelSettings, redis: ResilientRedis, engine: Engine) -> dict[str, Check]:

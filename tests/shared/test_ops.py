@@ -15,7 +15,9 @@ def test_serves_health_readiness_and_metrics() -> None:
     with ops_server("test worker", "127.0.0.1", port, checks) as server:
         assert server.serving
         base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        health = httpx.get(f"{base}/healthz")
+        assert health.json() == {"status": "ok"}
+        assert "server" not in health.headers  # no banner naming the server software
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"kafka": "ok", "database": "ok"}

@@ -30,6 +30,7 @@ from rental_manager.domain.model import (
     Role,
     ViewingStatus,
 )
+from rental_manager.headers import SecurityHeaders
 from rental_manager.relay import OutboxRelay
 from rental_manager.schemas import (
     AdminUserCreate,
@@ -541,4 +542,6 @@ def create_api(rental: Rental, *, with_relay: bool = False, with_worker: bool = 
     for router in ROUTERS:
         app.include_router(router)
     mount_web(app)
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs_paths=frozenset(p for p in docs if p))
     return app

@@ -10,9 +10,8 @@ import argparse
 import signal
 import threading
 
-import uvicorn
 from quartet_shared.logs import configure_logging
-from quartet_shared.ops import dependency_checks, ops_server
+from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.settings import load_settings
 
 from rental_manager.api import create_api
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: None)
             # uvicorn turns SIGTERM into a graceful shutdown; the lifespan then stops the relay and the worker.
-            uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=3)
+            serve(app, settings.host, settings.port)
     finally:
         rental.close()
     return 0

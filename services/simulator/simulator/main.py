@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.service_name)
     if args.role == "run":
         return simulate_file(args.scenario, out=args.out, as_json=args.json)
-    import uvicorn
+    from quartet_shared.ops import serve
 
     from simulator.api import create_api
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn turns SIGTERM into a graceful shutdown; the lifespan stops a running simulation in time.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=3)
+    serve(app, settings.host, settings.port)
     return 0
 
 

@@ -343,6 +343,8 @@ def test_rental_manager_all_serves_relays_and_stops_on_sigterm(
         wait_until(healthy, 90, "rental-manager to answer /healthz")
         token = httpx.post(f"{base}/auth/token", data={"username": "root@example.com", "password": "root-password-1"})
         assert token.status_code == 200
+        assert "server" not in token.headers  # uvicorn's banner is off
+        assert "frame-ancestors 'none'" in httpx.get(f"{base}/ui/login").headers["content-security-policy"]
         assert (tmp_path / ".local" / "data" / "rental-manager.jwt-key").is_file()  # no secret set: a local key
         wait_until(lambda: unsent(isolated) == 0 and len(outbox(isolated)) > 0, 60, "the relay inside `all`")
         sent = time.monotonic()

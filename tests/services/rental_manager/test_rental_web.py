@@ -7,12 +7,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from rental_manager import web
 from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import BillStatus, Role
@@ -388,6 +390,28 @@ def test_web_pages_stay_out_of_the_api_document(app: FastAPI) -> None:
     assert client.get("/ui/static/app.css").status_code == 200
     target = client.post("/ui/login", data={})
     assert target.status_code == 403  # no token: refused before anything else
+
+
+def test_every_answer_carries_the_security_headers(app: FastAPI) -> None:
+    client = TestClient(app, follow_redirects=False)
+    for path in ("/ui/login", "/ui/houses", "/ui/register", "/houses", "/houses/not-a-uuid", "/ui/static/app.css"):
+        answer = client.get(path)
+        assert answer.status_code < 500, path
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "script-src" not in policy, path  # no script may run on any page
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["referrer-policy"] == "strict-origin-when-cross-origin", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+    docs = client.get("/docs").headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in docs and "frame-ancestors 'none'" in docs
+
+
+def test_the_pages_need_no_script_the_policy_forbids() -> None:
+    templates = Path(web.__file__).parent / "templates"
+    for page in templates.glob("*.html"):
+        html = page.read_text()
+        assert not re.search(r"<script|\son[a-z]+\s*=|javascript:", html, re.IGNORECASE), page.name
 
 
 def test_login_redirects_only_to_local_pages(browsers: dict[str, Browser], people: Cast) -> None:

@@ -3,12 +3,19 @@ message naming the line and field, or the unreachable part."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from quartet_shared.cli import app
+from quartet_shared.infra import free_port
 from simulator.main import main
 from typer.testing import CliRunner
+
+from tests.support.effects import wait_until
 
 BAD = """\
 name: bad
@@ -49,3 +56,30 @@ def test_quartet_simulate_names_line_and_field_of_a_bad_scenario(nothing_up: Non
 def test_simulator_run_exits_2_for_a_missing_file(nothing_up: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "no-such-scenario.yaml"]) == 2
     assert "no-such-scenario.yaml: cannot read" in capsys.readouterr().err
+
+
+def test_the_api_process_does_not_name_its_server_software(nothing_up: None, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SIMULATOR_")}, "SIMULATOR_PORT": str(port)}
+    env.update({k: os.environ[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "SIMULATOR_INFRA")})
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "simulator"), "api"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+
+        def health() -> httpx.Response | None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            except httpx.HTTPError:
+                return None
+
+        wait_until(lambda: health() is not None, 60, "the simulator API to answer")
+        answer = health()
+        assert answer is not None and answer.status_code == 200
+        assert "server" not in answer.headers
+    finally:
+        proc.kill()
+        proc.wait(10)

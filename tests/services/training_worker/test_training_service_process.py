@@ -28,6 +28,12 @@ def service(settings: KernelSettings, unique: str, tmp_path: Path) -> Iterator[S
         yield running
 
 
+def test_the_process_does_not_name_its_server_software(service: ServiceProcess) -> None:
+    answer = httpx.get(f"{service.base}/healthz", timeout=5)
+    assert answer.status_code == 200
+    assert "server" not in answer.headers
+
+
 def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: ServiceProcess, tmp_path: Path) -> None:
     base, proc = service.base, service.proc
     out = tmp_path / "plots"
