@@ -15,12 +15,12 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import httpx
 import typer
-import yaml
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quartet_shared.safe_yaml import safe_load
 from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 
 P = ParamSpec("P")
@@ -445,8 +445,8 @@ def read_job_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+        data = json.loads(text) if path.suffix.lower() == ".json" else safe_load(text)
+    except (ValueError, RecursionError) as exc:  # JSON nested too deep for the decoder is a RecursionError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _fail(f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {first}", 2)
     if not isinstance(data, dict):

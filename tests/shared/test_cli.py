@@ -27,6 +27,8 @@ from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import CORE_TOPICS, TopicSpec, ensure_topics, expand
 from typer.testing import CliRunner
 
+from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
+
 pytestmark = pytest.mark.integration
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -334,6 +336,25 @@ def test_failed_job_and_problem_bodies_exit_non_zero(services: tuple[str, str], 
     assert down.exit_code == 1
     assert "cannot reach" in down.stderr
     assert "Traceback" not in down.output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("bomb.yaml", alias_bomb(6), "expands to more than"),
+        ("deep.yaml", DEEP_BRACKETS, "nest"),
+        ("deep.json", DEEP_BRACKETS * 100, "recursion"),
+    ],
+)
+def test_a_hostile_job_file_is_refused_at_once(tmp_path: Path, name: str, text: str, words: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    started = time.monotonic()
+    result = invoke(["submit", "training", str(path), "--training-url", f"http://127.0.0.1:{free_port()}"])
+    assert time.monotonic() - started < 2.0  # a guard: six levels of aliases took 16 s of CPU before
+    assert result.exit_code == 2
+    assert "is not valid" in result.stderr and words in result.stderr
+    assert "Traceback" not in result.output
 
 
 # ---- AsyncAPI ----------------------------------------------------------------------------------------------

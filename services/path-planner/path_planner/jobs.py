@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import ValidationError
+from quartet_shared.safe_yaml import safe_load
 from quartet_shared.schemas.planning import (
     ComparedRun,
     CostTerms,
@@ -243,5 +243,5 @@ def failed_message(job_id: str, error: Exception) -> PlanFailed:
 
 def load_spec_file(path: Path) -> PlanningJobSpec:
     """Read and validate a YAML (or JSON) job spec, such as the files in `scenarios/`."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = safe_load(path.read_text(encoding="utf-8"))
     return PlanningJobSpec.model_validate(data)

@@ -22,6 +22,7 @@ from path_planner.terrain_io import TerrainFileLoader
 from path_planner.worker import PlanJobRunner, planning_kind
 from pydantic import ValidationError
 from quartet_shared.jobservice import JobRejected, Progress
+from quartet_shared.safe_yaml import YamlTooComplex
 from quartet_shared.schemas.planning import (
     FileTerrain,
     PlanCompleted,
@@ -30,6 +31,8 @@ from quartet_shared.schemas.planning import (
     PlanRequested,
     normalized_spec_hash,
 )
+
+from tests.support.hostile_yaml import alias_bomb
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "services" / "path-planner" / "scenarios"
 
@@ -121,6 +124,15 @@ def test_missing_terrain_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TerrainError, match=r"missing\.npz") as err:
         run_job(PlanningJobSpec.model_validate(data), terrain_loader=TerrainFileLoader(tmp_path))
     assert err.value.field == "scenario.terrain.path"
+
+
+def test_a_spec_file_of_nested_aliases_is_refused_at_once(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(7))
+    started = time.monotonic()
+    with pytest.raises(YamlTooComplex, match="expands to more than"):
+        load_spec_file(bomb)
+    assert time.monotonic() - started < 1.0  # a guard: seven levels would take minutes of CPU
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
