@@ -161,23 +161,17 @@ def allow_larger_bodies(app: FastAPI, path: str, limit: int) -> None:
 
 
 async def refuse_nul_text(request: Request) -> None:
-    """Refuse (422, naming the field) a JSON or form body whose text holds a NUL: no database column can."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
+    """Refuse (422, naming the field) a JSON body whose text holds a NUL: no database column can."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        raw = await request.body()
-        if b"\\u0000" not in raw:  # JSON can spell a NUL only as this escape
-            return
-        try:
-            field = _nul_field(await request.json())
-        except (ValueError, RecursionError):
-            return  # not JSON (or nested past parsing): the route's own parsing answers that
-    elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        field = next((key for key, value in form.multi_items() if "\x00" in key or "\x00" in str(value)), None)
-    else:
+    if request.method not in ("POST", "PUT", "PATCH") or not (media == "application/json" or media.endswith("+json")):
         return
+    raw = await request.body()
+    if b"\\u0000" not in raw:  # JSON can spell a NUL only as this escape
+        return
+    try:
+        field = _nul_field(await request.json())
+    except (ValueError, RecursionError):
+        return  # not JSON (or nested past parsing): the route's own parsing answers that
     if field is not None:
         message = "contains a NUL character (\\u0000), which no text may hold"
         raise Problem(422, "Invalid request", f"invalid fields: {field}", errors=[{"field": field, "message": message}])

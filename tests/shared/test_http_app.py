@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from quartet_shared.http import Problem, allow_larger_bodies, create_app
@@ -173,17 +172,13 @@ def test_a_path_given_a_larger_limit_takes_bodies_the_app_would_refuse() -> None
     assert client.post("/upload", content=b"x" * 5000).status_code == 413
 
 
-def test_a_nul_in_any_text_of_a_json_or_form_body_is_a_422_naming_the_field() -> None:
+def test_a_nul_in_any_text_of_a_json_body_is_a_422_naming_the_field() -> None:
     app = create_app(title="t")
     router = APIRouter()
 
     @router.post("/nested")
     def nested(body: Nested) -> int:
         return len(body.things)
-
-    @router.post("/form")
-    def form(name: Annotated[str, Form()]) -> str:
-        return name
 
     app.include_router(router)
     client = TestClient(app)
@@ -192,7 +187,6 @@ def test_a_nul_in_any_text_of_a_json_or_form_body_is_a_422_naming_the_field() ->
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["field"] == "things.1.name"
     assert "NUL" in r.json()["errors"][0]["message"]
-    assert client.post("/form", data={"name": "a\x00b"}).json()["errors"][0]["field"] == "name"
     # A backslash followed by "u0000" is text, not a NUL.
     escaped = client.post("/nested", json={"things": [{"name": "\\u0000", "size": 1}]})
     assert escaped.json() == 1, escaped.text
