@@ -49,6 +49,7 @@ class _Published:
     value: bytes
     headers: list[tuple[str, bytes]]
     submitted_at: float
+    large: bool = False
     publishes: int = 0
     acks: int = 0
     errors: list[str] = field(default_factory=list)
@@ -69,10 +70,10 @@ class Publisher:
         self._garbage: dict[str, _Published] = {}
         self._flavours: dict[str, str] = {}
 
-    def submit(self, kind: str, topic: str, job_id: str, spec: BaseModel) -> None:
-        """Publish a job: the spec as the data, the job id as `ce_id`, subject and key."""
+    def submit(self, kind: str, topic: str, job_id: str, spec: BaseModel, *, large: bool = False) -> None:
+        """Publish a job: the spec as the data, the job id as `ce_id`, subject and key; `large` marks its result."""
         key, value, headers = Envelope.of(spec, source=SOURCE, id=job_id, subject=job_id, key=job_id).to_kafka()
-        record = _Published(kind, topic, key, value, headers, time.time())
+        record = _Published(kind, topic, key, value, headers, time.time(), large=large)
         with self._lock:
             self._jobs[job_id] = record
         self._send(record)
@@ -135,6 +136,7 @@ class Publisher:
                     accepted=r.acks > 0,
                     publishes=r.publishes,
                     error=r.errors[-1] if r.errors and not r.acks else None,
+                    large=r.large,
                 )
                 for job_id, r in self._jobs.items()
             ]

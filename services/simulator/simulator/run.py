@@ -319,11 +319,13 @@ class Simulation:
         for job in plan.jobs:
             action = sc.mix[job.mix_index]
             assert isinstance(action, TrainingAction | PlanningAction)
-            spec: BaseModel = action.pool[job.pool_index].spec
+            entry = action.pool[job.pool_index]
+            spec: BaseModel = entry.spec
             if job.seed is not None:
                 spec = spec.model_copy(update={"seed": job.seed})
             job_id = job_ids[job.index]
-            at(job.submit_at_s, _bind(self._submit, publisher, job.kind, topics[job.kind].jobs, job_id, spec))
+            submit = _bind(self._submit, publisher, job.kind, topics[job.kind].jobs, job_id, spec, entry.large)
+            at(job.submit_at_s, submit)
             if job.duplicate_after_s is not None:
                 at(job.submit_at_s + job.duplicate_after_s, _bind(publisher.duplicate, job_id))
         for g in plan.garbage:
@@ -379,8 +381,8 @@ class Simulation:
     def _commands_topic(self) -> str | None:
         return self.rental.commands_topic if self.rental is not None and self.scenario.has_rental() else None
 
-    def _submit(self, publisher: Publisher, kind: str, topic: str, job_id: str, spec: BaseModel) -> None:
-        publisher.submit(kind, topic, job_id, spec)
+    def _submit(self, publisher: Publisher, kind: str, topic: str, job_id: str, spec: BaseModel, large: bool) -> None:
+        publisher.submit(kind, topic, job_id, spec, large=large)
         self.status.submitted += 1
 
     def _journey(self, rental: RentalDriver, journey: PlannedJourney, action: RentalAction) -> None:

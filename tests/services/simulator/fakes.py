@@ -15,7 +15,9 @@ from simulator.run import Status
 
 def report(*, passed: bool = True, name: str = "fake") -> RunReport:
     """A small report: two kinds, one fault of each timed kind, lag series; lost one job when not `passed`."""
-    sent = [SentJob(f"j{i}", "training" if i % 2 else "planning", 1000.0 + i, True) for i in range(20)]
+    sent = [
+        SentJob(f"j{i}", "training" if i % 2 else "planning", 1000.0 + i, True, large=i in (3, 4, 6)) for i in range(20)
+    ]
     results = [
         ResultSeen(j.job_id, j.kind, "completed", j.submitted_at + 0.5 + i / 10, f"{j.kind}.results", 0, i)
         for i, j in enumerate(sent)

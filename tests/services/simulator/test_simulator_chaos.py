@@ -43,6 +43,12 @@ def test_short_chaos_loses_nothing_and_doubles_nothing(
     assert audit.jobs.accepted == audit.jobs.submitted
     assert audit.jobs.lost == 0 and audit.jobs.doubled == 0 and audit.orphans == 0
     assert audit.jobs.with_result == audit.jobs.submitted
+    # The pools' large-result specs (results over the broker's 1 MiB, by claim-check) arrived once each too.
+    assert {k: (c.submitted, c.completed, c.lost, c.doubled) for k, c in audit.large.items()} == {
+        "training": (2, 2, 0, 0),
+        "planning": (1, 1, 0, 0),
+    }
+    assert "large results (planning): 1 submitted, 1 accepted, 1 completed; lost 0, doubled 0" in report.summary()
     assert audit.jobs.duplicate_publishes == round(0.01 * audit.jobs.submitted)
     assert audit.garbage.sent == audit.garbage.in_dlq == round(0.01 * audit.jobs.submitted)
     kinds = [f.kind for f in report.faults]

@@ -20,6 +20,8 @@ def test_the_summary_gives_the_verdict_counts_and_every_check() -> None:
     assert "kill_worker×1, broker_restart×1" in text
     assert "latency (submit → result): p50" in text
     assert text.count("[ok  ]") == 6
+    assert "large results (planning): 2 submitted, 2 accepted, 2 completed; lost 0, doubled 0" in text
+    assert "large results (training): 1 submitted, 1 accepted, 1 completed; lost 0, doubled 0" in text
 
 
 def test_a_failed_run_says_so_and_names_what_was_lost() -> None:
@@ -36,6 +38,7 @@ def test_the_html_page_embeds_four_plots_and_escapes_text(tmp_path: Path) -> Non
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "&lt;note&gt;" in page and "<note>" not in page
     assert "kill_worker" in page and "broker_restart" in page
+    assert "<td>planning, large results</td>" in page and "<td>training, large results</td>" in page
     # Self-contained: nothing to fetch.
     assert "<script" not in page and 'src="http' not in page and "<link" not in page
     path = write_html(report(passed=False), tmp_path / "r.html")

@@ -30,6 +30,7 @@ class SentJob:
     accepted: bool
     publishes: int = 1
     error: str | None = None
+    large: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,9 @@ class AuditResult(BaseModel):
     checks: list[Check]
     jobs: JobCounts
     per_kind: dict[str, JobCounts]
+    large: dict[str, JobCounts] = Field(
+        default_factory=dict, description="Per kind, the jobs whose pool entry is marked large (results over 1 MiB)."
+    )
     garbage: GarbageCounts
     orphans: int = 0
     corrupt: int = 0
@@ -224,6 +228,10 @@ def reconcile(
     per_kind = {
         kind: _counts([j for j in sent if j.kind == kind], by_job, dead_ids) for kind in sorted({j.kind for j in sent})
     }
+    large = {
+        kind: _counts([j for j in sent if j.kind == kind and j.large], by_job, dead_ids)
+        for kind in sorted({j.kind for j in sent if j.large})
+    }
     lost = sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id))
     doubled = sorted(j for j, seen in by_job.items() if j in sent_by_id and len(seen) > 1)
     orphans = sorted(j for j in by_job if j not in sent_by_id)
@@ -284,6 +292,7 @@ def reconcile(
         checks=checks,
         jobs=jobs,
         per_kind=per_kind,
+        large=large,
         garbage=garbage_counts,
         orphans=len(orphans),
         corrupt=len(corrupt),

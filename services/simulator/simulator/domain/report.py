@@ -106,6 +106,11 @@ class RunReport(BaseModel):
             f"  jobs: {j.submitted} submitted ({kinds or 'none'}), {j.accepted} accepted, {j.with_result} with a "
             f"result; lost {j.lost}, doubled {j.doubled}, orphan results {a.orphans}",
             f"  outcomes: {j.completed} completed ({j.cached} from cache), {j.failed} failed, {j.cancelled} cancelled",
+            *(
+                f"  large results ({kind}): {c.submitted} submitted, {c.accepted} accepted, {c.completed} completed; "
+                f"lost {c.lost}, doubled {c.doubled}"
+                for kind, c in a.large.items()
+            ),
             f"  duplicates published: {j.duplicate_publishes}; garbage: {a.garbage.sent} sent, {a.garbage.in_dlq} in "
             f"dead-letter topics ({garbage_pct:.0f} % of accepted)",
             f"  faults: {fault_text}" + (f" ({len(failed_faults)} could not be injected)" if failed_faults else ""),

@@ -87,17 +87,26 @@ class ThinkTime(Model):
         return self
 
 
-class TrainingPoolEntry(Model):
-    """One training job spec of the pool, picked with probability proportional to `weight`."""
+class PoolEntry(Model):
+    """What every pool entry has: its weight, and whether its result is a large one the audit counts apart."""
 
     weight: float = Field(default=1.0, gt=0)
+    large: bool = Field(
+        default=False,
+        description="The spec's result is larger than the broker's message limit (it travels by claim-check); "
+        "the audit reports these jobs on their own.",
+    )
+
+
+class TrainingPoolEntry(PoolEntry):
+    """One training job spec of the pool, picked with probability proportional to `weight`."""
+
     spec: TrainingRequested
 
 
-class PlanningPoolEntry(Model):
+class PlanningPoolEntry(PoolEntry):
     """One planning job spec of the pool, picked with probability proportional to `weight`."""
 
-    weight: float = Field(default=1.0, gt=0)
     spec: PlanRequested
 
 

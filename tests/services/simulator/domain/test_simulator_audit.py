@@ -150,3 +150,41 @@ def test_rental_findings_become_checks() -> None:
 def test_extra_checks_count() -> None:
     audit = reconcile([], [], [], [], extra_checks=[Check(name="faults", passed=False, detail="1 of 2")])
     assert not audit.passed
+
+
+def test_jobs_with_large_results_are_counted_apart_per_kind_lost_and_doubled_included() -> None:
+    jobs = [
+        SentJob("small", "training", 100.0, True),
+        SentJob("big-t", "training", 100.0, True, large=True),
+        SentJob("big-t2", "training", 100.0, True, large=True),
+        SentJob("big-p", "planning", 100.0, True, large=True),
+        SentJob("big-p2", "planning", 100.0, False, large=True),
+    ]
+    audit = reconcile(
+        jobs,
+        [
+            result("small", 101),
+            result("big-t", 102, offset=1),
+            result("big-t", 103, offset=2),
+            result("big-p", 104, "planning"),
+        ],
+        [],
+        [],
+    )
+    training, planning = audit.large["training"], audit.large["planning"]
+    assert (training.submitted, training.accepted, training.completed, training.lost, training.doubled) == (
+        2,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert (planning.submitted, planning.accepted, planning.unconfirmed, planning.completed, planning.lost) == (
+        2,
+        1,
+        1,
+        1,
+        0,
+    )
+    assert audit.per_kind["training"].submitted == 3
+    assert reconcile([SentJob("small", "training", 100.0, True)], [result("small", 101)], [], []).large == {}
