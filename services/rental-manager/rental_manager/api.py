@@ -71,9 +71,10 @@ from rental_manager.schemas import (
 )
 from rental_manager.service import billing, community, houses, maintenance, rentals, stats, users
 from rental_manager.service.access import require
-from rental_manager.service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
 from rental_manager.service.facade import RentalService
 from rental_manager.service.unit import Actor
+from rental_manager.throttle import client_address
 from rental_manager.web import mount_web
 from rental_manager.worker import BillingScheduler
 
@@ -130,7 +131,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = [{"field": field, "message": str(exc)}]
         return problem_response(request, 422, "Invalid request", f"invalid fields: {field}", errors=errors)
 
+    async def too_many(request: Request, exc: Exception) -> JSONResponse:
+        wait = exc.retry_after_s if isinstance(exc, TooManyAttempts) else 60
+        response = problem_response(request, 429, "Too Many Requests", str(exc), retry_after_s=wait)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(TooManyAttempts, too_many)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(ForbiddenMove, forbidden)
     app.add_exception_handler(NotFound, not_found)
@@ -152,9 +160,9 @@ def register(svc: Svc, body: UserCreate) -> UserPublic:
 
 
 @auth.post("/auth/token")
-def token(svc: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    """OAuth2 password flow: the e-mail address as `username`, and the password."""
-    return svc.login(form.username, form.password)
+def token(request: Request, svc: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    """OAuth2 password flow: the e-mail address as `username`, and the password (throttled after failures)."""
+    return svc.login(form.username, form.password, client_address(request))
 
 
 @auth.post("/auth/logout", status_code=204)

@@ -22,6 +22,7 @@ from rental_manager.service.errors import Conflict
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
 from rental_manager.settings import RentalSettings
+from rental_manager.throttle import LoginThrottle
 from rental_manager.worker import BillingScheduler, cache_runner, command_runner
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,13 @@ def bootstrap(settings: RentalSettings | None = None) -> Rental:
     cache = SearchCache(redis, ttl_s=cfg.search_cache_ttl_s, namespace=f"rental{cfg.topic_prefix}")
     hasher = PasswordHasher(time_cost=cfg.argon2_time_cost, memory_cost=cfg.argon2_memory_kib, parallelism=1)
     credentials = users.Credentials(hasher, jwt_secret(cfg), cfg.token_ttl_s)
-    rental = Rental(cfg, engine, redis, cache, RentalService(engine, cfg, credentials, cache))
+    guard = LoginThrottle(
+        redis,
+        per_account=cfg.login_failures_per_account,
+        per_address=cfg.login_failures_per_address,
+        window_s=cfg.login_window_s,
+        namespace=f"rental{cfg.topic_prefix}",
+    )
+    rental = Rental(cfg, engine, redis, cache, RentalService(engine, cfg, credentials, cache, login_guard=guard))
     rental.service.on_commit = rental.wake_relays
     return rental

@@ -29,6 +29,14 @@ class RentalSettings(KernelSettings):
     admin_email: str | None = Field(None, description="Create this admin at start-up if no user has the address.")
     admin_password: SecretStr | None = None
 
+    login_failures_per_account: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins an account may have in the window before it is refused (429)."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, le=100_000, description="Failed sign-ins one client address may have in the window (429 beyond)."
+    )
+    login_window_s: int = Field(300, ge=1, le=86_400, description="The moving window failed sign-ins count in.")
+
     search_cache_ttl_s: int = Field(300, ge=1, description="Upper bound on a cached search's age.")
     pool_size: int = Field(10, ge=1, le=200)
 

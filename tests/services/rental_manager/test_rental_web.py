@@ -156,6 +156,17 @@ def test_sign_up_form_names_a_common_password(browsers: dict[str, Browser]) -> N
     assert SESSION_COOKIE not in browsers["x"].client.cookies
 
 
+def test_the_login_form_is_throttled_after_repeated_failures(browsers: dict[str, Browser], people: Cast) -> None:
+    browser = browsers["x"]
+    for _ in range(5):
+        assert browser.sign_in(people.t2.email, "wrong password").status_code == 401
+    page = browser.sign_in(people.t2.email)
+    assert page.status_code == 429
+    assert 1 <= int(page.headers["retry-after"]) <= 300
+    assert "too many failed sign-ins" in field_errors(page)["form"]
+    assert SESSION_COOKIE not in browser.client.cookies
+
+
 def test_forms_without_a_valid_csrf_token_or_from_another_site_are_refused(
     browsers: dict[str, Browser], rental: Rental, people: Cast
 ) -> None:

@@ -25,3 +25,11 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     """The request clashes with existing state, such as a taken e-mail address (409)."""
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed sign-ins for the account or from the address (429, retry after `retry_after_s`)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"too many failed sign-ins; try again in {retry_after_s} s")

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
 from rental_manager.service import billing, houses, users
-from rental_manager.service.errors import Conflict
+from rental_manager.service.errors import Conflict, Unauthorized
 from rental_manager.service.search import SearchCache
 from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork
 from rental_manager.settings import RentalSettings
@@ -41,6 +41,19 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
+class LoginGuard(Protocol):
+    """Counts failed sign-ins and refuses (TooManyAttempts) an account or address with too many lately."""
+
+    def check(self, account: str, address: str) -> None:
+        """Raise TooManyAttempts if either has used up its failures."""
+
+    def failed(self, account: str, address: str) -> None:
+        """Count a failure against both."""
+
+    def succeeded(self, account: str) -> None:
+        """Forget the account's failures."""
+
+
 def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
 
@@ -55,6 +68,7 @@ class RentalService:
         credentials: users.Credentials,
         search_cache: SearchCache | None = None,
         *,
+        login_guard: LoginGuard | None = None,
         today: Callable[[], date] = utc_today,
         on_commit: Callable[[], None] | None = None,
         attempts: int = 3,
@@ -63,6 +77,7 @@ class RentalService:
         self.settings = settings
         self.credentials = credentials
         self.search_cache = search_cache
+        self.login_guard = login_guard
         self.topics = RentalTopics.of(settings.topic_prefix)
         self.today = today
         self.terms = LeaseTerms(
@@ -121,9 +136,20 @@ class RentalService:
         """Search listed houses (cached as in `search_json`)."""
         return Page[HouseSummary].model_validate_json(self.search_json(query))
 
-    def login(self, email: str, password: str) -> Token:
-        """A bearer token for valid credentials (Unauthorized otherwise)."""
-        token = self.run(users.login, self.credentials, email, password)
+    def login(self, email: str, password: str, address: str = "") -> Token:
+        """A bearer token for valid credentials (Unauthorized otherwise; TooManyAttempts after many failures)."""
+        guard, account = self.login_guard, users.normalise_email(email)
+        if guard is not None:
+            # Checked before the password: once throttled, even the right password gets no answer about itself.
+            guard.check(account, address)
+        try:
+            token = self.run(users.login, self.credentials, email, password)
+        except Unauthorized:
+            if guard is not None:
+                guard.failed(account, address)
+            raise
+        if guard is not None:
+            guard.succeeded(account)
         return Token(access_token=token, expires_in=self.credentials.token_ttl_s)
 
     def actor(self, token: str) -> Actor:

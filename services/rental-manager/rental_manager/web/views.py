@@ -59,8 +59,9 @@ from rental_manager.service import (
     users,
 )
 from rental_manager.service.access import require
-from rental_manager.service.errors import Conflict, Forbidden, Unauthorized
+from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.unit import Actor
+from rental_manager.throttle import client_address
 from rental_manager.web import charts
 from rental_manager.web.core import (
     Form,
@@ -125,11 +126,14 @@ def login(request: Request, svc: Svc, form: Form) -> Response:
     """Check the credentials and keep the access token in the session cookie."""
     values = {"email": form.get("email", "")}
     errors = {k: "required" for k in ("email", "password") if not form.get(k)}
+    retry_after: int | None = None
     if not errors:
         try:
-            token = svc.login(form["email"], form["password"])
+            token = svc.login(form["email"], form["password"], client_address(request))
         except Unauthorized as exc:
             errors = {"form": str(exc)}
+        except TooManyAttempts as exc:
+            errors, retry_after = {"form": str(exc)}, exc.retry_after_s
         else:
             actor = svc.actor(token.access_token)
             start_session(request, token.access_token, token.expires_in)
@@ -137,6 +141,10 @@ def login(request: Request, svc: Svc, form: Form) -> Response:
             target = local_target(form.get("next"), home_of(actor))
             return redirect(request, target, "success", f"Welcome back, {me.full_name}.")
     context = {"next": local_target(form.get("next"), ""), "values": values, "errors": errors}
+    if retry_after is not None:
+        page = render(request, "login.html", context, 429)
+        page.headers["Retry-After"] = str(retry_after)
+        return page
     return render(request, "login.html", context, 401 if "form" in errors else 422)
 
 
@@ -171,7 +179,7 @@ def register(request: Request, svc: Svc, form: Form) -> Response:
     except Conflict as exc:
         values = {k: v for k, v in data.items() if k != "password"}
         return render(request, "register.html", {"values": values, "errors": {"email": str(exc)}}, 409)
-    token = svc.login(data["email"], data["password"])
+    token = svc.login(data["email"], data["password"], client_address(request))
     start_session(request, token.access_token, token.expires_in)
     target = home_of(Actor(user.id, user.role))
     return redirect(request, target, "success", f"Welcome to Quartet Homes, {user.full_name}.")
