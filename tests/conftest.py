@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import API_KEYS
 from tests.support.processes import print_tail
 from tests.support.servers import ContainerServers, NativeServers, Servers
 
@@ -45,8 +46,9 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture
 def settings(servers: Servers) -> KernelSettings:
-    """Kernel settings pointing at the session's servers, with quick retries for tests."""
+    """Kernel settings pointing at the session's servers, with quick retries and the test API keys."""
     return KernelSettings(
+        api_keys=API_KEYS,
         kafka_bootstrap_servers=servers.kafka_bootstrap,
         redis_url=servers.redis_url,
         database_url=servers.database_url,

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quartet_shared.auth import bearer_headers
+from quartet_shared.infra import API_KEYS_FILE
 from quartet_shared.safe_yaml import safe_load
 from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 
@@ -129,9 +131,16 @@ def _base_url(kind: str, host: str, explicit: str | None) -> str:
 # ---- HTTP --------------------------------------------------------------------------------------------------
 
 
+def _api_key() -> str | None:
+    """The secret the job services expect: QUARTET_API_KEY, else the one `make up` wrote to .local/api-keys.env."""
+    settings = load_settings(KernelSettings, _env_file=(".env", API_KEYS_FILE))
+    return settings.api_key.get_secret_value() if settings.api_key is not None else None
+
+
 @contextmanager
 def _http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=True) as client:
+    headers = bearer_headers(_api_key())
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=True, headers=headers) as client:
         yield client
 
 
@@ -159,6 +168,8 @@ def _problem_line(response: httpx.Response) -> str:
                 f"{e.get('field', '?')}: {e.get('message', '')}" if isinstance(e, dict) else str(e) for e in errors
             )
             text = f"{text} ({fields})"
+        if response.status_code in (401, 403):
+            text += " (the API key comes from QUARTET_API_KEY; `make up` writes one to .local/api-keys.env)"
         return f"{where} answered {response.status_code}: {text}"
     snippet = response.text.strip().replace("\n", " ")[:200]
     return f"{where} answered {response.status_code}{': ' + snippet if snippet else ''}"

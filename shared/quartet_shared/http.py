@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Request
@@ -25,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quartet_shared.settings import DEFAULT_MAX_REQUEST_BYTES
 from quartet_shared.validation import error_fields
+
+if TYPE_CHECKING:
+    from quartet_shared.auth import ApiKeys
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +64,21 @@ PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
 class Problem(Exception):
     """An error that becomes an RFC 9457 problem response."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        # Response headers the status calls for (WWW-Authenticate on 401, Retry-After on 429, Allow on 405).
+        self.headers = dict(headers or {})
         self.extensions = extensions
 
 
@@ -74,9 +87,11 @@ def problem_response(
     status: int,
     title: str,
     detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """A problem+json response for `request`."""
+    """A problem+json response for `request`, with `headers` set on the response."""
     body: dict[str, Any] = {
         "type": f"https://quartet.dev/problems/{HTTPStatus(status).phrase.lower().replace(' ', '-')}",
         "title": title,
@@ -86,7 +101,7 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update(extensions)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
 class NulGuard:
@@ -212,8 +227,12 @@ def create_app(
     description: str = "",
     lifespan: Any = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    api_keys: ApiKeys | None = None,
 ) -> FastAPI:
-    """A FastAPI app with /healthz, /readyz, /metrics, problem+json errors and a request-body limit."""
+    """A FastAPI app with /healthz, /readyz, /metrics, problem+json errors and a request-body limit.
+
+    `api_keys` are the keys its `require_scope` routes accept; none: every such route answers 401.
+    """
     app = FastAPI(
         title=title,
         version=version,
@@ -221,6 +240,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul_text)],
     )
+    app.state.api_keys = api_keys
     app.state.body_limits = {}
     app.add_middleware(BodyLimit, limit=max_request_bytes, per_path=app.state.body_limits)
     app.add_middleware(NulGuard)
@@ -258,7 +278,7 @@ def create_app(
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, **exc.extensions)
+        return problem_response(request, exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

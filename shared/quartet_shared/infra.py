@@ -35,6 +35,8 @@ STATE_DIR = LOCAL / "run"
 ENV_FILE = LOCAL / "infra.env"
 # The simulator's database settings for `quartet simulate` on the host (its role's password: owner-only).
 SIMULATOR_ENV_FILE = LOCAL / "simulator.env"
+# The API keys `make up` generates once (QUARTET_API_KEYS for the services, QUARTET_API_KEY for the CLI).
+API_KEYS_FILE = LOCAL / "api-keys.env"
 
 
 class InfraError(RuntimeError):

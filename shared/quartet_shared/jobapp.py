@@ -20,6 +20,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.auth import ApiKeys
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import default_sqlite_url, make_engine
@@ -49,7 +50,8 @@ PROJECTOR_STOP_S = 5.0
 class JobServiceSettings(KernelSettings):
     """What every job service configures: where it listens, how it reports progress, how long a job may run."""
 
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: containers and pods set <PREFIX>HOST=0.0.0.0 themselves.
+    host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     progress_interval_s: float = Field(0.25, gt=0, description="At most one progress event per interval.")
     job_timeout_s: float = Field(600.0, gt=0, description="Longest a job may run before its worker is presumed dead.")
@@ -173,6 +175,7 @@ def create_job_app(
         },
         lifespan=lifespan,
         max_request_bytes=service.settings.max_request_bytes,
+        api_keys=ApiKeys.from_settings(service.settings),
     )
     app.state.job_api = job_api
     app.include_router(job_router(service.kind))

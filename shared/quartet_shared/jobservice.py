@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import Aborted, ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, decode
@@ -308,9 +309,12 @@ def job_router(kind: JobKind) -> APIRouter:
     # The body is the kind's spec model, known only at run time: FastAPI then validates it (422 naming each
     # field) and documents its schema and examples in OpenAPI, instead of an untyped object.
     submit.__annotations__["body"] = Annotated[kind.spec_model, Body(description="The job spec.")]
-    router.post("", status_code=202, summary=f"Submit a {kind.name} job")(submit)
+    router.post("", status_code=202, summary=f"Submit a {kind.name} job", dependencies=[require_scope(JOBS_WRITE)])(
+        submit
+    )
 
-    @router.get("", summary=f"Recent {kind.name} jobs")
+    # Listing needs a key: it would hand out every job's id, and an id is what opens a job's status and result.
+    @router.get("", summary=f"Recent {kind.name} jobs", dependencies=[require_scope(JOBS_READ)])
     def list_jobs(
         api: JobApiDep,
         request: Request,
@@ -340,7 +344,7 @@ def job_router(kind: JobKind) -> APIRouter:
             raise Problem(404, "Not Found", f"job {job_id} has no plot {name!r}")
         return Response(artifact.data, media_type=artifact.content_type)
 
-    @router.delete("/{job_id}", status_code=202, summary="Cancel a job")
+    @router.delete("/{job_id}", status_code=202, summary="Cancel a job", dependencies=[require_scope(JOBS_WRITE)])
     def cancel(api: JobApiDep, request: Request, job_id: str) -> dict[str, Any]:
         """Cancel: a queued job at once, a running one at its next iteration."""
         _require(api, job_id)

@@ -51,6 +51,17 @@ class KernelSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_SSL_CAFILE", "kafka_ssl_cafile"),
         description="PEM file of the CA that signed the brokers' certificates; None: the system's CAs.",
     )
+    # One variable for every service, whatever its prefix (quartet_shared.auth reads it); secrets, never logged.
+    api_keys: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("QUARTET_API_KEYS", "api_keys"),
+        description='Server side: {"<name>": {"key": "<secret>", "scopes": [...]}}; unset: protected routes 401.',
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("QUARTET_API_KEY", "api_key"),
+        description="Client side: the secret the CLI sends as 'Authorization: Bearer'.",
+    )
 
     service_name: str = "quartet"
     instance_id: str = Field(

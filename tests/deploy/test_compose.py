@@ -33,6 +33,7 @@ from tests.deploy.conftest import (
 )
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
+LOOPBACK_UNLESS_TOLD = "${QUARTET_PUBLISH_ADDR:-127.0.0.1}"
 ENV_EXAMPLE = REPO / ".env.example"
 SCHEMA = REPO / "deploy" / "schemas" / "compose-spec.json"
 SERVERS = ("kafka", "redis", "postgres")
@@ -81,6 +82,12 @@ def container_env(svc: dict[str, Any]) -> dict[str, str]:
         env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     env.update({k: interpolate(str(v)) for k, v in (svc.get("environment") or {}).items()})
     return env
+
+
+def published(mapping: object) -> tuple[str, str, str]:
+    """A `ports` entry as (host address, host port, container port)."""
+    address, host, container = str(mapping).rsplit(":", 2)
+    return address, host, container
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
@@ -229,8 +236,8 @@ def test_ports_match_the_contract(name: str, monkeypatch: pytest.MonkeyPatch) ->
     service = BY_PROGRAM[program_of(svc)]
     assert int(svc["build"]["args"]["PORT"]) == service.port
     for mapping in svc.get("ports", []):
-        host, container = (int(p) for p in str(mapping).split(":"))
-        assert host == container == service.port, f"{name} publishes {mapping}"
+        _address, host, container = published(mapping)
+        assert int(host) == int(container) == service.port, f"{name} publishes {mapping}"
     settings = load_with(settings_class(service.package), container_env(svc), monkeypatch)
     assert getattr(settings, "port", None) == service.port
 
@@ -240,10 +247,28 @@ def test_api_ports_are_published_and_workers_keep_theirs_inside() -> None:
     published = {
         program_of(svc): svc["ports"] for name, svc in app_containers().items() if svc.get("command") == ["api"]
     }
-    assert published == {p: [f"{s.port}:{s.port}"] for p, s in BY_PROGRAM.items()}
+    assert published == {p: [f"{LOOPBACK_UNLESS_TOLD}:{s.port}:{s.port}"] for p, s in BY_PROGRAM.items()}
     for name, svc in app_containers().items():
         if svc.get("command") not in (["api"], None):
             assert "ports" not in svc, f"{name} should not publish a port"
+
+
+def test_every_port_is_published_on_loopback_unless_the_user_opts_in() -> None:
+    """No container is reachable from other machines by default: QUARTET_PUBLISH_ADDR defaults to 127.0.0.1."""
+    mappings = [(name, m) for name, svc in compose()["services"].items() for m in svc.get("ports", [])]
+    assert len(mappings) >= 8
+    for name, mapping in mappings:
+        assert published(mapping)[0] == LOOPBACK_UNLESS_TOLD, f"{name} publishes {mapping}"
+
+
+def test_every_app_container_listens_on_all_of_its_own_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a container 127.0.0.1 would be unreachable from Docker's port forward and the other containers."""
+    for name, svc in app_containers().items():
+        if svc.get("entrypoint") or svc.get("restart") == "no":
+            continue
+        service = BY_PROGRAM[program_of(svc)]
+        settings = load_with(settings_class(service.package), container_env(svc), monkeypatch)
+        assert getattr(settings, "host", None) == "0.0.0.0", name
 
 
 def test_worker_instance_ids_are_unique() -> None:

@@ -211,6 +211,8 @@ def test_containers_get_the_settings_their_service_reads(values: str, monkeypatc
             assert not unknown, f"{workload['metadata']['name']} sets {sorted(unknown)}, unknown to {cls.__name__}"
             settings = load_with(cls, env, monkeypatch)
             assert getattr(settings, "port", None) == service.port
+            # A pod's interfaces are its own: loopback (the services' default) would be unreachable by the probes.
+            assert getattr(settings, "host", None) == "0.0.0.0"
             assert settings.topic_replication_factor == 3
             instance = next(v for v in container["env"] if v["name"].endswith("INSTANCE_ID"))
             assert instance["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}

@@ -16,6 +16,7 @@ import yaml
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaConsumer, TopicPartition
+from quartet_shared.auth import JOBS_WRITE, ApiKeys, require_scope
 from quartet_shared.cli import app
 from quartet_shared.db import make_engine
 from quartet_shared.envelope import Envelope
@@ -27,6 +28,7 @@ from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import CORE_TOPICS, TopicSpec, ensure_topics, expand
 from typer.testing import CliRunner
 
+from tests.support.auth import ADMIN, ADMIN_KEY, API_KEYS_JSON, READ_KEY
 from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
 
 pytestmark = pytest.mark.integration
@@ -45,8 +47,9 @@ def kafka_env(settings: KernelSettings) -> dict[str, str]:
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Any:
-    """Run the CLI in-process, wide enough that tables do not wrap."""
-    return CliRunner().invoke(app, args, env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False)
+    """Run the CLI in-process, wide enough that tables do not wrap, with the test admin key unless `env` says."""
+    env = {"COLUMNS": "250", "QUARTET_API_KEY": ADMIN_KEY, **(env or {})}
+    return CliRunner().invoke(app, args, env=env, catch_exceptions=False)
 
 
 # ---- a test double of the job API ----------------------------------------------------------------------------
@@ -55,9 +58,9 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> Any:
 def job_service(kind: str, tmp: Path) -> Any:
     """A job API that follows the contract: each GET moves a job one step (queued → running → done)."""
     store = JobStore(make_engine(f"sqlite:///{tmp / f'{kind}.sqlite3'}"))
-    api = create_app(title=f"{kind} double")
+    api = create_app(title=f"{kind} double", api_keys=ApiKeys.parse(API_KEYS_JSON))
 
-    @api.post("/jobs", status_code=202)
+    @api.post("/jobs", status_code=202, dependencies=[require_scope(JOBS_WRITE)])
     def submit(spec: dict[str, Any], idempotency_key: str | None = Header(default=None)) -> JSONResponse:
         """Accept a job."""
         if not isinstance(spec.get("epochs", 1), int):
@@ -294,11 +297,27 @@ def test_submit_plan_json_file_with_idempotency_key_names_one_job(services: tupl
     assert json.loads(first.stdout)["status"] == "queued"
 
 
+def test_submit_sends_the_api_key_and_explains_a_refusal(services: tuple[str, str], tmp_path: Path) -> None:
+    _training, planning = services
+    spec = tmp_path / "plan.json"
+    spec.write_text(json.dumps({"iterations": 5}))
+    args = ["submit", "plan", str(spec), "--planning-url", planning, "--json"]
+    assert invoke(args).exit_code == 0
+    for key, status in (("", 401), ("not-a-configured-key-at-all", 401), (READ_KEY, 403)):
+        refused = invoke(args, {"QUARTET_API_KEY": key})
+        assert refused.exit_code == 1
+        assert f"answered {status}" in refused.stderr
+        assert "QUARTET_API_KEY" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
 def test_job_asks_training_then_planning(services: tuple[str, str]) -> None:
     training, planning = services
     job_id = job_id_for_key("lookup")
     spec_args = ["--training-url", training, "--planning-url", planning]
-    httpx.post(f"{planning}/jobs", json={"iterations": 1}, headers={"Idempotency-Key": "lookup"}).raise_for_status()
+    httpx.post(
+        f"{planning}/jobs", json={"iterations": 1}, headers={"Idempotency-Key": "lookup", **ADMIN}
+    ).raise_for_status()
     shown = invoke(["job", job_id, *spec_args, "--json"])
     assert shown.exit_code == 0, shown.output
     body = json.loads(shown.stdout)

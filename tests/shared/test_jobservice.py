@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from kafka.errors import KafkaTimeoutError
 from pydantic import BaseModel
 from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.auth import ApiKeys
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import make_engine
@@ -38,6 +39,7 @@ from quartet_shared.schemas.planning import (
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 
+from tests.support.auth import ADMIN, API_KEYS_JSON
 from tests.support.effects import read_all, wait_until
 from tests.support.jobs import wait_status
 from tests.support.scripted_jobs import Script, kind_for, spec
@@ -56,7 +58,7 @@ class System:
         self.results = ResultStore(engine, f"planning-{kind.topics.jobs}", redis)
         self.script = Script()
         self.producer = Producer(settings)
-        self.app: FastAPI = create_app(title="jobs")
+        self.app: FastAPI = create_app(title="jobs", api_keys=ApiKeys.from_settings(settings))
         self.app.state.job_api = JobApi(kind, self.store, self.producer, self.artifacts)
         self.app.include_router(job_router(kind))
         self.projector: ConsumerRunner = make_projector(kind, settings, self.store)
@@ -107,7 +109,7 @@ def outcomes(system: System) -> dict[str, list[str]]:
 
 def test_rejected_input_fails_the_job_naming_the_field_without_retrying(system: System) -> None:
     system.worker()
-    client = TestClient(system.app)
+    client = TestClient(system.app, headers=ADMIN)
     job_id = client.post("/jobs", json=spec(seed=1)).json()["id"]
     job = wait_status(client, job_id, "failed")
     assert job["problem"]["field"] == "scenario.start"
@@ -118,7 +120,7 @@ def test_rejected_input_fails_the_job_naming_the_field_without_retrying(system: 
 
 def test_a_job_failing_every_attempt_still_yields_one_failed_outcome(system: System) -> None:
     system.worker(max_inline_attempts=2, max_attempts=2)
-    client = TestClient(system.app)
+    client = TestClient(system.app, headers=ADMIN)
     job_id = client.post("/jobs", json=spec(seed=5)).json()["id"]
     job = wait_status(client, job_id, "failed")
     assert "RuntimeError: solver crashed" in job["problem"]["detail"]
@@ -129,7 +131,7 @@ def test_a_job_failing_every_attempt_still_yields_one_failed_outcome(system: Sys
 
 def test_a_stopping_worker_aborts_its_job_and_another_finishes_it_once(system: System) -> None:
     first = system.worker()
-    client = TestClient(system.app)
+    client = TestClient(system.app, headers=ADMIN)
     system.script.hold.set()
     job_id = client.post("/jobs", json=spec(seed=3)).json()["id"]
     wait_until(lambda: system.script.runs == [job_id], 60, "the first worker to start the job")
@@ -145,7 +147,7 @@ def test_a_stopping_worker_aborts_its_job_and_another_finishes_it_once(system: S
 
 
 def test_cancel_of_a_queued_job_and_of_a_running_one(system: System) -> None:
-    client = TestClient(system.app)
+    client = TestClient(system.app, headers=ADMIN)
     queued = client.post("/jobs", json=spec(seed=4)).json()["id"]
     assert client.delete(f"/jobs/{queued}").json()["status"] == "cancelled"
     system.worker()
@@ -168,10 +170,10 @@ def test_unacknowledged_submission_is_503_and_not_kept(tmp_path: Path, unique: s
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     store = JobStore(engine)
     kind = kind_for(JobTopics.of("planning", f"u{unique}."))
-    app = create_app(title="jobs")
+    app = create_app(title="jobs", api_keys=ApiKeys.parse(API_KEYS_JSON))
     app.state.job_api = JobApi(kind, store, Unreachable(), ArtifactStore(engine))  # type: ignore[arg-type]
     app.include_router(job_router(kind))
-    client = TestClient(app)
+    client = TestClient(app, headers=ADMIN)
     answer = client.post("/jobs", json=spec(), headers={"Idempotency-Key": "k"})
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("application/problem+json")

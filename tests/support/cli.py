@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.auth import ADMIN_KEY
+
 BIN = Path(sys.executable).parent
 
 
 def quartet(*args: str, cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
-    """`quartet ARGS` in `cwd` (120 columns wide), its output captured as text; never raises on failure."""
-    env = {**os.environ, "COLUMNS": "120"}
+    """`quartet ARGS` in `cwd` (120 columns wide) with the test admin key, output captured; never raises."""
+    env = {**os.environ, "COLUMNS": "120", "QUARTET_API_KEY": ADMIN_KEY}
     return subprocess.run(
         [str(BIN / "quartet"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
     )

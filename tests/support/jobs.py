@@ -20,6 +20,7 @@ from quartet_shared.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import API_KEYS_JSON
 from tests.support.effects import wait_until
 
 
@@ -128,6 +129,7 @@ def service_process(
             f"{prefix}TOPIC_PREFIX": f"p{unique}.",
             f"{prefix}TOPIC_PARTITIONS": "3",
             f"{prefix}INSTANCE_ID": unique,
+            "QUARTET_API_KEYS": API_KEYS_JSON,
             **extra,
         }
     )

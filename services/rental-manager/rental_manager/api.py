@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -119,7 +119,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, 404, "Not Found", str(exc))
 
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
-        extra: dict[str, str] = {}
+        extra: dict[str, Any] = {}
         if isinstance(exc, InvalidTransition):
             extra = {"entity": exc.entity, "current": exc.current, "target": exc.target}
         elif isinstance(exc, RuleViolation):

@@ -15,7 +15,8 @@ class RentalSettings(KernelSettings):
     model_config = SettingsConfigDict(env_prefix="RENTAL_", extra="ignore", env_file=".env", populate_by_name=True)
 
     service_name: str = "rental-manager"
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: containers and pods set <PREFIX>HOST=0.0.0.0 themselves.
+    host: str = "127.0.0.1"
     port: int = Field(8003, ge=1, le=65535)
     topic_prefix: str = Field("", description="Prefix of the rental topics (tests keep theirs apart with it).")
 

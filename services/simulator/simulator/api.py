@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, model_validator
+from quartet_shared.auth import SIMULATOR_ADMIN, SIMULATOR_RUN, ApiKey, ApiKeys, authenticate, require_scope
 from quartet_shared.http import Problem, create_app
 
 from simulator.bootstrap import bundled_scenarios, make_simulation
@@ -214,6 +215,16 @@ def _scenario(body: RunCreate, scenario_dir: Path) -> Scenario:
         raise Problem(422, "Invalid scenario", str(exc), errors=errors) from exc
 
 
+def _admin_reason(scenario: Scenario) -> str | None:
+    """Why running `scenario` needs the admin scope: it injects faults or starts worker processes; else None."""
+    if scenario.faults:
+        kinds = ", ".join(sorted({fault.kind for fault in scenario.faults}))
+        return f"a scenario injecting faults ({kinds}) needs"
+    if scenario.workers.training is not None or scenario.workers.planning is not None:
+        return "a scenario starting worker processes needs"
+    return None
+
+
 def _require(manager: RunManager, run_id: str) -> RunEntry:
     entry = manager.get(run_id)
     if entry is None:
@@ -237,28 +248,37 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
         readiness={"kafka": lambda: kafka_problem(settings) is None},
         lifespan=lifespan,
         max_request_bytes=settings.max_request_bytes,
+        api_keys=ApiKeys.from_settings(settings),
     )
     app.state.runs = runs
+    # The whole API, reads included: a report names the system's weak points, a run loads the system.
+    api = APIRouter(tags=["runs"], dependencies=[require_scope(SIMULATOR_RUN)])
 
-    @app.post("/runs", status_code=202, tags=["runs"], summary="Start a run")
-    def create_run(body: RunCreate, manager: ManagerDep, request: Request) -> JSONResponse:
-        """Validate the scenario, check the system is up, and start the run."""
-        entry = manager.start(_scenario(body, manager.settings.scenario_dir))
+    @api.post("/runs", status_code=202, summary="Start a run")
+    def create_run(
+        body: RunCreate, manager: ManagerDep, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
+    ) -> JSONResponse:
+        """Validate the scenario, check the system is up, and start the run (faults need simulator:admin)."""
+        scenario = _scenario(body, manager.settings.scenario_dir)
+        reason = _admin_reason(scenario)
+        if reason is not None:
+            key.require(SIMULATOR_ADMIN, reason)
+        entry = manager.start(scenario)
         public = entry.public(_base(request))
         return JSONResponse(public.model_dump(mode="json"), status_code=202, headers={"Location": public.links["self"]})
 
-    @app.get("/runs", tags=["runs"], summary="Runs of this process")
+    @api.get("/runs", summary="Runs of this process")
     def list_runs(manager: ManagerDep, request: Request) -> list[RunPublic]:
         """Every run started since the service started, newest first."""
         entries = sorted(manager.runs.values(), key=lambda e: e.created_at, reverse=True)
         return [e.public(_base(request)) for e in entries]
 
-    @app.get("/runs/{run_id}", tags=["runs"], summary="A run's status")
+    @api.get("/runs/{run_id}", summary="A run's status")
     def get_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
         """Phase, counts so far and, once finished, the verdict and summary."""
         return _require(manager, run_id).public(_base(request))
 
-    @app.delete("/runs/{run_id}", status_code=202, tags=["runs"], summary="Cut a run's load short")
+    @api.delete("/runs/{run_id}", status_code=202, summary="Cut a run's load short")
     def stop_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
         """Stop sending load; the run still settles, audits and reports."""
         entry = _require(manager, run_id)
@@ -266,7 +286,7 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
             entry.simulation.stop()
         return entry.public(_base(request))
 
-    @app.get("/runs/{run_id}/report", tags=["runs"], summary="A finished run's report (JSON)")
+    @api.get("/runs/{run_id}/report", summary="A finished run's report (JSON)")
     def get_report(run_id: str, manager: ManagerDep) -> dict[str, Any]:
         """The whole report: audit, counts, series and faults (409 while running)."""
         entry = _require(manager, run_id)
@@ -274,7 +294,7 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
             raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet", error=entry.error)
         return entry.report.model_dump(mode="json")
 
-    @app.get("/runs/{run_id}/report.html", tags=["runs"], summary="A finished run's report page")
+    @api.get("/runs/{run_id}/report.html", summary="A finished run's report page")
     def get_report_html(run_id: str, manager: ManagerDep) -> FileResponse:
         """The self-contained HTML report (409 while running)."""
         entry = _require(manager, run_id)
@@ -285,9 +305,10 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
             raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet")
         return FileResponse(path, media_type="text/html")
 
-    @app.get("/scenarios", tags=["runs"], summary="Bundled scenarios")
+    @api.get("/scenarios", summary="Bundled scenarios")
     def scenarios() -> list[str]:
         """Names usable as `builtin` in POST /runs."""
         return sorted(bundled_scenarios())
 
+    app.include_router(api)
     return app

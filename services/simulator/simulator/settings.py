@@ -19,7 +19,8 @@ class SimulatorSettings(KernelSettings):
     model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore", env_file=".env", populate_by_name=True)
 
     service_name: str = "simulator"
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: containers and pods set <PREFIX>HOST=0.0.0.0 themselves.
+    host: str = "127.0.0.1"
     port: int = Field(8004, ge=1, le=65535)
     scenario_dir: Path = Field(
         BUNDLED_DIR,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from quartet_shared.auth import JOBS_WRITE, require_scope
 from quartet_shared.http import Problem, allow_larger_bodies
 from quartet_shared.jobapp import create_job_app
 
@@ -91,6 +92,7 @@ def _invalid(message: str, field: str) -> Problem:
         }
     },
     responses={200: {"model": DatasetUploaded, "description": "The same content was uploaded before"}},
+    dependencies=[require_scope(JOBS_WRITE)],
 )
 async def upload_dataset(
     uploads: UploadsDep,

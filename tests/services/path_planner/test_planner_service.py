@@ -21,6 +21,7 @@ from quartet_shared.producer import Producer
 from quartet_shared.schemas.planning import PlanProgressed, PlanRequested, normalized_spec_hash
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import ADMIN, READER
 from tests.support.effects import read_all, wait_until
 from tests.support.jobs import assert_png, run_to_success, wait_status
 from tests.support.jobs import results_for as job_results
@@ -64,7 +65,7 @@ def planner(settings: KernelSettings, unique: str, terrain_dir: Path) -> Iterato
 
 @pytest.fixture
 def client(planner: Planner) -> Iterator[TestClient]:
-    with TestClient(create_api(planner, with_worker=True)) as c:
+    with TestClient(create_api(planner, with_worker=True), headers=ADMIN) as c:
         yield c
 
 
@@ -326,6 +327,15 @@ def test_unknown_job_is_404_problem(client: TestClient) -> None:
     assert client.delete("/jobs/nope").status_code == 404
 
 
+def test_submitting_cancelling_and_listing_need_a_key(client: TestClient) -> None:
+    anonymous = {"Authorization": ""}
+    assert client.post("/jobs", json=small_spec(), headers=anonymous).status_code == 401
+    assert client.delete("/jobs/nope", headers=anonymous).status_code == 401
+    assert client.get("/jobs", headers=anonymous).status_code == 401
+    assert client.get("/jobs", headers=READER).status_code == 200
+    assert client.post("/jobs", json=small_spec(), headers=READER).json()["required_scope"] == "jobs:write"
+
+
 def test_readiness_reports_kafka_redis_and_database(client: TestClient) -> None:
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.text
@@ -337,5 +347,5 @@ def test_settings_default_to_port_8002_and_planner_prefix(monkeypatch: pytest.Mo
     cfg = PlannerSettings()
     assert cfg.port == 8002
     assert cfg.max_evaluations == 1234
-    assert cfg.host == "0.0.0.0"
+    assert cfg.host == "127.0.0.1"
     assert cfg.service_name == "path-planner"

@@ -20,6 +20,7 @@ from PIL import Image
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import ADMIN
 from tests.support.cli import quartet
 from tests.support.effects import wait_until
 from tests.support.jobs import ServiceProcess, results_for, service_process
@@ -122,7 +123,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_one_which_yields_one_resu
     spec["compare"] = []
     workdir = tmp_path / "service"
     with service_process("path-planner", "PLANNER_", settings, unique, workdir) as first:
-        job_id = httpx.post(f"{first.base}/jobs", json=spec, timeout=30).json()["id"]
+        job_id = httpx.post(f"{first.base}/jobs", json=spec, headers=ADMIN, timeout=30).json()["id"]
 
         def running() -> bool:
             job = httpx.get(f"{first.base}/jobs/{job_id}", timeout=5).json()

@@ -14,6 +14,7 @@ from simulator.domain.scenario import Scenario
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
+from tests.support.auth import ADMIN, API_KEYS, RUNNER, WRITER
 from tests.support.effects import wait_until
 from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
 
@@ -51,8 +52,8 @@ def factory(tmp_path: Path) -> Factory:
 
 @pytest.fixture
 def client(factory: Factory, tmp_path: Path) -> Iterator[TestClient]:
-    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
-    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as c:
         yield c
     for sim in factory.made:
         sim.release.set()
@@ -178,16 +179,80 @@ def test_a_finished_run_is_found_on_disk_by_a_new_process(client: TestClient, fa
     run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
     factory.made[0].release.set()
     wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "passed", 10, "the run to pass")
-    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
-    with TestClient(create_api(settings, RunManager(settings, factory))) as fresh:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as fresh:
         status = fresh.get(f"/runs/{run_id}").json()
         assert status["status"] == "passed"
         assert fresh.get(f"/runs/{run_id}/report.html").status_code == 200
 
 
 def test_shutting_down_stops_a_run_without_waiting_for_it_to_settle(factory: Factory, tmp_path: Path) -> None:
-    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
-    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as c:
         assert c.post("/runs", json={"scenario_yaml": GOOD}).status_code == 202
     (sim,) = factory.made
     assert sim.stopped and sim.settle is False
+
+
+# ---- credentials ---------------------------------------------------------------------------------------------
+
+FAULTY = GOOD + "faults:\n  - {kind: garbage, count: 1}\n"
+MANAGED = GOOD + "workers:\n  training: {count: 1, env: {LD_PRELOAD: /tmp/evil.so}}\n"
+ROUTES = [
+    ("POST", "/runs"),
+    ("GET", "/runs"),
+    ("GET", "/runs/run0000"),
+    ("DELETE", "/runs/run0000"),
+    ("GET", "/runs/run0000/report"),
+    ("GET", "/runs/run0000/report.html"),
+    ("GET", "/scenarios"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_simulator_route_needs_a_key_with_the_run_scope(client: TestClient, method: str, path: str) -> None:
+    anonymous = client.request(method, path, json={"scenario_yaml": GOOD}, headers={"Authorization": ""})
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    jobs_only = client.request(method, path, json={"scenario_yaml": GOOD}, headers=WRITER)
+    assert jobs_only.status_code == 403, jobs_only.text
+    assert jobs_only.json()["required_scope"] == "simulator:run"
+
+
+def test_health_stays_open(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
+
+
+@pytest.mark.parametrize(("scenario", "named"), [(FAULTY, "garbage"), (MANAGED, "worker processes")])
+def test_faults_and_managed_workers_need_the_admin_scope(
+    client: TestClient, factory: Factory, scenario: str, named: str
+) -> None:
+    refused = client.post("/runs", json={"scenario_yaml": scenario}, headers=RUNNER)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["required_scope"] == "simulator:admin"
+    assert named in refused.json()["detail"]
+    assert factory.made == []
+    accepted = client.post("/runs", json={"scenario_yaml": scenario}, headers=ADMIN)
+    assert accepted.status_code == 202, accepted.text
+
+
+def test_a_run_without_faults_needs_only_the_run_scope(client: TestClient, factory: Factory) -> None:
+    answer = client.post("/runs", json={"scenario_yaml": GOOD}, headers=RUNNER)
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["id"]
+    assert client.get(f"/runs/{run_id}", headers=RUNNER).json()["status"] == "running"
+
+
+def test_without_configured_keys_the_simulator_starts_and_refuses_every_run(factory: Factory, tmp_path: Path) -> None:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=None)
+    with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.post("/runs", json={"scenario_yaml": GOOD}).status_code == 401
+    assert factory.made == []
+
+
+def test_openapi_declares_the_bearer_scheme_on_the_runs(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    assert doc["paths"]["/runs"]["post"]["security"] == [{"ApiKey": []}]

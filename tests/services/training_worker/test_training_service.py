@@ -22,6 +22,7 @@ from training_worker.bootstrap import Trainer, bootstrap
 from training_worker.settings import TrainingSettings
 from training_worker.worker import EpochProgress
 
+from tests.support.auth import ADMIN, READER, WRITER
 from tests.support.effects import wait_until
 from tests.support.jobs import assert_png, committed_events, results_for, run_to_success, wait_status
 from tests.support.training import EXAMPLES_DIR, example_raw
@@ -109,7 +110,7 @@ def trainer(settings: KernelSettings, unique: str) -> Iterator[Trainer]:
 
 @pytest.fixture
 def client(trainer: Trainer) -> Iterator[TestClient]:
-    with TestClient(create_api(trainer, with_worker=True)) as c:
+    with TestClient(create_api(trainer, with_worker=True), headers=ADMIN) as c:
         yield c
 
 
@@ -513,12 +514,25 @@ def test_readiness_reports_kafka_redis_and_database(client: TestClient) -> None:
     assert answer.json()["checks"] == {"kafka": "ok", "redis": "ok", "database": "ok"}
 
 
+def test_uploads_and_jobs_need_a_key_while_a_datasets_description_stays_open(client: TestClient) -> None:
+    csv = linear_csv()
+    for who, status in (({"Authorization": ""}, 401), (READER, 403)):
+        refused = client.post("/datasets", content=csv.encode(), headers={"Content-Type": "text/csv", **who})
+        assert refused.status_code == status, refused.text
+        assert client.post("/jobs", json={"model": {"kind": "linear"}}, headers=who).status_code == status
+    assert refused.json()["required_scope"] == "jobs:write"
+    stored = client.post("/datasets", content=csv.encode(), headers={"Content-Type": "text/csv", **WRITER})
+    assert stored.status_code in (200, 201), stored.text
+    assert client.get(f"/datasets/{stored.json()['id']}", headers={"Authorization": ""}).status_code == 200
+
+
 def test_settings_default_to_port_8001_and_training_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAINING_MAX_ROWS", "1234")
     monkeypatch.setenv("TRAINING_BLAS_THREADS", "2")
     cfg = TrainingSettings()
     assert cfg.port == 8001
     assert cfg.max_rows == 1234
+    assert cfg.host == "127.0.0.1"
     assert cfg.blas_threads == 2
     assert cfg.service_name == "training-worker"
     assert cfg.transaction_timeout_ms >= cfg.job_timeout_s * 1000

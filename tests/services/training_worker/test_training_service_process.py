@@ -14,6 +14,7 @@ import httpx
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import ADMIN
 from tests.support.cli import quartet
 from tests.support.jobs import ServiceProcess, service_process
 from tests.support.training import EXAMPLES_DIR
@@ -94,7 +95,7 @@ def test_bad_csv_is_refused_before_any_job_exists(service: ServiceProcess, tmp_p
     assert refused.returncode == 1
     assert "'five' is not a number" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert httpx.get(f"{base}/jobs", timeout=5).json() == []
+    assert httpx.get(f"{base}/jobs", headers=ADMIN, timeout=5).json() == []
     missing = tmp_path / "missing.yaml"
     missing.write_text("data: {kind: upload, file: nowhere.csv}\n")
     unreadable = quartet("submit", "training", str(missing), "--training-url", base, cwd=tmp_path, timeout_s=300)
