@@ -188,13 +188,13 @@ def test_a_spec_over_the_event_bound_is_413_and_not_kept(settings: KernelSetting
     store = JobStore(engine)
     kind = kind_for(JobTopics.of("planning", f"b{unique}."))
     producer = Producer(settings.model_copy(update={"max_event_bytes": 1024}))
-    app = create_app(title="jobs")
+    app = create_app(title="jobs", api_keys=ApiKeys.from_settings(settings))
     app.state.job_api = JobApi(kind, store, producer, ArtifactStore(engine))
     app.include_router(job_router(kind))
     big = spec()
     big["scenario"]["threats"] = [{"x": 50, "y": 50 + i * 0.01, "radius": 1} for i in range(40)]
     try:
-        answer = TestClient(app).post("/jobs", json=big)
+        answer = TestClient(app, headers=ADMIN).post("/jobs", json=big)
     finally:
         producer.close()
     assert answer.status_code == 413
