@@ -130,9 +130,9 @@ def test_job_files_come_from_the_configured_scenario_dir(factory: Factory, tmp_p
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "job.yaml").write_text("model: {kind: linear}\nepochs: 2\n")
     settings = SimulatorSettings(
-        runs_dir=tmp_path, scenario_dir=tmp_path / "mine", kafka_bootstrap_servers="127.0.0.1:1"
+        runs_dir=tmp_path, scenario_dir=tmp_path / "mine", kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS
     )
-    with TestClient(create_api(settings, RunManager(settings, factory))) as c:
+    with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as c:
         assert c.post("/runs", json={"scenario_yaml": with_job_file("job.yaml")}).status_code == 202
         factory.made[0].release.set()
 
