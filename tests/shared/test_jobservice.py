@@ -229,10 +229,10 @@ def local(tmp_path: Path, unique: str) -> Local:
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     store, artifacts, producer = JobStore(engine), ArtifactStore(engine), Recording()
     kind = kind_for(JobTopics.of("planning", f"l{unique}."))
-    app = create_app(title="jobs")
+    app = create_app(title="jobs", api_keys=ApiKeys.parse(API_KEYS_JSON))
     app.state.job_api = JobApi(kind, store, producer, artifacts)  # type: ignore[arg-type]
     app.include_router(job_router(kind))
-    return Local(TestClient(app), store, artifacts, producer)
+    return Local(TestClient(app, headers=ADMIN), store, artifacts, producer)
 
 
 def test_an_idempotency_key_reused_with_another_body_is_422_and_the_same_body_gets_its_job(local: Local) -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.auth import ADMIN
 from tests.support.jobs import ServiceProcess, service_process
 
 pytestmark = pytest.mark.integration
@@ -83,7 +84,7 @@ def assert_problem(answer: httpx.Response, status: int) -> dict[str, Any]:
 
 def test_nul_in_a_path_or_a_spec_is_a_4xx_problem(running: tuple[Service, ServiceProcess]) -> None:
     service, proc = running
-    with httpx.Client(base_url=proc.base, timeout=10) as http:
+    with httpx.Client(base_url=proc.base, headers=ADMIN, timeout=10) as http:
         assert "NUL" in assert_problem(http.get("/jobs/%00"), 400)["detail"]
         assert "NUL" in assert_problem(http.delete("/jobs/%00"), 400)["detail"]
         assert_problem(http.get("/jobs?status=%00"), 400)
@@ -95,7 +96,7 @@ def test_nul_in_a_path_or_a_spec_is_a_4xx_problem(running: tuple[Service, Servic
 def test_a_50_mb_body_is_413_at_once_and_a_streamed_one_too(running: tuple[Service, ServiceProcess]) -> None:
     _service, proc = running
     huge = b'{"pad": "' + b"x" * (50 * 1024 * 1024) + b'"}'
-    with httpx.Client(base_url=proc.base, timeout=30) as http:
+    with httpx.Client(base_url=proc.base, headers=ADMIN, timeout=30) as http:
         started = time.monotonic()
         declared = http.post("/jobs", content=huge, headers={"Content-Type": "application/json"})
         assert "over the limit of 1,048,576 bytes" in assert_problem(declared, 413)["detail"]
@@ -118,7 +119,7 @@ def test_an_idempotency_key_names_one_body(running: tuple[Service, ServiceProces
     service, proc = running
     # Both services' tests share one database: a key of their own keeps their jobs apart.
     key = {"Idempotency-Key": f"{service.script}-{unique}"}
-    with httpx.Client(base_url=proc.base, timeout=30) as http:
+    with httpx.Client(base_url=proc.base, headers=ADMIN, timeout=30) as http:
         first = http.post("/jobs", json=service.spec, headers=key)
         assert first.status_code == 202, first.text
         again = http.post("/jobs", json=service.spec, headers=key)
@@ -132,7 +133,7 @@ def test_uploads_refuse_nul_huge_cells_and_one_row(settings: KernelSettings, uni
     env = {"DATABASE_URL": str(settings.database_url)}
     with (
         service_process("training-worker", "TRAINING_", settings, unique, tmp_path / "service", env) as proc,
-        httpx.Client(base_url=proc.base, timeout=30) as http,
+        httpx.Client(base_url=proc.base, headers=ADMIN, timeout=30) as http,
     ):
         csv = {"Content-Type": "text/csv"}
         assert_problem(http.get("/datasets/%00"), 400)
