@@ -94,7 +94,7 @@ def test_a_jobs_own_reads_stay_open(client: TestClient) -> None:
     job_id = submit(client, ADMIN).json()["id"]
     assert client.get(f"/jobs/{job_id}", headers=ANONYMOUS).status_code == 200
     assert client.get(f"/jobs/{job_id}/result", headers=ANONYMOUS).status_code == 409
-    assert client.get(f"/jobs/{job_id}/plots/chart.png", headers=ANONYMOUS).status_code == 404
+    assert client.get(f"/jobs/{job_id}/plots/chart.png", headers=ANONYMOUS).status_code == 409
     assert client.get("/jobs/no-such-job", headers=ANONYMOUS).status_code == 404
 
 
