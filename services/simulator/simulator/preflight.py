@@ -135,8 +135,10 @@ def check(
         why = redis_problem(settings.redis_url)
         if why:
             problems.append(why)
-    if managed and settings.database_url:
-        why = database_problem(settings.database_url, "the workers' database")
+    for kind in managed:
+        own = getattr(settings, f"worker_database_url_{kind}", None)
+        url = own.get_secret_value() if own is not None else settings.database_url
+        why = database_problem(url, f"the {kind} workers' database") if url else None
         if why:
             problems.append(why)
     if any(isinstance(f, BrokerRestartFault | RedisOutageFault) for f in faults) and not has_server_control:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from simulator import preflight
 from simulator.domain.scenario import Scenario
 from simulator.preflight import PreflightError, check, tcp_reachable
@@ -88,3 +89,27 @@ def test_an_unreachable_broker_is_named_and_workers_are_not_probed() -> None:
 def test_tcp_reachability_says_why() -> None:
     assert "refused" in (tcp_reachable("127.0.0.1:1") or "").lower()
     assert tcp_reachable("nonsense") is not None
+
+
+def test_managed_workers_databases_are_checked_with_their_own_roles(
+    broker_up: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A managed kind's own database URL is the one probed, and its password is never echoed."""
+    monkeypatch.setattr(preflight, "redis_problem", lambda _url: None)
+    settings = SimulatorSettings(
+        kafka_bootstrap_servers="127.0.0.1:1",
+        worker_database_url_training=SecretStr("postgresql://training:s3cret@127.0.0.1:1/training"),
+    )
+    with pytest.raises(PreflightError) as caught:
+        check(
+            settings,
+            scenario(),
+            worker_groups={"training": "training.jobs-worker"},
+            managed={"training"},
+            controlled={"training"},
+            has_server_control=False,
+            members=lambda groups: dict.fromkeys(groups, 1),
+        )
+    (problem,) = caught.value.problems
+    assert problem.startswith("the training workers' database at postgresql://training@127.0.0.1:1/training is")
+    assert "s3cret" not in problem
