@@ -8,7 +8,9 @@ from fastapi.testclient import TestClient
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.db import make_engine
 from quartet_shared.http import create_app
-from quartet_shared.jobservice import JobTopics, job_router
+from quartet_shared.jobs import JobStore
+from quartet_shared.jobservice import JobApi, JobTopics, job_router
+from quartet_shared.schemas.planning import split_plan_result
 from sqlalchemy import Engine
 
 from tests.shared.test_jobservice import kind_for
@@ -55,3 +57,55 @@ def test_the_router_documents_the_contract_job_api() -> None:
     assert set(paths["/jobs/{job_id}"]) == {"get", "delete"}
     assert "/jobs/{job_id}/result" in paths
     assert "/jobs/{job_id}/plots/{name}.png" in paths
+    typed = paths["/jobs/{job_id}/result"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert typed == {"$ref": "#/components/schemas/PlanCompleted"}
+
+
+def test_the_result_is_the_summary_with_its_stored_parts_and_a_lost_part_is_a_problem(tmp_path: Path) -> None:
+    eng = engine(tmp_path)
+    store, artifacts = JobStore(eng), ArtifactStore(eng)
+    kind = kind_for(JobTopics.of("planning"))
+    app = create_app(title="jobs")
+    app.state.job_api = JobApi(kind, store, None, artifacts)  # type: ignore[arg-type]
+    app.include_router(job_router(kind))
+    client = TestClient(app)
+    whole = {
+        "job_id": "j1",
+        "spec_hash": "h",
+        "optimizer": "iboa",
+        "encoding": "spherical",
+        "best_cost": 1.5,
+        "cost": {"total": 1.5, "length": 1.0, "threat": 0.0, "altitude": 0.5, "smoothness": 0.0},
+        "feasible": True,
+        "waypoints": [[1.0, 2.0, 3.0]],
+        "path": [[0.0, 0.0, 1.0], [1.0, 2.0, 3.0]],
+        "fitness_curve": [3.0, 2.0, 1.5],
+        "evaluations": 30,
+        "runtime_s": 0.1,
+        "comparison": [
+            {
+                "optimizer": "pso",
+                "encoding": "spherical",
+                "best_cost": 2.0,
+                "feasible": True,
+                "evaluations": 30,
+                "runtime_s": 0.1,
+                "fitness_curve": [4.0, 2.0],
+            }
+        ],
+    }
+    summary, parts = split_plan_result(whole)
+    ref = artifacts.put_parts("j1", parts)
+    for job_id in ("j1", "j2"):
+        store.create(job_id, "planning", {})
+        store.complete(job_id, {**summary, "job_id": job_id, "result_ref": ref.model_dump(mode="json")})
+    answer = client.get("/jobs/j1/result").json()
+    assert {k: answer[k] for k in whole} == whole
+    assert answer["result_ref"]["sha256"] == ref.sha256
+    assert client.get("/jobs/j1/plots/result-parts.json.png").status_code == 404
+    lost = client.get("/jobs/j2/result")
+    assert lost.status_code == 500
+    assert lost.headers["content-type"].startswith("application/problem+json")
+    assert "result-parts.json is missing" in lost.json()["detail"]
+    artifacts.put("j2", ref.name, b'{"path": []}', ref.content_type)
+    assert "does not match its reference" in client.get("/jobs/j2/result").json()["detail"]
