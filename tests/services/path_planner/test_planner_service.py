@@ -102,7 +102,7 @@ def test_a_result_over_the_event_bound_arrives_once_and_whole_by_claim_check(
     spec = small_spec(population=2, iterations=1_500)
     spec["compare"] = ["boa", "pso", "spso"]
     try:
-        with TestClient(create_api(planner, with_worker=True)) as client:
+        with TestClient(create_api(planner, with_worker=True), headers=ADMIN) as client:
             job_id = client.post("/jobs", json=spec).json()["id"]
             wait_status(client, job_id, "succeeded", timeout_s=240)
             answer = client.get(f"/jobs/{job_id}/result")
