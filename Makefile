@@ -33,7 +33,7 @@ infra-status: ## Show the servers infra-up manages
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) python -m quartet_shared.services up
-	@echo; echo "Quartet is up. Settings: $(INFRA_ENV)"; cat $(INFRA_ENV); \
+	@echo; echo "Quartet is up. Settings: $(INFRA_ENV); API key (QUARTET_API_KEY): .local/api-keys.env"; cat $(INFRA_ENV); \
 	 $(RUN) python -m quartet_shared.services status
 
 down: ## Stop the services and the servers

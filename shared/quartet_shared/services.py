@@ -12,13 +12,24 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from quartet_shared.infra import LOCAL, ROOT, STATE_DIR, Server, Stack, compose_active, compose_command, wait_for
+from quartet_shared.auth import write_api_keys_file
+from quartet_shared.infra import (
+    API_KEYS_FILE,
+    LOCAL,
+    ROOT,
+    STATE_DIR,
+    Server,
+    Stack,
+    compose_active,
+    compose_command,
+    wait_for,
+)
 
 MANIFEST = ROOT / "deploy" / "native" / "services.json"
 PIDS = LOCAL / "run" / "services"
@@ -54,10 +65,14 @@ def manifest() -> list[ServiceProcess]:
     ]
 
 
-def launch_env(svc: ServiceProcess, database_env: Callable[[str], dict[str, str]]) -> dict[str, str]:
-    """What `make up` adds to a service's environment: the venv on PATH, its name, its own database role's settings."""
+def launch_env(
+    svc: ServiceProcess, database_env: Callable[[str], dict[str, str]], api_keys: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What `make up` adds to a service's environment: the venv on PATH, its name, its own database role's settings
+    and the API keys (`api_keys`' variables, unless the environment already sets them)."""
     venv_bin = Path(sys.executable).parent
     env = {"PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", "QUARTET_SERVICE_NAME": svc.name}
+    env.update({name: value for name, value in (api_keys or {}).items() if name not in os.environ})
     if svc.database_role is not None:
         env.update(database_env(svc.database_role))
     return env
@@ -65,6 +80,8 @@ def launch_env(svc: ServiceProcess, database_env: Callable[[str], dict[str, str]
 
 def up() -> None:
     """Start every service that is not running and wait for its health check."""
+    # Written once, before Compose reads it as an env file or a native process is started with it.
+    api_keys = write_api_keys_file(API_KEYS_FILE)
     if compose_active():
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
         subprocess.run([*compose_command(), "up", "-d", "--build", "--wait"], check=True)
@@ -76,7 +93,7 @@ def up() -> None:
             continue
         LOGS.mkdir(parents=True, exist_ok=True)
         server.workdir.mkdir(parents=True, exist_ok=True)
-        server._spawn(svc.command, env=launch_env(svc, postgres.service_env))
+        server._spawn(svc.command, env=launch_env(svc, postgres.service_env, api_keys))
         (LOGS / f"{svc.name}.log").unlink(missing_ok=True)
         (LOGS / f"{svc.name}.log").symlink_to(server.logfile)
         wait_for(svc.healthy, f"service {svc.name}", 90, server.logfile)

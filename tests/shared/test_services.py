@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from quartet_shared.auth import SCOPES, ApiKeys, bearer_headers, write_api_keys_file
 from quartet_shared.infra import NativePostgres, password_variable
 from quartet_shared.services import launch_env, manifest
 from quartet_shared.settings import KernelSettings
@@ -37,6 +38,21 @@ def test_every_service_has_a_role_of_its_own() -> None:
         "rental-manager": "rental",
         "simulator": "simulator",
     }
+
+
+def test_launch_env_hands_every_service_the_generated_api_keys_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up`'s keys reach every process; a QUARTET_API_KEYS of the user's own is left to win."""
+    monkeypatch.delenv("QUARTET_API_KEYS", raising=False)
+    monkeypatch.delenv("QUARTET_API_KEY", raising=False)
+    keys = write_api_keys_file(tmp_path / "api-keys.env")
+    for svc in manifest():
+        env = launch_env(svc, lambda role: {}, keys)
+        key = ApiKeys.parse(env["QUARTET_API_KEYS"]).identify(env["QUARTET_API_KEY"])
+        assert key is not None and key.scopes == SCOPES
+    monkeypatch.setenv("QUARTET_API_KEYS", "{}")
+    assert "QUARTET_API_KEYS" not in launch_env(manifest()[0], lambda role: {}, keys)
 
 
 def test_launch_env_hands_each_service_its_roles_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,9 +88,13 @@ def test_a_job_service_started_as_make_up_does_uses_its_own_role(
 ) -> None:
     """training-worker connects to the training database as `training`, creates its tables there, keeps no SQLite."""
     svc = next(s for s in manifest() if s.name == "training-worker")
-    env = launch_env(svc, servers.service_env)
+    keys = write_api_keys_file(tmp_path / "api-keys.env")
+    env = launch_env(svc, servers.service_env, keys)
     with service_process("training-worker", "TRAINING_", settings, unique, tmp_path, env=env) as running:
-        assert httpx.get(f"{running.base}/jobs", timeout=10).status_code == 200
+        # The key `make up` generated is the one the service accepts (the test keys are replaced by it).
+        assert httpx.get(f"{running.base}/jobs", timeout=10).status_code == 401
+        listed = httpx.get(f"{running.base}/jobs", headers=bearer_headers(keys["QUARTET_API_KEY"]), timeout=10)
+        assert listed.status_code == 200
         with psycopg.connect(_libpq(servers.database_url), autocommit=True) as admin:
             users = admin.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'training'")
             assert users.fetchall() == [("training",)]
