@@ -243,3 +243,32 @@ def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) 
     assert sixth.data["cached"] is False
     assert runs == ["job-1", "job-3", "job-5", "job-6"]
     assert ports.artifacts.get_parts("job-6", ref) is not None
+
+
+def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_emitted(tmp_path: Path) -> None:
+    """A results cache written before the claim-check holds whole results; a job served from one still emits a
+    summary and a reference, its parts stored under the new job."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
+    ports = WorkerPorts(ArtifactStore(engine), ResultStore(engine, "training"))
+    runs: list[str] = []
+
+    def run(job_id: str, job: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
+        runs.append(job_id)
+        return TrainJobRunner(render_plots=False)(job_id, job, on_progress, should_stop)
+
+    kind = training_kind(LIMITS)
+    worker = JobWorker(kind, KernelSettings(), run, ports)
+    job = spec(model={"kind": "polynomial", "degree": 3}, optimizer={"kind": "closed_form"})
+    (computed,) = _handle(worker, job, "old-1")
+    stored = ports.artifacts.get_parts("old-1", ResultRef.model_validate(computed.data["result_ref"]))
+    assert stored is not None
+    inline = {**computed.data, **stored, "result_ref": None}
+    # A results cache of its own, holding the whole result as it was cached before.
+    before = WorkerPorts(ports.artifacts, ResultStore(engine, "training-before"))
+    before.results.put(kind.spec_hash(job), "old-1", inline)
+    (served,) = _handle(JobWorker(kind, KernelSettings(), run, before), job, "old-2")
+    assert runs == ["old-1"]
+    assert served.data["cached"] is True
+    assert served.data["history"] is None and served.data["weights"] is None
+    ref = ResultRef.model_validate(served.data["result_ref"])
+    assert ports.artifacts.get_parts("old-2", ref) == stored
