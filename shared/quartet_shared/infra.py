@@ -560,11 +560,17 @@ class NativePostgres(Server):
         return {name: os.environ.get(name) or saved[name] for name in names}
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """initdb once, start the server, provision the roles and databases, and wait until it answers."""
-        if self.running():
-            return
+        """initdb once, start the server, provision the roles and databases, and wait until it answers.
+
+        A server already running (one `make up` started before, say) gets the access rules and the roles too.
+        """
         bindir = postgres_bindir()
         data = self.workdir / "data"
+        if self.running():
+            (data / "pg_hba.conf").write_text(PG_HBA)
+            _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "reload"]))
+            self._provision(bindir)
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")

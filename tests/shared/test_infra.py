@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import stat
 import subprocess
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from quartet_shared.infra import SERVICE_ROLES, NativePostgres, _exports, new_cluster_id, password_variable
+from quartet_shared.infra import (
+    SERVICE_ROLES,
+    NativePostgres,
+    _exports,
+    free_port,
+    new_cluster_id,
+    password_variable,
+    postgres_bindir,
+)
 from sqlalchemy.engine import make_url
 
 from tests.support.servers import Servers
@@ -147,3 +158,35 @@ def test_exported_settings_survive_the_shell_whatever_their_characters() -> None
         check=True,
     )
     assert shell.stdout.split("\n") == [env["PGPASSWORD"], env["REDIS_URL"]]
+
+
+@pytest.mark.integration
+def test_a_server_started_before_the_roles_gets_them_on_the_next_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make up` over a server already running with the old open rules (trust, no roles) closes it and adds them."""
+    for name in ("POSTGRES_PASSWORD", *(password_variable(role) for role in SERVICE_ROLES)):
+        monkeypatch.delenv(name, raising=False)
+    workdir = Path(tempfile.mkdtemp(prefix="quartet-pg-"))
+    workdir.chmod(0o755)  # the postgres user must reach its data directory under this one
+    server = NativePostgres("postgres", free_port(), workdir / "postgres")
+    try:
+        server.start()
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE training")
+            conn.execute("DROP ROLE training")
+        (server.workdir / "data" / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
+        subprocess.run(
+            server._as_postgres([str(postgres_bindir() / "pg_ctl"), "-D", str(server.workdir / "data"), "reload"]),
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(1)
+        open_door = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+        psycopg.connect(open_door, connect_timeout=5).close()  # the old rules: no password asked
+        server.start()
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(open_door, connect_timeout=5).close()
+        with _connect(server.service_env("training")) as conn:
+            assert conn.execute("SELECT current_user, current_database()").fetchone() == ("training", "training")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
