@@ -1,10 +1,10 @@
 """Every long-running container of docker-compose.yml, run as its image would run it, without Docker.
 
 Each container's command (`<service> api|worker|relay`) starts as a process with the container's environment,
-pointed at the session's real Kafka, Redis and PostgreSQL (its own database, its own topic prefix and a free
-port in place of the contract's). Each must answer the image's HEALTHCHECK (`GET /healthz` on its port) and
-`/readyz`, serve `/metrics`, and on SIGTERM exit 0 within the contract's 30 s: a worker or relay container is
-probed and scraped like an API container.
+pointed at the session's real Kafka, Redis and PostgreSQL (a database of its own, owned by its service's role,
+which it connects as), its own topic prefix and a free port in place of the contract's. Each must answer the
+image's HEALTHCHECK (`GET /healthz` on its port) and `/readyz`, serve `/metrics`, and on SIGTERM exit 0 within
+the contract's 30 s: a worker or relay container is probed and scraped like an API container.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from quartet_shared.infra import free_port
-from sqlalchemy.engine import make_url
 
-from tests.deploy.conftest import BY_PROGRAM, REPO, settings_class
+from tests.deploy.conftest import BY_PROGRAM, REPO, SERVICE_ROLE, settings_class
 from tests.deploy.test_compose import app_containers, container_env, program_of
-from tests.support.servers import Servers
+from tests.support.servers import Servers, role_database
 
 pytestmark = pytest.mark.integration
 
@@ -34,21 +32,18 @@ CONTAINERS = sorted(
 
 
 @pytest.fixture(scope="module")
-def databases(servers: Servers) -> dict[str, str]:
-    """A fresh database per service on the session's PostgreSQL (the superuser's: the roles have their own tests)."""
-    # Native servers give postgresql://, testcontainers postgresql+psycopg://; libpq wants the former.
-    server = make_url(servers.database_url).set(drivername="postgresql")
+def databases(servers: Servers) -> dict[str, dict[str, str]]:
+    """A fresh database per service, owned by its service's role: its DATABASE_URL and PGPASSWORD, as Compose's."""
     suffix = os.urandom(4).hex()
-    names = {program: f"{program.replace('-', '_')}_{suffix}" for program in BY_PROGRAM}
-    admin = server.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return {program: server.set(database=name).render_as_string(hide_password=False) for program, name in names.items()}
+    return {
+        program: role_database(servers, SERVICE_ROLE[program], f"{program.replace('-', '_')}_{suffix}")
+        for program in BY_PROGRAM
+        if program != "simulator"
+    }
 
 
 def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
-    servers: Servers, databases: dict[str, str], unique: str, tmp_path: Path
+    servers: Servers, databases: dict[str, dict[str, str]], unique: str, tmp_path: Path
 ) -> None:
     """All long-running containers at once, as Compose runs them side by side."""
     procs: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
@@ -63,13 +58,12 @@ def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
                 **container_env(svc),
                 "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
                 "REDIS_URL": servers.redis_url,
-                "DATABASE_URL": databases[program],
+                **databases[program],
                 f"{prefix}PORT": str(port),
                 f"{prefix}TOPIC_PREFIX": f"{unique}.",
                 f"{prefix}TOPIC_PARTITIONS": "2",
                 "PYTHONUNBUFFERED": "1",
             }
-            env.pop("PGPASSWORD", None)
             log = tmp_path / f"{name}.log"
             proc = subprocess.Popen(
                 [str(REPO / ".venv" / "bin" / program), *svc["command"]],

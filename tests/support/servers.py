@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
 from quartet_shared.infra import ROLES_SQL, SERVICE_ROLES, Stack, password_variable, role_env
+from sqlalchemy.engine import make_url
 
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
 REDIS_IMAGE = "redis:7.4-alpine"
@@ -30,6 +32,20 @@ class Servers(Protocol):
     def stop(self) -> None: ...
     def broker_log_mark(self) -> int: ...
     def broker_log_since(self, mark: int) -> list[str]: ...
+
+
+def role_database(servers: Servers, role: str, name: str) -> dict[str, str]:
+    """A new database `name` owned by service role `role`, closed to every other role as roles.sql closes the
+    role's own, and that role's settings pointed at it: a test runs a service the way it runs for real
+    (its own role, no superuser), in a database of the test's own."""
+    admin = make_url(servers.database_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
+        conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+    env = servers.service_env(role)
+    variable = next(key for key in env if key.endswith("DATABASE_URL"))
+    env[variable] = make_url(env[variable]).set(database=name).render_as_string(hide_password=False)
+    return env
 
 
 @dataclass
