@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.db import make_engine
@@ -34,6 +35,18 @@ def test_artifacts_upsert_and_copy(tmp_path: Path) -> None:
     assert copied is not None
     assert copied.data == b"two"
     assert store.get("b", "missing") is None
+
+
+def test_a_rerun_replaces_a_jobs_stored_parts_and_never_adds_a_second_copy(tmp_path: Path) -> None:
+    store = ArtifactStore(engine(tmp_path))
+    first = store.put_parts("job", {"history": {"train_loss": [3.0, 2.0]}})
+    assert store.put_parts("job", {"history": {"train_loss": [3.0, 2.0]}}) == first
+    rerun = store.put_parts("job", {"history": {"train_loss": [3.0, 1.0]}})
+    assert store.names("job") == [first.name]
+    assert store.get_parts("job", rerun) == {"history": {"train_loss": [3.0, 1.0]}}
+    with pytest.raises(ValueError, match="does not match its reference"):
+        store.get_parts("job", first)
+    assert store.get_parts("other", rerun) is None
 
 
 def test_results_keep_the_first_result_per_spec_hash_and_kind(tmp_path: Path) -> None:
