@@ -18,6 +18,7 @@ from simulator.settings import SimulatorSettings
 from training_worker.settings import TrainingSettings
 
 from tests.support.effects import wait_until
+from tests.support.processes import answers
 
 HostSettings = TrainingSettings | PlannerSettings | RentalSettings | SimulatorSettings
 SERVICES: list[tuple[type[HostSettings], str]] = [
@@ -67,15 +68,7 @@ def test_a_service_process_listens_on_loopback_only(tmp_path: Path) -> None:
             [str(Path(sys.executable).parent / "simulator"), "api"], cwd=tmp_path, env=env, stdout=out, stderr=out
         )
     try:
-
-        def healthy() -> bool:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 60, "the simulator to answer /healthz")
+        wait_until(answers(proc, f"http://127.0.0.1:{port}/healthz", log), 60, "the simulator to answer /healthz")
         assert listening_addresses(port) == {"127.0.0.1"}
     finally:
         proc.terminate()

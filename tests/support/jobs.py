@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from quartet_shared.envelope import Envelope, decode
@@ -22,6 +21,7 @@ from quartet_shared.settings import KernelSettings
 
 from tests.support.auth import API_KEYS_JSON
 from tests.support.effects import wait_until
+from tests.support.processes import answers
 
 
 def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 90) -> dict[str, Any]:
@@ -145,15 +145,8 @@ def service_process(
         )
         base = f"http://127.0.0.1:{port}"
 
-        def healthy() -> bool:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
         try:
-            wait_until(healthy, 90, f"{script} to answer /healthz")
+            wait_until(answers(proc, f"{base}/healthz", log_path), 90, f"{script} to answer /healthz")
             yield ServiceProcess(proc, base)
         finally:
             if proc.poll() is None:

@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from quartet_shared.settings import KernelSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,3 +79,16 @@ def print_tail(title: str, lines: list[str], limit: int = LOG_TAIL) -> None:
     """Print the last `limit` lines under a header naming them (pytest shows it for a failed test)."""
     print(f"--- {title}: last {min(len(lines), limit)} of {len(lines)} lines ---")
     print("\n".join(lines[-limit:]))
+
+
+def answers(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> Callable[[], bool]:
+    """A probe for wait_until: True once `url` answers 200; fails at once, with the log's end, if `proc` died."""
+
+    def probe() -> bool:
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return probe
