@@ -15,8 +15,11 @@ memory in transactional mode. In both, transient failures are retried inline wit
 through ``T.retry``, and poison records go to ``T.dlq`` with their reason, so one bad record never stalls its
 partition.
 
-Handlers may defer work to ``ctx.after_commit``, run only once their record's unit of work is
-committed: a copy of a result kept outside Kafka must never hold what the topic does not.
+A subscription's ``on_dead_letter`` hook is called for each of its records that is dead-lettered (undecodable, a
+schema mismatch, a permanent error, exhausted retries, an output refused by the broker or over the event bound);
+what it emits joins the dead letter's transaction or commit. Handlers may defer work to ``ctx.after_commit``, run
+only once their record's unit of work is committed: a copy of a result kept outside Kafka must never hold what
+the topic does not.
 """
 
 from __future__ import annotations
@@ -147,6 +150,28 @@ class Context:
 Handler = Callable[[M, Context], None]
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record the runner has given up on, as its subscription's `on_dead_letter` hook sees it."""
+
+    record: ConsumerRecord
+    error: BaseException
+    attempts: int
+
+    def header(self, name: str) -> str | None:
+        """A header of the record as text, None when absent or empty (readable even if the record is not)."""
+        return _header(self.record, name)
+
+    @property
+    def event_id(self) -> str | None:
+        """The record's `ce_id`, when it has a readable one."""
+        return self.header("ce_id")
+
+
+Emit = Callable[[str, Envelope], None]
+DeadLetterHook = Callable[[DeadLetter, Emit], None]
+
+
 @dataclass(frozen=True)
 class Subscription(Generic[M]):
     """A topic and the typed handler for its records; `model` None means "the schema `ce_type` names"."""
@@ -155,6 +180,9 @@ class Subscription(Generic[M]):
     handler: Handler[M]
     model: type[M] | None = None
     retry: bool = True
+    # Called when one of its records is dead-lettered, whatever the reason; what it emits is committed with the
+    # dead letter, so whoever waits on that record (a job's status) still gets a final answer.
+    on_dead_letter: DeadLetterHook | None = None
 
 
 @dataclass(slots=True)
@@ -618,7 +646,15 @@ class ConsumerRunner:
         return None, False
 
     def _dead_letter_alone(self, tp: TopicPartition, rec: ConsumerRecord, error: BaseException) -> bool:
-        """Dead-letter one record whose output the broker refuses, and commit past it; False if that fails."""
+        """Dead-letter one record whose output the broker refuses, and commit past it; False if that fails.
+
+        Should the hook's own output be refused too, the dead letter goes alone rather than not at all.
+        """
+        return self._try_dead_letter(tp, rec, error, finalize=True) or self._try_dead_letter(
+            tp, rec, error, finalize=False
+        )
+
+    def _try_dead_letter(self, tp: TopicPartition, rec: ConsumerRecord, error: BaseException, finalize: bool) -> bool:
         assert self._producer is not None and self._consumer is not None
         txn = self.mode is Mode.TRANSACTIONAL
         state = _BatchState(offsets={tp: OffsetAndMetadata(rec.offset + 1, "", -1)})
@@ -626,11 +662,13 @@ class ConsumerRunner:
         try:
             if txn:
                 self._producer.raw.begin_transaction()
-            self._dead_letter(rec, tp.topic.removesuffix(RETRY_SUFFIX), error, attempts=1)
+            base_topic = tp.topic.removesuffix(RETRY_SUFFIX)
+            self._dead_letter(rec, base_topic, error, attempts=1, finalize=finalize, state=state)
             self._commit(state, txn)
         except KafkaError:
             log.exception("could not dead-letter a record whose output was refused", extra={"group": self.group})
-            self._abandon({tp: [rec]}, _BatchState(), txn, keep_finished=False)
+            # A refusal leaves kafka-python's sequence numbers off, as in _try_batch: start from a fresh producer.
+            self._abandon({tp: [rec]}, _BatchState(), txn, keep_finished=False, fresh_producer=True)
             return False
         self._consumer.seek(tp, rec.offset + 1)
         return True
@@ -746,15 +784,18 @@ class ConsumerRunner:
                     break
                 if is_retry and self._defer_if_early(tp, rec):
                     break
-                if env is None:
-                    self._dead_letter(rec, route.base_topic, err or EnvelopeError("undecodable"), attempts=1)
+                # An undecodable record's id is its ce_id header: one already answered for is a duplicate too.
+                message_id = env.id if env is not None else _header(rec, "ce_id")
+                if message_id is not None and (
+                    message_id in known or message_id in seen_here or (seen is not None and message_id in seen)
+                ):
+                    DUPLICATES.labels(self.group, route.base_topic).inc()
+                elif env is None:
+                    error = err or EnvelopeError("undecodable")
+                    self._dead_letter(rec, route.base_topic, error, attempts=1, state=state)
                 else:
-                    message_id = env.id
-                    if message_id in known or message_id in seen_here or (seen is not None and message_id in seen):
-                        DUPLICATES.labels(self.group, route.base_topic).inc()
-                    else:
-                        self._handle(route, tp, rec, env, state)
-                        seen_here.add(message_id)
+                    self._handle(route, tp, rec, env, state)
+                    seen_here.add(env.id)
                 next_offset = rec.offset + 1
                 state.processed += 1
         finally:
@@ -805,7 +846,7 @@ class ConsumerRunner:
         try:
             message = env.parse(route.sub.model)
         except (SchemaError, EnvelopeError) as exc:
-            self._dead_letter(rec, route.base_topic, exc, attempts=prior_attempts + 1, first_failure=first_failure)
+            self._dead_letter(rec, route.base_topic, exc, prior_attempts + 1, first_failure, state=state)
             return
         failure = self._attempt(route, message, rec, env, prior_attempts, first_failure)
         if failure is None:
@@ -816,7 +857,9 @@ class ConsumerRunner:
                 self._record_dedup(_base(tp), env.id, state)
             return
         if failure.permanent or failure.attempts >= self.settings.max_attempts or not route.sub.retry:
-            self._dead_letter(rec, route.base_topic, failure.error, failure.attempts, failure.first_failure)
+            self._dead_letter(
+                rec, route.base_topic, failure.error, failure.attempts, failure.first_failure, state=state
+            )
         else:
             self._schedule_retry(rec, route.base_topic, failure)
 
@@ -920,6 +963,9 @@ class ConsumerRunner:
         error: BaseException,
         attempts: int,
         first_failure: str | None = None,
+        *,
+        finalize: bool = True,
+        state: _BatchState | None = None,
     ) -> None:
         assert self._producer is not None
         now = _now_iso()
@@ -937,6 +983,11 @@ class ConsumerRunner:
         if rec.topic != base_topic:
             headers.append(("dlq_via_topic", rec.topic.encode()))
         self._producer.send_raw(base_topic + DLQ_SUFFIX, rec.key, rec.value, headers)
+        letter = DeadLetter(rec, error, attempts)
+        answered = finalize and self._finalize(letter, base_topic)
+        if answered and state is not None and self._transactional and letter.event_id is not None:
+            # Its answer is its one output: a replay or a duplicate of the record is skipped like a done one.
+            self._record_dedup(TopicPartition(base_topic, rec.partition), letter.event_id, state)
         DEAD_LETTERS.labels(self.group, base_topic, type(error).__name__).inc()
         log.warning(
             "dead-lettered",
@@ -947,6 +998,24 @@ class ConsumerRunner:
                 "error": f"{type(error).__name__}: {error}",
             },
         )
+
+    def _finalize(self, letter: DeadLetter, base_topic: str) -> bool:
+        """Run the subscription's dead-letter hook and send what it emits beside the dead letter; whether it did."""
+        assert self._producer is not None
+        sub = self._subs.get(base_topic)
+        hook = sub.on_dead_letter if sub is not None else None
+        if hook is None:
+            return False
+        emitted: list[tuple[str, Envelope]] = []
+        try:
+            hook(letter, lambda topic, envelope: emitted.append((topic, envelope)))
+            for topic, envelope in emitted:
+                self._producer.send(topic, envelope)
+        except Exception:
+            # The dead letter still goes: it is the record of what happened, the hook's answer a courtesy.
+            log.exception("a dead-letter hook failed", extra={"group": self.group, "topic": base_topic})
+            return False
+        return bool(emitted)
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -1021,15 +1090,15 @@ def _decode_all(records: list[ConsumerRecord]) -> list[_Decoded]:
 
 def _ids_of(batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[str]:
     """The event ids of a batch, read from the headers alone (a record without one is left out)."""
-    ids = []
-    for records in batch.values():
-        for rec in records:
-            for name, value in rec.headers or ():
-                if name == "ce_id":
-                    if value:
-                        ids.append(value.decode("utf-8", "replace"))
-                    break
-    return ids
+    return [i for records in batch.values() for rec in records if (i := _header(rec, "ce_id")) is not None]
+
+
+def _header(rec: ConsumerRecord, wanted: str) -> str | None:
+    """The first header `wanted` of a record as text, None when absent or empty."""
+    for name, value in rec.headers or ():
+        if name == wanted:
+            return value.decode("utf-8", "replace") if value else None
+    return None
 
 
 def _base(tp: TopicPartition) -> TopicPartition:
@@ -1072,6 +1141,9 @@ __all__ = [
     "Aborted",
     "ConsumerRunner",
     "Context",
+    "DeadLetter",
+    "DeadLetterHook",
+    "Emit",
     "Mode",
     "PermanentError",
     "Subscription",

@@ -34,7 +34,16 @@ from sqlalchemy import Engine, text
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
-from quartet_shared.consumer import Aborted, ConsumerRunner, Context, Mode, PermanentError, Subscription
+from quartet_shared.consumer import (
+    Aborted,
+    ConsumerRunner,
+    Context,
+    DeadLetter,
+    Emit,
+    Mode,
+    PermanentError,
+    Subscription,
+)
 from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, decode
 from quartet_shared.http import Problem
 from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
@@ -46,6 +55,9 @@ from quartet_shared.topics import TopicSpec, ensure_topics, expand
 log = logging.getLogger(__name__)
 
 CANCEL_LOOKBACK_S = 24 * 3600
+# How much of the error that made a worker give up on a job its failed event quotes: enough to say why, small
+# enough that the event is never refused as too large itself.
+GIVE_UP_REASON_CHARS = 300
 
 
 class JobRejected(ValueError):
@@ -538,7 +550,7 @@ class JobWorker:
         self.runner = runner_class(
             settings,
             f"{kind.topics.jobs}-worker",
-            [Subscription(kind.topics.jobs, self.handle, model=kind.spec_model)],
+            [Subscription(kind.topics.jobs, self.handle, model=kind.spec_model, on_dead_letter=self.give_up)],
             mode=Mode.TRANSACTIONAL,
             source=kind.source,
             redis=redis,
@@ -647,6 +659,22 @@ class JobWorker:
         # An upsert keyed by job id and name: a re-run after a crash replaces the parts, never adds a second copy.
         ref = self.ports.artifacts.put_parts(job_id, parts)
         return self.kind.completed_model.model_validate({**summary, "result_ref": ref.model_dump(mode="json")})
+
+    def give_up(self, letter: DeadLetter, emit: Emit) -> None:
+        """A job the runner dead-letters still gets its one outcome, committed with the dead letter: failed,
+        with a problem naming why (so neither the worker's own `running` mark nor `queued` is left for ever)."""
+        job_id = letter.event_id
+        if job_id is None:
+            # Nothing readable names the job: the dead letter alone records it, and the API never published it.
+            log.error("a job record without a readable ce_id was dead-lettered", extra={"error": repr(letter.error)})
+            return
+        cause = letter.error.__cause__
+        if isinstance(cause, JobRejected):
+            reason = cause
+        else:
+            reason = JobRejected(None, f"{type(letter.error).__name__}: {letter.error}"[:GIVE_UP_REASON_CHARS])
+        event = self.kind.failed_event(job_id, reason)
+        emit(self.kind.topics.results, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id))
 
     def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome | None:
         throttle = _Throttle(self._interval)

@@ -23,6 +23,7 @@ from quartet_shared.settings import KernelSettings
 
 from tests.support.auth import ADMIN, READER
 from tests.support.effects import read_all, wait_until
+from tests.support.job_sweep import sweep_dead_letter_paths
 from tests.support.jobs import assert_png, run_to_success, wait_status
 from tests.support.jobs import results_for as job_results
 
@@ -237,10 +238,24 @@ def test_bad_jobs_on_kafka_are_dead_lettered_with_their_reason(client: TestClien
         message = letters[job_id].reason["dlq_error_message"]
         assert field in message and words in message, (field, words, message)
         assert letters[job_id].reason["dlq_original_topic"] == planner.kind.topics.jobs
-    # the good job behind them is processed; the bad ones yield no result event
+    # the good job behind them is processed; each bad one ends with one failed outcome naming why
     wait_until(lambda: results_for(planner, good.id) == ["quartet.planning.PlanCompleted.v1"], 60, "the good job")
     outcomes = read_all(planner.settings, [planner.kind.topics.results], idle_ms=2000)
-    assert not {e.subject for e in outcomes} & set(sent)
+    mine = [e for e in outcomes if e.subject in sent]
+    assert sorted(e.subject or "" for e in mine) == sorted(sent)
+    for event in mine:
+        assert event.type == "quartet.planning.PlanFailed.v1"
+        field, _words = sent[event.subject or ""]
+        assert field in event.data["error"], (field, event.data)
+
+
+def test_every_way_the_worker_gives_up_on_a_job_ends_it_failed_with_one_result(planner: Planner, unique: str) -> None:
+    """Undecodable, schema mismatch, over the limit, exhausted retries, over the event bound, refused by the broker:
+    each job ends failed with a problem naming why, exactly one PlanFailed event and its input dead-lettered."""
+    over_limit = (small_spec(population=30, iterations=20_000), "over this service's limit of 500,000")
+    with TestClient(create_api(planner, with_worker=False)) as api:
+        forced = sweep_dead_letter_paths(planner, api, small_spec(iterations=5), over_limit, unique)
+    assert len(forced) == 6
 
 
 def test_progress_names_the_optimizer_of_each_run(client: TestClient, planner: Planner) -> None:

@@ -24,6 +24,7 @@ from training_worker.worker import EpochProgress
 
 from tests.support.auth import ADMIN, READER, WRITER
 from tests.support.effects import wait_until
+from tests.support.job_sweep import sweep_dead_letter_paths
 from tests.support.jobs import assert_png, committed_events, results_for, run_to_success, wait_status
 from tests.support.training import EXAMPLES_DIR, example_raw
 
@@ -321,7 +322,16 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
     budget = letters[over.id]
     assert "data.generator.n_samples" in budget.reason["dlq_error_message"]
     assert "50,000" in budget.reason["dlq_error_message"]
-    assert results(trainer, malformed.id) == []
+    wait_until(lambda: results(trainer, malformed.id) == [FAILED], 60, "the malformed job's failed outcome")
+
+
+def test_every_way_the_worker_gives_up_on_a_job_ends_it_failed_with_one_result(trainer: Trainer, unique: str) -> None:
+    """Undecodable, schema mismatch, over the limit, exhausted retries, over the event bound, refused by the broker:
+    each job ends failed with a problem naming why, exactly one TrainingFailed event and its input dead-lettered."""
+    over_limit = (gd_spec(epochs=100_000, n_samples=60_000), "50,000")
+    with TestClient(create_api(trainer, with_worker=False)) as api:
+        forced = sweep_dead_letter_paths(trainer, api, gd_spec(epochs=20), over_limit, unique)
+    assert len(forced) == 6
 
 
 def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
