@@ -253,7 +253,7 @@ def test_every_way_the_worker_gives_up_on_a_job_ends_it_failed_with_one_result(p
     """Undecodable, schema mismatch, over the limit, exhausted retries, over the event bound, refused by the broker:
     each job ends failed with a problem naming why, exactly one PlanFailed event and its input dead-lettered."""
     over_limit = (small_spec(population=30, iterations=20_000), "over this service's limit of 500,000")
-    with TestClient(create_api(planner, with_worker=False)) as api:
+    with TestClient(create_api(planner, with_worker=False), headers=ADMIN) as api:
         forced = sweep_dead_letter_paths(planner, api, small_spec(iterations=5), over_limit, unique)
     assert len(forced) == 6
 

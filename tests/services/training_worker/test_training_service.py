@@ -329,7 +329,7 @@ def test_every_way_the_worker_gives_up_on_a_job_ends_it_failed_with_one_result(t
     """Undecodable, schema mismatch, over the limit, exhausted retries, over the event bound, refused by the broker:
     each job ends failed with a problem naming why, exactly one TrainingFailed event and its input dead-lettered."""
     over_limit = (gd_spec(epochs=100_000, n_samples=60_000), "50,000")
-    with TestClient(create_api(trainer, with_worker=False)) as api:
+    with TestClient(create_api(trainer, with_worker=False), headers=ADMIN) as api:
         forced = sweep_dead_letter_paths(trainer, api, gd_spec(epochs=20), over_limit, unique)
     assert len(forced) == 6
 
