@@ -19,7 +19,7 @@ from quartet_shared.consumer import (
     backoff_delay,
     original_headers,
 )
-from quartet_shared.envelope import Envelope
+from quartet_shared.envelope import Envelope, decode
 from quartet_shared.settings import KernelSettings
 
 
@@ -100,11 +100,19 @@ class _FlakyProducer:
         self.sent: list[tuple[str, int]] = []
         self.refused = 0
 
-    def send(self, topic: str, envelope: Envelope) -> None:
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> None:
+        # The runner sends its outputs already encoded (and measured against the event bound) as they were emitted.
         if not self.refused:
             self.refused += 1
             raise KafkaTimeoutError("buffer full")
-        self.sent.append((topic, envelope.data["n"]))
+        self.sent.append((topic, decode(key, value, headers).data["n"]))
 
 
 def test_outputs_of_a_record_whose_send_failed_never_go_out_with_the_next_one() -> None:
