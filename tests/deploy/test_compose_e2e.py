@@ -19,6 +19,7 @@ import yaml
 from quartet_shared.infra import compose_command, free_port
 
 from tests.deploy.conftest import REPO
+from tests.support.auth import ADMIN_KEY, API_KEYS_JSON
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -48,8 +49,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, unique_project: str) -> Iter
             },
             "redis": {"ports": Replace([])},
             "postgres": {"ports": Replace([])},
-            "training-api": {"ports": Replace([f"{ports['training-api']}:8001"])},
-            "planner-api": {"ports": Replace([f"{ports['planner-api']}:8002"])},
+            "training-api": {
+                "ports": Replace([f"127.0.0.1:{ports['training-api']}:8001"]),
+                "environment": {"QUARTET_API_KEYS": API_KEYS_JSON},
+            },
+            "planner-api": {
+                "ports": Replace([f"127.0.0.1:{ports['planner-api']}:8002"]),
+                "environment": {"QUARTET_API_KEYS": API_KEYS_JSON},
+            },
             "rental-api": {"ports": Replace([])},
         }
     }
@@ -91,6 +98,7 @@ def _submit(kind: str, file: Path, url_option: str, port: int, workdir: Path) ->
         text=True,
         timeout=700,
         cwd=workdir,
+        env={**os.environ, "QUARTET_API_KEY": ADMIN_KEY},
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, Any] = json.loads(out.stdout)

@@ -60,6 +60,8 @@ def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
                 "REDIS_URL": servers.redis_url,
                 **databases[program],
                 f"{prefix}PORT": str(port),
+                # The file's 0.0.0.0 is for inside a container; on the test machine, loopback only.
+                f"{prefix}HOST": "127.0.0.1",
                 f"{prefix}TOPIC_PREFIX": f"{unique}.",
                 f"{prefix}TOPIC_PARTITIONS": "2",
                 "PYTHONUNBUFFERED": "1",
