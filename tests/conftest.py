@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from quartet_shared.settings import KernelSettings
 
-from tests.support.auth import API_KEYS
 from tests.support.processes import print_tail
-from tests.support.servers import ContainerServers, NativeServers, Servers
+from tests.support.servers import ContainerServers, NativeServers, Servers, kernel_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,19 +46,7 @@ def servers() -> Iterator[Servers]:
 @pytest.fixture
 def settings(servers: Servers) -> KernelSettings:
     """Kernel settings pointing at the session's servers, with quick retries and the test API keys."""
-    return KernelSettings(
-        api_keys=API_KEYS,
-        kafka_bootstrap_servers=servers.kafka_bootstrap,
-        redis_url=servers.redis_url,
-        database_url=servers.database_url,
-        service_name="test",
-        topic_partitions=3,
-        retry_backoff_base_s=0.1,
-        retry_backoff_max_s=1.0,
-        transaction_timeout_ms=15_000,
-        redis_socket_timeout_s=0.3,
-        redis_retry_after_s=0.5,
-    )
+    return kernel_settings(servers)
 
 
 @pytest.fixture

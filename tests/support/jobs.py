@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,33 +113,42 @@ class ServiceProcess:
 
 @contextmanager
 def service_process(
-    script: str, prefix: str, settings: KernelSettings, unique: str, workdir: Path, env: dict[str, str] | None = None
+    script: str,
+    prefix: str,
+    settings: KernelSettings,
+    unique: str,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    role: str = "all",
 ) -> Iterator[ServiceProcess]:
-    """`script all` on a free port with the test servers and its own topics, in `workdir`, without DATABASE_URL
-    unless `env` (added last) gives one (else it keeps a SQLite file there); healthy before the block runs, killed
-    after it if still alive."""
+    """`script ROLE` on a free loopback port with the test servers and its own topics, in `workdir`, without
+    DATABASE_URL unless `env` (added last) gives one (else it keeps a SQLite file there); healthy before the block
+    runs, killed after it if still alive."""
     port = free_port()
-    extra = env or {}
-    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "QUARTET_")) and k != "DATABASE_URL"}
-    env.update(
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith((prefix, "QUARTET_")) and k != "DATABASE_URL"
+    }
+    environment.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "REDIS_URL": settings.redis_url,
+            f"{prefix}HOST": "127.0.0.1",
             f"{prefix}PORT": str(port),
             f"{prefix}TOPIC_PREFIX": f"p{unique}.",
             f"{prefix}TOPIC_PARTITIONS": "3",
             f"{prefix}INSTANCE_ID": unique,
             "QUARTET_API_KEYS": API_KEYS_JSON,
-            **extra,
+            **(env or {}),
         }
     )
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{script}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / script), "all"],
+            [str(Path(sys.executable).parent / script), role],
             cwd=workdir,
-            env=env,
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -10,7 +10,10 @@ from typing import Any, Protocol
 
 import psycopg
 from quartet_shared.infra import ROLES_SQL, SERVICE_ROLES, Stack, password_variable, role_env
+from quartet_shared.settings import KernelSettings
 from sqlalchemy.engine import make_url
+
+from tests.support.auth import API_KEYS
 
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
 REDIS_IMAGE = "redis:7.4-alpine"
@@ -46,6 +49,23 @@ def role_database(servers: Servers, role: str, name: str) -> dict[str, str]:
     variable = next(key for key in env if key.endswith("DATABASE_URL"))
     env[variable] = make_url(env[variable]).set(database=name).render_as_string(hide_password=False)
     return env
+
+
+def kernel_settings(servers: Servers) -> KernelSettings:
+    """Kernel settings pointing at `servers`, with quick retries and the test API keys (for fixtures of any scope)."""
+    return KernelSettings(
+        api_keys=API_KEYS,
+        kafka_bootstrap_servers=servers.kafka_bootstrap,
+        redis_url=servers.redis_url,
+        database_url=servers.database_url,
+        service_name="test",
+        topic_partitions=3,
+        retry_backoff_base_s=0.1,
+        retry_backoff_max_s=1.0,
+        transaction_timeout_ms=15_000,
+        redis_socket_timeout_s=0.3,
+        redis_retry_after_s=0.5,
+    )
 
 
 @dataclass

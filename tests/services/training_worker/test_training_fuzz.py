@@ -1,0 +1,47 @@
+"""Fuzzing a real `training-worker api` process: schemathesis over its OpenAPI document and the hostile corpus.
+
+The process runs the API without a worker, so generated jobs are accepted and queued but never train: the fuzz
+costs HTTP round trips, not CPU. Its store is its own database on the session's PostgreSQL under its own role,
+as deployed: PostgreSQL refuses what SQLite would keep (a NUL in an id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.fuzz import BEARER, api_process, fuzz_service
+from tests.support.hostile import CSV, TRAINING, Hostile, assert_refused, corpus_for
+from tests.support.jobs import ServiceProcess
+from tests.support.servers import Servers
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = 20
+
+
+@pytest.fixture(scope="module")
+def service(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """`training-worker api` on the session's servers."""
+    workdir = tmp_path_factory.mktemp("training-fuzz")
+    with api_process(servers, workdir, "training-worker", "TRAINING_", servers.service_env("training")) as running:
+        yield running
+
+
+def test_schemathesis_finds_no_server_error_slow_or_undocumented_answer(service: ServiceProcess) -> None:
+    with httpx.Client(base_url=service.base, headers=BEARER, timeout=30) as client:
+        job = client.post("/jobs", json={"model": {"kind": "linear"}, "epochs": 5})
+        dataset = client.post("/datasets", content=CSV, headers={"Content-Type": "text/csv"})
+    assert job.status_code == 202, job.text
+    assert dataset.status_code in (200, 201), dataset.text
+    real = {"job_id": job.json()["id"], "dataset_id": dataset.json()["id"], "name": "loss"}
+    fuzz_service(service.base, [BEARER, {}], examples=EXAMPLES, real=real).assert_clean()
+
+
+@pytest.mark.parametrize("row", corpus_for(TRAINING), ids=lambda row: row.name)
+def test_hostile_request_is_refused_at_once_without_a_leak(
+    service: ServiceProcess, row: Hostile, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert_refused(service.base, BEARER, row, tmp_path_factory.getbasetemp())
