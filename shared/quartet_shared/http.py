@@ -38,6 +38,16 @@ Check = Callable[[], bool]
 _ECHO_CHARS = 100
 
 
+class FieldProblem(BaseModel):
+    """One field at fault and what is wrong with it."""
+
+    # Open: a service may say more, e.g. the simulator names a scenario's file, line and column (or null).
+    model_config = ConfigDict(extra="allow")
+
+    field: str
+    message: str
+
+
 class ProblemDetails(BaseModel):
     """An RFC 9457 problem body; `errors` lists `{field, message}` pairs when fields are at fault."""
 
@@ -48,7 +58,7 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[FieldProblem] | None = None
 
 
 PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
@@ -331,7 +341,9 @@ def _declare_problems(app: FastAPI) -> None:
             return app.openapi_schema
         schema = generate()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["ProblemDetails"] = ProblemDetails.model_json_schema()
+        problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["ProblemDetails"] = problem
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 if not isinstance(operation, dict):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator, ValidationError
 from pydantic import BaseModel, Field
 from quartet_shared.http import Problem, allow_larger_bodies, create_app
 
@@ -190,3 +192,21 @@ def test_a_nul_in_any_text_of_a_json_body_is_a_422_naming_the_field() -> None:
     # A backslash followed by "u0000" is text, not a NUL.
     escaped = client.post("/nested", json={"things": [{"name": "\\u0000", "size": 1}]})
     assert escaped.json() == 1, escaped.text
+
+
+def test_field_problems_with_more_than_field_and_message_conform_to_the_declared_problem_body() -> None:
+    app = create_app(title="t")
+
+    @app.post("/scenario")
+    def scenario() -> None:
+        where = {"file": "<request>", "line": None, "column": None}
+        raise Problem(422, "Invalid scenario", "bad", errors=[{"field": "mix", "message": "missing", **where}])
+
+    client = TestClient(app)
+    body = client.post("/scenario").json()
+    document = client.get("/openapi.json").json()
+    declared = document["paths"]["/scenario"]["post"]["responses"]["422"]["content"]["application/problem+json"]
+    schema = {**declared["schema"], "components": document["components"]}
+    Draft202012Validator(schema).validate(body)
+    with pytest.raises(ValidationError):  # the document still holds each field problem to a field and a message
+        Draft202012Validator(schema).validate({**body, "errors": [{"line": 3}]})
