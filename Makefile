@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
 
-.PHONY: help install infra-install tools-install infra-up infra-down infra-status up down test test-fast lint bench demo clean
+.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image up down test test-fast lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,18 @@ infra-down: ## Stop what infra-up started, and nothing else
 
 infra-status: ## Show the servers infra-up manages
 	@$(RUN) python -m quartet_shared.infra status
+
+engine-up: install ## Install docker.io, debootstrap and the Compose CLI if missing; start the project's own dockerd (.local/docker.env)
+	@$(RUN) python -m quartet_shared.engine up
+
+engine-down: ## Stop the dockerd engine-up started (and its containers), and nothing else
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.engine down; fi
+
+engine-status: ## Show whether the project's dockerd runs and answers
+	@$(RUN) python -m quartet_shared.engine status
+
+base-image: engine-up ## Build the bookworm base image (debootstrap from the apt mirror) into the project's engine
+	@$(RUN) python -m quartet_shared.engine base-image
 
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -812,31 +812,45 @@ def status() -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m quartet_shared.infra up|down|status|install`."""
-    parser = argparse.ArgumentParser(prog="quartet-infra", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status", "install", "install-tools"])
-    args = parser.parse_args(argv)
+def run_action(prog: str, action: Callable[[], object]) -> int:
+    """Run a command-line action: 0 when it succeeds, 1 with the failure (and the command's stderr) when not."""
     try:
-        if args.action == "up":
-            for key, value in up().items():
-                print(f"{key}={value}")
-        elif args.action == "down":
-            down()
-        elif args.action == "install":
-            ensure_kafka_installed()
-            redis_server_binary()
-            postgres_bindir()
-        elif args.action == "install-tools":
-            print(ensure_helm())
-            print(ensure_chromium())
-        else:
-            print(json.dumps(status(), indent=2))
+        action()
     except (InfraError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or ""
-        print(f"quartet-infra: {exc}\n{detail}", file=sys.stderr)
+        print(f"{prog}: {exc}\n{detail}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_env(env: dict[str, str]) -> None:
+    for key, value in env.items():
+        print(f"{key}={value}")
+
+
+def _install() -> None:
+    ensure_kafka_installed()
+    redis_server_binary()
+    postgres_bindir()
+
+
+def _install_tools() -> None:
+    print(ensure_helm())
+    print(ensure_chromium())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quartet_shared.infra up|down|status|install|install-tools`."""
+    actions: dict[str, Callable[[], object]] = {
+        "up": lambda: _print_env(up()),
+        "down": down,
+        "install": _install,
+        "install-tools": _install_tools,
+        "status": lambda: print(json.dumps(status(), indent=2)),
+    }
+    parser = argparse.ArgumentParser(prog="quartet-infra", description=__doc__)
+    parser.add_argument("action", choices=list(actions))
+    return run_action("quartet-infra", actions[parser.parse_args(argv).action])
 
 
 if __name__ == "__main__":

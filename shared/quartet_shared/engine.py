@@ -1,0 +1,255 @@
+"""A Docker engine the project starts itself: dockerd on a socket and data directory under `.local/docker/`.
+
+Nothing else on the machine changes behaviour: the daemon never listens on /var/run/docker.sock, its bridges use
+address pools of their own, and a DOCKER-USER rule drops whatever leaves those bridges for an address outside
+them, so containers have no route off the machine. `python -m quartet_shared.engine up|down|status|base-image`
+is what `make engine-up`, `make engine-down`, `make engine-status` and `make base-image` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from quartet_shared.infra import LOCAL, InfraError, _print_env, _run, ensure_command, run_action, wait_for
+
+ENGINE_DIR = LOCAL / "docker"
+SOCKET = ENGINE_DIR / "docker.sock"
+PIDFILE = ENGINE_DIR / "dockerd.pid"
+LOG = ENGINE_DIR / "dockerd.log"
+# Client settings for the project's commands: `source .local/docker.env` points docker (and testcontainers) here.
+ENV_FILE = LOCAL / "docker.env"
+# A client configuration of the project's own, so the Compose plugin needs no change under ~/.docker.
+CLIENT_CONFIG = ENGINE_DIR / "config"
+
+COMPOSE_VERSION = "v5.6.0"
+COMPOSE_MODULE = "github.com/docker/compose/v5"
+# The default bridge and every network Compose creates draw from these, so one rule covers them all.
+BRIDGE_CIDR = "10.213.0.1/24"
+POOL_BASE = "10.214.0.0/16"
+ENGINE_NETS = "10.212.0.0/14"
+EGRESS_COMMENT = "quartet-engine-no-egress"
+EGRESS_RULE = ["-s", ENGINE_NETS, "!", "-d", ENGINE_NETS, "-m", "comment", "--comment", EGRESS_COMMENT, "-j", "DROP"]
+
+BASE_IMAGE = "quartet/base:bookworm"
+BASE_PACKAGES = ["python3", "python3-venv", "ca-certificates"]
+
+
+def docker_host() -> str:
+    """The DOCKER_HOST value for the project's own engine."""
+    return f"unix://{SOCKET}"
+
+
+def client_env() -> dict[str, str]:
+    """The environment a docker client needs to reach the project's engine with its Compose plugin."""
+    return {"DOCKER_HOST": docker_host(), "DOCKER_CONFIG": str(CLIENT_CONFIG)}
+
+
+def dockerd_command() -> list[str]:
+    """dockerd's command line: every path under .local/docker, the bridges on the project's address pools."""
+    return [
+        "dockerd",
+        "--data-root",
+        str(ENGINE_DIR / "root"),
+        "--exec-root",
+        str(ENGINE_DIR / "exec"),
+        "--host",
+        docker_host(),
+        "--pidfile",
+        str(PIDFILE),
+        "--bip",
+        BRIDGE_CIDR,
+        "--default-address-pool",
+        f"base={POOL_BASE},size=24",
+    ]
+
+
+def compose_binary() -> Path:
+    """Where the pinned Compose CLI lives: a cache outside the repository, one directory per version."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "quartet" / "compose" / COMPOSE_VERSION / "docker-compose"
+
+
+def ensure_compose() -> Path:
+    """Build the pinned Compose CLI from the Go module proxy once, then reuse it as the project's CLI plugin."""
+    binary = compose_binary()
+    if not binary.exists():
+        _build_compose(binary)
+    plugin = CLIENT_CONFIG / "cli-plugins" / "docker-compose"
+    plugin.parent.mkdir(parents=True, exist_ok=True)
+    if not plugin.exists():
+        plugin.symlink_to(binary)
+    return binary
+
+
+def _build_compose(binary: Path) -> None:
+    # `go install mod@version` refuses a go.mod with exclude directives: build the module as the main module.
+    if shutil.which("go") is None:
+        ensure_command("go", "golang-go")
+    print(
+        f"building docker compose {COMPOSE_VERSION} from the Go module proxy into {binary.parent} ...", file=sys.stderr
+    )
+    env = {"GOTOOLCHAIN": "auto", **os.environ, "CGO_ENABLED": "0"}
+    module = json.loads(_run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"], env=env).stdout)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "compose"
+        shutil.copytree(module["Dir"], source)
+        for path in [source, *source.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        version = f"-X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
+        _run(
+            ["go", "build", "-trimpath", "-ldflags", f"-s -w {version}", "-o", str(binary), "./cmd"],
+            env=env,
+            cwd=source,
+        )
+
+
+def ensure_engine_installed() -> None:
+    """Debian's docker.io (dockerd, containerd, runc) and debootstrap, installed when missing."""
+    ensure_command("dockerd", "docker.io")
+    ensure_command("debootstrap")
+    ensure_command("iptables")
+
+
+def _pid() -> int | None:
+    """The pid of the dockerd this project started, if it still runs (a pid reused by another program is not it)."""
+    try:
+        pid = int(PIDFILE.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if not any(Path(arg.decode()).name == "dockerd" for arg in cmdline) or docker_host().encode() not in cmdline:
+        return None
+    return pid
+
+
+def answers() -> bool:
+    """True if the project's engine answers on its socket."""
+    if not SOCKET.exists():
+        return False
+    env = {**os.environ, **client_env()}
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10, env=env).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _iptables(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", action, "DOCKER-USER", *EGRESS_RULE], capture_output=True, text=True)
+
+
+def block_egress() -> None:
+    """Drop forwarded traffic from the project's bridges to any address outside them (once, first in DOCKER-USER)."""
+    if _iptables("-C").returncode != 0:
+        result = _iptables("-I")
+        if result.returncode != 0:
+            raise InfraError(f"could not add the no-egress rule to DOCKER-USER: {result.stderr.strip()}")
+
+
+def egress_drops() -> int:
+    """Packets the no-egress rule has dropped so far (its iptables counter)."""
+    listing = _run(["iptables", "-L", "DOCKER-USER", "-v", "-x", "-n"]).stdout
+    for line in listing.splitlines():
+        if EGRESS_COMMENT in line:
+            return int(line.split()[0])
+    raise InfraError("the no-egress rule is not in DOCKER-USER")
+
+
+def up() -> dict[str, str]:
+    """Install what is missing, start dockerd (unless it already runs), wait until it answers; harmless twice."""
+    ensure_engine_installed()
+    ensure_compose()
+    if _pid() is None:
+        ENGINE_DIR.mkdir(parents=True, exist_ok=True)
+        with LOG.open("ab") as log:
+            subprocess.Popen(
+                dockerd_command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+    wait_for(answers, "dockerd", 60, LOG)
+    block_egress()
+    env = client_env()
+    ENV_FILE.write_text("".join(f"export {key}={value}\n" for key, value in env.items()))
+    return env
+
+
+def down() -> None:
+    """Stop the dockerd this project started (its containers with it), and nothing else; harmless when none runs."""
+    pid = _pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if _pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+    if shutil.which("iptables") is not None:
+        while _iptables("-C").returncode == 0:
+            _iptables("-D")
+    ENV_FILE.unlink(missing_ok=True)
+
+
+def status() -> dict[str, object]:
+    """Whether the project's engine runs and answers, and where."""
+    return {"pid": _pid(), "answers": answers(), "DOCKER_HOST": docker_host(), "env_file": str(ENV_FILE)}
+
+
+def debian_mirror() -> str:
+    """The Debian mirror the machine's apt sources name (the one debootstrap fetches the base from)."""
+    sources = [*Path("/etc/apt/sources.list.d").glob("*.sources"), Path("/etc/apt/sources.list")]
+    for path in sources:
+        for line in path.read_text().splitlines() if path.exists() else []:
+            words = line.split()
+            if words[:1] == ["URIs:"] and len(words) > 1 and "security" not in words[1]:
+                return words[1]
+            if words[:1] == ["deb"] and "security" not in line:
+                return next(word for word in words[1:] if "://" in word)
+    raise InfraError("no Debian mirror found in the apt sources")
+
+
+def build_base_image() -> str:
+    """A bookworm image with Python from debootstrap, imported into the project's engine (reused once built)."""
+    env = {**os.environ, **client_env()}
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, env=env).returncode == 0:
+        return BASE_IMAGE
+    with tempfile.TemporaryDirectory(dir=LOCAL) as scratch:
+        rootfs = Path(scratch) / "rootfs"
+        include = ",".join(BASE_PACKAGES)
+        print(f"debootstrap bookworm ({include}) from {debian_mirror()} ...", file=sys.stderr)
+        _run(["debootstrap", "--variant=minbase", f"--include={include}", "bookworm", str(rootfs), debian_mirror()])
+        # The package lists and the .deb cache are build leftovers, not part of the image.
+        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for path in (rootfs / leftover).glob("*"):
+                if path.is_file():
+                    path.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        _run(["docker", "import", "--change", 'CMD ["python3"]', "-", BASE_IMAGE], stdin=tar.stdout, env=env)
+        if tar.wait() != 0:
+            raise InfraError(f"tar of {rootfs} failed")
+    return BASE_IMAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quartet_shared.engine up|down|status|base-image`."""
+    actions: dict[str, Callable[[], object]] = {
+        "up": lambda: _print_env(up()),
+        "down": down,
+        "status": lambda: print(json.dumps(status(), indent=2)),
+        "base-image": lambda: print(build_base_image()),
+    }
+    parser = argparse.ArgumentParser(prog="quartet-engine", description=__doc__)
+    parser.add_argument("action", choices=list(actions))
+    return run_action("quartet-engine", actions[parser.parse_args(argv).action])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The project's own Docker engine: where it lives, and that stopping it stops only what the project started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from quartet_shared import engine
+
+
+@pytest.fixture
+def engine_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The engine's paths moved under a temporary directory."""
+    monkeypatch.setattr(engine, "ENGINE_DIR", tmp_path)
+    monkeypatch.setattr(engine, "SOCKET", tmp_path / "docker.sock")
+    monkeypatch.setattr(engine, "PIDFILE", tmp_path / "dockerd.pid")
+    monkeypatch.setattr(engine, "ENV_FILE", tmp_path / "docker.env")
+    return tmp_path
+
+
+def _spawn(program: Path, *args: str) -> subprocess.Popen[bytes]:
+    program.write_text("import time\ntime.sleep(120)\n")
+    return subprocess.Popen([sys.executable, str(program), *args])
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_the_daemon_owns_its_socket_and_directories_and_never_the_systems() -> None:
+    command = engine.dockerd_command()
+    joined = " ".join(command)
+    assert "/var/run/docker.sock" not in joined and "/var/lib/docker" not in joined
+    paths = [command[command.index(flag) + 1] for flag in ("--data-root", "--exec-root", "--pidfile")]
+    assert all(Path(path).is_relative_to(engine.ENGINE_DIR) for path in paths)
+    assert command[command.index("--host") + 1] == f"unix://{engine.SOCKET}" == engine.client_env()["DOCKER_HOST"]
+
+
+def test_the_bridges_draw_from_the_networks_the_no_egress_rule_covers() -> None:
+    import ipaddress
+
+    covered = ipaddress.ip_network(engine.ENGINE_NETS)
+    command = engine.dockerd_command()
+    bridge = ipaddress.ip_interface(command[command.index("--bip") + 1]).network
+    pool = ipaddress.ip_network(
+        command[command.index("--default-address-pool") + 1].split(",")[0].removeprefix("base=")
+    )
+    assert bridge.subnet_of(covered) and pool.subnet_of(covered)  # type: ignore[arg-type]
+    rule = engine.EGRESS_RULE
+    assert rule[rule.index("-s") + 1] == engine.ENGINE_NETS and rule[rule.index("!") + 2] == engine.ENGINE_NETS
+    assert rule[-2:] == ["-j", "DROP"]
+
+
+def test_down_leaves_alone_a_process_that_merely_holds_the_pid_in_the_pidfile(
+    engine_dir: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    # Another engine (its own socket) whose pid ended up in the pidfile: not the project's to stop.
+    other = _spawn(engine_dir / "dockerd", "--host", "unix:///var/run/docker.sock")
+    processes.append(other)
+    engine.PIDFILE.write_text(str(other.pid))
+    engine.ENV_FILE.write_text("export DOCKER_HOST=unix:///nowhere\n")
+    engine.down()
+    assert other.poll() is None
+    assert not engine.ENV_FILE.exists()
+
+
+def test_down_stops_the_daemon_the_project_started(engine_dir: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    ours = _spawn(engine_dir / "dockerd", "--host", engine.docker_host())
+    processes.append(ours)
+    engine.PIDFILE.write_text(str(ours.pid))
+    engine.down()
+    assert ours.wait(timeout=30) != 0
+    assert not os.path.exists(f"/proc/{ours.pid}/cmdline") or engine._pid() is None
+
+
+def test_the_compose_plugin_is_cached_outside_the_repository() -> None:
+    assert not engine.compose_binary().is_relative_to(engine.LOCAL.parent)
+    assert engine.compose_binary().parent.name == engine.COMPOSE_VERSION
