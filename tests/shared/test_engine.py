@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,13 @@ def engine_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _spawn(program: Path, *args: str) -> subprocess.Popen[bytes]:
     program.write_text("import time\ntime.sleep(120)\n")
-    return subprocess.Popen([sys.executable, str(program), *args])
+    process = subprocess.Popen([sys.executable, str(program), *args])
+    # Until the exec completes, /proc shows the forking test's own command line.
+    for _ in range(200):
+        if str(program).encode() in Path(f"/proc/{process.pid}/cmdline").read_bytes():
+            return process
+        time.sleep(0.05)
+    raise AssertionError(f"{program} did not start")
 
 
 @pytest.fixture
