@@ -233,8 +233,10 @@ def reconcile(
         for kind in sorted({j.kind for j in sent if j.large})
     }
     lost = sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id))
-    doubled = sorted(j for j, seen in by_job.items() if j in sent_by_id and len(seen) > 1)
-    orphans = sorted(j for j in by_job if j not in sent_by_id)
+    # A garbage job record with a readable ce_id is answered by its worker with one failed result, like a job.
+    answerable = set(sent_by_id) | {g.key for g in garbage}
+    doubled = sorted(j for j, seen in by_job.items() if j in answerable and len(seen) > 1)
+    orphans = sorted(j for j in by_job if j not in answerable)
     failures = [
         f"{seen[0].kind} job {job_id}: {seen[0].outcome}: {seen[0].detail or 'no detail'}"
         for job_id, seen in sorted(by_job.items())

@@ -86,6 +86,14 @@ def test_a_result_for_a_job_never_sent_is_an_orphan_unless_ignored() -> None:
     assert ignoring.passed and ignoring.orphans == 1
 
 
+def test_the_failed_result_of_a_dead_lettered_garbage_job_is_no_orphan_but_two_are_doubled() -> None:
+    answered = [result("g1", 101, outcome="failed")]
+    audit = reconcile([], answered, [garbage("g1", flavour="schema")], [letter("g1")])
+    assert audit.passed and audit.orphans == 0
+    twice = reconcile([], [*answered, result("g1", 102, outcome="failed", offset=1)], [garbage("g1")], [letter("g1")])
+    assert not twice.passed and twice.doubled_ids == ["g1"]
+
+
 def test_garbage_missing_from_its_dead_letter_topic_fails() -> None:
     audit = reconcile([], [], [garbage("g1"), garbage("g2"), garbage("g3", accepted=False)], [letter("g1")])
     assert not audit.passed
