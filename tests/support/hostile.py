@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,6 +292,27 @@ def _simulator() -> list[Hostile]:
 CORPUS: tuple[Hostile, ...] = (*_job_routes(), *_training(), *_planning(), *_rental(), *_simulator())
 
 
+def nul_everywhere(service: str, document: dict[str, Any]) -> list[Hostile]:
+    """Rows from an OpenAPI document: each operation with a NUL in each path parameter in turn, and with a NUL
+    in every query parameter at once."""
+    rows: list[Hostile] = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "patch", "delete"):
+                continue
+            parameters = operation.get("parameters", [])
+            names = [p["name"] for p in parameters if p["in"] == "path"]
+            elsewhere = dict.fromkeys(names, "x")
+            for name in names:
+                at = path.format(**{**elsewhere, name: "%00"})
+                rows.append(Hostile(f"nul-{name}-{method}-{path}", (service,), method.upper(), at))
+            query = "&".join(f"{p['name']}=%00" for p in parameters if p["in"] == "query")
+            if query:
+                at = path.format(**elsewhere)
+                rows.append(Hostile(f"nul-query-{method}-{path}", (service,), method.upper(), at, query))
+    return rows
+
+
 def corpus_for(service: str) -> list[Hostile]:
     """The rows sent to `service`."""
     return [row for row in CORPUS if service in row.services]
@@ -332,7 +353,24 @@ def assert_refused(base: str, headers: dict[str, str], row: Hostile, workdirs: P
     Server paths are the checkout, the directory beside it (where the shared benchmarks' terrains are) and
     `workdirs`, under which the service runs.
     """
+    assert_all_refused(base, headers, [row], workdirs)
+
+
+def assert_all_refused(base: str, headers: dict[str, str], rows: Sequence[Hostile], workdirs: Path) -> None:
+    """Send every row to the service at `base` and fail naming each one whose answer broke a rule."""
+    server_paths = [str(REPO), str(REPO.parent), str(workdirs)]
+    failures: list[str] = []
     with httpx.Client(headers=headers, timeout=60) as client:
-        response, elapsed = send(client, base, row)
-    broken = check_answer(row, response, elapsed, [str(REPO), str(REPO.parent), str(workdirs)])
-    assert not broken, f"{row.method} {row.url(base)[:200]}: {broken}"
+        for row in rows:
+            response, elapsed = send(client, base, row)
+            broken = check_answer(row, response, elapsed, server_paths)
+            if broken:
+                failures.append(f"{row.method} {row.url(base)[:200]}: {broken}")
+    assert not failures, "\n".join(failures)
+
+
+def assert_nul_refused_everywhere(base: str, headers: dict[str, str], service: str, workdirs: Path) -> None:
+    """A NUL in each path parameter and in every query parameter of each operation the service documents."""
+    rows = nul_everywhere(service, httpx.get(f"{base}/openapi.json", timeout=30).json())
+    assert len(rows) > 3, rows
+    assert_all_refused(base, headers, rows, workdirs)

@@ -17,7 +17,7 @@ import pytest
 from rental_manager.bootstrap import bootstrap
 
 from tests.support.fuzz import fuzz_service
-from tests.support.hostile import RENTAL, Hostile, assert_refused, corpus_for
+from tests.support.hostile import RENTAL, Hostile, assert_nul_refused_everywhere, assert_refused, corpus_for
 from tests.support.rental import PASSWORD, World, build_world, cast, private_database, rental_settings
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers, kernel_settings
@@ -84,3 +84,9 @@ def test_hostile_request_is_refused_at_once_without_a_leak(
     rental: RentalUnderFuzz, row: Hostile, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     assert_refused(rental.base, rental.landlord, row, tmp_path_factory.getbasetemp())
+
+
+def test_nul_in_every_path_parameter_and_query_is_refused(
+    rental: RentalUnderFuzz, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert_nul_refused_everywhere(rental.base, rental.landlord, RENTAL, tmp_path_factory.getbasetemp())

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.fuzz import BEARER, api_process, fuzz_service
-from tests.support.hostile import CSV, TRAINING, Hostile, assert_refused, corpus_for
+from tests.support.hostile import CSV, TRAINING, Hostile, assert_nul_refused_everywhere, assert_refused, corpus_for
 from tests.support.jobs import ServiceProcess
 from tests.support.servers import Servers
 
@@ -45,3 +45,9 @@ def test_hostile_request_is_refused_at_once_without_a_leak(
     service: ServiceProcess, row: Hostile, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     assert_refused(service.base, BEARER, row, tmp_path_factory.getbasetemp())
+
+
+def test_nul_in_every_path_parameter_and_query_is_refused(
+    service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert_nul_refused_everywhere(service.base, BEARER, TRAINING, tmp_path_factory.getbasetemp())
