@@ -216,6 +216,13 @@ def debian_mirror() -> str:
     raise InfraError("no Debian mirror found in the apt sources")
 
 
+def _unmount_under(root: Path) -> None:
+    """Detach every mount below `root`, deepest first."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if Path(m).is_relative_to(root)), key=len, reverse=True):
+        _run(["umount", "--lazy", target])
+
+
 def build_base_image() -> str:
     """A bookworm image with Python from debootstrap, imported into the project's engine (reused once built)."""
     env = {**os.environ, **client_env()}
@@ -226,12 +233,14 @@ def build_base_image() -> str:
         include = ",".join(BASE_PACKAGES)
         print(f"debootstrap bookworm ({include}) from {debian_mirror()} ...", file=sys.stderr)
         _run(["debootstrap", "--variant=minbase", f"--include={include}", "bookworm", str(rootfs), debian_mirror()])
+        # debootstrap can leave the host's /proc mounted in the root filesystem: never archive the machine's.
+        _unmount_under(rootfs)
         # The package lists and the .deb cache are build leftovers, not part of the image.
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (rootfs / leftover).glob("*"):
                 if path.is_file():
                     path.unlink()
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
         _run(["docker", "import", "--change", 'CMD ["python3"]', "-", BASE_IMAGE], stdin=tar.stdout, env=env)
         if tar.wait() != 0:
             raise InfraError(f"tar of {rootfs} failed")

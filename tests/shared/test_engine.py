@@ -92,3 +92,15 @@ def test_down_stops_the_daemon_the_project_started(engine_dir: Path, processes: 
 def test_the_compose_plugin_is_cached_outside_the_repository() -> None:
     assert not engine.compose_binary().is_relative_to(engine.LOCAL.parent)
     assert engine.compose_binary().parent.name == engine.COMPOSE_VERSION
+
+
+def test_a_mount_debootstrap_leaves_in_the_root_filesystem_is_detached_before_archiving(tmp_path: Path) -> None:
+    proc = tmp_path / "rootfs" / "proc"
+    proc.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
+    try:
+        engine._unmount_under(tmp_path / "rootfs")
+        assert str(proc) not in Path("/proc/mounts").read_text()
+        assert list(proc.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "--lazy", str(proc)], capture_output=True)
