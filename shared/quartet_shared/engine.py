@@ -38,7 +38,6 @@ BRIDGE_CIDR = "10.213.0.1/24"
 POOL_BASE = "10.214.0.0/16"
 ENGINE_NETS = "10.212.0.0/14"
 EGRESS_COMMENT = "quartet-engine-no-egress"
-EGRESS_RULE = ["-s", ENGINE_NETS, "!", "-d", ENGINE_NETS, "-m", "comment", "--comment", EGRESS_COMMENT, "-j", "DROP"]
 
 BASE_IMAGE = "quartet/base:bookworm"
 BASE_PACKAGES = ["python3", "python3-venv", "ca-certificates"]
@@ -144,8 +143,15 @@ def answers() -> bool:
         return False
 
 
+def egress_rule() -> list[str]:
+    """The DOCKER-USER rule (without its chain) dropping what leaves the bridges of the engine on SOCKET."""
+    # The comment names the engine's socket: only that engine's engine-down removes it.
+    comment = f"{EGRESS_COMMENT} {SOCKET}"
+    return ["-s", ENGINE_NETS, "!", "-d", ENGINE_NETS, "-m", "comment", "--comment", comment, "-j", "DROP"]
+
+
 def _iptables(action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", action, "DOCKER-USER", *EGRESS_RULE], capture_output=True, text=True)
+    return subprocess.run(["iptables", action, "DOCKER-USER", *egress_rule()], capture_output=True, text=True)
 
 
 def block_egress() -> None:
@@ -160,7 +166,7 @@ def egress_drops() -> int:
     """Packets the no-egress rule has dropped so far (its iptables counter)."""
     listing = _run(["iptables", "-L", "DOCKER-USER", "-v", "-x", "-n"]).stdout
     for line in listing.splitlines():
-        if EGRESS_COMMENT in line:
+        if f"{EGRESS_COMMENT} {SOCKET}" in line:
             return int(line.split()[0])
     raise InfraError("the no-egress rule is not in DOCKER-USER")
 

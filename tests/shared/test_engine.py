@@ -62,7 +62,7 @@ def test_the_bridges_draw_from_the_networks_the_no_egress_rule_covers() -> None:
         command[command.index("--default-address-pool") + 1].split(",")[0].removeprefix("base=")
     )
     assert bridge.subnet_of(covered) and pool.subnet_of(covered)  # type: ignore[arg-type]
-    rule = engine.EGRESS_RULE
+    rule = engine.egress_rule()
     assert rule[rule.index("-s") + 1] == engine.ENGINE_NETS and rule[rule.index("!") + 2] == engine.ENGINE_NETS
     assert rule[-2:] == ["-j", "DROP"]
 
@@ -104,3 +104,8 @@ def test_a_mount_debootstrap_leaves_in_the_root_filesystem_is_detached_before_ar
         assert list(proc.iterdir()) == []
     finally:
         subprocess.run(["umount", "--lazy", str(proc)], capture_output=True)
+
+
+def test_the_no_egress_rule_names_its_engine_so_stopping_another_leaves_it(engine_dir: Path) -> None:
+    # engine_dir moved SOCKET: the rule of the engine on the real socket is not this one.
+    assert str(engine_dir / "docker.sock") in " ".join(engine.egress_rule())
