@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quartet_shared.settings import DEFAULT_MAX_REQUEST_BYTES
@@ -311,12 +312,23 @@ def _install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         response = problem_response(request, exc.status_code, title, detail)
         response.headers.update(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(request, 500, "Internal Server Error", "an unexpected error was logged")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path's routes take (FastAPI makes a route per method; Starlette's 405 names one's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def _json_syntax_problem(request: Request, error: Mapping[str, Any], doc: Any) -> JSONResponse:

@@ -143,6 +143,34 @@ def test_a_wrong_method_is_a_405_problem_with_allow() -> None:
     assert r.headers["content-type"] == "application/problem+json"
 
 
+def test_allow_names_every_method_of_the_path_not_only_the_first_routes() -> None:
+    # FastAPI makes one route per method; Starlette's 405 named only the first route's methods (GET /jobs and
+    # POST /jobs gave `Allow: POST` to a PUT), where RFC 9110 asks for every method the resource supports.
+    app = create_app(title="t")
+
+    @app.post("/items")
+    def add() -> None:
+        """Add."""
+
+    @app.get("/items")
+    def listing() -> None:
+        """List."""
+
+    @app.delete("/items/{item}")
+    def remove(item: str) -> None:
+        """Remove."""
+
+    @app.get("/items/{item}")
+    def read(item: str) -> None:
+        """Read."""
+
+    client = TestClient(app)
+    assert client.put("/items").headers["allow"] == "GET, POST"
+    answer = client.patch("/items/x")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "DELETE, GET"
+
+
 def test_openapi_declares_problem_bodies_on_every_operation_even_of_later_routers() -> None:
     app = create_app(title="t")
     router = APIRouter()
