@@ -727,8 +727,9 @@ def _compose() -> Iterator[list[str]]:
 
 
 def compose_command() -> list[str]:
-    """`docker compose` for the repository's docker-compose.yml, with .env.example then .env (if any) for its `${}`."""
-    env_files = [path for path in (ROOT / ".env.example", ROOT / ".env") if path.exists()]
+    """`docker compose` for the repository's docker-compose.yml, with .env.example, the API keys `make up` wrote
+    and .env (those present, later ones winning) for its `${}`: the file hands each container only its own."""
+    env_files = [path for path in (ROOT / ".env.example", API_KEYS_FILE, ROOT / ".env") if path.exists()]
     return [
         "docker",
         "compose",

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 from dotenv import dotenv_values
+from quartet_shared.auth import write_api_keys_file
 from quartet_shared.infra import ROLE_DATABASES, ROLES_SQL, SERVICE_ROLES, kafka_version, password_variable
 from quartet_shared.settings import KernelSettings
 from sqlalchemy.engine import make_url
@@ -57,30 +60,38 @@ def program_of(svc: dict[str, Any]) -> str:
 
 
 # Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?message}`.
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
-def interpolate(value: str) -> str:
-    """`value` as Compose sees it with `--env-file .env.example` (what `make up` passes); a missing name fails."""
-    example = dotenv_values(ENV_EXAMPLE)
+def interpolate(value: str, values: Mapping[str, str | None] | None = None) -> str:
+    """`value` as Compose sees it with `--env-file .env.example` (what `make up` passes) or with `values`;
+    a name without a value fails unless the file gives it a default."""
+    given = dotenv_values(ENV_EXAMPLE) if values is None else values
 
     def lookup(match: re.Match[str]) -> str:
-        found = example.get(match.group(1))
-        assert found, f"{match.group(1)} is interpolated in docker-compose.yml but not set in .env.example"
-        return found
+        name, operator, default = match.groups()
+        found = given.get(name)
+        if found:
+            return found
+        assert operator in ("-", ":-"), f"{name} is interpolated in docker-compose.yml but not set in .env.example"
+        return default
 
     return INTERPOLATION.sub(lookup, value)
 
 
-def container_env(svc: dict[str, Any]) -> dict[str, str]:
-    """What a container's process sees: its env files in order (.env is local only), then `environment`."""
+def container_env(
+    svc: dict[str, Any], values: Mapping[str, str | None] | None = None, files: Mapping[str, Path] | None = None
+) -> dict[str, str]:
+    """What a container's process sees: its env files in order (.env is local only; `files` stands in for a path
+    `make up` writes), then `environment` interpolated from `values` (.env.example by default)."""
     env: dict[str, str] = {}
     for entry in svc.get("env_file", []):
-        path = REPO / (entry["path"] if isinstance(entry, dict) else entry)
+        name = entry["path"] if isinstance(entry, dict) else entry
+        path = (files or {}).get(name, REPO / name)
         if path.name == ".env":
             continue
         env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    env.update({k: interpolate(str(v)) for k, v in (svc.get("environment") or {}).items()})
+    env.update({k: interpolate(str(v), values) for k, v in (svc.get("environment") or {}).items()})
     return env
 
 
@@ -315,6 +326,58 @@ def test_every_service_connects_as_its_own_role_with_its_own_password() -> None:
     assert set(seen.values()) == set(SERVICE_ROLES), "every role is used by its service's containers"
 
 
+SECRETISH = re.compile(r"(PASSWORD|SECRET|TOKEN|KEYS?)$")
+ROLE_PASSWORD = re.compile(r"POSTGRES_(\w+)_PASSWORD")
+# The containers whose service checks API keys: the job APIs and the simulator's. The rental manager signs its
+# users in with its own tokens, and a worker serves only health and metrics.
+KEY_CHECKERS = {("training-worker", "api"), ("path-planner", "api"), ("simulator", "api")}
+
+
+def owns(secret: str, name: str, svc: dict[str, Any]) -> bool:
+    """Whether the container `name` may hold the secret variable `secret` (under any name)."""
+    program = program_of(svc) if "build" in svc else None
+    command = (svc.get("command") or [""])[0]
+    role_password = ROLE_PASSWORD.fullmatch(secret)
+    if secret == "POSTGRES_PASSWORD":
+        return name == "postgres"
+    if role_password:
+        # PostgreSQL's init step creates every role; a service uses its own role's only, as PGPASSWORD.
+        return name == "postgres" or (program is not None and SERVICE_ROLE[program] == role_password[1].lower())
+    if secret.startswith("RENTAL_ADMIN_"):
+        return program == "rental-manager" and command == "api"
+    if secret.startswith("RENTAL_"):
+        return program == "rental-manager"
+    if secret == "QUARTET_API_KEYS":
+        return (program, command) in KEY_CHECKERS
+    # QUARTET_API_KEY is the CLI's, on the host: no container calls another's protected routes (the simulator
+    # submits jobs through Kafka).
+    return False
+
+
+def test_each_container_sees_only_its_own_secrets(tmp_path: Path) -> None:
+    """Resolved as Compose resolves it for `make up` (.env.example, then the API keys it writes), no container's
+    environment holds another's secret: role passwords only in PostgreSQL and each role's own as its service's
+    PGPASSWORD, rental secrets only in rental containers, the API keys only where they are checked."""
+    keys = tmp_path / "api-keys.env"
+    write_api_keys_file(keys)
+    values = {**dotenv_values(ENV_EXAMPLE), **dotenv_values(keys)}
+    secrets = {var: value for var, value in values.items() if SECRETISH.search(var) and value}
+    assert {"QUARTET_API_KEYS", "QUARTET_API_KEY", "RENTAL_JWT_SECRET", "POSTGRES_RENTAL_PASSWORD"} <= set(secrets)
+    # Distinct values, so a secret is recognised under any name it is passed as.
+    assert len(set(secrets.values())) == len(secrets), "two secrets of .env.example share a placeholder"
+    leaks: list[str] = []
+    for name, svc in compose()["services"].items():
+        env = container_env(svc, values, {".local/api-keys.env": keys})
+        for var, value in env.items():
+            held = {secret for secret, secret_value in secrets.items() if var == secret or value == secret_value}
+            leaks += [f"{name}: {var} holds {secret}" for secret in sorted(held) if not owns(secret, name, svc)]
+        if "build" in svc and "PGPASSWORD" in env:
+            assert env["PGPASSWORD"] == secrets[password_variable(SERVICE_ROLE[program_of(svc)])], name
+        if "build" in svc and (program_of(svc), (svc.get("command") or [""])[0]) in KEY_CHECKERS:
+            assert env.get("QUARTET_API_KEYS") == secrets["QUARTET_API_KEYS"], f"{name} gets no API keys"
+    assert not leaks, "\n".join(leaks)
+
+
 def test_postgres_creates_the_roles_from_the_environment_when_its_volume_is_new() -> None:
     """The init step runs the roles script natively provisioned too; every role's password is a placeholder
     variable in .env.example and reaches psql through the environment, never through the file."""
@@ -355,10 +418,11 @@ def test_host_side_settings_match_compose() -> None:
 
 
 def test_make_up_hands_compose_the_example_settings_then_the_local_ones() -> None:
-    """`${}` in docker-compose.yml resolves with `make up` even before a .env exists; .env, if any, wins."""
+    """`${}` in docker-compose.yml resolves with `make up` even before a .env exists; the API keys `make up` wrote
+    come next, and .env, if any, wins."""
     from quartet_shared import infra
 
     command = infra.compose_command()
     files = [command[i + 1] for i, arg in enumerate(command) if arg == "--env-file"]
     assert files[0] == str(ENV_EXAMPLE)
-    assert files[1:] == ([str(REPO / ".env")] if (REPO / ".env").exists() else [])
+    assert files[1:] == [str(path) for path in (infra.API_KEYS_FILE, REPO / ".env") if path.exists()]
