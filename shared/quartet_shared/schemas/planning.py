@@ -152,7 +152,11 @@ class ScenarioSpec(Message):
             # In floats: huge bounds over a tiny cell give inf here, where integers overflowed or ran to 600 digits.
             needed = columns * rows
             if not (needed <= MAX_TERRAIN_CELLS and math.ceil(columns) * math.ceil(rows) <= MAX_TERRAIN_CELLS):
-                count = f"about {needed:.3g}" if math.isfinite(needed) else "more than 1e308"
+                # Exact while it reads well; beyond that a magnitude, so a huge count never prints 600 digits.
+                if needed < 1e12:
+                    count = f"{math.ceil(columns) * math.ceil(rows):,}"
+                else:
+                    count = f"about {needed:.3g}" if math.isfinite(needed) else "more than 1e308"
                 raise ValueError(
                     f"the Gaussian terrain up to ({v.x[1]:.6g}, {v.y[1]:.6g}) at cell size {terrain.cell_size:.6g} "
                     f"needs {count} cells, over the maximum {MAX_TERRAIN_CELLS:,}; use a larger cell_size"
