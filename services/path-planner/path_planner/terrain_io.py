@@ -16,6 +16,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 from quartet_shared.schemas.planning import FileTerrain, PngTerrain
+from quartet_shared.validation import shown
 
 from path_planner.domain.errors import TerrainError
 from path_planner.domain.scenario import Terrain
@@ -81,9 +82,13 @@ class TerrainFileLoader:
             raise TerrainError(_FIELD, "the path contains a NUL character")
         candidate = (self.root / relative).resolve()
         if not candidate.is_relative_to(self.root):
-            raise TerrainError(_FIELD, f"{relative!r} is outside the terrain directory")
-        if not candidate.is_file():
-            raise TerrainError(_FIELD, f"terrain file {relative!r} not found in the terrain directory")
+            raise TerrainError(_FIELD, f"{shown(relative)} is outside the terrain directory")
+        try:
+            found = candidate.is_file()
+        except OSError:  # a name the file system refuses (too long, say) names no file either
+            found = False
+        if not found:
+            raise TerrainError(_FIELD, f"terrain file {shown(relative)} not found in the terrain directory")
         return candidate
 
     def __call__(self, source: FileTerrain | PngTerrain) -> Terrain:

@@ -69,6 +69,15 @@ def test_missing_array_missing_file_and_escape(tmp_path: Path) -> None:
         load(FileTerrain(path="../../etc/passwd"))
 
 
+@pytest.mark.parametrize("name", ["x" * 5000 + ".npy", "a/" * 3000 + "b.npz"])
+def test_a_name_too_long_for_the_file_system_is_not_found_and_echoed_short(tmp_path: Path, name: str) -> None:
+    # The operating system refuses such a name (ENAMETOOLONG), which came out of the API's check as a 500.
+    with pytest.raises(TerrainError, match="not found") as err:
+        TerrainFileLoader(tmp_path)(FileTerrain(path=name))
+    assert err.value.field == "scenario.terrain.path"
+    assert len(str(err.value)) < 300
+
+
 def test_default_directory_holds_the_spso_terrain(benchmark_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QUARTET_TERRAIN_DIR", raising=False)
     assert default_terrain_dir().resolve() == benchmark_dir.resolve()
