@@ -220,7 +220,11 @@ def _inline_pool_files(
                 problems.append(_problem(root, loc, OUTSIDE, source, origins, "value_error"))
                 continue
             shown_name = str(name)
-            if not path.is_file():
+            try:
+                found = path.is_file()
+            except OSError:  # a name the file system refuses (too long, say) names no file either
+                found = False
+            if not found:
                 message = f"no job file {shown(name)} in the scenario directory"
                 problems.append(_problem(root, loc, message, source, origins, "value_error"))
                 continue

@@ -126,6 +126,16 @@ def test_job_files_outside_the_scenario_dir_are_never_read(client: TestClient) -
     assert "only from the scenario directory" in error["message"]
 
 
+@pytest.mark.parametrize("name", ["jobs/" + "y" * 300 + ".yaml", "z" * 256])
+def test_a_job_file_name_too_long_for_the_file_system_is_422_not_found(client: TestClient, name: str) -> None:
+    # The operating system refuses such a name (ENAMETOOLONG), which POST /runs answered with a 500.
+    answer = client.post("/runs", json={"scenario_yaml": with_job_file(name)})
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "mix[0].pool[0].file"
+    assert "no job file" in error["message"] and len(error["message"]) < 300
+
+
 def test_job_files_come_from_the_configured_scenario_dir(factory: Factory, tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "job.yaml").write_text("model: {kind: linear}\nepochs: 2\n")
