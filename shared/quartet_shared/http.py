@@ -286,6 +286,9 @@ def create_app(
     return app
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -324,11 +327,14 @@ def _install_handlers(app: FastAPI) -> None:
 
 def _allowed_methods(request: Request) -> str:
     """Every method the path's routes take (FastAPI makes a route per method; Starlette's 405 names one's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    # Asked of each top-level route through matches(), which included routers answer for their own routes too.
+    routes = [r for r in request.app.router.routes if isinstance(r, BaseRoute)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def _json_syntax_problem(request: Request, error: Mapping[str, Any], doc: Any) -> JSONResponse:
