@@ -32,6 +32,8 @@ from simulator.settings import SimulatorSettings
 RunStatus = Literal["running", "passed", "failed", "error"]
 
 
+_MAX_RUN_ID = 64
+
 class RunCreate(BaseModel):
     """A run request: exactly one of a scenario object, scenario YAML text, or a bundled scenario's name."""
 
@@ -164,7 +166,8 @@ class RunManager:
         if entry is not None:
             return entry
         path = self.settings.runs_dir / run_id / "report.json"
-        if not run_id.isalnum() or not path.is_file():
+        # Run ids are 12 hex digits; a longer name could even be one the file system refuses (ENAMETOOLONG).
+        if not run_id.isalnum() or len(run_id) > _MAX_RUN_ID or not path.is_file():
             return None
         report = RunReport.model_validate_json(path.read_text())
         created = datetime.fromisoformat(report.started_at)

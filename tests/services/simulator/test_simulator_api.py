@@ -176,6 +176,8 @@ def test_unknown_runs_are_404(client: TestClient) -> None:
     assert client.get("/runs/nope").status_code == 404
     assert client.get("/runs/nope/report").status_code == 404
     assert client.get("/runs/../etc/report.html").status_code == 404
+    # An id longer than a file name may be (ENAMETOOLONG) was a 500.
+    assert client.get("/runs/" + "a" * 5000).status_code == 404
 
 
 def test_delete_cuts_the_load_short(client: TestClient, factory: Factory) -> None:
