@@ -34,6 +34,7 @@ RunStatus = Literal["running", "passed", "failed", "error"]
 
 _MAX_RUN_ID = 64
 
+
 class RunCreate(BaseModel):
     """A run request: exactly one of a scenario object, scenario YAML text, or a bundled scenario's name."""
 
