@@ -1,13 +1,13 @@
 """Session fixtures: real Kafka, Redis and PostgreSQL for the integration and fault tests.
 
-Natively started processes when no Docker engine answers (the path that runs on our machines and CI);
-testcontainers' Kafka, Redis and PostgreSQL modules when one does. Either way the servers are private to
-the test session, on free ports, so a running `make up` system is never touched.
+Natively started processes by default; containers started through testcontainers when QUARTET_TEST_INFRA is
+`containers` (an explicit choice, so a Docker engine that merely answers never changes what a run tests).
+Either way the servers are private to the test session, on free ports, so a running `make up` system is never
+touched.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -18,9 +18,24 @@ import pytest
 from quartet_shared.settings import KernelSettings
 
 from tests.support.processes import print_tail
-from tests.support.servers import ContainerServers, NativeServers, Servers, kernel_settings
+from tests.support.servers import (
+    INFRA_VARIABLE,
+    ContainerServers,
+    NativeServers,
+    Servers,
+    infra_choice,
+    kernel_settings,
+)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A QUARTET_TEST_INFRA that names no way of running the servers stops the run before any test."""
+    try:
+        infra_choice()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +43,10 @@ def servers() -> Iterator[Servers]:
     """Kafka, Redis and PostgreSQL for the whole session, stopped at its end."""
     from quartet_shared.infra import docker_available
 
-    if docker_available() and os.environ.get("QUARTET_TEST_NATIVE") != "1":
+    if infra_choice() == "containers":
+        # Asked for by name: no engine is a failure, never a quiet fall back to the native servers.
+        if not docker_available():
+            pytest.fail(f"{INFRA_VARIABLE}=containers, but no Docker engine answers (DOCKER_HOST?)", pytrace=False)
         stack: Servers = ContainerServers.start()
     else:
         workdir = Path(tempfile.mkdtemp(prefix="quartet-test-"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,18 @@ from tests.support.auth import API_KEYS
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
 REDIS_IMAGE = "redis:7.4-alpine"
 POSTGRES_IMAGE = "postgres:16-alpine"
+
+# How the session's servers run; native unless containers are asked for by name.
+INFRA_VARIABLE = "QUARTET_TEST_INFRA"
+INFRA_CHOICES = ("native", "containers")
+
+
+def infra_choice() -> str:
+    """QUARTET_TEST_INFRA's choice, `native` when unset; a value naming neither way is a ValueError."""
+    choice = os.environ.get(INFRA_VARIABLE) or "native"
+    if choice not in INFRA_CHOICES:
+        raise ValueError(f"{INFRA_VARIABLE}={choice!r}: expected one of {', '.join(INFRA_CHOICES)}")
+    return choice
 
 
 class Servers(Protocol):
