@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
 
-.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image up down test test-fast lint bench demo clean
+.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images up down test test-fast lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ engine-status: ## Show whether the project's dockerd runs and answers
 
 base-image: engine-up ## Build the bookworm base image (debootstrap from the apt mirror) into the project's engine
 	@$(RUN) python -m quartet_shared.engine base-image
+
+images: engine-up ## Build every image (wheels and jars staged on the host under .local/images/) into the project's engine
+	@$(RUN) python -m quartet_shared.images build
 
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null

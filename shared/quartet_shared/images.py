@@ -1,0 +1,270 @@
+"""The container images the project builds itself, without a registry: one registry of images, one way to build.
+
+Each image names its Dockerfile, its base (built locally when missing, e.g. the debootstrap bookworm base) and a
+staging step that fetches its inputs on the host into `.local/images/` (wheels, jars, ...): nothing is fetched
+from inside a container. The build context is the repository root, filtered by `.dockerignore` down to what the
+Dockerfiles copy, so `docker compose build` works too once the inputs are staged. Builds use the classic
+builder (no BuildKit frontend to pull). `python -m quartet_shared.images build [NAME ...]` is `make images`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from quartet_shared import engine
+from quartet_shared.infra import LOCAL, ROOT, InfraError, _run, run_action
+
+STAGE_DIR = LOCAL / "images"
+# Every wheel ever fetched, by file name; the per-image directories link to it. Not part of any build context.
+WHEEL_CACHE = STAGE_DIR / ".cache"
+SERVICE_DOCKERFILE = "deploy/docker/Dockerfile"
+
+# The interpreter every service image runs: the base's python3 (Debian bookworm's 3.11.2 on linux x86_64). The
+# lock is universal, so its markers are evaluated for exactly this interpreter (async-timeout, for one, is only
+# needed before 3.11.3).
+TARGET_MARKERS = {
+    "python_full_version": "3.11.2",
+    "python_version": "3.11",
+    "implementation_name": "cpython",
+    "implementation_version": "3.11.2",
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "sys_platform": "linux",
+    "os_name": "posix",
+}
+# Bookworm's glibc is 2.36: every manylinux tag up to it, spelled out (pip does not expand a custom platform).
+_MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)]
+_MANYLINUX += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+TARGET_WHEEL_TAGS = [arg for tag in _MANYLINUX for arg in ("--platform", tag)]
+TARGET_WHEEL_TAGS += ["--python-version", "3.11.2", "--implementation", "cp", "--abi", "cp311"]
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its tag, Dockerfile and base, the build arguments, and what is staged on the host first."""
+
+    name: str
+    tag: str
+    dockerfile: str
+    base: str
+    stage: Callable[[], None]
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """One locked third-party distribution: its version and the hashes the lock accepts."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    def line(self) -> str:
+        """Its line in a hash-checking requirements file."""
+        return " ".join([f"{self.name}=={self.version}", *(f"--hash=sha256:{h}" for h in self.hashes)])
+
+
+def _uv() -> list[str]:
+    """The uv that runs this workspace (`uv run` names itself in $UV), else uv on the PATH, else `python3 -m uv`."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
+
+
+def parse_export(text: str, markers: Mapping[str, str] = TARGET_MARKERS) -> list[Pinned]:
+    """The pins of a `uv export` requirements file that apply to the interpreter `markers` describes."""
+    pins = []
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.strip()
+        if not entry or entry.startswith(("#", "-e", ".")):
+            continue
+        spec, *hashes = entry.split(" --hash=sha256:")
+        requirement = Requirement(spec)
+        if requirement.marker is not None and not requirement.marker.evaluate(dict(markers)):
+            continue
+        (pin,) = requirement.specifier
+        pins.append(Pinned(canonicalize_name(requirement.name), pin.version, tuple(h.split()[0] for h in hashes)))
+    return pins
+
+
+def locked(package: str | None = None, group: str | None = None) -> list[Pinned]:
+    """The third-party pins of a workspace package (without dev groups), or of one dependency group only."""
+    command = [*_uv(), "export", "--frozen", "--no-header", "--format", "requirements-txt", "--no-emit-workspace"]
+    command += ["--package", package, "--no-dev"] if package else ["--only-group", str(group), "--no-emit-project"]
+    return parse_export(_run(command, cwd=ROOT).stdout)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached(pins: Iterable[Pinned]) -> dict[Pinned, Path]:
+    """The cached wheel of each pin that has one whose hash the lock accepts."""
+    by_release: dict[tuple[str, Version], list[Path]] = {}
+    for wheel in WHEEL_CACHE.glob("*.whl"):
+        name, version, _build, _tags = parse_wheel_filename(wheel.name)
+        by_release.setdefault((name, version), []).append(wheel)
+    found = {}
+    for pin in pins:
+        for wheel in by_release.get((pin.name, Version(pin.version)), []):
+            if _sha256(wheel) in pin.hashes:
+                found[pin] = wheel
+    return found
+
+
+def fetch_wheels(pins: list[Pinned]) -> dict[Pinned, Path]:
+    """Each pin's wheel for the target interpreter: from the cache, else from the index (binary only, hashed)."""
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    missing = [pin for pin in pins if pin not in _cached(pins)]
+    if missing:
+        print(f"fetching {len(missing)} wheels for Python 3.11.2 linux x86_64 ...", file=sys.stderr)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=STAGE_DIR) as requirements:
+            requirements.write("".join(f"{pin.line()}\n" for pin in missing))
+            requirements.flush()
+            download = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
+            download += ["--only-binary", ":all:", "--no-deps", *TARGET_WHEEL_TAGS]
+            _run([*download, "--dest", str(WHEEL_CACHE), "--requirement", requirements.name])
+    found = _cached(pins)
+    if len(found) != len(pins):
+        raise InfraError(f"no wheel for {sorted(p.name for p in pins if p not in found)}")
+    return found
+
+
+def stage_wheels(directory: Path, pins: list[Pinned]) -> None:
+    """`directory` holds exactly these pins' wheels (linked from the cache) and a hashed requirements.txt."""
+    wheels = fetch_wheels(pins)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for wheel in wheels.values():
+        os.link(wheel, directory / wheel.name)
+    lines = sorted(pin.line() for pin in pins)
+    (directory / "requirements.txt").write_text("".join(f"{line}\n" for line in lines))
+
+
+def build_workspace_wheels(directory: Path, packages: Iterable[str]) -> None:
+    """Real (not editable) wheels of workspace packages, built from the working tree into `directory`."""
+    for package in packages:
+        _run([*_uv(), "build", "--quiet", "--wheel", "--package", package, "--out-dir", str(directory)], cwd=ROOT)
+
+
+def stage_service(program: str) -> None:
+    """What a service image installs: pip's wheel, the kernel's wheels, then the service's own on top."""
+    kernel = locked("quartet-shared")
+    stage_wheels(STAGE_DIR / "pip", [pin for pin in locked(group="dev") if pin.name == "pip"])
+    stage_wheels(STAGE_DIR / "kernel", kernel)
+    # The kernel's dependencies get a layer of their own, shared by every service image: not repeated here.
+    shared = {pin.name for pin in kernel}
+    own = STAGE_DIR / program
+    stage_wheels(own, [pin for pin in locked(f"quartet-{program}") if pin.name not in shared])
+    build_workspace_wheels(own / "workspace", ["quartet-shared", f"quartet-{program}"])
+
+
+def _service(program: str, port: int) -> Image:
+    return Image(
+        name=program,
+        tag=f"quartet/{program}:local",
+        dockerfile=SERVICE_DOCKERFILE,
+        base=engine.BASE_IMAGE,
+        stage=lambda: stage_service(program),
+        build_args={"SERVICE": program, "PORT": str(port)},
+    )
+
+
+# Base images, built when missing: the tag and what builds it.
+BASES: dict[str, Callable[[], object]] = {engine.BASE_IMAGE: engine.build_base_image}
+IMAGES: dict[str, Image] = {
+    image.name: image
+    for image in (
+        _service("training-worker", 8001),
+        _service("path-planner", 8002),
+        _service("rental-manager", 8003),
+        _service("simulator", 8004),
+    )
+}
+
+
+def docker_env() -> dict[str, str]:
+    """The environment for docker commands: DOCKER_HOST if set, else the project's engine if it answers."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    if "DOCKER_HOST" not in os.environ and engine.answers():
+        env.update(engine.client_env())
+    return env
+
+
+def image_exists(tag: str) -> bool:
+    """True if the engine has an image of this tag."""
+    inspect = ["docker", "image", "inspect", tag]
+    return subprocess.run(inspect, capture_output=True, env=docker_env()).returncode == 0
+
+
+def build_one(image: Image, tag: str | None = None) -> float:
+    """Stage the image's inputs, build its base if missing, then the image; the build's seconds."""
+    if not image_exists(image.base):
+        BASES[image.base]()
+    image.stage()
+    target = f"{image.tag.rsplit(':', 1)[0]}:{tag}" if tag else image.tag
+    command = ["docker", "build", "--file", image.dockerfile, "--tag", target]
+    for key, value in {"BASE_IMAGE": image.base, **image.build_args}.items():
+        command += ["--build-arg", f"{key}={value}"]
+    print(f"building {target} ...", file=sys.stderr)
+    started = time.monotonic()
+    _run([*command, "."], cwd=ROOT, env=docker_env())
+    return time.monotonic() - started
+
+
+def build(names: Iterable[str], tag: str | None = None) -> dict[str, float]:
+    """Build the named images, in order; each one's build seconds."""
+    if unknown := sorted(set(names) - set(IMAGES)):
+        raise InfraError(f"no image named {unknown}; known: {sorted(IMAGES)}")
+    return {name: build_one(IMAGES[name], tag) for name in names}
+
+
+def build_all(tag: str | None = None) -> dict[str, float]:
+    """Build every image of the registry."""
+    return build(list(IMAGES), tag)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m quartet_shared.images build [NAME ...] [--tag TAG]`, `stage [NAME ...]`, `list`."""
+    parser = argparse.ArgumentParser(prog="quartet-images", description=__doc__)
+    parser.add_argument("action", choices=["build", "stage", "list"])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"images (default: all): {', '.join(IMAGES)}")
+    parser.add_argument("--tag", help="tag the images TAG instead of their own tag (experimental builds)")
+    args = parser.parse_args(argv)
+    names = args.names or list(IMAGES)
+    if unknown := sorted(set(names) - set(IMAGES)):
+        parser.error(f"no image named {unknown}")
+
+    def act() -> None:
+        if args.action == "list":
+            print("\n".join(f"{image.name}\t{image.tag}\t{image.dockerfile}" for image in IMAGES.values()))
+        elif args.action == "stage":
+            for name in names:
+                IMAGES[name].stage()
+        else:
+            for name, seconds in build(names, args.tag).items():
+                print(f"{name}\t{seconds:.1f} s")
+
+    return run_action("quartet-images", act)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

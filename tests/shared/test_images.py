@@ -1,0 +1,58 @@
+"""The image registry and the host-side staging of wheels for the images' interpreter (no Docker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from quartet_shared import images
+
+EXPORT = """\
+async-timeout==5.0.1 ; python_full_version < '3.11.3' \\
+    --hash=sha256:aaa \\
+    --hash=sha256:bbb
+    # via redis
+colorama==0.4.6 ; sys_platform == 'win32' \\
+    --hash=sha256:ccc
+PyYAML==6.0.4 \\
+    --hash=sha256:ddd
+"""
+
+
+def test_export_is_evaluated_for_the_images_interpreter_not_the_hosts() -> None:
+    """Python 3.11.2 on Linux: async-timeout (needed before 3.11.3) stays, a Windows-only pin goes."""
+    pins = images.parse_export(EXPORT)
+    assert pins == [
+        images.Pinned("async-timeout", "5.0.1", ("aaa", "bbb")),
+        images.Pinned("pyyaml", "6.0.4", ("ddd",)),
+    ]
+    assert pins[0].line() == "async-timeout==5.0.1 --hash=sha256:aaa --hash=sha256:bbb"
+    newer = {**images.TARGET_MARKERS, "python_full_version": "3.11.9"}
+    assert [pin.name for pin in images.parse_export(EXPORT, newer)] == ["pyyaml"]
+
+
+def test_the_lock_gives_every_service_image_its_kernel_and_its_own_pins() -> None:
+    """The real lock: the kernel's pins include async-timeout for 3.11.2; no pin of the dev group in a service's."""
+    kernel = {pin.name for pin in images.locked("quartet-shared")}
+    assert {"kafka-python", "fastapi", "async-timeout"} <= kernel
+    dev = {pin.name for pin in images.locked(group="dev")}
+    for program in ("training-worker", "path-planner", "rental-manager", "simulator"):
+        own = {pin.name for pin in images.locked(f"quartet-{program}")}
+        assert kernel <= own
+        assert not own & {"pytest", "ruff", "mypy", "pip", "uv"}
+    assert {"pytest", "pip"} <= dev
+
+
+def test_registry_names_the_four_service_images_on_the_local_base() -> None:
+    """Each service image: its tag, the one service Dockerfile, the debootstrap base, its service and port."""
+    assert list(images.IMAGES) == ["training-worker", "path-planner", "rental-manager", "simulator"]
+    planner = images.IMAGES["path-planner"]
+    assert planner.tag == "quartet/path-planner:local"
+    assert planner.base in images.BASES
+    assert planner.build_args == {"SERVICE": "path-planner", "PORT": "8002"}
+
+
+def test_unknown_image_is_refused() -> None:
+    """A name the registry does not know fails before anything is staged or built."""
+    with pytest.raises(images.InfraError, match="no image named"):
+        images.build(["kafak"])
+    with pytest.raises(SystemExit):
+        images.main(["build", "kafak"])
