@@ -60,8 +60,8 @@ lint: install ## ruff and mypy (strict)
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy
 
-test: infra-install tools-install lint ## Every test: unit, integration and fault (the fixtures start and stop private servers)
-	@$(RUN) pytest
+test: infra-install tools-install lint ## Every test; the docker-marked ones too where an engine answers or must start (CI, root with apt-get)
+	@$(RUN) python -m quartet_shared.testrun
 
 test-fast: install ## Unit tests only (no servers)
 	@$(RUN) pytest -m "not integration"

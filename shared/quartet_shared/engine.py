@@ -132,6 +132,11 @@ def _pid() -> int | None:
     return pid
 
 
+def running() -> bool:
+    """True if the dockerd this project starts runs (answering or not)."""
+    return _pid() is not None
+
+
 def answers() -> bool:
     """True if the project's engine answers on its socket."""
     if not SOCKET.exists():

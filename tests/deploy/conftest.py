@@ -1,7 +1,7 @@
 """Fixtures for the deployment checks: the services' contract facts, their settings classes and their roles.
 
 The Compose end-to-end test needs a Docker engine; like the `servers` fixture, we ask `docker_available()`,
-and where none answers the test is deselected (reported as such, never as passed).
+and where none answers the test is deselected (reported as such, never as passed); with CI=true the run fails.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import inspect
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -147,8 +148,10 @@ def require_roles(program: str, wanted: set[str], service_roles: dict[str, Roles
     assert not missing, f"{program} accepts {sorted(found.accepted)}, but the deployment runs {sorted(missing)}"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests that need a Docker engine where none answers (reported as deselected, not passed)."""
+    """Deselect the tests that need a Docker engine where none answers (reported as deselected, not passed); on CI,
+    where the engine must run, refuse the run instead. Last, so `-m "not docker"` has already removed them."""
     needing = [item for item in items if item.get_closest_marker("docker")]
     if not needing:
         return
@@ -156,5 +159,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if docker_available():
         return
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI=true, yet no Docker engine answers for {len(needing)} docker-marked tests")
     config.hook.pytest_deselected(items=needing)
     items[:] = [item for item in items if not item.get_closest_marker("docker")]

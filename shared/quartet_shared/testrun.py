@@ -1,0 +1,157 @@
+"""`make test` after lint: the native suite, then the docker-marked tests wherever a Docker engine runs or must run.
+
+Which engine: one that already answers (DOCKER_HOST, /var/run/docker.sock, or the project's own left running by
+`make engine-up`) is used as it is and left running. Otherwise, where the project's engine should start (CI=true,
+or root on Linux with apt-get), `engine.up()` starts it, and failing to is a failure of the run, never a skip.
+Anywhere else the docker-marked tests are deselected and the reason printed. The images build in the background
+while the native tests run (the build mostly waits on the network and the disk); an engine started here is
+stopped at the end, also when a test fails or the run is terminated.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import FrameType
+
+from quartet_shared import engine
+from quartet_shared.infra import LOCAL, InfraError, docker_available
+
+BUILD_LOG = LOCAL / "images-build.log"
+# What builds the images (`make images`); a variable so the driver's own tests can run something quicker.
+BUILD = [sys.executable, "-m", "quartet_shared.images", "build"]
+NATIVE = ["-m", "not docker"]
+DOCKER = ["-m", "docker"]
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine the docker-marked tests use: its client settings (None: no engine), and whether we started it."""
+
+    env: Mapping[str, str] | None
+    started: bool
+    reason: str
+
+
+def must_start() -> str:
+    """Why the project's engine must start on this machine ('' where it cannot be expected to)."""
+    if os.environ.get("CI") == "true":
+        return "CI=true"
+    if sys.platform == "linux" and os.geteuid() == 0 and shutil.which("apt-get"):
+        return "root with apt-get on Linux"
+    return ""
+
+
+def cannot_start() -> str:
+    """Why no engine can be started here, for the deselection message."""
+    if sys.platform != "linux":
+        return f"the project's engine runs on Linux only (this is {sys.platform}) and no Docker answers"
+    if os.geteuid() != 0:
+        return "not root, so the project's dockerd cannot start, and no Docker answers (DOCKER_HOST, docker.sock)"
+    return "no apt-get to install docker.io, and no Docker answers (DOCKER_HOST, docker.sock)"
+
+
+def choose_engine(start: Callable[[], Mapping[str, str]] = engine.up) -> EngineChoice:
+    """Use an engine that answers, else start the project's where it must start (raising if it cannot), else none."""
+    if docker_available():
+        return EngineChoice({}, False, "a Docker engine answers")
+    if engine.answers():
+        return EngineChoice(engine.client_env(), False, "the project's engine (make engine-up) answers")
+    required = must_start()
+    if not required:
+        return EngineChoice(None, False, cannot_start())
+    ran_before = engine.running()
+    try:
+        env = start()
+    except (InfraError, subprocess.CalledProcessError, OSError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        raise InfraError(f"the Docker engine must run here ({required}) but did not start: {exc}\n{detail}") from exc
+    return EngineChoice(env, not ran_before, f"the project's engine, started here ({required})")
+
+
+def pytest(args: list[str], env: Mapping[str, str]) -> int:
+    """Run pytest with `args` in `env`; its exit code."""
+    return subprocess.run([sys.executable, "-m", "pytest", *args], env=dict(env), check=False).returncode
+
+
+def build_images(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """BUILD (`python -m quartet_shared.images build`) in the background, its output in BUILD_LOG."""
+    BUILD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with BUILD_LOG.open("wb") as log:
+        return subprocess.Popen(
+            BUILD,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _finish_build(build: subprocess.Popen[bytes], began: float) -> int:
+    code = build.wait()
+    took = time.monotonic() - began
+    if code != 0:
+        tail = BUILD_LOG.read_text(errors="replace").splitlines()[-40:]
+        print("make test: building the images failed:\n" + "\n".join(tail), file=sys.stderr)
+    else:
+        print(f"make test: images built in {took:.0f} s (log: {BUILD_LOG})", file=sys.stderr)
+    return code
+
+
+def run(choice: EngineChoice, run_pytest: Callable[[list[str], Mapping[str, str]], int] = pytest) -> int:
+    """The native suite, then (with an engine) the docker-marked tests once the images are built; the worst code."""
+    native_env = dict(os.environ)
+    if choice.env is None:
+        print(f"make test: docker-marked tests deselected: {choice.reason}", file=sys.stderr)
+        return run_pytest(NATIVE, native_env)
+    print(f"make test: docker-marked tests run on {choice.reason}", file=sys.stderr)
+    docker_env = {**native_env, **choice.env}
+    began = time.monotonic()
+    build = build_images(docker_env)
+    try:
+        native = run_pytest(NATIVE, native_env)
+        built = _finish_build(build, began)
+    finally:
+        if build.poll() is None:
+            build.terminate()
+            build.wait(30)
+    if built != 0:
+        return built
+    # Both halves run whatever the first gave: one CI run reports every failure.
+    docker = run_pytest(DOCKER, docker_env)
+    return native or docker
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(
+    start: Callable[[], Mapping[str, str]] = engine.up,
+    stop: Callable[[], None] = engine.down,
+    run_pytest: Callable[[list[str], Mapping[str, str]], int] = pytest,
+) -> int:
+    """`python -m quartet_shared.testrun`: what `make test` runs after lint."""
+    try:
+        choice = choose_engine(start)
+    except InfraError as exc:
+        print(f"make test: FAILED: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return run(choice, run_pytest)
+    finally:
+        if choice.started:
+            print("make test: stopping the engine started for the run", file=sys.stderr)
+            stop()
+
+
+if __name__ == "__main__":
+    # A terminated run (CI's timeout, say) still stops the engine it started: SystemExit runs main's finally.
+    signal.signal(signal.SIGTERM, _terminated)
+    raise SystemExit(main())
