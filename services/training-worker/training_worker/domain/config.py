@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 ModelKind = Literal["linear", "logistic", "softmax"]
-ModelLabel = Literal["linear", "logistic", "softmax", "polynomial"]
+ModelLabel = Literal["linear", "logistic", "softmax", "polynomial", "mlp"]
+ActivationKind = Literal["relu", "tanh"]
+InitKind = Literal["he", "xavier"]
 OptimizerKind = Literal["gd", "sgd", "adam", "closed_form"]
 ScheduleKind = Literal["constant", "step", "cosine"]
 RegularizationKind = Literal["none", "l2", "decoupled", "l1"]
@@ -65,8 +67,17 @@ class FeatureConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """Hidden layers of a fully connected network: their sizes, activation and weight initialisation."""
+
+    hidden: tuple[int, ...] = (32,)
+    activation: ActivationKind = "relu"
+    init: InitKind = "he"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything one fit needs, apart from the data."""
+    """Everything one fit needs, apart from the data; a network puts hidden layers before the model's head."""
 
     model: ModelKind = "linear"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -76,6 +87,7 @@ class TrainConfig:
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     seed: int = 0
+    network: NetworkConfig | None = None
 
     def with_lam(self, lam: float) -> TrainConfig:
         """This configuration with the regularization strength replaced."""

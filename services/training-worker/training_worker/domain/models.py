@@ -60,9 +60,14 @@ class Objective:
         self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets
     ) -> tuple[float, FloatArray, FloatArray]:
         """The reported loss at (W, b) on the rows X, and the gradient (∂W, ∂b) of the descended loss."""
-        n = X.shape[0]
         Z = X @ W
         Z += b
+        loss, D = self.scores_loss_and_grad(Z, T)
+        return loss, X.T @ D, D.sum(axis=0)
+
+    def scores_loss_and_grad(self, Z: FloatArray, T: Targets) -> tuple[float, FloatArray]:
+        """The reported loss at the scores Z and the gradient of the descended loss in Z; Z is overwritten."""
+        n = Z.shape[0]
         if self.kind == "linear":
             Z -= T
             loss = float(np.vdot(Z, Z)) / n
@@ -81,7 +86,7 @@ class Objective:
             Z = E / total
             Z[rows, T] -= 1.0
         Z /= n
-        return loss, X.T @ Z, Z.sum(axis=0)
+        return loss, Z
 
     def loss(self, W: FloatArray, b: FloatArray, X: FloatArray, T: Targets) -> float:
         """The reported data loss: MSE for linear regression, mean log-loss otherwise."""

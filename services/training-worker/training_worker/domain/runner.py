@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from training_worker.domain.config import ModelKind, ModelLabel, SweepConfig, TrainConfig
-from training_worker.domain.data import Dataset, encode_target, holdout_split, kfold_splits
+from training_worker.domain.config import ModelLabel, SweepConfig, TrainConfig
+from training_worker.domain.data import Dataset, FloatArray, encode_target, holdout_split, kfold_splits
 from training_worker.domain.errors import InvalidConfig
 from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
 from training_worker.domain.training import EpochHook, FitResult, FittedModel, StopCheck, fit
@@ -71,6 +71,7 @@ class TrainingOutcome:
     metrics: dict[str, float]
     reference_metrics: dict[str, float]
     similarity: Similarity
+    layer_similarity: tuple[Similarity, ...]
     sweep: SweepResult | None
     train: Dataset
     val: Dataset | None
@@ -85,6 +86,11 @@ class TrainingOutcome:
         """The weights as plain lists: a vector for one output, rows of class weights for softmax."""
         W = self.model.W
         return [float(v) for v in W[:, 0]] if W.shape[1] == 1 else [[float(v) for v in row] for row in W.T]
+
+    @property
+    def hidden_layers(self) -> list[tuple[list[list[float]], list[float]]]:
+        """The hidden layers' weights (rows of each unit's input weights) and biases, as plain lists."""
+        return [(W.T.tolist(), b.tolist()) for W, b in self.model.hidden]
 
     @property
     def bias(self) -> float | list[float]:
@@ -158,9 +164,7 @@ def train_once(
             on_epoch=progress.fit_hook(units, 0.0, "reference"),
             should_stop=should_stop,
         )
-    return _outcome(
-        label or model_kind_label(config.model, config.features.degree), lam, result, reference, None, train, val
-    )
+    return _outcome(label or model_kind_label(config), lam, result, reference, None, train, val)
 
 
 def train_sweep(
@@ -216,9 +220,7 @@ def train_sweep(
             should_stop=should_stop,
         )
     curve = SweepResult(tuple(points), best.lam, sweep.validation, len(splits))
-    return _outcome(
-        label or model_kind_label(config.model, config.features.degree), best.lam, result, reference, curve, train, val
-    )
+    return _outcome(label or model_kind_label(config), best.lam, result, reference, curve, train, val)
 
 
 def _loss(model: FittedModel, data: Dataset) -> float:
@@ -266,13 +268,23 @@ def _outcome(
         reference=reference,
         metrics=_metrics(result.model, train, val),
         reference_metrics=_metrics(reference.model, train, val),
-        similarity=similarity(result.model.W, reference.model.W),
+        similarity=similarity(_weights(result.model), _weights(reference.model)),
+        layer_similarity=tuple(
+            similarity(W, W0) for (W, _), (W0, _) in zip(result.model.layers, reference.model.layers, strict=True)
+        ),
         sweep=sweep,
         train=train,
         val=val,
     )
 
 
-def model_kind_label(model: ModelKind, degree: int) -> ModelLabel:
-    """The user-facing model name: polynomial for a linear model on expanded features."""
-    return "polynomial" if model == "linear" and degree > 1 else model
+def _weights(model: FittedModel) -> FloatArray:
+    """Every layer's weights, biases excluded, as one vector."""
+    return np.concatenate([W.ravel() for W, _ in model.layers])
+
+
+def model_kind_label(config: TrainConfig) -> ModelLabel:
+    """The user-facing model name: mlp with hidden layers, polynomial for a linear model on expanded features."""
+    if config.network is not None:
+        return "mlp"
+    return "polynomial" if config.model == "linear" and config.features.degree > 1 else config.model

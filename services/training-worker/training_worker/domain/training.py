@@ -16,16 +16,18 @@ because d rescales λw coordinate by coordinate (Loshchilov & Hutter, 2019).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from training_worker.domain.config import OptimizerConfig, RegularizationConfig, TrainConfig
+from training_worker.domain.config import ActivationKind, OptimizerConfig, RegularizationConfig, TrainConfig
 from training_worker.domain.data import Dataset, FloatArray, IndexArray
 from training_worker.domain.errors import Cancelled, Diverged, InvalidConfig
 from training_worker.domain.features import FeaturePipeline
 from training_worker.domain.models import Objective, Targets, sigmoid, softmax
+from training_worker.domain.network import Layer, Network, activate
 from training_worker.domain.optim import direction_for, learning_rate
 
 EpochHook = Callable[[int, float, float | None, float], None]
@@ -38,7 +40,7 @@ _GRAM_CHUNK_ROWS = 8192
 
 @dataclass(frozen=True)
 class History:
-    """Per-epoch losses, the weights' L2 (Frobenius) norm and the learning rate.
+    """Per-epoch losses, the weights' L2 (Frobenius) norm, over all layers and per layer, and the learning rate.
 
     train_loss is the mean of the epoch's mini-batch losses, each taken at the weights its gradient was
     computed at (Keras' convention; for full batch, the loss at the start of the epoch): it comes free with
@@ -50,21 +52,41 @@ class History:
     val_loss: tuple[float, ...]
     weight_norm: tuple[float, ...]
     lr: tuple[float, ...]
+    layer_norms: tuple[tuple[float, ...], ...] = ()
+    """Per epoch, the norm of each layer's weights (one layer for a model without hidden layers)."""
+
+    @classmethod
+    def of(
+        cls, train_loss: list[float], val_loss: list[float], layer_norms: list[tuple[float, ...]], lr: list[float]
+    ) -> History:
+        """The history of a descent, the total norm per epoch taken over the layers."""
+        total = tuple(math.hypot(*norms) for norms in layer_norms)
+        return cls(tuple(train_loss), tuple(val_loss), total, tuple(lr), tuple(layer_norms))
 
 
 @dataclass(frozen=True, eq=False)
 class FittedModel:
-    """A trained model: the feature pipeline, weights W (d, K) and bias b (K,)."""
+    """A trained model: the feature pipeline, any hidden layers, and the head's weights W (d, K) and bias b (K,)."""
 
     kind: str
     features: FeaturePipeline
     W: FloatArray
     b: FloatArray
     class_names: tuple[str, ...] = ()
+    hidden: tuple[Layer, ...] = ()
+    activation: ActivationKind = "relu"
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Every layer, the head last."""
+        return (*self.hidden, (self.W, self.b))
 
     def scores(self, X: FloatArray) -> FloatArray:
-        """Raw scores XW + b on raw (untransformed) features."""
-        return self.features.transform(X) @ self.W + self.b
+        """Raw scores HW + b on raw (untransformed) features, H the last hidden layer's output (or the features)."""
+        H = self.features.transform(X)
+        for W, b in self.hidden:
+            H = activate(self.activation, H @ W + b)
+        return H @ self.W + self.b
 
     def predict(self, X: FloatArray) -> FloatArray:
         """Regression values, or predicted class indices as floats."""
@@ -143,10 +165,13 @@ def fit(
         W, b, history = _closed_form(X, T, Xv, Tv, objective, config, on_epoch, should_stop)
         model = FittedModel(config.model, features, W, b, train.class_names)
         return FitResult(model, history, 1, False, 1)
-    W, b, history, epochs_run, stopped, best = descend(
+    layers, history, epochs_run, stopped, best = descend(
         X, T, Xv, Tv, objective, config, on_epoch=on_epoch, should_stop=should_stop
     )
-    return FitResult(FittedModel(config.model, features, W, b, train.class_names), history, epochs_run, stopped, best)
+    (*hidden, (W, b)) = layers
+    activation = config.network.activation if config.network is not None else "relu"
+    model = FittedModel(config.model, features, W, b, train.class_names, tuple(hidden), activation)
+    return FitResult(model, history, epochs_run, stopped, best)
 
 
 def descend(
@@ -159,24 +184,22 @@ def descend(
     *,
     on_epoch: EpochHook | None = None,
     should_stop: StopCheck | None = None,
-) -> tuple[FloatArray, FloatArray, History, int, bool, int]:
-    """Iterative training on model features: (W, b, history, epochs run, stopped early, best epoch)."""
-    n, d = X.shape
+    start: Network | None = None,
+) -> tuple[list[Layer], History, int, bool, int]:
+    """Iterative training on model features: (layers, history, epochs run, stopped early, best epoch).
+
+    The fit starts from start if given (trained in place), else from `Network.initial` for config.
+    """
     if config.early_stopping is not None and (Xv is None or Tv is None):
         raise InvalidConfig("early stopping needs validation data (a validation split > 0)")
-    W = np.zeros((d, objective.n_outputs))
-    b = np.zeros(objective.n_outputs)
-    updater = Updater(config.optimizer, config.regularization, W, b)
-    batch = n if config.optimizer.kind == "gd" or config.optimizer.batch_size is None else config.optimizer.batch_size
-    rng = np.random.default_rng((config.seed, 3))
-    X_batch = np.empty((min(batch, n), d))
-    T_batch = np.empty((min(batch, n), *T.shape[1:]), dtype=T.dtype)
+    net = start or Network.initial(objective, X.shape[1], config.network, config.seed)
+    epochs = _Epochs(net, X, T, config)
     stopping = config.early_stopping
     best_loss, best_epoch, waited = np.inf, 0, 0
-    best_W, best_b = W.copy(), b.copy()
+    best = net.copy()
     train_loss: list[float] = []
     val_loss: list[float] = []
-    norms: list[float] = []
+    norms: list[tuple[float, ...]] = []
     lrs: list[float] = []
     stopped = False
     epoch = 0
@@ -186,31 +209,14 @@ def descend(
             if should_stop is not None and should_stop():
                 raise Cancelled(epoch)
             lr = learning_rate(config.schedule, config.optimizer.lr, epoch - 1, config.epochs)
-            if batch >= n:
-                loss, gW, gb = objective.loss_and_grad(W, b, X, T)
-                updater.step(gW, gb, lr)
-            else:
-                loss = 0.0
-                order: IndexArray = rng.permutation(n)
-                for start in range(0, n, batch):
-                    rows = order[start : start + batch]
-                    if rows.size == batch:
-                        # Gathering into reused buffers saves an allocation per batch: the gather is most of
-                        # the cost of an SGD epoch on tall data.
-                        np.take(X, rows, axis=0, out=X_batch)
-                        np.take(T, rows, axis=0, out=T_batch)
-                        batch_loss, gW, gb = objective.loss_and_grad(W, b, X_batch, T_batch)
-                    else:
-                        batch_loss, gW, gb = objective.loss_and_grad(W, b, X[rows], T[rows])
-                    updater.step(gW, gb, lr)
-                    loss += batch_loss * rows.size
-                loss /= n
-            vloss = objective.loss(W, b, Xv, Tv) if Xv is not None and Tv is not None else None
-            norm = float(np.linalg.norm(W))
+            loss = epochs.run(lr)
+            vloss = net.loss(Xv, Tv) if Xv is not None and Tv is not None else None
+            layer_norms = net.norms()
+            norm = math.hypot(*layer_norms)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 raise Diverged(f"training diverged at epoch {epoch} (learning rate {lr:g}); lower the learning rate")
             train_loss.append(loss)
-            norms.append(norm)
+            norms.append(layer_norms)
             lrs.append(lr)
             if vloss is not None:
                 val_loss.append(vloss)
@@ -219,18 +225,57 @@ def descend(
             if stopping is not None and vloss is not None:
                 if vloss < best_loss - stopping.min_delta:
                     best_loss, best_epoch, waited = vloss, epoch, 0
-                    best_W[...], best_b[...] = W, b
+                    best = net.copy()
                 else:
                     waited += 1
                     if waited >= stopping.patience:
                         stopped = True
                         break
     if stopping is not None and stopping.restore_best and best_epoch > 0:
-        W, b = best_W, best_b
+        net.restore(best)
     else:
         best_epoch = epoch
-    history = History(tuple(train_loss), tuple(val_loss), tuple(norms), tuple(lrs))
-    return W, b, history, epoch, stopped, best_epoch
+    return net.layers, History.of(train_loss, val_loss, norms, lrs), epoch, stopped, best_epoch
+
+
+class _Epochs:
+    """One epoch of regularized updates over the training rows: full batch, or shuffled mini-batches."""
+
+    def __init__(self, net: Network, X: FloatArray, T: Targets, config: TrainConfig) -> None:
+        self.net, self.X, self.T = net, X, T
+        self.updaters = [Updater(config.optimizer, config.regularization, W, b) for W, b in net.layers]
+        n = X.shape[0]
+        opt = config.optimizer
+        self.batch = n if opt.kind == "gd" or opt.batch_size is None else opt.batch_size
+        self.rng = np.random.default_rng((config.seed, 3))
+        self.X_batch = np.empty((min(self.batch, n), X.shape[1]))
+        self.T_batch = np.empty((min(self.batch, n), *T.shape[1:]), dtype=T.dtype)
+
+    def run(self, lr: float) -> float:
+        """One epoch at learning rate lr; the mean of its mini-batch losses."""
+        X, T, batch = self.X, self.T, self.batch
+        n = X.shape[0]
+        if batch >= n:
+            return self._step(X, T, lr)
+        loss = 0.0
+        order: IndexArray = self.rng.permutation(n)
+        for start in range(0, n, batch):
+            rows = order[start : start + batch]
+            if rows.size == batch:
+                # Gathering into reused buffers saves an allocation per batch: the gather is most of
+                # the cost of an SGD epoch on tall data.
+                np.take(X, rows, axis=0, out=self.X_batch)
+                np.take(T, rows, axis=0, out=self.T_batch)
+                loss += self._step(self.X_batch, self.T_batch, lr) * rows.size
+            else:
+                loss += self._step(X[rows], T[rows], lr) * rows.size
+        return loss / n
+
+    def _step(self, X: FloatArray, T: Targets, lr: float) -> float:
+        loss, grads = self.net.loss_and_grad(X, T)
+        for updater, (gW, gb) in zip(self.updaters, grads, strict=True):
+            updater.step(gW, gb, lr)
+        return loss
 
 
 def _closed_form(
@@ -257,7 +302,7 @@ def _closed_form(
     norm = float(np.linalg.norm(W))
     if on_epoch is not None:
         on_epoch(1, loss, vloss, norm)
-    history = History((loss,), () if vloss is None else (vloss,), (norm,), (0.0,))
+    history = History((loss,), () if vloss is None else (vloss,), (norm,), (0.0,), ((norm,),))
     return W, b, history
 
 
