@@ -17,7 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from quartet_shared.infra import LOCAL, InfraError, _print_env, _run, ensure_command, run_action, wait_for
@@ -41,6 +42,45 @@ EGRESS_COMMENT = "quartet-engine-no-egress"
 
 BASE_IMAGE = "quartet/base:bookworm"
 BASE_PACKAGES = ["python3", "python3-venv", "ca-certificates"]
+JAVA_BASE_IMAGE = "quartet/base-java:bookworm"
+REDIS_BASE_IMAGE = "quartet/base-redis:bookworm"
+POSTGRES_BASE_IMAGE = "quartet/base-postgres:bookworm"
+
+
+@dataclass(frozen=True)
+class Base:
+    """A debootstrap variant: bookworm's minbase plus these Debian packages (and what they depend on)."""
+
+    packages: tuple[str, ...]
+    command: tuple[str, ...] = ("bash",)
+    # Paths (relative to the root) a package's installation leaves that the image must not carry.
+    drop: tuple[str, ...] = ()
+
+
+# Every base the project's images start from. A server's own Debian package goes into its base rather than into a
+# Dockerfile: apt cannot run inside a container (no registry, no mirror), and debootstrap resolves its dependencies.
+BASES: dict[str, Base] = {
+    BASE_IMAGE: Base(tuple(BASE_PACKAGES), command=("python3",)),
+    JAVA_BASE_IMAGE: Base(("openjdk-17-jre-headless",)),
+    REDIS_BASE_IMAGE: Base(("redis-server",)),
+    # postgresql-common makes a "main" cluster at installation; the image's entrypoint makes its own in a volume.
+    # LLVM (131 MB, a third of the image) only serves JIT compilation, which Quartet's short queries never reach;
+    # without its provider library PostgreSQL runs them interpreted, as it does with jit=off.
+    POSTGRES_BASE_IMAGE: Base(
+        ("postgresql-15",),
+        drop=(
+            "etc/postgresql/15",
+            "var/lib/postgresql/15",
+            "usr/lib/postgresql/15/lib/llvmjit.so",
+            "usr/lib/postgresql/15/lib/llvmjit_types.bc",
+            "usr/lib/postgresql/15/lib/bitcode",
+            "usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
+        ),
+    ),
+}
+# What no container reads, as in Debian's slim images: manual pages, translations, documentation (but for each
+# package's copyright file).
+UNREAD = ("usr/share/man", "usr/share/info", "usr/share/locale")
 
 
 def docker_host() -> str:
@@ -234,28 +274,61 @@ def _unmount_under(root: Path) -> None:
         _run(["umount", "--lazy", target])
 
 
-def build_base_image() -> str:
-    """A bookworm image with Python from debootstrap, imported into the project's engine (reused once built)."""
-    env = {**os.environ, **client_env()}
-    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, env=env).returncode == 0:
-        return BASE_IMAGE
+def debootstrap_cache() -> Path:
+    """Where debootstrap keeps the .debs it fetched: outside the repository, shared by every base."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "quartet" / "debootstrap"
+
+
+def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = None) -> str:
+    """The bookworm base `name` (one of BASES) from debootstrap, imported once into the engine `env` names
+    (by default the project's)."""
+    env = env or {**os.environ, **client_env()}
+    if subprocess.run(["docker", "image", "inspect", name], capture_output=True, env=env).returncode == 0:
+        return name
+    base = BASES[name]
     with tempfile.TemporaryDirectory(dir=LOCAL) as scratch:
         rootfs = Path(scratch) / "rootfs"
-        include = ",".join(BASE_PACKAGES)
+        include = ",".join(base.packages)
+        debootstrap_cache().mkdir(parents=True, exist_ok=True)
         print(f"debootstrap bookworm ({include}) from {debian_mirror()} ...", file=sys.stderr)
-        _run(["debootstrap", "--variant=minbase", f"--include={include}", "bookworm", str(rootfs), debian_mirror()])
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={include}",
+                f"--cache-dir={debootstrap_cache()}",
+                "bookworm",
+                str(rootfs),
+                debian_mirror(),
+            ]
+        )
         # debootstrap can leave the host's /proc mounted in the root filesystem: never archive the machine's.
         _unmount_under(rootfs)
-        # The package lists and the .deb cache are build leftovers, not part of the image.
-        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            for path in (rootfs / leftover).glob("*"):
-                if path.is_file():
-                    path.unlink()
+        _drop_leftovers(rootfs, base)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
-        _run(["docker", "import", "--change", 'CMD ["python3"]', "-", BASE_IMAGE], stdin=tar.stdout, env=env)
+        cmd = f"CMD {json.dumps(list(base.command))}"
+        _run(["docker", "import", "--change", cmd, "-", name], stdin=tar.stdout, env=env)
         if tar.wait() != 0:
             raise InfraError(f"tar of {rootfs} failed")
-    return BASE_IMAGE
+    return name
+
+
+def _drop_leftovers(rootfs: Path, base: Base) -> None:
+    """Remove the package lists, the .deb cache, what no container reads and what `base` says to drop."""
+    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for path in (rootfs / leftover).glob("*"):
+            if path.is_file():
+                path.unlink()
+    for path in (rootfs / "usr/share/doc").rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.name != "copyright":
+            path.unlink()
+    for name in (*UNREAD, *base.drop):
+        path = rootfs / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "down": down,
         "status": lambda: print(json.dumps(status(), indent=2)),
         "base-image": lambda: print(build_base_image()),
+        "bases": lambda: print("\n".join(build_base_image(name) for name in BASES)),
     }
     parser = argparse.ArgumentParser(prog="quartet-engine", description=__doc__)
     parser.add_argument("action", choices=list(actions))

@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from quartet_shared import engine
-from quartet_shared.infra import LOCAL, ROOT, InfraError, _run, run_action
+from quartet_shared.infra import LOCAL, ROOT, InfraError, _run, ensure_kafka_installed, kafka_version, run_action
 
 STAGE_DIR = LOCAL / "images"
 # Every wheel ever fetched, by file name; the per-image directories link to it. Not part of any build context.
@@ -188,8 +188,26 @@ def _service(program: str, port: int) -> Image:
     )
 
 
-# Base images, built when missing: the tag and what builds it.
-BASES: dict[str, Callable[[], object]] = {engine.BASE_IMAGE: engine.build_base_image}
+def stage_kafka() -> None:
+    """The broker's jars, resolved on the host from deploy/kafka/pom.xml, linked into the Kafka image's context."""
+    libs = ensure_kafka_installed()
+    staged = STAGE_DIR / "kafka" / "libs"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for jar in libs.glob("*.jar"):
+        os.link(jar, staged / jar.name)
+
+
+def _base_builder(name: str) -> Callable[[], object]:
+    return lambda: engine.build_base_image(name, docker_env())
+
+
+def _server(name: str, tag: str, base: str, stage: Callable[[], None] = lambda: None) -> Image:
+    return Image(name=name, tag=tag, dockerfile=f"deploy/docker/{name}/Dockerfile", base=base, stage=stage)
+
+
+# Base images, built when missing: the tag and what builds it (each a debootstrap variant, engine.BASES).
+BASES: dict[str, Callable[[], object]] = {name: _base_builder(name) for name in engine.BASES}
 IMAGES: dict[str, Image] = {
     image.name: image
     for image in (
@@ -197,6 +215,10 @@ IMAGES: dict[str, Image] = {
         _service("path-planner", 8002),
         _service("rental-manager", 8003),
         _service("simulator", 8004),
+        # The servers, from the same pinned jars and Debian packages as the native ones (README, "Containers").
+        _server("kafka", f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE, stage_kafka),
+        _server("redis", "quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
+        _server("postgres", "quartet/postgres:bookworm", engine.POSTGRES_BASE_IMAGE),
     )
 }
 

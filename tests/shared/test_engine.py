@@ -109,3 +109,34 @@ def test_a_mount_debootstrap_leaves_in_the_root_filesystem_is_detached_before_ar
 def test_the_no_egress_rule_names_its_engine_so_stopping_another_leaves_it(engine_dir: Path) -> None:
     # engine_dir moved SOCKET: the rule of the engine on the real socket is not this one.
     assert str(engine_dir / "docker.sock") in " ".join(engine.egress_rule())
+
+
+def test_a_base_keeps_only_what_its_containers_read(tmp_path: Path) -> None:
+    """Package caches, manuals, translations and documentation go (copyright files stay), and what the base
+    names to drop: PostgreSQL's installation-time cluster and its LLVM JIT."""
+    kept = ["usr/share/doc/redis-server/copyright", "usr/lib/postgresql/15/bin/postgres", "etc/passwd"]
+    gone = [
+        "var/cache/apt/archives/redis-server_7.0.15_amd64.deb",
+        "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+        "usr/share/doc/redis-server/changelog.Debian.gz",
+        "usr/share/man/man1/redis-cli.1.gz",
+        "usr/share/locale/de/LC_MESSAGES/dpkg.mo",
+        "var/lib/postgresql/15/main/PG_VERSION",
+        "usr/lib/postgresql/15/lib/llvmjit.so",
+        "usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
+    ]
+    for name in kept + gone:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    engine._drop_leftovers(tmp_path, engine.BASES[engine.POSTGRES_BASE_IMAGE])
+    assert [name for name in kept if (tmp_path / name).is_file()] == kept
+    assert [name for name in gone if (tmp_path / name).exists()] == []
+
+
+def test_every_base_is_a_debootstrap_variant_with_its_servers_package() -> None:
+    """Java for Kafka, Redis and PostgreSQL from Debian's packages, each in a base of its own."""
+    packages = {name: base.packages for name, base in engine.BASES.items()}
+    assert packages[engine.JAVA_BASE_IMAGE] == ("openjdk-17-jre-headless",)
+    assert packages[engine.REDIS_BASE_IMAGE] == ("redis-server",)
+    assert packages[engine.POSTGRES_BASE_IMAGE] == ("postgresql-15",)
+    assert "python3" in packages[engine.BASE_IMAGE]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from quartet_shared import images
+from quartet_shared import engine, images
+from quartet_shared.infra import ROOT as REPO
+from quartet_shared.infra import kafka_version
 
 EXPORT = """\
 async-timeout==5.0.1 ; python_full_version < '3.11.3' \\
@@ -43,7 +47,7 @@ def test_the_lock_gives_every_service_image_its_kernel_and_its_own_pins() -> Non
 
 def test_registry_names_the_four_service_images_on_the_local_base() -> None:
     """Each service image: its tag, the one service Dockerfile, the debootstrap base, its service and port."""
-    assert list(images.IMAGES) == ["training-worker", "path-planner", "rental-manager", "simulator"]
+    assert list(images.IMAGES)[:4] == ["training-worker", "path-planner", "rental-manager", "simulator"]
     planner = images.IMAGES["path-planner"]
     assert planner.tag == "quartet/path-planner:local"
     assert planner.base in images.BASES
@@ -56,3 +60,34 @@ def test_unknown_image_is_refused() -> None:
         images.build(["kafak"])
     with pytest.raises(SystemExit):
         images.main(["build", "kafak"])
+
+
+def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
+    """Kafka (tagged with the pom's version) on the Java base, Redis and PostgreSQL on bases with their package."""
+    assert {name: (image.tag, image.base) for name, image in images.IMAGES.items() if not image.build_args} == {
+        "kafka": (f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE),
+        "redis": ("quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
+        "postgres": ("quartet/postgres:bookworm", engine.POSTGRES_BASE_IMAGE),
+    }
+    for image in images.IMAGES.values():
+        assert image.base in images.BASES
+        assert (REPO / image.dockerfile).is_file()
+
+
+def test_the_kafka_image_gets_exactly_the_jars_the_native_broker_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging links every resolved jar (and only jars) into the Kafka image's context, replacing older ones."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    for name in ("kafka_2.13-4.4.0.jar", "kafka-clients-4.4.0.jar", ".pom-sha256"):
+        (libs / name).write_text(name)
+    monkeypatch.setattr(images, "STAGE_DIR", tmp_path / "images")
+    monkeypatch.setattr(images, "ensure_kafka_installed", lambda: libs)
+    stale = tmp_path / "images" / "kafka" / "libs" / "kafka_2.13-4.3.0.jar"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    images.stage_kafka()
+    staged = sorted(p.name for p in stale.parent.iterdir())
+    assert staged == ["kafka-clients-4.4.0.jar", "kafka_2.13-4.4.0.jar"]
+    assert (stale.parent / "kafka_2.13-4.4.0.jar").stat().st_ino == (libs / "kafka_2.13-4.4.0.jar").stat().st_ino
