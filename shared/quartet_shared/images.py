@@ -208,6 +208,8 @@ def _server(name: str, tag: str, base: str, stage: Callable[[], None] = lambda: 
 
 # Base images, built when missing: the tag and what builds it (each a debootstrap variant, engine.BASES).
 BASES: dict[str, Callable[[], object]] = {name: _base_builder(name) for name in engine.BASES}
+# The servers' images, by Compose service name (docker-compose.yml runs them under these names).
+SERVERS = ["kafka", "redis", "postgres"]
 IMAGES: dict[str, Image] = {
     image.name: image
     for image in (

@@ -770,8 +770,12 @@ def compose_simulator_env() -> dict[str, str]:
 def up() -> dict[str, str]:
     """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice."""
     if docker_available():
+        # The servers are the project's own images (no registry to pull from): built, or found in docker's cache.
+        from quartet_shared import images  # it imports this module
+
+        images.build(images.SERVERS)
         with _compose() as compose:
-            subprocess.run([*compose, "up", "-d", "--wait", "kafka", "redis", "postgres"], check=True)
+            subprocess.run([*compose, "up", "-d", "--wait", *images.SERVERS], check=True)
         env = compose_host_env()
         simulator = compose_simulator_env()
         COMPOSE_MARKER.parent.mkdir(parents=True, exist_ok=True)

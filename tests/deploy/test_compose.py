@@ -49,9 +49,14 @@ def compose() -> dict[str, Any]:
     return data
 
 
+def is_app(svc: dict[str, Any]) -> bool:
+    """Whether the container runs a Quartet service's image (built with its SERVICE argument)."""
+    return "SERVICE" in svc.get("build", {}).get("args", {})
+
+
 def app_containers() -> dict[str, dict[str, Any]]:
-    """The containers built from a Quartet image, by Compose service name."""
-    return {name: svc for name, svc in compose()["services"].items() if "build" in svc}
+    """The containers built from a Quartet service's image, by Compose service name."""
+    return {name: svc for name, svc in compose()["services"].items() if is_app(svc)}
 
 
 def program_of(svc: dict[str, Any]) -> str:
@@ -148,14 +153,25 @@ def test_servers_have_healthchecks_and_named_volumes() -> None:
 
 
 def test_kafka_is_the_local_broker_version_in_kraft_mode() -> None:
-    """The official apache/kafka image, the same version deploy/kafka/pom.xml runs natively, with no ZooKeeper."""
+    """The project's Kafka image, tagged with the version deploy/kafka/pom.xml pins, in KRaft mode."""
     kafka = compose()["services"]["kafka"]
-    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    assert kafka["image"] == f"quartet/kafka:{kafka_version()}"
     assert re.fullmatch(r"4\.\d+\.\d+", kafka_version())
     env = kafka["environment"]
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert not any("ZOOKEEPER" in key for key in env)
+
+
+def test_servers_run_the_images_the_project_builds() -> None:
+    """Kafka, Redis and PostgreSQL are the image registry's own (tag and Dockerfile), never a registry's pull."""
+    from quartet_shared.images import IMAGES
+
+    services = compose()["services"]
+    for name in SERVERS:
+        image = IMAGES[name]
+        assert services[name]["image"] == image.tag, name
+        assert services[name]["build"] == {"context": ".", "dockerfile": image.dockerfile}, name
 
 
 def test_the_testcontainers_fixtures_run_the_images_compose_runs() -> None:
@@ -335,7 +351,7 @@ KEY_CHECKERS = {("training-worker", "api"), ("path-planner", "api"), ("simulator
 
 def owns(secret: str, name: str, svc: dict[str, Any]) -> bool:
     """Whether the container `name` may hold the secret variable `secret` (under any name)."""
-    program = program_of(svc) if "build" in svc else None
+    program = program_of(svc) if is_app(svc) else None
     command = (svc.get("command") or [""])[0]
     role_password = ROLE_PASSWORD.fullmatch(secret)
     if secret == "POSTGRES_PASSWORD":
@@ -371,9 +387,9 @@ def test_each_container_sees_only_its_own_secrets(tmp_path: Path) -> None:
         for var, value in env.items():
             held = {secret for secret, secret_value in secrets.items() if var == secret or value == secret_value}
             leaks += [f"{name}: {var} holds {secret}" for secret in sorted(held) if not owns(secret, name, svc)]
-        if "build" in svc and "PGPASSWORD" in env:
+        if is_app(svc) and "PGPASSWORD" in env:
             assert env["PGPASSWORD"] == secrets[password_variable(SERVICE_ROLE[program_of(svc)])], name
-        if "build" in svc and (program_of(svc), (svc.get("command") or [""])[0]) in KEY_CHECKERS:
+        if is_app(svc) and (program_of(svc), (svc.get("command") or [""])[0]) in KEY_CHECKERS:
             assert env.get("QUARTET_API_KEYS") == secrets["QUARTET_API_KEYS"], f"{name} gets no API keys"
     assert not leaks, "\n".join(leaks)
 
@@ -396,10 +412,10 @@ def test_postgres_creates_the_roles_from_the_environment_when_its_volume_is_new(
 
 
 def test_compose_file_names_no_unpinned_image() -> None:
-    """Third-party images are pinned to a version, never `latest`."""
+    """Images other than the services' own (`:local`, built from this checkout) are pinned, never `latest`."""
     for name, svc in compose()["services"].items():
         image = svc.get("image", "")
-        if "build" in svc:
+        if is_app(svc):
             continue
         assert ":" in image and not image.endswith(":latest"), f"{name} uses unpinned image {image}"
 

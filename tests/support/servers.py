@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from tests.support.auth import API_KEYS
 
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
-REDIS_IMAGE = "redis:7.4-alpine"
-POSTGRES_IMAGE = "postgres:16-alpine"
+REDIS_IMAGE = "quartet/redis:bookworm"
+POSTGRES_IMAGE = "quartet/postgres:bookworm"
 
 # How the session's servers run; native unless containers are asked for by name.
 INFRA_VARIABLE = "QUARTET_TEST_INFRA"
