@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from quartet_shared.schemas.training import (
+    HEAD_TASKS,
     SGD,
     Adam,
     ClosedForm,
     CosineSchedule,
     GradientDescent,
+    LayerWeights,
+    MLPModel,
     PolynomialModel,
     StepSchedule,
     Sweep,
@@ -33,6 +36,7 @@ from training_worker.domain.config import (
     EarlyStoppingConfig,
     FeatureConfig,
     ModelKind,
+    NetworkConfig,
     OptimizerConfig,
     RegularizationConfig,
     ScheduleConfig,
@@ -40,6 +44,7 @@ from training_worker.domain.config import (
     TrainConfig,
 )
 from training_worker.domain.data import MAX_ROWS
+from training_worker.domain.metrics import Similarity
 from training_worker.domain.runner import EpochReport, TrainingOutcome, train_once, train_sweep
 
 __all__ = [
@@ -81,7 +86,13 @@ def run_job(
 
 def train_config(spec: TrainingJobSpec) -> TrainConfig:
     """The domain configuration of a job spec."""
-    model: ModelKind = "linear" if spec.model.kind == "polynomial" else spec.model.kind
+    network = None
+    model: ModelKind
+    if isinstance(spec.model, MLPModel):
+        model = HEAD_TASKS[spec.model.head]
+        network = NetworkConfig(spec.model.hidden, spec.model.activation, spec.model.init)
+    else:
+        model = "linear" if spec.model.kind == "polynomial" else spec.model.kind
     degree = spec.model.degree if isinstance(spec.model, PolynomialModel) else 1
     opt = spec.optimizer
     if isinstance(opt, GradientDescent):
@@ -115,6 +126,7 @@ def train_config(spec: TrainingJobSpec) -> TrainConfig:
         regularization=RegularizationConfig(spec.regularization.kind, spec.regularization.lam),
         features=FeatureConfig(degree=degree, standardize=spec.standardize),
         seed=spec.seed,
+        network=network,
     )
 
 
@@ -170,15 +182,27 @@ def completed_message(
         metrics=outcome.metrics,
         reference_metrics=outcome.reference_metrics,
         history=HistoryMessage(
-            train_loss=list(history.train_loss), val_loss=list(history.val_loss), weight_norm=list(history.weight_norm)
+            train_loss=list(history.train_loss),
+            val_loss=list(history.val_loss),
+            weight_norm=list(history.weight_norm),
+            # A model without hidden layers has one layer, whose norm weight_norm already holds.
+            layer_norms=[list(norms) for norms in history.layer_norms] if outcome.model.hidden else [],
         ),
-        similarity=WeightSimilarity(dot=sim.dot, cosine=sim.cosine, l1=sim.l1, l2=sim.l2),
+        similarity=_similarity(sim),
+        layer_similarity=[_similarity(layer) for layer in outcome.layer_similarity],
+        hidden_layers=[LayerWeights(weights=W, bias=b) for W, b in outcome.hidden_layers]
+        if outcome.model.hidden
+        else None,
         sweep=curve,
         epochs_run=outcome.result.epochs_run,
         stopped_early=outcome.result.stopped_early,
         cached=cached,
         plots=list(plots),
     )
+
+
+def _similarity(sim: Similarity) -> WeightSimilarity:
+    return WeightSimilarity(dot=sim.dot, cosine=sim.cosine, l1=sim.l1, l2=sim.l2)
 
 
 def failed_message(job_id: str, error: Exception) -> TrainingFailed:

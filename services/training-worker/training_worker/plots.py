@@ -29,6 +29,8 @@ def render_plots(outcome: TrainingOutcome) -> dict[str, bytes]:
         "loss": loss_curve_png(outcome.result.history, title=f"{outcome.label} (λ = {outcome.lam:g}): loss"),
         "weight_norm": weight_norm_png(outcome),
     }
+    if outcome.model.hidden:
+        plots["layer_norms"] = layer_norms_png(outcome)
     if outcome.model.kind == "linear" and outcome.train.n_features == 1:
         plots["fit"] = fit_comparison_png(outcome)
     if outcome.sweep is not None:
@@ -59,13 +61,32 @@ def weight_norm_png(outcome: TrainingOutcome) -> bytes:
     epochs = np.arange(1, len(norms) + 1)
     marker = "o" if len(epochs) < 30 else None
     ax.plot(epochs, norms, color=TRAIN_COLOUR, marker=marker, label=f"λ = {outcome.lam:g}")
-    reference = float(np.linalg.norm(outcome.reference.model.W))
+    reference = float(np.linalg.norm(outcome.reference.model.weight_vector()))
     ax.axhline(reference, color=REFERENCE_COLOUR, linestyle="--", label=f"λ = 0 (final ‖w‖ = {reference:.3g})")
     _maybe_log_y(ax, [*norms, reference])
     ax.set_title("Weight norm: decay shrinks ‖w‖₂")
     ax.set_xlabel("epoch")
     ax.set_ylabel("‖w‖₂ (bias excluded)")
     ax.legend()
+    return _png(fig)
+
+
+def layer_norms_png(outcome: TrainingOutcome) -> bytes:
+    """‖W_l‖₂ per epoch for each layer of the final fit, against the norm each ends with in the unregularized fit."""
+    fig, ax = _figure()
+    norms = np.array(outcome.result.history.layer_norms)
+    epochs = np.arange(1, norms.shape[0] + 1)
+    reference = [float(np.linalg.norm(W)) for W, _ in outcome.reference.model.layers]
+    for index, final in enumerate(reference):
+        name = "head" if index == len(reference) - 1 else f"hidden {index + 1}"
+        colour = f"C{index}"
+        ax.plot(epochs, norms[:, index], color=colour, label=f"{name}, λ = {outcome.lam:g}")
+        ax.axhline(final, color=colour, linestyle="--", label=f"{name}, λ = 0 (final {final:.3g})")
+    _maybe_log_y(ax, [*norms.ravel(), *reference])
+    ax.set_title("Weight norm per layer: decay shrinks every layer, never a bias")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("‖W‖₂ of the layer")
+    ax.legend(fontsize="small")
     return _png(fig)
 
 

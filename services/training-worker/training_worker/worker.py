@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from quartet_shared.schemas.training import (
     GeneratorSource,
     InlineSource,
     LinearData,
+    MLPModel,
     PolynomialModel,
     SklearnSource,
     TrainingCancelled,
@@ -113,6 +115,9 @@ def check_budget(spec: TrainingJobSpec, settings: TrainingSettings, datasets: Da
             f"the job runs up to {epochs:,} epochs over all its fits, over this service's limit of "
             f"{settings.max_epochs:,}",
         )
+    if isinstance(spec.model, MLPModel):
+        _check_network_work(spec.model, float(epochs) * size.rows, size.features, settings.max_work)
+        return
     degree = spec.model.degree if isinstance(spec.model, PolynomialModel) else 1
     work = float(epochs) * size.rows * size.features * degree
     if work > settings.max_work:
@@ -120,6 +125,22 @@ def check_budget(spec: TrainingJobSpec, settings: TrainingSettings, datasets: Da
             "epochs",
             f"the job asks for {work:.3g} epoch·row·feature steps, over this service's limit of "
             f"{settings.max_work:.3g}; use fewer epochs, rows or λ values",
+        )
+
+
+def _check_network_work(model: MLPModel, row_epochs: float, features: int, max_work: float) -> None:
+    """Refuse a network whose multiply-adds over all epochs and rows exceed max_work, naming its layers."""
+    # The class count of a softmax head is known only once the data is loaded; two is its least.
+    outputs = 1 if model.head != "softmax" else 2
+    sizes = [features, *model.hidden, outputs]
+    per_row = sum(fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    work = row_epochs * per_row
+    if work > max_work:
+        raise JobRejected(
+            "model.hidden",
+            f"the job asks for {work:.3g} multiply-adds ({per_row:,} per row and epoch through the network's "
+            f"layers), over this service's limit of {max_work:.3g}; use smaller or fewer hidden layers, fewer "
+            "epochs, rows or λ values",
         )
 
 

@@ -20,6 +20,8 @@ MAX_DEGREE = 30
 MAX_CLASSES = 100
 MAX_LAMBDAS = 100
 MAX_LAM = 1e6
+MAX_HIDDEN_LAYERS = 3
+MAX_UNITS = 4096
 SPEC_HASH_VERSION = "training-spec/1"
 
 SKLEARN_TASKS: dict[str, tuple[str, int]] = {
@@ -67,7 +69,29 @@ class PolynomialModel(_Spec):
     degree: int = Field(default=3, ge=1, le=MAX_DEGREE)
 
 
-ModelSpec = Annotated[LinearModel | LogisticModel | SoftmaxModel | PolynomialModel, Field(discriminator="kind")]
+HEAD_TASKS: dict[str, Literal["linear", "logistic", "softmax"]] = {
+    "linear": "linear",
+    "sigmoid": "logistic",
+    "softmax": "softmax",
+}
+"""The plain model whose loss each network head trains: half the MSE, the log-loss, the cross-entropy."""
+
+
+class MLPModel(_Spec):
+    """A fully connected network: 1 to 3 hidden layers of ReLU or tanh units, then a linear, sigmoid or softmax head."""
+
+    kind: Literal["mlp"] = "mlp"
+    hidden: tuple[Annotated[int, Field(ge=1, le=MAX_UNITS)], ...] = Field(
+        default=(32,), min_length=1, max_length=MAX_HIDDEN_LAYERS, description="Units of each hidden layer."
+    )
+    activation: Literal["relu", "tanh"] = "relu"
+    head: Literal["linear", "sigmoid", "softmax"] = "linear"
+    init: Literal["he", "xavier"] = "he"
+
+
+ModelSpec = Annotated[
+    LinearModel | LogisticModel | SoftmaxModel | PolynomialModel | MLPModel, Field(discriminator="kind")
+]
 
 
 # Optimizer and schedule ----------------------------------------------------------------------------
@@ -318,7 +342,11 @@ class UploadSource(_Spec):
 DataSource = Annotated[GeneratorSource | SklearnSource | InlineSource | UploadSource, Field(discriminator="kind")]
 
 
-def _default_data(model_kind: str) -> dict[str, Any]:
+def _default_data(model: Any) -> dict[str, Any]:
+    model_kind = str(model.get("kind") if isinstance(model, dict) else getattr(model, "kind", "linear"))
+    if model_kind == "mlp":
+        head = model.get("head", "linear") if isinstance(model, dict) else getattr(model, "head", "linear")
+        model_kind = HEAD_TASKS.get(str(head), "linear")
     if model_kind == "polynomial":
         return {"kind": "generator", "generator": {"name": "polynomial_1d"}}
     if model_kind == "logistic":
@@ -351,9 +379,7 @@ class TrainingJobSpec(_Spec):
     def _data_defaults_to_the_model(cls, raw: Any) -> Any:
         """A spec without data trains on a generator that suits its model."""
         if isinstance(raw, dict) and "data" not in raw:
-            model = raw.get("model")
-            kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", "linear")
-            return {**raw, "data": _default_data(str(kind))}
+            return {**raw, "data": _default_data(raw.get("model"))}
         return raw
 
     @model_validator(mode="after")
@@ -392,6 +418,9 @@ class TrainingJobSpec(_Spec):
         if task is None:
             return
         kind = self.model.kind
+        if isinstance(self.model, MLPModel):
+            self._check_head(self.model, task, classes)
+            return
         if kind in ("linear", "polynomial") and task == "classification":
             raise FieldError("model", f"{kind} regression needs a numeric target; this data is a classification set")
         if kind == "logistic" and (task != "classification" or classes != 2):
@@ -399,6 +428,16 @@ class TrainingJobSpec(_Spec):
             raise FieldError("model", f"logistic regression is binary, but the data has {what}; use softmax")
         if kind == "softmax" and task != "classification":
             raise FieldError("model", "softmax needs class labels; this data has a regression target")
+
+    @staticmethod
+    def _check_head(model: MLPModel, task: str, classes: int) -> None:
+        if model.head == "linear" and task == "classification":
+            raise FieldError("model.head", "a linear head needs a numeric target; this data is a classification set")
+        if model.head == "sigmoid" and (task != "classification" or classes != 2):
+            what = "a regression target" if task == "regression" else f"{classes} classes"
+            raise FieldError("model.head", f"a sigmoid head is binary, but the data has {what}; use softmax")
+        if model.head == "softmax" and task != "classification":
+            raise FieldError("model.head", "a softmax head needs class labels; this data has a regression target")
 
     def _known_task(self) -> tuple[str | None, int]:
         data = self.data
@@ -465,11 +504,21 @@ class WeightSimilarity(Message):
 
 
 class History(Message):
-    """Per-epoch training and validation loss and the weights' L2 norm of the final fit."""
+    """Per-epoch training and validation loss and the weights' L2 norm of the final fit, overall and per layer."""
 
     train_loss: list[float]
     val_loss: list[float]
     weight_norm: list[float]
+    layer_norms: list[list[float]] = Field(
+        default_factory=list, description="Per epoch, the L2 norm of each layer's weights (the head last)."
+    )
+
+
+class LayerWeights(Message):
+    """One hidden layer: each unit's input weights (one row per unit) and its bias."""
+
+    weights: list[list[float]]
+    bias: list[float]
 
 
 class SweepPoint(Message):
@@ -500,7 +549,7 @@ class TrainingCompleted(Message):
 
     job_id: JobId
     spec_hash: str | None = None
-    model: Literal["linear", "logistic", "softmax", "polynomial"]
+    model: Literal["linear", "logistic", "softmax", "polynomial", "mlp"]
     feature_names: list[str] = Field(default_factory=list)
     class_names: list[str] = Field(default_factory=list)
     weights: list[float] | list[list[float]] | None = None
@@ -510,6 +559,12 @@ class TrainingCompleted(Message):
     reference_metrics: dict[str, float]
     history: History | None = None
     similarity: WeightSimilarity
+    layer_similarity: list[WeightSimilarity] = Field(
+        default_factory=list, description="Each layer's weights against the unregularized fit's (the head last)."
+    )
+    hidden_layers: list[LayerWeights] | None = Field(
+        default=None, description="A network's hidden layers; weights and bias hold its head."
+    )
     sweep: SweepCurve | None = None
     epochs_run: int = Field(ge=1)
     stopped_early: bool = False
@@ -520,7 +575,7 @@ class TrainingCompleted(Message):
 
 # Every part of a training result whose size grows with the spec: epochs, features or classes. The rest
 # (metrics, λ, similarity, a sweep of at most MAX_LAMBDAS points, one bias per class) stays bounded.
-TRAINING_LARGE_PARTS = ("history", "weights", "feature_names", "class_names")
+TRAINING_LARGE_PARTS = ("history", "weights", "hidden_layers", "feature_names", "class_names")
 
 
 def split_training_result(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -130,3 +130,41 @@ def test_train_config_maps_the_spec() -> None:
     assert config.early_stopping is not None
     assert config.early_stopping.patience == 5
     assert config.seed == 9
+
+
+def test_an_mlp_job_reports_every_layer_against_the_undecayed_run() -> None:
+    spec = TrainingJobSpec.model_validate(
+        {
+            "model": {"kind": "mlp", "hidden": [12, 6], "activation": "tanh", "head": "sigmoid", "init": "xavier"},
+            "optimizer": {"kind": "adam", "lr": 0.02},
+            "epochs": 60,
+            "regularization": {"kind": "decoupled", "lam": 0.2},
+            "data": {"kind": "sklearn", "name": "breast_cancer"},
+        }
+    )
+    config = train_config(spec)
+    assert config.model == "logistic"
+    assert config.network is not None and config.network.hidden == (12, 6)
+    outcome = run_job(spec)
+    message = completed_message("job-1", outcome)
+    assert message.model == "mlp"
+    assert message.hidden_layers is not None
+    assert [(len(layer.weights), len(layer.weights[0]), len(layer.bias)) for layer in message.hidden_layers] == [
+        (12, 30, 12),
+        (6, 12, 6),
+    ]
+    assert len(message.weights or []) == 6 and isinstance(message.bias, float)
+    assert message.history is not None
+    assert len(message.history.layer_norms) == 60
+    assert all(len(norms) == 3 for norms in message.history.layer_norms)
+    decayed, undecayed = outcome.result.history.layer_norms[-1], outcome.reference.history.layer_norms[-1]
+    assert all(d < u for d, u in zip(decayed, undecayed, strict=True)), (decayed, undecayed)
+    assert len(message.layer_similarity) == 3
+    for sim, (W, _), (W0, _) in zip(
+        message.layer_similarity, outcome.model.layers, outcome.reference.model.layers, strict=True
+    ):
+        assert sim.l2 == pytest.approx(float(np.linalg.norm(W - W0)))
+        assert sim.dot == pytest.approx(float(np.vdot(W, W0)))
+        assert sim.cosine is not None and 0.0 < sim.cosine < 1.0
+    assert message.metrics["val_accuracy"] > 0.9
+    assert TrainingCompleted.model_validate_json(message.model_dump_json()) == message

@@ -8,7 +8,14 @@ import struct
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from training_worker.domain.config import FeatureConfig, OptimizerConfig, RegularizationConfig, SweepConfig, TrainConfig
+from training_worker.domain.config import (
+    FeatureConfig,
+    NetworkConfig,
+    OptimizerConfig,
+    RegularizationConfig,
+    SweepConfig,
+    TrainConfig,
+)
 from training_worker.domain.data import blobs, polynomial_1d
 from training_worker.domain.runner import TrainingOutcome, train_once, train_sweep
 from training_worker.plots import render_plots
@@ -45,14 +52,25 @@ def test_polynomial_sweep_renders_all_four_plots(sweep_outcome: TrainingOutcome)
         _check_png(png)
 
 
-def test_classifier_has_no_fit_or_curve_plot() -> None:
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        (None, {"loss", "weight_norm"}),
+        (NetworkConfig(hidden=(8, 4), activation="tanh", init="xavier"), {"loss", "weight_norm", "layer_norms"}),
+    ],
+    ids=["logistic", "mlp"],
+)
+def test_a_classifier_has_no_fit_or_curve_plot_and_a_network_adds_per_layer_norms(
+    network: NetworkConfig | None, expected: set[str]
+) -> None:
     config = TrainConfig(
         model="logistic",
         optimizer=OptimizerConfig("gd", lr=0.5),
         epochs=40,
         regularization=RegularizationConfig("l2", 0.01),
+        network=network,
     )
     plots = render_plots(train_once(blobs(n_samples=100, seed=1), config, 0.2))
-    assert set(plots) == {"loss", "weight_norm"}
+    assert set(plots) == expected
     for png in plots.values():
         _check_png(png)

@@ -50,6 +50,11 @@ def test_the_default_data_suits_the_model() -> None:
     softmax = TrainingJobSpec.model_validate({"model": {"kind": "softmax"}})
     assert isinstance(softmax.data, GeneratorSource)
     assert softmax.data.generator.name == "blobs"
+    for head, generator, classes in (("linear", "linear", None), ("sigmoid", "blobs", 2), ("softmax", "blobs", 3)):
+        mlp = TrainingJobSpec.model_validate({"model": {"kind": "mlp", "head": head}})
+        assert isinstance(mlp.data, GeneratorSource)
+        assert mlp.data.generator.name == generator
+        assert getattr(mlp.data.generator, "n_classes", None) == classes
 
 
 @pytest.mark.parametrize(
@@ -84,6 +89,13 @@ def test_the_default_data_suits_the_model() -> None:
         ({"data": {"kind": "upload", "dataset_id": "../etc/passwd"}}, "data.upload.dataset_id", "pattern"),
         ({"unknown_field": 1}, "unknown_field", "Extra inputs are not permitted"),
         ({"optimizer": {"kind": "gd", "momentum": 0.9}}, "optimizer.gd.momentum", "Extra inputs"),
+        ({"model": {"kind": "mlp", "hidden": [8, 0]}}, "model.mlp.hidden.1", "greater than or equal to 1"),
+        ({"model": {"kind": "mlp", "hidden": []}}, "model.mlp.hidden", "at least 1"),
+        ({"model": {"kind": "mlp", "hidden": [8, 8, 8, 8]}}, "model.mlp.hidden", "at most 3"),
+        ({"model": {"kind": "mlp", "hidden": [5000]}}, "model.mlp.hidden.0", "less than or equal to 4096"),
+        ({"model": {"kind": "mlp", "activation": "sigmoid"}}, "model.mlp.activation", "Input should be"),
+        ({"model": {"kind": "mlp", "head": "tanh"}}, "model.mlp.head", "Input should be"),
+        ({"model": {"kind": "mlp", "init": "orthogonal"}}, "model.mlp.init", "Input should be"),
     ],
 )
 def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, message: str) -> None:
@@ -119,6 +131,15 @@ def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, messag
         ({"early_stopping": {}, "validation_split": 0.0}, "early_stopping: needs a validation_split"),
         ({"schedule": {"kind": "cosine", "min_lr": 0.5}}, "schedule.min_lr: 0.5 must be below the lr 0.1"),
         ({"regularization": {"kind": "none", "lam": 0.1}}, "lam: must be 0 when kind is none"),
+        (
+            {"model": {"kind": "mlp", "head": "sigmoid"}, "data": {"kind": "sklearn", "name": "iris"}},
+            "model.head: a sigmoid head is binary, but the data has 3 classes",
+        ),
+        ({"model": {"kind": "mlp"}, "data": {"kind": "sklearn", "name": "wine"}}, "model.head: a linear head needs"),
+        (
+            {"model": {"kind": "mlp", "head": "softmax"}, "data": {"kind": "sklearn", "name": "diabetes"}},
+            "model.head: a softmax head needs class labels",
+        ),
     ],
 )
 def test_inconsistent_specs_say_which_field_is_wrong(raw: dict[str, Any], message: str) -> None:
@@ -191,6 +212,10 @@ def test_hash_changes_with_anything_that_changes_the_result() -> None:
         {"epochs": 201},
         {"standardize": False},
         {"model": {"kind": "polynomial", "degree": 2}, "data": {"kind": "generator"}},
+        {"model": {"kind": "mlp"}},
+        {"model": {"kind": "mlp", "hidden": [16]}},
+        {"model": {"kind": "mlp", "activation": "tanh"}},
+        {"model": {"kind": "mlp", "init": "xavier"}},
     ]
     hashes = {normalized_spec_hash(base)}
     for variant in variants:

@@ -147,6 +147,25 @@ def test_a_sweep_job_succeeds_once_with_result_and_plots(client: TestClient, tra
     assert job_id in [j["id"] for j in listed]
 
 
+def test_an_mlp_job_trains_end_to_end_with_every_layer_reported(client: TestClient, trainer: Trainer) -> None:
+    job_id, result = run_to_success(client, example("mlp_wine"))
+    assert result["model"] == "mlp"
+    assert result["class_names"] == ["class_0", "class_1", "class_2"]
+    assert [(len(layer["weights"]), len(layer["bias"])) for layer in result["hidden_layers"]] == [(32, 32), (16, 16)]
+    assert [len(row) for row in result["hidden_layers"][0]["weights"]] == [13] * 32
+    assert [len(row) for row in result["weights"]] == [16] * 3
+    history = result["history"]
+    assert len(history["layer_norms"]) == len(history["train_loss"]) == result["epochs_run"] == 150
+    final = history["layer_norms"][-1]
+    assert history["weight_norm"][-1] == pytest.approx(float(np.linalg.norm(final)))
+    assert len(result["layer_similarity"]) == 3
+    assert all(0.0 < layer["cosine"] < 1.0 and layer["l2"] > 0.0 for layer in result["layer_similarity"])
+    assert result["metrics"]["val_accuracy"] > 0.9
+    assert sorted(result["plots"]) == ["layer_norms", "loss", "weight_norm"]
+    assert_png(client, job_id, "layer_norms")
+    assert results(trainer, job_id) == [COMPLETED]
+
+
 def test_a_result_over_the_brokers_limit_arrives_once_and_whole_by_claim_check(
     client: TestClient, trainer: Trainer
 ) -> None:
@@ -302,14 +321,20 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
         key="bad-job",
     )
     over = Envelope.of(TrainingRequested.model_validate(gd_spec(epochs=100_000, n_samples=60_000)), source="/tests")
-    producer.send_confirmed(trainer.kind.topics.jobs, malformed)
-    producer.send_confirmed(trainer.kind.topics.jobs, over)
+    network = Envelope(
+        type="quartet.training.TrainingRequested.v1",
+        source="/tests",
+        data={"model": {"kind": "mlp", "hidden": [8, 8, 8, 8], "head": "softmax"}},
+        key="deep-net",
+    )
+    for envelope in (malformed, over, network):
+        producer.send_confirmed(trainer.kind.topics.jobs, envelope)
     producer.close()
 
     def dead() -> bool:
-        return len(list_dead_letters(trainer.settings, trainer.kind.topics.jobs)) == 2
+        return len(list_dead_letters(trainer.settings, trainer.kind.topics.jobs)) == 3
 
-    wait_until(dead, 60, "two dead letters")
+    wait_until(dead, 60, "three dead letters")
     letters = {letter.ce_id: letter for letter in list_dead_letters(trainer.settings, trainer.kind.topics.jobs)}
     bad = letters[malformed.id]
     assert bad.reason["dlq_error_type"] == "SchemaError"
@@ -322,6 +347,9 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
     budget = letters[over.id]
     assert "data.generator.n_samples" in budget.reason["dlq_error_message"]
     assert "50,000" in budget.reason["dlq_error_message"]
+    deep = letters[network.id]
+    assert deep.reason["dlq_error_type"] == "SchemaError"
+    assert "model.mlp.hidden: Tuple should have at most 3 items" in deep.reason["dlq_error_message"]
     wait_until(lambda: results(trainer, malformed.id) == [FAILED], 60, "the malformed job's failed outcome")
 
 
@@ -350,6 +378,11 @@ def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
         (gd_spec(epochs=10, n_samples=60_000), "data.generator.n_samples"),
         (gd_spec(epochs=150_000, n_samples=20_000, n_features=50), "epochs"),
         ({"data": {"kind": "upload", "dataset_id": "no-such-dataset"}}, "data.dataset_id"),
+        ({"model": {"kind": "mlp", "hidden": [16, 0]}}, "model.hidden.1"),
+        ({"model": {"kind": "mlp", "hidden": [8, 8, 8, 8]}}, "model.hidden"),
+        ({"model": {"kind": "mlp", "activation": "sigmoid"}}, "model.activation"),
+        ({"model": {"kind": "mlp", "head": "sigmoid"}, "data": {"kind": "sklearn", "name": "iris"}}, "model.head"),
+        ({"model": {"kind": "mlp", "hidden": [4096, 4096]}, "epochs": 1000}, "model.hidden"),
     ]
     for spec, field in cases:
         answer = client.post("/jobs", json=spec)

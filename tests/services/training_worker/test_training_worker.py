@@ -89,6 +89,18 @@ def test_budgets_name_the_field_to_change() -> None:
     assert "epoch·row·feature" in work.message
 
 
+def test_a_networks_budget_counts_its_multiply_adds() -> None:
+    small = {"model": {"kind": "mlp", "hidden": [16, 8]}, "epochs": 100}
+    check_budget(spec(**small), LIMITS, lookup)
+    # 500 rows × 2 fits × 1,000 epochs × (5·64 + 64·64 + 64) multiply-adds per row: 4.48e9, over 1e8.
+    big = rejected({"model": {"kind": "mlp", "hidden": [64, 64]}, "epochs": 1000})
+    assert big.field == "model.hidden"
+    assert "4.48e+09 multiply-adds" in big.message
+    assert "4,480 per row" in big.message
+    # The same epochs and rows on a linear model are within the budget: the network's layers are what cost.
+    check_budget(spec(epochs=1000), LIMITS, lookup)
+
+
 def test_uploaded_datasets_must_exist_and_have_the_label() -> None:
     check_budget(spec(data={"kind": "upload", "dataset_id": "abc", "label_column": "price"}), LIMITS, lookup)
     check_budget(spec(data={"kind": "upload", "dataset_id": "abc", "label_column": -3}), LIMITS, lookup)

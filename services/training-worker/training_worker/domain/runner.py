@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from training_worker.domain.config import ModelLabel, SweepConfig, TrainConfig
-from training_worker.domain.data import Dataset, FloatArray, encode_target, holdout_split, kfold_splits
+from training_worker.domain.data import Dataset, encode_target, holdout_split, kfold_splits
 from training_worker.domain.errors import InvalidConfig
 from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
 from training_worker.domain.training import EpochHook, FitResult, FittedModel, StopCheck, fit
@@ -268,7 +268,7 @@ def _outcome(
         reference=reference,
         metrics=_metrics(result.model, train, val),
         reference_metrics=_metrics(reference.model, train, val),
-        similarity=similarity(_weights(result.model), _weights(reference.model)),
+        similarity=similarity(result.model.weight_vector(), reference.model.weight_vector()),
         layer_similarity=tuple(
             similarity(W, W0) for (W, _), (W0, _) in zip(result.model.layers, reference.model.layers, strict=True)
         ),
@@ -276,11 +276,6 @@ def _outcome(
         train=train,
         val=val,
     )
-
-
-def _weights(model: FittedModel) -> FloatArray:
-    """Every layer's weights, biases excluded, as one vector."""
-    return np.concatenate([W.ravel() for W, _ in model.layers])
 
 
 def model_kind_label(config: TrainConfig) -> ModelLabel:

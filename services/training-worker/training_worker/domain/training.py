@@ -81,6 +81,10 @@ class FittedModel:
         """Every layer, the head last."""
         return (*self.hidden, (self.W, self.b))
 
+    def weight_vector(self) -> FloatArray:
+        """Every layer's weights, biases excluded, as one vector."""
+        return np.concatenate([W.ravel() for W, _ in self.layers])
+
     def scores(self, X: FloatArray) -> FloatArray:
         """Raw scores HW + b on raw (untransformed) features, H the last hidden layer's output (or the features)."""
         H = self.features.transform(X)
