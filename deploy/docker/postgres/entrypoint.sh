@@ -5,7 +5,14 @@
 set -eu
 export POSTGRES_USER="${POSTGRES_USER:-postgres}"
 export POSTGRES_DB="${POSTGRES_DB:-$POSTGRES_USER}"
+# Present while the first start initialises: a volume whose initialisation failed is never served half-made.
+unfinished="$PGDATA/.initialising"
 
+if [ -e "$unfinished" ]; then
+    echo "the initialisation of $PGDATA did not finish (its first start's log says why): remove the volume" \
+        "(docker compose down -v) and start again" >&2
+    exit 1
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD: the superuser's password for connections over the network}"
     # The password reaches initdb in a file only this user reads, never on a command line.
@@ -14,6 +21,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
         --auth-local=trust --auth-host=scram-sha-256
     rm -f "$pwfile"
+    touch "$unfinished"
     # Inside the container only the socket is trusted; every connection over the network needs a password.
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
@@ -32,6 +40,7 @@ SQL
         esac
     done
     pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop
+    rm "$unfinished"
     echo "PostgreSQL initialised; starting the server"
 fi
 exec "$@"
