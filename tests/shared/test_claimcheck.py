@@ -20,6 +20,7 @@ from quartet_shared.schemas.training import (
     MAX_CLASSES,
     MAX_EPOCHS,
     MAX_FEATURES,
+    MAX_HIDDEN_LAYERS,
     MAX_LAMBDAS,
     TrainingCompleted,
     split_training_result,
@@ -32,8 +33,9 @@ LONG = -1.2345678901234567e-100
 
 
 def _largest_training_result() -> dict[str, Any]:
-    """A softmax result at every schema maximum: epochs, features, classes, λ grid; long names everywhere."""
+    """A softmax result at every schema maximum (epochs, features, classes, λ grid, layers); long names everywhere."""
     history = [LONG] * MAX_EPOCHS
+    similarity = {"dot": LONG, "cosine": LONG, "l1": 1e300, "l2": 1e300}
     sweep = [{"lam": 1e6, "train_loss": LONG, "val_loss": LONG, "val_loss_std": 1e300} for _ in range(MAX_LAMBDAS)]
     return TrainingCompleted(
         job_id="j" * 200,
@@ -46,8 +48,16 @@ def _largest_training_result() -> dict[str, Any]:
         lam=1e6,
         metrics=dict.fromkeys(("train_accuracy", "val_accuracy", "train_loss", "val_loss", "train_f1"), LONG),
         reference_metrics=dict.fromkeys(("train_accuracy", "val_accuracy", "train_loss", "val_loss"), LONG),
-        history={"train_loss": history, "val_loss": history, "weight_norm": [1e300] * MAX_EPOCHS},
-        similarity={"dot": LONG, "cosine": LONG, "l1": 1e300, "l2": 1e300},
+        history={
+            "train_loss": history,
+            "val_loss": history,
+            "weight_norm": [1e300] * MAX_EPOCHS,
+            "layer_norms": [[1e300] * (MAX_HIDDEN_LAYERS + 1)] * MAX_EPOCHS,
+        },
+        similarity=similarity,
+        layer_similarity=[similarity] * (MAX_HIDDEN_LAYERS + 1),
+        # The largest hidden layers the schema allows run to gigabytes; one wide layer stands for them.
+        hidden_layers=[{"weights": [[LONG] * 100] * 4096, "bias": [LONG] * 4096}],
         sweep={"points": sweep, "best_lam": 1e6, "validation": "kfold", "folds": 20},
         epochs_run=MAX_EPOCHS,
         stopped_early=True,
@@ -140,7 +150,7 @@ def test_a_small_result_has_no_parts_and_a_split_summary_splits_to_itself() -> N
     again, none = split_training_result(TrainingCompleted.model_validate(summary).model_dump(mode="json"))
     assert none == {}
     assert again == TrainingCompleted.model_validate(summary).model_dump(mode="json")
-    assert set(parts) == {"history", "weights", "feature_names", "class_names"}
+    assert set(parts) == {"history", "weights", "hidden_layers", "feature_names", "class_names"}
 
 
 def test_stored_parts_that_do_not_match_their_reference_are_refused() -> None:

@@ -560,10 +560,14 @@ class TrainingCompleted(Message):
     history: History | None = None
     similarity: WeightSimilarity
     layer_similarity: list[WeightSimilarity] = Field(
-        default_factory=list, description="Each layer's weights against the unregularized fit's (the head last)."
+        default_factory=list,
+        max_length=MAX_HIDDEN_LAYERS + 1,
+        description="Each layer's weights against the unregularized fit's (the head last).",
     )
     hidden_layers: list[LayerWeights] | None = Field(
-        default=None, description="A network's hidden layers; weights and bias hold its head."
+        default=None,
+        max_length=MAX_HIDDEN_LAYERS,
+        description="A network's hidden layers; weights and bias hold its head.",
     )
     sweep: SweepCurve | None = None
     epochs_run: int = Field(ge=1)

@@ -7,6 +7,7 @@ import pytest
 from training_worker.domain.config import (
     EarlyStoppingConfig,
     FeatureConfig,
+    NetworkConfig,
     OptimizerConfig,
     RegularizationConfig,
     ScheduleConfig,
@@ -141,14 +142,18 @@ def test_cancel_stops_within_one_epoch() -> None:
     assert info.value.epoch == 6
 
 
-def test_early_stopping_restores_the_best_epoch() -> None:
+@pytest.mark.parametrize(
+    ("degree", "network"), [(12, None), (1, NetworkConfig(hidden=(64, 64), activation="relu"))], ids=["poly", "mlp"]
+)
+def test_early_stopping_restores_the_best_epoch(degree: int, network: NetworkConfig | None) -> None:
     data = polynomial_1d(n_samples=40, noise=0.3, seed=2)
     config = TrainConfig(
         optimizer=OptimizerConfig("adam", lr=0.1),
         epochs=5000,
         early_stopping=EarlyStoppingConfig(patience=30),
         regularization=RegularizationConfig("none", 0.0),
-        features=FeatureConfig(degree=12),
+        features=FeatureConfig(degree=degree),
+        network=network,
     )
     outcome = train_once(data, config, 0.3)
     result = outcome.result
@@ -159,6 +164,25 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     assert result.epochs_run - result.best_epoch == 30
     assert outcome.val is not None
     assert outcome.metrics["val_mse"] == pytest.approx(min(history.val_loss), rel=1e-9)
+
+
+def test_a_network_sweeps_lambda_with_every_layer_compared() -> None:
+    data = polynomial_1d(n_samples=30, noise=0.3, seed=4)
+    config = TrainConfig(
+        optimizer=OptimizerConfig("adam", lr=0.02),
+        epochs=150,
+        regularization=RegularizationConfig("l2", 0.0),
+        network=NetworkConfig(hidden=(24, 12), activation="tanh", init="xavier"),
+        seed=2,
+    )
+    outcome = train_sweep(data, config, SweepConfig((0.0, 1e-3, 1e-1, 10.0), folds=3), 0.2)
+    assert outcome.label == "mlp"
+    assert outcome.sweep is not None and len(outcome.sweep.points) == 4
+    assert outcome.lam == outcome.sweep.best_lam
+    heaviest = max(outcome.sweep.points, key=lambda p: p.lam)
+    assert heaviest.train_loss > min(p.train_loss for p in outcome.sweep.points)
+    assert len(outcome.layer_similarity) == 3
+    assert len(outcome.result.history.layer_norms[0]) == 3
 
 
 def test_too_large_a_learning_rate_is_reported_as_divergence() -> None:
