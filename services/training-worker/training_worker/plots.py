@@ -31,6 +31,9 @@ def render_plots(outcome: TrainingOutcome) -> dict[str, bytes]:
     }
     if outcome.model.hidden:
         plots["layer_norms"] = layer_norms_png(outcome)
+        plots["weight_histograms"] = weight_histograms_png(outcome)
+    if outcome.reference is not outcome.result and len(outcome.result.history.train_loss) > 1:
+        plots["loss_comparison"] = loss_comparison_png(outcome)
     if outcome.model.kind == "linear" and outcome.train.n_features == 1:
         plots["fit"] = fit_comparison_png(outcome)
     if outcome.sweep is not None:
@@ -41,17 +44,22 @@ def render_plots(outcome: TrainingOutcome) -> dict[str, bytes]:
 def loss_curve_png(history: History, *, title: str = "Loss", metric: str = "loss") -> bytes:
     """Training and validation loss per epoch."""
     fig, ax = _figure()
+    _draw_losses(ax, history, [*history.train_loss, *history.val_loss], title)
+    ax.set_ylabel(metric)
+    return _png(fig)
+
+
+def _draw_losses(ax: Axes, history: History, scale: list[float], title: str) -> None:
+    """Training and validation loss per epoch on ax, its y-axis chosen for all of scale."""
     epochs = np.arange(1, len(history.train_loss) + 1)
     marker = "o" if len(epochs) < 30 else None
     ax.plot(epochs, history.train_loss, color=TRAIN_COLOUR, marker=marker, label="train")
     if history.val_loss:
         ax.plot(epochs[: len(history.val_loss)], history.val_loss, color=VAL_COLOUR, marker=marker, label="validation")
-    _maybe_log_y(ax, [*history.train_loss, *history.val_loss])
+    _maybe_log_y(ax, scale)
     ax.set_title(title)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
     ax.legend()
-    return _png(fig)
 
 
 def weight_norm_png(outcome: TrainingOutcome) -> bytes:
@@ -87,6 +95,40 @@ def layer_norms_png(outcome: TrainingOutcome) -> bytes:
     ax.set_xlabel("epoch")
     ax.set_ylabel("‖W‖₂ of the layer")
     ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def weight_histograms_png(outcome: TrainingOutcome) -> bytes:
+    """One panel per layer: the histogram of its weights without decay (λ = 0) and with it, on shared bins."""
+    layers = list(zip(outcome.reference.model.layers, outcome.model.layers, strict=True))
+    fig = Figure(figsize=(3.6 * len(layers), 3.8), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(layers), squeeze=False)[0]
+    for index, (ax, ((W0, _), (W, _))) in enumerate(zip(axes, layers, strict=True)):
+        bins = np.histogram_bin_edges(np.concatenate([W0.ravel(), W.ravel()]), bins=40)
+        ax.hist(W0.ravel(), bins=bins, color=REFERENCE_COLOUR, alpha=0.6, label="λ = 0")
+        ax.hist(W.ravel(), bins=bins, color=TRAIN_COLOUR, alpha=0.6, label=f"λ = {outcome.lam:g}")
+        ax.set_title("head" if index == len(layers) - 1 else f"hidden layer {index + 1}")
+        ax.set_xlabel("weight")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("count")
+    axes[0].legend(fontsize="small")
+    fig.suptitle("Weights per layer: decay pulls them towards 0")
+    return _png(fig)
+
+
+def loss_comparison_png(outcome: TrainingOutcome) -> bytes:
+    """Training and validation loss per epoch without decay (λ = 0) and with it, side by side on one scale."""
+    fig = Figure(figsize=(11.0, 4.4), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    runs = [(outcome.reference.history, "λ = 0 (no weight decay)"), (outcome.result.history, f"λ = {outcome.lam:g}")]
+    values = [v for history, _ in runs for v in (*history.train_loss, *history.val_loss)]
+    for ax, (history, title) in zip(axes, runs, strict=True):
+        _draw_losses(ax, history, values, title)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(_loss_name(outcome))
+    fig.suptitle(f"{outcome.label}: without decay the training loss falls and the validation loss need not")
     return _png(fig)
 
 

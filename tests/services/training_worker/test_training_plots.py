@@ -55,12 +55,15 @@ def test_polynomial_sweep_renders_all_four_plots(sweep_outcome: TrainingOutcome)
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        (None, {"loss", "weight_norm"}),
-        (NetworkConfig(hidden=(8, 4), activation="tanh", init="xavier"), {"loss", "weight_norm", "layer_norms"}),
+        (None, {"loss", "weight_norm", "loss_comparison"}),
+        (
+            NetworkConfig(hidden=(8, 4), activation="tanh", init="xavier"),
+            {"loss", "weight_norm", "loss_comparison", "layer_norms", "weight_histograms"},
+        ),
     ],
     ids=["logistic", "mlp"],
 )
-def test_a_classifier_has_no_fit_or_curve_plot_and_a_network_adds_per_layer_norms(
+def test_a_classifier_has_no_fit_or_curve_plot_and_a_network_adds_per_layer_plots(
     network: NetworkConfig | None, expected: set[str]
 ) -> None:
     config = TrainConfig(
@@ -74,3 +77,14 @@ def test_a_classifier_has_no_fit_or_curve_plot_and_a_network_adds_per_layer_norm
     assert set(plots) == expected
     for png in plots.values():
         _check_png(png)
+
+
+def test_an_undecayed_fit_has_no_comparison_plot() -> None:
+    config = TrainConfig(
+        optimizer=OptimizerConfig("gd", lr=0.1),
+        epochs=20,
+        regularization=RegularizationConfig("none", 0.0),
+        network=NetworkConfig(hidden=(4,)),
+    )
+    plots = render_plots(train_once(polynomial_1d(n_samples=20, seed=3), config, 0.2))
+    assert set(plots) == {"loss", "weight_norm", "fit", "layer_norms", "weight_histograms"}

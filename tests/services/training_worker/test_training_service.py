@@ -161,8 +161,9 @@ def test_an_mlp_job_trains_end_to_end_with_every_layer_reported(client: TestClie
     assert len(result["layer_similarity"]) == 3
     assert all(0.0 < layer["cosine"] < 1.0 and layer["l2"] > 0.0 for layer in result["layer_similarity"])
     assert result["metrics"]["val_accuracy"] > 0.9
-    assert sorted(result["plots"]) == ["layer_norms", "loss", "weight_norm"]
-    assert_png(client, job_id, "layer_norms")
+    assert sorted(result["plots"]) == ["layer_norms", "loss", "loss_comparison", "weight_histograms", "weight_norm"]
+    for name in ("layer_norms", "loss_comparison", "weight_histograms"):
+        assert_png(client, job_id, name)
     assert results(trainer, job_id) == [COMPLETED]
 
 

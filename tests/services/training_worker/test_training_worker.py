@@ -147,7 +147,7 @@ def test_the_runner_trains_reports_every_epoch_and_renders_plots() -> None:
     outcome = TrainJobRunner(render_plots=True)("j1", job, seen.append, lambda: False)
     assert isinstance(outcome.completed, TrainingCompleted)
     assert outcome.completed.spec_hash == normalized_spec_hash(job)
-    assert sorted(outcome.plots) == outcome.completed.plots == ["fit", "loss", "weight_norm"]
+    assert sorted(outcome.plots) == outcome.completed.plots == ["fit", "loss", "loss_comparison", "weight_norm"]
     assert len(seen) == 100  # the regularized fit and the λ = 0 reference, 50 epochs each
     assert outcome.last is seen[-1]
     assert seen[-1].fraction == 1.0
