@@ -181,6 +181,11 @@ def _on_loopback(container: DockerContainer, port: int, host_port: int) -> Docke
     return container
 
 
+# How long a server may take to serve after its container starts: generous, since a JVM starting on two cores
+# shared with other builds and test runs has taken two minutes here.
+KAFKA_START_S, REDIS_START_S, POSTGRES_START_S = 300, 120, 180
+
+
 def _check(container: DockerContainer, ready: Callable[[], bool], what: str, timeout_s: float) -> None:
     """Wait until `ready()`; fail with the container's last log lines if it exits or `timeout_s` passes."""
     wrapped = container.get_wrapped_container()
@@ -239,10 +244,11 @@ class ContainerServers:
             # The broker is by far the slowest to come up: the other two start while it does.
             for container in (stack.kafka, stack.redis, stack.postgres):
                 container.start()
-            _check(stack.kafka, stack._kafka_serves, f"Kafka on {stack.kafka_bootstrap}", 120)
-            _check(stack.redis, stack._redis_answers, f"Redis on {stack.redis_url}", 60)
+            _check(stack.kafka, stack._kafka_serves, f"Kafka on {stack.kafka_bootstrap}", KAFKA_START_S)
+            _check(stack.redis, stack._redis_answers, f"Redis on {stack.redis_url}", REDIS_START_S)
             # A service role reaching its own database proves the roles exist and the server listens for the host.
-            _check(stack.postgres, stack._training_connects, f"PostgreSQL on 127.0.0.1:{postgres_port}", 90)
+            where = f"PostgreSQL on 127.0.0.1:{postgres_port}"
+            _check(stack.postgres, stack._training_connects, where, POSTGRES_START_S)
         except BaseException:
             stack.stop()
             raise
@@ -272,7 +278,7 @@ class ContainerServers:
     def start_kafka(self) -> None:
         """Start the broker's container again (same port, same data) and wait until a client can use it."""
         self.kafka.get_wrapped_container().start()
-        _check(self.kafka, self._kafka_serves, f"Kafka on {self.kafka_bootstrap}", 120)
+        _check(self.kafka, self._kafka_serves, f"Kafka on {self.kafka_bootstrap}", KAFKA_START_S)
 
     def stop_redis(self) -> None:
         """Stop Redis (nothing is saved, so its data is lost, as a cache's may be)."""
@@ -281,7 +287,7 @@ class ContainerServers:
     def start_redis(self) -> None:
         """Start Redis's container again on the same port, and wait for PING."""
         self.redis.get_wrapped_container().start()
-        _check(self.redis, self._redis_answers, f"Redis on {self.redis_url}", 60)
+        _check(self.redis, self._redis_answers, f"Redis on {self.redis_url}", REDIS_START_S)
 
     def stop(self) -> None:
         """Remove the three containers and their volumes (those not created are skipped)."""
