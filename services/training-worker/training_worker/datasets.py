@@ -7,10 +7,12 @@ from collections.abc import Callable
 import numpy as np
 from quartet_shared.schemas.training import (
     Blobs,
+    Circles,
     DataSource,
     GeneratorSource,
     InlineSource,
     LinearData,
+    Moons,
     Polynomial1D,
     SklearnSource,
     UploadSource,
@@ -25,6 +27,7 @@ from training_worker.domain.data import (
     linear_data,
     parse_csv,
     polynomial_1d,
+    two_class_shapes,
 )
 from training_worker.domain.errors import InvalidConfig, InvalidDataset
 
@@ -95,6 +98,10 @@ def _generate(source: GeneratorSource, seed: int) -> Dataset:
             cluster_std=gen.cluster_std,
             seed=seed,
         )
+    if isinstance(gen, Moons):
+        return two_class_shapes("moons", n_samples=gen.n_samples, noise=gen.noise, seed=seed)
+    if isinstance(gen, Circles):
+        return two_class_shapes("circles", n_samples=gen.n_samples, noise=gen.noise, factor=gen.factor, seed=seed)
     raise InvalidConfig(f"unknown generator {gen!r}")
 
 

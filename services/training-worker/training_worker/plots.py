@@ -36,6 +36,8 @@ def render_plots(outcome: TrainingOutcome) -> dict[str, bytes]:
         plots["loss_comparison"] = loss_comparison_png(outcome)
     if outcome.model.kind == "linear" and outcome.train.n_features == 1:
         plots["fit"] = fit_comparison_png(outcome)
+    if outcome.model.kind != "linear" and outcome.train.n_features == 2:
+        plots["decision_boundary"] = decision_boundary_png(outcome)
     if outcome.sweep is not None:
         plots["validation_curve"] = validation_curve_png(outcome.sweep, metric=_loss_name(outcome))
     return plots
@@ -162,6 +164,39 @@ def fit_comparison_png(outcome: TrainingOutcome) -> bytes:
         ax.legend(loc="best", fontsize="small")
     axes[0].set_ylabel(train.target_name)
     fig.suptitle(f"{outcome.label} fit: a curve that bends too much overfits")
+    return _png(fig)
+
+
+def decision_boundary_png(outcome: TrainingOutcome) -> bytes:
+    """For two input features: the classes a classifier predicts without decay (λ = 0) and with it, over the data."""
+    fig = Figure(figsize=(11.0, 4.8), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    train, val = outcome.train, outcome.val
+    X = train.X if val is None else np.vstack([train.X, val.X])
+    pad = 0.1 * np.maximum(np.ptp(X, axis=0), 1e-9)
+    xs = np.linspace(X[:, 0].min() - pad[0], X[:, 0].max() + pad[0], 200)
+    ys = np.linspace(X[:, 1].min() - pad[1], X[:, 1].max() + pad[1], 200)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    levels = np.arange(len(train.class_names) + 1) - 0.5
+    panels = [
+        (axes[0], outcome.reference.model, "λ = 0 (no weight decay)", outcome.reference_metrics),
+        (axes[1], outcome.model, f"λ = {outcome.lam:g} (weight decay)", outcome.metrics),
+    ]
+    for ax, model, title, metrics in panels:
+        predicted = model.predict(grid).reshape(gx.shape)
+        ax.contourf(gx, gy, predicted, levels=levels, cmap="coolwarm", alpha=0.3)
+        ax.contour(gx, gy, predicted, levels=levels[1:-1], colors="black", linewidths=1.2)
+        ax.scatter(train.X[:, 0], train.X[:, 1], c=train.y, cmap="coolwarm", s=16, edgecolors="k", label="train")
+        if val is not None:
+            ax.scatter(val.X[:, 0], val.X[:, 1], c=val.y, cmap="coolwarm", marker="s", s=16, label="validation")
+        which = "val" if "val_accuracy" in metrics else "train"
+        ax.set_title(f"{title}\n{which} accuracy = {metrics.get(f'{which}_accuracy', float('nan')):.3f}")
+        ax.set_xlabel(train.feature_names[0])
+        ax.legend(loc="best", fontsize="small")
+    axes[0].set_ylabel(train.feature_names[1])
+    fig.suptitle(f"{outcome.label} decision boundary: without decay it bends around every point")
     return _png(fig)
 
 

@@ -77,7 +77,10 @@ def data_size(spec: TrainingJobSpec, datasets: DatasetLookup | None) -> DataSize
     data = spec.data
     if isinstance(data, GeneratorSource):
         gen = data.generator
-        features = gen.n_features if isinstance(gen, LinearData | BlobsData) else 1
+        # Moons and circles are 2-D; the polynomial generator has one input.
+        features = (
+            gen.n_features if isinstance(gen, LinearData | BlobsData) else 1 if gen.name == "polynomial_1d" else 2
+        )
         return DataSize(gen.n_samples, features, "data.generator.n_samples")
     if isinstance(data, SklearnSource):
         rows, features = _sklearn_shape(data.name)

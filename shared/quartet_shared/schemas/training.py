@@ -270,6 +270,26 @@ class Blobs(_Spec):
         return self
 
 
+class _TwoClassShape(_Spec):
+    """Two classes in 2-D with Gaussian noise, half the samples each."""
+
+    n_samples: int = Field(default=200, ge=4, le=MAX_ROWS)
+    noise: float = Field(default=0.2, ge=0.0, le=1e6)
+
+
+class Moons(_TwoClassShape):
+    """Two interleaving half circles, one class each: no line separates them."""
+
+    name: Literal["moons"] = "moons"
+
+
+class Circles(_TwoClassShape):
+    """Two concentric circles, the inner one scaled by factor, one class each."""
+
+    name: Literal["circles"] = "circles"
+    factor: float = Field(default=0.5, gt=0.0, lt=1.0)
+
+
 def _check_cells(rows: int, columns: int, field: str = "n_samples") -> None:
     if rows * columns > MAX_CELLS:
         raise FieldError(
@@ -277,7 +297,7 @@ def _check_cells(rows: int, columns: int, field: str = "n_samples") -> None:
         )
 
 
-GeneratorSpec = Annotated[Polynomial1D | LinearData | Blobs, Field(discriminator="name")]
+GeneratorSpec = Annotated[Polynomial1D | LinearData | Blobs | Moons | Circles, Field(discriminator="name")]
 
 
 class GeneratorSource(_Spec):
@@ -447,6 +467,8 @@ class TrainingJobSpec(_Spec):
             gen = data.generator
             if isinstance(gen, Blobs):
                 return "classification", gen.n_classes
+            if isinstance(gen, Moons | Circles):
+                return "classification", 2
             return "regression", 0
         return None, 0
 

@@ -53,6 +53,16 @@ def test_polynomial_demo_example_beats_lambda_zero() -> None:
     assert outcome.metrics["val_mse"] < outcome.reference_metrics["val_mse"]
 
 
+def test_moons_demo_decay_smooths_the_network() -> None:
+    outcome = run_job(_spec(next(p for p in EXAMPLES if p.stem == "mlp_moons_decay")))
+    assert outcome.label == "mlp"
+    assert outcome.train.n_features == 2
+    assert outcome.metrics["val_log_loss"] < 0.5 * outcome.reference_metrics["val_log_loss"]
+    assert outcome.metrics["train_log_loss"] > outcome.reference_metrics["train_log_loss"]
+    shrunk = [s.cosine for s in outcome.layer_similarity]
+    assert all(c is not None and c < 1.0 for c in shrunk)
+
+
 def test_inline_rows_and_uploaded_csv_train_the_same_model() -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 2))

@@ -55,15 +55,15 @@ def test_polynomial_sweep_renders_all_four_plots(sweep_outcome: TrainingOutcome)
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        (None, {"loss", "weight_norm", "loss_comparison"}),
+        (None, {"loss", "weight_norm", "loss_comparison", "decision_boundary"}),
         (
             NetworkConfig(hidden=(8, 4), activation="tanh", init="xavier"),
-            {"loss", "weight_norm", "loss_comparison", "layer_norms", "weight_histograms"},
+            {"loss", "weight_norm", "loss_comparison", "layer_norms", "weight_histograms", "decision_boundary"},
         ),
     ],
     ids=["logistic", "mlp"],
 )
-def test_a_classifier_has_no_fit_or_curve_plot_and_a_network_adds_per_layer_plots(
+def test_a_2d_classifier_has_a_boundary_and_no_fit_plot_and_a_network_adds_per_layer_plots(
     network: NetworkConfig | None, expected: set[str]
 ) -> None:
     config = TrainConfig(
@@ -88,3 +88,10 @@ def test_an_undecayed_fit_has_no_comparison_plot() -> None:
     )
     plots = render_plots(train_once(polynomial_1d(n_samples=20, seed=3), config, 0.2))
     assert set(plots) == {"loss", "weight_norm", "fit", "layer_norms", "weight_histograms"}
+
+
+def test_the_decision_boundary_shows_every_class_of_a_softmax_model() -> None:
+    config = TrainConfig(model="softmax", optimizer=OptimizerConfig("gd", lr=0.5), epochs=30)
+    outcome = train_once(blobs(n_samples=90, n_classes=3, seed=2), config, 0.2)
+    png = render_plots(outcome)["decision_boundary"]
+    _check_png(png)

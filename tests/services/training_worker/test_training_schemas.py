@@ -96,6 +96,16 @@ def test_the_default_data_suits_the_model() -> None:
         ({"model": {"kind": "mlp", "activation": "sigmoid"}}, "model.mlp.activation", "Input should be"),
         ({"model": {"kind": "mlp", "head": "tanh"}}, "model.mlp.head", "Input should be"),
         ({"model": {"kind": "mlp", "init": "orthogonal"}}, "model.mlp.init", "Input should be"),
+        (
+            {"data": {"kind": "generator", "generator": {"name": "circles", "factor": 1.0}}},
+            "data.generator.generator.circles.factor",
+            "less than 1",
+        ),
+        (
+            {"data": {"kind": "generator", "generator": {"name": "moons", "n_samples": 2}}},
+            "data.generator.generator.moons.n_samples",
+            "greater than or equal to 4",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, message: str) -> None:
@@ -136,6 +146,14 @@ def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, messag
             "model.head: a sigmoid head is binary, but the data has 3 classes",
         ),
         ({"model": {"kind": "mlp"}, "data": {"kind": "sklearn", "name": "wine"}}, "model.head: a linear head needs"),
+        (
+            {"model": {"kind": "mlp"}, "data": {"kind": "generator", "generator": {"name": "moons"}}},
+            "model.head: a linear head needs",
+        ),
+        (
+            {"model": {"kind": "linear"}, "data": {"kind": "generator", "generator": {"name": "circles"}}},
+            "model: linear regression needs a numeric target",
+        ),
         (
             {"model": {"kind": "mlp", "head": "softmax"}, "data": {"kind": "sklearn", "name": "diabetes"}},
             "model.head: a softmax head needs class labels",

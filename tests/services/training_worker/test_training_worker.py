@@ -67,6 +67,10 @@ def test_data_size_of_every_source() -> None:
     assert data_size(spec(), None).rows == 500
     poly = data_size(spec(model={"kind": "polynomial", "degree": 15}), None)
     assert (poly.rows, poly.features, poly.field) == (20, 1, "data.generator.n_samples")
+    moons = data_size(
+        spec(model={"kind": "logistic"}, data={"kind": "generator", "generator": {"name": "moons"}}), None
+    )
+    assert (moons.rows, moons.features) == (200, 2)
     assert data_size(spec(data={"kind": "sklearn", "name": "diabetes"}), None).features == 10
     inline = data_size(spec(data={"kind": "inline", "rows": [[1, 2, 3]] * 4}), None)
     assert (inline.rows, inline.features, inline.field) == (4, 2, "data.rows")

@@ -157,6 +157,32 @@ def blobs(
     return Dataset(X, labels.astype(np.float64), names, "label", "classification", classes, "blobs")
 
 
+def two_class_shapes(
+    shape: Literal["moons", "circles"], *, n_samples: int = 200, noise: float = 0.2, factor: float = 0.5, seed: int = 0
+) -> Dataset:
+    """Two classes in 2-D that no line separates: interleaving half circles (moons) or concentric circles.
+
+    The same shapes as scikit-learn's make_moons and make_circles (circles: the inner one scaled by factor),
+    with Gaussian noise of standard deviation noise, in shuffled order.
+    """
+    rng = np.random.default_rng(seed)
+    n_outer = n_samples // 2
+    n_inner = n_samples - n_outer
+    if shape == "moons":
+        t_out, t_in = np.linspace(0.0, np.pi, n_outer), np.linspace(0.0, np.pi, n_inner)
+        outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+        inner = np.column_stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)])
+    else:
+        t_out = np.linspace(0.0, 2.0 * np.pi, n_outer, endpoint=False)
+        t_in = np.linspace(0.0, 2.0 * np.pi, n_inner, endpoint=False)
+        outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+        inner = factor * np.column_stack([np.cos(t_in), np.sin(t_in)])
+    X = np.vstack([outer, inner]) + noise * rng.standard_normal((n_samples, 2))
+    y = np.concatenate([np.zeros(n_outer), np.ones(n_inner)])
+    order = rng.permutation(n_samples)
+    return Dataset(X[order], y[order], ("x0", "x1"), "label", "classification", ("class_0", "class_1"), shape)
+
+
 # User data -----------------------------------------------------------------------------------------
 
 

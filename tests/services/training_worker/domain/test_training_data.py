@@ -14,6 +14,7 @@ from training_worker.domain.data import (
     linear_data,
     parse_csv,
     polynomial_1d,
+    two_class_shapes,
 )
 from training_worker.domain.errors import IncompatibleData, InvalidConfig, InvalidDataset
 
@@ -124,6 +125,24 @@ def test_generators_are_seeded_and_shaped() -> None:
     clusters = blobs(n_samples=90, n_classes=3, seed=2)
     assert clusters.class_names == ("class_0", "class_1", "class_2")
     assert np.bincount(clusters.y.astype(int)).tolist() == [30, 30, 30]
+
+
+def test_moons_and_circles_are_seeded_two_class_shapes_no_line_separates() -> None:
+    moons = two_class_shapes("moons", n_samples=101, noise=0.0, seed=3)
+    assert moons.X.shape == (101, 2)
+    assert moons.class_names == ("class_0", "class_1")
+    assert np.bincount(moons.y.astype(np.intp)).tolist() == [50, 51]
+    outer, inner = moons.X[moons.y == 0], moons.X[moons.y == 1]
+    np.testing.assert_allclose(np.hypot(*outer.T), 1.0)
+    np.testing.assert_allclose(np.hypot(inner[:, 0] - 1.0, inner[:, 1] - 0.5), 1.0)
+    assert outer[:, 1].min() >= -1e-12 and inner[:, 1].max() <= 0.5 + 1e-12
+    circles = two_class_shapes("circles", n_samples=80, noise=0.0, factor=0.3, seed=3)
+    radii = np.hypot(*circles.X.T)
+    np.testing.assert_allclose(radii[circles.y == 0], 1.0)
+    np.testing.assert_allclose(radii[circles.y == 1], 0.3)
+    noisy = two_class_shapes("moons", n_samples=60, noise=0.2, seed=4)
+    np.testing.assert_array_equal(noisy.X, two_class_shapes("moons", n_samples=60, noise=0.2, seed=4).X)
+    assert not np.array_equal(noisy.X, two_class_shapes("moons", n_samples=60, noise=0.2, seed=5).X)
 
 
 def test_splits_partition_the_rows() -> None:
