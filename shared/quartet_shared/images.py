@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -101,14 +102,22 @@ def parse_export(text: str, markers: Mapping[str, str] = TARGET_MARKERS) -> list
     return pins
 
 
-def locked(package: str | None = None, group: str | None = None) -> list[Pinned]:
+@cache
+def locked(package: str | None = None, group: str | None = None) -> tuple[Pinned, ...]:
     """The third-party pins of a workspace package (without dev groups), or of one dependency group only."""
     command = [*_uv(), "export", "--frozen", "--no-header", "--format", "requirements-txt", "--no-emit-workspace"]
     command += ["--package", package, "--no-dev"] if package else ["--only-group", str(group), "--no-emit-project"]
-    return parse_export(_run(command, cwd=ROOT).stdout)
+    return tuple(parse_export(_run(command, cwd=ROOT).stdout))
 
 
 def _sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256_of(path: Path, _size: int, _mtime_ns: int) -> str:
+    """A file's digest, computed once per process for each (path, size, mtime)."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -133,7 +142,8 @@ def _cached(pins: Iterable[Pinned]) -> dict[Pinned, Path]:
 def fetch_wheels(pins: list[Pinned]) -> dict[Pinned, Path]:
     """Each pin's wheel for the target interpreter: from the cache, else from the index (binary only, hashed)."""
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-    missing = [pin for pin in pins if pin not in _cached(pins)]
+    cached = _cached(pins)
+    missing = [pin for pin in pins if pin not in cached]
     if missing:
         print(f"fetching {len(missing)} wheels for Python 3.11.2 linux x86_64 ...", file=sys.stderr)
         with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=STAGE_DIR) as requirements:
@@ -169,11 +179,12 @@ def stage_service(program: str) -> None:
     """What a service image installs: pip's wheel, the kernel's wheels, then the service's own on top."""
     kernel = locked("quartet-shared")
     stage_wheels(STAGE_DIR / "pip", [pin for pin in locked(group="dev") if pin.name == "pip"])
-    stage_wheels(STAGE_DIR / "kernel", kernel)
+    stage_wheels(STAGE_DIR / "kernel", list(kernel))
     # The kernel's dependencies get a layer of their own, shared by every service image: not repeated here.
     shared = {pin.name for pin in kernel}
     own = STAGE_DIR / program
-    stage_wheels(own, [pin for pin in locked(f"quartet-{program}") if pin.name not in shared])
+    stage_wheels(own / "deps", [pin for pin in locked(f"quartet-{program}") if pin.name not in shared])
+    shutil.rmtree(own / "workspace", ignore_errors=True)
     build_workspace_wheels(own / "workspace", ["quartet-shared", f"quartet-{program}"])
 
 
@@ -250,7 +261,8 @@ def build_one(image: Image, tag: str | None = None) -> float:
         command += ["--build-arg", f"{key}={value}"]
     print(f"building {target} ...", file=sys.stderr)
     started = time.monotonic()
-    _run([*command, "."], cwd=ROOT, env=docker_env())
+    # The build's own progress goes to stderr as it happens: a failing step shows its output.
+    subprocess.run([*command, "."], cwd=ROOT, env=docker_env(), check=True, stdout=sys.stderr)
     return time.monotonic() - started
 
 

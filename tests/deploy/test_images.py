@@ -1,47 +1,36 @@
-"""deploy/docker/Dockerfile: its structure, and its builder stage replayed without Docker.
+"""deploy/docker/Dockerfile: its structure, and the four service images built from it in a Docker engine.
 
-The builder's two `uv sync` steps run here as they run in the image (same flags, same lock, only the root
-pyproject, uv.lock, shared/ and the one service copied in), into a fresh virtual environment per service.
-That environment must hold the service and the kernel and nothing else of the workspace or its dev tools,
-and the service's console script must start from it: a dependency a service imports but does not declare,
-or package data its wheel leaves out (the rental migrations), fails here before it fails in an image.
+The images are built with `quartet_shared.images` (docker's layer cache makes that cheap when nothing changed),
+then looked at from inside: `pip list` (pip's staged wheel mounted read-only, since the image has no pip) must
+show its service, the kernel and exactly the lock's pins for them on Python 3.11.2; nothing of the dev or bench
+groups, no other service's distribution or its exclusive dependencies (all derived from uv.lock); no compiler,
+uv or pip on its filesystem; it runs as uid 10001 and its console script starts; and its size stays within
+1.5 x (its installed environment + the base). Set QUARTET_IMAGE_TAG to build and check `quartet/<service>:TAG`
+instead of the registry's own tags.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import tomllib
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from dockerfile_parse import DockerfileParser
+from packaging.utils import canonicalize_name
+from quartet_shared import images
 
-from tests.deploy.conftest import BY_PROGRAM, REPO
+from tests.deploy.conftest import BY_PROGRAM, REPO, Roles, require_roles
 
 DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
-DEV_ONLY = {"pytest", "mypy", "ruff", "testcontainers", "schemathesis", "kubernetes-validate", "dockerfile-parse"}
-
-
-@cache
-def uv() -> list[str]:
-    """The uv that runs this workspace: `uv run` names itself in $UV; else uv on the PATH or python3 -m uv."""
-    candidates = [[os.environ["UV"]]] if os.environ.get("UV") else []
-    candidates += [["uv"], ["python3", "-m", "uv"], [sys.executable, "-m", "uv"]]
-    for command in candidates:
-        try:
-            if subprocess.run([*command, "--version"], capture_output=True).returncode == 0:
-                return command
-        except OSError:
-            continue
-    raise AssertionError("uv not found")
+# Installers and build tools: never in an image, whatever the lock says.
+INSTALLERS = {"pip", "uv", "setuptools", "wheel", "hatchling"}
+EXECUTABLES = ["gcc", "cc", "c++", "g++", "clang", "ld", "make", "uv", "uvx", "pip", "pip3", "pip3.11"]
+SIZE_FACTOR = 1.5
 
 
 def instructions() -> list[dict[str, Any]]:
@@ -66,132 +55,171 @@ def values(stage: str, instruction: str) -> list[str]:
     return [i["value"] for i in stages()[stage] if i["instruction"] == instruction]
 
 
+def test_dockerfile_needs_no_buildkit_and_no_registry() -> None:
+    """No `# syntax=` line (a frontend image), no RUN --mount, every stage from the local base or an earlier stage."""
+    text = DOCKERFILE.read_text()
+    assert not any(line.lower().startswith("# syntax") for line in text.splitlines())
+    assert all("--mount" not in i["value"] for i in instructions() if i["instruction"] == "RUN")
+    (default,) = [i["value"] for i in instructions()[:1] if i["instruction"] == "ARG"]
+    assert default == f"BASE_IMAGE={images.engine.BASE_IMAGE}"
+    assert {images.IMAGES[program].base for program in BY_PROGRAM} == {images.engine.BASE_IMAGE}
+    seen: list[str] = []
+    for name, body in stages().items():
+        parent = body[0]["value"].split()[0]
+        assert parent == "${BASE_IMAGE}" or parent in seen, f"stage {name} is built FROM {parent}"
+        seen.append(name)
+    assert seen == ["kernel", "service", "runtime"]
+
+
 def test_runtime_stage_runs_unprivileged_with_a_healthcheck() -> None:
-    """The final stage: a numeric non-root user, /healthz on the service's port, the role as the command."""
-    assert list(stages()) == ["uv", "builder", "runtime"]
-    (user,) = values("runtime", "USER")
-    uid = int(user.split(":")[0])
-    assert uid >= 1000
+    """The final stage: uid 10001, /healthz on the service's port, the role as the command, only venv files copied."""
+    assert values("runtime", "USER") == ["10001:10001"]
     (health,) = values("runtime", "HEALTHCHECK")
     assert "/healthz" in health and "HEALTHCHECK_PORT" in health
     assert any("HEALTHCHECK_PORT=${PORT}" in env for env in values("runtime", "ENV"))
     assert values("runtime", "EXPOSE") == ["${PORT}"]
     assert values("runtime", "ENTRYPOINT") == ['["quartet-service"]']
     assert values("runtime", "CMD") == ['["api"]']
-    # Only the virtual environment crosses from the builder: no uv, no source tree, no compiler.
-    copies = values("runtime", "COPY")
-    assert copies == ["--from=builder /opt/quartet/venv /opt/quartet/venv"]
+    # Nothing from the build context, no pip, no wheels: the kernel's environment, then the service's additions.
+    assert values("runtime", "COPY") == [
+        "--from=kernel /opt/quartet/venv /opt/quartet/venv",
+        "--from=service /opt/deps/ /",
+        "--from=service /opt/app/ /",
+    ]
 
 
-def test_both_stages_share_base_image_and_venv_path() -> None:
-    """Console scripts keep their interpreter path, so builder and runtime must agree on both."""
-    builder_from, runtime_from = values("builder", "FROM")[0], values("runtime", "FROM")[0]
-    assert builder_from.split()[0] == runtime_from.split()[0] == "${PYTHON_IMAGE}"
-    assert any("UV_PROJECT_ENVIRONMENT=/opt/quartet/venv" in env for env in values("builder", "ENV"))
-
-
-def test_uv_in_the_image_is_the_uv_that_wrote_the_lock() -> None:
-    """The builder's uv is the version this workspace uses, so `--frozen` reads the lock the same way."""
-    args = {i["value"].split("=", 1)[0]: i["value"].split("=", 1)[1] for i in instructions()[:2]}
-    ours = subprocess.run([*uv(), "--version"], capture_output=True, text=True).stdout.split()
-    assert args["UV_IMAGE"] == f"ghcr.io/astral-sh/uv:{ours[1]}"
-    assert args["PYTHON_IMAGE"].startswith(f"python:{sys.version_info.major}.{sys.version_info.minor}-")
-
-
-def test_builder_installs_one_service_from_the_lock() -> None:
-    """Both syncs are frozen (the lock is the truth), without dev dependencies, for quartet-${SERVICE} only."""
-    syncs = [v for v in values("builder", "RUN") if "uv sync" in v]
-    assert len(syncs) == 2
-    for sync in syncs:
-        assert "--frozen" in sync and "--no-dev" in sync and '--package "quartet-${SERVICE}"' in sync
-    assert "--no-install-workspace" in syncs[0]
-    assert "--no-editable" in syncs[1]
-
-
-def test_build_context_holds_what_the_dockerfile_copies() -> None:
-    """Every COPY source exists for every service and is let through .dockerignore."""
-    reincluded = {
-        line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
-    }
-    for copy in values("builder", "COPY"):
-        if copy.startswith("--from"):
-            continue
+def test_build_context_is_only_what_the_images_module_stages() -> None:
+    """Every context COPY reads .local/images/, the only path .dockerignore lets through (never .local/docker)."""
+    rules = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert rules[0] == "**"
+    # Of .local (or of anything hidden) only .local/images/ gets in, and never its wheel cache.
+    assert [rule for rule in rules if rule.startswith(("!.", "!*"))] == ["!.local/images/"]
+    assert rules.index(".local/images/.cache") > rules.index("!.local/images/")
+    context_copies = [i["value"] for i in instructions() if i["instruction"] == "COPY" and "--from" not in i["value"]]
+    assert context_copies
+    for copy in context_copies:
         *sources, _dest = copy.split()
-        for program in BY_PROGRAM:
-            for source in sources:
-                path = source.replace("${SERVICE}", program).rstrip("/")
-                assert (REPO / path).exists(), path
-                assert path.split("/")[0] in reincluded, f"{path} is excluded by .dockerignore"
-
-
-@dataclass(frozen=True)
-class Replayed:
-    """One service's replayed builder: its environment, what is installed there, and its `--help`."""
-
-    venv: Path
-    frozen: str
-    help: subprocess.CompletedProcess[str]
-
-
-def _replay_builder(program: str, workdir: Path) -> Replayed:
-    """Run the builder's steps for one service, then its console script from the result."""
-    src, venv = workdir / "src", workdir / "venv"
-    (src / "services").mkdir(parents=True)
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_LINK_MODE": "hardlink", "VIRTUAL_ENV": ""}
-    for name in ("pyproject.toml", "uv.lock"):
-        shutil.copy(REPO / name, src / name)
-    package = f"quartet-{program}"
-    sync = [*uv(), "sync", "--quiet", "--frozen", "--no-dev", "--package", package]
-    subprocess.run([*sync, "--no-install-workspace"], cwd=src, env=env, check=True, capture_output=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", ".local")
-    shutil.copytree(REPO / "shared", src / "shared", ignore=ignore)
-    shutil.copytree(REPO / "services" / program, src / "services" / program, ignore=ignore)
-    subprocess.run([*sync, "--no-editable"], cwd=src, env=env, check=True, capture_output=True)
-    freeze = subprocess.run([*uv(), "pip", "freeze", "--python", str(venv / "bin" / "python")], capture_output=True)
-    # Only the environment's own PATH and a scratch home: nothing of this workspace's .venv can leak in.
-    help_ = subprocess.run(
-        [str(venv / "bin" / program), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=workdir,
-        env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(workdir), "MPLCONFIGDIR": str(workdir / "mpl")},
-    )
-    return Replayed(venv, freeze.stdout.decode(), help_)
+        assert all(source.startswith(".local/images/") for source in sources), copy
 
 
 @pytest.fixture(scope="module")
-def environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Replayed]]:
-    """The four services' image environments, replayed in parallel once for this module, then removed."""
-    workdir = tmp_path_factory.mktemp("images")
-    try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {p: pool.submit(_replay_builder, p, workdir / p) for p in BY_PROGRAM}
-            yield {p: f.result() for p, f in futures.items()}
-    finally:
-        # Where the uv cache is on another filesystem the environments are copies, not links: large.
-        shutil.rmtree(workdir, ignore_errors=True)
+def built() -> dict[str, str]:
+    """Every service image, built (or found up to date in the build cache): its reference, by service."""
+    tag = os.environ.get("QUARTET_IMAGE_TAG")
+    images.build(list(BY_PROGRAM), tag)
+    return {p: f"quartet/{p}:{tag}" if tag else images.IMAGES[p].tag for p in BY_PROGRAM}
 
 
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A docker command against the engine the images were built in."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, env=images.docker_env(), check=check)
+
+
+def in_image(image: str, script: str) -> subprocess.CompletedProcess[str]:
+    """A shell script run in a throwaway container of the image (as the image's own user)."""
+    return docker("run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", script, check=False)
+
+
+def pip_list(image: str) -> dict[str, str]:
+    """`pip list` of the image's environment, by pip's staged wheel mounted read-only (the image has no pip)."""
+    (wheel,) = (images.STAGE_DIR / "pip").glob("pip-*.whl")
+    mount = f"type=bind,source={wheel},target=/mnt/pip.whl,readonly"
+    # --path: only the environment's site-packages, not the wheel pip itself runs from.
+    site = "/opt/quartet/venv/lib/python3.11/site-packages"
+    command = ["--mount", mount, "--entrypoint", "python", image, "/mnt/pip.whl/pip", "list", "--path", site]
+    listed = docker("run", "--rm", "--network", "none", *command, "--format", "json", "--disable-pip-version-check")
+    return {canonicalize_name(d["name"]): d["version"] for d in json.loads(listed.stdout)}
+
+
+@cache
+def workspace_version(program: str) -> str:
+    """A workspace package's version, from its pyproject.toml."""
+    path = REPO / ("shared" if program == "shared" else f"services/{program}") / "pyproject.toml"
+    return str(tomllib.loads(path.read_text())["project"]["version"])
+
+
+def expected_distributions(program: str) -> dict[str, str]:
+    """What the lock says the service's image holds: its pins for Python 3.11.2, the kernel and the service."""
+    pins = {pin.name: pin.version for pin in images.locked(f"quartet-{program}")}
+    return {**pins, "quartet-shared": workspace_version("shared"), f"quartet-{program}": workspace_version(program)}
+
+
+def forbidden_distributions(program: str) -> dict[str, str]:
+    """Why each distribution the service must not carry is forbidden: tooling groups, other services."""
+    own = expected_distributions(program)
+    reasons = dict.fromkeys(INSTALLERS, "installer")
+    for group in ("dev", "bench"):
+        reasons |= {pin.name: f"{group} group" for pin in images.locked(group=group) if pin.name not in own}
+    for other in set(BY_PROGRAM) - {program}:
+        reasons[f"quartet-{other}"] = f"the {other} service"
+        exclusive = {pin.name for pin in images.locked(f"quartet-{other}")} - set(own)
+        reasons |= dict.fromkeys(exclusive, f"only {other} needs it")
+    return reasons
+
+
+@pytest.mark.docker
+# The first test builds the four images: cold, on two busy cores, that takes longer than the default timeout.
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("program", sorted(BY_PROGRAM))
-def test_image_environment_holds_its_service_and_the_kernel_only(
-    program: str, environments: dict[str, Replayed]
+def test_image_holds_its_service_the_kernel_and_their_locked_pins_only(program: str, built: dict[str, str]) -> None:
+    """pip list: exactly the lock's pins for this service and the two workspace wheels; nothing forbidden."""
+    installed = pip_list(built[program])
+    found = {name: why for name, why in forbidden_distributions(program).items() if name in installed}
+    assert not found, f"{program} image holds {found}"
+    assert installed == expected_distributions(program)
+
+
+@pytest.mark.docker
+# The first test builds the four images: cold, on two busy cores, that takes longer than the default timeout.
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("program", sorted(BY_PROGRAM))
+def test_image_has_no_compiler_uv_or_pip(program: str, built: dict[str, str]) -> None:
+    """Not on the PATH, no such executable anywhere on the filesystem, pip not importable."""
+    names = " -o ".join(f"-name '{name}'" for name in [*EXECUTABLES, "gcc-*", "cc1*", "pip-*"])
+    found = f"find / -xdev -type f -perm /111 \\( {names} \\) -print"
+    script = f"for c in {' '.join(EXECUTABLES)}; do command -v $c; done; {found}"
+    result = in_image(built[program], f"{script} 2>/dev/null; python -c 'import pip' 2>/dev/null && echo import pip")
+    assert result.stdout.split() == []
+
+
+@pytest.mark.docker
+# The first test builds the four images: cold, on two busy cores, that takes longer than the default timeout.
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("program", sorted(BY_PROGRAM))
+def test_image_runs_as_10001_and_its_console_script_starts(
+    program: str, built: dict[str, str], service_roles: dict[str, Roles]
 ) -> None:
-    """The service and quartet-shared, as wheels; no other service, no development tool."""
-    frozen = environments[program].frozen
-    names = {re.split(r"[=@ ]", line, maxsplit=1)[0].lower() for line in frozen.splitlines() if line.strip()}
-    quartet = {n for n in names if n.startswith("quartet-")}
-    assert quartet == {"quartet-shared", f"quartet-{program}"}
-    assert not names & DEV_ONLY, sorted(names & DEV_ONLY)
-    assert "-e " not in frozen, "workspace packages must be installed as wheels, not editable"
-
-
-@pytest.mark.parametrize("program", sorted(BY_PROGRAM))
-def test_console_script_starts_from_the_image_environment(program: str, environments: dict[str, Replayed]) -> None:
-    """`<service> --help` works with only what the image has: every import is declared, every file shipped."""
-    replayed = environments[program]
-    assert replayed.help.returncode == 0, replayed.help.stderr[-3000:]
-    assert "api" in replayed.help.stdout
+    """The image's user is 10001; `IMAGE --help` (its console script, from the environment alone) lists the roles
+    the service's console script accepts here, in the workspace."""
+    image = built[program]
+    config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", image).stdout)
+    assert config["User"] == "10001:10001"
+    assert in_image(image, "id -u; id -g").stdout.split() == ["10001", "10001"]
+    started = docker("run", "--rm", "--network", "none", image, "--help", check=False)
+    assert started.returncode == 0, started.stderr[-3000:]
+    require_roles(program, {"api"}, service_roles)
+    in_the_image = re.search(r"\{([a-z,-]+)\}", started.stdout)
+    assert in_the_image, started.stdout
+    assert set(in_the_image.group(1).split(",")) == service_roles[program].accepted
     if program == "rental-manager":
-        site = next((replayed.venv / "lib").glob("python3*/site-packages"))
-        assert (site / "rental_manager" / "migrations" / "env.py").is_file(), "migrations missing from the wheel"
+        package = in_image(image, "python -c 'import rental_manager; print(rental_manager.__path__[0])'").stdout.strip()
+        migrations = in_image(image, f"test -f {package}/migrations/env.py && echo present")
+        assert migrations.stdout.strip() == "present", "migrations missing from the wheel"
+
+
+@pytest.mark.docker
+# The first test builds the four images: cold, on two busy cores, that takes longer than the default timeout.
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("program", sorted(BY_PROGRAM))
+def test_image_size_within_one_and_a_half_times_its_environment_and_base(
+    program: str, built: dict[str, str], record_property: Any
+) -> None:
+    """Image size <= 1.5 x (installed environment + base): no wheels, caches or copies left in its layers."""
+    image = built[program]
+    size = int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout)
+    base = int(docker("image", "inspect", "--format", "{{.Size}}", images.engine.BASE_IMAGE).stdout)
+    venv = int(in_image(image, "du -sk /opt/quartet/venv").stdout.split()[0]) * 1024
+    mb = {"image": size / 1e6, "venv": venv / 1e6, "base": base / 1e6, "ratio": size / (venv + base)}
+    record_property("sizes", mb)
+    print(f"{program}: " + ", ".join(f"{key} {value:.2f}" for key, value in mb.items()))
+    assert size <= SIZE_FACTOR * (venv + base), mb
