@@ -1,131 +1,281 @@
-"""`docker compose up` end to end: the stack builds, comes up healthy, and runs a training and a planning job.
+"""`docker compose up` end to end, as a user runs it: from the images `make images` builds, `up -d --wait` brings
+Kafka, Redis, PostgreSQL, topic creation, migrations and every API and worker (each its own container) to
+healthy; then, through the published ports only, jobs and a rental journey complete, a worker SIGKILLed mid-job
+and a broker restarted while jobs are accepted lose and double nothing, a malformed setting is named, and
+`down -v` leaves nothing behind.
 
-Needs a Docker engine with Compose; where none answers the test is deselected (tests/deploy/conftest.py),
-never counted as passed. It runs as its own Compose project on free host ports, so a running `make up` stack
-is untouched, and removes its containers and volumes at the end.
+Its own Compose project (`quartet-e2e-<random>`), free host ports on 127.0.0.1 and secrets generated into a
+temporary .env, so a running stack is untouched. The tests share one stack and run in file order; the last one
+takes it down. Needs a Docker engine: deselected where none answers, a failure on CI (tests/deploy/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
-from quartet_shared.infra import compose_command, free_port
+from quartet_shared.jobservice import JobTopics
+from quartet_shared.settings import KernelSettings
+from simulator.rental import RentalApi
 
 from tests.deploy.conftest import REPO
-from tests.support.auth import ADMIN_KEY, API_KEYS_JSON
+from tests.support.auth import ADMIN
+from tests.support.cli import quartet
+from tests.support.compose_stack import ComposeStack, client_env
+from tests.support.effects import wait_until
+from tests.support.jobs import committed_events
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
-
-class Override(yaml.SafeDumper):
-    """Writes Compose's `!override` tag, which replaces a list instead of merging into it."""
-
-
-class Replace(list[str]):
-    """A list Compose should take as is."""
-
-
-Override.add_representer(Replace, lambda dumper, data: dumper.represent_sequence("!override", list(data)))
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, unique_project: str) -> Iterator[dict[str, int]]:
-    """The default profile up (built from this checkout) on free host ports; down with its volumes after."""
-    ports = {"kafka": free_port(), "training-api": free_port(), "planner-api": free_port()}
-    override = {
-        "services": {
-            "kafka": {
-                "ports": Replace([f"{ports['kafka']}:9092"]),
-                "environment": {
-                    "KAFKA_ADVERTISED_LISTENERS": f"INTERNAL://kafka:19092,EXTERNAL://localhost:{ports['kafka']}"
-                },
-            },
-            "redis": {"ports": Replace([])},
-            "postgres": {"ports": Replace([])},
-            "training-api": {
-                "ports": Replace([f"127.0.0.1:{ports['training-api']}:8001"]),
-                "environment": {"QUARTET_API_KEYS": API_KEYS_JSON},
-            },
-            "planner-api": {
-                "ports": Replace([f"127.0.0.1:{ports['planner-api']}:8002"]),
-                "environment": {"QUARTET_API_KEYS": API_KEYS_JSON},
-            },
-            "rental-api": {"ports": Replace([])},
-        }
-    }
-    path = tmp_path_factory.mktemp("compose") / "override.yml"
-    path.write_text(yaml.dump(override, Dumper=Override))
-    compose = [*compose_command(), "-f", str(path), "-p", unique_project]
-    try:
-        up = subprocess.run([*compose, "up", "-d", "--build", "--wait"], capture_output=True, text=True, timeout=1800)
-        if up.returncode != 0:
-            logs = subprocess.run([*compose, "logs", "--tail", "80"], capture_output=True, text=True)
-            pytest.fail(f"compose up failed:\n{up.stderr[-4000:]}\n{logs.stdout[-8000:]}")
-        yield ports
-    finally:
-        subprocess.run([*compose, "down", "--volumes", "--remove-orphans"], capture_output=True, timeout=300)
+SCENARIOS = REPO / "services" / "path-planner" / "scenarios"
+# Each API and worker in its own container, and the one-shot steps that must have finished.
+LONG_RUNNING = {
+    "kafka",
+    "redis",
+    "postgres",
+    "training-api",
+    "training-worker",
+    "planner-api",
+    "planner-worker",
+    "rental-api",
+    "rental-worker",
+    "rental-relay",
+}
+ONE_SHOT = {"kafka-topics", "rental-migrate"}
+PLANNED = "quartet.planning.PlanCompleted.v1"
 
 
 @pytest.fixture(scope="module")
-def unique_project() -> str:
-    """A Compose project name of this run's own."""
-    return f"quartet-e2e-{os.urandom(4).hex()}"
-
-
-def _submit(kind: str, file: Path, url_option: str, port: int, workdir: Path) -> dict[str, Any]:
-    """`quartet submit KIND FILE --wait --json` against the stack, as a user runs it."""
-    out = subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "quartet"),
-            "submit",
-            kind,
-            str(file),
-            "--wait",
-            "--json",
-            url_option,
-            f"http://localhost:{port}",
-            "--timeout",
-            "600",
-        ],
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
+    """The default profile from this checkout's images, up and healthy; down with its volumes after."""
+    build = subprocess.run(
+        [sys.executable, "-m", "quartet_shared.images", "build"],
         capture_output=True,
         text=True,
-        timeout=700,
-        cwd=workdir,
-        env={**os.environ, "QUARTET_API_KEY": ADMIN_KEY},
+        timeout=3600,
+        cwd=REPO,
+        check=False,
     )
+    assert build.returncode == 0, f"building the images failed:\n{build.stderr[-4000:]}"
+    stack = ComposeStack.create(f"quartet-e2e-{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("compose"))
+    try:
+        up = stack.run("up", "--detach", "--wait", "--wait-timeout", "600", "--pull", "never", timeout_s=900)
+        assert up.returncode == 0, f"compose up failed:\n{up.stderr[-4000:]}\n{stack.logs(tail=40)[-12000:]}"
+        yield stack
+    finally:
+        stack.run("down", "--volumes", "--remove-orphans", timeout_s=300)
+
+
+def _states(stack: ComposeStack) -> dict[str, dict[str, Any]]:
+    out = stack.run("ps", "--all", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return {row["Service"]: row for row in rows}
+
+
+def _results(stack: ComposeStack, topic: str) -> dict[str, list[str]]:
+    """The committed result events on `topic`, by job id."""
+    by_job: dict[str, list[str]] = {}
+    for event in committed_events(KernelSettings(kafka_bootstrap_servers=stack.kafka), topic, timeout_s=120):
+        by_job.setdefault(str(event.subject), []).append(event.type)
+    return by_job
+
+
+def test_up_wait_brings_every_server_step_api_and_worker_to_healthy(stack: ComposeStack) -> None:
+    states = _states(stack)
+    assert set(states) == LONG_RUNNING | ONE_SHOT
+    for service in sorted(LONG_RUNNING):
+        assert states[service]["State"] == "running", states[service]
+        assert states[service]["Health"] == "healthy", states[service]
+    for service in sorted(ONE_SHOT):
+        assert (states[service]["State"], states[service]["ExitCode"]) == ("exited", 0), states[service]
+    assert len({row["ID"] for row in states.values()}) == len(states)
+
+
+def _submit(kind: str, spec: Path, option: str, url: str, workdir: Path) -> dict[str, Any]:
+    """`quartet submit KIND SPEC --wait --json` against the stack, as a user runs it."""
+    out = quartet("submit", kind, str(spec), "--wait", "--json", option, url, "--timeout", "600", cwd=workdir)
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
-def test_training_job_runs_end_to_end(stack: dict[str, int], tmp_path: Path) -> None:
-    """A softmax job on iris submitted to the training API in Compose succeeds with a result."""
-    out = _submit(
-        "training",
-        REPO / "services" / "training-worker" / "examples" / "softmax_iris.yaml",
-        "--training-url",
-        stack["training-api"],
-        tmp_path,
-    )
-    assert out["job"]["status"] == "succeeded", out
-    assert out["result"], out
+def _assert_plots(out: dict[str, Any]) -> None:
+    assert out["plots"], out
+    for plot in out["plots"]:
+        assert Path(plot).read_bytes().startswith(b"\x89PNG"), plot
 
 
-def test_planning_job_runs_end_to_end(stack: dict[str, int], tmp_path: Path) -> None:
-    """A path-planning job submitted to the planner API in Compose succeeds with a result."""
-    out = _submit(
-        "plan",
-        REPO / "services" / "path-planner" / "scenarios" / "gaussian-peaks.yaml",
-        "--planning-url",
-        stack["planner-api"],
-        tmp_path,
-    )
+def test_a_training_job_submitted_with_the_cli_reaches_its_result_and_plots(
+    stack: ComposeStack, tmp_path: Path
+) -> None:
+    spec = REPO / "services" / "training-worker" / "examples" / "softmax_iris.yaml"
+    out = _submit("training", spec, "--training-url", stack.url("training-api"), tmp_path)
     assert out["job"]["status"] == "succeeded", out
-    assert out["result"], out
+    assert out["result"]["job_id"] == out["job"]["id"]
+    _assert_plots(out)
+
+
+def test_a_planning_job_submitted_with_the_cli_reaches_its_result_and_plots(
+    stack: ComposeStack, tmp_path: Path
+) -> None:
+    out = _submit("plan", SCENARIOS / "gaussian-peaks.yaml", "--planning-url", stack.url("planner-api"), tmp_path)
+    assert out["job"]["status"] == "succeeded", out
+    assert out["result"]["job_id"] == out["job"]["id"]
+    _assert_plots(out)
+
+
+def test_a_rental_journey_registers_lists_applies_approves_and_pays(stack: ComposeStack) -> None:
+    api = RentalApi(stack.url("rental-api"), timeout_s=60)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        api.register(f"landlord-{tag}@example.test", "Compose Landlord", "landlord")
+        landlord = api.login(f"landlord-{tag}@example.test")
+        house = api.create_house(
+            landlord,
+            title=f"Compose flat {tag}",
+            address="1 Container Street",
+            city="Dockerville",
+            district="Harbour",
+            area_m2=50,
+            rooms=2,
+            monthly_rent_cents=90_000,
+            deposit_cents=180_000,
+        )
+        api.register(f"tenant-{tag}@example.test", "Compose Tenant", "tenant")
+        tenant = api.login(f"tenant-{tag}@example.test")
+        start = date.today() + timedelta(days=10)
+        application = api.apply(tenant, house["id"], start, start + timedelta(days=89))
+        lease_id = str(api.approve(landlord, application["id"])["lease_id"])
+        bills = api.bills(tenant, lease_id)
+        assert bills and all(int(bill["outstanding_cents"]) > 0 for bill in bills), bills
+        for bill in bills:
+            api.pay(tenant, bill["id"], int(bill["outstanding_cents"]))
+        assert all(int(bill["outstanding_cents"]) == 0 for bill in api.bills(tenant, lease_id))
+    finally:
+        api.close()
+
+
+def _planning_spec(population: int, iterations: int, seed: int) -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load((SCENARIOS / "gaussian-peaks.yaml").read_text())
+    spec.update(optimizer={"name": "iboa", "population": population, "iterations": iterations}, compare=[], seed=seed)
+    return spec
+
+
+def _job(stack: ComposeStack, job_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{stack.url('planner-api')}/jobs/{job_id}", headers=ADMIN, timeout=30)
+    assert answer.status_code == 200, answer.text
+    job: dict[str, Any] = answer.json()
+    return job
+
+
+def test_a_worker_container_sigkilled_mid_job_still_leaves_exactly_one_result(stack: ComposeStack) -> None:
+    # 600,000 evaluations: minutes of work, so the kill lands mid-job.
+    spec = _planning_spec(200, 3000, 1)
+    answer = httpx.post(f"{stack.url('planner-api')}/jobs", json=spec, headers=ADMIN, timeout=60)
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+
+    def under_way() -> bool:
+        job = _job(stack, job_id)
+        assert job["status"] in {"queued", "running"}, job
+        return bool(job["status"] == "running" and job["progress"] > 0.05)
+
+    wait_until(under_way, 300, "the job to be under way", interval_s=1)
+    killed = subprocess.run(
+        ["docker", "kill", "--signal", "KILL", stack.container("planner-worker")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=client_env(),
+        check=False,
+    )
+    assert killed.returncode == 0, killed.stderr
+    assert _states(stack)["planner-worker"]["State"] != "running"
+    # One worker in this stack: its container started again is what takes the job over.
+    started = stack.run("up", "--detach", "--wait", "--wait-timeout", "300", "planner-worker", timeout_s=400)
+    assert started.returncode == 0, started.stderr[-3000:]
+    wait_until(lambda: _job(stack, job_id)["status"] == "succeeded", 900, "the job to finish", interval_s=2)
+    result = httpx.get(f"{stack.url('planner-api')}/jobs/{job_id}/result", headers=ADMIN, timeout=30).json()
+    assert result["job_id"] == job_id and result["evaluations"] == 600_000, result
+    assert _results(stack, JobTopics.of("planning").results)[job_id] == [PLANNED]
+
+
+class Submitter(threading.Thread):
+    """Submits small planning jobs until told to stop (at most `limit`, each answer kept): the accepted ids."""
+
+    def __init__(self, stack: ComposeStack, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.limit = stack, limit
+        self.accepted: list[str] = []
+        self.refused: list[str] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.stack.url("planner-api"), headers=ADMIN, timeout=30) as client:
+            for n in range(self.limit):
+                if self.done.is_set():
+                    return
+                try:
+                    answer = client.post("/jobs", json=_planning_spec(10, 10, 1000 + n))
+                except httpx.HTTPError as exc:
+                    self.refused.append(type(exc).__name__)
+                else:
+                    if answer.status_code == 202:
+                        self.accepted.append(str(answer.json()["id"]))
+                    else:
+                        self.refused.append(f"{answer.status_code} {answer.text[:200]}")
+                time.sleep(0.3)
+
+
+def test_restarting_kafka_while_jobs_are_accepted_loses_nothing(stack: ComposeStack) -> None:
+    submitter = Submitter(stack, limit=200)
+    submitter.start()
+    try:
+        wait_until(lambda: len(submitter.accepted) >= 5, 120, "jobs to be accepted before the restart")
+        restarted = stack.run("restart", "kafka", timeout_s=300)
+        assert restarted.returncode == 0, restarted.stderr
+        before = len(submitter.accepted)
+        wait_until(lambda: len(submitter.accepted) >= before + 5, 300, "jobs to be accepted after the restart")
+    finally:
+        submitter.done.set()
+        submitter.join(60)
+    accepted = submitter.accepted
+
+    def all_finished() -> bool:
+        return all(_job(stack, job_id)["status"] == "succeeded" for job_id in accepted)
+
+    wait_until(all_finished, 900, f"{len(accepted)} accepted jobs to succeed", interval_s=3)
+    results = _results(stack, JobTopics.of("planning").results)
+    assert {job_id: results.get(job_id) for job_id in accepted} == {job_id: [PLANNED] for job_id in accepted}
+
+
+def test_a_malformed_setting_in_env_stops_its_service_naming_the_variable_and_up_wait_reports_it(
+    stack: ComposeStack,
+) -> None:
+    bad = stack.workdir / "bad.env"
+    bad.write_text(stack.env_file.read_text() + "TRAINING_MAX_ROWS='lots'\n")
+    up = stack.run("up", "--detach", "--wait", "--wait-timeout", "120", "training-worker", env_file=bad, timeout_s=300)
+    assert up.returncode != 0, up.stdout + up.stderr
+    assert "training-worker" in up.stderr, up.stderr
+    logs = stack.logs("training-worker")
+    assert "TRAINING_MAX_ROWS" in logs and "lots" in logs, logs
+    assert "Traceback" not in logs, logs
+
+
+def test_down_with_volumes_leaves_no_container_network_or_volume(stack: ComposeStack) -> None:
+    assert any(stack.leftovers().values())
+    down = stack.run("down", "--volumes", "--remove-orphans", timeout_s=300)
+    assert down.returncode == 0, down.stderr
+    assert stack.leftovers() == {"containers": [], "networks": [], "volumes": []}
