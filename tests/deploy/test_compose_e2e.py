@@ -111,10 +111,11 @@ def _submit(kind: str, spec: Path, option: str, url: str, workdir: Path) -> dict
     return result
 
 
-def _assert_plots(out: dict[str, Any]) -> None:
+def _assert_plots(out: dict[str, Any], workdir: Path) -> None:
+    """The CLI saved the job's figures (paths relative to where it ran), each a PNG."""
     assert out["plots"], out
     for plot in out["plots"]:
-        assert Path(plot).read_bytes().startswith(b"\x89PNG"), plot
+        assert (workdir / plot).read_bytes().startswith(b"\x89PNG"), plot
 
 
 def test_a_training_job_submitted_with_the_cli_reaches_its_result_and_plots(
@@ -124,7 +125,7 @@ def test_a_training_job_submitted_with_the_cli_reaches_its_result_and_plots(
     out = _submit("training", spec, "--training-url", stack.url("training-api"), tmp_path)
     assert out["job"]["status"] == "succeeded", out
     assert out["result"]["job_id"] == out["job"]["id"]
-    _assert_plots(out)
+    _assert_plots(out, tmp_path)
 
 
 def test_a_planning_job_submitted_with_the_cli_reaches_its_result_and_plots(
@@ -133,7 +134,7 @@ def test_a_planning_job_submitted_with_the_cli_reaches_its_result_and_plots(
     out = _submit("plan", SCENARIOS / "gaussian-peaks.yaml", "--planning-url", stack.url("planner-api"), tmp_path)
     assert out["job"]["status"] == "succeeded", out
     assert out["result"]["job_id"] == out["job"]["id"]
-    _assert_plots(out)
+    _assert_plots(out, tmp_path)
 
 
 def test_a_rental_journey_registers_lists_applies_approves_and_pays(stack: ComposeStack) -> None:
