@@ -12,6 +12,7 @@ takes it down. Needs a Docker engine: deselected where none answers, a failure o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ from tests.support.cli import quartet
 from tests.support.compose_stack import ComposeStack, client_env
 from tests.support.effects import wait_until
 from tests.support.jobs import committed_events
+from tests.support.publish import run_publish_section
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -54,6 +56,7 @@ LONG_RUNNING = {
 }
 ONE_SHOT = {"kafka-topics", "rental-migrate"}
 PLANNED = "quartet.planning.PlanCompleted.v1"
+TRAINED = "quartet.training.TrainingCompleted.v1"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     stack = ComposeStack.create(f"quartet-e2e-{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("compose"))
     try:
         up = stack.run("up", "--detach", "--wait", "--wait-timeout", "600", "--pull", "never", timeout_s=900)
-        assert up.returncode == 0, f"compose up failed:\n{up.stderr[-4000:]}\n{stack.logs(tail=40)[-12000:]}"
+        assert up.returncode == 0, f"compose up failed:\n{up.stderr[-4000:]}\n{_unwell_logs(stack)}"
         yield stack
     finally:
         stack.run("down", "--volumes", "--remove-orphans", timeout_s=300)
@@ -82,6 +85,16 @@ def _states(stack: ComposeStack) -> dict[str, dict[str, Any]]:
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     return {row["Service"]: row for row in rows}
+
+
+def _unwell_logs(stack: ComposeStack) -> str:
+    """The logs of every container that is neither healthy nor a one-shot step that exited 0."""
+    unwell = [
+        service
+        for service, row in _states(stack).items()
+        if row["Health"] != "healthy" and (row["State"], row["ExitCode"]) != ("exited", 0)
+    ]
+    return f"not healthy: {unwell}\n" + stack.logs(*unwell, tail=40)[-12000:] if unwell else ""
 
 
 def _results(stack: ComposeStack, topic: str) -> dict[str, list[str]]:
@@ -166,6 +179,26 @@ def test_a_rental_journey_registers_lists_applies_approves_and_pays(stack: Compo
         assert all(int(bill["outstanding_cents"]) == 0 for bill in api.bills(tenant, lease_id))
     finally:
         api.close()
+
+
+def test_jobs_published_with_the_kafka_console_tools_inside_compose_reach_their_results(stack: ComposeStack) -> None:
+    """The README's "Publishing jobs to topics" commands, its Compose line: `docker compose exec kafka` publishes
+    a training, a planning and a malformed job; each gets its one result and the malformed one a dead letter."""
+    env = {
+        **stack.variables(),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka,
+        "COLUMNS": "400",
+    }
+    run = run_publish_section("inside Compose", env)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr[-3000:]}"
+    for job_id, completed in ((run.training, TRAINED), (run.planning, PLANNED)):
+        headers, key, value = run.record_about(job_id)
+        assert (headers["ce_type"], key, value["job_id"]) == (completed, job_id, job_id)
+    headers, key, _ = run.record_about(run.broken)
+    assert (headers["ce_type"], key) == ("quartet.training.TrainingFailed.v1", run.broken)
+    listing = run.stdout.split("dead letter(s) in training.jobs.dlq", 1)[-1]
+    assert run.broken in listing and "SchemaError" in listing, run.stdout[-3000:]
 
 
 def _planning_spec(population: int, iterations: int, seed: int) -> dict[str, Any]:

@@ -122,6 +122,16 @@ class ComposeStack:
             check=False,
         )
 
+    def variables(self) -> dict[str, str]:
+        """What makes a plain `docker compose ...` (in the repository) address this project, as -p, -f and
+        --env-file do: for commands written the way a user types them."""
+        return {
+            **client_env(),
+            "COMPOSE_PROJECT_NAME": self.project,
+            "COMPOSE_FILE": f"{ROOT / 'docker-compose.yml'}{os.pathsep}{self.override}",
+            "COMPOSE_ENV_FILES": f"{ROOT / '.env.example'},{self.env_file}",
+        }
+
     def url(self, service: str) -> str:
         """The base URL of a service's published port."""
         return f"http://127.0.0.1:{self.ports[service]}"
