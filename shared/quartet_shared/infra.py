@@ -726,10 +726,15 @@ def _compose() -> Iterator[list[str]]:
     yield compose_command()
 
 
+def compose_env_files() -> list[Path]:
+    """The files Compose interpolates docker-compose.yml's `${}` from: .env.example, the API keys `make up` wrote
+    and .env (those present, later ones winning); the file hands each container only its own."""
+    return [path for path in (ROOT / ".env.example", API_KEYS_FILE, ROOT / ".env") if path.exists()]
+
+
 def compose_command() -> list[str]:
-    """`docker compose` for the repository's docker-compose.yml, with .env.example, the API keys `make up` wrote
-    and .env (those present, later ones winning) for its `${}`: the file hands each container only its own."""
-    env_files = [path for path in (ROOT / ".env.example", API_KEYS_FILE, ROOT / ".env") if path.exists()]
+    """`docker compose` for the repository's docker-compose.yml, with `compose_env_files()`."""
+    env_files = compose_env_files()
     return [
         "docker",
         "compose",

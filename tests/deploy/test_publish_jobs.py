@@ -1,50 +1,97 @@
-"""The README's "Publishing jobs to topics", run natively as written: jobs published with the Kafka distribution's
-console producer reach the real training and planning workers, their results are read back `read_committed` with
-the console consumer, and a malformed job is dead-lettered with its reason and listed by `quartet dlq list`.
+"""The README's "Publishing jobs to topics", run as written, natively and inside Compose: jobs published with the
+Kafka distribution's console producer reach the real training and planning workers, their results are read back
+`read_committed` with the console consumer, and a malformed job is dead-lettered with its reason and listed by
+`quartet dlq list`.
 
 The workers run on the contract's topic names (no test prefix), as the README's commands name them; no other
-test uses those names on the session's servers.
+test uses those names on the session's servers. Inside Compose, the broker is docker-compose.yml's Kafka from the
+project's image, in a Compose project of the test's own, and the scripts run in its container through
+`docker compose exec`; the workers run on the host against its published port (the full stack, workers in
+containers too, is tests/deploy/test_compose_e2e.py's).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from quartet_shared.dlq import list_dead_letters
+from quartet_shared.images import IMAGES, build, docker_env, image_exists
+from quartet_shared.infra import free_port
 from quartet_shared.settings import KernelSettings
 
 from tests.support.cli import quartet
 from tests.support.jobs import service_process
-from tests.support.publish import PublishRun, run_publish_section
+from tests.support.publish import PublishRun, Where, compose_environment, run_publish_section
 from tests.support.servers import Servers, kernel_settings
 
-pytestmark = pytest.mark.integration
+# Setting up takes minutes on a busy 2-core host (a broker in a container, two workers), before the commands run.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 Published = tuple[PublishRun, KernelSettings]
 
 
-@pytest.fixture(scope="module")
-def published(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
-    """The README's commands run natively while a training worker and a planning worker consume the real topics."""
+@contextmanager
+def compose_kafka(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """docker-compose.yml's Kafka alone, from the project's image, as a Compose project of its own on a free host
+    port: its address from the host and the environment naming the project; removed with its volume after."""
+    kafka = IMAGES["kafka"]
+    if not image_exists(kafka.tag):
+        build([kafka.name])
+    port = free_port()
+    override = workdir / "compose.override.yml"
+    override.write_text(
+        "services:\n  kafka:\n"
+        f"    image: {kafka.tag}\n"
+        f'    ports: !override ["127.0.0.1:{port}:9092"]\n'
+        f"    environment:\n      KAFKA_ADVERTISED_LISTENERS: INTERNAL://kafka:19092,EXTERNAL://localhost:{port}\n"
+    )
+    env = {**docker_env(), **compose_environment(f"quartet-publish-{os.urandom(4).hex()}", [override])}
+    compose = ["docker", "compose"]
+    try:
+        up = subprocess.run(
+            [*compose, "up", "-d", "--wait", "kafka"], env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert up.returncode == 0, up.stderr[-4000:]
+        yield f"localhost:{port}", env
+    finally:
+        subprocess.run([*compose, "down", "--volumes"], env=env, capture_output=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module", params=["natively", pytest.param("inside Compose", marks=pytest.mark.docker)])
+def published(
+    request: pytest.FixtureRequest, servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Published]:
+    """The README's commands run natively, or inside Compose, while a training worker and a planning worker
+    consume the real topics of the broker they publish to."""
+    where: Where = request.param
     settings = kernel_settings(servers)
     workdir = tmp_path_factory.mktemp("publish")
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
-    created = quartet("topics", "--create", cwd=workdir, timeout_s=120, env=env)
-    assert created.returncode == 0, created.stderr
+    env = dict(os.environ)
     with ExitStack() as stack:
+        if where == "inside Compose":
+            bootstrap, compose_env = stack.enter_context(compose_kafka(workdir))
+            settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+            env.update(compose_env)
+        # `quartet` from this environment, as `make install` puts it on a user's PATH; wide enough not to fold.
+        env.update(
+            PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            COLUMNS="400",
+            KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        )
+        created = quartet("topics", "--create", cwd=workdir, timeout_s=120, env=env)
+        assert created.returncode == 0, created.stderr
         for script, prefix in (("training-worker", "TRAINING_"), ("path-planner", "PLANNER_")):
             stack.enter_context(
                 service_process(
                     script, prefix, settings, "readme", workdir / script, {f"{prefix}TOPIC_PREFIX": ""}, role="worker"
                 )
             )
-        # `quartet` from this environment, as `make install` puts it on a user's PATH; wide enough not to fold.
-        shell_env = {**env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "COLUMNS": "400"}
-        yield run_publish_section("natively", shell_env), settings
+        yield run_publish_section(where, env), settings
 
 
 @pytest.mark.parametrize(
