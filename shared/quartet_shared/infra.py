@@ -67,12 +67,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: object, what: str, timeout_s: float, log: Path | None = None) -> None:
-    """Poll `check()` until it is true, or raise InfraError naming `what` and its log."""
+def wait_for(
+    check: object, what: str, timeout_s: float, log: Path | None = None, gone: Callable[[], str] | None = None
+) -> None:
+    """Poll `check()` until it is true, or raise InfraError naming `what` and its log.
+
+    `gone()`, if given, says why waiting longer is pointless (the server's process or container has ended), or ''.
+    """
     assert callable(check)
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if gone is not None and (reason := gone()):
+            last = InfraError(reason)
+            break
         try:
             if check():
                 return
@@ -304,6 +312,35 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def broker_settings(listen_host: str, port: int, controller_port: int) -> dict[str, str]:
+    """The one-node KRaft broker the project starts for itself (natively, or in a test's container), as properties.
+
+    It listens on `listen_host`:`port` and is advertised to clients as 127.0.0.1:`port` (inside a container whose
+    port is published on the same host port, that address reaches the broker from both sides); its controller
+    listens on the loopback only. Where its log directory is, is the caller's (`log.dirs`).
+    """
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "num.partitions": "6",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "10",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "log.retention.check.interval.ms": "60000",
+        "log.cleaner.backoff.ms": "5000",
+    }
+
+
 @dataclass
 class NativeKafka(Server):
     """A single-node KRaft broker (combined broker and controller)."""
@@ -320,34 +357,12 @@ class NativeKafka(Server):
         return self.workdir / "broker.log"
 
     def _write_config(self) -> Path:
-        data = self.workdir / "data"
         cfg = self.workdir / "server.properties"
-        cfg.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={data}",
-                    "num.partitions=6",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=10",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "transaction.state.log.num.partitions=10",
-                    "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=false",
-                    "log.retention.check.interval.ms=60000",
-                    "log.cleaner.backoff.ms=5000",
-                    "",
-                ]
-            )
-        )
+        settings = {
+            **broker_settings("127.0.0.1", self.port, self.controller_port),
+            "log.dirs": str(self.workdir / "data"),
+        }
+        cfg.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         log4j = self.workdir / "log4j2.properties"
         log4j.write_text(
             "\n".join(
@@ -397,31 +412,34 @@ class NativeKafka(Server):
 
     def ready(self) -> bool:
         """True once the broker answers metadata and can create, write and read a topic."""
-        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
+        return self.running() and not port_free(self.port) and kafka_serves(self.bootstrap)
 
-        if not self.running() or port_free(self.port):
-            return False
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
-        try:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic("__quartet_ready", 1, 1)])
-        finally:
-            admin.close()
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_block_ms=5000)
-        try:
-            meta = producer.send("__quartet_ready", b"ping").get(timeout=5)
-        finally:
-            producer.close(timeout=5)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, consumer_timeout_ms=5000)
-        try:
-            tp = TopicPartition("__quartet_ready", 0)
-            consumer.assign([tp])
-            consumer.seek(tp, meta.offset)
-            return any(r.value == b"ping" for r in consumer.poll(timeout_ms=5000).get(tp, []))
-        finally:
-            consumer.close()
+
+def kafka_serves(bootstrap: str) -> bool:
+    """True once the broker at `bootstrap` answers metadata and can create, write and read a topic."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        with contextlib.suppress(TopicAlreadyExistsError):
+            admin.create_topics([NewTopic("__quartet_ready", 1, 1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_block_ms=5000)
+    try:
+        meta = producer.send("__quartet_ready", b"ping").get(timeout=5)
+    finally:
+        producer.close(timeout=5)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=5000)
+    try:
+        tp = TopicPartition("__quartet_ready", 0)
+        consumer.assign([tp])
+        consumer.seek(tp, meta.offset)
+        return any(r.value == b"ping" for r in consumer.poll(timeout_ms=5000).get(tp, []))
+    finally:
+        consumer.close()
 
 
 @dataclass

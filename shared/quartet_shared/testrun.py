@@ -5,7 +5,9 @@ Which engine: one that already answers (DOCKER_HOST, /var/run/docker.sock, or th
 or root on Linux with apt-get), `engine.up()` starts it, and failing to is a failure of the run, never a skip.
 Anywhere else the docker-marked tests are deselected and the reason printed. The images build in the background
 while the native tests run (the build mostly waits on the network and the disk); an engine started here is
-stopped at the end, also when a test fails or the run is terminated.
+stopped at the end, also when a test fails or the run is terminated. With an engine, the kernel's fault tests run
+a second time after the docker-marked tests, on the project's server images through testcontainers, so both
+ways the `servers` fixture can run are proven on every run.
 """
 
 from __future__ import annotations
@@ -21,13 +23,20 @@ from dataclasses import dataclass
 from types import FrameType
 
 from quartet_shared import engine
-from quartet_shared.infra import LOCAL, InfraError, docker_available
+from quartet_shared.infra import LOCAL, ROOT, InfraError, docker_available
 
 BUILD_LOG = LOCAL / "images-build.log"
 # What builds the images (`make images`); a variable so the driver's own tests can run something quicker.
 BUILD = [sys.executable, "-m", "quartet_shared.images", "build"]
 NATIVE = ["-m", "not docker"]
 DOCKER = ["-m", "docker"]
+# The fixtures' choice of servers (tests/support/servers.py): each half of the run names its own.
+INFRA_VARIABLE = "QUARTET_TEST_INFRA"
+
+
+def fault_tests() -> list[str]:
+    """The kernel's fault test files, which also run on servers in containers."""
+    return sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests" / "shared").glob("test_fault_*.py"))
 
 
 @dataclass(frozen=True)
@@ -105,8 +114,9 @@ def _finish_build(build: subprocess.Popen[bytes], began: float) -> int:
 
 
 def run(choice: EngineChoice, run_pytest: Callable[[list[str], Mapping[str, str]], int] = pytest) -> int:
-    """The native suite, then (with an engine) the docker-marked tests once the images are built; the worst code."""
-    native_env = dict(os.environ)
+    """The native suite, then (with an engine) the docker-marked tests once the images are built, then the fault
+    tests on servers in containers; the worst code."""
+    native_env = {**os.environ, INFRA_VARIABLE: "native"}
     if choice.env is None:
         print(f"make test: docker-marked tests deselected: {choice.reason}", file=sys.stderr)
         return run_pytest(NATIVE, native_env)
@@ -123,9 +133,11 @@ def run(choice: EngineChoice, run_pytest: Callable[[list[str], Mapping[str, str]
             build.wait(30)
     if built != 0:
         return built
-    # Both halves run whatever the first gave: one CI run reports every failure.
+    # Every step runs whatever the ones before gave: one CI run reports every failure.
     docker = run_pytest(DOCKER, docker_env)
-    return native or docker
+    print("make test: the fault tests again, on servers in containers (testcontainers)", file=sys.stderr)
+    containers = run_pytest(fault_tests(), {**docker_env, INFRA_VARIABLE: "containers"})
+    return native or docker or containers
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:

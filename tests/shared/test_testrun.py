@@ -90,11 +90,13 @@ def test_an_engine_started_for_the_run_serves_the_docker_tests_and_is_stopped_wh
     recorder = Recorder({"not docker": 1, "docker": 1})
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
     assert recorder.started == recorder.stopped == 1
-    (native, native_env), (docker, docker_env) = recorder.runs
-    assert (native, docker) == (["-m", "not docker"], ["-m", "docker"])
+    (native, native_env), (docker, docker_env), (faults, faults_env) = recorder.runs
+    assert (native, docker, faults) == (["-m", "not docker"], ["-m", "docker"], testrun.fault_tests())
     # The native half keeps the fixtures' default (no engine of ours in its environment); the docker half has it.
     assert native_env["DOCKER_HOST"] == f"unix://{no_engine}/absent.sock"
-    assert docker_env["DOCKER_HOST"] == "unix:///nowhere/started.sock"
+    assert docker_env["DOCKER_HOST"] == faults_env["DOCKER_HOST"] == "unix:///nowhere/started.sock"
+    # The fault tests run once on native servers (in the native half), once on servers in containers.
+    assert (native_env["QUARTET_TEST_INFRA"], faults_env["QUARTET_TEST_INFRA"]) == ("native", "containers")
     assert (no_engine / "build.log").read_text().strip() == "built"
 
 
@@ -117,5 +119,19 @@ def test_an_engine_that_already_answers_is_used_and_left_running(
     monkeypatch.setattr(testrun, "docker_available", lambda: True)
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 0
-    assert [args for args, _ in recorder.runs] == [["-m", "not docker"], ["-m", "docker"]]
+    assert [args for args, _ in recorder.runs] == [["-m", "not docker"], ["-m", "docker"], testrun.fault_tests()]
     assert recorder.started == recorder.stopped == 0
+
+
+def test_the_fault_tests_failing_on_servers_in_containers_fail_the_run(
+    no_engine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    recorder = Recorder({testrun.fault_tests()[-1]: 1})
+    assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
+    assert recorder.stopped == 1
+    assert "the fault tests again, on servers in containers" in capsys.readouterr().err
+
+
+def test_the_fault_tests_are_every_kernel_fault_test_file() -> None:
+    assert testrun.fault_tests() == ["tests/shared/test_fault_delivery.py", "tests/shared/test_fault_jobservice.py"]

@@ -1,24 +1,50 @@
-"""The two ways tests get real servers: native processes, or testcontainers when Docker answers."""
+"""The two ways tests get real servers: native processes, or the project's images through testcontainers."""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import quote
 
 import psycopg
-from quartet_shared.infra import ROLES_SQL, SERVICE_ROLES, Stack, password_variable, role_env
+from quartet_shared.infra import (
+    ROLES_SQL,
+    ROOT,
+    SERVICE_ROLES,
+    InfraError,
+    Stack,
+    broker_settings,
+    free_port,
+    kafka_serves,
+    kafka_version,
+    new_cluster_id,
+    password_variable,
+    role_env,
+    wait_for,
+)
 from quartet_shared.settings import KernelSettings
 from sqlalchemy.engine import make_url
 
 from tests.support.auth import API_KEYS
 
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+
 # The images docker-compose.yml runs (tests/deploy/test_compose.py holds the two together).
 REDIS_IMAGE = "quartet/redis:bookworm"
 POSTGRES_IMAGE = "quartet/postgres:bookworm"
+
+# The project's broker image, of the release the native broker runs (quartet_shared.images builds it).
+KAFKA_IMAGE = f"quartet/kafka:{kafka_version()}"
+# Compose's PostgreSQL runs it once on a new volume; the test container does too.
+POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sh"
+# The superuser's database where tests make their own, as natively (NativePostgres.database).
+TEST_DATABASE = "quartet"
 
 # How the session's servers run; native unless containers are asked for by name.
 INFRA_VARIABLE = "QUARTET_TEST_INFRA"
@@ -42,6 +68,7 @@ class Servers(Protocol):
 
     def service_env(self, role: str) -> dict[str, str]: ...
     def stop_kafka(self) -> None: ...
+    def kill_kafka(self) -> None: ...
     def start_kafka(self) -> None: ...
     def stop_redis(self) -> None: ...
     def start_redis(self) -> None: ...
@@ -115,6 +142,10 @@ class NativeServers:
         """A clean broker shutdown."""
         self.stack.kafka.stop()
 
+    def kill_kafka(self) -> None:
+        """SIGKILL the broker: no clean shutdown, its log recovered at the next start."""
+        self.stack.kafka.kill()
+
     def start_kafka(self) -> None:
         """Start the broker again on the same port and data, and wait until it serves."""
         self.stack.kafka.start()
@@ -143,13 +174,51 @@ class NativeServers:
             return log.read().decode(errors="replace").splitlines()
 
 
+def _kafka_variable(key: str) -> str:
+    """The image's KAFKA_* variable for broker property `key` (its entrypoint reads `_` as `.`, `__` as `_`)."""
+    return "KAFKA_" + key.upper().replace("_", "__").replace("-", "___").replace(".", "_")
+
+
+def _on_loopback(container: DockerContainer, port: int, host_port: int) -> DockerContainer:
+    """Publish the container's `port` on the host's 127.0.0.1:`host_port`, as Compose publishes every port."""
+    # testcontainers' with_bind_ports takes a port only (published on every interface); docker-py takes the
+    # (address, port) pair as it is.
+    container.ports[f"{port}/tcp"] = cast(Any, ("127.0.0.1", host_port))
+    return container
+
+
+# How long a server may take to serve after its container starts: generous, since a JVM starting on two cores
+# shared with other builds and test runs has taken two minutes here.
+KAFKA_START_S, REDIS_START_S, POSTGRES_START_S = 300, 120, 180
+
+
+def _check(container: DockerContainer, ready: Callable[[], bool], what: str, timeout_s: float) -> None:
+    """Wait until `ready()`; fail with the container's last log lines if it exits or `timeout_s` passes."""
+    wrapped = container.get_wrapped_container()
+
+    def exited() -> str:
+        wrapped.reload()
+        return f"its container exited ({wrapped.attrs['State']['ExitCode']})" if wrapped.status == "exited" else ""
+
+    try:
+        wait_for(ready, what, timeout_s, gone=exited)
+    except InfraError as exc:
+        tail = bytes(wrapped.logs(tail=30)).decode(errors="replace")
+        raise InfraError(f"{exc}\n{tail}") from exc
+
+
 @dataclass
 class ContainerServers:
-    """testcontainers' Kafka, Redis and PostgreSQL modules, for machines with a Docker engine."""
+    """The project's own Kafka, Redis and PostgreSQL images, run through testcontainers.
 
-    kafka: Any
-    redis: Any
-    postgres: Any
+    Each is published on a host port chosen free up front (Kafka's and Redis's must stay where clients found
+    them across a stop and start) and on 127.0.0.1 only. A stopped container keeps its data: stopping and
+    starting one is the container equivalent of stopping and restarting a native server.
+    """
+
+    kafka: DockerContainer
+    redis: DockerContainer
+    postgres: DockerContainer
     kafka_bootstrap: str
     redis_url: str
     database_url: str
@@ -157,62 +226,78 @@ class ContainerServers:
 
     @classmethod
     def start(cls) -> ContainerServers:
-        """Start the three containers."""
-        from quartet_shared.infra import kafka_version
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.redis import RedisContainer
+        """Start the three containers together and wait until each serves from the host."""
+        _ensure_built([KAFKA_IMAGE, REDIS_IMAGE, POSTGRES_IMAGE])
+        session = uuid.uuid4().hex[:8]
+        kafka_port, redis_port, postgres_port = free_port(), free_port(), free_port()
+        passwords = {name: uuid.uuid4().hex for name in ("POSTGRES_PASSWORD", *map(password_variable, SERVICE_ROLES))}
+        secret = quote(passwords["POSTGRES_PASSWORD"], safe="")
+        stack = cls(
+            _kafka(f"quartet-test-{session}-kafka", kafka_port),
+            _redis(f"quartet-test-{session}-redis", redis_port),
+            _postgres(f"quartet-test-{session}-postgres", postgres_port, passwords),
+            f"127.0.0.1:{kafka_port}",
+            f"redis://127.0.0.1:{redis_port}/0",
+            f"postgresql://postgres:{secret}@127.0.0.1:{postgres_port}/{TEST_DATABASE}",
+            passwords,
+        )
+        try:
+            # The broker is by far the slowest to come up: the other two start while it does.
+            for container in (stack.kafka, stack.redis, stack.postgres):
+                container.start()
+            _check(stack.kafka, stack._kafka_serves, f"Kafka on {stack.kafka_bootstrap}", KAFKA_START_S)
+            _check(stack.redis, stack._redis_answers, f"Redis on {stack.redis_url}", REDIS_START_S)
+            # A service role reaching its own database proves the roles exist and the server listens for the host.
+            where = f"PostgreSQL on 127.0.0.1:{postgres_port}"
+            _check(stack.postgres, stack._training_connects, where, POSTGRES_START_S)
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
 
-        # The same release the native broker runs and docker-compose.yml names.
-        kafka = KafkaContainer(f"apache/kafka:{kafka_version()}").with_kraft()
-        kafka.start()
-        redis = RedisContainer(REDIS_IMAGE)
-        redis.start()
-        passwords = {password_variable(role): uuid.uuid4().hex for role in SERVICE_ROLES}
-        # The same script Compose's init step runs, so the service roles exist here too.
-        postgres = PostgresContainer(POSTGRES_IMAGE, driver="psycopg").with_volume_mapping(
-            str(ROLES_SQL), "/quartet/roles.sql"
-        )
-        postgres.start()
-        result = postgres.get_wrapped_container().exec_run(
-            ["psql", "-X", "-q", "-U", postgres.username, "-d", postgres.dbname, "-f", "/quartet/roles.sql"],
-            environment=passwords,
-        )
-        if result.exit_code != 0:
-            raise RuntimeError(f"roles.sql failed in the PostgreSQL container: {result.output!r}")
-        redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-        return cls(
-            kafka, redis, postgres, kafka.get_bootstrap_server(), redis_url, postgres.get_connection_url(), passwords
-        )
+    def _kafka_serves(self) -> bool:
+        return kafka_serves(self.kafka_bootstrap)
+
+    def _redis_answers(self) -> bool:
+        import redis
+
+        return bool(redis.Redis.from_url(self.redis_url, socket_timeout=1).ping())
+
+    def _training_connects(self) -> bool:
+        env = self.service_env("training")
+        with psycopg.connect(env["DATABASE_URL"], password=env["PGPASSWORD"], connect_timeout=2) as conn:
+            return conn.execute("SELECT 1").fetchone() is not None
 
     def service_env(self, role: str) -> dict[str, str]:
         """A service role's database settings (its URL and PGPASSWORD) on the container's server."""
-        host, port = self.postgres.get_container_host_ip(), self.postgres.get_exposed_port(5432)
-        return role_env(role, host, port, self.passwords)
-
-    def _pause(self, container: Any) -> None:
-        container.get_wrapped_container().stop()
-
-    def _resume(self, container: Any) -> None:
-        # A stopped container keeps its port bindings, so clients find it where it was.
-        container.get_wrapped_container().start()
-        time.sleep(5)
+        return role_env(role, "127.0.0.1", make_url(self.database_url).port or 0, self.passwords)
 
     def stop_kafka(self) -> None:
-        self._pause(self.kafka)
+        """A clean broker shutdown: SIGTERM, SIGKILL after 30 s, as natively."""
+        self.kafka.get_wrapped_container().stop(timeout=30)
+
+    def kill_kafka(self) -> None:
+        """SIGKILL the broker (`docker kill -s KILL`): no clean shutdown, its log recovered at the next start."""
+        self.kafka.get_wrapped_container().kill(signal="SIGKILL")
 
     def start_kafka(self) -> None:
-        self._resume(self.kafka)
+        """Start the broker's container again (same port, same data) and wait until a client can use it."""
+        self.kafka.get_wrapped_container().start()
+        _check(self.kafka, self._kafka_serves, f"Kafka on {self.kafka_bootstrap}", KAFKA_START_S)
 
     def stop_redis(self) -> None:
-        self._pause(self.redis)
+        """Stop Redis (nothing is saved, so its data is lost, as a cache's may be)."""
+        self.redis.get_wrapped_container().stop(timeout=30)
 
     def start_redis(self) -> None:
-        self._resume(self.redis)
+        """Start Redis's container again on the same port, and wait for PING."""
+        self.redis.get_wrapped_container().start()
+        _check(self.redis, self._redis_answers, f"Redis on {self.redis_url}", REDIS_START_S)
 
     def stop(self) -> None:
-        for c in (self.kafka, self.redis, self.postgres):
-            c.stop()
+        """Remove the three containers and their volumes (those not created are skipped)."""
+        for container in (self.kafka, self.redis, self.postgres):
+            container.stop()
 
     def broker_log_mark(self) -> int:
         """Now, in epoch seconds: container logs are read by time."""
@@ -222,3 +307,52 @@ class ContainerServers:
         """The broker container's log lines since `mark`."""
         logs = self.kafka.get_wrapped_container().logs(since=mark)
         return bytes(logs).decode(errors="replace").splitlines()
+
+
+def _ensure_built(tags: list[str]) -> None:
+    """Build those of `tags` that are the project's own images and missing from the engine (`make images` does)."""
+    from quartet_shared import images
+
+    registry = {image.tag: name for name, image in images.IMAGES.items()}
+    images.build([registry[tag] for tag in tags if tag in registry and not images.image_exists(tag)])
+
+
+def _container(image: str, name: str) -> DockerContainer:
+    """A container of `image` named `name`, not started yet."""
+    # testcontainers costs most of a second to import: only sessions that ask for containers pay it.
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+
+    # Ryuk, testcontainers' reaper, is an image from a registry this machine cannot reach; ContainerServers.stop
+    # removes what start made instead.
+    testcontainers_config.ryuk_disabled = True
+    return DockerContainer(image).with_name(name)
+
+
+def _kafka(name: str, port: int) -> DockerContainer:
+    """The broker as natively (broker_settings), on the same port inside the container as on the host."""
+    settings = broker_settings("0.0.0.0", port, controller_port=9093)
+    container = _container(KAFKA_IMAGE, name)
+    container.with_envs(
+        **{_kafka_variable(key): value for key, value in settings.items()},
+        CLUSTER_ID=new_cluster_id(),
+        KAFKA_HEAP_OPTS="-Xms512m -Xmx512m",
+    )
+    # Readiness is checked from the host, as clients see it; the image's probe would start a JVM every 10 s.
+    container.with_kwargs(healthcheck={"test": ["NONE"]})
+    return _on_loopback(container, port, port)
+
+
+def _redis(name: str, port: int) -> DockerContainer:
+    """Redis as the image runs it (no persistence)."""
+    return _on_loopback(_container(REDIS_IMAGE, name), 6379, port)
+
+
+def _postgres(name: str, port: int, passwords: dict[str, str]) -> DockerContainer:
+    """PostgreSQL initialised as Compose's is: the service roles from roles.sql, by postgres-init.sh, once."""
+    container = _container(POSTGRES_IMAGE, name)
+    container.with_envs(POSTGRES_DB=TEST_DATABASE, **passwords)
+    container.with_command(["postgres", "-c", "max_connections=200"])
+    container.with_copy_into_container(ROLES_SQL, "/quartet/roles.sql")
+    container.with_copy_into_container(POSTGRES_INIT, "/docker-entrypoint-initdb.d/postgres-init.sh")
+    return _on_loopback(container, 5432, port)
