@@ -216,10 +216,12 @@ def egress_drops() -> int:
     raise InfraError("the no-egress rule is not in DOCKER-USER")
 
 
-def up() -> dict[str, str]:
-    """Install what is missing, start dockerd (unless it already runs), wait until it answers; harmless twice."""
+def up(compose: bool = True) -> dict[str, str]:
+    """Install what is missing, start dockerd (unless it already runs), wait until it answers; harmless twice.
+    `compose=False` leaves the Compose CLI to the caller (`make test` builds it while the native suite runs)."""
     ensure_engine_installed()
-    ensure_compose()
+    if compose:
+        ensure_compose()
     if _pid() is None:
         ENGINE_DIR.mkdir(parents=True, exist_ok=True)
         with LOG.open("ab") as log:

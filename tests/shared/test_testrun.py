@@ -135,3 +135,21 @@ def test_the_fault_tests_failing_on_servers_in_containers_fail_the_run(
 
 def test_the_fault_tests_are_every_kernel_fault_test_file() -> None:
     assert testrun.fault_tests() == ["tests/shared/test_fault_delivery.py", "tests/shared/test_fault_jobservice.py"]
+
+
+def test_the_engine_starts_without_the_compose_cli_which_prepare_builds_with_the_images(
+    no_engine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quartet_shared import images
+
+    calls: list[str] = []
+    monkeypatch.setattr(engine, "up", lambda compose=True: calls.append(f"up compose={compose}") or {})
+    monkeypatch.setattr(engine, "ensure_compose", lambda: calls.append("compose"))
+    monkeypatch.setattr(images, "main", lambda argv: calls.append(" ".join(argv)) or 0)
+    testrun.start_engine()
+    monkeypatch.setenv("DOCKER_CONFIG", str(engine.CLIENT_CONFIG))
+    assert testrun.prepare() == 0
+    # Another engine's client (Docker Desktop's, say) has its own Compose: nothing to build for it.
+    monkeypatch.setenv("DOCKER_CONFIG", str(no_engine / "elsewhere"))
+    assert testrun.prepare() == 0
+    assert calls == ["up compose=False", "compose", "build", "build"]
