@@ -40,7 +40,7 @@ from quartet_shared.jobservice import (
 from quartet_shared.logs import configure_logging
 from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.producer import Producer
-from quartet_shared.settings import KernelSettings, load_settings
+from quartet_shared.settings import KernelSettings, settings_or_exit
 
 # The lifespan's stop budget, well inside the contract's 30 s: the worker aborts its job, the projector its batch.
 WORKER_STOP_S = 20.0
@@ -200,7 +200,7 @@ def job_service_main(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("role", choices=["api", "worker", "all"], help="what this process runs")
     args = parser.parse_args(argv)
-    settings = load_settings(settings_class)
+    settings = settings_or_exit(settings_class, prog)
     configure_logging(settings.log_level, settings.service_name)
     if prepare is not None:
         prepare(settings, args.role)

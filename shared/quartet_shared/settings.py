@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
@@ -133,6 +134,16 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         for err in exc.errors():
             lines.append(f"  {_variable_name(cls, prefix, err['loc'])}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError(f"invalid settings for {cls.__name__}:\n" + "\n".join(lines)) from None
+
+
+def settings_or_exit(cls: type[S], prog: str) -> S:
+    """`load_settings(cls)` as a process starts: a bad setting ends it with exit code 2 and a message naming each
+    bad variable (what a container's log and `docker compose up --wait` show), not a traceback."""
+    try:
+        return load_settings(cls)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _variable_name(cls: type[BaseSettings], prefix: str, loc: tuple[int | str, ...]) -> str:

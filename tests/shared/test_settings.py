@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 
@@ -31,3 +36,29 @@ def test_every_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPa
     assert "LOG_LEVEL:" in text
     assert "QUARTET_LOG_LEVEL" not in text
     assert "QUARTET_TOPIC_PARTITIONS:" in text
+
+
+@pytest.mark.parametrize(
+    ("script", "role", "variable"),
+    [
+        ("training-worker", "worker", "TRAINING_MAX_ROWS"),
+        ("path-planner", "api", "PLANNER_MAX_EVALUATIONS"),
+        ("rental-manager", "relay", "RENTAL_PORT"),
+    ],
+)
+def test_a_service_started_with_a_malformed_setting_exits_naming_it_without_a_traceback(
+    script: str, role: str, variable: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, variable: "lots", "RENTAL_JWT_SECRET": "x" * 64}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / script), role],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{variable}: " in done.stderr and "'lots'" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]

@@ -12,7 +12,7 @@ import threading
 
 from quartet_shared.logs import configure_logging
 from quartet_shared.ops import dependency_checks, ops_server, serve
-from quartet_shared.settings import load_settings
+from quartet_shared.settings import settings_or_exit
 
 from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental, bootstrap
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rental-manager", description=__doc__)
     parser.add_argument("role", choices=["api", "relay", "worker", "all", "migrate"], help="what this process runs")
     args = parser.parse_args(argv)
-    settings = load_settings(RentalSettings)
+    settings = settings_or_exit(RentalSettings, "rental-manager")
     configure_logging(settings.log_level, settings.service_name)
     rental = bootstrap(settings)
     try:
