@@ -1,33 +1,28 @@
-"""The README's "Publishing jobs to topics", run as written, natively and inside Compose: jobs published with the
+"""The README's "Publishing jobs to topics", run as written natively: jobs published with the
 Kafka distribution's console producer reach the real training and planning workers, their results are read back
 `read_committed` with the console consumer, and a malformed job is dead-lettered with its reason and listed by
 `quartet dlq list`.
 
 The workers run on the contract's topic names (no test prefix), as the README's commands name them; no other
-test uses those names on the session's servers. Inside Compose, the broker is docker-compose.yml's Kafka from the
-project's image, in a Compose project of the test's own, and the scripts run in its container through
-`docker compose exec`; the workers run on the host against its published port (the full stack, workers in
-containers too, is tests/deploy/test_compose_e2e.py's).
+test uses those names on the session's servers. The README's Compose line runs against the full stack (workers
+in containers too) in tests/deploy/test_compose_e2e.py, which brings that stack up once for all its checks.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from quartet_shared.dlq import list_dead_letters
-from quartet_shared.images import IMAGES, build, docker_env, image_exists
-from quartet_shared.infra import free_port
 from quartet_shared.settings import KernelSettings
 
 from tests.support.cli import quartet
 from tests.support.jobs import service_process
-from tests.support.publish import PublishRun, Where, compose_environment, run_publish_section
+from tests.support.publish import PublishRun, run_publish_section
 from tests.support.servers import Servers, kernel_settings
 
 # Setting up takes minutes on a busy 2-core host (a broker in a container, two workers), before the commands run.
@@ -35,48 +30,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 Published = tuple[PublishRun, KernelSettings]
 
 
-@contextmanager
-def compose_kafka(workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """docker-compose.yml's Kafka alone, from the project's image, as a Compose project of its own on a free host
-    port: its address from the host and the environment naming the project; removed with its volume after."""
-    kafka = IMAGES["kafka"]
-    if not image_exists(kafka.tag):
-        build([kafka.name])
-    port = free_port()
-    override = workdir / "compose.override.yml"
-    override.write_text(
-        "services:\n  kafka:\n"
-        f"    image: {kafka.tag}\n"
-        f'    ports: !override ["127.0.0.1:{port}:9092"]\n'
-        f"    environment:\n      KAFKA_ADVERTISED_LISTENERS: INTERNAL://kafka:19092,EXTERNAL://localhost:{port}\n"
-    )
-    env = {**docker_env(), **compose_environment(f"quartet-publish-{os.urandom(4).hex()}", [override])}
-    compose = ["docker", "compose"]
-    try:
-        up = subprocess.run(
-            [*compose, "up", "-d", "--wait", "kafka"], env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        assert up.returncode == 0, up.stderr[-4000:]
-        yield f"localhost:{port}", env
-    finally:
-        subprocess.run([*compose, "down", "--volumes"], env=env, capture_output=True, timeout=300, check=False)
-
-
-@pytest.fixture(scope="module", params=["natively", pytest.param("inside Compose", marks=pytest.mark.docker)])
-def published(
-    request: pytest.FixtureRequest, servers: Servers, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Published]:
-    """The README's commands run natively, or inside Compose, while a training worker and a planning worker
-    consume the real topics of the broker they publish to."""
-    where: Where = request.param
+@pytest.fixture(scope="module")
+def published(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    """The README's native commands run while a training worker and a planning worker consume the real topics of
+    the broker they publish to."""
     settings = kernel_settings(servers)
     workdir = tmp_path_factory.mktemp("publish")
     env = dict(os.environ)
     with ExitStack() as stack:
-        if where == "inside Compose":
-            bootstrap, compose_env = stack.enter_context(compose_kafka(workdir))
-            settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
-            env.update(compose_env)
         # `quartet` from this environment, as `make install` puts it on a user's PATH; wide enough not to fold.
         env.update(
             PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -91,7 +52,7 @@ def published(
                     script, prefix, settings, "readme", workdir / script, {f"{prefix}TOPIC_PREFIX": ""}, role="worker"
                 )
             )
-        yield run_publish_section(where, env), settings
+        yield run_publish_section("natively", env), settings
 
 
 @pytest.mark.parametrize(

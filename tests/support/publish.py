@@ -9,15 +9,12 @@ block made up, so a test can look for them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-from quartet_shared.infra import compose_env_files
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Publishing jobs to topics"
@@ -63,20 +60,10 @@ class PublishRun:
         return parsed, key, json.loads(value)
 
 
-def compose_environment(project: str, overrides: Sequence[Path] = ()) -> dict[str, str]:
-    """What makes the README's plain `docker compose exec` address Compose project `project`: the variables Compose
-    reads in place of `-p`, `-f` (the repo's file, then `overrides`) and `--env-file` (those `make up` passes)."""
-    return {
-        "COMPOSE_PROJECT_NAME": project,
-        "COMPOSE_FILE": os.pathsep.join(str(path) for path in [REPO / "docker-compose.yml", *overrides]),
-        "COMPOSE_ENV_FILES": ",".join(str(path) for path in compose_env_files()),
-    }
-
-
 def run_publish_section(where: Where, env: Mapping[str, str], timeout_s: float = 900) -> PublishRun:
     """Run the README's commands in the repo for `where` with `env` (all of it: it needs PATH with `quartet`,
     KAFKA_BOOTSTRAP_SERVERS for `quartet` and, natively, the scripts; for Compose, the Docker client's variables
-    and `compose_environment`)."""
+    and the Compose project's variables, e.g. ComposeStack.variables())."""
     script = "\n".join(
         ["set -e", setup_line(where), shell_blocks()[1], f'echo "{IDS_MARK} $training $planning $broken"']
     )
