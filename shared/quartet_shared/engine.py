@@ -289,6 +289,10 @@ def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = Non
     if subprocess.run(["docker", "image", "inspect", name], capture_output=True, env=env).returncode == 0:
         return name
     base = BASES[name]
+    if shutil.which("debootstrap") is None:
+        # No debootstrap (Docker Desktop, a non-Debian host): the engine can pull Debian's own image instead.
+        _run(["docker", "build", "--tag", name, "-"], input=registry_dockerfile(base), env=env)
+        return name
     with tempfile.TemporaryDirectory(dir=LOCAL) as scratch:
         rootfs = Path(scratch) / "rootfs"
         include = ",".join(base.packages)
@@ -314,6 +318,19 @@ def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = Non
         if tar.wait() != 0:
             raise InfraError(f"tar of {rootfs} failed")
     return name
+
+
+def registry_dockerfile(base: Base) -> str:
+    """The same base built from Debian's registry image, for an engine that can pull and a host without debootstrap."""
+    drop = " ".join(f"/{path}" for path in (*UNREAD, *base.drop))
+    # Debian's slim image leaves out the manual directories that a JRE's installation writes into.
+    return (
+        "FROM debian:bookworm-slim\n"
+        "RUN mkdir -p /usr/share/man/man1 && apt-get update"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        f"{' '.join(base.packages)} && rm -rf /var/lib/apt/lists/* {drop}\n"
+        f"CMD {json.dumps(list(base.command))}\n"
+    )
 
 
 def _drop_leftovers(rootfs: Path, base: Base) -> None:

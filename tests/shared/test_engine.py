@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,17 @@ def test_every_base_is_a_debootstrap_variant_with_its_servers_package() -> None:
     assert packages[engine.REDIS_BASE_IMAGE] == ("redis-server",)
     assert packages[engine.POSTGRES_BASE_IMAGE] == ("postgresql-15",)
     assert "python3" in packages[engine.BASE_IMAGE]
+
+
+def test_without_debootstrap_each_base_comes_from_debians_registry_image_with_the_same_packages_and_drops() -> None:
+    """Where an engine can pull but the host has no debootstrap, a base is Debian's bookworm image plus the same
+    packages, less the same paths, with the same command."""
+    for base in engine.BASES.values():
+        dockerfile = engine.registry_dockerfile(base)
+        lines = dockerfile.splitlines()
+        assert lines[0] == "FROM debian:bookworm-slim"
+        install = lines[1].split("--no-install-recommends ", 1)[1].split(" && ", 1)[0]
+        assert install.split() == list(base.packages)
+        removed = lines[1].rsplit("rm -rf ", 1)[1].split()
+        assert removed == ["/var/lib/apt/lists/*", *(f"/{path}" for path in (*engine.UNREAD, *base.drop))]
+        assert lines[2] == f"CMD {json.dumps(list(base.command))}"
