@@ -83,8 +83,13 @@ def up() -> None:
     # Written once, before Compose reads it as an env file or a native process is started with it.
     api_keys = write_api_keys_file(API_KEYS_FILE)
     if compose_active():
+        from quartet_shared import images  # it imports the infra module this one does
+
+        # The services' images need their wheels staged on the host first, which `compose up --build` cannot do:
+        # the registry builds them (docker's cache makes a second `make up` quick), then Compose only runs them.
+        images.build(name for name in images.IMAGES if name not in images.SERVERS)
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
-        subprocess.run([*compose_command(), "up", "-d", "--build", "--wait"], check=True)
+        subprocess.run([*compose_command(), "up", "-d", "--wait"], check=True)
         return
     postgres = Stack.at(STATE_DIR, standard_ports=True).postgres
     for svc in manifest():

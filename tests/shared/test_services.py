@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from quartet_shared import images, services
 from quartet_shared.auth import SCOPES, ApiKeys, bearer_headers, write_api_keys_file
 from quartet_shared.infra import NativePostgres, password_variable
 from quartet_shared.services import launch_env, manifest
@@ -122,3 +123,21 @@ def test_the_rental_manager_migrates_as_its_role_and_the_simulator_reads_what_it
         assert sim.execute("SELECT count(*) FROM leases").fetchone() is not None
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sim.execute("DELETE FROM leases")
+
+
+def test_make_up_with_compose_builds_the_service_images_from_staged_wheels_before_compose_runs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compose alone cannot stage the wheels a service image is built from: `make up` has the image registry build
+    every service image first, then asks Compose only to run them (a fresh clone failed on `up --build`)."""
+    calls: list[object] = []
+    monkeypatch.setattr(services, "API_KEYS_FILE", tmp_path / "api-keys.env")
+    monkeypatch.setattr(services, "compose_active", lambda: True)
+    monkeypatch.setattr(services, "compose_command", lambda: ["docker", "compose"])
+    monkeypatch.setattr(images, "build", lambda names: calls.append(("build", sorted(names))))
+    monkeypatch.setattr(services.subprocess, "run", lambda command, check: calls.append(command))
+    services.up()
+    assert calls == [
+        ("build", sorted(set(images.IMAGES) - set(images.SERVERS))),
+        ["docker", "compose", "up", "-d", "--wait"],
+    ]
