@@ -10,6 +10,7 @@ from quartet_shared.schemas.training import (
     Circles,
     DataSource,
     GeneratorSource,
+    HighDimLinear,
     InlineSource,
     LinearData,
     Moons,
@@ -24,6 +25,7 @@ from training_worker.domain.data import (
     Dataset,
     blobs,
     dataset_from_rows,
+    high_dim_linear,
     linear_data,
     parse_csv,
     polynomial_1d,
@@ -90,6 +92,8 @@ def _generate(source: GeneratorSource, seed: int) -> Dataset:
         )
     if isinstance(gen, LinearData):
         return linear_data(n_samples=gen.n_samples, n_features=gen.n_features, noise=gen.noise, seed=seed)
+    if isinstance(gen, HighDimLinear):
+        return high_dim_linear(n_samples=gen.n_samples, n_features=gen.n_features, noise=gen.noise, seed=seed)
     if isinstance(gen, Blobs):
         return blobs(
             n_samples=gen.n_samples,

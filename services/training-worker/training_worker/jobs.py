@@ -127,6 +127,7 @@ def train_config(spec: TrainingJobSpec) -> TrainConfig:
         features=FeatureConfig(degree=degree, standardize=spec.standardize),
         seed=spec.seed,
         network=network,
+        init_std=0.0 if isinstance(spec.model, MLPModel) else spec.model.init_std,
     )
 
 

@@ -44,25 +44,37 @@ class _Spec(Message):
 # Model ---------------------------------------------------------------------------------------------
 
 
-class LinearModel(_Spec):
+class _PlainModel(_Spec):
+    """A model without hidden layers, whose weights start at zero unless init_std asks for random ones."""
+
+    init_std: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="Standard deviation of the N(0, σ²) initial weights of gradient methods, fixed by the seed; "
+        "0 starts from zero.",
+    )
+
+
+class LinearModel(_PlainModel):
     """Linear regression, mean squared error."""
 
     kind: Literal["linear"] = "linear"
 
 
-class LogisticModel(_Spec):
+class LogisticModel(_PlainModel):
     """Binary logistic regression, log-loss."""
 
     kind: Literal["logistic"] = "logistic"
 
 
-class SoftmaxModel(_Spec):
+class SoftmaxModel(_PlainModel):
     """Multiclass softmax regression, cross-entropy."""
 
     kind: Literal["softmax"] = "softmax"
 
 
-class PolynomialModel(_Spec):
+class PolynomialModel(_PlainModel):
     """Linear regression on the powers 1..degree of each feature, standardized."""
 
     kind: Literal["polynomial"] = "polynomial"
@@ -239,18 +251,36 @@ class Polynomial1D(_Spec):
         return self
 
 
-class LinearData(_Spec):
-    """Gaussian features and a linear target with Gaussian noise."""
+class _LinearTarget(_Spec):
+    """Gaussian features and a target linear in them, with Gaussian noise."""
 
-    name: Literal["linear"] = "linear"
     n_samples: int = Field(default=500, ge=3, le=MAX_ROWS)
     n_features: int = Field(default=5, ge=1, le=MAX_FEATURES)
     noise: float = Field(default=0.5, ge=0.0, le=1e6)
 
     @model_validator(mode="after")
-    def _cells(self) -> LinearData:
+    def _cells(self) -> _LinearTarget:
         _check_cells(self.n_samples, self.n_features)
         return self
+
+
+class LinearData(_LinearTarget):
+    """Gaussian features and a linear target with Gaussian noise."""
+
+    name: Literal["linear"] = "linear"
+
+
+class HighDimLinear(_LinearTarget):
+    """Many Gaussian features, few of them informative together: y = 0.05 + Σ 0.01·x_i + noise.
+
+    The "Dive into Deep Learning" weight-decay demonstration: 200 features, 20 training rows, 100 validation
+    rows (a validation_split of 100/120), noise 0.01.
+    """
+
+    name: Literal["high_dim_linear"] = "high_dim_linear"
+    n_samples: int = Field(default=120, ge=3, le=MAX_ROWS)
+    n_features: int = Field(default=200, ge=1, le=MAX_FEATURES)
+    noise: float = Field(default=0.01, ge=0.0, le=1e6)
 
 
 class Blobs(_Spec):
@@ -297,7 +327,9 @@ def _check_cells(rows: int, columns: int, field: str = "n_samples") -> None:
         )
 
 
-GeneratorSpec = Annotated[Polynomial1D | LinearData | Blobs | Moons | Circles, Field(discriminator="name")]
+GeneratorSpec = Annotated[
+    Polynomial1D | LinearData | HighDimLinear | Blobs | Moons | Circles, Field(discriminator="name")
+]
 
 
 class GeneratorSource(_Spec):

@@ -63,6 +63,33 @@ def test_moons_demo_decay_smooths_the_network() -> None:
     assert all(c is not None and c < 1.0 for c in shrunk)
 
 
+def test_high_dimensional_demo_overfits_without_decay_and_decay_lowers_the_validation_loss() -> None:
+    spec = _spec(next(p for p in EXAMPLES if p.stem == "linear_high_dim_decay"))
+    outcome = run_job(spec)
+    assert (outcome.train.n_samples, outcome.train.n_features) == (20, 200)
+    assert outcome.val is not None and outcome.val.n_samples == 100
+    undecayed = outcome.reference.history
+    assert undecayed.train_loss[-1] < 1e-3 * undecayed.val_loss[-1]
+    # The validation loss barely moves without decay: the random start persists in the unseen directions.
+    assert undecayed.val_loss[-1] > 0.5 * undecayed.val_loss[0]
+    assert outcome.lam > 0.0
+    decayed = outcome.result.history
+    assert decayed.val_loss[-1] < 0.1 * undecayed.val_loss[-1]
+    assert outcome.metrics["val_mse"] < outcome.reference_metrics["val_mse"]
+
+
+def test_random_start_of_a_linear_model_is_fixed_by_the_seed() -> None:
+    raw = {"model": {"kind": "linear", "init_std": 1.0}, "epochs": 1, "optimizer": {"kind": "gd", "lr": 1e-12}}
+    first = run_job(TrainingJobSpec.model_validate(raw))
+    again = run_job(TrainingJobSpec.model_validate(raw))
+    other = run_job(TrainingJobSpec.model_validate({**raw, "seed": 1}))
+    np.testing.assert_array_equal(first.model.W, again.model.W)
+    assert float(np.std(first.model.W)) > 0.3
+    assert not np.array_equal(first.model.W, other.model.W)
+    zero = run_job(TrainingJobSpec.model_validate({**raw, "model": {"kind": "linear"}}))
+    assert float(np.abs(zero.model.W).max()) < 1e-9
+
+
 def test_inline_rows_and_uploaded_csv_train_the_same_model() -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 2))

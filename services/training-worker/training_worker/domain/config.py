@@ -88,6 +88,8 @@ class TrainConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     seed: int = 0
     network: NetworkConfig | None = None
+    init_std: float = 0.0
+    """Without hidden layers: the standard deviation of the random initial weights (0: start from zero)."""
 
     def with_lam(self, lam: float) -> TrainConfig:
         """This configuration with the regularization strength replaced."""

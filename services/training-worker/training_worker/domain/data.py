@@ -144,6 +144,15 @@ def linear_data(*, n_samples: int = 500, n_features: int = 5, noise: float = 0.5
     return Dataset(X, y, names, "y", "regression", (), "linear")
 
 
+def high_dim_linear(*, n_samples: int = 120, n_features: int = 200, noise: float = 0.01, seed: int = 0) -> Dataset:
+    """Gaussian features and y = 0.05 + Σ 0.01·x_i + noise: far more features than a small training set can fix."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    y = 0.05 + 0.01 * X.sum(axis=1) + noise * rng.standard_normal(n_samples)
+    names = tuple(f"x{i}" for i in range(n_features))
+    return Dataset(X, y, names, "y", "regression", (), "high_dim_linear")
+
+
 def blobs(
     *, n_samples: int = 300, n_features: int = 2, n_classes: int = 2, cluster_std: float = 1.5, seed: int = 0
 ) -> Dataset:

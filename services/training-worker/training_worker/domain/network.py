@@ -2,7 +2,8 @@
 
 Layer l maps H_{l−1} (n, d_{l−1}) to H_l = act(H_{l−1}·W_l + b_l); the last layer gives the scores Z whose loss
 the model's `Objective` defines (linear head: half the MSE, sigmoid head: log-loss, softmax head: cross-entropy).
-A model without hidden layers is the plain linear, logistic or softmax model, trained from zero as before.
+A model without hidden layers is the plain linear, logistic or softmax model, trained from zero unless
+a random start (init_std) is asked for.
 Backpropagation is vectorised over the batch: one matrix product per layer forward and two backward.
 """
 
@@ -65,12 +66,20 @@ class Network:
         self.activation = activation
 
     @classmethod
-    def initial(cls, objective: Objective, n_inputs: int, config: NetworkConfig | None, seed: int) -> Network:
-        """The starting point of a fit: zeros without hidden layers, else config's initialisation, fixed by seed."""
+    def initial(
+        cls, objective: Objective, n_inputs: int, config: NetworkConfig | None, seed: int, init_std: float = 0.0
+    ) -> Network:
+        """The starting point of a fit, fixed by seed: config's initialisation, or N(0, init_std²) weights.
+
+        Without hidden layers and init_std = 0 the weights start at zero.
+        """
+        rng = np.random.default_rng((seed, 4))
         if config is None:
-            return cls(objective, [(np.zeros((n_inputs, objective.n_outputs)), np.zeros(objective.n_outputs))])
+            shape = (n_inputs, objective.n_outputs)
+            W = rng.normal(0.0, init_std, size=shape) if init_std > 0.0 else np.zeros(shape)
+            return cls(objective, [(W, np.zeros(objective.n_outputs))])
         sizes = [n_inputs, *config.hidden, objective.n_outputs]
-        return cls(objective, initial_layers(sizes, config.init, np.random.default_rng((seed, 4))), config.activation)
+        return cls(objective, initial_layers(sizes, config.init, rng), config.activation)
 
     def hidden(self, X: FloatArray) -> list[FloatArray]:
         """The input and the output of every hidden layer on the rows X."""

@@ -196,7 +196,7 @@ def descend(
     """
     if config.early_stopping is not None and (Xv is None or Tv is None):
         raise InvalidConfig("early stopping needs validation data (a validation split > 0)")
-    net = start or Network.initial(objective, X.shape[1], config.network, config.seed)
+    net = start or Network.initial(objective, X.shape[1], config.network, config.seed, config.init_std)
     epochs = _Epochs(net, X, T, config)
     stopping = config.early_stopping
     best_loss, best_epoch, waited = np.inf, 0, 0
