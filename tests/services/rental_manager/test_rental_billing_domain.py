@@ -153,3 +153,11 @@ def test_late_fee_rule_rejects_nonsense() -> None:
         LateFeeRule(percent_bps=10_001)
     with pytest.raises(InvalidValue):
         LateFeeRule(grace_days=-1)
+
+
+def test_a_bill_is_payable_while_something_is_owed_and_it_is_open() -> None:
+    assert BillState(BillStatus.ISSUED, 1_000).payable
+    assert BillState(BillStatus.OVERDUE, 1_000, late_fee_cents=50, paid_cents=1_000).payable
+    assert not BillState(BillStatus.PAID, 1_000, paid_cents=1_000).payable
+    assert not BillState(BillStatus.CANCELLED, 1_000).payable
+    assert not BillState(BillStatus.ISSUED, 0).payable

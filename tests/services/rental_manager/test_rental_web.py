@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,13 @@ from fastapi.testclient import TestClient
 from rental_manager import web
 from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental
-from rental_manager.domain.model import BillStatus, Role
+from rental_manager.domain.model import BillStatus, Period, Role
+from rental_manager.orm import Lease
+from rental_manager.schemas import PaymentCreate
 from rental_manager.service import arrears, billing, directory, houses, rentals
 from rental_manager.service.errors import Forbidden
+from rental_manager.service.unit import UnitOfWork
+from rental_manager.web.core import money
 from rental_manager.web.session import CSRF_COOKIE, SESSION_COOKIE
 
 from tests.support.rental import PASSWORD, Cast, World, build_world, house_data, person
@@ -436,3 +440,39 @@ def test_login_redirects_only_to_local_pages(browsers: dict[str, Browser], peopl
         )
         assert answer.headers["location"] == "/ui/houses", evil
         browser.client.cookies.clear()
+
+
+def _issue_many(uow: UnitOfWork, lease_id: uuid.UUID, count: int) -> int:
+    """Issue `count` small one-day rent bills on a lease; their total."""
+    lease = uow.session.get(Lease, lease_id)
+    assert lease is not None
+    for i in range(count):
+        start = date(2001, 1, 1) + timedelta(days=i)
+        billing.issue_bill(uow, lease, "rent", Period(start, start), start, 100 + i)
+    return sum(100 + i for i in range(count))
+
+
+def test_owed_per_lease_counts_every_open_bill_past_a_hundred(
+    browsers: dict[str, Browser], rental: Rental, world: World
+) -> None:
+    svc, t1 = rental.service, world.t1.actor
+    before = sum(b.outstanding_cents for b in svc.run(billing.list_bills, t1, None, world.lease, 1, 100).items)
+    added = svc.run(_issue_many, world.lease, 130)
+    assert svc.run(billing.list_bills, t1, None, world.lease, 1, 100).total > 130
+    owed = before + added
+    assert svc.run(billing.owed_by_lease, t1, [world.lease]) == {world.lease: owed}
+    assert svc.run(billing.owed_by_lease, world.t2.actor, [world.lease]) == {}
+    tenant = browsers["t1"]
+    tenant.sign_in(world.t1.email)
+    row = re.search(rf'data-lease="{world.lease}">(.*?)</tr>', tenant.get("/ui/leases").text, re.S)
+    assert row is not None
+    assert money(owed) in row.group(1)
+
+
+def test_payable_bills_are_the_domains_call(rental: Rental, world: World) -> None:
+    svc, t1 = rental.service, world.t1.actor
+    bill = svc.run(billing.get_bill, t1, world.bill)
+    assert svc.run(billing.payable_bills, t1, [world.bill]) == {world.bill}
+    assert svc.run(billing.payable_bills, world.t2.actor, [world.bill]) == set()
+    svc.run(billing.record_payment, t1, world.bill, PaymentCreate(amount_cents=bill.outstanding_cents))
+    assert svc.run(billing.payable_bills, t1, [world.bill]) == set()

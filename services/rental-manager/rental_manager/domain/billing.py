@@ -132,6 +132,11 @@ class BillState:
         """What is still owed."""
         return self.total_cents - self.paid_cents
 
+    @property
+    def payable(self) -> bool:
+        """True while the bill takes a payment: something is owed and it is neither paid nor cancelled."""
+        return self.status not in (BillStatus.PAID, BillStatus.CANCELLED) and self.outstanding_cents > 0
+
     def pay(self, amount_cents: int) -> BillState:
         """Record a payment of `amount_cents` (partial allowed, never more than is owed)."""
         if amount_cents <= 0:

@@ -8,10 +8,11 @@ two workers at once, issues every bill once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import date
 
 from quartet_shared.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rental_manager.domain.billing import LateFeeRule, rent_bills
 from rental_manager.domain.model import LEASE, BillStatus, LeaseStatus, Party, Period
@@ -22,6 +23,7 @@ from rental_manager.service.paging import paged
 from rental_manager.service.unit import Actor, UnitOfWork
 
 OPEN = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
+OWING = (*OPEN, BillStatus.OVERDUE)
 
 
 def bill_public(bill: Bill) -> BillPublic:
@@ -60,6 +62,29 @@ def list_bills(
     if lease_id is not None:
         stmt = stmt.where(Bill.lease_id == lease_id)
     return paged(uow, stmt.order_by(Bill.due_date.desc(), Bill.id), BillPublic, page, page_size)
+
+
+def owed_by_lease(uow: UnitOfWork, actor: Actor | None, lease_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """What is still owed on each of these leases (over all their open bills), for those the caller may see."""
+    who = require(actor)
+    if not lease_ids:
+        return {}
+    outstanding = func.sum(Bill.amount_cents + Bill.late_fee_cents - Bill.paid_cents)
+    rows = uow.session.execute(
+        select(Bill.lease_id, outstanding)
+        .where(scope(who, Bill), Bill.lease_id.in_(lease_ids), Bill.status.in_(OWING))
+        .group_by(Bill.lease_id)
+    )
+    return {lease_id: int(owed) for lease_id, owed in rows if owed}
+
+
+def payable_bills(uow: UnitOfWork, actor: Actor | None, bill_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these bills the caller may see still take a payment (the domain's `BillState.payable`)."""
+    who = require(actor)
+    if not bill_ids:
+        return set()
+    bills = uow.session.scalars(select(Bill).where(scope(who, Bill), Bill.id.in_(bill_ids), Bill.status.in_(OWING)))
+    return {bill.id for bill in bills if bill.state.payable}
 
 
 def record_payment(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID, data: PaymentCreate) -> PaymentPublic:

@@ -86,7 +86,6 @@ from rental_manager.web.session import PREFIX, end_session, local_target, start_
 router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 20
-OPEN_BILLS = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.OVERDUE)
 
 
 def _enum(kind: type[Any], raw: str | None) -> Any:
@@ -429,11 +428,7 @@ def leases(request: Request, svc: Svc, actor: User) -> Response:
     """Leases the user is party to (every lease, for admins)."""
     status = _enum(LeaseStatus, request.query_params.get("status"))
     result = svc.run(rentals.list_leases, actor, status, None, page_number(request), PAGE_SIZE)
-    open_bills = svc.run(billing.list_bills, actor, None, None, 1, 100).items
-    owed: dict[uuid.UUID, int] = {}
-    for bill in open_bills:
-        if bill.status in OPEN_BILLS:
-            owed[bill.lease_id] = owed.get(bill.lease_id, 0) + bill.outstanding_cents
+    owed = svc.run(billing.owed_by_lease, actor, [lease.id for lease in result.items])
     context = _listing(request, result, status, LeaseStatus, _labels(svc, actor, result.items), owed=owed)
     return render(request, "leases.html", context)
 
@@ -479,7 +474,7 @@ def _bills_page(
         _labels(svc, actor, result.items),
         payments=payments,
         errors=errors or {},
-        payable={b.id for b in result.items if b.status in OPEN_BILLS and b.outstanding_cents > 0},
+        payable=svc.run(billing.payable_bills, actor, [b.id for b in result.items]),
         reference=uuid.uuid4().hex,
     )
     return render(request, "bills.html", context, status)
