@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -21,6 +22,7 @@ from rental_manager.service import users
 from rental_manager.service.errors import Conflict
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
+from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
 from rental_manager.throttle import LoginThrottle
 from rental_manager.worker import BillingScheduler, cache_runner, command_runner
@@ -102,7 +104,7 @@ class Rental:
 
     def scheduler(self) -> BillingScheduler:
         """The periodic billing run."""
-        return BillingScheduler(self.service.run_billing, self.settings.billing_interval_s)
+        return BillingScheduler(partial(self.service.run_billing, SYSTEM), self.settings.billing_interval_s)
 
     def ensure_admin(self) -> None:
         """Create the configured admin account if it does not exist yet."""

@@ -14,6 +14,7 @@ from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.schemas import ApplicationCreate, Decision
 from rental_manager.service import rentals
+from rental_manager.service.unit import SYSTEM
 
 from tests.support.rental import PASSWORD, Cast, build_world, dated, person
 from tests.support.servers import Servers
@@ -411,7 +412,7 @@ def test_statistics_by_worked_example(rental: Rental, client: TestClient, people
         ApplicationCreate(start_date=last_month, end_date=month_start + timedelta(days=60)),
     )
     past.run(rentals.approve_application, landlord.actor, app.id, Decision())
-    svc.run_billing(today)
+    svc.run_billing(SYSTEM, today)
     bills = client.get("/bills", headers=landlord.headers).json()["items"]
     this_month = next(b for b in bills if b["period_start"] == month_start.isoformat())
     client.post(f"/bills/{this_month['id']}/payments", json={"amount_cents": 50_000}, headers=landlord.headers)

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from rental_manager.bootstrap import Rental
+from rental_manager.service.errors import Forbidden, Unauthorized
+from rental_manager.service.unit import SYSTEM
 
 from tests.support.rental import PASSWORD, Cast, World, build_world
 
@@ -259,3 +261,14 @@ def test_every_role_gets_exactly_its_status(rental: Rental, client: TestClient, 
         if response.status_code == 401:
             assert response.headers.get("www-authenticate") == "Bearer"
     assert not failures, "\n".join(failures)
+
+
+def test_the_billing_run_refuses_anyone_but_admins_in_the_service(rental: Rental, people: Cast) -> None:
+    today = date.today()
+    for who in (people.t1, people.l1):
+        with pytest.raises(Forbidden):
+            rental.service.run_billing(who.actor, today)
+    with pytest.raises(Unauthorized):
+        rental.service.run_billing(None, today)
+    assert rental.service.run_billing(people.admin.actor, today).as_of == today
+    assert rental.service.run_billing(SYSTEM, today).as_of == today

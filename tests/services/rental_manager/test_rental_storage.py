@@ -23,6 +23,7 @@ from rental_manager.domain.model import Role
 from rental_manager.orm import Base, House, Lease, OutboxMessage, User
 from rental_manager.schemas import ApplicationCreate, Decision, HouseQuery, PaymentCreate
 from rental_manager.service import billing, houses, rentals
+from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -138,7 +139,7 @@ def test_the_sqlite_default_runs_the_whole_flow(tmp_path: Path, monkeypatch: pyt
         for thread in threads:
             thread.join(60)
         assert Counter(outcomes) == {"ok": 1, "InvalidTransition": len(apps) - 1}
-        report = svc.run_billing(start + timedelta(days=40))
+        report = svc.run_billing(SYSTEM, start + timedelta(days=40))
         assert report.bills_issued == 2
         bills = svc.run(billing.list_bills, landlord.actor).items
         svc.run(billing.record_payment, landlord.actor, bills[0].id, PaymentCreate(amount_cents=100))

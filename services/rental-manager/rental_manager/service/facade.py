@@ -18,8 +18,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from rental_manager.domain.errors import RuleViolation
+from rental_manager.domain.model import Role
 from rental_manager.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
 from rental_manager.service import billing, houses, users
+from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Unauthorized
 from rental_manager.service.search import SearchCache
 from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork
@@ -157,8 +159,9 @@ class RentalService:
         subject = self.credentials.subject(token)
         return self.run(users.actor_for, subject)
 
-    def run_billing(self, as_of: date | None = None) -> BillingReport:
-        """Issue due rent bills, end leases past their last day, then mark arrears overdue, as of a day."""
+    def run_billing(self, actor: Actor | None, as_of: date | None = None) -> BillingReport:
+        """Issue due rent bills, end leases past their last day, then mark arrears overdue, as of a day (admins)."""
+        require(actor, Role.ADMIN)
         day = as_of or self.today()
         issued = ended = overdue = 0
         lease_ids = self.run(billing.leases_to_bill, day)

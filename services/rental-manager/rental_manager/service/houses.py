@@ -71,9 +71,14 @@ def _listed_event(house: House) -> HouseListed:
     )
 
 
+def may_add_houses(actor: Actor | None) -> Actor:
+    """The actor, if they may add houses (landlords and admins); Forbidden otherwise."""
+    return require(actor, Role.LANDLORD, Role.ADMIN)
+
+
 def create_house(uow: UnitOfWork, actor: Actor | None, data: HouseCreate) -> HousePublic:
     """Add a house, owned by the calling landlord (or, for an admin, by the landlord named)."""
-    who = require(actor, Role.LANDLORD, Role.ADMIN)
+    who = may_add_houses(actor)
     landlord_id = who.id
     if not who.is_admin and data.landlord_id not in (None, who.id):
         raise Forbidden("landlords add houses of their own")

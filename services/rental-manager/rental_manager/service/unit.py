@@ -33,6 +33,10 @@ class Actor:
         return Party.TENANT if self.role is Role.TENANT else Party.LANDLORD
 
 
+# The service acting on its own behalf (the scheduled billing run, creating the configured admin).
+SYSTEM = Actor(uuid.UUID(int=0), Role.ADMIN)
+
+
 @dataclass(frozen=True)
 class RentalTopics:
     """The rental topics, optionally prefixed (tests keep theirs apart)."""

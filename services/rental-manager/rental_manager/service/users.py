@@ -17,7 +17,7 @@ from rental_manager.orm import User
 from rental_manager.schemas import AdminUserCreate, Page, UserCreate, UserPublic
 from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Unauthorized
-from rental_manager.service.unit import Actor, UnitOfWork
+from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
 
 ISSUER = "quartet-rental-manager"
 ALGORITHM = "HS256"
@@ -159,5 +159,5 @@ def ensure_admin(uow: UnitOfWork, creds: Credentials, email: str, password: str)
     if uow.session.scalars(select(User.id).where(User.email == normalise_email(email))).first() is not None:
         return False
     data = AdminUserCreate(email=email, password=password, full_name="Administrator", role="admin")
-    register(uow, creds, data, Actor(uuid.UUID(int=0), Role.ADMIN))
+    register(uow, creds, data, SYSTEM)
     return True
