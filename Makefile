@@ -16,43 +16,43 @@ install: ## Install uv and the workspace (every service and the kernel) into .ve
 	@$(UV) sync --all-packages --frozen --quiet
 
 infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
-	@$(RUN) python -m quartet_shared.infra install
+	@$(RUN) python -m quartet_tools.infra install
 
 tools-install: install ## Pinned helm (Go module proxy, cached in ~/.cache/quartet) for the chart checks; Debian chromium for the browser tests
-	@$(RUN) python -m quartet_shared.infra install-tools >/dev/null
+	@$(RUN) python -m quartet_tools.infra install-tools >/dev/null
 
 infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise)
-	@$(RUN) python -m quartet_shared.infra up
+	@$(RUN) python -m quartet_tools.infra up
 
 infra-down: ## Stop what infra-up started, and nothing else
-	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.infra down; fi
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.infra down; fi
 
 infra-status: ## Show the servers infra-up manages
-	@$(RUN) python -m quartet_shared.infra status
+	@$(RUN) python -m quartet_tools.infra status
 
 engine-up: install ## Install docker.io, debootstrap and the Compose CLI if missing; start the project's own dockerd (.local/docker.env)
-	@$(RUN) python -m quartet_shared.engine up
+	@$(RUN) python -m quartet_tools.engine up
 
 engine-down: ## Stop the dockerd engine-up started (and its containers), and nothing else
-	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.engine down; fi
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.engine down; fi
 
 engine-status: ## Show whether the project's dockerd runs and answers
-	@$(RUN) python -m quartet_shared.engine status
+	@$(RUN) python -m quartet_tools.engine status
 
 base-image: engine-up ## Build the bookworm base image (debootstrap from the apt mirror) into the project's engine
-	@$(RUN) python -m quartet_shared.engine base-image
+	@$(RUN) python -m quartet_tools.engine base-image
 
 images: engine-up ## Build every image (wheels and jars staged on the host under .local/images/) into the project's engine
-	@$(RUN) python -m quartet_shared.images build
+	@$(RUN) python -m quartet_tools.images build
 
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null
-	@set -a; source $(INFRA_ENV); set +a; $(RUN) python -m quartet_shared.services up
+	@set -a; source $(INFRA_ENV); set +a; $(RUN) python -m quartet_tools.services up
 	@echo; echo "Quartet is up. Settings: $(INFRA_ENV); API key (QUARTET_API_KEY): .local/api-keys.env"; cat $(INFRA_ENV); \
-	 $(RUN) python -m quartet_shared.services status
+	 $(RUN) python -m quartet_tools.services status
 
 down: ## Stop the services and the servers
-	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_shared.services down; fi
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.services down; fi
 	@$(MAKE) --no-print-directory infra-down
 
 lint: install ## ruff and mypy (strict)
@@ -61,7 +61,7 @@ lint: install ## ruff and mypy (strict)
 	@$(RUN) mypy
 
 test: infra-install tools-install lint ## Every test; the docker-marked ones too where an engine answers or must start (CI, root with apt-get)
-	@$(RUN) python -m quartet_shared.testrun
+	@$(RUN) python -m quartet_tools.testrun
 
 test-fast: install ## Unit tests only (no servers)
 	@$(RUN) pytest -m "not integration"

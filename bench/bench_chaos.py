@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from quartet_tools.hostservers import private_stack
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.domain.report import RunReport
 from simulator.scenario_io import load_scenario
-from simulator.servers import private_stack
 from simulator.settings import SimulatorSettings
 
 HERE = Path(__file__).resolve().parent

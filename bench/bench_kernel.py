@@ -27,14 +27,15 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.registry import Message, event_type
+from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import MAX_POLL_RECORDS, ConsumerRunner, Context, Mode, Subscription
-from quartet_shared.envelope import Envelope
-from quartet_shared.infra import Stack
 from quartet_shared.producer import Producer, producer_config
-from quartet_shared.registry import Message, event_type
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import TopicSpec, ensure_topics
+from quartet_shared.topics import ensure_topics
+from quartet_tools.infra import Stack
 
 FULL_MESSAGES = 100_000
 QUICK_MESSAGES = 5_000

@@ -36,8 +36,9 @@ from urllib.parse import urlencode
 
 import httpx
 from bench_kernel import log, private_stack
-from quartet_shared.infra import ensure_command, free_port
+from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
+from quartet_tools.infra import ensure_command
 from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.orm import House

@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     """Kafka, Redis and PostgreSQL for the whole session, stopped at its end."""
-    from quartet_shared.infra import docker_available
+    from quartet_tools.infra import docker_available
 
     if infra_choice() == "containers":
         # Asked for by name: no engine is a failure, never a quiet fall back to the native servers.

@@ -1,6 +1,6 @@
 -- One database per service, each owned by that service's own LOGIN role, and nothing more.
 --
--- Run by psql as a superuser: natively by quartet_shared.infra on every start of the server (so it is
+-- Run by psql as a superuser: natively by quartet_tools.infra on every start of the server (so it is
 -- idempotent), in Compose by deploy/compose/postgres-init.sh when the data volume is new. The passwords come
 -- from the environment (\getenv), never from this file: POSTGRES_TRAINING_PASSWORD, POSTGRES_PLANNING_PASSWORD,
 -- POSTGRES_RENTAL_PASSWORD, POSTGRES_SIMULATOR_PASSWORD.

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from quartet_contracts.schemas.claimcheck import PARTS_CONTENT_TYPE, ResultRef, decode_parts, encode_parts
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select
 
 from quartet_shared.cache import JsonCache, ResilientRedis
 from quartet_shared.db import JSON_DOCUMENT, ensure_tables, kernel_metadata, upsert
-from quartet_shared.schemas.claimcheck import PARTS_CONTENT_TYPE, ResultRef, decode_parts, encode_parts
 
 _JSON = JSON_DOCUMENT
 RESULT_TTL_S = 24 * 3600

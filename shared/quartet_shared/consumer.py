@@ -50,9 +50,10 @@ from kafka.errors import (
 )
 from kafka.structs import MemberState, OffsetAndMetadata
 from pydantic import BaseModel
+from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, header_map
+from quartet_contracts.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, dedup_topic
 
 from quartet_shared.cache import DedupCache, ResilientRedis
-from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, header_map
 from quartet_shared.logs import bind_log_context, reset_log_context
 from quartet_shared.metrics import (
     CONSUMED,
@@ -67,7 +68,7 @@ from quartet_shared.metrics import (
 )
 from quartet_shared.producer import RECONNECT_BACKOFF_MAX_MS, Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, dedup_topic, ensure_topics
+from quartet_shared.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

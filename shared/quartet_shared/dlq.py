@@ -7,12 +7,12 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from quartet_contracts.envelope import header_map
+from quartet_contracts.topics import DLQ_SUFFIX
 
 from quartet_shared.consumer import H_ATTEMPTS, H_ERROR_MESSAGE, H_ERROR_TYPE, original_headers
-from quartet_shared.envelope import header_map
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import DLQ_SUFFIX
 
 
 @dataclass(frozen=True)

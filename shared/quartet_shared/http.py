@@ -19,13 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
+from quartet_contracts.validation import error_fields
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quartet_shared.settings import DEFAULT_MAX_REQUEST_BYTES
-from quartet_shared.validation import error_fields
 
 if TYPE_CHECKING:
     from quartet_shared.auth import ApiKeys

@@ -24,6 +24,7 @@ from quartet_shared.auth import ApiKeys
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import default_sqlite_url, make_engine
+from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import (
@@ -32,9 +33,7 @@ from quartet_shared.jobservice import (
     JobWorker,
     RunJob,
     WorkerPorts,
-    database_ready,
     job_router,
-    kafka_ready,
     make_projector,
 )
 from quartet_shared.logs import configure_logging

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -29,7 +28,9 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel
-from sqlalchemy import Engine, text
+from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, decode
+from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merge_parts
+from quartet_contracts.topics import TopicSpec, expand
 
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
@@ -44,13 +45,11 @@ from quartet_shared.consumer import (
     PermanentError,
     Subscription,
 )
-from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, decode
 from quartet_shared.http import Problem
 from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merge_parts
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import TopicSpec, ensure_topics, expand
+from quartet_shared.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -730,30 +729,6 @@ class JobWorker:
 # ---- readiness ---------------------------------------------------------------------------------------
 
 
-def database_ready(engine: Engine) -> Callable[[], bool]:
-    """A readiness check that runs SELECT 1."""
-
-    def check() -> bool:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-
-    return check
-
-
-def kafka_ready(settings: KernelSettings, timeout_s: float = 1.0) -> Callable[[], bool]:
-    """A readiness check: some bootstrap server accepts a TCP connection within `timeout_s`."""
-
-    def check() -> bool:
-        for server in settings.kafka_bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), int(port)), timeout_s):
-                return True
-        return False
-
-    return check
-
-
 __all__ = [
     "JobApi",
     "JobApiDep",
@@ -765,9 +740,7 @@ __all__ = [
     "Progress",
     "Projector",
     "WorkerPorts",
-    "database_ready",
     "get_job_api",
     "job_router",
-    "kafka_ready",
     "make_projector",
 ]

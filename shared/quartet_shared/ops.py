@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import Check, create_app
-from quartet_shared.jobservice import database_ready, kafka_ready
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, UnknownError
 from kafka.producer.future import FutureRecordMetadata
+from quartet_contracts.envelope import Envelope
 
-from quartet_shared.envelope import Envelope
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.settings import KernelSettings
 

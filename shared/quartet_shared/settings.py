@@ -7,6 +7,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from quartet_contracts.topics import LocalTopicDefaults
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -68,9 +69,9 @@ class KernelSettings(BaseSettings):
     instance_id: str = Field(
         "0", description="Stable per worker slot; names the transactional id so a restart fences its predecessor."
     )
-    topic_partitions: int = Field(6, ge=1, le=1000)
-    topic_replication_factor: int = Field(1, ge=1, le=10)
-    topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    topic_partitions: int = Field(LocalTopicDefaults.topic_partitions, ge=1, le=1000)
+    topic_replication_factor: int = Field(LocalTopicDefaults.topic_replication_factor, ge=1, le=10)
+    topic_retention_ms: int = Field(LocalTopicDefaults.topic_retention_ms, ge=60_000)
     dedup_retention_ms: int = Field(14 * 24 * 3600 * 1000, ge=60_000)
     redis_socket_timeout_s: float = Field(0.5, gt=0)
     redis_retry_after_s: float = Field(

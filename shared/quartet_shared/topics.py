@@ -1,81 +1,19 @@
-"""The topic registry: every topic Quartet uses, with its partitions, retention and compaction."""
+"""Creating the catalogue's topics on a broker, and waiting until a client sees their partitions."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from quartet_contracts.topics import TopicSpec
 
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
-
-RETRY_SUFFIX = ".retry"
-DLQ_SUFFIX = ".dlq"
-DEDUP_SUFFIX = ".dedup"
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """One topic: `partitions`/`retention_ms` of None take the settings' defaults."""
-
-    name: str
-    description: str
-    partitions: int | None = None
-    retention_ms: int | None = None
-    compacted: bool = False
-    with_retry_and_dlq: bool = False
-
-    def config(self, settings: KernelSettings) -> dict[str, str]:
-        """Broker-side topic configuration."""
-        cfg = {"retention.ms": str(self.retention_ms or settings.topic_retention_ms)}
-        if self.compacted:
-            cfg["cleanup.policy"] = "compact"
-        if settings.topic_replication_factor > 1:
-            cfg["min.insync.replicas"] = str(min(2, settings.topic_replication_factor))
-        return cfg
-
-
-CORE_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("training.jobs", "Training jobs to run (TrainingRequested); key = job id.", with_retry_and_dlq=True),
-    TopicSpec("training.control", "Cancellations for training jobs; key = job id.", partitions=1),
-    TopicSpec("training.progress", "Per-epoch progress of training jobs; key = job id."),
-    TopicSpec("training.results", "Exactly one outcome per training job; key = job id.", with_retry_and_dlq=True),
-    TopicSpec("planning.jobs", "Path-planning jobs to run (PlanRequested); key = job id.", with_retry_and_dlq=True),
-    TopicSpec("planning.control", "Cancellations for planning jobs; key = job id.", partitions=1),
-    TopicSpec("planning.progress", "Per-iteration progress of planning jobs; key = job id."),
-    TopicSpec("planning.results", "Exactly one outcome per planning job; key = job id.", with_retry_and_dlq=True),
-    TopicSpec("rental.commands", "Commands for the rental manager; key = house id.", with_retry_and_dlq=True),
-    TopicSpec("rental.events", "Rental state changes from the outbox; key = house id.", with_retry_and_dlq=True),
-)
-
-
-def expand(specs: Iterable[TopicSpec]) -> list[TopicSpec]:
-    """The specs plus the `.retry` and `.dlq` companions of those that have them."""
-    out: list[TopicSpec] = []
-    for spec in specs:
-        out.append(spec)
-        if spec.with_retry_and_dlq:
-            out.append(TopicSpec(spec.name + RETRY_SUFFIX, f"Delayed redelivery for {spec.name}.", spec.partitions))
-            out.append(
-                TopicSpec(
-                    spec.name + DLQ_SUFFIX,
-                    f"Dead letters of {spec.name}, with the reason in their headers.",
-                    spec.partitions,
-                    retention_ms=30 * 24 * 3600 * 1000,
-                )
-            )
-    return out
-
-
-def dedup_topic(topic: str, group: str) -> str:
-    """The compacted changelog a transactional consumer group keeps of the ids it has processed on `topic`."""
-    return f"{topic}.{group}{DEDUP_SUFFIX}"
 
 
 def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[str]:

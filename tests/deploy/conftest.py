@@ -155,7 +155,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needing = [item for item in items if item.get_closest_marker("docker")]
     if not needing:
         return
-    from quartet_shared.infra import docker_available
+    from quartet_tools.infra import docker_available
 
     if docker_available():
         return

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from path_planner.settings import PlannerSettings
-from quartet_shared.infra import free_port
+from quartet_shared.net import free_port
 from quartet_shared.ops import OpsServer
 from rental_manager.settings import RentalSettings
 from simulator.settings import SimulatorSettings

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 from quartet_shared.auth import write_api_keys_file
-from quartet_shared.infra import ROLE_DATABASES, ROLES_SQL, SERVICE_ROLES, kafka_version, password_variable
 from quartet_shared.settings import KernelSettings
+from quartet_tools.infra import ROLE_DATABASES, ROLES_SQL, SERVICE_ROLES, kafka_version, password_variable
 from sqlalchemy.engine import make_url
 
 from tests.deploy.conftest import (
@@ -165,7 +165,7 @@ def test_kafka_is_the_local_broker_version_in_kraft_mode() -> None:
 
 def test_servers_run_the_images_the_project_builds() -> None:
     """Kafka, Redis and PostgreSQL are the image registry's own (tag and Dockerfile), never a registry's pull."""
-    from quartet_shared.images import IMAGES
+    from quartet_tools.images import IMAGES
 
     services = compose()["services"]
     for name in SERVERS:
@@ -422,7 +422,7 @@ def test_compose_file_names_no_unpinned_image() -> None:
 
 def test_host_side_settings_match_compose() -> None:
     """`make up` through Compose hands host tools the addresses Compose publishes."""
-    from quartet_shared import infra
+    from quartet_tools import infra
 
     env = infra.compose_host_env()
     assert env == {"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092", "REDIS_URL": "redis://localhost:6379/0"}
@@ -436,7 +436,7 @@ def test_host_side_settings_match_compose() -> None:
 def test_make_up_hands_compose_the_example_settings_then_the_local_ones() -> None:
     """`${}` in docker-compose.yml resolves with `make up` even before a .env exists; the API keys `make up` wrote
     come next, and .env, if any, wins."""
-    from quartet_shared import infra
+    from quartet_tools import infra
 
     command = infra.compose_command()
     files = [command[i + 1] for i, arg in enumerate(command) if arg == "--env-file"]

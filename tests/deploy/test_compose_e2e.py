@@ -63,7 +63,7 @@ TRAINED = "quartet.training.TrainingCompleted.v1"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     """The default profile from this checkout's images, up and healthy; down with its volumes after."""
     build = subprocess.run(
-        [sys.executable, "-m", "quartet_shared.images", "build"],
+        [sys.executable, "-m", "quartet_tools.images", "build"],
         capture_output=True,
         text=True,
         timeout=3600,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from quartet_shared.infra import free_port
+from quartet_shared.net import free_port
 
 from tests.deploy.conftest import BY_PROGRAM, REPO, SERVICE_ROLE, settings_class
 from tests.deploy.test_compose import app_containers, container_env, program_of

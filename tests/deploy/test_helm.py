@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quartet_shared.infra import ROLE_DATABASES, SERVICE_ROLES, ensure_helm
+from quartet_tools.infra import ROLE_DATABASES, SERVICE_ROLES, ensure_helm
 from sqlalchemy.engine import make_url
 
 from tests.deploy.conftest import (

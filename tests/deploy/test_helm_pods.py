@@ -22,8 +22,8 @@ import pytest
 import yaml
 from docker.models.containers import Container
 from docker.models.networks import Network
-from quartet_shared.images import IMAGES
-from quartet_shared.infra import SERVICE_ROLES, compose_command, password_variable
+from quartet_tools.images import IMAGES
+from quartet_tools.infra import SERVICE_ROLES, compose_command, password_variable
 
 from tests.deploy.manifests import KUBERNETES_VERSION, documents
 from tests.deploy.pods import PROBE_DEFAULTS, Manifests, RunningPod, start_pod

@@ -1,6 +1,6 @@
 """deploy/docker/Dockerfile: its structure, and the four service images built from it in a Docker engine.
 
-The images are built with `quartet_shared.images` (docker's layer cache makes that cheap when nothing changed),
+The images are built with `quartet_tools.images` (docker's layer cache makes that cheap when nothing changed),
 then looked at from inside: `pip list` (pip's staged wheel mounted read-only, since the image has no pip) must
 show its service, the kernel and exactly the lock's pins for them on Python 3.11.2; nothing of the dev or bench
 groups, no other service's distribution or its exclusive dependencies (all derived from uv.lock); no compiler,
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 from packaging.utils import canonicalize_name
-from quartet_shared import images
+from quartet_tools import images
 
 from tests.deploy.conftest import BY_PROGRAM, REPO, Roles, require_roles
 
@@ -131,23 +131,30 @@ def pip_list(image: str) -> dict[str, str]:
     return {canonicalize_name(d["name"]): d["version"] for d in json.loads(listed.stdout)}
 
 
+# The workspace's kernel packages, each in a directory of its own name at the repo's root.
+KERNEL_DIRS = ("shared", "contracts", "tools")
+
+
 @cache
 def workspace_version(program: str) -> str:
     """A workspace package's version, from its pyproject.toml."""
-    path = REPO / ("shared" if program == "shared" else f"services/{program}") / "pyproject.toml"
+    path = REPO / (program if program in KERNEL_DIRS else f"services/{program}") / "pyproject.toml"
     return str(tomllib.loads(path.read_text())["project"]["version"])
 
 
 def expected_distributions(program: str) -> dict[str, str]:
-    """What the lock says the service's image holds: its pins for Python 3.11.2, the kernel and the service."""
+    """What the lock says the service's image holds: its pins for Python 3.11.2, the kernel, its contracts and the service."""
     pins = {pin.name: pin.version for pin in images.locked(f"quartet-{program}")}
-    return {**pins, "quartet-shared": workspace_version("shared"), f"quartet-{program}": workspace_version(program)}
+    kernel = {f"quartet-{name}": workspace_version(name) for name in ("shared", "contracts")}
+    return {**pins, **kernel, f"quartet-{program}": workspace_version(program)}
 
 
 def forbidden_distributions(program: str) -> dict[str, str]:
     """Why each distribution the service must not carry is forbidden: tooling groups, other services."""
     own = expected_distributions(program)
     reasons = dict.fromkeys(INSTALLERS, "installer")
+    reasons["quartet-tools"] = "tooling"
+    reasons |= {pin.name: "tooling" for pin in images.locked("quartet-tools") if pin.name not in own}
     for group in ("dev", "bench"):
         reasons |= {pin.name: f"{group} group" for pin in images.locked(group=group) if pin.name not in own}
     for other in set(BY_PROGRAM) - {program}:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quartet_shared import strimzi
+from quartet_contracts.topics import CORE_TOPICS, expand
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import CORE_TOPICS, expand
+from quartet_tools import strimzi
 
 from tests.deploy.manifests import REPO, documents, validate
 
@@ -57,7 +57,7 @@ def test_cluster_is_three_kraft_nodes_with_rf3_and_min_isr2() -> None:
 
 
 def test_topics_file_is_what_the_registry_generates() -> None:
-    """The committed file is exactly the generator's output (regenerate: python -m quartet_shared.strimzi)."""
+    """The committed file is exactly the generator's output (regenerate: python -m quartet_tools.strimzi)."""
     assert strimzi.main(["--check"]) == 0
     assert (K8S / "kafka-topics.yaml").read_text() == strimzi.render()
 

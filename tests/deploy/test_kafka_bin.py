@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from quartet_shared.infra import ensure_kafka_installed, free_port
+from quartet_shared.net import free_port
+from quartet_tools.infra import ensure_kafka_installed
 
 from tests.deploy.conftest import REPO
 

@@ -44,7 +44,7 @@ def published(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Ite
             COLUMNS="400",
             KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
             # The contract's topics live on the session's broker from here on: made with the suite's partition
-            # count, as tests/shared/test_cli.py's topics check expects of them whichever runs first.
+            # count, as tests/tools/test_cli.py's topics check expects of them whichever runs first.
             QUARTET_TOPIC_PARTITIONS=str(settings.topic_partitions),
         )
         created = quartet("topics", "--create", cwd=workdir, timeout_s=120, env=env)

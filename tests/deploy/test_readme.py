@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from quartet_contracts.topics import CORE_TOPICS
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import CORE_TOPICS
 
 from tests.deploy.conftest import REPO
 

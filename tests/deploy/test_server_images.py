@@ -19,9 +19,10 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from quartet_shared import images
-from quartet_shared.infra import _compose_values, compose_command, free_port, wait_for
-from quartet_shared.topics import CORE_TOPICS, expand
+from quartet_contracts.topics import CORE_TOPICS, expand
+from quartet_shared.net import free_port
+from quartet_tools import images
+from quartet_tools.infra import _compose_values, compose_command, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

@@ -8,6 +8,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaTimeoutError
 from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata
 from pydantic import BaseModel
+from quartet_contracts.envelope import Envelope, decode
 from quartet_shared.consumer import (
     KERNEL_HEADERS,
     ConsumerRunner,
@@ -19,7 +20,6 @@ from quartet_shared.consumer import (
     backoff_delay,
     original_headers,
 )
-from quartet_shared.envelope import Envelope, decode
 from quartet_shared.settings import KernelSettings
 
 

@@ -18,14 +18,15 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.future import Future
 from kafka.structs import MemberState
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import DedupCache, ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
-from quartet_shared.envelope import Envelope
 from quartet_shared.metrics import CONSUMER_STALLS
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import TopicSpec, ensure_topics
+from quartet_shared.topics import ensure_topics
 from sqlalchemy import Engine
 
 from tests.support.effects import (

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from quartet_contracts.envelope import Envelope, decode
+from quartet_contracts.schemas.planning import PlanRequested
 from quartet_shared.artifacts import ResultStore
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.db import make_engine
-from quartet_shared.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.planning import PlanRequested
 from quartet_shared.settings import KernelSettings
 
 from tests.support.effects import read_all, wait_until

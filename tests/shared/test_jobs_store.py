@@ -12,7 +12,6 @@ import pytest
 import redis
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.db import make_engine
-from quartet_shared.infra import free_port
 from quartet_shared.jobs import (
     JobNotFound,
     JobPublic,
@@ -21,6 +20,7 @@ from quartet_shared.jobs import (
     JobStore,
     job_id_for_key,
 )
+from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 

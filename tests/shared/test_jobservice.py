@@ -12,13 +12,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kafka.errors import KafkaTimeoutError
 from pydantic import BaseModel
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.planning import (
+    PlanCancelled,
+    PlanProgressed,
+    PlanRequested,
+)
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.auth import ApiKeys
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import make_engine
 from quartet_shared.dlq import list_dead_letters
-from quartet_shared.envelope import Envelope
 from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import (
@@ -31,11 +36,6 @@ from quartet_shared.jobservice import (
     make_projector,
 )
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.planning import (
-    PlanCancelled,
-    PlanProgressed,
-    PlanRequested,
-)
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 

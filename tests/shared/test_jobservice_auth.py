@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from quartet_contracts.envelope import Envelope
 from quartet_shared.artifacts import ArtifactStore
 from quartet_shared.auth import ApiKeys
 from quartet_shared.db import make_engine
-from quartet_shared.envelope import Envelope
 from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobApi, JobTopics, job_router

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from quartet_contracts.schemas.planning import split_plan_result
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.db import make_engine
 from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobApi, JobTopics, job_router
-from quartet_shared.schemas.planning import split_plan_result
 from sqlalchemy import Engine
 
 from tests.shared.test_jobservice import kind_for

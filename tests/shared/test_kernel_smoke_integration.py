@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 from kafka import KafkaConsumer
-from quartet_shared.envelope import Envelope, decode
+from quartet_contracts.envelope import Envelope, decode
+from quartet_contracts.topics import TopicSpec
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import TopicSpec, ensure_topics
+from quartet_shared.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

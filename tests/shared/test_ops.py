@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from quartet_shared.infra import free_port
+from quartet_shared.net import free_port
 from quartet_shared.ops import OpsServer, ops_server
 
 

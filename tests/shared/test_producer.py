@@ -6,11 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
-from quartet_shared.envelope import Envelope, EventTooLarge
+from quartet_contracts.envelope import Envelope, EventTooLarge
+from quartet_contracts.topics import TopicSpec
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.producer import ProduceFailed, Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import TopicSpec, ensure_topics
+from quartet_shared.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from quartet_shared.infra import ROOT, SERVICE_ROLES, free_port, password_variable
+from quartet_shared.net import free_port
+from quartet_tools.infra import ROOT, SERVICE_ROLES, password_variable
 
 from tests.support.auth import API_KEYS_JSON
 

@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
+from quartet_contracts.envelope import Envelope
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription, _BatchState
-from quartet_shared.envelope import Envelope
 from quartet_shared.logs import configure_logging
 from quartet_shared.settings import KernelSettings
 

@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from kafka import KafkaConsumer
+from quartet_contracts.envelope import Envelope, decode
+from quartet_contracts.registry import Message, event_type
 from quartet_shared.consumer import Context
 from quartet_shared.db import claim_message, create_kernel_tables, make_engine
-from quartet_shared.envelope import Envelope, decode
 from quartet_shared.producer import Producer
-from quartet_shared.registry import Message, event_type
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.orm import Session

@@ -14,14 +14,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.registry import ce_type_of
 from quartet_shared.artifacts import ArtifactStore
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
-from quartet_shared.envelope import Envelope
 from quartet_shared.jobapp import JobService
 from quartet_shared.jobs import job_id_for_key
 from quartet_shared.jobservice import JobWorker
 from quartet_shared.producer import Producer
-from quartet_shared.registry import ce_type_of
 from sqlalchemy import Engine
 
 from tests.support.effects import wait_until

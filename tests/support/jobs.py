@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
-from quartet_shared.envelope import Envelope, decode
+from quartet_contracts.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 

@@ -6,8 +6,7 @@ import threading
 import time
 from typing import Any
 
-from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
-from quartet_shared.schemas.planning import (
+from quartet_contracts.schemas.planning import (
     CancelPlan,
     CostTerms,
     PlanCancelled,
@@ -17,6 +16,7 @@ from quartet_shared.schemas.planning import (
     PlanRequested,
     normalized_spec_hash,
 )
+from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 
 MAX_EVALUATIONS = 10_000
 

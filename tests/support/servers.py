@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote
 
 import psycopg
-from quartet_shared.infra import (
+from quartet_shared.settings import KernelSettings
+from quartet_tools.infra import (
     ROLES_SQL,
     ROOT,
     SERVICE_ROLES,
@@ -27,7 +28,6 @@ from quartet_shared.infra import (
     role_env,
     wait_for,
 )
-from quartet_shared.settings import KernelSettings
 from sqlalchemy.engine import make_url
 
 from tests.support.auth import API_KEYS
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 REDIS_IMAGE = "quartet/redis:bookworm"
 POSTGRES_IMAGE = "quartet/postgres:bookworm"
 
-# The project's broker image, of the release the native broker runs (quartet_shared.images builds it).
+# The project's broker image, of the release the native broker runs (quartet_tools.images builds it).
 KAFKA_IMAGE = f"quartet/kafka:{kafka_version()}"
 # Compose's PostgreSQL runs it once on a new volume; the test container does too.
 POSTGRES_INIT = ROOT / "deploy" / "compose" / "postgres-init.sh"
@@ -311,7 +311,7 @@ class ContainerServers:
 
 def _ensure_built(tags: list[str]) -> None:
     """Build those of `tags` that are the project's own images and missing from the engine (`make images` does)."""
-    from quartet_shared import images
+    from quartet_tools import images
 
     registry = {image.tag: name for name, image in images.IMAGES.items()}
     images.build([registry[tag] for tag in tags if tag in registry and not images.image_exists(tag)])

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
-from quartet_shared.safe_yaml import safe_load
-from quartet_shared.schemas.planning import (
+from quartet_contracts.schemas.planning import (
     ComparedRun,
     CostTerms,
     FileTerrain,
@@ -34,6 +33,7 @@ from quartet_shared.schemas.planning import (
     ScenarioSpec,
     normalized_spec_hash,
 )
+from quartet_shared.safe_yaml import safe_load
 
 from path_planner.domain.cost import CostWeights
 from path_planner.domain.errors import BudgetError, PlanningError

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
-from quartet_shared.schemas.planning import FileTerrain, PngTerrain
-from quartet_shared.validation import shown
+from quartet_contracts.schemas.planning import FileTerrain, PngTerrain
+from quartet_contracts.validation import shown
 
 from path_planner.domain.errors import TerrainError
 from path_planner.domain.scenario import Terrain

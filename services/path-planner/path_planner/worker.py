@@ -7,8 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import get_args
 
-from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
-from quartet_shared.schemas.planning import (
+from quartet_contracts.schemas.planning import (
     CancelPlan,
     GaussianTerrain,
     OptimizerName,
@@ -21,6 +20,7 @@ from quartet_shared.schemas.planning import (
     normalized_spec_hash,
     split_plan_result,
 )
+from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 
 from path_planner.domain.errors import PlanningError
 from path_planner.jobs import (

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from quartet_shared.consumer import ConsumerRunner
+from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import create_app, problem_response
-from quartet_shared.jobservice import database_ready, kafka_ready
 from starlette.concurrency import run_in_threadpool
 
 from rental_manager.bootstrap import Rental

@@ -9,11 +9,12 @@ from functools import partial
 from pathlib import Path
 
 from argon2 import PasswordHasher
+from quartet_contracts.topics import TopicSpec, expand
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.producer import Producer
 from quartet_shared.settings import load_settings
-from quartet_shared.topics import TopicSpec, ensure_topics, expand
+from quartet_shared.topics import ensure_topics
 from sqlalchemy import Engine
 
 from rental_manager.db import migrate, rental_engine

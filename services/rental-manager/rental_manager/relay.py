@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from quartet_shared.envelope import Envelope
+from quartet_contracts.envelope import Envelope
 from quartet_shared.producer import Producer
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session

@@ -16,11 +16,11 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from quartet_contracts.registry import ce_type_of
+from quartet_contracts.schemas import rental as msg
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.db import claim_message
-from quartet_shared.registry import ce_type_of
-from quartet_shared.schemas import rental as msg
 
 from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from pydantic import BaseModel
-from quartet_shared.envelope import Envelope, EnvelopeError, decode, header_map
+from quartet_contracts.envelope import Envelope, EnvelopeError, decode, header_map
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import wait_for_partitions

@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.rental import RequestViewing
 from quartet_shared.db import make_engine
-from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.rental import RequestViewing
 from sqlalchemy import text
 
 from simulator.domain.audit import EventSeen, RentalFindings

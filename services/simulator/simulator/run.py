@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr
+from quartet_contracts.registry import ce_type_of
+from quartet_contracts.schemas.planning import PlanRequested
+from quartet_contracts.schemas.rental import RequestViewing
+from quartet_contracts.schemas.training import TrainingRequested
+from quartet_contracts.topics import DLQ_SUFFIX
 from quartet_shared.jobservice import JobTopics
-from quartet_shared.registry import ce_type_of
-from quartet_shared.schemas.planning import PlanRequested
-from quartet_shared.schemas.rental import RequestViewing
-from quartet_shared.schemas.training import TrainingRequested
-from quartet_shared.topics import DLQ_SUFFIX, ensure_topics
+from quartet_shared.topics import ensure_topics
 
 from simulator import preflight
 from simulator.domain.audit import AuditPolicy, Check, EventSeen, RentalFindings, reconcile

@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
+from quartet_contracts.validation import shown
 from quartet_shared.safe_yaml import YamlLimits, YamlRefused, YamlSyntaxError, check_text
-from quartet_shared.validation import shown
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError

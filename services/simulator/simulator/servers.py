@@ -1,22 +1,17 @@
 """Control of the servers for the broker and Redis faults: the kernel's native stack, or Compose's containers.
 
-The kernel's native `Stack` is itself a ServerControl; tests hand the simulator their own servers object (anything
+The tooling's native `Stack` is itself a ServerControl; tests hand the simulator their own servers object (anything
 with stop_kafka/start_kafka/stop_redis/start_redis); `make demo` and the API find the stack `make up` started,
-natively or under Compose.
+natively (through the tooling's `quartet.servers` entry points, on a host) or under Compose.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.metadata import entry_points
 from typing import Any, Protocol
-
-from quartet_shared.infra import STATE_DIR, Stack, docker_available
 
 from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 
@@ -77,9 +72,16 @@ def docker_client() -> Any:
     return docker.from_env()
 
 
+def _host_hook(name: str) -> Callable[..., Any] | None:
+    """A hook of the host's tooling (`quartet.servers` entry points), absent where only the runtime is installed."""
+    found = entry_points(group="quartet.servers", name=name)
+    return next(iter(found)).load() if found else None
+
+
 def compose_running() -> bool:
-    """True when `make up` started the servers with Compose (its marker file is present and Docker answers)."""
-    return (STATE_DIR / "docker").exists() and docker_available()
+    """True when `make up` started the servers with Compose on this host."""
+    hook = _host_hook("compose_running")
+    return bool(hook()) if hook else False
 
 
 def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) -> ServerControl | None:
@@ -88,22 +90,6 @@ def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) 
         return None
     if mode == "compose" or (mode == "auto" and compose_running()):
         return ComposeServerControl(docker_client(), project)
-    stack = Stack.at(STATE_DIR, standard_ports=True)
-    if stack.kafka.running() and kafka_bootstrap.split(",")[0].strip().endswith(f":{stack.kafka.port}"):
-        return stack
-    return None
-
-
-@contextlib.contextmanager
-def private_stack(prefix: str = "quartet-sim-") -> Iterator[Stack]:
-    """Native Kafka, Redis and PostgreSQL on free ports under a fresh temporary directory, removed afterwards."""
-    workdir = Path(tempfile.mkdtemp(prefix=prefix))
-    # The postgres user must be able to reach its data directory under this one.
-    workdir.chmod(0o755)
-    stack = Stack.at(workdir, standard_ports=False)
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    native = _host_hook("native_control")
+    control: ServerControl | None = native(kafka_bootstrap) if native else None
+    return control

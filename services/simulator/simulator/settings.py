@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
-from quartet_shared.infra import LOCAL
 from quartet_shared.settings import KernelSettings
 
 from simulator.scenario_io import BUNDLED_DIR
@@ -26,7 +25,10 @@ class SimulatorSettings(KernelSettings):
         BUNDLED_DIR,
         description="The only directory the job files (`file:`) of scenarios sent to the API are read from.",
     )
-    runs_dir: Path = Field(LOCAL / "simulator" / "runs", description="Where each run's report.json and .html go.")
+    runs_dir: Path = Field(
+        Path(".local") / "simulator" / "runs",
+        description="Where each run's report.json and .html go (relative to the working directory: the repo's root).",
+    )
     topic_prefix: str = Field("", description="Prefix of the training and planning topics (the services' own).")
     rental_url: str = Field("http://localhost:8003", description="The rental manager's HTTP API.")
     rental_topic_prefix: str = Field("", description="Prefix of rental.events and rental.commands.")

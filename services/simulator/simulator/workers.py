@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from quartet_shared.infra import free_port
+from quartet_shared.net import free_port
 
 from simulator.domain.report import WorkerStats
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from quartet_shared.schemas.training import (
+from quartet_contracts.schemas.training import (
     Blobs,
     Circles,
     DataSource,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from quartet_shared.schemas.training import (
+from quartet_contracts.schemas.training import (
     HEAD_TASKS,
     SGD,
     Adam,
@@ -27,9 +27,9 @@ from quartet_shared.schemas.training import (
     TrainingProgressed,
     WeightSimilarity,
 )
-from quartet_shared.schemas.training import History as HistoryMessage
-from quartet_shared.schemas.training import SweepCurve as SweepCurveMessage
-from quartet_shared.schemas.training import SweepPoint as SweepPointMessage
+from quartet_contracts.schemas.training import History as HistoryMessage
+from quartet_contracts.schemas.training import SweepCurve as SweepCurveMessage
+from quartet_contracts.schemas.training import SweepPoint as SweepPointMessage
 
 from training_worker.datasets import UploadReader, load_data
 from training_worker.domain.config import (

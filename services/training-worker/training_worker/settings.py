@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from quartet_contracts.schemas.training import MAX_ROWS
 from quartet_shared.jobapp import JobServiceSettings
-from quartet_shared.schemas.training import MAX_ROWS
 
 
 class TrainingSettings(JobServiceSettings):

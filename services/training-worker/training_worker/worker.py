@@ -10,9 +10,8 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
-from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
-from quartet_shared.schemas.training import Blobs as BlobsData
-from quartet_shared.schemas.training import (
+from quartet_contracts.schemas.training import Blobs as BlobsData
+from quartet_contracts.schemas.training import (
     CancelTraining,
     GeneratorSource,
     InlineSource,
@@ -30,6 +29,7 @@ from quartet_shared.schemas.training import (
     normalized_spec_hash,
     split_training_result,
 )
+from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 
 from training_worker.dataset_store import DatasetRecord
 from training_worker.datasets import UploadReader, load_sklearn

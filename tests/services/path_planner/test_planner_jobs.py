@@ -21,9 +21,7 @@ from path_planner.jobs import (
 from path_planner.terrain_io import TerrainFileLoader
 from path_planner.worker import PlanJobRunner, planning_kind
 from pydantic import ValidationError
-from quartet_shared.jobservice import JobRejected, Progress
-from quartet_shared.safe_yaml import YamlTooComplex
-from quartet_shared.schemas.planning import (
+from quartet_contracts.schemas.planning import (
     FileTerrain,
     PlanCompleted,
     PlanningJobSpec,
@@ -31,6 +29,8 @@ from quartet_shared.schemas.planning import (
     PlanRequested,
     normalized_spec_hash,
 )
+from quartet_shared.jobservice import JobRejected, Progress
+from quartet_shared.safe_yaml import YamlTooComplex
 
 from tests.support.hostile_yaml import alias_bomb
 

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from path_planner.api import create_api
 from path_planner.bootstrap import Planner, bootstrap
 from path_planner.settings import PlannerSettings
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.planning import PlanProgressed, PlanRequested, normalized_spec_hash
 from quartet_shared.dlq import list_dead_letters
-from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.planning import PlanProgressed, PlanRequested, normalized_spec_hash
 from quartet_shared.settings import KernelSettings
 
 from tests.support.auth import ADMIN, READER
@@ -92,7 +92,7 @@ def test_a_result_over_the_event_bound_arrives_once_and_whole_by_claim_check(
 ) -> None:
     """The issue's shape (small population, many iterations, three other optimizers) scaled down against a bound
     scaled down with it: 1,500 iterations give a 120 kB result where 20,000 gave 1.5 MB, and the event is held
-    to 16 KiB where the default is 256 KiB. (tests/shared/test_claimcheck.py bounds the schemas' largest.)"""
+    to 16 KiB where the default is 256 KiB. (tests/contracts/test_claimcheck.py bounds the schemas' largest.)"""
     cfg = PlannerSettings(
         **{**settings.model_dump(), "max_event_bytes": 16 * 1024},
         topic_prefix=f"c{unique}.",

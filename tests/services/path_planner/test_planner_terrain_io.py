@@ -10,7 +10,7 @@ import tifffile
 from path_planner.domain.errors import TerrainError
 from path_planner.terrain_io import TerrainFileLoader, default_terrain_dir
 from PIL import Image
-from quartet_shared.schemas.planning import FileTerrain, PngTerrain
+from quartet_contracts.schemas.planning import FileTerrain, PngTerrain
 
 GRID = np.arange(12, dtype=np.float64).reshape(3, 4)
 

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.registry import lookup
+from quartet_contracts.schemas.rental import CommandRejected, SubmitApplication
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Subscription
 from quartet_shared.db import processed_messages
-from quartet_shared.envelope import Envelope
 from quartet_shared.producer import Producer
-from quartet_shared.registry import lookup
-from quartet_shared.schemas.rental import CommandRejected, SubmitApplication
 from quartet_shared.settings import KernelSettings
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role

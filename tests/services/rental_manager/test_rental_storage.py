@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from quartet_shared.infra import postgres_bindir
 from quartet_shared.settings import KernelSettings
+from quartet_tools.infra import postgres_bindir
 from rental_manager.bootstrap import bootstrap
 from rental_manager.db import rental_engine
 from rental_manager.domain.errors import DomainError

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from quartet_shared.envelope import Envelope
-from quartet_shared.schemas.planning import PlanFailed
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.planning import PlanFailed
 from quartet_shared.settings import KernelSettings
 from simulator.bootstrap import make_simulation
 from simulator.run import Simulation

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from quartet_shared.cli import app
-from quartet_shared.infra import free_port
+from quartet_shared.net import free_port
+from quartet_tools.cli import app
 from simulator.main import main
 from typer.testing import CliRunner
 

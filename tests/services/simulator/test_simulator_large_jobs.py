@@ -6,8 +6,8 @@ import json
 
 import yaml
 from path_planner.worker import PlanJobRunner
-from quartet_shared.schemas.planning import PlanningJobSpec
-from quartet_shared.schemas.training import TrainingJobSpec
+from quartet_contracts.schemas.planning import PlanningJobSpec
+from quartet_contracts.schemas.training import TrainingJobSpec
 from simulator.bootstrap import bundled_scenarios
 from simulator.domain.plan import build_plan
 from simulator.domain.scenario import PlanningAction, TrainingAction

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from quartet_shared.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
+from quartet_contracts.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
 from training_worker.domain.errors import Cancelled, IncompatibleData, InvalidConfig, InvalidDataset
 from training_worker.jobs import (
     EpochReport,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from quartet_shared.registry import ce_type_of, lookup
-from quartet_shared.schemas.training import (
+from quartet_contracts.registry import ce_type_of, lookup
+from quartet_contracts.schemas.training import (
     MAX_EPOCHS,
     CancelTraining,
     GeneratorSource,

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.training import CancelTraining, TrainingRequested
 from quartet_shared.dlq import list_dead_letters
-from quartet_shared.envelope import Envelope
 from quartet_shared.jobservice import JobOutcome, OnProgress, Progress, RunJob, ShouldStop
 from quartet_shared.producer import Producer
-from quartet_shared.schemas.training import CancelTraining, TrainingRequested
 from quartet_shared.settings import KernelSettings
 from training_worker.api import create_api
 from training_worker.bootstrap import Trainer, bootstrap

@@ -13,18 +13,18 @@ from typing import Any, cast
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
-from quartet_shared.artifacts import ArtifactStore, ResultStore, job_artifacts
-from quartet_shared.consumer import Context
-from quartet_shared.db import make_engine
-from quartet_shared.envelope import Envelope
-from quartet_shared.jobservice import JobOutcome, JobRejected, JobWorker, OnProgress, Progress, ShouldStop, WorkerPorts
-from quartet_shared.schemas.claimcheck import PARTS_ARTIFACT, ResultRef
-from quartet_shared.schemas.training import (
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef
+from quartet_contracts.schemas.training import (
     TrainingCompleted,
     TrainingJobSpec,
     TrainingRequested,
     normalized_spec_hash,
 )
+from quartet_shared.artifacts import ArtifactStore, ResultStore, job_artifacts
+from quartet_shared.consumer import Context
+from quartet_shared.db import make_engine
+from quartet_shared.jobservice import JobOutcome, JobRejected, JobWorker, OnProgress, Progress, ShouldStop, WorkerPorts
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import delete
 from training_worker.dataset_store import DatasetRecord

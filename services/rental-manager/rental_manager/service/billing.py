@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection
 from datetime import date
 
-from quartet_shared.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
+from quartet_contracts.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
 from sqlalchemy import func, select
 
 from rental_manager.domain.billing import LateFeeRule, rent_bills

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from quartet_shared.schemas.rental import AnnouncementPublished, HouseFavourited, HouseUnfavourited, ReviewPosted
+from quartet_contracts.schemas.rental import AnnouncementPublished, HouseFavourited, HouseUnfavourited, ReviewPosted
 from sqlalchemy import or_, select
 
 from rental_manager.domain.model import LeaseStatus, Period, Role, tenant_may_review

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from quartet_shared.schemas.rental import HouseArchived, HouseCreated, HouseListed, HouseUnlisted, HouseUpdated
+from quartet_contracts.schemas.rental import HouseArchived, HouseCreated, HouseListed, HouseUnlisted, HouseUpdated
 from sqlalchemy import func, select
 
 from rental_manager.domain.errors import RuleViolation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from quartet_shared.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
+from quartet_contracts.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
 from sqlalchemy import select
 
 from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role

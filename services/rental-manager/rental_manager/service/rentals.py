@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from quartet_shared.schemas.rental import (
+from quartet_contracts.schemas.rental import (
     ApplicationApproved,
     ApplicationRejected,
     ApplicationSubmitted,

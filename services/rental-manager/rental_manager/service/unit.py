@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel
-from quartet_shared.registry import ce_type_of
-from quartet_shared.schemas.rental import COMMANDS, EVENTS
+from quartet_contracts.registry import ce_type_of
+from quartet_contracts.schemas.rental import COMMANDS, EVENTS
 from sqlalchemy.orm import Session
 
 from rental_manager.domain.model import Party, Role

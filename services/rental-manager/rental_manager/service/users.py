@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from quartet_shared.schemas.rental import UserRegistered
+from quartet_contracts.schemas.rental import UserRegistered
 from sqlalchemy import func, select, update
 
 from rental_manager.domain.model import Role

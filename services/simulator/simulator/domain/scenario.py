@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from quartet_shared.schemas.planning import PlanRequested
-from quartet_shared.schemas.training import TrainingRequested
+from quartet_contracts.schemas.planning import PlanRequested
+from quartet_contracts.schemas.training import TrainingRequested
 
 JobKindName = Literal["training", "planning"]
 Target = Literal["training", "planning", "any"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
-from quartet_shared.infra import ensure_chromium
+from quartet_tools.infra import ensure_chromium
 
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
@@ -55,7 +55,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def chromium(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's headless Chromium (installed by `make test` through `quartet_shared.infra install-tools`)."""
+    """Debian's headless Chromium (installed by `make test` through `quartet_tools.infra install-tools`)."""
     browser = playwright.chromium.launch(executable_path=ensure_chromium(), headless=True)
     try:
         yield browser

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from quartet_shared.envelope import EnvelopeError, SchemaError, decode
-from quartet_shared.registry import ce_type_of
-from quartet_shared.schemas.planning import PlanRequested
-from quartet_shared.schemas.training import TrainingRequested
+from quartet_contracts.envelope import EnvelopeError, SchemaError, decode
+from quartet_contracts.registry import ce_type_of
+from quartet_contracts.schemas.planning import PlanRequested
+from quartet_contracts.schemas.training import TrainingRequested
 from simulator.domain.garbage import garbage_message
 
 TIME = "2026-01-01T00:00:00+00:00"

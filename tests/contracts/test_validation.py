@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from quartet_contracts.validation import FieldError, error_fields, shown
 from quartet_shared.http import create_app
-from quartet_shared.validation import FieldError, error_fields, shown
 
 
 class Slow(BaseModel):

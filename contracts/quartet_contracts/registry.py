@@ -78,7 +78,7 @@ def load_all() -> None:
     import importlib
     import pkgutil
 
-    from quartet_shared import schemas
+    from quartet_contracts import schemas
 
     for info in pkgutil.iter_modules(schemas.__path__):
         importlib.import_module(f"{schemas.__name__}.{info.name}")

@@ -16,16 +16,17 @@ import yaml
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaConsumer, TopicPartition
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.topics import CORE_TOPICS, TopicSpec, expand
 from quartet_shared.auth import JOBS_WRITE, ApiKeys, require_scope
-from quartet_shared.cli import app
 from quartet_shared.db import make_engine
-from quartet_shared.envelope import Envelope
 from quartet_shared.http import Problem, create_app
-from quartet_shared.infra import free_port
 from quartet_shared.jobs import JobStatus, JobStore, job_id_for_key
+from quartet_shared.net import free_port
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import CORE_TOPICS, TopicSpec, ensure_topics, expand
+from quartet_shared.topics import ensure_topics
+from quartet_tools.cli import app
 from typer.testing import CliRunner
 
 from tests.support.auth import ADMIN, ADMIN_KEY, API_KEYS_JSON, READ_KEY

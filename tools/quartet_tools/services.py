@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
 from quartet_shared.auth import write_api_keys_file
-from quartet_shared.infra import (
+
+from quartet_tools.infra import (
     API_KEYS_FILE,
     LOCAL,
     ROOT,
@@ -83,7 +83,7 @@ def up() -> None:
     # Written once, before Compose reads it as an env file or a native process is started with it.
     api_keys = write_api_keys_file(API_KEYS_FILE)
     if compose_active():
-        from quartet_shared import images  # it imports the infra module this one does
+        from quartet_tools import images  # it imports the infra module this one does
 
         # The services' images need their wheels staged on the host first, which `compose up --build` cannot do:
         # the registry builds them (docker's cache makes a second `make up` quick), then Compose only runs them.
@@ -145,7 +145,7 @@ def compose_status() -> list[dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m quartet_shared.services up|down|status`."""
+    """`python -m quartet_tools.services up|down|status`."""
     parser = argparse.ArgumentParser(prog="quartet-services", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)

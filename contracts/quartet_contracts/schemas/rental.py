@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from quartet_shared.registry import Message, event_type
+from quartet_contracts.registry import Message, event_type
 
 EVENTS = "rental.events"
 COMMANDS = "rental.commands"

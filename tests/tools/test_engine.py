@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from quartet_shared import engine
+from quartet_tools import engine
 
 
 @pytest.fixture

@@ -12,13 +12,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from quartet_shared.registry import EventType, all_types
-from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import CORE_TOPICS, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, expand
+from quartet_contracts.registry import EventType, all_types
+from quartet_contracts.topics import (
+    CORE_TOPICS,
+    DLQ_SUFFIX,
+    RETRY_SUFFIX,
+    LocalTopicDefaults,
+    TopicDefaults,
+    TopicSpec,
+    expand,
+)
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
@@ -60,6 +67,20 @@ CONTRACT_OPERATIONS: tuple[Operation, ...] = (
     Operation("simulator", "send", "planning.jobs", "Generate planning jobs."),
     Operation("simulator", "send", "rental.commands", "Generate rental commands."),
 )
+
+
+class DocumentSettings(TopicDefaults, Protocol):
+    """What the document takes from a deployment's settings (the runtime's KernelSettings fit)."""
+
+    @property
+    def kafka_bootstrap_servers(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class LocalDocumentSettings(LocalTopicDefaults):
+    """A single local broker's settings, for the document generated without a running system."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
 
 
 def headers_schema() -> dict[str, Any]:
@@ -116,7 +137,7 @@ def _kafka_key(description: str) -> dict[str, Any]:
     return key
 
 
-def _channel_binding(spec: TopicSpec, settings: KernelSettings) -> dict[str, Any]:
+def _channel_binding(spec: TopicSpec, settings: DocumentSettings) -> dict[str, Any]:
     return {
         "kafka": {
             "topic": spec.name,
@@ -133,19 +154,19 @@ def _channel_binding(spec: TopicSpec, settings: KernelSettings) -> dict[str, Any
 
 def _version() -> str:
     try:
-        return metadata.version("quartet-shared")
+        return metadata.version("quartet-contracts")
     except metadata.PackageNotFoundError:
         return "0.0.0"
 
 
 def build_document(
-    settings: KernelSettings | None = None,
+    settings: DocumentSettings | None = None,
     *,
     types: Iterable[EventType] | None = None,
     topics: Iterable[TopicSpec] | None = None,
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0 document for every registered message type (or `types`) and every core topic."""
-    cfg = settings if settings is not None else KernelSettings.model_construct()
+    cfg = settings if settings is not None else LocalDocumentSettings()
     events = sorted(types if types is not None else all_types(), key=lambda e: e.ce_type)
     specs: dict[str, TopicSpec] = {s.name: s for s in (topics if topics is not None else expand(CORE_TOPICS))}
     for event in events:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from quartet_shared import engine, testrun
-from quartet_shared.infra import InfraError
+from quartet_tools import engine, testrun
+from quartet_tools.infra import InfraError
 
 
 class Recorder:
@@ -140,7 +140,7 @@ def test_the_fault_tests_are_every_kernel_fault_test_file() -> None:
 def test_the_engine_starts_without_the_compose_cli_which_prepare_builds_with_the_images(
     no_engine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quartet_shared import images
+    from quartet_tools import images
 
     calls: list[str] = []
     monkeypatch.setattr(engine, "up", lambda compose=True: calls.append(f"up compose={compose}") or {})

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from quartet_shared.registry import Message, event_type
-from quartet_shared.schemas.claimcheck import ResultRef, take
-from quartet_shared.validation import FieldError, shown
+from quartet_contracts.registry import Message, event_type
+from quartet_contracts.schemas.claimcheck import ResultRef, take
+from quartet_contracts.validation import FieldError, shown
 
 MAX_EPOCHS = 100_000
 MAX_ROWS = 1_000_000

@@ -1,6 +1,6 @@
 """CloudEvents 1.0 envelopes in Kafka binary mode, as the cloudevents SDK's Kafka binding makes them.
 
-The SDK's binding is the reference: `tests/shared/test_envelope.py` checks that every envelope encodes to exactly
+The SDK's binding is the reference: `tests/contracts/test_envelope.py` checks that every envelope encodes to exactly
 the headers `cloudevents.core.bindings.kafka.to_binary` produces and to the same JSON value (orjson writes it
 compact and in UTF-8 where the SDK's `json.dumps` adds spaces and escapes), and that the SDK reads back what
 this module writes. The hot paths (one encode per produced record, one decode per consumed record) do the same
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from quartet_shared.registry import UnknownEventType, ce_type_of, lookup
+from quartet_contracts.registry import UnknownEventType, ce_type_of, lookup
 
 M = TypeVar("M", bound=BaseModel)
 

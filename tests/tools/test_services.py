@@ -7,11 +7,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from quartet_shared import images, services
 from quartet_shared.auth import SCOPES, ApiKeys, bearer_headers, write_api_keys_file
-from quartet_shared.infra import NativePostgres, password_variable
-from quartet_shared.services import launch_env, manifest
 from quartet_shared.settings import KernelSettings
+from quartet_tools import images, services
+from quartet_tools.infra import NativePostgres, password_variable
+from quartet_tools.services import launch_env, manifest
 from sqlalchemy.engine import make_url
 
 from tests.support.jobs import service_process

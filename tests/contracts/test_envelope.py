@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from quartet_shared.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, dumps, loads, new_id
-from quartet_shared.registry import Message, event_type
+from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, dumps, loads, new_id
+from quartet_contracts.registry import Message, event_type
 
 
 @event_type("quartet.test.Greeting.v1", topic="test.greetings")

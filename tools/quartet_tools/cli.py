@@ -16,14 +16,14 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import httpx
 import typer
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from quartet_shared.auth import bearer_headers
+from quartet_shared.safe_yaml import safe_load
+from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quartet_shared.auth import bearer_headers
-from quartet_shared.infra import API_KEYS_FILE
-from quartet_shared.safe_yaml import safe_load
-from quartet_shared.settings import KernelSettings, SettingsError, load_settings
+from quartet_tools.infra import API_KEYS_FILE
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -268,8 +268,8 @@ def topics(
 ) -> None:
     """List the registry's topics, their partitions and retention, and whether they exist on the broker."""
     from kafka.admin import KafkaAdminClient
-
-    from quartet_shared.topics import CORE_TOPICS, ensure_topics, expand
+    from quartet_contracts.topics import CORE_TOPICS, expand
+    from quartet_shared.topics import ensure_topics
 
     settings = _settings()
     specs = expand(CORE_TOPICS)
@@ -428,7 +428,7 @@ def asyncapi(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Print (or write) the AsyncAPI 3.0 document generated from the registered message schemas."""
-    from quartet_shared.asyncapi import build_document, to_json, to_yaml
+    from quartet_contracts.asyncapi import build_document, to_json, to_yaml
 
     document = build_document()
     text = to_json(document) if (as_json or fmt is Format.json) else to_yaml(document)

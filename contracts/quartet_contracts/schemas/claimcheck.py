@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
-from quartet_shared.registry import Message
+from quartet_contracts.registry import Message
 
 PARTS_ARTIFACT = "result-parts.json"
 PARTS_CONTENT_TYPE = "application/json"

@@ -2,7 +2,7 @@
 
 Kafka's broker jars come from Maven Central through `deploy/kafka/pom.xml` and run in KRaft combined mode
 with the machine's Java; Redis and PostgreSQL come from Debian packages when they are missing. Everything a
-run writes lives under `.local/` (ignored by git). `python -m quartet_shared.infra up|down|status` is what
+run writes lives under `.local/` (ignored by git). `python -m quartet_tools.infra up|down|status` is what
 `make infra-up` and `make infra-down` call; the test fixtures use the same classes on private ports.
 """
 
@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+from quartet_shared.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
@@ -58,13 +60,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) != 0
-
-
-def free_port() -> int:
-    """A port the OS says is free now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(
@@ -525,7 +520,7 @@ def _write_private(path: Path, text: str) -> None:
 
 # Rewritten at every start. The superuser's password-less way in is the server's socket, which only the
 # server's owner (and root) may open; everything over TCP proves a password with SCRAM.
-PG_HBA = """# Written by quartet_shared.infra at every start of the server; edits here are replaced.
+PG_HBA = """# Written by quartet_tools.infra at every start of the server; edits here are replaced.
 local   all   postgres                  trust
 host    all   all        127.0.0.1/32   scram-sha-256
 """
@@ -794,7 +789,7 @@ def up() -> dict[str, str]:
     """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice."""
     if docker_available():
         # The servers are the project's own images (no registry to pull from): built, or found in docker's cache.
-        from quartet_shared import images  # it imports this module
+        from quartet_tools import images  # it imports this module
 
         images.build(images.SERVERS)
         with _compose() as compose:
@@ -808,6 +803,8 @@ def up() -> dict[str, str]:
         stack.start()
         env = stack.env()
         simulator = stack.postgres.service_env("simulator")
+    # The simulator's own default is relative to its working directory; on the host, runs land in the repo's.
+    simulator["SIMULATOR_RUNS_DIR"] = str(LOCAL / "simulator" / "runs")
     _write_private(SIMULATOR_ENV_FILE, _exports(simulator))
     LOCAL.mkdir(exist_ok=True)
     ENV_FILE.write_text(_exports(env))
@@ -868,7 +865,7 @@ def _install_tools() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m quartet_shared.infra up|down|status|install|install-tools`."""
+    """`python -m quartet_tools.infra up|down|status|install|install-tools`."""
     actions: dict[str, Callable[[], object]] = {
         "up": lambda: _print_env(up()),
         "down": down,

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
-from quartet_shared.registry import Message, event_type
-from quartet_shared.schemas.claimcheck import ResultRef, take
+from quartet_contracts.registry import Message, event_type
+from quartet_contracts.schemas.claimcheck import ResultRef, take
 
 MAX_POPULATION = 5_000
 MAX_ITERATIONS = 20_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from quartet_shared.infra import (
+from quartet_tools.infra import (
     SERVICE_ROLES,
     NativePostgres,
     _exports,

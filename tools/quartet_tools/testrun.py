@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 
-from quartet_shared import engine
-from quartet_shared.infra import LOCAL, ROOT, InfraError, docker_available
+from quartet_tools import engine
+from quartet_tools.infra import LOCAL, ROOT, InfraError, docker_available
 
 BUILD_LOG = LOCAL / "images-build.log"
 # What builds the Compose CLI and the images (`prepare`); a variable so the driver's own tests can run something
 # quicker.
-BUILD = [sys.executable, "-m", "quartet_shared.testrun", "prepare"]
+BUILD = [sys.executable, "-m", "quartet_tools.testrun", "prepare"]
 NATIVE = ["-m", "not docker"]
 DOCKER = ["-m", "docker"]
 # The fixtures' choice of servers (tests/support/servers.py): each half of the run names its own.
@@ -75,7 +75,7 @@ def start_engine() -> Mapping[str, str]:
 
 def prepare() -> int:
     """What the docker-marked tests need: the project's Compose CLI where its engine serves them, then the images."""
-    from quartet_shared import images
+    from quartet_tools import images
 
     if os.environ.get("DOCKER_CONFIG") == str(engine.CLIENT_CONFIG):
         engine.ensure_compose()
@@ -165,7 +165,7 @@ def main(
     stop: Callable[[], None] = engine.down,
     run_pytest: Callable[[list[str], Mapping[str, str]], int] = pytest,
 ) -> int:
-    """`python -m quartet_shared.testrun`: what `make test` runs after lint."""
+    """`python -m quartet_tools.testrun`: what `make test` runs after lint."""
     try:
         choice = choose_engine(start)
     except InfraError as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from quartet_shared.envelope import Envelope
-from quartet_shared.schemas.claimcheck import PARTS_ARTIFACT, decode_parts, encode_parts, merge_parts
-from quartet_shared.schemas.planning import (
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, decode_parts, encode_parts, merge_parts
+from quartet_contracts.schemas.planning import (
     MAX_ITERATIONS,
     MAX_THREATS,
     MAX_WAYPOINTS,
@@ -16,7 +16,7 @@ from quartet_shared.schemas.planning import (
     PlanCompleted,
     split_plan_result,
 )
-from quartet_shared.schemas.training import (
+from quartet_contracts.schemas.training import (
     MAX_CLASSES,
     MAX_EPOCHS,
     MAX_FEATURES,

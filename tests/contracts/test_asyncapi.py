@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 from pydantic import BaseModel, Field
-from quartet_shared.asyncapi import (
+from quartet_contracts.asyncapi import (
     CONTRACT_OPERATIONS,
     HEADERS_SCHEMA,
     PAYLOAD_SCHEMA_FORMAT,
@@ -18,10 +18,10 @@ from quartet_shared.asyncapi import (
     to_json,
     to_yaml,
 )
-from quartet_shared.envelope import Envelope
-from quartet_shared.registry import EventType, Message, all_types
+from quartet_contracts.envelope import Envelope
+from quartet_contracts.registry import EventType, Message, all_types
+from quartet_contracts.topics import CORE_TOPICS, TopicSpec, expand
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import CORE_TOPICS, TopicSpec, expand
 
 COMPONENT_KEY = r"^[A-Za-z0-9.\-_]+$"
 REF = {"type": "object", "required": ["$ref"], "properties": {"$ref": {"type": "string", "pattern": "^#/"}}}

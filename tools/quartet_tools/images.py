@@ -4,7 +4,7 @@ Each image names its Dockerfile, its base (built locally when missing, e.g. the 
 staging step that fetches its inputs on the host into `.local/images/` (wheels, jars, ...): nothing is fetched
 from inside a container. The build context is the repository root, filtered by `.dockerignore` down to what the
 Dockerfiles copy, so `docker compose build` works too once the inputs are staged. Builds use the classic
-builder (no BuildKit frontend to pull). `python -m quartet_shared.images build [NAME ...]` is `make images`.
+builder (no BuildKit frontend to pull). `python -m quartet_tools.images build [NAME ...]` is `make images`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from quartet_shared import engine
-from quartet_shared.infra import LOCAL, ROOT, InfraError, _run, ensure_kafka_installed, kafka_version, run_action
+from quartet_tools import engine
+from quartet_tools.infra import LOCAL, ROOT, InfraError, _run, ensure_kafka_installed, kafka_version, run_action
 
 STAGE_DIR = LOCAL / "images"
 # Every wheel ever fetched, by file name; the per-image directories link to it. Not part of any build context.
@@ -185,7 +185,7 @@ def stage_service(program: str) -> None:
     own = STAGE_DIR / program
     stage_wheels(own / "deps", [pin for pin in locked(f"quartet-{program}") if pin.name not in shared])
     shutil.rmtree(own / "workspace", ignore_errors=True)
-    build_workspace_wheels(own / "workspace", ["quartet-shared", f"quartet-{program}"])
+    build_workspace_wheels(own / "workspace", ["quartet-contracts", "quartet-shared", f"quartet-{program}"])
 
 
 def _service(program: str, port: int) -> Image:
@@ -279,7 +279,7 @@ def build_all(tag: str | None = None) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m quartet_shared.images build [NAME ...] [--tag TAG]`, `stage [NAME ...]`, `list`."""
+    """`python -m quartet_tools.images build [NAME ...] [--tag TAG]`, `stage [NAME ...]`, `list`."""
     parser = argparse.ArgumentParser(prog="quartet-images", description=__doc__)
     parser.add_argument("action", choices=["build", "stage", "list"])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"images (default: all): {', '.join(IMAGES)}")

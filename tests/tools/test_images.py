@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from quartet_shared import engine, images
-from quartet_shared.infra import ROOT as REPO
-from quartet_shared.infra import kafka_version
+from quartet_tools import engine, images
+from quartet_tools.infra import ROOT as REPO
+from quartet_tools.infra import kafka_version
 
 EXPORT = """\
 async-timeout==5.0.1 ; python_full_version < '3.11.3' \\

@@ -2,7 +2,7 @@
 
 Nothing else on the machine changes behaviour: the daemon never listens on /var/run/docker.sock, its bridges use
 address pools of their own, and a DOCKER-USER rule drops whatever leaves those bridges for an address outside
-them, so containers have no route off the machine. `python -m quartet_shared.engine up|down|status|base-image`
+them, so containers have no route off the machine. `python -m quartet_tools.engine up|down|status|base-image`
 is what `make engine-up`, `make engine-down`, `make engine-status` and `make base-image` call.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from quartet_shared.infra import LOCAL, InfraError, _print_env, _run, ensure_command, run_action, wait_for
+from quartet_tools.infra import LOCAL, InfraError, _print_env, _run, ensure_command, run_action, wait_for
 
 ENGINE_DIR = LOCAL / "docker"
 SOCKET = ENGINE_DIR / "docker.sock"
@@ -351,7 +351,7 @@ def _drop_leftovers(rootfs: Path, base: Base) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m quartet_shared.engine up|down|status|base-image`."""
+    """`python -m quartet_tools.engine up|down|status|base-image`."""
     actions: dict[str, Callable[[], object]] = {
         "up": lambda: _print_env(up()),
         "down": down,
