@@ -143,7 +143,7 @@ def workspace_version(program: str) -> str:
 
 
 def expected_distributions(program: str) -> dict[str, str]:
-    """What the lock says the service's image holds: its pins for Python 3.11.2, the kernel, its contracts and the service."""
+    """What the lock says a service's image holds: its pins for Python 3.11.2, kernel, contracts and service."""
     pins = {pin.name: pin.version for pin in images.locked(f"quartet-{program}")}
     kernel = {f"quartet-{name}": workspace_version(name) for name in ("shared", "contracts")}
     return {**pins, **kernel, f"quartet-{program}": workspace_version(program)}
