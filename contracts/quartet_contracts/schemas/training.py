@@ -211,11 +211,20 @@ class SingleRun(_Spec):
 
 
 class Sweep(_Spec):
-    """A regularization path: every λ validated by k-fold or holdout, then the best one refitted."""
+    """A regularization path: every λ validated by k-fold, holdout or (closed-form ridge) leave-one-out.
+
+    The best λ is refitted. Iterative fits run the grid from the largest λ down, each warm-started from the
+    previous solution; the closed-form ridge path solves every λ from one decomposition per fold.
+    """
 
     kind: Literal["sweep"] = "sweep"
     lambdas: tuple[float, ...] = Field(default_factory=_default_lambdas, min_length=1, max_length=MAX_LAMBDAS)
-    validation: Literal["kfold", "holdout"] = "kfold"
+    validation: Literal["kfold", "holdout", "loo"] = "kfold"
+    warm_start: bool = Field(
+        default=True,
+        description="Start each iterative fit from the previous (larger) λ's solution; false starts every fit "
+        "from the model's initial weights, as when the starting point is part of the experiment.",
+    )
     folds: int = Field(default=5, ge=2, le=20)
     holdout_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
 
@@ -425,6 +434,13 @@ class TrainingJobSpec(_Spec):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     validation_split: float = Field(default=0.2, ge=0.0, lt=1.0)
     standardize: bool = True
+    tol: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1e6,
+        description="Stop an iterative fit once an epoch's last step moves no weight or bias by more than "
+        "tol × the learning rate (for full-batch gd: the largest entry of the penalized gradient).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -454,6 +470,12 @@ class TrainingJobSpec(_Spec):
             raise FieldError("early_stopping", "needs a validation_split above 0")
         if isinstance(self.mode, Sweep) and self.regularization.kind == "none":
             raise FieldError("mode", "a λ sweep needs regularization kind l2, decoupled or l1, not none")
+        if (
+            isinstance(self.mode, Sweep)
+            and self.mode.validation == "loo"
+            and not isinstance(self.optimizer, ClosedForm)
+        ):
+            raise FieldError("mode.validation", "leave-one-out is the closed-form ridge path's; use kfold or holdout")
         self._check_task()
         return self
 
@@ -462,6 +484,8 @@ class TrainingJobSpec(_Spec):
         per_fit = 1 if isinstance(self.optimizer, ClosedForm) else self.epochs
         if isinstance(self.mode, Sweep):
             folds = self.mode.folds if self.mode.validation == "kfold" else 1
+            if self.mode.validation == "loo":
+                return 3
             return per_fit * (len(self.mode.lambdas) * folds + 2)
         return per_fit * 2
 
@@ -515,7 +539,7 @@ def normalized_spec_hash(spec: TrainingJobSpec) -> str:
     if body["mode"]["kind"] == "sweep":
         body["regularization"]["lam"] = 0.0
     if body["optimizer"]["kind"] == "closed_form":
-        for key in ("schedule", "epochs", "early_stopping"):
+        for key in ("schedule", "epochs", "early_stopping", "tol"):
             body.pop(key)
     canonical = json.dumps(
         {"version": SPEC_HASH_VERSION, "spec": body}, sort_keys=True, separators=(",", ":"), allow_nan=False
@@ -589,8 +613,11 @@ class SweepCurve(Message):
 
     points: list[SweepPoint]
     best_lam: float = Field(ge=0.0)
-    validation: Literal["kfold", "holdout"]
-    folds: int = Field(ge=1)
+    validation: Literal["kfold", "holdout", "loo"]
+    folds: int = Field(ge=1, description="Folds validated on: 1 for holdout, the training rows for leave-one-out.")
+    seconds_per_lambda: float | None = Field(
+        default=None, ge=0.0, description="Wall time of the whole path (every fold) divided by the number of λ."
+    )
 
 
 @event_type("quartet.training.TrainingCompleted.v1", topic="training.results")

@@ -7,6 +7,7 @@ checked before every epoch of every fit, so a cancelled job stops within one epo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from quartet_contracts.schemas.training import (
@@ -71,7 +72,8 @@ def run_job(
     config = train_config(spec)
     label = spec.model.kind
     if isinstance(spec.mode, Sweep):
-        sweep = SweepConfig(spec.mode.lambdas, spec.mode.validation, spec.mode.folds, spec.mode.holdout_fraction)
+        mode = spec.mode
+        sweep = SweepConfig(mode.lambdas, mode.validation, mode.folds, mode.holdout_fraction, mode.warm_start)
         return train_sweep(
             dataset,
             config,
@@ -80,6 +82,7 @@ def run_job(
             label=label,
             on_epoch=on_epoch,
             should_stop=should_stop,
+            clock=time.perf_counter,
         )
     return train_once(dataset, config, spec.validation_split, label=label, on_epoch=on_epoch, should_stop=should_stop)
 
@@ -128,6 +131,7 @@ def train_config(spec: TrainingJobSpec) -> TrainConfig:
         seed=spec.seed,
         network=network,
         init_std=0.0 if isinstance(spec.model, MLPModel) else spec.model.init_std,
+        tol=None if isinstance(opt, ClosedForm) else spec.tol,
     )
 
 
@@ -170,6 +174,7 @@ def completed_message(
             best_lam=sweep.best_lam,
             validation=sweep.validation,
             folds=sweep.folds,
+            seconds_per_lambda=sweep.seconds_per_lam,
         )
     return TrainingCompleted(
         job_id=job_id,

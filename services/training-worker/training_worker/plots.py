@@ -225,8 +225,9 @@ def validation_curve_png(sweep: SweepResult, *, metric: str = "loss") -> bytes:
     if sweep.best_lam > 0.0:
         ax.axvline(sweep.best_lam, color="black", linestyle="--", label=f"best λ = {sweep.best_lam:g}")
     _maybe_log_y(ax, values)
-    how = f"{sweep.folds}-fold" if sweep.validation == "kfold" else "holdout"
-    ax.set_title(f"Validation curve ({how}): best λ = {sweep.best_lam:g}")
+    how = {"kfold": f"{sweep.folds}-fold", "holdout": "holdout", "loo": "leave-one-out"}[sweep.validation]
+    timing = f", {sweep.seconds_per_lam * 1e3:.3g} ms per λ" if sweep.seconds_per_lam is not None else ""
+    ax.set_title(f"Validation curve ({how}): best λ = {sweep.best_lam:g}{timing}")
     ax.set_xlabel("λ (weight decay strength)")
     ax.set_ylabel(metric)
     ax.legend(fontsize="small")

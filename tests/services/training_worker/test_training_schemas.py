@@ -138,6 +138,7 @@ def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, messag
             "optimizer: closed_form solves the L2",
         ),
         ({"mode": {"kind": "sweep"}, "regularization": {"kind": "none"}}, "mode: a λ sweep needs"),
+        ({"mode": {"kind": "sweep", "validation": "loo"}}, "mode.validation: leave-one-out is the closed-form"),
         ({"early_stopping": {}, "validation_split": 0.0}, "early_stopping: needs a validation_split"),
         ({"schedule": {"kind": "cosine", "min_lr": 0.5}}, "schedule.min_lr: 0.5 must be below the lr 0.1"),
         ({"regularization": {"kind": "none", "lam": 0.1}}, "lam: must be 0 when kind is none"),
@@ -288,3 +289,7 @@ def test_planned_epochs_bounds_the_work_of_every_fit() -> None:
         }
     )
     assert holdout.planned_epochs() == 4
+    loo = TrainingJobSpec.model_validate(
+        {"optimizer": {"kind": "closed_form"}, "mode": {"kind": "sweep", "lambdas": [0.1, 1.0], "validation": "loo"}}
+    )
+    assert loo.planned_epochs() == 3

@@ -12,6 +12,7 @@ InitKind = Literal["he", "xavier"]
 OptimizerKind = Literal["gd", "sgd", "adam", "closed_form"]
 ScheduleKind = Literal["constant", "step", "cosine"]
 RegularizationKind = Literal["none", "l2", "decoupled", "l1"]
+ValidationKind = Literal["kfold", "holdout", "loo"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class TrainConfig:
     network: NetworkConfig | None = None
     init_std: float = 0.0
     """Without hidden layers: the standard deviation of the random initial weights (0: start from zero)."""
+    tol: float | None = None
+    """Stop once an epoch's last step moves no parameter by more than tol × the learning rate."""
 
     def with_lam(self, lam: float) -> TrainConfig:
         """This configuration with the regularization strength replaced."""
@@ -98,9 +101,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A regularization path: the λ grid and how each λ is validated."""
+    """A regularization path: the λ grid and how each λ is validated (loo: exact leave-one-out, ridge only)."""
 
     lambdas: tuple[float, ...]
-    validation: Literal["kfold", "holdout"] = "kfold"
+    validation: ValidationKind = "kfold"
     folds: int = 5
     holdout_fraction: float = 0.25
+    warm_start: bool = True
+    """Iterative fits start from the previous (larger) λ's solution on the same fold."""

@@ -12,11 +12,15 @@ from typing import Literal
 
 import numpy as np
 
-from training_worker.domain.config import ModelLabel, SweepConfig, TrainConfig
-from training_worker.domain.data import Dataset, encode_target, holdout_split, kfold_splits
-from training_worker.domain.errors import InvalidConfig
+from training_worker.domain.config import ModelLabel, SweepConfig, TrainConfig, ValidationKind
+from training_worker.domain.data import Dataset, FloatArray, IndexArray, encode_target, holdout_split, kfold_splits
+from training_worker.domain.errors import Cancelled, InvalidConfig
+from training_worker.domain.features import FeaturePipeline
 from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
-from training_worker.domain.training import EpochHook, FitResult, FittedModel, StopCheck, fit
+from training_worker.domain.models import Objective, Targets
+from training_worker.domain.network import Network
+from training_worker.domain.ridge_path import RidgeDecomposition, ridge_loo_path
+from training_worker.domain.training import EpochHook, FitResult, FittedModel, StopCheck, descend, fit
 
 Phase = Literal["fit", "sweep", "reference"]
 
@@ -38,6 +42,7 @@ class EpochReport:
 
 
 ReportHook = Callable[[EpochReport], None]
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,11 @@ class SweepResult:
 
     points: tuple[SweepPoint, ...]
     best_lam: float
-    validation: Literal["kfold", "holdout"]
+    validation: ValidationKind
     folds: int
+    """Folds validated on: 1 for holdout, the training rows for leave-one-out."""
+    seconds_per_lam: float | None = None
+    """Wall time of the path (every fold) divided by the number of λ, when the caller gave a clock."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,39 +184,45 @@ def train_sweep(
     label: ModelLabel | None = None,
     on_epoch: ReportHook | None = None,
     should_stop: StopCheck | None = None,
+    clock: Clock | None = None,
 ) -> TrainingOutcome:
-    """Validate every λ of the grid on the training part, refit the best one, and compare with λ = 0."""
+    """Validate every λ of the grid on the training part, refit the best one, and compare with λ = 0.
+
+    The closed-form ridge path decomposes each fold once and solves every λ from it (validation loo: exact
+    leave-one-out on the whole training part); iterative fits run the grid from the largest λ down, each fit
+    starting from the previous λ's solution on the same fold, with each fold's features computed once.
+    """
     if config.regularization.kind == "none":
         raise InvalidConfig("a λ sweep needs a regularization kind (l2, decoupled or l1), not none")
     if not sweep.lambdas:
         raise InvalidConfig("a λ sweep needs at least one λ")
+    closed = config.optimizer.kind == "closed_form"
+    if sweep.validation == "loo" and not closed:
+        raise InvalidConfig("leave-one-out validation is the closed-form ridge path's; use kfold or holdout")
     data = encode_target(dataset, config.model)
     train, val = split_dataset(data, validation_split, config.seed)
     rng = np.random.default_rng((config.seed, 2))
     if sweep.validation == "kfold":
         splits = kfold_splits(train.n_samples, sweep.folds, rng)
-    else:
+    elif sweep.validation == "holdout":
         splits = [holdout_split(train.n_samples, sweep.holdout_fraction, rng)]
+    else:
+        splits = []
     units = fit_units(config)
     steps = len(sweep.lambdas)
-    progress = _Progress(units * (steps * len(splits) + 2), on_epoch)
-    points = []
-    for step, lam in enumerate(sweep.lambdas, start=1):
-        cfg = config.with_lam(lam)
-        train_losses, val_losses = [], []
-        for fold_train, fold_val in splits:
-            inner_train, inner_val = train.subset(fold_train), train.subset(fold_val)
-            hook = progress.fit_hook(units, lam, "sweep", step, steps)
-            result = fit(inner_train, inner_val, cfg, on_epoch=hook, should_stop=should_stop)
-            progress.finished(units)
-            train_losses.append(_loss(result.model, inner_train))
-            val_losses.append(_loss(result.model, inner_val))
-        points.append(
-            SweepPoint(lam, float(np.mean(train_losses)), float(np.mean(val_losses)), float(np.std(val_losses)))
-        )
+    progress = _Progress(units * (steps * max(1, len(splits)) + 2), on_epoch)
+    started = clock() if clock is not None else None
+    path = _ridge_path if closed else _warm_path
+    points = path(_Path(train, config, sweep, splits, progress, should_stop))
+    seconds = (clock() - started) / steps if clock is not None and started is not None else None
     best = min(points, key=lambda p: (p.val_loss, -p.lam))
-    final_cfg = config.with_lam(best.lam)
-    result = fit(train, val, final_cfg, on_epoch=progress.fit_hook(units, best.lam, "fit"), should_stop=should_stop)
+    result = fit(
+        train,
+        val,
+        config.with_lam(best.lam),
+        on_epoch=progress.fit_hook(units, best.lam, "fit"),
+        should_stop=should_stop,
+    )
     progress.finished(units)
     reference = result
     if best.lam > 0.0:
@@ -219,8 +233,140 @@ def train_sweep(
             on_epoch=progress.fit_hook(units, 0.0, "reference"),
             should_stop=should_stop,
         )
-    curve = SweepResult(tuple(points), best.lam, sweep.validation, len(splits))
+    curve = SweepResult(
+        tuple(points), best.lam, sweep.validation, max(1, len(splits)) if splits else train.n_samples, seconds
+    )
     return _outcome(label or model_kind_label(config), best.lam, result, reference, curve, train, val)
+
+
+Splits = list[tuple[IndexArray, IndexArray]]
+
+
+@dataclass(frozen=True, eq=False)
+class _Path:
+    """What a regularization path runs over: the training part, its folds (none for leave-one-out), the grid."""
+
+    train: Dataset
+    config: TrainConfig
+    sweep: SweepConfig
+    splits: Splits
+    progress: _Progress
+    should_stop: StopCheck | None
+
+
+def _ridge_path(run: _Path) -> list[SweepPoint]:
+    """Every λ's validation losses from one decomposition per fold (or one leave-one-out path)."""
+    train, config, splits, progress, should_stop = run.train, run.config, run.splits, run.progress, run.should_stop
+    lambdas = run.sweep.lambdas
+    lams = np.asarray(lambdas, dtype=np.float64)
+    if should_stop is not None and should_stop():
+        raise Cancelled(1)
+    if not splits:
+        features = FeaturePipeline.fit(train.X, config.features)
+        loo = ridge_loo_path(features.transform(train.X), train.y, lams)
+        train_losses, val_losses = loo.train_mse[None, :], loo.mse[None, :]
+        spread = np.std(loo.residuals**2, axis=0)
+    else:
+        rows = [_ridge_fold(train, config, lams, fold, should_stop) for fold in splits]
+        train_losses = np.array([r[0] for r in rows])
+        val_losses = np.array([r[1] for r in rows])
+        spread = np.std(val_losses, axis=0)
+    points = []
+    for step, lam in enumerate(lambdas, start=1):
+        point = SweepPoint(
+            lam,
+            float(np.mean(train_losses[:, step - 1])),
+            float(np.mean(val_losses[:, step - 1])),
+            float(spread[step - 1]),
+        )
+        hook = progress.fit_hook(1, lam, "sweep", step, len(lambdas))
+        if hook is not None:
+            hook(1, point.train_loss, point.val_loss, 0.0)
+        progress.finished(max(1, len(splits)))
+        points.append(point)
+    return points
+
+
+def _ridge_fold(
+    train: Dataset,
+    config: TrainConfig,
+    lams: FloatArray,
+    fold: tuple[IndexArray, IndexArray],
+    should_stop: StopCheck | None,
+) -> tuple[FloatArray, FloatArray]:
+    """Training and validation MSE per λ on one fold, all λ from one decomposition of its training rows."""
+    if should_stop is not None and should_stop():
+        raise Cancelled(1)
+    inner, held = train.subset(fold[0]), train.subset(fold[1])
+    features = FeaturePipeline.fit(inner.X, config.features)
+    X, Xv = features.transform(inner.X), features.transform(held.X)
+    W, b = RidgeDecomposition.of(X).weights(X, inner.y, lams)
+    fit_mse: FloatArray = np.mean((X @ W + b - inner.y[:, None]) ** 2, axis=0)
+    val_mse: FloatArray = np.mean((Xv @ W + b - held.y[:, None]) ** 2, axis=0)
+    return fit_mse, val_mse
+
+
+def _warm_path(run: _Path) -> list[SweepPoint]:
+    """Iterative fits down the λ grid, each starting from the previous λ's solution on its fold if warm_start."""
+    train, config, sweep, progress, should_stop = run.train, run.config, run.sweep, run.progress, run.should_stop
+    lambdas, splits = sweep.lambdas, run.splits
+    order = sorted(range(len(lambdas)), key=lambda i: -lambdas[i])
+    units = fit_units(config)
+    activation = config.network.activation if config.network is not None else "relu"
+    losses = np.zeros((2, len(splits), len(lambdas)))
+    folds = [_FoldData.of(train, config, fold) for fold in splits]
+    for fold_index, fold in enumerate(folds):
+        net: Network | None = None
+        for i in order:
+            hook = progress.fit_hook(units, lambdas[i], "sweep", i + 1, len(lambdas))
+            layers, *_ = descend(
+                fold.X,
+                fold.T,
+                fold.Xv,
+                fold.Tv,
+                fold.objective,
+                config.with_lam(lambdas[i]),
+                on_epoch=hook,
+                should_stop=should_stop,
+                start=net,
+            )
+            fitted = Network(fold.objective, layers, activation)
+            progress.finished(units)
+            losses[0, fold_index, i] = fitted.loss(fold.X, fold.T)
+            losses[1, fold_index, i] = fitted.loss(fold.Xv, fold.Tv)
+            if sweep.warm_start:
+                net = fitted
+    return [
+        SweepPoint(
+            lam, float(np.mean(losses[0, :, i])), float(np.mean(losses[1, :, i])), float(np.std(losses[1, :, i]))
+        )
+        for i, lam in enumerate(lambdas)
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class _FoldData:
+    """One fold's model features and targets, computed once for every λ of the path."""
+
+    X: FloatArray
+    T: Targets
+    Xv: FloatArray
+    Tv: Targets
+    objective: Objective
+
+    @classmethod
+    def of(cls, train: Dataset, config: TrainConfig, fold: tuple[IndexArray, IndexArray]) -> _FoldData:
+        """The features of fold's training and validation rows, the pipeline fitted on the training rows."""
+        inner, held = train.subset(fold[0]), train.subset(fold[1])
+        features = FeaturePipeline.fit(inner.X, config.features)
+        objective = Objective.for_model(config.model, max(train.n_classes, 2))
+        return cls(
+            features.transform(inner.X),
+            objective.targets(inner.y),
+            features.transform(held.X),
+            objective.targets(held.y),
+            objective,
+        )
 
 
 def _loss(model: FittedModel, data: Dataset) -> float:

@@ -29,13 +29,12 @@ from training_worker.domain.features import FeaturePipeline
 from training_worker.domain.models import Objective, Targets, sigmoid, softmax
 from training_worker.domain.network import Layer, Network, activate
 from training_worker.domain.optim import direction_for, learning_rate
+from training_worker.domain.ridge_path import centred_gram
 
 EpochHook = Callable[[int, float, float | None, float], None]
 """Called after each epoch with (epoch 1-based, train loss, validation loss or None, weight L2 norm)."""
 
 StopCheck = Callable[[], bool]
-
-_GRAM_CHUNK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -136,8 +135,13 @@ class Updater:
         self.kind = regularization.kind if regularization.lam > 0.0 else "none"
         self.lam = regularization.lam
 
-    def step(self, gW: FloatArray, gb: FloatArray, lr: float) -> None:
-        """One step from the data-loss gradient (gW, gb) at learning rate lr."""
+    def step(self, gW: FloatArray, gb: FloatArray, lr: float, *, track: bool = False) -> float:
+        """One step from the data-loss gradient (gW, gb) at learning rate lr.
+
+        With track, returns the largest change of a weight or bias divided by lr (for gradient descent the
+        largest entry of the penalized, or for l1 the proximal, gradient); else 0.
+        """
+        before = (self.W.copy(), self.b.copy()) if track else None
         if self.kind == "l2":
             gW = gW + self.lam * self.W
         dW, db = self.direction(gW, gb)
@@ -148,6 +152,10 @@ class Updater:
         if self.kind == "l1":
             threshold = lr * self.lam
             np.copyto(self.W, np.sign(self.W) * np.maximum(np.abs(self.W) - threshold, 0.0))
+        if before is None:
+            return 0.0
+        moved = max(float(np.max(np.abs(self.W - before[0]), initial=0.0)), float(np.max(np.abs(self.b - before[1]))))
+        return moved / lr
 
 
 def fit(
@@ -226,6 +234,8 @@ def descend(
                 val_loss.append(vloss)
             if on_epoch is not None:
                 on_epoch(epoch, loss, vloss, norm)
+            if config.tol is not None and epochs.moved <= config.tol:
+                break
             if stopping is not None and vloss is not None:
                 if vloss < best_loss - stopping.min_delta:
                     best_loss, best_epoch, waited = vloss, epoch, 0
@@ -252,6 +262,8 @@ class _Epochs:
         opt = config.optimizer
         self.batch = n if opt.kind == "gd" or opt.batch_size is None else opt.batch_size
         self.rng = np.random.default_rng((config.seed, 3))
+        self.track = config.tol is not None
+        self.moved = np.inf
         self.X_batch = np.empty((min(self.batch, n), X.shape[1]))
         self.T_batch = np.empty((min(self.batch, n), *T.shape[1:]), dtype=T.dtype)
 
@@ -277,8 +289,10 @@ class _Epochs:
 
     def _step(self, X: FloatArray, T: Targets, lr: float) -> float:
         loss, grads = self.net.loss_and_grad(X, T)
-        for updater, (gW, gb) in zip(self.updaters, grads, strict=True):
-            updater.step(gW, gb, lr)
+        moved = [
+            updater.step(gW, gb, lr, track=self.track) for updater, (gW, gb) in zip(self.updaters, grads, strict=True)
+        ]
+        self.moved = max(moved)
         return loss
 
 
@@ -323,17 +337,7 @@ def ridge_closed_form(X: FloatArray, y: FloatArray, lam: float) -> tuple[FloatAr
     yc = y - y_mean
     # Xcᵀyc = Xᵀyc because the centred yc sums to zero, so the right-hand side needs no centred copy of X.
     rhs = X.T @ yc
-    gram = X.T @ X
-    shift = n * np.outer(x_mean, x_mean)
-    # XcᵀXc = XᵀX − n·x̄x̄ᵀ avoids copying X, but cancels digits when a feature's mean is large against its
-    # spread; past a 1e4 ratio (losing over four of sixteen digits) centre explicitly, one row block at a time.
-    if np.any(np.diag(shift) > 1e4 * np.maximum(np.diag(gram) - np.diag(shift), np.finfo(np.float64).tiny)):
-        gram = np.zeros((d, d))
-        for start in range(0, n, _GRAM_CHUNK_ROWS):
-            block = X[start : start + _GRAM_CHUNK_ROWS] - x_mean
-            gram += block.T @ block
-    else:
-        gram -= shift
+    gram = centred_gram(X, x_mean)
     if lam > 0.0:
         gram.flat[:: d + 1] += n * lam
         try:

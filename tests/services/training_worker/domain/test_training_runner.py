@@ -126,7 +126,9 @@ def test_sweep_progress_covers_the_whole_sweep() -> None:
     assert progress[-1] == pytest.approx(1.0)
     assert len(reports) == 10 * (2 * 3 + 2)
     assert {r.phase for r in reports} == {"sweep", "fit", "reference"}
-    assert [r.sweep_step for r in reports if r.phase == "sweep"][-1] == 2
+    # Each fold runs the path from the largest λ (step 2 of the ascending grid) down.
+    steps = [r.sweep_step for r in reports if r.phase == "sweep"]
+    assert steps == [2] * 10 + [1] * 10 + [2] * 10 + [1] * 10 + [2] * 10 + [1] * 10
     assert all(r.val_loss is not None for r in reports)
 
 
