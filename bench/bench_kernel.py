@@ -47,6 +47,8 @@ SOURCE = "/quartet/bench"
 PRODUCER_PASSES = 3
 PRODUCER_CHUNK = 5_000
 CONSUMER_WARMUPS = 3
+# Per-record µs of (b), (c) and (e) in the last run of this process.
+PER_RECORD_US: dict[str, float] = {}
 CONSUMER_ROUNDS = 9
 TARGET_AT_LEAST_ONCE = 0.8
 TARGET_TRANSACTIONAL = 0.5
@@ -549,6 +551,8 @@ def run(quick: bool, messages: int | None = None, profile: bool = False) -> str:
                 consume_kernel(settings, t_input, count, mode, output_topic=out, profile=prof)
                 profiles.append((label, prof))
 
+    # bench_micro, run next in the same process, weighs each micro-optimization against these.
+    PER_RECORD_US.update({"b": 1e6 / b.rate(), "c": 1e6 / c.rate(), "e": 1e6 / e.rate()})
     ratios_b = [t["b"].rate() / t["a"].rate() for t in rounds]
     ratios_c = [t["c"].rate() / t["a"].rate() for t in rounds]
     per_round_b = ", ".join(f"{r:.2f}" for r in ratios_b)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -194,41 +192,9 @@ def _not_an_object(data: object) -> EnvelopeError:
     return EnvelopeError(f"data must be a JSON object, got {type(data).__name__}")
 
 
-class _IdPool:
-    """Random (version 4) UUIDs from one `os.urandom` read per 256 ids.
-
-    uuid.uuid4() makes a syscall per id, and in a process whose Kafka clients run I/O threads each syscall can
-    hand the GIL away for a whole switch interval; pooling keeps the ids as random and makes them cheap.
-    """
-
-    _BATCH = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool = b""
-        self._at = 0
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        # A child must never hand out the bytes its parent will also use.
-        self._lock = threading.Lock()
-        self._pool, self._at = b"", 0
-
-    def next(self) -> str:
-        with self._lock:
-            if self._at >= len(self._pool):
-                self._pool, self._at = os.urandom(16 * self._BATCH), 0
-            chunk = self._pool[self._at : self._at + 16]
-            self._at += 16
-        return str(uuid.UUID(bytes=chunk, version=4))
-
-
-_IDS = _IdPool()
-
-
 def new_id() -> str:
     """A fresh random UUID (version 4) for an event id."""
-    return _IDS.next()
+    return str(uuid.uuid4())
 
 
 def dumps(data: Any) -> bytes:

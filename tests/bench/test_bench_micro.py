@@ -1,0 +1,43 @@
+"""The micro-optimization benchmark weighs each candidate against the kernel's figures of the same run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).parents[2] / "bench" / "bench_micro.py"
+
+
+def load(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """bench/bench_micro.py as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_micro_under_test", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Dataclasses resolve their module through sys.modules while the class body executes.
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_gives_every_candidate_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six rows, each a share of its figure and a keep-or-replace verdict."""
+    monkeypatch.delitem(sys.modules, "bench_kernel", raising=False)
+    report = load(monkeypatch).run(quick=True)
+    rows = [line for line in report.splitlines() if line.startswith("| ") and "micro-optimization" not in line]
+    assert len(rows) == 6
+    assert all("keeps its place" in row or "replace with" in row for row in rows)
+    assert "its last recorded figures" in report
+
+
+def test_the_kernel_figures_of_the_same_run_are_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When bench_kernel ran first in this process, its per-record figures are the yardstick."""
+    kernel = ModuleType("bench_kernel")
+    kernel.PER_RECORD_US = {"b": 1.0, "c": 2.0, "e": 3.0}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bench_kernel", kernel)
+    figures, source = load(monkeypatch).figures()
+    assert figures == {"b": 1.0, "c": 2.0, "e": 3.0}
+    assert source == "measured by bench_kernel in this run"
