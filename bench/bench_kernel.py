@@ -31,8 +31,9 @@ from quartet_contracts.envelope import Envelope
 from quartet_contracts.registry import Message, event_type
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.clients import producer_config
 from quartet_shared.consumer import MAX_POLL_RECORDS, ConsumerRunner, Context, Mode, Subscription
-from quartet_shared.producer import Producer, producer_config
+from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
 from quartet_tools.infra import Stack

@@ -54,6 +54,7 @@ from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, S
 from quartet_contracts.topics import DEDUP_SUFFIX, DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec, dedup_topic
 
 from quartet_shared.cache import DedupCache, ResilientRedis
+from quartet_shared.clients import kafka_consumer, partition_counts, wait_for_partitions
 from quartet_shared.logs import bind_log_context, reset_log_context
 from quartet_shared.metrics import (
     CONSUMED,
@@ -66,7 +67,7 @@ from quartet_shared.metrics import (
     TRANSACTIONS,
     Timings,
 )
-from quartet_shared.producer import RECONNECT_BACKOFF_MAX_MS, Producer
+from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
 
@@ -352,20 +353,15 @@ class ConsumerRunner:
             self._close()
 
     def _new_consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=f"{self.settings.service_name}-{self.settings.instance_id}",
+        return kafka_consumer(
+            self.settings,
             group_id=self.group,
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed",
             max_poll_records=self._max_poll_records,
             max_poll_interval_ms=self._max_poll_interval_ms,
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
             request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            **self.settings.kafka_client_options(),
         )
 
     def _subscribe(self) -> KafkaConsumer:
@@ -445,22 +441,13 @@ class ConsumerRunner:
         self._paused_until.clear()
         self._seen.clear()
 
-    def _await_metadata(self, consumer: KafkaConsumer, timeout_s: float = 60.0) -> None:
+    def _await_metadata(self, consumer: KafkaConsumer) -> None:
         """Wait until the consumer's metadata knows every subscribed topic.
 
         A group that joins before a brand-new topic's metadata reaches this client is assigned nothing for
         it, and stays so until the next metadata refresh (minutes); waiting here avoids that idle start.
         """
-        deadline = time.monotonic() + timeout_s
-        wanted = set(self._subs)
-        while True:
-            with self._kafka_call():
-                missing = wanted - consumer.topics()
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topics not visible to the consumer: {sorted(missing)}")
-            time.sleep(0.2)
+        wait_for_partitions(consumer, sorted(self._subs), 60.0, stop=self.stopping)
 
     def _close(self) -> None:
         with contextlib.suppress(Exception):
@@ -494,7 +481,7 @@ class ConsumerRunner:
         specs += [TopicSpec(t + DLQ_SUFFIX, "") for t in self._subs if not t.endswith(RETRY_SUFFIX)]
         ensure_topics(self.settings, specs)
         if self.mode is Mode.TRANSACTIONAL:
-            partitions = self._partition_counts(list(self._subs))
+            partitions = partition_counts(self.settings, list(self._subs))
             bases = sorted({t.removesuffix(RETRY_SUFFIX) for t in self._subs})
             ensure_topics(
                 self.settings,
@@ -508,26 +495,6 @@ class ConsumerRunner:
                     for b in bases
                 ],
             )
-
-    def _partition_counts(self, topics: list[str]) -> dict[str, int]:
-        probe = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, **self.settings.kafka_client_options()
-        )
-        try:
-            counts: dict[str, int] = {}
-            for t in topics:
-                deadline = time.monotonic() + 30
-                parts = probe.partitions_for_topic(t)
-                while not parts and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    probe.topics()
-                    parts = probe.partitions_for_topic(t)
-                if not parts:
-                    raise RuntimeError(f"topic {t} has no partitions")
-                counts[t] = len(parts)
-            return counts
-        finally:
-            probe.close()
 
     # ---- rebalances --------------------------------------------------------------------------------
 
@@ -550,12 +517,7 @@ class ConsumerRunner:
     def _restore_dedup(self, tp: TopicPartition) -> set[str]:
         """Rebuild a base partition's processed ids (its own and its retries') from the committed changelog."""
         changelog = TopicPartition(dedup_topic(tp.topic, self.group), tp.partition)
-        reader = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            **self.settings.kafka_client_options(),
-        )
+        reader = kafka_consumer(self.settings)
         try:
             reader.assign([changelog])
             reader.seek_to_beginning(changelog)

@@ -10,6 +10,7 @@ from kafka.structs import OffsetAndMetadata
 from quartet_contracts.envelope import header_map
 from quartet_contracts.topics import DLQ_SUFFIX
 
+from quartet_shared.clients import kafka_consumer
 from quartet_shared.consumer import H_ATTEMPTS, H_ERROR_MESSAGE, H_ERROR_TYPE, original_headers
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
@@ -37,14 +38,7 @@ def _dlq_name(topic: str) -> str:
 
 
 def _reader(settings: KernelSettings, group: str | None) -> KafkaConsumer:
-    return KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        **settings.kafka_client_options(),
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
+    return kafka_consumer(settings, group_id=group, auto_offset_reset="earliest")
 
 
 def _drain(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> list[Any]:

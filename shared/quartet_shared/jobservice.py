@@ -35,6 +35,7 @@ from quartet_contracts.topics import TopicSpec, expand
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.clients import kafka_consumer, partition_counts, wait_for_partitions
 from quartet_shared.consumer import (
     Aborted,
     ConsumerRunner,
@@ -169,17 +170,8 @@ class JobKind:
         ensure_topics(settings, specs)
         # A consumer that subscribes before a new topic's metadata is visible may not see its partitions
         # until its next metadata refresh, minutes later; waiting here keeps the first assignment whole.
-        probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options())
-        try:
-            deadline = time.monotonic() + wait_s
-            missing = [s.name for s in specs]
-            while missing and time.monotonic() < deadline:
-                probe.topics()
-                missing = [name for name in missing if not probe.partitions_for_topic(name)]
-                if missing:
-                    time.sleep(0.2)
-        finally:
-            probe.close()
+        with contextlib.suppress(LookupError):
+            partition_counts(settings, [s.name for s in specs], wait_s)
 
 
 # ---- the API -----------------------------------------------------------------------------------------
@@ -452,12 +444,7 @@ class CancelListener:
 
     def _run(self) -> None:
         # No group: every worker process must see every cancel, whichever partition owns the job.
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            **self._settings.kafka_client_options(),
-        )
+        consumer = kafka_consumer(self._settings)
         try:
             partitions = self._partitions(consumer)
             consumer.assign(partitions)
@@ -480,13 +467,10 @@ class CancelListener:
             consumer.close()
 
     def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        deadline = time.monotonic() + 30
-        parts = consumer.partitions_for_topic(self._topic)
-        while not parts and time.monotonic() < deadline and not self._stop.is_set():
-            time.sleep(0.2)
-            consumer.topics()
-            parts = consumer.partitions_for_topic(self._topic)
-        return [TopicPartition(self._topic, p) for p in sorted(parts or [])]
+        try:
+            return wait_for_partitions(consumer, [self._topic], 30.0, stop=self._stop)
+        except LookupError:
+            return []
 
     def _note(self, key: bytes | None, value: bytes | None, headers: Any) -> None:
         try:

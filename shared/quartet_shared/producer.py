@@ -13,33 +13,13 @@ from kafka.errors import KafkaError, UnknownError
 from kafka.producer.future import FutureRecordMetadata
 from quartet_contracts.envelope import Envelope
 
+from quartet_shared.clients import kafka_producer
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
 
-RECONNECT_BACKOFF_MAX_MS = 1000
 _FLUSH_ATTEMPTS = 10
-
-
-def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any]:
-    """The kafka-python producer configuration every Quartet producer starts from."""
-    cfg: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "client_id": f"{settings.service_name}-{settings.instance_id}",
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": settings.producer_linger_ms,
-        "request_timeout_ms": settings.request_timeout_ms,
-        # Retries stay inside the delivery timeout; the idempotent producer keeps them free of duplicates.
-        "delivery_timeout_ms": max(120_000, settings.request_timeout_ms + settings.producer_linger_ms),
-        "max_block_ms": settings.request_timeout_ms,
-        # kafka-python's default 30 s ceiling leaves a client idle long after a restarted broker is back.
-        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
-        **settings.kafka_client_options(),
-    }
-    cfg.update(overrides)
-    return cfg
 
 
 class ProduceFailed(KafkaError):  # type: ignore[misc]
@@ -55,10 +35,10 @@ class Producer:
     """
 
     def __init__(self, settings: KernelSettings, **overrides: Any) -> None:
-        self._config = producer_config(settings, **overrides)
+        self._settings, self._overrides = settings, overrides
         self._max_event_bytes = settings.max_event_bytes
-        self._transactional = bool(self._config.get("transactional_id"))
-        self._producer = KafkaProducer(**self._config)
+        self._transactional = bool(overrides.get("transactional_id"))
+        self._producer = kafka_producer(settings, **overrides)
         self._lock = threading.Lock()
         self._failures = 0
         self._first_failure: BaseException | None = None
@@ -76,7 +56,7 @@ class Producer:
         # refuses as too large, say) and then fails every later send; a fresh one, with a fresh producer id,
         # is how to carry on. A transactional producer recovers by aborting instead, so it is left alone.
         if self._broken and not self._transactional:
-            old, self._producer, self._broken = self._producer, KafkaProducer(**self._config), False
+            old, self._producer, self._broken = self._producer, kafka_producer(self._settings, **self._overrides), False
             log.warning("producer replaced after a failed delivery")
             old.close(timeout=0)
         return self._producer

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from quartet_contracts.topics import TopicSpec
 
+from quartet_shared.clients import kafka_admin
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
@@ -19,11 +18,7 @@ log = logging.getLogger(__name__)
 def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that are missing (harmless if they exist) and return the names created."""
     wanted = list(specs)
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="quartet-topics",
-        **settings.kafka_client_options(),
-    )
+    admin = kafka_admin(settings, client_id="quartet-topics")
     try:
         existing = set(admin.list_topics())
         new = [
@@ -48,25 +43,3 @@ def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[
         return created
     finally:
         admin.close()
-
-
-def wait_for_partitions(
-    consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float = 30.0
-) -> list[TopicPartition]:
-    """Every partition of `topics`, refreshing `consumer`'s metadata until each topic shows its partitions.
-
-    A topic created a moment ago may be missing from a client's metadata until its next refresh; raises
-    LookupError naming the topic when it has no partitions after `timeout_s`.
-    """
-    deadline = time.monotonic() + timeout_s
-    out: list[TopicPartition] = []
-    for topic in topics:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts and time.monotonic() < deadline:
-            time.sleep(0.2)
-            consumer.topics()
-            parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise LookupError(f"topic {topic} does not exist (or has no partitions) on the broker")
-        out += [TopicPartition(topic, p) for p in sorted(parts)]
-    return out

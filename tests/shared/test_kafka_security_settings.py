@@ -63,7 +63,7 @@ def test_unknown_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_kernel_producer_carries_the_security_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """The idempotent producer's configuration (used by APIs, runners and relays) includes TLS and SASL."""
-    from quartet_shared.producer import producer_config
+    from quartet_shared.clients import producer_config
 
     settings = _load(monkeypatch, SASL_SSL)
     cfg = producer_config(settings, transactional_id="t")

@@ -23,9 +23,9 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope, EnvelopeError, decode, header_map
+from quartet_shared.clients import RECONNECT_BACKOFF_MAX_MS, kafka_admin, kafka_consumer, wait_for_partitions
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import wait_for_partitions
 
 from simulator.domain.audit import CorruptRecord, DeadLetterSeen, EventSeen, GarbageSent, ResultSeen, SentJob
 from simulator.domain.garbage import SOURCE, garbage_message
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # kafka-python backs off up to 30 s between reconnects by default; after a broker restart the simulator
 # wants to see the broker again within a second, so that its own clients never hide the system's recovery.
-RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 # ---- publishing ----------------------------------------------------------------------------------------
@@ -216,14 +215,8 @@ class Collector:
         return sorted({*self._results, *self._dlqs, *self._events})
 
     def _consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            **self._settings.kafka_client_options(),
-            client_id=f"{self._settings.service_name}-audit",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            request_timeout_ms=30_000,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+        return kafka_consumer(
+            self._settings, client_id=f"{self._settings.service_name}-audit", request_timeout_ms=30_000
         )
 
     def begin(self, timeout_s: float = 30.0) -> None:
@@ -414,20 +407,11 @@ class LagSampler:
         """Per partition of the group's topics: (committed offset, end offset); None if the broker does not answer."""
         try:
             if self._admin is None:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=self._settings.kafka_bootstrap_servers,
-                    **self._settings.kafka_client_options(),
-                    client_id=f"{self._settings.service_name}-lag",
-                    request_timeout_ms=5000,
-                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+                self._admin = kafka_admin(
+                    self._settings, client_id=f"{self._settings.service_name}-lag", request_timeout_ms=5000
                 )
             if self._reader is None:
-                self._reader = KafkaConsumer(
-                    bootstrap_servers=self._settings.kafka_bootstrap_servers,
-                    **self._settings.kafka_client_options(),
-                    request_timeout_ms=5000,
-                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-                )
+                self._reader = kafka_consumer(self._settings, request_timeout_ms=5000)
             partitions = wait_for_partitions(self._reader, self._groups[group], 5.0)
             committed = self._admin.list_group_offsets({group: partitions}).get(group, {})
             ends = self._reader.end_offsets(partitions)
@@ -464,12 +448,7 @@ class LagSampler:
 
 def group_members(settings: KernelSettings, groups: Iterable[str]) -> dict[str, int]:
     """How many live members each consumer group has (0 for an unknown or empty group)."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="simulator-preflight",
-        request_timeout_ms=10_000,
-        **settings.kafka_client_options(),
-    )
+    admin = kafka_admin(settings, client_id="simulator-preflight", request_timeout_ms=10_000)
     try:
         wanted = list(groups)
         out = dict.fromkeys(wanted, 0)
@@ -482,9 +461,7 @@ def group_members(settings: KernelSettings, groups: Iterable[str]) -> dict[str, 
 
 def ids_between(settings: KernelSettings, spans: Mapping[TopicPartition, tuple[int, int]]) -> list[str]:
     """The `ce_id`s (or keys) of the records in each [start, end) span, for diagnosing a stuck lag."""
-    reader = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, **settings.kafka_client_options()
-    )
+    reader = kafka_consumer(settings, isolation_level="read_uncommitted")
     out: list[str] = []
     try:
         reader.assign(list(spans))

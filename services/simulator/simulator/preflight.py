@@ -6,7 +6,7 @@ import socket
 from collections.abc import Callable, Mapping
 
 import httpx
-from kafka.admin import KafkaAdminClient
+from quartet_shared.clients import kafka_admin
 from quartet_shared.settings import KernelSettings
 
 from simulator.domain.scenario import (
@@ -47,12 +47,7 @@ def kafka_problem(settings: KernelSettings) -> str | None:
     why = tcp_reachable(bootstrap)
     if why is None:
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap,
-                client_id="simulator-preflight",
-                request_timeout_ms=8000,
-                **settings.kafka_client_options(),
-            )
+            admin = kafka_admin(settings, client_id="simulator-preflight", request_timeout_ms=8000)
             try:
                 admin.list_topics()
             finally:
