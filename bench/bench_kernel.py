@@ -282,6 +282,16 @@ class _TimedRunner(ConsumerRunner):
         super().__init__(*args, **kwargs)
         self._timing = timing
         self._expected = expected
+        if self.mode is not Mode.TRANSACTIONAL:
+            return
+        commit = self.commit.commit
+
+        def timed_commit(consumer: KafkaConsumer, state: Any) -> None:
+            started = time.perf_counter()
+            commit(consumer, state)
+            timing.commit_seconds += time.perf_counter() - started
+
+        self.commit.commit = timed_commit  # type: ignore[method-assign]
 
     def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         super()._process_batch(batch)
@@ -289,11 +299,6 @@ class _TimedRunner(ConsumerRunner):
         self._timing.batches += 1
         if self._timing.count >= self._expected:
             self.stopping.set()
-
-    def _commit_transaction(self, state: Any) -> None:
-        started = time.perf_counter()
-        super()._commit_transaction(state)
-        self._timing.commit_seconds += time.perf_counter() - started
 
 
 def consume_kernel(

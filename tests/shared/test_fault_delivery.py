@@ -325,8 +325,8 @@ def test_a_join_the_client_dropped_half_way_is_restarted_and_each_message_takes_
         return ConsumerRunner(settings, group, [sub], mode=mode, redis=ResilientRedis(settings))
 
     def drop(runner: ConsumerRunner) -> None:
-        assert runner._consumer is not None
-        _drop_a_join(runner._consumer)
+        assert runner.consumer is not None
+        _drop_a_join(runner.consumer)
 
     runner = _effects_across(make, drop, settings, engine, unique)
     assert runner.join_restarts == 1

@@ -8,29 +8,31 @@ import os
 import time
 from pathlib import Path
 
+from kafka import KafkaConsumer
 from quartet_contracts.envelope import Envelope
-from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription, _BatchState
+from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription, Transactional
 from quartet_shared.logs import configure_logging
+from quartet_shared.runner.model import BatchState
 from quartet_shared.settings import KernelSettings
 
 from tests.support.effects import Item, record_effect, setup_db
 
 
-class PausingRunner(ConsumerRunner):
+class PausingCommit(Transactional):
     """Sleeps after the transaction's records reach the broker and before it commits: the window to kill in."""
 
-    def __init__(self, *args: object, pause_s: float, marker: Path, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, settings: KernelSettings, group: str, *, pause_s: float, marker: Path) -> None:
+        super().__init__(settings, group)
         self._pause_s = pause_s
         self._marker = marker
 
-    def _commit_transaction(self, state: _BatchState) -> None:
-        assert self._producer is not None
-        if state.done_ids and self._pause_s > 0:
-            self._producer.flush()
-            self._marker.write_text(f"{os.getpid()} {len(state.done_ids)}")
+    def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
+        """Flush, leave the marker, pause, then commit."""
+        if state.dedup_records and self._pause_s > 0:
+            self.producer.flush()
+            self._marker.write_text(f"{os.getpid()} {len(state.dedup_records)}")
             time.sleep(self._pause_s)
-        super()._commit_transaction(state)
+        super().commit(consumer, state)
 
 
 def main() -> None:
@@ -63,15 +65,19 @@ def main() -> None:
         if args.sleep_ms:
             time.sleep(args.sleep_ms / 1000)
 
-    runner = PausingRunner(
+    commit = (
+        PausingCommit(settings, args.group, pause_s=args.pause_before_commit_s, marker=args.marker)
+        if mode is Mode.TRANSACTIONAL
+        else None
+    )
+    runner = ConsumerRunner(
         settings,
         args.group,
         [Subscription(args.topic, handle, Item)],
         mode=mode,
         max_poll_records=args.max_poll_records,
         session_timeout_ms=6000,
-        pause_s=args.pause_before_commit_s,
-        marker=args.marker,
+        commit=commit,
     )
     runner.install_signal_handlers()
     runner.run()

@@ -1,0 +1,296 @@
+"""How a batch becomes final: flush then commit offsets (at least once), or commit one transaction.
+
+The choice is made once, by `commit_protocol`, when the runner is built; the rest of the runner asks its
+protocol and never the mode. The protocol owns the producer (a transactional one is tied to its transaction)
+and the dedup that matches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.metrics import TRANSACTIONS
+from quartet_shared.producer import Producer
+from quartet_shared.runner.dedup import Changelog, RedisDedup
+from quartet_shared.runner.model import BatchState, Mode
+from quartet_shared.settings import KernelSettings
+
+log = logging.getLogger(__name__)
+
+BATCH_LINGER_MS = 1000
+BATCH_BYTES = 512 * 1024
+ProducerFactory = Callable[..., Producer]
+Guard = Callable[[], AbstractContextManager[None]]
+
+
+class CommitProtocol(ABC):
+    """One way of making a batch final, with the producer and the dedup it needs."""
+
+    def __init__(
+        self,
+        settings: KernelSettings,
+        group: str,
+        producer_factory: ProducerFactory = Producer,
+        guard: Guard = contextlib.nullcontext,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self._producer_factory = producer_factory
+        self._guard = guard
+        self._producer: Producer | None = None
+        self.ready = threading.Event()
+
+    @property
+    def producer(self) -> Producer:
+        """The producer every output, retry and dead letter goes through."""
+        if self._producer is None:
+            raise RuntimeError("the commit protocol is not open")
+        return self._producer
+
+    def _new_producer(self, **overrides: Any) -> Producer:
+        # Everything this producer sends is flushed before the batch commits, so lingering costs no latency;
+        # it lets the sender thread wake once per batch instead of contending for the GIL on every record.
+        return self._producer_factory(self.settings, linger_ms=BATCH_LINGER_MS, batch_size=BATCH_BYTES, **overrides)
+
+    def open(self, stopping: threading.Event) -> None:
+        """Build the producer."""
+        self._producer = self._new_producer()
+        self.ready.set()
+
+    @abstractmethod
+    def prepare_topics(self, topics: Iterable[str]) -> None:
+        """Create what this protocol keeps beside the consumed topics."""
+
+    @abstractmethod
+    def known(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Callable[[], set[str]]:
+        """Ask which of a batch's ids are already done; the returned call reads the answer."""
+
+    @abstractmethod
+    def seen(self, tp: TopicPartition) -> set[str] | None:
+        """The ids already done on an assigned partition, when this protocol keeps them."""
+
+    @abstractmethod
+    def assigned(self, partitions: list[TopicPartition], progress: Callable[[], None]) -> None:
+        """Partitions were assigned to this member."""
+
+    @abstractmethod
+    def revoked(self, partitions: list[TopicPartition] | None) -> None:
+        """Partitions were taken from this member (all of them, with None: its consumer was dropped)."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Start a batch."""
+
+    @abstractmethod
+    def done(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """A record was handled; its id is done once the batch commits."""
+
+    @abstractmethod
+    def answered(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """A dead-lettered record's hook answered for it; a replay of it may be skipped like a done one."""
+
+    @abstractmethod
+    def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
+        """Make the batch's work final."""
+
+    @abstractmethod
+    def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
+        """Throw the batch's open work away; whether its finished records were committed after all."""
+
+    def close(self) -> None:
+        """Close the producer."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout_s=5)
+
+
+class AtLeastOnce(CommitProtocol):
+    """Handlers make their effects durable; the runner flushes what they produced, then commits offsets."""
+
+    def __init__(self, *args: Any, redis: ResilientRedis | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dedup = RedisDedup(redis, self.group, self.settings.idempotency_ttl_s)
+
+    def known(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Callable[[], set[str]]:
+        """Ask Redis (one round trip for the whole batch, answered while the runner decodes)."""
+        return self._dedup.lookup(batch)
+
+    def seen(self, tp: TopicPartition) -> set[str] | None:
+        """Redis answers per batch (`known`); nothing is held per partition."""
+        return None
+
+    def prepare_topics(self, topics: Iterable[str]) -> None:
+        """Nothing beside the consumed topics."""
+
+    def assigned(self, partitions: list[TopicPartition], progress: Callable[[], None]) -> None:
+        """Nothing to restore."""
+
+    def revoked(self, partitions: list[TopicPartition] | None) -> None:
+        """Nothing to forget."""
+
+    def begin(self) -> None:
+        """A batch needs no opening."""
+
+    def done(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """Remember the id in Redis after the commit."""
+        state.done_ids.append(message_id)
+
+    def answered(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """A dead letter's handler made no effect of its own to remember."""
+
+    def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
+        """Flush every output (raising ProduceFailed if one was not delivered), then commit the offsets."""
+        self.producer.flush()
+        # Every effect is durable now (the handlers' own and the outputs just flushed), so Redis may know;
+        # it records them while the offsets commit, and its reply is read before the next batch's lookup.
+        self._dedup.remember(state.done_ids)
+        if state.offsets:
+            with self._guard():
+                consumer.commit(offsets=state.offsets)
+
+    def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
+        """Commit what finished before a stop, if its outputs are confirmed delivered; nothing else."""
+        if not (keep_finished and state.offsets):
+            return False
+        try:
+            self.commit(consumer, state)
+        except KafkaError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close Redis and the producer."""
+        with contextlib.suppress(Exception):
+            self._dedup.close()
+        super().close()
+
+
+class Transactional(CommitProtocol):
+    """Each batch is one transaction: outputs, changelog records, dead letters and the consumed offsets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._changelog = Changelog(self.settings, self.group)
+
+    def open(self, stopping: threading.Event) -> None:
+        """Build the transactional producer and initialise it."""
+        producer = self._new_producer(
+            transactional_id=f"{self.group}-{self.settings.instance_id}",
+            transaction_timeout_ms=self.settings.transaction_timeout_ms,
+        )
+        try:
+            # Fences any earlier incarnation with the same id and aborts its open transaction at once.
+            producer.raw.init_transactions()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                producer.raw.close(timeout=0)
+            raise
+        self._producer = producer
+        self.ready.set()
+
+    def known(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Callable[[], set[str]]:
+        """The changelog held per partition (`seen`) answers exactly; nothing to ask per batch."""
+        return set
+
+    def prepare_topics(self, topics: Iterable[str]) -> None:
+        """Create the changelog topics."""
+        self._changelog.prepare_topics(topics)
+
+    def seen(self, tp: TopicPartition) -> set[str] | None:
+        """The partition's ids from the changelog."""
+        return self._changelog.seen(tp)
+
+    def assigned(self, partitions: list[TopicPartition], progress: Callable[[], None]) -> None:
+        """Restore the new partitions' ids from their changelog."""
+        self._changelog.assigned(partitions, progress)
+
+    def revoked(self, partitions: list[TopicPartition] | None) -> None:
+        """Forget the partitions' ids."""
+        if partitions is None:
+            self._changelog.clear()
+        else:
+            self._changelog.revoked(partitions)
+
+    def begin(self) -> None:
+        """Begin the batch's transaction."""
+        self.producer.raw.begin_transaction()
+
+    def done(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """Write the id to the changelog in the batch's transaction."""
+        state.dedup_records.append((base, message_id))
+
+    def answered(self, base: TopicPartition, message_id: str, state: BatchState) -> None:
+        """The hook's answer is the record's one output: record it as done."""
+        state.dedup_records.append((base, message_id))
+
+    def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
+        """Send the changelog records and the offsets into the transaction and commit it."""
+        raw = self.producer.raw
+        grouped = self._changelog.publish(self.producer, state.dedup_records)
+        # commit_transaction would flush too; flushing here first names a refused record as the cause.
+        self.producer.flush()
+        if state.offsets:
+            membership = consumer.group_metadata()
+            # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member id,
+            # and the broker does not fence offsets sent that way: they could move the group's offsets back
+            # and commit a second output. Abort instead; the partitions belong to another member now.
+            if membership.generation_id < 0 or not membership.member_id:
+                raise CommitFailedError("this member left the group; its partitions belong to another member")
+            raw.send_offsets_to_transaction(state.offsets, membership)
+        raw.commit_transaction()
+        TRANSACTIONS.labels(self.group, "committed").inc()
+        self._changelog.applied(grouped)
+
+    def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
+        """Abort the transaction; start from a fresh producer when asked or when the abort itself fails."""
+        try:
+            self.producer.raw.abort_transaction()
+        except KafkaError:
+            # kafka-python can leave a transactional producer in a state it cannot leave by itself (after
+            # splitting a refused batch, for one); a fresh one with the same id aborts what is open.
+            fresh_producer = True
+        if fresh_producer:
+            self._replace_producer()
+        TRANSACTIONS.labels(self.group, "aborted").inc()
+        return False
+
+    def _replace_producer(self) -> None:
+        """Swap the producer for a fresh one (its init fences the old and aborts what it left)."""
+        old = self._producer
+        try:
+            self.open(threading.Event())
+        except KafkaError:
+            log.exception("could not replace the transactional producer; keeping the old one for now")
+            return
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.raw.close(timeout=0)
+        log.warning("transactional producer replaced", extra={"group": self.group})
+
+
+def commit_protocol(
+    mode: Mode,
+    settings: KernelSettings,
+    group: str,
+    *,
+    redis: ResilientRedis | None = None,
+    producer_factory: ProducerFactory = Producer,
+    guard: Guard = contextlib.nullcontext,
+) -> CommitProtocol:
+    """The protocol for `mode` (the one place the mode is looked at)."""
+    if mode is Mode.TRANSACTIONAL:
+        # The committed changelog, held in memory per partition, already answers "done before?" exactly; a
+        # Redis lookup there would only add two round trips per batch.
+        return Transactional(settings, group, producer_factory, guard)
+    return AtLeastOnce(settings, group, producer_factory, guard, redis=redis)

@@ -1,0 +1,150 @@
+"""Workarounds for kafka-python 3.0 (pinned in shared/pyproject.toml), the one module reaching into its privates.
+
+Two defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
+stall watchdog breaks it, and the runner rebuilds its consumer), and a group join the client finishes and then
+forgets (the runner asks for a rejoin). `ASSUMPTIONS` lists every private name used, so that a test fails on
+an upgrade that moves them instead of the workarounds silently doing nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+
+from kafka import KafkaConsumer
+from kafka.structs import MemberState
+
+from quartet_shared.metrics import CONSUMER_STALLS
+
+log = logging.getLogger(__name__)
+
+JOIN_STUCK_S = 3.0
+
+# (owner, private attribute, what it must be): checked against the installed client by the tests.
+ASSUMPTIONS = (
+    ("KafkaConsumer", "_coordinator", "a ConsumerCoordinator with state, need_rejoin() and request_rejoin()"),
+    ("KafkaConsumer", "_net", "an I/O loop whose stop(timeout_ms) fails every call waiting on it"),
+    ("MemberState", "REBALANCING", "the coordinator's state between a revoke and a finished join"),
+)
+
+
+def join_dropped(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer's group membership is mid-rebalance with nothing left to drive the rebalance on.
+
+    kafka-python 3.0.12 can finish a JoinGroup/SyncGroup round while no poll is awaiting it and then forget it:
+    the member stays "rebalancing" with heartbeats off and no rejoin pending, is expired by the broker, and
+    never fetches again (seen under CPU load, right after the leader's rejoin for a newly seen topic). During
+    any real rebalance a rejoin stays pending until the join succeeds, so this state is never a healthy one.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    return (
+        coordinator is not None
+        and getattr(coordinator, "state", None) == MemberState.REBALANCING
+        and not coordinator.need_rejoin()
+    )
+
+
+def break_waits(consumer: KafkaConsumer) -> None:
+    """Fail every call waiting on the consumer's I/O loop (they raise KafkaConnectionError) by stopping it."""
+    # kafka-python 3.0 runs each client's network on an I/O thread and blocks callers on an event with no
+    # timeout of its own; stopping that loop is the one way it offers to release them.
+    net = getattr(consumer, "_net", None)
+    stop = getattr(net, "stop", None)
+    if stop is None:
+        log.error("cannot break the stalled call: this kafka-python has no I/O loop to stop")
+        return
+    with contextlib.suppress(Exception):
+        stop(timeout_ms=1000)
+
+
+class JoinWatch:
+    """Asks for a rejoin when the client has held a dropped join for longer than a real join takes."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.restarts = 0
+        self._stuck_since: float | None = None
+
+    def reset(self) -> None:
+        """Forget what was seen of the previous consumer."""
+        self._stuck_since = None
+
+    def check(self, consumer: KafkaConsumer) -> None:
+        """Look at the consumer once (after each poll)."""
+        if not join_dropped(consumer):
+            self._stuck_since = None
+            return
+        now = time.monotonic()
+        # The client passes through this state for an instant when a join succeeds; held for seconds, it is stuck.
+        if self._stuck_since is None or now - self._stuck_since < JOIN_STUCK_S:
+            self._stuck_since = self._stuck_since or now
+            return
+        log.warning("the group join was dropped half-way; asking to rejoin", extra={"group": self.group})
+        self.restarts += 1
+        CONSUMER_STALLS.labels(self.group, "join").inc()
+        consumer._coordinator.request_rejoin()
+        self._stuck_since = None
+
+
+class StallWatchdog:
+    """Breaks a Kafka call of the runner's thread that has not returned within the stall timeout."""
+
+    def __init__(self, group: str, timeout_s: float) -> None:
+        self.group = group
+        self.timeout_s = timeout_s
+        self.stalls = 0
+        self.stalled = threading.Event()
+        self.consumer: KafkaConsumer | None = None
+        # When the runner's thread entered the Kafka call it is in (None outside one).
+        self._call_since: float | None = None
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        """Mark a client call the watchdog may break if it never returns."""
+        self._call_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._call_since = None
+
+    def progress(self) -> None:
+        """Note progress inside a long call (reading a changelog in a rebalance callback is not a stall)."""
+        if self._call_since is not None:
+            self._call_since = time.monotonic()
+
+    def start(self) -> threading.Event:
+        """Watch the calling thread from a daemon thread until the returned event is set."""
+        finished = threading.Event()
+        threading.Thread(
+            target=self._watch,
+            args=(threading.get_ident(), finished),
+            name=f"consumer-watchdog-{self.group}",
+            daemon=True,
+        ).start()
+        return finished
+
+    def _watch(self, runner_thread: int, finished: threading.Event) -> None:
+        while not finished.wait(min(1.0, self.timeout_s / 4)):
+            since, consumer = self._call_since, self.consumer
+            if since is None or consumer is None or self.stalled.is_set():
+                continue
+            waited = time.monotonic() - since
+            if waited >= self.timeout_s:
+                self._break(runner_thread, consumer, waited)
+
+    def _break(self, runner_thread: int, consumer: KafkaConsumer, waited: float) -> None:
+        frame = sys._current_frames().get(runner_thread)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
+        log.error(
+            "a Kafka call has not returned; rebuilding the consumer",
+            extra={"group": self.group, "waited_s": round(waited, 1), "stack": stack},
+        )
+        self.stalls += 1
+        CONSUMER_STALLS.labels(self.group, "call").inc()
+        self.stalled.set()
+        break_waits(consumer)

@@ -1,0 +1,78 @@
+"""The kafka-python workarounds' assumptions about the installed client: an upgrade that breaks one fails here."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterator
+from importlib.metadata import version
+
+import pytest
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+from kafka.future import Future
+from kafka.structs import MemberState
+from quartet_shared.runner import kafka_compat
+from quartet_shared.runner.kafka_compat import ASSUMPTIONS, JOIN_STUCK_S, JoinWatch, break_waits, join_dropped
+
+
+@pytest.fixture
+def consumer() -> Iterator[KafkaConsumer]:
+    # Nothing listens on port 1: building the client contacts no broker, and these tests need none.
+    client = KafkaConsumer(bootstrap_servers="127.0.0.1:1", api_version=(2, 8), group_id="compat")
+    try:
+        yield client
+    finally:
+        client.close(autocommit=False)
+
+
+def test_the_installed_client_is_the_minor_version_the_workarounds_were_written_for() -> None:
+    assert version("kafka-python").split(".")[:2] == ["3", "0"]
+
+
+def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consumer: KafkaConsumer) -> None:
+    assert {name for _, name, _ in ASSUMPTIONS} == {"_coordinator", "_net", "REBALANCING"}
+    coordinator = consumer._coordinator
+    assert coordinator.state == MemberState.UNJOINED
+    assert not inspect.signature(coordinator.need_rejoin).parameters
+    assert not inspect.signature(coordinator.request_rejoin).parameters
+    assert "timeout_ms" in inspect.signature(consumer._net.stop).parameters
+    assert hasattr(MemberState, "REBALANCING")
+
+
+def test_a_join_held_dropped_is_restarted(consumer: KafkaConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer.subscribe(["compat"])
+    coordinator = consumer._coordinator
+    # The state kafka-python 3.0.12 was seen to leave: joined, rebalancing, and no rejoin pending.
+    coordinator._joined_subscription = set(consumer.subscription())
+    coordinator.state = MemberState.REBALANCING
+    coordinator.rejoin_needed = False
+    assert join_dropped(consumer)
+    now = [100.0]
+    monkeypatch.setattr(kafka_compat.time, "monotonic", lambda: now[0])
+    watch = JoinWatch("compat")
+    watch.check(consumer)
+    now[0] += JOIN_STUCK_S + 0.1
+    watch.check(consumer)
+    assert watch.restarts == 1
+    assert coordinator.need_rejoin()
+    assert not join_dropped(consumer)
+
+
+def test_stopping_the_io_loop_releases_a_call_that_would_wait_forever(consumer: KafkaConsumer) -> None:
+    raised: list[BaseException] = []
+
+    def wait_forever() -> None:
+        try:
+            consumer._net.run(consumer._manager.wait_for, Future(), None)
+        except BaseException as exc:
+            raised.append(exc)
+
+    waiter = threading.Thread(target=wait_forever, daemon=True)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive()
+    break_waits(consumer)
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert raised and isinstance(raised[0], KafkaError)
