@@ -209,7 +209,7 @@ def job_service_main(
             worker = service.worker()
             worker.runner.install_signal_handlers()
             # A worker container is probed and scraped on the service's port, like the API's.
-            checks = dependency_checks(service.settings, service.redis, service.engine)
+            checks = dependency_checks(service.settings, service.redis, service.engine, [worker.runner])
             with ops_server(f"Quartet {prog} worker", settings.host, settings.port, checks):
                 worker.run()
         else:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import uvicorn
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import Check, create_app
 from quartet_shared.settings import KernelSettings
@@ -85,6 +86,15 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=3, server_header=False)
 
 
-def dependency_checks(settings: KernelSettings, redis: ResilientRedis, engine: Engine) -> dict[str, Check]:
-    """The contract's readiness: Kafka, Redis and the database reachable."""
-    return {"kafka": kafka_ready(settings), "redis": redis.ping, "database": database_ready(engine)}
+def dependency_checks(
+    settings: KernelSettings, redis: ResilientRedis, engine: Engine, runners: Iterable[ConsumerRunner] = ()
+) -> dict[str, Check]:
+    """The contract's readiness: Kafka, Redis and the database reachable, and each runner able to take records.
+
+    A reachable broker is not a ready worker: until its producer is initialised and its consumer has joined
+    its group, it takes no record, so a rollout that trusted the dependencies alone would count it too soon.
+    """
+    checks: dict[str, Check] = {"kafka": kafka_ready(settings), "redis": redis.ping, "database": database_ready(engine)}
+    for runner in runners:
+        checks[f"consumer {runner.group}"] = runner.ready
+    return checks

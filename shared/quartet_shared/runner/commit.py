@@ -34,6 +34,10 @@ ProducerFactory = Callable[..., Producer]
 Guard = Callable[[], AbstractContextManager[None]]
 
 
+class Stopped(Exception):
+    """The runner was told to stop before its producer was ready."""
+
+
 class CommitProtocol(ABC):
     """One way of making a batch final, with the producer and the dedup it needs."""
 
@@ -64,7 +68,7 @@ class CommitProtocol(ABC):
         return self._producer_factory(self.settings, linger_ms=BATCH_LINGER_MS, batch_size=BATCH_BYTES, **overrides)
 
     def open(self, stopping: threading.Event) -> None:
-        """Build the producer."""
+        """Build the producer; raises Stopped if `stopping` is set first."""
         self._producer = self._new_producer()
         self.ready.set()
 
@@ -184,14 +188,13 @@ class Transactional(CommitProtocol):
         self._changelog = Changelog(self.settings, self.group)
 
     def open(self, stopping: threading.Event) -> None:
-        """Build the transactional producer and initialise it."""
+        """Build the transactional producer and initialise it, giving up as soon as `stopping` is set."""
         producer = self._new_producer(
             transactional_id=f"{self.group}-{self.settings.instance_id}",
             transaction_timeout_ms=self.settings.transaction_timeout_ms,
         )
         try:
-            # Fences any earlier incarnation with the same id and aborts its open transaction at once.
-            producer.raw.init_transactions()
+            _init_transactions(producer, stopping)
         except BaseException:
             with contextlib.suppress(Exception):
                 producer.raw.close(timeout=0)
@@ -277,6 +280,31 @@ class Transactional(CommitProtocol):
             with contextlib.suppress(Exception):
                 old.raw.close(timeout=0)
         log.warning("transactional producer replaced", extra={"group": self.group})
+
+
+def _init_transactions(producer: Producer, stopping: threading.Event) -> None:
+    """Fence any earlier incarnation with the same id (aborting its open transaction), unless told to stop.
+
+    kafka-python blocks in init_transactions for up to max_block_ms with no way to interrupt it; it runs on
+    its own thread so that a stop (SIGTERM) is honoured at once.
+    """
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            producer.raw.init_transactions()
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=init, name="init-transactions", daemon=True).start()
+    while not finished.wait(0.1):
+        if stopping.is_set():
+            raise Stopped("stopped while initialising transactions")
+    if failure:
+        raise failure[0]
 
 
 def commit_protocol(

@@ -21,7 +21,7 @@ from quartet_shared.clients import kafka_consumer, wait_for_partitions
 from quartet_shared.metrics import CONSUMER_LAG
 from quartet_shared.producer import Producer
 from quartet_shared.runner.batch import Batches
-from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, commit_protocol
+from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, Stopped, commit_protocol
 from quartet_shared.runner.dispatch import Dispatcher
 from quartet_shared.runner.failures import Failures
 from quartet_shared.runner.kafka_compat import JoinWatch, StallWatchdog
@@ -143,6 +143,8 @@ class ConsumerRunner:
             self._prepare_topics()
             self.commit.open(self.stopping)
             self._loop()
+        except Stopped:
+            log.info("stopped before the producer was ready", extra={"group": self.group})
         finally:
             finished.set()
             self._close()

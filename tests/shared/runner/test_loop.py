@@ -1,0 +1,149 @@
+"""The runner's lifecycle against a real broker: a prompt stop while the producer initialises, honest readiness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from kafka.errors import KafkaTimeoutError
+from quartet_contracts.topics import TopicSpec
+from quartet_shared.cache import ResilientRedis
+from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
+from quartet_shared.db import make_engine
+from quartet_shared.net import free_port
+from quartet_shared.ops import dependency_checks, ops_server
+from quartet_shared.producer import Producer
+from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import ensure_topics
+
+from tests.support.effects import Item
+
+pytestmark = pytest.mark.integration
+
+
+class _Gates:
+    """Holds init_transactions until `gate` is set, as a broker that is away does (kafka-python then gives up
+    after max_block_ms with KafkaTimeoutError); `entered` is set, at `entered_at`, when it is called."""
+
+    def __init__(self, block_s: float = 30.0) -> None:
+        self.gate, self.entered, self.block_s = threading.Event(), threading.Event(), block_s
+        self.entered_at = 0.0
+
+    def hold(self) -> None:
+        self.entered_at = time.monotonic()
+        self.entered.set()
+        if not self.gate.wait(self.block_s):
+            raise KafkaTimeoutError("Timeout expired while initializing transactional state")
+
+
+class _GatedRaw:
+    """A real KafkaProducer whose init_transactions is first held by the gates."""
+
+    def __init__(self, raw: Any, gates: _Gates) -> None:
+        self._raw, self._gates = raw, gates
+
+    def init_transactions(self) -> None:
+        self._gates.hold()
+        self._raw.init_transactions()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _GatedProducer(Producer):
+    def __init__(self, settings: KernelSettings, gates: _Gates, **overrides: Any) -> None:
+        super().__init__(settings, **overrides)
+        self._gates = gates
+
+    @property
+    def raw(self) -> Any:
+        """The real producer, its init held by the gates."""
+        return _GatedRaw(super().raw, self._gates)
+
+
+def _gated_factory(gates: _Gates) -> Any:
+    def make(settings: KernelSettings, **overrides: Any) -> Producer:
+        return _GatedProducer(settings, gates, **overrides)
+
+    return make
+
+
+def _runner(settings: KernelSettings, unique: str, gates: _Gates) -> ConsumerRunner:
+    topic = f"items.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+
+    def handle(item: Item, ctx: Context) -> None:
+        """Nothing to do: these tests are about the lifecycle."""
+
+    return ConsumerRunner(
+        settings,
+        f"g.{unique}",
+        [Subscription(topic, handle, Item)],
+        mode=Mode.TRANSACTIONAL,
+        producer_factory=_gated_factory(gates),
+    )
+
+
+@pytest.fixture
+def restore_signals() -> Iterator[None]:
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("restore_signals")
+def test_sigterm_while_transactions_initialise_stops_the_runner_at_once(settings: KernelSettings, unique: str) -> None:
+    gates = _Gates()
+    runner = _runner(settings, unique, gates)
+    runner.install_signal_handlers()
+
+    def terminate() -> None:
+        assert gates.entered.wait(60), "init_transactions was never called"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate, daemon=True)
+    killer.start()
+    runner.run()  # in the main thread, like a worker process; raising here would exit 1
+    stopped_in = time.monotonic() - gates.entered_at
+    killer.join(5)
+    assert stopped_in < 5, f"the runner took {stopped_in:.1f} s to honour SIGTERM"
+    assert not runner.ready()
+
+
+def test_a_worker_is_ready_only_once_its_producer_is_initialised_and_it_has_joined(
+    settings: KernelSettings, unique: str
+) -> None:
+    gates = _Gates(block_s=120)
+    runner = _runner(settings, unique, gates)
+    redis, engine = ResilientRedis(settings), make_engine(settings.database_url or "")
+    port = free_port()
+    checks = dependency_checks(settings, redis, engine, [runner])
+    with ops_server("test worker", "127.0.0.1", port, checks):
+        runner.start()
+        try:
+            assert gates.entered.wait(60), "init_transactions was never called"
+            unready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            assert unready.status_code == 503
+            assert unready.json()["checks"][f"consumer g.{unique}"] == "unreachable"
+            assert unready.json()["checks"]["kafka"] == "ok"
+            gates.gate.set()
+            deadline = time.monotonic() + 60
+            while not runner.ready() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text
+        finally:
+            runner.stop(10)
+            redis.close()
+            engine.dispose()
+    assert runner.error is None
+    assert not runner.ready()
