@@ -13,8 +13,8 @@ from quartet_shared.clients import producer_config, wait_for_partitions
 from quartet_shared.settings import KernelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-# Developer tooling (and the factory itself) may build raw clients; the runtime goes through the factory.
-ALLOWED = {"clients.py", "cli.py", "infra.py"}
+# Only the factory builds clients; the developer tooling (tools/) is not the runtime and may build its own.
+ALLOWED = {"clients.py"}
 
 
 class _Metadata:
