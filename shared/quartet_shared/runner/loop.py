@@ -183,7 +183,12 @@ class ConsumerRunner:
         self._join_watch.reset()
         # A group that joins before a brand-new topic's metadata reaches this client is assigned nothing for
         # it until the next metadata refresh (minutes); waiting here avoids that idle start.
-        wait_for_partitions(consumer, sorted(self._subs), 60.0, stop=self.stopping)
+        try:
+            wait_for_partitions(consumer, sorted(self._subs), 60.0, stop=self.stopping)
+        except LookupError:
+            # Told to stop while waiting: the poll loop below returns at once.
+            if not self.stopping.is_set():
+                raise
         consumer.subscribe(sorted(self._subs), listener=_Listener(self, self._epoch))
         self.started.set()
         return consumer
