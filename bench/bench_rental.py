@@ -42,8 +42,9 @@ from quartet_tools.infra import ensure_command
 from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.orm import House
-from rental_manager.schemas import AdminUserCreate, ApplicationCreate
+from rental_manager.schemas import AdminUserCreate
 from rental_manager.service import rentals, users
+from rental_manager.service.commands import ApplyForHouse
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
 from sqlalchemy import insert, text
@@ -286,8 +287,10 @@ def seed_contention(settings: RentalSettings, houses: int, per_house: int) -> Co
             )
             for tenant in tenants:
                 start = today + timedelta(days=30 + rng.randint(0, 300))
-                period = ApplicationCreate(start_date=start, end_date=start + timedelta(days=rng.randint(60, 240)))
-                done = svc.run(rentals.submit_application, tenant, house.id, period)
+                end = start + timedelta(days=rng.randint(60, 240))
+                done = svc.run(
+                    rentals.submit_application, tenant, ApplyForHouse(house_id=house.id, start_date=start, end_date=end)
+                )
                 applications.append((done.id, token))
         rng.shuffle(applications)
         return Contention(applications, houses)

@@ -16,14 +16,12 @@ from rental_manager.domain.model import Role
 from rental_manager.orm import Bill
 from rental_manager.schemas import (
     AdminUserCreate,
-    ApplicationCreate,
     Decision,
     HouseCreate,
-    MaintenanceCreate,
     PhotoCreate,
-    ViewingCreate,
 )
 from rental_manager.service import billing, community, houses, maintenance, rentals, users
+from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing
 from rental_manager.service.facade import RentalService
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
@@ -196,8 +194,7 @@ def build_world(rental: Rental, c: Cast) -> World:
     begun = past.run(
         rentals.submit_application,
         c.t1.actor,
-        house,
-        ApplicationCreate(start_date=today - timedelta(days=40), end_date=today + timedelta(days=300)),
+        ApplyForHouse(house_id=house, start_date=today - timedelta(days=40), end_date=today + timedelta(days=300)),
     )
     past.run(rentals.approve_application, c.l1.actor, begun.id, Decision())
     lease = svc.run(rentals.get_application, c.t1.actor, begun.id).lease_id
@@ -205,8 +202,7 @@ def build_world(rental: Rental, c: Cast) -> World:
     pending = svc.run(
         rentals.submit_application,
         c.t1.actor,
-        house,
-        ApplicationCreate(start_date=today + timedelta(days=400), end_date=today + timedelta(days=700)),
+        ApplyForHouse(house_id=house, start_date=today + timedelta(days=400), end_date=today + timedelta(days=700)),
     ).id
     svc.run(billing.bill_leases, [lease], today)
     with svc.engine.connect() as conn:
@@ -215,9 +211,10 @@ def build_world(rental: Rental, c: Cast) -> World:
     viewing = svc.run(
         rentals.request_viewing,
         c.t1.actor,
-        house,
-        ViewingCreate(scheduled_at=datetime.now(UTC) + timedelta(days=3)),
+        RequestViewing(house_id=house, scheduled_at=datetime.now(UTC) + timedelta(days=3)),
     ).id
-    request = svc.run(maintenance.request_maintenance, c.t1.actor, house, MaintenanceCreate(title="Leaking tap")).id
+    request = svc.run(
+        maintenance.request_maintenance, c.t1.actor, RequestMaintenance(house_id=house, title="Leaking tap")
+    ).id
     svc.run(community.add_favourite, c.t1.actor, house)
     return World(c.admin, c.l1, c.l2, c.t1, c.t2, house, draft, photo, pending, lease, bill, viewing, request)

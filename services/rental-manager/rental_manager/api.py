@@ -37,10 +37,8 @@ from rental_manager.schemas import (
     AnnouncementCreate,
     AnnouncementPublic,
     ApplicationCreate,
-    ApplicationPublic,
     BillingReport,
     BillingRun,
-    BillPublic,
     Decision,
     FavouritePublic,
     HouseCreate,
@@ -48,15 +46,12 @@ from rental_manager.schemas import (
     HouseQuery,
     HouseSummary,
     HouseUpdate,
-    LeasePublic,
     LeaseRenewal,
     LeaseTermination,
     MaintenanceCreate,
-    MaintenancePublic,
     MaintenanceTransition,
     Page,
     PaymentCreate,
-    PaymentPublic,
     PhotoCreate,
     PhotoPublic,
     ReviewCreate,
@@ -66,13 +61,27 @@ from rental_manager.schemas import (
     UserCreate,
     UserPublic,
     ViewingCreate,
-    ViewingPublic,
     ViewingTransition,
 )
 from rental_manager.service import billing, community, houses, maintenance, rentals, stats, users
 from rental_manager.service.access import require
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    PayBill,
+    RequestMaintenance,
+    RequestViewing,
+    WithdrawApplication,
+)
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
 from rental_manager.service.facade import RentalService
+from rental_manager.service.read_models import (
+    ApplicationRecord,
+    BillRecord,
+    LeaseRecord,
+    MaintenanceRecord,
+    PaymentRecord,
+    ViewingRecord,
+)
 from rental_manager.service.unit import Actor
 from rental_manager.throttle import client_address
 from rental_manager.web import mount_web
@@ -305,29 +314,29 @@ rental_routes = APIRouter(tags=["rentals"])
 
 
 @rental_routes.post("/houses/{house_id}/viewings", status_code=201)
-def request_viewing(svc: Svc, actor: User, house_id: uuid.UUID, body: ViewingCreate) -> ViewingPublic:
+def request_viewing(svc: Svc, actor: User, house_id: uuid.UUID, body: ViewingCreate) -> ViewingRecord:
     """Book a viewing (tenants)."""
-    return svc.run(rentals.request_viewing, actor, house_id, body)
+    return svc.run(rentals.request_viewing, actor, RequestViewing(house_id=house_id, **body.model_dump()))
 
 
 @rental_routes.get("/viewings")
 def viewings(
     svc: Svc, actor: User, house_id: uuid.UUID | None = None, page: PageNo = 1, page_size: PageSize = 50
-) -> Page[ViewingPublic]:
+) -> Page[ViewingRecord]:
     """Viewings the caller may see."""
     return svc.run(rentals.list_viewings, actor, house_id, page, page_size)
 
 
 @rental_routes.post("/viewings/{viewing_id}/status")
-def change_viewing(svc: Svc, actor: User, viewing_id: uuid.UUID, body: ViewingTransition) -> ViewingPublic:
+def change_viewing(svc: Svc, actor: User, viewing_id: uuid.UUID, body: ViewingTransition) -> ViewingRecord:
     """Confirm, decline, complete or cancel a viewing."""
     return svc.run(rentals.change_viewing, actor, viewing_id, ViewingStatus(body.status))
 
 
 @rental_routes.post("/houses/{house_id}/applications", status_code=201)
-def apply(svc: Svc, actor: User, house_id: uuid.UUID, body: ApplicationCreate) -> ApplicationPublic:
+def apply(svc: Svc, actor: User, house_id: uuid.UUID, body: ApplicationCreate) -> ApplicationRecord:
     """Apply to rent a house for a period (tenants)."""
-    return svc.run(rentals.submit_application, actor, house_id, body)
+    return svc.run(rentals.submit_application, actor, ApplyForHouse(house_id=house_id, **body.model_dump()))
 
 
 @rental_routes.get("/applications")
@@ -338,33 +347,33 @@ def applications(
     house_id: uuid.UUID | None = None,
     page: PageNo = 1,
     page_size: PageSize = 50,
-) -> Page[ApplicationPublic]:
+) -> Page[ApplicationRecord]:
     """Applications the caller may see."""
     return svc.run(rentals.list_applications, actor, status, house_id, page, page_size)
 
 
 @rental_routes.get("/applications/{application_id}")
-def application(svc: Svc, actor: User, application_id: uuid.UUID) -> ApplicationPublic:
+def application(svc: Svc, actor: User, application_id: uuid.UUID) -> ApplicationRecord:
     """One application."""
     return svc.run(rentals.get_application, actor, application_id)
 
 
 @rental_routes.post("/applications/{application_id}/approve")
-def approve(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationPublic:
+def approve(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationRecord:
     """Approve: sign the lease, reject the pending applications it overlaps (the house's landlord)."""
     return svc.run(rentals.approve_application, actor, application_id, body or Decision())
 
 
 @rental_routes.post("/applications/{application_id}/reject")
-def reject(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationPublic:
+def reject(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationRecord:
     """Turn an application down (the house's landlord)."""
     return svc.run(rentals.reject_application, actor, application_id, body or Decision())
 
 
 @rental_routes.post("/applications/{application_id}/withdraw")
-def withdraw(svc: Svc, actor: User, application_id: uuid.UUID) -> ApplicationPublic:
+def withdraw(svc: Svc, actor: User, application_id: uuid.UUID) -> ApplicationRecord:
     """Withdraw a pending application (its tenant)."""
-    return svc.run(rentals.withdraw_application, actor, application_id)
+    return svc.run(rentals.withdraw_application, actor, WithdrawApplication(application_id=application_id))
 
 
 @rental_routes.get("/leases")
@@ -375,25 +384,25 @@ def leases(
     house_id: uuid.UUID | None = None,
     page: PageNo = 1,
     page_size: PageSize = 50,
-) -> Page[LeasePublic]:
+) -> Page[LeaseRecord]:
     """Leases the caller may see."""
     return svc.run(rentals.list_leases, actor, status, house_id, page, page_size)
 
 
 @rental_routes.get("/leases/{lease_id}")
-def lease(svc: Svc, actor: User, lease_id: uuid.UUID) -> LeasePublic:
+def lease(svc: Svc, actor: User, lease_id: uuid.UUID) -> LeaseRecord:
     """One lease."""
     return svc.run(rentals.get_lease, actor, lease_id)
 
 
 @rental_routes.post("/leases/{lease_id}/renew")
-def renew(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseRenewal) -> LeasePublic:
+def renew(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseRenewal) -> LeaseRecord:
     """Extend a lease (its landlord)."""
     return svc.run(rentals.renew_lease, actor, lease_id, body)
 
 
 @rental_routes.post("/leases/{lease_id}/terminate")
-def terminate(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseTermination) -> LeasePublic:
+def terminate(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseTermination) -> LeaseRecord:
     """End a lease early (either side)."""
     return svc.run(rentals.terminate_lease, actor, lease_id, body)
 
@@ -411,27 +420,27 @@ def bills(
     lease_id: uuid.UUID | None = None,
     page: PageNo = 1,
     page_size: PageSize = 50,
-) -> Page[BillPublic]:
+) -> Page[BillRecord]:
     """Bills the caller may see."""
     return svc.run(billing.list_bills, actor, status, lease_id, page, page_size)
 
 
 @money.get("/bills/{bill_id}")
-def bill(svc: Svc, actor: User, bill_id: uuid.UUID) -> BillPublic:
+def bill(svc: Svc, actor: User, bill_id: uuid.UUID) -> BillRecord:
     """One bill."""
     return svc.run(billing.get_bill, actor, bill_id)
 
 
 @money.post("/bills/{bill_id}/payments", status_code=201)
-def pay(svc: Svc, actor: User, bill_id: uuid.UUID, body: PaymentCreate) -> PaymentPublic:
+def pay(svc: Svc, actor: User, bill_id: uuid.UUID, body: PaymentCreate) -> PaymentRecord:
     """Pay part or all of a bill (its tenant), or record a payment (its landlord)."""
-    return svc.run(billing.record_payment, actor, bill_id, body)
+    return svc.run(billing.record_payment, actor, PayBill(bill_id=bill_id, **body.model_dump()))
 
 
 @money.get("/payments")
 def payments(
     svc: Svc, actor: User, bill_id: uuid.UUID | None = None, page: PageNo = 1, page_size: PageSize = 50
-) -> Page[PaymentPublic]:
+) -> Page[PaymentRecord]:
     """The payments ledger, as far as the caller may see it."""
     return svc.run(billing.list_payments, actor, bill_id, page, page_size)
 
@@ -457,9 +466,9 @@ care = APIRouter(tags=["maintenance"])
 
 
 @care.post("/houses/{house_id}/maintenance", status_code=201)
-def request_maintenance(svc: Svc, actor: User, house_id: uuid.UUID, body: MaintenanceCreate) -> MaintenancePublic:
+def request_maintenance(svc: Svc, actor: User, house_id: uuid.UUID, body: MaintenanceCreate) -> MaintenanceRecord:
     """Report something to repair (the house's current tenant)."""
-    return svc.run(maintenance.request_maintenance, actor, house_id, body)
+    return svc.run(maintenance.request_maintenance, actor, RequestMaintenance(house_id=house_id, **body.model_dump()))
 
 
 @care.get("/maintenance")
@@ -470,19 +479,19 @@ def maintenance_queue(
     house_id: uuid.UUID | None = None,
     page: PageNo = 1,
     page_size: PageSize = 50,
-) -> Page[MaintenancePublic]:
+) -> Page[MaintenanceRecord]:
     """Maintenance requests the caller may see."""
     return svc.run(maintenance.list_maintenance, actor, status, house_id, page, page_size)
 
 
 @care.get("/maintenance/{request_id}")
-def maintenance_request(svc: Svc, actor: User, request_id: uuid.UUID) -> MaintenancePublic:
+def maintenance_request(svc: Svc, actor: User, request_id: uuid.UUID) -> MaintenanceRecord:
     """One maintenance request with its history."""
     return svc.run(maintenance.get_maintenance, actor, request_id)
 
 
 @care.post("/maintenance/{request_id}/status")
-def move_maintenance(svc: Svc, actor: User, request_id: uuid.UUID, body: MaintenanceTransition) -> MaintenancePublic:
+def move_maintenance(svc: Svc, actor: User, request_id: uuid.UUID, body: MaintenanceTransition) -> MaintenanceRecord:
     """Move a maintenance request along its flow."""
     return svc.run(maintenance.transition_maintenance, actor, request_id, body)
 

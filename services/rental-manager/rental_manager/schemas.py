@@ -1,4 +1,7 @@
-"""Request and response models of the service layer (XCreate in, XPublic out), shared by the API and the UI.
+"""Request and response models of the HTTP API and the web UI (XCreate in, XPublic out).
+
+The bodies of commands (XCreate) and the read models (XPublic) are the service's own, published here
+under their HTTP names; the rest are still defined here.
 
 Every text field refuses NUL characters and every number and date has bounds, so nothing a client sends
 can reach the database as a value it would reject: bad input is a 422 naming the field, never a 500.
@@ -10,62 +13,24 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from zxcvbn.matching import RANKED_DICTIONARIES
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rental_manager.domain.model import (
-    ApplicationStatus,
-    BillStatus,
     HouseStatus,
-    LeaseStatus,
-    MaintenanceStatus,
     Role,
-    ViewingStatus,
+)
+from rental_manager.service.commands import ApplicationTerms, MaintenanceTerms, PaymentTerms, ViewingTerms
+from rental_manager.service.fields import (
+    Cents,
+    Day,
+    Email,
+    Name,
+    Password,
+    Place,
+    Text,
 )
 
 T = TypeVar("T")
-
-MAX_CENTS = 10**12  # ten billion in major units: far beyond any rent, far inside BIGINT
-EARLIEST = date(2000, 1, 1)
-LATEST = date(2200, 12, 31)
-MIN_PASSWORD = 10
-# The 30,000 most common passwords of leaked sets, as zxcvbn ships and maintains them (word -> rank).
-COMMON_PASSWORDS = RANKED_DICTIONARIES["passwords"]
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _uncommon(value: str) -> str:
-    if value.lower() in COMMON_PASSWORDS:
-        raise ValueError("is one of the most common passwords, the first an attacker tries: choose another")
-    return value
-
-
-def _in_range(value: date) -> date:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
-    return value
-
-
-def _aware_in_range(value: datetime) -> datetime:
-    _in_range(value.date())
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Day = Annotated[date, AfterValidator(_in_range)]
-Moment = Annotated[AwareDatetime, AfterValidator(_aware_in_range)]
-Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
-Name = Annotated[Text, Field(min_length=1, max_length=200)]
-Place = Annotated[Text, Field(min_length=1, max_length=100)]
-Password = Annotated[
-    str, Field(min_length=MIN_PASSWORD, max_length=128), AfterValidator(_no_nul), AfterValidator(_uncommon)
-]
-Email = Annotated[Text, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class _Out(BaseModel):
@@ -253,23 +218,8 @@ class HouseQuery(BaseModel):
 # ---- viewings, applications, leases --------------------------------------------------------------------
 
 
-class ViewingCreate(BaseModel):
+class ViewingCreate(ViewingTerms):
     """Ask to view a house at a time."""
-
-    scheduled_at: Moment
-    note: Annotated[Text, Field(max_length=2000)] = ""
-
-
-class ViewingPublic(_Out):
-    """A viewing appointment."""
-
-    id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    scheduled_at: datetime
-    note: str
-    status: ViewingStatus
-    created_at: datetime
 
 
 class ViewingTransition(BaseModel):
@@ -278,66 +228,14 @@ class ViewingTransition(BaseModel):
     status: Literal["confirmed", "declined", "cancelled", "completed"]
 
 
-class ApplicationCreate(BaseModel):
+class ApplicationCreate(ApplicationTerms):
     """Apply to rent a house from `start_date` to `end_date` (both included)."""
-
-    start_date: Day
-    end_date: Day
-    message: Annotated[Text, Field(max_length=2000)] = ""
-
-    @field_validator("end_date")
-    @classmethod
-    def _ordered(cls, value: date, info: ValidationInfo) -> date:
-        start = info.data.get("start_date")
-        if start is not None and value < start:
-            raise ValueError("must not be before start_date")
-        return value
-
-
-class ApplicationPublic(_Out):
-    """A rental application."""
-
-    id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    start_date: date
-    end_date: date
-    message: str
-    status: ApplicationStatus
-    decision_reason: str | None
-    decided_at: datetime | None
-    created_at: datetime
-    lease_id: uuid.UUID | None = None
 
 
 class Decision(BaseModel):
     """A landlord's reason for a decision (optional)."""
 
     reason: Annotated[Text, Field(max_length=2000)] = ""
-
-
-class LeasePublic(_Out):
-    """A lease and its terms."""
-
-    id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    landlord_id: uuid.UUID
-    application_id: uuid.UUID | None
-    start_date: date
-    end_date: date
-    original_end_date: date
-    monthly_rent_cents: int
-    deposit_cents: int
-    due_day: int
-    grace_days: int
-    late_fee_flat_cents: int
-    late_fee_percent_bps: int
-    late_fee_cap_cents: int | None
-    status: LeaseStatus
-    renewals: int
-    termination_reason: str | None
-    created_at: datetime
 
 
 class LeaseRenewal(BaseModel):
@@ -356,48 +254,8 @@ class LeaseTermination(BaseModel):
 # ---- bills and payments --------------------------------------------------------------------------------
 
 
-class BillPublic(_Out):
-    """A bill with what it owes and what was paid."""
-
-    id: uuid.UUID
-    lease_id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    kind: Literal["rent", "deposit"]
-    period_start: date
-    period_end: date
-    due_date: date
-    amount_cents: int
-    late_fee_cents: int
-    paid_cents: int
-    total_cents: int
-    outstanding_cents: int
-    status: BillStatus
-    issued_at: datetime
-    paid_at: datetime | None
-
-
-class PaymentCreate(BaseModel):
+class PaymentCreate(PaymentTerms):
     """Pay part or all of a bill; the same `reference` twice records one payment."""
-
-    amount_cents: Annotated[int, Field(gt=0, le=MAX_CENTS)]
-    method: Literal["card", "bank_transfer", "cash", "other"] = "card"
-    reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
-
-
-class PaymentPublic(_Out):
-    """One entry of the payments ledger."""
-
-    id: uuid.UUID
-    bill_id: uuid.UUID
-    lease_id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    amount_cents: int
-    method: str
-    reference: str | None
-    recorded_by: uuid.UUID
-    paid_at: datetime
 
 
 class BillingRun(BaseModel):
@@ -418,15 +276,8 @@ class BillingReport(BaseModel):
 # ---- maintenance, announcements, favourites, reviews ------------------------------------------------------
 
 
-Priority = Literal["low", "normal", "high", "urgent"]
-
-
-class MaintenanceCreate(BaseModel):
+class MaintenanceCreate(MaintenanceTerms):
     """Report something to repair."""
-
-    title: Name
-    description: Annotated[Text, Field(max_length=4000)] = ""
-    priority: Priority = "normal"
 
 
 class MaintenanceTransition(BaseModel):
@@ -434,32 +285,6 @@ class MaintenanceTransition(BaseModel):
 
     status: Literal["acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"]
     note: Annotated[Text, Field(max_length=2000)] = ""
-
-
-class MaintenanceUpdatePublic(_Out):
-    """One step in a maintenance request's history."""
-
-    actor_id: uuid.UUID
-    from_status: str | None
-    to_status: str
-    note: str
-    created_at: datetime
-
-
-class MaintenancePublic(_Out):
-    """A maintenance request and its history."""
-
-    id: uuid.UUID
-    house_id: uuid.UUID
-    lease_id: uuid.UUID
-    tenant_id: uuid.UUID
-    title: str
-    description: str
-    priority: str
-    status: MaintenanceStatus
-    created_at: datetime
-    resolved_at: datetime | None
-    history: list[MaintenanceUpdatePublic] = []
 
 
 class AnnouncementCreate(BaseModel):

@@ -25,8 +25,14 @@ from quartet_shared.db import claim_message
 from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role
 from rental_manager.orm import Bill, User
-from rental_manager.schemas import ApplicationCreate, MaintenanceCreate, PaymentCreate, ViewingCreate
 from rental_manager.service import billing, maintenance, rentals
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    PayBill,
+    RequestMaintenance,
+    RequestViewing,
+    WithdrawApplication,
+)
 from rental_manager.service.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
@@ -85,21 +91,15 @@ def apply_command(uow: UnitOfWork, command: BaseModel) -> None:
 
 def _dispatch(uow: UnitOfWork, actor: Actor, command: BaseModel) -> None:
     if isinstance(command, msg.SubmitApplication):
-        data = ApplicationCreate(start_date=command.start_date, end_date=command.end_date, message=command.message)
-        rentals.submit_application(uow, actor, command.house_id, data)
+        rentals.submit_application(uow, actor, ApplyForHouse.model_validate(command, from_attributes=True))
     elif isinstance(command, msg.WithdrawApplication):
-        rentals.withdraw_application(uow, actor, command.application_id)
+        rentals.withdraw_application(uow, actor, WithdrawApplication(application_id=command.application_id))
     elif isinstance(command, msg.RequestViewing):
-        rentals.request_viewing(
-            uow, actor, command.house_id, ViewingCreate(scheduled_at=command.scheduled_at, note=command.note)
-        )
+        rentals.request_viewing(uow, actor, RequestViewing.model_validate(command, from_attributes=True))
     elif isinstance(command, msg.RequestMaintenance):
-        data_m = MaintenanceCreate(title=command.title, description=command.description, priority=command.priority)
-        maintenance.request_maintenance(uow, actor, command.house_id, data_m)
+        maintenance.request_maintenance(uow, actor, RequestMaintenance.model_validate(command, from_attributes=True))
     elif isinstance(command, msg.PayBill):
-        billing.record_payment(
-            uow, actor, command.bill_id, PaymentCreate(amount_cents=command.amount_cents, reference=command.reference)
-        )
+        billing.record_payment(uow, actor, PayBill.model_validate(command, from_attributes=True))
 
 
 def _house_key(uow: UnitOfWork, command: BaseModel) -> str | None:

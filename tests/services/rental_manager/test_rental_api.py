@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
-from rental_manager.schemas import ApplicationCreate, Decision
+from rental_manager.schemas import Decision
 from rental_manager.service import rentals
+from rental_manager.service.commands import ApplyForHouse
 from rental_manager.service.unit import SYSTEM
 
 from tests.support.rental import PASSWORD, Cast, build_world, dated, person
@@ -408,8 +409,9 @@ def test_statistics_by_worked_example(rental: Rental, client: TestClient, people
     app = past.run(
         rentals.submit_application,
         people.t1.actor,
-        uuid.UUID(let.json()["id"]),
-        ApplicationCreate(start_date=last_month, end_date=month_start + timedelta(days=60)),
+        ApplyForHouse(
+            house_id=uuid.UUID(let.json()["id"]), start_date=last_month, end_date=month_start + timedelta(days=60)
+        ),
     )
     past.run(rentals.approve_application, landlord.actor, app.id, Decision())
     svc.run_billing(SYSTEM, today)

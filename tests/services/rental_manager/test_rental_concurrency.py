@@ -16,8 +16,9 @@ from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.errors import DomainError, RuleViolation
 from rental_manager.domain.model import ApplicationStatus, LeaseStatus, Role
 from rental_manager.orm import Application, Lease, OutboxMessage
-from rental_manager.schemas import ApplicationCreate, Decision, LeaseTermination, PaymentCreate
+from rental_manager.schemas import Decision, LeaseTermination
 from rental_manager.service import billing, houses, rentals
+from rental_manager.service.commands import ApplyForHouse, PayBill
 from rental_manager.service.unit import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -65,8 +66,8 @@ def test_fifty_concurrent_approvals_of_overlapping_applications_sign_exactly_one
     for i in range(CONTENDERS):
         tenant = person(wide, Role.TENANT)
         start = today + timedelta(days=10 + i % 20)  # every period overlaps every other
-        data = ApplicationCreate(start_date=start, end_date=start + timedelta(days=180))
-        applications.append(svc.run(rentals.submit_application, tenant.actor, house, data).id)
+        data = ApplyForHouse(house_id=house, start_date=start, end_date=start + timedelta(days=180))
+        applications.append(svc.run(rentals.submit_application, tenant.actor, data).id)
 
     outcomes = _race(
         [
@@ -99,8 +100,8 @@ def test_concurrent_approvals_of_disjoint_periods_all_succeed(wide: Rental, peop
     applications = []
     for i in range(10):
         start = today + timedelta(days=30 * i + 1)
-        data = ApplicationCreate(start_date=start, end_date=start + timedelta(days=29))
-        applications.append(svc.run(rentals.submit_application, people.t1.actor, house, data).id)
+        data = ApplyForHouse(house_id=house, start_date=start, end_date=start + timedelta(days=29))
+        applications.append(svc.run(rentals.submit_application, people.t1.actor, data).id)
     outcomes = _race(
         [
             lambda a=a: svc.run(rentals.approve_application, people.l1.actor, a, Decision())  # type: ignore[misc]
@@ -118,8 +119,8 @@ def test_the_exclusion_constraint_refuses_overlapping_leases_even_without_the_lo
     svc = rental.service
     today = svc.today()
     house = svc.run(houses.create_house, people.l1.actor, house_data()).id
-    data = ApplicationCreate(start_date=today + timedelta(days=5), end_date=today + timedelta(days=60))
-    first = svc.run(rentals.submit_application, people.t1.actor, house, data).id
+    data = ApplyForHouse(house_id=house, start_date=today + timedelta(days=5), end_date=today + timedelta(days=60))
+    first = svc.run(rentals.submit_application, people.t1.actor, data).id
     svc.run(rentals.approve_application, people.l1.actor, first, Decision())
     lease_id = svc.run(rentals.get_application, people.t1.actor, first).lease_id
 
@@ -152,7 +153,7 @@ def test_a_lease_terminated_before_its_start_frees_its_days(rental: Rental, peop
     today = svc.today()
     house = svc.run(houses.create_house, people.l1.actor, house_data()).id
     period = {"start_date": today + timedelta(days=20), "end_date": today + timedelta(days=80)}
-    first = svc.run(rentals.submit_application, people.t1.actor, house, ApplicationCreate(**period)).id
+    first = svc.run(rentals.submit_application, people.t1.actor, ApplyForHouse(house_id=house, **period)).id
     svc.run(rentals.approve_application, people.l1.actor, first, Decision())
     lease_id = svc.run(rentals.get_application, people.t1.actor, first).lease_id
     assert lease_id is not None
@@ -162,7 +163,7 @@ def test_a_lease_terminated_before_its_start_frees_its_days(rental: Rental, peop
         lease_id,
         LeaseTermination(end_date=today + timedelta(days=19), reason="the tenant withdrew before moving in"),
     )
-    second = svc.run(rentals.submit_application, people.t2.actor, house, ApplicationCreate(**period)).id
+    second = svc.run(rentals.submit_application, people.t2.actor, ApplyForHouse(house_id=house, **period)).id
     svc.run(rentals.approve_application, people.l1.actor, second, Decision())
     with svc.engine.connect() as conn:
         statuses = conn.execute(select(Lease.status).where(Lease.house_id == house)).scalars().all()
@@ -173,8 +174,8 @@ def test_concurrent_part_payments_never_overpay_a_bill(wide: Rental, people: Cas
     svc = wide.service
     today = svc.today()
     house = svc.run(houses.create_house, people.l1.actor, house_data(deposit_cents=100_000)).id
-    data = ApplicationCreate(start_date=today + timedelta(days=3), end_date=today + timedelta(days=90))
-    application = svc.run(rentals.submit_application, people.t1.actor, house, data).id
+    data = ApplyForHouse(house_id=house, start_date=today + timedelta(days=3), end_date=today + timedelta(days=90))
+    application = svc.run(rentals.submit_application, people.t1.actor, data).id
     svc.run(rentals.approve_application, people.l1.actor, application, Decision())
     [deposit] = svc.run(billing.list_bills, people.t1.actor).items
     assert deposit.kind == "deposit"
@@ -182,7 +183,7 @@ def test_concurrent_part_payments_never_overpay_a_bill(wide: Rental, people: Cas
 
     outcomes = _race(
         [
-            lambda: svc.run(billing.record_payment, people.t1.actor, deposit.id, PaymentCreate(amount_cents=10_000))
+            lambda: svc.run(billing.record_payment, people.t1.actor, PayBill(bill_id=deposit.id, amount_cents=10_000))
             for _ in range(20)
         ]
     )

@@ -21,8 +21,9 @@ from rental_manager.db import rental_engine
 from rental_manager.domain.errors import DomainError
 from rental_manager.domain.model import Role
 from rental_manager.orm import Base, House, Lease, OutboxMessage, User
-from rental_manager.schemas import ApplicationCreate, Decision, HouseQuery, PaymentCreate
+from rental_manager.schemas import Decision, HouseQuery
 from rental_manager.service import billing, houses, rentals
+from rental_manager.service.commands import ApplyForHouse, PayBill
 from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
 from sqlalchemy import func, select
@@ -116,8 +117,7 @@ def test_the_sqlite_default_runs_the_whole_flow(tmp_path: Path, monkeypatch: pyt
             svc.run(
                 rentals.submit_application,
                 t.actor,
-                house,
-                ApplicationCreate(start_date=start, end_date=start + timedelta(days=90)),
+                ApplyForHouse(house_id=house, start_date=start, end_date=start + timedelta(days=90)),
             ).id
             for t in tenants
         ]
@@ -142,7 +142,7 @@ def test_the_sqlite_default_runs_the_whole_flow(tmp_path: Path, monkeypatch: pyt
         report = svc.run_billing(SYSTEM, start + timedelta(days=40))
         assert report.bills_issued == 2
         bills = svc.run(billing.list_bills, landlord.actor).items
-        svc.run(billing.record_payment, landlord.actor, bills[0].id, PaymentCreate(amount_cents=100))
+        svc.run(billing.record_payment, landlord.actor, PayBill(bill_id=bills[0].id, amount_cents=100))
         assert svc.search(HouseQuery(city="nantes")).total == 1
         with rental.engine.connect() as conn:
             assert conn.scalar(select(func.count()).select_from(Lease)) == 1

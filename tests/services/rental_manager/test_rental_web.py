@@ -19,8 +19,8 @@ from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import BillStatus, Period, Role
 from rental_manager.orm import Lease
-from rental_manager.schemas import PaymentCreate
 from rental_manager.service import arrears, billing, directory, houses, rentals
+from rental_manager.service.commands import PayBill
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.unit import UnitOfWork
 from rental_manager.web.core import money
@@ -474,5 +474,5 @@ def test_payable_bills_are_the_domains_call(rental: Rental, world: World) -> Non
     bill = svc.run(billing.get_bill, t1, world.bill)
     assert svc.run(billing.payable_bills, t1, [world.bill]) == {world.bill}
     assert svc.run(billing.payable_bills, world.t2.actor, [world.bill]) == set()
-    svc.run(billing.record_payment, t1, world.bill, PaymentCreate(amount_cents=bill.outstanding_cents))
+    svc.run(billing.record_payment, t1, PayBill(bill_id=world.bill, amount_cents=bill.outstanding_cents))
     assert svc.run(billing.payable_bills, t1, [world.bill]) == set()

@@ -17,18 +17,20 @@ from sqlalchemy import func, select
 from rental_manager.domain.billing import LateFeeRule, rent_bills
 from rental_manager.domain.model import LEASE, BillStatus, LeaseStatus, Party, Period
 from rental_manager.orm import Bill, Lease, Payment
-from rental_manager.schemas import BillPublic, Page, PaymentCreate, PaymentPublic
+from rental_manager.schemas import Page
 from rental_manager.service.access import load_scoped, require, scope
+from rental_manager.service.commands import PayBill
 from rental_manager.service.paging import paged
+from rental_manager.service.read_models import BillRecord, PaymentRecord
 from rental_manager.service.unit import Actor, UnitOfWork
 
 OPEN = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
 OWING = (*OPEN, BillStatus.OVERDUE)
 
 
-def bill_public(bill: Bill) -> BillPublic:
+def bill_public(bill: Bill) -> BillRecord:
     """A bill with its totals."""
-    return BillPublic.model_validate(bill)
+    return BillRecord.model_validate(bill)
 
 
 def rule_of(lease: Lease) -> LateFeeRule:
@@ -41,7 +43,7 @@ def rule_of(lease: Lease) -> LateFeeRule:
     )
 
 
-def get_bill(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID) -> BillPublic:
+def get_bill(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID) -> BillRecord:
     """A bill the caller may see."""
     return bill_public(load_scoped(uow, actor, Bill, bill_id, "bill"))
 
@@ -53,7 +55,7 @@ def list_bills(
     lease_id: uuid.UUID | None = None,
     page: int = 1,
     page_size: int = 50,
-) -> Page[BillPublic]:
+) -> Page[BillRecord]:
     """Bills the caller may see, most recent due date first."""
     who = require(actor)
     stmt = select(Bill).where(scope(who, Bill))
@@ -61,7 +63,7 @@ def list_bills(
         stmt = stmt.where(Bill.status == status)
     if lease_id is not None:
         stmt = stmt.where(Bill.lease_id == lease_id)
-    return paged(uow, stmt.order_by(Bill.due_date.desc(), Bill.id), BillPublic, page, page_size)
+    return paged(uow, stmt.order_by(Bill.due_date.desc(), Bill.id), BillRecord, page, page_size)
 
 
 def owed_by_lease(uow: UnitOfWork, actor: Actor | None, lease_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -87,16 +89,16 @@ def payable_bills(uow: UnitOfWork, actor: Actor | None, bill_ids: Collection[uui
     return {bill.id for bill in bills if bill.state.payable}
 
 
-def record_payment(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID, data: PaymentCreate) -> PaymentPublic:
+def record_payment(uow: UnitOfWork, actor: Actor | None, data: PayBill) -> PaymentRecord:
     """Add a payment (partial allowed) to a bill; a repeated `reference` returns the payment already recorded."""
-    bill = load_scoped(uow, actor, Bill, bill_id, "bill", lock=True)
+    bill = load_scoped(uow, actor, Bill, data.bill_id, "bill", lock=True)
     who = require(actor)
     if data.reference is not None:
         earlier = uow.session.scalars(
             select(Payment).where(Payment.bill_id == bill.id, Payment.reference == data.reference)
         ).first()
         if earlier is not None:
-            return PaymentPublic.model_validate(earlier)
+            return PaymentRecord.model_validate(earlier)
     after = bill.state.pay(data.amount_cents)
     bill.status, bill.paid_cents = after.status, after.paid_cents
     if after.status is BillStatus.PAID:
@@ -128,18 +130,18 @@ def record_payment(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID, dat
         ),
         key=bill.house_id,
     )
-    return PaymentPublic.model_validate(payment)
+    return PaymentRecord.model_validate(payment)
 
 
 def list_payments(
     uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID | None = None, page: int = 1, page_size: int = 50
-) -> Page[PaymentPublic]:
+) -> Page[PaymentRecord]:
     """The ledger entries the caller may see, newest first."""
     who = require(actor)
     stmt = select(Payment).where(scope(who, Payment))
     if bill_id is not None:
         stmt = stmt.where(Payment.bill_id == bill_id)
-    return paged(uow, stmt.order_by(Payment.paid_at.desc(), Payment.id), PaymentPublic, page, page_size)
+    return paged(uow, stmt.order_by(Payment.paid_at.desc(), Payment.id), PaymentRecord, page, page_size)
 
 
 def issue_bill(uow: UnitOfWork, lease: Lease, kind: str, period: Period, due: date, amount_cents: int) -> Bill:

@@ -16,9 +16,10 @@ from sqlalchemy import ColumnElement, or_, select, union
 
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.orm import Application, House, Lease, MaintenanceRequest, MaintenanceUpdate, User, Viewing
-from rental_manager.schemas import HousePublic, MaintenanceUpdatePublic
+from rental_manager.schemas import HousePublic
 from rental_manager.service import houses
 from rental_manager.service.access import managed_house, require, scope
+from rental_manager.service.read_models import MaintenanceStep
 from rental_manager.service.unit import Actor, UnitOfWork
 
 DEALINGS = (Application, Lease, Viewing, MaintenanceRequest)
@@ -85,7 +86,7 @@ def managed_house_public(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UU
 
 def maintenance_histories(
     uow: UnitOfWork, actor: Actor | None, request_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, list[MaintenanceUpdatePublic]]:
+) -> dict[uuid.UUID, list[MaintenanceStep]]:
     """The steps of those repair requests the caller may see, oldest first (one query for a whole list)."""
     who = require(actor)
     if not request_ids:
@@ -98,7 +99,7 @@ def maintenance_histories(
         .where(MaintenanceUpdate.request_id.in_(visible))
         .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
     )
-    steps: dict[uuid.UUID, list[MaintenanceUpdatePublic]] = {}
+    steps: dict[uuid.UUID, list[MaintenanceStep]] = {}
     for row in rows:
-        steps.setdefault(row.request_id, []).append(MaintenanceUpdatePublic.model_validate(row))
+        steps.setdefault(row.request_id, []).append(MaintenanceStep.model_validate(row))
     return steps

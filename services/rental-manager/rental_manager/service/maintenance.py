@@ -9,39 +9,33 @@ from sqlalchemy import select
 
 from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
 from rental_manager.orm import Lease, MaintenanceRequest, MaintenanceUpdate
-from rental_manager.schemas import (
-    MaintenanceCreate,
-    MaintenancePublic,
-    MaintenanceTransition,
-    MaintenanceUpdatePublic,
-    Page,
-)
+from rental_manager.schemas import MaintenanceTransition, Page
 from rental_manager.service.access import load_house, load_scoped, require, scope
+from rental_manager.service.commands import RequestMaintenance
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
+from rental_manager.service.read_models import MaintenanceRecord, MaintenanceStep
 from rental_manager.service.unit import Actor, UnitOfWork
 
 
-def _public(uow: UnitOfWork, request: MaintenanceRequest) -> MaintenancePublic:
+def _public(uow: UnitOfWork, request: MaintenanceRequest) -> MaintenanceRecord:
     history = uow.session.scalars(
         select(MaintenanceUpdate)
         .where(MaintenanceUpdate.request_id == request.id)
         .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
     ).all()
-    return MaintenancePublic.model_validate(request).model_copy(
-        update={"history": [MaintenanceUpdatePublic.model_validate(h) for h in history]}
+    return MaintenanceRecord.model_validate(request).model_copy(
+        update={"history": [MaintenanceStep.model_validate(h) for h in history]}
     )
 
 
-def request_maintenance(
-    uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: MaintenanceCreate
-) -> MaintenancePublic:
+def request_maintenance(uow: UnitOfWork, actor: Actor | None, data: RequestMaintenance) -> MaintenanceRecord:
     """Report, as the tenant of an active lease that has begun, something to repair in the house."""
     who = require(actor, Role.TENANT)
     lease = uow.session.scalars(
         select(Lease)
         .where(
-            Lease.house_id == house_id,
+            Lease.house_id == data.house_id,
             Lease.tenant_id == who.id,
             Lease.status == LeaseStatus.ACTIVE,
             Lease.start_date <= uow.today,
@@ -49,11 +43,11 @@ def request_maintenance(
         .order_by(Lease.start_date.desc())
     ).first()
     if lease is None:
-        load_house(uow, who, house_id)  # 404 if the tenant cannot even see the house
+        load_house(uow, who, data.house_id)  # 404 if the tenant cannot even see the house
         raise Forbidden("only a tenant living in the house may request maintenance")
     request = MaintenanceRequest(
         id=uuid.uuid4(),
-        house_id=house_id,
+        house_id=data.house_id,
         lease_id=lease.id,
         tenant_id=who.id,
         title=data.title,
@@ -79,20 +73,20 @@ def request_maintenance(
     uow.emit(
         MaintenanceRequested(
             request_id=request.id,
-            house_id=house_id,
+            house_id=data.house_id,
             lease_id=lease.id,
             tenant_id=who.id,
             title=request.title,
             priority=data.priority,
         ),
-        key=house_id,
+        key=data.house_id,
     )
     return _public(uow, request)
 
 
 def transition_maintenance(
     uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID, data: MaintenanceTransition
-) -> MaintenancePublic:
+) -> MaintenanceRecord:
     """Move a request along its flow; the domain decides which side may make which move."""
     request = load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request", lock=True)
     who = require(actor)
@@ -126,7 +120,7 @@ def transition_maintenance(
     return _public(uow, request)
 
 
-def get_maintenance(uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID) -> MaintenancePublic:
+def get_maintenance(uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID) -> MaintenanceRecord:
     """A maintenance request and its history."""
     return _public(uow, load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request"))
 
@@ -138,7 +132,7 @@ def list_maintenance(
     house_id: uuid.UUID | None = None,
     page: int = 1,
     page_size: int = 50,
-) -> Page[MaintenancePublic]:
+) -> Page[MaintenanceRecord]:
     """Requests the caller may see (a landlord's queue, a tenant's own), newest first."""
     who = require(actor)
     stmt = select(MaintenanceRequest).where(scope(who, MaintenanceRequest))
@@ -147,4 +141,4 @@ def list_maintenance(
     if house_id is not None:
         stmt = stmt.where(MaintenanceRequest.house_id == house_id)
     order = (MaintenanceRequest.created_at.desc(), MaintenanceRequest.id)
-    return paged(uow, stmt.order_by(*order), MaintenancePublic, page, page_size)
+    return paged(uow, stmt.order_by(*order), MaintenanceRecord, page, page_size)

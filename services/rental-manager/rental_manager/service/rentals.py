@@ -46,30 +46,22 @@ from rental_manager.domain.model import (
     termination_end,
 )
 from rental_manager.orm import Application, Bill, House, Lease, Viewing
-from rental_manager.schemas import (
-    ApplicationCreate,
-    ApplicationPublic,
-    Decision,
-    LeasePublic,
-    LeaseRenewal,
-    LeaseTermination,
-    Page,
-    ViewingCreate,
-    ViewingPublic,
-)
+from rental_manager.schemas import Decision, LeaseRenewal, LeaseTermination, Page
 from rental_manager.service.access import load_house, load_scoped, manages, require, scope
 from rental_manager.service.billing import issue_bill
+from rental_manager.service.commands import ApplyForHouse, RequestViewing, WithdrawApplication
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
+from rental_manager.service.read_models import ApplicationRecord, LeaseRecord, ViewingRecord
 from rental_manager.service.unit import Actor, UnitOfWork
 
 # ---- viewings ------------------------------------------------------------------------------------------
 
 
-def request_viewing(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: ViewingCreate) -> ViewingPublic:
+def request_viewing(uow: UnitOfWork, actor: Actor | None, data: RequestViewing) -> ViewingRecord:
     """Ask, as a tenant, to view a listed house at a future time."""
     who = require(actor, Role.TENANT)
-    house = load_house(uow, who, house_id)
+    house = load_house(uow, who, data.house_id)
     if house.status is not HouseStatus.LISTED:
         raise RuleViolation("house_not_listed", "only listed houses can be viewed")
     if data.scheduled_at <= uow.now:
@@ -90,10 +82,10 @@ def request_viewing(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, d
         ViewingRequested(viewing_id=viewing.id, house_id=house.id, tenant_id=who.id, scheduled_at=data.scheduled_at),
         key=house.id,
     )
-    return ViewingPublic.model_validate(viewing)
+    return ViewingRecord.model_validate(viewing)
 
 
-def change_viewing(uow: UnitOfWork, actor: Actor | None, viewing_id: uuid.UUID, target: ViewingStatus) -> ViewingPublic:
+def change_viewing(uow: UnitOfWork, actor: Actor | None, viewing_id: uuid.UUID, target: ViewingStatus) -> ViewingRecord:
     """Confirm, decline or complete (the landlord) or cancel (either side) a viewing."""
     viewing = load_scoped(uow, actor, Viewing, viewing_id, "viewing", lock=True)
     who = require(actor)
@@ -107,18 +99,18 @@ def change_viewing(uow: UnitOfWork, actor: Actor | None, viewing_id: uuid.UUID, 
         ),
         key=viewing.house_id,
     )
-    return ViewingPublic.model_validate(viewing)
+    return ViewingRecord.model_validate(viewing)
 
 
 def list_viewings(
     uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID | None = None, page: int = 1, page_size: int = 50
-) -> Page[ViewingPublic]:
+) -> Page[ViewingRecord]:
     """Viewings the caller may see."""
     who = require(actor)
     stmt = select(Viewing).where(scope(who, Viewing))
     if house_id is not None:
         stmt = stmt.where(Viewing.house_id == house_id)
-    return paged(uow, stmt.order_by(Viewing.scheduled_at.desc(), Viewing.id), ViewingPublic, page, page_size)
+    return paged(uow, stmt.order_by(Viewing.scheduled_at.desc(), Viewing.id), ViewingRecord, page, page_size)
 
 
 # ---- applications ----------------------------------------------------------------------------------------
@@ -134,12 +126,10 @@ def _lease_periods(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | No
     return [Period(s, e) for s, e in uow.session.execute(stmt)]
 
 
-def submit_application(
-    uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: ApplicationCreate
-) -> ApplicationPublic:
+def submit_application(uow: UnitOfWork, actor: Actor | None, data: ApplyForHouse) -> ApplicationRecord:
     """Apply, as a tenant, to rent a listed house for dates no lease already holds."""
     who = require(actor, Role.TENANT)
-    house = load_house(uow, who, house_id, lock=True)
+    house = load_house(uow, who, data.house_id, lock=True)
     if house.status is not HouseStatus.LISTED:
         raise RuleViolation("house_not_listed", "only listed houses take applications")
     period = lease_period(data.start_date, data.end_date)
@@ -171,12 +161,12 @@ def submit_application(
     return _application(uow, application)
 
 
-def _application(uow: UnitOfWork, application: Application) -> ApplicationPublic:
+def _application(uow: UnitOfWork, application: Application) -> ApplicationRecord:
     lease_id = uow.session.scalar(select(Lease.id).where(Lease.application_id == application.id))
-    return ApplicationPublic.model_validate(application).model_copy(update={"lease_id": lease_id})
+    return ApplicationRecord.model_validate(application).model_copy(update={"lease_id": lease_id})
 
 
-def get_application(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) -> ApplicationPublic:
+def get_application(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) -> ApplicationRecord:
     """An application the caller may see."""
     return _application(uow, load_scoped(uow, actor, Application, application_id, "application"))
 
@@ -188,7 +178,7 @@ def list_applications(
     house_id: uuid.UUID | None = None,
     page: int = 1,
     page_size: int = 50,
-) -> Page[ApplicationPublic]:
+) -> Page[ApplicationRecord]:
     """Applications the caller may see: a tenant's own, those on a landlord's houses, or all."""
     who = require(actor)
     stmt = select(Application).where(scope(who, Application))
@@ -197,7 +187,7 @@ def list_applications(
     if house_id is not None:
         stmt = stmt.where(Application.house_id == house_id)
     result = paged(
-        uow, stmt.order_by(Application.created_at.desc(), Application.id), ApplicationPublic, page, page_size
+        uow, stmt.order_by(Application.created_at.desc(), Application.id), ApplicationRecord, page, page_size
     )
     approved = [a.id for a in result.items if a.status is ApplicationStatus.APPROVED]
     if approved:
@@ -226,7 +216,7 @@ def _decidable(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) 
 
 def approve_application(
     uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID, decision: Decision
-) -> ApplicationPublic:
+) -> ApplicationRecord:
     """Approve: sign the lease and, in the same transaction, reject every pending application it overlaps."""
     who, house, application = _decidable(uow, actor, application_id)
     APPLICATION.check(application.status, ApplicationStatus.APPROVED, who.party)
@@ -323,7 +313,7 @@ def _pending_on(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | None 
 
 def reject_application(
     uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID, decision: Decision
-) -> ApplicationPublic:
+) -> ApplicationRecord:
     """Turn an application down."""
     who, house, application = _decidable(uow, actor, application_id)
     APPLICATION.check(application.status, ApplicationStatus.REJECTED, who.party)
@@ -342,9 +332,9 @@ def reject_application(
     return _application(uow, application)
 
 
-def withdraw_application(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) -> ApplicationPublic:
+def withdraw_application(uow: UnitOfWork, actor: Actor | None, data: WithdrawApplication) -> ApplicationRecord:
     """Withdraw, as its tenant, a pending application."""
-    application = load_scoped(uow, actor, Application, application_id, "application", lock=True)
+    application = load_scoped(uow, actor, Application, data.application_id, "application", lock=True)
     who = require(actor)
     if who.id != application.tenant_id:
         raise Forbidden("only the applicant withdraws an application")
@@ -374,9 +364,9 @@ def _refresh_availability(uow: UnitOfWork, house: House) -> None:
     house.available_from = available_from(house.listed_available_from, ends)
 
 
-def get_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> LeasePublic:
+def get_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> LeaseRecord:
     """A lease the caller may see."""
-    return LeasePublic.model_validate(load_scoped(uow, actor, Lease, lease_id, "lease"))
+    return LeaseRecord.model_validate(load_scoped(uow, actor, Lease, lease_id, "lease"))
 
 
 def list_leases(
@@ -386,7 +376,7 @@ def list_leases(
     house_id: uuid.UUID | None = None,
     page: int = 1,
     page_size: int = 50,
-) -> Page[LeasePublic]:
+) -> Page[LeaseRecord]:
     """Leases the caller may see."""
     who = require(actor)
     stmt = select(Lease).where(scope(who, Lease))
@@ -394,7 +384,7 @@ def list_leases(
         stmt = stmt.where(Lease.status == status)
     if house_id is not None:
         stmt = stmt.where(Lease.house_id == house_id)
-    return paged(uow, stmt.order_by(Lease.start_date.desc(), Lease.id), LeasePublic, page, page_size)
+    return paged(uow, stmt.order_by(Lease.start_date.desc(), Lease.id), LeaseRecord, page, page_size)
 
 
 def _lease_for_change(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> tuple[Actor, House, Lease]:
@@ -409,7 +399,7 @@ def _lease_for_change(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID)
     return who, house, lease
 
 
-def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseRenewal) -> LeasePublic:
+def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseRenewal) -> LeaseRecord:
     """Extend a lease (its landlord or an admin), if no other lease of the house is in the way."""
     who, house, lease = _lease_for_change(uow, actor, lease_id)
     if who.role is Role.TENANT:
@@ -430,10 +420,10 @@ def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data:
         key=house.id,
     )
     _refresh_availability(uow, house)
-    return LeasePublic.model_validate(lease)
+    return LeaseRecord.model_validate(lease)
 
 
-def terminate_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseTermination) -> LeasePublic:
+def terminate_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseTermination) -> LeaseRecord:
     """End a lease early (either side); unpaid bills for months after its new last day are cancelled."""
     who, house, lease = _lease_for_change(uow, actor, lease_id)
     LEASE.check(lease.status, LeaseStatus.TERMINATED, who.party)
@@ -454,7 +444,7 @@ def terminate_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, d
     )
     _cancel_bills_after(uow, lease, last_day)
     _refresh_availability(uow, house)
-    return LeasePublic.model_validate(lease)
+    return LeaseRecord.model_validate(lease)
 
 
 def _cancel_bills_after(uow: UnitOfWork, lease: Lease, last_day: date) -> None:

@@ -31,21 +31,17 @@ from rental_manager.domain.model import (
 )
 from rental_manager.schemas import (
     AnnouncementCreate,
-    ApplicationCreate,
     Decision,
     HouseCreate,
     HouseQuery,
     HouseUpdate,
     LeaseRenewal,
     LeaseTermination,
-    MaintenanceCreate,
     MaintenanceTransition,
     Page,
-    PaymentCreate,
     PhotoCreate,
     ReviewCreate,
     UserCreate,
-    ViewingCreate,
 )
 from rental_manager.service import (
     arrears,
@@ -57,6 +53,14 @@ from rental_manager.service import (
     rentals,
     stats,
     users,
+)
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    MaintenanceTerms,
+    PayBill,
+    RequestMaintenance,
+    RequestViewing,
+    WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.unit import Actor
@@ -280,7 +284,7 @@ def book_viewing(request: Request, svc: Svc, actor: User, form: Form, house_id: 
     """Book a viewing of the house (tenants)."""
     data = {"scheduled_at": moment(form.get("scheduled_at", "")), "note": form.get("note", "")}
     try:
-        viewing = svc.run(rentals.request_viewing, actor, house_id, parse(ViewingCreate, data))
+        viewing = svc.run(rentals.request_viewing, actor, parse(RequestViewing, {**data, "house_id": house_id}))
     except (FormInvalid, InvalidValue) as exc:
         problems = exc.errors if isinstance(exc, FormInvalid) else {exc.field: str(exc)}
         values = {"viewing": dict(form)}
@@ -295,7 +299,7 @@ def apply(request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.UU
     """Apply to rent the house for a period (tenants)."""
     data = present(form, "start_date", "end_date", "message")
     try:
-        svc.run(rentals.submit_application, actor, house_id, parse(ApplicationCreate, data))
+        svc.run(rentals.submit_application, actor, parse(ApplyForHouse, {**data, "house_id": house_id}))
     except (FormInvalid, InvalidValue, RuleViolation) as exc:
         if isinstance(exc, FormInvalid):
             problems = exc.errors
@@ -414,7 +418,7 @@ def decide(request: Request, svc: Svc, actor: User, form: Form, application_id: 
         svc.run(rentals.reject_application, actor, application_id, decision)
         return redirect(request, back, "success", "Application rejected.")
     if action == "withdraw":
-        svc.run(rentals.withdraw_application, actor, application_id)
+        svc.run(rentals.withdraw_application, actor, WithdrawApplication(application_id=application_id))
         return redirect(request, back, "success", "Application withdrawn.")
     return error_page(request, 404, "Not found", "There is no such action.")
 
@@ -499,8 +503,7 @@ def pay(request: Request, svc: Svc, actor: User, form: Form, bill_id: uuid.UUID)
         payment = svc.run(
             billing.record_payment,
             actor,
-            bill_id,
-            parse(PaymentCreate, data, fields={"amount_cents": "amount"}, pending=pending),
+            parse(PayBill, {**data, "bill_id": bill_id}, fields={"amount_cents": "amount"}, pending=pending),
         )
     except FormInvalid as exc:
         return _bills_page(request, svc, actor, errors={bill_id: exc.errors}, status=422)
@@ -559,10 +562,11 @@ def report_repair(request: Request, svc: Svc, actor: User, form: Form) -> Respon
     """File a repair request for the house the tenant lives in."""
     house_id = _uuid(form.get("house_id"))
     try:
-        data = parse(MaintenanceCreate, present(form, "title", "description", "priority"))
         if house_id is None:
+            parse(MaintenanceTerms, present(form, "title", "description", "priority"))
             raise FormInvalid({"house_id": "choose the home that needs the repair"})
-        svc.run(maintenance.request_maintenance, actor, house_id, data)
+        fields = {**present(form, "title", "description", "priority"), "house_id": house_id}
+        svc.run(maintenance.request_maintenance, actor, parse(RequestMaintenance, fields))
     except FormInvalid as exc:
         return _maintenance_page(request, svc, actor, errors=exc.errors, values=dict(form), status=422)
     except Forbidden as exc:

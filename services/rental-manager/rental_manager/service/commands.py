@@ -1,0 +1,87 @@
+"""Commands: what a caller asks the service to do, in the imperative, the same from the API, the web UI and the
+Kafka command worker. Each is validated when built; the handler that carries it out takes it whole."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from rental_manager.service.fields import MAX_CENTS, Day, Moment, Name, Priority, Text
+
+
+class Command(BaseModel):
+    """A request to change something; immutable once built."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class ViewingTerms(BaseModel):
+    """Ask to view a house at a time."""
+
+    scheduled_at: Moment
+    note: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class ApplicationTerms(BaseModel):
+    """Apply to rent a house from `start_date` to `end_date` (both included)."""
+
+    start_date: Day
+    end_date: Day
+    message: Annotated[Text, Field(max_length=2000)] = ""
+
+    @field_validator("end_date")
+    @classmethod
+    def _ordered(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start_date")
+        if start is not None and value < start:
+            raise ValueError("must not be before start_date")
+        return value
+
+
+class PaymentTerms(BaseModel):
+    """Pay part or all of a bill; the same `reference` twice records one payment."""
+
+    amount_cents: Annotated[int, Field(gt=0, le=MAX_CENTS)]
+    method: Literal["card", "bank_transfer", "cash", "other"] = "card"
+    reference: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+
+
+class MaintenanceTerms(BaseModel):
+    """Report something to repair."""
+
+    title: Name
+    description: Annotated[Text, Field(max_length=4000)] = ""
+    priority: Priority = "normal"
+
+
+class ApplyForHouse(ApplicationTerms, Command):
+    """Apply, as a tenant, to rent a house for a period."""
+
+    house_id: uuid.UUID
+
+
+class WithdrawApplication(Command):
+    """Withdraw, as its applicant, a pending application."""
+
+    application_id: uuid.UUID
+
+
+class RequestViewing(ViewingTerms, Command):
+    """Ask, as a tenant, to view a house at a time."""
+
+    house_id: uuid.UUID
+
+
+class RequestMaintenance(MaintenanceTerms, Command):
+    """Report, as a tenant living there, something to repair in a house."""
+
+    house_id: uuid.UUID
+
+
+class PayBill(PaymentTerms, Command):
+    """Pay part or all of a bill (its tenant), or record a payment on it (its landlord)."""
+
+    bill_id: uuid.UUID
