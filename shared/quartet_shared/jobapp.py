@@ -26,12 +26,11 @@ from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import default_sqlite_url, make_engine
 from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import create_app
+from quartet_shared.jobkind import AnyJobKind, RunJob
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import (
     JobApi,
-    JobKind,
     JobWorker,
-    RunJob,
     WorkerPorts,
     job_router,
     make_projector,
@@ -77,7 +76,7 @@ class JobService(Generic[SettingsT]):
     """A wired job service: settings, the job kind, the domain callable and the stores every part shares."""
 
     settings: SettingsT
-    kind: JobKind
+    kind: AnyJobKind
     run: RunJob
     engine: Engine
     redis: ResilientRedis
@@ -88,7 +87,7 @@ class JobService(Generic[SettingsT]):
 
     @classmethod
     def wire(
-        cls, settings: SettingsT, kind: JobKind, run: RunJob, *, engine: Engine | None = None, **extra: Any
+        cls, settings: SettingsT, kind: AnyJobKind, run: RunJob, *, engine: Engine | None = None, **extra: Any
     ) -> Self:
         """Connect the real adapters (nothing is contacted yet); `extra` fills a subclass's own fields."""
         engine = engine if engine is not None else service_engine(settings)
@@ -105,13 +104,13 @@ class JobService(Generic[SettingsT]):
             **extra,
         )
 
-    def job_api(self) -> JobApi:
+    def job_api(self) -> JobApi[Any]:
         """The API's ports, with its own confirmed producer."""
         producer = Producer(self.settings)
         self._producers.append(producer)
         return JobApi(self.kind, self.store, producer, self.artifacts, self.settings.publish_timeout_s)
 
-    def worker(self) -> JobWorker:
+    def worker(self) -> JobWorker[Any]:
         """A worker running this kind's jobs from its jobs topic."""
         return JobWorker(
             self.kind,

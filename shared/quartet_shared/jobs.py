@@ -1,5 +1,8 @@
 """The job-status store behind `GET /jobs/{id}`: durable rows in SQL, Redis as a cache that may vanish.
 
+A record is a job's status; its result stays in the row's `result` column and is read only by
+`JobStore.result`, so the status cache never carries (nor re-encodes) a result.
+
 Events about a job arrive from Kafka out of order and more than once, so every update is a conditional
 SQL UPDATE (compare-and-set in the database): a finished job never changes again, progress only grows,
 and a repeated event changes nothing. Each applied update bumps the row's `version`; the cache only ever
@@ -28,6 +31,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Row,
+    Select,
     String,
     Table,
     func,
@@ -127,14 +131,13 @@ def _parse_time(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One job as stored: its state, spec, result or problem, and when each thing happened."""
+    """One job's status as stored: its state, spec, problem, and when each thing happened (not its result)."""
 
     id: str
     kind: str
     status: JobStatus
     progress: float
     spec: dict[str, Any]
-    result: dict[str, Any] | None
     problem: dict[str, Any] | None
     cached: bool
     version: int
@@ -161,7 +164,6 @@ class JobRecord:
             status=JobStatus(m["status"]),
             progress=float(m["progress"]),
             spec=dict(m["spec"] or {}),
-            result=m["result"],
             problem=m["problem"],
             cached=bool(m["cached"]),
             version=int(m["version"]),
@@ -179,7 +181,6 @@ class JobRecord:
             "status": self.status.value,
             "progress": self.progress,
             "spec": self.spec,
-            "result": self.result,
             "problem": self.problem,
             "cached": self.cached,
             "version": self.version,
@@ -201,7 +202,6 @@ class JobRecord:
             status=JobStatus(data["status"]),
             progress=float(data["progress"]),
             spec=dict(data.get("spec") or {}),
-            result=data.get("result"),
             problem=data.get("problem"),
             cached=bool(data.get("cached", False)),
             version=int(data["version"]),
@@ -303,9 +303,18 @@ class JobStore:
             raise JobNotFound(job_id)
         return record
 
+    def result(self, job_id: str) -> dict[str, Any] | None:
+        """A succeeded job's result as its completed event carried it, read from the database (None otherwise)."""
+        stmt = select(jobs_table.c.result).where(
+            (jobs_table.c.id == job_id) & (jobs_table.c.status == JobStatus.SUCCEEDED.value)
+        )
+        with self._engine.connect() as conn:
+            found = conn.execute(stmt).scalar()
+        return dict(found) if found is not None else None
+
     def _load(self, job_id: str) -> JobRecord | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+            row = conn.execute(_select_status().where(jobs_table.c.id == job_id)).first()
         return JobRecord.from_row(row) if row is not None else None
 
     # ---- writes ------------------------------------------------------------------------------------
@@ -332,7 +341,7 @@ class JobStore:
         with self._engine.begin() as conn:
             # RETURNING tells a fresh insert from a conflict reliably on both dialects (rowcount does not).
             created = conn.execute(stmt.returning(jobs_table.c.id)).first() is not None
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).one()
+            row = conn.execute(_select_status().where(jobs_table.c.id == job_id)).one()
         record = JobRecord.from_row(row)
         self._remember(record)
         return record, created
@@ -402,7 +411,7 @@ class JobStore:
         )
         with self._engine.begin() as conn:
             applied = bool(conn.execute(stmt).rowcount)
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+            row = conn.execute(_select_status().where(jobs_table.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(job_id)
         record = JobRecord.from_row(row)
@@ -443,13 +452,18 @@ class JobStore:
         self, kind: str | None = None, status: JobStatus | str | None = None, limit: int = 50
     ) -> builtins.list[JobRecord]:
         """The most recent jobs, newest first, optionally of one kind and/or status."""
-        stmt = select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.id).limit(max(1, limit))
+        stmt = _select_status().order_by(jobs_table.c.created_at.desc(), jobs_table.c.id).limit(max(1, limit))
         if kind is not None:
             stmt = stmt.where(jobs_table.c.kind == kind)
         if status is not None:
             stmt = stmt.where(jobs_table.c.status == JobStatus(status).value)
         with self._engine.connect() as conn:
             return [JobRecord.from_row(row) for row in conn.execute(stmt)]
+
+
+def _select_status() -> Select[Any]:
+    """The status columns of `jobs`: the result column is left to `JobStore.result` (never decoded for a status)."""
+    return select(*(column for column in jobs_table.c if column.name != "result"))
 
 
 def _coalesce(column: ColumnElement[datetime], value: datetime) -> ColumnElement[datetime]:

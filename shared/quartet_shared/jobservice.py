@@ -1,16 +1,26 @@
 """The job-service layer every job service shares: the job API, the status projector and the worker.
 
-A service describes its kind of job once (`JobKind`: topics, spec model, event builders, spec hash,
-admission check) and passes a domain callable `run(job_id, spec, on_progress, should_stop) -> JobOutcome`.
+A service describes its kind of job once (a `JobKind` subclass: topics, message models, event builders, spec
+hash, admission check) and passes a domain callable `run(job_id, spec, on_progress, should_stop) -> JobOutcome`.
 
 * The API (`job_router`) records a queued job, publishes the spec with `ce_id` = job id through an
   acks=all confirmed send and only then answers 202.
-* The projector (`make_projector`) reads the progress and results topics into the `JobStore`; the results
-  topic is the source of truth and the store a monotonic projection of it, so redelivery is harmless.
+* The projector (`Projector`) reads the progress and results topics into the `JobStore`; the results
+  topic is the source of truth and the store a monotonic projection of it, so redelivery is harmless. Past
+  the queued row the API creates (and the cancel of a job no worker has taken yet), it is the table's only writer.
 * The worker (`JobWorker`) consumes the jobs topic in transactional mode, one job per transaction, and
   emits exactly one outcome event inside it: completed (possibly from the results cache, marked cached),
   failed (bad input, never retried) or cancelled. Progress goes out at once on a separate idempotent
-  producer, throttled.
+  producer, throttled. It reads the job store (a cancel it missed) but never writes it.
+
+A completed result is converted three times between the handler and `GET /jobs/{id}/result`:
+
+1. worker: the completed event → a Kafka record (`Envelope.of` dumps it once; its large parts, if any, go to
+   the artifact store first and the event carries their `ResultRef`);
+2. projector: the Kafka record → the `jobs.result` JSON column (the runner validates it as the kind's
+   completed model, `JobStore.complete` dumps it once);
+3. `GET`: the column → the kind's completed model (large parts merged back), which the route's
+   `response_model` serializes. The status cache in Redis never holds the result.
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,12 +40,11 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, decode
 from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merge_parts
-from quartet_contracts.topics import TopicSpec, expand
 
 from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
-from quartet_shared.clients import kafka_consumer, partition_counts, wait_for_partitions
+from quartet_shared.clients import kafka_consumer, wait_for_partitions
 from quartet_shared.consumer import (
     Aborted,
     ConsumerRunner,
@@ -47,150 +56,50 @@ from quartet_shared.consumer import (
     Subscription,
 )
 from quartet_shared.http import Problem
-from quartet_shared.jobs import JobNotFound, JobRecord, JobStatus, JobStore, job_id_for_key
+from quartet_shared.jobkind import (
+    AnyJobKind,
+    CompletedT,
+    JobKind,
+    JobOutcome,
+    JobRejected,
+    JobTopics,
+    OnProgress,
+    Progress,
+    RunJob,
+    ShouldStop,
+    failure_of,
+    problem_of,
+)
+from quartet_shared.jobs import JobNotFound, JobPublic, JobRecord, JobStatus, JobStore, job_id_for_key
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 CANCEL_LOOKBACK_S = 24 * 3600
-# How much of the error that made a worker give up on a job its failed event quotes: enough to say why, small
-# enough that the event is never refused as too large itself.
-GIVE_UP_REASON_CHARS = 300
-
-
-class JobRejected(ValueError):
-    """The job's input cannot be run; `field` names the culprit (dotted, as in the spec). Never retried."""
-
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a running job is: iteration `iteration` of `total`, `fraction` done, best value so far."""
-
-    iteration: int
-    total: int
-    fraction: float
-    best: float | None = None
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """What a run produced: the completed event (None when cancelled), its figures, and the last progress."""
-
-    completed: BaseModel | None
-    plots: Mapping[str, bytes] = field(default_factory=dict)
-    cancelled: bool = False
-    last: Progress | None = None
-
-
-OnProgress = Callable[[Progress], None]
-ShouldStop = Callable[[], bool]
-RunJob = Callable[[str, Any, OnProgress, ShouldStop], JobOutcome]
-
-
-@dataclass(frozen=True)
-class JobTopics:
-    """The four topics of a kind of job."""
-
-    jobs: str
-    control: str
-    progress: str
-    results: str
-
-    @classmethod
-    def of(cls, kind: str, prefix: str = "") -> JobTopics:
-        """`{prefix}{kind}.jobs` and its siblings (a prefix keeps tests apart)."""
-        base = f"{prefix}{kind}"
-        return cls(f"{base}.jobs", f"{base}.control", f"{base}.progress", f"{base}.results")
-
-    def specs(self) -> list[TopicSpec]:
-        """Topic specs, with retry and dead-letter companions for the jobs and results topics."""
-        return expand(
-            [
-                TopicSpec(self.jobs, "jobs to run; key = job id", with_retry_and_dlq=True),
-                TopicSpec(self.control, "cancellations; key = job id", partitions=1),
-                TopicSpec(self.progress, "progress of running jobs; key = job id"),
-                TopicSpec(self.results, "exactly one outcome per job; key = job id", with_retry_and_dlq=True),
-            ]
-        )
-
-
-def _no_parts(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    return result, {}
-
-
-def _default_problem(message: BaseModel) -> dict[str, Any]:
-    data = message.model_dump(mode="json")
-    problem: dict[str, Any] = {"title": "Job failed", "status": 422}
-    detail = data.get("error") or data.get("message")
-    if detail:
-        problem["detail"] = str(detail)
-    if data.get("field"):
-        problem["field"] = data["field"]
-    return problem
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """Everything the kernel needs to know about one kind of job; the domain stays in the service."""
-
-    name: str
-    topics: JobTopics
-    spec_model: type[BaseModel]
-    progress_model: type[BaseModel]
-    completed_model: type[BaseModel]
-    failed_model: type[BaseModel]
-    cancelled_model: type[BaseModel]
-    spec_hash: Callable[[Any], str]
-    progress_event: Callable[[str, Progress], BaseModel]
-    failed_event: Callable[[str, JobRejected], BaseModel]
-    cancelled_event: Callable[[str, Progress | None], BaseModel]
-    cancel_command: Callable[[str], BaseModel]
-    check_spec: Callable[[Any], None] = lambda _spec: None
-    problem_of: Callable[[BaseModel], dict[str, Any]] = _default_problem
-    # Splits a completed result (as JSON) into the bounded summary its event carries and the large parts stored
-    # beside the job (the claim-check); the default keeps everything in the event.
-    split_result: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] = _no_parts
-
-    @property
-    def source(self) -> str:
-        """The CloudEvents source of this kind's events."""
-        return f"/quartet/{self.name}"
-
-    def ensure_topics(self, settings: KernelSettings, wait_s: float = 30.0) -> None:
-        """Create the kind's topics if missing and wait until their partitions are known."""
-        specs = self.topics.specs()
-        ensure_topics(settings, specs)
-        # A consumer that subscribes before a new topic's metadata is visible may not see its partitions
-        # until its next metadata refresh, minutes later; waiting here keeps the first assignment whole.
-        with contextlib.suppress(LookupError):
-            partition_counts(settings, [s.name for s in specs], wait_s)
 
 
 # ---- the API -----------------------------------------------------------------------------------------
 
 
 @dataclass
-class JobApi:
+class JobApi(Generic[CompletedT]):
     """The ports the job API uses: the status store, the confirmed producer and the artifacts."""
 
-    kind: JobKind
+    kind: JobKind[Any, Any, CompletedT, Any]
     store: JobStore
     producer: Producer
     artifacts: ArtifactStore
     publish_timeout_s: float = 10.0
 
     def submit(self, spec: BaseModel, idempotency_key: str | None) -> tuple[JobRecord, bool]:
-        """Record and publish a job; returns it and whether it is new. Raises Problem 503 if Kafka says no."""
-        self.kind.check_spec(spec)
+        """Record and publish a job; returns it and whether it is new. Raises Problem 422 for a spec this service
+        refuses (the same problem a worker's refusal gives), 503 if Kafka says no."""
         job_id = job_id_for_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
+        try:
+            self.kind.check_spec(spec)
+        except JobRejected as exc:
+            raise problem_of(self.kind.problem(self.kind.failed_event(job_id, exc))) from exc
         canonical = spec.model_dump(mode="json")
         record, created = self.store.create(job_id, self.kind.name, canonical)
         if not created:
@@ -233,9 +142,11 @@ class JobApi:
             return self.store.cancel(job_id)
         return record
 
-    def result(self, record: JobRecord) -> BaseModel:
+    def result(self, record: JobRecord) -> CompletedT:
         """A succeeded job's whole result: the summary its event carried with the stored large parts put back."""
-        summary = record.result or {}
+        summary = self.store.result(record.id)
+        if summary is None:
+            raise _conflict(record, "has no result and no plots: only a succeeded job has them")
         raw_ref = summary.get("result_ref")
         if not raw_ref:
             return self.kind.completed_model.model_validate(summary)
@@ -249,13 +160,13 @@ class JobApi:
         return self.kind.completed_model.model_validate(merge_parts(summary, parts))
 
 
-def get_job_api(request: Request) -> JobApi:
+def get_job_api(request: Request) -> JobApi[Any]:
     """The app's JobApi (set by the service's bootstrap as `app.state.job_api`)."""
-    api: JobApi = request.app.state.job_api
+    api: JobApi[Any] = request.app.state.job_api
     return api
 
 
-JobApiDep = Annotated[JobApi, Depends(get_job_api)]
+JobApiDep = Annotated[JobApi[Any], Depends(get_job_api)]
 
 
 def _conflict(record: JobRecord, what: str) -> Problem:
@@ -264,16 +175,16 @@ def _conflict(record: JobRecord, what: str) -> Problem:
     )
 
 
-def _require(api: JobApi, job_id: str) -> JobRecord:
+def _require(api: JobApi[Any], job_id: str) -> JobRecord:
     record = api.store.get(job_id)
     if record is None or record.kind != api.kind.name:
         raise Problem(404, "Not Found", f"no job {job_id}")
     return record
 
 
-def _require_succeeded(api: JobApi, job_id: str) -> JobRecord:
+def _require_succeeded(api: JobApi[Any], job_id: str) -> JobRecord:
     record = _require(api, job_id)
-    if record.status is not JobStatus.SUCCEEDED or record.result is None:
+    if record.status is not JobStatus.SUCCEEDED:
         raise _conflict(record, "has no result and no plots: only a succeeded job has them")
     return record
 
@@ -282,10 +193,15 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def job_router(kind: JobKind) -> APIRouter:
+def job_router(kind: AnyJobKind) -> APIRouter:
     """The contract's job API for `kind`: submit, status, result, plots, cancel and list."""
     router = APIRouter(prefix="/jobs", tags=["jobs"])
+    _add_writes(router, kind)
+    _add_reads(router, kind)
+    return router
 
+
+def _add_writes(router: APIRouter, kind: AnyJobKind) -> None:
     def submit(
         api: JobApiDep,
         request: Request,
@@ -293,15 +209,7 @@ def job_router(kind: JobKind) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
         """Accept a job: answered only after the broker has acknowledged it."""
-        try:
-            record, _created = api.submit(body, idempotency_key)
-        except JobRejected as exc:
-            raise Problem(
-                422,
-                "Invalid request",
-                f"invalid fields: {exc.field}",
-                errors=[{"field": exc.field or "body", "message": exc.message}],
-            ) from exc
+        record, _created = api.submit(body, idempotency_key)
         public = record.public(_base(request))
         return JSONResponse(
             {"id": record.id, "status": record.status.value, "links": public.links},
@@ -316,27 +224,51 @@ def job_router(kind: JobKind) -> APIRouter:
         submit
     )
 
+    @router.delete(
+        "/{job_id}",
+        status_code=202,
+        summary="Cancel a job",
+        response_model=JobPublic,
+        dependencies=[require_scope(JOBS_WRITE)],
+    )
+    def cancel(api: JobApiDep, request: Request, job_id: str) -> JobPublic:
+        """Cancel: a queued job at once, a running one at its next iteration."""
+        _require(api, job_id)
+        try:
+            record = api.cancel(job_id)
+        except JobNotFound as exc:
+            raise Problem(404, "Not Found", f"no job {job_id}") from exc
+        return record.public(_base(request))
+
+
+def _add_reads(router: APIRouter, kind: AnyJobKind) -> None:
     # Listing needs a key: it would hand out every job's id, and an id is what opens a job's status and result.
-    @router.get("", summary=f"Recent {kind.name} jobs", dependencies=[require_scope(JOBS_READ)])
+    @router.get(
+        "",
+        summary=f"Recent {kind.name} jobs",
+        response_model=list[JobPublic],
+        dependencies=[require_scope(JOBS_READ)],
+    )
     def list_jobs(
         api: JobApiDep,
         request: Request,
         status: Annotated[JobStatus | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobPublic]:
         """The most recent jobs, newest first."""
         records = api.store.list(kind=kind.name, status=status, limit=limit)
-        return [r.public(_base(request)).model_dump(mode="json") for r in records]
+        return [r.public(_base(request)) for r in records]
 
-    @router.get("/{job_id}", summary="A job's status")
-    def get_job(api: JobApiDep, request: Request, job_id: str) -> dict[str, Any]:
+    @router.get("/{job_id}", summary="A job's status", response_model=JobPublic)
+    def get_job(api: JobApiDep, request: Request, job_id: str) -> JobPublic:
         """Status, progress, timestamps and, on failure, the problem."""
-        return _require(api, job_id).public(_base(request)).model_dump(mode="json")
+        return _require(api, job_id).public(_base(request))
 
     @router.get("/{job_id}/result", summary="A finished job's result", response_model=kind.completed_model)
     def get_result(api: JobApiDep, job_id: str) -> BaseModel:
         """The whole result once succeeded, large parts included (409 while not)."""
-        return api.result(_require_succeeded(api, job_id))
+        result: BaseModel = api.result(_require_succeeded(api, job_id))
+        return result
 
     @router.get("/{job_id}/plots/{name}.png", summary="One of a job's figures")
     def get_plot(api: JobApiDep, job_id: str, name: str) -> Response:
@@ -347,18 +279,6 @@ def job_router(kind: JobKind) -> APIRouter:
             raise Problem(404, "Not Found", f"job {job_id} has no plot {name!r}")
         return Response(artifact.data, media_type=artifact.content_type)
 
-    @router.delete("/{job_id}", status_code=202, summary="Cancel a job", dependencies=[require_scope(JOBS_WRITE)])
-    def cancel(api: JobApiDep, request: Request, job_id: str) -> dict[str, Any]:
-        """Cancel: a queued job at once, a running one at its next iteration."""
-        _require(api, job_id)
-        try:
-            record = api.cancel(job_id)
-        except JobNotFound as exc:
-            raise Problem(404, "Not Found", f"no job {job_id}") from exc
-        return record.public(_base(request)).model_dump(mode="json")
-
-    return router
-
 
 # ---- the projector -----------------------------------------------------------------------------------
 
@@ -366,7 +286,7 @@ def job_router(kind: JobKind) -> APIRouter:
 class Projector:
     """Applies progress and outcome events to the JobStore; every update is idempotent and monotonic."""
 
-    def __init__(self, kind: JobKind, store: JobStore) -> None:
+    def __init__(self, kind: AnyJobKind, store: JobStore) -> None:
         self.kind = kind
         self.store = store
 
@@ -376,29 +296,31 @@ class Projector:
             self.store.create(job_id, self.kind.name, {})
 
     def handle(self, message: BaseModel, ctx: Context) -> None:
-        """Project one event about a job."""
-        job_id = ctx.envelope.subject or str(getattr(message, "job_id", ""))
+        """Project one event about a job (its id is the event's subject, as the worker and API set it)."""
+        job_id = ctx.envelope.subject
         if not job_id:
-            raise PermanentError("event names no job (no ce_subject and no job_id)")
+            raise PermanentError("event names no job (no ce_subject)")
+        kind = self.kind
+        if not isinstance(
+            message, kind.progress_model | kind.completed_model | kind.failed_model | kind.cancelled_model
+        ):
+            raise PermanentError(f"{ctx.envelope.type} is not an event of {kind.name} jobs")
         self._ensure(job_id)
-        if isinstance(message, self.kind.progress_model):
+        if isinstance(message, kind.progress_model):
             self.store.mark_running(job_id)
-            fraction = getattr(message, "progress", None)
-            if isinstance(fraction, int | float) and fraction > 0:
-                self.store.update_progress(job_id, float(fraction))
-        elif isinstance(message, self.kind.completed_model):
-            data = message.model_dump(mode="json")
-            self.store.complete(job_id, data, cached=bool(data.get("cached", False)))
-        elif isinstance(message, self.kind.failed_model):
-            self.store.fail(job_id, self.kind.problem_of(message))
-        elif isinstance(message, self.kind.cancelled_model):
-            self.store.cancel(job_id)
+            fraction = kind.progress_fraction(message)
+            if fraction > 0:
+                self.store.update_progress(job_id, fraction)
+        elif isinstance(message, kind.completed_model):
+            self.store.complete(job_id, message.model_dump(mode="json"), cached=kind.is_cached(message))
+        elif isinstance(message, kind.failed_model):
+            self.store.fail(job_id, kind.problem(message))
         else:
-            raise PermanentError(f"{ctx.envelope.type} is not an event of {self.kind.name} jobs")
+            self.store.cancel(job_id)
 
 
 def make_projector(
-    kind: JobKind, settings: KernelSettings, store: JobStore, redis: ResilientRedis | None = None
+    kind: AnyJobKind, settings: KernelSettings, store: JobStore, redis: ResilientRedis | None = None
 ) -> ConsumerRunner:
     """An at-least-once runner projecting the progress and results topics into `store`."""
     projector = Projector(kind, store)
@@ -500,19 +422,19 @@ class _Throttle:
 
 @dataclass
 class WorkerPorts:
-    """What a worker writes to: figures, results by spec hash, and (optionally) the status store."""
+    """What a worker writes to (figures, results by spec hash) and the status store it only reads (a cancel)."""
 
     artifacts: ArtifactStore
     results: ResultStore
     store: JobStore | None = None
 
 
-class JobWorker:
+class JobWorker(Generic[CompletedT]):
     """Runs jobs of one kind from its jobs topic, one Kafka transaction per job."""
 
     def __init__(
         self,
-        kind: JobKind,
+        kind: JobKind[Any, Any, CompletedT, Any],
         settings: KernelSettings,
         run: RunJob,
         ports: WorkerPorts,
@@ -613,9 +535,7 @@ class JobWorker:
         if cached is not None:
             self._emit(ctx, job_id, self._claim_check(job_id, cached))
             return
-        if self.ports.store is not None:
-            with contextlib.suppress(Exception):
-                self.ports.store.mark_running(job_id)
+        # The job's first progress event marks it running: the projector, not the worker, writes its status.
         outcome = self._execute(job_id, spec, ctx)
         if outcome is None:
             return
@@ -634,7 +554,7 @@ class JobWorker:
             self._publish_progress(job_id, outcome.last)
         self._emit(ctx, job_id, completed)
 
-    def _claim_check(self, job_id: str, completed: BaseModel) -> BaseModel:
+    def _claim_check(self, job_id: str, completed: CompletedT) -> CompletedT:
         """The event to emit: its large parts stored durably under the job first, the event naming them."""
         summary, parts = self.kind.split_result(completed.model_dump(mode="json"))
         if not parts:
@@ -643,23 +563,22 @@ class JobWorker:
         ref = self.ports.artifacts.put_parts(job_id, parts)
         return self.kind.completed_model.model_validate({**summary, "result_ref": ref.model_dump(mode="json")})
 
+    def _fail(self, emit: Emit, job_id: str, error: BaseException) -> None:
+        """The one way a job ends in failure: its error read by `failure_of`, the kind's failed event emitted."""
+        event = self.kind.failed_event(job_id, failure_of(error))
+        emit(self.kind.topics.results, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id))
+
     def give_up(self, letter: DeadLetter, emit: Emit) -> None:
         """A job the runner dead-letters still gets its one outcome, committed with the dead letter: failed,
-        with a problem naming why (so neither the worker's own `running` mark nor `queued` is left for ever)."""
+        with a problem naming why (so a job is never left queued or running for ever)."""
         job_id = letter.event_id
         if job_id is None:
             # Nothing readable names the job: the dead letter alone records it, and the API never published it.
             log.error("a job record without a readable ce_id was dead-lettered", extra={"error": repr(letter.error)})
             return
-        cause = letter.error.__cause__
-        if isinstance(cause, JobRejected):
-            reason = cause
-        else:
-            reason = JobRejected(None, f"{type(letter.error).__name__}: {letter.error}"[:GIVE_UP_REASON_CHARS])
-        event = self.kind.failed_event(job_id, reason)
-        emit(self.kind.topics.results, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id))
+        self._fail(emit, job_id, letter.error)
 
-    def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome | None:
+    def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome[CompletedT] | None:
         throttle = _Throttle(self._interval)
 
         def on_progress(progress: Progress) -> None:
@@ -679,21 +598,21 @@ class JobWorker:
 
         try:
             return self._run(job_id, spec, on_progress, should_stop)
-        except JobRejected as exc:
-            self._emit(ctx, job_id, self.kind.failed_event(job_id, exc))
-            return None
         except Aborted:
             raise
         except Exception as exc:
-            if ctx.attempt < self.settings.max_attempts or ctx.stopping.is_set():
+            retry = not isinstance(exc, JobRejected) and (
+                ctx.attempt < self.settings.max_attempts or ctx.stopping.is_set()
+            )
+            if retry:
                 raise
-            # Out of retries: the job still gets its one outcome rather than a dead letter alone.
-            log.exception("job failed on its last attempt", extra={"job_id": job_id})
-            failure = JobRejected(None, f"{type(exc).__name__}: {exc}")
-            self._emit(ctx, job_id, self.kind.failed_event(job_id, failure))
+            if not isinstance(exc, JobRejected):
+                # Out of retries: the job still gets its one outcome rather than a dead letter alone.
+                log.exception("job failed on its last attempt", extra={"job_id": job_id})
+            self._fail(ctx.emit, job_id, exc)
             return None
 
-    def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> BaseModel | None:
+    def _from_cache(self, job_id: str, origin: str, result: Mapping[str, Any]) -> CompletedT | None:
         """The cached outcome for `job_id`, or None when the figures it names are gone (then it is recomputed)."""
         names = self.ports.artifacts.copy(origin, job_id) if origin != job_id else self.ports.artifacts.names(job_id)
         plots = [name for name in names if name != PARTS_ARTIFACT]
@@ -721,8 +640,11 @@ __all__ = [
     "JobRejected",
     "JobTopics",
     "JobWorker",
+    "OnProgress",
     "Progress",
     "Projector",
+    "RunJob",
+    "ShouldStop",
     "WorkerPorts",
     "get_job_api",
     "job_router",

@@ -106,7 +106,7 @@ def test_lifecycle_and_terminal_states_are_final(store: JobStore) -> None:
     done = store.complete(job_id, {"cost": 1.5, "plots": ["path"]}, cached=True)
     assert done.status is JobStatus.SUCCEEDED
     assert done.progress == 1.0
-    assert done.result == {"cost": 1.5, "plots": ["path"]}
+    assert store.result(job_id) == {"cost": 1.5, "plots": ["path"]}
     assert done.cached is True
     assert done.finished_at is not None and done.started_at == running.started_at
     assert done.finished_at >= done.started_at
@@ -153,7 +153,7 @@ def test_outcome_before_start_and_first_outcome_wins(store: JobStore) -> None:
     store.create(cancelled_id, "planning", {})
     cancelled = store.cancel(cancelled_id)
     assert cancelled.status is JobStatus.CANCELLED
-    assert cancelled.result is None and cancelled.problem is None
+    assert store.result(cancelled_id) is None and cancelled.problem is None
     assert store.cancel(cancelled_id) == cancelled
     assert store.complete(cancelled_id, {"x": 1}) == cancelled
 
@@ -281,7 +281,6 @@ def test_public_view_has_links_and_serialises() -> None:
         status=JobStatus.SUCCEEDED,
         progress=1.0,
         spec={},
-        result={"a": 1},
         problem=None,
         cached=True,
         version=3,

@@ -16,6 +16,7 @@ from quartet_contracts.schemas.planning import (
     PlanRequested,
     normalized_spec_hash,
 )
+from quartet_shared.jobkind import problem_body
 from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
 
 MAX_EVALUATIONS = 10_000
@@ -35,30 +36,54 @@ def spec(seed: int = 0, population: int = 10, iterations: int = 10) -> dict[str,
     }
 
 
-def kind_for(topics: JobTopics) -> JobKind:
+class ScriptedKind(JobKind[PlanRequested, PlanProgressed, PlanCompleted, PlanFailed]):
     """The planning schemas with an evaluation limit of MAX_EVALUATIONS."""
 
-    def check(request: PlanRequested) -> None:
-        if request.optimizer.evaluations > MAX_EVALUATIONS:
+    name = "planning"
+    spec_model = PlanRequested
+    progress_model = PlanProgressed
+    completed_model = PlanCompleted
+    failed_model = PlanFailed
+    cancelled_model = PlanCancelled
+
+    def check_spec(self, spec: PlanRequested) -> None:
+        if spec.optimizer.evaluations > MAX_EVALUATIONS:
             raise JobRejected("optimizer.iterations", f"over the limit of {MAX_EVALUATIONS}")
 
-    return JobKind(
-        name="planning",
-        topics=topics,
-        spec_model=PlanRequested,
-        progress_model=PlanProgressed,
-        completed_model=PlanCompleted,
-        failed_model=PlanFailed,
-        cancelled_model=PlanCancelled,
-        spec_hash=normalized_spec_hash,
-        progress_event=lambda job_id, p: PlanProgressed(
-            job_id=job_id, iteration=p.iteration, iterations=p.total, progress=p.fraction, best_cost=p.best or 0.0
-        ),
-        failed_event=lambda job_id, exc: PlanFailed(job_id=job_id, error=exc.message, field=exc.field),
-        cancelled_event=lambda job_id, p: PlanCancelled(job_id=job_id, iteration=p.iteration if p else 0),
-        cancel_command=lambda job_id: CancelPlan(job_id=job_id),
-        check_spec=check,
-    )
+    def spec_hash(self, spec: PlanRequested) -> str:
+        return normalized_spec_hash(spec)
+
+    def progress_event(self, job_id: str, progress: Progress) -> PlanProgressed:
+        return PlanProgressed(
+            job_id=job_id,
+            iteration=progress.iteration,
+            iterations=progress.total,
+            progress=progress.fraction,
+            best_cost=progress.best or 0.0,
+        )
+
+    def progress_fraction(self, event: PlanProgressed) -> float:
+        return event.progress
+
+    def failed_event(self, job_id: str, failure: JobRejected) -> PlanFailed:
+        return PlanFailed(job_id=job_id, error=failure.message, field=failure.field, retryable=failure.internal)
+
+    def problem(self, event: PlanFailed) -> dict[str, Any]:
+        return problem_body(500 if event.retryable else 422, "Job failed", event.error, event.field)
+
+    def cancelled_event(self, job_id: str, last: Progress | None) -> PlanCancelled:
+        return PlanCancelled(job_id=job_id, iteration=last.iteration if last else 0)
+
+    def cancel_command(self, job_id: str) -> CancelPlan:
+        return CancelPlan(job_id=job_id)
+
+    def is_cached(self, event: PlanCompleted) -> bool:
+        return event.cached
+
+
+def kind_for(topics: JobTopics) -> ScriptedKind:
+    """The scripted planning kind on `topics`."""
+    return ScriptedKind(topics)
 
 
 class Script:

@@ -107,7 +107,7 @@ def job_service(kind: str, tmp: Path) -> Any:
             raise Problem(404, "Not Found")
         if record.status is not JobStatus.SUCCEEDED:
             raise Problem(409, "Conflict", f"job is {record.status.value}")
-        return JSONResponse(record.result)
+        return JSONResponse(store.result(job_id))
 
     @api.get("/jobs/{job_id}/plots/{name}.png")
     def plot(job_id: str, name: str, request: Request) -> Response:

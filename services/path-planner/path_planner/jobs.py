@@ -20,14 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 from quartet_contracts.schemas.planning import (
     ComparedRun,
     CostTerms,
     FileTerrain,
     GaussianTerrain,
     PlanCompleted,
-    PlanFailed,
     PlanningJobSpec,
     PngTerrain,
     ScenarioSpec,
@@ -36,7 +34,6 @@ from quartet_contracts.schemas.planning import (
 from quartet_shared.safe_yaml import safe_load
 
 from path_planner.domain.cost import CostWeights
-from path_planner.domain.errors import BudgetError, PlanningError
 from path_planner.domain.optimizers import Budget
 from path_planner.domain.optimizers.base import ShouldStop
 from path_planner.domain.planner import PlannerConfig, PlanResult, plan
@@ -139,19 +136,11 @@ def run_job(
     terrain_loader: TerrainLoader | None = None,
     on_iteration: OnJobIteration | None = None,
     should_stop: ShouldStop | None = None,
-    max_evaluations: int | None = None,
     render_plots: bool = True,
 ) -> PlanOutcome:
-    """Run a planning job; `max_evaluations` is the service's own (tighter) cap on evaluations per job."""
+    """Run a planning job (the service's evaluation limit is its job kind's admission check, run before this)."""
     names = run_order(spec)
     o = spec.optimizer
-    if max_evaluations is not None:
-        needed = sum(o.evaluations for n in names if n != "astar")
-        if needed > max_evaluations:
-            raise BudgetError(
-                "optimizer.iterations",
-                f"the job needs {needed:,} evaluations, over this service's limit of {max_evaluations:,}",
-            )
     scenario = build_scenario(spec.scenario, terrain_loader or TerrainFileLoader())
     c = spec.cost
     weights = CostWeights(c.length, c.threat, c.altitude, c.smoothness, c.turn_limit_deg, c.climb_limit_deg)
@@ -228,17 +217,6 @@ def completed_message(
         cached=cached,
         plots=sorted(outcome.plots) if plot_names is None else plot_names,
     )
-
-
-def failed_message(job_id: str, error: Exception) -> PlanFailed:
-    """The PlanFailed event for an input error (field named) or, marked retryable, anything else."""
-    if isinstance(error, PlanningError):
-        return PlanFailed(job_id=job_id, error=str(error), field=error.field, retryable=False)
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return PlanFailed(job_id=job_id, error=f"{where}: {first['msg']}", field=where or None, retryable=False)
-    return PlanFailed(job_id=job_id, error=f"{type(error).__name__}: {error}", retryable=True)
 
 
 def load_spec_file(path: Path) -> PlanningJobSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from quartet_contracts.schemas.planning import (
     CancelPlan,
@@ -20,7 +20,16 @@ from quartet_contracts.schemas.planning import (
     normalized_spec_hash,
     split_plan_result,
 )
-from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
+from quartet_shared.jobkind import (
+    JobKind,
+    JobOutcome,
+    JobRejected,
+    JobTopics,
+    OnProgress,
+    Progress,
+    ShouldStop,
+    problem_body,
+)
 
 from path_planner.domain.errors import PlanningError
 from path_planner.jobs import (
@@ -61,56 +70,93 @@ def job_hash(spec: PlanningJobSpec, terrain_loader: TerrainLoader) -> str:
     return plan_hash(spec, terrain_loader(source))
 
 
-def planning_kind(
-    max_evaluations: int, topics: JobTopics | None = None, terrain_loader: TerrainLoader | None = None
-) -> JobKind:
-    """The planning job kind: topics, schemas and event builders.
+class PlanningKind(JobKind[PlanRequested, PlanProgressed, PlanCompleted, PlanFailed]):
+    """The planning job kind: topics, schemas, event builders and the admission check.
 
-    Its admission check (run by the API before 202 and by the worker before running) enforces the service's
-    evaluation limit and, given a terrain loader, builds the scenario, so that an unreadable terrain file, bounds
-    beyond the terrain or a start inside a no-fly box are refused (422 at the API, dead letter on Kafka).
+    Its admission check (run by the API before 202 and by the worker before running) is the one place the
+    service's evaluation limit is enforced and, given a terrain loader, builds the scenario, so that an
+    unreadable terrain file, bounds beyond the terrain or a start inside a no-fly box are refused (422 at the
+    API, dead letter on Kafka).
     """
 
-    def check(spec: PlanningJobSpec) -> None:
+    name = KIND
+    spec_model = PlanRequested
+    progress_model = PlanProgressed
+    completed_model = PlanCompleted
+    failed_model = PlanFailed
+    cancelled_model = PlanCancelled
+
+    def __init__(
+        self, max_evaluations: int, topics: JobTopics | None = None, terrain_loader: TerrainLoader | None = None
+    ) -> None:
+        super().__init__(topics)
+        self.max_evaluations = max_evaluations
+        self.terrain_loader = terrain_loader
+
+    def check_spec(self, spec: PlanRequested) -> None:
+        """Refuse a job over the evaluation limit, or whose scenario cannot be built."""
         needed = evaluations_needed(spec)
-        if needed > max_evaluations:
+        if needed > self.max_evaluations:
             raise JobRejected(
                 "optimizer.iterations",
-                f"the job needs {needed:,} evaluations, over this service's limit of {max_evaluations:,}",
+                f"the job needs {needed:,} evaluations, over this service's limit of {self.max_evaluations:,}",
             )
-        if terrain_loader is not None:
+        if self.terrain_loader is not None:
             try:
-                build_scenario(spec.scenario, terrain_loader)
+                build_scenario(spec.scenario, self.terrain_loader)
             except PlanningError as exc:
                 raise JobRejected(exc.field, exc.message) from exc
 
-    return JobKind(
-        name=KIND,
-        topics=topics or JobTopics.of(KIND),
-        spec_model=PlanRequested,
-        progress_model=PlanProgressed,
-        completed_model=PlanCompleted,
-        failed_model=PlanFailed,
-        cancelled_model=PlanCancelled,
-        spec_hash=normalized_spec_hash if terrain_loader is None else lambda spec: job_hash(spec, terrain_loader),
-        progress_event=lambda job_id, p: PlanProgressed(
+    def spec_hash(self, spec: PlanRequested) -> str:
+        """The normalized spec hash, joined for a terrain file by the map's fingerprint."""
+        if self.terrain_loader is None:
+            return normalized_spec_hash(spec)
+        return job_hash(spec, self.terrain_loader)
+
+    def progress_event(self, job_id: str, progress: Progress) -> PlanProgressed:
+        """The progress event of one iteration of one optimizer run."""
+        return PlanProgressed(
             job_id=job_id,
-            optimizer=optimizer_name(p.label),
-            iteration=p.iteration,
-            iterations=max(1, p.total),
-            progress=min(1.0, max(0.0, p.fraction)),
-            best_cost=_finite(p.best),
-        ),
-        failed_event=lambda job_id, exc: PlanFailed(job_id=job_id, error=str(exc), field=exc.field, retryable=False),
-        cancelled_event=lambda job_id, p: PlanCancelled(
+            optimizer=optimizer_name(progress.label),
+            iteration=progress.iteration,
+            iterations=max(1, progress.total),
+            progress=min(1.0, max(0.0, progress.fraction)),
+            best_cost=_finite(progress.best),
+        )
+
+    def progress_fraction(self, event: PlanProgressed) -> float:
+        """How far the job is."""
+        return event.progress
+
+    def failed_event(self, job_id: str, failure: JobRejected) -> PlanFailed:
+        """The failed event: input errors name their field; our own failures are marked retryable."""
+        return PlanFailed(job_id=job_id, error=str(failure), field=failure.field, retryable=failure.internal)
+
+    def problem(self, event: PlanFailed) -> dict[str, Any]:
+        """422 for a plan the user can fix, 500 for our own failure."""
+        if event.retryable:
+            return problem_body(500, "Planning failed", event.error, event.field)
+        return problem_body(422, "Plan rejected", event.error, event.field)
+
+    def cancelled_event(self, job_id: str, last: Progress | None) -> PlanCancelled:
+        """The cancelled event, with the iteration and best cost reached."""
+        return PlanCancelled(
             job_id=job_id,
-            iteration=p.iteration if p is not None else 0,
-            best_cost=_finite(p.best) if p is not None and p.best is not None else None,
-        ),
-        cancel_command=lambda job_id: CancelPlan(job_id=job_id),
-        check_spec=check,
-        split_result=split_plan_result,
-    )
+            iteration=last.iteration if last is not None else 0,
+            best_cost=_finite(last.best) if last is not None and last.best is not None else None,
+        )
+
+    def cancel_command(self, job_id: str) -> CancelPlan:
+        """The cancel command."""
+        return CancelPlan(job_id=job_id)
+
+    def is_cached(self, event: PlanCompleted) -> bool:
+        """Whether the result came from the results cache."""
+        return event.cached
+
+    def split_result(self, result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The path and fitness curves go to the artifact store; the rest stays in the event."""
+        return split_plan_result(result)
 
 
 @dataclass(frozen=True)
@@ -118,12 +164,11 @@ class PlanJobRunner:
     """Runs one planning job for the job service: progress out, cancellation in, input errors as rejections."""
 
     terrain_loader: TerrainLoader | None = None
-    max_evaluations: int | None = None
     render_plots: bool = True
 
     def __call__(
         self, job_id: str, spec: PlanningJobSpec, on_progress: OnProgress, should_stop: ShouldStop
-    ) -> JobOutcome:
+    ) -> JobOutcome[PlanCompleted]:
         """Plan; the outcome holds the PlanCompleted event and the figures, or says it was cancelled."""
         total = planned_iterations(spec)
         last: list[Progress] = []
@@ -139,7 +184,6 @@ class PlanJobRunner:
                 terrain_loader=self.terrain_loader,
                 on_iteration=on_iteration,
                 should_stop=should_stop,
-                max_evaluations=self.max_evaluations,
                 render_plots=self.render_plots,
             )
         except PlanningError as exc:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quartet_shared.jobapp import JobService, service_engine
-from quartet_shared.jobservice import JobTopics
+from quartet_shared.jobkind import JobTopics
 from quartet_shared.settings import load_settings
 
 from training_worker.dataset_store import DatasetStore
 from training_worker.settings import TrainingSettings
-from training_worker.worker import KIND, TrainJobRunner, training_kind
+from training_worker.worker import KIND, TrainingKind, TrainJobRunner
 
 
 @dataclass(kw_only=True)
@@ -25,6 +25,6 @@ def bootstrap(settings: TrainingSettings | None = None) -> Trainer:
     cfg = settings or load_settings(TrainingSettings)
     engine = service_engine(cfg)
     datasets = DatasetStore(engine)
-    kind = training_kind(cfg, datasets.get, JobTopics.of(KIND, cfg.topic_prefix))
-    run = TrainJobRunner(datasets.content, cfg.max_rows, cfg.render_plots)
+    kind = TrainingKind(cfg, datasets.get, JobTopics.of(KIND, cfg.topic_prefix))
+    run = TrainJobRunner(datasets.content, cfg.render_plots)
     return Trainer.wire(cfg, kind, run, engine=engine, datasets=datasets)

@@ -21,7 +21,6 @@ from quartet_contracts.schemas.training import (
 from sklearn import datasets as sk_datasets
 
 from training_worker.domain.data import (
-    MAX_ROWS,
     Dataset,
     blobs,
     dataset_from_rows,
@@ -63,21 +62,18 @@ def load_sklearn(name: str) -> Dataset:
     return Dataset(X, y, features, "target", "classification", classes, name)
 
 
-def load_data(
-    source: DataSource, seed: int, *, uploads: UploadReader | None = None, max_rows: int = MAX_ROWS
-) -> Dataset:
-    """The dataset a job's data source describes; generators are seeded by the job's seed."""
+def load_data(source: DataSource, seed: int, *, uploads: UploadReader | None = None) -> Dataset:
+    """The dataset a job's data source describes; generators are seeded by the job's seed.
+
+    Its size was admitted before the job ran (the training kind's budget check), so no limit is checked here.
+    """
     if isinstance(source, GeneratorSource):
-        dataset = _generate(source, seed)
-    elif isinstance(source, SklearnSource):
-        dataset = load_sklearn(source.name)
-    elif isinstance(source, InlineSource):
-        dataset = dataset_from_rows(source.rows, source.label_column, source.columns, max_rows=max_rows)
-    else:
-        dataset = _read_upload(source, uploads, max_rows)
-    if dataset.n_samples > max_rows:
-        raise InvalidDataset(f"{dataset.n_samples} rows, over the limit of {max_rows}")
-    return dataset
+        return _generate(source, seed)
+    if isinstance(source, SklearnSource):
+        return load_sklearn(source.name)
+    if isinstance(source, InlineSource):
+        return dataset_from_rows(source.rows, source.label_column, source.columns)
+    return _read_upload(source, uploads)
 
 
 def _generate(source: GeneratorSource, seed: int) -> Dataset:
@@ -109,11 +105,11 @@ def _generate(source: GeneratorSource, seed: int) -> Dataset:
     raise InvalidConfig(f"unknown generator {gen!r}")
 
 
-def _read_upload(source: UploadSource, uploads: UploadReader | None, max_rows: int) -> Dataset:
+def _read_upload(source: UploadSource, uploads: UploadReader | None) -> Dataset:
     if uploads is None:
         raise InvalidConfig("this worker has no upload store, so dataset_id sources cannot be read")
     try:
         content = uploads(source.dataset_id)
     except KeyError:
         raise InvalidDataset(f"no uploaded dataset with id {source.dataset_id!r}") from None
-    return parse_csv(content, source.label_column, max_rows=max_rows, name=source.dataset_id)
+    return parse_csv(content, source.label_column, name=source.dataset_id)

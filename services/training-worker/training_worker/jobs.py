@@ -23,7 +23,6 @@ from quartet_contracts.schemas.training import (
     StepSchedule,
     Sweep,
     TrainingCompleted,
-    TrainingFailed,
     TrainingJobSpec,
     TrainingProgressed,
     WeightSimilarity,
@@ -44,7 +43,6 @@ from training_worker.domain.config import (
     SweepConfig,
     TrainConfig,
 )
-from training_worker.domain.data import MAX_ROWS
 from training_worker.domain.metrics import Similarity
 from training_worker.domain.runner import EpochReport, TrainingOutcome, train_once, train_sweep
 
@@ -52,7 +50,6 @@ __all__ = [
     "EpochReport",
     "TrainingOutcome",
     "completed_message",
-    "failed_message",
     "progress_message",
     "run_job",
     "train_config",
@@ -65,10 +62,9 @@ def run_job(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     uploads: UploadReader | None = None,
-    max_rows: int = MAX_ROWS,
 ) -> TrainingOutcome:
     """Load the spec's data and run its single fit or λ sweep; raises Cancelled if should_stop says so."""
-    dataset = load_data(spec.data, spec.seed, uploads=uploads, max_rows=max_rows)
+    dataset = load_data(spec.data, spec.seed, uploads=uploads)
     config = train_config(spec)
     label = spec.model.kind
     if isinstance(spec.mode, Sweep):
@@ -209,8 +205,3 @@ def completed_message(
 
 def _similarity(sim: Similarity) -> WeightSimilarity:
     return WeightSimilarity(dot=sim.dot, cosine=sim.cosine, l1=sim.l1, l2=sim.l2)
-
-
-def failed_message(job_id: str, error: Exception) -> TrainingFailed:
-    """The failure event for an error raised by run_job."""
-    return TrainingFailed(job_id=job_id, error_type=type(error).__name__, detail=str(error)[:10_000])

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
 from quartet_contracts.schemas.training import Blobs as BlobsData
 from quartet_contracts.schemas.training import (
     CancelTraining,
@@ -29,10 +28,20 @@ from quartet_contracts.schemas.training import (
     normalized_spec_hash,
     split_training_result,
 )
-from quartet_shared.jobservice import JobKind, JobOutcome, JobRejected, JobTopics, OnProgress, Progress, ShouldStop
+from quartet_shared.jobkind import (
+    JobKind,
+    JobOutcome,
+    JobRejected,
+    JobTopics,
+    OnProgress,
+    Progress,
+    ShouldStop,
+    problem_body,
+)
 
 from training_worker.dataset_store import DatasetRecord
 from training_worker.datasets import UploadReader, load_sklearn
+from training_worker.domain.data import check_rows
 from training_worker.domain.errors import (
     Cancelled,
     Diverged,
@@ -46,6 +55,8 @@ from training_worker.settings import TrainingSettings
 
 KIND = "training"
 INTERNAL_ERROR = "InternalError"
+# A job refused by the service's own limits, not by a domain error.
+REJECTED = "Rejected"
 
 DatasetLookup = Callable[[str], DatasetRecord | None]
 
@@ -107,10 +118,10 @@ def _upload_size(data: UploadSource, datasets: DatasetLookup | None) -> DataSize
 def check_budget(spec: TrainingJobSpec, settings: TrainingSettings, datasets: DatasetLookup | None = None) -> None:
     """Refuse a job whose data or work is over this service's limits, naming the field to change."""
     size = data_size(spec, datasets)
-    if size.rows > settings.max_rows:
-        raise JobRejected(
-            size.field, f"the data has {size.rows:,} rows, over this service's limit of {settings.max_rows:,}"
-        )
+    try:
+        check_rows(size.rows, settings.max_rows)
+    except InvalidDataset as exc:
+        raise JobRejected(size.field, str(exc)) from exc
     epochs = spec.planned_epochs()
     if epochs > settings.max_epochs:
         raise JobRejected(
@@ -183,57 +194,73 @@ def progress_event(job_id: str, progress: Progress) -> TrainingProgressed:
     )
 
 
-def failed_event(job_id: str, exc: JobRejected) -> TrainingFailed:
-    """The failure event: the domain error's type when it has one, else an internal error."""
-    cause = exc.__cause__
-    error_type = type(cause).__name__ if isinstance(cause, TrainingError) else INTERNAL_ERROR
-    return TrainingFailed(job_id=job_id, error_type=error_type, detail=exc.message[:10_000], field=exc.field)
-
-
-def problem_of(event: BaseModel) -> dict[str, Any]:
-    """The problem body of a failed job: 422 for input the user can fix, 500 for our own failure."""
-    message = TrainingFailed.model_validate(event.model_dump())
-    internal = message.error_type == INTERNAL_ERROR
-    problem: dict[str, Any] = {
-        "title": "Training failed" if internal else f"Training failed: {message.error_type}",
-        "status": 500 if internal else 422,
-        "detail": message.detail,
-        "error_type": message.error_type,
-    }
-    if message.field:
-        problem["field"] = message.field
-    return problem
-
-
-def training_kind(
-    settings: TrainingSettings, datasets: DatasetLookup | None = None, topics: JobTopics | None = None
-) -> JobKind:
+class TrainingKind(JobKind[TrainingRequested, TrainingProgressed, TrainingCompleted, TrainingFailed]):
     """The training job kind: topics, schemas, event builders and the budget check."""
 
-    def check(spec: TrainingJobSpec) -> None:
-        check_budget(spec, settings, datasets)
+    name = KIND
+    spec_model = TrainingRequested
+    progress_model = TrainingProgressed
+    completed_model = TrainingCompleted
+    failed_model = TrainingFailed
+    cancelled_model = TrainingCancelled
 
-    def cancelled(job_id: str, progress: Progress | None) -> TrainingCancelled:
-        epoch = progress.iteration if progress is not None and progress.iteration >= 1 else None
+    def __init__(
+        self, settings: TrainingSettings, datasets: DatasetLookup | None = None, topics: JobTopics | None = None
+    ) -> None:
+        super().__init__(topics)
+        self.settings = settings
+        self.datasets = datasets
+
+    def check_spec(self, spec: TrainingRequested) -> None:
+        """Refuse a job over this service's limits (rows, epochs, work) or naming a missing upload."""
+        check_budget(spec, self.settings, self.datasets)
+
+    def spec_hash(self, spec: TrainingRequested) -> str:
+        """The normalized spec hash."""
+        return normalized_spec_hash(spec)
+
+    def progress_event(self, job_id: str, progress: Progress) -> TrainingProgressed:
+        """The progress event of one epoch."""
+        return progress_event(job_id, progress)
+
+    def progress_fraction(self, event: TrainingProgressed) -> float:
+        """How far the job is."""
+        return event.progress
+
+    def failed_event(self, job_id: str, failure: JobRejected) -> TrainingFailed:
+        """The failure event: the domain error's type when it has one, else a rejection or an internal error."""
+        cause = failure.__cause__
+        if isinstance(cause, TrainingError):
+            error_type = type(cause).__name__
+        else:
+            error_type = INTERNAL_ERROR if failure.internal else REJECTED
+        return TrainingFailed(
+            job_id=job_id, error_type=error_type, detail=failure.message[:10_000], field=failure.field
+        )
+
+    def problem(self, event: TrainingFailed) -> dict[str, Any]:
+        """422 for input the user can fix, 500 for our own failure."""
+        if event.error_type == INTERNAL_ERROR:
+            return problem_body(500, "Training failed", event.detail, event.field, error_type=event.error_type)
+        title = f"Training failed: {event.error_type}"
+        return problem_body(422, title, event.detail, event.field, error_type=event.error_type)
+
+    def cancelled_event(self, job_id: str, last: Progress | None) -> TrainingCancelled:
+        """The cancelled event, with the last epoch reached."""
+        epoch = last.iteration if last is not None and last.iteration >= 1 else None
         return TrainingCancelled(job_id=job_id, epoch=epoch)
 
-    return JobKind(
-        name=KIND,
-        topics=topics or JobTopics.of(KIND),
-        spec_model=TrainingRequested,
-        progress_model=TrainingProgressed,
-        completed_model=TrainingCompleted,
-        failed_model=TrainingFailed,
-        cancelled_model=TrainingCancelled,
-        spec_hash=normalized_spec_hash,
-        progress_event=progress_event,
-        failed_event=failed_event,
-        cancelled_event=cancelled,
-        cancel_command=lambda job_id: CancelTraining(job_id=job_id),
-        check_spec=check,
-        problem_of=problem_of,
-        split_result=split_training_result,
-    )
+    def cancel_command(self, job_id: str) -> CancelTraining:
+        """The cancel command."""
+        return CancelTraining(job_id=job_id)
+
+    def is_cached(self, event: TrainingCompleted) -> bool:
+        """Whether the result came from the results cache."""
+        return event.cached
+
+    def split_result(self, result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Histories, weights and the sweep go to the artifact store; the rest stays in the event."""
+        return split_training_result(result)
 
 
 @dataclass(frozen=True)
@@ -241,12 +268,11 @@ class TrainJobRunner:
     """Runs one training job for the job service: per-epoch progress out, cancellation in, plots rendered."""
 
     uploads: UploadReader | None = None
-    max_rows: int = 200_000
     render_plots: bool = True
 
     def __call__(
         self, job_id: str, spec: TrainingJobSpec, on_progress: OnProgress, should_stop: ShouldStop
-    ) -> JobOutcome:
+    ) -> JobOutcome[TrainingCompleted]:
         """Train; the outcome holds the TrainingCompleted event and its figures, or says it was cancelled."""
         last: list[EpochProgress] = []
 
@@ -256,9 +282,7 @@ class TrainJobRunner:
             on_progress(progress)
 
         try:
-            outcome = run_job(
-                spec, on_epoch=on_epoch, should_stop=should_stop, uploads=self.uploads, max_rows=self.max_rows
-            )
+            outcome = run_job(spec, on_epoch=on_epoch, should_stop=should_stop, uploads=self.uploads)
         except Cancelled:
             return JobOutcome(None, cancelled=True, last=last[-1] if last else None)
         except TrainingError as exc:
@@ -273,11 +297,9 @@ __all__ = [
     "DataSize",
     "EpochProgress",
     "TrainJobRunner",
+    "TrainingKind",
     "check_budget",
     "data_size",
-    "failed_event",
-    "problem_of",
     "progress_event",
     "rejection",
-    "training_kind",
 ]

@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from path_planner.domain.errors import BudgetError, TerrainError
+from fastapi import FastAPI
+from path_planner.domain.errors import TerrainError
 from path_planner.jobs import (
     completed_message,
-    failed_message,
     load_spec_file,
     planned_iterations,
     run_job,
 )
 from path_planner.terrain_io import TerrainFileLoader
-from path_planner.worker import PlanJobRunner, planning_kind
+from path_planner.worker import PlanJobRunner, PlanningKind
 from pydantic import ValidationError
 from quartet_contracts.schemas.planning import (
     FileTerrain,
@@ -29,7 +29,8 @@ from quartet_contracts.schemas.planning import (
     PlanRequested,
     normalized_spec_hash,
 )
-from quartet_shared.jobservice import JobRejected, Progress
+from quartet_shared.jobkind import failure_of
+from quartet_shared.jobservice import JobRejected, Progress, job_router
 from quartet_shared.safe_yaml import YamlTooComplex
 
 from tests.support.hostile_yaml import alias_bomb
@@ -106,15 +107,17 @@ def test_cancel_stops_at_the_next_iteration() -> None:
 
 
 def test_service_limit_and_failures() -> None:
-    with pytest.raises(BudgetError) as err:
-        run_job(small_spec(compare=["boa"]), max_evaluations=500)
+    kind = PlanningKind(500)
+    with pytest.raises(JobRejected) as err:
+        kind.check_spec(small_spec(compare=["boa"]))
     assert "600" in str(err.value)
-    failed = failed_message("j", err.value)
+    failed = kind.failed_event("j", err.value)
     assert failed.field == "optimizer.iterations" and not failed.retryable
-    with pytest.raises(ValidationError) as invalid:
-        small_spec(seed=-1)
-    assert failed_message("j", invalid.value).field == "seed"
-    assert failed_message("j", RuntimeError("boom")).retryable
+    rejected = kind.problem(failed)
+    assert (rejected["status"], rejected["errors"][0]["field"]) == (422, "optimizer.iterations")
+    crashed = kind.failed_event("j", failure_of(RuntimeError("boom")))
+    assert crashed.retryable and crashed.error == "RuntimeError: boom"
+    assert kind.problem(crashed)["status"] == 500
 
 
 def test_missing_terrain_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -153,7 +156,7 @@ def test_three_scenario_files_exist() -> None:
 
 
 def test_progress_events_name_the_optimizer() -> None:
-    kind = planning_kind(10_000)
+    kind = PlanningKind(10_000)
     event = kind.progress_event("j", Progress(16, 31, 16 / 31, 1234.5, label="spso"))
     assert isinstance(event, PlanProgressed)
     assert (event.optimizer, event.iteration, event.iterations, event.best_cost) == ("spso", 16, 31, 1234.5)
@@ -172,7 +175,7 @@ def test_runner_labels_progress_with_the_running_optimizer() -> None:
 def test_admission_builds_the_scenario_and_names_what_is_wrong(tmp_path: Path) -> None:
     np.save(tmp_path / "flat.npy", np.zeros((100, 100)))
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    kind = planning_kind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
+    kind = PlanningKind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
     kind.check_spec(small_spec())
 
     def rejected(**scenario: Any) -> JobRejected:
@@ -193,7 +196,7 @@ def test_admission_builds_the_scenario_and_names_what_is_wrong(tmp_path: Path) -
     # without a loader only the budget is checked
     broken = small_spec().model_dump()
     broken["scenario"]["terrain"] = {"kind": "file", "path": "bad.npz"}
-    planning_kind(10_000).check_spec(PlanningJobSpec.model_validate(broken))
+    PlanningKind(10_000).check_spec(PlanningJobSpec.model_validate(broken))
 
 
 def test_the_terrain_loader_keeps_recent_terrains_until_the_file_changes(tmp_path: Path) -> None:
@@ -221,7 +224,7 @@ def test_cache_key_follows_the_terrain_file_content_not_only_its_name(tmp_path: 
     data["scenario"]["terrain"] = {"kind": "file", "path": "map.npy"}
     spec = PlanningJobSpec.model_validate(data)
     np.save(tmp_path / "map.npy", np.zeros((200, 200)))
-    kind = planning_kind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
+    kind = PlanningKind(10_000, terrain_loader=TerrainFileLoader(tmp_path))
     before = kind.spec_hash(spec)
     assert before != normalized_spec_hash(spec)
     assert run_job(spec, terrain_loader=TerrainFileLoader(tmp_path), render_plots=False).spec_hash == before
@@ -231,3 +234,12 @@ def test_cache_key_follows_the_terrain_file_content_not_only_its_name(tmp_path: 
     assert kind.spec_hash(spec) != before
     # analytic terrain is all in the spec: its key is the spec's own hash
     assert kind.spec_hash(small_spec()) == normalized_spec_hash(small_spec())
+
+
+def test_openapi_documents_the_jobs_status_and_result_models() -> None:
+    app = FastAPI()
+    app.include_router(job_router(PlanningKind(10_000)))
+    paths = app.openapi()["paths"]
+    for path, model in (("/jobs/{job_id}", "JobPublic"), ("/jobs/{job_id}/result", "PlanCompleted")):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}

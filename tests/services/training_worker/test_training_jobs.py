@@ -11,7 +11,6 @@ from training_worker.domain.errors import Cancelled, IncompatibleData, InvalidCo
 from training_worker.jobs import (
     EpochReport,
     completed_message,
-    failed_message,
     progress_message,
     run_job,
     train_config,
@@ -128,12 +127,6 @@ def test_classification_upload_checked_against_the_model() -> None:
     assert outcome.train.class_names == ("a", "b", "c")
 
 
-def test_service_row_limit_applies() -> None:
-    spec = TrainingJobSpec.model_validate({})
-    with pytest.raises(InvalidDataset, match="500 rows, over the limit of 100"):
-        run_job(spec, max_rows=100)
-
-
 def test_cancellation_raises_cancelled_within_one_epoch() -> None:
     spec = TrainingJobSpec.model_validate({"epochs": 10_000})
     seen: list[EpochReport] = []
@@ -141,8 +134,6 @@ def test_cancellation_raises_cancelled_within_one_epoch() -> None:
         run_job(spec, on_epoch=seen.append, should_stop=lambda: len(seen) >= 3)
     assert len(seen) == 3
     assert info.value.epoch == 4
-    failed = failed_message("job-2", info.value)
-    assert failed.error_type == "Cancelled"
 
 
 def test_train_config_maps_the_spec() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
 from kafka.consumer.fetcher import ConsumerRecord
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef
@@ -24,7 +25,17 @@ from quartet_contracts.schemas.training import (
 from quartet_shared.artifacts import ArtifactStore, ResultStore, job_artifacts
 from quartet_shared.consumer import Context
 from quartet_shared.db import make_engine
-from quartet_shared.jobservice import JobOutcome, JobRejected, JobWorker, OnProgress, Progress, ShouldStop, WorkerPorts
+from quartet_shared.jobkind import failure_of
+from quartet_shared.jobservice import (
+    JobOutcome,
+    JobRejected,
+    JobWorker,
+    OnProgress,
+    Progress,
+    ShouldStop,
+    WorkerPorts,
+    job_router,
+)
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import delete
 from training_worker.dataset_store import DatasetRecord
@@ -33,17 +44,16 @@ from training_worker.jobs import EpochReport
 from training_worker.settings import TrainingSettings
 from training_worker.worker import (
     EpochProgress,
+    TrainingKind,
     TrainJobRunner,
     check_budget,
     data_size,
-    failed_event,
-    problem_of,
     progress_event,
     rejection,
-    training_kind,
 )
 
 LIMITS = TrainingSettings(max_rows=1000, max_epochs=10_000, max_work=1e8)
+KIND = TrainingKind(LIMITS)
 UPLOADED = DatasetRecord(
     id="abc", name="houses", size_bytes=100, rows=500, columns=["area", "price", "age"], created_at=datetime.now(UTC)
 )
@@ -125,15 +135,20 @@ def test_failed_events_and_their_problems() -> None:
     try:
         raise rejection(Diverged("training diverged")) from Diverged("training diverged")
     except JobRejected as exc:
-        event = failed_event("j1", exc)
+        event = KIND.failed_event("j1", exc)
     assert (event.error_type, event.field, event.detail) == ("Diverged", "optimizer.lr", "training diverged")
-    problem = problem_of(event)
+    problem = KIND.problem(event)
     assert problem["status"] == 422
     assert problem["field"] == "optimizer.lr"
-    internal = failed_event("j2", JobRejected(None, "RuntimeError: disk full"))
+    assert problem["errors"] == [{"field": "optimizer.lr", "message": "training diverged"}]
+    internal = KIND.failed_event("j2", failure_of(RuntimeError("disk full")))
     assert internal.error_type == "InternalError"
-    assert problem_of(internal)["status"] == 500
-    assert "field" not in problem_of(internal)
+    assert internal.detail == "RuntimeError: disk full"
+    assert KIND.problem(internal)["status"] == 500
+    assert "field" not in KIND.problem(internal)
+    over = KIND.failed_event("j3", rejected({"epochs": 20_000}))
+    assert over.error_type == "Rejected"
+    assert KIND.problem(over)["status"] == 422
 
 
 def test_progress_events_carry_the_epoch_report_with_finite_numbers() -> None:
@@ -168,7 +183,7 @@ def test_the_runner_stops_at_the_next_epoch_when_asked() -> None:
     assert outcome.completed is None
     assert len(seen) == 7
     assert outcome.last is not None and outcome.last.iteration == 7
-    kind = training_kind(LIMITS)
+    kind = TrainingKind(LIMITS)
     assert kind.cancelled_event("j1", outcome.last).model_dump()["epoch"] == 7
 
 
@@ -232,7 +247,7 @@ def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) 
         runs.append(job_id)
         return inner(job_id, job, on_progress, should_stop)
 
-    worker = JobWorker(training_kind(LIMITS), KernelSettings(), run, ports)
+    worker = JobWorker(TrainingKind(LIMITS), KernelSettings(), run, ports)
     job = spec(model={"kind": "polynomial", "degree": 3}, optimizer={"kind": "closed_form"})
     (first,) = _handle(worker, job, "job-1")
     assert first.data["cached"] is False
@@ -272,7 +287,7 @@ def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_e
         runs.append(job_id)
         return TrainJobRunner(render_plots=False)(job_id, job, on_progress, should_stop)
 
-    kind = training_kind(LIMITS)
+    kind = TrainingKind(LIMITS)
     worker = JobWorker(kind, KernelSettings(), run, ports)
     job = spec(model={"kind": "polynomial", "degree": 3}, optimizer={"kind": "closed_form"})
     (computed,) = _handle(worker, job, "old-1")
@@ -288,3 +303,12 @@ def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_e
     assert served.data["history"] is None and served.data["weights"] is None
     ref = ResultRef.model_validate(served.data["result_ref"])
     assert ports.artifacts.get_parts("old-2", ref) == stored
+
+
+def test_openapi_documents_the_jobs_status_and_result_models() -> None:
+    app = FastAPI()
+    app.include_router(job_router(KIND))
+    paths = app.openapi()["paths"]
+    for path, model in (("/jobs/{job_id}", "JobPublic"), ("/jobs/{job_id}/result", "TrainingCompleted")):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}

@@ -18,7 +18,6 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 Task = Literal["regression", "classification"]
 
-MAX_ROWS = 1_000_000
 MAX_CELLS = 50_000_000
 MAX_CSV_BYTES = 256 * 1024 * 1024
 MAX_CLASSES = 100
@@ -192,6 +191,12 @@ def two_class_shapes(
     return Dataset(X[order], y[order], ("x0", "x1"), "label", "classification", ("class_0", "class_1"), shape)
 
 
+def check_rows(rows: int, limit: int | None) -> None:
+    """The one check of the row limit (an upload as it is parsed, a job's data at admission); None: no limit."""
+    if limit is not None and rows > limit:
+        raise InvalidDataset(f"{rows:,} rows, over the limit of {limit:,}")
+
+
 # User data -----------------------------------------------------------------------------------------
 
 
@@ -200,7 +205,7 @@ def dataset_from_rows(
     label_column: str | int = -1,
     columns: Sequence[str] | None = None,
     *,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
     name: str = "inline",
 ) -> Dataset:
     """A dataset from rows of cells; the label column may hold numbers or class names."""
@@ -218,7 +223,7 @@ def parse_csv(
     label_column: str | int = -1,
     *,
     header: bool | None = None,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
     max_bytes: int = MAX_CSV_BYTES,
     name: str = "csv",
 ) -> Dataset:
@@ -281,7 +286,7 @@ def _build(
     label_column: str | int,
     *,
     first_row: int,
-    max_rows: int,
+    max_rows: int | None,
     name: str,
     lines: list[tuple[int, list[str]]] | None = None,
 ) -> Dataset:
@@ -289,8 +294,7 @@ def _build(
         return f"line {lines[i][0]}" if lines is not None else f"row {first_row + i}"
 
     width = len(names)
-    if len(rows) > max_rows:
-        raise InvalidDataset(f"{len(rows)} rows, over the limit of {max_rows}")
+    check_rows(len(rows), max_rows)
     if len(rows) * width > MAX_CELLS:
         raise InvalidDataset(f"{len(rows) * width} cells, over the limit of {MAX_CELLS}")
     if width < 2:
