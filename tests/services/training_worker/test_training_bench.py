@@ -26,3 +26,13 @@ def test_quick_benchmark_reports_every_section(monkeypatch: pytest.MonkeyPatch) 
     assert report.count("target ≤ 1.2×") == 1
     assert report.count("target ≥ 1.0×") == 1
     assert "relative difference (w, b) |" in report
+    for heading in ("### Ridge path, leave-one-out", "### Logistic path, 5-fold", "### MLP on digits"):
+        assert heading in report
+    assert report.count("target ≤ 1.0×") == 2
+    assert report.count("goal ≤ 1.0×") == 1
+    # Whatever the timing, our leave-one-out errors and best λ agree with RidgeCV's.
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    ours = [cell.strip() for cell in rows["ours (one eigendecomposition of XcᵀXc, all λ in two products)"].split("|")]
+    theirs = [cell.strip() for cell in rows['sklearn `RidgeCV(gcv_mode="svd")`'].split("|")]
+    assert float(ours[-2]) < 1e-8
+    assert ours[-3] == theirs[-3]

@@ -203,6 +203,35 @@ def test_a_result_over_the_brokers_limit_arrives_once_and_whole_by_claim_check(
     assert results(trainer, again) == [COMPLETED]
 
 
+def test_a_network_result_with_weights_over_the_brokers_limit_goes_by_claim_check(
+    client: TestClient, trainer: Trainer
+) -> None:
+    """Two wide hidden layers on digits: 64·1024 + 1024·256 weights, several MiB of JSON, in two epochs."""
+    spec = {
+        "model": {"kind": "mlp", "hidden": [1024, 256], "head": "softmax"},
+        "optimizer": {"kind": "adam", "lr": 0.001, "batch_size": 256},
+        "epochs": 2,
+        "regularization": {"kind": "decoupled", "lam": 0.01},
+        "data": {"kind": "sklearn", "name": "digits"},
+    }
+    job_id = client.post("/jobs", json=spec).json()["id"]
+    wait_status(client, job_id, "succeeded", timeout_s=300)
+    answer = client.get(f"/jobs/{job_id}/result")
+    assert len(answer.content) > 2 * 1024 * 1024
+    whole = answer.json()
+    assert [(len(layer["weights"]), len(layer["weights"][0])) for layer in whole["hidden_layers"]] == [
+        (1024, 64),
+        (256, 1024),
+    ]
+    assert [len(row) for row in whole["weights"]] == [256] * 10
+    (event,) = [e for e in committed_events(trainer.settings, trainer.kind.topics.results) if e.subject == job_id]
+    assert event.type == COMPLETED
+    assert len(event.to_kafka()[1]) < 4096, "the event carries a bounded summary"
+    assert event.data["hidden_layers"] is None and event.data["weights"] is None
+    assert event.data["result_ref"]["size"] > 1024 * 1024
+    assert event.data["layer_similarity"] == whole["layer_similarity"]
+
+
 def test_progress_is_per_epoch_and_throttled(client: TestClient, trainer: Trainer) -> None:
     job_id = client.post("/jobs", json=gd_spec(epochs=3000)).json()["id"]
     job = wait_status(client, job_id, "succeeded")
@@ -328,14 +357,22 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
         data={"model": {"kind": "mlp", "hidden": [8, 8, 8, 8], "head": "softmax"}},
         key="deep-net",
     )
-    for envelope in (malformed, over, network):
+    empty_layer, wrong_head, too_big = (
+        Envelope(type="quartet.training.TrainingRequested.v1", source="/tests", data=data, key=key)
+        for key, data in (
+            ("empty-layer", {"model": {"kind": "mlp", "hidden": [16, 0]}}),
+            ("wrong-head", {"model": {"kind": "mlp", "head": "sigmoid"}, "data": {"kind": "sklearn", "name": "iris"}}),
+            ("too-big", {"model": {"kind": "mlp", "hidden": [4096, 4096]}, "epochs": 1000}),
+        )
+    )
+    for envelope in (malformed, over, network, empty_layer, wrong_head, too_big):
         producer.send_confirmed(trainer.kind.topics.jobs, envelope)
     producer.close()
 
     def dead() -> bool:
-        return len(list_dead_letters(trainer.settings, trainer.kind.topics.jobs)) == 3
+        return len(list_dead_letters(trainer.settings, trainer.kind.topics.jobs)) == 6
 
-    wait_until(dead, 60, "three dead letters")
+    wait_until(dead, 60, "six dead letters")
     letters = {letter.ce_id: letter for letter in list_dead_letters(trainer.settings, trainer.kind.topics.jobs)}
     bad = letters[malformed.id]
     assert bad.reason["dlq_error_type"] == "SchemaError"
@@ -351,6 +388,10 @@ def test_malformed_and_over_budget_jobs_are_dead_lettered_with_reasons(client: T
     deep = letters[network.id]
     assert deep.reason["dlq_error_type"] == "SchemaError"
     assert "model.mlp.hidden: Tuple should have at most 3 items" in deep.reason["dlq_error_message"]
+    assert "model.mlp.hidden.1" in letters[empty_layer.id].reason["dlq_error_message"]
+    assert "model.head" in letters[wrong_head.id].reason["dlq_error_message"]
+    assert "model.hidden" in letters[too_big.id].reason["dlq_error_message"]
+    assert "multiply-adds" in letters[too_big.id].reason["dlq_error_message"]
     wait_until(lambda: results(trainer, malformed.id) == [FAILED], 60, "the malformed job's failed outcome")
 
 
