@@ -25,7 +25,10 @@ MAX_THREATS = 200
 MAX_ZONES = 500
 MAX_TERRAIN_CELLS = 4_000_000
 
-OptimizerName = Literal["boa", "iboa", "pso", "spso", "astar"]
+OptimizerName = Literal["boa", "iboa", "pso", "spso", "lshade", "jso", "astar"]
+SHRINKING_POPULATION = ("lshade", "jso")
+SHRINKING_POPULATION_MIN = 4
+"""L-SHADE and jSO shrink their population linearly down to 4 individuals."""
 EncodingName = Literal["spherical", "cartesian"]
 Point3 = tuple[float, float, float]
 Range = tuple[float, float]
@@ -238,7 +241,7 @@ class PlanningJobSpec(Message):
     encoding: EncodingName | None = None
     optimizer: OptimizerSpec = OptimizerSpec()
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    compare: list[OptimizerName] = Field(default_factory=list, max_length=5)
+    compare: list[OptimizerName] = Field(default_factory=list, max_length=6)
 
     @field_validator("compare")
     @classmethod
@@ -251,6 +254,12 @@ class PlanningJobSpec(Message):
     def _consistent(self) -> PlanningJobSpec:
         if self.encoding == "cartesian" and ("spso" in self.compare or self.optimizer.name == "spso"):
             raise ValueError("encoding: spso is PSO in the spherical encoding and cannot run cartesian")
+        shrinking = sorted({self.optimizer.name, *self.compare} & set(SHRINKING_POPULATION))
+        if shrinking and self.optimizer.population < SHRINKING_POPULATION_MIN:
+            raise ValueError(
+                f"optimizer.population: {' and '.join(shrinking)} reduce the population to "
+                f"{SHRINKING_POPULATION_MIN} and need at least that many, got {self.optimizer.population}"
+            )
         runs = 1 + sum(1 for name in self.compare if name != self.optimizer.name)
         if runs * self.optimizer.evaluations > MAX_EVALUATIONS:
             raise ValueError(

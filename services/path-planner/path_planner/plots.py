@@ -19,8 +19,16 @@ from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import FloatArray
 
 _SURFACE_CELLS = 90
-_COLOURS = {"iboa": "#d62728", "boa": "#ff7f0e", "spso": "#1f77b4", "pso": "#2ca02c", "astar": "#9467bd"}
-_LABELS = {"iboa": "IBOA", "boa": "BOA", "spso": "SPSO", "pso": "PSO", "astar": "A*"}
+_COLOURS = {
+    "iboa": "#d62728",
+    "boa": "#ff7f0e",
+    "spso": "#1f77b4",
+    "pso": "#2ca02c",
+    "astar": "#9467bd",
+    "lshade": "#8c564b",
+    "jso": "#17becf",
+}
+_LABELS = {"iboa": "IBOA", "boa": "BOA", "spso": "SPSO", "pso": "PSO", "astar": "A*", "lshade": "L-SHADE", "jso": "jSO"}
 
 
 def _png(fig: Figure) -> bytes:

@@ -85,6 +85,16 @@ def test_run_job_with_comparison_and_progress() -> None:
     assert PlanCompleted.model_validate_json(msg.model_dump_json()) == msg
 
 
+def test_lshade_and_jso_in_a_job_and_its_comparison() -> None:
+    spec = small_spec(optimizer={"name": "lshade", "population": 20, "iterations": 15}, compare=["jso", "iboa"])
+    out = run_job(spec, render_plots=False)
+    runs = (out.primary, *out.comparison)
+    assert [r.optimizer for r in runs] == ["lshade", "jso", "iboa"]
+    assert [(r.encoding, r.evaluations, r.curve.size) for r in runs] == [("spherical", 300, 15)] * 3
+    assert out.primary.feasible, out.primary.problems
+    assert [c.optimizer for c in completed_message("job-l", out).comparison] == ["jso", "iboa"]
+
+
 def test_run_job_is_deterministic() -> None:
     a = run_job(small_spec(), render_plots=False)
     b = run_job(small_spec(), render_plots=False)

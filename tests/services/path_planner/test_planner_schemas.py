@@ -99,6 +99,15 @@ def test_budget_hard_maximum() -> None:
     assert any("compare" in m for _, m in found), found
 
 
+def test_lshade_and_jso_are_choices_and_need_four_individuals() -> None:
+    every = ["boa", "iboa", "pso", "spso", "lshade", "jso", "astar"]
+    spec = PlanningJobSpec.model_validate({**with_("optimizer", {"name": "lshade"}), "compare": every[:4] + every[5:]})
+    assert spec.optimizer.name == "lshade" and len(spec.compare) == 6
+    found = errors({**with_("optimizer", {"name": "iboa", "population": 3}), "compare": ["jso"]})
+    assert any("population" in m and "jso" in m for _, m in found), found
+    assert PlanningJobSpec.model_validate(with_("optimizer", {"name": "iboa", "population": 3})).compare == []
+
+
 def test_unknown_fields_are_rejected() -> None:
     found = errors({**base(), "sed": 1})
     assert found[0][0] == "sed"

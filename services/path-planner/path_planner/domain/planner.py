@@ -17,8 +17,15 @@ from path_planner.domain.optimizers.base import OnIteration, ShouldStop
 from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import FloatArray
 
-OPTIMIZER_NAMES = ("boa", "iboa", "pso", "spso", "astar")
-DEFAULT_ENCODING = {"boa": "spherical", "iboa": "spherical", "pso": "cartesian", "spso": "spherical"}
+OPTIMIZER_NAMES = ("boa", "iboa", "pso", "spso", "lshade", "jso", "astar")
+DEFAULT_ENCODING = {
+    "boa": "spherical",
+    "iboa": "spherical",
+    "pso": "cartesian",
+    "spso": "spherical",
+    "lshade": "spherical",
+    "jso": "spherical",
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from path_planner.domain.optimizers import Budget, make_optimizer
 from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import FloatArray
 
-NAMES = ["boa", "iboa", "pso", "spso"]
+NAMES = ["boa", "iboa", "pso", "spso", "lshade", "jso"]
 
 
 def objective(sc: Scenario) -> tuple[SphericalEncoding, PathCost]:

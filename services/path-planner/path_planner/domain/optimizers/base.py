@@ -81,6 +81,7 @@ class SearchRun:
         self.best_cost = float("inf")
         self.curve: list[float] = []
         self.cancelled = False
+        self.done = False
         self._t0 = time.perf_counter()
 
     @property
@@ -105,11 +106,28 @@ class SearchRun:
         if self._on_iteration is not None:
             self._on_iteration(it, self.best_cost, it / self.iterations)
         if it >= self.iterations:
-            return False
-        if self._should_stop is not None and self._should_stop():
-            self.cancelled = True
-            return False
-        return True
+            self.done = True
+        elif self._should_stop is not None and self._should_stop():
+            self.cancelled = self.done = True
+        return not self.done
+
+    def evaluate_in_iterations(self, vectors: FloatArray) -> FloatArray:
+        """Evaluate `vectors` in order, closing an iteration at every `population` evaluations.
+
+        For optimizers whose generations do not match the budget's population (a shrinking population):
+        the curve, the callbacks and cancellation keep the same rhythm as everyone else's. Returns the
+        values of the vectors evaluated, fewer than given when the run ends on the way.
+        """
+        parts: list[FloatArray] = []
+        start = 0
+        while start < vectors.shape[0] and not self.done:
+            room = self.population * (self.iteration + 1) - self.evaluations
+            parts.append(self.evaluate(vectors[start : start + room]))
+            start += parts[-1].shape[0]
+            if self.evaluations == self.population * (self.iteration + 1):
+                self.end_iteration()
+        res: FloatArray = np.concatenate(parts) if parts else np.empty(0)
+        return res
 
     def result(self) -> OptimizeResult:
         """The outcome so far."""
@@ -156,4 +174,10 @@ class Optimizer(ABC):
 def uniform_population(rng: np.random.Generator, n: int, lo: FloatArray, hi: FloatArray) -> FloatArray:
     """`n` points drawn uniformly in the box."""
     res: FloatArray = lo + rng.random((n, lo.size)) * (hi - lo)
+    return res
+
+
+def bounce_back(trial: FloatArray, parent: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
+    """Coordinates outside the box go halfway from the parent to the violated bound."""
+    res: FloatArray = np.where(trial < lo, 0.5 * (parent + lo), np.where(trial > hi, 0.5 * (parent + hi), trial))
     return res

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from path_planner.domain.optimizers.base import Optimizer, SearchRun, uniform_population
+from path_planner.domain.optimizers.base import Optimizer, SearchRun, bounce_back, uniform_population
 from path_planner.domain.types import FloatArray
 
 
@@ -43,12 +43,6 @@ def levy(rng: np.random.Generator, shape: tuple[int, ...], beta: float = 1.5) ->
     u = rng.normal(0.0, sigma, shape)
     v = rng.normal(0.0, 1.0, shape)
     res: FloatArray = u / np.abs(v) ** (1 / beta)
-    return res
-
-
-def bounce_back(trial: FloatArray, parent: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
-    """Coordinates outside the box go halfway from the parent to the violated bound."""
-    res: FloatArray = np.where(trial < lo, 0.5 * (parent + lo), np.where(trial > hi, 0.5 * (parent + hi), trial))
     return res
 
 
