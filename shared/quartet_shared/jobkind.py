@@ -57,9 +57,12 @@ def failure_of(error: BaseException) -> JobRejected:
 
 
 def problem_body(status: int, title: str, detail: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
-    """An RFC 9457 problem body of a failed job; a named field is also listed in `errors`, as every 422 lists it."""
+    """An RFC 9457 problem body of a failed job; a named field leads the detail and is listed in `errors`, as
+    every 422 lists it."""
     body: dict[str, Any] = {"status": status, "title": title, "detail": detail, **extra}
     if field:
+        if not detail.startswith(f"{field}:"):
+            body["detail"] = f"{field}: {detail}"
         body["field"] = field
         body["errors"] = [{"field": field, "message": detail}]
     return body

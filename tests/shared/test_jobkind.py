@@ -64,6 +64,8 @@ def test_a_problem_body_lists_its_field_as_every_422_does() -> None:
     body = problem_body(422, "Plan rejected", "inside threats[0]", "scenario.start", hint="move it")
     assert body["errors"] == [{"field": "scenario.start", "message": "inside threats[0]"}]
     assert (body["field"], body["hint"]) == ("scenario.start", "move it")
+    assert body["detail"] == "scenario.start: inside threats[0]"
+    assert problem_body(422, "Plan rejected", "seed: must be positive", "seed")["detail"] == "seed: must be positive"
     assert "errors" not in problem_body(500, "Planning failed", "RuntimeError: boom")
 
 
