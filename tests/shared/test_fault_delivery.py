@@ -21,6 +21,7 @@ from kafka.structs import MemberState
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import DedupCache, ResilientRedis
+from quartet_shared.clients import kafka_consumer
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.dlq import list_dead_letters, replay_dead_letters
 from quartet_shared.metrics import CONSUMER_STALLS
@@ -218,18 +219,17 @@ def test_a_handler_failing_twice_then_succeeding_takes_effect_once_after_backoff
     assert list_dead_letters(cfg, topic) == []
 
 
-class _StallsOnce(ConsumerRunner):
-    """A runner whose first consumer, once `arm` is set, makes the call kafka-python 3.0 was seen to stall in:
-    a wait on its I/O loop for a future nothing completes (here with no timeout at all)."""
+class _StallsOnce:
+    """A consumer factory whose first consumer, once `arm` is set, makes the call kafka-python 3.0 was seen to
+    stall in: a wait on its I/O loop for a future nothing completes (here with no timeout at all)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.arm = threading.Event()
         self.stalling = threading.Event()
         self.consumers = 0
 
-    def _new_consumer(self) -> KafkaConsumer:
-        consumer = super()._new_consumer()
+    def __call__(self, settings: KernelSettings, **options: Any) -> KafkaConsumer:
+        consumer = kafka_consumer(settings, **options)
         self.consumers += 1
         if self.consumers == 1:
             poll, arm, stalling = consumer.poll, self.arm, self.stalling
@@ -283,18 +283,18 @@ def test_a_kafka_call_that_never_returns_rebuilds_the_consumer_and_each_message_
     cfg, group = settings.model_copy(update={"consumer_stall_timeout_s": 3.0}), f"g.{unique}"
     before = CONSUMER_STALLS.labels(group, "call")._value.get()
 
+    stalls = _StallsOnce()
+
     def make(sub: Subscription[Item]) -> ConsumerRunner:
-        return _StallsOnce(cfg, group, [sub], mode=mode, redis=ResilientRedis(cfg))
+        return ConsumerRunner(cfg, group, [sub], mode=mode, redis=ResilientRedis(cfg), consumer_factory=stalls)
 
     def stall(runner: ConsumerRunner) -> None:
-        assert isinstance(runner, _StallsOnce)
-        runner.arm.set()
+        stalls.arm.set()
         # A poll already under way could otherwise take the later items before the stall begins.
-        assert runner.stalling.wait(30), "the armed poll never started"
+        assert stalls.stalling.wait(30), "the armed poll never started"
 
     runner = _effects_across(make, stall, cfg, engine, unique)
-    assert isinstance(runner, _StallsOnce)
-    assert runner.stalls == 1 and runner.consumers == 2
+    assert runner.stalls == 1 and stalls.consumers == 2
     assert CONSUMER_STALLS.labels(group, "call")._value.get() == before + 1
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer
 from quartet_contracts.envelope import Envelope
@@ -33,6 +34,20 @@ class PausingCommit(Transactional):
             self._marker.write_text(f"{os.getpid()} {len(state.dedup_records)}")
             time.sleep(self._pause_s)
         super().commit(consumer, state)
+
+
+def pausing_runner(
+    settings: KernelSettings,
+    group: str,
+    subscriptions: list[Subscription[Any]],
+    *,
+    pause_s: float,
+    marker: Path,
+    **options: Any,
+) -> ConsumerRunner:
+    """A transactional runner whose commits pause as `PausingCommit`'s do (a JobWorker's `runner_class`)."""
+    commit = PausingCommit(settings, group, pause_s=pause_s, marker=marker)
+    return ConsumerRunner(settings, group, subscriptions, commit=commit, **options)
 
 
 def main() -> None:

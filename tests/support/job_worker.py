@@ -15,7 +15,7 @@ from quartet_shared.jobservice import JobTopics, JobWorker, WorkerPorts
 from quartet_shared.logs import configure_logging
 from quartet_shared.settings import KernelSettings
 
-from tests.support.effect_worker import PausingRunner
+from tests.support.effect_worker import pausing_runner
 from tests.support.scripted_jobs import Script, kind_for
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     redis = ResilientRedis(settings)
     kind = kind_for(JobTopics.of("planning", args.topic_prefix))
     ports = WorkerPorts(ArtifactStore(engine), ResultStore(engine, args.results_kind, redis), JobStore(engine, redis))
-    runner_class = functools.partial(PausingRunner, pause_s=args.pause_before_commit_s, marker=args.marker)
+    runner_class = functools.partial(pausing_runner, pause_s=args.pause_before_commit_s, marker=args.marker)
     worker = JobWorker(kind, settings, Script(), ports, redis=redis, runner_class=runner_class)
     worker.runner.install_signal_handlers()
     worker.run()

@@ -72,6 +72,7 @@ class Dispatcher:
         route = self.route(tp.topic)
         CONSUMED.labels(self.group, tp.topic).inc(len(decoded))
         seen = self._protocol.seen(tp)
+        base = base_partition(tp)
         seen_here: set[str] = set()
         next_offset: int | None = None
         try:
@@ -91,7 +92,7 @@ class Dispatcher:
                     error = err or EnvelopeError("undecodable")
                     self._failures.dead_letter(rec, route.base_topic, error, attempts=1, state=state)
                 else:
-                    self.handle(route, tp, rec, env, state)
+                    self.handle(route, base, rec, env, state)
                     seen_here.add(env.id)
                 next_offset = rec.offset + 1
                 state.processed += 1
@@ -110,8 +111,8 @@ class Dispatcher:
             )
         return route
 
-    def handle(self, route: Route, tp: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState) -> None:
-        """Parse and handle one record, retrying it or dead-lettering it as its outcome says."""
+    def handle(self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState) -> None:
+        """Parse and handle one record of base partition `base`, retrying or dead-lettering it as its outcome says."""
         # Only the retry topic carries the kernel's attempt headers (a replay strips them).
         prior_attempts, first_failure = 0, None
         if route.is_retry:
@@ -125,7 +126,7 @@ class Dispatcher:
             return
         failure = self._attempt(route, message, rec, env, prior_attempts, first_failure)
         if failure is None:
-            self._protocol.done(base_partition(tp), env.id, state)
+            self._protocol.done(base, env.id, state)
             state.after_commit.extend(self._deferred)
             self._deferred.clear()
             return

@@ -56,6 +56,7 @@ class ConsumerRunner:
         poll_timeout_ms: int = 200,
         sleep: Callable[[float], None] = time.sleep,
         producer_factory: ProducerFactory = Producer,
+        consumer_factory: Callable[..., KafkaConsumer] = kafka_consumer,
         commit: CommitProtocol | None = None,
     ) -> None:
         self.settings = settings
@@ -71,6 +72,7 @@ class ConsumerRunner:
         self._max_poll_interval_ms = max_poll_interval_ms
         self._session_timeout_ms = session_timeout_ms
         self._poll_timeout_ms = poll_timeout_ms
+        self._consumer_factory = consumer_factory
         self.stopping = threading.Event()
         self.started = threading.Event()
         self.error: BaseException | None = None
@@ -165,7 +167,7 @@ class ConsumerRunner:
             self._drop()
 
     def _new_consumer(self) -> KafkaConsumer:
-        return kafka_consumer(
+        return self._consumer_factory(
             self.settings,
             group_id=self.group,
             auto_offset_reset="earliest",
