@@ -39,12 +39,12 @@ from bench_kernel import log, private_stack
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_tools.infra import ensure_command
+from rental_manager.adapters.orm import House
 from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.model import HouseStatus, Role
-from rental_manager.orm import House
-from rental_manager.schemas import AdminUserCreate
 from rental_manager.service import rentals, users
 from rental_manager.service.commands import ApplyForHouse
+from rental_manager.service.schemas import AdminUserCreate
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
 from sqlalchemy import insert, text
@@ -223,7 +223,7 @@ def api_server(settings: RentalSettings, cached: bool, workdir: Path) -> Iterato
 def serve(port: int, cached: bool) -> None:
     """Run the rental API on 127.0.0.1:`port`; without the cache every search goes to PostgreSQL."""
     import uvicorn
-    from rental_manager.api import create_api
+    from rental_manager.entrypoints.api import create_api
 
     rental = bootstrap(RentalSettings())
     if not cached:
@@ -250,8 +250,8 @@ class Contention:
 
 def seed_contention(settings: RentalSettings, houses: int, per_house: int) -> Contention:
     """Houses (through the service layer), each with `per_house` tenants applying for overlapping periods."""
-    from rental_manager.schemas import HouseCreate
     from rental_manager.service import houses as house_service
+    from rental_manager.service.schemas import HouseCreate
 
     rng = random.Random(5)
     rental = bootstrap(settings)

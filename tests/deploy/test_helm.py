@@ -58,8 +58,8 @@ def consumer_groups() -> dict[str, tuple[str, str]]:
     """What each worker really consumes, from the services' own wiring: chart key -> (group, topic)."""
     from path_planner.bootstrap import bootstrap as planner
     from path_planner.settings import PlannerSettings
+    from rental_manager.entrypoints.worker import COMMANDS_GROUP
     from rental_manager.settings import RentalSettings
-    from rental_manager.worker import COMMANDS_GROUP
     from training_worker.bootstrap import bootstrap as training
     from training_worker.settings import TrainingSettings
 

@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from quartet_shared.settings import KernelSettings
+from rental_manager.adapters.db import migrate, rental_engine
+from rental_manager.adapters.orm import Bill
 from rental_manager.bootstrap import Rental
-from rental_manager.db import migrate, rental_engine
 from rental_manager.domain.model import Role
-from rental_manager.orm import Bill
-from rental_manager.schemas import (
+from rental_manager.service import billing, community, houses, maintenance, rentals, users
+from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing
+from rental_manager.service.facade import RentalService
+from rental_manager.service.schemas import (
     AdminUserCreate,
     Decision,
     HouseCreate,
     PhotoCreate,
 )
-from rental_manager.service import billing, community, houses, maintenance, rentals, users
-from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing
-from rental_manager.service.facade import RentalService
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
 from sqlalchemy import Engine, create_engine, select, text
@@ -94,7 +94,13 @@ def rental_settings(kernel: KernelSettings, database_url: str, unique: str, **ov
 
 def dated(service: RentalService, today: date) -> RentalService:
     """The same service with its business day set to `today` (for leases that began in the past)."""
-    shifted = RentalService(service.engine, service.settings, service.credentials, service.search_cache)
+    shifted = RentalService(
+        service.engine,
+        service.settings,
+        service.credentials,
+        service.search_cache,
+        unit_of_work=service.unit_of_work,
+    )
     shifted.today = lambda: today
     return shifted
 

@@ -17,16 +17,17 @@ from quartet_shared.settings import load_settings
 from quartet_shared.topics import ensure_topics
 from sqlalchemy import Engine
 
-from rental_manager.db import migrate, rental_engine
-from rental_manager.relay import OutboxRelay
+from rental_manager.adapters.db import migrate, rental_engine
+from rental_manager.adapters.relay import OutboxRelay
+from rental_manager.adapters.throttle import LoginThrottle
+from rental_manager.adapters.unit_of_work import SqlUnitOfWork
+from rental_manager.entrypoints.worker import BillingScheduler, cache_runner, command_runner
 from rental_manager.service import users
 from rental_manager.service.errors import Conflict
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
 from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
-from rental_manager.throttle import LoginThrottle
-from rental_manager.worker import BillingScheduler, cache_runner, command_runner
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,12 @@ def bootstrap(settings: RentalSettings | None = None) -> Rental:
         window_s=cfg.login_window_s,
         namespace=f"rental{cfg.topic_prefix}",
     )
-    rental = Rental(cfg, engine, redis, cache, RentalService(engine, cfg, credentials, cache, login_guard=guard))
+    rental = Rental(
+        cfg,
+        engine,
+        redis,
+        cache,
+        RentalService(engine, cfg, credentials, cache, login_guard=guard, unit_of_work=SqlUnitOfWork),
+    )
     rental.service.on_commit = rental.wake_relays
     return rental

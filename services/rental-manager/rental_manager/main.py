@@ -14,8 +14,8 @@ from quartet_shared.logs import configure_logging
 from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.settings import settings_or_exit
 
-from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental, bootstrap
+from rental_manager.entrypoints.api import create_api
 from rental_manager.settings import RentalSettings
 
 

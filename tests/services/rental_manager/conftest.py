@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from quartet_shared.settings import KernelSettings
-from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental, bootstrap
+from rental_manager.entrypoints.api import create_api
 from rental_manager.settings import RentalSettings
 
 from tests.support.rental import Cast, cast, private_database, rental_settings

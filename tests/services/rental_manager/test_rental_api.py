@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
-from rental_manager.schemas import Decision
 from rental_manager.service import rentals
 from rental_manager.service.commands import ApplyForHouse
+from rental_manager.service.schemas import Decision
 from rental_manager.service.unit import SYSTEM
 
 from tests.support.rental import PASSWORD, Cast, build_world, dated, person

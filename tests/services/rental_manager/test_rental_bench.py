@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from quartet_shared.settings import KernelSettings
-from rental_manager.api import create_api
 from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.model import Role
+from rental_manager.entrypoints.api import create_api
 
 from tests.support.rental import person, rental_settings
 

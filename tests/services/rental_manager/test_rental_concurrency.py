@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from quartet_shared.settings import KernelSettings
+from rental_manager.adapters.orm import Application, Lease, OutboxMessage
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.errors import DomainError, RuleViolation
 from rental_manager.domain.model import ApplicationStatus, LeaseStatus, Role
-from rental_manager.orm import Application, Lease, OutboxMessage
-from rental_manager.schemas import Decision, LeaseTermination
 from rental_manager.service import billing, houses, rentals
 from rental_manager.service.commands import ApplyForHouse, PayBill
+from rental_manager.service.schemas import Decision, LeaseTermination
 from rental_manager.service.unit import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError

@@ -26,13 +26,13 @@ from quartet_shared.consumer import ConsumerRunner, Context, Subscription
 from quartet_shared.db import processed_messages
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
+from rental_manager.adapters.orm import Application, OutboxMessage
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
-from rental_manager.orm import Application, OutboxMessage
-from rental_manager.schemas import HouseQuery, HouseUpdate
+from rental_manager.entrypoints.worker import COMMANDS_GROUP, command_runner
 from rental_manager.service import houses
+from rental_manager.service.schemas import HouseQuery, HouseUpdate
 from rental_manager.service.search import SearchCache
-from rental_manager.worker import COMMANDS_GROUP, command_runner
 from sqlalchemy import func, select
 
 from tests.support.effects import effect_counts, read_all, record_effect, setup_db, wait_until

@@ -16,14 +16,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from quartet_shared.settings import KernelSettings
 from quartet_tools.infra import postgres_bindir
+from rental_manager.adapters.db import rental_engine
+from rental_manager.adapters.orm import Base, House, Lease, OutboxMessage, User
 from rental_manager.bootstrap import bootstrap
-from rental_manager.db import rental_engine
 from rental_manager.domain.errors import DomainError
 from rental_manager.domain.model import Role
-from rental_manager.orm import Base, House, Lease, OutboxMessage, User
-from rental_manager.schemas import Decision, HouseQuery
 from rental_manager.service import billing, houses, rentals
 from rental_manager.service.commands import ApplyForHouse, PayBill
+from rental_manager.service.schemas import Decision, HouseQuery
 from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
 from sqlalchemy import func, select

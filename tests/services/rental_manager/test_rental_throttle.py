@@ -9,9 +9,9 @@ from contextlib import closing
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from rental_manager.api import create_api
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.model import Role
+from rental_manager.entrypoints.api import create_api
 
 from tests.support.rental import PASSWORD, Cast, person
 from tests.support.servers import Servers

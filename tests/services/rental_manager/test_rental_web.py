@@ -14,17 +14,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from rental_manager import web
-from rental_manager.api import create_api
+from rental_manager.adapters.orm import Lease
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import BillStatus, Period, Role
-from rental_manager.orm import Lease
+from rental_manager.entrypoints import web
+from rental_manager.entrypoints.api import create_api
+from rental_manager.entrypoints.web.core import money
+from rental_manager.entrypoints.web.session import CSRF_COOKIE, SESSION_COOKIE
 from rental_manager.service import arrears, billing, directory, houses, rentals
 from rental_manager.service.commands import PayBill
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.unit import UnitOfWork
-from rental_manager.web.core import money
-from rental_manager.web.session import CSRF_COOKIE, SESSION_COOKIE
 
 from tests.support.rental import PASSWORD, Cast, World, build_world, house_data, person
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from rental_manager.orm import VERSION_TABLE, Base
+from rental_manager.adapters.orm import VERSION_TABLE, Base
 from sqlalchemy import Connection
 
 
@@ -26,7 +26,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from rental_manager.db import rental_engine
+    from rental_manager.adapters.db import rental_engine
     from rental_manager.settings import RentalSettings
 
     settings = RentalSettings()

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select, true
 
+from rental_manager.adapters.orm import House
 from rental_manager.domain.model import HouseStatus, Role
-from rental_manager.orm import House
 from rental_manager.service.errors import Forbidden, NotFound, Unauthorized
 from rental_manager.service.unit import Actor, UnitOfWork
 

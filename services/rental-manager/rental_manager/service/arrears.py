@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from rental_manager.adapters.orm import Bill, House
 from rental_manager.domain.model import BillStatus, Role
-from rental_manager.orm import Bill, House
 from rental_manager.service.access import require
 from rental_manager.service.unit import Actor, UnitOfWork
 

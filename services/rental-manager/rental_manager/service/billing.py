@@ -12,20 +12,20 @@ from collections.abc import Collection
 from datetime import date
 
 from quartet_contracts.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from rental_manager.adapters.orm import Bill, Lease, Payment
 from rental_manager.domain.billing import LateFeeRule, rent_bills
 from rental_manager.domain.model import LEASE, BillStatus, LeaseStatus, Party, Period
-from rental_manager.orm import Bill, Lease, Payment
-from rental_manager.schemas import Page
-from rental_manager.service.access import load_scoped, require, scope
+from rental_manager.service.access import require, scope
 from rental_manager.service.commands import PayBill
+from rental_manager.service.errors import NotFound
 from rental_manager.service.paging import paged
 from rental_manager.service.read_models import BillRecord, PaymentRecord
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 OPEN = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
-OWING = (*OPEN, BillStatus.OVERDUE)
 
 
 def bill_public(bill: Bill) -> BillRecord:
@@ -43,9 +43,16 @@ def rule_of(lease: Lease) -> LateFeeRule:
     )
 
 
+def _bill(uow: UnitOfWork, who: Actor, bill_id: uuid.UUID, *, lock: bool = False) -> Bill:
+    bill = uow.bills.get(who, bill_id, lock=lock)
+    if bill is None:
+        raise NotFound("bill", bill_id)
+    return bill
+
+
 def get_bill(uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID) -> BillRecord:
     """A bill the caller may see."""
-    return bill_public(load_scoped(uow, actor, Bill, bill_id, "bill"))
+    return bill_public(_bill(uow, require(actor), bill_id))
 
 
 def list_bills(
@@ -68,35 +75,23 @@ def list_bills(
 
 def owed_by_lease(uow: UnitOfWork, actor: Actor | None, lease_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
     """What is still owed on each of these leases (over all their open bills), for those the caller may see."""
-    who = require(actor)
-    if not lease_ids:
-        return {}
-    outstanding = func.sum(Bill.amount_cents + Bill.late_fee_cents - Bill.paid_cents)
-    rows = uow.session.execute(
-        select(Bill.lease_id, outstanding)
-        .where(scope(who, Bill), Bill.lease_id.in_(lease_ids), Bill.status.in_(OWING))
-        .group_by(Bill.lease_id)
-    )
-    return {lease_id: int(owed) for lease_id, owed in rows if owed}
+    owed: dict[uuid.UUID, int] = {}
+    for bill in uow.bills.owing(require(actor), lease_ids=lease_ids):
+        owed[bill.lease_id] = owed.get(bill.lease_id, 0) + bill.state.outstanding_cents
+    return {lease_id: cents for lease_id, cents in owed.items() if cents}
 
 
 def payable_bills(uow: UnitOfWork, actor: Actor | None, bill_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these bills the caller may see still take a payment (the domain's `BillState.payable`)."""
-    who = require(actor)
-    if not bill_ids:
-        return set()
-    bills = uow.session.scalars(select(Bill).where(scope(who, Bill), Bill.id.in_(bill_ids), Bill.status.in_(OWING)))
-    return {bill.id for bill in bills if bill.state.payable}
+    return {bill.id for bill in uow.bills.owing(require(actor), bill_ids=bill_ids) if bill.state.payable}
 
 
 def record_payment(uow: UnitOfWork, actor: Actor | None, data: PayBill) -> PaymentRecord:
     """Add a payment (partial allowed) to a bill; a repeated `reference` returns the payment already recorded."""
-    bill = load_scoped(uow, actor, Bill, data.bill_id, "bill", lock=True)
     who = require(actor)
+    bill = _bill(uow, who, data.bill_id, lock=True)
     if data.reference is not None:
-        earlier = uow.session.scalars(
-            select(Payment).where(Payment.bill_id == bill.id, Payment.reference == data.reference)
-        ).first()
+        earlier = uow.bills.payment_by_reference(bill.id, data.reference)
         if earlier is not None:
             return PaymentRecord.model_validate(earlier)
     after = bill.state.pay(data.amount_cents)
@@ -115,8 +110,7 @@ def record_payment(uow: UnitOfWork, actor: Actor | None, data: PayBill) -> Payme
         recorded_by=who.id,
         paid_at=uow.now,
     )
-    uow.session.add(payment)
-    uow.session.flush()
+    uow.bills.add_payment(payment)
     uow.emit(
         PaymentRecorded(
             payment_id=payment.id,

@@ -7,9 +7,12 @@ import uuid
 from quartet_contracts.schemas.rental import AnnouncementPublished, HouseFavourited, HouseUnfavourited, ReviewPosted
 from sqlalchemy import or_, select
 
+from rental_manager.adapters.orm import Announcement, Favourite, House, Lease, Review
 from rental_manager.domain.model import LeaseStatus, Period, Role, tenant_may_review
-from rental_manager.orm import Announcement, Favourite, House, Lease, Review
-from rental_manager.schemas import (
+from rental_manager.service.access import load_house, managed_house, require
+from rental_manager.service.errors import Conflict, Forbidden
+from rental_manager.service.paging import paged
+from rental_manager.service.schemas import (
     AnnouncementCreate,
     AnnouncementPublic,
     FavouritePublic,
@@ -18,9 +21,6 @@ from rental_manager.schemas import (
     ReviewCreate,
     ReviewPublic,
 )
-from rental_manager.service.access import load_house, managed_house, require
-from rental_manager.service.errors import Conflict, Forbidden
-from rental_manager.service.paging import paged
 from rental_manager.service.unit import Actor, UnitOfWork
 
 # ---- announcements ---------------------------------------------------------------------------------------

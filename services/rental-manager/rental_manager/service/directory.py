@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select, union
 
+from rental_manager.adapters.orm import Application, House, Lease, MaintenanceRequest, MaintenanceUpdate, User, Viewing
 from rental_manager.domain.model import HouseStatus, Role
-from rental_manager.orm import Application, House, Lease, MaintenanceRequest, MaintenanceUpdate, User, Viewing
-from rental_manager.schemas import HousePublic
 from rental_manager.service import houses
 from rental_manager.service.access import managed_house, require, scope
 from rental_manager.service.read_models import MaintenanceStep
+from rental_manager.service.schemas import HousePublic
 from rental_manager.service.unit import Actor, UnitOfWork
 
 DEALINGS = (Application, Lease, Viewing, MaintenanceRequest)

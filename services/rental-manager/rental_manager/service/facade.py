@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import Role
-from rental_manager.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
 from rental_manager.service import billing, houses, users
 from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Unauthorized
+from rental_manager.service.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
 from rental_manager.service.search import SearchCache
-from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork
+from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork, UnitOfWorkFactory
 from rental_manager.settings import RentalSettings
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,14 @@ class RentalService:
         credentials: users.Credentials,
         search_cache: SearchCache | None = None,
         *,
+        unit_of_work: UnitOfWorkFactory,
         login_guard: LoginGuard | None = None,
         today: Callable[[], date] = utc_today,
         on_commit: Callable[[], None] | None = None,
         attempts: int = 3,
     ) -> None:
         self.engine = engine
+        self.unit_of_work = unit_of_work
         self.settings = settings
         self.credentials = credentials
         self.search_cache = search_cache
@@ -97,7 +99,7 @@ class RentalService:
         for attempt in range(1, self._attempts + 1):
             try:
                 with Session(self.engine, expire_on_commit=False, autoflush=True) as session, session.begin():
-                    uow = UnitOfWork(session, self.topics, self.today(), self.terms)
+                    uow = self.unit_of_work(session, self.topics, self.today(), self.terms)
                     result = fn(uow, *args, **kwargs)
                 if uow.emitted and self.on_commit is not None:
                     self.on_commit()

@@ -8,10 +8,13 @@ from typing import Any
 from quartet_contracts.schemas.rental import HouseArchived, HouseCreated, HouseListed, HouseUnlisted, HouseUpdated
 from sqlalchemy import func, select
 
+from rental_manager.adapters.orm import House, HousePhoto, Lease, Review, User
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import HOUSE, HouseStatus, Role, available_from
-from rental_manager.orm import House, HousePhoto, Lease, Review, User
-from rental_manager.schemas import (
+from rental_manager.service.access import load_house, managed_house, require
+from rental_manager.service.errors import Forbidden, NotFound
+from rental_manager.service.paging import paged
+from rental_manager.service.schemas import (
     HouseCreate,
     HousePublic,
     HouseQuery,
@@ -21,9 +24,6 @@ from rental_manager.schemas import (
     PhotoCreate,
     PhotoPublic,
 )
-from rental_manager.service.access import load_house, managed_house, require
-from rental_manager.service.errors import Forbidden, NotFound
-from rental_manager.service.paging import paged
 from rental_manager.service.unit import Actor, UnitOfWork
 
 MAX_PHOTOS = 30

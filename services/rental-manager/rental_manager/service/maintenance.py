@@ -7,14 +7,14 @@ import uuid
 from quartet_contracts.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
 from sqlalchemy import select
 
+from rental_manager.adapters.orm import Lease, MaintenanceRequest, MaintenanceUpdate
 from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
-from rental_manager.orm import Lease, MaintenanceRequest, MaintenanceUpdate
-from rental_manager.schemas import MaintenanceTransition, Page
 from rental_manager.service.access import load_house, load_scoped, require, scope
 from rental_manager.service.commands import RequestMaintenance
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
 from rental_manager.service.read_models import MaintenanceRecord, MaintenanceStep
+from rental_manager.service.schemas import MaintenanceTransition, Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 
-from rental_manager.schemas import Page
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import UnitOfWork
 
 P = TypeVar("P", bound=BaseModel)

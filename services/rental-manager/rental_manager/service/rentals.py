@@ -25,6 +25,7 @@ from quartet_contracts.schemas.rental import (
 )
 from sqlalchemy import select
 
+from rental_manager.adapters.orm import Application, Bill, House, Lease, Viewing
 from rental_manager.domain.errors import InvalidValue, RuleViolation
 from rental_manager.domain.model import (
     APPLICATION,
@@ -45,14 +46,13 @@ from rental_manager.domain.model import (
     renewal_end,
     termination_end,
 )
-from rental_manager.orm import Application, Bill, House, Lease, Viewing
-from rental_manager.schemas import Decision, LeaseRenewal, LeaseTermination, Page
 from rental_manager.service.access import load_house, load_scoped, manages, require, scope
 from rental_manager.service.billing import issue_bill
 from rental_manager.service.commands import ApplyForHouse, RequestViewing, WithdrawApplication
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
 from rental_manager.service.read_models import ApplicationRecord, LeaseRecord, ViewingRecord
+from rental_manager.service.schemas import Decision, LeaseRenewal, LeaseTermination, Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 # ---- viewings ------------------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from rental_manager.adapters.orm import Bill, House, Lease, Payment
 from rental_manager.domain.billing import month_end, month_start, next_month
 from rental_manager.domain.model import BillStatus, HouseStatus, Role
-from rental_manager.orm import Bill, House, Lease, Payment
-from rental_manager.schemas import MonthStats, Stats
 from rental_manager.service.access import require
+from rental_manager.service.schemas import MonthStats, Stats
 from rental_manager.service.unit import Actor, UnitOfWork
 
 

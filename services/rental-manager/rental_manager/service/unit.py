@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from pydantic import BaseModel
-from quartet_contracts.registry import ce_type_of
 from quartet_contracts.schemas.rental import COMMANDS, EVENTS
 from sqlalchemy.orm import Session
 
+from rental_manager.adapters.orm import Bill, Payment
 from rental_manager.domain.model import Party, Role
-from rental_manager.orm import OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -61,32 +62,47 @@ class LeaseTerms:
     late_fee_cap_cents: int | None = None
 
 
-@dataclass
-class UnitOfWork:
-    """A session inside one transaction; `emit` adds an event to the outbox of that same transaction."""
+class Bills(ABC):
+    """The repository of bills and of the payments ledger, as far as an actor may see them."""
+
+    @abstractmethod
+    def get(self, actor: Actor, bill_id: uuid.UUID, *, lock: bool = False) -> Bill | None:
+        """The bill if the actor may see it (locked for the rest of the transaction when asked), else None."""
+
+    @abstractmethod
+    def payment_by_reference(self, bill_id: uuid.UUID, reference: str) -> Payment | None:
+        """The payment already recorded on the bill under this reference, if any."""
+
+    @abstractmethod
+    def add_payment(self, payment: Payment) -> None:
+        """Record a payment in the ledger."""
+
+    @abstractmethod
+    def owing(
+        self, actor: Actor, *, lease_ids: Collection[uuid.UUID] = (), bill_ids: Collection[uuid.UUID] = ()
+    ) -> list[Bill]:
+        """The bills the actor may see that are still owed, of these leases or with these ids."""
+
+
+class UnitOfWork(ABC):
+    """One transaction: its repositories, the events it writes to the outbox, and the business day and clock.
+
+    `session` is there for the handlers not yet behind repositories (see the layering test); handlers that
+    are use only the repositories, so they run on the in-memory unit of work of the unit tests as well.
+    """
 
     session: Session
     topics: RentalTopics
     today: date
-    terms: LeaseTerms = field(default_factory=LeaseTerms)
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    emitted: list[OutboxMessage] = field(default_factory=list)
+    terms: LeaseTerms
+    now: datetime
+    bills: Bills
+    emitted: list[object]
 
+    @abstractmethod
     def emit(self, event: BaseModel, *, key: uuid.UUID | str, subject: uuid.UUID | str | None = None) -> None:
-        """Write `event` to the outbox; its row id becomes the event's `ce_id`."""
-        stamp = datetime.now(UTC)
-        if self.emitted and stamp <= self.emitted[-1].created_at:
-            # Strictly increasing within a transaction, so the relay keeps the events in the order written.
-            stamp = self.emitted[-1].created_at + timedelta(microseconds=1)
-        row = OutboxMessage(
-            id=uuid.uuid4(),
-            topic=self.topics.events,
-            key=str(key),
-            ce_type=ce_type_of(event),
-            subject=str(subject) if subject is not None else None,
-            payload=event.model_dump(mode="json"),
-            created_at=stamp,
-            attempts=0,
-        )
-        self.session.add(row)
-        self.emitted.append(row)
+        """Add `event` to this transaction's outbox."""
+
+
+# How the service opens a unit of work on a transaction's session (the adapters provide it).
+UnitOfWorkFactory = Callable[[Session, RentalTopics, date, LeaseTerms], UnitOfWork]

@@ -12,11 +12,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from quartet_contracts.schemas.rental import UserRegistered
 from sqlalchemy import func, select, update
 
+from rental_manager.adapters.orm import User
 from rental_manager.domain.model import Role
-from rental_manager.orm import User
-from rental_manager.schemas import AdminUserCreate, Page, UserCreate, UserPublic
 from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Unauthorized
+from rental_manager.service.schemas import AdminUserCreate, Page, UserCreate, UserPublic
 from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
 
 ISSUER = "quartet-rental-manager"

@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from rental_manager.web.core import HERE
-from rental_manager.web.session import PREFIX
-from rental_manager.web.views import router
+from rental_manager.entrypoints.web.core import HERE
+from rental_manager.entrypoints.web.session import PREFIX
+from rental_manager.entrypoints.web.views import router
 
 
 def mount_web(app: FastAPI) -> None:

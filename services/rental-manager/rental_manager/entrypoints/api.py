@@ -19,6 +19,8 @@ from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import create_app, problem_response
 from starlette.concurrency import run_in_threadpool
 
+from rental_manager.adapters.relay import OutboxRelay
+from rental_manager.adapters.throttle import client_address
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.errors import ForbiddenMove, InvalidTransition, InvalidValue, RuleViolation
 from rental_manager.domain.model import (
@@ -30,9 +32,29 @@ from rental_manager.domain.model import (
     Role,
     ViewingStatus,
 )
-from rental_manager.headers import SecurityHeaders
-from rental_manager.relay import OutboxRelay
-from rental_manager.schemas import (
+from rental_manager.entrypoints.headers import SecurityHeaders
+from rental_manager.entrypoints.web import mount_web
+from rental_manager.entrypoints.worker import BillingScheduler
+from rental_manager.service import billing, community, houses, maintenance, rentals, stats, users
+from rental_manager.service.access import require
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    PayBill,
+    RequestMaintenance,
+    RequestViewing,
+    WithdrawApplication,
+)
+from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
+from rental_manager.service.facade import RentalService
+from rental_manager.service.read_models import (
+    ApplicationRecord,
+    BillRecord,
+    LeaseRecord,
+    MaintenanceRecord,
+    PaymentRecord,
+    ViewingRecord,
+)
+from rental_manager.service.schemas import (
     AdminUserCreate,
     AnnouncementCreate,
     AnnouncementPublic,
@@ -63,29 +85,7 @@ from rental_manager.schemas import (
     ViewingCreate,
     ViewingTransition,
 )
-from rental_manager.service import billing, community, houses, maintenance, rentals, stats, users
-from rental_manager.service.access import require
-from rental_manager.service.commands import (
-    ApplyForHouse,
-    PayBill,
-    RequestMaintenance,
-    RequestViewing,
-    WithdrawApplication,
-)
-from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
-from rental_manager.service.facade import RentalService
-from rental_manager.service.read_models import (
-    ApplicationRecord,
-    BillRecord,
-    LeaseRecord,
-    MaintenanceRecord,
-    PaymentRecord,
-    ViewingRecord,
-)
 from rental_manager.service.unit import Actor
-from rental_manager.throttle import client_address
-from rental_manager.web import mount_web
-from rental_manager.worker import BillingScheduler
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 

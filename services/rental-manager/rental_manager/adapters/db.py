@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, event, text
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = zlib.crc32(b"rental-manager:migrations")
 
 

@@ -20,7 +20,7 @@ from quartet_shared.producer import Producer
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from rental_manager.orm import OutboxMessage
+from rental_manager.adapters.orm import OutboxMessage
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 from quartet_shared.db import claim_message
 
+from rental_manager.adapters.orm import Bill, User
 from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role
-from rental_manager.orm import Bill, User
 from rental_manager.service import billing, maintenance, rentals
 from rental_manager.service.commands import (
     ApplyForHouse,

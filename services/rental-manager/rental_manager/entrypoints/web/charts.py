@@ -16,8 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from rental_manager.schemas import MonthStats
 from rental_manager.service.arrears import AgeBucket
+from rental_manager.service.schemas import MonthStats
 
 matplotlib.rcParams["svg.fonttype"] = "none"
 matplotlib.rcParams["svg.hashsalt"] = "quartet-rental"

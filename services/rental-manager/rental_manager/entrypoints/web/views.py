@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from rental_manager.adapters.throttle import client_address
 from rental_manager.domain.errors import InvalidValue, RuleViolation
 from rental_manager.domain.model import (
     APPLICATION,
@@ -29,20 +30,26 @@ from rental_manager.domain.model import (
     Role,
     ViewingStatus,
 )
-from rental_manager.schemas import (
-    AnnouncementCreate,
-    Decision,
-    HouseCreate,
-    HouseQuery,
-    HouseUpdate,
-    LeaseRenewal,
-    LeaseTermination,
-    MaintenanceTransition,
-    Page,
-    PhotoCreate,
-    ReviewCreate,
-    UserCreate,
+from rental_manager.entrypoints.web import charts
+from rental_manager.entrypoints.web.core import (
+    Form,
+    Svc,
+    User,
+    Viewer,
+    WebRoute,
+    day,
+    error_page,
+    home_of,
+    ids,
+    markup,
+    money,
+    page_number,
+    pages,
+    redirect,
+    render,
 )
+from rental_manager.entrypoints.web.forms import FormInvalid, cents, moment, parse, present
+from rental_manager.entrypoints.web.session import PREFIX, end_session, local_target, start_session
 from rental_manager.service import (
     arrears,
     billing,
@@ -63,28 +70,21 @@ from rental_manager.service.commands import (
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
-from rental_manager.service.unit import Actor
-from rental_manager.throttle import client_address
-from rental_manager.web import charts
-from rental_manager.web.core import (
-    Form,
-    Svc,
-    User,
-    Viewer,
-    WebRoute,
-    day,
-    error_page,
-    home_of,
-    ids,
-    markup,
-    money,
-    page_number,
-    pages,
-    redirect,
-    render,
+from rental_manager.service.schemas import (
+    AnnouncementCreate,
+    Decision,
+    HouseCreate,
+    HouseQuery,
+    HouseUpdate,
+    LeaseRenewal,
+    LeaseTermination,
+    MaintenanceTransition,
+    Page,
+    PhotoCreate,
+    ReviewCreate,
+    UserCreate,
 )
-from rental_manager.web.forms import FormInvalid, cents, moment, parse, present
-from rental_manager.web.session import PREFIX, end_session, local_target, start_session
+from rental_manager.service.unit import Actor
 
 router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
 

@@ -25,12 +25,7 @@ from markupsafe import Markup
 
 from rental_manager.domain.errors import ForbiddenMove, InvalidTransition, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role
-from rental_manager.schemas import Page, UserPublic
-from rental_manager.service import users
-from rental_manager.service.errors import Conflict, Forbidden, NotFound, Unauthorized
-from rental_manager.service.facade import RentalService
-from rental_manager.service.unit import Actor
-from rental_manager.web.session import (
+from rental_manager.entrypoints.web.session import (
     PREFIX,
     SESSION_COOKIE,
     CsrfRejected,
@@ -43,6 +38,11 @@ from rental_manager.web.session import (
     flash,
     take_flashes,
 )
+from rental_manager.service import users
+from rental_manager.service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from rental_manager.service.facade import RentalService
+from rental_manager.service.schemas import Page, UserPublic
+from rental_manager.service.unit import Actor
 
 HERE = Path(__file__).resolve().parent
 CURRENCY = "€"
