@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from quartet_shared.settings import KernelSettings
 
+from tests.support.cluster import ClusterServers
 from tests.support.processes import print_tail
 from tests.support.servers import (
     INFRA_VARIABLE,
@@ -59,6 +60,25 @@ def servers() -> Iterator[Servers]:
         stack.stop()
         if isinstance(stack, NativeServers):
             shutil.rmtree(stack.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[ClusterServers]:
+    """A private 3-node Kafka cluster (combined KRaft nodes, RF 3, min ISR 2) for the session's fault tests."""
+    workdir = Path(tempfile.mkdtemp(prefix="quartet-cluster-"))
+    cluster = ClusterServers.start(workdir)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(kafka_cluster: ClusterServers) -> ClusterServers:
+    """The session's cluster with all three nodes live: whatever an earlier test killed is back."""
+    kafka_cluster.heal()
+    return kafka_cluster
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ class TopicSpec:
         if self.compacted:
             cfg["cleanup.policy"] = "compact"
         if settings.topic_replication_factor > 1:
+            # An acks=all write then survives one replica's loss, and no out-of-sync replica may lead.
             cfg["min.insync.replicas"] = str(min(2, settings.topic_replication_factor))
+            cfg["unclean.leader.election.enable"] = "false"
         return cfg
 
 

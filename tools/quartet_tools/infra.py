@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from quartet_shared.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -307,27 +309,48 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def broker_settings(listen_host: str, port: int, controller_port: int) -> dict[str, str]:
-    """The one-node KRaft broker the project starts for itself (natively, or in a test's container), as properties.
+def broker_settings(
+    listen_host: str,
+    port: int,
+    controller_port: int,
+    *,
+    node_id: int = 1,
+    voters: str = "",
+    replicas: int = 1,
+    advertised_port: int = 0,
+) -> dict[str, str]:
+    """A KRaft node (combined broker and controller) the project starts for itself, as properties.
 
-    It listens on `listen_host`:`port` and is advertised to clients as 127.0.0.1:`port` (inside a container whose
-    port is published on the same host port, that address reaches the broker from both sides); its controller
-    listens on the loopback only. Where its log directory is, is the caller's (`log.dirs`).
+    It listens on `listen_host`:`port` and is advertised to clients as 127.0.0.1:`advertised_port` (by default
+    `port`: inside a container whose port is published on the same host port, that address reaches the broker
+    from both sides; a fault proxy in front of the node is advertised instead); its controller listens on the
+    loopback only. Alone it bootstraps its quorum by itself; in a cluster `voters` lists every controller
+    (`id@host:port,...`) and `replicas` is the replication factor of internal and new topics, with a min ISR of
+    2 and no unclean elections. Where its log directory is, is the caller's (`log.dirs`).
     """
+    quorum = (
+        {"controller.quorum.voters": voters}
+        if voters
+        else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}"}
+    )
+    min_isr = str(min(2, replicas))
     return {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+        "node.id": str(node_id),
+        **quorum,
         "listeners": f"PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port or port}",
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "inter.broker.listener.name": "PLAINTEXT",
         "num.partitions": "6",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": min_isr,
+        "unclean.leader.election.enable": "false",
+        "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": "10",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "10",
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
@@ -338,9 +361,16 @@ def broker_settings(listen_host: str, port: int, controller_port: int) -> dict[s
 
 @dataclass
 class NativeKafka(Server):
-    """A single-node KRaft broker (combined broker and controller)."""
+    """A KRaft node (combined broker and controller): alone by default, or one of a cluster's (`voters`)."""
 
     controller_port: int = 0
+    node_id: int = 1
+    voters: str = ""
+    replicas: int = 1
+    cluster_id: str = ""
+    # The address clients are told, when a fault proxy sits in front of the node (0: its own port).
+    advertised_port: int = 0
+    heap: str = "512m"
 
     @property
     def bootstrap(self) -> str:
@@ -354,7 +384,15 @@ class NativeKafka(Server):
     def _write_config(self) -> Path:
         cfg = self.workdir / "server.properties"
         settings = {
-            **broker_settings("127.0.0.1", self.port, self.controller_port),
+            **broker_settings(
+                "127.0.0.1",
+                self.port,
+                self.controller_port,
+                node_id=self.node_id,
+                voters=self.voters,
+                replicas=self.replicas,
+                advertised_port=self.advertised_port,
+            ),
             "log.dirs": str(self.workdir / "data"),
         }
         cfg.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
@@ -376,8 +414,9 @@ class NativeKafka(Server):
         )
         return cfg
 
-    def _java(self, main: str, *args: str, heap: str = "512m") -> list[str]:
+    def _java(self, main: str, *args: str, heap: str | None = None) -> list[str]:
         libs = ensure_kafka_installed()
+        heap = heap or self.heap
         return [
             "java",
             f"-Xms{heap}",
@@ -391,8 +430,8 @@ class NativeKafka(Server):
             *args,
         ]
 
-    def start(self, timeout_s: float = 90.0) -> None:
-        """Format the storage once, start the broker and wait until a real client can use it."""
+    def launch(self) -> None:
+        """Format the storage once and start the node's process, without waiting for it to serve."""
         if self.running():
             return
         if not self.controller_port:
@@ -400,18 +439,45 @@ class NativeKafka(Server):
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self._write_config()
         if not (self.workdir / "data" / "meta.properties").exists():
-            cluster_id = new_cluster_id()
-            _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), "--standalone"))
+            # A lone controller bootstraps its quorum by itself; a cluster's voters are in the configuration.
+            alone = [] if self.voters else ["--standalone"]
+            cluster_id = self.cluster_id or new_cluster_id()
+            _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), *alone, heap="128m"))
         self._spawn(self._java("kafka.Kafka", str(cfg)))
-        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.broker_log)
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Format the storage once, start the broker and wait until a real client can use it."""
+        self.launch()
+        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.broker_log, gone=self._gone)
+
+    def _gone(self) -> str:
+        return "" if self.running() else f"its process has ended (see {self.broker_log})"
 
     def ready(self) -> bool:
-        """True once the broker answers metadata and can create, write and read a topic."""
-        return self.running() and not port_free(self.port) and kafka_serves(self.bootstrap)
+        """Alone: once it answers metadata and can create, write and read a topic. In a cluster: once it is a
+        live broker in the cluster's metadata (the cluster as a whole is checked by KafkaCluster)."""
+        if not self.running() or port_free(self.port):
+            return False
+        if self.voters:
+            return self.node_id in live_brokers(self.bootstrap)
+        return kafka_serves(self.bootstrap)
 
 
-def kafka_serves(bootstrap: str) -> bool:
-    """True once the broker at `bootstrap` answers metadata and can create, write and read a topic."""
+def live_brokers(bootstrap: str) -> set[int]:
+    """The ids of the brokers the cluster's metadata lists as live (registered and not fenced)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        brokers = admin.describe_cluster()["brokers"]
+    finally:
+        admin.close()
+    return {int(broker["broker_id"]) for broker in brokers if not broker.get("is_fenced")}
+
+
+def kafka_serves(bootstrap: str, replicas: int = 1) -> bool:
+    """True once the brokers at `bootstrap` answer metadata and can create, write (acks=all) and read a topic
+    of `replicas` replicas."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -419,7 +485,7 @@ def kafka_serves(bootstrap: str) -> bool:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic("__quartet_ready", 1, 1)])
+            admin.create_topics([NewTopic("__quartet_ready", 1, replicas)])
     finally:
         admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_block_ms=5000)
@@ -435,6 +501,111 @@ def kafka_serves(bootstrap: str) -> bool:
         return any(r.value == b"ping" for r in consumer.poll(timeout_ms=5000).get(tp, []))
     finally:
         consumer.close()
+
+
+# A cluster node's heap: three nodes, Redis, PostgreSQL, the services and a test run share two cores and 24 GiB.
+CLUSTER_NODE_HEAP = "256m"
+
+
+@dataclass
+class KafkaCluster:
+    """Several KRaft nodes, each broker and controller at once, voting in one static quorum.
+
+    Combined nodes rather than three brokers and three controllers: three JVMs instead of six on two cores,
+    and losing a node still loses one voter of three, the quorum Kafka needs to elect a leader.
+    """
+
+    name: str
+    workdir: Path
+    nodes: list[NativeKafka]
+
+    @classmethod
+    def at(cls, workdir: Path, ports: list[int], heap: str = CLUSTER_NODE_HEAP) -> KafkaCluster:
+        """Nodes 1..len(ports) under `workdir`, keeping the controller ports and cluster id of an earlier start."""
+        cluster_file = workdir / "cluster-id"
+        cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else new_cluster_id()
+        controllers = [
+            _saved_port(workdir / f"node-{i}", "controller-port") or free_port() for i in range(1, len(ports) + 1)
+        ]
+        voters = ",".join(f"{i}@127.0.0.1:{port}" for i, port in enumerate(controllers, start=1))
+        nodes = [
+            NativeKafka(
+                f"kafka-{i}",
+                port,
+                workdir / f"node-{i}",
+                controller_port=controller,
+                node_id=i,
+                voters=voters,
+                replicas=min(3, len(ports)),
+                cluster_id=cluster_id,
+                heap=heap,
+            )
+            for i, (port, controller) in enumerate(zip(ports, controllers, strict=True), start=1)
+        ]
+        return cls("kafka", workdir, nodes)
+
+    @property
+    def port(self) -> int:
+        """The first node's port (where `make up` tells the host to look first)."""
+        return self.nodes[0].port
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node, as a comma list: a client finds the cluster through any one that is up."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def broker_log(self) -> Path:
+        """The first node's broker log."""
+        return self.nodes[0].broker_log
+
+    def node(self, node_id: int) -> NativeKafka:
+        """The node with this id (1-based)."""
+        return self.nodes[node_id - 1]
+
+    def pid(self) -> int | None:
+        """The first live node's pid."""
+        return next((pid for node in self.nodes if (pid := node.pid()) is not None), None)
+
+    def running(self) -> bool:
+        """True if any node's process is alive."""
+        return any(node.running() for node in self.nodes)
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        """Start every node together (no quorum forms until two do), then wait until each is a live broker
+        and the cluster takes an acks=all write to a topic replicated on all of them."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "cluster-id").write_text(self.nodes[0].cluster_id)
+        (self.workdir / "nodes").write_text(str(len(self.nodes)))
+        for node in self.nodes:
+            _save_port(node)
+            (node.workdir / "controller-port").write_text(str(node.controller_port))
+            node.launch()
+        for node in self.nodes:
+            wait_for(
+                node.ready,
+                f"Kafka node {node.node_id} on {node.bootstrap}",
+                timeout_s,
+                node.broker_log,
+                gone=node._gone,
+            )
+        replicas = self.nodes[0].replicas
+        wait_for(lambda: kafka_serves(self.bootstrap, replicas), f"Kafka cluster on {self.bootstrap}", timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM every node at once (a node shutting down last has no quorum to hand its leadership to, so
+        waiting for each in turn would only wait longer), then wait; SIGKILL what will not go."""
+        for node in self.nodes:
+            if (pid := node.pid()) is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        for node in self.nodes:
+            node.stop(timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL every node."""
+        for node in self.nodes:
+            node.kill()
 
 
 @dataclass
@@ -657,17 +828,26 @@ class NativePostgres(Server):
         return role_env(role, "127.0.0.1", self.port, self.passwords())
 
 
+# Every service's settings prefix: each reads its own topic settings (QUARTET_ is the CLI's).
+SETTINGS_PREFIXES = ("QUARTET_", "TRAINING_", "PLANNER_", "RENTAL_", "SIMULATOR_")
+# Where a cluster's nodes live under a stack's work directory (one broker alone lives in "kafka").
+CLUSTER_DIR = "kafka-cluster"
+
+
 @dataclass
 class Stack:
     """The three servers together, as one unit that tests and `make` start and stop."""
 
-    kafka: NativeKafka
+    kafka: NativeKafka | KafkaCluster
     redis: NativeRedis
     postgres: NativePostgres
 
     @classmethod
-    def at(cls, workdir: Path, *, standard_ports: bool) -> Stack:
-        """Servers under `workdir`: on the standard ports when free (or already ours), else on free ports."""
+    def at(cls, workdir: Path, *, standard_ports: bool, kafka_nodes: int = 1) -> Stack:
+        """Servers under `workdir`: on the standard ports when free (or already ours), else on free ports.
+
+        With `kafka_nodes` above 1, Kafka is a cluster of that many nodes on consecutive standard ports.
+        """
 
         def pick(port: int, name: str) -> int:
             saved = _saved_port(workdir / name)
@@ -675,11 +855,22 @@ class Stack:
                 return saved
             return port if standard_ports and port_free(port) else free_port()
 
+        kafka: NativeKafka | KafkaCluster
+        if kafka_nodes > 1:
+            ports = [pick(9092 + i, f"{CLUSTER_DIR}/node-{i + 1}") for i in range(kafka_nodes)]
+            kafka = KafkaCluster.at(workdir / CLUSTER_DIR, ports)
+        else:
+            kafka = NativeKafka("kafka", pick(9092, "kafka"), workdir / "kafka")
         return cls(
-            kafka=NativeKafka("kafka", pick(9092, "kafka"), workdir / "kafka"),
+            kafka=kafka,
             redis=NativeRedis("redis", pick(6379, "redis"), workdir / "redis"),
             postgres=NativePostgres("postgres", pick(5432, "postgres"), workdir / "postgres"),
         )
+
+    @property
+    def kafka_nodes(self) -> int:
+        """How many Kafka nodes the stack runs."""
+        return len(self.kafka.nodes) if isinstance(self.kafka, KafkaCluster) else 1
 
     def start(self) -> None:
         """Start all three (the slow broker last, once the quick ones are up)."""
@@ -709,21 +900,23 @@ class Stack:
         self.redis.start()
 
     def env(self) -> dict[str, str]:
-        """The settings that point services at these servers."""
-        return {
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
-            "REDIS_URL": self.redis.url,
-        }
+        """The settings that point services at these servers; with a cluster, every node as a bootstrap server
+        and every service's topics replicated on three of them (min ISR 2, see TopicSpec.config)."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap, "REDIS_URL": self.redis.url}
+        if self.kafka_nodes > 1:
+            replicas = str(min(3, self.kafka_nodes))
+            env.update({f"{prefix}TOPIC_REPLICATION_FACTOR": replicas for prefix in SETTINGS_PREFIXES})
+        return env
 
 
-def _saved_port(workdir: Path) -> int | None:
+def _saved_port(workdir: Path, name: str = "port") -> int | None:
     try:
-        return int((workdir / "port").read_text())
+        return int((workdir / name).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _save_port(server: Server) -> None:
+def _save_port(server: Server | KafkaCluster) -> None:
     server.workdir.mkdir(parents=True, exist_ok=True)
     (server.workdir / "port").write_text(str(server.port))
 
@@ -785,9 +978,23 @@ def compose_simulator_env() -> dict[str, str]:
     return role_env("simulator", "localhost", 5432, _compose_values())
 
 
+class InfraSettings(BaseSettings):
+    """What `make infra-up` starts: one Kafka broker (the default) or a cluster of `QUARTET_KAFKA_NODES`."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARTET_", extra="ignore")
+
+    kafka_nodes: int = Field(
+        1, ge=1, le=5, description="Kafka nodes; above 1 a native KRaft cluster (RF 3, min ISR 2)."
+    )
+
+
 def up() -> dict[str, str]:
-    """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice."""
-    if docker_available():
+    """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice.
+
+    A Kafka cluster (QUARTET_KAFKA_NODES above 1) always runs natively; Compose has its own `cluster` profile.
+    """
+    nodes = InfraSettings().kafka_nodes
+    if nodes == 1 and docker_available():
         # The servers are the project's own images (no registry to pull from): built, or found in docker's cache.
         from quartet_tools import images  # it imports this module
 
@@ -799,7 +1006,7 @@ def up() -> dict[str, str]:
         COMPOSE_MARKER.parent.mkdir(parents=True, exist_ok=True)
         COMPOSE_MARKER.write_text("compose")
     else:
-        stack = Stack.at(STATE_DIR, standard_ports=True)
+        stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes)
         stack.start()
         env = stack.env()
         simulator = stack.postgres.service_env("simulator")
@@ -823,18 +1030,30 @@ def down() -> None:
             subprocess.run([*compose, "stop", "kafka", "redis", "postgres"], check=False)
         COMPOSE_MARKER.unlink()
     elif STATE_DIR.exists():
+        # A single broker left from before a cluster was asked for (or the other way round) goes too.
         Stack.at(STATE_DIR, standard_ports=True).stop()
+        nodes = _saved_port(STATE_DIR / CLUSTER_DIR, "nodes")
+        if nodes:
+            Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes).kafka.stop()
     for written in (ENV_FILE, SIMULATOR_ENV_FILE):
         written.unlink(missing_ok=True)
 
 
 def status() -> dict[str, object]:
     """What runs, where."""
-    stack = Stack.at(STATE_DIR, standard_ports=True)
+    stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=_saved_nodes())
+    kafka = stack.kafka.nodes if isinstance(stack.kafka, KafkaCluster) else [stack.kafka]
     return {
-        s.name: {"running": s.running(), "port": s.port, "pid": s.pid()}
-        for s in (stack.kafka, stack.redis, stack.postgres)
+        s.name: {"running": s.running(), "port": s.port, "pid": s.pid()} for s in (*kafka, stack.redis, stack.postgres)
     }
+
+
+def _saved_nodes() -> int:
+    """How many Kafka nodes the native `up` runs: a cluster's, while any of its nodes is alive; else 1."""
+    nodes = _saved_port(STATE_DIR / CLUSTER_DIR, "nodes") or 1
+    if nodes > 1 and Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes).kafka.running():
+        return nodes
+    return 1
 
 
 def run_action(prog: str, action: Callable[[], object]) -> int:

@@ -1,0 +1,118 @@
+"""A private 3-node Kafka cluster for the fault tests: who leads what, kill a node, bring it back, wait for ISR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka.admin import KafkaAdminClient
+from quartet_shared.settings import KernelSettings
+from quartet_tools.infra import KafkaCluster, free_port, live_brokers, wait_for
+
+NODES = 3
+# Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
+NODE_START_S = 180.0
+
+
+def _admin(bootstrap: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="quartet-test-cluster")
+
+
+@dataclass
+class ClusterServers:
+    """Three combined KRaft nodes on free ports under a private directory, and what fault tests do to them."""
+
+    kafka: KafkaCluster
+
+    @classmethod
+    def start(cls, workdir: Path, ports: list[int] | None = None) -> ClusterServers:
+        """Start the nodes and wait until the cluster takes acks=all writes replicated on all three."""
+        kafka = KafkaCluster.at(workdir, ports or [free_port() for _ in range(NODES)])
+        try:
+            kafka.start(timeout_s=NODE_START_S)
+        except BaseException:
+            kafka.stop()
+            raise
+        return cls(kafka)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node, as a comma list."""
+        return self.kafka.bootstrap
+
+    def settings(self, **overrides: Any) -> KernelSettings:
+        """Kernel settings pointed at the cluster, creating topics replicated three times (min ISR 2)."""
+        return KernelSettings(
+            kafka_bootstrap_servers=self.bootstrap,
+            topic_replication_factor=NODES,
+            topic_partitions=3,
+            service_name="test",
+            transaction_timeout_ms=15_000,
+            **overrides,
+        )
+
+    def partitions(self, topic: str) -> list[dict[str, Any]]:
+        """The topic's partitions as the metadata describes them (leader_id, replica_nodes, isr_nodes)."""
+        admin = _admin(self._live_bootstrap())
+        try:
+            (described,) = admin.describe_topics([topic])
+        finally:
+            admin.close()
+        return sorted(described["partitions"], key=lambda p: int(p["partition_index"]))
+
+    def leader(self, topic: str, partition: int = 0) -> int:
+        """The node id that leads `partition` of `topic` now (-1 while it has none)."""
+        return int(self.partitions(topic)[partition]["leader_id"])
+
+    def live(self) -> set[int]:
+        """The node ids the cluster's metadata lists as live brokers."""
+        return live_brokers(self._live_bootstrap())
+
+    def _live_bootstrap(self) -> str:
+        # A client bootstrapping from a list tries its entries in turn; leaving dead nodes out saves the waits.
+        running = [node.bootstrap for node in self.kafka.nodes if node.running()]
+        return ",".join(running) or self.bootstrap
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node: no controlled shutdown, its log recovered when it starts again."""
+        self.kafka.node(node_id).kill()
+
+    def stop(self, node_id: int) -> None:
+        """A clean shutdown of one node (leadership handed over first)."""
+        self.kafka.node(node_id).stop()
+
+    def restart(self, node_id: int) -> None:
+        """Start a stopped or killed node on the same ports and data; wait until it is a live broker again."""
+        self.kafka.node(node_id).start(timeout_s=NODE_START_S)
+
+    def wait_until_live(self, node_ids: Iterable[int], timeout_s: float = 60.0) -> None:
+        """Wait until the metadata lists exactly `node_ids` as live brokers (a dead node is fenced after the
+        broker session timeout)."""
+        wanted = set(node_ids)
+        wait_for(lambda: self.live() == wanted, f"live brokers {sorted(wanted)}", timeout_s)
+
+    def wait_isr_full(self, topics: Iterable[str], timeout_s: float = 120.0) -> None:
+        """Wait until every partition of `topics` has all its replicas in sync and a leader."""
+        names = list(topics)
+
+        def full() -> bool:
+            return all(
+                int(p["leader_id"]) >= 0 and set(p["isr_nodes"]) == set(p["replica_nodes"])
+                for topic in names
+                for p in self.partitions(topic)
+            )
+
+        wait_for(full, f"full ISR of {names}", timeout_s)
+
+    def heal(self) -> None:
+        """Bring every node that is down back and wait until all are live: each test starts from a whole cluster."""
+        for node in self.kafka.nodes:
+            if not node.running():
+                node.start(timeout_s=NODE_START_S)
+        self.wait_until_live(node.node_id for node in self.kafka.nodes)
+
+    def close(self) -> None:
+        """Stop every node."""
+        self.kafka.stop()
