@@ -13,9 +13,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from quartet_contracts.envelope import Envelope, decode
 from quartet_contracts.topics import TopicSpec
+from quartet_shared.clients import wait_for_partitions
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from quartet_shared.topics import ensure_topics, wait_for_partitions
+from quartet_shared.topics import ensure_topics
 
 from tests.support.cluster import ClusterServers
 from tests.support.effects import Item

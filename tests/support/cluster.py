@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
+from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
-from quartet_tools.infra import KafkaCluster, free_port, live_brokers, wait_for
+from quartet_tools.infra import KafkaCluster, live_brokers, wait_for
 
 NODES = 3
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
