@@ -201,13 +201,7 @@ def train_sweep(
         raise InvalidConfig("leave-one-out validation is the closed-form ridge path's; use kfold or holdout")
     data = encode_target(dataset, config.model)
     train, val = split_dataset(data, validation_split, config.seed)
-    rng = np.random.default_rng((config.seed, 2))
-    if sweep.validation == "kfold":
-        splits = kfold_splits(train.n_samples, sweep.folds, rng)
-    elif sweep.validation == "holdout":
-        splits = [holdout_split(train.n_samples, sweep.holdout_fraction, rng)]
-    else:
-        splits = []
+    splits = _sweep_splits(train.n_samples, sweep, config.seed)
     units = fit_units(config)
     steps = len(sweep.lambdas)
     progress = _Progress(units * (steps * max(1, len(splits)) + 2), on_epoch)
@@ -233,13 +227,21 @@ def train_sweep(
             on_epoch=progress.fit_hook(units, 0.0, "reference"),
             should_stop=should_stop,
         )
-    curve = SweepResult(
-        tuple(points), best.lam, sweep.validation, max(1, len(splits)) if splits else train.n_samples, seconds
-    )
+    curve = SweepResult(tuple(points), best.lam, sweep.validation, len(splits) or train.n_samples, seconds)
     return _outcome(label or model_kind_label(config), best.lam, result, reference, curve, train, val)
 
 
 Splits = list[tuple[IndexArray, IndexArray]]
+
+
+def _sweep_splits(n: int, sweep: SweepConfig, seed: int) -> Splits:
+    """The (train, validation) row pairs of the sweep's validation; none for leave-one-out."""
+    rng = np.random.default_rng((seed, 2))
+    if sweep.validation == "kfold":
+        return kfold_splits(n, sweep.folds, rng)
+    if sweep.validation == "holdout":
+        return [holdout_split(n, sweep.holdout_fraction, rng)]
+    return []
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training_worker.domain.config import ActivationKind, OptimizerConfig, RegularizationConfig, TrainConfig
+from training_worker.domain.config import (
+    ActivationKind,
+    EarlyStoppingConfig,
+    OptimizerConfig,
+    RegularizationConfig,
+    TrainConfig,
+)
 from training_worker.domain.data import Dataset, FloatArray, IndexArray
 from training_worker.domain.errors import Cancelled, Diverged, InvalidConfig
 from training_worker.domain.features import FeaturePipeline
@@ -198,22 +204,17 @@ def descend(
     should_stop: StopCheck | None = None,
     start: Network | None = None,
 ) -> tuple[list[Layer], History, int, bool, int]:
-    """Iterative training on model features: (layers, history, epochs run, stopped early, best epoch).
+    """Iterative training on model features from start (trained in place) or `Network.initial` for config.
 
-    The fit starts from start if given (trained in place), else from `Network.initial` for config.
+    Returns (layers, history, epochs run, stopped early, best epoch).
     """
     if config.early_stopping is not None and (Xv is None or Tv is None):
         raise InvalidConfig("early stopping needs validation data (a validation split > 0)")
     net = start or Network.initial(objective, X.shape[1], config.network, config.seed, config.init_std)
     epochs = _Epochs(net, X, T, config)
-    stopping = config.early_stopping
-    best_loss, best_epoch, waited = np.inf, 0, 0
-    best = net.copy()
-    train_loss: list[float] = []
-    val_loss: list[float] = []
+    patience = _Patience(config.early_stopping, net)
+    train_loss, val_loss, lrs = list[float](), list[float](), list[float]()
     norms: list[tuple[float, ...]] = []
-    lrs: list[float] = []
-    stopped = False
     epoch = 0
     # A diverging run overflows; that is reported as Diverged at the end of its epoch, not as a warning.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -234,22 +235,39 @@ def descend(
                 val_loss.append(vloss)
             if on_epoch is not None:
                 on_epoch(epoch, loss, vloss, norm)
-            if config.tol is not None and epochs.moved <= config.tol:
+            if (config.tol is not None and epochs.moved <= config.tol) or patience.exhausted(vloss, epoch):
                 break
-            if stopping is not None and vloss is not None:
-                if vloss < best_loss - stopping.min_delta:
-                    best_loss, best_epoch, waited = vloss, epoch, 0
-                    best = net.copy()
-                else:
-                    waited += 1
-                    if waited >= stopping.patience:
-                        stopped = True
-                        break
-    if stopping is not None and stopping.restore_best and best_epoch > 0:
-        net.restore(best)
-    else:
-        best_epoch = epoch
-    return net.layers, History.of(train_loss, val_loss, norms, lrs), epoch, stopped, best_epoch
+    best_epoch = patience.finish(epoch)
+    return net.layers, History.of(train_loss, val_loss, norms, lrs), epoch, patience.stopped, best_epoch
+
+
+class _Patience:
+    """Early stopping: remembers the best validation loss and its weights, and says when patience runs out."""
+
+    def __init__(self, config: EarlyStoppingConfig | None, net: Network) -> None:
+        self.config, self.net = config, net
+        self.best_loss, self.best_epoch, self.waited = np.inf, 0, 0
+        self.best = net.copy()
+        self.stopped = False
+
+    def exhausted(self, vloss: float | None, epoch: int) -> bool:
+        """Record epoch's validation loss; True once it has not improved for patience epochs."""
+        if self.config is None or vloss is None:
+            return False
+        if vloss < self.best_loss - self.config.min_delta:
+            self.best_loss, self.best_epoch, self.waited = vloss, epoch, 0
+            self.best = self.net.copy()
+            return False
+        self.waited += 1
+        self.stopped = self.waited >= self.config.patience
+        return self.stopped
+
+    def finish(self, last_epoch: int) -> int:
+        """Restore the best weights if asked; the epoch whose weights the fit keeps."""
+        if self.config is not None and self.config.restore_best and self.best_epoch > 0:
+            self.net.restore(self.best)
+            return self.best_epoch
+        return last_epoch
 
 
 class _Epochs:
