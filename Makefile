@@ -5,6 +5,8 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
+# Kafka nodes `make up`/`make infra-up` start: 1 (the default) or a native KRaft cluster, e.g. KAFKA_NODES=3.
+KAFKA_NODES ?= $(or $(QUARTET_KAFKA_NODES),1)
 
 .PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images up down test test-fast lint bench demo clean
 
@@ -21,8 +23,8 @@ infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/Postgr
 tools-install: install ## Pinned helm (Go module proxy, cached in ~/.cache/quartet) for the chart checks; Debian chromium for the browser tests
 	@$(RUN) python -m quartet_tools.infra install-tools >/dev/null
 
-infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise)
-	@$(RUN) python -m quartet_tools.infra up
+infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise; KAFKA_NODES=3: a native cluster)
+	@QUARTET_KAFKA_NODES=$(KAFKA_NODES) $(RUN) python -m quartet_tools.infra up
 
 infra-down: ## Stop what infra-up started, and nothing else
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.infra down; fi

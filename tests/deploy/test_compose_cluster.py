@@ -1,0 +1,39 @@
+"""Compose's `cluster` profile: three KRaft nodes of the project's Kafka image, RF 3, min ISR 2."""
+
+from __future__ import annotations
+
+from quartet_tools.infra import kafka_version
+
+from tests.deploy.test_compose import compose, published
+
+NODES = ("kafka-1", "kafka-2", "kafka-3")
+
+
+def test_the_cluster_profile_is_three_voting_nodes_of_the_broker_image() -> None:
+    services = compose()["services"]
+    envs = [services[name]["environment"] for name in NODES]
+    for name in NODES:
+        assert services[name]["profiles"] == ["cluster"]
+        assert services[name]["image"] == f"quartet/kafka:{kafka_version()}"
+        assert services[name]["healthcheck"]["test"]
+    assert [env["KAFKA_NODE_ID"] for env in envs] == [1, 2, 3]
+    assert {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs} == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1
+    for env in envs:
+        assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+        assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == 3
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 2
+        assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+
+
+def test_each_node_has_its_own_data_and_host_port_and_advertises_both_listeners() -> None:
+    services = compose()["services"]
+    volumes = [services[name]["volumes"][0].split(":")[0] for name in NODES]
+    assert len(set(volumes)) == 3
+    assert set(volumes) <= set(compose()["volumes"])
+    for name in NODES:
+        (mapping,) = services[name]["ports"]
+        _, host_port, _ = published(mapping)
+        advertised = services[name]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+        assert advertised == f"INTERNAL://{name}:19092,EXTERNAL://localhost:{host_port}"
