@@ -15,11 +15,10 @@ from rental_manager.adapters.orm import Bill
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, community, houses, maintenance, rentals, users
-from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing
+from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing, SignLease
 from rental_manager.service.facade import RentalService
 from rental_manager.service.schemas import (
     AdminUserCreate,
-    Decision,
     HouseCreate,
     PhotoCreate,
 )
@@ -202,7 +201,7 @@ def build_world(rental: Rental, c: Cast) -> World:
         c.t1.actor,
         ApplyForHouse(house_id=house, start_date=today - timedelta(days=40), end_date=today + timedelta(days=300)),
     )
-    past.run(rentals.approve_application, c.l1.actor, begun.id, Decision())
+    past.run(rentals.approve_application, c.l1.actor, SignLease(application_id=begun.id))
     lease = svc.run(rentals.get_application, c.t1.actor, begun.id).lease_id
     assert lease is not None
     pending = svc.run(

@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.service import rentals
-from rental_manager.service.commands import ApplyForHouse
-from rental_manager.service.schemas import Decision
+from rental_manager.service.commands import ApplyForHouse, SignLease
 from rental_manager.service.unit import SYSTEM
 
 from tests.support.rental import PASSWORD, Cast, build_world, dated, person
@@ -413,7 +412,7 @@ def test_statistics_by_worked_example(rental: Rental, client: TestClient, people
             house_id=uuid.UUID(let.json()["id"]), start_date=last_month, end_date=month_start + timedelta(days=60)
         ),
     )
-    past.run(rentals.approve_application, landlord.actor, app.id, Decision())
+    past.run(rentals.approve_application, landlord.actor, SignLease(application_id=app.id))
     svc.run_billing(SYSTEM, today)
     bills = client.get("/bills", headers=landlord.headers).json()["items"]
     this_month = next(b for b in bills if b["period_start"] == month_start.isoformat())

@@ -17,8 +17,7 @@ from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.errors import DomainError, RuleViolation
 from rental_manager.domain.model import ApplicationStatus, LeaseStatus, Role
 from rental_manager.service import billing, houses, rentals
-from rental_manager.service.commands import ApplyForHouse, PayBill
-from rental_manager.service.schemas import Decision, LeaseTermination
+from rental_manager.service.commands import ApplyForHouse, PayBill, SignLease, TerminateLease
 from rental_manager.service.unit import UnitOfWork
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -71,7 +70,7 @@ def test_fifty_concurrent_approvals_of_overlapping_applications_sign_exactly_one
 
     outcomes = _race(
         [
-            lambda a=a: svc.run(rentals.approve_application, people.l1.actor, a, Decision())  # type: ignore[misc]
+            lambda a=a: svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=a))  # type: ignore[misc]
             for a in applications
         ]
     )
@@ -104,7 +103,7 @@ def test_concurrent_approvals_of_disjoint_periods_all_succeed(wide: Rental, peop
         applications.append(svc.run(rentals.submit_application, people.t1.actor, data).id)
     outcomes = _race(
         [
-            lambda a=a: svc.run(rentals.approve_application, people.l1.actor, a, Decision())  # type: ignore[misc]
+            lambda a=a: svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=a))  # type: ignore[misc]
             for a in applications
         ]
     )
@@ -121,7 +120,7 @@ def test_the_exclusion_constraint_refuses_overlapping_leases_even_without_the_lo
     house = svc.run(houses.create_house, people.l1.actor, house_data()).id
     data = ApplyForHouse(house_id=house, start_date=today + timedelta(days=5), end_date=today + timedelta(days=60))
     first = svc.run(rentals.submit_application, people.t1.actor, data).id
-    svc.run(rentals.approve_application, people.l1.actor, first, Decision())
+    svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=first))
     lease_id = svc.run(rentals.get_application, people.t1.actor, first).lease_id
 
     def forge(uow: UnitOfWork) -> None:
@@ -154,17 +153,18 @@ def test_a_lease_terminated_before_its_start_frees_its_days(rental: Rental, peop
     house = svc.run(houses.create_house, people.l1.actor, house_data()).id
     period = {"start_date": today + timedelta(days=20), "end_date": today + timedelta(days=80)}
     first = svc.run(rentals.submit_application, people.t1.actor, ApplyForHouse(house_id=house, **period)).id
-    svc.run(rentals.approve_application, people.l1.actor, first, Decision())
+    svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=first))
     lease_id = svc.run(rentals.get_application, people.t1.actor, first).lease_id
     assert lease_id is not None
     svc.run(
         rentals.terminate_lease,
         people.l1.actor,
-        lease_id,
-        LeaseTermination(end_date=today + timedelta(days=19), reason="the tenant withdrew before moving in"),
+        TerminateLease(
+            lease_id=lease_id, end_date=today + timedelta(days=19), reason="the tenant withdrew before moving in"
+        ),
     )
     second = svc.run(rentals.submit_application, people.t2.actor, ApplyForHouse(house_id=house, **period)).id
-    svc.run(rentals.approve_application, people.l1.actor, second, Decision())
+    svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=second))
     with svc.engine.connect() as conn:
         statuses = conn.execute(select(Lease.status).where(Lease.house_id == house)).scalars().all()
     assert sorted(statuses) == [LeaseStatus.ACTIVE, LeaseStatus.TERMINATED]
@@ -176,7 +176,7 @@ def test_concurrent_part_payments_never_overpay_a_bill(wide: Rental, people: Cas
     house = svc.run(houses.create_house, people.l1.actor, house_data(deposit_cents=100_000)).id
     data = ApplyForHouse(house_id=house, start_date=today + timedelta(days=3), end_date=today + timedelta(days=90))
     application = svc.run(rentals.submit_application, people.t1.actor, data).id
-    svc.run(rentals.approve_application, people.l1.actor, application, Decision())
+    svc.run(rentals.approve_application, people.l1.actor, SignLease(application_id=application))
     [deposit] = svc.run(billing.list_bills, people.t1.actor).items
     assert deposit.kind == "deposit"
     assert deposit.amount_cents == 100_000

@@ -1,5 +1,5 @@
-"""The billing handlers on the in-memory unit of work: no database, the same handlers the API, the web UI and
-the command worker run."""
+"""The billing handlers and the command worker's dispatch on the in-memory unit of work: no database, the
+same handlers the API, the web UI and the command worker run."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from quartet_contracts.schemas import rental as msg
 from quartet_contracts.schemas.rental import PaymentRecorded
+from quartet_shared.consumer import PermanentError
 from rental_manager.adapters.orm import Bill
-from rental_manager.domain.errors import RuleViolation
+from rental_manager.domain.errors import InvalidValue, RuleViolation
 from rental_manager.domain.model import BillStatus, Role
+from rental_manager.entrypoints import worker
 from rental_manager.service import billing
-from rental_manager.service.commands import PayBill
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    PayBill,
+    RequestMaintenance,
+    RequestViewing,
+    WithdrawApplication,
+)
 from rental_manager.service.errors import NotFound
 from rental_manager.service.unit import Actor
 
@@ -113,3 +122,40 @@ def test_owed_per_lease_adds_every_open_bill_however_many(bills: FakeBills) -> N
     assert billing.owed_by_lease(uow, LANDLORD, [LEASE]) == {LEASE: owed}
     assert billing.owed_by_lease(uow, OTHER_TENANT, [LEASE]) == {}
     assert billing.payable_bills(uow, TENANT, [settled.id, part.id]) == {part.id}
+
+
+def test_the_command_worker_builds_service_commands_from_kafka_messages() -> None:
+    house, tenant, day = uuid.uuid4(), TENANT.id, date(2026, 5, 1)
+    when = datetime(2026, 5, 1, 10, tzinfo=UTC)
+    cases = [
+        (msg.SubmitApplication(tenant_id=tenant, house_id=house, start_date=day, end_date=day), ApplyForHouse),
+        (msg.WithdrawApplication(tenant_id=tenant, application_id=house), WithdrawApplication),
+        (msg.RequestViewing(tenant_id=tenant, house_id=house, scheduled_at=when, note="am"), RequestViewing),
+        (msg.RequestMaintenance(tenant_id=tenant, house_id=house, title="Tap"), RequestMaintenance),
+        (msg.PayBill(tenant_id=tenant, bill_id=house, amount_cents=5, reference="k"), PayBill),
+    ]
+    for message, kind in cases:
+        command = worker.to_command(message)
+        assert type(command) is kind
+        shared = set(command.model_dump()) & set(message.model_dump())
+        assert shared and all(getattr(command, k) == getattr(message, k) for k in shared), kind
+    assert worker.to_command(cases[4][0]) == PayBill(bill_id=house, amount_cents=5, reference="k")
+    with pytest.raises(PermanentError):
+        worker.to_command(msg.CommandRejected(command_id="x", command_type="t", status=409, reason="r"))
+
+
+def test_a_pay_bill_message_runs_the_payment_handler(bills: FakeBills) -> None:
+    bill = _bill(10_000)
+    uow = _with(bills, bill)
+    worker.dispatch(uow, TENANT, msg.PayBill(tenant_id=TENANT.id, bill_id=bill.id, amount_cents=2_500, reference="k1"))
+    worker.dispatch(uow, TENANT, msg.PayBill(tenant_id=TENANT.id, bill_id=bill.id, amount_cents=2_500, reference="k1"))
+    assert [(p.amount_cents, p.method) for p in bills.payments] == [(2_500, "card")]
+    with pytest.raises(InvalidValue) as refused:
+        worker.dispatch(
+            uow,
+            TENANT,
+            msg.SubmitApplication(
+                tenant_id=TENANT.id, house_id=HOUSE, start_date=date(1990, 1, 1), end_date=date(1990, 2, 1)
+            ),
+        )
+    assert refused.value.field == "start_date"

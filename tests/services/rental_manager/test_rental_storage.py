@@ -22,8 +22,8 @@ from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.errors import DomainError
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, houses, rentals
-from rental_manager.service.commands import ApplyForHouse, PayBill
-from rental_manager.service.schemas import Decision, HouseQuery
+from rental_manager.service.commands import ApplyForHouse, PayBill, SignLease
+from rental_manager.service.schemas import HouseQuery
 from rental_manager.service.unit import SYSTEM
 from rental_manager.settings import RentalSettings
 from sqlalchemy import func, select
@@ -128,7 +128,7 @@ def test_the_sqlite_default_runs_the_whole_flow(tmp_path: Path, monkeypatch: pyt
         def approve(application: uuid.UUID) -> None:
             barrier.wait()
             try:
-                svc.run(rentals.approve_application, landlord.actor, application, Decision())
+                svc.run(rentals.approve_application, landlord.actor, SignLease(application_id=application))
                 outcomes.append("ok")
             except DomainError as exc:
                 outcomes.append(type(exc).__name__)

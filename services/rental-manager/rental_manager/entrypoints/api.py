@@ -39,9 +39,16 @@ from rental_manager.service import billing, community, houses, maintenance, rent
 from rental_manager.service.access import require
 from rental_manager.service.commands import (
     ApplyForHouse,
+    Decision,
+    LeaseRenewal,
+    LeaseTermination,
     PayBill,
+    RejectApplication,
+    RenewLease,
     RequestMaintenance,
     RequestViewing,
+    SignLease,
+    TerminateLease,
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
@@ -61,15 +68,12 @@ from rental_manager.service.schemas import (
     ApplicationCreate,
     BillingReport,
     BillingRun,
-    Decision,
     FavouritePublic,
     HouseCreate,
     HousePublic,
     HouseQuery,
     HouseSummary,
     HouseUpdate,
-    LeaseRenewal,
-    LeaseTermination,
     MaintenanceCreate,
     MaintenanceTransition,
     Page,
@@ -361,13 +365,21 @@ def application(svc: Svc, actor: User, application_id: uuid.UUID) -> Application
 @rental_routes.post("/applications/{application_id}/approve")
 def approve(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationRecord:
     """Approve: sign the lease, reject the pending applications it overlaps (the house's landlord)."""
-    return svc.run(rentals.approve_application, actor, application_id, body or Decision())
+    return svc.run(
+        rentals.approve_application,
+        actor,
+        SignLease(application_id=application_id, **(body or Decision()).model_dump()),
+    )
 
 
 @rental_routes.post("/applications/{application_id}/reject")
 def reject(svc: Svc, actor: User, application_id: uuid.UUID, body: Decision | None = None) -> ApplicationRecord:
     """Turn an application down (the house's landlord)."""
-    return svc.run(rentals.reject_application, actor, application_id, body or Decision())
+    return svc.run(
+        rentals.reject_application,
+        actor,
+        RejectApplication(application_id=application_id, **(body or Decision()).model_dump()),
+    )
 
 
 @rental_routes.post("/applications/{application_id}/withdraw")
@@ -398,13 +410,13 @@ def lease(svc: Svc, actor: User, lease_id: uuid.UUID) -> LeaseRecord:
 @rental_routes.post("/leases/{lease_id}/renew")
 def renew(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseRenewal) -> LeaseRecord:
     """Extend a lease (its landlord)."""
-    return svc.run(rentals.renew_lease, actor, lease_id, body)
+    return svc.run(rentals.renew_lease, actor, RenewLease(lease_id=lease_id, **body.model_dump()))
 
 
 @rental_routes.post("/leases/{lease_id}/terminate")
 def terminate(svc: Svc, actor: User, lease_id: uuid.UUID, body: LeaseTermination) -> LeaseRecord:
     """End a lease early (either side)."""
-    return svc.run(rentals.terminate_lease, actor, lease_id, body)
+    return svc.run(rentals.terminate_lease, actor, TerminateLease(lease_id=lease_id, **body.model_dump()))
 
 
 # ---- bills, payments, maintenance, announcements, statistics ---------------------------------------------

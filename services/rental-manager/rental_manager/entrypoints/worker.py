@@ -28,6 +28,7 @@ from rental_manager.domain.model import Role
 from rental_manager.service import billing, maintenance, rentals
 from rental_manager.service.commands import (
     ApplyForHouse,
+    Command,
     PayBill,
     RequestMaintenance,
     RequestViewing,
@@ -77,29 +78,46 @@ def _tenant(uow: UnitOfWork, tenant_id: Any) -> Actor:
     return Actor(user.id, user.role)
 
 
-def apply_command(uow: UnitOfWork, command: BaseModel) -> None:
-    """Carry out one command as the tenant it names, through the same handlers the API uses."""
-    if not isinstance(command, msg.RENTAL_COMMANDS):
-        raise PermanentError(f"{type(command).__name__} is not a rental command")
-    actor = _tenant(uow, command.tenant_id)
+# The handler of each command a Kafka message can carry.
+HANDLERS: dict[type[Command], Callable[[UnitOfWork, Actor, Any], object]] = {
+    ApplyForHouse: rentals.submit_application,
+    WithdrawApplication: rentals.withdraw_application,
+    RequestViewing: rentals.request_viewing,
+    RequestMaintenance: maintenance.request_maintenance,
+    PayBill: billing.record_payment,
+}
+
+
+def to_command(message: BaseModel) -> Command:
+    """The service command a Kafka command message stands for (ValidationError if a value breaks its rules)."""
+    if isinstance(message, msg.SubmitApplication):
+        return ApplyForHouse.model_validate(message, from_attributes=True)
+    if isinstance(message, msg.WithdrawApplication):
+        return WithdrawApplication(application_id=message.application_id)
+    if isinstance(message, msg.RequestViewing):
+        return RequestViewing.model_validate(message, from_attributes=True)
+    if isinstance(message, msg.RequestMaintenance):
+        return RequestMaintenance.model_validate(message, from_attributes=True)
+    if isinstance(message, msg.PayBill):
+        return PayBill.model_validate(message, from_attributes=True)
+    raise PermanentError(f"{type(message).__name__} is not a rental command")
+
+
+def dispatch(uow: UnitOfWork, actor: Actor, message: BaseModel) -> None:
+    """Carry out a command message as `actor` through the handler the API and the web UI use for it."""
     try:
-        _dispatch(uow, actor, command)
+        command = to_command(message)
+        HANDLERS[type(command)](uow, actor, command)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidValue(".".join(str(p) for p in first["loc"]) or "body", first["msg"]) from exc
 
 
-def _dispatch(uow: UnitOfWork, actor: Actor, command: BaseModel) -> None:
-    if isinstance(command, msg.SubmitApplication):
-        rentals.submit_application(uow, actor, ApplyForHouse.model_validate(command, from_attributes=True))
-    elif isinstance(command, msg.WithdrawApplication):
-        rentals.withdraw_application(uow, actor, WithdrawApplication(application_id=command.application_id))
-    elif isinstance(command, msg.RequestViewing):
-        rentals.request_viewing(uow, actor, RequestViewing.model_validate(command, from_attributes=True))
-    elif isinstance(command, msg.RequestMaintenance):
-        maintenance.request_maintenance(uow, actor, RequestMaintenance.model_validate(command, from_attributes=True))
-    elif isinstance(command, msg.PayBill):
-        billing.record_payment(uow, actor, PayBill.model_validate(command, from_attributes=True))
+def apply_command(uow: UnitOfWork, command: BaseModel) -> None:
+    """Carry out one command as the tenant it names."""
+    if not isinstance(command, msg.RENTAL_COMMANDS):
+        raise PermanentError(f"{type(command).__name__} is not a rental command")
+    dispatch(uow, _tenant(uow, command.tenant_id), command)
 
 
 def _house_key(uow: UnitOfWork, command: BaseModel) -> str | None:

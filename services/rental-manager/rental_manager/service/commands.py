@@ -57,6 +57,25 @@ class MaintenanceTerms(BaseModel):
     priority: Priority = "normal"
 
 
+class Decision(BaseModel):
+    """A landlord's reason for a decision (optional)."""
+
+    reason: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class LeaseRenewal(BaseModel):
+    """Extend a lease to a later last day."""
+
+    end_date: Day
+
+
+class LeaseTermination(BaseModel):
+    """End a lease early: `end_date` becomes its last day."""
+
+    end_date: Day
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
 class ApplyForHouse(ApplicationTerms, Command):
     """Apply, as a tenant, to rent a house for a period."""
 
@@ -85,3 +104,27 @@ class PayBill(PaymentTerms, Command):
     """Pay part or all of a bill (its tenant), or record a payment on it (its landlord)."""
 
     bill_id: uuid.UUID
+
+
+class SignLease(Decision, Command):
+    """Approve an application (its house's landlord): the lease is signed and overlapping applications rejected."""
+
+    application_id: uuid.UUID
+
+
+class RejectApplication(Decision, Command):
+    """Turn an application down (its house's landlord)."""
+
+    application_id: uuid.UUID
+
+
+class RenewLease(LeaseRenewal, Command):
+    """Extend a lease to a later last day (its landlord)."""
+
+    lease_id: uuid.UUID
+
+
+class TerminateLease(LeaseTermination, Command):
+    """End a lease early (either side): `end_date` becomes its last day."""
+
+    lease_id: uuid.UUID

@@ -48,11 +48,19 @@ from rental_manager.domain.model import (
 )
 from rental_manager.service.access import load_house, load_scoped, manages, require, scope
 from rental_manager.service.billing import issue_bill
-from rental_manager.service.commands import ApplyForHouse, RequestViewing, WithdrawApplication
+from rental_manager.service.commands import (
+    ApplyForHouse,
+    RejectApplication,
+    RenewLease,
+    RequestViewing,
+    SignLease,
+    TerminateLease,
+    WithdrawApplication,
+)
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
 from rental_manager.service.read_models import ApplicationRecord, LeaseRecord, ViewingRecord
-from rental_manager.service.schemas import Decision, LeaseRenewal, LeaseTermination, Page
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 # ---- viewings ------------------------------------------------------------------------------------------
@@ -214,11 +222,9 @@ def _decidable(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) 
     return who, house, application
 
 
-def approve_application(
-    uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID, decision: Decision
-) -> ApplicationRecord:
+def approve_application(uow: UnitOfWork, actor: Actor | None, decision: SignLease) -> ApplicationRecord:
     """Approve: sign the lease and, in the same transaction, reject every pending application it overlaps."""
-    who, house, application = _decidable(uow, actor, application_id)
+    who, house, application = _decidable(uow, actor, decision.application_id)
     APPLICATION.check(application.status, ApplicationStatus.APPROVED, who.party)
     if house.status is HouseStatus.ARCHIVED:
         raise RuleViolation("house_archived", "an archived house takes no new leases")
@@ -311,11 +317,9 @@ def _pending_on(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | None 
     return list(uow.session.scalars(stmt.with_for_update()))
 
 
-def reject_application(
-    uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID, decision: Decision
-) -> ApplicationRecord:
+def reject_application(uow: UnitOfWork, actor: Actor | None, decision: RejectApplication) -> ApplicationRecord:
     """Turn an application down."""
-    who, house, application = _decidable(uow, actor, application_id)
+    who, house, application = _decidable(uow, actor, decision.application_id)
     APPLICATION.check(application.status, ApplicationStatus.REJECTED, who.party)
     application.status = ApplicationStatus.REJECTED
     application.decided_at, application.decided_by = uow.now, who.id
@@ -399,9 +403,9 @@ def _lease_for_change(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID)
     return who, house, lease
 
 
-def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseRenewal) -> LeaseRecord:
+def renew_lease(uow: UnitOfWork, actor: Actor | None, data: RenewLease) -> LeaseRecord:
     """Extend a lease (its landlord or an admin), if no other lease of the house is in the way."""
-    who, house, lease = _lease_for_change(uow, actor, lease_id)
+    who, house, lease = _lease_for_change(uow, actor, data.lease_id)
     if who.role is Role.TENANT:
         raise Forbidden("the landlord renews a lease")
     LEASE.check(lease.status, LeaseStatus.ACTIVE, who.party)
@@ -423,9 +427,9 @@ def renew_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data:
     return LeaseRecord.model_validate(lease)
 
 
-def terminate_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID, data: LeaseTermination) -> LeaseRecord:
+def terminate_lease(uow: UnitOfWork, actor: Actor | None, data: TerminateLease) -> LeaseRecord:
     """End a lease early (either side); unpaid bills for months after its new last day are cancelled."""
-    who, house, lease = _lease_for_change(uow, actor, lease_id)
+    who, house, lease = _lease_for_change(uow, actor, data.lease_id)
     LEASE.check(lease.status, LeaseStatus.TERMINATED, who.party)
     previous = lease.end_date
     if data.end_date < uow.today - timedelta(days=1) and not who.is_admin:

@@ -232,25 +232,6 @@ class ApplicationCreate(ApplicationTerms):
     """Apply to rent a house from `start_date` to `end_date` (both included)."""
 
 
-class Decision(BaseModel):
-    """A landlord's reason for a decision (optional)."""
-
-    reason: Annotated[Text, Field(max_length=2000)] = ""
-
-
-class LeaseRenewal(BaseModel):
-    """Extend a lease to a later last day."""
-
-    end_date: Day
-
-
-class LeaseTermination(BaseModel):
-    """End a lease early: `end_date` becomes its last day."""
-
-    end_date: Day
-    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
-
-
 # ---- bills and payments --------------------------------------------------------------------------------
 
 

@@ -63,21 +63,23 @@ from rental_manager.service import (
 )
 from rental_manager.service.commands import (
     ApplyForHouse,
+    Decision,
     MaintenanceTerms,
     PayBill,
+    RejectApplication,
+    RenewLease,
     RequestMaintenance,
     RequestViewing,
+    SignLease,
+    TerminateLease,
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.schemas import (
     AnnouncementCreate,
-    Decision,
     HouseCreate,
     HouseQuery,
     HouseUpdate,
-    LeaseRenewal,
-    LeaseTermination,
     MaintenanceTransition,
     Page,
     PhotoCreate,
@@ -408,14 +410,14 @@ def applications(request: Request, svc: Svc, actor: User) -> Response:
 def decide(request: Request, svc: Svc, actor: User, form: Form, application_id: uuid.UUID, action: str) -> Response:
     """Approve or reject (the landlord) or withdraw (the applicant) an application."""
     back = local_target(form.get("next"), f"{PREFIX}/applications")
-    decision = parse(Decision, present(form, "reason")) if form.get("reason") else Decision()
+    reason = parse(Decision, present(form, "reason")).reason if form.get("reason") else ""
     if action == "approve":
-        done = svc.run(rentals.approve_application, actor, application_id, decision)
+        done = svc.run(rentals.approve_application, actor, SignLease(application_id=application_id, reason=reason))
         return redirect(
             request, back, "success", f"Approved: the lease is signed, {day(done.start_date)} to {day(done.end_date)}."
         )
     if action == "reject":
-        svc.run(rentals.reject_application, actor, application_id, decision)
+        svc.run(rentals.reject_application, actor, RejectApplication(application_id=application_id, reason=reason))
         return redirect(request, back, "success", "Application rejected.")
     if action == "withdraw":
         svc.run(rentals.withdraw_application, actor, WithdrawApplication(application_id=application_id))
@@ -440,7 +442,9 @@ def leases(request: Request, svc: Svc, actor: User) -> Response:
 def renew(request: Request, svc: Svc, actor: User, form: Form, lease_id: uuid.UUID) -> Response:
     """Extend a lease to a later last day (its landlord)."""
     try:
-        lease = svc.run(rentals.renew_lease, actor, lease_id, parse(LeaseRenewal, present(form, "end_date")))
+        lease = svc.run(
+            rentals.renew_lease, actor, parse(RenewLease, {**present(form, "end_date"), "lease_id": lease_id})
+        )
     except FormInvalid as exc:
         return redirect(request, f"{PREFIX}/leases", "error", f"Renewal: {exc}")
     return redirect(request, f"{PREFIX}/leases", "success", f"Lease renewed until {day(lease.end_date)}.")
@@ -450,8 +454,8 @@ def renew(request: Request, svc: Svc, actor: User, form: Form, lease_id: uuid.UU
 def terminate(request: Request, svc: Svc, actor: User, form: Form, lease_id: uuid.UUID) -> Response:
     """End a lease early (either side)."""
     try:
-        data = parse(LeaseTermination, present(form, "end_date", "reason"))
-        lease = svc.run(rentals.terminate_lease, actor, lease_id, data)
+        data = parse(TerminateLease, {**present(form, "end_date", "reason"), "lease_id": lease_id})
+        lease = svc.run(rentals.terminate_lease, actor, data)
     except FormInvalid as exc:
         return redirect(request, f"{PREFIX}/leases", "error", f"Termination: {exc}")
     return redirect(request, f"{PREFIX}/leases", "success", f"Lease terminated; its last day is {day(lease.end_date)}.")
