@@ -478,3 +478,18 @@ def ids_between(settings: KernelSettings, spans: Mapping[TopicPartition, tuple[i
     finally:
         reader.close()
     return out
+
+
+@dataclass(frozen=True)
+class RunClients:
+    """A run's Kafka clients: the publisher of its load, the collector of what came out, and the lag sampler."""
+
+    publisher: Publisher
+    collector: Collector
+    lag: LagSampler
+
+    def close(self) -> None:
+        """Stop sampling and collecting, and close the publisher."""
+        self.lag.stop()
+        self.collector.stop()
+        self.publisher.close()

@@ -21,11 +21,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from quartet_shared.net import free_port
 
 from simulator.domain.report import WorkerStats
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from simulator.domain.scenario import WorkerPool
+    from simulator.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,35 @@ def base_environment() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(_SERVICE_PREFIXES) and k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL")
     }
+
+
+def worker_command(settings: SimulatorSettings, kind: str, pool: WorkerPool) -> WorkerCommand:
+    """How to run a managed worker of `kind`: its command, and an environment pointing it at the run's servers."""
+    prefix = getattr(settings, f"worker_env_prefix_{kind}")
+    env = base_environment()
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "REDIS_URL": settings.redis_url,
+            f"{prefix}TOPIC_PREFIX": settings.topic_prefix,
+            f"{prefix}TOPIC_PARTITIONS": str(settings.topic_partitions),
+            f"{prefix}RENDER_PLOTS": "true" if pool.render_plots else "false",
+            f"{prefix}SERVICE_NAME": f"sim-{kind}-worker",
+            # Each worker serves health and metrics on a free port of its own (see WorkerCommand).
+            f"{prefix}HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    own: SecretStr | None = getattr(settings, f"worker_database_url_{kind}")
+    if own is not None:
+        # The worker's role's URL carries its password; the simulator's own PGPASSWORD is not for it.
+        env.pop("PGPASSWORD", None)
+        env["DATABASE_URL"] = own.get_secret_value()
+    elif settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    env.update(pool.env)
+    argv = resolve_command(getattr(settings, f"worker_command_{kind}"))
+    return WorkerCommand(kind, argv, env, instance_variable=f"{prefix}INSTANCE_ID", port_variable=f"{prefix}PORT")
 
 
 @dataclass

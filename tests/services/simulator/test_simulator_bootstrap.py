@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.scenario_io import load_scenario
 from simulator.settings import SimulatorSettings
+from simulator.workers import worker_command
 
 
 def test_under_compose_the_rental_checks_use_the_rental_database(tmp_path: Path) -> None:
@@ -40,16 +41,13 @@ def test_managed_workers_connect_as_their_services_roles(tmp_path: Path, monkeyp
         worker_database_url_planning=SecretStr("postgresql://planning:p-secret@h/planning"),
         runs_dir=tmp_path,
     )
-    chaos = make_simulation(settings, load_scenario(bundled_scenarios()["chaos-short"]), out_dir=tmp_path / "x")
-    commands = chaos._worker_commands({})
+    workers = load_scenario(bundled_scenarios()["chaos-short"]).workers
+    commands = {kind: worker_command(settings, kind, getattr(workers, kind)) for kind in ("training", "planning")}
     assert commands["training"].env["DATABASE_URL"] == "postgresql://training:t-secret@h/training"
     assert commands["planning"].env["DATABASE_URL"] == "postgresql://planning:p-secret@h/planning"
     assert all("PGPASSWORD" not in c.env for c in commands.values())
     # Without a URL of their own they share the simulator's DATABASE_URL (and PGPASSWORD), as before.
-    shared = make_simulation(
-        SimulatorSettings(infra="none", database_url="postgresql://any@h/db", runs_dir=tmp_path),
-        load_scenario(bundled_scenarios()["chaos-short"]),
-        out_dir=tmp_path / "y",
-    )._worker_commands({})
-    assert {c.env["DATABASE_URL"] for c in shared.values()} == {"postgresql://any@h/db"}
-    assert {c.env["PGPASSWORD"] for c in shared.values()} == {"the-simulators-own"}
+    plain = SimulatorSettings(infra="none", database_url="postgresql://any@h/db", runs_dir=tmp_path)
+    shared = [worker_command(plain, kind, getattr(workers, kind)) for kind in ("training", "planning")]
+    assert {c.env["DATABASE_URL"] for c in shared} == {"postgresql://any@h/db"}
+    assert {c.env["PGPASSWORD"] for c in shared} == {"the-simulators-own"}

@@ -206,61 +206,77 @@ def _counts(jobs: Iterable[SentJob], results: dict[str, list[ResultSeen]], dead:
     return c
 
 
-def reconcile(
+@dataclass(frozen=True)
+class _JobFindings:
+    """What became of the jobs: results grouped by job, and the ids each job rule flags."""
+
+    by_job: dict[str, list[ResultSeen]]
+    dead_ids: set[str]
+    dead_jobs: list[str]
+    lost: list[str]
+    doubled: list[str]
+    orphans: list[str]
+    failures: list[str]
+
+
+def _find(
     sent: Sequence[SentJob],
     results: Sequence[ResultSeen],
     garbage: Sequence[GarbageSent],
     dead_letters: Sequence[DeadLetterSeen],
-    corrupt: Sequence[CorruptRecord] = (),
-    rental: RentalFindings | None = None,
-    policy: AuditPolicy = AuditPolicy(),
-    extra_checks: Sequence[Check] = (),
-) -> AuditResult:
-    """Check every rule of the audit and compute latencies; `passed` is True only if every check passed."""
+) -> _JobFindings:
     by_job: dict[str, list[ResultSeen]] = defaultdict(list)
     for r in sorted(results, key=lambda r: (r.at, r.topic, r.partition, r.offset)):
         by_job[r.job_id].append(r)
     sent_by_id = {j.job_id: j for j in sent}
     dead_ids = {d.ce_id for d in dead_letters if d.ce_id} | {d.key for d in dead_letters if d.key}
-    dead_jobs = sorted(j for j in sent_by_id if j in dead_ids)
-
-    jobs = _counts(sent, by_job, dead_ids)
-    per_kind = {
-        kind: _counts([j for j in sent if j.kind == kind], by_job, dead_ids) for kind in sorted({j.kind for j in sent})
-    }
-    large = {
-        kind: _counts([j for j in sent if j.kind == kind and j.large], by_job, dead_ids)
-        for kind in sorted({j.kind for j in sent if j.large})
-    }
-    lost = sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id))
     # A garbage job record with a readable ce_id is answered by its worker with one failed result, like a job.
     answerable = set(sent_by_id) | {g.key for g in garbage}
-    doubled = sorted(j for j, seen in by_job.items() if j in answerable and len(seen) > 1)
-    orphans = sorted(j for j in by_job if j not in answerable)
-    failures = [
-        f"{seen[0].kind} job {job_id}: {seen[0].outcome}: {seen[0].detail or 'no detail'}"
-        for job_id, seen in sorted(by_job.items())
-        if job_id in sent_by_id and seen[0].outcome != "completed"
-    ]
+    return _JobFindings(
+        by_job=by_job,
+        dead_ids=dead_ids,
+        dead_jobs=sorted(j for j in sent_by_id if j in dead_ids),
+        lost=sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id)),
+        doubled=sorted(j for j, seen in by_job.items() if j in answerable and len(seen) > 1),
+        orphans=sorted(j for j in by_job if j not in answerable),
+        failures=[
+            f"{seen[0].kind} job {job_id}: {seen[0].outcome}: {seen[0].detail or 'no detail'}"
+            for job_id, seen in sorted(by_job.items())
+            if job_id in sent_by_id and seen[0].outcome != "completed"
+        ],
+    )
 
-    garbage_counts, missing, misrouted = _garbage(garbage, dead_letters, policy.dlq_suffix)
 
+def _job_checks(
+    found: _JobFindings,
+    garbage: GarbageCounts,
+    missing_garbage: list[str],
+    corrupt: Sequence[CorruptRecord],
+    policy: AuditPolicy,
+) -> list[Check]:
+    ignore_foreign = policy.foreign_results == "ignore"
     checks = [
-        Check(name="no accepted job lost", passed=not lost, detail=f"{len(lost)} accepted job(s) without a result"),
         Check(
-            name="no job has two results", passed=not doubled, detail=f"{len(doubled)} job(s) with more than one result"
+            name="no accepted job lost",
+            passed=not found.lost,
+            detail=f"{len(found.lost)} accepted job(s) without a result",
+        ),
+        Check(
+            name="no job has two results",
+            passed=not found.doubled,
+            detail=f"{len(found.doubled)} job(s) with more than one result",
         ),
         Check(
             name="no result for a job never sent",
-            passed=not orphans or policy.foreign_results == "ignore",
-            detail=f"{len(orphans)} result(s) for unknown job ids"
-            + (" (ignored by audit.foreign_results)" if orphans and policy.foreign_results == "ignore" else ""),
+            passed=not found.orphans or ignore_foreign,
+            detail=f"{len(found.orphans)} result(s) for unknown job ids"
+            + (" (ignored by audit.foreign_results)" if found.orphans and ignore_foreign else ""),
         ),
         Check(
             name="every garbage message is in its dead-letter topic",
-            passed=not missing and not misrouted,
-            detail=f"{garbage_counts.in_dlq} of {garbage_counts.accepted} accepted garbage message(s) dead-lettered; "
-            f"{len(missing)} missing, {misrouted} in the wrong topic",
+            passed=not missing_garbage and not garbage.misrouted,
+            detail=f"{garbage.in_dlq} of {garbage.accepted} accepted garbage message(s) dead-lettered; "
+            f"{len(missing_garbage)} missing, {garbage.misrouted} in the wrong topic",
         ),
         Check(
             name="results topics hold only readable events",
@@ -272,45 +288,72 @@ def reconcile(
         checks.append(
             Check(
                 name="every job succeeded",
-                passed=not failures,
-                detail=f"{len(failures)} job(s) failed or were cancelled",
+                passed=not found.failures,
+                detail=f"{len(found.failures)} job(s) failed or were cancelled",
             )
         )
-    if rental is not None and rental.checked:
-        checks += _rental_checks(rental)
-    checks += extra_checks
+    return checks
 
+
+def _latencies(
+    sent: Sequence[SentJob], by_job: dict[str, list[ResultSeen]], kinds: list[str]
+) -> dict[str, Percentiles]:
     latency: dict[str, Percentiles] = {}
-    for kind in [None, *sorted(per_kind)]:
+    for kind in [None, *kinds]:
         values = [
             by_job[j.job_id][0].at - j.submitted_at
             for j in sent
             if j.accepted and by_job.get(j.job_id) and (kind is None or j.kind == kind)
         ]
         latency[kind or "all"] = percentiles(values)
+    return latency
 
+
+def reconcile(
+    sent: Sequence[SentJob],
+    results: Sequence[ResultSeen],
+    garbage: Sequence[GarbageSent],
+    dead_letters: Sequence[DeadLetterSeen],
+    corrupt: Sequence[CorruptRecord] = (),
+    rental: RentalFindings | None = None,
+    policy: AuditPolicy = AuditPolicy(),
+    extra_checks: Sequence[Check] = (),
+) -> AuditResult:
+    """Check every rule of the audit and compute latencies; `passed` is True only if every check passed."""
+    found = _find(sent, results, garbage, dead_letters)
+    kinds = sorted({j.kind for j in sent})
+    per_kind = {kind: _counts([j for j in sent if j.kind == kind], found.by_job, found.dead_ids) for kind in kinds}
+    large = {
+        kind: _counts([j for j in sent if j.kind == kind and j.large], found.by_job, found.dead_ids)
+        for kind in sorted({j.kind for j in sent if j.large})
+    }
+    garbage_counts, missing = _garbage(garbage, dead_letters, policy.dlq_suffix)
+    checks = _job_checks(found, garbage_counts, missing, corrupt, policy)
+    if rental is not None and rental.checked:
+        checks += _rental_checks(rental)
+    checks += extra_checks
     return AuditResult(
         passed=all(c.passed for c in checks),
         checks=checks,
-        jobs=jobs,
+        jobs=_counts(sent, found.by_job, found.dead_ids),
         per_kind=per_kind,
         large=large,
         garbage=garbage_counts,
-        orphans=len(orphans),
+        orphans=len(found.orphans),
         corrupt=len(corrupt),
-        lost_ids=lost[:SAMPLE],
-        doubled_ids=doubled[:SAMPLE],
-        orphan_ids=orphans[:SAMPLE],
+        lost_ids=found.lost[:SAMPLE],
+        doubled_ids=found.doubled[:SAMPLE],
+        orphan_ids=found.orphans[:SAMPLE],
         missing_garbage=missing[:SAMPLE],
-        failures=failures[:SAMPLE],
-        dead_lettered_jobs=dead_jobs[:SAMPLE],
-        latency=latency,
+        failures=found.failures[:SAMPLE],
+        dead_lettered_jobs=found.dead_jobs[:SAMPLE],
+        latency=_latencies(sent, found.by_job, kinds),
     )
 
 
 def _garbage(
     garbage: Sequence[GarbageSent], dead_letters: Sequence[DeadLetterSeen], suffix: str
-) -> tuple[GarbageCounts, list[str], int]:
+) -> tuple[GarbageCounts, list[str]]:
     where: dict[str, set[str]] = defaultdict(set)
     for d in dead_letters:
         if d.key is not None:
@@ -329,7 +372,7 @@ def _garbage(
             missing.append(g.key)
     counts.missing = len(missing)
     counts.misrouted = misrouted
-    return counts, sorted(missing), misrouted
+    return counts, sorted(missing)
 
 
 def _rental_checks(rental: RentalFindings) -> list[Check]:
