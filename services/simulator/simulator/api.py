@@ -236,6 +236,73 @@ def _require(manager: RunManager, run_id: str) -> RunEntry:
     return entry
 
 
+# The whole API, reads included: a report names the system's weak points, a run loads the system.
+router = APIRouter(tags=["runs"], dependencies=[require_scope(SIMULATOR_RUN)])
+
+
+@router.post("/runs", status_code=202, summary="Start a run")
+def create_run(
+    body: RunCreate, manager: ManagerDep, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
+) -> JSONResponse:
+    """Validate the scenario, check the system is up, and start the run (faults need simulator:admin)."""
+    scenario = _scenario(body, manager.settings.scenario_dir)
+    reason = _admin_reason(scenario)
+    if reason is not None:
+        key.require(SIMULATOR_ADMIN, reason)
+    entry = manager.start(scenario)
+    public = entry.public(_base(request))
+    return JSONResponse(public.model_dump(mode="json"), status_code=202, headers={"Location": public.links["self"]})
+
+
+@router.get("/runs", summary="Runs of this process")
+def list_runs(manager: ManagerDep, request: Request) -> list[RunPublic]:
+    """Every run started since the service started, newest first."""
+    entries = sorted(manager.runs.values(), key=lambda e: e.created_at, reverse=True)
+    return [e.public(_base(request)) for e in entries]
+
+
+@router.get("/runs/{run_id}", summary="A run's status")
+def get_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
+    """Phase, counts so far and, once finished, the verdict and summary."""
+    return _require(manager, run_id).public(_base(request))
+
+
+@router.delete("/runs/{run_id}", status_code=202, summary="Cut a run's load short")
+def stop_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
+    """Stop sending load; the run still settles, audits and reports."""
+    entry = _require(manager, run_id)
+    if entry.simulation is not None:
+        entry.simulation.stop()
+    return entry.public(_base(request))
+
+
+@router.get("/runs/{run_id}/report", summary="A finished run's report (JSON)")
+def get_report(run_id: str, manager: ManagerDep) -> dict[str, Any]:
+    """The whole report: audit, counts, series and faults (409 while running)."""
+    entry = _require(manager, run_id)
+    if entry.report is None:
+        raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet", error=entry.error)
+    return entry.report.model_dump(mode="json")
+
+
+@router.get("/runs/{run_id}/report.html", summary="A finished run's report page")
+def get_report_html(run_id: str, manager: ManagerDep) -> FileResponse:
+    """The self-contained HTML report (409 while running)."""
+    entry = _require(manager, run_id)
+    path = manager.settings.runs_dir / run_id / "report.html"
+    if entry.simulation is not None:
+        path = entry.simulation.out_dir / "report.html"
+    if entry.report is None or not path.is_file():
+        raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet")
+    return FileResponse(path, media_type="text/html")
+
+
+@router.get("/scenarios", summary="Bundled scenarios")
+def scenarios() -> list[str]:
+    """Names usable as `builtin` in POST /runs."""
+    return sorted(bundled_scenarios())
+
+
 def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -> FastAPI:
     """The app: runs, their status and reports, the bundled scenarios, health and readiness."""
     runs = manager or RunManager(settings)
@@ -255,64 +322,5 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
         api_keys=ApiKeys.from_settings(settings),
     )
     app.state.runs = runs
-    # The whole API, reads included: a report names the system's weak points, a run loads the system.
-    api = APIRouter(tags=["runs"], dependencies=[require_scope(SIMULATOR_RUN)])
-
-    @api.post("/runs", status_code=202, summary="Start a run")
-    def create_run(
-        body: RunCreate, manager: ManagerDep, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
-    ) -> JSONResponse:
-        """Validate the scenario, check the system is up, and start the run (faults need simulator:admin)."""
-        scenario = _scenario(body, manager.settings.scenario_dir)
-        reason = _admin_reason(scenario)
-        if reason is not None:
-            key.require(SIMULATOR_ADMIN, reason)
-        entry = manager.start(scenario)
-        public = entry.public(_base(request))
-        return JSONResponse(public.model_dump(mode="json"), status_code=202, headers={"Location": public.links["self"]})
-
-    @api.get("/runs", summary="Runs of this process")
-    def list_runs(manager: ManagerDep, request: Request) -> list[RunPublic]:
-        """Every run started since the service started, newest first."""
-        entries = sorted(manager.runs.values(), key=lambda e: e.created_at, reverse=True)
-        return [e.public(_base(request)) for e in entries]
-
-    @api.get("/runs/{run_id}", summary="A run's status")
-    def get_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
-        """Phase, counts so far and, once finished, the verdict and summary."""
-        return _require(manager, run_id).public(_base(request))
-
-    @api.delete("/runs/{run_id}", status_code=202, summary="Cut a run's load short")
-    def stop_run(run_id: str, manager: ManagerDep, request: Request) -> RunPublic:
-        """Stop sending load; the run still settles, audits and reports."""
-        entry = _require(manager, run_id)
-        if entry.simulation is not None:
-            entry.simulation.stop()
-        return entry.public(_base(request))
-
-    @api.get("/runs/{run_id}/report", summary="A finished run's report (JSON)")
-    def get_report(run_id: str, manager: ManagerDep) -> dict[str, Any]:
-        """The whole report: audit, counts, series and faults (409 while running)."""
-        entry = _require(manager, run_id)
-        if entry.report is None:
-            raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet", error=entry.error)
-        return entry.report.model_dump(mode="json")
-
-    @api.get("/runs/{run_id}/report.html", summary="A finished run's report page")
-    def get_report_html(run_id: str, manager: ManagerDep) -> FileResponse:
-        """The self-contained HTML report (409 while running)."""
-        entry = _require(manager, run_id)
-        path = manager.settings.runs_dir / run_id / "report.html"
-        if entry.simulation is not None:
-            path = entry.simulation.out_dir / "report.html"
-        if entry.report is None or not path.is_file():
-            raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet")
-        return FileResponse(path, media_type="text/html")
-
-    @api.get("/scenarios", summary="Bundled scenarios")
-    def scenarios() -> list[str]:
-        """Names usable as `builtin` in POST /runs."""
-        return sorted(bundled_scenarios())
-
-    app.include_router(api)
+    app.include_router(router)
     return app

@@ -120,13 +120,25 @@ def check(
     rental_needed: Callable[[], list[str]] | None = None,
 ) -> None:
     """Raise PreflightError naming every unreachable part the scenario needs."""
-    problems: list[str] = []
     kafka = kafka_problem(settings)
-    if kafka:
-        problems.append(kafka)
+    problems = [kafka] if kafka else []
+    problems += _server_problems(settings, scenario, managed, has_server_control)
+    if not kafka:
+        problems += _missing_workers(scenario, worker_groups, managed, members)
+    problems += _uncontrolled_faults(scenario, controlled)
+    if rental_needed is not None:
+        problems += rental_needed()
+    if problems:
+        raise PreflightError(problems)
+
+
+def _server_problems(
+    settings: SimulatorSettings, scenario: Scenario, managed: set[str], has_server_control: bool
+) -> list[str]:
+    """Redis and the managed workers' databases, when the run needs them, and control of the servers for faults."""
+    problems: list[str] = []
     faults = scenario.faults
-    needs_redis = bool(managed) or any(isinstance(f, RedisOutageFault) for f in faults)
-    if needs_redis:
+    if managed or any(isinstance(f, RedisOutageFault) for f in faults):
         why = redis_problem(settings.redis_url)
         if why:
             problems.append(why)
@@ -141,17 +153,32 @@ def check(
             "broker and Redis faults need control of the servers: none found (run against `make up`'s stack, "
             "or set SIMULATOR_INFRA=native|compose)"
         )
-    if not kafka:
-        unmanaged = [k for k in scenario.kinds() if k not in managed]
-        if unmanaged:
-            found = members([worker_groups[k] for k in unmanaged])
-            for kind in unmanaged:
-                if not found.get(worker_groups[kind]):
-                    problems.append(
-                        f"no {kind} worker is running: consumer group {worker_groups[kind]!r} has no members "
-                        f"(start the service, e.g. `make up`, or set workers.{kind}.count in the scenario)"
-                    )
-    for i, fault in enumerate(faults):
+    return problems
+
+
+def _missing_workers(
+    scenario: Scenario,
+    worker_groups: Mapping[str, str],
+    managed: set[str],
+    members: Callable[[list[str]], dict[str, int]],
+) -> list[str]:
+    """The kinds the scenario runs that the simulator does not manage and whose consumer group has no member."""
+    unmanaged = [k for k in scenario.kinds() if k not in managed]
+    if not unmanaged:
+        return []
+    found = members([worker_groups[k] for k in unmanaged])
+    return [
+        f"no {kind} worker is running: consumer group {worker_groups[kind]!r} has no members "
+        f"(start the service, e.g. `make up`, or set workers.{kind}.count in the scenario)"
+        for kind in unmanaged
+        if not found.get(worker_groups[kind])
+    ]
+
+
+def _uncontrolled_faults(scenario: Scenario, controlled: set[str]) -> list[str]:
+    """The worker faults whose target has no worker under the simulator's control."""
+    problems = []
+    for i, fault in enumerate(scenario.faults):
         if isinstance(fault, KillWorkerFault | SlowConsumerFault | PauseWorkerFault):
             reachable = controlled if fault.target == "any" else controlled & {fault.target}
             if not reachable:
@@ -159,7 +186,4 @@ def check(
                     f"faults[{i}] ({fault.kind}, target {fault.target}) needs workers under control: set "
                     f"workers.<kind>.count in the scenario (the simulator then runs them), or run against Compose"
                 )
-    if rental_needed is not None:
-        problems += rental_needed()
-    if problems:
-        raise PreflightError(problems)
+    return problems

@@ -158,6 +158,99 @@ class _House:
 
 
 @dataclass
+class _TenantJourney:
+    """One tenant's steps through the rental manager; each step returns the name it is counted under."""
+
+    driver: RentalHttpDriver
+    api: RentalApi
+    journey: PlannedJourney
+    action: RentalAction
+    tenant_id: str
+    token: str
+    house: _House
+    application_id: str = ""
+    lease_id: str = ""
+    bills: list[dict[str, Any]] = field(default_factory=list)
+
+    def steps(self) -> list[tuple[str, Callable[[], str]]]:
+        """The steps this journey takes, in order, each with the name of its think time."""
+        steps: list[tuple[str, Callable[[], str]]] = [
+            ("search", self.search),
+            ("view_house", self.view_house),
+            ("book_viewing", self.book_viewing),
+            ("apply", self.apply),
+            ("approve", self.approve),
+            ("issue_bill", self.issue_bill),
+        ]
+        if self.action.pay_bills:
+            steps.append(("pay_bill", self.pay_bills))
+        if self.journey.repair:
+            steps.append(("repair", self.repair))
+        return steps
+
+    def search(self) -> str:
+        """Search the city's listings."""
+        self.api.search(self.token, city=CITY, page_size=20)
+        return "search"
+
+    def view_house(self) -> str:
+        """Open the chosen house."""
+        self.api.house(self.token, self.house.id)
+        return "view_house"
+
+    def book_viewing(self) -> str:
+        """Book a viewing, over HTTP or as a Kafka command (twice when the plan duplicates it)."""
+        when = datetime.now(UTC) + timedelta(days=1, hours=self.journey.index % 9)
+        if self.journey.command:
+            self.driver.command_viewing(self.tenant_id, self.house.id, when, twice=self.journey.duplicate_command)
+            return "book_viewing_by_command"
+        viewing = self.api.book_viewing(self.token, self.house.id, when)
+        self.driver.expect("ViewingRequested", "viewing_id", viewing["id"])
+        return "book_viewing"
+
+    def apply(self) -> str:
+        """Apply for the planned months."""
+        start = date.today() + timedelta(days=self.journey.start_in_days)
+        end = start + timedelta(days=30 * self.journey.months - 1)
+        application = self.api.apply(self.token, self.house.id, start, end)
+        self.application_id = application["id"]
+        self.driver.expect("ApplicationSubmitted", "application_id", self.application_id)
+        return "apply"
+
+    def approve(self) -> str:
+        """The landlord approves, which signs the lease."""
+        decided = self.api.approve(self.house.landlord_token, self.application_id)
+        self.lease_id = str(decided.get("lease_id") or "")
+        self.driver.expect("ApplicationApproved", "application_id", self.application_id)
+        self.driver.expect("LeaseSigned", "lease_id", self.lease_id)
+        return "approve"
+
+    def issue_bill(self) -> str:
+        """Read the bills the lease issued."""
+        self.bills = self.api.bills(self.token, self.lease_id)
+        for bill in self.bills:
+            self.driver.expect("BillIssued", "bill_id", bill["id"])
+        return "issue_bill"
+
+    def pay_bills(self) -> str:
+        """Pay what is outstanding on every bill."""
+        for bill in self.bills:
+            if int(bill.get("outstanding_cents") or 0) > 0:
+                payment = self.api.pay(self.token, bill["id"], int(bill["outstanding_cents"]))
+                self.driver.expect("PaymentRecorded", "payment_id", payment["id"])
+        return "pay_bill"
+
+    def repair(self) -> str:
+        """Ask for a repair, which the landlord takes through to resolved."""
+        request = self.api.request_repair(self.token, self.house.id, "The tap drips")
+        self.driver.expect("MaintenanceRequested", "request_id", request["id"])
+        for status in ("acknowledged", "in_progress", "resolved"):
+            self.api.move_repair(self.house.landlord_token, request["id"], status)
+        self.driver.expect("MaintenanceResolved", "request_id", request["id"])
+        return "repair"
+
+
+@dataclass
 class RentalHttpDriver:
     """Rental journeys over HTTP and the rental checks over the rental manager's database."""
 
@@ -230,7 +323,8 @@ class RentalHttpDriver:
 
     # ---- journeys -------------------------------------------------------------------------------------
 
-    def _expect(self, event: str, field_name: str, value: Any) -> None:
+    def expect(self, event: str, field_name: str, value: Any) -> None:
+        """Note that an `event` whose `field_name` is `value` must reach the events topic."""
         with self._lock:
             self._expected.append((EVENT.format(event), field_name, str(value)))
 
@@ -246,7 +340,7 @@ class RentalHttpDriver:
         for n in range(setup.landlords):
             email = f"sim-{self.run_tag}-landlord-{n}@example.test"
             landlord = api.register(email, f"Simulated Landlord {n}", "landlord")
-            self._expect("UserRegistered", "user_id", landlord["id"])
+            self.expect("UserRegistered", "user_id", landlord["id"])
             token = api.login(email)
             for h in range(setup.houses_per_landlord):
                 house = api.create_house(
@@ -260,7 +354,7 @@ class RentalHttpDriver:
                     monthly_rent_cents=80_000 + 5_000 * h,
                     deposit_cents=160_000,
                 )
-                self._expect("HouseListed", "house_id", house["id"])
+                self.expect("HouseListed", "house_id", house["id"])
                 self._houses.append(_House(str(house["id"]), token))
 
     def _api(self) -> RentalApi:
@@ -269,71 +363,15 @@ class RentalHttpDriver:
 
     def journey(self, journey: PlannedJourney, action: RentalAction, pause: Callable[[float], bool]) -> None:
         """One tenant's way from a search to a lease, a paid deposit and a resolved repair."""
-        api = self._api()
         with self._lock:
             self._journeys += 1
         think = dict(zip(JOURNEY_STEPS, journey.think_s, strict=True))
         try:
-            email = f"sim-{self.run_tag}-tenant-{journey.index}@example.test"
-            tenant = api.register(email, f"Simulated Tenant {journey.index}", "tenant")
-            self._expect("UserRegistered", "user_id", tenant["id"])
-            token = api.login(email)
-            if not pause(think["search"]):
-                return
-            api.search(token, city=CITY, page_size=20)
-            self._step("search")
-            house = self._houses[min(len(self._houses) - 1, int(journey.house_pick * len(self._houses)))]
-            if not pause(think["view_house"]):
-                return
-            api.house(token, house.id)
-            self._step("view_house")
-            if not pause(think["book_viewing"]):
-                return
-            when = datetime.now(UTC) + timedelta(days=1, hours=journey.index % 9)
-            if journey.command:
-                self._command_viewing(str(tenant["id"]), house.id, when, twice=journey.duplicate_command)
-                self._step("book_viewing_by_command")
-            else:
-                viewing = api.book_viewing(token, house.id, when)
-                self._expect("ViewingRequested", "viewing_id", viewing["id"])
-                self._step("book_viewing")
-            if not pause(think["apply"]):
-                return
-            start = date.today() + timedelta(days=journey.start_in_days)
-            end = start + timedelta(days=30 * journey.months - 1)
-            application = api.apply(token, house.id, start, end)
-            self._expect("ApplicationSubmitted", "application_id", application["id"])
-            self._step("apply")
-            if not pause(think["approve"]):
-                return
-            decided = api.approve(house.landlord_token, application["id"])
-            lease_id = str(decided.get("lease_id") or "")
-            self._expect("ApplicationApproved", "application_id", application["id"])
-            self._expect("LeaseSigned", "lease_id", lease_id)
-            self._step("approve")
-            if not pause(think["issue_bill"]):
-                return
-            bills = api.bills(token, lease_id)
-            for bill in bills:
-                self._expect("BillIssued", "bill_id", bill["id"])
-            self._step("issue_bill")
-            if action.pay_bills:
-                if not pause(think["pay_bill"]):
+            tenant = self._register_tenant(journey, action)
+            for name, step in tenant.steps():
+                if not pause(think[name]):
                     return
-                for bill in bills:
-                    if int(bill.get("outstanding_cents") or 0) > 0:
-                        payment = api.pay(token, bill["id"], int(bill["outstanding_cents"]))
-                        self._expect("PaymentRecorded", "payment_id", payment["id"])
-                self._step("pay_bill")
-            if journey.repair:
-                if not pause(think["repair"]):
-                    return
-                request = api.request_repair(token, house.id, "The tap drips")
-                self._expect("MaintenanceRequested", "request_id", request["id"])
-                for status in ("acknowledged", "in_progress", "resolved"):
-                    api.move_repair(house.landlord_token, request["id"], status)
-                self._expect("MaintenanceResolved", "request_id", request["id"])
-                self._step("repair")
+                self._step(step())
             with self._lock:
                 self._completed += 1
         except RentalConflict:
@@ -344,7 +382,15 @@ class RentalHttpDriver:
             with self._lock:
                 self._errors.append(f"journey {journey.index}: {type(exc).__name__}: {exc}")
 
-    def _command_viewing(self, tenant_id: str, house_id: str, when: datetime, *, twice: bool) -> None:
+    def _register_tenant(self, journey: PlannedJourney, action: RentalAction) -> _TenantJourney:
+        api = self._api()
+        email = f"sim-{self.run_tag}-tenant-{journey.index}@example.test"
+        tenant = api.register(email, f"Simulated Tenant {journey.index}", "tenant")
+        self.expect("UserRegistered", "user_id", tenant["id"])
+        house = self._houses[min(len(self._houses) - 1, int(journey.house_pick * len(self._houses)))]
+        return _TenantJourney(self, api, journey, action, str(tenant["id"]), api.login(email), house)
+
+    def command_viewing(self, tenant_id: str, house_id: str, when: datetime, *, twice: bool) -> None:
         """Book a viewing with a RequestViewing command (published twice when `twice`): one viewing must result."""
         with self._lock:
             if self._producer is None:

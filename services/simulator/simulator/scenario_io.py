@@ -10,8 +10,9 @@ depth and alias-expansion limits before it is composed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -198,56 +199,61 @@ def _inline_pool_files(
 ) -> list[ScenarioProblem]:
     """Replace each `file:` pool entry by the spec read from that file, remembering where it came from."""
     problems: list[ScenarioProblem] = []
+    for loc, entry in _file_entries(root):
+        if "spec" in entry:
+            problems.append(_problem(root, loc, "give either file or spec, not both", source, origins, "value_error"))
+            continue
+        try:
+            at_entry = partial(_problem, root, loc, source=source, origins=origins, kind="value_error")
+            spec = _read_job_file(base_dir, entry["file"], at_entry)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        origins[id(spec)] = str(entry["file"])
+        position = entry.lc.data.get("file")
+        entry["spec"] = spec
+        if position is not None:
+            entry.lc.data["spec"] = position
+        del entry["file"]
+    return problems
+
+
+def _file_entries(root: CommentedMap) -> list[tuple[Loc, CommentedMap]]:
+    """Every pool entry of the mix that names a job file, with the location of its `file` key."""
     mix = root.get("mix")
     if not isinstance(mix, CommentedSeq):
-        return problems
+        return []
+    found: list[tuple[Loc, CommentedMap]] = []
     for i, action in enumerate(mix):
         pool = action.get("pool") if isinstance(action, CommentedMap) else None
-        if not isinstance(pool, CommentedSeq):
-            continue
-        for j, entry in enumerate(pool):
-            if not isinstance(entry, CommentedMap) or "file" not in entry:
-                continue
-            loc: Loc = ("mix", i, "pool", j, "file")
-            if "spec" in entry:
-                problems.append(
-                    _problem(root, loc, "give either file or spec, not both", source, origins, "value_error")
-                )
-                continue
-            name = entry["file"]
-            path = job_file(base_dir, name)
-            if path is None:
-                problems.append(_problem(root, loc, OUTSIDE, source, origins, "value_error"))
-                continue
-            shown_name = str(name)
-            try:
-                found = path.is_file()
-            except OSError:  # a name the file system refuses (too long, say) names no file either
-                found = False
-            if not found:
-                message = f"no job file {shown(name)} in the scenario directory"
-                problems.append(_problem(root, loc, message, source, origins, "value_error"))
-                continue
-            try:
-                spec = _read(_read_limited(path), shown_name)
-            except (OSError, UnicodeDecodeError) as exc:
-                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
-                message = f"cannot read job file {shown(name)}: {why}"
-                problems.append(_problem(root, loc, message, source, origins, "value_error"))
-                continue
-            except ScenarioError as exc:
-                problems.extend(exc.problems)
-                continue
-            if not isinstance(spec, CommentedMap):
-                problems.append(ScenarioProblem(shown_name, 1, 1, "", "a job file is a mapping of keys to values"))
-                continue
-            origins[id(spec)] = shown_name
-            position = entry.lc.data.get("file")
-            entry["spec"] = spec
-            if position is not None:
-                entry.lc.data["spec"] = position
-            del entry["file"]
-    return problems
+        if isinstance(pool, CommentedSeq):
+            found += [
+                (("mix", i, "pool", j, "file"), entry)
+                for j, entry in enumerate(pool)
+                if isinstance(entry, CommentedMap) and "file" in entry
+            ]
+    return found
+
+
+def _read_job_file(base_dir: Path, name: Any, at_entry: Callable[[str], ScenarioProblem]) -> CommentedMap:
+    """The job file `name` as a mapping; ScenarioError says why it cannot be used (`at_entry` places a reason)."""
+    path = job_file(base_dir, name)
+    if path is None:
+        raise ScenarioError([at_entry(OUTSIDE)])
+    try:
+        found = path.is_file()
+    except OSError:  # a name the file system refuses (too long, say) names no file either
+        found = False
+    if not found:
+        raise ScenarioError([at_entry(f"no job file {shown(name)} in the scenario directory")])
+    try:
+        spec = _read(_read_limited(path), str(name))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+        raise ScenarioError([at_entry(f"cannot read job file {shown(name)}: {why}")]) from exc
+    if not isinstance(spec, CommentedMap):
+        raise ScenarioError([ScenarioProblem(str(name), 1, 1, "", "a job file is a mapping of keys to values")])
+    return spec
 
 
 def _problem(root: Any, loc: Loc, message: str, source: str, origins: Mapping[int, str], kind: str) -> ScenarioProblem:
