@@ -172,62 +172,7 @@ def build_document(
     for event in events:
         if event.topic not in specs:
             specs[event.topic] = TopicSpec(event.topic, event.description)
-
-    by_topic: dict[str, list[EventType]] = {}
-    for event in events:
-        by_topic.setdefault(event.topic, []).append(event)
-
-    messages: dict[str, Any] = {}
-    for event in events:
-        key = message_key(event)
-        spec = specs[event.topic]
-        messages[key] = {
-            "name": event.ce_type,
-            "title": event.model.__name__,
-            "summary": event.description or event.ce_type,
-            "contentType": "application/json",
-            "headers": {
-                "allOf": [
-                    {"$ref": f"#/components/schemas/{HEADERS_SCHEMA}"},
-                    {"type": "object", "properties": {"ce_type": {"type": "string", "const": event.ce_type}}},
-                ]
-            },
-            "payload": {"schemaFormat": PAYLOAD_SCHEMA_FORMAT, "schema": payload_schema(event)},
-            "bindings": {"kafka": {"key": _kafka_key(spec.description), "bindingVersion": KAFKA_BINDING_VERSION}},
-        }
-
-    channels: dict[str, Any] = {}
-    for name, spec in specs.items():
-        base = name.removesuffix(RETRY_SUFFIX).removesuffix(DLQ_SUFFIX)
-        carried = by_topic.get(name) or by_topic.get(base, [])
-        description = spec.description
-        if name.endswith(DLQ_SUFFIX):
-            description += (
-                " Each keeps the original key, value and headers and adds dlq_error_type, dlq_error_message,"
-                " dlq_attempts, dlq_original_topic, dlq_original_partition, dlq_original_offset,"
-                " dlq_first_failure_time and dlq_last_failure_time."
-            )
-        channels[_channel_id(name)] = {
-            "address": name,
-            "title": name,
-            "description": description,
-            "messages": {message_key(e): {"$ref": f"#/components/messages/{message_key(e)}"} for e in carried},
-            "bindings": _channel_binding(spec, cfg),
-        }
-
-    operations: dict[str, Any] = {}
-    for op in CONTRACT_OPERATIONS:
-        if op.topic not in specs:
-            continue
-        channel = _channel_id(op.topic)
-        operations[f"{op.service}.{op.action}.{op.topic}"] = {
-            "action": op.action,
-            "channel": {"$ref": f"#/channels/{channel}"},
-            "summary": op.summary,
-            "tags": [{"name": op.service}],
-            "messages": [{"$ref": f"#/channels/{channel}/messages/{key}"} for key in channels[channel]["messages"]],
-        }
-
+    channels = _channels(specs, events, cfg)
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:quartet:messaging",
@@ -249,9 +194,73 @@ def build_document(
             }
         },
         "channels": channels,
-        "operations": operations,
-        "components": {"schemas": {HEADERS_SCHEMA: headers_schema()}, "messages": messages},
+        "operations": _operations(specs, channels),
+        "components": {
+            "schemas": {HEADERS_SCHEMA: headers_schema()},
+            "messages": {message_key(e): _message(e, specs[e.topic]) for e in events},
+        },
     }
+
+
+def _message(event: EventType, spec: TopicSpec) -> dict[str, Any]:
+    """One message type: its CloudEvents type as a header, its payload schema, and its Kafka key."""
+    return {
+        "name": event.ce_type,
+        "title": event.model.__name__,
+        "summary": event.description or event.ce_type,
+        "contentType": "application/json",
+        "headers": {
+            "allOf": [
+                {"$ref": f"#/components/schemas/{HEADERS_SCHEMA}"},
+                {"type": "object", "properties": {"ce_type": {"type": "string", "const": event.ce_type}}},
+            ]
+        },
+        "payload": {"schemaFormat": PAYLOAD_SCHEMA_FORMAT, "schema": payload_schema(event)},
+        "bindings": {"kafka": {"key": _kafka_key(spec.description), "bindingVersion": KAFKA_BINDING_VERSION}},
+    }
+
+
+def _channels(specs: dict[str, TopicSpec], events: list[EventType], cfg: DocumentSettings) -> dict[str, Any]:
+    """A channel per topic, carrying its events (a retry or dead-letter topic carries its base topic's)."""
+    by_topic: dict[str, list[EventType]] = {}
+    for event in events:
+        by_topic.setdefault(event.topic, []).append(event)
+    channels: dict[str, Any] = {}
+    for name, spec in specs.items():
+        base = name.removesuffix(RETRY_SUFFIX).removesuffix(DLQ_SUFFIX)
+        carried = by_topic.get(name) or by_topic.get(base, [])
+        description = spec.description
+        if name.endswith(DLQ_SUFFIX):
+            description += (
+                " Each keeps the original key, value and headers and adds dlq_error_type, dlq_error_message,"
+                " dlq_attempts, dlq_original_topic, dlq_original_partition, dlq_original_offset,"
+                " dlq_first_failure_time and dlq_last_failure_time."
+            )
+        channels[_channel_id(name)] = {
+            "address": name,
+            "title": name,
+            "description": description,
+            "messages": {message_key(e): {"$ref": f"#/components/messages/{message_key(e)}"} for e in carried},
+            "bindings": _channel_binding(spec, cfg),
+        }
+    return channels
+
+
+def _operations(specs: dict[str, TopicSpec], channels: dict[str, Any]) -> dict[str, Any]:
+    """Which service sends or receives on which documented topic, with the messages of its channel."""
+    operations: dict[str, Any] = {}
+    for op in CONTRACT_OPERATIONS:
+        if op.topic not in specs:
+            continue
+        channel = _channel_id(op.topic)
+        operations[f"{op.service}.{op.action}.{op.topic}"] = {
+            "action": op.action,
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "summary": op.summary,
+            "tags": [{"name": op.service}],
+            "messages": [{"$ref": f"#/channels/{channel}/messages/{key}"} for key in channels[channel]["messages"]],
+        }
+    return operations
 
 
 def _services() -> list[Operation]:

@@ -21,7 +21,7 @@ from quartet_contracts.topics import CORE_TOPICS, TopicSpec, expand
 from quartet_shared.auth import JOBS_WRITE, ApiKeys, require_scope
 from quartet_shared.db import make_engine
 from quartet_shared.http import Problem, create_app
-from quartet_shared.jobs import JobStatus, JobStore, job_id_for_key
+from quartet_shared.jobs import JobRecord, JobStatus, JobStore, job_id_for_key
 from quartet_shared.net import free_port
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
@@ -87,17 +87,7 @@ def job_service(kind: str, tmp: Path) -> Any:
         record = store.get(job_id)
         if record is None:
             raise Problem(404, "Not Found", f"no job {job_id}")
-        if record.status is JobStatus.QUEUED:
-            record = store.mark_running(job_id)
-        elif record.status is JobStatus.RUNNING and record.progress < 0.5:
-            record = store.update_progress(job_id, 0.5)
-        elif record.status is JobStatus.RUNNING and record.spec.get("fail"):
-            record = store.fail(job_id, {"title": "Diverged", "detail": "loss became NaN", "status": 422})
-        elif record.status is JobStatus.RUNNING:
-            record = store.complete(
-                job_id, {"loss": 0.125, "metrics": {"r2": 0.9}, "weights": [1.0, 2.0], "plots": ["loss", "path.png"]}
-            )
-        return JSONResponse(record.public().model_dump(mode="json"))
+        return JSONResponse(_advance(store, record).public().model_dump(mode="json"))
 
     @api.get("/jobs/{job_id}/result")
     def result(job_id: str) -> JSONResponse:
@@ -115,6 +105,21 @@ def job_service(kind: str, tmp: Path) -> Any:
         return Response(PNG + name.encode(), media_type="image/png")
 
     return api
+
+
+def _advance(store: JobStore, record: JobRecord) -> JobRecord:
+    """Move a job one step: queued → running → half done → failed (when its spec says `fail`) or succeeded."""
+    if record.status is JobStatus.QUEUED:
+        return store.mark_running(record.id)
+    if record.status is not JobStatus.RUNNING:
+        return record
+    if record.progress < 0.5:
+        return store.update_progress(record.id, 0.5)
+    if record.spec.get("fail"):
+        return store.fail(record.id, {"title": "Diverged", "detail": "loss became NaN", "status": 422})
+    return store.complete(
+        record.id, {"loss": 0.125, "metrics": {"r2": 0.9}, "weights": [1.0, 2.0], "plots": ["loss", "path.png"]}
+    )
 
 
 class Served:

@@ -267,30 +267,13 @@ def topics(
     as_json: JsonOpt = False,
 ) -> None:
     """List the registry's topics, their partitions and retention, and whether they exist on the broker."""
-    from kafka.admin import KafkaAdminClient
     from quartet_contracts.topics import CORE_TOPICS, expand
     from quartet_shared.topics import ensure_topics
 
     settings = _settings()
     specs = expand(CORE_TOPICS)
     created = ensure_topics(settings, specs) if create else []
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="quartet-cli",
-        request_timeout_ms=15_000,
-        **settings.kafka_client_options(),
-    )
-    try:
-        # A topic the broker just acknowledged creating may not be in its metadata for a moment yet.
-        existing = set(admin.list_topics()) | set(created)
-        names = [s.name for s in specs if s.name in existing]
-        # The metadata response names the topic "name" in newer protocol versions and "topic" in older ones.
-        broker_partitions = {
-            str(d.get("name") or d.get("topic")): len(d.get("partitions") or [])
-            for d in (admin.describe_topics(names) if names else [])
-        }
-    finally:
-        admin.close()
+    existing, broker_partitions = _broker_topics(settings, [s.name for s in specs], created)
     rows = [
         {
             "name": s.name,
@@ -307,7 +290,35 @@ def topics(
     if as_json:
         _emit_json({"bootstrap_servers": settings.kafka_bootstrap_servers, "topics": rows, "created": created})
         return
-    table = Table(title=f"Topics on {settings.kafka_bootstrap_servers}")
+    _show_topics(settings.kafka_bootstrap_servers, rows)
+
+
+def _broker_topics(settings: KernelSettings, wanted: list[str], created: list[str]) -> tuple[set[str], dict[str, int]]:
+    """Which topics the broker has, and the partition count of each of `wanted` it has."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="quartet-cli",
+        request_timeout_ms=15_000,
+        **settings.kafka_client_options(),
+    )
+    try:
+        # A topic the broker just acknowledged creating may not be in its metadata for a moment yet.
+        existing = set(admin.list_topics()) | set(created)
+        names = [name for name in wanted if name in existing]
+        # The metadata response names the topic "name" in newer protocol versions and "topic" in older ones.
+        partitions = {
+            str(d.get("name") or d.get("topic")): len(d.get("partitions") or [])
+            for d in (admin.describe_topics(names) if names else [])
+        }
+    finally:
+        admin.close()
+    return existing, partitions
+
+
+def _show_topics(bootstrap_servers: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"Topics on {bootstrap_servers}")
     for column in ("topic", "partitions", "retention", "exists", "description"):
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -518,39 +529,61 @@ def _submit(
     with _http() as client:
         if kind == "training":
             spec = _upload_local_data(client, base, spec, file, quiet=as_json)
-        response = _request(client, "POST", f"{base}/jobs", json=spec, headers=headers)
-        if response.is_error:
-            _fail(_problem_line(response))
-        accepted = _json_body(response)
-        if not isinstance(accepted, dict) or "id" not in accepted:
-            _fail(f"POST {base}/jobs answered without a job id")
+        accepted = _post_job(client, base, spec, headers)
         job_id = str(accepted["id"])
         if not wait:
-            if as_json:
-                _emit_json(accepted)
-            else:
-                _out().print(f"submitted {kind} job [bold]{job_id}[/] ({accepted.get('status', 'queued')})")
-                _out().print(f"follow it with: quartet job {job_id}")
+            _show_submitted(kind, accepted, as_json=as_json)
             return
         final = _wait_for(client, base, job_id, kind, poll_interval, timeout, quiet=as_json)
-        status = final.get("status")
-        if status != "succeeded":
-            if as_json:
-                _emit_json({"job": final, "result": None, "plots": []})
-            problem = final.get("problem") if isinstance(final.get("problem"), dict) else {}
-            detail = f": {problem.get('title', '')} {problem.get('detail', '')}".rstrip() if problem else ""
-            _fail(f"{kind} job {job_id} {status}{detail}")
-        response = _request(client, "GET", f"{base}/jobs/{job_id}/result")
-        if response.is_error:
-            _fail(_problem_line(response))
-        result = _json_body(response)
-        if not isinstance(result, dict):
-            _fail(f"GET {base}/jobs/{job_id}/result answered with an unexpected body")
+        result = _succeeded_result(client, base, kind, job_id, final, as_json=as_json)
         target = out if out is not None else Path("out") / job_id
         saved = _save_plots(client, base, job_id, result.get("plots") or [], target)
     if as_json:
         _emit_json({"job": final, "result": result, "plots": [str(p) for p in saved]})
         return
+    _show_result(kind, base, final, result, saved)
+
+
+def _post_job(client: httpx.Client, base: str, spec: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """Submit the job; the accepted job, with its id."""
+    response = _request(client, "POST", f"{base}/jobs", json=spec, headers=headers)
+    if response.is_error:
+        _fail(_problem_line(response))
+    accepted = _json_body(response)
+    if not isinstance(accepted, dict) or "id" not in accepted:
+        _fail(f"POST {base}/jobs answered without a job id")
+    return accepted
+
+
+def _show_submitted(kind: str, accepted: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        _emit_json(accepted)
+        return
+    _out().print(f"submitted {kind} job [bold]{accepted['id']}[/] ({accepted.get('status', 'queued')})")
+    _out().print(f"follow it with: quartet job {accepted['id']}")
+
+
+def _succeeded_result(
+    client: httpx.Client, base: str, kind: str, job_id: str, final: dict[str, Any], *, as_json: bool
+) -> dict[str, Any]:
+    """The finished job's result; fails, saying how the job ended, unless it succeeded."""
+    status = final.get("status")
+    if status != "succeeded":
+        if as_json:
+            _emit_json({"job": final, "result": None, "plots": []})
+        problem = final.get("problem") if isinstance(final.get("problem"), dict) else {}
+        detail = f": {problem.get('title', '')} {problem.get('detail', '')}".rstrip() if problem else ""
+        _fail(f"{kind} job {job_id} {status}{detail}")
+    response = _request(client, "GET", f"{base}/jobs/{job_id}/result")
+    if response.is_error:
+        _fail(_problem_line(response))
+    result = _json_body(response)
+    if not isinstance(result, dict):
+        _fail(f"GET {base}/jobs/{job_id}/result answered with an unexpected body")
+    return result
+
+
+def _show_result(kind: str, base: str, final: dict[str, Any], result: dict[str, Any], saved: list[Path]) -> None:
     console = _out()
     console.print(_job_table(final, base))
     table = Table(title=f"{kind} result", show_header=False)
