@@ -13,7 +13,7 @@ its line numbers (the simulator) calls `check_text` first and only hands ruamel 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -72,45 +72,71 @@ def _refuse(event: Any, message: str) -> YamlTooComplex:
     return YamlTooComplex(message, *_where(event))
 
 
+@dataclass
+class _Expansion:
+    """The walk so far: the open collections, each finished anchor's expanded size and height, and the node total."""
+
+    limits: YamlLimits
+    stack: list[_Open] = field(default_factory=list)
+    anchors: dict[str, tuple[int, int]] = field(default_factory=dict)
+    total: int = 0
+
+    def open(self, event: Any) -> None:
+        """A sequence or mapping starts."""
+        self.stack.append(_Open(getattr(event, "anchor", None)))
+        if len(self.stack) > self.limits.max_depth:
+            raise _refuse(event, f"nested deeper than {self.limits.max_depth} levels")
+        self._count(event, 1)
+
+    def close(self) -> None:
+        """The innermost open collection ends: its size and height go to its anchor and its parent."""
+        done = self.stack.pop()
+        if done.anchor is not None:
+            self.anchors[done.anchor] = (done.nodes, done.height)
+        self._nest(done.nodes, done.height)
+
+    def alias(self, event: Any) -> None:
+        """An alias counts as a copy of what its anchor expanded to."""
+        name = event.anchor
+        if any(frame.anchor == name for frame in self.stack):
+            raise _refuse(event, f"alias *{name} refers to a node that contains it")
+        nodes, height = self.anchors.get(name, (1, 0))
+        if len(self.stack) + height > self.limits.max_depth:
+            raise _refuse(event, f"alias *{name} nests deeper than {self.limits.max_depth} levels")
+        self._count(event, nodes)
+        self._nest(nodes, height)
+
+    def scalar(self, event: Any) -> None:
+        """A scalar is one node."""
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (1, 0)
+        self._count(event, 1)
+        self._nest(1, 0)
+
+    def _count(self, event: Any, nodes: int) -> None:
+        self.total += nodes
+        if self.total > self.limits.max_nodes:
+            raise _refuse(event, f"expands to more than {self.limits.max_nodes:,} nodes (aliases counted as copies)")
+
+    def _nest(self, nodes: int, height: int) -> None:
+        if self.stack:
+            self.stack[-1].nodes += nodes
+            self.stack[-1].height = max(self.stack[-1].height, height + 1)
+
+
 def check_events(events: Iterable[Any], limits: YamlLimits = DEFAULT_LIMITS) -> None:
     """Raise YamlTooComplex as soon as the event stream nests or expands beyond `limits`."""
-    stack: list[_Open] = []
-    anchors: dict[str, tuple[int, int]] = {}  # expanded nodes and height of each finished anchored node
-    total = 0
+    walk = _Expansion(limits)
     for event in events:
         kind = type(event).__name__
         if kind in _STARTS:
-            stack.append(_Open(getattr(event, "anchor", None)))
-            nodes, height = 1, 0
-            if len(stack) > limits.max_depth:
-                raise _refuse(event, f"nested deeper than {limits.max_depth} levels")
+            walk.open(event)
         elif kind in _ENDS:
-            done = stack.pop()
-            if done.anchor is not None:
-                anchors[done.anchor] = (done.nodes, done.height)
-            if stack:
-                stack[-1].nodes += done.nodes
-                stack[-1].height = max(stack[-1].height, done.height + 1)
-            continue
+            walk.close()
         elif kind == "AliasEvent":
-            name = event.anchor
-            if any(frame.anchor == name for frame in stack):
-                raise _refuse(event, f"alias *{name} refers to a node that contains it")
-            nodes, height = anchors.get(name, (1, 0))
-            if len(stack) + height > limits.max_depth:
-                raise _refuse(event, f"alias *{name} nests deeper than {limits.max_depth} levels")
+            walk.alias(event)
         elif kind == "ScalarEvent":
-            nodes, height = 1, 0
-            if event.anchor is not None:
-                anchors[event.anchor] = (1, 0)
-        else:
-            continue
-        total += nodes
-        if total > limits.max_nodes:
-            raise _refuse(event, f"expands to more than {limits.max_nodes:,} nodes (aliases counted as copies)")
-        if kind not in _STARTS and stack:
-            stack[-1].nodes += nodes
-            stack[-1].height = max(stack[-1].height, height + 1)
+            walk.scalar(event)
 
 
 def check_size(text: str, limits: YamlLimits = DEFAULT_LIMITS) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
+from mpl_toolkits.mplot3d import Axes3D
 
 from path_planner.domain.cost import INFEASIBLE
 from path_planner.domain.planner import PlanResult
@@ -58,45 +59,11 @@ def path_3d(scenario: Scenario, results: Sequence[PlanResult], title: str | None
     # Painter's order set by hand: mplot3d's per-artist depth sort hides the path under the surface.
     ax.computed_zorder = False
     ax.plot_surface(gx, gy, gz, cmap="terrain", linewidth=0, antialiased=False, alpha=0.9, zorder=0)
-    top = float(gz.max()) + scenario.z_min
+    floor = float(gz.min())
+    top = max([float(gz.max()) + scenario.z_min, *(float(r.flight.points[:, 2].max()) + 30.0 for r in results)])
+    _obstacles_3d(ax, scenario, floor, top)
     for r in results:
-        top = max(top, float(r.flight.points[:, 2].max()) + 30.0)
-    theta = np.linspace(0, 2 * np.pi, 40)
-    for th in scenario.threats:
-        cx = th.x + th.radius * np.cos(theta)
-        cy = th.y + th.radius * np.sin(theta)
-        base = float(scenario.terrain.height_at(np.array(th.x), np.array(th.y), "bilinear")) - 10.0
-        zz = np.array([np.full_like(theta, base), np.full_like(theta, top)])
-        ax.plot_surface(np.array([cx, cx]), np.array([cy, cy]), zz, color="#c0392b", alpha=0.25, linewidth=0, zorder=1)
-    for z in scenario.no_fly_zones:
-        height = min(z.top, top) - float(gz.min())
-        ax.bar3d(
-            z.x_min,
-            z.y_min,
-            float(gz.min()),
-            z.x_max - z.x_min,
-            z.y_max - z.y_min,
-            height,
-            color="#7f8c8d",
-            alpha=0.35,
-            shade=True,
-            zorder=1,
-        )
-    for r in results:
-        p = r.flight.points
-        ax.plot(
-            p[:, 0], p[:, 1], p[:, 2], color=_COLOURS.get(r.optimizer, "k"), linewidth=2.5, label=_label(r), zorder=5
-        )
-        ground = scenario.terrain.height_at(r.waypoints[:, 0], r.waypoints[:, 1], scenario.sampling)
-        ax.scatter(
-            r.waypoints[:, 0],
-            r.waypoints[:, 1],
-            r.waypoints[:, 2] + ground,
-            color=_COLOURS.get(r.optimizer, "k"),
-            s=12,
-            depthshade=False,
-            zorder=6,
-        )
+        _flight_3d(ax, scenario, r)
     for name, pt, marker in (("start", scenario.start, "^"), ("goal", scenario.goal, "*")):
         g = float(scenario.terrain.height_at(np.array(pt[0]), np.array(pt[1]), scenario.sampling))
         ax.scatter(
@@ -105,7 +72,7 @@ def path_3d(scenario: Scenario, results: Sequence[PlanResult], title: str | None
     b = scenario.bounds
     ax.set_xlim(b.x_min, b.x_max)
     ax.set_ylim(b.y_min, b.y_max)
-    ax.set_zlim(float(gz.min()), top)
+    ax.set_zlim(floor, top)
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_zlabel("altitude (m)")
@@ -113,6 +80,40 @@ def path_3d(scenario: Scenario, results: Sequence[PlanResult], title: str | None
     ax.set_title(title or f"{scenario.name}: 3-D path")
     ax.legend(loc="upper left", fontsize=8)
     return _png(fig)
+
+
+def _obstacles_3d(ax: Axes3D, scenario: Scenario, floor: float, top: float) -> None:
+    """Threats as cylinders from their ground up to `top`, no-fly zones as boxes from `floor`."""
+    theta = np.linspace(0, 2 * np.pi, 40)
+    for th in scenario.threats:
+        cx = th.x + th.radius * np.cos(theta)
+        cy = th.y + th.radius * np.sin(theta)
+        base = float(scenario.terrain.height_at(np.array(th.x), np.array(th.y), "bilinear")) - 10.0
+        zz = np.array([np.full_like(theta, base), np.full_like(theta, top)])
+        ax.plot_surface(np.array([cx, cx]), np.array([cy, cy]), zz, color="#c0392b", alpha=0.25, linewidth=0, zorder=1)
+    for z in scenario.no_fly_zones:
+        ax.bar3d(
+            z.x_min,
+            z.y_min,
+            floor,
+            z.x_max - z.x_min,
+            z.y_max - z.y_min,
+            min(z.top, top) - floor,
+            color="#7f8c8d",
+            alpha=0.35,
+            shade=True,
+            zorder=1,
+        )
+
+
+def _flight_3d(ax: Axes3D, scenario: Scenario, result: PlanResult) -> None:
+    """One optimizer's flown path, and its waypoints above the ground."""
+    colour = _COLOURS.get(result.optimizer, "k")
+    p = result.flight.points
+    ax.plot(p[:, 0], p[:, 1], p[:, 2], color=colour, linewidth=2.5, label=_label(result), zorder=5)
+    w = result.waypoints
+    ground = scenario.terrain.height_at(w[:, 0], w[:, 1], scenario.sampling)
+    ax.scatter(w[:, 0], w[:, 1], w[:, 2] + ground, color=colour, s=12, depthshade=False, zorder=6)
 
 
 def top_view(scenario: Scenario, results: Sequence[PlanResult], title: str | None = None) -> bytes:

@@ -187,6 +187,15 @@ class Scenario:
         return np.array(self.goal, dtype=np.float64)
 
     def _validate(self) -> None:
+        self._validate_map()
+        self._validate_limits()
+        for name, point in (("start", self.start), ("goal", self.goal)):
+            self._validate_endpoint(name, point)
+        if np.hypot(self.goal[0] - self.start[0], self.goal[1] - self.start[1]) == 0:
+            raise ScenarioError("scenario.goal", "goal coincides with start")
+
+    def _validate_map(self) -> None:
+        """The bounds are a rectangle the terrain covers."""
         b = self.bounds
         if not (b.x_min < b.x_max and b.y_min < b.y_max):
             raise ScenarioError("scenario.bounds", f"empty rectangle {b}")
@@ -197,6 +206,9 @@ class Scenario:
                 "scenario.bounds",
                 f"{b} exceeds the terrain, which covers x {tx0:g}..{tx1:g}, y {ty0:g}..{ty1:g}",
             )
+
+    def _validate_limits(self) -> None:
+        """Altitudes, waypoint count, sizes, threats and no-fly zones each make sense on their own."""
         if not (0 <= self.z_min < self.z_max):
             raise ScenarioError("scenario.altitude", f"need 0 <= min < max, got {self.z_min}..{self.z_max}")
         if self.n_waypoints < 1:
@@ -209,27 +221,27 @@ class Scenario:
         for i, zone in enumerate(self.no_fly_zones):
             if not (zone.x_min < zone.x_max and zone.y_min < zone.y_max):
                 raise ScenarioError(f"scenario.no_fly_zones[{i}]", "x_min < x_max and y_min < y_max required")
-        for name, point in (("start", self.start), ("goal", self.goal)):
-            x, y, z = point
-            if not b.contains(x, y):
+
+    def _validate_endpoint(self, name: str, point: tuple[float, float, float]) -> None:
+        """The start or goal is on the map, above the ground, and outside every threat and no-fly zone."""
+        b = self.bounds
+        x, y, z = point
+        if not b.contains(x, y):
+            raise ScenarioError(
+                f"scenario.{name}",
+                f"({x:g}, {y:g}) is outside the map x {b.x_min:g}..{b.x_max:g}, y {b.y_min:g}..{b.y_max:g}",
+            )
+        if z < 0:
+            raise ScenarioError(f"scenario.{name}", f"height above ground must be >= 0, got {z:g}")
+        for i, th in enumerate(self.threats):
+            if float(np.hypot(x - th.x, y - th.y)) < th.radius + self.uav_size:
                 raise ScenarioError(
                     f"scenario.{name}",
-                    f"({x:g}, {y:g}) is outside the map x {b.x_min:g}..{b.x_max:g}, y {b.y_min:g}..{b.y_max:g}",
+                    f"({x:g}, {y:g}) is inside threat {i} (centre ({th.x:g}, {th.y:g}), radius {th.radius:g})",
                 )
-            if z < 0:
-                raise ScenarioError(f"scenario.{name}", f"height above ground must be >= 0, got {z:g}")
-            for i, th in enumerate(self.threats):
-                d = float(np.hypot(x - th.x, y - th.y))
-                if d < th.radius + self.uav_size:
-                    raise ScenarioError(
-                        f"scenario.{name}",
-                        f"({x:g}, {y:g}) is inside threat {i} (centre ({th.x:g}, {th.y:g}), radius {th.radius:g})",
-                    )
-            ground = float(self.terrain.height_at(np.array(x), np.array(y), self.sampling))
-            for i, zone in enumerate(self.no_fly_zones):
-                s = self.uav_size
-                inside = zone.x_min - s <= x <= zone.x_max + s and zone.y_min - s <= y <= zone.y_max + s
-                if inside and ground + z <= zone.top + s:
-                    raise ScenarioError(f"scenario.{name}", f"({x:g}, {y:g}) is inside no-fly zone {i}")
-        if np.hypot(self.goal[0] - self.start[0], self.goal[1] - self.start[1]) == 0:
-            raise ScenarioError("scenario.goal", "goal coincides with start")
+        ground = float(self.terrain.height_at(np.array(x), np.array(y), self.sampling))
+        s = self.uav_size
+        for i, zone in enumerate(self.no_fly_zones):
+            inside = zone.x_min - s <= x <= zone.x_max + s and zone.y_min - s <= y <= zone.y_max + s
+            if inside and ground + z <= zone.top + s:
+                raise ScenarioError(f"scenario.{name}", f"({x:g}, {y:g}) is inside no-fly zone {i}")
