@@ -26,7 +26,7 @@ from quartet_shared.consumer import ConsumerRunner
 from quartet_shared.db import default_sqlite_url, make_engine
 from quartet_shared.health import database_ready, kafka_ready
 from quartet_shared.http import create_app
-from quartet_shared.jobkind import AnyJobKind, RunJob
+from quartet_shared.jobkind import AnyJobKind, CompletedT, JobKind, RunJob, SpecT
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import (
     JobApi,
@@ -77,7 +77,7 @@ class JobService(Generic[SettingsT]):
 
     settings: SettingsT
     kind: AnyJobKind
-    run: RunJob
+    run: RunJob[Any, Any]
     engine: Engine
     redis: ResilientRedis
     store: JobStore
@@ -87,9 +87,17 @@ class JobService(Generic[SettingsT]):
 
     @classmethod
     def wire(
-        cls, settings: SettingsT, kind: AnyJobKind, run: RunJob, *, engine: Engine | None = None, **extra: Any
+        cls,
+        settings: SettingsT,
+        kind: JobKind[SpecT, Any, CompletedT, Any],
+        run: RunJob[SpecT, CompletedT],
+        *,
+        engine: Engine | None = None,
+        **extra: Any,
     ) -> Self:
-        """Connect the real adapters (nothing is contacted yet); `extra` fills a subclass's own fields."""
+        """Connect the real adapters (nothing is contacted yet); `extra` fills a subclass's own fields.
+
+        `run` must take the kind's spec and give its completed event (checked here, where the two meet)."""
         engine = engine if engine is not None else service_engine(settings)
         redis = ResilientRedis(settings)
         return cls(
@@ -110,7 +118,7 @@ class JobService(Generic[SettingsT]):
         self._producers.append(producer)
         return JobApi(self.kind, self.store, producer, self.artifacts, self.settings.publish_timeout_s)
 
-    def worker(self) -> JobWorker[Any]:
+    def worker(self) -> JobWorker[Any, Any]:
         """A worker running this kind's jobs from its jobs topic."""
         return JobWorker(
             self.kind,

@@ -97,7 +97,8 @@ class JobOutcome(Generic[CompletedT]):
 
 OnProgress = Callable[[Progress], None]
 ShouldStop = Callable[[], bool]
-RunJob = Callable[[str, Any, OnProgress, ShouldStop], JobOutcome[Any]]
+# The service's domain callable: one job of a kind whose spec is SpecT and whose completed event is CompletedT.
+RunJob = Callable[[str, SpecT, OnProgress, ShouldStop], JobOutcome[CompletedT]]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from quartet_shared.jobkind import (
     Progress,
     RunJob,
     ShouldStop,
+    SpecT,
     failure_of,
     problem_of,
 )
@@ -429,14 +430,14 @@ class WorkerPorts:
     store: JobStore | None = None
 
 
-class JobWorker(Generic[CompletedT]):
+class JobWorker(Generic[SpecT, CompletedT]):
     """Runs jobs of one kind from its jobs topic, one Kafka transaction per job."""
 
     def __init__(
         self,
-        kind: JobKind[Any, Any, CompletedT, Any],
+        kind: JobKind[SpecT, Any, CompletedT, Any],
         settings: KernelSettings,
-        run: RunJob,
+        run: RunJob[SpecT, CompletedT],
         ports: WorkerPorts,
         *,
         redis: ResilientRedis | None = None,
@@ -519,7 +520,7 @@ class JobWorker(Generic[CompletedT]):
     def _emit(self, ctx: Context, job_id: str, event: BaseModel) -> None:
         ctx.emit(self.kind.topics.results, Envelope.of(event, source=self.kind.source, subject=job_id, key=job_id))
 
-    def handle(self, spec: BaseModel, ctx: Context) -> None:
+    def handle(self, spec: SpecT, ctx: Context) -> None:
         """Run one job and emit its one outcome event inside the runner's transaction."""
         job_id = ctx.envelope.id
         try:
@@ -578,7 +579,7 @@ class JobWorker(Generic[CompletedT]):
             return
         self._fail(emit, job_id, letter.error)
 
-    def _execute(self, job_id: str, spec: BaseModel, ctx: Context) -> JobOutcome[CompletedT] | None:
+    def _execute(self, job_id: str, spec: SpecT, ctx: Context) -> JobOutcome[CompletedT] | None:
         throttle = _Throttle(self._interval)
 
         def on_progress(progress: Progress) -> None:
