@@ -24,14 +24,8 @@ MAX_CLASS_LINES = 300
 MAX_COMPLEXITY = 12
 
 ALLOWED: dict[str, str] = {
-    "shared/quartet_shared/consumer.py:ConsumerRunner": "being split in issue 19 point 1",
-    "shared/quartet_shared/consumer.py:ConsumerRunner.__init__": "being split in issue 19 point 1",
-    "shared/quartet_shared/jobservice.py:job_router": "being split in issue 19 point 4",
     "services/rental-manager/rental_manager/service/stats.py:statistics": "being split in issue 19 point 5",
     "services/rental-manager/rental_manager/service/rentals.py:approve_application": "being split in issue 19 point 5",
-    "services/training-worker/training_worker/domain/training.py:descend": "being split in issue 19 point 7",
-    "services/training-worker/training_worker/domain/data.py:parse_csv": "being split in issue 19 point 7",
-    "services/training-worker/training_worker/domain/runner.py:train_sweep": "being split in issue 19 point 7",
 }
 
 
