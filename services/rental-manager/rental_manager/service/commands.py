@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from rental_manager.service.fields import MAX_CENTS, Day, Moment, Name, Priority, Text
+from rental_manager.service.fields import MAX_CENTS, Cents, Day, Facility, Moment, Name, Place, Priority, Text
 
 
 class Command(BaseModel):
@@ -128,3 +128,21 @@ class TerminateLease(LeaseTermination, Command):
     """End a lease early (either side): `end_date` becomes its last day."""
 
     lease_id: uuid.UUID
+
+
+class ListHouse(Command):
+    """Add a house (a landlord, or an admin naming the landlord), listed at once when `list_now`."""
+
+    title: Name
+    description: Annotated[Text, Field(max_length=10_000)] = ""
+    address: Annotated[Text, Field(min_length=1, max_length=300)]
+    city: Place
+    district: Place
+    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    rooms: Annotated[int, Field(ge=0, le=100)]
+    monthly_rent_cents: Cents
+    deposit_cents: Cents = 0
+    facilities: Annotated[list[Facility], Field(max_length=50)] = []
+    available_from: Day | None = None
+    list_now: bool = False
+    landlord_id: uuid.UUID | None = None

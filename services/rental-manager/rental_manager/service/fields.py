@@ -51,3 +51,4 @@ Password = Annotated[
 ]
 Email = Annotated[Text, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Priority = Literal["low", "normal", "high", "urgent"]
+Facility = Annotated[Text, Field(min_length=1, max_length=50)]

@@ -12,10 +12,10 @@ from rental_manager.adapters.orm import House, HousePhoto, Lease, Review, User
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import HOUSE, HouseStatus, Role, available_from
 from rental_manager.service.access import load_house, managed_house, require
+from rental_manager.service.commands import ListHouse
 from rental_manager.service.errors import Forbidden, NotFound
 from rental_manager.service.paging import paged
 from rental_manager.service.schemas import (
-    HouseCreate,
     HousePublic,
     HouseQuery,
     HouseSummary,
@@ -76,7 +76,7 @@ def may_add_houses(actor: Actor | None) -> Actor:
     return require(actor, Role.LANDLORD, Role.ADMIN)
 
 
-def create_house(uow: UnitOfWork, actor: Actor | None, data: HouseCreate) -> HousePublic:
+def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> HousePublic:
     """Add a house, owned by the calling landlord (or, for an admin, by the landlord named)."""
     who = may_add_houses(actor)
     landlord_id = who.id

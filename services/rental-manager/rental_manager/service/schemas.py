@@ -19,11 +19,12 @@ from rental_manager.domain.model import (
     HouseStatus,
     Role,
 )
-from rental_manager.service.commands import ApplicationTerms, MaintenanceTerms, PaymentTerms, ViewingTerms
+from rental_manager.service.commands import ApplicationTerms, ListHouse, MaintenanceTerms, PaymentTerms, ViewingTerms
 from rental_manager.service.fields import (
     Cents,
     Day,
     Email,
+    Facility,
     Name,
     Password,
     Place,
@@ -86,25 +87,8 @@ class Token(BaseModel):
 # ---- houses ------------------------------------------------------------------------------------------
 
 
-Facility = Annotated[Text, Field(min_length=1, max_length=50)]
-
-
-class HouseCreate(BaseModel):
+class HouseCreate(ListHouse):
     """A new house; a landlord owns it (an admin names the landlord)."""
-
-    title: Name
-    description: Annotated[Text, Field(max_length=10_000)] = ""
-    address: Annotated[Text, Field(min_length=1, max_length=300)]
-    city: Place
-    district: Place
-    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
-    rooms: Annotated[int, Field(ge=0, le=100)]
-    monthly_rent_cents: Cents
-    deposit_cents: Cents = 0
-    facilities: Annotated[list[Facility], Field(max_length=50)] = []
-    available_from: Day | None = None
-    list_now: bool = False
-    landlord_id: uuid.UUID | None = None
 
 
 class HouseUpdate(BaseModel):

@@ -64,6 +64,7 @@ from rental_manager.service import (
 from rental_manager.service.commands import (
     ApplyForHouse,
     Decision,
+    ListHouse,
     MaintenanceTerms,
     PayBill,
     RejectApplication,
@@ -77,7 +78,6 @@ from rental_manager.service.commands import (
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.schemas import (
     AnnouncementCreate,
-    HouseCreate,
     HouseQuery,
     HouseUpdate,
     MaintenanceTransition,
@@ -638,7 +638,7 @@ def create_house(request: Request, svc: Svc, actor: User, form: Form) -> Respons
     if form.get("landlord_id"):
         data["landlord_id"] = form["landlord_id"]
     try:
-        house = svc.run(houses.create_house, actor, parse(HouseCreate, data, fields=HOUSE_FIELDS, pending=pending))
+        house = svc.run(houses.create_house, actor, parse(ListHouse, data, fields=HOUSE_FIELDS, pending=pending))
     except FormInvalid as exc:
         context = {"house": None, "values": form, "errors": exc.errors, "landlords": _landlords(svc, actor)}
         return render(request, "house_form.html", context, 422)
