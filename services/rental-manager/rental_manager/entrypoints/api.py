@@ -39,9 +39,12 @@ from rental_manager.service import billing, community, houses, maintenance, rent
 from rental_manager.service.access import require
 from rental_manager.service.commands import (
     ApplyForHouse,
+    ChangeViewing,
     Decision,
     LeaseRenewal,
     LeaseTermination,
+    MaintenanceTransition,
+    MoveMaintenance,
     PayBill,
     RejectApplication,
     RenewLease,
@@ -75,7 +78,6 @@ from rental_manager.service.schemas import (
     HouseSummary,
     HouseUpdate,
     MaintenanceCreate,
-    MaintenanceTransition,
     Page,
     PaymentCreate,
     PhotoCreate,
@@ -334,7 +336,9 @@ def viewings(
 @rental_routes.post("/viewings/{viewing_id}/status")
 def change_viewing(svc: Svc, actor: User, viewing_id: uuid.UUID, body: ViewingTransition) -> ViewingRecord:
     """Confirm, decline, complete or cancel a viewing."""
-    return svc.run(rentals.change_viewing, actor, viewing_id, ViewingStatus(body.status))
+    return svc.run(
+        rentals.change_viewing, actor, ChangeViewing(viewing_id=viewing_id, status=ViewingStatus(body.status))
+    )
 
 
 @rental_routes.post("/houses/{house_id}/applications", status_code=201)
@@ -505,7 +509,9 @@ def maintenance_request(svc: Svc, actor: User, request_id: uuid.UUID) -> Mainten
 @care.post("/maintenance/{request_id}/status")
 def move_maintenance(svc: Svc, actor: User, request_id: uuid.UUID, body: MaintenanceTransition) -> MaintenanceRecord:
     """Move a maintenance request along its flow."""
-    return svc.run(maintenance.transition_maintenance, actor, request_id, body)
+    return svc.run(
+        maintenance.transition_maintenance, actor, MoveMaintenance(request_id=request_id, **body.model_dump())
+    )
 
 
 @care.post("/announcements", status_code=201)

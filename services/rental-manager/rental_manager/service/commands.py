@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from rental_manager.domain.model import ViewingStatus
 from rental_manager.service.fields import MAX_CENTS, Cents, Day, Facility, Moment, Name, Place, Priority, Text
 
 
@@ -146,3 +147,23 @@ class ListHouse(Command):
     available_from: Day | None = None
     list_now: bool = False
     landlord_id: uuid.UUID | None = None
+
+
+class MaintenanceTransition(BaseModel):
+    """Move a maintenance request along its flow."""
+
+    status: Literal["acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"]
+    note: Annotated[Text, Field(max_length=2000)] = ""
+
+
+class MoveMaintenance(MaintenanceTransition, Command):
+    """Move a maintenance request along its flow (the domain decides which side may make which move)."""
+
+    request_id: uuid.UUID
+
+
+class ChangeViewing(Command):
+    """Confirm, decline or complete (the landlord) or cancel (either side) a viewing."""
+
+    viewing_id: uuid.UUID
+    status: ViewingStatus

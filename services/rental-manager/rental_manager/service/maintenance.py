@@ -10,11 +10,11 @@ from sqlalchemy import select
 from rental_manager.adapters.orm import Lease, MaintenanceRequest, MaintenanceUpdate
 from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
 from rental_manager.service.access import load_house, load_scoped, require, scope
-from rental_manager.service.commands import RequestMaintenance
+from rental_manager.service.commands import MoveMaintenance, RequestMaintenance
 from rental_manager.service.errors import Forbidden
 from rental_manager.service.paging import paged
 from rental_manager.service.read_models import MaintenanceRecord, MaintenanceStep
-from rental_manager.service.schemas import MaintenanceTransition, Page
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 
@@ -84,11 +84,9 @@ def request_maintenance(uow: UnitOfWork, actor: Actor | None, data: RequestMaint
     return _public(uow, request)
 
 
-def transition_maintenance(
-    uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID, data: MaintenanceTransition
-) -> MaintenanceRecord:
+def transition_maintenance(uow: UnitOfWork, actor: Actor | None, data: MoveMaintenance) -> MaintenanceRecord:
     """Move a request along its flow; the domain decides which side may make which move."""
-    request = load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request", lock=True)
+    request = load_scoped(uow, actor, MaintenanceRequest, data.request_id, "maintenance request", lock=True)
     who = require(actor)
     if who.role is Role.TENANT and request.tenant_id != who.id:
         raise Forbidden("only the tenant who asked may change this request")

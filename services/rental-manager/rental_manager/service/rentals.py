@@ -50,6 +50,7 @@ from rental_manager.service.access import load_house, load_scoped, manages, requ
 from rental_manager.service.billing import issue_bill
 from rental_manager.service.commands import (
     ApplyForHouse,
+    ChangeViewing,
     RejectApplication,
     RenewLease,
     RequestViewing,
@@ -93,9 +94,10 @@ def request_viewing(uow: UnitOfWork, actor: Actor | None, data: RequestViewing) 
     return ViewingRecord.model_validate(viewing)
 
 
-def change_viewing(uow: UnitOfWork, actor: Actor | None, viewing_id: uuid.UUID, target: ViewingStatus) -> ViewingRecord:
+def change_viewing(uow: UnitOfWork, actor: Actor | None, data: ChangeViewing) -> ViewingRecord:
     """Confirm, decline or complete (the landlord) or cancel (either side) a viewing."""
-    viewing = load_scoped(uow, actor, Viewing, viewing_id, "viewing", lock=True)
+    viewing = load_scoped(uow, actor, Viewing, data.viewing_id, "viewing", lock=True)
+    target = data.status
     who = require(actor)
     current = viewing.status
     VIEWING.check(current, target, who.party)

@@ -245,13 +245,6 @@ class MaintenanceCreate(MaintenanceTerms):
     """Report something to repair."""
 
 
-class MaintenanceTransition(BaseModel):
-    """Move a maintenance request along its flow."""
-
-    status: Literal["acknowledged", "in_progress", "resolved", "closed", "rejected", "cancelled"]
-    note: Annotated[Text, Field(max_length=2000)] = ""
-
-
 class AnnouncementCreate(BaseModel):
     """A notice: to everyone (admins only) or to one house's tenants."""
 

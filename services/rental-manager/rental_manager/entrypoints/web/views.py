@@ -63,9 +63,11 @@ from rental_manager.service import (
 )
 from rental_manager.service.commands import (
     ApplyForHouse,
+    ChangeViewing,
     Decision,
     ListHouse,
     MaintenanceTerms,
+    MoveMaintenance,
     PayBill,
     RejectApplication,
     RenewLease,
@@ -80,7 +82,6 @@ from rental_manager.service.schemas import (
     AnnouncementCreate,
     HouseQuery,
     HouseUpdate,
-    MaintenanceTransition,
     Page,
     PhotoCreate,
     ReviewCreate,
@@ -392,7 +393,7 @@ def viewings(request: Request, svc: Svc, actor: User) -> Response:
 def move_viewing(request: Request, svc: Svc, actor: User, form: Form, viewing_id: uuid.UUID) -> Response:
     """Confirm, decline, complete or cancel a viewing."""
     target = ViewingStatus(form.get("status", ""))
-    svc.run(rentals.change_viewing, actor, viewing_id, target)
+    svc.run(rentals.change_viewing, actor, ChangeViewing(viewing_id=viewing_id, status=target))
     return redirect(request, f"{PREFIX}/viewings", "success", f"Viewing {target.value}.")
 
 
@@ -581,8 +582,8 @@ def report_repair(request: Request, svc: Svc, actor: User, form: Form) -> Respon
 @router.post("/maintenance/{request_id}/status")
 def move_repair(request: Request, svc: Svc, actor: User, form: Form, request_id: uuid.UUID) -> Response:
     """Move a repair request along its flow (acknowledge, start, resolve, close, ...)."""
-    change = parse(MaintenanceTransition, present(form, "status", "note"))
-    done = svc.run(maintenance.transition_maintenance, actor, request_id, change)
+    change = parse(MoveMaintenance, {**present(form, "status", "note"), "request_id": request_id})
+    done = svc.run(maintenance.transition_maintenance, actor, change)
     return redirect(
         request, f"{PREFIX}/maintenance", "success", f"“{done.title}” is now {done.status.value.replace('_', ' ')}."
     )
