@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
+from quartet_contracts.topics import TopicSpec
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
+from quartet_shared.topics import ensure_topics
 from quartet_tools.infra import KafkaCluster, live_brokers, wait_for
+from quartet_tools.toxiproxy import ToxiproxyClient, ToxiproxyServer
 
 NODES = 3
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
@@ -23,25 +26,39 @@ def _admin(bootstrap: str) -> KafkaAdminClient:
 
 @dataclass
 class ClusterServers:
-    """Three combined KRaft nodes on free ports under a private directory, and what fault tests do to them."""
+    """Three combined KRaft nodes on free ports under a private directory, each behind its own Toxiproxy proxy
+    (`proxy(node_id)`, which the node advertises), and what fault tests do to them."""
 
     kafka: KafkaCluster
+    toxiproxy: ToxiproxyServer
+    proxies: ToxiproxyClient
 
     @classmethod
-    def start(cls, workdir: Path, ports: list[int] | None = None) -> ClusterServers:
-        """Start the nodes and wait until the cluster takes acks=all writes replicated on all three."""
-        kafka = KafkaCluster.at(workdir, ports or [free_port() for _ in range(NODES)])
+    def start(cls, workdir: Path) -> ClusterServers:
+        """Start the proxy and the nodes; wait until the cluster takes acks=all writes replicated on all three."""
+        toxiproxy = ToxiproxyServer("toxiproxy", free_port(), workdir / "toxiproxy")
+        toxiproxy.start()
+        proxies = toxiproxy.client()
+        ports = [free_port() for _ in range(NODES)]
+        advertised = [proxies.create_proxy(f"kafka-{i}", f"127.0.0.1:{port}") for i, port in enumerate(ports, 1)]
+        kafka = KafkaCluster.at(workdir / "kafka", ports, advertised_ports=advertised)
         try:
             kafka.start(timeout_s=NODE_START_S)
         except BaseException:
             kafka.stop()
+            toxiproxy.stop()
             raise
-        return cls(kafka)
+        return cls(kafka, toxiproxy, proxies)
 
     @property
     def bootstrap(self) -> str:
         """Every node, as a comma list."""
         return self.kafka.bootstrap
+
+    @staticmethod
+    def proxy(node_id: int) -> str:
+        """The name of the Toxiproxy proxy in front of a node: every client and replica connection goes through it."""
+        return f"kafka-{node_id}"
 
     def settings(self, **overrides: Any) -> KernelSettings:
         """Kernel settings pointed at the cluster, creating topics replicated three times (min ISR 2)."""
@@ -53,6 +70,12 @@ class ClusterServers:
             transaction_timeout_ms=15_000,
             **overrides,
         )
+
+    def new_topic(self, name: str, partitions: int | None = None) -> str:
+        """Create `name` as the kernel does on the cluster (RF 3, min ISR 2) and wait until every replica is in sync."""
+        ensure_topics(self.settings(), [TopicSpec(name, "", partitions=partitions)])
+        self.wait_isr_full([name])
+        return name
 
     def partitions(self, topic: str) -> list[dict[str, Any]]:
         """The topic's partitions as the metadata describes them (leader_id, replica_nodes, isr_nodes)."""
@@ -108,12 +131,16 @@ class ClusterServers:
         wait_for(full, f"full ISR of {names}", timeout_s)
 
     def heal(self) -> None:
-        """Bring every node that is down back and wait until all are live: each test starts from a whole cluster."""
+        """Remove every toxic, bring every node that is down back and wait until all are live: each test starts
+        from a whole cluster."""
+        self.proxies.reset()
         for node in self.kafka.nodes:
             if not node.running():
                 node.start(timeout_s=NODE_START_S)
         self.wait_until_live(node.node_id for node in self.kafka.nodes)
 
     def close(self) -> None:
-        """Stop every node."""
+        """Stop every node and the proxy."""
+        self.proxies.close()
         self.kafka.stop()
+        self.toxiproxy.stop()

@@ -520,14 +520,21 @@ class KafkaCluster:
     nodes: list[NativeKafka]
 
     @classmethod
-    def at(cls, workdir: Path, ports: list[int], heap: str = CLUSTER_NODE_HEAP) -> KafkaCluster:
-        """Nodes 1..len(ports) under `workdir`, keeping the controller ports and cluster id of an earlier start."""
+    def at(
+        cls, workdir: Path, ports: list[int], heap: str = CLUSTER_NODE_HEAP, advertised_ports: list[int] | None = None
+    ) -> KafkaCluster:
+        """Nodes 1..len(ports) under `workdir`, keeping the controller ports and cluster id of an earlier start.
+
+        `advertised_ports`, if given, are what each node tells clients (and the other nodes) to connect to: a
+        fault proxy's in front of it (toxiproxy#171), so that every connection after the bootstrap goes through it.
+        """
         cluster_file = workdir / "cluster-id"
         cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else new_cluster_id()
         controllers = [
             _saved_port(workdir / f"node-{i}", "controller-port") or free_port() for i in range(1, len(ports) + 1)
         ]
         voters = ",".join(f"{i}@127.0.0.1:{port}" for i, port in enumerate(controllers, start=1))
+        advertised = advertised_ports or [0] * len(ports)
         nodes = [
             NativeKafka(
                 f"kafka-{i}",
@@ -538,6 +545,7 @@ class KafkaCluster:
                 voters=voters,
                 replicas=min(3, len(ports)),
                 cluster_id=cluster_id,
+                advertised_port=advertised[i - 1],
                 heap=heap,
             )
             for i, (port, controller) in enumerate(zip(ports, controllers, strict=True), start=1)
