@@ -1087,8 +1087,11 @@ def _install() -> None:
 
 
 def _install_tools() -> None:
+    from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module
+
     print(ensure_helm())
     print(ensure_chromium())
+    print(ensure_toxiproxy())
 
 
 def main(argv: list[str] | None = None) -> int:
