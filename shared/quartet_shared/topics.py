@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 
@@ -43,3 +44,15 @@ def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[
         return created
     finally:
         admin.close()
+
+
+def main() -> None:
+    """`quartet-topics`: create the catalogue's missing topics; the one-shot step images run before the services."""
+    from quartet_contracts.topics import CORE_TOPICS, expand
+
+    from quartet_shared.logs import configure_logging
+
+    settings = KernelSettings()
+    configure_logging(settings.log_level, service="quartet-topics")
+    created = ensure_topics(settings, expand(CORE_TOPICS))
+    print(json.dumps({"bootstrap_servers": settings.kafka_bootstrap_servers, "created": created}))

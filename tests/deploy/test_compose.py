@@ -186,7 +186,7 @@ def test_services_wait_for_servers_topics_and_migrations() -> None:
     """No service container starts before the servers are healthy and the one-shot steps have succeeded."""
     services = compose()["services"]
     topics = services["kafka-topics"]
-    assert topics["entrypoint"] == ["quartet"] and topics["command"] == ["topics", "--create"]
+    assert topics["entrypoint"] == ["quartet-topics"] and not topics.get("command")
     assert topics["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     for name, svc in app_containers().items():
         if name in ("kafka-topics", "rental-migrate"):
@@ -236,7 +236,7 @@ def test_container_environment_satisfies_its_settings(name: str, monkeypatch: py
     svc = app_containers()[name]
     env = container_env(svc)
     program = program_of(svc)
-    cls = KernelSettings if svc.get("entrypoint") == ["quartet"] else settings_class(BY_PROGRAM[program].package)
+    cls = KernelSettings if svc.get("entrypoint") == ["quartet-topics"] else settings_class(BY_PROGRAM[program].package)
     missing = required_variables(cls) - set(env)
     assert not missing, f"{name} lacks {sorted(missing)}"
     known = set(variable_names(cls)) | LIBPQ_VARIABLES
