@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, UnknownError
+from kafka.errors import KafkaError, KafkaTimeoutError, UnknownError
 from kafka.producer.future import FutureRecordMetadata
 from quartet_contracts.envelope import Envelope
 
@@ -58,7 +58,7 @@ class Producer:
         if self._broken and not self._transactional:
             old, self._producer, self._broken = self._producer, kafka_producer(self._settings, **self._overrides), False
             log.warning("producer replaced after a failed delivery")
-            old.close(timeout=0)
+            close_kafka_producer(old, 0)
         return self._producer
 
     def send(self, topic: str, envelope: Envelope, *, partition: int | None = None) -> FutureRecordMetadata:
@@ -131,7 +131,7 @@ class Producer:
         except KafkaError as exc:
             log.error("records were not delivered before close", extra={"error": str(exc)})
         finally:
-            self._producer.close(timeout=timeout_s)
+            close_kafka_producer(self._producer, timeout_s)
 
     def _failed(self, topic: str, exc: BaseException) -> None:
         PRODUCE_ERRORS.labels(topic).inc()
@@ -140,3 +140,17 @@ class Producer:
             self._broken = True
             if self._first_failure is None:
                 self._first_failure = exc
+
+
+def close_kafka_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close a KafkaProducer within about `timeout_s`, failing whatever it still holds; never raises a timeout."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaTimeoutError:
+        # kafka-python's close flushes first and raises when records are still pending, before it stops its
+        # I/O thread, which then retries them until their delivery timeout with nobody left to care. Java's
+        # close force-closes instead: do the same, so the pending futures fail and a second close finishes.
+        sender = producer._sender
+        sender.force_close()
+        sender.join(max(timeout_s, 1.0))
+        producer.close(timeout=0)

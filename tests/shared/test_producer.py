@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +14,8 @@ from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.producer import ProduceFailed, Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
+
+from tests.support.cluster import ClusterServers
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +84,22 @@ def test_an_event_over_the_kernel_bound_is_refused_before_the_broker_sees_it(
     finally:
         bounded.close()
     assert _value(PRODUCED, topic) == before + 1
+
+
+@pytest.mark.fault
+def test_close_with_records_pending_fails_them_and_stops_the_io_thread(cluster: ClusterServers, unique: str) -> None:
+    """A record the leader never acknowledges (black-holed) does not make close raise or leave kafka-python's
+    I/O thread retrying it: close returns within its bound and the record's future fails."""
+    settings = cluster.settings()
+    topic = cluster.new_topic(f"pending.{unique}", partitions=1)
+    before = set(threading.enumerate())
+    producer = Producer(settings)
+    producer.send_confirmed(topic, Envelope(type="t", source="/tests", data={"n": 1}), timeout_s=30)
+    io_threads = set(threading.enumerate()) - before
+    cluster.proxies.add_toxic(cluster.proxy(cluster.leader(topic, 0)), "blackhole", "timeout", {"timeout": 0})
+    pending = producer.send(topic, Envelope(type="t", source="/tests", data={"n": 2}))
+    started = time.monotonic()
+    producer.close(timeout_s=2)
+    assert time.monotonic() - started < 15, "close waited past its bound"
+    assert io_threads and not any(t.is_alive() for t in io_threads), "the producer's I/O thread outlived close"
+    assert pending.is_done and pending.failed()
