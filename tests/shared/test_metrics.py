@@ -1,56 +1,63 @@
-"""The lock-free per-record histogram reads exactly as prometheus_client's own Histogram does."""
+"""The handler-time histogram is prometheus_client's own, fed once per handled record by the runner's dispatch."""
 
 from __future__ import annotations
 
-import random
 import threading
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from quartet_shared.metrics import RecordTimings
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import REGISTRY, Histogram
+from pydantic import BaseModel
+from quartet_contracts.envelope import Envelope
+from quartet_shared.consumer import AtLeastOnce, Context, Subscription
+from quartet_shared.metrics import HANDLER_SECONDS
+from quartet_shared.runner.dispatch import Dispatcher
+from quartet_shared.runner.failures import Failures
+from quartet_shared.runner.model import BatchState, decode_all
+from quartet_shared.settings import KernelSettings
 
-BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
-
-
-def test_record_timings_expose_the_same_samples_as_a_prometheus_histogram() -> None:
-    ours, theirs = CollectorRegistry(), CollectorRegistry()
-    timings = RecordTimings("t_seconds", "Per record.", ["group", "topic"], BUCKETS, registry=ours)
-    reference = Histogram("t_seconds", "Per record.", ["group", "topic"], buckets=BUCKETS, registry=theirs)
-    rng = random.Random(7)
-    # Two writers under one label set are summed; bounds themselves land in their own bucket (le is inclusive).
-    first, second, other = timings.series("g", "a"), timings.series("g", "a"), timings.series("g", "b")
-    values = [rng.choice([0.0, *BUCKETS, 7.0]) for _ in range(200)] + [rng.expovariate(20) for _ in range(800)]
-    for i, v in enumerate(values):
-        (first if i % 2 else second).observe(v)
-        reference.labels("g", "a").observe(v)
-        if i % 3 == 0:
-            other.observe(v)
-            reference.labels("g", "b").observe(v)
-    # Sums are added in a different order, so they may differ in the last digits; everything else is equal.
-    ours_lines = [line for line in generate_latest(ours).decode().splitlines() if "_sum" not in line]
-    theirs_lines = [line for line in generate_latest(theirs).decode().splitlines() if "_sum" not in line]
-    theirs_lines = [line for line in theirs_lines if "_created" not in line]
-    assert ours_lines == theirs_lines
-    ours_sum = ours.get_sample_value("t_seconds_sum", {"group": "g", "topic": "a"})
-    assert ours_sum is not None
-    assert abs(ours_sum - sum(values)) < 1e-9
+# The bounds dashboards and alerts read; changing them breaks every stored series' buckets.
+BUCKETS = ["0.0005", "0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1.0", "5.0", "30.0", "120.0", "600.0", "+Inf"]
 
 
-def test_a_scrape_while_a_writer_observes_never_sees_counts_go_down() -> None:
-    registry = CollectorRegistry()
-    series = RecordTimings("w_seconds", "Per record.", ["group"], BUCKETS, registry=registry).series("g")
-    done = threading.Event()
+class _Item(BaseModel):
+    n: int
 
-    def write() -> None:
-        for i in range(200_000):
-            series.observe((i % 100) / 1000)
-        done.set()
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    last = 0.0
-    while not done.is_set():
-        count = registry.get_sample_value("w_seconds_count", {"group": "g"}) or 0.0
-        assert count >= last
-        last = count
-    writer.join()
-    assert registry.get_sample_value("w_seconds_count", {"group": "g"}) == 200_000
+def test_handler_seconds_is_the_library_histogram_under_the_dashboards_name() -> None:
+    assert isinstance(HANDLER_SECONDS, Histogram)
+    family = next(iter(HANDLER_SECONDS.describe()))
+    assert (family.name, family.type) == ("quartet_handler_seconds", "histogram")
+
+
+def _dispatcher(topic: str, group: str) -> Dispatcher:
+    def handle(item: _Item, ctx: Context) -> None:
+        """Takes the record and emits nothing."""
+
+    settings = KernelSettings()
+    subs: dict[str, Subscription[Any]] = {topic: Subscription(topic, handle, model=_Item)}
+    # No handler here emits, so the protocol is never opened and its producer never built.
+    protocol = AtLeastOnce(settings, group)
+    return Dispatcher(settings, group, subs, protocol, Failures(settings, group, protocol, subs.get), threading.Event())
+
+
+def test_each_handled_record_is_one_observation_under_its_group_and_topic() -> None:
+    """Three records through the real dispatch: three observations in the dashboards' buckets, one label set."""
+    dispatcher, state = _dispatcher("metrics.in", "g-metrics"), BatchState()
+    route, tp = dispatcher.route("metrics.in"), TopicPartition("metrics.in", 0)
+    encoded = [Envelope(type="t", source="/x", data={"n": n}).to_kafka() for n in range(3)]
+    records = [
+        ConsumerRecord("metrics.in", 0, None, n, 0, 0, k, v, h, None, 0, len(v), 0)
+        for n, (k, v, h) in enumerate(encoded)
+    ]
+    for rec, env, _ in decode_all(records):
+        assert env is not None
+        dispatcher.handle(route, tp, rec, env, state)
+    labels = {"group": "g-metrics", "topic": "metrics.in"}
+    assert REGISTRY.get_sample_value("quartet_handler_seconds_count", labels) == 3
+    family = next(iter(HANDLER_SECONDS.collect()))
+    ours = [s for s in family.samples if s.name.endswith("_bucket") and s.labels["group"] == "g-metrics"]
+    assert [s.labels["le"] for s in ours] == BUCKETS
+    # A handler that does nothing takes well under 5 ms; the counts are cumulative up to +Inf.
+    assert [s.value for s in ours][BUCKETS.index("0.005") :] == [3.0] * (len(BUCKETS) - BUCKETS.index("0.005"))

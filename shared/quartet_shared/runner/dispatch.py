@@ -107,7 +107,7 @@ class Dispatcher:
         if route is None:
             base_topic = topic.removesuffix(RETRY_SUFFIX)
             route = self._routes[topic] = Route(
-                self._subs[topic], base_topic, topic != base_topic, HANDLER_SECONDS.series(self.group, topic)
+                self._subs[topic], base_topic, topic != base_topic, HANDLER_SECONDS.labels(self.group, topic)
             )
         return route
 

@@ -13,11 +13,10 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CorruptRecordError, InvalidRecordError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata
+from prometheus_client import Histogram
 from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope, EnvelopeError, decode
 from quartet_contracts.topics import RETRY_SUFFIX
-
-from quartet_shared.metrics import Timings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -135,7 +134,7 @@ class Route:
     sub: Subscription[Any]
     base_topic: str
     is_retry: bool
-    timings: Timings
+    timings: Histogram
 
 
 @dataclass
