@@ -42,67 +42,87 @@ def databases(servers: Servers) -> dict[str, dict[str, str]]:
     }
 
 
+Started = dict[str, tuple[subprocess.Popen[bytes], int, Path]]
+
+
+def _start_container(
+    name: str, servers: Servers, databases: dict[str, dict[str, str]], unique: str, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Run one container's command on the test machine, on a free port, logging to a file."""
+    svc = app_containers()[name]
+    program = program_of(svc)
+    prefix = str(settings_class(BY_PROGRAM[program].package).model_config["env_prefix"])
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "REDIS_", "DATABASE_", "PG"))},
+        **container_env(svc),
+        "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+        "REDIS_URL": servers.redis_url,
+        **databases[program],
+        f"{prefix}PORT": str(port),
+        # The file's 0.0.0.0 is for inside a container; on the test machine, loopback only.
+        f"{prefix}HOST": "127.0.0.1",
+        f"{prefix}TOPIC_PREFIX": f"{unique}.",
+        f"{prefix}TOPIC_PARTITIONS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / f"{name}.log"
+    proc = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / program), *svc["command"]],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return proc, port, log
+
+
+def _wait_until_ready(procs: Started) -> None:
+    """Every process answers /readyz with 200, none having exited, within 300 s."""
+    waiting = dict(procs)
+    # Generous: seven Python processes importing numpy, scipy and scikit-learn at once on a busy CI machine.
+    deadline = time.monotonic() + 300
+    while waiting and time.monotonic() < deadline:
+        for name, (proc, port, log) in list(waiting.items()):
+            assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                ready = False
+            if ready:
+                del waiting[name]
+        time.sleep(0.5)
+    assert not waiting, "not ready in 300 s: " + ", ".join(
+        f"{n}:\n{log.read_text()[-2000:]}" for n, (_, _, log) in waiting.items()
+    )
+
+
+def _stop_all_and_check_clean_exit(procs: Started) -> None:
+    """SIGTERM to all at once; each exits 0 within 30 s."""
+    for proc, _, _ in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    for name, (proc, _, log) in procs.items():
+        code = proc.wait(max(1.0, sent + 35 - time.monotonic()))
+        assert code == 0, f"{name} exited {code} on SIGTERM:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() - sent < 31, f"{name} took more than 30 s to stop"
+
+
 def test_every_container_command_serves_its_ops_endpoints_and_stops_cleanly(
     servers: Servers, databases: dict[str, dict[str, str]], unique: str, tmp_path: Path
 ) -> None:
     """All long-running containers at once, as Compose runs them side by side."""
-    procs: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
+    procs: Started = {}
     try:
         for name in CONTAINERS:
-            svc = app_containers()[name]
-            program = program_of(svc)
-            prefix = str(settings_class(BY_PROGRAM[program].package).model_config["env_prefix"])
-            port = free_port()
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "REDIS_", "DATABASE_", "PG"))},
-                **container_env(svc),
-                "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
-                "REDIS_URL": servers.redis_url,
-                **databases[program],
-                f"{prefix}PORT": str(port),
-                # The file's 0.0.0.0 is for inside a container; on the test machine, loopback only.
-                f"{prefix}HOST": "127.0.0.1",
-                f"{prefix}TOPIC_PREFIX": f"{unique}.",
-                f"{prefix}TOPIC_PARTITIONS": "2",
-                "PYTHONUNBUFFERED": "1",
-            }
-            log = tmp_path / f"{name}.log"
-            proc = subprocess.Popen(
-                [str(REPO / ".venv" / "bin" / program), *svc["command"]],
-                cwd=tmp_path,
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            procs[name] = (proc, port, log)
-        waiting = dict(procs)
-        # Generous: seven Python processes importing numpy, scipy and scikit-learn at once on a busy CI machine.
-        deadline = time.monotonic() + 300
-        while waiting and time.monotonic() < deadline:
-            for name, (proc, port, log) in list(waiting.items()):
-                assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-                try:
-                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    ready = False
-                if ready:
-                    del waiting[name]
-            time.sleep(0.5)
-        assert not waiting, "not ready in 300 s: " + ", ".join(
-            f"{n}:\n{log.read_text()[-2000:]}" for n, (_, _, log) in waiting.items()
-        )
+            procs[name] = _start_container(name, servers, databases, unique, tmp_path)
+        _wait_until_ready(procs)
         for name, (_, port, _) in procs.items():
             base = f"http://127.0.0.1:{port}"
             assert httpx.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}, name
             metrics = httpx.get(f"{base}/metrics", timeout=5)
             assert metrics.status_code == 200 and "quartet_" in metrics.text, name
-        for proc, _, _ in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        for name, (proc, _, log) in procs.items():
-            code = proc.wait(max(1.0, sent + 35 - time.monotonic()))
-            assert code == 0, f"{name} exited {code} on SIGTERM:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() - sent < 31, f"{name} took more than 30 s to stop"
+        _stop_all_and_check_clean_exit(procs)
     finally:
         for proc, _, _ in procs.values():
             if proc.poll() is None:

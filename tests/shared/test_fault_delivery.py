@@ -518,17 +518,41 @@ def test_transactional_sigkill_between_produce_and_commit_yields_one_output_per_
     assert raw_count > len(ids), "the kills must have left aborted output behind for this test to mean anything"
 
 
-@pytest.mark.parametrize("shutdown", ["clean", "sigkill"])
-def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrives_once(
-    settings: KernelSettings, servers: Servers, unique: str, shutdown: str
-) -> None:
-    from fastapi.testclient import TestClient
+class _Caller:
+    """Posts to the accepting API in a loop on its own thread, counting what it accepted and refused."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.accepted: list[str] = []
+        self.accepted_after_restart: list[str] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.restarted = threading.Event()
+        self.thread = threading.Thread(target=self._loop)
+
+    def _loop(self) -> None:
+        from fastapi.testclient import TestClient
+
+        with TestClient(self.app) as client:
+            n = 0
+            while not self.stop.is_set():
+                r = client.post(f"/items/{n}")
+                if r.status_code == 202:
+                    self.accepted.append(r.json()["id"])
+                    if self.restarted.is_set():
+                        self.accepted_after_restart.append(r.json()["id"])
+                else:
+                    assert r.status_code == 503
+                    assert r.headers["content-type"] == "application/problem+json"
+                    self.refused += 1
+                n += 1
+
+
+def _accepting_api(producer: Producer, topic: str) -> Any:
+    """An API that answers 202 only once the broker has acknowledged the message, else a 503 problem."""
     from kafka.errors import KafkaError
     from quartet_shared.http import Problem, create_app
 
-    topic = f"accepted.{unique}"
-    ensure_topics(settings, [TopicSpec(topic, "")])
-    producer = Producer(settings)
     app = create_app(title="accepting api")
 
     @app.post("/items/{n}", status_code=202)
@@ -540,52 +564,40 @@ def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrive
             raise Problem(503, "Broker unavailable", str(exc)) from exc
         return {"id": env.id}
 
-    accepted: list[str] = []
-    refused = 0
-    stop = threading.Event()
-    restarted = threading.Event()
-    accepted_after_restart: list[str] = []
+    return app
 
-    def client_loop() -> None:
-        nonlocal refused
-        with TestClient(app) as client:
-            n = 0
-            while not stop.is_set():
-                r = client.post(f"/items/{n}")
-                if r.status_code == 202:
-                    accepted.append(r.json()["id"])
-                    if restarted.is_set():
-                        accepted_after_restart.append(r.json()["id"])
-                else:
-                    assert r.status_code == 503
-                    assert r.headers["content-type"] == "application/problem+json"
-                    refused += 1
-                n += 1
 
-    t = threading.Thread(target=client_loop)
-    t.start()
+@pytest.mark.parametrize("shutdown", ["clean", "sigkill"])
+def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrives_once(
+    settings: KernelSettings, servers: Servers, unique: str, shutdown: str
+) -> None:
+    topic = f"accepted.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    producer = Producer(settings)
+    caller = _Caller(_accepting_api(producer, topic))
+    caller.thread.start()
     try:
         time.sleep(3)
         # A SIGKILLed broker writes nothing on its way out: what it acknowledged must survive its log recovery.
         (servers.stop_kafka if shutdown == "clean" else servers.kill_kafka)()
         time.sleep(10)
         servers.start_kafka()
-        restarted.set()
-        wait_until(lambda: len(accepted_after_restart) >= 20, 120, "the API to accept again after the restart")
-        assert refused > 0, "the API must refuse while the broker is down"
+        caller.restarted.set()
+        wait_until(lambda: len(caller.accepted_after_restart) >= 20, 120, "the API to accept again after the restart")
+        assert caller.refused > 0, "the API must refuse while the broker is down"
     finally:
-        stop.set()
-        t.join(60)
+        caller.stop.set()
+        caller.thread.join(60)
     # Records refused at the API may still be in the producer's buffer; they are allowed to arrive (once).
     producer.flush(timeout_s=90)
     producer.close()
     seen: dict[str, int] = {}
     for e in read_all(settings, [topic], idle_ms=5000):
         seen[e.id] = seen.get(e.id, 0) + 1
-    missing = [i for i in accepted if i not in seen]
+    missing = [i for i in caller.accepted if i not in seen]
     assert not missing, f"{len(missing)} accepted messages never arrived"
     assert max(seen.values()) == 1, "a message arrived twice"
-    assert len(accepted) > 50
+    assert len(caller.accepted) > 50
 
 
 def test_sigterm_drains_commits_and_exits_within_30s(

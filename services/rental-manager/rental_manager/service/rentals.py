@@ -242,6 +242,17 @@ def approve_application(uow: UnitOfWork, actor: Actor | None, decision: SignLeas
     application.status = ApplicationStatus.APPROVED
     application.decided_at, application.decided_by = uow.now, who.id
     application.decision_reason = decision.reason or None
+    lease = _sign_lease(uow, house, application, period)
+    _reject_displaced(uow, who, house, [o for o in others if str(o.id) in displaced])
+    if lease.deposit_cents > 0:
+        start = Period(lease.start_date, lease.start_date)
+        issue_bill(uow, lease, "deposit", start, lease.start_date, lease.deposit_cents)
+    _refresh_availability(uow, house)
+    return _application(uow, application)
+
+
+def _sign_lease(uow: UnitOfWork, house: House, application: Application, period: Period) -> Lease:
+    """Write the lease an approved application becomes, on the house's terms, and announce it."""
     lease = Lease(
         id=uuid.uuid4(),
         house_id=house.id,
@@ -284,12 +295,7 @@ def approve_application(uow: UnitOfWork, actor: Actor | None, decision: SignLeas
         ),
         key=house.id,
     )
-    _reject_displaced(uow, who, house, [o for o in others if str(o.id) in displaced])
-    if lease.deposit_cents > 0:
-        start = Period(lease.start_date, lease.start_date)
-        issue_bill(uow, lease, "deposit", start, lease.start_date, lease.deposit_cents)
-    _refresh_availability(uow, house)
-    return _application(uow, application)
+    return lease
 
 
 def _reject_displaced(uow: UnitOfWork, who: Actor, house: House, displaced: list[Application]) -> None:

@@ -228,18 +228,7 @@ def parse_csv(
     name: str = "csv",
 ) -> Dataset:
     """A dataset from CSV text; the header row is detected (a row with any non-numeric cell) unless given."""
-    if len(data) > max_bytes:
-        raise InvalidDataset(f"the CSV is {len(data)} bytes, over the limit of {max_bytes}")
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidDataset(f"the CSV is not UTF-8 text (byte {exc.start})") from exc
-    else:
-        text = data
-    nul = text.find("\x00")
-    if nul >= 0:
-        raise InvalidDataset(f"line {text.count(chr(10), 0, nul) + 1} contains a NUL character, which no cell may hold")
+    text = _csv_text(data, max_bytes)
     try:
         sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else None
     except csv.Error:
@@ -253,16 +242,7 @@ def parse_csv(
         raise InvalidDataset(f"line {reader.line_num}: {exc}") from None
     if not numbered:
         raise InvalidDataset("the CSV is empty")
-    first = numbered[0][1]
-    has_header = header if header is not None else not all(_is_number(cell) for cell in first)
-    if has_header:
-        names = tuple(cell.strip() for cell in first)
-        if len(set(names)) != len(names):
-            raise InvalidDataset(f"the header has duplicate column names: {', '.join(names)}")
-        body = numbered[1:]
-    else:
-        names = tuple(f"col{i}" for i in range(len(first)))
-        body = numbered
+    names, body = _header_and_body(numbered, header)
     if not body:
         raise InvalidDataset("the CSV has a header but no data rows")
     for number, row in body:
@@ -270,6 +250,37 @@ def parse_csv(
             raise InvalidDataset(f"line {number} has {len(row)} cells, expected {len(names)}")
     rows: list[Sequence[object]] = [row for _, row in body]
     return _build(rows, names, label_column, first_row=body[0][0], max_rows=max_rows, name=name, lines=body)
+
+
+def _csv_text(data: str | bytes, max_bytes: int) -> str:
+    """The CSV as text, refused when too large, not UTF-8, or holding a NUL."""
+    if len(data) > max_bytes:
+        raise InvalidDataset(f"the CSV is {len(data)} bytes, over the limit of {max_bytes}")
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidDataset(f"the CSV is not UTF-8 text (byte {exc.start})") from exc
+    else:
+        text = data
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InvalidDataset(f"line {text.count(chr(10), 0, nul) + 1} contains a NUL character, which no cell may hold")
+    return text
+
+
+def _header_and_body(
+    numbered: list[tuple[int, list[str]]], header: bool | None
+) -> tuple[tuple[str, ...], list[tuple[int, list[str]]]]:
+    """The column names (the first row's when it is a header, given or detected) and the numbered data rows."""
+    first = numbered[0][1]
+    has_header = header if header is not None else not all(_is_number(cell) for cell in first)
+    if not has_header:
+        return tuple(f"col{i}" for i in range(len(first))), numbered
+    names = tuple(cell.strip() for cell in first)
+    if len(set(names)) != len(names):
+        raise InvalidDataset(f"the header has duplicate column names: {', '.join(names)}")
+    return names, numbered[1:]
 
 
 def _is_number(cell: str) -> bool:

@@ -63,11 +63,8 @@ def found_after_reloads(page: Page, locator: Locator, timeout_s: float = 30) -> 
     expect(locator).to_be_visible()
 
 
-def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_server: RentalServer) -> None:
-    uid = uuid.uuid4().hex[:8]
-    city, title = f"Lyon {uid}", f"Sunny loft {uid}"
-
-    landlord = browsers.page("landlord")
+def _landlord_lists_a_house(landlord: Page, uid: str, city: str, title: str) -> None:
+    """A landlord signs up, sees the form refuse an empty house, then lists one."""
     register(landlord, "landlord", "Lena Landlord", f"lena-{uid}@example.com")
     expect(landlord).to_have_url(re.compile(r"/ui/dashboard$"))
     go(landlord, "My houses")
@@ -90,7 +87,9 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     flash(landlord, "is listed")
     expect(status_of(landlord.locator("tr[data-house]", has_text=title))).to_have_text("Listed")
 
-    tenant = browsers.page("tenant")
+
+def _tenant_finds_it_and_applies(tenant: Page, uid: str, city: str, title: str) -> None:
+    """A tenant signs up, finds the house by search, books a viewing, saves it and applies."""
     register(tenant, "tenant", "Theo Tenant", f"theo-{uid}@example.com")
     expect(tenant).to_have_url(re.compile(r"/ui/houses$"))
     tenant.fill("#f-city", city)
@@ -111,6 +110,9 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     flash(tenant, "Application sent")
     expect(status_of(tenant.locator("tr[data-application]", has_text=title))).to_have_text("Pending")
 
+
+def _landlord_confirms_and_approves(landlord: Page, title: str) -> None:
+    """The landlord confirms the viewing and approves the application: the lease is signed."""
     go(landlord, "Viewings")
     visit = landlord.locator("tr[data-viewing]", has_text=title)
     visit.get_by_role("button", name="Confirm").click()
@@ -120,6 +122,9 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     flash(landlord, "the lease is signed")
     expect(status_of(landlord.locator("tr[data-application]", has_text=title))).to_have_text("Approved")
 
+
+def _tenant_pays_the_deposit_in_two_parts(tenant: Page, title: str) -> None:
+    """The tenant sees the active lease and pays its deposit bill in two payments."""
     go(tenant, "Leases")
     lease = tenant.locator("tr[data-lease]", has_text=title)
     expect(status_of(lease)).to_have_text("Active")
@@ -140,6 +145,9 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     expect(bill.get_by_test_id("paid")).to_have_text("€1,000.00")
     expect(tenant.locator("tr[data-payment]")).to_have_count(2)
 
+
+def _a_repair_from_report_to_close(tenant: Page, landlord: Page, uid: str) -> None:
+    """The tenant reports a repair, the landlord takes it to resolved, the tenant closes it."""
     go(tenant, "Repairs")
     form = tenant.locator("#report-repair")
     form.get_by_role("button", name="Send request").click()
@@ -165,7 +173,9 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     request.get_by_role("button", name="Close").click()
     expect(status_of(tenant.locator("tr[data-request]", has_text=uid))).to_have_text("Closed")
 
-    admin = browsers.page("admin")
+
+def _admin_reads_the_dashboard(admin: Page, rental_server: RentalServer, title: str) -> None:
+    """An admin sees the charts drawn, income received, runs billing and sees the house's landlord."""
     sign_in(admin, rental_server.admin_email, ADMIN_PASSWORD)
     expect(admin).to_have_url(re.compile(r"/ui/dashboard$"))
     for chart in ("occupancy", "income", "arrears"):
@@ -178,6 +188,19 @@ def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_serv
     flash(admin, "Billing run for")
     go(admin, "Houses")
     expect(admin.locator("tr[data-house]", has_text=title)).to_contain_text("Lena Landlord")
+
+
+def test_from_listing_to_lease_bills_and_repairs(browsers: Browsers, rental_server: RentalServer) -> None:
+    uid = uuid.uuid4().hex[:8]
+    city, title = f"Lyon {uid}", f"Sunny loft {uid}"
+    landlord = browsers.page("landlord")
+    _landlord_lists_a_house(landlord, uid, city, title)
+    tenant = browsers.page("tenant")
+    _tenant_finds_it_and_applies(tenant, uid, city, title)
+    _landlord_confirms_and_approves(landlord, title)
+    _tenant_pays_the_deposit_in_two_parts(tenant, title)
+    _a_repair_from_report_to_close(tenant, landlord, uid)
+    _admin_reads_the_dashboard(browsers.page("admin"), rental_server, title)
 
 
 def test_a_tenant_cannot_open_the_landlord_pages(browsers: Browsers, rental_server: RentalServer) -> None:
