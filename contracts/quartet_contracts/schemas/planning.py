@@ -336,6 +336,7 @@ class ComparedRun(Message):
     encoding: str
     best_cost: Finite
     feasible: bool
+    min_clearance: Finite | None = None
     evaluations: int = Field(ge=0)
     runtime_s: float = Field(ge=0)
     fitness_curve: list[Finite] = Field(default_factory=list)
@@ -345,6 +346,8 @@ class ComparedRun(Message):
 class PlanCompleted(Message):
     """A planning job produced a path (feasible or best-effort).
 
+    `min_clearance` is the least height above ground (m) along the flown path, which is flown in absolute
+    altitude between the waypoints; negative means it passes under the ground (and `feasible` is false).
     On the results topic the flown path and the fitness curves are left out and `result_ref` names where they
     are stored; `GET /jobs/{id}/result` answers with them put back.
     """
@@ -356,6 +359,7 @@ class PlanCompleted(Message):
     best_cost: Finite
     cost: CostTerms
     feasible: bool
+    min_clearance: Finite | None = None
     problems: list[str] = Field(default_factory=list)
     waypoints: list[Point3]
     path: list[Point3] = Field(default_factory=list)

@@ -46,9 +46,11 @@ def _grid(scenario: Scenario, cells: int) -> tuple[FloatArray, FloatArray, Float
     return gx, gy, scenario.terrain.height_at(gx, gy, "bilinear")
 
 
-def _label(result: PlanResult) -> str:
+def run_label(result: PlanResult) -> str:
+    """The legend entry of a run: optimizer, cost, the flown path's minimum clearance, and whether infeasible."""
     status = "" if result.feasible else ", infeasible"
-    return f"{_LABELS.get(result.optimizer, result.optimizer)} (cost {result.best_cost:,.0f}{status})"
+    name = _LABELS.get(result.optimizer, result.optimizer)
+    return f"{name} (cost {result.best_cost:,.0f}, min clearance {result.flight.min_clearance:,.1f} m{status})"
 
 
 def path_3d(scenario: Scenario, results: Sequence[PlanResult], title: str | None = None) -> bytes:
@@ -110,7 +112,7 @@ def _flight_3d(ax: Axes3D, scenario: Scenario, result: PlanResult) -> None:
     """One optimizer's flown path, and its waypoints above the ground."""
     colour = _COLOURS.get(result.optimizer, "k")
     p = result.flight.points
-    ax.plot(p[:, 0], p[:, 1], p[:, 2], color=colour, linewidth=2.5, label=_label(result), zorder=5)
+    ax.plot(p[:, 0], p[:, 1], p[:, 2], color=colour, linewidth=2.5, label=run_label(result), zorder=5)
     w = result.waypoints
     ground = scenario.terrain.height_at(w[:, 0], w[:, 1], scenario.sampling)
     ax.scatter(w[:, 0], w[:, 1], w[:, 2] + ground, color=colour, s=12, depthshade=False, zorder=6)
@@ -136,7 +138,7 @@ def top_view(scenario: Scenario, results: Sequence[PlanResult], title: str | Non
     for r in results:
         colour = _COLOURS.get(r.optimizer, "k")
         p = r.flight.points
-        ax.plot(p[:, 0], p[:, 1], color=colour, linewidth=2.2, label=_label(r))
+        ax.plot(p[:, 0], p[:, 1], color=colour, linewidth=2.2, label=run_label(r))
         ax.plot(r.waypoints[:, 0], r.waypoints[:, 1], "o", color=colour, markersize=4)
     ax.plot(*scenario.start[:2], "k^", markersize=10, label="start")
     ax.plot(*scenario.goal[:2], "k*", markersize=13, label="goal")
@@ -161,9 +163,9 @@ def fitness_chart(results: Sequence[PlanResult], title: str = "Best cost per ite
         it = np.arange(1, curve.size + 1)
         colour = _COLOURS.get(r.optimizer)
         if curve.size == 1:
-            ax.axhline(curve[0], color=colour, linestyle="--", label=_label(r))
+            ax.axhline(curve[0], color=colour, linestyle="--", label=run_label(r))
         else:
-            ax.plot(it, curve, color=colour, linewidth=2, label=_label(r))
+            ax.plot(it, curve, color=colour, linewidth=2, label=run_label(r))
         top = max(top, float(curve.max()))
     if top >= INFEASIBLE:
         ax.set_yscale("log")

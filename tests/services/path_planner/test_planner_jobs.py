@@ -83,6 +83,8 @@ def test_run_job_with_comparison_and_progress() -> None:
     assert [len(c.fitness_curve) for c in msg.comparison] == [15, 1, 15]
     assert msg.plots == ["fitness.png", "fitness_compare.png", "path_3d.png", "top_view.png"]
     assert PlanCompleted.model_validate_json(msg.model_dump_json()) == msg
+    assert msg.min_clearance == out.primary.flight.min_clearance > 0
+    assert [c.min_clearance for c in msg.comparison] == [r.flight.min_clearance for r in out.comparison]
 
 
 def test_lshade_and_jso_in_a_job_and_its_comparison() -> None:

@@ -48,3 +48,8 @@ def test_fitness_chart_with_penalties_and_boxes(peaks_scenario: Scenario) -> Non
     assert plots.fitness_chart([r, replace(r, curve=r.curve + 2e6)]).startswith(PNG)
     assert plots.top_view(sc, [r]).startswith(PNG)
     assert plots.path_3d(sc, [r]).startswith(PNG)
+
+
+def test_legend_gives_the_minimum_clearance(peaks_scenario: Scenario) -> None:
+    r = plan(peaks_scenario, PlannerConfig("iboa", Budget(20, 10)), seed=0)
+    assert f"min clearance {r.flight.min_clearance:,.1f} m" in plots.run_label(r)

@@ -8,6 +8,10 @@ altitude = height + ground (nearest heightmap cell by default, as the SPSO MATLA
   0 if d > R+s+m, collision if d < R+s, else (R+s+m) − d. No-fly boxes add a collision when a segment
   (straight in absolute altitude) enters the box grown by s.
 - J3 altitude: per free waypoint |z − (zmin+zmax)/2|; z < 0 (under ground) is infinite.
+- Beyond the paper, which checks only the waypoints' heights: each straight leg, in absolute altitude as
+  the UAV flies it (see flight.py), is sampled at `leg_samples` interior points, and a leg passing under
+  the ground there is infinite too (counted in J3), so a leg cannot cut through a ridge between two
+  waypoints that clear it. `leg_samples = 0` is the paper's cost exactly.
 - J4 smoothness: per interior point, the horizontal turning angle (degrees) when above 45, plus the
   change of climb angle when above 45. As in the MATLAB code, a zero-length horizontal segment is
   replaced by the nearest non-zero one before (for the incoming) or after (for the outgoing) it.
@@ -28,6 +32,7 @@ from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import BoolArray, FloatArray, IntArray
 
 INFEASIBLE = 1.0e6
+LEG_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,11 @@ def _slab(a: FloatArray, d: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple
 class PathCost:
     """The cost of a scenario, precomputed once and applied to populations of shape (N, n, 3)."""
 
-    def __init__(self, scenario: Scenario, weights: CostWeights | None = None) -> None:
+    def __init__(self, scenario: Scenario, weights: CostWeights | None = None, leg_samples: int = LEG_SAMPLES) -> None:
         self.scenario = scenario
         self.weights = weights or CostWeights()
+        # Interior fractions of a leg where its altitude is held above the ground.
+        self._leg_at = np.arange(1, leg_samples + 1, dtype=np.float64) / (leg_samples + 1)
         self._start = scenario.start_array
         self._goal = scenario.goal_array
         t = scenario.threat_array
@@ -140,6 +147,10 @@ class PathCost:
         below = zf < 0
         j3 = np.where(below, INFEASIBLE - zf, np.abs(zf - self._mid)).sum(axis=1)
         under = below.sum(axis=1).astype(np.int64)
+        if self._leg_at.size:
+            leg_cost, leg_hits = self._legs_under_ground(x, y, za, dx, dy, dz)
+            j3 = j3 + leg_cost
+            under = under + leg_hits
 
         j4 = self._smoothness(dx, dy, dz, horiz)
         total = w.length * j1 + w.threat * j2 + w.altitude * j3 + w.smoothness * j4
@@ -178,6 +189,23 @@ class PathCost:
         np.maximum(d, 0.0, out=d)
         j2 = d.sum(axis=(1, 2)) + hits * (INFEASIBLE - self.scenario.danger_margin)
         return j2, hits
+
+    def _legs_under_ground(
+        self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        f = self._leg_at
+        sx = dx[..., None] * f
+        sx += x[:, :-1, None]
+        sy = dy[..., None] * f
+        sy += y[:, :-1, None]
+        depth = self.scenario.terrain.height_at(sx, sy, self.scenario.sampling)
+        sz = dz[..., None] * f
+        sz += za[:, :-1, None]
+        depth -= sz
+        worst = depth.max(axis=2)
+        hit = worst > 0
+        cost = np.where(hit, INFEASIBLE + worst, 0.0)
+        return cost.sum(axis=1), hit.sum(axis=1).astype(np.int64)
 
     def _zones_cost(
         self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray

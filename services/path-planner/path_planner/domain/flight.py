@@ -1,14 +1,19 @@
 """The flight path: the best waypoints smoothed and densely checked for threats, no-fly boxes and terrain.
 
-Smoothing happens in (x, y, height above ground), as the SPSO code plots its paths, so the UAV follows
-the terrain: x and y are a natural cubic spline over the chord length, the height is a PCHIP
-(monotone, no overshoot) so it never leaves the range of the neighbouring waypoints' heights. The dense
-path (about one sample per half cell) is then checked: horizontal distance to each threat centre at
-least R + s, outside every no-fly box grown by s, inside the map, above the ground, and within the
-altitude band between the first and last free waypoints (start and goal may lie outside the band).
-If the spline clips something the straight waypoint legs avoid, it is tightened (each leg split into
-2, 4, then 8 before fitting, which pulls the curve toward the legs); if it still clips, the polyline is
-flown instead (`smoothed` is then False).
+The flight model: waypoints are given as heights above the ground, but the UAV flies between them in
+absolute altitude, as the cost's length (J1) and no-fly boxes measure the legs; it does not follow the
+terrain. Each waypoint's absolute altitude is its height plus the ground under it; between waypoints x and
+y are a natural cubic spline over the 3-D chord length and the absolute altitude a PCHIP (monotone, no
+overshoot), so the altitude never leaves the range of the neighbouring waypoints'. The polyline fallback
+flies straight legs in absolute altitude, exactly the legs the cost measures. The dense path (samples at
+most a quarter cell apart along the chord) is then checked: horizontal distance to each threat centre at
+least R + s, outside every no-fly box grown by s, inside the map, and at or above the ground under every
+sample (the paper's cost checks the waypoints only, so a straight leg over a steep ridge can pass below
+it). The free waypoints must lie in the altitude band; between them the height above ground follows the
+terrain under a path flown in absolute altitude, so only its minimum, the clearance, is held (>= 0) and
+reported. If the spline clips something the straight legs avoid, it is tightened (each leg split into 2,
+4, then 8 before fitting, which pulls the curve toward the legs); if it still clips, the polyline is flown
+instead (`smoothed` is then False).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ _BAND_TOLERANCE = 1e-6
 # Points closer than this share of the map's largest coordinate count as one (far above float rounding).
 _COINCIDENT = 1e-9
 _TIGHTER = (1, 2, 3)
+# Samples per cell along the chord: a leg crossing a cell for more than a quarter of it is sampled there.
+_SAMPLES_PER_CELL = 4
+_MAX_SAMPLES = 40_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class FlightPath:
     def feasible(self) -> bool:
         """True when no check failed."""
         return not self.problems
+
+    @property
+    def min_clearance(self) -> float:
+        """The least height above ground along the flown path (negative: it goes under the ground)."""
+        return float(self.height_above_ground.min())
 
 
 def _polyline(scenario: Scenario, waypoints: FloatArray) -> FloatArray:
@@ -61,13 +74,23 @@ def _polyline(scenario: Scenario, waypoints: FloatArray) -> FloatArray:
     return np.vstack(kept)
 
 
+def _ground(scenario: Scenario, points: FloatArray) -> FloatArray:
+    return scenario.terrain.height_at(points[:, 0], points[:, 1], scenario.sampling)
+
+
+def _absolute(scenario: Scenario, points: FloatArray) -> FloatArray:
+    """(x, y, height above ground) -> (x, y, absolute altitude)."""
+    return np.column_stack([points[:, :2], points[:, 2] + _ground(scenario, points)])
+
+
 def _chord(pts: FloatArray) -> FloatArray:
     res: FloatArray = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
     return res
 
 
 def _sample_count(scenario: Scenario, length: float) -> int:
-    return int(np.clip(np.ceil(length / (0.5 * scenario.terrain.cell_size)), 50, 20_000))
+    per = _SAMPLES_PER_CELL / scenario.terrain.cell_size
+    return int(np.clip(np.ceil(length * per), 50, _MAX_SAMPLES))
 
 
 def _subdivide(pts: FloatArray, level: int) -> FloatArray:
@@ -80,11 +103,11 @@ def _subdivide(pts: FloatArray, level: int) -> FloatArray:
 def dense_path(
     scenario: Scenario, waypoints: FloatArray, smooth: bool, tightness: int = 0
 ) -> tuple[FloatArray, FloatArray]:
-    """Samples (x, y, height above ground) along the path and their chord parameter in 0..1.
+    """Samples (x, y, absolute altitude) along the flown path and their chord parameter in 0..1.
 
     `tightness` k splits every leg into 2^k before the spline, which pulls the curve closer to the legs.
     """
-    corners = _polyline(scenario, waypoints)
+    corners = _absolute(scenario, _polyline(scenario, waypoints))
     pts = _subdivide(corners, tightness)
     s = _chord(pts)
     t = np.linspace(0.0, s[-1], _sample_count(scenario, float(s[-1])))
@@ -98,17 +121,8 @@ def dense_path(
     return out, t / s[-1]
 
 
-def check_path(
-    scenario: Scenario, samples: FloatArray, band_from: float = 0.0, band_to: float = 1.0
-) -> tuple[str, ...]:
-    """Problems of a dense path (x, y, height above ground); `band_*` bound the chord share held to the band."""
-    x = samples[:, 0]
-    y = samples[:, 1]
-    agl = samples[:, 2]
+def _threat_problems(scenario: Scenario, x: FloatArray, y: FloatArray) -> list[str]:
     problems: list[str] = []
-    b = scenario.bounds
-    if np.any((x < b.x_min) | (x > b.x_max) | (y < b.y_min) | (y > b.y_max)):
-        problems.append("leaves the map bounds")
     for i, th in enumerate(scenario.threats):
         d = np.hypot(x - th.x, y - th.y)
         k = int(np.argmin(d))
@@ -118,48 +132,57 @@ def check_path(
                 f"clips threat {i} at ({th.x:g}, {th.y:g}): passes {d[k]:.1f} m from its centre, "
                 f"collision below {limit:g} m, near ({x[k]:.0f}, {y[k]:.0f})"
             )
-    alt = agl + scenario.terrain.height_at(x, y, scenario.sampling)
+    return problems
+
+
+def check_path(scenario: Scenario, samples: FloatArray) -> tuple[str, ...]:
+    """Problems of a dense path (x, y, absolute altitude): bounds, threats, no-fly boxes, the ground."""
+    x = samples[:, 0]
+    y = samples[:, 1]
+    alt = samples[:, 2]
+    problems: list[str] = []
+    b = scenario.bounds
+    if np.any((x < b.x_min) | (x > b.x_max) | (y < b.y_min) | (y > b.y_max)):
+        problems.append("leaves the map bounds")
+    problems += _threat_problems(scenario, x, y)
     s = scenario.uav_size
     for i, z in enumerate(scenario.no_fly_zones):
         inside = (x >= z.x_min - s) & (x <= z.x_max + s) & (y >= z.y_min - s) & (y <= z.y_max + s)
         if np.any(inside & (alt <= z.top + s)):
             problems.append(f"enters no-fly zone {i} ({z.x_min:g}..{z.x_max:g} x {z.y_min:g}..{z.y_max:g})")
-    if np.any(agl < 0):
-        problems.append(f"goes {float(-agl.min()):.1f} m under the ground")
-    n = len(samples)
-    lo_i = int(np.floor(band_from * (n - 1)))
-    hi_i = int(np.ceil(band_to * (n - 1))) + 1
-    inner = agl[lo_i:hi_i]
-    if inner.size and (
-        inner.min() < scenario.z_min - _BAND_TOLERANCE or inner.max() > scenario.z_max + _BAND_TOLERANCE
-    ):
-        problems.append(
-            f"leaves the altitude band {scenario.z_min:g}..{scenario.z_max:g} m above ground "
-            f"(between {float(inner.min()):.1f} and {float(inner.max()):.1f} m)"
-        )
+    clearance = alt - _ground(scenario, samples)
+    if np.any(clearance < 0):
+        k = int(np.argmin(clearance))
+        problems.append(f"goes {float(-clearance[k]):.1f} m under the ground near ({x[k]:.0f}, {y[k]:.0f})")
     return tuple(problems)
+
+
+def band_problems(scenario: Scenario, waypoints: FloatArray) -> tuple[str, ...]:
+    """The free waypoints' heights above ground outside the altitude band, if any."""
+    agl = np.asarray(waypoints, dtype=np.float64).reshape(-1, 3)[:, 2]
+    if agl.size and (agl.min() < scenario.z_min - _BAND_TOLERANCE or agl.max() > scenario.z_max + _BAND_TOLERANCE):
+        return (
+            f"a waypoint leaves the altitude band {scenario.z_min:g}..{scenario.z_max:g} m above ground "
+            f"(between {float(agl.min()):.1f} and {float(agl.max()):.1f} m)",
+        )
+    return ()
 
 
 def flight_path(scenario: Scenario, waypoints: FloatArray) -> FlightPath:
     """Smooth the waypoints, check the dense path, tighten or fall back to the polyline if the spline clips."""
-    pts = _polyline(scenario, waypoints)
-    s = _chord(pts)
-    band_from, band_to = (s[1] / s[-1], s[-2] / s[-1]) if len(pts) >= 3 and s[-1] > 0 else (1.0, 0.0)
     samples, _ = dense_path(scenario, waypoints, smooth=True)
-    problems = check_path(scenario, samples, band_from, band_to)
+    problems = check_path(scenario, samples)
     smoothed = True
     for tightness in _TIGHTER:
         if not problems:
             break
         tighter, _ = dense_path(scenario, waypoints, smooth=True, tightness=tightness)
-        tighter_problems = check_path(scenario, tighter, band_from, band_to)
-        if not tighter_problems:
+        if not check_path(scenario, tighter):
             samples, problems = tighter, ()
     if problems:
         straight, _ = dense_path(scenario, waypoints, smooth=False)
-        straight_problems = check_path(scenario, straight, band_from, band_to)
+        straight_problems = check_path(scenario, straight)
         if not straight_problems:
             samples, problems, smoothed = straight, (), False
-    ground = scenario.terrain.height_at(samples[:, 0], samples[:, 1], scenario.sampling)
-    points = np.column_stack([samples[:, :2], samples[:, 2] + ground])
-    return FlightPath(points, samples[:, 2].copy(), smoothed, problems)
+    height = samples[:, 2] - _ground(scenario, samples)
+    return FlightPath(samples, height, smoothed, band_problems(scenario, waypoints) + problems)

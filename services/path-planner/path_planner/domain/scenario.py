@@ -62,10 +62,13 @@ class Terrain:
         fx = np.asarray(x, dtype=np.float64) / self.cell_size - 1.0
         fy = np.asarray(y, dtype=np.float64) / self.cell_size - 1.0
         if sampling == "nearest":
-            # floor(v + 0.5) is MATLAB's round for the non-negative indices used here (numpy rounds half to even).
-            c = np.clip(np.floor(fx + 0.5), 0, cols - 1).astype(np.intp)
-            r = np.clip(np.floor(fy + 0.5), 0, rows - 1).astype(np.intp)
-            out: FloatArray = self.height[r, c]
+            # floor(v + 0.5) is MATLAB's round for the non-negative indices used here (numpy rounds half to even);
+            # after clipping to 0.., truncation is that floor. One flat index, as this runs for every evaluation.
+            c = np.clip(fx + 0.5, 0, cols - 1).astype(np.intp)
+            r = np.clip(fy + 0.5, 0, rows - 1).astype(np.intp)
+            r *= cols
+            r += c
+            out: FloatArray = self.height.ravel().take(r)
             return out
         fx = np.clip(fx, 0.0, cols - 1.0)
         fy = np.clip(fy, 0.0, rows - 1.0)
