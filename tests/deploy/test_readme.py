@@ -1,4 +1,4 @@
-"""The README's operational claims that can rot: the tests it cites and the topics it maps."""
+"""The README's claims that can rot: the tests it cites, the topics it maps and the kernel modules it lists."""
 
 from __future__ import annotations
 
@@ -32,3 +32,26 @@ def test_topic_map_lists_every_registry_topic() -> None:
     default = KernelSettings.model_construct().topic_partitions
     for spec in CORE_TOPICS:
         assert int(rows[spec.name]) == (spec.partitions or default), spec.name
+
+
+def _modules(package: str) -> set[str]:
+    """The modules and subpackages of one of the kernel's packages, as the README names them."""
+    root = REPO / package
+    names = {p.stem for p in root.glob("*.py") if p.stem != "__init__"}
+    return names | {f"{p.name}/" for p in root.iterdir() if (p / "__init__.py").exists()}
+
+
+def test_the_kernel_tables_name_every_module_of_the_three_packages() -> None:
+    """Each module of the contracts, the runtime, the runner and the tooling has a row in the kernel section."""
+    section = README.split("## The kernel (", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        name for cells in re.findall(r"^\| ([^|]+) \|", section, re.M) for name in re.findall(r"`([a-z_/]+)`", cells)
+    }
+    for package in (
+        "contracts/quartet_contracts",
+        "shared/quartet_shared",
+        "shared/quartet_shared/runner",
+        "tools/quartet_tools",
+    ):
+        missing = _modules(package) - listed
+        assert not missing, f"{package}: the README's kernel tables do not list {sorted(missing)}"
