@@ -142,7 +142,18 @@ class ClosedForm(_Spec):
     kind: Literal["closed_form"] = "closed_form"
 
 
-OptimizerSpec = Annotated[GradientDescent | SGD | Adam | ClosedForm, Field(discriminator="kind")]
+class LBFGS(_Spec):
+    """Full-batch L-BFGS on the exact L2-penalized objective (or none), to a gradient tolerance.
+
+    Each iteration counts as an epoch; tol (default 1e-4, as scikit-learn's) bounds the largest entry of the
+    penalized gradient. The default optimizer of logistic and softmax sweeps.
+    """
+
+    kind: Literal["lbfgs"] = "lbfgs"
+
+
+OptimizerSpec = Annotated[GradientDescent | SGD | Adam | ClosedForm | LBFGS, Field(discriminator="kind")]
+_WITHOUT_LR = (ClosedForm, LBFGS)
 
 
 class ConstantSchedule(_Spec):
@@ -450,6 +461,19 @@ class TrainingJobSpec(_Spec):
             return {**raw, "data": _default_data(raw.get("model"))}
         return raw
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sweeps_of_classifiers_default_to_lbfgs(cls, raw: Any) -> Any:
+        """A logistic or softmax sweep without an optimizer runs L-BFGS: the path's fits converge in a few passes."""
+        if not isinstance(raw, dict) or "optimizer" in raw:
+            return raw
+        mode, model = raw.get("mode"), raw.get("model")
+        mode_kind = mode.get("kind") if isinstance(mode, dict) else getattr(mode, "kind", None)
+        model_kind = model.get("kind") if isinstance(model, dict) else getattr(model, "kind", None)
+        if mode_kind == "sweep" and model_kind in ("logistic", "softmax"):
+            return {**raw, "optimizer": {"kind": "lbfgs"}}
+        return raw
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainingJobSpec:
         kind = self.model.kind
@@ -462,7 +486,9 @@ class TrainingJobSpec(_Spec):
                     f"closed_form solves the L2 (ridge) objective; regularization kind "
                     f"{self.regularization.kind} needs gd, sgd or adam",
                 )
-        if isinstance(self.schedule, CosineSchedule) and not isinstance(self.optimizer, ClosedForm):
+        if isinstance(self.optimizer, LBFGS):
+            self._check_lbfgs()
+        if isinstance(self.schedule, CosineSchedule) and not isinstance(self.optimizer, _WITHOUT_LR):
             lr = self.optimizer.lr
             if self.schedule.min_lr >= lr:
                 raise FieldError("schedule.min_lr", f"{self.schedule.min_lr:g} must be below the lr {lr:g}")
@@ -478,6 +504,16 @@ class TrainingJobSpec(_Spec):
             raise FieldError("mode.validation", "leave-one-out is the closed-form ridge path's; use kfold or holdout")
         self._check_task()
         return self
+
+    def _check_lbfgs(self) -> None:
+        if self.regularization.kind not in ("none", "l2"):
+            raise FieldError(
+                "optimizer",
+                f"lbfgs minimizes the smooth L2-penalized objective; regularization kind {self.regularization.kind} "
+                "needs gd, sgd or adam",
+            )
+        if self.early_stopping is not None:
+            raise FieldError("early_stopping", "lbfgs runs to its tolerance; early stopping needs gd, sgd or adam")
 
     def planned_epochs(self) -> int:
         """Upper bound on the epochs the job runs over all its fits, for the service's budget checks."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from quartet_contracts.schemas.training import (
     HEAD_TASKS,
+    LBFGS,
     SGD,
     Adam,
     ClosedForm,
@@ -102,6 +103,8 @@ def train_config(spec: TrainingJobSpec) -> TrainConfig:
         optimizer = OptimizerConfig(
             "adam", lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps, batch_size=opt.batch_size
         )
+    elif isinstance(opt, LBFGS):
+        optimizer = OptimizerConfig("lbfgs", lr=1.0)
     else:
         optimizer = OptimizerConfig("closed_form", lr=1.0)
     sched = spec.schedule

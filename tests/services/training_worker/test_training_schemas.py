@@ -61,7 +61,7 @@ def test_the_default_data_suits_the_model() -> None:
     ("raw", "location", "message"),
     [
         ({"model": {"kind": "forest"}}, "model", "does not match any of the expected tags"),
-        ({"optimizer": {"kind": "lbfgs"}}, "optimizer", "does not match any of the expected tags"),
+        ({"optimizer": {"kind": "newton"}}, "optimizer", "does not match any of the expected tags"),
         ({"regularization": {"lam": -0.1}}, "regularization.lam", "greater than or equal to 0"),
         ({"regularization": {"kind": "l3"}}, "regularization.kind", "Input should be"),
         ({"optimizer": {"kind": "gd", "lr": 0}}, "optimizer.gd.lr", "greater than 0"),
@@ -137,6 +137,15 @@ def test_invalid_specs_name_the_field(raw: dict[str, Any], location: str, messag
             {"optimizer": {"kind": "closed_form"}, "regularization": {"kind": "decoupled", "lam": 0.1}},
             "optimizer: closed_form solves the L2",
         ),
+        (
+            {"optimizer": {"kind": "lbfgs"}, "regularization": {"kind": "l1", "lam": 0.1}},
+            "optimizer: lbfgs minimizes the smooth L2-penalized objective; regularization kind l1",
+        ),
+        (
+            {"optimizer": {"kind": "lbfgs"}, "early_stopping": {}},
+            "early_stopping: lbfgs runs to its tolerance",
+        ),
+        ({"optimizer": {"kind": "lbfgs", "lr": 0.1}}, "Extra inputs are not permitted"),
         ({"mode": {"kind": "sweep"}, "regularization": {"kind": "none"}}, "mode: a λ sweep needs"),
         ({"mode": {"kind": "sweep", "validation": "loo"}}, "mode.validation: leave-one-out is the closed-form"),
         ({"early_stopping": {}, "validation_split": 0.0}, "early_stopping: needs a validation_split"),
@@ -178,6 +187,18 @@ def test_errors_never_echo_a_huge_value(label: Any) -> None:
     [error] = err.value.errors()
     assert "label_column" in error["msg"]
     assert len(error["msg"]) < 200, error["msg"][:300]
+
+
+def test_sweeps_of_classifiers_default_to_lbfgs_and_other_jobs_keep_gradient_descent() -> None:
+    for model in ("logistic", "softmax"):
+        spec = TrainingJobSpec.model_validate({"model": {"kind": model}, "mode": {"kind": "sweep"}})
+        assert spec.optimizer.kind == "lbfgs"
+        single = TrainingJobSpec.model_validate({"model": {"kind": model}})
+        assert single.optimizer.kind == "gd"
+    assert TrainingJobSpec.model_validate({"mode": {"kind": "sweep"}}).optimizer.kind == "gd"
+    chosen = {"model": {"kind": "logistic"}, "mode": {"kind": "sweep"}, "optimizer": {"kind": "adam"}}
+    assert TrainingJobSpec.model_validate(chosen).optimizer.kind == "adam"
+    assert TrainingJobSpec.model_validate({"optimizer": {"kind": "lbfgs"}, "tol": 1e-6}).tol == 1e-6
 
 
 def test_sweep_grid_is_sorted_and_deduplicated() -> None:

@@ -417,3 +417,24 @@ def kfold_splits(n: int, folds: int, rng: np.random.Generator) -> list[tuple[Ind
         train = np.concatenate([p for i, p in enumerate(parts) if i != k])
         splits.append((np.sort(train), np.sort(val)))
     return splits
+
+
+def stratified_kfold_splits(
+    labels: FloatArray, folds: int, rng: np.random.Generator
+) -> list[tuple[IndexArray, IndexArray]]:
+    """k (train, validation) index pairs in which every class is spread over the folds as evenly as it can be.
+
+    Each class's rows, shuffled, are dealt to the folds in turn, the deal continuing where the previous class
+    stopped: a class's count differs by at most one between folds, and so do the fold sizes (the guarantee of
+    scikit-learn's StratifiedKFold, its default for classifiers).
+    """
+    n = labels.size
+    if folds > n:
+        raise InvalidConfig(f"{folds}-fold validation needs at least {folds} training rows, got {n}")
+    fold_of = np.empty(n, dtype=np.intp)
+    dealt = 0
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        fold_of[rows] = (dealt + np.arange(rows.size)) % folds
+        dealt += rows.size
+    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(folds)]

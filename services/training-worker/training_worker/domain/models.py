@@ -25,9 +25,21 @@ from training_worker.domain.data import FloatArray
 Targets = npt.NDArray[Any]
 
 
+def softplus(z: FloatArray) -> FloatArray:
+    """log(1 + e^z), without overflow for large |z|.
+
+    Written as max(z, 0) + log1p(e^−|z|) rather than np.logaddexp(0, z): the same values to rounding, several
+    times faster (numpy's logaddexp is not vectorised), and it is most of a logistic loss evaluation.
+    """
+    L: FloatArray = np.exp(-np.abs(z))
+    np.log1p(L, out=L)
+    L += np.maximum(z, 0.0)
+    return L
+
+
 def sigmoid(z: FloatArray) -> FloatArray:
     """The logistic function, without overflow for large |z|."""
-    p: FloatArray = np.exp(-np.logaddexp(0.0, -z))
+    p: FloatArray = np.exp(-softplus(-z))
     return p
 
 
@@ -72,8 +84,8 @@ class Objective:
             Z -= T
             loss = float(np.vdot(Z, Z)) / n
         elif self.kind == "logistic":
-            # log(1 + e^z) − t·z = L + (1 − t)·z with L = log(1 + e^−z), and σ(z) = e^−L: one logaddexp for both.
-            L = np.logaddexp(0.0, -Z)
+            # log(1 + e^z) − t·z = L + (1 − t)·z with L = log(1 + e^−z), and σ(z) = e^−L: one softplus for both.
+            L = softplus(-Z)
             loss = float(np.mean(L + (1.0 - T) * Z))
             Z = np.exp(-L)
             Z -= T
@@ -99,7 +111,7 @@ class Objective:
         if self.kind == "linear":
             return float(np.mean((Z - T) ** 2))
         if self.kind == "logistic":
-            return float(np.mean(np.logaddexp(0.0, Z) - T * Z))
+            return float(np.mean(softplus(Z) - T * Z))
         shifted = Z - Z.max(axis=1, keepdims=True)
         lse = np.log(np.exp(shifted).sum(axis=1))
         return float(np.mean(lse - shifted[np.arange(Z.shape[0]), T]))

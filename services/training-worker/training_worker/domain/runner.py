@@ -13,7 +13,15 @@ from typing import Literal
 import numpy as np
 
 from training_worker.domain.config import ModelLabel, SweepConfig, TrainConfig, ValidationKind
-from training_worker.domain.data import Dataset, FloatArray, IndexArray, encode_target, holdout_split, kfold_splits
+from training_worker.domain.data import (
+    Dataset,
+    FloatArray,
+    IndexArray,
+    encode_target,
+    holdout_split,
+    kfold_splits,
+    stratified_kfold_splits,
+)
 from training_worker.domain.errors import Cancelled, InvalidConfig
 from training_worker.domain.features import FeaturePipeline
 from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
@@ -201,7 +209,7 @@ def train_sweep(
         raise InvalidConfig("leave-one-out validation is the closed-form ridge path's; use kfold or holdout")
     data = encode_target(dataset, config.model)
     train, val = split_dataset(data, validation_split, config.seed)
-    splits = _sweep_splits(train.n_samples, sweep, config.seed)
+    splits = _sweep_splits(train, sweep, config.seed)
     units = fit_units(config)
     steps = len(sweep.lambdas)
     progress = _Progress(units * (steps * max(1, len(splits)) + 2), on_epoch)
@@ -234,13 +242,18 @@ def train_sweep(
 Splits = list[tuple[IndexArray, IndexArray]]
 
 
-def _sweep_splits(n: int, sweep: SweepConfig, seed: int) -> Splits:
-    """The (train, validation) row pairs of the sweep's validation; none for leave-one-out."""
+def _sweep_splits(train: Dataset, sweep: SweepConfig, seed: int) -> Splits:
+    """The (train, validation) row pairs of the sweep's validation; none for leave-one-out.
+
+    k folds are stratified by class for classifiers, as scikit-learn's cross-validation of a classifier is.
+    """
     rng = np.random.default_rng((seed, 2))
     if sweep.validation == "kfold":
-        return kfold_splits(n, sweep.folds, rng)
+        if train.task == "classification":
+            return stratified_kfold_splits(train.y, sweep.folds, rng)
+        return kfold_splits(train.n_samples, sweep.folds, rng)
     if sweep.validation == "holdout":
-        return [holdout_split(n, sweep.holdout_fraction, rng)]
+        return [holdout_split(train.n_samples, sweep.holdout_fraction, rng)]
     return []
 
 
@@ -317,6 +330,9 @@ def _warm_path(run: _Path) -> list[SweepPoint]:
     activation = config.network.activation if config.network is not None else "relu"
     losses = np.zeros((2, len(splits), len(lambdas)))
     folds = [_FoldData.of(train, config, fold) for fold in splits]
+    # L-BFGS fits run no early stopping, and their fold loss is taken once at the solution below: a validation
+    # pass after every iteration would add a fifth to each and nothing reads it.
+    per_epoch_validation = config.optimizer.kind != "lbfgs"
     for fold_index, fold in enumerate(folds):
         net: Network | None = None
         for i in order:
@@ -324,8 +340,8 @@ def _warm_path(run: _Path) -> list[SweepPoint]:
             layers, *_ = descend(
                 fold.X,
                 fold.T,
-                fold.Xv,
-                fold.Tv,
+                fold.Xv if per_epoch_validation else None,
+                fold.Tv if per_epoch_validation else None,
                 fold.objective,
                 config.with_lam(lambdas[i]),
                 on_epoch=hook,

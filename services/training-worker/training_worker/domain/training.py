@@ -35,6 +35,7 @@ from training_worker.domain.features import FeaturePipeline
 from training_worker.domain.models import Objective, Targets, sigmoid, softmax
 from training_worker.domain.network import Layer, Network, activate
 from training_worker.domain.optim import direction_for, learning_rate
+from training_worker.domain.quasi_newton import lbfgs
 from training_worker.domain.ridge_path import centred_gram
 
 EpochHook = Callable[[int, float, float | None, float], None]
@@ -211,6 +212,8 @@ def descend(
     if config.early_stopping is not None and (Xv is None or Tv is None):
         raise InvalidConfig("early stopping needs validation data (a validation split > 0)")
     net = start or Network.initial(objective, X.shape[1], config.network, config.seed, config.init_std)
+    if config.optimizer.kind == "lbfgs":
+        return _quasi_newton(net, X, T, None if Xv is None or Tv is None else (Xv, Tv), config, on_epoch, should_stop)
     epochs = _Epochs(net, X, T, config)
     patience = _Patience(config.early_stopping, net)
     train_loss, val_loss, lrs = list[float](), list[float](), list[float]()
@@ -239,6 +242,31 @@ def descend(
                 break
     best_epoch = patience.finish(epoch)
     return net.layers, History.of(train_loss, val_loss, norms, lrs), epoch, patience.stopped, best_epoch
+
+
+def _quasi_newton(
+    net: Network,
+    X: FloatArray,
+    T: Targets,
+    validation: tuple[FloatArray, Targets] | None,
+    config: TrainConfig,
+    on_epoch: EpochHook | None,
+    should_stop: StopCheck | None,
+) -> tuple[list[Layer], History, int, bool, int]:
+    """`descend` by L-BFGS: each iteration is reported as an epoch, with no learning rate (recorded as 0)."""
+
+    def report(iteration: int, loss: float, vloss: float | None, norm: float) -> None:
+        if on_epoch is not None:
+            on_epoch(iteration, loss, vloss, norm)
+        if should_stop is not None and should_stop():
+            raise Cancelled(iteration + 1)
+
+    if should_stop is not None and should_stop():
+        raise Cancelled(1)
+    trace = lbfgs(net, X, T, validation, config, report)
+    iterations = len(trace.train_loss)
+    history = History.of(trace.train_loss, trace.val_loss, trace.layer_norms, [0.0] * iterations)
+    return net.layers, history, iterations, False, iterations
 
 
 class _Patience:

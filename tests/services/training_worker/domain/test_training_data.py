@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from training_worker.domain.config import OptimizerConfig, RegularizationConfig, SweepConfig, TrainConfig
 from training_worker.domain.data import (
     Dataset,
     blobs,
@@ -14,9 +15,11 @@ from training_worker.domain.data import (
     linear_data,
     parse_csv,
     polynomial_1d,
+    stratified_kfold_splits,
     two_class_shapes,
 )
 from training_worker.domain.errors import IncompatibleData, InvalidConfig, InvalidDataset
+from training_worker.domain.runner import train_sweep
 
 
 def test_parse_csv_with_header_and_named_label() -> None:
@@ -158,3 +161,44 @@ def test_splits_partition_the_rows() -> None:
         kfold_splits(4, 5, rng)
     with pytest.raises(InvalidConfig, match="too few"):
         holdout_split(2, 0.5, rng)
+
+
+def test_stratified_folds_spread_every_class_as_evenly_as_sklearns() -> None:
+    # 3 classes of 47, 11 and 4 rows: a plain shuffled partition puts the 4 rare rows in at most 4 of 5 folds
+    # unevenly; stratified, each fold's count of each class is within one of the others, as StratifiedKFold's.
+    labels = np.repeat([0.0, 1.0, 2.0], [47, 11, 4])
+    folds = stratified_kfold_splits(labels, 5, np.random.default_rng(1))
+    assert sorted(int(i) for _, v in folds for i in v) == list(range(labels.size))
+    for train, val in folds:
+        assert not set(train) & set(val)
+        assert train.size + val.size == labels.size
+    counts = np.array([[np.sum(labels[val] == c) for c in (0, 1, 2)] for _, val in folds])
+    assert np.all(counts.max(axis=0) - counts.min(axis=0) <= 1)
+    sizes = [val.size for _, val in folds]
+    assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(InvalidConfig, match="5-fold validation needs at least 5"):
+        stratified_kfold_splits(labels[:4], 5, np.random.default_rng(0))
+
+
+def test_sweeps_of_classifiers_validate_on_stratified_folds() -> None:
+    # Two rare rows of class 1 among 40: stratified 2-fold validation puts one in each fold, so neither fold's
+    # training part is without them; a seed whose plain shuffle puts both in one fold shows the difference.
+    y = np.zeros(40)
+    y[[3, 17]] = 1.0
+    X = np.random.default_rng(2).standard_normal((40, 2))
+    data = Dataset(X, y, ("a", "b"), task="classification", class_names=("0", "1"))
+    seed = next(s for s in range(100) if _rare_rows_share_a_fold(40, [3, 17], s))
+    config = TrainConfig(
+        model="logistic", optimizer=OptimizerConfig("lbfgs"), regularization=RegularizationConfig("l2", 0.0), seed=seed
+    )
+    outcome = train_sweep(data, config, SweepConfig((1.0,), "kfold", 2), 0.0)
+    assert outcome.sweep is not None
+    # With one rare row in each fold's training and validation part, both folds predict it with a small, equal
+    # probability: the spread over folds is small. Had one fold trained without it, that fold's loss would differ.
+    point = outcome.sweep.points[0]
+    assert point.val_loss_std < 0.05 * point.val_loss
+
+
+def _rare_rows_share_a_fold(n: int, rows: list[int], seed: int) -> bool:
+    folds = kfold_splits(n, 2, np.random.default_rng((seed, 2)))
+    return any(set(rows) <= set(val.tolist()) for _, val in folds)
