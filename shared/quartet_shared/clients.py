@@ -1,7 +1,8 @@
 """The one place Kafka clients are built, and the one wait for a topic's partitions to be visible.
 
 Every client starts from the same base (bootstrap servers, TLS/SASL options, a client id, a short reconnect
-backoff) so that a setting added for one is never missing from another.
+backoff) so that a setting added for one is never missing from another. Code that builds clients takes a
+`KafkaClients` port (default `KAFKA`, the real servers), so a test can hand it an in-memory broker instead.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -64,6 +65,38 @@ def kafka_admin(settings: KernelSettings, **overrides: Any) -> KafkaAdminClient:
     return KafkaAdminClient(**_base(settings, overrides))
 
 
+class KafkaClients(Protocol):
+    """The port every Kafka client is built through: the real servers, or a test's in-memory broker."""
+
+    def producer(self, settings: KernelSettings, **overrides: Any) -> KafkaProducer:
+        """A raw producer, as `kafka_producer` builds it."""
+
+    def consumer(self, settings: KernelSettings, **overrides: Any) -> KafkaConsumer:
+        """A consumer, as `kafka_consumer` builds it."""
+
+    def admin(self, settings: KernelSettings, **overrides: Any) -> KafkaAdminClient:
+        """An admin client, as `kafka_admin` builds it."""
+
+
+class KafkaServers:
+    """Clients of the Kafka servers the settings name."""
+
+    def producer(self, settings: KernelSettings, **overrides: Any) -> KafkaProducer:
+        """A raw idempotent, acks=all producer."""
+        return kafka_producer(settings, **overrides)
+
+    def consumer(self, settings: KernelSettings, **overrides: Any) -> KafkaConsumer:
+        """A read_committed consumer that commits only when told."""
+        return kafka_consumer(settings, **overrides)
+
+    def admin(self, settings: KernelSettings, **overrides: Any) -> KafkaAdminClient:
+        """An admin client."""
+        return kafka_admin(settings, **overrides)
+
+
+KAFKA: KafkaClients = KafkaServers()
+
+
 def wait_for_partitions(
     consumer: KafkaConsumer,
     topics: Iterable[str],
@@ -90,9 +123,11 @@ def wait_for_partitions(
     return out
 
 
-def partition_counts(settings: KernelSettings, topics: Iterable[str], timeout_s: float = 30.0) -> dict[str, int]:
+def partition_counts(
+    settings: KernelSettings, topics: Iterable[str], timeout_s: float = 30.0, *, clients: KafkaClients = KAFKA
+) -> dict[str, int]:
     """How many partitions each topic has, waiting (up to `timeout_s`) for new ones to become visible."""
-    probe = kafka_consumer(settings)
+    probe = clients.consumer(settings)
     try:
         counts: dict[str, int] = {}
         for tp in wait_for_partitions(probe, topics, timeout_s):
@@ -103,7 +138,10 @@ def partition_counts(settings: KernelSettings, topics: Iterable[str], timeout_s:
 
 
 __all__ = [
+    "KAFKA",
     "RECONNECT_BACKOFF_MAX_MS",
+    "KafkaClients",
+    "KafkaServers",
     "kafka_admin",
     "kafka_consumer",
     "kafka_producer",

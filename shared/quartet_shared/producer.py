@@ -13,7 +13,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, UnknownError
 from kafka.producer.future import FutureRecordMetadata
 from quartet_contracts.envelope import Envelope
 
-from quartet_shared.clients import kafka_producer
+from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.settings import KernelSettings
 
@@ -34,11 +34,11 @@ class Producer:
     passed, or the broker refused it), and a caller that then commits its input offsets would lose the output.
     """
 
-    def __init__(self, settings: KernelSettings, **overrides: Any) -> None:
-        self._settings, self._overrides = settings, overrides
+    def __init__(self, settings: KernelSettings, *, clients: KafkaClients = KAFKA, **overrides: Any) -> None:
+        self._settings, self._overrides, self._clients = settings, overrides, clients
         self._max_event_bytes = settings.max_event_bytes
         self._transactional = bool(overrides.get("transactional_id"))
-        self._producer = kafka_producer(settings, **overrides)
+        self._producer = clients.producer(settings, **overrides)
         self._lock = threading.Lock()
         self._failures = 0
         self._first_failure: BaseException | None = None
@@ -56,7 +56,11 @@ class Producer:
         # refuses as too large, say) and then fails every later send; a fresh one, with a fresh producer id,
         # is how to carry on. A transactional producer recovers by aborting instead, so it is left alone.
         if self._broken and not self._transactional:
-            old, self._producer, self._broken = self._producer, kafka_producer(self._settings, **self._overrides), False
+            old, self._producer, self._broken = (
+                self._producer,
+                self._clients.producer(self._settings, **self._overrides),
+                False,
+            )
             log.warning("producer replaced after a failed delivery")
             close_kafka_producer(old, 0)
         return self._producer

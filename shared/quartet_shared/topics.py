@@ -10,16 +10,16 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from quartet_contracts.topics import TopicSpec
 
-from quartet_shared.clients import kafka_admin
+from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec]) -> list[str]:
+def ensure_topics(settings: KernelSettings, specs: Iterable[TopicSpec], *, clients: KafkaClients = KAFKA) -> list[str]:
     """Create the topics that are missing (harmless if they exist) and return the names created."""
     wanted = list(specs)
-    admin = kafka_admin(settings, client_id="quartet-topics")
+    admin = clients.admin(settings, client_id="quartet-topics")
     try:
         existing = set(admin.list_topics())
         new = [

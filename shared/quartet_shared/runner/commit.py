@@ -20,6 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
 from quartet_shared.producer import Producer
 from quartet_shared.runner.dedup import Changelog, RedisDedup
@@ -47,9 +48,11 @@ class CommitProtocol(ABC):
         group: str,
         producer_factory: ProducerFactory = Producer,
         guard: Guard = contextlib.nullcontext,
+        clients: KafkaClients = KAFKA,
     ) -> None:
         self.settings = settings
         self.group = group
+        self.clients = clients
         self._producer_factory = producer_factory
         self._guard = guard
         self._producer: Producer | None = None
@@ -65,7 +68,9 @@ class CommitProtocol(ABC):
     def _new_producer(self, **overrides: Any) -> Producer:
         # Everything this producer sends is flushed before the batch commits, so lingering costs no latency;
         # it lets the sender thread wake once per batch instead of contending for the GIL on every record.
-        return self._producer_factory(self.settings, linger_ms=BATCH_LINGER_MS, batch_size=BATCH_BYTES, **overrides)
+        return self._producer_factory(
+            self.settings, clients=self.clients, linger_ms=BATCH_LINGER_MS, batch_size=BATCH_BYTES, **overrides
+        )
 
     def open(self, stopping: threading.Event) -> None:
         """Build the producer; raises Stopped if `stopping` is set first."""
@@ -185,7 +190,7 @@ class Transactional(CommitProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._changelog = Changelog(self.settings, self.group)
+        self._changelog = Changelog(self.settings, self.group, self.clients)
 
     def open(self, stopping: threading.Event) -> None:
         """Build the transactional producer and initialise it, giving up as soon as `stopping` is set."""
@@ -315,10 +320,11 @@ def commit_protocol(
     redis: ResilientRedis | None = None,
     producer_factory: ProducerFactory = Producer,
     guard: Guard = contextlib.nullcontext,
+    clients: KafkaClients = KAFKA,
 ) -> CommitProtocol:
     """The protocol for `mode` (the one place the mode is looked at)."""
     if mode is Mode.TRANSACTIONAL:
         # The committed changelog, held in memory per partition, already answers "done before?" exactly; a
         # Redis lookup there would only add two round trips per batch.
-        return Transactional(settings, group, producer_factory, guard)
-    return AtLeastOnce(settings, group, producer_factory, guard, redis=redis)
+        return Transactional(settings, group, producer_factory, guard, clients)
+    return AtLeastOnce(settings, group, producer_factory, guard, clients, redis=redis)

@@ -17,7 +17,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from quartet_contracts.topics import RETRY_SUFFIX, TopicSpec, dedup_topic
 
 from quartet_shared.cache import DedupCache, ResilientRedis
-from quartet_shared.clients import kafka_consumer, partition_counts
+from quartet_shared.clients import KAFKA, KafkaClients, partition_counts
 from quartet_shared.producer import Producer
 from quartet_shared.runner.model import base_partition, ids_of
 from quartet_shared.settings import KernelSettings
@@ -54,14 +54,15 @@ class RedisDedup:
 class Changelog:
     """The processed ids of each assigned base partition, restored from and recorded to its changelog topic."""
 
-    def __init__(self, settings: KernelSettings, group: str) -> None:
+    def __init__(self, settings: KernelSettings, group: str, clients: KafkaClients = KAFKA) -> None:
         self.settings = settings
         self.group = group
+        self._clients = clients
         self._seen: dict[TopicPartition, set[str]] = {}
 
     def prepare_topics(self, topics: Iterable[str]) -> None:
         """Create each base topic's changelog with as many partitions as the most partitioned of its topics."""
-        counts = partition_counts(self.settings, list(topics))
+        counts = partition_counts(self.settings, list(topics), clients=self._clients)
         bases = sorted({t.removesuffix(RETRY_SUFFIX) for t in counts})
         ensure_topics(
             self.settings,
@@ -74,6 +75,7 @@ class Changelog:
                 )
                 for b in bases
             ],
+            clients=self._clients,
         )
 
     def seen(self, tp: TopicPartition) -> set[str] | None:
@@ -116,7 +118,7 @@ class Changelog:
     def _restore(self, tp: TopicPartition) -> set[str]:
         """Rebuild a base partition's processed ids (its own and its retries') from the committed changelog."""
         changelog = TopicPartition(dedup_topic(tp.topic, self.group), tp.partition)
-        reader = kafka_consumer(self.settings)
+        reader = self._clients.consumer(self.settings)
         try:
             reader.assign([changelog])
             reader.seek_to_beginning(changelog)

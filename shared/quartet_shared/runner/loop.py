@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from quartet_contracts.topics import DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec
 
 from quartet_shared.cache import ResilientRedis
-from quartet_shared.clients import kafka_consumer, wait_for_partitions
+from quartet_shared.clients import KAFKA, KafkaClients, wait_for_partitions
 from quartet_shared.metrics import CONSUMER_LAG
 from quartet_shared.producer import Producer
 from quartet_shared.runner.batch import Batches
@@ -56,8 +56,9 @@ class ConsumerRunner:
         poll_timeout_ms: int = 200,
         sleep: Callable[[float], None] = time.sleep,
         producer_factory: ProducerFactory = Producer,
-        consumer_factory: Callable[..., KafkaConsumer] = kafka_consumer,
+        consumer_factory: Callable[..., KafkaConsumer] | None = None,
         commit: CommitProtocol | None = None,
+        clients: KafkaClients = KAFKA,
     ) -> None:
         self.settings = settings
         self.group = group
@@ -72,7 +73,8 @@ class ConsumerRunner:
         self._max_poll_interval_ms = max_poll_interval_ms
         self._session_timeout_ms = session_timeout_ms
         self._poll_timeout_ms = poll_timeout_ms
-        self._consumer_factory = consumer_factory
+        self._consumer_factory = consumer_factory or clients.consumer
+        self._clients = clients
         self.stopping = threading.Event()
         self.started = threading.Event()
         self.error: BaseException | None = None
@@ -85,7 +87,13 @@ class ConsumerRunner:
         self._watchdog = StallWatchdog(group, settings.consumer_stall_timeout_s)
         self._join_watch = JoinWatch(group)
         self.commit = commit or commit_protocol(
-            mode, settings, group, redis=redis, producer_factory=producer_factory, guard=self._watchdog.call
+            mode,
+            settings,
+            group,
+            redis=redis,
+            producer_factory=producer_factory,
+            guard=self._watchdog.call,
+            clients=clients,
         )
         self._failures = Failures(settings, group, self.commit, self._subs.get)
         self._dispatcher = Dispatcher(settings, group, self._subs, self.commit, self._failures, self.stopping, sleep)
@@ -234,7 +242,7 @@ class ConsumerRunner:
     def _prepare_topics(self) -> None:
         specs = [TopicSpec(t, "") for t in self._subs]
         specs += [TopicSpec(t + DLQ_SUFFIX, "") for t in self._subs if not t.endswith(RETRY_SUFFIX)]
-        ensure_topics(self.settings, specs)
+        ensure_topics(self.settings, specs, clients=self._clients)
         self.commit.prepare_topics(self._subs)
 
     # ---- rebalances --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Test doubles for the kernel: an in-memory broker and fakes for its ports."""
