@@ -30,6 +30,10 @@ from tests.support.servers import (
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The session fixtures that start servers: only tests marked `integration` may ask for them, so that
+# `make test-fast` (`-m "not integration"`) never starts one.
+SERVER_FIXTURES = frozenset({"servers", "kafka_cluster"})
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """A QUARTET_TEST_INFRA that names no way of running the servers stops the run before any test."""
@@ -37,6 +41,18 @@ def pytest_configure(config: pytest.Config) -> None:
         infra_choice()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that needs a server but is not marked `integration` fails before any server starts."""
+    wanted = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if wanted and item.get_closest_marker("integration") is None:
+        pytest.fail(
+            f"{item.nodeid} uses {', '.join(sorted(wanted))} but is not marked integration: "
+            "mark it (pytestmark = pytest.mark.integration) or give it fakes",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from quartet_contracts.schemas.claimcheck import PARTS_CONTENT_TYPE, ResultRef, decode_parts, encode_parts
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, String, Table, select
@@ -56,7 +56,47 @@ class Artifact:
     data: bytes
 
 
-class ArtifactStore:
+class ArtifactPort(Protocol):
+    """What the job API and the worker need of a job's stored files (`ArtifactStore`, or a fake in tests).
+
+    Implementations subclass it to inherit `put_all` and the claim-check's `put_parts`/`get_parts`, built on
+    `put` and `get`.
+    """
+
+    def put(self, job_id: str, name: str, data: bytes, content_type: str = "image/png") -> None:
+        """Store (or replace) one artifact."""
+        ...
+
+    def get(self, job_id: str, name: str) -> Artifact | None:
+        """The artifact, or None."""
+        ...
+
+    def put_all(self, job_id: str, files: Mapping[str, bytes], content_type: str = "image/png") -> None:
+        """Store every file of `files` under `job_id`."""
+        for name, data in files.items():
+            self.put(job_id, name, data, content_type)
+
+    def put_parts(self, job_id: str, parts: Mapping[str, Any]) -> ResultRef:
+        """Store a result's large parts under the job (a re-run replaces them) and return their reference."""
+        data, ref = encode_parts(parts)
+        self.put(job_id, ref.name, data, PARTS_CONTENT_TYPE)
+        return ref
+
+    def get_parts(self, job_id: str, ref: ResultRef) -> dict[str, Any] | None:
+        """The large parts `ref` names, None if they are not stored; ValueError if they do not match it."""
+        artifact = self.get(job_id, ref.name)
+        return decode_parts(artifact.data, ref) if artifact is not None else None
+
+    def names(self, job_id: str) -> list[str]:
+        """The names stored for a job, sorted."""
+        ...
+
+    def copy(self, source_job: str, target_job: str) -> list[str]:
+        """Give `target_job` the artifacts of `source_job`; the names."""
+        ...
+
+
+class ArtifactStore(ArtifactPort):
     """A job's figures and other files, one row per (job id, name)."""
 
     def __init__(self, engine: Engine, *, create_tables: bool = True) -> None:
@@ -74,22 +114,6 @@ class ArtifactStore:
             "created_at": datetime.now(UTC),
         }
         _upsert(self._engine, job_artifacts, values, ["job_id", "name"], update=True)
-
-    def put_all(self, job_id: str, files: Mapping[str, bytes], content_type: str = "image/png") -> None:
-        """Store every file of `files` under `job_id`."""
-        for name, data in files.items():
-            self.put(job_id, name, data, content_type)
-
-    def put_parts(self, job_id: str, parts: Mapping[str, Any]) -> ResultRef:
-        """Store a result's large parts under the job (a re-run replaces them) and return their reference."""
-        data, ref = encode_parts(parts)
-        self.put(job_id, ref.name, data, PARTS_CONTENT_TYPE)
-        return ref
-
-    def get_parts(self, job_id: str, ref: ResultRef) -> dict[str, Any] | None:
-        """The large parts `ref` names, None if they are not stored; ValueError if they do not match it."""
-        artifact = self.get(job_id, ref.name)
-        return decode_parts(artifact.data, ref) if artifact is not None else None
 
     def get(self, job_id: str, name: str) -> Artifact | None:
         """The artifact, or None."""
@@ -122,6 +146,18 @@ class CachedResult:
 
     job_id: str
     result: dict[str, Any]
+
+
+class ResultCachePort(Protocol):
+    """What the worker needs of the results-by-spec-hash store (`ResultStore`, or a fake in tests)."""
+
+    def get(self, spec_hash: str) -> CachedResult | None:
+        """The result remembered for `spec_hash`, or None."""
+        ...
+
+    def put(self, spec_hash: str, job_id: str, result: Mapping[str, Any]) -> None:
+        """Remember a result; the first one stored for a spec hash is kept."""
+        ...
 
 
 class ResultStore:
@@ -172,4 +208,13 @@ class ResultStore:
             self._cache.set(spec_hash, {"job_id": found.job_id, "result": found.result})
 
 
-__all__ = ["Artifact", "ArtifactStore", "CachedResult", "ResultStore", "job_artifacts", "job_results"]
+__all__ = [
+    "Artifact",
+    "ArtifactPort",
+    "ArtifactStore",
+    "CachedResult",
+    "ResultCachePort",
+    "ResultStore",
+    "job_artifacts",
+    "job_results",
+]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
@@ -255,7 +255,7 @@ class JobPublic(BaseModel):
         )
 
 
-def _normalise_problem(problem: Mapping[str, Any]) -> dict[str, Any]:
+def normalise_problem(problem: Mapping[str, Any]) -> dict[str, Any]:
     """An RFC 9457 problem body: `type` and `title` always present."""
     body = dict(problem)
     body.setdefault("type", "about:blank")
@@ -263,7 +263,64 @@ def _normalise_problem(problem: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-class JobStore:
+class JobStorePort(Protocol):
+    """What the job API, the worker and the projector need of a job-status store (`JobStore`, or a fake in tests).
+
+    Every write is idempotent and monotonic: a finished job never changes, progress only grows, and an update
+    that changes nothing leaves the version as it was. Implementations subclass it to inherit `require`.
+    """
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None if unknown."""
+        ...
+
+    def require(self, job_id: str) -> JobRecord:
+        """The job, or JobNotFound."""
+        record = self.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def result(self, job_id: str) -> dict[str, Any] | None:
+        """A succeeded job's result (None otherwise)."""
+        ...
+
+    def create(self, job_id: str, kind: str, spec: Mapping[str, Any]) -> tuple[JobRecord, bool]:
+        """Record a queued job; the same id again returns the existing job and False."""
+        ...
+
+    def mark_running(self, job_id: str) -> JobRecord:
+        """queued → running; otherwise unchanged."""
+        ...
+
+    def update_progress(self, job_id: str, progress: float) -> JobRecord:
+        """Raise the progress of an active job; lower or repeated values are ignored."""
+        ...
+
+    def complete(self, job_id: str, result: Mapping[str, Any], cached: bool = False) -> JobRecord:
+        """Finish an active job with its result."""
+        ...
+
+    def fail(self, job_id: str, problem: Mapping[str, Any]) -> JobRecord:
+        """Finish an active job as failed with a problem body."""
+        ...
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Finish an active job as cancelled."""
+        ...
+
+    def discard(self, job_id: str) -> bool:
+        """Delete a job still queued; True if one went."""
+        ...
+
+    def list(
+        self, kind: str | None = None, status: JobStatus | str | None = None, limit: int = 50
+    ) -> builtins.list[JobRecord]:
+        """The most recent jobs, newest first."""
+        ...
+
+
+class JobStore(JobStorePort):
     """Durable job status in SQL with a Redis read cache; every update is idempotent and monotonic."""
 
     def __init__(
@@ -294,13 +351,6 @@ class JobStore:
         record = self._load(job_id)
         if record is not None:
             self._remember(record)
-        return record
-
-    def require(self, job_id: str) -> JobRecord:
-        """The job, or JobNotFound."""
-        record = self.get(job_id)
-        if record is None:
-            raise JobNotFound(job_id)
         return record
 
     def result(self, job_id: str) -> dict[str, Any] | None:
@@ -388,7 +438,7 @@ class JobStore:
     def fail(self, job_id: str, problem: Mapping[str, Any]) -> JobRecord:
         """Finish a job as failed with an RFC 9457 problem body; a finished job keeps its first outcome."""
         now = datetime.now(UTC)
-        return self._finish(job_id, {"status": JobStatus.FAILED.value, "problem": _normalise_problem(problem)}, now)
+        return self._finish(job_id, {"status": JobStatus.FAILED.value, "problem": normalise_problem(problem)}, now)
 
     def cancel(self, job_id: str) -> JobRecord:
         """Finish a queued or running job as cancelled; a finished job keeps its first outcome."""
@@ -477,6 +527,8 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobStore",
+    "JobStorePort",
     "job_id_for_key",
     "jobs_table",
+    "normalise_problem",
 ]

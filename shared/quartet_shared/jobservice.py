@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, decode
 from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merge_parts
 
-from quartet_shared.artifacts import ArtifactStore, ResultStore
+from quartet_shared.artifacts import ArtifactPort, ResultCachePort
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import kafka_consumer, wait_for_partitions
@@ -71,8 +71,8 @@ from quartet_shared.jobkind import (
     failure_of,
     problem_of,
 )
-from quartet_shared.jobs import JobNotFound, JobPublic, JobRecord, JobStatus, JobStore, job_id_for_key
-from quartet_shared.producer import Producer
+from quartet_shared.jobs import JobNotFound, JobPublic, JobRecord, JobStatus, JobStorePort, job_id_for_key
+from quartet_shared.producer import EventProducer, Producer
 from quartet_shared.settings import KernelSettings
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,9 @@ class JobApi(Generic[CompletedT]):
     """The ports the job API uses: the status store, the confirmed producer and the artifacts."""
 
     kind: JobKind[Any, Any, CompletedT, Any]
-    store: JobStore
-    producer: Producer
-    artifacts: ArtifactStore
+    store: JobStorePort
+    producer: EventProducer
+    artifacts: ArtifactPort
     publish_timeout_s: float = 10.0
 
     def submit(self, spec: BaseModel, idempotency_key: str | None) -> tuple[JobRecord, bool]:
@@ -287,7 +287,7 @@ def _add_reads(router: APIRouter, kind: AnyJobKind) -> None:
 class Projector:
     """Applies progress and outcome events to the JobStore; every update is idempotent and monotonic."""
 
-    def __init__(self, kind: AnyJobKind, store: JobStore) -> None:
+    def __init__(self, kind: AnyJobKind, store: JobStorePort) -> None:
         self.kind = kind
         self.store = store
 
@@ -321,7 +321,7 @@ class Projector:
 
 
 def make_projector(
-    kind: AnyJobKind, settings: KernelSettings, store: JobStore, redis: ResilientRedis | None = None
+    kind: AnyJobKind, settings: KernelSettings, store: JobStorePort, redis: ResilientRedis | None = None
 ) -> ConsumerRunner:
     """An at-least-once runner projecting the progress and results topics into `store`."""
     projector = Projector(kind, store)
@@ -425,9 +425,9 @@ class _Throttle:
 class WorkerPorts:
     """What a worker writes to (figures, results by spec hash) and the status store it only reads (a cancel)."""
 
-    artifacts: ArtifactStore
-    results: ResultStore
-    store: JobStore | None = None
+    artifacts: ArtifactPort
+    results: ResultCachePort
+    store: JobStorePort | None = None
 
 
 class JobWorker(Generic[SpecT, CompletedT]):
@@ -445,6 +445,7 @@ class JobWorker(Generic[SpecT, CompletedT]):
         job_timeout_s: float = 900.0,
         cancel_listener: CancelListener | None = None,
         runner_class: Callable[..., ConsumerRunner] = ConsumerRunner,
+        progress: EventProducer | None = None,
     ) -> None:
         self.kind = kind
         self.settings = settings
@@ -452,7 +453,9 @@ class JobWorker(Generic[SpecT, CompletedT]):
         self.ports = ports
         self._interval = progress_interval_s
         self.cancels = cancel_listener or CancelListener(settings, kind.topics.control)
-        self._progress: Producer | None = None
+        # A producer handed in stays its owner's to close; the worker's own one lives from start to stop.
+        self._progress: EventProducer | None = progress
+        self._owns_progress = progress is None
         self.runner = runner_class(
             settings,
             f"{kind.topics.jobs}-worker",
@@ -486,13 +489,13 @@ class JobWorker(Generic[SpecT, CompletedT]):
 
     def _open(self) -> None:
         self.kind.ensure_topics(self.settings)
-        if self._progress is None:
+        if self._progress is None and self._owns_progress:
             self._progress = Producer(self.settings)
         self.cancels.start()
 
     def _shut(self) -> None:
         self.cancels.stop()
-        if self._progress is not None:
+        if self._progress is not None and self._owns_progress:
             with contextlib.suppress(Exception):
                 self._progress.close(timeout_s=5)
             self._progress = None

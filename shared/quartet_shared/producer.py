@@ -6,7 +6,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, UnknownError
@@ -24,6 +24,22 @@ _FLUSH_ATTEMPTS = 10
 
 class ProduceFailed(KafkaError):  # type: ignore[misc]
     """Records queued since the last flush were not delivered; the first failure is the cause."""
+
+
+class EventProducer(Protocol):
+    """What the job API and the worker need of a producer (`Producer`, or a recording fake in tests)."""
+
+    def send(self, topic: str, envelope: Envelope, *, partition: int | None = None) -> object:
+        """Queue an envelope; raises EventTooLarge over the bound."""
+        ...
+
+    def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
+        """Send and wait for the broker's acknowledgement; raises if it does not come."""
+        ...
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush and close."""
+        ...
 
 
 class Producer:

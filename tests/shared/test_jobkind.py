@@ -1,9 +1,8 @@
-"""The typed job kind and the one failure path, on SQLite and in-process (no servers)."""
+"""The typed job kind and the one failure path, on the kernel's fakes (no servers)."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -12,15 +11,13 @@ from fastapi import FastAPI
 from kafka.consumer.fetcher import ConsumerRecord
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.planning import PlanCompleted, PlanProgressed, PlanRequested
-from quartet_shared.artifacts import ArtifactStore, ResultStore
 from quartet_shared.consumer import Context, DeadLetter, PermanentError
-from quartet_shared.db import make_engine
 from quartet_shared.http import Problem
 from quartet_shared.jobkind import FAILURE_REASON_CHARS, JobKind, JobRejected, JobTopics, failure_of, problem_body
-from quartet_shared.jobs import JobStatus, JobStore
-from quartet_shared.jobservice import JobApi, JobWorker, Projector, WorkerPorts, job_router
+from quartet_shared.jobs import JobStatus
+from quartet_shared.jobservice import JobWorker, Projector, job_router
 from quartet_shared.settings import KernelSettings
-from sqlalchemy import Engine
+from quartet_shared.testing.fakes import FakePorts
 
 from tests.support.scripted_jobs import MAX_EVALUATIONS, Script, ScriptedKind, spec
 
@@ -35,10 +32,6 @@ class _Text:
 
 
 ANY = _Text()
-
-
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
 
 
 def context(envelope: Envelope, emitted: list[Envelope]) -> Context:
@@ -82,12 +75,12 @@ def test_a_kind_is_a_class_that_must_build_every_event() -> None:
     assert (kind.topics.jobs, kind.source) == ("planning.jobs", "/quartet/planning")
 
 
-def test_the_projector_reads_progress_through_the_kind_not_by_field_name(tmp_path: Path) -> None:
+def test_the_projector_reads_progress_through_the_kind_not_by_field_name() -> None:
     class ByIteration(ScriptedKind):
         def progress_fraction(self, event: PlanProgressed) -> float:
             return event.iteration / event.iterations
 
-    store = JobStore(engine(tmp_path))
+    store = FakePorts().store
     store.create("j1", "planning", {})
     event = PlanProgressed(job_id="j1", iteration=5, iterations=10, progress=0.1, best_cost=1.0)
     envelope = Envelope.of(event, source="/tests", subject="j1", key="j1")
@@ -96,11 +89,11 @@ def test_the_projector_reads_progress_through_the_kind_not_by_field_name(tmp_pat
     assert (record.status, record.progress) == (JobStatus.RUNNING, 0.5)
 
 
-def test_the_worker_never_writes_the_job_status(tmp_path: Path) -> None:
-    eng = engine(tmp_path)
-    store = JobStore(eng)
+def test_the_worker_never_writes_the_job_status() -> None:
+    ports = FakePorts()
+    store = ports.store
     kind = ScriptedKind(TOPICS)
-    worker = JobWorker(kind, KernelSettings(), Script(), WorkerPorts(ArtifactStore(eng), ResultStore(eng, "p"), store))
+    worker = JobWorker(kind, KernelSettings(), Script(), ports.worker_ports())
     store.create("j1", "planning", {})
     request = PlanRequested.model_validate(spec(seed=3))
     emitted: list[Envelope] = []
@@ -110,17 +103,17 @@ def test_the_worker_never_writes_the_job_status(tmp_path: Path) -> None:
     assert (after.status, after.version) == (JobStatus.QUEUED, 1)
 
 
-def test_a_refused_job_gets_the_same_problem_from_the_api_and_from_a_worker(tmp_path: Path) -> None:
+def test_a_refused_job_gets_the_same_problem_from_the_api_and_from_a_worker() -> None:
     """The API's 422 at submit and the failed job's problem after a worker refused it come from one path."""
-    eng = engine(tmp_path)
-    store = JobStore(eng)
+    ports = FakePorts()
+    store = ports.store
     kind = ScriptedKind(TOPICS)
     over = PlanRequested.model_validate(spec(population=100, iterations=MAX_EVALUATIONS // 100 + 1))
-    api = JobApi(kind, store, cast(Any, None), ArtifactStore(eng))
+    api = ports.job_api(kind)
     with pytest.raises(Problem) as at_api:
         api.submit(over, "key-1")
 
-    worker = JobWorker(kind, KernelSettings(), Script(), WorkerPorts(ArtifactStore(eng), ResultStore(eng, "p")))
+    worker = JobWorker(kind, KernelSettings(), Script(), FakePorts().worker_ports())
     with pytest.raises(PermanentError) as refused:
         worker.handle(over, context(Envelope.of(over, source="/tests", id="j2"), []))
     record = SimpleNamespace(headers=[("ce_id", b"j2")])
@@ -135,7 +128,7 @@ def test_a_refused_job_gets_the_same_problem_from_the_api_and_from_a_worker(tmp_
     assert problem.extensions["errors"] == stored["errors"] == [{"field": "optimizer.iterations", "message": ANY}]
 
 
-def test_openapi_documents_the_status_and_result_as_their_models(tmp_path: Path) -> None:
+def test_openapi_documents_the_status_and_result_as_their_models() -> None:
     app = FastAPI()
     app.include_router(job_router(ScriptedKind(TOPICS)))
     schema = app.openapi()

@@ -1,4 +1,7 @@
-"""The job-status store on real PostgreSQL and SQLite, with Redis up and with Redis unreachable."""
+"""The job-status store on real PostgreSQL and SQLite, with Redis up and with Redis unreachable, and its fake.
+
+The fake runs the same tests as the real store: that is what lets handler tests trust it.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +21,23 @@ from quartet_shared.jobs import (
     JobRecord,
     JobStatus,
     JobStore,
+    JobStorePort,
     job_id_for_key,
 )
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
+from quartet_shared.testing.fakes import FakeJobStore
 from sqlalchemy import Engine
 
-pytestmark = pytest.mark.integration
+_SERVERS = pytest.mark.integration
 
 BACKENDS = [
-    pytest.param(("postgresql", "up"), id="postgresql-redis-up"),
-    pytest.param(("postgresql", "down"), id="postgresql-redis-down"),
-    pytest.param(("sqlite", "up"), id="sqlite-redis-up"),
-    pytest.param(("sqlite", "down"), id="sqlite-redis-down"),
-    pytest.param(("sqlite", "none"), id="sqlite-no-redis"),
+    pytest.param(("postgresql", "up"), id="postgresql-redis-up", marks=_SERVERS),
+    pytest.param(("postgresql", "down"), id="postgresql-redis-down", marks=_SERVERS),
+    pytest.param(("sqlite", "up"), id="sqlite-redis-up", marks=_SERVERS),
+    pytest.param(("sqlite", "down"), id="sqlite-redis-down", marks=_SERVERS),
+    pytest.param(("sqlite", "none"), id="sqlite-no-redis", marks=_SERVERS),
+    pytest.param(("fake", "none"), id="fake"),
 ]
 
 
@@ -43,9 +49,10 @@ def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
 
 
 @pytest.fixture
-def engine(backend: tuple[str, str], settings: KernelSettings, tmp_path: Path) -> Iterator[Engine]:
+def engine(backend: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An engine on the backend's database."""
     database, _ = backend
+    settings: KernelSettings = request.getfixturevalue("settings")
     url = settings.database_url if database == "postgresql" else f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     assert url is not None
     eng = make_engine(url)
@@ -56,12 +63,13 @@ def engine(backend: tuple[str, str], settings: KernelSettings, tmp_path: Path) -
 
 
 @pytest.fixture
-def resilient(backend: tuple[str, str], settings: KernelSettings) -> Iterator[ResilientRedis | None]:
+def resilient(backend: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[ResilientRedis | None]:
     """Redis as the backend says: the real one, one on a closed port, or none."""
     _, mode = backend
     if mode == "none":
         yield None
         return
+    settings: KernelSettings = request.getfixturevalue("settings")
     url = settings.redis_url if mode == "up" else f"redis://127.0.0.1:{free_port()}/0"
     client = ResilientRedis(settings.model_copy(update={"redis_url": url}))
     try:
@@ -71,9 +79,11 @@ def resilient(backend: tuple[str, str], settings: KernelSettings) -> Iterator[Re
 
 
 @pytest.fixture
-def store(engine: Engine, resilient: ResilientRedis | None) -> JobStore:
-    """A store over the parametrised database and Redis."""
-    return JobStore(engine, resilient)
+def store(backend: tuple[str, str], request: pytest.FixtureRequest) -> JobStore | FakeJobStore:
+    """A store over the parametrised database and Redis, or the in-memory fake."""
+    if backend[0] == "fake":
+        return FakeJobStore()
+    return JobStore(request.getfixturevalue("engine"), request.getfixturevalue("resilient"))
 
 
 def new_id() -> str:
@@ -81,7 +91,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def test_create_is_idempotent(store: JobStore) -> None:
+def test_create_is_idempotent(store: JobStorePort) -> None:
     job_id = new_id()
     first, created = store.create(job_id, "training", {"epochs": 3})
     again, created_again = store.create(job_id, "training", {"epochs": 99})
@@ -96,7 +106,7 @@ def test_create_is_idempotent(store: JobStore) -> None:
     assert store.get(new_id()) is None
 
 
-def test_lifecycle_and_terminal_states_are_final(store: JobStore) -> None:
+def test_lifecycle_and_terminal_states_are_final(store: JobStorePort) -> None:
     job_id = new_id()
     store.create(job_id, "planning", {"iterations": 10})
     running = store.mark_running(job_id)
@@ -119,7 +129,7 @@ def test_lifecycle_and_terminal_states_are_final(store: JobStore) -> None:
     assert store.get(job_id) == done
 
 
-def test_progress_is_monotonic_and_duplicates_change_nothing(store: JobStore) -> None:
+def test_progress_is_monotonic_and_duplicates_change_nothing(store: JobStorePort) -> None:
     job_id = new_id()
     store.create(job_id, "training", {})
     first = store.update_progress(job_id, 0.5)
@@ -135,7 +145,7 @@ def test_progress_is_monotonic_and_duplicates_change_nothing(store: JobStore) ->
     assert store.require(job_id).version == first.version + 1
 
 
-def test_outcome_before_start_and_first_outcome_wins(store: JobStore) -> None:
+def test_outcome_before_start_and_first_outcome_wins(store: JobStorePort) -> None:
     failed_id, cancelled_id = new_id(), new_id()
     store.create(failed_id, "training", {})
     failed = store.fail(failed_id, {"title": "Diverged", "detail": "loss became NaN at epoch 3", "status": 422})
@@ -158,7 +168,7 @@ def test_outcome_before_start_and_first_outcome_wins(store: JobStore) -> None:
     assert store.complete(cancelled_id, {"x": 1}) == cancelled
 
 
-def test_updates_to_unknown_jobs_raise(store: JobStore) -> None:
+def test_updates_to_unknown_jobs_raise(store: JobStorePort) -> None:
     job_id = new_id()
     for update in (
         lambda: store.mark_running(job_id),
@@ -172,7 +182,7 @@ def test_updates_to_unknown_jobs_raise(store: JobStore) -> None:
             update()
 
 
-def test_list_filters_by_kind_and_status_newest_first(store: JobStore) -> None:
+def test_list_filters_by_kind_and_status_newest_first(store: JobStorePort) -> None:
     kind = f"kind-{uuid.uuid4().hex[:8]}"
     ids = [new_id() for _ in range(4)]
     for job_id in ids:
@@ -187,7 +197,7 @@ def test_list_filters_by_kind_and_status_newest_first(store: JobStore) -> None:
     assert store.list(kind=f"{kind}-none") == []
 
 
-def test_concurrent_creates_and_outcomes_have_one_winner(store: JobStore) -> None:
+def test_concurrent_creates_and_outcomes_have_one_winner(store: JobStorePort) -> None:
     job_id = new_id()
     barrier = threading.Barrier(6)
     created: list[bool] = []
@@ -236,6 +246,7 @@ def test_job_ids_for_idempotency_keys_are_stable() -> None:
     assert first == str(uuid.uuid5(uuid.UUID("6f1c7a52-3b8e-5d1a-9c4e-2a7b0d9e4f13"), "order-42"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("backend", [("sqlite", "up")], indirect=True)
 def test_cache_never_goes_back_to_an_older_version(store: JobStore, settings: KernelSettings) -> None:
     job_id = new_id()
@@ -259,6 +270,7 @@ def test_cache_never_goes_back_to_an_older_version(store: JobStore, settings: Ke
         raw.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("backend", [("postgresql", "down")], indirect=True)
 def test_store_works_while_redis_is_unreachable(store: JobStore, resilient: ResilientRedis | None) -> None:
     assert resilient is not None

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from kafka.errors import KafkaTimeoutError
 from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.planning import (
@@ -39,7 +37,7 @@ from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from sqlalchemy import Engine
 
-from tests.support.auth import ADMIN, API_KEYS_JSON
+from tests.support.auth import ADMIN
 from tests.support.effects import read_all, wait_until
 from tests.support.jobs import wait_status
 from tests.support.scripted_jobs import Script, kind_for, spec
@@ -162,27 +160,6 @@ def test_cancel_of_a_queued_job_and_of_a_running_one(system: System) -> None:
     assert system.script.runs == [running]
 
 
-def test_unacknowledged_submission_is_503_and_not_kept(tmp_path: Path, unique: str) -> None:
-    class Unreachable:
-        def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
-            raise KafkaTimeoutError("no broker")
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
-    store = JobStore(engine)
-    kind = kind_for(JobTopics.of("planning", f"u{unique}."))
-    app = create_app(title="jobs", api_keys=ApiKeys.parse(API_KEYS_JSON))
-    app.state.job_api = JobApi(kind, store, Unreachable(), ArtifactStore(engine))  # type: ignore[arg-type]
-    app.include_router(job_router(kind))
-    client = TestClient(app, headers=ADMIN)
-    answer = client.post("/jobs", json=spec(), headers={"Idempotency-Key": "k"})
-    assert answer.status_code == 503
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    assert store.list() == []
-    over = client.post("/jobs", json=spec(population=100, iterations=1000))
-    assert over.status_code == 422
-    assert over.json()["errors"][0]["field"] == "optimizer.iterations"
-
-
 def test_a_spec_over_the_event_bound_is_413_and_not_kept(settings: KernelSettings, tmp_path: Path, unique: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     store = JobStore(engine)
@@ -201,85 +178,6 @@ def test_a_spec_over_the_event_bound_is_413_and_not_kept(settings: KernelSetting
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "bytes, limit 1024" in answer.json()["detail"]
     assert store.list() == []
-
-
-class Recording:
-    """A producer that acknowledges every send and remembers its topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> None:
-        self.sent.append(topic)
-
-
-@dataclass
-class Local:
-    """The job API over SQLite and a recording producer: enough for what is decided before any broker."""
-
-    client: TestClient
-    store: JobStore
-    artifacts: ArtifactStore
-    producer: Recording
-
-
-@pytest.fixture
-def local(tmp_path: Path, unique: str) -> Local:
-    """A job API whose store is SQLite and whose producer only records."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
-    store, artifacts, producer = JobStore(engine), ArtifactStore(engine), Recording()
-    kind = kind_for(JobTopics.of("planning", f"l{unique}."))
-    app = create_app(title="jobs", api_keys=ApiKeys.parse(API_KEYS_JSON))
-    app.state.job_api = JobApi(kind, store, producer, artifacts)  # type: ignore[arg-type]
-    app.include_router(job_router(kind))
-    return Local(TestClient(app, headers=ADMIN), store, artifacts, producer)
-
-
-def test_an_idempotency_key_reused_with_another_body_is_422_and_the_same_body_gets_its_job(local: Local) -> None:
-    key = {"Idempotency-Key": "order-7"}
-    first = local.client.post("/jobs", json=spec(seed=3), headers=key)
-    assert first.status_code == 202
-    # The same spec spelled differently (a default written out, keys in another order) is the same request.
-    respelled = dict(reversed(list({**spec(seed=3), "compare": []}.items())))
-    again = local.client.post("/jobs", json=respelled, headers=key)
-    assert (again.status_code, again.json()["id"]) == (202, first.json()["id"])
-    other = local.client.post("/jobs", json=spec(seed=4), headers=key)
-    assert other.status_code == 422
-    assert other.headers["content-type"] == "application/problem+json"
-    assert "different request body" in other.json()["detail"]
-    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
-    assert local.store.require(first.json()["id"]).spec["seed"] == 3
-    assert len(local.producer.sent) == 1
-
-
-def test_delete_of_a_finished_job_is_409_and_publishes_nothing(local: Local) -> None:
-    done = local.client.post("/jobs", json=spec(seed=3)).json()["id"]
-    local.store.complete(done, {"best_cost": 1.0})
-    cancelled = local.client.post("/jobs", json=spec(seed=4)).json()["id"]
-    assert local.client.delete(f"/jobs/{cancelled}").status_code == 202
-    published = len(local.producer.sent)
-    for job_id, status in ((done, "succeeded"), (cancelled, "cancelled")):
-        answer = local.client.delete(f"/jobs/{job_id}")
-        assert answer.status_code == 409
-        assert answer.headers["content-type"] == "application/problem+json"
-        assert answer.json()["job_status"] == status
-        assert "cannot be cancelled" in answer.json()["detail"]
-    assert len(local.producer.sent) == published
-    assert local.store.require(done).status.value == "succeeded"
-
-
-def test_a_cancelled_jobs_result_and_plot_are_the_same_409(local: Local) -> None:
-    job_id = local.client.post("/jobs", json=spec(seed=3)).json()["id"]
-    local.client.delete(f"/jobs/{job_id}")
-    result = local.client.get(f"/jobs/{job_id}/result")
-    plot = local.client.get(f"/jobs/{job_id}/plots/chart.png")
-    assert result.status_code == plot.status_code == 409
-    assert result.json()["detail"] == plot.json()["detail"]
-    done = local.client.post("/jobs", json=spec(seed=4)).json()["id"]
-    local.store.complete(done, {"best_cost": 1.0})
-    local.artifacts.put_all(done, {"chart": b"\x89PNG fake"})
-    assert local.client.get(f"/jobs/{done}/plots/chart.png").content == b"\x89PNG fake"
-    assert local.client.get(f"/jobs/{done}/plots/other.png").status_code == 404
 
 
 def test_undecodable_and_over_budget_messages_are_dead_lettered(system: System) -> None:
