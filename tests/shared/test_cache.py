@@ -9,6 +9,8 @@ import pytest
 from quartet_shared.cache import DedupCache, JsonCache, ResilientRedis
 from quartet_shared.settings import KernelSettings
 
+pytestmark = pytest.mark.integration
+
 
 def _ids(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]

@@ -30,9 +30,11 @@ from quartet_contracts.schemas.planning import (
     normalized_spec_hash,
 )
 from quartet_shared.jobkind import failure_of
+from quartet_shared.jobs import JobStatus
 from quartet_shared.jobservice import JobRejected, Progress, job_router
 from quartet_shared.safe_yaml import YamlTooComplex
 
+from tests.support.fake_jobs import run_and_project
 from tests.support.hostile_yaml import alias_bomb
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "services" / "path-planner" / "scenarios"
@@ -130,6 +132,26 @@ def test_service_limit_and_failures() -> None:
     crashed = kind.failed_event("j", failure_of(RuntimeError("boom")))
     assert crashed.retryable and crashed.error == "RuntimeError: boom"
     assert kind.problem(crashed)["status"] == 500
+
+
+def test_a_planning_job_runs_and_is_projected_and_a_refused_one_fails_with_a_422_problem() -> None:
+    """The planning kind through the kernel's worker and projector, on fakes."""
+    kind = PlanningKind(10_000)
+    request = PlanRequested.model_validate(small_spec().model_dump())
+    ports, outcome = run_and_project(kind, PlanJobRunner(render_plots=False), request, "plan-1")
+    record = ports.store.require("plan-1")
+    assert (outcome, record.status, record.progress) == ("quartet.planning.PlanCompleted.v1", JobStatus.SUCCEEDED, 1.0)
+    result = ports.store.result("plan-1")
+    assert result is not None and result["optimizer"] == "iboa" and result["evaluations"] == 20 * 15
+    assert ports.producer.to(kind.topics.progress), "progress went out while planning"
+
+    over = PlanRequested.model_validate(small_spec(compare=["boa", "spso"]).model_dump())
+    ports, outcome = run_and_project(PlanningKind(500), PlanJobRunner(render_plots=False), over, "plan-2")
+    failed = ports.store.require("plan-2")
+    assert (outcome, failed.status) == ("quartet.planning.PlanFailed.v1", JobStatus.FAILED)
+    assert failed.problem is not None
+    assert (failed.problem["status"], failed.problem["title"]) == (422, "Plan rejected")
+    assert failed.problem["errors"][0]["field"] == "optimizer.iterations"
 
 
 def test_missing_terrain_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from kafka.consumer.fetcher import ConsumerRecord
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef
 from quartet_contracts.schemas.training import (
@@ -22,9 +18,6 @@ from quartet_contracts.schemas.training import (
     TrainingRequested,
     normalized_spec_hash,
 )
-from quartet_shared.artifacts import ArtifactStore, ResultStore, job_artifacts
-from quartet_shared.consumer import Context
-from quartet_shared.db import make_engine
 from quartet_shared.jobkind import failure_of
 from quartet_shared.jobservice import (
     JobOutcome,
@@ -37,7 +30,7 @@ from quartet_shared.jobservice import (
     job_router,
 )
 from quartet_shared.settings import KernelSettings
-from sqlalchemy import delete
+from quartet_shared.testing.fakes import FakePorts, FakeResults, HandlerCall
 from training_worker.dataset_store import DatasetRecord
 from training_worker.domain.errors import Diverged, IncompatibleData, InvalidConfig, InvalidDataset
 from training_worker.jobs import EpochReport
@@ -51,6 +44,8 @@ from training_worker.worker import (
     progress_event,
     rejection,
 )
+
+from tests.support.fake_jobs import run_and_project
 
 LIMITS = TrainingSettings(max_rows=1000, max_epochs=10_000, max_work=1e8)
 KIND = TrainingKind(LIMITS)
@@ -224,22 +219,37 @@ def test_processes_that_train_use_one_math_thread() -> None:
 
 
 def _handle(worker: JobWorker, job: TrainingJobSpec, job_id: str) -> list[Envelope]:
-    """Hand one job to the worker as its runner would, collecting what it emits in the transaction."""
-    emitted: list[Envelope] = []
-    committed: list[Callable[[], None]] = []
-    envelope = Envelope.of(TrainingRequested.model_validate(job.model_dump()), source="/tests", id=job_id)
-    ctx = Context(
-        envelope, cast(ConsumerRecord, None), 1, threading.Event(), lambda _t, e: emitted.append(e), committed.append
-    )
-    worker.handle(TrainingRequested.model_validate(job.model_dump()), ctx)
-    for callback in committed:
-        callback()
-    return emitted
+    """Hand one job to the worker as its runner would, collecting what it emits, then commit."""
+    request = TrainingRequested.model_validate(job.model_dump())
+    call = HandlerCall(Envelope.of(request, source="/tests", id=job_id))
+    worker.handle(request, call.context)
+    call.commit()
+    return [sent.envelope for sent in call.emitted]
 
 
-def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
-    ports = WorkerPorts(ArtifactStore(engine), ResultStore(engine, "training"))
+def test_a_training_job_runs_and_is_projected_and_one_over_budget_fails_with_a_422_problem() -> None:
+    """The training kind through the kernel's worker and projector, on fakes."""
+    job = spec(model={"kind": "polynomial", "degree": 3}, epochs=20, optimizer={"kind": "gd", "lr": 0.1})
+    request = TrainingRequested.model_validate(job.model_dump())
+    ports, outcome = run_and_project(KIND, TrainJobRunner(render_plots=False), request, "train-1")
+    record = ports.store.require("train-1")
+    assert (outcome, record.status, record.progress) == ("quartet.training.TrainingCompleted.v1", "succeeded", 1.0)
+    result = ports.store.result("train-1")
+    assert result is not None and result["job_id"] == "train-1" and result["cached"] is False
+    epochs = [e.data["epoch"] for e in ports.producer.to(KIND.topics.progress)]
+    assert epochs and epochs == sorted(epochs) and epochs[-1] == 20
+
+    over = TrainingRequested.model_validate(spec(epochs=20_000).model_dump())
+    ports, outcome = run_and_project(KIND, TrainJobRunner(render_plots=False), over, "train-2")
+    failed = ports.store.require("train-2")
+    assert (outcome, failed.status) == ("quartet.training.TrainingFailed.v1", "failed")
+    assert failed.problem is not None
+    assert (failed.problem["status"], failed.problem["field"]) == (422, "epochs")
+
+
+def test_a_cached_result_is_reused_only_while_its_figures_exist() -> None:
+    fakes = FakePorts()
+    ports = fakes.worker_ports()
     runs: list[str] = []
     inner = TrainJobRunner()
 
@@ -256,8 +266,7 @@ def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) 
     assert ports.artifacts.get("job-2", "fit") is not None
 
     # The result outlives its figures (a cache kept while the database was replaced): train afresh.
-    with engine.begin() as conn:
-        conn.execute(delete(job_artifacts))
+    fakes.artifacts.files.clear()
     (third,) = _handle(worker, job, "job-3")
     assert third.data["cached"] is False
     assert runs == ["job-1", "job-3"]
@@ -268,19 +277,18 @@ def test_a_cached_result_is_reused_only_while_its_figures_exist(tmp_path: Path) 
     (fifth,) = _handle(worker, other, "job-5")
     ref = ResultRef.model_validate(fifth.data["result_ref"])
     assert ports.artifacts.get_parts("job-5", ref) is not None
-    with engine.begin() as conn:
-        conn.execute(delete(job_artifacts).where(job_artifacts.c.name == PARTS_ARTIFACT))
+    for key in [key for key in fakes.artifacts.files if key[1] == PARTS_ARTIFACT]:
+        del fakes.artifacts.files[key]
     (sixth,) = _handle(worker, other, "job-6")
     assert sixth.data["cached"] is False
     assert runs == ["job-1", "job-3", "job-5", "job-6"]
     assert ports.artifacts.get_parts("job-6", ref) is not None
 
 
-def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_emitted(tmp_path: Path) -> None:
+def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_emitted() -> None:
     """A results cache written before the claim-check holds whole results; a job served from one still emits a
     summary and a reference, its parts stored under the new job."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
-    ports = WorkerPorts(ArtifactStore(engine), ResultStore(engine, "training"))
+    ports = FakePorts().worker_ports()
     runs: list[str] = []
 
     def run(job_id: str, job: Any, on_progress: OnProgress, should_stop: ShouldStop) -> JobOutcome:
@@ -295,7 +303,7 @@ def test_a_cached_result_of_the_old_inline_shape_is_claim_checked_before_it_is_e
     assert stored is not None
     inline = {**computed.data, **stored, "result_ref": None}
     # A results cache of its own, holding the whole result as it was cached before.
-    before = WorkerPorts(ports.artifacts, ResultStore(engine, "training-before"))
+    before = WorkerPorts(ports.artifacts, FakeResults())
     before.results.put(kind.spec_hash(job), "old-1", inline)
     (served,) = _handle(JobWorker(kind, KernelSettings(), run, before), job, "old-2")
     assert runs == ["old-1"]
