@@ -1,15 +1,43 @@
-"""An in-memory unit of work for the rental handlers' unit tests: repositories over dicts, an outbox list."""
+"""An in-memory unit of work for the rental handlers' unit tests: repositories over dicts, an outbox list, an
+inbox set, and `FakeTransactions`, which runs a handler as `RentalService.run` does (its events reach the store's
+outbox and its inbox claims hold only if the handler returns)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel
-from rental_manager.adapters.orm import Bill, Payment
-from rental_manager.domain.model import BillStatus
-from rental_manager.service.unit import Actor, Bills, LeaseTerms, RentalTopics, UnitOfWork
+from rental_manager.adapters.orm import (
+    Application,
+    Bill,
+    House,
+    Lease,
+    MaintenanceRequest,
+    MaintenanceUpdate,
+    Payment,
+    User,
+    Viewing,
+)
+from rental_manager.domain.model import BillStatus, LeaseStatus, Period
+from rental_manager.service.unit import (
+    Actor,
+    Bills,
+    Houses,
+    Inbox,
+    Leases,
+    LeaseTerms,
+    RentalTopics,
+    Repairs,
+    Scoped,
+    UnitOfWork,
+    Users,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 OWING = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.OVERDUE)
 
@@ -18,7 +46,7 @@ class FakeBills(Bills):
     """Bills and payments in dicts; who sees what follows the service's rule (tenants theirs, landlords their
     houses', admins all), with each house's landlord given by `landlords`."""
 
-    def __init__(self, landlords: dict[uuid.UUID, uuid.UUID]) -> None:
+    def __init__(self, landlords: Mapping[uuid.UUID, uuid.UUID]) -> None:
         self.landlords = landlords
         self.bills: dict[uuid.UUID, Bill] = {}
         self.payments: list[Payment] = []
@@ -56,15 +84,162 @@ class FakeBills(Bills):
         ]
 
 
+class FakeUsers(Users):
+    """Accounts in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, User] = {}
+
+    def get(self, user_id: uuid.UUID) -> User | None:
+        """The account, if any."""
+        return self.rows.get(user_id)
+
+
+class FakeHouses(Houses):
+    """Houses in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, House] = {}
+
+    def get(self, house_id: uuid.UUID, *, lock: bool = False) -> House | None:
+        """The house, if any."""
+        return self.rows.get(house_id)
+
+
+class Landlords(Mapping[uuid.UUID, uuid.UUID]):
+    """Each house's landlord, read live from the fake houses (what the other fakes' visibility needs)."""
+
+    def __init__(self, houses: FakeHouses) -> None:
+        self.houses = houses
+
+    def __getitem__(self, house_id: uuid.UUID) -> uuid.UUID:
+        return self.houses.rows[house_id].landlord_id
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        return iter(self.houses.rows)
+
+    def __len__(self) -> int:
+        return len(self.houses.rows)
+
+
+class _OfAHouse(Protocol):
+    id: Any
+    house_id: Any
+    tenant_id: Any
+
+
+T = TypeVar("T", bound=_OfAHouse)
+
+
+class FakeScoped(Scoped[T], Generic[T]):
+    """Rows in a dict, seen by their tenant, their house's landlord (from `landlords`) and admins."""
+
+    def __init__(self, landlords: Mapping[uuid.UUID, uuid.UUID]) -> None:
+        self.landlords = landlords
+        self.rows: dict[uuid.UUID, T] = {}
+
+    def get(self, actor: Actor, ident: uuid.UUID, *, lock: bool = False) -> T | None:
+        """The row if the actor may see it."""
+        row = self.rows.get(ident)
+        if row is None or not (actor.is_admin or actor.id in (row.tenant_id, self.landlords.get(row.house_id))):
+            return None
+        return row
+
+    def add(self, row: T) -> None:
+        """Keep the row."""
+        self.rows[row.id] = row
+
+
+class FakeLeases(FakeScoped[Lease], Leases):
+    """Leases in a dict."""
+
+    def of_application(self, application_id: uuid.UUID) -> uuid.UUID | None:
+        """The lease the application became, if any."""
+        return next((lease.id for lease in self.rows.values() if lease.application_id == application_id), None)
+
+    def periods(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Period]:
+        """The house's leases' periods that hold days."""
+        return [
+            Period(lease.start_date, lease.end_date)
+            for lease in self.rows.values()
+            if lease.house_id == house_id and lease.end_date >= lease.start_date and lease.id != exclude
+        ]
+
+    def current(self, house_id: uuid.UUID, tenant_id: uuid.UUID, today: date) -> Lease | None:
+        """The tenant's latest active lease of the house begun by `today`."""
+        begun = [
+            lease
+            for lease in self.rows.values()
+            if (lease.house_id, lease.tenant_id, lease.status) == (house_id, tenant_id, LeaseStatus.ACTIVE)
+            and lease.start_date <= today
+        ]
+        return max(begun, key=lambda lease: lease.start_date, default=None)
+
+
+class FakeRepairs(FakeScoped[MaintenanceRequest], Repairs):
+    """Maintenance requests and their steps in memory."""
+
+    def __init__(self, landlords: Mapping[uuid.UUID, uuid.UUID]) -> None:
+        super().__init__(landlords)
+        self.steps: list[MaintenanceUpdate] = []
+
+    def add_step(self, step: MaintenanceUpdate) -> None:
+        """Append a step."""
+        self.steps.append(step)
+
+    def history(self, request_id: uuid.UUID) -> list[MaintenanceUpdate]:
+        """The request's steps in the order added."""
+        return [step for step in self.steps if step.request_id == request_id]
+
+
+class FakeInbox(Inbox):
+    """Claims of one transaction over the claims committed before it."""
+
+    def __init__(self, committed: set[tuple[str, str]]) -> None:
+        self.committed = committed
+        self.pending: set[tuple[str, str]] = set()
+
+    def claim(self, consumer: str, message_id: str) -> bool:
+        """True unless this or a committed transaction claimed the message."""
+        key = (consumer, message_id)
+        if key in self.committed or key in self.pending:
+            return False
+        self.pending.add(key)
+        return True
+
+
+class FakeStore:
+    """Everything the fakes hold, shared by the units of work opened on it: rows, the outbox, the inbox."""
+
+    def __init__(self, bills: FakeBills | None = None) -> None:
+        self.houses = FakeHouses()
+        landlords = Landlords(self.houses)
+        self.bills = bills if bills is not None else FakeBills(landlords)
+        self.users = FakeUsers()
+        self.viewings: FakeScoped[Viewing] = FakeScoped(landlords)
+        self.applications: FakeScoped[Application] = FakeScoped(landlords)
+        self.leases = FakeLeases(landlords)
+        self.repairs = FakeRepairs(landlords)
+        self.claimed: set[tuple[str, str]] = set()
+        self.outbox: list[tuple[BaseModel, str]] = []
+
+
 class FakeUnitOfWork(UnitOfWork):
     """One 'transaction' in memory: `events` holds what was emitted, with its key."""
 
-    def __init__(self, bills: FakeBills, today: date = date(2026, 3, 1)) -> None:
+    def __init__(self, store: FakeStore, today: date = date(2026, 3, 1)) -> None:
         self.topics = RentalTopics()
         self.today = today
         self.terms = LeaseTerms()
         self.now = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
-        self.bills = bills
+        self.bills = store.bills
+        self.users = store.users
+        self.houses = store.houses
+        self.viewings = store.viewings
+        self.applications = store.applications
+        self.leases = store.leases
+        self.repairs = store.repairs
+        self.inbox = FakeInbox(store.claimed)
         self.emitted: list[object] = []
         self.events: list[tuple[BaseModel, str]] = []
 
@@ -72,3 +247,21 @@ class FakeUnitOfWork(UnitOfWork):
         """Keep the event and its key."""
         self.emitted.append(event)
         self.events.append((event, str(key)))
+
+
+class FakeTransactions:
+    """`RentalService.run` on the fake store: a handler that raises leaves no event and no claim behind.
+
+    (Rows a handler changed before raising stay changed: the handlers check before they write.)"""
+
+    def __init__(self, store: FakeStore, today: date = date(2026, 3, 1)) -> None:
+        self.store = store
+        self.today = today
+
+    def run(self, fn: Callable[Concatenate[UnitOfWork, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn(uow, *args)`; on return its events join the outbox and its claims the committed ones."""
+        uow = FakeUnitOfWork(self.store, self.today)
+        result = fn(uow, *args, **kwargs)
+        self.store.outbox.extend(uow.events)
+        self.store.claimed |= uow.inbox.pending
+        return result

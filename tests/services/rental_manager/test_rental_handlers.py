@@ -25,7 +25,7 @@ from rental_manager.service.commands import (
 from rental_manager.service.errors import NotFound
 from rental_manager.service.unit import Actor
 
-from tests.services.rental_manager.fakes import FakeBills, FakeUnitOfWork
+from tests.services.rental_manager.fakes import FakeBills, FakeStore, FakeUnitOfWork
 
 TENANT = Actor(uuid.uuid4(), Role.TENANT)
 OTHER_TENANT = Actor(uuid.uuid4(), Role.TENANT)
@@ -61,7 +61,7 @@ def bills() -> FakeBills:
 def _with(bills: FakeBills, *made: Bill) -> FakeUnitOfWork:
     for bill in made:
         bills.bills[bill.id] = bill
-    return FakeUnitOfWork(bills)
+    return FakeUnitOfWork(FakeStore(bills))
 
 
 def test_a_part_payment_is_recorded_and_announced(bills: FakeBills) -> None:

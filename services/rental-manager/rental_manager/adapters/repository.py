@@ -1,17 +1,22 @@
-"""Repositories over SQLAlchemy: the service's ports (`service.unit.Bills`) on PostgreSQL."""
+"""Repositories over SQLAlchemy: the service's ports (`service.unit`) on PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from datetime import date
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from quartet_shared.db import claim_message
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from rental_manager.adapters.orm import Bill, Payment
-from rental_manager.domain.model import BillStatus
+from rental_manager.adapters.orm import Bill, House, Lease, MaintenanceRequest, MaintenanceUpdate, Payment, User
+from rental_manager.domain.model import BillStatus, LeaseStatus, Period
 from rental_manager.service.access import scope
-from rental_manager.service.unit import Actor, Bills
+from rental_manager.service.unit import Actor, Bills, Houses, Inbox, Leases, Repairs, Scoped, Users
+
+T = TypeVar("T")
 
 OWING = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.OVERDUE)
 
@@ -51,3 +56,114 @@ class SqlBills(Bills):
         if bill_ids:
             stmt = stmt.where(Bill.id.in_(bill_ids))
         return list(self.session.scalars(stmt))
+
+
+class SqlUsers(Users):
+    """Accounts in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, user_id: uuid.UUID) -> User | None:
+        """The account with this id, if any."""
+        return self.session.get(User, user_id)
+
+
+class SqlHouses(Houses):
+    """Houses in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, house_id: uuid.UUID, *, lock: bool = False) -> House | None:
+        """The house (locked, and re-read, for the rest of the transaction when asked), or None."""
+        stmt = select(House).where(House.id == house_id)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(stmt).first()
+
+
+class SqlScoped(Scoped[T], Generic[T]):
+    """Rows of one mapped class with `house_id` and `tenant_id`, filtered by `access.scope`."""
+
+    def __init__(self, session: Session, model: type[T]) -> None:
+        self.session = session
+        self.model = model
+
+    def get(self, actor: Actor, ident: uuid.UUID, *, lock: bool = False) -> T | None:
+        """The row if the actor may see it (locked, and re-read, when asked), else None."""
+        model: Any = self.model
+        stmt: Select[Any] = select(model).where(model.id == ident, scope(actor, model))
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(stmt).first()
+
+    def add(self, row: T) -> None:
+        """Add and flush."""
+        self.session.add(row)
+        self.session.flush()
+
+
+class SqlLeases(SqlScoped[Lease], Leases):
+    """Leases in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, Lease)
+
+    def of_application(self, application_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of the lease an approved application became, if any."""
+        return self.session.scalar(select(Lease.id).where(Lease.application_id == application_id))
+
+    def periods(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Period]:
+        """The periods of the house's leases that hold days."""
+        stmt = select(Lease.start_date, Lease.end_date).where(
+            Lease.house_id == house_id, Lease.end_date >= Lease.start_date
+        )
+        if exclude is not None:
+            stmt = stmt.where(Lease.id != exclude)
+        return [Period(s, e) for s, e in self.session.execute(stmt)]
+
+    def current(self, house_id: uuid.UUID, tenant_id: uuid.UUID, today: date) -> Lease | None:
+        """The tenant's latest active lease of the house that has begun by `today`."""
+        return self.session.scalars(
+            select(Lease)
+            .where(
+                Lease.house_id == house_id,
+                Lease.tenant_id == tenant_id,
+                Lease.status == LeaseStatus.ACTIVE,
+                Lease.start_date <= today,
+            )
+            .order_by(Lease.start_date.desc())
+        ).first()
+
+
+class SqlRepairs(SqlScoped[MaintenanceRequest], Repairs):
+    """Maintenance requests and their history in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, MaintenanceRequest)
+
+    def add_step(self, step: MaintenanceUpdate) -> None:
+        """Append a step to a request's history."""
+        self.session.add(step)
+
+    def history(self, request_id: uuid.UUID) -> list[MaintenanceUpdate]:
+        """The request's steps, oldest first."""
+        return list(
+            self.session.scalars(
+                select(MaintenanceUpdate)
+                .where(MaintenanceUpdate.request_id == request_id)
+                .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
+            )
+        )
+
+
+class SqlInbox(Inbox):
+    """The kernel's processed-messages table, written in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def claim(self, consumer: str, message_id: str) -> bool:
+        """Claim the message in this transaction; False if a committed transaction claimed it before."""
+        return claim_message(self.session, consumer, message_id)

@@ -9,8 +9,16 @@ from pydantic import BaseModel
 from quartet_contracts.registry import ce_type_of
 from sqlalchemy.orm import Session
 
-from rental_manager.adapters.orm import OutboxMessage
-from rental_manager.adapters.repository import SqlBills
+from rental_manager.adapters.orm import Application, OutboxMessage, Viewing
+from rental_manager.adapters.repository import (
+    SqlBills,
+    SqlHouses,
+    SqlInbox,
+    SqlLeases,
+    SqlRepairs,
+    SqlScoped,
+    SqlUsers,
+)
 from rental_manager.service.unit import LeaseTerms, RentalTopics, UnitOfWork
 
 
@@ -24,6 +32,13 @@ class SqlUnitOfWork(UnitOfWork):
         self.terms = terms
         self.now = datetime.now(UTC)
         self.bills = SqlBills(session)
+        self.users = SqlUsers(session)
+        self.houses = SqlHouses(session)
+        self.viewings = SqlScoped(session, Viewing)
+        self.applications = SqlScoped(session, Application)
+        self.leases = SqlLeases(session)
+        self.repairs = SqlRepairs(session)
+        self.inbox = SqlInbox(session)
         self.emitted: list[object] = []
         self._last: datetime | None = None
 

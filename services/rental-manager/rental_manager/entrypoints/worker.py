@@ -13,16 +13,14 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from quartet_contracts.registry import ce_type_of
 from quartet_contracts.schemas import rental as msg
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
-from quartet_shared.db import claim_message
 
-from rental_manager.adapters.orm import Bill, User
 from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, maintenance, rentals
@@ -37,10 +35,13 @@ from rental_manager.service.commands import (
 from rental_manager.service.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from rental_manager.service.facade import RentalService
 from rental_manager.service.search import SearchCache
-from rental_manager.service.unit import Actor, UnitOfWork
+from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
 from rental_manager.settings import RentalSettings
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 COMMANDS_GROUP = "rental-manager-commands"
 CACHE_GROUP = "rental-manager-search-cache"
@@ -72,7 +73,7 @@ def _status_of(exc: Exception) -> tuple[int, str | None]:
 
 
 def _tenant(uow: UnitOfWork, tenant_id: Any) -> Actor:
-    user = uow.session.get(User, tenant_id)
+    user = uow.users.get(tenant_id)
     if user is None or not user.active or user.role is not Role.TENANT:
         raise NotFound("tenant", tenant_id)
     return Actor(user.id, user.role)
@@ -125,15 +126,22 @@ def _house_key(uow: UnitOfWork, command: BaseModel) -> str | None:
     if house is not None:
         return str(house)
     if isinstance(command, msg.PayBill):
-        bill = uow.session.get(Bill, command.bill_id)
+        bill = uow.bills.get(SYSTEM, command.bill_id)
         return str(bill.house_id) if bill is not None else None
     return None
+
+
+class Transactions(Protocol):
+    """What the command handler needs of the service: run a handler in one transaction (`RentalService.run`)."""
+
+    def run(self, fn: Callable[Concatenate[UnitOfWork, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `fn(uow, *args)` in one transaction and commit."""
 
 
 class CommandHandler:
     """Applies commands exactly once per `ce_id`, with the inbox claim inside the command's transaction."""
 
-    def __init__(self, service: RentalService, consumer: str = COMMANDS_GROUP) -> None:
+    def __init__(self, service: Transactions, consumer: str = COMMANDS_GROUP) -> None:
         self._service = service
         self._consumer = consumer
 
@@ -147,11 +155,11 @@ class CommandHandler:
             self._service.run(self._reject, command_id, command, exc)
 
     def _apply(self, uow: UnitOfWork, command_id: str, command: BaseModel) -> None:
-        if claim_message(uow.session, self._consumer, command_id):
+        if uow.inbox.claim(self._consumer, command_id):
             apply_command(uow, command)
 
     def _reject(self, uow: UnitOfWork, command_id: str, command: BaseModel, exc: Exception) -> None:
-        if not claim_message(uow.session, self._consumer, command_id):
+        if not uow.inbox.claim(self._consumer, command_id):
             return
         status, field = _status_of(exc)
         if isinstance(exc, RuleViolation) and exc.rule == "lease_overlap":

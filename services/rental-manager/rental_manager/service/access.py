@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, select, true
 
 from rental_manager.adapters.orm import House
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.service.errors import Forbidden, NotFound, Unauthorized
-from rental_manager.service.unit import Actor, UnitOfWork
+from rental_manager.service.unit import Actor, Scoped, UnitOfWork
 
 R = TypeVar("R")
 
@@ -42,10 +42,7 @@ def manages(actor: Actor, house: House) -> bool:
 
 def load_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, *, lock: bool = False) -> House:
     """A house the actor may see (404 otherwise), optionally locked for the transaction."""
-    stmt = select(House).where(House.id == house_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    house = uow.session.scalars(stmt).first()
+    house = uow.houses.get(house_id, lock=lock)
     if house is None or not house_visible(actor, house):
         raise NotFound("house", house_id)
     return house
@@ -69,15 +66,9 @@ def scope(actor: Actor, model: Any) -> ColumnElement[bool]:
     return model.house_id.in_(select(House.id).where(House.landlord_id == actor.id))  # type: ignore[no-any-return]
 
 
-def load_scoped(
-    uow: UnitOfWork, actor: Actor | None, model: type[R], ident: uuid.UUID, name: str, *, lock: bool = False
-) -> R:
-    """A row of `model` the actor may see, or NotFound (whether it is missing or merely someone else's)."""
-    who = require(actor)
-    stmt: Select[Any] = select(model).where(model.id == ident, scope(who, model))  # type: ignore[attr-defined]
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    row = uow.session.scalars(stmt).first()
+def load_scoped(actor: Actor | None, rows: Scoped[R], ident: uuid.UUID, name: str, *, lock: bool = False) -> R:
+    """A row the actor may see, or NotFound (whether it is missing or merely someone else's)."""
+    row = rows.get(require(actor), ident, lock=lock)
     if row is None:
         raise NotFound(name, ident)
-    return row  # type: ignore[no-any-return]
+    return row

@@ -7,8 +7,8 @@ import uuid
 from quartet_contracts.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
 from sqlalchemy import select
 
-from rental_manager.adapters.orm import Lease, MaintenanceRequest, MaintenanceUpdate
-from rental_manager.domain.model import MAINTENANCE, LeaseStatus, MaintenanceStatus, Role
+from rental_manager.adapters.orm import MaintenanceRequest, MaintenanceUpdate
+from rental_manager.domain.model import MAINTENANCE, MaintenanceStatus, Role
 from rental_manager.service.access import load_house, load_scoped, require, scope
 from rental_manager.service.commands import MoveMaintenance, RequestMaintenance
 from rental_manager.service.errors import Forbidden
@@ -19,11 +19,7 @@ from rental_manager.service.unit import Actor, UnitOfWork
 
 
 def _public(uow: UnitOfWork, request: MaintenanceRequest) -> MaintenanceRecord:
-    history = uow.session.scalars(
-        select(MaintenanceUpdate)
-        .where(MaintenanceUpdate.request_id == request.id)
-        .order_by(MaintenanceUpdate.created_at, MaintenanceUpdate.id)
-    ).all()
+    history = uow.repairs.history(request.id)
     return MaintenanceRecord.model_validate(request).model_copy(
         update={"history": [MaintenanceStep.model_validate(h) for h in history]}
     )
@@ -32,16 +28,7 @@ def _public(uow: UnitOfWork, request: MaintenanceRequest) -> MaintenanceRecord:
 def request_maintenance(uow: UnitOfWork, actor: Actor | None, data: RequestMaintenance) -> MaintenanceRecord:
     """Report, as the tenant of an active lease that has begun, something to repair in the house."""
     who = require(actor, Role.TENANT)
-    lease = uow.session.scalars(
-        select(Lease)
-        .where(
-            Lease.house_id == data.house_id,
-            Lease.tenant_id == who.id,
-            Lease.status == LeaseStatus.ACTIVE,
-            Lease.start_date <= uow.today,
-        )
-        .order_by(Lease.start_date.desc())
-    ).first()
+    lease = uow.leases.current(data.house_id, who.id, uow.today)
     if lease is None:
         load_house(uow, who, data.house_id)  # 404 if the tenant cannot even see the house
         raise Forbidden("only a tenant living in the house may request maintenance")
@@ -57,9 +44,8 @@ def request_maintenance(uow: UnitOfWork, actor: Actor | None, data: RequestMaint
         created_at=uow.now,
         updated_at=uow.now,
     )
-    uow.session.add(request)
-    uow.session.flush()
-    uow.session.add(
+    uow.repairs.add(request)
+    uow.repairs.add_step(
         MaintenanceUpdate(
             id=uuid.uuid4(),
             request_id=request.id,
@@ -86,7 +72,7 @@ def request_maintenance(uow: UnitOfWork, actor: Actor | None, data: RequestMaint
 
 def transition_maintenance(uow: UnitOfWork, actor: Actor | None, data: MoveMaintenance) -> MaintenanceRecord:
     """Move a request along its flow; the domain decides which side may make which move."""
-    request = load_scoped(uow, actor, MaintenanceRequest, data.request_id, "maintenance request", lock=True)
+    request = load_scoped(actor, uow.repairs, data.request_id, "maintenance request", lock=True)
     who = require(actor)
     if who.role is Role.TENANT and request.tenant_id != who.id:
         raise Forbidden("only the tenant who asked may change this request")
@@ -96,7 +82,7 @@ def transition_maintenance(uow: UnitOfWork, actor: Actor | None, data: MoveMaint
     request.updated_at = uow.now
     if target is MaintenanceStatus.RESOLVED:
         request.resolved_at = uow.now
-    uow.session.add(
+    uow.repairs.add_step(
         MaintenanceUpdate(
             id=uuid.uuid4(),
             request_id=request.id,
@@ -120,7 +106,7 @@ def transition_maintenance(uow: UnitOfWork, actor: Actor | None, data: MoveMaint
 
 def get_maintenance(uow: UnitOfWork, actor: Actor | None, request_id: uuid.UUID) -> MaintenanceRecord:
     """A maintenance request and its history."""
-    return _public(uow, load_scoped(uow, actor, MaintenanceRequest, request_id, "maintenance request"))
+    return _public(uow, load_scoped(actor, uow.repairs, request_id, "maintenance request"))
 
 
 def list_maintenance(

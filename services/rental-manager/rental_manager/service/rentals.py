@@ -85,8 +85,7 @@ def request_viewing(uow: UnitOfWork, actor: Actor | None, data: RequestViewing) 
         created_at=uow.now,
         updated_at=uow.now,
     )
-    uow.session.add(viewing)
-    uow.session.flush()
+    uow.viewings.add(viewing)
     uow.emit(
         ViewingRequested(viewing_id=viewing.id, house_id=house.id, tenant_id=who.id, scheduled_at=data.scheduled_at),
         key=house.id,
@@ -96,7 +95,7 @@ def request_viewing(uow: UnitOfWork, actor: Actor | None, data: RequestViewing) 
 
 def change_viewing(uow: UnitOfWork, actor: Actor | None, data: ChangeViewing) -> ViewingRecord:
     """Confirm, decline or complete (the landlord) or cancel (either side) a viewing."""
-    viewing = load_scoped(uow, actor, Viewing, data.viewing_id, "viewing", lock=True)
+    viewing = load_scoped(actor, uow.viewings, data.viewing_id, "viewing", lock=True)
     target = data.status
     who = require(actor)
     current = viewing.status
@@ -126,16 +125,6 @@ def list_viewings(
 # ---- applications ----------------------------------------------------------------------------------------
 
 
-def _lease_periods(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Period]:
-    """The periods of a house's leases that hold days (leases terminated before their start hold none)."""
-    stmt = select(Lease.start_date, Lease.end_date).where(
-        Lease.house_id == house_id, Lease.end_date >= Lease.start_date
-    )
-    if exclude is not None:
-        stmt = stmt.where(Lease.id != exclude)
-    return [Period(s, e) for s, e in uow.session.execute(stmt)]
-
-
 def submit_application(uow: UnitOfWork, actor: Actor | None, data: ApplyForHouse) -> ApplicationRecord:
     """Apply, as a tenant, to rent a listed house for dates no lease already holds."""
     who = require(actor, Role.TENANT)
@@ -145,7 +134,7 @@ def submit_application(uow: UnitOfWork, actor: Actor | None, data: ApplyForHouse
     period = lease_period(data.start_date, data.end_date)
     if data.start_date < uow.today:
         raise InvalidValue("start_date", "a lease cannot start in the past")
-    approval_outcome(period, _lease_periods(uow, house.id), [])
+    approval_outcome(period, uow.leases.periods(house.id), [])
     application = Application(
         id=uuid.uuid4(),
         house_id=house.id,
@@ -156,8 +145,7 @@ def submit_application(uow: UnitOfWork, actor: Actor | None, data: ApplyForHouse
         status=ApplicationStatus.PENDING,
         created_at=uow.now,
     )
-    uow.session.add(application)
-    uow.session.flush()
+    uow.applications.add(application)
     uow.emit(
         ApplicationSubmitted(
             application_id=application.id,
@@ -172,13 +160,13 @@ def submit_application(uow: UnitOfWork, actor: Actor | None, data: ApplyForHouse
 
 
 def _application(uow: UnitOfWork, application: Application) -> ApplicationRecord:
-    lease_id = uow.session.scalar(select(Lease.id).where(Lease.application_id == application.id))
+    lease_id = uow.leases.of_application(application.id)
     return ApplicationRecord.model_validate(application).model_copy(update={"lease_id": lease_id})
 
 
 def get_application(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) -> ApplicationRecord:
     """An application the caller may see."""
-    return _application(uow, load_scoped(uow, actor, Application, application_id, "application"))
+    return _application(uow, load_scoped(actor, uow.applications, application_id, "application"))
 
 
 def list_applications(
@@ -211,7 +199,7 @@ def list_applications(
 def _decidable(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) -> tuple[Actor, House, Application]:
     """Lock the house, then re-read the application under that lock; only its landlord (or an admin) decides."""
     who = require(actor)
-    seen = load_scoped(uow, who, Application, application_id, "application")
+    seen = load_scoped(who, uow.applications, application_id, "application")
     house = load_house(uow, who, seen.house_id, lock=True) if who.role is not Role.TENANT else None
     if house is None or not manages(who, house):
         raise Forbidden("only the house's landlord or an admin decides on applications")
@@ -235,7 +223,7 @@ def approve_application(uow: UnitOfWork, actor: Actor | None, decision: SignLeas
     displaced = set(
         approval_outcome(
             period,
-            _lease_periods(uow, house.id),
+            uow.leases.periods(house.id),
             [PendingApplication(str(o.id), Period(o.start_date, o.end_date)) for o in others],
         )
     )
@@ -274,8 +262,7 @@ def _sign_lease(uow: UnitOfWork, house: House, application: Application, period:
         created_at=uow.now,
         updated_at=uow.now,
     )
-    uow.session.add(lease)
-    uow.session.flush()
+    uow.leases.add(lease)
     uow.emit(
         ApplicationApproved(
             application_id=application.id, house_id=house.id, tenant_id=application.tenant_id, lease_id=lease.id
@@ -346,7 +333,7 @@ def reject_application(uow: UnitOfWork, actor: Actor | None, decision: RejectApp
 
 def withdraw_application(uow: UnitOfWork, actor: Actor | None, data: WithdrawApplication) -> ApplicationRecord:
     """Withdraw, as its tenant, a pending application."""
-    application = load_scoped(uow, actor, Application, data.application_id, "application", lock=True)
+    application = load_scoped(actor, uow.applications, data.application_id, "application", lock=True)
     who = require(actor)
     if who.id != application.tenant_id:
         raise Forbidden("only the applicant withdraws an application")
@@ -378,7 +365,7 @@ def _refresh_availability(uow: UnitOfWork, house: House) -> None:
 
 def get_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> LeaseRecord:
     """A lease the caller may see."""
-    return LeaseRecord.model_validate(load_scoped(uow, actor, Lease, lease_id, "lease"))
+    return LeaseRecord.model_validate(load_scoped(actor, uow.leases, lease_id, "lease"))
 
 
 def list_leases(
@@ -401,7 +388,7 @@ def list_leases(
 
 def _lease_for_change(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> tuple[Actor, House, Lease]:
     who = require(actor)
-    seen = load_scoped(uow, who, Lease, lease_id, "lease")
+    seen = load_scoped(who, uow.leases, lease_id, "lease")
     house = uow.session.scalars(
         select(House).where(House.id == seen.house_id).with_for_update().execution_options(populate_existing=True)
     ).one()
@@ -419,7 +406,7 @@ def renew_lease(uow: UnitOfWork, actor: Actor | None, data: RenewLease) -> Lease
     LEASE.check(lease.status, LeaseStatus.ACTIVE, who.party)
     previous = lease.end_date
     renewed = renewal_end(
-        Period(lease.start_date, lease.end_date), data.end_date, _lease_periods(uow, house.id, lease.id)
+        Period(lease.start_date, lease.end_date), data.end_date, uow.leases.periods(house.id, lease.id)
     )
     lease.end_date = renewed.end
     lease.renewals += 1

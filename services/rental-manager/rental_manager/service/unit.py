@@ -7,13 +7,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 from quartet_contracts.schemas.rental import COMMANDS, EVENTS
 from sqlalchemy.orm import Session
 
-from rental_manager.adapters.orm import Bill, Payment
-from rental_manager.domain.model import Party, Role
+from rental_manager.adapters.orm import (
+    Application,
+    Bill,
+    House,
+    Lease,
+    MaintenanceRequest,
+    MaintenanceUpdate,
+    Payment,
+    User,
+    Viewing,
+)
+from rental_manager.domain.model import Party, Period, Role
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,74 @@ class Bills(ABC):
         """The bills the actor may see that are still owed, of these leases or with these ids."""
 
 
+class Users(ABC):
+    """The repository of accounts."""
+
+    @abstractmethod
+    def get(self, user_id: uuid.UUID) -> User | None:
+        """The account with this id, if any."""
+
+
+class Houses(ABC):
+    """The repository of houses (who may see one is the service's rule, `access.house_visible`)."""
+
+    @abstractmethod
+    def get(self, house_id: uuid.UUID, *, lock: bool = False) -> House | None:
+        """The house (locked for the rest of the transaction when asked), or None."""
+
+
+T = TypeVar("T")
+
+
+class Scoped(ABC, Generic[T]):
+    """A repository of rows that hang off a house (viewings, applications, leases, repair requests): its tenant,
+    the house's landlord and admins see each one, nobody else."""
+
+    @abstractmethod
+    def get(self, actor: Actor, ident: uuid.UUID, *, lock: bool = False) -> T | None:
+        """The row if the actor may see it (locked for the rest of the transaction when asked), else None."""
+
+    @abstractmethod
+    def add(self, row: T) -> None:
+        """Add a new row (flushed, so a constraint it breaks fails here)."""
+
+
+class Leases(Scoped[Lease]):
+    """Leases, with the questions the rules ask of a house's or an application's leases."""
+
+    @abstractmethod
+    def of_application(self, application_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of the lease an approved application became, if any."""
+
+    @abstractmethod
+    def periods(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Period]:
+        """The periods of the house's leases that hold days (one terminated before its start holds none)."""
+
+    @abstractmethod
+    def current(self, house_id: uuid.UUID, tenant_id: uuid.UUID, today: date) -> Lease | None:
+        """The tenant's active lease of the house that has begun by `today` (the latest if several)."""
+
+
+class Repairs(Scoped[MaintenanceRequest]):
+    """Maintenance requests and the history of each."""
+
+    @abstractmethod
+    def add_step(self, step: MaintenanceUpdate) -> None:
+        """Append a step to a request's history."""
+
+    @abstractmethod
+    def history(self, request_id: uuid.UUID) -> list[MaintenanceUpdate]:
+        """The request's steps, oldest first."""
+
+
+class Inbox(ABC):
+    """Which command messages a consumer has already carried out, claimed inside the transaction of the effect."""
+
+    @abstractmethod
+    def claim(self, consumer: str, message_id: str) -> bool:
+        """Claim the message for this transaction: False if it was claimed before (skip the effect then)."""
+
+
 class UnitOfWork(ABC):
     """One transaction: its repositories, the events it writes to the outbox, and the business day and clock.
 
@@ -97,6 +176,13 @@ class UnitOfWork(ABC):
     terms: LeaseTerms
     now: datetime
     bills: Bills
+    users: Users
+    houses: Houses
+    viewings: Scoped[Viewing]
+    applications: Scoped[Application]
+    leases: Leases
+    repairs: Repairs
+    inbox: Inbox
     emitted: list[object]
 
     @abstractmethod
