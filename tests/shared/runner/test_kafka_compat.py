@@ -43,8 +43,9 @@ def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consum
 def test_a_join_held_dropped_is_restarted(consumer: KafkaConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
     consumer.subscribe(["compat"])
     coordinator = consumer._coordinator
-    # The state kafka-python 3.0.12 was seen to leave: joined, rebalancing, and no rejoin pending.
-    coordinator._joined_subscription = set(consumer.subscription())
+    # The state kafka-python 3.0.12 was seen to leave: joined, rebalancing, and no rejoin pending. A join starts by
+    # building its group protocols, which records the subscription joined; no private attribute is set by hand.
+    coordinator.group_protocols()
     coordinator.state = MemberState.REBALANCING
     coordinator.rejoin_needed = False
     assert join_dropped(consumer)
