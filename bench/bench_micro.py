@@ -3,9 +3,10 @@
 A micro-optimization stays only if it buys at least 3 % of a measured figure: here, the per-record cost of the
 kernel benchmark's at-least-once consumer (b) or consume→produce runner (e), measured in the same `make bench`
 run (bench_kernel runs first and leaves its figures in `bench_kernel.PER_RECORD_US`). The machine is shared, so
-the two ways of each candidate are timed side by side: in alternating rounds (the order swapped every round),
-each round a fixed number of calls with the collector on, alone and beside a busy thread (a Kafka client's I/O
-thread competes for the GIL in a service); the saving is the median over rounds of plain minus optimized.
+the two ways of each candidate are timed side by side in this thread's CPU time: in alternating rounds (the
+order swapped every round), each round a fixed number of calls with the collector on, alone and beside a busy
+thread (a Kafka client's I/O thread competes for the GIL in a service); the saving is the median over rounds of
+plain minus optimized.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gc
 import statistics
 import sys
 import threading
+import time
 import timeit
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -147,8 +149,11 @@ def candidates() -> list[Candidate]:
 
 
 def per_call_us(fn: Callable[[], object]) -> float:
-    """CALLS calls of `fn` with the collector on, per call, in µs."""
-    return timeit.Timer(fn, "gc.enable()", globals={"gc": gc}).timeit(CALLS) / CALLS * 1e6
+    """CALLS calls of `fn` with the collector on, per call, in µs of this thread's CPU time."""
+    # CPU time, not wall time: on a shared machine the wall clock also counts the time other processes held
+    # the core, which swells both ways of a candidate by the load of the moment and not by their own cost.
+    timer = timeit.Timer(fn, "gc.enable()", timer=time.thread_time, globals={"gc": gc})
+    return timer.timeit(CALLS) / CALLS * 1e6
 
 
 def savings(candidate: Candidate) -> Saving:
@@ -216,10 +221,10 @@ def run(quick: bool) -> str:
         [
             "## Micro-optimizations, each against the plain way (bench/bench_micro.py)",
             "",
-            f"µs saved per record by each: plain minus optimized, {CALLS:,} calls of each per round, {ROUNDS} rounds "
-            "alternating which goes first, the median over rounds (middle half in brackets), alone and beside a "
-            "thread that wakes every 100 µs for some Python work (a Kafka client's I/O thread); the larger median "
-            f"counts, against the per-record cost of the figure it runs in ({source}). "
+            f"CPU µs saved per record by each: plain minus optimized, {CALLS:,} calls of each per round, "
+            f"{ROUNDS} rounds alternating which goes first, the median over rounds (middle half in brackets), "
+            "alone and beside a thread that wakes every 100 µs for some Python work (a Kafka client's I/O "
+            f"thread); the larger median counts, against the per-record cost of the figure it runs in ({source}). "
             f"Threshold: {100 * THRESHOLD:.0f} %.",
             "",
             "| micro-optimization | figure, µs per record | saved alone | saved, busy thread | share | verdict |",

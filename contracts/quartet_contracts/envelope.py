@@ -122,30 +122,37 @@ class Envelope:
             raise SchemaError(f"{self.type}: {_summarise(exc)}") from exc
 
 
-class _WireEnvelope(Envelope):
-    """An envelope read off the wire that keeps its data as JSON bytes until asked for it.
-
-    A consumer mostly wants the data as its typed message, and pydantic validates straight from the bytes in
-    less time than parsing them into a dict costs alone; `data` is parsed on first use and kept.
-    """
+class _LazyData:
+    """`data` parsed from the record's JSON bytes on first use, and kept."""
 
     if not TYPE_CHECKING:
         # A non-data descriptor: once it has stored `data` in the instance, the stored value answers. Unlike a
         # __getattr__ hook it leaves every other attribute read on CPython's specialised fast path.
         @cached_property
         def data(self) -> Mapping[str, Any]:
-            return _data_of(self.__dict__["_value"])
+            return _data_of(self._value)
+
+
+@dataclass(frozen=True)
+class _WireEnvelope(_LazyData, Envelope):
+    """An envelope read off the wire that keeps its data as JSON bytes until asked for it.
+
+    A consumer mostly wants the data as its typed message, and pydantic validates straight from the bytes in
+    less time than parsing them into a dict costs alone.
+    """
+
+    # Not set by __init__, so the attribute is looked up on the class and `_LazyData.data` answers.
+    data: Mapping[str, Any] = field(init=False)
+    _value: bytes | None = field(default=None, repr=False, compare=False)
 
     def parse(self, model: builtins.type[M] | None = None) -> BaseModel:
         """Validate the JSON bytes against `model` (or the registered schema); EnvelopeError if they are not an
         object."""
-        fields = self.__dict__
-        if "data" in fields:
+        if "data" in self.__dict__:
             return super().parse(model)
-        target = model if model is not None else _target(fields["type"], None)
+        target = _target(self.type, model)
         try:
-            # The model's own validator, as model_validate_json calls it, without that method's option handling.
-            return target.__pydantic_validator__.validate_json(fields["_value"])  # type: ignore[no-any-return]
+            return target.model_validate_json(self._value or b"")
         except ValidationError as exc:
             errors = exc.errors()
             root = next((e for e in errors if not e["loc"]), None)
@@ -269,14 +276,6 @@ def decode(
         }
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
-    # The fields are checked above; filling the frozen dataclass directly costs a third of calling __init__,
-    # which sets each field through object.__setattr__.
-    env: Envelope
     if lazy_data:
-        fields["_value"] = value
-        env = object.__new__(_WireEnvelope)
-    else:
-        fields["data"] = _data_of(value)
-        env = object.__new__(Envelope)
-    env.__dict__.update(fields)
-    return env
+        return _WireEnvelope(**fields, _value=value)
+    return Envelope(**fields, data=_data_of(value))

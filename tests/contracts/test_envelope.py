@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from quartet_contracts import envelope as envelope_module
 from quartet_contracts.envelope import Envelope, EnvelopeError, EventTooLarge, SchemaError, decode, dumps, loads, new_id
 from quartet_contracts.registry import Message, event_type
 
@@ -192,6 +194,14 @@ def test_lazy_data_validates_from_the_bytes_and_parses_data_only_when_asked() ->
     assert lazy.data == {"name": "ada", "times": 2}
     assert lazy.parse() == Greeting(name="ada", times=2)
     assert lazy == decode(key, value, headers, lazy_data=True)
+
+
+def test_decoded_envelopes_are_built_and_validated_the_plain_way() -> None:
+    """Filling the dataclass through `object.__new__` saved 2.1 % of the consumer's per-record cost and calling
+    pydantic's validator directly 1.2 % (bench/bench_micro.py), under the 3 % a micro-optimization must buy."""
+    source = inspect.getsource(envelope_module)
+    assert "object.__new__" not in source
+    assert "__pydantic_validator__" not in source
 
 
 @pytest.mark.parametrize(
