@@ -70,6 +70,10 @@ class Faults:
     # (topic or None for any, the error, whether the send call itself raises it rather than the delivery)
     send_failures: list[tuple[str | None, BaseException, bool]] = field(default_factory=list)
     redeliveries: set[tuple[TopicPartition, int]] = field(default_factory=set)
+    # While set, init_transactions blocks as it does when the transaction coordinator cannot be reached.
+    transactions_held: bool = False
+    # How many init_transactions calls are blocked now.
+    inits_waiting: int = 0
 
 
 class _Group:
@@ -115,7 +119,8 @@ class InMemoryBroker:
 
     def producer(self, settings: KernelSettings, **config: Any) -> InMemoryProducer:
         """A producer (transactional when `transactional_id` is given)."""
-        return InMemoryProducer(self, config.get("transactional_id"))
+        max_block_ms = config.get("max_block_ms", settings.request_timeout_ms)
+        return InMemoryProducer(self, config.get("transactional_id"), max_block_ms / 1000)
 
     def consumer(self, settings: KernelSettings, **config: Any) -> InMemoryConsumer:
         """A consumer; read_committed unless `isolation_level` says otherwise, as `kafka_consumer` builds it."""
@@ -202,6 +207,13 @@ class InMemoryBroker:
         with self.changed:
             for tid in [transactional_id] if transactional_id else list(self._epochs):
                 self._new_epoch(tid)
+
+    def hold_transactions(self, held: bool = True) -> None:
+        """Make init_transactions block (until released, or its max_block_ms passes: KafkaTimeoutError), as it
+        does while no transaction coordinator can be reached; `held=False` releases it."""
+        with self.changed:
+            self.faults.transactions_held = held
+            self.changed.notify_all()
 
     def deliver_twice(self, topic: str, offset: int, partition: int = 0) -> None:
         """Deliver a record again after it was delivered: its consumer is rewound to it once, later on."""
@@ -314,9 +326,15 @@ class InMemoryBroker:
                     return error
             return None
 
-    def init_transactions(self, transactional_id: str) -> int:
+    def init_transactions(self, transactional_id: str, max_block_s: float) -> int:
         """Fence earlier producers with this id (aborting their open transaction); the new epoch."""
         with self.changed:
+            self.faults.inits_waiting += 1
+            try:
+                if not self.changed.wait_for(lambda: not self.faults.transactions_held, max_block_s):
+                    raise KafkaTimeoutError("in-memory broker: timeout expired while initializing transactional state")
+            finally:
+                self.faults.inits_waiting -= 1
             return self._new_epoch(transactional_id)
 
     def epoch(self, transactional_id: str) -> int:
@@ -390,9 +408,10 @@ class _Sent:
 class InMemoryProducer:
     """A KafkaProducer stand-in: sends are written at once; transactions as the broker's protocol has them."""
 
-    def __init__(self, broker: InMemoryBroker, transactional_id: str | None) -> None:
+    def __init__(self, broker: InMemoryBroker, transactional_id: str | None, max_block_s: float) -> None:
         self.broker = broker
         self.transactional_id = transactional_id
+        self.max_block_s = max_block_s
         self.closed = False
         self._epoch: int | None = None
         self._txn: _Txn | None = None
@@ -429,7 +448,7 @@ class InMemoryProducer:
         """Take the transactional id over, fencing any earlier producer with it."""
         if self.transactional_id is None:
             raise IllegalStateError("in-memory broker: not a transactional producer")
-        self._epoch = self.broker.init_transactions(self.transactional_id)
+        self._epoch = self.broker.init_transactions(self.transactional_id, self.max_block_s)
 
     def begin_transaction(self) -> None:
         """Open a transaction."""

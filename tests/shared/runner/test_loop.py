@@ -1,4 +1,5 @@
-"""The runner's lifecycle against a real broker: a prompt stop while the producer initialises, honest readiness."""
+"""The runner's lifecycle: a prompt stop while the producer initialises, honest readiness (on the in-memory broker,
+and readiness once more against real servers through the HTTP check)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from quartet_shared.net import free_port
 from quartet_shared.ops import dependency_checks, ops_server
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
+from quartet_shared.testing.broker import InMemoryBroker
 from quartet_shared.topics import ensure_topics
 
 from tests.support.effects import Item
-
-pytestmark = pytest.mark.integration
+from tests.support.inmem import GROUP, OUT, Effects, publish_items
+from tests.support.inmem import runner as in_memory_runner
 
 
 class _Gates:
@@ -101,24 +103,47 @@ def restore_signals() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_signals")
-def test_sigterm_while_transactions_initialise_stops_the_runner_at_once(settings: KernelSettings, unique: str) -> None:
-    gates = _Gates()
-    runner = _runner(settings, unique, gates)
+def test_sigterm_while_transactions_initialise_stops_the_runner_at_once() -> None:
+    broker = InMemoryBroker()
+    broker.hold_transactions()
+    runner = in_memory_runner(broker, Effects(), Mode.TRANSACTIONAL)
     runner.install_signal_handlers()
+    entered_at: list[float] = []
 
     def terminate() -> None:
-        assert gates.entered.wait(60), "init_transactions was never called"
+        assert broker.wait_until(lambda: broker.faults.inits_waiting > 0, 60), "init_transactions was never called"
+        entered_at.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGTERM)
 
     killer = threading.Thread(target=terminate, daemon=True)
     killer.start()
     runner.run()  # in the main thread, like a worker process; raising here would exit 1
-    stopped_in = time.monotonic() - gates.entered_at
+    stopped_in = time.monotonic() - entered_at[0]
     killer.join(5)
     assert stopped_in < 5, f"the runner took {stopped_in:.1f} s to honour SIGTERM"
     assert not runner.ready()
 
 
+def test_a_runner_is_ready_only_once_its_producer_is_initialised_and_it_has_joined() -> None:
+    broker = InMemoryBroker()
+    broker.hold_transactions()
+    publish_items(broker, 3)
+    runner = in_memory_runner(broker, Effects(), Mode.TRANSACTIONAL)
+    runner.start()
+    try:
+        assert broker.wait_until(lambda: broker.faults.inits_waiting > 0, 10)
+        assert not runner.ready()
+        broker.hold_transactions(False)
+        assert broker.wait_until(runner.ready, 10)
+        assert broker.wait_until(lambda: broker.drained(GROUP), 10)
+        assert len(broker.records(OUT)) == 3
+    finally:
+        runner.stop(10)
+    assert runner.error is None
+    assert not runner.ready()
+
+
+@pytest.mark.integration
 def test_a_worker_is_ready_only_once_its_producer_is_initialised_and_it_has_joined(
     settings: KernelSettings, unique: str
 ) -> None:

@@ -207,3 +207,13 @@ def test_topics_are_created_through_the_admin_port_once() -> None:
     assert broker.partition_counts() == {"t": 3}
     with pytest.raises(TopicAlreadyExistsError):
         broker.admin(SETTINGS).create_topics([NewTopic("t", 1, 1)])
+
+
+def test_held_transactions_block_init_until_released_or_time_out_as_kafka_python_does() -> None:
+    broker = InMemoryBroker()
+    broker.hold_transactions()
+    with pytest.raises(KafkaTimeoutError):
+        broker.producer(SETTINGS, transactional_id="tx", max_block_ms=50).init_transactions()
+    assert broker.faults.inits_waiting == 0
+    broker.hold_transactions(False)
+    broker.producer(SETTINGS, transactional_id="tx", max_block_ms=50).init_transactions()
