@@ -24,6 +24,7 @@ from training_worker.domain.data import (
 )
 from training_worker.domain.errors import Cancelled, InvalidConfig
 from training_worker.domain.features import FeaturePipeline
+from training_worker.domain.fold_path import FoldLosses, FoldStack, fold_path
 from training_worker.domain.metrics import Similarity, accuracy, f1, log_loss, mse, r2, similarity
 from training_worker.domain.models import Objective, Targets
 from training_worker.domain.network import Network
@@ -324,6 +325,8 @@ def _ridge_fold(
 def _warm_path(run: _Path) -> list[SweepPoint]:
     """Iterative fits down the λ grid, each starting from the previous λ's solution on its fold if warm_start."""
     train, config, sweep, progress, should_stop = run.train, run.config, run.sweep, run.progress, run.should_stop
+    if config.optimizer.kind == "lbfgs" and config.network is None:
+        return _stacked_path(run)
     lambdas, splits = sweep.lambdas, run.splits
     order = sorted(range(len(lambdas)), key=lambda i: -lambdas[i])
     units = fit_units(config)
@@ -354,6 +357,35 @@ def _warm_path(run: _Path) -> list[SweepPoint]:
             losses[1, fold_index, i] = fitted.loss(fold.Xv, fold.Tv)
             if sweep.warm_start:
                 net = fitted
+    return _points(lambdas, losses)
+
+
+def _stacked_path(run: _Path) -> list[SweepPoint]:
+    """L-BFGS down the grid for a model without hidden layers: each λ's folds fitted as one problem."""
+    lambdas, progress = run.sweep.lambdas, run.progress
+    order = sorted(range(len(lambdas)), key=lambda i: -lambdas[i])
+    units = fit_units(run.config)
+    losses = np.zeros((2, len(run.splits), len(lambdas)))
+
+    def on_lambda(position: int) -> FoldLosses:
+        i = order[position]
+
+        def report(fold: int, iterations: int, train_loss: float, val_loss: float, norm: float) -> None:
+            losses[:, fold, i] = train_loss, val_loss
+            hook = progress.fit_hook(units, lambdas[i], "sweep", i + 1, len(lambdas))
+            if hook is not None:
+                hook(iterations, train_loss, val_loss, norm)
+            progress.finished(units)
+
+        return report
+
+    stack = FoldStack.of(run.train, run.config, run.splits)
+    fold_path(stack, run.config, [lambdas[i] for i in order], run.sweep.warm_start, on_lambda, run.should_stop)
+    return _points(lambdas, losses)
+
+
+def _points(lambdas: tuple[float, ...], losses: FloatArray) -> list[SweepPoint]:
+    """The sweep's points from the (train, validation) × fold × λ losses."""
     return [
         SweepPoint(
             lam, float(np.mean(losses[0, :, i])), float(np.mean(losses[1, :, i])), float(np.std(losses[1, :, i]))

@@ -20,8 +20,9 @@ from training_worker.domain.config import (
     SweepConfig,
     TrainConfig,
 )
-from training_worker.domain.data import Dataset, blobs, linear_data
+from training_worker.domain.data import Dataset, blobs, linear_data, stratified_kfold_splits
 from training_worker.domain.errors import Cancelled, InvalidConfig
+from training_worker.domain.metrics import log_loss
 from training_worker.domain.runner import EpochReport, train_sweep
 from training_worker.domain.training import fit, ridge_closed_form
 
@@ -137,9 +138,49 @@ def test_the_path_warm_starts_each_fit_from_the_previous_solution(model: ModelKi
             on_epoch=reports.append,
         )
         assert outcome.sweep is not None
-        return [p.val_loss for p in outcome.sweep.points], sum(1 for r in reports if r.phase == "sweep")
+        # One report per fold and λ, at the iteration count of that λ's fit.
+        return [p.val_loss for p in outcome.sweep.points], sum(r.epoch for r in reports if r.phase == "sweep")
 
     (warm_losses, warm_iterations), (cold_losses, cold_iterations) = sweep(True), sweep(False)
     np.testing.assert_allclose(warm_losses, cold_losses, rtol=1e-7)
     # Started from the neighbouring λ's solution, the fits of the path need fewer iterations in all.
     assert warm_iterations < 0.8 * cold_iterations
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_the_stacked_folds_reach_each_folds_own_solution(standardize: bool) -> None:
+    # All folds of a λ are fitted as one problem; each fold's losses equal a separate fit on its own rows,
+    # standardized on its own training rows.
+    data = blobs(n_samples=500, n_features=4, n_classes=3, cluster_std=4.0, seed=11)
+    config = TrainConfig(
+        model="softmax",
+        optimizer=OptimizerConfig("lbfgs"),
+        epochs=10_000,
+        regularization=RegularizationConfig("l2", 0.0),
+        features=FeatureConfig(degree=2, standardize=standardize),
+        tol=1e-10,
+    )
+    reports: list[EpochReport] = []
+    lambdas = (1e-3, 0.1)
+    outcome = train_sweep(data, config, SweepConfig(lambdas, "kfold", 3), 0.0, on_epoch=reports.append)
+    assert outcome.sweep is not None
+    splits = stratified_kfold_splits(data.y, 3, np.random.default_rng((config.seed, 2)))
+    for point in outcome.sweep.points:
+        separate = [_fold_losses(data, rows, held, config.with_lam(point.lam)) for rows, held in splits]
+        assert point.train_loss == pytest.approx(np.mean([t for t, _ in separate]), rel=1e-6)
+        assert point.val_loss == pytest.approx(np.mean([v for _, v in separate]), rel=1e-6)
+
+
+def _fold_losses(data: Dataset, rows: np.ndarray, held: np.ndarray, config: TrainConfig) -> tuple[float, float]:
+    model = fit(data.subset(rows), None, config).model
+    train, val = (log_loss(data.y[r].astype(np.intp), model.predict_proba(data.X[r])) for r in (rows, held))
+    return train, val
+
+
+def test_a_stop_request_cancels_the_stacked_path() -> None:
+    data = blobs(n_samples=300, n_features=4, n_classes=2, cluster_std=3.0, seed=12)
+    calls = iter(range(1000))
+    with pytest.raises(Cancelled):
+        train_sweep(
+            data, _config("logistic", 0.0), SweepConfig(LAMBDAS, "kfold", 3), 0.0, should_stop=lambda: next(calls) >= 3
+        )
