@@ -98,7 +98,12 @@ class MLPModel(_Spec):
     )
     activation: Literal["relu", "tanh"] = "relu"
     head: Literal["linear", "sigmoid", "softmax"] = "linear"
-    init: Literal["he", "xavier"] = "he"
+    init: Literal["he", "xavier", "glorot_bias"] = Field(
+        default="he",
+        description="he: N(0, 2/fan_in) weights; xavier: U(±√(6/(fan_in + fan_out))) weights; both with zero "
+        "biases. glorot_bias: xavier's weights and biases drawn from the same range, as scikit-learn's "
+        "MLPClassifier and MLPRegressor start.",
+    )
 
 
 ModelSpec = Annotated[

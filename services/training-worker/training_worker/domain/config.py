@@ -8,7 +8,7 @@ from typing import Literal
 ModelKind = Literal["linear", "logistic", "softmax"]
 ModelLabel = Literal["linear", "logistic", "softmax", "polynomial", "mlp"]
 ActivationKind = Literal["relu", "tanh"]
-InitKind = Literal["he", "xavier"]
+InitKind = Literal["he", "xavier", "glorot_bias"]
 OptimizerKind = Literal["gd", "sgd", "adam", "closed_form", "lbfgs"]
 ScheduleKind = Literal["constant", "step", "cosine"]
 RegularizationKind = Literal["none", "l2", "decoupled", "l1"]

@@ -42,18 +42,23 @@ def _scale_by_derivative(kind: ActivationKind, D: FloatArray, H: FloatArray) -> 
 
 
 def initial_layers(sizes: list[int], init: InitKind, rng: np.random.Generator) -> list[Layer]:
-    """Random weights and zero biases for the layer sizes [inputs, hidden..., outputs].
+    """Random weights and (but for glorot_bias) zero biases for the layer sizes [inputs, hidden..., outputs].
 
-    He: N(0, 2/fan_in), suited to ReLU; Xavier (Glorot): U(±√(6/(fan_in + fan_out))), suited to tanh.
+    He: N(0, 2/fan_in), suited to ReLU; Xavier (Glorot): U(±√(6/(fan_in + fan_out))), suited to tanh;
+    glorot_bias: Xavier's weights, then the biases from the same range, as scikit-learn's MLPs start (its
+    `_init_coef` for ReLU and tanh).
     """
     layers: list[Layer] = []
     for fan_in, fan_out in itertools.pairwise(sizes):
+        bias = np.zeros(fan_out)
         if init == "he":
             W = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
         else:
             bound = math.sqrt(6.0 / (fan_in + fan_out))
             W = rng.uniform(-bound, bound, size=(fan_in, fan_out))
-        layers.append((W, np.zeros(fan_out)))
+            if init == "glorot_bias":
+                bias = rng.uniform(-bound, bound, size=fan_out)
+        layers.append((W, bias))
     return layers
 
 

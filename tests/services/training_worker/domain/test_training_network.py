@@ -111,6 +111,21 @@ def test_initialisation_is_deterministic_for_a_seed_and_scaled_by_fan_in() -> No
     assert np.abs(W).max() <= bound
     assert np.abs(W).max() > 0.99 * bound
     assert np.std(W) == pytest.approx(bound / np.sqrt(3), rel=0.02)
+    assert not xavier.layers[0][1].any()
+
+
+def test_glorot_bias_draws_the_biases_from_the_weights_range_as_sklearn() -> None:
+    # scikit-learn's MLPs start every layer's weights and biases from U(±√(6/(fan_in + fan_out))) for ReLU.
+    objective = Objective.for_model("softmax", 10)
+    config = NetworkConfig(hidden=(400,), activation="relu", init="glorot_bias")
+    net = Network.initial(objective, 500, config, seed=7)
+    xavier = Network.initial(objective, 500, NetworkConfig(hidden=(400,), activation="relu", init="xavier"), seed=7)
+    np.testing.assert_array_equal(net.layers[0][0], xavier.layers[0][0])
+    for (W, b), (fan_in, fan_out) in zip(net.layers, [(500, 400), (400, 10)], strict=True):
+        bound = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(W).max() <= bound and np.abs(b).max() <= bound
+        assert np.abs(b).max() > 0.5 * bound
+        assert np.std(b) == pytest.approx(bound / np.sqrt(3), rel=0.3)
 
 
 @pytest.mark.parametrize("kind", ["l2", "decoupled", "l1"])
