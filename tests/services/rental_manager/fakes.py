@@ -6,35 +6,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel
 from rental_manager.adapters.orm import (
+    Announcement,
     Application,
     Bill,
+    Favourite,
     House,
     Lease,
     MaintenanceRequest,
     MaintenanceUpdate,
     Payment,
+    Review,
     User,
     Viewing,
 )
-from rental_manager.domain.model import BillStatus, LeaseStatus, Period
+from rental_manager.domain.model import BillStatus, HouseStatus, LeaseStatus, Period, Role
 from rental_manager.service.unit import (
     Actor,
+    Announcements,
     Bills,
+    Favourites,
     Houses,
     Inbox,
     Leases,
     LeaseTerms,
     RentalTopics,
     Repairs,
+    Reviews,
     Scoped,
     UnitOfWork,
     Users,
 )
+
+TODAY = date(2026, 3, 1)
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -175,6 +184,14 @@ class FakeLeases(FakeScoped[Lease], Leases):
         ]
         return max(begun, key=lambda lease: lease.start_date, default=None)
 
+    def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
+        """The tenant's leases of the house that hold days."""
+        return [
+            lease
+            for lease in self.rows.values()
+            if (lease.house_id, lease.tenant_id) == (house_id, tenant_id) and lease.end_date >= lease.start_date
+        ]
+
 
 class FakeRepairs(FakeScoped[MaintenanceRequest], Repairs):
     """Maintenance requests and their steps in memory."""
@@ -190,6 +207,53 @@ class FakeRepairs(FakeScoped[MaintenanceRequest], Repairs):
     def history(self, request_id: uuid.UUID) -> list[MaintenanceUpdate]:
         """The request's steps in the order added."""
         return [step for step in self.steps if step.request_id == request_id]
+
+
+class FakeAnnouncements(Announcements):
+    """Notices in a list."""
+
+    def __init__(self) -> None:
+        self.rows: list[Announcement] = []
+
+    def add(self, note: Announcement) -> None:
+        """Append."""
+        self.rows.append(note)
+
+
+class FakeFavourites(Favourites):
+    """Saved houses keyed (tenant, house)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[uuid.UUID, uuid.UUID], Favourite] = {}
+
+    def get(self, tenant_id: uuid.UUID, house_id: uuid.UUID) -> Favourite | None:
+        """The saving, if any."""
+        return self.rows.get((tenant_id, house_id))
+
+    def add(self, favourite: Favourite) -> None:
+        """Keep it."""
+        self.rows[(favourite.tenant_id, favourite.house_id)] = favourite
+
+    def remove(self, favourite: Favourite) -> None:
+        """Drop it."""
+        del self.rows[(favourite.tenant_id, favourite.house_id)]
+
+
+class FakeReviews(Reviews):
+    """Reviews in a list; a second by the same tenant of the same house is refused as the unique key would."""
+
+    def __init__(self) -> None:
+        self.rows: list[Review] = []
+
+    def by(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> Review | None:
+        """The tenant's review of the house, if any."""
+        return next((r for r in self.rows if (r.house_id, r.tenant_id) == (house_id, tenant_id)), None)
+
+    def add(self, review: Review) -> None:
+        """Append, unless the tenant reviewed the house already."""
+        if self.by(review.house_id, review.tenant_id) is not None:
+            raise AssertionError("uq_reviews_tenant_house: the handler should have refused this")
+        self.rows.append(review)
 
 
 class FakeInbox(Inbox):
@@ -220,6 +284,9 @@ class FakeStore:
         self.applications: FakeScoped[Application] = FakeScoped(landlords)
         self.leases = FakeLeases(landlords)
         self.repairs = FakeRepairs(landlords)
+        self.announcements = FakeAnnouncements()
+        self.favourites = FakeFavourites()
+        self.reviews = FakeReviews()
         self.claimed: set[tuple[str, str]] = set()
         self.outbox: list[tuple[BaseModel, str]] = []
 
@@ -227,7 +294,7 @@ class FakeStore:
 class FakeUnitOfWork(UnitOfWork):
     """One 'transaction' in memory: `events` holds what was emitted, with its key."""
 
-    def __init__(self, store: FakeStore, today: date = date(2026, 3, 1)) -> None:
+    def __init__(self, store: FakeStore, today: date = TODAY) -> None:
         self.topics = RentalTopics()
         self.today = today
         self.terms = LeaseTerms()
@@ -239,6 +306,9 @@ class FakeUnitOfWork(UnitOfWork):
         self.applications = store.applications
         self.leases = store.leases
         self.repairs = store.repairs
+        self.announcements = store.announcements
+        self.favourites = store.favourites
+        self.reviews = store.reviews
         self.inbox = FakeInbox(store.claimed)
         self.emitted: list[object] = []
         self.events: list[tuple[BaseModel, str]] = []
@@ -254,7 +324,7 @@ class FakeTransactions:
 
     (Rows a handler changed before raising stay changed: the handlers check before they write.)"""
 
-    def __init__(self, store: FakeStore, today: date = date(2026, 3, 1)) -> None:
+    def __init__(self, store: FakeStore, today: date = TODAY) -> None:
         self.store = store
         self.today = today
 
@@ -265,3 +335,60 @@ class FakeTransactions:
         self.store.outbox.extend(uow.events)
         self.store.claimed |= uow.inbox.pending
         return result
+
+
+class LetHouse:
+    """A landlord's listed house, a tenant living in it under an active lease, and a deposit bill owed."""
+
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.landlord = self._user(Role.LANDLORD)
+        self.tenant = self._user(Role.TENANT)
+        self.house = House(
+            id=uuid.uuid4(),
+            landlord_id=self.landlord.id,
+            title="Loft",
+            address="8 Quai Saint-Vincent",
+            city="Lyon",
+            district="Croix-Rousse",
+            area_m2=68.0,
+            rooms=3,
+            facilities=["wifi"],
+            monthly_rent_cents=95_000,
+            deposit_cents=100_000,
+            status=HouseStatus.LISTED,
+            listed_available_from=TODAY,
+            available_from=TODAY,
+        )
+        self.store.houses.rows[self.house.id] = self.house
+        self.lease = Lease(
+            id=uuid.uuid4(),
+            house_id=self.house.id,
+            tenant_id=self.tenant.id,
+            landlord_id=self.landlord.id,
+            start_date=TODAY - timedelta(days=30),
+            end_date=TODAY + timedelta(days=30),
+            status=LeaseStatus.ACTIVE,
+        )
+        self.store.leases.add(self.lease)
+        self.bill = Bill(
+            id=uuid.uuid4(),
+            lease_id=self.lease.id,
+            house_id=self.house.id,
+            tenant_id=self.tenant.id,
+            kind="deposit",
+            amount_cents=100_000,
+            late_fee_cents=0,
+            paid_cents=0,
+            status=BillStatus.ISSUED,
+        )
+        self.store.bills.bills[self.bill.id] = self.bill
+
+    def events(self) -> list[tuple[str, str]]:
+        """The outbox as (event type, key), in the order written."""
+        return [(type(event).__name__, key) for event, key in self.store.outbox]
+
+    def _user(self, role: Role) -> User:
+        user = User(id=uuid.uuid4(), role=role, active=True, email=f"{uuid.uuid4().hex}@example.com")
+        self.store.users.rows[user.id] = user
+        return user

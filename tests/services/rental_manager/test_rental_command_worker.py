@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 import pytest
@@ -17,62 +17,19 @@ from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas import rental as msg
 from quartet_shared.consumer import Context
-from rental_manager.adapters.orm import Application, Bill, House, Lease, User
-from rental_manager.domain.model import ApplicationStatus, BillStatus, HouseStatus, LeaseStatus, Role
+from rental_manager.adapters.orm import Application
+from rental_manager.domain.model import ApplicationStatus, BillStatus
 from rental_manager.entrypoints.worker import CommandHandler
 
-from tests.services.rental_manager.fakes import FakeStore, FakeTransactions
-
-TODAY = date(2026, 3, 1)
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+from tests.services.rental_manager.fakes import NOW, TODAY, FakeTransactions, LetHouse
 
 
-class World:
-    """A landlord's listed house, a tenant living in it under an active lease, and a deposit bill owed."""
+class World(LetHouse):
+    """The let house, and the command worker on the fake store."""
 
     def __init__(self) -> None:
-        self.store = FakeStore()
-        self.landlord = self._user(Role.LANDLORD)
-        self.tenant = self._user(Role.TENANT)
-        self.house = House(
-            id=uuid.uuid4(),
-            landlord_id=self.landlord.id,
-            title="Loft",
-            monthly_rent_cents=95_000,
-            deposit_cents=100_000,
-            status=HouseStatus.LISTED,
-            listed_available_from=TODAY,
-            available_from=TODAY,
-        )
-        self.store.houses.rows[self.house.id] = self.house
-        self.lease = Lease(
-            id=uuid.uuid4(),
-            house_id=self.house.id,
-            tenant_id=self.tenant.id,
-            landlord_id=self.landlord.id,
-            start_date=TODAY - timedelta(days=30),
-            end_date=TODAY + timedelta(days=30),
-            status=LeaseStatus.ACTIVE,
-        )
-        self.store.leases.add(self.lease)
-        self.bill = Bill(
-            id=uuid.uuid4(),
-            lease_id=self.lease.id,
-            house_id=self.house.id,
-            tenant_id=self.tenant.id,
-            kind="deposit",
-            amount_cents=100_000,
-            late_fee_cents=0,
-            paid_cents=0,
-            status=BillStatus.ISSUED,
-        )
-        self.store.bills.bills[self.bill.id] = self.bill
+        super().__init__()
         self.handler = CommandHandler(FakeTransactions(self.store, TODAY))
-
-    def _user(self, role: Role) -> User:
-        user = User(id=uuid.uuid4(), role=role, active=True, email=f"{uuid.uuid4().hex}@example.com")
-        self.store.users.rows[user.id] = user
-        return user
 
     def deliver(self, command: BaseModel, command_id: str | None = None) -> str:
         """Hand the message to the worker as the runner does, in an envelope; returns its id."""
@@ -82,10 +39,6 @@ class World:
         )
         self.handler.handle(command, context)
         return envelope.id
-
-    def events(self) -> list[tuple[str, str]]:
-        """The outbox as (event type, key), in the order written."""
-        return [(type(event).__name__, key) for event, key in self.store.outbox]
 
 
 @pytest.fixture

@@ -11,21 +11,54 @@ from quartet_shared.db import claim_message
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from rental_manager.adapters.orm import Bill, House, Lease, MaintenanceRequest, MaintenanceUpdate, Payment, User
+from rental_manager.adapters.orm import (
+    Announcement,
+    Bill,
+    Favourite,
+    House,
+    Lease,
+    MaintenanceRequest,
+    MaintenanceUpdate,
+    Payment,
+    Review,
+    User,
+)
 from rental_manager.domain.model import BillStatus, LeaseStatus, Period
 from rental_manager.service.access import scope
-from rental_manager.service.unit import Actor, Bills, Houses, Inbox, Leases, Repairs, Scoped, Users
+from rental_manager.service.unit import (
+    Actor,
+    Announcements,
+    Bills,
+    Favourites,
+    Houses,
+    Inbox,
+    Leases,
+    Repairs,
+    Reviews,
+    Scoped,
+    Users,
+)
 
 T = TypeVar("T")
+
+
+class InSession:
+    """A repository working in one transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _write(self, row: object) -> None:
+        """Add a new row and flush it, so a constraint it breaks fails in the call that wrote it."""
+        self.session.add(row)
+        self.session.flush()
+
 
 OWING = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.OVERDUE)
 
 
-class SqlBills(Bills):
+class SqlBills(InSession, Bills):
     """Bills and payments in the transaction's session."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
     def get(self, actor: Actor, bill_id: uuid.UUID, *, lock: bool = False) -> Bill | None:
         """The bill if the actor may see it (locked for the rest of the transaction when asked), else None."""
@@ -41,8 +74,7 @@ class SqlBills(Bills):
 
     def add_payment(self, payment: Payment) -> None:
         """Record a payment in the ledger (flushed, so a duplicate reference fails here)."""
-        self.session.add(payment)
-        self.session.flush()
+        self._write(payment)
 
     def owing(
         self, actor: Actor, *, lease_ids: Collection[uuid.UUID] = (), bill_ids: Collection[uuid.UUID] = ()
@@ -58,22 +90,16 @@ class SqlBills(Bills):
         return list(self.session.scalars(stmt))
 
 
-class SqlUsers(Users):
+class SqlUsers(InSession, Users):
     """Accounts in the transaction's session."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
     def get(self, user_id: uuid.UUID) -> User | None:
         """The account with this id, if any."""
         return self.session.get(User, user_id)
 
 
-class SqlHouses(Houses):
+class SqlHouses(InSession, Houses):
     """Houses in the transaction's session."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
     def get(self, house_id: uuid.UUID, *, lock: bool = False) -> House | None:
         """The house (locked, and re-read, for the rest of the transaction when asked), or None."""
@@ -83,11 +109,11 @@ class SqlHouses(Houses):
         return self.session.scalars(stmt).first()
 
 
-class SqlScoped(Scoped[T], Generic[T]):
+class SqlScoped(InSession, Scoped[T], Generic[T]):
     """Rows of one mapped class with `house_id` and `tenant_id`, filtered by `access.scope`."""
 
     def __init__(self, session: Session, model: type[T]) -> None:
-        self.session = session
+        super().__init__(session)
         self.model = model
 
     def get(self, actor: Actor, ident: uuid.UUID, *, lock: bool = False) -> T | None:
@@ -100,8 +126,7 @@ class SqlScoped(Scoped[T], Generic[T]):
 
     def add(self, row: T) -> None:
         """Add and flush."""
-        self.session.add(row)
-        self.session.flush()
+        self._write(row)
 
 
 class SqlLeases(SqlScoped[Lease], Leases):
@@ -136,6 +161,16 @@ class SqlLeases(SqlScoped[Lease], Leases):
             .order_by(Lease.start_date.desc())
         ).first()
 
+    def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
+        """The tenant's leases of the house that hold days."""
+        return list(
+            self.session.scalars(
+                select(Lease).where(
+                    Lease.house_id == house_id, Lease.tenant_id == tenant_id, Lease.end_date >= Lease.start_date
+                )
+            )
+        )
+
 
 class SqlRepairs(SqlScoped[MaintenanceRequest], Repairs):
     """Maintenance requests and their history in the transaction's session."""
@@ -158,11 +193,46 @@ class SqlRepairs(SqlScoped[MaintenanceRequest], Repairs):
         )
 
 
-class SqlInbox(Inbox):
-    """The kernel's processed-messages table, written in the transaction's session."""
+class SqlAnnouncements(InSession, Announcements):
+    """Notices in the transaction's session."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def add(self, note: Announcement) -> None:
+        """Add and flush."""
+        self._write(note)
+
+
+class SqlFavourites(InSession, Favourites):
+    """Saved houses in the transaction's session."""
+
+    def get(self, tenant_id: uuid.UUID, house_id: uuid.UUID) -> Favourite | None:
+        """The saving, if any."""
+        return self.session.get(Favourite, (tenant_id, house_id))
+
+    def add(self, favourite: Favourite) -> None:
+        """Add and flush."""
+        self._write(favourite)
+
+    def remove(self, favourite: Favourite) -> None:
+        """Delete the row."""
+        self.session.delete(favourite)
+
+
+class SqlReviews(InSession, Reviews):
+    """Reviews in the transaction's session."""
+
+    def by(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> Review | None:
+        """The tenant's review of the house, if any."""
+        return self.session.scalars(
+            select(Review).where(Review.house_id == house_id, Review.tenant_id == tenant_id)
+        ).first()
+
+    def add(self, review: Review) -> None:
+        """Add and flush."""
+        self._write(review)
+
+
+class SqlInbox(InSession, Inbox):
+    """The kernel's processed-messages table, written in the transaction's session."""
 
     def claim(self, consumer: str, message_id: str) -> bool:
         """Claim the message in this transaction; False if a committed transaction claimed it before."""

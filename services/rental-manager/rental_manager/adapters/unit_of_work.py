@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 
 from rental_manager.adapters.orm import Application, OutboxMessage, Viewing
 from rental_manager.adapters.repository import (
+    SqlAnnouncements,
     SqlBills,
+    SqlFavourites,
     SqlHouses,
     SqlInbox,
     SqlLeases,
     SqlRepairs,
+    SqlReviews,
     SqlScoped,
     SqlUsers,
 )
@@ -38,6 +41,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.applications = SqlScoped(session, Application)
         self.leases = SqlLeases(session)
         self.repairs = SqlRepairs(session)
+        self.announcements = SqlAnnouncements(session)
+        self.favourites = SqlFavourites(session)
+        self.reviews = SqlReviews(session)
         self.inbox = SqlInbox(session)
         self.emitted: list[object] = []
         self._last: datetime | None = None

@@ -41,15 +41,19 @@ from rental_manager.service.commands import (
     ApplyForHouse,
     ChangeViewing,
     Decision,
+    ForgetHouse,
     LeaseRenewal,
     LeaseTermination,
     MaintenanceTransition,
     MoveMaintenance,
     PayBill,
+    PublishAnnouncement,
     RejectApplication,
     RenewLease,
     RequestMaintenance,
     RequestViewing,
+    ReviewHouse,
+    SaveHouse,
     SignLease,
     TerminateLease,
     WithdrawApplication,
@@ -57,21 +61,22 @@ from rental_manager.service.commands import (
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
 from rental_manager.service.facade import RentalService
 from rental_manager.service.read_models import (
+    AnnouncementRecord,
     ApplicationRecord,
     BillRecord,
+    FavouriteRecord,
     LeaseRecord,
     MaintenanceRecord,
     PaymentRecord,
+    ReviewRecord,
     ViewingRecord,
 )
 from rental_manager.service.schemas import (
     AdminUserCreate,
     AnnouncementCreate,
-    AnnouncementPublic,
     ApplicationCreate,
     BillingReport,
     BillingRun,
-    FavouritePublic,
     HouseCreate,
     HousePublic,
     HouseQuery,
@@ -83,7 +88,6 @@ from rental_manager.service.schemas import (
     PhotoCreate,
     PhotoPublic,
     ReviewCreate,
-    ReviewPublic,
     Stats,
     Token,
     UserCreate,
@@ -282,34 +286,34 @@ def remove_photo(svc: Svc, actor: User, house_id: uuid.UUID, photo_id: uuid.UUID
 
 
 @house_routes.put("/houses/{house_id}/favourite")
-def favourite(svc: Svc, actor: User, house_id: uuid.UUID) -> FavouritePublic:
+def favourite(svc: Svc, actor: User, house_id: uuid.UUID) -> FavouriteRecord:
     """Save a house to the caller's favourites (tenants)."""
-    return svc.run(community.add_favourite, actor, house_id)
+    return svc.run(community.add_favourite, actor, SaveHouse(house_id=house_id))
 
 
 @house_routes.delete("/houses/{house_id}/favourite", status_code=204)
 def unfavourite(svc: Svc, actor: User, house_id: uuid.UUID) -> Response:
     """Remove a house from the caller's favourites (tenants)."""
-    svc.run(community.remove_favourite, actor, house_id)
+    svc.run(community.remove_favourite, actor, ForgetHouse(house_id=house_id))
     return Response(status_code=204)
 
 
 @house_routes.get("/favourites")
-def favourites(svc: Svc, actor: User) -> list[FavouritePublic]:
+def favourites(svc: Svc, actor: User) -> list[FavouriteRecord]:
     """The caller's saved houses (tenants)."""
     return svc.run(community.list_favourites, actor)
 
 
 @house_routes.post("/houses/{house_id}/reviews", status_code=201)
-def post_review(svc: Svc, actor: User, house_id: uuid.UUID, body: ReviewCreate) -> ReviewPublic:
+def post_review(svc: Svc, actor: User, house_id: uuid.UUID, body: ReviewCreate) -> ReviewRecord:
     """Review a house (tenants of a current or past lease)."""
-    return svc.run(community.post_review, actor, house_id, body)
+    return svc.run(community.post_review, actor, ReviewHouse(house_id=house_id, **body.model_dump()))
 
 
 @house_routes.get("/houses/{house_id}/reviews")
 def reviews(
     svc: Svc, actor: MaybeUser, house_id: uuid.UUID, page: PageNo = 1, page_size: PageSize = 50
-) -> Page[ReviewPublic]:
+) -> Page[ReviewRecord]:
     """A house's reviews."""
     return svc.run(community.list_reviews, actor, house_id, page, page_size)
 
@@ -515,13 +519,13 @@ def move_maintenance(svc: Svc, actor: User, request_id: uuid.UUID, body: Mainten
 
 
 @care.post("/announcements", status_code=201)
-def announce(svc: Svc, actor: User, body: AnnouncementCreate) -> AnnouncementPublic:
+def announce(svc: Svc, actor: User, body: AnnouncementCreate) -> AnnouncementRecord:
     """Publish a notice (admins to all; landlords to a house of theirs)."""
-    return svc.run(community.publish_announcement, actor, body)
+    return svc.run(community.publish_announcement, actor, PublishAnnouncement(**body.model_dump()))
 
 
 @care.get("/announcements")
-def announcements(svc: Svc, actor: User, page: PageNo = 1, page_size: PageSize = 50) -> Page[AnnouncementPublic]:
+def announcements(svc: Svc, actor: User, page: PageNo = 1, page_size: PageSize = 50) -> Page[AnnouncementRecord]:
     """Notices for the caller."""
     return svc.run(community.list_announcements, actor, page, page_size)
 

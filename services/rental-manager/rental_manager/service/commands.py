@@ -167,3 +167,40 @@ class ChangeViewing(Command):
 
     viewing_id: uuid.UUID
     status: ViewingStatus
+
+
+class AnnouncementTerms(BaseModel):
+    """A notice: to everyone (admins only) or to one house's tenants."""
+
+    title: Name
+    body: Annotated[Text, Field(min_length=1, max_length=10_000)]
+    house_id: uuid.UUID | None = None
+
+
+class PublishAnnouncement(AnnouncementTerms, Command):
+    """Publish a notice: admins to everyone or one house, landlords to one of their houses."""
+
+
+class ReviewTerms(BaseModel):
+    """A tenant's review: 1 to 5 stars and a comment."""
+
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[Text, Field(max_length=4000)] = ""
+
+
+class ReviewHouse(ReviewTerms, Command):
+    """Review a house, as a tenant of one of its current or past leases (once per tenant and house)."""
+
+    house_id: uuid.UUID
+
+
+class SaveHouse(Command):
+    """Save a house to the tenant's favourites (saving it again changes nothing)."""
+
+    house_id: uuid.UUID
+
+
+class ForgetHouse(Command):
+    """Remove a house from the tenant's favourites (one not saved changes nothing)."""
+
+    house_id: uuid.UUID

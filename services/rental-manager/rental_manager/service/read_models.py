@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from rental_manager.domain.model import ApplicationStatus, BillStatus, LeaseStatus, MaintenanceStatus, ViewingStatus
+from rental_manager.service.schemas import HouseSummary
 
 
 class Record(BaseModel):
@@ -129,3 +130,32 @@ class MaintenanceRecord(Record):
     created_at: datetime
     resolved_at: datetime | None
     history: list[MaintenanceStep] = []
+
+
+class AnnouncementRecord(Record):
+    """A published notice."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    house_id: uuid.UUID | None
+    title: str
+    body: str
+    published_at: datetime
+
+
+class FavouriteRecord(BaseModel):
+    """A saved house."""
+
+    house: HouseSummary
+    created_at: datetime
+
+
+class ReviewRecord(Record):
+    """A review of a house."""
+
+    id: uuid.UUID
+    house_id: uuid.UUID
+    tenant_id: uuid.UUID
+    rating: int
+    comment: str
+    created_at: datetime

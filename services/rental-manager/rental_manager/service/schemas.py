@@ -19,7 +19,15 @@ from rental_manager.domain.model import (
     HouseStatus,
     Role,
 )
-from rental_manager.service.commands import ApplicationTerms, ListHouse, MaintenanceTerms, PaymentTerms, ViewingTerms
+from rental_manager.service.commands import (
+    AnnouncementTerms,
+    ApplicationTerms,
+    ListHouse,
+    MaintenanceTerms,
+    PaymentTerms,
+    ReviewTerms,
+    ViewingTerms,
+)
 from rental_manager.service.fields import (
     Cents,
     Day,
@@ -245,48 +253,12 @@ class MaintenanceCreate(MaintenanceTerms):
     """Report something to repair."""
 
 
-class AnnouncementCreate(BaseModel):
+class AnnouncementCreate(AnnouncementTerms):
     """A notice: to everyone (admins only) or to one house's tenants."""
 
-    title: Name
-    body: Annotated[Text, Field(min_length=1, max_length=10_000)]
-    house_id: uuid.UUID | None = None
 
-
-class AnnouncementPublic(_Out):
-    """A published notice."""
-
-    id: uuid.UUID
-    author_id: uuid.UUID
-    house_id: uuid.UUID | None
-    title: str
-    body: str
-    published_at: datetime
-
-
-class FavouritePublic(BaseModel):
-    """A saved house."""
-
-    house: HouseSummary
-    created_at: datetime
-
-
-class ReviewCreate(BaseModel):
+class ReviewCreate(ReviewTerms):
     """A tenant's review: 1 to 5 stars and a comment."""
-
-    rating: Annotated[int, Field(ge=1, le=5)]
-    comment: Annotated[Text, Field(max_length=4000)] = ""
-
-
-class ReviewPublic(_Out):
-    """A review of a house."""
-
-    id: uuid.UUID
-    house_id: uuid.UUID
-    tenant_id: uuid.UUID
-    rating: int
-    comment: str
-    created_at: datetime
 
 
 # ---- statistics ------------------------------------------------------------------------------------------

@@ -14,13 +14,16 @@ from quartet_contracts.schemas.rental import COMMANDS, EVENTS
 from sqlalchemy.orm import Session
 
 from rental_manager.adapters.orm import (
+    Announcement,
     Application,
     Bill,
+    Favourite,
     House,
     Lease,
     MaintenanceRequest,
     MaintenanceUpdate,
     Payment,
+    Review,
     User,
     Viewing,
 )
@@ -142,6 +145,10 @@ class Leases(Scoped[Lease]):
     def current(self, house_id: uuid.UUID, tenant_id: uuid.UUID, today: date) -> Lease | None:
         """The tenant's active lease of the house that has begun by `today` (the latest if several)."""
 
+    @abstractmethod
+    def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
+        """The tenant's leases of the house that hold days, whatever their status."""
+
 
 class Repairs(Scoped[MaintenanceRequest]):
     """Maintenance requests and the history of each."""
@@ -153,6 +160,42 @@ class Repairs(Scoped[MaintenanceRequest]):
     @abstractmethod
     def history(self, request_id: uuid.UUID) -> list[MaintenanceUpdate]:
         """The request's steps, oldest first."""
+
+
+class Announcements(ABC):
+    """Published notices."""
+
+    @abstractmethod
+    def add(self, note: Announcement) -> None:
+        """Publish a notice (flushed)."""
+
+
+class Favourites(ABC):
+    """Tenants' saved houses."""
+
+    @abstractmethod
+    def get(self, tenant_id: uuid.UUID, house_id: uuid.UUID) -> Favourite | None:
+        """The tenant's saving of the house, if any."""
+
+    @abstractmethod
+    def add(self, favourite: Favourite) -> None:
+        """Save a house (flushed)."""
+
+    @abstractmethod
+    def remove(self, favourite: Favourite) -> None:
+        """Forget a saved house."""
+
+
+class Reviews(ABC):
+    """Tenants' reviews of houses."""
+
+    @abstractmethod
+    def by(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> Review | None:
+        """The tenant's review of the house, if any."""
+
+    @abstractmethod
+    def add(self, review: Review) -> None:
+        """Add a review (flushed, so a second one by the same tenant fails here)."""
 
 
 class Inbox(ABC):
@@ -182,6 +225,9 @@ class UnitOfWork(ABC):
     applications: Scoped[Application]
     leases: Leases
     repairs: Repairs
+    announcements: Announcements
+    favourites: Favourites
+    reviews: Reviews
     inbox: Inbox
     emitted: list[object]
 

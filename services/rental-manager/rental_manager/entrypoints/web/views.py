@@ -65,26 +65,28 @@ from rental_manager.service.commands import (
     ApplyForHouse,
     ChangeViewing,
     Decision,
+    ForgetHouse,
     ListHouse,
     MaintenanceTerms,
     MoveMaintenance,
     PayBill,
+    PublishAnnouncement,
     RejectApplication,
     RenewLease,
     RequestMaintenance,
     RequestViewing,
+    ReviewHouse,
+    SaveHouse,
     SignLease,
     TerminateLease,
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.schemas import (
-    AnnouncementCreate,
     HouseQuery,
     HouseUpdate,
     Page,
     PhotoCreate,
-    ReviewCreate,
     UserCreate,
 )
 from rental_manager.service.unit import Actor
@@ -320,10 +322,10 @@ def apply(request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.UU
 def favourite(request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.UUID) -> Response:
     """Save the house to, or remove it from, the tenant's favourites."""
     if form.get("action") == "remove":
-        svc.run(community.remove_favourite, actor, house_id)
+        svc.run(community.remove_favourite, actor, ForgetHouse(house_id=house_id))
         message = "Removed from your saved homes."
     else:
-        svc.run(community.add_favourite, actor, house_id)
+        svc.run(community.add_favourite, actor, SaveHouse(house_id=house_id))
         message = "Saved. Find it again under Saved."
     return redirect(request, local_target(form.get("next"), f"{PREFIX}/houses/{house_id}"), "success", message)
 
@@ -333,7 +335,7 @@ def review(request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.U
     """Review the house (tenants of a current or past lease)."""
     data = present(form, "rating", "comment")
     try:
-        svc.run(community.post_review, actor, house_id, parse(ReviewCreate, data))
+        svc.run(community.post_review, actor, parse(ReviewHouse, {**data, "house_id": str(house_id)}))
     except FormInvalid as exc:
         values = {"review": dict(form)}
         return _house_page(request, svc, actor, house_id, errors={"review": exc.errors}, values=values, status=422)
@@ -788,7 +790,9 @@ def announce(request: Request, svc: Svc, actor: User, form: Form) -> Response:
     """Publish a notice: to everyone (admins) or to one house's tenants."""
     try:
         note = svc.run(
-            community.publish_announcement, actor, parse(AnnouncementCreate, present(form, "title", "body", "house_id"))
+            community.publish_announcement,
+            actor,
+            parse(PublishAnnouncement, present(form, "title", "body", "house_id")),
         )
     except FormInvalid as exc:
         return _announcements_page(request, svc, actor, errors=exc.errors, values=dict(form), status=422)

@@ -1,0 +1,111 @@
+"""Announcements, favourites and reviews on the in-memory unit of work: the commands the API and the web UI
+build, the read models they get back, and the events left in the outbox; no database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from rental_manager.adapters.orm import House, Lease
+from rental_manager.domain.model import HouseStatus, LeaseStatus, Role
+from rental_manager.service import community
+from rental_manager.service.commands import ForgetHouse, PublishAnnouncement, ReviewHouse, SaveHouse
+from rental_manager.service.errors import Conflict, Forbidden, NotFound
+from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, ReviewRecord
+from rental_manager.service.unit import Actor
+
+from tests.services.rental_manager.fakes import NOW, TODAY, FakeTransactions, LetHouse
+
+
+class Community(LetHouse):
+    """The let house, its people as actors, and the service's `run` on the fake store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.svc = FakeTransactions(self.store, TODAY)
+        self.as_tenant = Actor(self.tenant.id, Role.TENANT)
+        self.as_landlord = Actor(self.landlord.id, Role.LANDLORD)
+
+
+@pytest.fixture
+def town() -> Community:
+    return Community()
+
+
+def test_a_landlord_announces_to_a_house_of_theirs_and_only_admins_to_everyone(town: Community) -> None:
+    notice = PublishAnnouncement(title="Water off", body="Tuesday 9-12", house_id=town.house.id)
+    record = town.svc.run(community.publish_announcement, town.as_landlord, notice)
+    assert isinstance(record, AnnouncementRecord)
+    assert (record.author_id, record.house_id, record.published_at) == (town.landlord.id, town.house.id, NOW)
+    assert [n.title for n in town.store.announcements.rows] == ["Water off"]
+    with pytest.raises(Forbidden):
+        town.svc.run(community.publish_announcement, town.as_landlord, PublishAnnouncement(title="All", body="x"))
+    admin = Actor(uuid.uuid4(), Role.ADMIN)
+    to_all = town.svc.run(community.publish_announcement, admin, PublishAnnouncement(title="All", body="x"))
+    assert to_all.house_id is None
+    assert town.events() == [("AnnouncementPublished", str(town.house.id)), ("AnnouncementPublished", str(to_all.id))]
+
+
+def test_a_landlord_cannot_announce_to_someone_elses_house(town: Community) -> None:
+    other = House(id=uuid.uuid4(), landlord_id=uuid.uuid4(), status=HouseStatus.LISTED)
+    town.store.houses.rows[other.id] = other
+    with pytest.raises(Forbidden):
+        town.svc.run(
+            community.publish_announcement,
+            town.as_landlord,
+            PublishAnnouncement(title="Mine now", body="x", house_id=other.id),
+        )
+    assert (town.store.announcements.rows, town.store.outbox) == ([], [])
+
+
+def test_saving_a_house_twice_saves_it_once_and_forgetting_it_is_announced(town: Community) -> None:
+    saved = town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
+    again = town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
+    assert isinstance(saved, FavouriteRecord)
+    assert (saved.house.id, saved.house.title, again.created_at) == (town.house.id, "Loft", saved.created_at)
+    assert list(town.store.favourites.rows) == [(town.tenant.id, town.house.id)]
+    town.svc.run(community.remove_favourite, town.as_tenant, ForgetHouse(house_id=town.house.id))
+    town.svc.run(community.remove_favourite, town.as_tenant, ForgetHouse(house_id=town.house.id))
+    assert town.store.favourites.rows == {}
+    key = str(town.house.id)
+    assert town.events() == [("HouseFavourited", key), ("HouseUnfavourited", key)]
+
+
+def test_a_draft_house_cannot_be_saved(town: Community) -> None:
+    town.house.status = HouseStatus.DRAFT
+    with pytest.raises(NotFound):
+        town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
+    assert town.store.favourites.rows == {}
+
+
+def test_a_tenant_reviews_the_house_of_their_latest_lease_once(town: Community) -> None:
+    earlier = Lease(
+        id=uuid.uuid4(),
+        house_id=town.house.id,
+        tenant_id=town.tenant.id,
+        landlord_id=town.landlord.id,
+        start_date=TODAY - timedelta(days=400),
+        end_date=TODAY - timedelta(days=100),
+        status=LeaseStatus.ENDED,
+    )
+    town.store.leases.add(earlier)
+    review = town.svc.run(
+        community.post_review, town.as_tenant, ReviewHouse(house_id=town.house.id, rating=4, comment="Bright")
+    )
+    assert isinstance(review, ReviewRecord)
+    assert (review.rating, review.comment, review.tenant_id) == (4, "Bright", town.tenant.id)
+    [stored] = town.store.reviews.rows
+    assert stored.lease_id == town.lease.id
+    with pytest.raises(Conflict):
+        town.svc.run(community.post_review, town.as_tenant, ReviewHouse(house_id=town.house.id, rating=1))
+    assert town.events() == [("ReviewPosted", str(town.house.id))]
+
+
+def test_only_a_tenant_of_the_house_reviews_it(town: Community) -> None:
+    stranger = Actor(uuid.uuid4(), Role.TENANT)
+    with pytest.raises(Forbidden):
+        town.svc.run(community.post_review, stranger, ReviewHouse(house_id=town.house.id, rating=5))
+    with pytest.raises(NotFound):
+        town.svc.run(community.post_review, stranger, ReviewHouse(house_id=uuid.uuid4(), rating=5))
+    assert (town.store.reviews.rows, town.store.outbox) == ([], [])
