@@ -15,12 +15,18 @@ from rental_manager.adapters.orm import Bill
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, community, houses, maintenance, rentals, users
-from rental_manager.service.commands import ApplyForHouse, RequestMaintenance, RequestViewing, SignLease
+from rental_manager.service.commands import (
+    AddPhoto,
+    ApplyForHouse,
+    RequestMaintenance,
+    RequestViewing,
+    SaveHouse,
+    SignLease,
+)
 from rental_manager.service.facade import RentalService
 from rental_manager.service.schemas import (
     AdminUserCreate,
     HouseCreate,
-    PhotoCreate,
 )
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
@@ -193,8 +199,7 @@ def build_world(rental: Rental, c: Cast) -> World:
     photo = svc.run(
         houses.add_photo,
         c.l1.actor,
-        house,
-        PhotoCreate(url="https://img.example.com/a.jpg", width=1600, height=1200, size_bytes=250_000),
+        AddPhoto(house_id=house, url="https://img.example.com/a.jpg", width=1600, height=1200, size_bytes=250_000),
     ).id
     begun = past.run(
         rentals.submit_application,
@@ -221,5 +226,5 @@ def build_world(rental: Rental, c: Cast) -> World:
     request = svc.run(
         maintenance.request_maintenance, c.t1.actor, RequestMaintenance(house_id=house, title="Leaking tap")
     ).id
-    svc.run(community.add_favourite, c.t1.actor, house)
+    svc.run(community.add_favourite, c.t1.actor, SaveHouse(house_id=house))
     return World(c.admin, c.l1, c.l2, c.t1, c.t2, house, draft, photo, pending, lease, bill, viewing, request)

@@ -31,7 +31,8 @@ from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.entrypoints.worker import COMMANDS_GROUP, command_runner
 from rental_manager.service import houses
-from rental_manager.service.schemas import HouseQuery, HouseUpdate
+from rental_manager.service.commands import UpdateHouse
+from rental_manager.service.schemas import HouseQuery
 from rental_manager.service.search import SearchCache
 from sqlalchemy import func, select
 
@@ -293,7 +294,7 @@ def test_searches_are_cached_and_rental_events_invalidate_them(isolated: Rental)
         cached = cache.get(generation, query.cache_key())
         assert cached is not None
         assert json.loads(cached) == first.model_dump(mode="json")
-        svc.run(houses.update_house, landlord.actor, house, HouseUpdate(monthly_rent_cents=123_456))
+        svc.run(houses.update_house, landlord.actor, UpdateHouse(house_id=house, monthly_rent_cents=123_456))
         # The cache is not touched by the update itself: the HouseUpdated event moves the generation on.
         wait_until(lambda: (cache.generation() or 0) > generation, 30, "the HouseUpdated event to invalidate")
         assert svc.search(query).items[0].monthly_rent_cents == 123_456

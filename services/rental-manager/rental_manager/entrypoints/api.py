@@ -38,7 +38,9 @@ from rental_manager.entrypoints.worker import BillingScheduler
 from rental_manager.service import billing, community, houses, maintenance, rentals, stats, users
 from rental_manager.service.access import require
 from rental_manager.service.commands import (
+    AddPhoto,
     ApplyForHouse,
+    ChangeHouseStatus,
     ChangeViewing,
     Decision,
     ForgetHouse,
@@ -49,6 +51,7 @@ from rental_manager.service.commands import (
     PayBill,
     PublishAnnouncement,
     RejectApplication,
+    RemovePhoto,
     RenewLease,
     RequestMaintenance,
     RequestViewing,
@@ -56,6 +59,7 @@ from rental_manager.service.commands import (
     SaveHouse,
     SignLease,
     TerminateLease,
+    UpdateHouse,
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
@@ -65,9 +69,12 @@ from rental_manager.service.read_models import (
     ApplicationRecord,
     BillRecord,
     FavouriteRecord,
+    HouseRecord,
+    HouseSummary,
     LeaseRecord,
     MaintenanceRecord,
     PaymentRecord,
+    PhotoRecord,
     ReviewRecord,
     ViewingRecord,
 )
@@ -78,15 +85,12 @@ from rental_manager.service.schemas import (
     BillingReport,
     BillingRun,
     HouseCreate,
-    HousePublic,
     HouseQuery,
-    HouseSummary,
     HouseUpdate,
     MaintenanceCreate,
     Page,
     PaymentCreate,
     PhotoCreate,
-    PhotoPublic,
     ReviewCreate,
     Stats,
     Token,
@@ -229,7 +233,7 @@ async def search(request: Request, query: Annotated[HouseQuery, Query()]) -> Res
 
 
 @house_routes.post("/houses", status_code=201)
-def create_house(svc: Svc, actor: User, body: HouseCreate) -> HousePublic:
+def create_house(svc: Svc, actor: User, body: HouseCreate) -> HouseRecord:
     """Add a house (landlords; admins name the landlord)."""
     return svc.run(houses.create_house, actor, body)
 
@@ -243,45 +247,45 @@ def managed(
 
 
 @house_routes.get("/houses/{house_id}")
-def get_house(svc: Svc, actor: MaybeUser, house_id: uuid.UUID) -> HousePublic:
+def get_house(svc: Svc, actor: MaybeUser, house_id: uuid.UUID) -> HouseRecord:
     """A house with photos and rating."""
     return svc.run(houses.get_house, actor, house_id)
 
 
 @house_routes.patch("/houses/{house_id}")
-def update_house(svc: Svc, actor: User, house_id: uuid.UUID, body: HouseUpdate) -> HousePublic:
+def update_house(svc: Svc, actor: User, house_id: uuid.UUID, body: HouseUpdate) -> HouseRecord:
     """Change a house's details."""
-    return svc.run(houses.update_house, actor, house_id, body)
+    return svc.run(houses.update_house, actor, UpdateHouse(house_id=house_id, **body.model_dump(exclude_unset=True)))
 
 
 @house_routes.post("/houses/{house_id}/list")
-def list_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HousePublic:
+def list_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HouseRecord:
     """Put a house on the market."""
-    return svc.run(houses.change_status, actor, house_id, HouseStatus.LISTED)
+    return svc.run(houses.change_status, actor, ChangeHouseStatus(house_id=house_id, status=HouseStatus.LISTED))
 
 
 @house_routes.post("/houses/{house_id}/unlist")
-def unlist_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HousePublic:
+def unlist_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HouseRecord:
     """Take a house off the market."""
-    return svc.run(houses.change_status, actor, house_id, HouseStatus.UNLISTED)
+    return svc.run(houses.change_status, actor, ChangeHouseStatus(house_id=house_id, status=HouseStatus.UNLISTED))
 
 
 @house_routes.post("/houses/{house_id}/archive")
-def archive_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HousePublic:
+def archive_house(svc: Svc, actor: User, house_id: uuid.UUID) -> HouseRecord:
     """Retire a house for good."""
-    return svc.run(houses.change_status, actor, house_id, HouseStatus.ARCHIVED)
+    return svc.run(houses.change_status, actor, ChangeHouseStatus(house_id=house_id, status=HouseStatus.ARCHIVED))
 
 
 @house_routes.post("/houses/{house_id}/photos", status_code=201)
-def add_photo(svc: Svc, actor: User, house_id: uuid.UUID, body: PhotoCreate) -> PhotoPublic:
+def add_photo(svc: Svc, actor: User, house_id: uuid.UUID, body: PhotoCreate) -> PhotoRecord:
     """Attach a photo's metadata."""
-    return svc.run(houses.add_photo, actor, house_id, body)
+    return svc.run(houses.add_photo, actor, AddPhoto(house_id=house_id, **body.model_dump()))
 
 
 @house_routes.delete("/houses/{house_id}/photos/{photo_id}", status_code=204)
 def remove_photo(svc: Svc, actor: User, house_id: uuid.UUID, photo_id: uuid.UUID) -> Response:
     """Detach a photo."""
-    svc.run(houses.remove_photo, actor, house_id, photo_id)
+    svc.run(houses.remove_photo, actor, RemovePhoto(house_id=house_id, photo_id=photo_id))
     return Response(status_code=204)
 
 

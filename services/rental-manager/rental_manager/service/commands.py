@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from rental_manager.domain.model import ViewingStatus
+from rental_manager.domain.model import HouseStatus, ViewingStatus
 from rental_manager.service.fields import MAX_CENTS, Cents, Day, Facility, Moment, Name, Place, Priority, Text
 
 
@@ -204,3 +204,59 @@ class ForgetHouse(Command):
     """Remove a house from the tenant's favourites (one not saved changes nothing)."""
 
     house_id: uuid.UUID
+
+
+class HouseChanges(BaseModel):
+    """Changes to a house's details; absent fields stay as they are, others (read-only or unknown) are a 422."""
+
+    # A PATCH that silently dropped `landlord_id` or a misspelt field would tell the client it succeeded.
+    model_config = ConfigDict(extra="forbid")
+
+    title: Name | None = None
+    description: Annotated[Text, Field(max_length=10_000)] | None = None
+    address: Annotated[Text, Field(min_length=1, max_length=300)] | None = None
+    city: Place | None = None
+    district: Place | None = None
+    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    rooms: Annotated[int, Field(ge=0, le=100)] | None = None
+    monthly_rent_cents: Cents | None = None
+    deposit_cents: Cents | None = None
+    facilities: Annotated[list[Facility], Field(max_length=50)] | None = None
+    available_from: Day | None = None
+
+
+class PhotoTerms(BaseModel):
+    """A photo's metadata; the image itself is served from `url`."""
+
+    url: Annotated[Text, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
+    caption: Annotated[Text, Field(max_length=300)] = ""
+    content_type: Annotated[str, Field(pattern=r"^image/(jpeg|png|webp|gif|avif)$")] = "image/jpeg"
+    width: Annotated[int, Field(gt=0, le=20_000)]
+    height: Annotated[int, Field(gt=0, le=20_000)]
+    size_bytes: Annotated[int, Field(gt=0, le=100_000_000)]
+
+
+class UpdateHouse(HouseChanges, Command):
+    """Change a house's details (its landlord or an admin); only the fields given change."""
+
+    house_id: uuid.UUID
+
+
+class ChangeHouseStatus(Command):
+    """List, unlist or archive a house (its landlord or an admin)."""
+
+    house_id: uuid.UUID
+    status: HouseStatus
+
+
+class AddPhoto(PhotoTerms, Command):
+    """Attach a photo's metadata to a house (its landlord or an admin)."""
+
+    house_id: uuid.UUID
+
+
+class RemovePhoto(Command):
+    """Detach a photo from a house (its landlord or an admin)."""
+
+    house_id: uuid.UUID
+    photo_id: uuid.UUID

@@ -13,8 +13,8 @@ from rental_manager.service.access import load_house, managed_house, require
 from rental_manager.service.commands import ForgetHouse, PublishAnnouncement, ReviewHouse, SaveHouse
 from rental_manager.service.errors import Conflict, Forbidden
 from rental_manager.service.paging import paged
-from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, ReviewRecord
-from rental_manager.service.schemas import HouseSummary, Page
+from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, HouseSummary, ReviewRecord
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 # ---- announcements ---------------------------------------------------------------------------------------

@@ -18,8 +18,7 @@ from rental_manager.adapters.orm import Application, House, Lease, MaintenanceRe
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.service import houses
 from rental_manager.service.access import managed_house, require, scope
-from rental_manager.service.read_models import MaintenanceStep
-from rental_manager.service.schemas import HousePublic
+from rental_manager.service.read_models import HouseRecord, MaintenanceStep
 from rental_manager.service.unit import Actor, UnitOfWork
 
 DEALINGS = (Application, Lease, Viewing, MaintenanceRequest)
@@ -78,7 +77,7 @@ def people(uow: UnitOfWork, actor: Actor | None, user_ids: Collection[uuid.UUID]
     return {row.id: PersonLabel(row.full_name, row.email, row.role) for row in uow.session.execute(stmt)}
 
 
-def managed_house_public(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HousePublic:
+def managed_house_public(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HouseRecord:
     """A house the caller manages, in full (for its edit form): 404 if they cannot see it, 403 if not theirs."""
     managed_house(uow, actor, house_id)
     return houses.get_house(uow, actor, house_id)

@@ -22,7 +22,8 @@ from rental_manager.domain.model import Role
 from rental_manager.service import billing, houses, users
 from rental_manager.service.access import require
 from rental_manager.service.errors import Conflict, Unauthorized
-from rental_manager.service.schemas import BillingReport, HouseQuery, HouseSummary, Page, Token
+from rental_manager.service.read_models import HouseSummary
+from rental_manager.service.schemas import BillingReport, HouseQuery, Page, Token
 from rental_manager.service.search import SearchCache
 from rental_manager.service.unit import Actor, LeaseTerms, RentalTopics, UnitOfWork, UnitOfWorkFactory
 from rental_manager.settings import RentalSettings

@@ -12,18 +12,11 @@ from rental_manager.adapters.orm import House, HousePhoto, Lease, Review, User
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import HOUSE, HouseStatus, Role, available_from
 from rental_manager.service.access import load_house, managed_house, require
-from rental_manager.service.commands import ListHouse
+from rental_manager.service.commands import AddPhoto, ChangeHouseStatus, ListHouse, RemovePhoto, UpdateHouse
 from rental_manager.service.errors import Forbidden, NotFound
 from rental_manager.service.paging import paged
-from rental_manager.service.schemas import (
-    HousePublic,
-    HouseQuery,
-    HouseSummary,
-    HouseUpdate,
-    Page,
-    PhotoCreate,
-    PhotoPublic,
-)
+from rental_manager.service.read_models import HouseRecord, HouseSummary, PhotoRecord
+from rental_manager.service.schemas import HouseQuery, Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 MAX_PHOTOS = 30
@@ -39,7 +32,7 @@ SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-def _public(uow: UnitOfWork, house: House) -> HousePublic:
+def _public(uow: UnitOfWork, house: House) -> HouseRecord:
     photos = uow.session.scalars(
         select(HousePhoto).where(HousePhoto.house_id == house.id).order_by(HousePhoto.position, HousePhoto.created_at)
     ).all()
@@ -47,10 +40,10 @@ def _public(uow: UnitOfWork, house: House) -> HousePublic:
         select(func.count(Review.id), func.avg(Review.rating)).where(Review.house_id == house.id)
     ).one()
     summary = HouseSummary.model_validate(house).model_dump()
-    return HousePublic(
+    return HouseRecord(
         **summary,
         description=house.description,
-        photos=[PhotoPublic.model_validate(p) for p in photos],
+        photos=[PhotoRecord.model_validate(p) for p in photos],
         rating_average=round(float(average), 2) if average is not None else None,
         review_count=int(count),
         created_at=house.created_at,
@@ -76,7 +69,7 @@ def may_add_houses(actor: Actor | None) -> Actor:
     return require(actor, Role.LANDLORD, Role.ADMIN)
 
 
-def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> HousePublic:
+def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> HouseRecord:
     """Add a house, owned by the calling landlord (or, for an admin, by the landlord named)."""
     who = may_add_houses(actor)
     landlord_id = who.id
@@ -119,17 +112,17 @@ def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> House
     return _public(uow, house)
 
 
-def get_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HousePublic:
+def get_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID) -> HouseRecord:
     """A house with its photos and rating (listed ones for anyone; others for their landlord and admins)."""
     return _public(uow, load_house(uow, actor, house_id))
 
 
-def update_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: HouseUpdate) -> HousePublic:
+def update_house(uow: UnitOfWork, actor: Actor | None, data: UpdateHouse) -> HouseRecord:
     """Change a house's details."""
-    house = managed_house(uow, actor, house_id, lock=True)
+    house = managed_house(uow, actor, data.house_id, lock=True)
     if house.status is HouseStatus.ARCHIVED:
         HOUSE.check(house.status, HouseStatus.LISTED)  # an archived house is final: this raises
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"house_id"})
     changed: list[str] = []
     for name, value in changes.items():
         if name == "available_from":
@@ -151,9 +144,10 @@ def update_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data
     return _public(uow, house)
 
 
-def change_status(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, target: HouseStatus) -> HousePublic:
+def change_status(uow: UnitOfWork, actor: Actor | None, data: ChangeHouseStatus) -> HouseRecord:
     """List, unlist or archive a house."""
-    house = managed_house(uow, actor, house_id, lock=True)
+    house = managed_house(uow, actor, data.house_id, lock=True)
+    target = data.status
     who = require(actor)
     HOUSE.check(house.status, target, who.party)
     house.status = target
@@ -167,26 +161,28 @@ def change_status(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, tar
     return _public(uow, house)
 
 
-def add_photo(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, data: PhotoCreate) -> PhotoPublic:
+def add_photo(uow: UnitOfWork, actor: Actor | None, data: AddPhoto) -> PhotoRecord:
     """Attach a photo's metadata to a house."""
-    house = managed_house(uow, actor, house_id, lock=True)
+    house = managed_house(uow, actor, data.house_id, lock=True)
     count = uow.session.scalar(select(func.count()).where(HousePhoto.house_id == house.id)) or 0
     if count >= MAX_PHOTOS:
         raise RuleViolation("too_many_photos", f"a house may have at most {MAX_PHOTOS} photos")
-    photo = HousePhoto(id=uuid.uuid4(), house_id=house.id, position=count, created_at=uow.now, **data.model_dump())
+    photo = HousePhoto(
+        id=uuid.uuid4(), house_id=house.id, position=count, created_at=uow.now, **data.model_dump(exclude={"house_id"})
+    )
     uow.session.add(photo)
     uow.session.flush()
     house.updated_at = uow.now
     uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)
-    return PhotoPublic.model_validate(photo)
+    return PhotoRecord.model_validate(photo)
 
 
-def remove_photo(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, photo_id: uuid.UUID) -> None:
+def remove_photo(uow: UnitOfWork, actor: Actor | None, data: RemovePhoto) -> None:
     """Detach a photo from a house."""
-    house = managed_house(uow, actor, house_id, lock=True)
-    photo = uow.session.get(HousePhoto, photo_id)
+    house = managed_house(uow, actor, data.house_id, lock=True)
+    photo = uow.session.get(HousePhoto, data.photo_id)
     if photo is None or photo.house_id != house.id:
-        raise NotFound("photo", photo_id)
+        raise NotFound("photo", data.photo_id)
     uow.session.delete(photo)
     house.updated_at = uow.now
     uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)

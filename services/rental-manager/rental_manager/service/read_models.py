@@ -8,8 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rental_manager.domain.model import ApplicationStatus, BillStatus, LeaseStatus, MaintenanceStatus, ViewingStatus
-from rental_manager.service.schemas import HouseSummary
+from rental_manager.domain.model import (
+    ApplicationStatus,
+    BillStatus,
+    HouseStatus,
+    LeaseStatus,
+    MaintenanceStatus,
+    ViewingStatus,
+)
 
 
 class Record(BaseModel):
@@ -130,6 +136,48 @@ class MaintenanceRecord(Record):
     created_at: datetime
     resolved_at: datetime | None
     history: list[MaintenanceStep] = []
+
+
+class PhotoRecord(Record):
+    """A photo of a house."""
+
+    id: uuid.UUID
+    url: str
+    caption: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    position: int
+
+
+class HouseSummary(Record):
+    """A house in search results."""
+
+    id: uuid.UUID
+    landlord_id: uuid.UUID
+    title: str
+    address: str
+    city: str
+    district: str
+    area_m2: float
+    rooms: int
+    monthly_rent_cents: int
+    deposit_cents: int
+    facilities: list[str]
+    status: HouseStatus
+    available_from: date
+
+
+class HouseRecord(HouseSummary):
+    """A house with everything about it."""
+
+    description: str
+    photos: list[PhotoRecord] = []
+    rating_average: float | None = None
+    review_count: int = 0
+    created_at: datetime
+    updated_at: datetime
 
 
 class AnnouncementRecord(Record):

@@ -16,15 +16,16 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rental_manager.domain.model import (
-    HouseStatus,
     Role,
 )
 from rental_manager.service.commands import (
     AnnouncementTerms,
     ApplicationTerms,
+    HouseChanges,
     ListHouse,
     MaintenanceTerms,
     PaymentTerms,
+    PhotoTerms,
     ReviewTerms,
     ViewingTerms,
 )
@@ -32,11 +33,9 @@ from rental_manager.service.fields import (
     Cents,
     Day,
     Email,
-    Facility,
     Name,
     Password,
     Place,
-    Text,
 )
 
 T = TypeVar("T")
@@ -99,76 +98,12 @@ class HouseCreate(ListHouse):
     """A new house; a landlord owns it (an admin names the landlord)."""
 
 
-class HouseUpdate(BaseModel):
+class HouseUpdate(HouseChanges):
     """Changes to a house's details; absent fields stay as they are, others (read-only or unknown) are a 422."""
 
-    # A PATCH that silently dropped `landlord_id` or a misspelt field would tell the client it succeeded.
-    model_config = ConfigDict(extra="forbid")
 
-    title: Name | None = None
-    description: Annotated[Text, Field(max_length=10_000)] | None = None
-    address: Annotated[Text, Field(min_length=1, max_length=300)] | None = None
-    city: Place | None = None
-    district: Place | None = None
-    area_m2: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
-    rooms: Annotated[int, Field(ge=0, le=100)] | None = None
-    monthly_rent_cents: Cents | None = None
-    deposit_cents: Cents | None = None
-    facilities: Annotated[list[Facility], Field(max_length=50)] | None = None
-    available_from: Day | None = None
-
-
-class PhotoCreate(BaseModel):
+class PhotoCreate(PhotoTerms):
     """A photo's metadata; the image itself is served from `url`."""
-
-    url: Annotated[Text, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
-    caption: Annotated[Text, Field(max_length=300)] = ""
-    content_type: Annotated[str, Field(pattern=r"^image/(jpeg|png|webp|gif|avif)$")] = "image/jpeg"
-    width: Annotated[int, Field(gt=0, le=20_000)]
-    height: Annotated[int, Field(gt=0, le=20_000)]
-    size_bytes: Annotated[int, Field(gt=0, le=100_000_000)]
-
-
-class PhotoPublic(_Out):
-    """A photo of a house."""
-
-    id: uuid.UUID
-    url: str
-    caption: str
-    content_type: str
-    width: int
-    height: int
-    size_bytes: int
-    position: int
-
-
-class HouseSummary(_Out):
-    """A house in search results."""
-
-    id: uuid.UUID
-    landlord_id: uuid.UUID
-    title: str
-    address: str
-    city: str
-    district: str
-    area_m2: float
-    rooms: int
-    monthly_rent_cents: int
-    deposit_cents: int
-    facilities: list[str]
-    status: HouseStatus
-    available_from: date
-
-
-class HousePublic(HouseSummary):
-    """A house with everything about it."""
-
-    description: str
-    photos: list[PhotoPublic] = []
-    rating_average: float | None = None
-    review_count: int = 0
-    created_at: datetime
-    updated_at: datetime
 
 
 SortKey = Literal["rent_asc", "rent_desc", "area_asc", "area_desc", "rooms_desc", "newest", "available_from"]

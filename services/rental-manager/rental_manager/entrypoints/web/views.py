@@ -62,7 +62,9 @@ from rental_manager.service import (
     users,
 )
 from rental_manager.service.commands import (
+    AddPhoto,
     ApplyForHouse,
+    ChangeHouseStatus,
     ChangeViewing,
     Decision,
     ForgetHouse,
@@ -72,6 +74,7 @@ from rental_manager.service.commands import (
     PayBill,
     PublishAnnouncement,
     RejectApplication,
+    RemovePhoto,
     RenewLease,
     RequestMaintenance,
     RequestViewing,
@@ -79,14 +82,13 @@ from rental_manager.service.commands import (
     SaveHouse,
     SignLease,
     TerminateLease,
+    UpdateHouse,
     WithdrawApplication,
 )
 from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, Unauthorized
 from rental_manager.service.schemas import (
     HouseQuery,
-    HouseUpdate,
     Page,
-    PhotoCreate,
     UserCreate,
 )
 from rental_manager.service.unit import Actor
@@ -671,9 +673,8 @@ def edit_house(request: Request, svc: Svc, actor: User, form: Form, house_id: uu
     pending: dict[str, str] = {}
     data = _house_data(form, pending)
     try:
-        house = svc.run(
-            houses.update_house, actor, house_id, parse(HouseUpdate, data, fields=HOUSE_FIELDS, pending=pending)
-        )
+        changes = parse(UpdateHouse, {**data, "house_id": str(house_id)}, fields=HOUSE_FIELDS, pending=pending)
+        house = svc.run(houses.update_house, actor, changes)
     except FormInvalid as exc:
         house = svc.run(directory.managed_house_public, actor, house_id)
         context = {"house": house, "values": form, "errors": exc.errors, "photo": {}, "photo_errors": {}}
@@ -685,7 +686,7 @@ def edit_house(request: Request, svc: Svc, actor: User, form: Form, house_id: uu
 def house_status(request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.UUID) -> Response:
     """List, unlist or archive a house."""
     target = HouseStatus(form.get("status", ""))
-    house = svc.run(houses.change_status, actor, house_id, target)
+    house = svc.run(houses.change_status, actor, ChangeHouseStatus(house_id=house_id, status=target))
     return redirect(
         request,
         local_target(form.get("next"), f"{PREFIX}/my-houses"),
@@ -699,7 +700,7 @@ def add_photo(request: Request, svc: Svc, actor: User, form: Form, house_id: uui
     """Attach a photo (its address and size) to a house."""
     data = present(form, "url", "caption", "width", "height", "size_bytes")
     try:
-        svc.run(houses.add_photo, actor, house_id, parse(PhotoCreate, data))
+        svc.run(houses.add_photo, actor, parse(AddPhoto, {**data, "house_id": str(house_id)}))
     except FormInvalid as exc:
         house = svc.run(directory.managed_house_public, actor, house_id)
         context = {
@@ -718,7 +719,7 @@ def remove_photo(
     request: Request, svc: Svc, actor: User, form: Form, house_id: uuid.UUID, photo_id: uuid.UUID
 ) -> Response:
     """Detach a photo from a house."""
-    svc.run(houses.remove_photo, actor, house_id, photo_id)
+    svc.run(houses.remove_photo, actor, RemovePhoto(house_id=house_id, photo_id=photo_id))
     return redirect(request, f"{PREFIX}/my-houses/{house_id}/edit", "success", "Photo removed.")
 
 
