@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from quartet_contracts.schemas.training import TrainingCompleted, TrainingJobSpec, normalized_spec_hash
+from sklearn.linear_model import LogisticRegression
 from training_worker.domain.errors import Cancelled, IncompatibleData, InvalidConfig, InvalidDataset
 from training_worker.jobs import (
     EpochReport,
@@ -196,3 +197,20 @@ def test_an_mlp_job_reports_every_layer_against_the_undecayed_run() -> None:
         assert sim.cosine is not None and 0.0 < sim.cosine < 1.0
     assert message.metrics["val_accuracy"] > 0.9
     assert TrainingCompleted.model_validate_json(message.model_dump_json()) == message
+
+
+def test_a_logistic_sweep_without_an_optimizer_runs_lbfgs_to_sklearns_solution() -> None:
+    raw = {
+        "model": {"kind": "logistic"},
+        "data": {"kind": "sklearn", "name": "breast_cancer"},
+        "mode": {"kind": "sweep", "lambdas": [0.001, 0.01, 0.1]},
+        "validation_split": 0.0,
+        "tol": 1e-8,
+    }
+    spec = TrainingJobSpec.model_validate(raw)
+    assert train_config(spec).optimizer.kind == "lbfgs"
+    outcome = run_job(spec)
+    X = outcome.model.features.transform(outcome.train.X)
+    n, lam = X.shape[0], outcome.lam
+    ref = LogisticRegression(C=1.0 / (n * lam), tol=1e-10, max_iter=10_000).fit(X, outcome.train.y)
+    np.testing.assert_allclose(outcome.model.W[:, 0], ref.coef_[0], atol=1e-5)
