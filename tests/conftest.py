@@ -19,6 +19,7 @@ from quartet_shared.settings import KernelSettings
 
 from tests.support.cluster import ClusterServers
 from tests.support.processes import print_tail
+from tests.support.server_guard import refuse_servers_unless_integration
 from tests.support.servers import (
     INFRA_VARIABLE,
     ContainerServers,
@@ -29,10 +30,6 @@ from tests.support.servers import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-
-# The session fixtures that start servers: only tests marked `integration` may ask for them, so that
-# `make test-fast` (`-m "not integration"`) never starts one.
-SERVER_FIXTURES = frozenset({"servers", "kafka_cluster"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,13 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test that needs a server but is not marked `integration` fails before any server starts."""
-    wanted = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-    if wanted and item.get_closest_marker("integration") is None:
-        pytest.fail(
-            f"{item.nodeid} uses {', '.join(sorted(wanted))} but is not marked integration: "
-            "mark it (pytestmark = pytest.mark.integration) or give it fakes",
-            pytrace=False,
-        )
+    refuse_servers_unless_integration(item)
 
 
 @pytest.fixture(scope="session")

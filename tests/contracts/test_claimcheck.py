@@ -113,6 +113,7 @@ def _event_bytes(model: type[TrainingCompleted] | type[PlanCompleted], data: dic
     return len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "largest", "split"),
     [
@@ -145,6 +146,7 @@ def test_a_compared_run_keeps_its_summary_in_the_event_and_its_curve_in_the_part
     assert PlanCompleted.model_validate(summary).path == []
 
 
+@pytest.mark.slow
 def test_a_small_result_has_no_parts_and_a_split_summary_splits_to_itself() -> None:
     summary, parts = split_training_result(_largest_training_result())
     again, none = split_training_result(TrainingCompleted.model_validate(summary).model_dump(mode="json"))

@@ -55,6 +55,7 @@ def test_every_service_listens_on_loopback_unless_its_host_setting_says(
     assert cls(_env_file=None).host == "0.0.0.0"  # type: ignore[call-arg]
 
 
+@pytest.mark.slow
 def test_a_service_process_listens_on_loopback_only(tmp_path: Path) -> None:
     """`simulator api` as `make up` starts it: reachable on 127.0.0.1, bound to nothing else."""
     port = free_port()
@@ -75,6 +76,7 @@ def test_a_service_process_listens_on_loopback_only(tmp_path: Path) -> None:
         proc.wait(30)
 
 
+@pytest.mark.slow
 def test_a_workers_ops_endpoints_listen_on_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker or relay serves /healthz and /metrics on its service's HOST, 127.0.0.1 unless told otherwise."""
     monkeypatch.delenv("PLANNER_HOST", raising=False)

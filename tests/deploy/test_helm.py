@@ -137,6 +137,7 @@ def test_chart_lints(values: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("values", sorted(VALUES))
 def test_rendered_manifests_are_valid(values: str) -> None:
     """Every rendered manifest validates against Kubernetes' schemas (strict) or its CRD's schema."""

@@ -38,6 +38,7 @@ def test_every_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPa
     assert "QUARTET_TOPIC_PARTITIONS:" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "role", "variable"),
     [

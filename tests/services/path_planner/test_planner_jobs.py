@@ -62,6 +62,7 @@ def small_spec(**overrides: Any) -> PlanningJobSpec:
     return PlanningJobSpec.model_validate(data)
 
 
+@pytest.mark.slow
 def test_run_job_with_comparison_and_progress() -> None:
     spec = small_spec(compare=["spso", "astar", "boa"])
     seen: list[tuple[str, int, float, float]] = []

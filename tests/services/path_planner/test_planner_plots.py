@@ -6,6 +6,7 @@ import io
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from path_planner import plots
 from path_planner.domain.optimizers import Budget
 from path_planner.domain.planner import PlannerConfig, plan
@@ -22,6 +23,7 @@ def colours_in(png: bytes) -> set[str]:
     return {name for name, colour in plots._COLOURS.items() if colour in present}
 
 
+@pytest.mark.slow
 def test_all_figures_are_png(peaks_scenario: Scenario) -> None:
     a = plan(peaks_scenario, PlannerConfig("iboa", Budget(10, 5)), seed=0)
     b = plan(peaks_scenario, PlannerConfig("astar", Budget(10, 5)))
@@ -34,6 +36,7 @@ def test_all_figures_are_png(peaks_scenario: Scenario) -> None:
     assert sorted(plots.render_all(peaks_scenario, a)) == ["fitness.png", "path_3d.png", "top_view.png"]
 
 
+@pytest.mark.slow
 def test_comparison_chart_draws_every_optimizer_and_the_single_chart_one(peaks_scenario: Scenario) -> None:
     runs = [plan(peaks_scenario, PlannerConfig(name, Budget(10, 8)), seed=1) for name in ("iboa", "boa", "spso")]
     figures = plots.render_all(peaks_scenario, runs[0], runs[1:])
@@ -42,6 +45,7 @@ def test_comparison_chart_draws_every_optimizer_and_the_single_chart_one(peaks_s
     assert colours_in(figures["top_view.png"]) >= {"iboa", "boa", "spso"}
 
 
+@pytest.mark.slow
 def test_fitness_chart_with_penalties_and_boxes(peaks_scenario: Scenario) -> None:
     sc = replace(peaks_scenario, no_fly_zones=(NoFlyZone(20, 40, 150, 170, 300),))
     r = plan(sc, PlannerConfig("boa", Budget(4, 3)), seed=0)

@@ -59,6 +59,7 @@ def client(factory: Factory, tmp_path: Path) -> Iterator[TestClient]:
         sim.release.set()
 
 
+@pytest.mark.slow
 def test_a_run_goes_from_running_to_passed_with_its_reports(client: TestClient, factory: Factory) -> None:
     answer = client.post("/runs", json={"scenario_yaml": GOOD})
     assert answer.status_code == 202, answer.text
@@ -78,6 +79,7 @@ def test_a_run_goes_from_running_to_passed_with_its_reports(client: TestClient, 
     assert [r["id"] for r in client.get("/runs").json()] == [body["id"]]
 
 
+@pytest.mark.slow
 def test_a_failed_audit_is_a_failed_run(client: TestClient, factory: Factory) -> None:
     run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
     factory.made[0].passed = False
@@ -85,6 +87,7 @@ def test_a_failed_audit_is_a_failed_run(client: TestClient, factory: Factory) ->
     wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "failed", 10, "the run to fail")
 
 
+@pytest.mark.slow
 def test_one_run_at_a_time(client: TestClient) -> None:
     first = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
     busy = client.post("/runs", json={"builtin": "demo"})
@@ -136,6 +139,7 @@ def test_a_job_file_name_too_long_for_the_file_system_is_422_not_found(client: T
     assert "no job file" in error["message"] and len(error["message"]) < 300
 
 
+@pytest.mark.slow
 def test_job_files_come_from_the_configured_scenario_dir(factory: Factory, tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "job.yaml").write_text("model: {kind: linear}\nepochs: 2\n")
@@ -180,6 +184,7 @@ def test_unknown_runs_are_404(client: TestClient) -> None:
     assert client.get("/runs/" + "a" * 5000).status_code == 404
 
 
+@pytest.mark.slow
 def test_delete_cuts_the_load_short(client: TestClient, factory: Factory) -> None:
     run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
     assert client.delete(f"/runs/{run_id}").status_code == 202
@@ -187,6 +192,7 @@ def test_delete_cuts_the_load_short(client: TestClient, factory: Factory) -> Non
     wait_until(lambda: client.get(f"/runs/{run_id}").json()["status"] == "passed", 10, "the run to finish")
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_found_on_disk_by_a_new_process(client: TestClient, factory: Factory, tmp_path: Path) -> None:
     run_id = client.post("/runs", json={"scenario_yaml": GOOD}).json()["id"]
     factory.made[0].release.set()
@@ -198,6 +204,7 @@ def test_a_finished_run_is_found_on_disk_by_a_new_process(client: TestClient, fa
         assert fresh.get(f"/runs/{run_id}/report.html").status_code == 200
 
 
+@pytest.mark.slow
 def test_shutting_down_stops_a_run_without_waiting_for_it_to_settle(factory: Factory, tmp_path: Path) -> None:
     settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
     with TestClient(create_api(settings, RunManager(settings, factory)), headers=ADMIN) as c:
@@ -236,6 +243,7 @@ def test_health_stays_open(client: TestClient) -> None:
     assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("scenario", "named"), [(FAULTY, "garbage"), (MANAGED, "worker processes")])
 def test_faults_and_managed_workers_need_the_admin_scope(
     client: TestClient, factory: Factory, scenario: str, named: str
@@ -249,6 +257,7 @@ def test_faults_and_managed_workers_need_the_admin_scope(
     assert accepted.status_code == 202, accepted.text
 
 
+@pytest.mark.slow
 def test_a_run_without_faults_needs_only_the_run_scope(client: TestClient, factory: Factory) -> None:
     answer = client.post("/runs", json={"scenario_yaml": GOOD}, headers=RUNNER)
     assert answer.status_code == 202, answer.text

@@ -58,6 +58,7 @@ def test_simulator_run_exits_2_for_a_missing_file(nothing_up: None, capsys: pyte
     assert "no-such-scenario.yaml: cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_api_process_does_not_name_its_server_software(nothing_up: None, tmp_path: Path) -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SIMULATOR_")}, "SIMULATOR_PORT": str(port)}

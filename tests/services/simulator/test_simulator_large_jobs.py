@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from path_planner.worker import PlanJobRunner
 from quartet_contracts.schemas.planning import PlanningJobSpec
@@ -42,6 +43,7 @@ def test_the_large_training_job_has_a_result_over_the_brokers_limit() -> None:
     assert len(json.dumps(outcome.completed.model_dump(mode="json"))) > BROKER_LIMIT
 
 
+@pytest.mark.slow
 def test_the_large_planning_job_has_a_result_over_the_brokers_limit() -> None:
     """Running it costs about a minute of CPU, so it runs at a tenth of its iterations: everything but the four
     fitness curves stays the same size, and the curves, one point per iteration, grow tenfold."""

@@ -6,6 +6,7 @@ import base64
 import re
 from pathlib import Path
 
+import pytest
 from simulator.domain.report import RunReport
 from simulator.render import render_html, write_html
 
@@ -31,6 +32,7 @@ def test_a_failed_run_says_so_and_names_what_was_lost() -> None:
     assert "lost (first 1): j0" in text
 
 
+@pytest.mark.slow
 def test_the_html_page_embeds_four_plots_and_escapes_text(tmp_path: Path) -> None:
     page = render_html(report())
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)

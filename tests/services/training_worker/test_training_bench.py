@@ -11,6 +11,7 @@ import pytest
 BENCH = Path(__file__).parents[3] / "bench" / "bench_training.py"
 
 
+@pytest.mark.slow
 def test_quick_benchmark_reports_every_section(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = importlib.util.spec_from_file_location("bench_training_under_test", BENCH)
     assert spec is not None

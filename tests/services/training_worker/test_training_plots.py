@@ -45,6 +45,7 @@ def sweep_outcome() -> TrainingOutcome:
     return train_sweep(data, config, SweepConfig((0.0, 1e-4, 1e-2, 1.0)), 0.2)
 
 
+@pytest.mark.slow
 def test_polynomial_sweep_renders_all_four_plots(sweep_outcome: TrainingOutcome) -> None:
     plots = render_plots(sweep_outcome)
     assert set(plots) == {"loss", "weight_norm", "fit", "validation_curve"}
@@ -52,6 +53,7 @@ def test_polynomial_sweep_renders_all_four_plots(sweep_outcome: TrainingOutcome)
         _check_png(png)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
@@ -79,6 +81,7 @@ def test_a_2d_classifier_has_a_boundary_and_no_fit_plot_and_a_network_adds_per_l
         _check_png(png)
 
 
+@pytest.mark.slow
 def test_an_undecayed_fit_has_no_comparison_plot() -> None:
     config = TrainConfig(
         optimizer=OptimizerConfig("gd", lr=0.1),
@@ -90,6 +93,7 @@ def test_an_undecayed_fit_has_no_comparison_plot() -> None:
     assert set(plots) == {"loss", "weight_norm", "fit", "layer_norms", "weight_histograms"}
 
 
+@pytest.mark.slow
 def test_the_decision_boundary_shows_every_class_of_a_softmax_model() -> None:
     config = TrainConfig(model="softmax", optimizer=OptimizerConfig("gd", lr=0.5), epochs=30)
     outcome = train_once(blobs(n_samples=90, n_classes=3, seed=2), config, 0.2)

@@ -199,6 +199,7 @@ def test_the_runner_rejects_what_the_domain_refuses() -> None:
     assert missing.value.field == "data"
 
 
+@pytest.mark.slow
 def test_processes_that_train_use_one_math_thread() -> None:
     # In a child process: the limit is process-wide and meant to last, so it must not leak into the tests.
     code = (

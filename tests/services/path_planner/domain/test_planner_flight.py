@@ -128,6 +128,7 @@ def test_no_feasible_path_gives_best_effort_infeasible_result(name: str) -> None
     assert r.flight.points.shape[0] > 2
 
 
+@pytest.mark.slow
 def test_astar_avoids_threats_and_boxes(peaks_scenario: Scenario) -> None:
     g = astar_plan(peaks_scenario)
     assert g.found

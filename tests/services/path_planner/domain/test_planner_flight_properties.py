@@ -80,6 +80,7 @@ def _check_flown(waypoints: FloatArray) -> None:
             assert np.all(np.diff(t) > 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZER_NAMES)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

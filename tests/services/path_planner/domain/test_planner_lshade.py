@@ -197,6 +197,7 @@ def rastrigin(x: FloatArray) -> FloatArray:
     return res
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "population"), [("lshade", 540), ("jso", 466)])
 @pytest.mark.parametrize("function", [sphere, rosenbrock, rastrigin])
 def test_standard_functions_reach_the_published_zero(

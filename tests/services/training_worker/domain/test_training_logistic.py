@@ -30,6 +30,7 @@ def _config(model: str, lam: float, epochs: int, lr: float) -> TrainConfig:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lam", [0.01, 0.1])
 def test_logistic_l2_matches_sklearn(lam: float) -> None:
     raw = load_breast_cancer()
@@ -45,6 +46,7 @@ def test_logistic_l2_matches_sklearn(lam: float) -> None:
     assert ours == pytest.approx(theirs, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_logistic_at_wrong_c_scaling_is_far_from_ours() -> None:
     raw = load_breast_cancer()
     X, y = _standardized(raw.data), raw.target.astype(np.float64)
@@ -55,6 +57,7 @@ def test_logistic_at_wrong_c_scaling_is_far_from_ours() -> None:
     assert float(np.max(np.abs(model.W[:, 0] - wrong.coef_[0]))) > 1e-2
 
 
+@pytest.mark.slow
 def test_softmax_l2_matches_sklearn_multinomial() -> None:
     raw = load_iris()
     X, y = _standardized(raw.data), raw.target.astype(np.float64)

@@ -28,6 +28,7 @@ def _sweep(data: Dataset, model: ModelKind, warm: bool) -> tuple[TrainingOutcome
     return outcome, sum(1 for r in reports if r.phase == "sweep")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "data"),
     [
