@@ -33,6 +33,8 @@ class Effects:
     def __init__(self, emit: bool = True) -> None:
         self.deliveries: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
+        # The threads (one per runner) that handled items.
+        self.threads: set[int] = set()
         self.emit = emit
         self.on_item: Callable[[Item, Context], None] | None = None
         self._lock = threading.Lock()
@@ -41,6 +43,7 @@ class Effects:
         """The subscription's handler."""
         with self._lock:
             self.deliveries[ctx.envelope.id] += 1
+            self.threads.add(threading.get_ident())
         if self.on_item is not None:
             self.on_item(item, ctx)
         if self.emit:

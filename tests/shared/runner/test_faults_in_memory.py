@@ -241,3 +241,27 @@ def test_an_output_the_broker_refuses_dead_letters_only_its_own_input(mode: Mode
     assert header(dead, "ce_id") == ids[6]
     assert "MessageSizeTooLargeError" in (header(dead, H_ERROR_MESSAGE) or "") + (header(dead, H_ERROR_TYPE) or "")
     assert set(ids_on(broker, OUT)) == set(ids) - {ids[6]}
+
+
+@MODES
+def test_a_second_member_joining_mid_stream_takes_partitions_over_and_nothing_is_lost_or_doubled(mode: Mode) -> None:
+    broker, effects = InMemoryBroker(partitions=4), Effects()
+    ids = publish_items(broker, COUNT)
+    # Each instance has its own transactional id, as each replica of a service does.
+    first = runner(broker, effects, mode, fast_settings(instance_id="a", topic_partitions=4))
+    second = runner(broker, effects, mode, fast_settings(instance_id="b", topic_partitions=4))
+
+    def join() -> None:
+        """Start the second member and hold the first's batch until the second has its partitions."""
+        second.start()
+        assert broker.wait_until(second.ready, 10), "the second member never joined"
+
+    _arm_once(effects, 30, join)
+    try:
+        run_until(broker, first, lambda: _items_done(broker) and second.ready())
+    finally:
+        second.stop(10)
+    assert second.error is None
+    _once_each(broker, effects, ids, mode)
+    # Both members handled items: the partitions were shared out when the second joined.
+    assert len(effects.threads) == 2
