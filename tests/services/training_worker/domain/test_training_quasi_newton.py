@@ -42,6 +42,7 @@ def _config(model: ModelKind, lam: float, tol: float = 1e-10) -> TrainConfig:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lam", [1e-4, 0.01, 1.0])
 def test_logistic_matches_sklearn_at_c_of_one_over_n_lambda(lam: float) -> None:
     raw = load_breast_cancer()
@@ -120,6 +121,7 @@ def test_a_stop_request_cancels_between_iterations() -> None:
 LAMBDAS = tuple(float(v) for v in np.logspace(-4, 0, 9))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "data"),
     [
@@ -147,6 +149,7 @@ def test_the_path_warm_starts_each_fit_from_the_previous_solution(model: ModelKi
     assert warm_iterations < 0.8 * cold_iterations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("standardize", [False, True])
 def test_the_stacked_folds_reach_each_folds_own_solution(standardize: bool) -> None:
     # All folds of a λ are fitted as one problem; each fold's losses equal a separate fit on its own rows,
