@@ -306,13 +306,21 @@ class InMemoryBroker:
         it commits offsets through a transaction; the runner must refuse to send them itself.
         """
         with self.lock:
-            if self.faults.commit_failures:
-                self.faults.commit_failures -= 1
-                raise CommitFailedError("in-memory broker: the commit failed (armed fault)")
+            failure = self.take_commit_failure()
+            if failure is not None:
+                raise failure
             if metadata.generation_id >= 0 and not self.group(group).current(
                 metadata.member_id, metadata.generation_id
             ):
                 raise CommitFailedError("in-memory broker: the group has rebalanced since this member joined")
+
+    def take_commit_failure(self) -> CommitFailedError | None:
+        """The armed commit failure, used up; None when the commit may go through."""
+        with self.lock:
+            if not self.faults.commit_failures:
+                return None
+            self.faults.commit_failures -= 1
+            return CommitFailedError("in-memory broker: the commit failed (armed fault)")
 
     def take_send_failure(self, topic: str) -> BaseException | None:
         """The armed failure for a send to `topic`, used up (raised here if armed `at_send`); None when the send
@@ -475,12 +483,10 @@ class InMemoryProducer:
         txn = self._open_txn()
         if txn.error is not None:
             raise KafkaError(f"in-memory broker: the transaction must be aborted: {txn.error!r}")
-        if self.broker.faults.commit_failures:
-            try:
-                self.broker.check_commit("", ConsumerGroupMetadata("", -1, ""))
-            except KafkaError as exc:
-                txn.error = exc
-                raise
+        failure = self.broker.take_commit_failure()
+        if failure is not None:
+            txn.error = failure
+            raise failure
         self.broker.end(txn, "committed")
         self._txn = None
 

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from kafka import TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaTimeoutError, ProducerFencedError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProducerFencedError,
+    TopicAlreadyExistsError,
+)
 from kafka.structs import OffsetAndMetadata
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.topics import TopicSpec
@@ -217,3 +223,17 @@ def test_held_transactions_block_init_until_released_or_time_out_as_kafka_python
     assert broker.faults.inits_waiting == 0
     broker.hold_transactions(False)
     broker.producer(SETTINGS, transactional_id="tx", max_block_ms=50).init_transactions()
+
+
+def test_an_armed_commit_failure_fails_a_transaction_which_can_then_only_be_aborted() -> None:
+    broker = InMemoryBroker()
+    producer = _txn_producer(broker)
+    producer.begin_transaction()
+    producer.send("t", b"never seen")
+    broker.fail_commits()
+    with pytest.raises(CommitFailedError):
+        producer.commit_transaction()
+    with pytest.raises(KafkaError):
+        producer.commit_transaction()
+    producer.abort_transaction()
+    assert broker.records("t") == []
