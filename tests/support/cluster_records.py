@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -74,21 +75,31 @@ class Reader:
         return all(consumer.position(tp) >= end[tp] for tp in partitions)
 
 
-def assert_each_once_in_key_order(sent: list[Envelope], seen: list[Envelope]) -> None:
-    """Every sent id seen exactly once, nothing else seen, and within each key the counts in the order sent."""
-    counts = Counter(e.id for e in seen)
-    sent_ids = {e.id for e in sent}
-    lost = sent_ids - set(counts)
+def assert_each_once(expected: Iterable[str], seen: Iterable[str | None], what: str) -> None:
+    """Each expected id seen exactly once and nothing else seen: none lost, doubled or unexpected."""
+    counts = Counter(seen)
+    wanted = set(expected)
+    lost = wanted - set(counts)
     doubled = [i for i, c in counts.items() if c > 1]
-    unexpected = set(counts) - sent_ids
-    assert not lost, f"{len(lost)} lost, e.g. {sorted(lost)[:3]}"
-    assert not doubled, f"{len(doubled)} doubled, e.g. {doubled[:3]}"
-    assert not unexpected, f"{len(unexpected)} unexpected"
+    unexpected = set(counts) - wanted
+    assert not lost, f"{len(lost)} {what} lost, e.g. {sorted(lost)[:3]}"
+    assert not doubled, f"{len(doubled)} {what} seen twice (a double, or an aborted read), e.g. {doubled[:3]}"
+    assert not unexpected, f"{len(unexpected)} unexpected {what}, e.g. {sorted(map(str, unexpected))[:3]}"
+
+
+def assert_counts_in_key_order(seen: list[Envelope]) -> None:
+    """Within each key the records' counts (`data["n"]`) come in ascending order."""
     per_key: dict[str | None, list[int]] = defaultdict(list)
     for e in seen:
         per_key[e.key].append(int(e.data["n"]))
-    for key, ns in per_key.items():
-        assert ns == sorted(ns), f"key {key} out of order: {ns[:20]}"
+    disordered = {key: ns[:20] for key, ns in per_key.items() if ns != sorted(ns)}
+    assert not disordered, f"keys out of order: {list(disordered.items())[:2]}"
+
+
+def assert_each_once_in_key_order(sent: list[Envelope], seen: list[Envelope]) -> None:
+    """Every sent id seen exactly once, nothing else seen, and within each key the counts in the order sent."""
+    assert_each_once((e.id for e in sent), (e.id for e in seen), "records")
+    assert_counts_in_key_order(seen)
 
 
 def confirmed(settings: KernelSettings, topic: str, envelope: Envelope, timeout_s: float) -> bool:
@@ -120,3 +131,9 @@ def write_again_then_count(
     counts = Counter(e.id for e in Reader(settings, topic).read_to_end())
     assert all(counts[e.id] == 1 for e in [*acknowledged, after]), "an acknowledged write was lost or doubled"
     assert all(counts[e.id] <= 1 for e in [*unacknowledged, *attempts]), "an unacknowledged write was doubled"
+
+
+def assert_one_output_per_input(ids: list[str], outputs: list[Envelope]) -> None:
+    """Each input's output (its subject is the input's id) seen once, nothing else, each key's counts in order."""
+    assert_each_once(ids, (e.subject for e in outputs), "outputs")
+    assert_counts_in_key_order(outputs)

@@ -37,6 +37,7 @@ class Workers:
             "QUARTET_INSTANCE_ID": instance,
             "QUARTET_SERVICE_NAME": "effect-worker",
             "QUARTET_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
+            "QUARTET_TOPIC_REPLICATION_FACTOR": str(self.settings.topic_replication_factor),
             "QUARTET_TRANSACTION_TIMEOUT_MS": str(self.settings.transaction_timeout_ms),
             "QUARTET_RETRY_BACKOFF_BASE_S": str(self.settings.retry_backoff_base_s),
         }

@@ -1,0 +1,148 @@
+"""The kernel's transactional consume->compute->produce on the 3-node cluster (RF 3, min ISR 2), with a fault
+injected mid-stream: a leader SIGKILLed, a clean rolling restart, the leader cut off behind its proxy (from the
+clients and from its followers' fetches; the controllers' own connections do not cross the proxies), the leader
+slowed. A read_committed reader then finds one output per input: none lost, none doubled (an
+aborted transaction's records read as committed would show as doubles), none unexpected, per key in order.
+Faults are shortened for `make test`: 15 s where the issue says 60 s. A follower SIGKILLed for a while is not
+here yet: the transactional producer then holds its batches for the delivery timeout (120 s), so writes do not
+go on with two nodes as they should."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from quartet_contracts.envelope import Envelope
+
+from tests.support.cluster import ClusterServers
+from tests.support.cluster_records import Reader, assert_one_output_per_input
+from tests.support.effects import publish_items, wait_until
+from tests.support.processes import Workers
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+KEYS = 12
+# Inputs arrive in small batches all along, so every fault strikes a copy under way.
+BATCH, BATCH_EVERY_S = 20, 0.5
+# The issue's 60 s, shortened.
+FAULT_S = 15.0
+
+
+@dataclass
+class Pipeline:
+    """A transactional effect worker copying `source` to `out` on the cluster, fed by a steady publisher."""
+
+    cluster: ClusterServers
+    source: str
+    out: str
+    ids: list[str] = field(default_factory=list)
+    feeding: threading.Event = field(default_factory=threading.Event)
+    feeder: threading.Thread | None = None
+
+    def start_feeding(self) -> None:
+        """Publish inputs in a thread from now on."""
+        self.feeding.set()
+        self.feeder = threading.Thread(target=self.feed, daemon=True)
+        self.feeder.start()
+
+    def stop_feeding(self) -> None:
+        """Stop publishing and wait until the last batch is confirmed (and counted)."""
+        self.feeding.clear()
+        if self.feeder is not None:
+            self.feeder.join(120)
+
+    def feed(self) -> None:
+        """Publish a batch of inputs every half second while `feeding` is set (bounded to 1,000 batches)."""
+        settings = self.cluster.settings()
+        for n in range(1000):
+            if not self.feeding.is_set():
+                return
+            self.ids.extend(publish_items(settings, self.source, BATCH, start=n * BATCH, keys=KEYS))
+            time.sleep(BATCH_EVERY_S)
+
+    def outputs(self) -> list[Envelope]:
+        """What a read_committed reader finds on the output topic now."""
+        return Reader(self.cluster.settings(), self.out).read_to_end()
+
+    def wait_outputs(self, at_least: int, timeout_s: float, what: str) -> None:
+        """Wait until the output topic holds `at_least` committed records."""
+        wait_until(lambda: len(self.outputs()) >= at_least, timeout_s, what, interval_s=2)
+
+
+@pytest.fixture
+def pipeline(cluster: ClusterServers, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
+    settings = cluster.settings()
+    source, out = cluster.new_topic(f"in.{unique}"), cluster.new_topic(f"out.{unique}")
+    workers = Workers(settings, tmp_path)
+    workers.start(
+        *("--topic", source, "--group", f"tx.{unique}", "--run", unique, "--mode", "transactional"),
+        *("--out-topic", out, "--max-poll-records", "20"),
+        instance="w1",
+    )
+    pipeline = Pipeline(cluster, source, out)
+    pipeline.start_feeding()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop_feeding()
+        workers.terminate_all()
+
+
+def _kill_leader(p: Pipeline) -> None:
+    p.cluster.kill(p.cluster.leader(p.out, 0))
+
+
+def _rolling_restart(p: Pipeline) -> None:
+    for node in (1, 2, 3):
+        p.cluster.stop(node)
+        p.cluster.restart(node)
+        p.cluster.wait_isr_full([p.source, p.out])
+
+
+def _partitioned(p: Pipeline) -> None:
+    proxy = p.cluster.proxy(p.cluster.leader(p.out, 0))
+    p.cluster.proxies.add_toxic(proxy, "cut", "timeout", {"timeout": 0})
+    _hold()
+    p.cluster.proxies.remove_toxic(proxy, "cut")
+
+
+def _slow(p: Pipeline) -> None:
+    proxy = p.cluster.proxy(p.cluster.leader(p.out, 0))
+    p.cluster.proxies.add_toxic(proxy, "latency", "latency", {"latency": 200, "jitter": 0})
+    p.cluster.proxies.add_toxic(proxy, "bandwidth", "bandwidth", {"rate": 64})
+    _hold()
+    p.cluster.proxies.remove_toxic(proxy, "latency")
+    p.cluster.proxies.remove_toxic(proxy, "bandwidth")
+
+
+def _hold() -> None:
+    time.sleep(FAULT_S)
+
+
+FAULTS: dict[str, Callable[[Pipeline], None]] = {
+    "leader_sigkill": _kill_leader,
+    "rolling_restart": _rolling_restart,
+    "leader_partitioned": _partitioned,
+    "leader_slow": _slow,
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_transactional_copy_through_a_fault_has_one_output_per_input_in_key_order(
+    pipeline: Pipeline, fault: str
+) -> None:
+    """The fault strikes once 100 inputs are copied, with inputs still arriving; they go on arriving for a few
+    seconds after it ends, then the copy finishes by itself."""
+    pipeline.wait_outputs(100, 180, "100 outputs before the fault")
+    started = time.monotonic()
+    FAULTS[fault](pipeline)
+    time.sleep(3)
+    pipeline.stop_feeding()
+    # Every input published has been confirmed: the copy must catch up with all of them.
+    pipeline.wait_outputs(len(pipeline.ids), 300, "an output for every input")
+    print(f"{fault}: {len(pipeline.ids)} inputs, caught up {time.monotonic() - started:.0f} s after the fault")
+    assert_one_output_per_input(pipeline.ids, pipeline.outputs())
