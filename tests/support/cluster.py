@@ -13,7 +13,7 @@ from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
 from quartet_tools.infra import KafkaCluster, live_brokers, wait_for
-from quartet_tools.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from quartet_tools.toxiproxy import Stream, ToxiproxyClient, ToxiproxyServer
 
 NODES = 3
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
@@ -27,7 +27,8 @@ def _admin(bootstrap: str) -> KafkaAdminClient:
 @dataclass
 class ClusterServers:
     """Three combined KRaft nodes on free ports under a private directory, each behind its own Toxiproxy proxy
-    (`proxy(node_id)`, which the node advertises), and what fault tests do to them."""
+    (`proxy(node_id)`, which the node advertises), and what fault tests do to them. Each node has a second client
+    listener behind a proxy of its own (`side_proxy`): a client on `side_bootstrap` can be cut off alone."""
 
     kafka: KafkaCluster
     toxiproxy: ToxiproxyServer
@@ -41,7 +42,11 @@ class ClusterServers:
         proxies = toxiproxy.client()
         ports = [free_port() for _ in range(NODES)]
         advertised = [proxies.create_proxy(f"kafka-{i}", f"127.0.0.1:{port}") for i, port in enumerate(ports, 1)]
-        kafka = KafkaCluster.at(workdir / "kafka", ports, advertised_ports=advertised)
+        side_ports = [free_port() for _ in range(NODES)]
+        sides = [
+            (port, proxies.create_proxy(cls.side_proxy(i), f"127.0.0.1:{port}")) for i, port in enumerate(side_ports, 1)
+        ]
+        kafka = KafkaCluster.at(workdir / "kafka", ports, advertised_ports=advertised, sides=sides)
         try:
             kafka.start(timeout_s=NODE_START_S)
         except BaseException:
@@ -54,6 +59,26 @@ class ClusterServers:
     def bootstrap(self) -> str:
         """Every node, as a comma list."""
         return self.kafka.bootstrap
+
+    @property
+    def side_bootstrap(self) -> str:
+        """Every node's second listener through its side proxy: a client bootstrapped here stays on them."""
+        return ",".join(f"127.0.0.1:{node.side[1]}" for node in self.kafka.nodes if node.side)
+
+    @staticmethod
+    def side_proxy(node_id: int) -> str:
+        """The name of the proxy in front of a node's second client listener."""
+        return f"side-kafka-{node_id}"
+
+    def cut_side(self) -> None:
+        """Black-hole every side proxy: whoever bootstrapped on `side_bootstrap` is partitioned from the cluster
+        (its requests are held, nothing answers, no connection closes); `heal` or `proxies.reset` ends it."""
+        for node in self.kafka.nodes:
+            streams: tuple[Stream, ...] = ("upstream", "downstream")
+            for stream in streams:
+                self.proxies.add_toxic(
+                    self.side_proxy(node.node_id), f"cut-{stream}", "timeout", {"timeout": 0}, stream
+                )
 
     @staticmethod
     def proxy(node_id: int) -> str:

@@ -25,6 +25,14 @@ def test_a_cluster_node_votes_in_a_static_quorum_with_rf3_min_isr2_and_no_unclea
     assert props["unclean.leader.election.enable"] == "false"
 
 
+def test_a_side_listener_is_listened_on_and_advertised_at_its_own_proxy() -> None:
+    props = broker_settings("127.0.0.1", 9101, 7002, advertised_port=19101, side=(9201, 19201))
+    assert props["listeners"].endswith(",SIDE://127.0.0.1:9201")
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19101,SIDE://127.0.0.1:19201"
+    assert "SIDE:PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+
+
 def test_a_lone_broker_bootstraps_its_own_quorum_and_replicates_nothing() -> None:
     props = broker_settings("127.0.0.1", 9092, 9093)
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:9093"

@@ -318,6 +318,7 @@ def broker_settings(
     voters: str = "",
     replicas: int = 1,
     advertised_port: int = 0,
+    side: tuple[int, int] | None = None,
 ) -> dict[str, str]:
     """A KRaft node (combined broker and controller) the project starts for itself, as properties.
 
@@ -326,7 +327,9 @@ def broker_settings(
     from both sides; a fault proxy in front of the node is advertised instead); its controller listens on the
     loopback only. Alone it bootstraps its quorum by itself; in a cluster `voters` lists every controller
     (`id@host:port,...`) and `replicas` is the replication factor of internal and new topics, with a min ISR of
-    2 and no unclean elections. Where its log directory is, is the caller's (`log.dirs`).
+    2 and no unclean elections. Where its log directory is, is the caller's (`log.dirs`). `side`, a (port,
+    advertised port) pair, adds a second client listener, SIDE: a client that bootstraps through it is told the
+    SIDE addresses of every node, so a fault proxy there cuts that client off alone.
     """
     quorum = (
         {"controller.quorum.voters": voters}
@@ -334,14 +337,17 @@ def broker_settings(
         else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}"}
     )
     min_isr = str(min(2, replicas))
+    listen = f",SIDE://127.0.0.1:{side[0]}" if side else ""
+    advertise = f",SIDE://127.0.0.1:{side[1]}" if side else ""
     return {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         **quorum,
-        "listeners": f"PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port or port}",
+        "listeners": f"PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}{listen}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port or port}{advertise}",
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        + (",SIDE:PLAINTEXT" if side else ""),
         "inter.broker.listener.name": "PLAINTEXT",
         "num.partitions": "6",
         "default.replication.factor": str(replicas),
@@ -370,6 +376,8 @@ class NativeKafka(Server):
     cluster_id: str = ""
     # The address clients are told, when a fault proxy sits in front of the node (0: its own port).
     advertised_port: int = 0
+    # A second client listener and the proxy address it advertises (see broker_settings), or none.
+    side: tuple[int, int] | None = None
     heap: str = "512m"
 
     @property
@@ -392,6 +400,7 @@ class NativeKafka(Server):
                 voters=self.voters,
                 replicas=self.replicas,
                 advertised_port=self.advertised_port,
+                side=self.side,
             ),
             "log.dirs": str(self.workdir / "data"),
         }
@@ -521,12 +530,18 @@ class KafkaCluster:
 
     @classmethod
     def at(
-        cls, workdir: Path, ports: list[int], heap: str = CLUSTER_NODE_HEAP, advertised_ports: list[int] | None = None
+        cls,
+        workdir: Path,
+        ports: list[int],
+        heap: str = CLUSTER_NODE_HEAP,
+        advertised_ports: list[int] | None = None,
+        sides: list[tuple[int, int]] | None = None,
     ) -> KafkaCluster:
         """Nodes 1..len(ports) under `workdir`, keeping the controller ports and cluster id of an earlier start.
 
         `advertised_ports`, if given, are what each node tells clients (and the other nodes) to connect to: a
         fault proxy's in front of it (toxiproxy#171), so that every connection after the bootstrap goes through it.
+        `sides`, if given, add each node's second client listener (see broker_settings).
         """
         cluster_file = workdir / "cluster-id"
         cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else new_cluster_id()
@@ -546,6 +561,7 @@ class KafkaCluster:
                 replicas=min(3, len(ports)),
                 cluster_id=cluster_id,
                 advertised_port=advertised[i - 1],
+                side=sides[i - 1] if sides else None,
                 heap=heap,
             )
             for i, (port, controller) in enumerate(zip(ports, controllers, strict=True), start=1)
