@@ -9,11 +9,13 @@ the SPSO benchmark terrain is `uav-spso/terrain.npz`). Rows are y and columns x 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import tifffile
+from matplotlib import cbook
 from PIL import Image, UnidentifiedImageError
 from quartet_contracts.schemas.planning import FileTerrain, PngTerrain
 from quartet_contracts.validation import shown
@@ -105,3 +107,27 @@ class TerrainFileLoader:
         else:
             heights = load_heightmap(path, source.array) * source.height_scale
         return Terrain(heights, source.cell_size)
+
+
+EARTH_METRES_PER_DEGREE = 111_320.0
+
+
+def jacksboro_terrain() -> Terrain:
+    """matplotlib's sample USGS elevation model of the Jacksboro fault, at its real cell size, north up.
+
+    Its cells are 3 arc-seconds: about 92.8 m north-south and 74.4 m east-west at 36.6° N. Columns are
+    resampled (linearly) to the north-south cell so that cells are square, as Terrain requires.
+    """
+    with np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False)) as dem:
+        elevation = np.asarray(dem["elevation"], dtype=np.float64)
+        dx, dy = float(dem["dx"]), float(dem["dy"])
+        latitude = 0.5 * (float(dem["ymin"]) + float(dem["ymax"]))
+    cell_y = dy * EARTH_METRES_PER_DEGREE
+    cell_x = dx * EARTH_METRES_PER_DEGREE * math.cos(math.radians(latitude))
+    # The file's first row is the northern edge; our rows run with y, northwards.
+    north_up = elevation[::-1]
+    columns = north_up.shape[1]
+    width = columns * cell_x
+    xs = np.arange(int(width // cell_y)) * cell_y / cell_x
+    resampled = np.vstack([np.interp(xs, np.arange(columns), row) for row in north_up])
+    return Terrain(resampled, cell_y)

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from matplotlib import cbook
 from path_planner.domain.errors import TerrainError
-from path_planner.terrain_io import TerrainFileLoader, default_terrain_dir
+from path_planner.domain.generator import GeneratorSettings, generate, has_corridor
+from path_planner.terrain_io import TerrainFileLoader, default_terrain_dir, jacksboro_terrain
 from PIL import Image
 from quartet_contracts.schemas.planning import FileTerrain, PngTerrain
 
@@ -84,3 +86,18 @@ def test_default_directory_holds_the_spso_terrain(benchmark_dir: Path, monkeypat
     t = TerrainFileLoader()(FileTerrain(path="uav-spso/terrain.npz"))
     assert t.height.shape == (879, 1045)
     assert 48 < t.height.min() < 49.5 and 295 < t.height.max() < 297
+
+
+def test_jacksboro_dem_at_its_real_cell_size_north_up() -> None:
+    """matplotlib's USGS sample: 3 arc-second cells, 92.8 m north-south, resampled east-west to square cells."""
+    terrain = jacksboro_terrain()
+    with np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False)) as dem:
+        elevation = np.asarray(dem["elevation"], dtype=np.float64)
+    assert terrain.cell_size == pytest.approx(92.77, abs=0.01)
+    # 403 columns of 74.4 m (3 arc-seconds at 36.6 degrees north) make some 30 km: 323 square cells
+    assert terrain.height.shape == (344, 323)
+    np.testing.assert_array_equal(terrain.height[:, 0], elevation[::-1, 0])
+    assert terrain.height.min() >= elevation.min() and terrain.height.max() <= elevation.max()
+    scenario = generate(0, "jacksboro", GeneratorSettings(z_min=100, z_max=300), terrain=terrain)
+    assert has_corridor(scenario)
+    assert scenario.bounds.x_max == pytest.approx(323 * terrain.cell_size)
