@@ -103,6 +103,16 @@ class FakeUsers(Users):
         """The account, if any."""
         return self.rows.get(user_id)
 
+    def by_email(self, email: str) -> User | None:
+        """The account with this address, if any."""
+        return next((u for u in self.rows.values() if u.email == email), None)
+
+    def add(self, user: User) -> None:
+        """Keep it, unless the address is taken (as the unique index would refuse)."""
+        if self.by_email(user.email) is not None:
+            raise AssertionError("users.email is unique: the handler should have refused this")
+        self.rows[user.id] = user
+
 
 class FakeHouses(Houses):
     """Houses in a dict."""

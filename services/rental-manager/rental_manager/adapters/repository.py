@@ -97,6 +97,14 @@ class SqlUsers(InSession, Users):
         """The account with this id, if any."""
         return self.session.get(User, user_id)
 
+    def by_email(self, email: str) -> User | None:
+        """The account with this e-mail address, if any."""
+        return self.session.scalars(select(User).where(User.email == email)).first()
+
+    def add(self, user: User) -> None:
+        """Add and flush."""
+        self._write(user)
+
 
 class SqlHouses(InSession, Houses):
     """Houses in the transaction's session."""

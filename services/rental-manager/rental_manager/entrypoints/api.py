@@ -76,6 +76,7 @@ from rental_manager.service.read_models import (
     PaymentRecord,
     PhotoRecord,
     ReviewRecord,
+    UserRecord,
     ViewingRecord,
 )
 from rental_manager.service.schemas import (
@@ -95,7 +96,6 @@ from rental_manager.service.schemas import (
     Stats,
     Token,
     UserCreate,
-    UserPublic,
     ViewingCreate,
     ViewingTransition,
 )
@@ -177,7 +177,7 @@ auth = APIRouter(tags=["auth"])
 
 
 @auth.post("/auth/register", status_code=201)
-def register(svc: Svc, body: UserCreate) -> UserPublic:
+def register(svc: Svc, body: UserCreate) -> UserRecord:
     """Sign up as a tenant or a landlord."""
     return svc.run(users.register, svc.credentials, body)
 
@@ -196,7 +196,7 @@ def logout(svc: Svc, actor: User) -> Response:
 
 
 @auth.get("/users/me")
-def me(svc: Svc, actor: User) -> UserPublic:
+def me(svc: Svc, actor: User) -> UserRecord:
     """The caller's own account."""
     return svc.run(users.me, actor)
 
@@ -204,13 +204,13 @@ def me(svc: Svc, actor: User) -> UserPublic:
 @auth.get("/users")
 def list_users(
     svc: Svc, actor: User, role: Role | None = None, page: PageNo = 1, page_size: PageSize = 50
-) -> Page[UserPublic]:
+) -> Page[UserRecord]:
     """Every account (admins)."""
     return svc.run(users.list_users, actor, role, page, page_size)
 
 
 @auth.post("/users", status_code=201)
-def create_user(svc: Svc, actor: User, body: AdminUserCreate) -> UserPublic:
+def create_user(svc: Svc, actor: User, body: AdminUserCreate) -> UserRecord:
     """Create any account, admins included (admins)."""
     return svc.run(users.register, svc.credentials, body, actor)
 

@@ -10,7 +10,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rental_manager.domain.model import HouseStatus, ViewingStatus
-from rental_manager.service.fields import MAX_CENTS, Cents, Day, Facility, Moment, Name, Place, Priority, Text
+from rental_manager.service.fields import (
+    MAX_CENTS,
+    Cents,
+    Day,
+    Email,
+    Facility,
+    Moment,
+    Name,
+    Password,
+    Place,
+    Priority,
+    Text,
+)
 
 
 class Command(BaseModel):
@@ -260,3 +272,18 @@ class RemovePhoto(Command):
 
     house_id: uuid.UUID
     photo_id: uuid.UUID
+
+
+class RegisterUser(Command):
+    """Sign up as a tenant or a landlord."""
+
+    email: Email
+    password: Password
+    full_name: Name
+    role: Literal["tenant", "landlord"] = "tenant"
+
+
+class CreateUser(RegisterUser):
+    """Create an account of any kind, admins included (admins only)."""
+
+    role: Literal["tenant", "landlord", "admin"] = "tenant"  # type: ignore[assignment]

@@ -14,6 +14,7 @@ from rental_manager.domain.model import (
     HouseStatus,
     LeaseStatus,
     MaintenanceStatus,
+    Role,
     ViewingStatus,
 )
 
@@ -206,4 +207,15 @@ class ReviewRecord(Record):
     tenant_id: uuid.UUID
     rating: int
     comment: str
+    created_at: datetime
+
+
+class UserRecord(Record):
+    """A user as others may see them."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    active: bool
     created_at: datetime

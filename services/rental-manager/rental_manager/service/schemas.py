@@ -9,32 +9,27 @@ can reach the database as a value it would reject: bad input is a 422 naming the
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from rental_manager.domain.model import (
-    Role,
-)
 from rental_manager.service.commands import (
     AnnouncementTerms,
     ApplicationTerms,
+    CreateUser,
     HouseChanges,
     ListHouse,
     MaintenanceTerms,
     PaymentTerms,
     PhotoTerms,
+    RegisterUser,
     ReviewTerms,
     ViewingTerms,
 )
 from rental_manager.service.fields import (
     Cents,
     Day,
-    Email,
-    Name,
-    Password,
     Place,
 )
 
@@ -57,30 +52,12 @@ class Page(BaseModel, Generic[T]):
 # ---- users -------------------------------------------------------------------------------------------
 
 
-class UserCreate(BaseModel):
+class UserCreate(RegisterUser):
     """Sign up as a tenant or a landlord (admins create admins)."""
 
-    email: Email
-    password: Password
-    full_name: Name
-    role: Literal["tenant", "landlord"] = "tenant"
 
-
-class AdminUserCreate(UserCreate):
+class AdminUserCreate(CreateUser):
     """An admin creating any kind of user."""
-
-    role: Literal["tenant", "landlord", "admin"] = "tenant"  # type: ignore[assignment]
-
-
-class UserPublic(_Out):
-    """A user as others may see them."""
-
-    id: uuid.UUID
-    email: str
-    full_name: str
-    role: Role
-    active: bool
-    created_at: datetime
 
 
 class Token(BaseModel):

@@ -105,6 +105,14 @@ class Users(ABC):
     def get(self, user_id: uuid.UUID) -> User | None:
         """The account with this id, if any."""
 
+    @abstractmethod
+    def by_email(self, email: str) -> User | None:
+        """The account with this (normalised) e-mail address, if any."""
+
+    @abstractmethod
+    def add(self, user: User) -> None:
+        """Add an account (flushed, so a duplicate address fails here)."""
+
 
 class Houses(ABC):
     """The repository of houses (who may see one is the service's rule, `access.house_visible`)."""

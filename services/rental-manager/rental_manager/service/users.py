@@ -15,8 +15,10 @@ from sqlalchemy import func, select, update
 from rental_manager.adapters.orm import User
 from rental_manager.domain.model import Role
 from rental_manager.service.access import require
+from rental_manager.service.commands import CreateUser, RegisterUser
 from rental_manager.service.errors import Conflict, Unauthorized
-from rental_manager.service.schemas import AdminUserCreate, Page, UserCreate, UserPublic
+from rental_manager.service.read_models import UserRecord
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
 
 ISSUER = "quartet-rental-manager"
@@ -73,12 +75,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(uow: UnitOfWork, creds: Credentials, data: UserCreate, actor: Actor | None = None) -> UserPublic:
-    """Create an account; only admins create admins (or create accounts through AdminUserCreate)."""
-    if isinstance(data, AdminUserCreate):
+def register(uow: UnitOfWork, creds: Credentials, data: RegisterUser, actor: Actor | None = None) -> UserRecord:
+    """Create an account; only admins create admins (or create accounts through CreateUser)."""
+    if isinstance(data, CreateUser):
         require(actor, Role.ADMIN)
     email = normalise_email(data.email)
-    if uow.session.scalars(select(User.id).where(User.email == email)).first() is not None:
+    if uow.users.by_email(email) is not None:
         raise Conflict("an account with this e-mail address exists")
     user = User(
         id=uuid.uuid4(),
@@ -89,10 +91,9 @@ def register(uow: UnitOfWork, creds: Credentials, data: UserCreate, actor: Actor
         active=True,
         created_at=uow.now,
     )
-    uow.session.add(user)
-    uow.session.flush()
+    uow.users.add(user)
     uow.emit(UserRegistered(user_id=user.id, role=user.role.value), key=user.id)
-    return UserPublic.model_validate(user)
+    return UserRecord.model_validate(user)
 
 
 def authenticate(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> User:
@@ -135,15 +136,15 @@ def sign_out(uow: UnitOfWork, actor: Actor | None) -> None:
     uow.session.execute(update(User).where(User.id == who.id).values(token_version=User.token_version + 1))
 
 
-def me(uow: UnitOfWork, actor: Actor | None) -> UserPublic:
+def me(uow: UnitOfWork, actor: Actor | None) -> UserRecord:
     """The caller's own account."""
     who = require(actor)
-    return UserPublic.model_validate(uow.session.get(User, who.id))
+    return UserRecord.model_validate(uow.session.get(User, who.id))
 
 
 def list_users(
     uow: UnitOfWork, actor: Actor | None, role: Role | None = None, page: int = 1, page_size: int = 50
-) -> Page[UserPublic]:
+) -> Page[UserRecord]:
     """Every account (admins only)."""
     require(actor, Role.ADMIN)
     stmt = select(User)
@@ -151,13 +152,13 @@ def list_users(
         stmt = stmt.where(User.role == role)
     total = uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = uow.session.scalars(stmt.order_by(User.created_at, User.id).offset((page - 1) * page_size).limit(page_size))
-    return Page(items=[UserPublic.model_validate(u) for u in rows], total=total, page=page, page_size=page_size)
+    return Page(items=[UserRecord.model_validate(u) for u in rows], total=total, page=page, page_size=page_size)
 
 
 def ensure_admin(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> bool:
     """Create the configured admin if no account has the address; True if one was created."""
     if uow.session.scalars(select(User.id).where(User.email == normalise_email(email))).first() is not None:
         return False
-    data = AdminUserCreate(email=email, password=password, full_name="Administrator", role="admin")
+    data = CreateUser(email=email, password=password, full_name="Administrator", role="admin")
     register(uow, creds, data, SYSTEM)
     return True

@@ -41,7 +41,8 @@ from rental_manager.entrypoints.web.session import (
 from rental_manager.service import users
 from rental_manager.service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from rental_manager.service.facade import RentalService
-from rental_manager.service.schemas import Page, UserPublic
+from rental_manager.service.read_models import UserRecord
+from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor
 
 HERE = Path(__file__).resolve().parent
@@ -178,7 +179,7 @@ def render(request: Request, name: str, context: Mapping[str, Any] | None = None
     """A page from `templates/<name>`, with the layout's context: user, navigation, flashes, CSRF token."""
     svc = get_service(request)
     actor: Actor | None = getattr(request.state, "actor", None)
-    me: UserPublic | None = getattr(request.state, "me", None)
+    me: UserRecord | None = getattr(request.state, "me", None)
     section = request.url.path.removeprefix(PREFIX + "/").split("/", 1)[0]
     full = {
         "actor": actor,

@@ -73,6 +73,7 @@ from rental_manager.service.commands import (
     MoveMaintenance,
     PayBill,
     PublishAnnouncement,
+    RegisterUser,
     RejectApplication,
     RemovePhoto,
     RenewLease,
@@ -89,7 +90,6 @@ from rental_manager.service.errors import Conflict, Forbidden, TooManyAttempts, 
 from rental_manager.service.schemas import (
     HouseQuery,
     Page,
-    UserCreate,
 )
 from rental_manager.service.unit import Actor
 
@@ -181,7 +181,7 @@ def register(request: Request, svc: Svc, form: Form) -> Response:
     try:
         if form.get("password") != form.get("password_again"):
             raise FormInvalid({"password_again": "the two passwords differ"})
-        user = svc.run(users.register, svc.credentials, parse(UserCreate, data))
+        user = svc.run(users.register, svc.credentials, parse(RegisterUser, data))
     except FormInvalid as exc:
         values = {k: v for k, v in data.items() if k != "password"}
         return render(request, "register.html", {"values": values, "errors": exc.errors}, 422)
