@@ -101,6 +101,7 @@ def test_the_result_is_the_summary_with_its_stored_parts_and_a_lost_part_is_a_pr
                 "encoding": "spherical",
                 "best_cost": 2.0,
                 "feasible": True,
+                "min_clearance": 3.0,
                 "evaluations": 30,
                 "runtime_s": 0.1,
                 "fitness_curve": [4.0, 2.0],
