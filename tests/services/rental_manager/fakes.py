@@ -348,7 +348,8 @@ class FakeTransactions:
 
 
 class LetHouse:
-    """A landlord's listed house, a tenant living in it under an active lease, and a deposit bill owed."""
+    """A landlord's listed house, a tenant living in it under an active lease, and a deposit bill owed; the two of
+    them as actors, and the service's `run` (`svc`) on the fake store."""
 
     def __init__(self) -> None:
         self.store = FakeStore()
@@ -393,6 +394,9 @@ class LetHouse:
             status=BillStatus.ISSUED,
         )
         self.store.bills.bills[self.bill.id] = self.bill
+        self.svc = FakeTransactions(self.store)
+        self.as_tenant = Actor(self.tenant.id, Role.TENANT)
+        self.as_landlord = Actor(self.landlord.id, Role.LANDLORD)
 
     def events(self) -> list[tuple[str, str]]:
         """The outbox as (event type, key), in the order written."""

@@ -15,25 +15,15 @@ from rental_manager.service.errors import Conflict, Forbidden, NotFound
 from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, ReviewRecord
 from rental_manager.service.unit import Actor
 
-from tests.services.rental_manager.fakes import NOW, TODAY, FakeTransactions, LetHouse
-
-
-class Community(LetHouse):
-    """The let house, its people as actors, and the service's `run` on the fake store."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.svc = FakeTransactions(self.store, TODAY)
-        self.as_tenant = Actor(self.tenant.id, Role.TENANT)
-        self.as_landlord = Actor(self.landlord.id, Role.LANDLORD)
+from tests.services.rental_manager.fakes import NOW, TODAY, LetHouse
 
 
 @pytest.fixture
-def town() -> Community:
-    return Community()
+def town() -> LetHouse:
+    return LetHouse()
 
 
-def test_a_landlord_announces_to_a_house_of_theirs_and_only_admins_to_everyone(town: Community) -> None:
+def test_a_landlord_announces_to_a_house_of_theirs_and_only_admins_to_everyone(town: LetHouse) -> None:
     notice = PublishAnnouncement(title="Water off", body="Tuesday 9-12", house_id=town.house.id)
     record = town.svc.run(community.publish_announcement, town.as_landlord, notice)
     assert isinstance(record, AnnouncementRecord)
@@ -47,7 +37,7 @@ def test_a_landlord_announces_to_a_house_of_theirs_and_only_admins_to_everyone(t
     assert town.events() == [("AnnouncementPublished", str(town.house.id)), ("AnnouncementPublished", str(to_all.id))]
 
 
-def test_a_landlord_cannot_announce_to_someone_elses_house(town: Community) -> None:
+def test_a_landlord_cannot_announce_to_someone_elses_house(town: LetHouse) -> None:
     other = House(id=uuid.uuid4(), landlord_id=uuid.uuid4(), status=HouseStatus.LISTED)
     town.store.houses.rows[other.id] = other
     with pytest.raises(Forbidden):
@@ -59,7 +49,7 @@ def test_a_landlord_cannot_announce_to_someone_elses_house(town: Community) -> N
     assert (town.store.announcements.rows, town.store.outbox) == ([], [])
 
 
-def test_saving_a_house_twice_saves_it_once_and_forgetting_it_is_announced(town: Community) -> None:
+def test_saving_a_house_twice_saves_it_once_and_forgetting_it_is_announced(town: LetHouse) -> None:
     saved = town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
     again = town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
     assert isinstance(saved, FavouriteRecord)
@@ -72,14 +62,14 @@ def test_saving_a_house_twice_saves_it_once_and_forgetting_it_is_announced(town:
     assert town.events() == [("HouseFavourited", key), ("HouseUnfavourited", key)]
 
 
-def test_a_draft_house_cannot_be_saved(town: Community) -> None:
+def test_a_draft_house_cannot_be_saved(town: LetHouse) -> None:
     town.house.status = HouseStatus.DRAFT
     with pytest.raises(NotFound):
         town.svc.run(community.add_favourite, town.as_tenant, SaveHouse(house_id=town.house.id))
     assert town.store.favourites.rows == {}
 
 
-def test_a_tenant_reviews_the_house_of_their_latest_lease_once(town: Community) -> None:
+def test_a_tenant_reviews_the_house_of_their_latest_lease_once(town: LetHouse) -> None:
     earlier = Lease(
         id=uuid.uuid4(),
         house_id=town.house.id,
@@ -102,7 +92,7 @@ def test_a_tenant_reviews_the_house_of_their_latest_lease_once(town: Community) 
     assert town.events() == [("ReviewPosted", str(town.house.id))]
 
 
-def test_only_a_tenant_of_the_house_reviews_it(town: Community) -> None:
+def test_only_a_tenant_of_the_house_reviews_it(town: LetHouse) -> None:
     stranger = Actor(uuid.uuid4(), Role.TENANT)
     with pytest.raises(Forbidden):
         town.svc.run(community.post_review, stranger, ReviewHouse(house_id=town.house.id, rating=5))
