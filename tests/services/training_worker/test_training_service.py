@@ -407,7 +407,8 @@ def test_every_way_the_worker_gives_up_on_a_job_ends_it_failed_with_one_result(t
 def test_bad_input_is_422_naming_the_field(client: TestClient) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"model": {"kind": "quadratic"}}, "model"),
-        ({"optimizer": {"kind": "lbfgs"}}, "optimizer"),
+        ({"optimizer": {"kind": "newton"}}, "optimizer"),
+        ({"optimizer": {"kind": "lbfgs"}, "regularization": {"kind": "l1", "lam": 0.1}}, "optimizer"),
         ({"regularization": {"kind": "l2", "lam": -0.1}}, "regularization.lam"),
         ({"optimizer": {"kind": "gd", "lr": 0}}, "optimizer.lr"),
         ({"optimizer": {"kind": "adam", "lr": -1}}, "optimizer.lr"),
