@@ -24,10 +24,11 @@ from rental_manager.adapters.orm import (
     User,
     Viewing,
 )
-from rental_manager.domain.model import BillStatus, HouseStatus, LeaseStatus, Period, Role
+from rental_manager.domain.model import ApplicationStatus, BillStatus, HouseStatus, LeaseStatus, Period, Role
 from rental_manager.service.unit import (
     Actor,
     Announcements,
+    Applications,
     Bills,
     Favourites,
     Houses,
@@ -73,6 +74,10 @@ class FakeBills(Bills):
     def payment_by_reference(self, bill_id: uuid.UUID, reference: str) -> Payment | None:
         """The payment recorded on the bill under this reference, if any."""
         return next((p for p in self.payments if p.bill_id == bill_id and p.reference == reference), None)
+
+    def add(self, bill: Bill) -> None:
+        """Keep the bill."""
+        self.bills[bill.id] = bill
 
     def add_payment(self, payment: Payment) -> None:
         """Append to the ledger."""
@@ -169,6 +174,18 @@ class FakeScoped(Scoped[T], Generic[T]):
         self.rows[row.id] = row
 
 
+class FakeApplications(FakeScoped[Application], Applications):
+    """Applications in a dict."""
+
+    def pending_on(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Application]:
+        """The house's pending applications but `exclude`."""
+        return [
+            a
+            for a in self.rows.values()
+            if a.house_id == house_id and a.status is ApplicationStatus.PENDING and a.id != exclude
+        ]
+
+
 class FakeLeases(FakeScoped[Lease], Leases):
     """Leases in a dict."""
 
@@ -193,6 +210,14 @@ class FakeLeases(FakeScoped[Lease], Leases):
             and lease.start_date <= today
         ]
         return max(begun, key=lambda lease: lease.start_date, default=None)
+
+    def active_ends(self, house_id: uuid.UUID) -> list[date]:
+        """The last days of the house's active leases that hold days."""
+        return [
+            lease.end_date
+            for lease in self.rows.values()
+            if (lease.house_id, lease.status) == (house_id, LeaseStatus.ACTIVE) and lease.end_date >= lease.start_date
+        ]
 
     def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
         """The tenant's leases of the house that hold days."""
@@ -291,7 +316,7 @@ class FakeStore:
         self.bills = bills if bills is not None else FakeBills(landlords)
         self.users = FakeUsers()
         self.viewings: FakeScoped[Viewing] = FakeScoped(landlords)
-        self.applications: FakeScoped[Application] = FakeScoped(landlords)
+        self.applications = FakeApplications(landlords)
         self.leases = FakeLeases(landlords)
         self.repairs = FakeRepairs(landlords)
         self.announcements = FakeAnnouncements()

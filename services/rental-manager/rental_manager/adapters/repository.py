@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from rental_manager.adapters.orm import (
     Announcement,
+    Application,
     Bill,
     Favourite,
     House,
@@ -23,11 +24,12 @@ from rental_manager.adapters.orm import (
     Review,
     User,
 )
-from rental_manager.domain.model import BillStatus, LeaseStatus, Period
+from rental_manager.domain.model import ApplicationStatus, BillStatus, LeaseStatus, Period
 from rental_manager.service.access import scope
 from rental_manager.service.unit import (
     Actor,
     Announcements,
+    Applications,
     Bills,
     Favourites,
     Houses,
@@ -71,6 +73,10 @@ class SqlBills(InSession, Bills):
         """The payment already recorded on the bill under this reference, if any."""
         stmt = select(Payment).where(Payment.bill_id == bill_id, Payment.reference == reference)
         return self.session.scalars(stmt).first()
+
+    def add(self, bill: Bill) -> None:
+        """Add the bill to the session (flushed with the transaction's next query or commit)."""
+        self.session.add(bill)
 
     def add_payment(self, payment: Payment) -> None:
         """Record a payment in the ledger (flushed, so a duplicate reference fails here)."""
@@ -137,6 +143,22 @@ class SqlScoped(InSession, Scoped[T], Generic[T]):
         self._write(row)
 
 
+class SqlApplications(SqlScoped[Application], Applications):
+    """Applications in the transaction's session."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, Application)
+
+    def pending_on(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Application]:
+        """The house's pending applications but `exclude`, locked."""
+        stmt = select(Application).where(
+            Application.house_id == house_id, Application.status == ApplicationStatus.PENDING
+        )
+        if exclude is not None:
+            stmt = stmt.where(Application.id != exclude)
+        return list(self.session.scalars(stmt.with_for_update()))
+
+
 class SqlLeases(SqlScoped[Lease], Leases):
     """Leases in the transaction's session."""
 
@@ -168,6 +190,18 @@ class SqlLeases(SqlScoped[Lease], Leases):
             )
             .order_by(Lease.start_date.desc())
         ).first()
+
+    def active_ends(self, house_id: uuid.UUID) -> list[date]:
+        """The last days of the house's active leases that hold days."""
+        return list(
+            self.session.scalars(
+                select(Lease.end_date).where(
+                    Lease.house_id == house_id,
+                    Lease.status == LeaseStatus.ACTIVE,
+                    Lease.end_date >= Lease.start_date,
+                )
+            )
+        )
 
     def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
         """The tenant's leases of the house that hold days."""

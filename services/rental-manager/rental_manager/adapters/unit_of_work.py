@@ -9,9 +9,10 @@ from pydantic import BaseModel
 from quartet_contracts.registry import ce_type_of
 from sqlalchemy.orm import Session
 
-from rental_manager.adapters.orm import Application, OutboxMessage, Viewing
+from rental_manager.adapters.orm import OutboxMessage, Viewing
 from rental_manager.adapters.repository import (
     SqlAnnouncements,
+    SqlApplications,
     SqlBills,
     SqlFavourites,
     SqlHouses,
@@ -38,7 +39,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.users = SqlUsers(session)
         self.houses = SqlHouses(session)
         self.viewings = SqlScoped(session, Viewing)
-        self.applications = SqlScoped(session, Application)
+        self.applications = SqlApplications(session)
         self.leases = SqlLeases(session)
         self.repairs = SqlRepairs(session)
         self.announcements = SqlAnnouncements(session)

@@ -155,7 +155,7 @@ def issue_bill(uow: UnitOfWork, lease: Lease, kind: str, period: Period, due: da
         status=BillStatus.ISSUED,
         issued_at=uow.now,
     )
-    uow.session.add(bill)
+    uow.bills.add(bill)
     uow.emit(
         BillIssued(
             bill_id=bill.id,

@@ -203,12 +203,7 @@ def _decidable(uow: UnitOfWork, actor: Actor | None, application_id: uuid.UUID) 
     house = load_house(uow, who, seen.house_id, lock=True) if who.role is not Role.TENANT else None
     if house is None or not manages(who, house):
         raise Forbidden("only the house's landlord or an admin decides on applications")
-    application = uow.session.scalars(
-        select(Application)
-        .where(Application.id == application_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    application = load_scoped(who, uow.applications, application_id, "application", lock=True)
     return who, house, application
 
 
@@ -306,10 +301,7 @@ def _reject_displaced(uow: UnitOfWork, who: Actor, house: House, displaced: list
 
 def _pending_on(uow: UnitOfWork, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Application]:
     """The house's pending applications, locked."""
-    stmt = select(Application).where(Application.house_id == house_id, Application.status == ApplicationStatus.PENDING)
-    if exclude is not None:
-        stmt = stmt.where(Application.id != exclude)
-    return list(uow.session.scalars(stmt.with_for_update()))
+    return uow.applications.pending_on(house_id, exclude)
 
 
 def reject_application(uow: UnitOfWork, actor: Actor | None, decision: RejectApplication) -> ApplicationRecord:
@@ -353,14 +345,7 @@ def withdraw_application(uow: UnitOfWork, actor: Actor | None, data: WithdrawApp
 
 
 def _refresh_availability(uow: UnitOfWork, house: House) -> None:
-    ends = uow.session.scalars(
-        select(Lease.end_date).where(
-            Lease.house_id == house.id,
-            Lease.status == LeaseStatus.ACTIVE,
-            Lease.end_date >= Lease.start_date,
-        )
-    ).all()
-    house.available_from = available_from(house.listed_available_from, ends)
+    house.available_from = available_from(house.listed_available_from, uow.leases.active_ends(house.id))
 
 
 def get_lease(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> LeaseRecord:

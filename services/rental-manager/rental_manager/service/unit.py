@@ -92,6 +92,10 @@ class Bills(ABC):
         """Record a payment in the ledger."""
 
     @abstractmethod
+    def add(self, bill: Bill) -> None:
+        """Issue a new bill."""
+
+    @abstractmethod
     def owing(
         self, actor: Actor, *, lease_ids: Collection[uuid.UUID] = (), bill_ids: Collection[uuid.UUID] = ()
     ) -> list[Bill]:
@@ -138,6 +142,14 @@ class Scoped(ABC, Generic[T]):
         """Add a new row (flushed, so a constraint it breaks fails here)."""
 
 
+class Applications(Scoped[Application]):
+    """Applications to rent a house."""
+
+    @abstractmethod
+    def pending_on(self, house_id: uuid.UUID, exclude: uuid.UUID | None = None) -> list[Application]:
+        """The house's pending applications but `exclude`, locked for the rest of the transaction."""
+
+
 class Leases(Scoped[Lease]):
     """Leases, with the questions the rules ask of a house's or an application's leases."""
 
@@ -152,6 +164,10 @@ class Leases(Scoped[Lease]):
     @abstractmethod
     def current(self, house_id: uuid.UUID, tenant_id: uuid.UUID, today: date) -> Lease | None:
         """The tenant's active lease of the house that has begun by `today` (the latest if several)."""
+
+    @abstractmethod
+    def active_ends(self, house_id: uuid.UUID) -> list[date]:
+        """The last days of the house's active leases that hold days."""
 
     @abstractmethod
     def of_tenant(self, house_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Lease]:
@@ -230,7 +246,7 @@ class UnitOfWork(ABC):
     users: Users
     houses: Houses
     viewings: Scoped[Viewing]
-    applications: Scoped[Application]
+    applications: Applications
     leases: Leases
     repairs: Repairs
     announcements: Announcements
