@@ -47,7 +47,6 @@ from path_planner.domain.scenario import (
     gaussian_terrain,
 )
 from path_planner.domain.types import FloatArray
-from path_planner.plots import render_all
 from path_planner.terrain_io import TerrainFileLoader
 
 TerrainLoader = Callable[[FileTerrain | PngTerrain], Terrain]
@@ -174,7 +173,14 @@ def run_job(
     cancelled = primary.cancelled or any(r.cancelled for r in others) or len(results) < len(names)
     if cancelled and not primary.cancelled:
         primary = replace(primary, cancelled=True)
-    plots = render_all(scenario, primary, others) if render_plots and not cancelled else {}
+    if render_plots and not cancelled:
+        # Imported here: matplotlib builds its font cache on import, which a read-only image redoes on every start
+        # (tens of seconds under load, unresponsive to SIGTERM); only a job that draws needs it.
+        from path_planner.plots import render_all
+
+        plots = render_all(scenario, primary, others)
+    else:
+        plots = {}
     return PlanOutcome(plan_hash(spec, scenario.terrain), scenario, primary, others, plots)
 
 

@@ -49,8 +49,8 @@ from training_worker.domain.errors import (
     InvalidDataset,
     TrainingError,
 )
+from training_worker.domain.runner import TrainingOutcome
 from training_worker.jobs import EpochReport, completed_message, progress_message, run_job
-from training_worker.plots import render_plots
 from training_worker.settings import TrainingSettings
 
 KIND = "training"
@@ -287,7 +287,7 @@ class TrainJobRunner:
             return JobOutcome(None, cancelled=True, last=last[-1] if last else None)
         except TrainingError as exc:
             raise rejection(exc) from exc
-        plots = render_plots(outcome) if self.render_plots else {}
+        plots = _render(outcome) if self.render_plots else {}
         completed = completed_message(job_id, outcome, spec_hash=normalized_spec_hash(spec), plots=sorted(plots))
         return JobOutcome(completed, plots, last=last[-1] if last else None)
 
@@ -303,3 +303,12 @@ __all__ = [
     "progress_event",
     "rejection",
 ]
+
+
+def _render(outcome: TrainingOutcome) -> dict[str, bytes]:
+    """The job's figures; matplotlib is imported here, not at start-up."""
+    # Importing matplotlib builds its font cache, which a read-only image cannot keep: seconds on every start, tens
+    # under load, during which the process does not answer SIGTERM. Only a job that draws needs it.
+    from training_worker.plots import render_plots
+
+    return render_plots(outcome)
