@@ -132,13 +132,6 @@ def candidates() -> list[Candidate]:
             "prometheus_client Histogram",
         ),
         Candidate(
-            "data validated from the JSON bytes (lazy)",
-            "b",
-            lambda: decode(key, value, headers, lazy_data=True).parse(Tick),
-            lambda: decode(key, value, headers).parse(Tick),
-            "decode to a dict, then model_validate",
-        ),
-        Candidate(
             "ce_time written by orjson",
             "e",
             lambda: orjson.dumps(now, option=orjson.OPT_UTC_Z)[1:-1],

@@ -15,8 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -122,49 +121,6 @@ class Envelope:
             raise SchemaError(f"{self.type}: {_summarise(exc)}") from exc
 
 
-class _LazyData:
-    """`data` parsed from the record's JSON bytes on first use, and kept."""
-
-    if not TYPE_CHECKING:
-        # A non-data descriptor: once it has stored `data` in the instance, the stored value answers. Unlike a
-        # __getattr__ hook it leaves every other attribute read on CPython's specialised fast path.
-        @cached_property
-        def data(self) -> Mapping[str, Any]:
-            return _data_of(self._value)
-
-
-@dataclass(frozen=True)
-class _WireEnvelope(_LazyData, Envelope):
-    """An envelope read off the wire that keeps its data as JSON bytes until asked for it.
-
-    A consumer mostly wants the data as its typed message, and pydantic validates straight from the bytes in
-    less time than parsing them into a dict costs alone. Measured against decoding eagerly: 0.38 µs, 0.9 % of
-    the at-least-once consumer's per-record cost (bench/RESULTS.md), under the 3 % bar; it goes, with the
-    `lazy_data` flag, once the runner's `decode_all` stops passing it.
-    """
-
-    # Not set by __init__, so the attribute is looked up on the class and `_LazyData.data` answers.
-    data: Mapping[str, Any] = field(init=False)
-    _value: bytes | None = field(default=None, repr=False, compare=False)
-
-    def parse(self, model: builtins.type[M] | None = None) -> BaseModel:
-        """Validate the JSON bytes against `model` (or the registered schema); EnvelopeError if they are not an
-        object."""
-        if "data" in self.__dict__:
-            return super().parse(model)
-        target = _target(self.type, model)
-        try:
-            return target.model_validate_json(self._value or b"")
-        except ValidationError as exc:
-            errors = exc.errors()
-            root = next((e for e in errors if not e["loc"]), None)
-            if root is not None and root["type"] == "json_invalid":
-                raise _not_json(root["msg"]) from exc
-            if root is not None and root["type"] == "model_type":
-                raise _not_an_object(root["input"]) from exc
-            raise SchemaError(f"{self.type}: {_summarise(exc)}") from exc
-
-
 def _stamp(moment: datetime) -> bytes:
     """RFC 3339 bytes for ce_time, "Z" for UTC: what `isoformat` writes, with "+00:00" shortened as the SDK does."""
     stamp = moment.isoformat()
@@ -188,7 +144,6 @@ def _data_of(value: bytes | None) -> dict[str, Any]:
     return data
 
 
-# The eager and the lazy paths refuse the same data with the same reasons.
 def _not_json(reason: object) -> EnvelopeError:
     return EnvelopeError(f"unreadable CloudEvent: data is not JSON ({reason})")
 
@@ -236,17 +191,12 @@ def decode(
     key: bytes | None,
     value: bytes | None,
     headers: Iterable[tuple[str, bytes | None]] | None,
-    *,
-    lazy_data: bool = False,
 ) -> Envelope:
     """Read a binary-mode record into an Envelope, raising EnvelopeError naming what is wrong.
 
     This is the consumer's hot path, so it reads the binding's headers directly instead of building an SDK
     event per record (which cost about 20 µs each); the checks are the binding's: required attributes
     present and non-empty, spec version 1.0, a JSON content type, an RFC 3339 time, a JSON object as data.
-
-    With `lazy_data` the data stays JSON bytes until first used, and `parse` validates them directly (raising
-    EnvelopeError then if they are not a JSON object): the consumer's path, which parses every record anyway.
     """
     hmap: dict[str, bytes | None] = dict(headers) if headers else {}
     get = hmap.get
@@ -274,6 +224,4 @@ def decode(
         }
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
-    if lazy_data:
-        return _WireEnvelope(**fields, _value=value)
     return Envelope(**fields, data=_data_of(value))

@@ -185,12 +185,11 @@ def refused(exc: BaseException | None) -> bool:
 
 
 def decode_all(records: list[ConsumerRecord]) -> list[Decoded]:
-    """Each record with its envelope (data left as JSON for `parse`), or with the EnvelopeError that will
-    dead-letter it."""
+    """Each record with its envelope, or with the EnvelopeError that will dead-letter it."""
     out: list[Decoded] = []
     for rec in records:
         try:
-            out.append((rec, decode(rec.key, rec.value, rec.headers, lazy_data=True), None))
+            out.append((rec, decode(rec.key, rec.value, rec.headers), None))
         except EnvelopeError as exc:
             out.append((rec, None, exc))
     return out
