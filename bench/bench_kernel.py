@@ -48,6 +48,8 @@ SOURCE = "/quartet/bench"
 PRODUCER_PASSES = 3
 PRODUCER_CHUNK = 5_000
 CONSUMER_WARMUPS = 3
+# A raw loop that has not read its records by then has stalled (at full size a round takes seconds, tens under load).
+RAW_LOOP_LIMIT_S = 600.0
 # Per-record µs of (b), (c) and (e) in the last run of this process.
 PER_RECORD_US: dict[str, float] = {}
 CONSUMER_ROUNDS = 9
@@ -222,12 +224,21 @@ def raw_consumer(settings: KernelSettings, topic: str, group: str, max_poll_reco
     )
 
 
+def _within(deadline: float, timing: Timing, expected: int) -> None:
+    """Raise when a raw loop passes its deadline: a bare kafka-python consumer can stop fetching for good under
+    load (the stall the kernel's runner watches for), and a benchmark must end rather than wait forever."""
+    if time.monotonic() > deadline:
+        raise TimeoutError(f"raw loop read {timing.count} of {expected} records in {RAW_LOOP_LIMIT_S:.0f} s")
+
+
 def consume_raw(settings: KernelSettings, topic: str, expected: int, max_poll_records: int = 500) -> Timing:
     """A bare consume-and-commit loop: poll a batch (kafka-python's default 500 records), count it, commit, repeat."""
     timing = Timing()
     consumer = raw_consumer(settings, topic, f"bench-raw-{uuid.uuid4().hex[:8]}", max_poll_records)
+    deadline = time.monotonic() + RAW_LOOP_LIMIT_S
     try:
         while timing.count < expected:
+            _within(deadline, timing, expected)
             batch = consumer.poll(timeout_ms=200)
             if not batch:
                 continue
@@ -249,8 +260,10 @@ def consume_raw_transactional(settings: KernelSettings, topic: str, output: str,
     consumer = raw_consumer(settings, topic, group, 2000)
     producer = KafkaProducer(**producer_config(settings, transactional_id=group, linger_ms=1000, batch_size=512 * 1024))
     producer.init_transactions()
+    deadline = time.monotonic() + RAW_LOOP_LIMIT_S
     try:
         while timing.count < expected:
+            _within(deadline, timing, expected)
             batch = consumer.poll(timeout_ms=200)
             if not batch:
                 continue
