@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from typer.testing import CliRunner
 
 from tests.support.auth import ADMIN, ADMIN_KEY, API_KEYS_JSON, READ_KEY
 from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
+from tests.support.results import planning_result, training_result
 
 pytestmark = pytest.mark.integration
 
@@ -117,9 +119,7 @@ def _advance(store: JobStore, record: JobRecord) -> JobRecord:
         return store.update_progress(record.id, 0.5)
     if record.spec.get("fail"):
         return store.fail(record.id, {"title": "Diverged", "detail": "loss became NaN", "status": 422})
-    return store.complete(
-        record.id, {"loss": 0.125, "metrics": {"r2": 0.9}, "weights": [1.0, 2.0], "plots": ["loss", "path.png"]}
-    )
+    return store.complete(record.id, training_result() if record.kind == "training" else planning_result())
 
 
 class Served:
@@ -150,6 +150,9 @@ class Served:
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The training and planning doubles, as base URLs."""
+    # Computed before serving: a first run inside a request could outlast the CLI's 10 s read timeout.
+    training_result()
+    planning_result()
     with Served(job_service("training", tmp_path)) as training, Served(job_service("planning", tmp_path)) as planning:
         yield training.url, planning.url
 
@@ -276,19 +279,20 @@ def test_submit_training_waits_shows_summary_and_saves_plots(
     body = json.loads(result.stdout)
     assert body["job"]["status"] == "succeeded"
     assert body["job"]["progress"] == 1.0
-    assert body["result"]["loss"] == 0.125
-    assert sorted(Path(p).name for p in body["plots"]) == ["loss.png", "path.png"]
-    assert (out / "loss.png").read_bytes() == PNG + b"loss"
+    assert body["result"] == training_result()
+    assert sorted(Path(p).name for p in body["plots"]) == ["fit.png", "validation_curve.png"]
+    assert (out / "fit.png").read_bytes() == PNG + b"fit"
 
     table = invoke(
         ["submit", "training", str(spec), "--wait", "--poll-interval", "0.05"], {"QUARTET_TRAINING_URL": training}
     )
     assert table.exit_code == 0, table.output
-    assert "metrics.r2" in table.stdout and "0.9" in table.stdout
-    assert "weights" in table.stdout and "2 item(s)" in table.stdout
+    best = f"{training_result()['sweep']['best_lam']:g}"
+    assert re.search(rf"best λ\s*│ {best} \(by kfold, 5 folds\)", table.stdout), table.stdout
+    assert "nested field" not in table.stdout and "item(s)" not in table.stdout
     job_id = next(line.split()[-1] for line in table.stdout.splitlines() if line.startswith("id "))
     # Without --out the plots go to ./out/<job id>/.
-    assert (tmp_path / "out" / job_id / "path.png").read_bytes() == PNG + b"path"
+    assert (tmp_path / "out" / job_id / "validation_curve.png").read_bytes() == PNG + b"validation_curve"
 
 
 def test_submit_plan_json_file_with_idempotency_key_names_one_job(services: tuple[str, str], tmp_path: Path) -> None:
@@ -345,7 +349,7 @@ def test_failed_job_and_problem_bodies_exit_non_zero(services: tuple[str, str], 
         ["submit", "training", str(failing), "--wait", "--poll-interval", "0.05", "--training-url", training]
     )
     assert result.exit_code == 1
-    assert "failed: Diverged loss became NaN" in result.stderr
+    assert "failed: Diverged — loss became NaN\n" in result.stderr
 
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("epochs: many\n")

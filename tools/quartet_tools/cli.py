@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from quartet_tools.infra import API_KEYS_FILE
+from quartet_tools.summary import failure_message, result_tables
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -233,28 +234,6 @@ def _job_table(job: dict[str, Any], service: str | None = None) -> Table:
         if value is not None:
             table.add_row(name, str(value))
     return table
-
-
-def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    """Scalars, small mappings of scalars and the sizes of lists: what fits a summary."""
-    rows: list[tuple[str, str]] = []
-    for key, value in result.items():
-        if isinstance(value, float):
-            rows.append((key, f"{value:.6g}"))
-        elif value is None or isinstance(value, str | int | bool):
-            rows.append((key, str(value)))
-        elif isinstance(value, dict):
-            scalars = {k: v for k, v in value.items() if isinstance(v, str | int | float | bool)}
-            for sub, v in scalars.items():
-                rows.append((f"{key}.{sub}", f"{v:.6g}" if isinstance(v, float) else str(v)))
-            if len(scalars) < len(value):
-                rows.append((key, f"{len(value) - len(scalars)} nested field(s)"))
-        elif isinstance(value, list):
-            if value and all(isinstance(v, str) for v in value) and len(value) <= 10:
-                rows.append((key, ", ".join(value)))
-            else:
-                rows.append((key, f"{len(value)} item(s)"))
-    return rows
 
 
 # ---- topics ------------------------------------------------------------------------------------------------
@@ -571,9 +550,7 @@ def _succeeded_result(
     if status != "succeeded":
         if as_json:
             _emit_json({"job": final, "result": None, "plots": []})
-        problem = final.get("problem") if isinstance(final.get("problem"), dict) else {}
-        detail = f": {problem.get('title', '')} {problem.get('detail', '')}".rstrip() if problem else ""
-        _fail(f"{kind} job {job_id} {status}{detail}")
+        _fail(failure_message(kind, {**final, "id": job_id}))
     response = _request(client, "GET", f"{base}/jobs/{job_id}/result")
     if response.is_error:
         _fail(_problem_line(response))
@@ -586,12 +563,9 @@ def _succeeded_result(
 def _show_result(kind: str, base: str, final: dict[str, Any], result: dict[str, Any], saved: list[Path]) -> None:
     console = _out()
     console.print(_job_table(final, base))
-    table = Table(title=f"{kind} result", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for name, value in _summary_rows(result):
-        table.add_row(name, value)
-    console.print(table)
+    for table in result_tables(kind, result):
+        console.print()
+        console.print(table)
     for path in saved:
         console.print(f"saved {path}")
 
