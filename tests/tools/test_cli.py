@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -33,6 +31,7 @@ from typer.testing import CliRunner
 from tests.support.auth import ADMIN, ADMIN_KEY, API_KEYS_JSON, READ_KEY
 from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
 from tests.support.results import planning_result, training_result
+from tests.support.served import Served
 
 pytestmark = pytest.mark.integration
 
@@ -120,31 +119,6 @@ def _advance(store: JobStore, record: JobRecord) -> JobRecord:
     if record.spec.get("fail"):
         return store.fail(record.id, {"title": "Diverged", "detail": "loss became NaN", "status": 422})
     return store.complete(record.id, training_result() if record.kind == "training" else planning_result())
-
-
-class Served:
-    """An ASGI app served by uvicorn in a thread on a free port."""
-
-    def __init__(self, api: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 import yaml
+from fastapi import FastAPI
+from fastapi.responses import Response
 from quartet_contracts.schemas.planning import PlanCompleted
 from quartet_contracts.schemas.training import TrainingCompleted, TrainingFailed
 from quartet_shared.jobs import JobRecord
@@ -26,6 +25,7 @@ from training_worker.worker import TrainingKind
 from typer.testing import CliRunner
 
 from tests.support.results import planning_result, training_result
+from tests.support.served import Served
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -47,42 +47,39 @@ def row(text: str, label: str) -> list[str]:
     raise AssertionError(f"no row {label!r} in:\n{text}")
 
 
-class JobApiDouble:
-    """The job API's answers for one job, through httpx's mock transport: queued, then `finish` decides."""
+def job_api_double(finish: Callable[[FakeJobStore, str], JobRecord]) -> FastAPI:
+    """The job API's answers for one job: queued when posted, then whatever `finish` makes of it."""
+    store = FakeJobStore()
+    api = FastAPI()
 
-    def __init__(self, finish: Callable[[FakeJobStore, str], JobRecord]) -> None:
-        self.store = FakeJobStore()
-        self.finish = finish
+    @api.post("/jobs", status_code=202)
+    def submit(spec: dict[str, Any]) -> dict[str, Any]:
+        record, _ = store.create("job-1", "any", spec)
+        return {"id": record.id, "status": record.status.value}
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if request.method == "POST" and path == "/jobs":
-            record, _ = self.store.create("job-1", "any", json.loads(request.content))
-            return httpx.Response(202, json={"id": record.id, "status": record.status.value})
-        if path == "/jobs/job-1":
-            record = self.finish(self.store, "job-1")
-            return httpx.Response(200, json=record.public().model_dump(mode="json"))
-        if path == "/jobs/job-1/result":
-            return httpx.Response(200, json=self.store.result("job-1"))
-        if path.startswith("/jobs/job-1/plots/"):
-            return httpx.Response(200, content=PNG, headers={"Content-Type": "image/png"})
-        return httpx.Response(404, json={"title": "Not Found", "status": 404})
+    @api.get("/jobs/{job_id}")
+    def status(job_id: str) -> dict[str, Any]:
+        return finish(store, job_id).public().model_dump(mode="json")
+
+    @api.get("/jobs/{job_id}/result")
+    def result(job_id: str) -> dict[str, Any] | None:
+        return store.result(job_id)
+
+    @api.get("/jobs/{job_id}/plots/{name}.png")
+    def plot(job_id: str, name: str) -> Response:
+        return Response(PNG, media_type="image/png")
+
+    return api
 
 
-def submit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str, api: JobApiDouble, *extra: str) -> Any:
-    """`quartet submit <command> job.yaml --wait` against the double."""
-
-    @contextmanager
-    def client() -> Iterator[httpx.Client]:
-        with httpx.Client(transport=httpx.MockTransport(api)) as http:
-            yield http
-
-    monkeypatch.setattr(cli, "_http", client)
+def submit(tmp_path: Path, command: str, api: FastAPI, *extra: str) -> Any:
+    """`quartet submit <command> job.yaml --wait` against the double, served on loopback."""
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump({"seed": 1}))
     args = ["submit", command, str(spec), "--wait", "--poll-interval", "0.05", "--out", str(tmp_path / "out")]
-    url = "--training-url" if command == "training" else "--planning-url"
-    return CliRunner().invoke(cli.app, [*args, url, "http://job-api", *extra], env={"COLUMNS": "200"})
+    option = "--training-url" if command == "training" else "--planning-url"
+    with Served(api) as served:
+        return CliRunner().invoke(cli.app, [*args, option, served.url, *extra], env={"COLUMNS": "200"})
 
 
 def succeeding(result: dict[str, Any]) -> Callable[[FakeJobStore, str], JobRecord]:
@@ -165,28 +162,24 @@ def test_a_result_this_cli_cannot_read_falls_back_to_its_scalars() -> None:
     assert "not a result this CLI knows" in text and "--json" in text
 
 
-def test_submit_wait_prints_the_summary_and_json_keeps_the_whole_result(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_submit_wait_prints_the_summary_and_json_keeps_the_whole_result(tmp_path: Path) -> None:
     result = training_result()
-    shown = submit(monkeypatch, tmp_path, "training", JobApiDouble(succeeding(result)))
+    shown = submit(tmp_path, "training", job_api_double(succeeding(result)))
     assert shown.exit_code == 0, shown.output
     assert row(shown.stdout, "best λ")[1].startswith(f"{result['sweep']['best_lam']:g} ")
     assert "nested field" not in shown.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fit.png", "validation_curve.png"]
 
-    whole = submit(monkeypatch, tmp_path, "training", JobApiDouble(succeeding(result)), "--json")
+    whole = submit(tmp_path, "training", job_api_double(succeeding(result)), "--json")
     assert whole.exit_code == 0, whole.output
     assert json.loads(whole.stdout)["result"] == result
 
-    plan = submit(monkeypatch, tmp_path, "plan", JobApiDouble(succeeding(planning_result())))
+    plan = submit(tmp_path, "plan", job_api_double(succeeding(planning_result())))
     assert plan.exit_code == 0, plan.output
     assert row(plan.stdout, "feasible")[1] in ("yes", "no")
 
 
-def test_a_failed_job_prints_its_problems_title_and_detail_and_exits_1(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_failed_job_prints_its_problems_title_and_detail_and_exits_1(tmp_path: Path) -> None:
     """The problem the training kind makes of a real failed event, as the job API stores and shows it."""
     event = TrainingFailed(job_id="job-1", error_type="Diverged", detail="the loss became NaN at epoch 3", field="lr")
     problem = TrainingKind(TrainingSettings()).problem(event)
@@ -195,12 +188,12 @@ def test_a_failed_job_prints_its_problems_title_and_detail_and_exits_1(
         store.mark_running(job_id)
         return store.fail(job_id, problem)
 
-    failed = submit(monkeypatch, tmp_path, "training", JobApiDouble(fail))
+    failed = submit(tmp_path, "training", job_api_double(fail))
     assert failed.exit_code == 1
     expected = "training job job-1 failed: Training failed: Diverged — lr: the loss became NaN at epoch 3"
     assert f"quartet: error: {expected}\n" in failed.stderr
     assert "Traceback" not in failed.output
-    as_json = submit(monkeypatch, tmp_path, "training", JobApiDouble(fail), "--json")
+    as_json = submit(tmp_path, "training", job_api_double(fail), "--json")
     assert as_json.exit_code == 1
     assert json.loads(as_json.stdout)["job"]["problem"]["detail"] == "lr: the loss became NaN at epoch 3"
 
