@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError
 from quartet_contracts.envelope import Envelope, EventTooLarge
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.producer import ProduceFailed, Producer
+from quartet_shared.runner.commit import Transactional
+from quartet_shared.runner.model import BatchState
 from quartet_shared.settings import KernelSettings
+from quartet_shared.testing.broker import InMemoryBroker
 from quartet_shared.topics import ensure_topics
 
 from tests.support.cluster import ClusterServers
+from tests.support.effects import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +109,48 @@ def test_close_with_records_pending_fails_them_and_stops_the_io_thread(cluster: 
     assert time.monotonic() - started < 15, "close waited past its bound"
     assert io_threads and not any(t.is_alive() for t in io_threads), "the producer's I/O thread outlived close"
     assert pending.is_done and pending.failed()
+
+
+def _sockets() -> set[tuple[str, str]]:
+    """This process's open sockets, as (fd, inode) pairs: a reused fd number is not the same socket."""
+    found: set[tuple[str, str]] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add((fd, target))
+    return found
+
+
+def test_a_transactional_producer_replaced_with_records_queued_leaves_no_thread_or_socket(
+    settings: KernelSettings, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the abort fails (kafka-python stuck after a split batch, say) the runner replaces the producer while
+    its records are still queued. A plain close(timeout=0) raised on its flush there and left the I/O thread and
+    its broker connections running for the life of the process; the old producer must be gone, records failed."""
+    topic = f"replaced.{unique}"
+    ensure_topics(settings, [TopicSpec(topic, "")])
+    threads, sockets = set(threading.enumerate()), _sockets()
+    protocol = Transactional(settings, f"replaced-{unique}")
+    protocol.open(threading.Event())
+    old = protocol.producer
+    io_threads, old_sockets = set(threading.enumerate()) - threads, _sockets() - sockets
+    assert io_threads and old_sockets
+    protocol.begin()
+    queued = old.send(topic, Envelope(type="t", source="/tests", data={"n": 1}))  # lingers: the batch flushes it
+
+    def stuck() -> None:
+        raise KafkaError("the abort cannot complete")
+
+    monkeypatch.setattr(old.raw, "abort_transaction", stuck)
+    try:
+        protocol.abandon(InMemoryBroker().consumer(settings), BatchState(), keep_finished=False, fresh_producer=False)
+        assert protocol.producer is not old
+        wait_until(lambda: not any(t.is_alive() for t in io_threads), 5, "the old producer's I/O thread to end")
+        assert not old_sockets & _sockets(), "the old producer's broker connections outlived it"
+        wait_until(lambda: queued.is_done, 5, "the queued record's future to complete")
+        assert queued.failed()
+    finally:
+        protocol.close()

@@ -22,7 +22,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
-from quartet_shared.producer import Producer
+from quartet_shared.producer import Producer, close_kafka_producer
 from quartet_shared.runner.dedup import Changelog, RedisDedup
 from quartet_shared.runner.model import BatchState, Mode
 from quartet_shared.settings import KernelSettings
@@ -202,7 +202,7 @@ class Transactional(CommitProtocol):
             _init_transactions(producer, stopping)
         except BaseException:
             with contextlib.suppress(Exception):
-                producer.raw.close(timeout=0)
+                close_kafka_producer(producer.raw, 0)
             raise
         self._producer = producer
         self.ready.set()
@@ -282,8 +282,10 @@ class Transactional(CommitProtocol):
             log.exception("could not replace the transactional producer; keeping the old one for now")
             return
         if old is not None:
+            # Its abort may have failed with records still queued: a plain close(timeout=0) then raises on its
+            # flush and leaves the I/O thread, and its sockets, running for as long as the process lives.
             with contextlib.suppress(Exception):
-                old.raw.close(timeout=0)
+                close_kafka_producer(old.raw, 0)
         log.warning("transactional producer replaced", extra={"group": self.group})
 
 
