@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from quartet_shared.settings import KernelSettings
 
 from tests.support.cluster import ClusterServers
@@ -28,6 +29,7 @@ from tests.support.servers import (
     infra_choice,
     kernel_settings,
 )
+from tests.support.tracing import recorded_spans
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,6 +94,13 @@ def cluster(kafka_cluster: ClusterServers) -> ClusterServers:
 def settings(servers: Servers) -> KernelSettings:
     """Kernel settings pointing at the session's servers, with quick retries and the test API keys."""
     return kernel_settings(servers)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for one test, every finished span kept in memory (ask for it before what it should trace)."""
+    with recorded_spans() as exporter:
+        yield exporter
 
 
 @pytest.fixture

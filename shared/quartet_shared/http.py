@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quartet_shared.settings import DEFAULT_MAX_REQUEST_BYTES
+from quartet_shared.tracing import instrument_app
 
 if TYPE_CHECKING:
     from quartet_shared.auth import ApiKeys
@@ -283,6 +284,7 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     _install_handlers(app)
+    instrument_app(app)
     return app
 
 

@@ -39,6 +39,7 @@ from quartet_shared.logs import configure_logging
 from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings, settings_or_exit
+from quartet_shared.tracing import tracing_or_exit
 
 # The lifespan's stop budget, well inside the contract's 30 s: the worker aborts its job, the projector its batch.
 WORKER_STOP_S = 20.0
@@ -208,6 +209,7 @@ def job_service_main(
     args = parser.parse_args(argv)
     settings = settings_or_exit(settings_class, prog)
     configure_logging(settings.log_level, settings.service_name)
+    tracing_or_exit(settings.service_name, prog)
     if prepare is not None:
         prepare(settings, args.role)
     service = bootstrap(settings)

@@ -44,7 +44,7 @@ from quartet_contracts.schemas.claimcheck import PARTS_ARTIFACT, ResultRef, merg
 from quartet_shared.artifacts import ArtifactPort, ResultCachePort
 from quartet_shared.auth import JOBS_READ, JOBS_WRITE, require_scope
 from quartet_shared.cache import ResilientRedis
-from quartet_shared.clients import kafka_consumer, wait_for_partitions
+from quartet_shared.clients import KAFKA, KafkaClients, kafka_consumer, wait_for_partitions
 from quartet_shared.consumer import (
     Aborted,
     ConsumerRunner,
@@ -321,7 +321,12 @@ class Projector:
 
 
 def make_projector(
-    kind: AnyJobKind, settings: KernelSettings, store: JobStorePort, redis: ResilientRedis | None = None
+    kind: AnyJobKind,
+    settings: KernelSettings,
+    store: JobStorePort,
+    redis: ResilientRedis | None = None,
+    *,
+    clients: KafkaClients = KAFKA,
 ) -> ConsumerRunner:
     """An at-least-once runner projecting the progress and results topics into `store`."""
     projector = Projector(kind, store)
@@ -330,7 +335,13 @@ def make_projector(
         Subscription(kind.topics.results, projector.handle),
     ]
     return ConsumerRunner(
-        settings, f"{kind.topics.results}-projector", subs, mode=Mode.AT_LEAST_ONCE, source=kind.source, redis=redis
+        settings,
+        f"{kind.topics.results}-projector",
+        subs,
+        mode=Mode.AT_LEAST_ONCE,
+        source=kind.source,
+        redis=redis,
+        clients=clients,
     )
 
 

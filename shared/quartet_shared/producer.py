@@ -16,6 +16,7 @@ from quartet_contracts.envelope import Envelope
 from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.settings import KernelSettings
+from quartet_shared.tracing import TRACING, producing
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ class Producer:
 
     def send(self, topic: str, envelope: Envelope, *, partition: int | None = None) -> FutureRecordMetadata:
         """Queue an envelope; the future resolves when the broker has it. Raises EventTooLarge over the bound."""
+        if TRACING.on:
+            with producing(topic, envelope) as traced:
+                return self._send(topic, traced, partition)
+        return self._send(topic, envelope, partition)
+
+    def _send(self, topic: str, envelope: Envelope, partition: int | None) -> FutureRecordMetadata:
         key, value, headers = envelope.to_bounded_kafka(self._max_event_bytes)
         return self.send_raw(topic, key, value, headers, partition=partition)
 
@@ -113,7 +120,11 @@ class Producer:
 
     def send_confirmed(self, topic: str, envelope: Envelope, timeout_s: float | None = None) -> Any:
         """Send and wait for the broker's acks=all acknowledgement; raises if it does not come."""
-        return self.send(topic, envelope).get(timeout=timeout_s)
+        if TRACING.on:
+            # The span lasts until the acknowledgement: what an API's caller waits for.
+            with producing(topic, envelope) as traced:
+                return self._send(topic, traced, None).get(timeout=timeout_s)
+        return self._send(topic, envelope, None).get(timeout=timeout_s)
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until everything queued is acknowledged; raise ProduceFailed if any of it failed."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.planning import (
@@ -41,6 +44,7 @@ from tests.support.auth import ADMIN
 from tests.support.effects import read_all, wait_until
 from tests.support.jobs import wait_status
 from tests.support.scripted_jobs import Script, kind_for, spec
+from tests.support.tracing import assert_child, the_span
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +86,9 @@ class System:
         self.producer.close()
 
 
-@pytest.fixture
-def system(settings: KernelSettings, unique: str) -> Iterator[System]:
+@contextmanager
+def running_system(settings: KernelSettings, unique: str) -> Iterator[System]:
+    """The API and its projector running on the session's servers, on topics of their own."""
     engine = make_engine(settings.database_url or "")
     redis = ResilientRedis(settings)
     kind = kind_for(JobTopics.of("planning", f"k{unique}."))
@@ -91,10 +96,25 @@ def system(settings: KernelSettings, unique: str) -> Iterator[System]:
     s = System(settings, kind, engine, redis)
     s.projector.start()
     assert s.projector.started.wait(60)
-    yield s
-    s.close()
-    redis.close()
-    engine.dispose()
+    try:
+        yield s
+    finally:
+        s.close()
+        redis.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def system(settings: KernelSettings, unique: str) -> Iterator[System]:
+    with running_system(settings, unique) as s:
+        yield s
+
+
+@pytest.fixture
+def traced_system(spans: InMemorySpanExporter, settings: KernelSettings, unique: str) -> Iterator[System]:
+    """The system built while tracing is on: its app instrumented, its spans in `spans`."""
+    with running_system(settings, unique) as s:
+        yield s
 
 
 def outcomes(system: System) -> dict[str, list[str]]:
@@ -224,3 +244,31 @@ def test_projection_keeps_the_outcome_over_late_progress(system: System) -> None
     assert record.status.value == "cancelled"
     assert record.progress == 0.0
     assert system.store.require(sentinel_id).progress == pytest.approx(0.1)
+
+
+def test_one_jobs_spans_share_one_trace_across_the_api_kafka_and_the_worker(
+    spans: InMemorySpanExporter, traced_system: System
+) -> None:
+    system = traced_system
+    worker = system.worker()
+    client = TestClient(system.app, headers=ADMIN)
+    job_id = client.post("/jobs", json=spec(seed=3)).json()["id"]
+    wait_status(client, job_id, "succeeded")
+    topics = system.kind.topics
+    request = the_span(spans, "POST /jobs", SpanKind.SERVER)
+    sent = the_span(spans, f"send {topics.jobs}", SpanKind.PRODUCER, messaging__message__id=job_id)
+    worked = the_span(spans, f"process {topics.jobs}", SpanKind.CONSUMER, messaging__message__id=job_id)
+    result = the_span(spans, f"create {topics.results}", SpanKind.PRODUCER, cloudevents__event_subject=job_id)
+    # The projector's span ends after the row it wrote is read: wait for it rather than race it.
+    wait_until(
+        lambda: any(s.name == f"process {topics.results}" for s in spans.get_finished_spans()), 30, "the projection"
+    )
+    projected = the_span(spans, f"process {topics.results}", SpanKind.CONSUMER, cloudevents__event_subject=job_id)
+    assert_child(sent, request)
+    assert_child(worked, sent)
+    assert_child(result, worked)
+    assert_child(projected, result)
+    # The worker's group and the projector's are two consumers of real Kafka; the trace is the API's.
+    groups = {(s.attributes or {}).get("messaging.consumer.group.name") for s in (worked, projected)}
+    assert groups == {worker.runner.group, system.projector.group}
+    assert {s.context.trace_id for s in (sent, worked, result, projected) if s.context} == {request.context.trace_id}

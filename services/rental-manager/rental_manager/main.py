@@ -13,6 +13,7 @@ import threading
 from quartet_shared.logs import configure_logging
 from quartet_shared.ops import dependency_checks, ops_server, serve
 from quartet_shared.settings import settings_or_exit
+from quartet_shared.tracing import tracing_or_exit
 
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.entrypoints.api import create_api
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings_or_exit(RentalSettings, "rental-manager")
     configure_logging(settings.log_level, settings.service_name)
+    tracing_or_exit(settings.service_name, "rental-manager")
     rental = bootstrap(settings)
     try:
         rental.migrate()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from quartet_shared.logs import configure_logging
 from quartet_shared.settings import SettingsError, load_settings
+from quartet_shared.tracing import TracingConfigError, configure_tracing
 
 from simulator.cli import EXIT_UNUSABLE, simulate_file
 from simulator.settings import SimulatorSettings
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(SimulatorSettings)
-    except SettingsError as exc:
+        configure_tracing(settings.service_name)
+    except (SettingsError, TracingConfigError) as exc:
         print(f"simulator: {exc}")
         return EXIT_UNUSABLE
     configure_logging(settings.log_level, settings.service_name)

@@ -35,6 +35,7 @@ from quartet_shared.runner.model import (
     now_iso,
 )
 from quartet_shared.settings import KernelSettings
+from quartet_shared.tracing import TRACING, failed, processing, producing
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,19 @@ class Dispatcher:
 
     def handle(self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState) -> None:
         """Parse and handle one record of base partition `base`, retrying or dead-lettering it as its outcome says."""
+        if TRACING.on:
+            # Its retries and dead letter inside too: a failed job's outcome stays in the job's trace.
+            with processing(route.base_topic, self.group, env, rec.partition, rec.offset) as span:
+                error = self._handle(route, base, rec, env, state)
+                if error is not None:
+                    failed(span, error)
+            return
+        self._handle(route, base, rec, env, state)
+
+    def _handle(
+        self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState
+    ) -> BaseException | None:
+        """`handle`'s work; the error the record ended in (retried or dead-lettered), None once done."""
         # Only the retry topic carries the kernel's attempt headers (a replay strips them).
         prior_attempts, first_failure = 0, None
         if route.is_retry:
@@ -123,14 +137,15 @@ class Dispatcher:
             message = env.parse(route.sub.model)
         except (SchemaError, EnvelopeError) as exc:
             self._failures.dead_letter(rec, route.base_topic, exc, prior_attempts + 1, first_failure, state=state)
-            return
+            return exc
         failure = self._attempt(route, message, rec, env, prior_attempts, first_failure)
         if failure is None:
             self._protocol.done(base, env.id, state)
             state.after_commit.extend(self._deferred)
             self._deferred.clear()
-            return
+            return None
         self._failures.settle(rec, route.base_topic, failure, route.sub.retry, state)
+        return failure.error
 
     def _attempt(
         self,
@@ -194,6 +209,10 @@ class Dispatcher:
     def _collect(self, topic: str, envelope: Envelope) -> None:
         # Encoded and measured as it is emitted, so an oversized event fails the handler that made it (and
         # dead-letters its input with EventTooLarge) rather than the broker refusing it after the fact.
+        if TRACING.on:
+            with producing(topic, envelope, "create") as traced:
+                self._outputs.append((topic, traced.to_bounded_kafka(self.settings.max_event_bytes)))
+            return
         self._outputs.append((topic, envelope.to_bounded_kafka(self.settings.max_event_bytes)))
 
     def _discard_attempt(self) -> None:

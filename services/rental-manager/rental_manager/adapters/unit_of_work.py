@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel
 from quartet_contracts.registry import ce_type_of
+from quartet_shared.tracing import current_traceparent
 from sqlalchemy.orm import Session
 
 from rental_manager.adapters.orm import OutboxMessage, Viewing
@@ -62,6 +63,8 @@ class SqlUnitOfWork(UnitOfWork):
             ce_type=ce_type_of(event),
             subject=str(subject) if subject is not None else None,
             payload=event.model_dump(mode="json"),
+            # The relay publishes it later, from another process: the row carries this request's trace there.
+            traceparent=current_traceparent(),
             created_at=stamp,
             attempts=0,
         )

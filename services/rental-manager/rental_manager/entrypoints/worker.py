@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from quartet_contracts.registry import ce_type_of
 from quartet_contracts.schemas import rental as msg
 from quartet_shared.cache import ResilientRedis
+from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, PermanentError, Subscription
 
 from rental_manager.domain.errors import DomainError, ForbiddenMove, InvalidValue, RuleViolation
@@ -183,7 +184,9 @@ def command_runner(service: RentalService, settings: RentalSettings, redis: Resi
     )
 
 
-def cache_runner(cache: SearchCache, service: RentalService, settings: RentalSettings) -> ConsumerRunner:
+def cache_runner(
+    cache: SearchCache, service: RentalService, settings: RentalSettings, *, clients: KafkaClients = KAFKA
+) -> ConsumerRunner:
     """The runner that invalidates cached searches when a rental event could change their answer."""
 
     def invalidate(_event: BaseModel, ctx: Context) -> None:
@@ -197,6 +200,7 @@ def cache_runner(cache: SearchCache, service: RentalService, settings: RentalSet
         [Subscription(service.topics.events, invalidate, retry=False)],
         mode=Mode.AT_LEAST_ONCE,
         source=f"/quartet/{settings.service_name}",
+        clients=clients,
     )
 
 
