@@ -76,6 +76,8 @@ class Dispatcher:
         base = base_partition(tp)
         seen_here: set[str] = set()
         next_offset: int | None = None
+        # Looked up once per batch: with tracing off, a record pays nothing for it.
+        handle = self.handle_traced if TRACING.on else self.handle
         try:
             for rec, env, err in decoded:
                 if state.processed and self._stopping.is_set():
@@ -93,7 +95,7 @@ class Dispatcher:
                     error = err or EnvelopeError("undecodable")
                     self._failures.dead_letter(rec, route.base_topic, error, attempts=1, state=state)
                 else:
-                    self.handle(route, base, rec, env, state)
+                    handle(route, base, rec, env, state)
                     seen_here.add(env.id)
                 next_offset = rec.offset + 1
                 state.processed += 1
@@ -112,21 +114,20 @@ class Dispatcher:
             )
         return route
 
-    def handle(self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState) -> None:
-        """Parse and handle one record of base partition `base`, retrying or dead-lettering it as its outcome says."""
-        if TRACING.on:
-            # Its retries and dead letter inside too: a failed job's outcome stays in the job's trace.
-            with processing(route.base_topic, self.group, env, rec.partition, rec.offset) as span:
-                error = self._handle(route, base, rec, env, state)
-                if error is not None:
-                    failed(span, error)
-            return
-        self._handle(route, base, rec, env, state)
+    def handle_traced(
+        self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState
+    ) -> None:
+        """`handle` inside the record's consumer span, a child of the span that produced the record."""
+        # Its retries and dead letter inside too: a failed job's outcome stays in the job's trace.
+        with processing(route.base_topic, self.group, env, rec.partition, rec.offset) as span:
+            error = self.handle(route, base, rec, env, state)
+            if error is not None:
+                failed(span, error)
 
-    def _handle(
+    def handle(
         self, route: Route, base: TopicPartition, rec: ConsumerRecord, env: Envelope, state: BatchState
     ) -> BaseException | None:
-        """`handle`'s work; the error the record ended in (retried or dead-lettered), None once done."""
+        """Parse and handle one record of base partition `base`, retried or dead-lettered as it turns out; its error."""
         # Only the retry topic carries the kernel's attempt headers (a replay strips them).
         prior_attempts, first_failure = 0, None
         if route.is_retry:
