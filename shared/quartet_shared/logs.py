@@ -11,6 +11,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from quartet_shared.tracing import current_trace_id
+
 # (job id, traceparent) in one variable: the consumer binds a context per record and logs rarely, so the
 # trace id is cut out of the traceparent when a line is written, not when the context is bound.
 _context: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
@@ -22,7 +24,8 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         job_id, traceparent = _context.get()
         record.job_id = job_id
-        record.trace_id = trace_id_of(traceparent)
+        # Outside a consumed record (an API's request), the current span names the trace when tracing is on.
+        record.trace_id = trace_id_of(traceparent) if traceparent else current_trace_id()
         return True
 
 

@@ -143,6 +143,14 @@ def current_traceparent() -> str | None:
     return carrier.get(TRACEPARENT)
 
 
+def current_trace_id() -> str | None:
+    """The current span's trace id in hex (for log lines written outside a consumed record), None when none."""
+    if not TRACING.on:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else None
+
+
 def _attributes(topic: str, envelope: Envelope, operation: str) -> dict[str, Any]:
     """OpenTelemetry's messaging and CloudEvents attributes of one record."""
     attributes: dict[str, Any] = {

@@ -8,7 +8,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from quartet_shared.logs import configure_logging, log_context, trace_id_of
+from quartet_shared.tracing import TRACING
 
 
 @pytest.fixture
@@ -41,6 +43,24 @@ def test_context_tags_lines_and_is_undone_on_exit(capsys: pytest.CaptureFixture[
         ("after", None, None),
     ]
     assert all(r["service"] == "test" and r["level"] == "INFO" for r in records)
+
+
+@pytest.mark.usefixtures("configured")
+def test_with_tracing_on_a_line_outside_a_record_carries_the_current_spans_trace_id(
+    spans: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = logging.getLogger("quartet.test")
+    with TRACING.tracer.start_as_current_span("request") as span:
+        log.info("in a request")
+        with log_context("job-1", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"):
+            log.info("in a record")
+    log.info("outside")
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["message"], r["trace_id"]) for r in records] == [
+        ("in a request", f"{span.get_span_context().trace_id:032x}"),
+        ("in a record", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ("outside", None),
+    ]
 
 
 def test_trace_id_of_ignores_malformed_headers() -> None:
