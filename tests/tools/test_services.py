@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from quartet_contracts.topics import LocalTopicDefaults
 from quartet_shared.auth import SCOPES, ApiKeys, bearer_headers, write_api_keys_file
-from quartet_shared.settings import KernelSettings
+from quartet_shared.clients import kafka_admin, partition_counts
+from quartet_shared.net import free_port
+from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 from quartet_tools import images, services
 from quartet_tools.infra import NativePostgres, password_variable
-from quartet_tools.services import launch_env, manifest
+from quartet_tools.services import (
+    ServiceProcess,
+    Supervisor,
+    WorkerPool,
+    WorkerSettings,
+    available_cpus,
+    default_workers,
+    launch_env,
+    manifest,
+)
 from sqlalchemy.engine import make_url
 
+from tests.support.auth import API_KEYS_JSON
 from tests.support.jobs import service_process
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
@@ -141,3 +157,167 @@ def test_make_up_with_compose_builds_the_service_images_from_staged_wheels_befor
         ("build", sorted(set(images.IMAGES) - set(images.SERVERS))),
         ["docker", "compose", "up", "-d", "--wait"],
     ]
+
+
+# ---- worker processes per job service ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpus", "partitions", "expected"),
+    [(1, 6, 1), (2, 6, 1), (3, 6, 1), (4, 6, 2), (8, 6, 4), (12, 6, 6), (64, 6, 6), (16, 3, 3), (2, 1, 1)],
+)
+def test_the_default_is_half_the_cores_at_least_one_at_most_the_partitions(
+    cpus: int, partitions: int, expected: int
+) -> None:
+    assert default_workers(cpus, partitions) == expected
+
+
+def _pool(name: str = "training-worker") -> WorkerPool:
+    pool = next(svc.workers for svc in manifest() if svc.name == name)
+    assert pool is not None
+    return pool
+
+
+def test_every_job_service_has_a_worker_pool_counted_by_its_own_setting() -> None:
+    pools = {svc.name: svc.workers for svc in manifest() if svc.workers is not None}
+    assert {name: (pool.setting, pool.topic) for name, pool in pools.items()} == {
+        "training-worker": ("QUARTET_TRAINING_WORKERS", "training.jobs"),
+        "path-planner": ("QUARTET_PLANNER_WORKERS", "planning.jobs"),
+    }
+    for name, pool in pools.items():
+        assert pool.field in WorkerSettings.model_fields, name
+        assert pool.command == [name, "worker"]
+        # The API runs apart from the workers (with its projector only), so N is the workers' count.
+        assert next(svc.command for svc in manifest() if svc.name == name) == [name, "api"]
+    # The topics `make up` creates have enough partitions for the default on up to 12 cores.
+    assert default_workers(12, LocalTopicDefaults.topic_partitions) == 6
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("3", 3), (" 2 ", 2), ("6", 6)])
+def test_a_worker_count_setting_is_taken(monkeypatch: pytest.MonkeyPatch, value: str, expected: int) -> None:
+    monkeypatch.setenv("QUARTET_TRAINING_WORKERS", value)
+    assert _pool().count(load_settings(WorkerSettings), partitions=6, cpus=2) == expected
+
+
+def test_an_unset_worker_count_follows_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QUARTET_PLANNER_WORKERS", raising=False)
+    settings = load_settings(WorkerSettings, _env_file=None)
+    assert _pool("path-planner").count(settings, partitions=6, cpus=8) == 4
+    assert _pool("path-planner").count(settings, partitions=6, cpus=available_cpus()) == default_workers(
+        available_cpus(), 6
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("0", "greater than or equal to 1"),
+        ("-2", "greater than or equal"),
+        ("two", "valid integer"),
+        ("1.5", "valid integer"),
+        ("65", "less than or equal to 64"),
+    ],
+)
+def test_a_bad_worker_count_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, words: str
+) -> None:
+    monkeypatch.setenv("QUARTET_TRAINING_WORKERS", value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(WorkerSettings)
+    assert "QUARTET_TRAINING_WORKERS: " in str(refused.value)
+    assert words in str(refused.value) and repr(value) in str(refused.value)
+
+
+def test_more_workers_than_the_jobs_topic_has_partitions_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUARTET_TRAINING_WORKERS", "4")
+    with pytest.raises(SettingsError) as refused:
+        _pool().count(load_settings(WorkerSettings), partitions=3, cpus=2)
+    message = str(refused.value)
+    assert "QUARTET_TRAINING_WORKERS=4" in message and "training.jobs has 3 partition(s)" in message
+    assert "QUARTET_TOPIC_PARTITIONS" in message
+
+
+def test_a_bad_worker_count_ends_the_supervisor_with_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QUARTET_PLANNER_WORKERS", "many")
+    monkeypatch.setattr(services, "compose_active", lambda: False)
+    assert services.main(["status"]) == 2
+    assert "QUARTET_PLANNER_WORKERS" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_the_supervisor_runs_n_workers_of_a_job_service_in_one_group_and_stops_them_all(
+    servers: Servers, settings: KernelSettings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QUARTET_TRAINING_WORKERS=3: the API and three `training-worker worker` processes, each its own instance id
+    and ops port, members of one consumer group that split the jobs topic's three partitions; down stops all."""
+    monkeypatch.setenv("QUARTET_TRAINING_WORKERS", "3")
+    training = replace(next(s for s in manifest() if s.name == "training-worker"), port=free_port())
+    prefix = f"p{unique}."
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+        "TRAINING_PORT": str(training.port),
+        "TRAINING_TOPIC_PREFIX": prefix,
+        "TRAINING_TOPIC_PARTITIONS": "3",
+        "QUARTET_API_KEYS": API_KEYS_JSON,
+    }
+    supervisor = Supervisor([training], pids=tmp_path / "pids", logs=tmp_path / "logs", env=env)
+    processes: list[ServiceProcess] = []
+    try:
+        supervisor.up(servers.service_env, {}, lambda topics: partition_counts(settings, topics))
+        workers = supervisor.workers(training)
+        processes = [training, *workers]
+        assert [w.name for w in workers] == [f"training-worker.worker-{slot}" for slot in (1, 2, 3)]
+        pids = [supervisor.server(p).pid() for p in processes]
+        assert None not in pids and len(set(pids)) == 4
+        for worker, pid in zip(workers, pids[1:], strict=True):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            assert command[-2].endswith(b"/training-worker") and command[-1] == b"worker", command
+            assert httpx.get(f"http://127.0.0.1:{worker.port}/healthz", timeout=5).status_code == 200
+        members = _group_members(settings, f"{prefix}training.jobs-worker", f"{prefix}training.jobs", 3)
+        assert sorted(members) == [f"training-worker-worker-{slot}" for slot in (1, 2, 3)]
+        assert sorted(p for owned in members.values() for p in owned) == [0, 1, 2]
+        assert all(len(owned) == 1 for owned in members.values()), members
+        rows = supervisor.status()
+        assert rows[0]["workers"] == "3 worker(s) (QUARTET_TRAINING_WORKERS=3)"
+        assert [(r["service"], r["healthy"]) for r in rows[1:]] == [(w.name, True) for w in workers]
+
+        # Fewer asked for on the next `up`: the slots beyond them stop, the others keep running as they were.
+        monkeypatch.setenv("QUARTET_TRAINING_WORKERS", "2")
+        supervisor.up(servers.service_env, {}, lambda topics: partition_counts(settings, topics))
+        assert [supervisor.server(p).pid() for p in processes] == [*pids[:3], None]
+    finally:
+        supervisor.down()
+    assert [supervisor.server(p).pid() for p in processes] == [None] * 4
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes().lower()
+
+
+def _group_members(settings: KernelSettings, group: str, topic: str, members: int) -> dict[str, list[int]]:
+    """Each member's client id and the partitions of `topic` it owns, once the group has `members` members."""
+    admin = kafka_admin(settings)
+    try:
+        found: dict[str, list[int]] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            description = admin.describe_groups([group])[group]
+            found = {
+                m["client_id"]: sorted(p for t, parts in _assignment(m) if t == topic for p in parts)
+                for m in description["members"]
+            }
+            if description["group_state"] == "Stable" and len(found) == members:
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"group {group} never had {members} stable members: {found}")
+    finally:
+        admin.close()
+
+
+def _assignment(member: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """A described group member's assigned partitions, by topic."""
+    assignment = member["member_assignment"]
+    if not assignment:  # an empty one while the group rebalances, which kafka-python leaves undecoded
+        return []
+    return [(entry["topic"], list(entry["partitions"])) for entry in assignment["assigned_partitions"]]
