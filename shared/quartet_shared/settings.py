@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Any, Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from quartet_contracts.topics import LocalTopicDefaults
 
@@ -67,7 +68,9 @@ class KernelSettings(BaseSettings):
 
     service_name: str = "quartet"
     instance_id: str = Field(
-        "0", description="Stable per worker slot; names the transactional id so a restart fences its predecessor."
+        "0",
+        description="Stable per worker slot; names the transactional id so a restart fences its predecessor. "
+        "Empty: this host's name (a Compose container's id, so each replica of a scaled worker has its own).",
     )
     topic_partitions: int = Field(LocalTopicDefaults.topic_partitions, ge=1, le=1000)
     topic_replication_factor: int = Field(LocalTopicDefaults.topic_replication_factor, ge=1, le=10)
@@ -99,6 +102,11 @@ class KernelSettings(BaseSettings):
     # kafka-python 3.0 makes every client call wait on the client's I/O thread with no timeout of its own; a runner
     # whose poll, commit or lag probe has not returned after this long breaks the call and rebuilds its consumer.
     consumer_stall_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("instance_id")
+    @classmethod
+    def _host_name_when_empty(cls, value: str) -> str:
+        return value or socket.gethostname()
 
     @model_validator(mode="after")
     def _sasl_is_complete(self) -> Self:

@@ -299,13 +299,15 @@ def test_every_app_container_listens_on_all_of_its_own_interfaces(monkeypatch: p
 
 
 def test_worker_instance_ids_are_unique() -> None:
-    """Each running process names its own transactional id; two equal ids would fence each other."""
+    """Each running process names its own transactional id; two equal ids would fence each other. An empty one
+    is the container's host name, its id: unique per replica, so the job workers may be scaled."""
     ids: dict[str, str] = {}
     for name, svc in app_containers().items():
         for var, value in (svc.get("environment") or {}).items():
             if var.endswith("INSTANCE_ID"):
-                assert value not in ids.values(), f"{name} reuses instance id {value}"
+                assert value == "" or value not in ids.values(), f"{name} reuses instance id {value}"
                 ids[name] = value
+    assert {name for name, value in ids.items() if value == ""} == {"training-worker", "planner-worker"}
     long_running = {n for n, s in app_containers().items() if s.get("restart") != "no"}
     assert long_running <= set(ids), f"no instance id for {sorted(long_running - set(ids))}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,16 @@ def test_shared_variables_are_unprefixed_and_tuning_is_prefixed(monkeypatch: pyt
     monkeypatch.setenv("QUARTET_TOPIC_PARTITIONS", "12")
     s = load_settings(KernelSettings)
     assert (s.kafka_bootstrap_servers, s.topic_partitions) == ("k:1", 12)
+
+
+def test_an_empty_instance_id_is_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a scaled Compose worker sets: each replica's container id, as its host name, names its transactional id."""
+    monkeypatch.setenv("QUARTET_INSTANCE_ID", "")
+    assert load_settings(KernelSettings).instance_id == socket.gethostname() != ""
+    monkeypatch.setenv("QUARTET_INSTANCE_ID", "worker-2")
+    assert load_settings(KernelSettings).instance_id == "worker-2"
+    monkeypatch.delenv("QUARTET_INSTANCE_ID")
+    assert load_settings(KernelSettings, _env_file=None).instance_id == "0"
 
 
 def test_every_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,6 +203,9 @@ def test_an_unset_worker_count_follows_the_machine(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("QUARTET_PLANNER_WORKERS", raising=False)
     settings = load_settings(WorkerSettings, _env_file=None)
     assert _pool("path-planner").count(settings, partitions=6, cpus=8) == 4
+    # An empty value, as a copied .env may hold, is unset too.
+    monkeypatch.setenv("QUARTET_PLANNER_WORKERS", "")
+    assert _pool("path-planner").count(load_settings(WorkerSettings), partitions=6, cpus=8) == 4
     assert _pool("path-planner").count(settings, partitions=6, cpus=available_cpus()) == default_workers(
         available_cpus(), 6
     )

@@ -53,7 +53,7 @@ PartitionCounts = Callable[[list[str]], dict[str, int]]
 class WorkerSettings(BaseSettings):
     """How many worker processes `make up` runs per job service; unset: `default_workers`' rule."""
 
-    model_config = SettingsConfigDict(env_prefix="QUARTET_", extra="ignore", env_file=".env")
+    model_config = SettingsConfigDict(env_prefix="QUARTET_", extra="ignore", env_file=".env", env_ignore_empty=True)
 
     training_workers: int | None = Field(None, ge=1, le=MAX_WORKERS, description="training-worker's workers")
     planner_workers: int | None = Field(None, ge=1, le=MAX_WORKERS, description="path-planner's workers")
