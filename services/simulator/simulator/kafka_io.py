@@ -30,6 +30,7 @@ from quartet_shared.settings import KernelSettings
 from simulator.domain.audit import CorruptRecord, DeadLetterSeen, EventSeen, GarbageSent, ResultSeen, SentJob
 from simulator.domain.garbage import SOURCE, garbage_message
 from simulator.domain.scenario import GarbageFlavour
+from simulator.probes import AbortedProbes
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,7 @@ class Collector:
             return
         try:
             env = decode(rec.key, rec.value, rec.headers)
+            when = env.time.timestamp()
         except EnvelopeError as exc:
             with self._lock:
                 self.corrupt.append(CorruptRecord(topic, rec.partition, rec.offset, str(exc)))
@@ -297,12 +299,15 @@ class Collector:
                 offset=rec.offset,
                 cached=bool(env.data.get("cached", False)),
                 detail=_detail(env.data),
+                time=when,
             )
             with self._lock:
                 self.results.append(result)
                 self._result_ids[job_id] = self._result_ids.get(job_id, 0) + 1
         else:
-            event = EventSeen(topic, rec.partition, rec.offset, env.id, env.type, env.subject, env.key, env.data, at)
+            event = EventSeen(
+                topic, rec.partition, rec.offset, env.id, env.type, env.subject, env.key, env.data, at=at, time=when
+            )
             with self._lock:
                 self.events.append(event)
 
@@ -482,14 +487,17 @@ def ids_between(settings: KernelSettings, spans: Mapping[TopicPartition, tuple[i
 
 @dataclass(frozen=True)
 class RunClients:
-    """A run's Kafka clients: the publisher of its load, the collector of what came out, and the lag sampler."""
+    """A run's Kafka clients: the publisher of its load, the collector of what came out, the lag sampler, and
+    the prober writing aborted transactions."""
 
     publisher: Publisher
     collector: Collector
     lag: LagSampler
+    probes: AbortedProbes
 
     def close(self) -> None:
-        """Stop sampling and collecting, and close the publisher."""
+        """Stop probing, sampling and collecting, and close the publisher."""
+        self.probes.stop()
         self.lag.stop()
         self.collector.stop()
         self.publisher.close()

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.axes import Axes
 
+from simulator.domain.recovery import FaultRecovery
 from simulator.domain.report import FaultRecord, RunReport
 
 FAULT_COLOURS = {
@@ -39,8 +40,29 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _mark_faults(ax: Axes, faults: list[FaultRecord]) -> None:
-    """Shade each fault's span (a line for instant ones) on a timeline, labelled once per kind."""
+def _mark_recoveries(ax: Axes, recoveries: list[FaultRecovery]) -> None:
+    """A dotted line where the lag was back after each fault, with the recovery time beside it."""
+    label: str | None = "lag recovered"
+    for r in recoveries:
+        if r.recovered_at_s is None or r.recovery_s is None:
+            continue
+        colour = FAULT_COLOURS.get(r.kind, "#7f7f7f")
+        ax.axvline(r.recovered_at_s, color=colour, linestyle=":", linewidth=1.4, label=label)
+        ax.annotate(
+            f"{r.recovery_s:.1f} s",
+            (r.recovered_at_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color=colour,
+            ha="left",
+            va="top",
+        )
+        label = None
+
+
+def _mark_faults(ax: Axes, faults: list[FaultRecord], recoveries: list[FaultRecovery]) -> None:
+    """Shade each fault's span (a line for instant ones) on a timeline, labelled once per kind, and its recovery."""
+    _mark_recoveries(ax, recoveries)
     labelled: set[str] = set()
     for f in faults:
         colour = FAULT_COLOURS.get(f.kind, "#7f7f7f")
@@ -63,7 +85,7 @@ def throughput_plot(report: RunReport) -> str:
         ax.step(edges, [*values, values[-1]], where="post", linewidth=1, alpha=0.6, label=f"{kind} submitted")
     for kind, values in t.completed.items():
         ax.step(edges, [*values, values[-1]], where="post", linewidth=1.8, label=f"{kind} results")
-    _mark_faults(ax, report.faults)
+    _mark_faults(ax, report.faults, report.recovery.faults)
     ax.set_xlabel("seconds since the load started")
     ax.set_ylabel(f"jobs per second ({t.bucket_s:g} s buckets)")
     ax.set_title("Throughput")
@@ -81,7 +103,7 @@ def latency_plot(report: RunReport) -> str:
         ys = [v for v in values if v is not None]
         if xs:
             ax.plot(xs, ys, marker=".", linewidth=1.2, label=name)
-    _mark_faults(ax, report.faults)
+    _mark_faults(ax, report.faults, report.recovery.faults)
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel("seconds since the load started (time of the result)")
     ax.set_ylabel("latency, s")
@@ -119,7 +141,7 @@ def lag_plot(report: RunReport) -> str:
         gaps = [x for x, v in zip(series.t_s, series.lag, strict=False) if v is None]
         if gaps:
             ax.plot(gaps, [0] * len(gaps), "x", color="grey", markersize=4)
-    _mark_faults(ax, report.faults)
+    _mark_faults(ax, report.faults, report.recovery.faults)
     ax.set_xlabel("seconds since the load started (x: broker did not answer)")
     ax.set_ylabel("records not yet committed")
     ax.set_title("Consumer lag")

@@ -11,6 +11,7 @@ from simulator.domain.audit import (
     Check,
     CorruptRecord,
     DeadLetterSeen,
+    EventSeen,
     GarbageSent,
     RentalFindings,
     ResultSeen,
@@ -18,6 +19,7 @@ from simulator.domain.audit import (
     reconcile,
 )
 from simulator.domain.plan import Plan
+from simulator.domain.recovery import recovery_summary
 from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, Throughput, WorkerStats
 from simulator.domain.scenario import Scenario
 from simulator.domain.stats import bucket_percentiles, bucket_size, rate_series
@@ -49,6 +51,8 @@ class Observed:
     workers: dict[str, WorkerStats] = field(default_factory=dict)
     rental: RentalFindings | None = None
     notes: list[str] = field(default_factory=list)
+    events: list[EventSeen] = field(default_factory=list)
+    aborted_ids: frozenset[str] = frozenset()
 
 
 def build_report(run_id: str, scenario: Scenario, plan: Plan, timing: Timing, seen: Observed) -> RunReport:
@@ -63,9 +67,12 @@ def build_report(run_id: str, scenario: Scenario, plan: Plan, timing: Timing, se
         seen.rental,
         AuditPolicy(expect_success=scenario.audit.expect_success, foreign_results=scenario.audit.foreign_results),
         [_faults_check(seen.faults, len(planned_faults))],
+        events=seen.events,
+        aborted_ids=seen.aborted_ids,
     )
     end = max([timing.t0 + timing.load_s, *(r.at for r in seen.results)])
     throughput, jobs_per_s = _throughput(seen.sent, seen.results, timing.t0, end)
+    lag = _lag_series(seen.lag, timing.t0)
     return RunReport(
         run_id=run_id,
         scenario=scenario.name,
@@ -88,8 +95,9 @@ def build_report(run_id: str, scenario: Scenario, plan: Plan, timing: Timing, se
         audit=audit,
         throughput=throughput,
         jobs_per_s=jobs_per_s,
-        lag=_lag_series(seen.lag, timing.t0),
+        lag=lag,
         faults=seen.faults,
+        recovery=recovery_summary(seen.faults, lag),
         workers=seen.workers,
         rental=_rental_dict(seen.rental),
         notes=seen.notes,

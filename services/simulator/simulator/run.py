@@ -34,6 +34,7 @@ from simulator.domain.report import FaultRecord, RunReport
 from simulator.domain.scenario import PlanningAction, RentalAction, Scenario, TrainingAction
 from simulator.faults import FaultInjector
 from simulator.kafka_io import Collector, LagSampler, Publisher, RunClients, group_members
+from simulator.probes import AbortedProbes
 from simulator.render import write_html
 from simulator.reporting import Observed, Timing, build_report
 from simulator.schedule import Schedule
@@ -229,7 +230,13 @@ class Simulation:
         )
         lag = LagSampler(self.settings, self._group_topics(), self.scenario.audit.lag_interval_s)
         publisher = Publisher(self.settings, delivery_timeout_s=self.settings.publish_timeout_s)
-        return RunClients(publisher, collector, lag)
+        probes = AbortedProbes(
+            self.settings,
+            sorted(t.results for t in topics.values()),
+            self.run_id,
+            self.scenario.audit.aborted_probe_interval_s,
+        )
+        return RunClients(publisher, collector, lag, probes)
 
     def _load_and_settle(self, plan: Plan, native: NativeWorkers | None, clients: RunClients, timing: Timing) -> Timing:
         """Start the workers and readers, play the plan, then wait for the system to settle; says how long each took."""
@@ -240,12 +247,15 @@ class Simulation:
             self._await_members(native, groups, self._managed())
         clients.collector.begin()
         clients.lag.start()
+        clients.probes.start()
         if self.rental is not None and self.scenario.has_rental():
             self._phase("rental setup")
             self.rental.setup(self.scenario)
         self._phase("load")
         t0 = self._execute(plan, clients.publisher)
         load_s = time.time() - t0
+        # The probes' transactions end with the load: settling then waits on the system's own work only.
+        clients.probes.stop()
         self._phase("settling")
         settle_started = time.time()
         settler = Settler(self.settings, self.scenario, self.rental, self.status, self._note, self._abort)
@@ -257,6 +267,8 @@ class Simulation:
         notes = list(self._notes)
         if clients.collector.errors:
             notes.append(f"audit consumer reconnected {clients.collector.errors} time(s)")
+        if clients.probes.errors:
+            notes.append(f"{clients.probes.errors} aborted-probe round(s) failed (their probes still count as aborted)")
         return Observed(
             sent=clients.publisher.sent_jobs(),
             garbage=clients.publisher.sent_garbage(),
@@ -268,6 +280,8 @@ class Simulation:
             workers=self.worker_control.stats() if self.worker_control is not None else {},
             rental=self._rental_findings(events),
             notes=notes,
+            events=events,
+            aborted_ids=clients.probes.ids(),
         )
 
     def _rental_findings(self, events: list[EventSeen]) -> RentalFindings | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.domain.audit import DeadLetterSeen, GarbageSent, ResultSeen, SentJob, reconcile
+from simulator.domain.recovery import recovery_summary
 from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, Throughput, WorkerStats
 from simulator.preflight import PreflightError
 from simulator.render import write_html
@@ -27,6 +28,13 @@ def report(*, passed: bool = True, name: str = "fake") -> RunReport:
     dead = [DeadLetterSeen("g0", "training.jobs.dlq", "training.jobs", "EnvelopeError", None, 1001.0)]
     audit = reconcile(sent, results, garbage, dead)
     t = [float(k) for k in range(25)]
+    lag = [LagSeries(group="training.jobs-worker", t_s=t, lag=[1] * 4 + [6, 3] + [1] * 4 + [None] + [0] * 14)]
+    faults = [
+        FaultRecord(kind="kill_worker", at_s=3, end_s=3.1, target="training", detail="SIGKILL training worker 0"),
+        FaultRecord(kind="broker_restart", at_s=5, end_s=12, detail="broker stopped"),
+        FaultRecord(kind="redis_outage", at_s=13, end_s=15, detail="Redis stopped"),
+        FaultRecord(kind="slow_consumer", at_s=16, end_s=18, target="any", detail="frozen", ok=passed),
+    ]
     return RunReport(
         run_id="abc123",
         scenario=name,
@@ -50,13 +58,9 @@ def report(*, passed: bool = True, name: str = "fake") -> RunReport:
             latency_p99=[2.0] * 24 + [None],
         ),
         jobs_per_s=0.8,
-        lag=[LagSeries(group="training.jobs-worker", t_s=t, lag=[1] * 10 + [None] + [0] * 14)],
-        faults=[
-            FaultRecord(kind="kill_worker", at_s=3, end_s=3.1, target="training", detail="SIGKILL training worker 0"),
-            FaultRecord(kind="broker_restart", at_s=5, end_s=12, detail="broker stopped"),
-            FaultRecord(kind="redis_outage", at_s=13, end_s=15, detail="Redis stopped"),
-            FaultRecord(kind="slow_consumer", at_s=16, end_s=18, target="any", detail="frozen", ok=passed),
-        ],
+        lag=lag,
+        faults=faults,
+        recovery=recovery_summary(faults, lag),
         workers={"training": WorkerStats(managed=1, starts=2, restarts=1, killed=1)},
         notes=["a <note> with markup"],
     )

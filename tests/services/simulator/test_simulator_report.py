@@ -20,7 +20,10 @@ def test_the_summary_gives_the_verdict_counts_and_every_check() -> None:
     assert "1 in dead-letter topics (100 % of accepted)" in text
     assert "kill_worker×1, broker_restart×1" in text
     assert "latency (submit → result): p50" in text
-    assert text.count("[ok  ]") == 6
+    assert text.count("[ok  ]") == 8
+    assert "anomalies: lost 0, duplicated 0, unexpected 0, aborted read 0 (of 0 aborted probes), out of order 0" in text
+    # kill at 3 s: lag 6 at 4 s, back to 3 at 5 s; the broker at 5 s: unreadable at 10 s, 0 at 11 s; the rest calm.
+    assert "recovery (lag back to its level before the fault): p50 2.0 s, max 6.0 s over 4 fault(s)" in text
     assert "large results (planning): 2 submitted, 2 accepted, 2 completed; lost 0, doubled 0" in text
     assert "large results (training): 1 submitted, 1 accepted, 1 completed; lost 0, doubled 0" in text
 
@@ -40,6 +43,7 @@ def test_the_html_page_embeds_four_plots_and_escapes_text(tmp_path: Path) -> Non
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "&lt;note&gt;" in page and "<note>" not in page
     assert "kill_worker" in page and "broker_restart" in page
+    assert "<h3>Recovery</h3>" in page and "recovery p50" in page and "aborted reads" in page
     assert "<td>planning, large results</td>" in page and "<td>training, large results</td>" in page
     # Self-contained: nothing to fetch.
     assert "<script" not in page and 'src="http' not in page and "<link" not in page

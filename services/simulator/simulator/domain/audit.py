@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from simulator.domain.anomalies import Anomalies, KeyedRecord, aborted_reads, out_of_order
 from simulator.domain.stats import Percentiles, percentiles
 
 SAMPLE = 50
@@ -46,6 +47,7 @@ class ResultSeen:
     offset: int
     cached: bool = False
     detail: str | None = None
+    time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class EventSeen:
     key: str | None
     data: Mapping[str, Any]
     at: float
+    time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class AuditResult(BaseModel):
     failures: list[str] = Field(default_factory=list)
     dead_lettered_jobs: list[str] = Field(default_factory=list)
     latency: dict[str, Percentiles] = Field(default_factory=dict)
+    anomalies: Anomalies = Field(default_factory=Anomalies, description="The anomalies under Jepsen's names.")
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ class _JobFindings:
     doubled: list[str]
     orphans: list[str]
     failures: list[str]
+    aborted_read: list[str]
 
 
 def _find(
@@ -224,6 +229,7 @@ def _find(
     results: Sequence[ResultSeen],
     garbage: Sequence[GarbageSent],
     dead_letters: Sequence[DeadLetterSeen],
+    aborted_ids: frozenset[str] = frozenset(),
 ) -> _JobFindings:
     by_job: dict[str, list[ResultSeen]] = defaultdict(list)
     for r in sorted(results, key=lambda r: (r.at, r.topic, r.partition, r.offset)):
@@ -238,12 +244,13 @@ def _find(
         dead_jobs=sorted(j for j in sent_by_id if j in dead_ids),
         lost=sorted(j.job_id for j in sent if j.accepted and not by_job.get(j.job_id)),
         doubled=sorted(j for j, seen in by_job.items() if j in answerable and len(seen) > 1),
-        orphans=sorted(j for j in by_job if j not in answerable),
+        orphans=sorted(j for j in by_job if j not in answerable and j not in aborted_ids),
         failures=[
             f"{seen[0].kind} job {job_id}: {seen[0].outcome}: {seen[0].detail or 'no detail'}"
             for job_id, seen in sorted(by_job.items())
             if job_id in sent_by_id and seen[0].outcome != "completed"
         ],
+        aborted_read=aborted_reads(by_job, aborted_ids),
     )
 
 
@@ -283,6 +290,11 @@ def _job_checks(
             passed=not corrupt,
             detail=f"{len(corrupt)} unreadable record(s)",
         ),
+        Check(
+            name="no aborted read",
+            passed=not found.aborted_read,
+            detail=f"{len(found.aborted_read)} record(s) of transactions never committed read as committed",
+        ),
     ]
     if policy.expect_success:
         checks.append(
@@ -318,9 +330,18 @@ def reconcile(
     rental: RentalFindings | None = None,
     policy: AuditPolicy = AuditPolicy(),
     extra_checks: Sequence[Check] = (),
+    *,
+    events: Sequence[EventSeen] = (),
+    aborted_ids: Iterable[str] = (),
 ) -> AuditResult:
-    """Check every rule of the audit and compute latencies; `passed` is True only if every check passed."""
-    found = _find(sent, results, garbage, dead_letters)
+    """Check every rule of the audit and compute latencies; `passed` is True only if every check passed.
+
+    `events` are the events topics' records (their per-key order is checked with the results'), `aborted_ids` the
+    ids the run wrote only in transactions it never committed.
+    """
+    aborted = frozenset(aborted_ids)
+    found = _find(sent, results, garbage, dead_letters, aborted)
+    anomalies = _anomalies(found, results, events, len(aborted))
     kinds = sorted({j.kind for j in sent})
     per_kind = {kind: _counts([j for j in sent if j.kind == kind], found.by_job, found.dead_ids) for kind in kinds}
     large = {
@@ -329,6 +350,13 @@ def reconcile(
     }
     garbage_counts, missing = _garbage(garbage, dead_letters, policy.dlq_suffix)
     checks = _job_checks(found, garbage_counts, missing, corrupt, policy)
+    checks.append(
+        Check(
+            name="per key, nothing out of order",
+            passed=not anomalies.out_of_order,
+            detail=f"{anomalies.out_of_order} record(s) whose offset or time went back within their key",
+        )
+    )
     if rental is not None and rental.checked:
         checks += _rental_checks(rental)
     checks += extra_checks
@@ -348,6 +376,26 @@ def reconcile(
         failures=found.failures[:SAMPLE],
         dead_lettered_jobs=found.dead_jobs[:SAMPLE],
         latency=_latencies(sent, found.by_job, kinds),
+        anomalies=anomalies,
+    )
+
+
+def _anomalies(
+    found: _JobFindings, results: Sequence[ResultSeen], events: Sequence[EventSeen], aborted_written: int
+) -> Anomalies:
+    """The findings under Jepsen's names, with the per-key order of results and events (in the order read)."""
+    keyed = [KeyedRecord(r.job_id, r.topic, r.partition, r.offset, r.time) for r in results]
+    keyed += [KeyedRecord(e.key, e.topic, e.partition, e.offset, e.time) for e in events if e.key is not None]
+    disorder = out_of_order(keyed)
+    return Anomalies(
+        lost=len(found.lost),
+        duplicated=len(found.doubled),
+        unexpected=len(found.orphans),
+        aborted_read=len(found.aborted_read),
+        out_of_order=len(disorder),
+        aborted_written=aborted_written,
+        aborted_read_ids=found.aborted_read[:SAMPLE],
+        out_of_order_keys=disorder[:SAMPLE],
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from simulator.domain.audit import AuditResult
+from simulator.domain.recovery import RecoverySummary
 
 
 class FaultRecord(BaseModel):
@@ -79,6 +80,7 @@ class RunReport(BaseModel):
     jobs_per_s: float
     lag: list[LagSeries] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)
+    recovery: RecoverySummary = Field(default_factory=RecoverySummary)
     workers: dict[str, WorkerStats] = Field(default_factory=dict)
     rental: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
@@ -87,6 +89,21 @@ class RunReport(BaseModel):
     def passed(self) -> bool:
         """True when every audit check passed."""
         return self.audit.passed
+
+    def _jepsen_lines(self) -> list[str]:
+        an, rec = self.audit.anomalies, self.recovery
+        lines = [
+            f"  anomalies: lost {an.lost}, duplicated {an.duplicated}, unexpected {an.unexpected}, aborted read "
+            f"{an.aborted_read} (of {an.aborted_written} aborted probes), out of order {an.out_of_order}"
+        ]
+        if rec.faults:
+            t = rec.times
+            times = f"p50 {t.p50:.1f} s, max {t.max:.1f} s" if t.count else "none"
+            lines.append(
+                f"  recovery (lag back to its level before the fault): {times} over {t.count} fault(s)"
+                + (f", {rec.unrecovered} NOT recovered" if rec.unrecovered else "")
+            )
+        return lines
 
     def summary(self) -> str:
         """A few lines for a terminal: verdict, counts, faults, throughput, latency and every check."""
@@ -117,6 +134,7 @@ class RunReport(BaseModel):
             f"  throughput: {self.jobs_per_s:.1f} jobs/s over {self.load_s:.0f} s of load, settled "
             + (f"in {self.settle_s:.0f} s" if self.settled else f"NOT within {self.settle_s:.0f} s"),
         ]
+        lines += self._jepsen_lines()
         if lat is not None and lat.count:
             lines.append(
                 f"  latency (submit → result): p50 {lat.p50:.3f} s, p95 {lat.p95:.3f} s, p99 {lat.p99:.3f} s, "

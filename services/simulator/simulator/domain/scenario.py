@@ -283,6 +283,13 @@ class AuditOptions(Model):
 
     settle_timeout_s: float = Field(default=180.0, gt=0, le=7200)
     lag_interval_s: float = Field(default=1.0, gt=0, le=60)
+    aborted_probe_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="How often a probe is written onto each results topic in a transaction that is then aborted "
+        "(its reading would be an aborted read); 0: never.",
+    )
     expect_success: bool = Field(default=True, description="A failed outcome for a pool job fails the audit.")
     foreign_results: Literal["fail", "ignore"] = Field(
         default="fail", description="Results for job ids this run never sent: fail the audit, or only count them."

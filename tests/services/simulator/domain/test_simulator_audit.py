@@ -152,7 +152,7 @@ def test_rental_findings_become_checks() -> None:
     down = reconcile([], [], [], [], rental=RentalFindings(checked=True, unavailable="database unreachable"))
     assert not down.passed and check(down.checks, "rental checks ran").detail == "database unreachable"
     skipped = reconcile([], [], [], [], rental=RentalFindings())
-    assert skipped.passed and len(skipped.checks) == 6
+    assert skipped.passed and len(skipped.checks) == 8
 
 
 def test_extra_checks_count() -> None:
