@@ -41,22 +41,19 @@ def _png(fig: Any) -> str:
 
 
 def _mark_recoveries(ax: Axes, recoveries: list[FaultRecovery]) -> None:
-    """A dotted line where the lag was back after each fault, with the recovery time beside it."""
+    """A dotted line where the lag was back after each fault, and an arrow from the fault to it with its time."""
     label: str | None = "lag recovered"
     for r in recoveries:
         if r.recovered_at_s is None or r.recovery_s is None:
             continue
         colour = FAULT_COLOURS.get(r.kind, "#7f7f7f")
         ax.axvline(r.recovered_at_s, color=colour, linestyle=":", linewidth=1.4, label=label)
-        ax.annotate(
-            f"{r.recovery_s:.1f} s",
-            (r.recovered_at_s, 1.0),
-            xycoords=("data", "axes fraction"),
-            fontsize=7,
-            color=colour,
-            ha="left",
-            va="top",
-        )
+        # Along the bottom, where the legends (upper right) never are.
+        where = ("data", "axes fraction")
+        arrow = {"arrowstyle": "<->", "color": colour, "linewidth": 0.9}
+        ax.annotate("", (r.at_s, 0.04), (r.recovered_at_s, 0.04), xycoords=where, textcoords=where, arrowprops=arrow)
+        middle = (r.at_s + r.recovered_at_s) / 2
+        ax.annotate(f"{r.recovery_s:.1f} s", (middle, 0.06), xycoords=where, fontsize=7, color=colour, ha="center")
         label = None
 
 
