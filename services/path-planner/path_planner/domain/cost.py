@@ -58,12 +58,25 @@ class CostBreakdown:
     smoothness: FloatArray
     collisions: IntArray
     under_ground: IntArray
+    penalty: FloatArray
 
     @property
     def feasible(self) -> BoolArray:
         """True where the path has no collision and no point under the ground."""
         ok: BoolArray = (self.collisions == 0) & (self.under_ground == 0)
         return ok
+
+    @property
+    def violations(self) -> IntArray:
+        """Collisions plus points and legs under the ground, per path."""
+        res: IntArray = self.collisions + self.under_ground
+        return res
+
+    @property
+    def base(self) -> FloatArray:
+        """The total without the INFEASIBLE units of its violations (their depths stay in it)."""
+        res: FloatArray = self.total - self.penalty
+        return res
 
     def row(self, i: int) -> dict[str, float]:
         """The terms of path `i` as plain floats."""
@@ -105,6 +118,7 @@ class PathCost:
         self._outer = self._inner + scenario.danger_margin
         self._zones = scenario.zone_array
         self._mid = 0.5 * (scenario.z_min + scenario.z_max)
+        self._ground_max = float(scenario.terrain.height.max())
 
     def full_paths(self, waypoints: FloatArray) -> FloatArray:
         """Prepend the start and append the goal: (N, n, 3) -> (N, n+2, 3)."""
@@ -116,6 +130,15 @@ class PathCost:
         full[:, 1:-1] = w
         return full
 
+    def _coordinate_planes(self, waypoints: FloatArray) -> FloatArray:
+        """The full paths as (3, N, n+2): x, y and z each contiguous, as every term works on one of them."""
+        w = np.asarray(waypoints, dtype=np.float64)
+        planes = np.empty((3, w.shape[0], w.shape[1] + 2))
+        planes[:, :, 0] = self._start[:, None]
+        planes[:, :, -1] = self._goal[:, None]
+        planes[:, :, 1:-1] = w.transpose(2, 0, 1)
+        return planes
+
     def absolute(self, points: FloatArray) -> FloatArray:
         """Absolute altitude of points (..., 3) given as (x, y, height above ground)."""
         ground = self.scenario.terrain.height_at(points[..., 0], points[..., 1], self.scenario.sampling)
@@ -125,10 +148,7 @@ class PathCost:
     def evaluate(self, waypoints: FloatArray) -> CostBreakdown:
         """Cost and its terms for each path of a population of free waypoints (N, n, 3)."""
         w = self.weights
-        p = self.full_paths(waypoints)
-        x = p[..., 0]
-        y = p[..., 1]
-        z = p[..., 2]
+        x, y, z = self._coordinate_planes(waypoints)
         za = z + self.scenario.terrain.height_at(x, y, self.scenario.sampling)
         dx = np.diff(x, axis=1)
         dy = np.diff(y, axis=1)
@@ -154,7 +174,8 @@ class PathCost:
 
         j4 = self._smoothness(dx, dy, dz, horiz)
         total = w.length * j1 + w.threat * j2 + w.altitude * j3 + w.smoothness * j4
-        return CostBreakdown(total, j1, j2, j3, j4, collisions, under)
+        penalty = INFEASIBLE * (w.threat * collisions + w.altitude * under)
+        return CostBreakdown(total, j1, j2, j3, j4, collisions, under, penalty)
 
     def __call__(self, waypoints: FloatArray) -> FloatArray:
         """Total cost per path, (N, n, 3) -> (N,)."""
@@ -162,14 +183,15 @@ class PathCost:
 
     def _threats(self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, IntArray]:
         n_paths = x.shape[0]
-        if self._tx.size == 0:
+        threat, rows, segs = self._near_threats(x, y, dx, dy)
+        if rows.size == 0:
             return np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)
-        sx = dx[..., None]
-        sy = dy[..., None]
-        ex = self._tx - x[:, :-1, None]
-        ey = self._ty - y[:, :-1, None]
+        sx = dx[rows, segs]
+        sy = dy[rows, segs]
         dd = sx * sx + sy * sy
         inv = np.divide(1.0, dd, out=np.zeros_like(dd), where=dd > 0)
+        ex = self._tx[threat] - x[rows, segs]
+        ey = self._ty[threat] - y[rows, segs]
         # Projection parameter of the centre onto the segment, clamped to its ends.
         t = ex * sx
         t += ey * sy
@@ -182,30 +204,60 @@ class PathCost:
         ey *= ey
         ex += ey
         d = np.sqrt(ex, out=ex)
-        hits = (d < self._inner).sum(axis=(1, 2)).astype(np.int64)
+        hit = d < self._inner[threat]
         # max(outer - d, 0) is the margin cost; a collision is INFEASIBLE + (inner - d), which is that
         # same quantity plus INFEASIBLE - margin.
-        np.subtract(self._outer, d, out=d)
+        np.subtract(self._outer[threat], d, out=d)
         np.maximum(d, 0.0, out=d)
-        j2 = d.sum(axis=(1, 2)) + hits * (INFEASIBLE - self.scenario.danger_margin)
-        return j2, hits
+        d += hit * (INFEASIBLE - self.scenario.danger_margin)
+        hits = np.bincount(rows, weights=hit, minlength=n_paths).astype(np.int64)
+        return np.bincount(rows, weights=d, minlength=n_paths), hits
+
+    def _near_threats(self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray) -> tuple[IntArray, ...]:
+        """(threat, path, segment) triples where the segment may come within the threat's outer radius.
+
+        A segment lies within half its length of its midpoint, so a centre farther than outer + half from the
+        midpoint is out of reach; the exact distance is computed only for the few other pairs.
+        """
+        if self._tx.size == 0:
+            return (np.empty(0, dtype=np.intp),) * 3
+        mx = 0.5 * dx
+        mx += x[:, :-1]
+        my = 0.5 * dy
+        my += y[:, :-1]
+        reach = np.sqrt(dx * dx + dy * dy)
+        reach *= 0.5
+        cx = mx - self._tx[:, None, None]
+        cy = my - self._ty[:, None, None]
+        cx *= cx
+        cy *= cy
+        cx += cy
+        r = reach + self._outer[:, None, None]
+        r *= r
+        return np.nonzero(cx <= r)
 
     def _legs_under_ground(
         self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray
     ) -> tuple[FloatArray, IntArray]:
-        f = self._leg_at
-        sx = dx[..., None] * f
-        sx += x[:, :-1, None]
-        sy = dy[..., None] * f
-        sy += y[:, :-1, None]
+        n_paths = x.shape[0]
+        # A straight leg whose lower end is above the highest ground cannot pass under it: only the others
+        # are sampled (most legs, on most maps), as (sample, leg) arrays.
+        rows, legs = np.nonzero(np.minimum(za[:, :-1], za[:, 1:]) <= self._ground_max)
+        if rows.size == 0:
+            return np.zeros(n_paths), np.zeros(n_paths, dtype=np.int64)
+        f = self._leg_at[:, None]
+        sx = f * dx[rows, legs]
+        sx += x[rows, legs]
+        sy = f * dy[rows, legs]
+        sy += y[rows, legs]
         depth = self.scenario.terrain.height_at(sx, sy, self.scenario.sampling)
-        sz = dz[..., None] * f
-        sz += za[:, :-1, None]
+        sz = f * dz[rows, legs]
+        sz += za[rows, legs]
         depth -= sz
-        worst = depth.max(axis=2)
+        worst = np.maximum.reduce(depth, axis=0)
         hit = worst > 0
-        cost = np.where(hit, INFEASIBLE + worst, 0.0)
-        return cost.sum(axis=1), hit.sum(axis=1).astype(np.int64)
+        cost = np.bincount(rows, weights=np.where(hit, INFEASIBLE + worst, 0.0), minlength=n_paths)
+        return cost, np.bincount(rows, weights=hit, minlength=n_paths).astype(np.int64)
 
     def _zones_cost(
         self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray

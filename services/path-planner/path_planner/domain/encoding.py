@@ -82,26 +82,33 @@ class SphericalEncoding:
 
     def steps(self, vectors: FloatArray) -> FloatArray:
         """The unclamped displacement of each waypoint from the previous one, (N, n, 3)."""
-        v = np.asarray(vectors, dtype=np.float64)
+        return self._steps_by_waypoint(vectors).transpose(1, 0, 2)
+
+    def _steps_by_waypoint(self, vectors: FloatArray) -> FloatArray:
+        """The steps as (n, N, 3): waypoint-major, so each waypoint's (N, 3) block is contiguous."""
+        v = np.ascontiguousarray(np.asarray(vectors, dtype=np.float64).T)
         n = self.n
-        r = v[:, :n]
-        psi = v[:, n : 2 * n]
-        phi = v[:, 2 * n :]
+        r = v[:n]
+        psi = v[n : 2 * n]
+        phi = v[2 * n :]
         horizontal = r * np.cos(psi)
-        return np.stack([horizontal * np.cos(phi), horizontal * np.sin(phi), r * np.sin(psi)], axis=-1)
+        d = np.empty((n, v.shape[1], 3))
+        np.multiply(horizontal, np.cos(phi), out=d[..., 0])
+        np.multiply(horizontal, np.sin(phi), out=d[..., 1])
+        np.multiply(r, np.sin(psi), out=d[..., 2])
+        return d
 
     def decode(self, vectors: FloatArray) -> FloatArray:
         """(N, 3n) -> (N, n, 3), each waypoint clamped before the next is built on it."""
-        d = self.steps(vectors)
-        out = np.empty_like(d)
-        prev = np.broadcast_to(self._start, (d.shape[0], 3))
+        d = self._steps_by_waypoint(vectors)
+        prev = np.broadcast_to(self._start, d.shape[1:])
         for k in range(self.n):
-            cur = out[:, k]
-            np.add(prev, d[:, k], out=cur)
+            cur = d[k]
+            cur += prev
             np.maximum(cur, self._lo, out=cur)
             np.minimum(cur, self._hi, out=cur)
             prev = cur
-        return out
+        return d.transpose(1, 0, 2)
 
     def encode(self, waypoints: FloatArray) -> FloatArray:
         """(N, n, 3) -> (N, 3n); inverse of decode for paths whose steps lie inside the box."""

@@ -13,7 +13,7 @@ from path_planner.domain.errors import PlanningError
 from path_planner.domain.flight import FlightPath, flight_path
 from path_planner.domain.optimizers import Budget, make_optimizer
 from path_planner.domain.optimizers.astar import astar_plan
-from path_planner.domain.optimizers.base import OnIteration, ShouldStop
+from path_planner.domain.optimizers.base import OnIteration, Scores, ShouldStop
 from path_planner.domain.scenario import Scenario
 from path_planner.domain.types import FloatArray
 
@@ -108,8 +108,9 @@ def plan(
     else:
         encoding = make_encoding(config.resolved_encoding, scenario)
 
-        def objective(vectors: FloatArray) -> FloatArray:
-            return cost(encoding.decode(vectors))
+        def objective(vectors: FloatArray) -> Scores:
+            b = cost.evaluate(encoding.decode(vectors))
+            return Scores(b.total, b.base, b.violations.astype(np.float64))
 
         result = make_optimizer(config.optimizer).minimize(
             objective,

@@ -59,17 +59,25 @@ class Terrain:
     def height_at(self, x: FloatArray, y: FloatArray, sampling: Sampling = "nearest") -> FloatArray:
         """Ground altitude under (x, y), any shape; nearest cell (the SPSO code's rounding) or bilinear."""
         rows, cols = self.height.shape
-        fx = np.asarray(x, dtype=np.float64) / self.cell_size - 1.0
-        fy = np.asarray(y, dtype=np.float64) / self.cell_size - 1.0
         if sampling == "nearest":
             # floor(v + 0.5) is MATLAB's round for the non-negative indices used here (numpy rounds half to even);
-            # after clipping to 0.., truncation is that floor. One flat index, as this runs for every evaluation.
-            c = np.clip(fx + 0.5, 0, cols - 1).astype(np.intp)
-            r = np.clip(fy + 0.5, 0, rows - 1).astype(np.intp)
+            # after clipping to 0.., truncation is that floor. One flat index and in-place steps, as this runs
+            # for every evaluation.
+            gx = np.array(x, dtype=np.float64)
+            gx /= self.cell_size
+            gx -= 0.5
+            np.clip(gx, 0, cols - 1, out=gx)
+            gy = np.array(y, dtype=np.float64)
+            gy /= self.cell_size
+            gy -= 0.5
+            np.clip(gy, 0, rows - 1, out=gy)
+            r = gy.astype(np.intp)
             r *= cols
-            r += c
+            r += gx.astype(np.intp)
             out: FloatArray = self.height.ravel().take(r)
             return out
+        fx = np.asarray(x, dtype=np.float64) / self.cell_size - 1.0
+        fy = np.asarray(y, dtype=np.float64) / self.cell_size - 1.0
         fx = np.clip(fx, 0.0, cols - 1.0)
         fy = np.clip(fy, 0.0, rows - 1.0)
         c0 = np.minimum(np.floor(fx).astype(np.intp), cols - 2)

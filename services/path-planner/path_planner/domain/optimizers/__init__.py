@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from path_planner.domain.optimizers.base import Budget, Optimizer, OptimizeResult, SearchRun
+from path_planner.domain.optimizers.base import Budget, Optimizer, OptimizeResult, Scores, SearchRun
 from path_planner.domain.optimizers.boa import BOA
 from path_planner.domain.optimizers.iboa import IBOA
 from path_planner.domain.optimizers.lshade import JSO, LSHADE
@@ -18,6 +18,7 @@ __all__ = [
     "Budget",
     "OptimizeResult",
     "Optimizer",
+    "Scores",
     "SearchRun",
     "make_optimizer",
 ]

@@ -17,7 +17,18 @@ import numpy as np
 from path_planner.domain.errors import BudgetError
 from path_planner.domain.types import FloatArray
 
-Objective = Callable[[FloatArray], FloatArray]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-vector costs, each split into its unconstrained part and the count of violated constraints."""
+
+    total: FloatArray
+    base: FloatArray
+    violation: FloatArray
+
+
+Objective = Callable[[FloatArray], FloatArray | Scores]
 OnIteration = Callable[[int, float, float], None]
 ShouldStop = Callable[[], bool]
 
@@ -91,13 +102,23 @@ class SearchRun:
 
     def evaluate(self, vectors: FloatArray) -> FloatArray:
         """Objective values of a population; updates the best so far."""
-        f = np.asarray(self._objective(vectors), dtype=np.float64)
+        return self.score(vectors).total
+
+    def score(self, vectors: FloatArray) -> Scores:
+        """Objective values with their split (an unconstrained objective: base = total, no violation)."""
+        out = self._objective(vectors)
+        if isinstance(out, Scores):
+            scores = out
+        else:
+            f = np.asarray(out, dtype=np.float64)
+            scores = Scores(f, f, np.zeros_like(f))
+        f = scores.total
         self.evaluations += f.shape[0]
         i = int(np.argmin(f))
         if f[i] < self.best_cost or self.best_x.size == 0:
             self.best_cost = float(f[i])
             self.best_x = np.array(vectors[i], dtype=np.float64)
-        return f
+        return scores
 
     def end_iteration(self) -> bool:
         """Close an iteration (curve, progress callback); True when another one should run."""

@@ -21,8 +21,19 @@ What the original BOA gets wrong here, and the fix for each:
    Lévy flights (Mantegna, beta = 1.5) around g* with a scale shrinking from 5 % to 0.1 % of the box,
    a cheap local search around the best path that still allows rare long jumps.
 
+6. A narrow feasible region loses to a wide one. A path through a gap between two threats is infeasible
+   almost everywhere around it, so with plain comparisons every feasible trial (a detour) replaces it and
+   the gap's route dies out in the first iterations, whatever its length. When the objective reports its
+   constraint violations (`Scores`: the cost without its INFEASIBLE units, and how many constraints are
+   violated), IBOA compares with Takahama & Sakai's epsilon level (2006, the epsilon-constrained DE):
+   two candidates that both violate at most eps constraints compare by cost, otherwise the fewer
+   violations win. eps starts at the violation count of the `eps_quantile` best initial butterfly and
+   falls as (1 − t/T_c)^cp to 0 at `eps_until` of the run, so the end of the run is plainly feasible
+   first. An unconstrained objective has no violations, and the comparisons are the plain ones.
+
 Out-of-box coordinates are put halfway between the parent and the violated bound rather than clipped,
-so the boundary (e.g. step length 0) does not soak up the population. Acceptance stays greedy.
+so the boundary (e.g. step length 0) does not soak up the population. Acceptance stays greedy (by the
+epsilon-level comparison).
 """
 
 from __future__ import annotations
@@ -31,8 +42,8 @@ import math
 
 import numpy as np
 
-from path_planner.domain.optimizers.base import Optimizer, SearchRun, bounce_back, uniform_population
-from path_planner.domain.types import FloatArray
+from path_planner.domain.optimizers.base import Optimizer, Scores, SearchRun, bounce_back, uniform_population
+from path_planner.domain.types import BoolArray, FloatArray, IntArray
 
 
 def levy(rng: np.random.Generator, shape: tuple[int, ...], beta: float = 1.5) -> FloatArray:
@@ -44,6 +55,34 @@ def levy(rng: np.random.Generator, shape: tuple[int, ...], beta: float = 1.5) ->
     v = rng.normal(0.0, 1.0, shape)
     res: FloatArray = u / np.abs(v) ** (1 / beta)
     return res
+
+
+def epsilon_order(scores: Scores, eps: float) -> IntArray:
+    """Indices from best to worst: violations up to eps count as none, then fewer violations, then cost."""
+    level = np.where(scores.violation <= eps, 0.0, scores.violation)
+    res: IntArray = np.lexsort((scores.base, level))
+    return res
+
+
+def epsilon_better(a: Scores, b: Scores, eps: float, *, ties: bool) -> BoolArray:
+    """Where a beats b at level eps (or equals it, when `ties`): by cost if both are within eps or equal in
+    violations, else by violations."""
+    by_cost = ((a.violation <= eps) & (b.violation <= eps)) | (a.violation == b.violation)
+    cost_wins = a.base <= b.base if ties else a.base < b.base
+    res: BoolArray = np.where(by_cost, cost_wins, a.violation < b.violation)
+    return res
+
+
+def select(keep: BoolArray, a: Scores, b: Scores) -> Scores:
+    """a's scores where `keep`, else b's."""
+    return Scores(
+        np.where(keep, a.total, b.total), np.where(keep, a.base, b.base), np.where(keep, a.violation, b.violation)
+    )
+
+
+def take(scores: Scores, idx: IntArray) -> Scores:
+    """The scores of the members at `idx`."""
+    return Scores(scores.total[idx], scores.base[idx], scores.violation[idx])
 
 
 class IBOA(Optimizer):
@@ -62,6 +101,9 @@ class IBOA(Optimizer):
         cr: float = 0.9,
         levy_share: float = 0.05,
         levy_scale: tuple[float, float] = (0.05, 0.001),
+        eps_quantile: float = 0.2,
+        eps_until: float = 0.5,
+        eps_power: float = 3.0,
     ) -> None:
         self.p_start = p_start
         self.p_end = p_end
@@ -72,19 +114,30 @@ class IBOA(Optimizer):
         self.cr = cr
         self.levy_share = levy_share
         self.levy_scale = levy_scale
+        self.eps_quantile = eps_quantile
+        self.eps_until = eps_until
+        self.eps_power = eps_power
+
+    def epsilon(self, eps0: float, progress: float) -> float:
+        """The violation level treated as feasible at `progress` (0..1) of the run."""
+        if progress >= self.eps_until:
+            return 0.0
+        return eps0 * (1.0 - progress / self.eps_until) ** self.eps_power
 
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
         n = run.population
         dim = lo.size
         span = hi - lo
         x = uniform_population(rng, n, lo, hi)
-        f = run.evaluate(x)
+        s = run.score(x)
+        eps0 = float(np.sort(s.violation)[min(int(self.eps_quantile * n), n - 1)])
         n_elite = max(1, round(self.elite * n))
         n_levy = round(self.levy_share * n)
         total = max(run.iterations - 1, 1)
         while run.end_iteration():
             progress = (run.iteration - 1) / total
-            order = np.argsort(f, kind="stable")
+            eps = self.epsilon(eps0, progress)
+            order = epsilon_order(s, eps)
             rank = np.empty(n)
             rank[order] = np.arange(n) / max(n - 1, 1)
             step = (self.f_min + (self.f_max - self.f_min) * rank**self.a)[:, None]
@@ -92,7 +145,7 @@ class IBOA(Optimizer):
 
             j = rng.integers(0, n, size=n)
             k = (j + rng.integers(1, n, size=n)) % n
-            swap = f[k] < f[j]
+            swap = epsilon_better(take(s, k), take(s, j), eps, ties=False)
             j, k = np.where(swap, k, j), np.where(swap, j, k)
             e = order[rng.integers(0, n_elite, size=n)]
             use_global = (rng.random(n) < p)[:, None]
@@ -112,7 +165,7 @@ class IBOA(Optimizer):
             else:
                 x_parent = x
             trial = bounce_back(trial, x_parent, lo, hi)
-            f_new = run.evaluate(trial)
-            keep = f_new <= f
+            s_new = run.score(trial)
+            keep = epsilon_better(s_new, s, eps, ties=True)
             x = np.where(keep[:, None], trial, x)
-            f = np.where(keep, f_new, f)
+            s = select(keep, s_new, s)
