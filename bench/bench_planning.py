@@ -80,9 +80,12 @@ class Row:
 ROUTES_NOTE = (
     "The scenario has two kinds of good route: through the 18 m gap between the threats at (400, 500) and",
     "(500, 350) (about 4,670-4,750), or around the threat at (400, 500) (about 5,350-5,600). The column",
-    f"`runs <= {SPSO_TARGET:,.0f}` counts the runs that settled in the gap. L-SHADE and jSO, the strongest",
-    "general-purpose baselines, converge fast and almost always around the threat, to the best cost of that",
-    "route (about 5,345); IBOA and SPSO keep exploring longer and find the gap in about two runs of three.",
+    f"`runs <= {SPSO_TARGET:,.0f}` counts the runs that settled in the gap, out of the seeds run. Paths through",
+    "the gap are infeasible almost everywhere around it, so under plain comparisons every feasible detour",
+    "replaces them early and the gap is found late or never: L-SHADE and jSO converge fast around the threat",
+    "(about 5,345), SPSO finds the gap in about two runs of three. IBOA compares by the epsilon level",
+    "(Takahama & Sakai) over its first half, on the cost without its infeasible units and the count of",
+    "violated constraints, so the shorter infeasible paths through the gap survive until they are repaired.",
 )
 
 

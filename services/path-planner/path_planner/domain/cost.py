@@ -101,6 +101,11 @@ def _slab(a: FloatArray, d: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple
     return enter, leave
 
 
+def _per_path(rows: IntArray, values: FloatArray, n_paths: int) -> FloatArray:
+    """The sum of `values` per path, `rows` giving the path of each value."""
+    return np.asarray(np.bincount(rows, weights=values, minlength=n_paths), dtype=np.float64)
+
+
 class PathCost:
     """The cost of a scenario, precomputed once and applied to populations of shape (N, n, 3)."""
 
@@ -210,8 +215,7 @@ class PathCost:
         np.subtract(self._outer[threat], d, out=d)
         np.maximum(d, 0.0, out=d)
         d += hit * (INFEASIBLE - self.scenario.danger_margin)
-        hits = np.bincount(rows, weights=hit, minlength=n_paths).astype(np.int64)
-        return np.bincount(rows, weights=d, minlength=n_paths), hits
+        return _per_path(rows, d, n_paths), np.bincount(rows[hit], minlength=n_paths).astype(np.int64)
 
     def _near_threats(self, x: FloatArray, y: FloatArray, dx: FloatArray, dy: FloatArray) -> tuple[IntArray, ...]:
         """(threat, path, segment) triples where the segment may come within the threat's outer radius.
@@ -256,8 +260,8 @@ class PathCost:
         depth -= sz
         worst = np.maximum.reduce(depth, axis=0)
         hit = worst > 0
-        cost = np.bincount(rows, weights=np.where(hit, INFEASIBLE + worst, 0.0), minlength=n_paths)
-        return cost, np.bincount(rows, weights=hit, minlength=n_paths).astype(np.int64)
+        cost = _per_path(rows, np.where(hit, INFEASIBLE + worst, 0.0), n_paths)
+        return cost, np.bincount(rows[hit], minlength=n_paths).astype(np.int64)
 
     def _zones_cost(
         self, x: FloatArray, y: FloatArray, za: FloatArray, dx: FloatArray, dy: FloatArray, dz: FloatArray

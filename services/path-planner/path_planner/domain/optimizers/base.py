@@ -18,7 +18,6 @@ from path_planner.domain.errors import BudgetError
 from path_planner.domain.types import FloatArray
 
 
-
 @dataclass(frozen=True)
 class Scores:
     """Per-vector costs, each split into its unconstrained part and the count of violated constraints."""

@@ -122,7 +122,7 @@ class IBOA(Optimizer):
         """The violation level treated as feasible at `progress` (0..1) of the run."""
         if progress >= self.eps_until:
             return 0.0
-        return eps0 * (1.0 - progress / self.eps_until) ** self.eps_power
+        return eps0 * float((1.0 - progress / self.eps_until) ** self.eps_power)
 
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
         n = run.population
