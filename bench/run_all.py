@@ -13,7 +13,15 @@ from pathlib import Path
 from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
-SUITES = ("bench_kernel", "bench_micro", "bench_training", "bench_planning", "bench_chaos", "bench_rental")
+SUITES = (
+    "bench_kernel",
+    "bench_micro",
+    "bench_training",
+    "bench_planning",
+    "bench_planning_suite",
+    "bench_chaos",
+    "bench_rental",
+)
 
 
 def _load(name: str) -> ModuleType | None:

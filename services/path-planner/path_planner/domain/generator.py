@@ -39,15 +39,21 @@ class GeneratorSettings:
     danger_margin: float = 10.0
 
 
-def peaks_terrain(rng: np.random.Generator, cells: int, cell_size: float) -> Terrain:
-    """5 to 12 Gaussian hills, 40 to 300 m high."""
+def random_peaks(rng: np.random.Generator, cells: int, cell_size: float) -> tuple[list[GaussianPeak], float]:
+    """5 to 12 Gaussian hills, 40 to 300 m high, and the base height: what `peaks_terrain` draws, as parameters."""
     side = cells * cell_size
     peaks = []
     for _ in range(int(rng.integers(5, 13))):
         x, y = rng.uniform(0, side, 2)
         sx, sy = rng.uniform(0.05, 0.2, 2) * side
         peaks.append(GaussianPeak(float(x), float(y), float(rng.uniform(40, 300)), float(sx), float(sy)))
-    return gaussian_terrain(cells, cells, peaks, base=float(rng.uniform(0, 50)), cell_size=cell_size)
+    return peaks, float(rng.uniform(0, 50))
+
+
+def peaks_terrain(rng: np.random.Generator, cells: int, cell_size: float) -> Terrain:
+    """5 to 12 Gaussian hills, 40 to 300 m high."""
+    peaks, base = random_peaks(rng, cells, cell_size)
+    return gaussian_terrain(cells, cells, peaks, base=base, cell_size=cell_size)
 
 
 def ridges_terrain(rng: np.random.Generator, cells: int, cell_size: float) -> Terrain:
