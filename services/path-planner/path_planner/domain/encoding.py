@@ -82,33 +82,36 @@ class SphericalEncoding:
 
     def steps(self, vectors: FloatArray) -> FloatArray:
         """The unclamped displacement of each waypoint from the previous one, (N, n, 3)."""
-        return self._steps_by_waypoint(vectors).transpose(1, 0, 2)
+        return self._step_planes(vectors).transpose(2, 1, 0)
 
-    def _steps_by_waypoint(self, vectors: FloatArray) -> FloatArray:
-        """The steps as (n, N, 3): waypoint-major, so each waypoint's (N, 3) block is contiguous."""
+    def _step_planes(self, vectors: FloatArray) -> FloatArray:
+        """The steps as (3, n, N): one contiguous plane per coordinate, each row one waypoint's steps."""
         v = np.ascontiguousarray(np.asarray(vectors, dtype=np.float64).T)
         n = self.n
         r = v[:n]
         psi = v[n : 2 * n]
         phi = v[2 * n :]
-        horizontal = r * np.cos(psi)
-        d = np.empty((n, v.shape[1], 3))
-        np.multiply(horizontal, np.cos(phi), out=d[..., 0])
-        np.multiply(horizontal, np.sin(phi), out=d[..., 1])
-        np.multiply(r, np.sin(psi), out=d[..., 2])
+        d = np.empty((3, n, v.shape[1]))
+        np.multiply(r, np.cos(psi), out=d[2])
+        np.multiply(d[2], np.cos(phi), out=d[0])
+        np.multiply(d[2], np.sin(phi), out=d[1])
+        np.multiply(r, np.sin(psi), out=d[2])
         return d
 
     def decode(self, vectors: FloatArray) -> FloatArray:
         """(N, 3n) -> (N, n, 3), each waypoint clamped before the next is built on it."""
-        d = self._steps_by_waypoint(vectors)
-        prev = np.broadcast_to(self._start, d.shape[1:])
+        d = self._step_planes(vectors)
+        lo = self._lo[:, None]
+        hi = self._hi[:, None]
+        prev = np.broadcast_to(self._start[:, None], (3, d.shape[2]))
         for k in range(self.n):
-            cur = d[k]
+            cur = d[:, k]
             cur += prev
-            np.maximum(cur, self._lo, out=cur)
-            np.minimum(cur, self._hi, out=cur)
+            np.maximum(cur, lo, out=cur)
+            np.minimum(cur, hi, out=cur)
             prev = cur
-        return d.transpose(1, 0, 2)
+        # A view in (N, n, 3) order over the coordinate planes, which the cost reads plane by plane.
+        return d.transpose(2, 1, 0)
 
     def encode(self, waypoints: FloatArray) -> FloatArray:
         """(N, n, 3) -> (N, 3n); inverse of decode for paths whose steps lie inside the box."""
