@@ -39,7 +39,7 @@ from bench_kernel import log, private_stack
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_tools.infra import ensure_command
-from rental_manager.adapters.orm import House
+from rental_manager.adapters.orm import houses
 from rental_manager.bootstrap import bootstrap
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.service import rentals, users
@@ -112,7 +112,7 @@ def seed_houses(settings: RentalSettings, count: int, landlords: list[uuid.UUID]
             )
         with rental.engine.begin() as conn:
             for i in range(0, len(rows), 2_000):
-                conn.execute(insert(House), rows[i : i + 2_000])
+                conn.execute(insert(houses), rows[i : i + 2_000])
             conn.execute(text("ANALYZE houses"))
     finally:
         rental.close()

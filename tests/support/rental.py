@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from quartet_shared.settings import KernelSettings
 from rental_manager.adapters.db import migrate, rental_engine
-from rental_manager.adapters.orm import Bill
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, community, houses, maintenance, rentals, users
@@ -30,7 +29,7 @@ from rental_manager.service.schemas import (
 )
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 PASSWORD = "correct horse battery"
@@ -100,7 +99,6 @@ def rental_settings(kernel: KernelSettings, database_url: str, unique: str, **ov
 def dated(service: RentalService, today: date) -> RentalService:
     """The same service with its business day set to `today` (for leases that began in the past)."""
     shifted = RentalService(
-        service.engine,
         service.settings,
         service.credentials,
         service.search_cache,
@@ -215,9 +213,7 @@ def build_world(rental: Rental, c: Cast) -> World:
         ApplyForHouse(house_id=house, start_date=today + timedelta(days=400), end_date=today + timedelta(days=700)),
     ).id
     svc.run(billing.bill_leases, [lease], today)
-    with svc.engine.connect() as conn:
-        bill = conn.execute(select(Bill.id).where(Bill.lease_id == lease, Bill.kind == "rent")).scalars().first()
-    assert bill is not None
+    bill = next(b.id for b in svc.run(billing.list_bills, c.t1.actor, lease_id=lease).items if b.kind == "rent")
     viewing = svc.run(
         rentals.request_viewing,
         c.t1.actor,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from rental_manager.adapters.db import migrate, rental_engine
 from rental_manager.adapters.relay import OutboxRelay
 from rental_manager.adapters.throttle import LoginThrottle
-from rental_manager.adapters.unit_of_work import SqlUnitOfWork
+from rental_manager.adapters.unit_of_work import SqlTransactions
 from rental_manager.entrypoints.worker import BillingScheduler, cache_runner, command_runner
 from rental_manager.service import users
 from rental_manager.service.errors import Conflict
@@ -158,7 +158,7 @@ def bootstrap(settings: RentalSettings | None = None) -> Rental:
         engine,
         redis,
         cache,
-        RentalService(engine, cfg, credentials, cache, login_guard=guard, unit_of_work=SqlUnitOfWork),
+        RentalService(cfg, credentials, cache, login_guard=guard, unit_of_work=SqlTransactions(engine)),
     )
     rental.service.on_commit = rental.wake_relays
     return rental

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas import rental as msg
 from quartet_shared.consumer import Context
-from rental_manager.adapters.orm import Application
+from rental_manager.domain.entities import Application
 from rental_manager.domain.model import ApplicationStatus, BillStatus
 from rental_manager.entrypoints.worker import CommandHandler
 

@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from rental_manager.adapters.orm import House, Lease
 from rental_manager.domain.model import HouseStatus, LeaseStatus, Role
 from rental_manager.service import community
 from rental_manager.service.commands import ForgetHouse, PublishAnnouncement, ReviewHouse, SaveHouse
@@ -15,7 +14,7 @@ from rental_manager.service.errors import Conflict, Forbidden, NotFound
 from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, ReviewRecord
 from rental_manager.service.unit import Actor
 
-from tests.services.rental_manager.fakes import NOW, TODAY, LetHouse
+from tests.services.rental_manager.fakes import NOW, TODAY, LetHouse, a_house, a_lease
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def test_a_landlord_announces_to_a_house_of_theirs_and_only_admins_to_everyone(t
 
 
 def test_a_landlord_cannot_announce_to_someone_elses_house(town: LetHouse) -> None:
-    other = House(id=uuid.uuid4(), landlord_id=uuid.uuid4(), status=HouseStatus.LISTED)
+    other = a_house(uuid.uuid4())
     town.store.houses.rows[other.id] = other
     with pytest.raises(Forbidden):
         town.svc.run(
@@ -70,14 +69,8 @@ def test_a_draft_house_cannot_be_saved(town: LetHouse) -> None:
 
 
 def test_a_tenant_reviews_the_house_of_their_latest_lease_once(town: LetHouse) -> None:
-    earlier = Lease(
-        id=uuid.uuid4(),
-        house_id=town.house.id,
-        tenant_id=town.tenant.id,
-        landlord_id=town.landlord.id,
-        start_date=TODAY - timedelta(days=400),
-        end_date=TODAY - timedelta(days=100),
-        status=LeaseStatus.ENDED,
+    earlier = a_lease(
+        town.house, town.tenant.id, TODAY - timedelta(days=400), TODAY - timedelta(days=100), status=LeaseStatus.ENDED
     )
     town.store.leases.add(earlier)
     review = town.svc.run(

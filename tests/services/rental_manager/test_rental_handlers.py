@@ -10,7 +10,7 @@ import pytest
 from quartet_contracts.schemas import rental as msg
 from quartet_contracts.schemas.rental import PaymentRecorded
 from quartet_shared.consumer import PermanentError
-from rental_manager.adapters.orm import Bill
+from rental_manager.domain.entities import Bill
 from rental_manager.domain.errors import InvalidValue, RuleViolation
 from rental_manager.domain.model import BillStatus, Role
 from rental_manager.entrypoints import worker

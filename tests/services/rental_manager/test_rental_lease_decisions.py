@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from rental_manager.adapters.orm import Application
+from rental_manager.domain.entities import Application
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import ApplicationStatus, LeaseStatus, Role
 from rental_manager.service import rentals

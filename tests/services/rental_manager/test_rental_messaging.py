@@ -26,8 +26,9 @@ from quartet_shared.consumer import ConsumerRunner, Context, Subscription
 from quartet_shared.db import processed_messages
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-from rental_manager.adapters.orm import Application, OutboxMessage
+from rental_manager.adapters.orm import OutboxMessage
 from rental_manager.bootstrap import Rental
+from rental_manager.domain.entities import Application
 from rental_manager.domain.model import Role
 from rental_manager.entrypoints.worker import COMMANDS_GROUP, command_runner
 from rental_manager.service import houses

@@ -17,8 +17,9 @@ from alembic.migration import MigrationContext
 from quartet_shared.settings import KernelSettings
 from quartet_tools.infra import postgres_bindir
 from rental_manager.adapters.db import rental_engine
-from rental_manager.adapters.orm import Base, House, Lease, OutboxMessage, User
+from rental_manager.adapters.orm import Base, OutboxMessage
 from rental_manager.bootstrap import bootstrap
+from rental_manager.domain.entities import House, Lease, User
 from rental_manager.domain.errors import DomainError
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, houses, rentals

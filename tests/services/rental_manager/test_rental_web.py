@@ -14,7 +14,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from rental_manager.adapters.orm import Lease
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import BillStatus, Period, Role
 from rental_manager.entrypoints import web
@@ -24,7 +23,7 @@ from rental_manager.entrypoints.web.session import CSRF_COOKIE, SESSION_COOKIE
 from rental_manager.service import arrears, billing, directory, houses, rentals
 from rental_manager.service.commands import PayBill
 from rental_manager.service.errors import Forbidden
-from rental_manager.service.unit import UnitOfWork
+from rental_manager.service.unit import SYSTEM, UnitOfWork
 
 from tests.support.rental import PASSWORD, Cast, World, build_world, house_data, person
 
@@ -437,7 +436,7 @@ def test_login_redirects_only_to_local_pages(browsers: dict[str, Browser], peopl
 
 def _issue_many(uow: UnitOfWork, lease_id: uuid.UUID, count: int) -> int:
     """Issue `count` small one-day rent bills on a lease; their total."""
-    lease = uow.session.get(Lease, lease_id)
+    lease = uow.leases.get(SYSTEM, lease_id)
     assert lease is not None
     for i in range(count):
         start = date(2001, 1, 1) + timedelta(days=i)

@@ -1,4 +1,6 @@
-"""The relational model (SQLAlchemy 2): every id a UUID, every amount integer cents, every time UTC.
+"""The tables, and the rental entities (`domain.entities`) mapped onto them imperatively (SQLAlchemy 2).
+
+The domain stays plain Python: importing this module maps its classes, so rows load as those same entities.
 
 UUID keys survive a dump and restore unchanged and need no sequence, so the classic PostgreSQL trap of a
 restored table whose sequence lags behind its rows (or a second owned sequence) cannot happen here.
@@ -7,7 +9,7 @@ restored table whose sequence lags behind its rows (or a second owned sequence) 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -16,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Dialect,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -36,7 +40,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from rental_manager.domain.billing import BillState
+from rental_manager.domain.entities import (
+    Announcement,
+    Application,
+    Bill,
+    Favourite,
+    House,
+    HousePhoto,
+    Lease,
+    MaintenanceRequest,
+    MaintenanceUpdate,
+    Payment,
+    Review,
+    User,
+    Viewing,
+    utcnow,
+)
 from rental_manager.domain.model import (
     ApplicationStatus,
     BillStatus,
@@ -56,11 +75,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -106,308 +120,283 @@ class Base(DeclarativeBase):
     }
 
 
-def _id() -> Mapped[uuid.UUID]:
-    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+def _id() -> Column[uuid.UUID]:
+    return Column("id", Uuid, primary_key=True, default=uuid.uuid4)
 
 
-class User(Base):
-    """An admin, landlord or tenant."""
-
-    __tablename__ = "users"
-
-    id: Mapped[uuid.UUID] = _id()
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    full_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_state(Role, "user_role"))
-    password_hash: Mapped[str] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Stamped into every token issued; signing out bumps it, so every earlier token stops working at once.
-    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+def _col(name: str, kind: Any, *args: Any, nullable: bool = False, **kwargs: Any) -> Column[Any]:
+    """A column, NOT NULL unless said otherwise (what a non-Optional attribute of the entity means)."""
+    return Column(name, kind, *args, nullable=nullable, **kwargs)
 
 
-class House(Base):
-    """A house to let, owned by a landlord."""
-
-    __tablename__ = "houses"
-    __table_args__ = (
-        CheckConstraint("monthly_rent_cents >= 0", name="rent_not_negative"),
-        CheckConstraint("deposit_cents >= 0", name="deposit_not_negative"),
-        CheckConstraint("rooms >= 0", name="rooms_not_negative"),
-        CheckConstraint("area_m2 > 0", name="area_positive"),
-        Index(
-            "ix_houses_search", "status", func.lower(text("city")), func.lower(text("district")), "monthly_rent_cents"
-        ),
-        Index("ix_houses_landlord", "landlord_id", "status"),
-        Index("ix_houses_available", "status", "available_from"),
-    )
-
-    id: Mapped[uuid.UUID] = _id()
-    landlord_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    address: Mapped[str] = mapped_column(String(300))
-    city: Mapped[str] = mapped_column(String(100))
-    district: Mapped[str] = mapped_column(String(100))
-    area_m2: Mapped[float] = mapped_column(Float)
-    rooms: Mapped[int] = mapped_column(Integer)
-    monthly_rent_cents: Mapped[int] = mapped_column(BigInteger)
-    deposit_cents: Mapped[int] = mapped_column(BigInteger)
-    facilities: Mapped[list[str]] = mapped_column(JSON_DOCUMENT, default=list)
-    status: Mapped[HouseStatus] = mapped_column(_state(HouseStatus, "house_status"), default=HouseStatus.DRAFT)
-    listed_available_from: Mapped[date] = mapped_column(Date)
-    available_from: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None, **kwargs: Any) -> Column[Any]:
+    return _col(name, Uuid, ForeignKey(target, ondelete=ondelete), nullable=nullable, **kwargs)
 
 
-class HousePhoto(Base):
-    """A photo's metadata (the bytes live wherever `url` points)."""
-
-    __tablename__ = "house_photos"
-
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"), index=True)
-    url: Mapped[str] = mapped_column(String(2000))
-    caption: Mapped[str] = mapped_column(String(300), default="")
-    content_type: Mapped[str] = mapped_column(String(100))
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+def _created() -> Column[datetime]:
+    return _col("created_at", UtcDateTime, default=utcnow)
 
 
-class Viewing(Base):
-    """A viewing appointment a tenant asked for."""
-
-    __tablename__ = "viewings"
-
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"), index=True)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    scheduled_at: Mapped[datetime]
-    note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[ViewingStatus] = mapped_column(
-        _state(ViewingStatus, "viewing_status"), default=ViewingStatus.REQUESTED
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+def _updated() -> Column[datetime]:
+    return _col("updated_at", UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Application(Base):
-    """A tenant's application to rent a house for a period."""
+metadata = Base.metadata
 
-    __tablename__ = "applications"
-    __table_args__ = (
-        CheckConstraint("end_date >= start_date", name="dates_ordered"),
-        Index("ix_applications_house_status", "house_id", "status"),
-    )
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _col("email", String(254), unique=True),
+    _col("full_name", String(200)),
+    _col("role", _state(Role, "user_role")),
+    _col("password_hash", String(200)),
+    _col("active", Boolean, default=True),
+    _created(),
+    _col("token_version", Integer, default=0, server_default=text("0")),
+)
 
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    start_date: Mapped[date] = mapped_column(Date)
-    end_date: Mapped[date] = mapped_column(Date)
-    message: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[ApplicationStatus] = mapped_column(
-        _state(ApplicationStatus, "application_status"), default=ApplicationStatus.PENDING
-    )
-    decision_reason: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[datetime | None]
-    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+houses = Table(
+    "houses",
+    metadata,
+    _id(),
+    _fk("landlord_id", "users.id"),
+    _col("title", String(200)),
+    _col("description", Text, default=""),
+    _col("address", String(300)),
+    _col("city", String(100)),
+    _col("district", String(100)),
+    _col("area_m2", Float),
+    _col("rooms", Integer),
+    _col("monthly_rent_cents", BigInteger),
+    _col("deposit_cents", BigInteger),
+    _col("facilities", JSON_DOCUMENT, default=list),
+    _col("status", _state(HouseStatus, "house_status"), default=HouseStatus.DRAFT),
+    _col("listed_available_from", Date),
+    _col("available_from", Date),
+    _created(),
+    _updated(),
+    CheckConstraint("monthly_rent_cents >= 0", name="rent_not_negative"),
+    CheckConstraint("deposit_cents >= 0", name="deposit_not_negative"),
+    CheckConstraint("rooms >= 0", name="rooms_not_negative"),
+    CheckConstraint("area_m2 > 0", name="area_positive"),
+    Index("ix_houses_search", "status", func.lower(text("city")), func.lower(text("district")), "monthly_rent_cents"),
+    Index("ix_houses_landlord", "landlord_id", "status"),
+    Index("ix_houses_available", "status", "available_from"),
+)
 
+house_photos = Table(
+    "house_photos",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id", ondelete="CASCADE", index=True),
+    _col("url", String(2000)),
+    _col("caption", String(300), default=""),
+    _col("content_type", String(100)),
+    _col("width", Integer),
+    _col("height", Integer),
+    _col("size_bytes", BigInteger),
+    _col("position", Integer, default=0),
+    _created(),
+)
 
-class Lease(Base):
-    """A lease: a tenant in a house from `start_date` to `end_date`, both included.
+viewings = Table(
+    "viewings",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id", index=True),
+    _fk("tenant_id", "users.id", index=True),
+    _col("scheduled_at", UtcDateTime),
+    _col("note", Text, default=""),
+    _col("status", _state(ViewingStatus, "viewing_status"), default=ViewingStatus.REQUESTED),
+    _created(),
+    _updated(),
+)
 
-    On PostgreSQL an exclusion constraint keeps leases of one house from overlapping; the range is
-    `[start_date, end_date + 1)`, so a lease terminated before its first day (end = start - 1) is empty
-    and blocks nothing.
-    """
+applications = Table(
+    "applications",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id"),
+    _fk("tenant_id", "users.id", index=True),
+    _col("start_date", Date),
+    _col("end_date", Date),
+    _col("message", Text, default=""),
+    _col("status", _state(ApplicationStatus, "application_status"), default=ApplicationStatus.PENDING),
+    _col("decision_reason", Text, nullable=True),
+    _col("decided_at", UtcDateTime, nullable=True),
+    _fk("decided_by", "users.id", nullable=True),
+    _created(),
+    CheckConstraint("end_date >= start_date", name="dates_ordered"),
+    Index("ix_applications_house_status", "house_id", "status"),
+)
 
-    __tablename__ = "leases"
-    __table_args__ = (
-        CheckConstraint("end_date >= start_date - 1", name="dates_ordered"),
-        CheckConstraint("monthly_rent_cents >= 0", name="rent_not_negative"),
-        CheckConstraint("deposit_cents >= 0", name="deposit_not_negative"),
-        CheckConstraint("due_day BETWEEN 1 AND 28", name="due_day_in_month"),
-        ExcludeConstraint(
-            (text("house_id"), "="),
-            (text("daterange(start_date, end_date + 1)"), "&&"),
-            name="leases_no_overlap",
-            using="gist",
-        ).ddl_if(dialect="postgresql"),
-        Index("ix_leases_house", "house_id", "start_date"),
-    )
+# On PostgreSQL an exclusion constraint keeps leases of one house from overlapping; the range is
+# `[start_date, end_date + 1)`, so a lease terminated before its first day (end = start - 1) is empty
+# and blocks nothing.
+leases = Table(
+    "leases",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id"),
+    _fk("tenant_id", "users.id", index=True),
+    _fk("landlord_id", "users.id", index=True),
+    _fk("application_id", "applications.id", nullable=True, unique=True),
+    _col("start_date", Date),
+    _col("end_date", Date),
+    _col("original_end_date", Date),
+    _col("monthly_rent_cents", BigInteger),
+    _col("deposit_cents", BigInteger),
+    _col("due_day", Integer),
+    _col("grace_days", Integer),
+    _col("late_fee_flat_cents", BigInteger),
+    _col("late_fee_percent_bps", Integer),
+    _col("late_fee_cap_cents", BigInteger, nullable=True),
+    _col("status", _state(LeaseStatus, "lease_status"), default=LeaseStatus.ACTIVE),
+    _col("renewals", Integer, default=0),
+    _col("termination_reason", Text, nullable=True),
+    _col("terminated_at", UtcDateTime, nullable=True),
+    _created(),
+    _updated(),
+    CheckConstraint("end_date >= start_date - 1", name="dates_ordered"),
+    CheckConstraint("monthly_rent_cents >= 0", name="rent_not_negative"),
+    CheckConstraint("deposit_cents >= 0", name="deposit_not_negative"),
+    CheckConstraint("due_day BETWEEN 1 AND 28", name="due_day_in_month"),
+    ExcludeConstraint(
+        (text("house_id"), "="),
+        (text("daterange(start_date, end_date + 1)"), "&&"),
+        name="leases_no_overlap",
+        using="gist",
+    ).ddl_if(dialect="postgresql"),
+    Index("ix_leases_house", "house_id", "start_date"),
+)
 
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    landlord_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("applications.id"), unique=True)
-    start_date: Mapped[date] = mapped_column(Date)
-    end_date: Mapped[date] = mapped_column(Date)
-    original_end_date: Mapped[date] = mapped_column(Date)
-    monthly_rent_cents: Mapped[int] = mapped_column(BigInteger)
-    deposit_cents: Mapped[int] = mapped_column(BigInteger)
-    due_day: Mapped[int] = mapped_column(Integer)
-    grace_days: Mapped[int] = mapped_column(Integer)
-    late_fee_flat_cents: Mapped[int] = mapped_column(BigInteger)
-    late_fee_percent_bps: Mapped[int] = mapped_column(Integer)
-    late_fee_cap_cents: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[LeaseStatus] = mapped_column(_state(LeaseStatus, "lease_status"), default=LeaseStatus.ACTIVE)
-    renewals: Mapped[int] = mapped_column(Integer, default=0)
-    termination_reason: Mapped[str | None] = mapped_column(Text)
-    terminated_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+bills = Table(
+    "bills",
+    metadata,
+    _id(),
+    _fk("lease_id", "leases.id", index=True),
+    _fk("house_id", "houses.id"),
+    _fk("tenant_id", "users.id", index=True),
+    _col("kind", String(10)),
+    _col("period_start", Date),
+    _col("period_end", Date),
+    _col("due_date", Date),
+    _col("amount_cents", BigInteger),
+    _col("late_fee_cents", BigInteger, default=0),
+    _col("paid_cents", BigInteger, default=0),
+    _col("status", _state(BillStatus, "bill_status"), default=BillStatus.ISSUED),
+    _col("issued_at", UtcDateTime, default=utcnow),
+    _col("overdue_at", UtcDateTime, nullable=True),
+    _col("paid_at", UtcDateTime, nullable=True),
+    _col("cancelled_at", UtcDateTime, nullable=True),
+    UniqueConstraint("lease_id", "kind", "period_start", name="uq_bills_lease_period"),
+    CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+    CheckConstraint("late_fee_cents >= 0", name="fee_not_negative"),
+    CheckConstraint("paid_cents >= 0 AND paid_cents <= amount_cents + late_fee_cents", name="paid_in_range"),
+    CheckConstraint("kind IN ('rent', 'deposit')", name="kind_known"),
+    Index("ix_bills_status_due", "status", "due_date"),
+    Index("ix_bills_house", "house_id", "status"),
+)
 
+payments = Table(
+    "payments",
+    metadata,
+    _id(),
+    _fk("bill_id", "bills.id", index=True),
+    _fk("lease_id", "leases.id"),
+    _fk("house_id", "houses.id"),
+    _fk("tenant_id", "users.id", index=True),
+    _col("amount_cents", BigInteger),
+    _col("method", String(30)),
+    _col("reference", String(100), nullable=True),
+    _fk("recorded_by", "users.id"),
+    _col("paid_at", UtcDateTime, default=utcnow),
+    UniqueConstraint("bill_id", "reference", name="uq_payments_bill_reference"),
+    CheckConstraint("amount_cents > 0", name="amount_positive"),
+    Index("ix_payments_house_paid", "house_id", "paid_at"),
+)
 
-class Bill(Base):
-    """One bill of a lease: a month's rent or the deposit."""
+maintenance_requests = Table(
+    "maintenance_requests",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id"),
+    _fk("lease_id", "leases.id"),
+    _fk("tenant_id", "users.id", index=True),
+    _col("title", String(200)),
+    _col("description", Text, default=""),
+    _col("priority", String(10)),
+    _col("status", _state(MaintenanceStatus, "maintenance_status"), default=MaintenanceStatus.OPEN),
+    _created(),
+    _updated(),
+    _col("resolved_at", UtcDateTime, nullable=True),
+    Index("ix_maintenance_house_status", "house_id", "status"),
+)
 
-    __tablename__ = "bills"
-    __table_args__ = (
-        UniqueConstraint("lease_id", "kind", "period_start", name="uq_bills_lease_period"),
-        CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
-        CheckConstraint("late_fee_cents >= 0", name="fee_not_negative"),
-        CheckConstraint("paid_cents >= 0 AND paid_cents <= amount_cents + late_fee_cents", name="paid_in_range"),
-        CheckConstraint("kind IN ('rent', 'deposit')", name="kind_known"),
-        Index("ix_bills_status_due", "status", "due_date"),
-        Index("ix_bills_house", "house_id", "status"),
-    )
+maintenance_updates = Table(
+    "maintenance_updates",
+    metadata,
+    _id(),
+    _fk("request_id", "maintenance_requests.id", index=True),
+    _fk("actor_id", "users.id"),
+    _col("from_status", String(20), nullable=True),
+    _col("to_status", String(20)),
+    _col("note", Text, default=""),
+    _created(),
+)
 
-    id: Mapped[uuid.UUID] = _id()
-    lease_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leases.id"), index=True)
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    period_start: Mapped[date] = mapped_column(Date)
-    period_end: Mapped[date] = mapped_column(Date)
-    due_date: Mapped[date] = mapped_column(Date)
-    amount_cents: Mapped[int] = mapped_column(BigInteger)
-    late_fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[BillStatus] = mapped_column(_state(BillStatus, "bill_status"), default=BillStatus.ISSUED)
-    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
-    overdue_at: Mapped[datetime | None]
-    paid_at: Mapped[datetime | None]
-    cancelled_at: Mapped[datetime | None]
+announcements = Table(
+    "announcements",
+    metadata,
+    _id(),
+    _fk("author_id", "users.id"),
+    _fk("house_id", "houses.id", nullable=True, index=True),
+    _col("title", String(200)),
+    _col("body", Text),
+    _col("published_at", UtcDateTime, default=utcnow, index=True),
+)
 
-    @property
-    def state(self) -> BillState:
-        """The bill as the domain sees it."""
-        return BillState(self.status, self.amount_cents, self.late_fee_cents, self.paid_cents)
+favourites = Table(
+    "favourites",
+    metadata,
+    _fk("tenant_id", "users.id", primary_key=True),
+    _fk("house_id", "houses.id", primary_key=True),
+    _created(),
+)
 
-    @property
-    def total_cents(self) -> int:
-        """Amount plus late fee."""
-        return self.state.total_cents
+reviews = Table(
+    "reviews",
+    metadata,
+    _id(),
+    _fk("house_id", "houses.id", index=True),
+    _fk("tenant_id", "users.id"),
+    _fk("lease_id", "leases.id"),
+    _col("rating", Integer),
+    _col("comment", Text, default=""),
+    _created(),
+    UniqueConstraint("tenant_id", "house_id", name="uq_reviews_tenant_house"),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+)
 
-    @property
-    def outstanding_cents(self) -> int:
-        """What is still owed."""
-        return self.state.outstanding_cents
+ENTITIES: tuple[tuple[type, Table], ...] = (
+    (User, users),
+    (House, houses),
+    (HousePhoto, house_photos),
+    (Viewing, viewings),
+    (Application, applications),
+    (Lease, leases),
+    (Bill, bills),
+    (Payment, payments),
+    (MaintenanceRequest, maintenance_requests),
+    (MaintenanceUpdate, maintenance_updates),
+    (Announcement, announcements),
+    (Favourite, favourites),
+    (Review, reviews),
+)
 
-
-class Payment(Base):
-    """One entry of the payments ledger (append-only; a bill may have many)."""
-
-    __tablename__ = "payments"
-    __table_args__ = (
-        UniqueConstraint("bill_id", "reference", name="uq_payments_bill_reference"),
-        CheckConstraint("amount_cents > 0", name="amount_positive"),
-        Index("ix_payments_house_paid", "house_id", "paid_at"),
-    )
-
-    id: Mapped[uuid.UUID] = _id()
-    bill_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bills.id"), index=True)
-    lease_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leases.id"))
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    amount_cents: Mapped[int] = mapped_column(BigInteger)
-    method: Mapped[str] = mapped_column(String(30))
-    reference: Mapped[str | None] = mapped_column(String(100))
-    recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    paid_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class MaintenanceRequest(Base):
-    """A repair a tenant asked for, moving along its status flow."""
-
-    __tablename__ = "maintenance_requests"
-    __table_args__ = (Index("ix_maintenance_house_status", "house_id", "status"),)
-
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    lease_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leases.id"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    priority: Mapped[str] = mapped_column(String(10))
-    status: Mapped[MaintenanceStatus] = mapped_column(
-        _state(MaintenanceStatus, "maintenance_status"), default=MaintenanceStatus.OPEN
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    resolved_at: Mapped[datetime | None]
-
-
-class MaintenanceUpdate(Base):
-    """One step of a maintenance request's history."""
-
-    __tablename__ = "maintenance_updates"
-
-    id: Mapped[uuid.UUID] = _id()
-    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("maintenance_requests.id"), index=True)
-    actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    from_status: Mapped[str | None] = mapped_column(String(20))
-    to_status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Announcement(Base):
-    """A notice from an admin (to everyone) or a landlord (to one house's tenants)."""
-
-    __tablename__ = "announcements"
-
-    id: Mapped[uuid.UUID] = _id()
-    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    house_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("houses.id"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
-    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
-class Favourite(Base):
-    """A tenant's saved house."""
-
-    __tablename__ = "favourites"
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Review(Base):
-    """A tenant's review of a house they rent or rented (one per tenant and house)."""
-
-    __tablename__ = "reviews"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "house_id", name="uq_reviews_tenant_house"),
-        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
-    )
-
-    id: Mapped[uuid.UUID] = _id()
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"), index=True)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    lease_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leases.id"))
-    rating: Mapped[int] = mapped_column(Integer)
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+for _entity, _table in ENTITIES:
+    Base.registry.map_imperatively(_entity, _table)
 
 
 class OutboxMessage(Base):
@@ -423,7 +412,7 @@ class OutboxMessage(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     topic: Mapped[str] = mapped_column(String(200))
     key: Mapped[str] = mapped_column(String(200))
     ce_type: Mapped[str] = mapped_column(String(200))

@@ -7,11 +7,9 @@ forbidden (403); a caller without valid credentials is unauthorized (401).
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, select, true
-
-from rental_manager.adapters.orm import House
+from rental_manager.domain.entities import House
 from rental_manager.domain.model import HouseStatus, Role
 from rental_manager.service.errors import Forbidden, NotFound, Unauthorized
 from rental_manager.service.unit import Actor, Scoped, UnitOfWork
@@ -55,15 +53,6 @@ def managed_house(uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID, *, 
     if not manages(who, house):
         raise Forbidden("only the house's landlord or an admin may do this")
     return house
-
-
-def scope(actor: Actor, model: Any) -> ColumnElement[bool]:
-    """The rows of `model` (which has house_id and tenant_id) the actor may see."""
-    if actor.is_admin:
-        return true()
-    if actor.role is Role.TENANT:
-        return model.tenant_id == actor.id  # type: ignore[no-any-return]
-    return model.house_id.in_(select(House.id).where(House.landlord_id == actor.id))  # type: ignore[no-any-return]
 
 
 def load_scoped(actor: Actor | None, rows: Scoped[R], ident: uuid.UUID, name: str, *, lock: bool = False) -> R:

@@ -11,10 +11,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from rental_manager.adapters.orm import Bill, House
-from rental_manager.domain.model import BillStatus, Role
+from rental_manager.domain.model import Role
 from rental_manager.service.access import require
 from rental_manager.service.unit import Actor, UnitOfWork
 
@@ -66,13 +63,10 @@ def arrears(uow: UnitOfWork, actor: Actor | None, landlord_id: uuid.UUID | None 
     """Overdue bills over the caller's houses, aged and per house."""
     who = require(actor, Role.LANDLORD, Role.ADMIN)
     owner = who.id if not who.is_admin else landlord_id
-    stmt = select(Bill, House.title).join(House, House.id == Bill.house_id).where(Bill.status == BillStatus.OVERDUE)
-    if owner is not None:
-        stmt = stmt.where(House.landlord_id == owner)
     by_age: dict[str, list[int]] = {label: [0, 0] for label, _, _ in BUCKETS}
     by_house: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0])
     titles: dict[uuid.UUID, str] = {}
-    for bill, title in uow.session.execute(stmt):
+    for bill, title in uow.reports.overdue(owner):
         owed = bill.outstanding_cents
         age = by_age[bucket_of((uow.today - bill.due_date).days)]
         age[0], age[1] = age[0] + 1, age[1] + owed

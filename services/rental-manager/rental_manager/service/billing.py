@@ -12,20 +12,17 @@ from collections.abc import Collection
 from datetime import date
 
 from quartet_contracts.schemas.rental import BillIssued, BillOverdue, LeaseEnded, PaymentRecorded
-from sqlalchemy import select
 
-from rental_manager.adapters.orm import Bill, Lease, Payment
 from rental_manager.domain.billing import LateFeeRule, rent_bills
+from rental_manager.domain.entities import Bill, Lease, Payment
 from rental_manager.domain.model import LEASE, BillStatus, LeaseStatus, Party, Period
-from rental_manager.service.access import require, scope
+from rental_manager.service.access import require
 from rental_manager.service.commands import PayBill
 from rental_manager.service.errors import NotFound
-from rental_manager.service.paging import paged
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import BillRecord, PaymentRecord
 from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
-
-OPEN = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
 
 
 def bill_public(bill: Bill) -> BillRecord:
@@ -64,13 +61,9 @@ def list_bills(
     page_size: int = 50,
 ) -> Page[BillRecord]:
     """Bills the caller may see, most recent due date first."""
-    who = require(actor)
-    stmt = select(Bill).where(scope(who, Bill))
-    if status is not None:
-        stmt = stmt.where(Bill.status == status)
-    if lease_id is not None:
-        stmt = stmt.where(Bill.lease_id == lease_id)
-    return paged(uow, stmt.order_by(Bill.due_date.desc(), Bill.id), BillRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.bills.listed(require(actor), {"status": status, "lease_id": lease_id}, Order("due_date"), window)
+    return paged(found, BillRecord, window)
 
 
 def owed_by_lease(uow: UnitOfWork, actor: Actor | None, lease_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -131,11 +124,9 @@ def list_payments(
     uow: UnitOfWork, actor: Actor | None, bill_id: uuid.UUID | None = None, page: int = 1, page_size: int = 50
 ) -> Page[PaymentRecord]:
     """The ledger entries the caller may see, newest first."""
-    who = require(actor)
-    stmt = select(Payment).where(scope(who, Payment))
-    if bill_id is not None:
-        stmt = stmt.where(Payment.bill_id == bill_id)
-    return paged(uow, stmt.order_by(Payment.paid_at.desc(), Payment.id), PaymentRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.bills.ledger(require(actor), {"bill_id": bill_id}, Order("paid_at"), window)
+    return paged(found, PaymentRecord, window)
 
 
 def issue_bill(uow: UnitOfWork, lease: Lease, kind: str, period: Period, due: date, amount_cents: int) -> Bill:
@@ -178,23 +169,16 @@ def issue_bill(uow: UnitOfWork, lease: Lease, kind: str, period: Period, due: da
 
 def leases_to_bill(uow: UnitOfWork, as_of: date) -> list[uuid.UUID]:
     """Active leases that have begun by `as_of` (they may owe bills or have ended)."""
-    return list(
-        uow.session.scalars(
-            select(Lease.id).where(Lease.status == LeaseStatus.ACTIVE, Lease.start_date <= as_of).order_by(Lease.id)
-        )
-    )
+    return uow.leases.begun_active(as_of)
 
 
 def bill_leases(uow: UnitOfWork, lease_ids: list[uuid.UUID], as_of: date) -> tuple[int, int]:
     """Issue the rent bills these leases owe by `as_of` and end those past their last day: (issued, ended)."""
     issued = ended = 0
-    leases = uow.session.scalars(
-        select(Lease).where(Lease.id.in_(lease_ids)).order_by(Lease.id).with_for_update()
-    ).all()
-    for lease in leases:
+    for lease in uow.leases.locked(lease_ids):
         if lease.status is not LeaseStatus.ACTIVE:
             continue
-        have = set(uow.session.scalars(select(Bill.period_start).where(Bill.lease_id == lease.id, Bill.kind == "rent")))
+        have = uow.bills.rent_periods(lease.id)
         for plan in rent_bills(
             Period(lease.start_date, lease.end_date), lease.monthly_rent_cents, lease.due_day, as_of
         ):
@@ -210,30 +194,18 @@ def bill_leases(uow: UnitOfWork, lease_ids: list[uuid.UUID], as_of: date) -> tup
                 LeaseEnded(lease_id=lease.id, house_id=lease.house_id, end_date=lease.end_date), key=lease.house_id
             )
             ended += 1
-    uow.session.flush()
     return issued, ended
 
 
 def bills_to_check(uow: UnitOfWork, as_of: date) -> list[uuid.UUID]:
     """Open bills already due by `as_of` (whether each is past its grace days is the domain's call)."""
-    return list(
-        uow.session.scalars(
-            select(Bill.id).where(Bill.status.in_(OPEN), Bill.due_date < as_of).order_by(Bill.due_date, Bill.id)
-        )
-    )
+    return uow.bills.open_due_before(as_of)
 
 
 def mark_overdue(uow: UnitOfWork, bill_ids: list[uuid.UUID], as_of: date) -> int:
     """Mark the bills still owed after their grace days overdue, charging each its late fee once."""
     marked = 0
-    rows = uow.session.execute(
-        select(Bill, Lease)
-        .join(Lease, Lease.id == Bill.lease_id)
-        .where(Bill.id.in_(bill_ids))
-        .order_by(Bill.id)
-        .with_for_update(of=Bill)
-    ).all()
-    for bill, lease in rows:
+    for bill, lease in uow.bills.with_leases(bill_ids):
         after = bill.state.overdue(bill.due_date, as_of, rule_of(lease))
         if after is None:
             continue

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 
 from quartet_contracts.schemas.rental import AnnouncementPublished, HouseFavourited, HouseUnfavourited, ReviewPosted
-from sqlalchemy import or_, select
 
-from rental_manager.adapters.orm import Announcement, Favourite, House, Lease, Review
-from rental_manager.domain.model import LeaseStatus, Period, Role, tenant_may_review
+from rental_manager.domain.entities import Announcement, Favourite, Review
+from rental_manager.domain.model import Period, Role, tenant_may_review
 from rental_manager.service.access import load_house, managed_house, require
 from rental_manager.service.commands import ForgetHouse, PublishAnnouncement, ReviewHouse, SaveHouse
 from rental_manager.service.errors import Conflict, Forbidden
-from rental_manager.service.paging import paged
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import AnnouncementRecord, FavouriteRecord, HouseSummary, ReviewRecord
 from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
@@ -47,16 +46,9 @@ def list_announcements(
     uow: UnitOfWork, actor: Actor | None, page: int = 1, page_size: int = 50
 ) -> Page[AnnouncementRecord]:
     """Notices for the caller: everyone's, plus those of houses they manage or currently rent."""
-    who = require(actor)
-    stmt = select(Announcement)
-    if not who.is_admin:
-        if who.role is Role.LANDLORD:
-            mine = select(House.id).where(House.landlord_id == who.id)
-        else:
-            mine = select(Lease.house_id).where(Lease.tenant_id == who.id, Lease.status == LeaseStatus.ACTIVE)
-        stmt = stmt.where(or_(Announcement.house_id.is_(None), Announcement.house_id.in_(mine)))
-    order = (Announcement.published_at.desc(), Announcement.id)
-    return paged(uow, stmt.order_by(*order), AnnouncementRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.announcements.visible_to(require(actor), Order("published_at"), window)
+    return paged(found, AnnouncementRecord, window)
 
 
 # ---- favourites ------------------------------------------------------------------------------------------
@@ -86,12 +78,7 @@ def remove_favourite(uow: UnitOfWork, actor: Actor | None, data: ForgetHouse) ->
 def list_favourites(uow: UnitOfWork, actor: Actor | None) -> list[FavouriteRecord]:
     """The caller's saved houses that are still visible to them, newest first."""
     who = require(actor, Role.TENANT)
-    rows = uow.session.execute(
-        select(Favourite, House)
-        .join(House, House.id == Favourite.house_id)
-        .where(Favourite.tenant_id == who.id)
-        .order_by(Favourite.created_at.desc())
-    ).all()
+    rows = uow.favourites.of_tenant(who.id)
     return [FavouriteRecord(house=HouseSummary.model_validate(h), created_at=f.created_at) for f, h in rows]
 
 
@@ -129,5 +116,5 @@ def list_reviews(
 ) -> Page[ReviewRecord]:
     """Reviews of a house the caller may see."""
     house = load_house(uow, actor, house_id)
-    stmt = select(Review).where(Review.house_id == house.id).order_by(Review.created_at.desc(), Review.id)
-    return paged(uow, stmt, ReviewRecord, page, page_size)
+    window = Window(page, page_size)
+    return paged(uow.reviews.of_house(house.id, Order("created_at"), window), ReviewRecord, window)

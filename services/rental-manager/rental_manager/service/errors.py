@@ -33,3 +33,14 @@ class TooManyAttempts(ServiceError):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"too many failed sign-ins; try again in {retry_after_s} s")
+
+
+class TryAgain(Exception):
+    """The transaction lost a race with a concurrent one (a deadlock, a serialisation failure): rerun it.
+
+    Not a ServiceError: when the retries run out the storage's own error (`original`) is raised, a transient one.
+    """
+
+    def __init__(self, original: Exception) -> None:
+        self.original = original
+        super().__init__(str(original))

@@ -1,8 +1,8 @@
 """The service layer's entry point: `RentalService.run(handler, actor, ...)` runs one handler in one transaction.
 
 The API, the web UI and the command worker all go through it: handlers (functions in this package taking a
-UnitOfWork first) hold the rules; `run` opens the transaction, commits state and outbox rows together,
-retries deadlocks and serialisation failures, and turns constraint violations into domain errors.
+UnitOfWork first) hold the rules; `run` opens the transaction through the unit-of-work port (state and outbox
+rows commit together) and reruns it when it lost a race with a concurrent one.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
-
-from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, houses, users
 from rental_manager.service.access import require
-from rental_manager.service.errors import Conflict, Unauthorized
+from rental_manager.service.errors import TryAgain, Unauthorized
 from rental_manager.service.read_models import HouseSummary
 from rental_manager.service.schemas import BillingReport, HouseQuery, Page, Token
 from rental_manager.service.search import SearchCache
@@ -33,9 +28,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
-EXCLUSION_VIOLATION = "23P01"
-UNIQUE_VIOLATION = "23505"
 BATCH = 100
 
 
@@ -57,16 +49,11 @@ class LoginGuard(Protocol):
         """Forget the account's failures."""
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None)
-
-
 class RentalService:
     """Runs handlers in transactions, and owns the parts that span several (search cache, billing run)."""
 
     def __init__(
         self,
-        engine: Engine,
         settings: RentalSettings,
         credentials: users.Credentials,
         search_cache: SearchCache | None = None,
@@ -77,7 +64,6 @@ class RentalService:
         on_commit: Callable[[], None] | None = None,
         attempts: int = 3,
     ) -> None:
-        self.engine = engine
         self.unit_of_work = unit_of_work
         self.settings = settings
         self.credentials = credentials
@@ -99,23 +85,15 @@ class RentalService:
         """Run `fn(uow, *args)` in one transaction and commit; state and events land together or not at all."""
         for attempt in range(1, self._attempts + 1):
             try:
-                with Session(self.engine, expire_on_commit=False, autoflush=True) as session, session.begin():
-                    uow = self.unit_of_work(session, self.topics, self.today(), self.terms)
+                with self.unit_of_work(self.topics, self.today(), self.terms) as uow:
                     result = fn(uow, *args, **kwargs)
                 if uow.emitted and self.on_commit is not None:
                     self.on_commit()
                 return result
-            except IntegrityError as exc:
-                state = _sqlstate(exc)
-                if state == EXCLUSION_VIOLATION:
-                    raise RuleViolation("lease_overlap", "the house is already let for some of those days") from exc
-                if state == UNIQUE_VIOLATION or "UNIQUE" in str(exc.orig):
-                    raise Conflict("a concurrent request created the same thing first") from exc
-                raise Conflict("the change conflicts with the current data") from exc
-            except DBAPIError as exc:
-                if _sqlstate(exc) not in RETRYABLE or attempt == self._attempts:
-                    raise
-                log.info("transaction retried", extra={"sqlstate": _sqlstate(exc), "attempt": attempt})
+            except TryAgain as exc:
+                if attempt == self._attempts:
+                    raise exc.original from exc
+                log.info("transaction retried", extra={"reason": str(exc.original)[:200], "attempt": attempt})
                 time.sleep(0.01 * attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -3,49 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from quartet_contracts.schemas.rental import HouseArchived, HouseCreated, HouseListed, HouseUnlisted, HouseUpdated
-from sqlalchemy import func, select
 
-from rental_manager.adapters.orm import House, HousePhoto, Lease, Review, User
+from rental_manager.domain.entities import House, HousePhoto
 from rental_manager.domain.errors import RuleViolation
 from rental_manager.domain.model import HOUSE, HouseStatus, Role, available_from
 from rental_manager.service.access import load_house, managed_house, require
 from rental_manager.service.commands import AddPhoto, ChangeHouseStatus, ListHouse, RemovePhoto, UpdateHouse
 from rental_manager.service.errors import Forbidden, NotFound
-from rental_manager.service.paging import paged
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import HouseRecord, HouseSummary, PhotoRecord
 from rental_manager.service.schemas import HouseQuery, Page
 from rental_manager.service.unit import Actor, UnitOfWork
 
 MAX_PHOTOS = 30
 
-SORTS: dict[str, tuple[Any, ...]] = {
-    "rent_asc": (House.monthly_rent_cents.asc(), House.id),
-    "rent_desc": (House.monthly_rent_cents.desc(), House.id),
-    "area_asc": (House.area_m2.asc(), House.id),
-    "area_desc": (House.area_m2.desc(), House.id),
-    "rooms_desc": (House.rooms.desc(), House.id),
-    "newest": (House.created_at.desc(), House.id),
-    "available_from": (House.available_from.asc(), House.id),
+# The search's sort keys (ties broken by id, ascending).
+SORTS: dict[str, Order] = {
+    "rent_asc": Order("monthly_rent_cents", descending=False),
+    "rent_desc": Order("monthly_rent_cents"),
+    "area_asc": Order("area_m2", descending=False),
+    "area_desc": Order("area_m2"),
+    "rooms_desc": Order("rooms"),
+    "newest": Order("created_at"),
+    "available_from": Order("available_from", descending=False),
 }
 
 
 def _public(uow: UnitOfWork, house: House) -> HouseRecord:
-    photos = uow.session.scalars(
-        select(HousePhoto).where(HousePhoto.house_id == house.id).order_by(HousePhoto.position, HousePhoto.created_at)
-    ).all()
-    count, average = uow.session.execute(
-        select(func.count(Review.id), func.avg(Review.rating)).where(Review.house_id == house.id)
-    ).one()
+    photos = uow.houses.photos(house.id)
+    count, average = uow.reviews.rating(house.id)
     summary = HouseSummary.model_validate(house).model_dump()
     return HouseRecord(
         **summary,
         description=house.description,
         photos=[PhotoRecord.model_validate(p) for p in photos],
-        rating_average=round(float(average), 2) if average is not None else None,
-        review_count=int(count),
+        rating_average=round(average, 2) if average is not None else None,
+        review_count=count,
         created_at=house.created_at,
         updated_at=house.updated_at,
     )
@@ -76,7 +71,7 @@ def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> House
     if not who.is_admin and data.landlord_id not in (None, who.id):
         raise Forbidden("landlords add houses of their own")
     if who.is_admin:
-        landlord = uow.session.get(User, data.landlord_id) if data.landlord_id is not None else None
+        landlord = uow.users.get(data.landlord_id) if data.landlord_id is not None else None
         if landlord is None or landlord.role is not Role.LANDLORD:
             raise NotFound("landlord", data.landlord_id)
         landlord_id = landlord.id
@@ -100,8 +95,7 @@ def create_house(uow: UnitOfWork, actor: Actor | None, data: ListHouse) -> House
         created_at=uow.now,
         updated_at=uow.now,
     )
-    uow.session.add(house)
-    uow.session.flush()
+    uow.houses.add(house)
     uow.emit(
         HouseCreated(house_id=house.id, landlord_id=landlord_id, city=house.city, district=house.district), key=house.id
     )
@@ -127,12 +121,7 @@ def update_house(uow: UnitOfWork, actor: Actor | None, data: UpdateHouse) -> Hou
     for name, value in changes.items():
         if name == "available_from":
             house.listed_available_from = value
-            ends = uow.session.scalars(
-                select(Lease.end_date).where(
-                    Lease.house_id == house.id, Lease.end_date >= Lease.start_date, Lease.status == "active"
-                )
-            ).all()
-            house.available_from = available_from(value, ends)
+            house.available_from = available_from(value, uow.leases.active_ends(house.id))
         elif name == "facilities":
             value = sorted(set(value))
         if name != "available_from":
@@ -164,14 +153,13 @@ def change_status(uow: UnitOfWork, actor: Actor | None, data: ChangeHouseStatus)
 def add_photo(uow: UnitOfWork, actor: Actor | None, data: AddPhoto) -> PhotoRecord:
     """Attach a photo's metadata to a house."""
     house = managed_house(uow, actor, data.house_id, lock=True)
-    count = uow.session.scalar(select(func.count()).where(HousePhoto.house_id == house.id)) or 0
+    count = len(uow.houses.photos(house.id))
     if count >= MAX_PHOTOS:
         raise RuleViolation("too_many_photos", f"a house may have at most {MAX_PHOTOS} photos")
     photo = HousePhoto(
         id=uuid.uuid4(), house_id=house.id, position=count, created_at=uow.now, **data.model_dump(exclude={"house_id"})
     )
-    uow.session.add(photo)
-    uow.session.flush()
+    uow.houses.add_photo(photo)
     house.updated_at = uow.now
     uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)
     return PhotoRecord.model_validate(photo)
@@ -180,10 +168,10 @@ def add_photo(uow: UnitOfWork, actor: Actor | None, data: AddPhoto) -> PhotoReco
 def remove_photo(uow: UnitOfWork, actor: Actor | None, data: RemovePhoto) -> None:
     """Detach a photo from a house."""
     house = managed_house(uow, actor, data.house_id, lock=True)
-    photo = uow.session.get(HousePhoto, data.photo_id)
+    photo = uow.houses.photo(data.photo_id)
     if photo is None or photo.house_id != house.id:
         raise NotFound("photo", data.photo_id)
-    uow.session.delete(photo)
+    uow.houses.remove_photo(photo)
     house.updated_at = uow.now
     uow.emit(HouseUpdated(house_id=house.id, changed=["photos"]), key=house.id)
 
@@ -193,33 +181,12 @@ def managed_houses(
 ) -> Page[HouseSummary]:
     """The houses a landlord owns (every house, for an admin), in any status."""
     who = require(actor, Role.LANDLORD, Role.ADMIN)
-    stmt = select(House)
-    if not who.is_admin:
-        stmt = stmt.where(House.landlord_id == who.id)
-    if status is not None:
-        stmt = stmt.where(House.status == status)
-    return paged(uow, stmt.order_by(House.created_at.desc(), House.id), HouseSummary, page, page_size)
+    window = Window(page, page_size)
+    where = {"landlord_id": None if who.is_admin else who.id, "status": status}
+    return paged(uow.houses.listed(where, Order("created_at"), window), HouseSummary, window)
 
 
 def search_houses(uow: UnitOfWork, query: HouseQuery) -> Page[HouseSummary]:
     """Listed houses matching the filters, sorted and paged, straight from the database."""
-    stmt = select(House).where(House.status == HouseStatus.LISTED)
-    if query.city:
-        stmt = stmt.where(func.lower(House.city) == query.city.strip().lower())
-    if query.district:
-        stmt = stmt.where(func.lower(House.district) == query.district.strip().lower())
-    if query.min_rent_cents is not None:
-        stmt = stmt.where(House.monthly_rent_cents >= query.min_rent_cents)
-    if query.max_rent_cents is not None:
-        stmt = stmt.where(House.monthly_rent_cents <= query.max_rent_cents)
-    if query.min_rooms is not None:
-        stmt = stmt.where(House.rooms >= query.min_rooms)
-    if query.max_rooms is not None:
-        stmt = stmt.where(House.rooms <= query.max_rooms)
-    if query.min_area_m2 is not None:
-        stmt = stmt.where(House.area_m2 >= query.min_area_m2)
-    if query.max_area_m2 is not None:
-        stmt = stmt.where(House.area_m2 <= query.max_area_m2)
-    if query.available_from is not None:
-        stmt = stmt.where(House.available_from <= query.available_from)
-    return paged(uow, stmt.order_by(*SORTS[query.sort]), HouseSummary, query.page, query.page_size)
+    window = Window(query.page, query.page_size)
+    return paged(uow.houses.search(query, SORTS[query.sort], window), HouseSummary, window)

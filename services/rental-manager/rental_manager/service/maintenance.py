@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 
 from quartet_contracts.schemas.rental import MaintenanceRequested, MaintenanceResolved, MaintenanceStatusChanged
-from sqlalchemy import select
 
-from rental_manager.adapters.orm import MaintenanceRequest, MaintenanceUpdate
+from rental_manager.domain.entities import MaintenanceRequest, MaintenanceUpdate
 from rental_manager.domain.model import MAINTENANCE, MaintenanceStatus, Role
-from rental_manager.service.access import load_house, load_scoped, require, scope
+from rental_manager.service.access import load_house, load_scoped, require
 from rental_manager.service.commands import MoveMaintenance, RequestMaintenance
 from rental_manager.service.errors import Forbidden
-from rental_manager.service.paging import paged
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import MaintenanceRecord, MaintenanceStep
 from rental_manager.service.schemas import Page
 from rental_manager.service.unit import Actor, UnitOfWork
@@ -118,11 +117,6 @@ def list_maintenance(
     page_size: int = 50,
 ) -> Page[MaintenanceRecord]:
     """Requests the caller may see (a landlord's queue, a tenant's own), newest first."""
-    who = require(actor)
-    stmt = select(MaintenanceRequest).where(scope(who, MaintenanceRequest))
-    if status is not None:
-        stmt = stmt.where(MaintenanceRequest.status == status)
-    if house_id is not None:
-        stmt = stmt.where(MaintenanceRequest.house_id == house_id)
-    order = (MaintenanceRequest.created_at.desc(), MaintenanceRequest.id)
-    return paged(uow, stmt.order_by(*order), MaintenanceRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.repairs.listed(require(actor), {"status": status, "house_id": house_id}, Order("created_at"), window)
+    return paged(found, MaintenanceRecord, window)

@@ -23,9 +23,8 @@ from quartet_contracts.schemas.rental import (
     ViewingRequested,
     ViewingStatusChanged,
 )
-from sqlalchemy import select
 
-from rental_manager.adapters.orm import Application, Bill, House, Lease, Viewing
+from rental_manager.domain.entities import Application, House, Lease, Viewing
 from rental_manager.domain.errors import InvalidValue, RuleViolation
 from rental_manager.domain.model import (
     APPLICATION,
@@ -46,7 +45,7 @@ from rental_manager.domain.model import (
     renewal_end,
     termination_end,
 )
-from rental_manager.service.access import load_house, load_scoped, manages, require, scope
+from rental_manager.service.access import load_house, load_scoped, manages, require
 from rental_manager.service.billing import issue_bill
 from rental_manager.service.commands import (
     ApplyForHouse,
@@ -58,11 +57,11 @@ from rental_manager.service.commands import (
     TerminateLease,
     WithdrawApplication,
 )
-from rental_manager.service.errors import Forbidden
-from rental_manager.service.paging import paged
+from rental_manager.service.errors import Forbidden, NotFound
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import ApplicationRecord, LeaseRecord, ViewingRecord
 from rental_manager.service.schemas import Page
-from rental_manager.service.unit import Actor, UnitOfWork
+from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
 
 # ---- viewings ------------------------------------------------------------------------------------------
 
@@ -115,11 +114,9 @@ def list_viewings(
     uow: UnitOfWork, actor: Actor | None, house_id: uuid.UUID | None = None, page: int = 1, page_size: int = 50
 ) -> Page[ViewingRecord]:
     """Viewings the caller may see."""
-    who = require(actor)
-    stmt = select(Viewing).where(scope(who, Viewing))
-    if house_id is not None:
-        stmt = stmt.where(Viewing.house_id == house_id)
-    return paged(uow, stmt.order_by(Viewing.scheduled_at.desc(), Viewing.id), ViewingRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.viewings.listed(require(actor), {"house_id": house_id}, Order("scheduled_at"), window)
+    return paged(found, ViewingRecord, window)
 
 
 # ---- applications ----------------------------------------------------------------------------------------
@@ -178,21 +175,13 @@ def list_applications(
     page_size: int = 50,
 ) -> Page[ApplicationRecord]:
     """Applications the caller may see: a tenant's own, those on a landlord's houses, or all."""
-    who = require(actor)
-    stmt = select(Application).where(scope(who, Application))
-    if status is not None:
-        stmt = stmt.where(Application.status == status)
-    if house_id is not None:
-        stmt = stmt.where(Application.house_id == house_id)
+    window = Window(page, page_size)
+    where = {"status": status, "house_id": house_id}
     result = paged(
-        uow, stmt.order_by(Application.created_at.desc(), Application.id), ApplicationRecord, page, page_size
+        uow.applications.listed(require(actor), where, Order("created_at"), window), ApplicationRecord, window
     )
-    approved = [a.id for a in result.items if a.status is ApplicationStatus.APPROVED]
-    if approved:
-        leases = dict(
-            uow.session.execute(select(Lease.application_id, Lease.id).where(Lease.application_id.in_(approved))).all()
-        )
-        result.items = [a.model_copy(update={"lease_id": leases.get(a.id)}) for a in result.items]
+    leases = uow.leases.of_applications([a.id for a in result.items if a.status is ApplicationStatus.APPROVED])
+    result.items = [a.model_copy(update={"lease_id": leases.get(a.id)}) for a in result.items]
     return result
 
 
@@ -362,24 +351,19 @@ def list_leases(
     page_size: int = 50,
 ) -> Page[LeaseRecord]:
     """Leases the caller may see."""
-    who = require(actor)
-    stmt = select(Lease).where(scope(who, Lease))
-    if status is not None:
-        stmt = stmt.where(Lease.status == status)
-    if house_id is not None:
-        stmt = stmt.where(Lease.house_id == house_id)
-    return paged(uow, stmt.order_by(Lease.start_date.desc(), Lease.id), LeaseRecord, page, page_size)
+    window = Window(page, page_size)
+    found = uow.leases.listed(require(actor), {"status": status, "house_id": house_id}, Order("start_date"), window)
+    return paged(found, LeaseRecord, window)
 
 
 def _lease_for_change(uow: UnitOfWork, actor: Actor | None, lease_id: uuid.UUID) -> tuple[Actor, House, Lease]:
     who = require(actor)
     seen = load_scoped(who, uow.leases, lease_id, "lease")
-    house = uow.session.scalars(
-        select(House).where(House.id == seen.house_id).with_for_update().execution_options(populate_existing=True)
-    ).one()
-    lease = uow.session.scalars(
-        select(Lease).where(Lease.id == lease_id).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    # The house first, then the lease, both re-read under their locks: the order every change of a house takes.
+    house = uow.houses.get(seen.house_id, lock=True)
+    lease = uow.leases.get(SYSTEM, lease_id, lock=True)
+    if house is None or lease is None:
+        raise NotFound("lease", lease_id)
     return who, house, lease
 
 
@@ -432,12 +416,7 @@ def terminate_lease(uow: UnitOfWork, actor: Actor | None, data: TerminateLease) 
 
 
 def _cancel_bills_after(uow: UnitOfWork, lease: Lease, last_day: date) -> None:
-    bills = uow.session.scalars(
-        select(Bill)
-        .where(Bill.lease_id == lease.id, Bill.kind == "rent", Bill.period_start > last_day)
-        .with_for_update()
-    ).all()
-    for bill in bills:
+    for bill in uow.bills.rent_after(lease.id, last_day):
         state = bill.state
         if state.paid_cents > 0 or state.status is not BillStatus.ISSUED:
             continue  # money already moved: settled outside the system, the bill stays as a record

@@ -110,6 +110,25 @@ class HouseQuery(BaseModel):
             raise ValueError(f"must not be below min_{str(info.field_name).removeprefix('max_')}")
         return value
 
+    def places(self) -> dict[str, str]:
+        """The city and district asked for, in lower case (the search compares them case-insensitively)."""
+        asked = {"city": self.city, "district": self.district}
+        return {name: value.strip().lower() for name, value in asked.items() if value}
+
+    def limits(self) -> list[tuple[str, bool, object]]:
+        """(house field, True for a lower bound and False for an upper one, the bound) of every bound asked for."""
+        bounds: list[tuple[str, bool, object]] = [
+            ("monthly_rent_cents", True, self.min_rent_cents),
+            ("monthly_rent_cents", False, self.max_rent_cents),
+            ("rooms", True, self.min_rooms),
+            ("rooms", False, self.max_rooms),
+            ("area_m2", True, self.min_area_m2),
+            ("area_m2", False, self.max_area_m2),
+            # Available by the day asked for: free from that day or earlier.
+            ("available_from", False, self.available_from),
+        ]
+        return [bound for bound in bounds if bound[2] is not None]
+
     def cache_key(self) -> str:
         """A stable key for this query (every field, in a fixed order)."""
         fields = self.model_dump(mode="json")

@@ -6,11 +6,8 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ScalarSelect, func, select
-
-from rental_manager.adapters.orm import Bill, House, Lease, Payment
 from rental_manager.domain.billing import month_end, month_start, next_month
-from rental_manager.domain.model import BillStatus, HouseStatus, Role
+from rental_manager.domain.model import Role
 from rental_manager.service.access import require
 from rental_manager.service.schemas import MonthStats, Stats
 from rental_manager.service.unit import Actor, UnitOfWork
@@ -27,20 +24,12 @@ def _months(today: date, count: int) -> list[date]:
 def statistics(uow: UnitOfWork, actor: Actor | None, months: int = 12, landlord_id: uuid.UUID | None = None) -> Stats:
     """Occupancy today and per month, income received per month, and what is overdue now."""
     who = require(actor, Role.LANDLORD, Role.ADMIN)
-    houses_q = select(House.id).where(House.status != HouseStatus.DRAFT)
     owner = who.id if not who.is_admin else landlord_id
-    if owner is not None:
-        houses_q = houses_q.where(House.landlord_id == owner)
-    house_ids = houses_q.scalar_subquery()
-    n_houses = uow.session.scalar(select(func.count()).select_from(houses_q.subquery())) or 0
+    n_houses = uow.reports.house_count(owner)
     window = _months(uow.today, months)
-    occupied_today, let_days = _occupancy(uow, house_ids, window)
-    income, billed = _income(uow, house_ids, window[0]), _billed(uow, house_ids, window[0])
-    overdue_bills, overdue_cents = uow.session.execute(
-        select(
-            func.count(Bill.id), func.coalesce(func.sum(Bill.amount_cents + Bill.late_fee_cents - Bill.paid_cents), 0)
-        ).where(Bill.house_id.in_(house_ids), Bill.status == BillStatus.OVERDUE)
-    ).one()
+    occupied_today, let_days = _occupancy(uow, owner, window)
+    income, billed = _income(uow, owner, window[0]), _billed(uow, owner, window[0])
+    overdue = [bill.outstanding_cents for bill, _title in uow.reports.overdue(owner)]
     rows = [
         MonthStats(
             month=month.strftime("%Y-%m"),
@@ -54,8 +43,8 @@ def statistics(uow: UnitOfWork, actor: Actor | None, months: int = 12, landlord_
         houses=n_houses,
         occupied_today=occupied_today,
         occupancy_rate_today=_rate(occupied_today, n_houses),
-        overdue_bills=int(overdue_bills),
-        overdue_cents=int(overdue_cents),
+        overdue_bills=len(overdue),
+        overdue_cents=sum(overdue),
         months=rows,
     )
 
@@ -64,54 +53,30 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _occupancy(uow: UnitOfWork, house_ids: ScalarSelect[uuid.UUID], window: list[date]) -> tuple[int, dict[date, int]]:
+def _occupancy(uow: UnitOfWork, owner: uuid.UUID | None, window: list[date]) -> tuple[int, dict[date, int]]:
     """How many of the houses are let today, and how many house-days are let in each month of the window."""
-    first, last = window[0], month_end(window[-1])
-    leases = uow.session.execute(
-        select(Lease.house_id, Lease.start_date, Lease.end_date).where(
-            Lease.house_id.in_(house_ids),
-            Lease.end_date >= Lease.start_date,
-            Lease.start_date <= last,
-            Lease.end_date >= first,
-        )
-    ).all()
-    occupied_today = len({h for h, s, e in leases if s <= uow.today <= e})
+    spans = uow.reports.lease_spans(owner, window[0], month_end(window[-1]))
+    occupied_today = len({house for house, period in spans if period.start <= uow.today <= period.end})
     let_days: dict[date, int] = defaultdict(int)
-    for _house, start, end in leases:
+    for _house, period in spans:
         for month in window:
-            lo, hi = max(start, month), min(end, month_end(month))
+            lo, hi = max(period.start, month), min(period.end, month_end(month))
             if lo <= hi:
                 let_days[month] += (hi - lo).days + 1
     return occupied_today, let_days
 
 
-def _income(uow: UnitOfWork, house_ids: ScalarSelect[uuid.UUID], first: date) -> dict[date, int]:
+def _income(uow: UnitOfWork, owner: uuid.UUID | None, first: date) -> dict[date, int]:
     """Payments received on the houses per month since `first`."""
     income: dict[date, int] = defaultdict(int)
-    paid = uow.session.execute(
-        select(Payment.paid_at, Payment.amount_cents).where(
-            Payment.house_id.in_(house_ids), Payment.paid_at >= _start_of(first)
-        )
-    ).all()
-    for paid_at, amount in paid:
+    for paid_at, amount in uow.reports.payments_since(owner, datetime.combine(first, time.min, tzinfo=UTC)):
         income[month_start(paid_at.date())] += amount
     return income
 
 
-def _billed(uow: UnitOfWork, house_ids: ScalarSelect[uuid.UUID], first: date) -> dict[date, int]:
+def _billed(uow: UnitOfWork, owner: uuid.UUID | None, first: date) -> dict[date, int]:
     """Rent billed (not cancelled) on the houses per month since `first`."""
     billed: dict[date, int] = defaultdict(int)
-    for period_start, amount in uow.session.execute(
-        select(Bill.period_start, Bill.amount_cents).where(
-            Bill.house_id.in_(house_ids),
-            Bill.kind == "rent",
-            Bill.status != BillStatus.CANCELLED,
-            Bill.period_start >= first,
-        )
-    ):
+    for period_start, amount in uow.reports.rent_billed_since(owner, first):
         billed[month_start(period_start)] += amount
     return billed
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)

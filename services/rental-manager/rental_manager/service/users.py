@@ -10,13 +10,13 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from quartet_contracts.schemas.rental import UserRegistered
-from sqlalchemy import func, select, update
 
-from rental_manager.adapters.orm import User
+from rental_manager.domain.entities import User
 from rental_manager.domain.model import Role
 from rental_manager.service.access import require
 from rental_manager.service.commands import CreateUser, RegisterUser
-from rental_manager.service.errors import Conflict, Unauthorized
+from rental_manager.service.errors import Conflict, NotFound, Unauthorized
+from rental_manager.service.paging import Order, Window, paged
 from rental_manager.service.read_models import UserRecord
 from rental_manager.service.schemas import Page
 from rental_manager.service.unit import SYSTEM, Actor, UnitOfWork
@@ -100,7 +100,7 @@ def authenticate(uow: UnitOfWork, creds: Credentials, email: str, password: str)
     """The active user with these credentials, or Unauthorized (the same answer for every failure)."""
     address = normalise_email(email)
     # No stored address holds a NUL (the schemas refuse them), and PostgreSQL cannot even compare one.
-    user = None if "\x00" in address else uow.session.scalars(select(User).where(User.email == address)).first()
+    user = None if "\x00" in address else uow.users.by_email(address)
     try:
         if user is None:
             creds.hasher.verify(creds.decoy, password)
@@ -122,7 +122,7 @@ def login(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> str
 
 def actor_for(uow: UnitOfWork, subject: TokenSubject) -> Actor:
     """The actor a token's subject is, if the account is active and has not signed out since it was issued."""
-    user = uow.session.get(User, subject.user_id)
+    user = uow.users.get(subject.user_id)
     if user is None or not user.active:
         raise Unauthorized("the account behind this token is gone or disabled")
     if subject.version != user.token_version:
@@ -133,13 +133,16 @@ def actor_for(uow: UnitOfWork, subject: TokenSubject) -> Actor:
 def sign_out(uow: UnitOfWork, actor: Actor | None) -> None:
     """Revoke every token issued to the caller so far (a database write: it holds whether or not Redis is up)."""
     who = require(actor)
-    uow.session.execute(update(User).where(User.id == who.id).values(token_version=User.token_version + 1))
+    user = uow.users.get(who.id, lock=True)
+    if user is None:
+        raise NotFound("user", who.id)
+    user.token_version += 1
 
 
 def me(uow: UnitOfWork, actor: Actor | None) -> UserRecord:
     """The caller's own account."""
     who = require(actor)
-    return UserRecord.model_validate(uow.session.get(User, who.id))
+    return UserRecord.model_validate(uow.users.get(who.id))
 
 
 def list_users(
@@ -147,17 +150,14 @@ def list_users(
 ) -> Page[UserRecord]:
     """Every account (admins only)."""
     require(actor, Role.ADMIN)
-    stmt = select(User)
-    if role is not None:
-        stmt = stmt.where(User.role == role)
-    total = uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = uow.session.scalars(stmt.order_by(User.created_at, User.id).offset((page - 1) * page_size).limit(page_size))
-    return Page(items=[UserRecord.model_validate(u) for u in rows], total=total, page=page, page_size=page_size)
+    window = Window(page, page_size)
+    found = uow.users.listed({"role": role}, Order("created_at", descending=False), window)
+    return paged(found, UserRecord, window)
 
 
 def ensure_admin(uow: UnitOfWork, creds: Credentials, email: str, password: str) -> bool:
     """Create the configured admin if no account has the address; True if one was created."""
-    if uow.session.scalars(select(User.id).where(User.email == normalise_email(email))).first() is not None:
+    if uow.users.by_email(normalise_email(email)) is not None:
         return False
     data = CreateUser(email=email, password=password, full_name="Administrator", role="admin")
     register(uow, creds, data, SYSTEM)
