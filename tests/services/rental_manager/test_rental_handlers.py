@@ -122,6 +122,9 @@ def test_owed_per_lease_adds_every_open_bill_however_many(bills: FakeBills) -> N
     assert billing.owed_by_lease(uow, LANDLORD, [LEASE]) == {LEASE: owed}
     assert billing.owed_by_lease(uow, OTHER_TENANT, [LEASE]) == {}
     assert billing.payable_bills(uow, TENANT, [settled.id, part.id]) == {part.id}
+    every = [b.id for b in (*made, settled, part)]
+    assert billing.payable_bills(uow, TENANT, every) == {b.id for b in made} | {part.id}
+    assert billing.payable_bills(uow, OTHER_TENANT, every) == set()
 
 
 def test_the_command_worker_builds_service_commands_from_kafka_messages() -> None:

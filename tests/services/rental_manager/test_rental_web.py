@@ -444,6 +444,9 @@ def _issue_many(uow: UnitOfWork, lease_id: uuid.UUID, count: int) -> int:
     return sum(100 + i for i in range(count))
 
 
+OWING = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.OVERDUE)
+
+
 def test_owed_per_lease_counts_every_open_bill_past_a_hundred(
     browsers: dict[str, Browser], rental: Rental, world: World
 ) -> None:
@@ -454,6 +457,10 @@ def test_owed_per_lease_counts_every_open_bill_past_a_hundred(
     owed = before + added
     assert svc.run(billing.owed_by_lease, t1, [world.lease]) == {world.lease: owed}
     assert svc.run(billing.owed_by_lease, world.t2.actor, [world.lease]) == {}
+    listed = svc.run(billing.list_bills, t1, None, world.lease, 1, 500).items
+    owing = {b.id for b in listed if b.status in OWING and b.outstanding_cents > 0}
+    assert len(owing) > 130
+    assert svc.run(billing.payable_bills, t1, [b.id for b in listed]) == owing
     tenant = browsers["t1"]
     tenant.sign_in(world.t1.email)
     row = re.search(rf'data-lease="{world.lease}">(.*?)</tr>', tenant.get("/ui/leases").text, re.S)
