@@ -102,6 +102,10 @@ class KernelSettings(BaseSettings):
     # kafka-python 3.0 makes every client call wait on the client's I/O thread with no timeout of its own; a runner
     # whose poll, commit or lag probe has not returned after this long breaks the call and rebuilds its consumer.
     consumer_stall_timeout_s: float = Field(30.0, gt=0)
+    # A healthy flush, offsets send or commit of a batch's transaction takes well under a second, a leader
+    # election a few; kafka-python's producer stuck on a dead transaction coordinator waits 120 s. Past this bound
+    # the runner aborts the batch and builds a new producer with the same transactional id.
+    transaction_stall_timeout_s: float = Field(10.0, gt=0, le=120)
 
     @field_validator("instance_id")
     @classmethod

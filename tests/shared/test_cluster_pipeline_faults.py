@@ -1,11 +1,11 @@
 """The kernel's transactional consume->compute->produce on the 3-node cluster (RF 3, min ISR 2), with a fault
-injected mid-stream: a leader SIGKILLed, a clean rolling restart, the leader cut off behind its proxy (from the
-clients and from its followers' fetches; the controllers' own connections do not cross the proxies), the leader
-slowed. A read_committed reader then finds one output per input: none lost, none doubled (an
-aborted transaction's records read as committed would show as doubles), none unexpected, per key in order.
-Faults are shortened for `make test`: 15 s where the issue says 60 s. A follower SIGKILLed for a while is not
-here yet: the transactional producer then holds its batches for the delivery timeout (120 s), so writes do not
-go on with two nodes as they should."""
+injected mid-stream: a leader SIGKILLed, the worker's transaction coordinator SIGKILLed (kafka-python's producer
+then waits on the dead node until the runner's stall bound replaces it), a clean rolling restart, the leader cut
+off behind its proxy (from the clients and from its followers' fetches; the controllers' own connections do not
+cross the proxies), the leader slowed. A read_committed reader then finds one output per input: none lost, none
+doubled (an aborted transaction's records read as committed would show as doubles), none unexpected, per key in
+order. Faults are shortened for `make test`: 15 s where the issue says 60 s. A follower SIGKILLed for a while
+(not its coordinator) is not here yet."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Pipeline:
     cluster: ClusterServers
     source: str
     out: str
+    transactional_id: str
     ids: list[str] = field(default_factory=list)
     feeding: threading.Event = field(default_factory=threading.Event)
     feeder: threading.Thread | None = None
@@ -83,7 +84,8 @@ def pipeline(cluster: ClusterServers, unique: str, tmp_path: Path) -> Iterator[P
         *("--out-topic", out, "--max-poll-records", "20"),
         instance="w1",
     )
-    pipeline = Pipeline(cluster, source, out)
+    # The runner's transactional id: its group and the worker's slot.
+    pipeline = Pipeline(cluster, source, out, f"tx.{unique}-w1")
     pipeline.start_feeding()
     try:
         yield pipeline
@@ -94,6 +96,10 @@ def pipeline(cluster: ClusterServers, unique: str, tmp_path: Path) -> Iterator[P
 
 def _kill_leader(p: Pipeline) -> None:
     p.cluster.kill(p.cluster.leader(p.out, 0))
+
+
+def _kill_coordinator(p: Pipeline) -> None:
+    p.cluster.kill(p.cluster.transaction_coordinator(p.transactional_id))
 
 
 def _rolling_restart(p: Pipeline) -> None:
@@ -125,6 +131,7 @@ def _hold() -> None:
 
 FAULTS: dict[str, Callable[[Pipeline], None]] = {
     "leader_sigkill": _kill_leader,
+    "coordinator_sigkill": _kill_coordinator,
     "rolling_restart": _rolling_restart,
     "leader_partitioned": _partitioned,
     "leader_slow": _slow,

@@ -12,12 +12,13 @@ from quartet_contracts.topics import TopicSpec
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
-from quartet_tools.infra import KafkaCluster, live_brokers, wait_for
+from quartet_tools.infra import KafkaCluster, broker_settings, live_brokers, wait_for
 from quartet_tools.toxiproxy import Stream, ToxiproxyClient, ToxiproxyServer
 
 NODES = 3
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
 NODE_START_S = 180.0
+TRANSACTION_STATE_PARTITIONS = int(broker_settings("127.0.0.1", 1, 2)["transaction.state.log.num.partitions"])
 
 
 def _admin(bootstrap: str) -> KafkaAdminClient:
@@ -114,6 +115,18 @@ class ClusterServers:
     def leader(self, topic: str, partition: int = 0) -> int:
         """The node id that leads `partition` of `topic` now (-1 while it has none)."""
         return int(self.partitions(topic)[partition]["leader_id"])
+
+    def transaction_coordinator(self, transactional_id: str) -> int:
+        """The node coordinating `transactional_id`'s transactions: the leader of its `__transaction_state` partition.
+
+        Kafka picks that partition as abs(the id's Java hashCode) modulo the log's partitions.
+        """
+        code = 0
+        for unit in transactional_id.encode("utf-16-be").hex(" ", 2).split():
+            code = (31 * code + int(unit, 16)) & 0xFFFFFFFF
+        signed = code - (1 << 32) if code >= 1 << 31 else code
+        partition = (0 if signed == -(1 << 31) else abs(signed)) % TRANSACTION_STATE_PARTITIONS
+        return self.leader("__transaction_state", partition)
 
     def live(self) -> set[int]:
         """The node ids the cluster's metadata lists as live brokers."""

@@ -17,13 +17,14 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
 from quartet_shared.producer import Producer, close_kafka_producer
 from quartet_shared.runner.dedup import Changelog, RedisDedup
+from quartet_shared.runner.kafka_compat import end_transaction_within, send_offsets_within
 from quartet_shared.runner.model import BatchState, Mode
 from quartet_shared.settings import KernelSettings
 
@@ -33,6 +34,9 @@ BATCH_LINGER_MS = 1000
 BATCH_BYTES = 512 * 1024
 ProducerFactory = Callable[..., Producer]
 Guard = Callable[[], AbstractContextManager[None]]
+# How many fresh producers a stalled one is replaced with before the batch is given up to be redone later; each
+# waits at most the transaction stall timeout for its coordinator.
+REPLACE_ATTEMPTS = 6
 
 
 class Stopped(Exception):
@@ -191,12 +195,17 @@ class Transactional(CommitProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._changelog = Changelog(self.settings, self.group, self.clients)
+        # Set when a call of the open transaction ran past its bound: its producer waits on a coordinator that
+        # is gone, so an abort through it would wait too. `_in_doubt`: the call that stalled was the commit itself.
+        self._stalled = False
+        self._in_doubt = False
 
-    def open(self, stopping: threading.Event) -> None:
+    def open(self, stopping: threading.Event, **overrides: Any) -> None:
         """Build the transactional producer and initialise it, giving up as soon as `stopping` is set."""
         producer = self._new_producer(
             transactional_id=f"{self.group}-{self.settings.instance_id}",
             transaction_timeout_ms=self.settings.transaction_timeout_ms,
+            **overrides,
         )
         try:
             _init_transactions(producer, stopping)
@@ -243,50 +252,97 @@ class Transactional(CommitProtocol):
         state.dedup_records.append((base, message_id))
 
     def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
-        """Send the changelog records and the offsets into the transaction and commit it."""
+        """Send the changelog records and the offsets into the transaction and commit it, each step bounded."""
         raw = self.producer.raw
+        bound = self.settings.transaction_stall_timeout_s
         grouped = self._changelog.publish(self.producer, state.dedup_records)
-        # commit_transaction would flush too; flushing here first names a refused record as the cause.
-        self.producer.flush()
-        if state.offsets:
-            membership = consumer.group_metadata()
-            # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member id,
-            # and the broker does not fence offsets sent that way: they could move the group's offsets back
-            # and commit a second output. Abort instead; the partitions belong to another member now.
-            if membership.generation_id < 0 or not membership.member_id:
-                raise CommitFailedError("this member left the group; its partitions belong to another member")
-            raw.send_offsets_to_transaction(state.offsets, membership)
-        raw.commit_transaction()
+        try:
+            # commit_transaction would flush too; flushing here first names a refused record as the cause.
+            self.producer.flush(timeout_s=bound)
+            if state.offsets:
+                membership = consumer.group_metadata()
+                # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member
+                # id, and the broker does not fence offsets sent that way: they could move the group's offsets
+                # back and commit a second output. Abort instead; the partitions belong to another member now.
+                if membership.generation_id < 0 or not membership.member_id:
+                    raise CommitFailedError("this member left the group; its partitions belong to another member")
+                send_offsets_within(raw, state.offsets, membership, bound)
+        except KafkaTimeoutError:
+            self._stalled = True
+            raise
+        try:
+            end_transaction_within(raw, commit=True, timeout_s=bound)
+        except KafkaTimeoutError:
+            # The coordinator may have committed it all the same; `abandon` reads back which it was.
+            self._stalled = self._in_doubt = True
+            raise
         TRANSACTIONS.labels(self.group, "committed").inc()
         self._changelog.applied(grouped)
 
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
-        """Abort the transaction; start from a fresh producer when asked or when the abort itself fails."""
-        try:
-            self.producer.raw.abort_transaction()
-        except KafkaError:
-            # kafka-python can leave a transactional producer in a state it cannot leave by itself (after
-            # splitting a refused batch, for one); a fresh one with the same id aborts what is open.
-            fresh_producer = True
-        if fresh_producer:
-            self._replace_producer()
-        TRANSACTIONS.labels(self.group, "aborted").inc()
-        return False
+        """Abort the transaction, or replace a stalled producer; whether a commit in doubt went through after all.
 
-    def _replace_producer(self) -> None:
-        """Swap the producer for a fresh one (its init fences the old and aborts what it left)."""
-        old = self._producer
+        The replacement's init_transactions fences the stalled producer and settles its transaction (aborting
+        it, or finishing a commit the coordinator had begun), so the group's committed offsets then say whether
+        the batch is done: a batch redone after a commit that did go through would be doubled.
+        """
+        stalled, in_doubt = self._stalled, self._in_doubt
+        self._stalled = self._in_doubt = False
+        if stalled:
+            fresh_producer = True
+        else:
+            try:
+                end_transaction_within(
+                    self.producer.raw, commit=False, timeout_s=self.settings.transaction_stall_timeout_s
+                )
+            except KafkaError:
+                # kafka-python can leave a transactional producer in a state it cannot leave by itself (after
+                # splitting a refused batch, for one); a fresh one with the same id aborts what is open.
+                fresh_producer = True
+        replaced = fresh_producer and self._replace_producer()
+        TRANSACTIONS.labels(self.group, "aborted").inc()
+        return in_doubt and replaced and self._committed_after_all(consumer, state)
+
+    def _committed_after_all(self, consumer: KafkaConsumer, state: BatchState) -> bool:
+        """Whether the group's committed offsets are the batch's own: its stalled commit went through."""
+        if not state.offsets:
+            return False
         try:
-            self.open(threading.Event())
+            with self._guard():
+                done = all(consumer.committed(tp) == meta.offset for tp, meta in state.offsets.items())
         except KafkaError:
-            log.exception("could not replace the transactional producer; keeping the old one for now")
-            return
+            return False
+        if done:
+            log.warning("a stalled commit went through after all", extra={"group": self.group})
+        return done
+
+    def _replace_producer(self) -> bool:
+        """Swap the producer for a fresh one (its init fences the old and settles what it left); whether it was."""
+        old = self._producer
+        # A replacement built while the coordinator's node is still listed as its leader is told that dead node
+        # and waits on it like its predecessor; one built a few seconds later, once the controller has fenced
+        # the node, finds the new coordinator. So each attempt is bounded like a commit, and tried again.
+        bound_ms = int(self.settings.transaction_stall_timeout_s * 1000)
+        for attempt in range(1, REPLACE_ATTEMPTS + 1):
+            try:
+                self.open(threading.Event(), max_block_ms=bound_ms)
+                break
+            except KafkaError:
+                log.warning(
+                    "a replacement producer could not initialise", extra={"group": self.group, "attempt": attempt}
+                )
+        else:
+            log.error(
+                "could not replace the transactional producer; keeping the old one for now", extra={"group": self.group}
+            )
+            return False
         if old is not None:
             # Its abort may have failed with records still queued: a plain close(timeout=0) then raises on its
             # flush and leaves the I/O thread, and its sockets, running for as long as the process lives.
             with contextlib.suppress(Exception):
                 close_kafka_producer(old.raw, 0)
         log.warning("transactional producer replaced", extra={"group": self.group})
+        return True
 
 
 def _init_transactions(producer: Producer, stopping: threading.Event) -> None:

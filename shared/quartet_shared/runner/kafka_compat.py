@@ -1,9 +1,11 @@
 """Workarounds for kafka-python 3.0 (pinned in shared/pyproject.toml), the one module reaching into its privates.
 
-Two defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
-stall watchdog breaks it, and the runner rebuilds its consumer), and a group join the client finishes and then
-forgets (the runner asks for a rejoin). `ASSUMPTIONS` lists every private name used, so that a test fails on
-an upgrade that moves them instead of the workarounds silently doing nothing.
+Three defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
+stall watchdog breaks it, and the runner rebuilds its consumer), a group join the client finishes and then
+forgets (the runner asks for a rejoin), and transactional calls that wait with no bound on a coordinator that
+is gone (they are bounded here, and the commit protocol replaces the producer). `ASSUMPTIONS` lists every
+private name used, so that a test fails on an upgrade that moves them instead of the workarounds silently doing
+nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import MemberState
 
 from quartet_shared.metrics import CONSUMER_STALLS
@@ -30,7 +34,49 @@ ASSUMPTIONS = (
     ("KafkaConsumer", "_coordinator", "a ConsumerCoordinator with state, need_rejoin() and request_rejoin()"),
     ("KafkaConsumer", "_net", "an I/O loop whose stop(timeout_ms) fails every call waiting on it"),
     ("MemberState", "REBALANCING", "the coordinator's state between a revoke and a finished join"),
+    (
+        "KafkaProducer",
+        "_transaction_manager",
+        "send_offsets_to_transaction, begin_commit and begin_abort returning "
+        "a result whose wait(timeout_ms) says whether it finished",
+    ),
+    ("KafkaProducer", "_sender", "a sender thread whose wakeup() sends what was just queued"),
 )
+
+
+class TransactionStalled(KafkaTimeoutError):  # type: ignore[misc]
+    """A transactional call did not finish within its bound: the producer is waiting on a coordinator that is gone."""
+
+
+def send_offsets_within(producer: KafkaProducer, offsets: Any, membership: Any, timeout_s: float) -> None:
+    """send_offsets_to_transaction, raising TransactionStalled when it has not finished after `timeout_s`."""
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None:
+        # Not kafka-python's producer (the in-memory broker's, whose calls return at once): nothing to bound.
+        producer.send_offsets_to_transaction(offsets, membership)
+        return
+    _wait(producer, manager.send_offsets_to_transaction(offsets, membership), timeout_s, "sending the offsets")
+
+
+def end_transaction_within(producer: KafkaProducer, *, commit: bool, timeout_s: float) -> None:
+    """commit_transaction (or abort_transaction), raising TransactionStalled when not finished after `timeout_s`.
+
+    kafka-python 3.0.12 asks for the transaction coordinator once; told a node that was just SIGKILLed (not yet
+    fenced by the controller), it keeps sending to it and its own calls wait with no bound, until the delivery
+    timeout (120 s) fails the transaction. A producer built afresh asks again and finds the live coordinator.
+    """
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None:
+        (producer.commit_transaction if commit else producer.abort_transaction)()
+        return
+    result = manager.begin_commit() if commit else manager.begin_abort()
+    _wait(producer, result, timeout_s, "committing the transaction" if commit else "aborting the transaction")
+
+
+def _wait(producer: KafkaProducer, result: Any, timeout_s: float, what: str) -> None:
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise TransactionStalled(f"{what} did not finish within {timeout_s:g} s")
 
 
 def join_dropped(consumer: KafkaConsumer) -> bool:

@@ -35,6 +35,7 @@ from kafka.producer.future import RecordMetadata
 from kafka.structs import ConsumerGroupMetadata, MemberState, OffsetAndMetadata
 from quartet_contracts.envelope import Envelope
 
+from quartet_shared.runner.kafka_compat import TransactionStalled
 from quartet_shared.settings import KernelSettings
 
 Headers = list[tuple[str, bytes]]
@@ -67,6 +68,8 @@ class Faults:
     """What is armed to go wrong next; each armed fault fires once (or `count` times) and is used up."""
 
     commit_failures: int = 0
+    # Transaction commits that stall (as on a coordinator that is gone); True: the commit went through all the same.
+    commit_stalls: list[bool] = field(default_factory=list)
     # (topic or None for any, the error, whether the send call itself raises it rather than the delivery)
     send_failures: list[tuple[str | None, BaseException, bool]] = field(default_factory=list)
     redeliveries: set[tuple[TopicPartition, int]] = field(default_factory=set)
@@ -192,6 +195,16 @@ class InMemoryBroker:
         """Make the next `count` offset commits (a consumer's, or a transaction's) fail."""
         with self.lock:
             self.faults.commit_failures += count
+
+    def stall_commits(self, *, went_through: bool, count: int = 1) -> None:
+        """Make the next `count` transaction commits stall past their bound, having committed or not."""
+        with self.lock:
+            self.faults.commit_stalls.extend([went_through] * count)
+
+    def take_commit_stall(self) -> bool | None:
+        """The armed commit stall, used up (whether the commit went through); None when none is armed."""
+        with self.lock:
+            return self.faults.commit_stalls.pop(0) if self.faults.commit_stalls else None
 
     def fail_sends(
         self, count: int = 1, *, error: BaseException | None = None, topic: str | None = None, at_send: bool = False
@@ -487,6 +500,12 @@ class InMemoryProducer:
         if failure is not None:
             txn.error = failure
             raise failure
+        stall = self.broker.take_commit_stall()
+        if stall is not None:
+            # The caller's bound ran out; the transaction stays open (for the next init to abort) or committed.
+            if stall:
+                self.broker.end(txn, "committed")
+            raise TransactionStalled("in-memory broker: committing the transaction did not finish (armed fault)")
         self.broker.end(txn, "committed")
         self._txn = None
 

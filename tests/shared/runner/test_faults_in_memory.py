@@ -122,6 +122,21 @@ def test_a_fenced_producer_is_replaced_and_the_batch_commits_once_from_the_new_o
     assert sum(effects.deliveries.values()) > COUNT
 
 
+@pytest.mark.parametrize("went_through", [False, True], ids=["not_committed", "committed_all_the_same"])
+def test_a_stalled_commit_replaces_the_producer_and_each_output_is_committed_once(went_through: bool) -> None:
+    broker, effects = InMemoryBroker(partitions=2), Effects()
+    ids = publish_items(broker, COUNT)
+    # The commit of the batch handling item 7 stalls, as on a SIGKILLed coordinator: either it never reached
+    # the coordinator (the batch must be redone) or it did (redoing the batch would double its outputs).
+    _arm_once(effects, 7, lambda: broker.stall_commits(went_through=went_through))
+    run_until(broker, runner(broker, effects, Mode.TRANSACTIONAL), lambda: _items_done(broker))
+    _once_each(broker, effects, ids, Mode.TRANSACTIONAL)
+    # The stalled producer was fenced by its replacement.
+    assert broker.epoch(f"{GROUP}-0") == 2
+    redone = sum(effects.deliveries.values()) > COUNT
+    assert redone is not went_through
+
+
 @MODES
 def test_a_record_delivered_twice_takes_effect_once(mode: Mode) -> None:
     broker, effects = InMemoryBroker(partitions=1), Effects()

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from importlib.metadata import version
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.future import Future
 from kafka.structs import MemberState
+from quartet_shared.producer import close_kafka_producer
 from quartet_shared.runner import kafka_compat
 from quartet_shared.runner.kafka_compat import ASSUMPTIONS, JOIN_STUCK_S, JoinWatch, break_waits, join_dropped
 
@@ -31,7 +32,13 @@ def test_the_installed_client_is_the_minor_version_the_workarounds_were_written_
 
 
 def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consumer: KafkaConsumer) -> None:
-    assert {name for _, name, _ in ASSUMPTIONS} == {"_coordinator", "_net", "REBALANCING"}
+    assert {name for _, name, _ in ASSUMPTIONS} == {
+        "_coordinator",
+        "_net",
+        "REBALANCING",
+        "_transaction_manager",
+        "_sender",
+    }
     coordinator = consumer._coordinator
     assert coordinator.state == MemberState.UNJOINED
     assert not inspect.signature(coordinator.need_rejoin).parameters
@@ -77,3 +84,20 @@ def test_stopping_the_io_loop_releases_a_call_that_would_wait_forever(consumer: 
     waiter.join(10)
     assert not waiter.is_alive()
     assert raised and isinstance(raised[0], KafkaError)
+
+
+def test_the_transactional_calls_bounded_here_wait_with_a_timeout_and_say_whether_they_finished() -> None:
+    # A transactional producer whose broker never answers: its init cannot finish, so nothing here reaches one.
+    producer = KafkaProducer(
+        bootstrap_servers="127.0.0.1:1", api_version=(2, 8), transactional_id="compat", max_block_ms=100
+    )
+    try:
+        manager = producer._transaction_manager
+        for name in ("send_offsets_to_transaction", "begin_commit", "begin_abort"):
+            assert callable(getattr(manager, name))
+        assert callable(producer._sender.wakeup)
+        result = manager.initialize_transactions()
+        assert "timeout_ms" in inspect.signature(result.wait).parameters
+        assert result.wait(timeout_ms=50) is False
+    finally:
+        close_kafka_producer(producer, 0)
