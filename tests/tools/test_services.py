@@ -324,3 +324,16 @@ def _assignment(member: dict[str, Any]) -> list[tuple[str, list[int]]]:
     if not assignment:  # an empty one while the group rebalances, which kafka-python leaves undecoded
         return []
     return [(entry["topic"], list(entry["partitions"])) for entry in assignment["assigned_partitions"]]
+
+
+def test_make_ups_summary_shows_each_job_services_worker_count() -> None:
+    rows: list[dict[str, object]] = [
+        {"service": "training-worker", "pid": 10, "port": 8001, "healthy": True, "workers": "2 worker(s) (X=2)"},
+        {"service": "training-worker.worker-1", "pid": 11, "port": 40001, "healthy": True},
+        {"service": "training-worker.worker-2", "pid": None, "port": 40002, "healthy": False},
+    ]
+    assert [line.split() for line in services.status_lines(rows)] == [
+        ["training-worker", "port", "8001", "healthy", "2", "worker(s)", "(X=2)"],
+        ["training-worker.worker-1", "port", "40001", "healthy"],
+        ["training-worker.worker-2", "port", "40002", "stopped"],
+    ]
