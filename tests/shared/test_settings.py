@@ -74,3 +74,12 @@ def test_a_service_started_with_a_malformed_setting_exits_naming_it_without_a_tr
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"{variable}: " in done.stderr and "'lots'" in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_a_heartbeat_longer_than_half_the_session_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUARTET_CONSUMER_SESSION_TIMEOUT_MS", "6000")
+    monkeypatch.setenv("QUARTET_CONSUMER_HEARTBEAT_INTERVAL_MS", "4000")
+    with pytest.raises(SettingsError, match="consumer_heartbeat_interval_ms"):
+        load_settings(KernelSettings)
+    monkeypatch.setenv("QUARTET_CONSUMER_HEARTBEAT_INTERVAL_MS", "2000")
+    assert load_settings(KernelSettings).consumer_heartbeat_interval_ms == 2000

@@ -203,7 +203,7 @@ class Transactional(CommitProtocol):
     def open(self, stopping: threading.Event, **overrides: Any) -> None:
         """Build the transactional producer and initialise it, giving up as soon as `stopping` is set."""
         producer = self._new_producer(
-            transactional_id=f"{self.group}-{self.settings.instance_id}",
+            transactional_id=transactional_id(self.group, self.settings),
             transaction_timeout_ms=self.settings.transaction_timeout_ms,
             **overrides,
         )
@@ -343,6 +343,11 @@ class Transactional(CommitProtocol):
                 close_kafka_producer(old.raw, 0)
         log.warning("transactional producer replaced", extra={"group": self.group})
         return True
+
+
+def transactional_id(group: str, settings: KernelSettings) -> str:
+    """The transactional id of a group's member in this worker slot: stable across restarts, unique among the live."""
+    return f"{group}-{settings.instance_id}"
 
 
 def _init_transactions(producer: Producer, stopping: threading.Event) -> None:

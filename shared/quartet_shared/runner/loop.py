@@ -21,7 +21,7 @@ from quartet_shared.clients import KAFKA, KafkaClients, wait_for_partitions
 from quartet_shared.metrics import CONSUMER_LAG
 from quartet_shared.producer import Producer
 from quartet_shared.runner.batch import Batches
-from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, Stopped, commit_protocol
+from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, Stopped, commit_protocol, transactional_id
 from quartet_shared.runner.dispatch import Dispatcher
 from quartet_shared.runner.failures import Failures
 from quartet_shared.runner.kafka_compat import JoinWatch, StallWatchdog
@@ -52,7 +52,7 @@ class ConsumerRunner:
         redis: ResilientRedis | None = None,
         max_poll_records: int | None = None,
         max_poll_interval_ms: int = 300_000,
-        session_timeout_ms: int = 10_000,
+        session_timeout_ms: int | None = None,
         poll_timeout_ms: int = 200,
         sleep: Callable[[float], None] = time.sleep,
         producer_factory: ProducerFactory = Producer,
@@ -71,7 +71,7 @@ class ConsumerRunner:
                 self._subs[sub.topic + RETRY_SUFFIX] = sub
         self._max_poll_records = max_poll_records or MAX_POLL_RECORDS
         self._max_poll_interval_ms = max_poll_interval_ms
-        self._session_timeout_ms = session_timeout_ms
+        self._session_timeout_ms = session_timeout_ms or settings.consumer_session_timeout_ms
         self._poll_timeout_ms = poll_timeout_ms
         self._consumer_factory = consumer_factory or clients.consumer
         self._clients = clients
@@ -175,6 +175,11 @@ class ConsumerRunner:
             self._drop()
 
     def _new_consumer(self) -> KafkaConsumer:
+        static: dict[str, str] = {}
+        if self.settings.consumer_static_membership and self.mode is Mode.TRANSACTIONAL:
+            # The transactional id is already unique per live member (two would fence each other), so naming the
+            # member by it asks nothing new of the deployment.
+            static["group_instance_id"] = transactional_id(self.group, self.settings)
         return self._consumer_factory(
             self.settings,
             group_id=self.group,
@@ -182,8 +187,9 @@ class ConsumerRunner:
             max_poll_records=self._max_poll_records,
             max_poll_interval_ms=self._max_poll_interval_ms,
             session_timeout_ms=self._session_timeout_ms,
-            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
+            heartbeat_interval_ms=min(self.settings.consumer_heartbeat_interval_ms, self._session_timeout_ms // 3),
             request_timeout_ms=max(self.settings.request_timeout_ms, self._session_timeout_ms + 5000),
+            **static,
         )
 
     def _subscribe(self) -> KafkaConsumer:

@@ -22,7 +22,9 @@ from quartet_shared.consumer import (
     Context,
     Mode,
     PermanentError,
+    Subscription,
 )
+from quartet_shared.runner.loop import ConsumerRunner
 from quartet_shared.runner.model import H_ORIGINAL_OFFSET, header
 from quartet_shared.testing.broker import InMemoryBroker
 
@@ -280,3 +282,33 @@ def test_a_second_member_joining_mid_stream_takes_partitions_over_and_nothing_is
     _once_each(broker, effects, ids, mode)
     # Both members handled items: the partitions were shared out when the second joined.
     assert len(effects.threads) == 2
+
+
+@pytest.mark.parametrize("static", [False, True])
+@MODES
+def test_only_a_transactional_runner_asked_to_is_a_static_member_named_by_its_transactional_id(
+    mode: Mode, static: bool
+) -> None:
+    broker, effects = InMemoryBroker(partitions=2), Effects()
+    ids = publish_items(broker, 20)
+    settings = fast_settings(consumer_static_membership=static, instance_id="w7")
+    built: list[dict[str, object]] = []
+
+    def consumer(settings_: object, **config: object) -> object:
+        built.append(config)
+        return broker.consumer(settings, **config)
+
+    run = ConsumerRunner(
+        settings,
+        GROUP,
+        [Subscription(IN, effects.handle, Item)],
+        mode=mode,
+        clients=broker,
+        consumer_factory=consumer,
+        poll_timeout_ms=20,
+    )
+    run_until(broker, run, lambda: _items_done(broker, 20))
+    _once_each(broker, effects, ids, mode)
+    named = [config.get("group_instance_id") for config in built]
+    assert named == [f"{GROUP}-w7" if static and mode is Mode.TRANSACTIONAL else None]
+    assert built[0]["heartbeat_interval_ms"] == 3000 and built[0]["session_timeout_ms"] == 10_000
