@@ -69,7 +69,8 @@ def test_a_service_process_listens_on_loopback_only(tmp_path: Path) -> None:
             [str(Path(sys.executable).parent / "simulator"), "api"], cwd=tmp_path, env=env, stdout=out, stderr=out
         )
     try:
-        wait_until(answers(proc, f"http://127.0.0.1:{port}/healthz", log), 60, "the simulator to answer /healthz")
+        # A liveness bound, not a speed check: CI starts it on a fresh machine while images build beside it.
+        wait_until(answers(proc, f"http://127.0.0.1:{port}/healthz", log), 180, "the simulator to answer /healthz")
         assert listening_addresses(port) == {"127.0.0.1"}
     finally:
         proc.terminate()

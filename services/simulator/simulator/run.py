@@ -35,7 +35,6 @@ from simulator.domain.scenario import PlanningAction, RentalAction, Scenario, Tr
 from simulator.faults import FaultInjector
 from simulator.kafka_io import Collector, LagSampler, Publisher, RunClients, group_members
 from simulator.probes import AbortedProbes
-from simulator.render import write_html
 from simulator.reporting import Observed, Timing, build_report
 from simulator.schedule import Schedule
 from simulator.servers import ServerControl
@@ -198,6 +197,10 @@ class Simulation:
         self._phase("auditing")
         report = build_report(self.run_id, self.scenario, plan, timing, self._observed(clients))
         (self.out_dir / "report.json").write_text(report.model_dump_json(indent=2))
+        # Imported here: matplotlib builds its font cache on first import (tens of seconds on a fresh, loaded
+        # machine), and the API must answer /healthz long before any run has a report to draw.
+        from simulator.render import write_html
+
         write_html(report, self.out_dir / "report.html")
         self._phase("passed" if report.passed else "failed")
         return report
