@@ -65,8 +65,8 @@ lint: install ## ruff and mypy (strict)
 test: infra-install tools-install lint ## Every test; the docker-marked ones too where an engine answers or must start (CI, root with apt-get)
 	@$(RUN) python -m quartet_tools.testrun
 
-test-fast: install ## Unit tests only: no server, nothing marked slow (make test runs both)
-	@$(RUN) pytest -m "not integration and not slow"
+test-fast: install ## Unit tests only: no server, nothing marked slow (make test runs both), one process per core
+	@$(RUN) pytest -m "not integration and not slow" -n auto
 
 bench: infra-install ## Run the benchmarks and write bench/RESULTS.md
 	@$(RUN) python bench/run_all.py --out bench/RESULTS.md

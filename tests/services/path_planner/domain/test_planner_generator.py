@@ -63,6 +63,7 @@ def test_corridor_check_rejects_a_wall_of_threats() -> None:
     assert not has_corridor(walled)
 
 
+@pytest.mark.slow
 def test_no_corridor_in_any_draw_is_an_error() -> None:
     """Spikes 2 km tall on every other cell: every flown path meets one, whatever the threats."""
     rows, cols = np.indices((200, 200))
