@@ -14,6 +14,7 @@ from quartet_contracts.envelope import Envelope, EventTooLarge
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.metrics import PRODUCE_ERRORS, PRODUCED
 from quartet_shared.producer import ProduceFailed, Producer
+from quartet_shared.runner import commit as commit_module
 from quartet_shared.runner.commit import Transactional
 from quartet_shared.runner.model import BatchState
 from quartet_shared.settings import KernelSettings
@@ -141,10 +142,11 @@ def test_a_transactional_producer_replaced_with_records_queued_leaves_no_thread_
     protocol.begin()
     queued = old.send(topic, Envelope(type="t", source="/tests", data={"n": 1}))  # lingers: the batch flushes it
 
-    def stuck() -> None:
+    def stuck(producer: object, *, commit: bool, timeout_s: float) -> None:
         raise KafkaError("the abort cannot complete")
 
-    monkeypatch.setattr(old.raw, "abort_transaction", stuck)
+    # The protocol ends its transactions through the bounded helper, so that is where the abort fails.
+    monkeypatch.setattr(commit_module, "end_transaction_within", stuck)
     try:
         protocol.abandon(InMemoryBroker().consumer(settings), BatchState(), keep_finished=False, fresh_producer=False)
         assert protocol.producer is not old

@@ -72,7 +72,7 @@ def test_scenario_files_run_through_the_cli_and_the_process_stops_on_sigterm(
     )  # fmt: skip
     assert peaks.returncode == 0, peaks.stderr
     assert "100%" in peaks.stderr and "succeeded" in peaks.stderr  # the progress bar, at its end
-    for row in ("best_cost", "feasible", "cost.length", "cost.threat", "evaluations", "runtime_s"):
+    for row in ("best cost", "feasible", "min clearance", "cost terms", "evaluations", "runtime"):  # the summary
         assert row in peaks.stdout, row
     assert sorted(p.name for p in peaks_out.iterdir()) == FIGURES
     for name in FIGURES:

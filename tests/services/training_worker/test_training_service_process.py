@@ -45,8 +45,9 @@ def test_examples_run_through_the_cli_and_the_process_stops_on_sigterm(service: 
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr
     assert "100%" in sweep.stderr and "succeeded" in sweep.stderr  # the progress bar, at its end
-    assert "sweep.best_lam" in sweep.stdout
-    assert "metrics.val_mse" in sweep.stdout
+    # The summary: the chosen λ, the metrics beside the λ = 0 reference, and the validation curve.
+    for row in ("best λ", "mse", "validation (λ = 0)", "λ sweep (validation curve)"):
+        assert row in sweep.stdout, row
     saved = sorted(p.name for p in out.iterdir())
     assert saved == ["fit.png", "loss.png", "validation_curve.png", "weight_norm.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in out.iterdir())
