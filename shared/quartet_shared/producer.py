@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -185,3 +186,40 @@ def close_kafka_producer(producer: KafkaProducer, timeout_s: float) -> None:
         sender.force_close()
         sender.join(max(timeout_s, 1.0))
         producer.close(timeout=0)
+
+
+class Stopped(Exception):
+    """Told to stop before the transactional producer was ready."""
+
+
+def open_transactional(make: Callable[[], Producer], stopping: threading.Event | None = None) -> Producer:
+    """A transactional producer from `make`, initialised (fencing any earlier incarnation of its transactional
+    id and aborting what that left open); closed again if the initialisation fails or `stopping` is set first.
+
+    kafka-python blocks in init_transactions for up to max_block_ms with no way to interrupt it; it runs on its
+    own thread so that a stop (SIGTERM) is honoured at once.
+    """
+    producer = make()
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            producer.raw.init_transactions()
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    try:
+        threading.Thread(target=init, name="init-transactions", daemon=True).start()
+        while not finished.wait(0.1):
+            if stopping is not None and stopping.is_set():
+                raise Stopped("stopped while initialising transactions")
+        if failure:
+            raise failure[0]
+    except BaseException:
+        with contextlib.suppress(Exception):
+            close_kafka_producer(producer.raw, 0)
+        raise
+    return producer

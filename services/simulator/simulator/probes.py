@@ -9,6 +9,7 @@ Probes go to every partition in turn, between the workers' own transactions on t
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from kafka.errors import KafkaError
 from quartet_contracts.envelope import Envelope
 from quartet_shared.clients import RECONNECT_BACKOFF_MAX_MS
-from quartet_shared.producer import Producer, close_kafka_producer
+from quartet_shared.producer import Producer, close_kafka_producer, open_transactional
 from quartet_shared.settings import KernelSettings
 
 from simulator.domain.garbage import SOURCE
@@ -73,19 +74,16 @@ class AbortedProbes:
 
     def _open(self) -> Producer:
         if self._producer is None:
-            producer = Producer(
-                self._settings,
-                transactional_id=f"simulator-probes-{self._run_id}",
-                transaction_timeout_ms=PROBE_TRANSACTION_TIMEOUT_MS,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            # Its init fences an earlier producer of this run and aborts whatever transaction it left open.
+            self._producer = open_transactional(
+                functools.partial(
+                    Producer,
+                    self._settings,
+                    transactional_id=f"simulator-probes-{self._run_id}",
+                    transaction_timeout_ms=PROBE_TRANSACTION_TIMEOUT_MS,
+                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+                )
             )
-            try:
-                # Fences an earlier producer of this run and aborts whatever transaction it left open.
-                producer.raw.init_transactions()
-            except BaseException:
-                close_kafka_producer(producer.raw, 0)
-                raise
-            self._producer = producer
         return self._producer
 
     def _round(self, round_no: int) -> None:

@@ -8,6 +8,7 @@ and the dedup that matches it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -22,7 +23,7 @@ from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
-from quartet_shared.producer import Producer, close_kafka_producer
+from quartet_shared.producer import Producer, close_kafka_producer, open_transactional
 from quartet_shared.runner.dedup import Changelog, RedisDedup
 from quartet_shared.runner.kafka_compat import end_transaction_within, send_offsets_within
 from quartet_shared.runner.model import BatchState, Mode
@@ -37,10 +38,6 @@ Guard = Callable[[], AbstractContextManager[None]]
 # How many fresh producers a stalled one is replaced with before the batch is given up to be redone later; each
 # waits at most the transaction stall timeout for its coordinator.
 REPLACE_ATTEMPTS = 6
-
-
-class Stopped(Exception):
-    """The runner was told to stop before its producer was ready."""
 
 
 class CommitProtocol(ABC):
@@ -202,18 +199,15 @@ class Transactional(CommitProtocol):
 
     def open(self, stopping: threading.Event, **overrides: Any) -> None:
         """Build the transactional producer and initialise it, giving up as soon as `stopping` is set."""
-        producer = self._new_producer(
-            transactional_id=transactional_id(self.group, self.settings),
-            transaction_timeout_ms=self.settings.transaction_timeout_ms,
-            **overrides,
+        self._producer = open_transactional(
+            functools.partial(
+                self._new_producer,
+                transactional_id=transactional_id(self.group, self.settings),
+                transaction_timeout_ms=self.settings.transaction_timeout_ms,
+                **overrides,
+            ),
+            stopping,
         )
-        try:
-            _init_transactions(producer, stopping)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                close_kafka_producer(producer.raw, 0)
-            raise
-        self._producer = producer
         self.ready.set()
 
     def known(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Callable[[], set[str]]:
@@ -348,31 +342,6 @@ class Transactional(CommitProtocol):
 def transactional_id(group: str, settings: KernelSettings) -> str:
     """The transactional id of a group's member in this worker slot: stable across restarts, unique among the live."""
     return f"{group}-{settings.instance_id}"
-
-
-def _init_transactions(producer: Producer, stopping: threading.Event) -> None:
-    """Fence any earlier incarnation with the same id (aborting its open transaction), unless told to stop.
-
-    kafka-python blocks in init_transactions for up to max_block_ms with no way to interrupt it; it runs on
-    its own thread so that a stop (SIGTERM) is honoured at once.
-    """
-    finished = threading.Event()
-    failure: list[BaseException] = []
-
-    def init() -> None:
-        try:
-            producer.raw.init_transactions()
-        except BaseException as exc:
-            failure.append(exc)
-        finally:
-            finished.set()
-
-    threading.Thread(target=init, name="init-transactions", daemon=True).start()
-    while not finished.wait(0.1):
-        if stopping.is_set():
-            raise Stopped("stopped while initialising transactions")
-    if failure:
-        raise failure[0]
 
 
 def commit_protocol(

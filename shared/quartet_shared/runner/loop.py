@@ -19,9 +19,9 @@ from quartet_contracts.topics import DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients, wait_for_partitions
 from quartet_shared.metrics import CONSUMER_LAG
-from quartet_shared.producer import Producer
+from quartet_shared.producer import Producer, Stopped
 from quartet_shared.runner.batch import Batches
-from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, Stopped, commit_protocol, transactional_id
+from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, commit_protocol, transactional_id
 from quartet_shared.runner.dispatch import Dispatcher
 from quartet_shared.runner.failures import Failures
 from quartet_shared.runner.kafka_compat import JoinWatch, StallWatchdog
