@@ -22,6 +22,8 @@ from quartet_shared.auth import SIMULATOR_ADMIN, SIMULATOR_RUN, ApiKey, ApiKeys,
 from quartet_shared.http import Problem, create_app
 
 from simulator.bootstrap import bundled_scenarios, make_simulation
+from simulator.console import mount_console
+from simulator.console.feed import LiveFeed
 from simulator.domain.report import RunReport
 from simulator.domain.scenario import Scenario
 from simulator.preflight import PreflightError, kafka_problem
@@ -303,13 +305,15 @@ def scenarios() -> list[str]:
     return sorted(bundled_scenarios())
 
 
-def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -> FastAPI:
-    """The app: runs, their status and reports, the bundled scenarios, health and readiness."""
+def create_api(settings: SimulatorSettings, manager: RunManager | None = None, feed: LiveFeed | None = None) -> FastAPI:
+    """The app: runs, their status and reports, the bundled scenarios, health, readiness and the live console."""
     runs = manager or RunManager(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        console.start()
         yield
+        console.stop()
         # Within the contract's 30 s: the load stops at once; settling and the report get the rest.
         runs.stop_all(20)
 
@@ -323,4 +327,5 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None) -
     )
     app.state.runs = runs
     app.include_router(router)
+    console = mount_console(app, settings, feed)
     return app

@@ -31,6 +31,11 @@ class SimulatorSettings(KernelSettings):
     )
     topic_prefix: str = Field("", description="Prefix of the training and planning topics (the services' own).")
     rental_url: str = Field("http://localhost:8003", description="The rental manager's HTTP API.")
+    training_url: str = Field("http://localhost:8001", description="The training API (console jobs).")
+    planner_url: str = Field("http://localhost:8002", description="The planning API (console jobs).")
+    console_lost_after_s: float = Field(
+        300.0, gt=0, description="How long the console's live audit waits for a job's outcome before calling it lost."
+    )
     rental_topic_prefix: str = Field("", description="Prefix of rental.events and rental.commands.")
     rental_database_url: str | None = Field(
         None, description="The rental manager's database, for the lease and event checks; None: DATABASE_URL."

@@ -1,0 +1,115 @@
+"""The console's live feed: a thread that keeps a collector reading the job topics while Kafka answers, and
+checks Kafka and Redis, so pages and the event stream only ever read memory and never wait on a server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from quartet_contracts.registry import ce_type_of
+from quartet_contracts.schemas.planning import PlanRequested
+from quartet_contracts.schemas.training import TrainingRequested
+from quartet_contracts.topics import DLQ_SUFFIX
+from quartet_shared.jobkind import JobTopics
+
+from simulator.console.model import AuditView, Health, accepted_jobs, live_audit
+from simulator.domain.audit import DeadLetterSeen
+from simulator.kafka_io import Collector
+from simulator.preflight import kafka_problem, redis_problem
+from simulator.settings import SimulatorSettings
+
+log = logging.getLogger(__name__)
+
+KINDS = ("training", "planning")
+REQUEST_TYPES = {ce_type_of(TrainingRequested): "training", ce_type_of(PlanRequested): "planning"}
+
+
+def job_topics(settings: SimulatorSettings) -> dict[str, JobTopics]:
+    """The topics of both job kinds under the simulator's topic prefix."""
+    return {kind: JobTopics.of(kind, settings.topic_prefix) for kind in KINDS}
+
+
+def dead_letter_topics(settings: SimulatorSettings) -> list[str]:
+    """The dead-letter topics of both kinds' jobs and results."""
+    return [f"{t}{DLQ_SUFFIX}" for topics in job_topics(settings).values() for t in (topics.jobs, topics.results)]
+
+
+def new_collector(settings: SimulatorSettings) -> Collector:
+    """A collector of the job requests, outcomes and dead letters of both kinds."""
+    topics = job_topics(settings)
+    return Collector(
+        settings,
+        results={t.results: kind for kind, t in topics.items()},
+        dead_letters=dead_letter_topics(settings),
+        events=[t.jobs for t in topics.values()],
+    )
+
+
+@dataclass
+class LiveFeed:
+    """Collects from the moment Kafka first answers; `health` and `audit` are what it knows now."""
+
+    settings: SimulatorSettings
+    interval_s: float = 2.0
+    collector_factory: Callable[[SimulatorSettings], Collector] = new_collector
+    kafka_check: Callable[[SimulatorSettings], str | None] = kafka_problem
+    redis_check: Callable[[str], str | None] = redis_problem
+    clock: Callable[[], float] = time.time
+    health: Health = field(default_factory=Health)
+    collector: Collector | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Check and collect on a thread until `stop`."""
+        self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop checking and collecting."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.collector is not None:
+            self.collector.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(self.interval_s)
+
+    def tick(self) -> None:
+        """Check Kafka and Redis once, and start collecting if Kafka answers and nothing collects yet."""
+        kafka = self.kafka_check(self.settings)
+        redis = self.redis_check(self.settings.redis_url)
+        self.health = Health(kafka=kafka, redis=redis, jobs=self.health.jobs)
+        if kafka is None and self.collector is None:
+            collector = self.collector_factory(self.settings)
+            try:
+                collector.begin(timeout_s=10)
+            except Exception as exc:  # the topics may not exist yet: the next tick tries again
+                log.info("console feed not collecting yet: %s", exc)
+                with contextlib.suppress(Exception):
+                    collector.stop()
+                return
+            self.collector = collector
+
+    def note_job_services(self, errors: Mapping[str, str]) -> None:
+        """Record which job services did not answer the last listing, and why."""
+        self.health = replace(self.health, jobs=dict(errors))
+
+    def audit(self) -> AuditView:
+        """The live audit over everything collected so far."""
+        if self.collector is None:
+            return AuditView()
+        results, dead, _corrupt, events = self.collector.snapshot()
+        accepted = accepted_jobs(events, REQUEST_TYPES)
+        return live_audit(accepted, results, dead, self.clock(), self.settings.console_lost_after_s)
+
+    def dead_letters(self) -> list[DeadLetterSeen]:
+        """The dead letters collected so far."""
+        return [] if self.collector is None else self.collector.snapshot()[1]

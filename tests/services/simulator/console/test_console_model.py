@@ -1,0 +1,123 @@
+"""The console's view models: the live audit's counting rules, job rows and result facts, on plain records."""
+
+from __future__ import annotations
+
+from simulator.console.feed import REQUEST_TYPES
+from simulator.console.model import (
+    Accepted,
+    Health,
+    JobRow,
+    accepted_jobs,
+    live_audit,
+    newest_first,
+    problem_text,
+    result_facts,
+)
+from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
+
+TRAINING = next(t for t, k in REQUEST_TYPES.items() if k == "training")
+PLANNING = next(t for t, k in REQUEST_TYPES.items() if k == "planning")
+
+
+def request(job_id: str, ce_type: str = TRAINING, at: float = 100.0) -> EventSeen:
+    return EventSeen("training.jobs", 0, 0, f"ce-{job_id}", ce_type, job_id, job_id, {}, at=at)
+
+
+def outcome(job_id: str, what: str = "completed", offset: int = 0) -> ResultSeen:
+    return ResultSeen(job_id, "training", what, 101.0, "training.results", 0, offset)
+
+
+def test_only_job_requests_count_as_accepted_once_per_job() -> None:
+    events = [request("a"), request("a", at=150.0), request("b", PLANNING), request("c", "quartet.other.Thing.v1")]
+
+    accepted = accepted_jobs(events, REQUEST_TYPES)
+
+    assert accepted == [Accepted("a", "training", 100.0), Accepted("b", "planning", 100.0)]
+
+
+def test_the_live_audit_counts_outcomes_in_flight_lost_doubled_and_dead_letters() -> None:
+    accepted = [Accepted(j, "training", 100.0) for j in ("done", "twice", "bad", "slow")]
+    accepted.append(Accepted("old", "training", 0.0))
+    results = [outcome("done"), outcome("twice"), outcome("twice", offset=1), outcome("bad", "failed"), outcome("x")]
+    dead = [DeadLetterSeen("g", "training.jobs.dlq", "training.jobs", "EnvelopeError", None, 100.0)]
+
+    view = live_audit(accepted, results, dead, now=200.0, lost_after_s=150.0)
+
+    assert (view.accepted, view.completed, view.failed, view.in_flight, view.lost) == (5, 2, 1, 1, 1)
+    assert view.doubled == 1 and view.doubled_ids == ("twice",)
+    assert view.lost_ids == ("old",)
+    assert view.dead_lettered == 1
+
+
+def test_nothing_seen_is_an_all_zero_audit() -> None:
+    view = live_audit([], [], [], now=0.0, lost_after_s=1.0)
+
+    assert view.as_dict() == {
+        "accepted": 0,
+        "completed": 0,
+        "failed": 0,
+        "in_flight": 0,
+        "lost": 0,
+        "doubled": 0,
+        "dead_lettered": 0,
+        "lost_ids": (),
+        "doubled_ids": (),
+    }
+
+
+def test_a_job_row_shows_progress_as_a_percentage_and_a_succeeded_job_as_full() -> None:
+    running = JobRow.of(
+        "training", {"id": "j1", "status": "running", "progress": 0.426, "created_at": "2026-12-04T20:00:01.5+00:00"}
+    )
+    done = JobRow.of(
+        "planning", {"id": "j2", "status": "succeeded", "progress": 0.9, "created_at": "2026-12-04T20:00:02"}
+    )
+
+    assert (running.percent, running.finished, running.created_at) == (43, False, "2026-12-04 20:00:01")
+    assert (done.percent, done.finished) == (100, True)
+
+
+def test_a_failed_job_row_carries_its_problem_as_one_line() -> None:
+    problem = {"type": "about:blank", "title": "Training failed", "detail": "diverged at epoch 3"}
+
+    row = JobRow.of("training", {"id": "j", "status": "failed", "progress": 0.2, "problem": problem})
+
+    assert row.problem == "Training failed: diverged at epoch 3"
+    assert problem_text({"title": "Gone"}) == "Gone"
+
+
+def test_newest_first_mixes_kinds_by_creation_time() -> None:
+    rows = [
+        JobRow("a", "training", "queued", 0, "2026-12-04 20:00:01", False),
+        JobRow("b", "planning", "queued", 0, "2026-12-04 20:00:03", False),
+        JobRow("c", "training", "queued", 0, "2026-12-04 20:00:02", False),
+    ]
+
+    assert [r.id for r in newest_first(rows, 2)] == ["b", "c"]
+
+
+def test_result_facts_are_the_scalars_and_the_named_numbers() -> None:
+    result = {
+        "job_id": "j",
+        "model": "linear",
+        "lam": 0.05,
+        "metrics": {"mse": 0.123456789, "r2": 0.9},
+        "weights": [1.0, 2.0],
+        "plots": ["loss"],
+        "feasible": True,
+    }
+
+    assert result_facts(result) == [
+        ("model", "linear"),
+        ("lam", "0.05"),
+        ("metrics.mse", "0.123457"),
+        ("metrics.r2", "0.9"),
+        ("feasible", "True"),
+    ]
+
+
+def test_health_names_each_part_that_is_down() -> None:
+    health = Health(kafka="no broker", redis=None, jobs={"planning": "502 Bad Gateway"})
+
+    assert health.notices == ["Kafka is down: no broker", "The planning API is down: 502 Bad Gateway"]
+    assert Health().notices == []
