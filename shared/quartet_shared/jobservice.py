@@ -72,6 +72,7 @@ from quartet_shared.jobkind import (
     problem_of,
 )
 from quartet_shared.jobs import JobNotFound, JobPublic, JobRecord, JobStatus, JobStorePort, job_id_for_key
+from quartet_shared.metrics import JOB_OUTCOMES
 from quartet_shared.producer import EventProducer, Producer
 from quartet_shared.settings import KernelSettings
 
@@ -140,7 +141,10 @@ class JobApi(Generic[CompletedT]):
         except Exception as exc:
             raise Problem(503, "Service Unavailable", "the message broker did not acknowledge the cancel") from exc
         if record.status is JobStatus.QUEUED:
-            return self.store.cancel(job_id)
+            cancelled = self.store.cancel(job_id)
+            if cancelled.status is JobStatus.CANCELLED:
+                JOB_OUTCOMES.labels(self.kind.name, cancelled.status.value).inc()
+            return cancelled
         return record
 
     def result(self, record: JobRecord) -> CompletedT:
@@ -291,10 +295,12 @@ class Projector:
         self.kind = kind
         self.store = store
 
-    def _ensure(self, job_id: str) -> None:
+    def _ensure(self, job_id: str) -> JobRecord:
         # A job published straight to Kafka has no row yet; its events still deserve one.
-        if self.store.get(job_id) is None:
-            self.store.create(job_id, self.kind.name, {})
+        record = self.store.get(job_id)
+        if record is None:
+            record, _ = self.store.create(job_id, self.kind.name, {})
+        return record
 
     def handle(self, message: BaseModel, ctx: Context) -> None:
         """Project one event about a job (its id is the event's subject, as the worker and API set it)."""
@@ -306,18 +312,22 @@ class Projector:
             message, kind.progress_model | kind.completed_model | kind.failed_model | kind.cancelled_model
         ):
             raise PermanentError(f"{ctx.envelope.type} is not an event of {kind.name} jobs")
-        self._ensure(job_id)
+        before = self._ensure(job_id)
         if isinstance(message, kind.progress_model):
             self.store.mark_running(job_id)
             fraction = kind.progress_fraction(message)
             if fraction > 0:
                 self.store.update_progress(job_id, fraction)
-        elif isinstance(message, kind.completed_model):
-            self.store.complete(job_id, message.model_dump(mode="json"), cached=kind.is_cached(message))
+            return
+        if isinstance(message, kind.completed_model):
+            after = self.store.complete(job_id, message.model_dump(mode="json"), cached=kind.is_cached(message))
         elif isinstance(message, kind.failed_model):
-            self.store.fail(job_id, kind.problem(message))
+            after = self.store.fail(job_id, kind.problem(message))
         else:
-            self.store.cancel(job_id)
+            after = self.store.cancel(job_id)
+        # Counted when this event finished the job: a redelivered outcome, or a late one after a cancel, is not.
+        if not before.finished and after.finished:
+            JOB_OUTCOMES.labels(kind.name, after.status.value).inc()
 
 
 def make_projector(

@@ -30,3 +30,13 @@ CONSUMER_STALLS = Counter(
     ["group", "kind"],
 )
 TRANSACTIONS = Counter("quartet_transactions_total", "Kafka transactions by outcome.", ["group", "outcome"])
+CONSUMER_UP = Gauge(
+    "quartet_consumer_up",
+    "1 while a consumer runner is ready (its producer ready, its group joined), 0 once it stops or loses its group.",
+    ["group"],
+)
+JOB_OUTCOMES = Counter(
+    "quartet_job_outcomes_total",
+    "Jobs that reached a final status, counted by the job API's process (its status projector, or a queued cancel).",
+    ["kind", "outcome"],
+)

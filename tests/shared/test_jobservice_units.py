@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from kafka.errors import KafkaTimeoutError
+from prometheus_client import REGISTRY
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.schemas.planning import PlanCancelled, PlanCompleted, PlanFailed, PlanProgressed, PlanRequested
 from quartet_shared.auth import ApiKeys
@@ -370,3 +371,25 @@ def test_the_projector_refuses_what_names_no_job_or_is_not_its_kinds() -> None:
     call = HandlerCall(Envelope.of(stranger, source="/tests", subject="j1"))
     with pytest.raises(PermanentError, match="not an event of planning jobs"):
         projector.handle(stranger, call.context)
+
+
+def _outcomes(outcome: str) -> float:
+    return REGISTRY.get_sample_value("quartet_job_outcomes_total", {"kind": "planning", "outcome": outcome}) or 0.0
+
+
+def test_each_job_that_finishes_counts_once_under_its_outcome_and_redeliveries_count_nothing() -> None:
+    """The dashboards' job outcomes: counted when an event finishes a job, never again for the same job."""
+    before = {o: _outcomes(o) for o in ("succeeded", "failed", "cancelled")}
+    ports = FakePorts()
+    failed = PlanFailed(job_id="o-bad", error="boom", retryable=False)
+    project(ports, _progressed("o-ok", 0.5), _completed("o-ok"), failed, PlanCancelled(job_id="o-gone", iteration=1))
+    project(ports, _completed("o-ok"), failed, PlanCancelled(job_id="o-ok", iteration=2))
+    assert {o: _outcomes(o) - before[o] for o in before} == {"succeeded": 1, "failed": 1, "cancelled": 1}
+
+
+def test_a_queued_job_cancelled_by_the_api_counts_as_cancelled_once(api: Api) -> None:
+    before = _outcomes("cancelled")
+    job_id = api.client.post("/jobs", json=spec()).json()["id"]
+    assert api.client.delete(f"/jobs/{job_id}").status_code == 202
+    assert api.client.delete(f"/jobs/{job_id}").status_code == 409
+    assert _outcomes("cancelled") - before == 1

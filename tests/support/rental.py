@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from quartet_shared.settings import KernelSettings
 from rental_manager.adapters.db import migrate, rental_engine
-from rental_manager.bootstrap import Rental
+from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.model import Role
 from rental_manager.service import billing, community, houses, maintenance, rentals, users
 from rental_manager.service.commands import (
@@ -94,6 +95,27 @@ def rental_settings(kernel: KernelSettings, database_url: str, unique: str, **ov
     }
     values.update(overrides)
     return RentalSettings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def offline_rental(directory: Path) -> Iterator[Rental]:
+    """The wired rental manager on a SQLite file in `directory`, with no Redis (its cache degrades) and no Kafka."""
+    cfg = RentalSettings(
+        database_url=f"sqlite:///{directory / 'rental.sqlite3'}",
+        redis_url="redis://127.0.0.1:1/0",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        jwt_secret=JWT_SECRET,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        redis_retry_after_s=60,
+        retry_backoff_base_s=0.02,
+    )
+    wired = bootstrap(cfg)
+    wired.migrate()
+    try:
+        yield wired
+    finally:
+        wired.close()
 
 
 def dated(service: RentalService, today: date) -> RentalService:

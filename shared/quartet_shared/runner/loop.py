@@ -18,7 +18,7 @@ from quartet_contracts.topics import DLQ_SUFFIX, RETRY_SUFFIX, TopicSpec
 
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients, wait_for_partitions
-from quartet_shared.metrics import CONSUMER_LAG
+from quartet_shared.metrics import CONSUMER_LAG, CONSUMER_UP
 from quartet_shared.producer import Producer, Stopped
 from quartet_shared.runner.batch import Batches
 from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, commit_protocol, transactional_id
@@ -217,7 +217,7 @@ class ConsumerRunner:
                 batch = consumer.poll(timeout_ms=self._poll_timeout_ms)
             if batch:
                 self._process_batch(batch)
-            self._report_lag(consumer)
+            self._report(consumer)
             self._join_watch.check(consumer)
 
     def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -229,6 +229,7 @@ class ConsumerRunner:
         consumer, self._consumer = self._consumer, None
         self._watchdog.consumer = None
         self._assigned.clear()
+        CONSUMER_UP.labels(self.group).set(0.0)
         # Its listener may still fire while it closes; from now on its calls are ignored (see _Listener).
         self._epoch += 1
         if consumer is not None:
@@ -240,6 +241,7 @@ class ConsumerRunner:
 
     def _close(self) -> None:
         self._assigned.clear()
+        CONSUMER_UP.labels(self.group).set(0.0)
         self.commit.close()
         with contextlib.suppress(Exception):
             if self._consumer is not None:
@@ -265,11 +267,13 @@ class ConsumerRunner:
         self._dispatcher.pauses.forget(partitions)
         log.info("partitions revoked", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
 
-    def _report_lag(self, consumer: KafkaConsumer) -> None:
+    def _report(self, consumer: KafkaConsumer) -> None:
+        """Once a second: whether this member is up (an alert tells a job service with none), and its lag."""
         now = time.monotonic()
         if now - self._last_lag < 1.0:
             return
         self._last_lag = now
+        CONSUMER_UP.labels(self.group).set(1.0 if self.ready() else 0.0)
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:

@@ -14,37 +14,22 @@ from quartet_shared.producer import Producer
 from quartet_shared.testing.broker import InMemoryBroker
 from rental_manager.adapters.orm import OutboxMessage
 from rental_manager.adapters.relay import OutboxRelay
-from rental_manager.bootstrap import Rental, bootstrap
+from rental_manager.bootstrap import Rental
 from rental_manager.domain.model import Role
 from rental_manager.entrypoints.api import create_api
 from rental_manager.entrypoints.worker import CACHE_GROUP, cache_runner
-from rental_manager.settings import RentalSettings
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.support.rental import JWT_SECRET, house_data, person
+from tests.support.rental import house_data, offline_rental, person
 from tests.support.tracing import assert_child, the_span
 
 
 @pytest.fixture
 def rental(tmp_path: Path) -> Iterator[Rental]:
     """The wired rental manager on a SQLite file, with no Redis (its cache degrades) and no Kafka of its own."""
-    cfg = RentalSettings(
-        database_url=f"sqlite:///{tmp_path / 'rental.sqlite3'}",
-        redis_url="redis://127.0.0.1:1/0",
-        kafka_bootstrap_servers="127.0.0.1:1",
-        jwt_secret=JWT_SECRET,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        redis_retry_after_s=60,
-        retry_backoff_base_s=0.02,
-    )
-    wired = bootstrap(cfg)
-    wired.migrate()
-    try:
+    with offline_rental(tmp_path) as wired:
         yield wired
-    finally:
-        wired.close()
 
 
 def test_a_rental_requests_trace_runs_through_the_outbox_and_relay_to_the_events_consumer(

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from kafka.errors import KafkaTimeoutError
+from prometheus_client import REGISTRY
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
@@ -172,3 +173,17 @@ def test_a_worker_is_ready_only_once_its_producer_is_initialised_and_it_has_join
             engine.dispose()
     assert runner.error is None
     assert not runner.ready()
+
+
+def test_the_up_gauge_is_one_while_the_runner_serves_its_group_and_zero_once_it_stops() -> None:
+    """What the "no live worker" alert reads: a member that has joined says 1, a stopped one says 0."""
+    broker = InMemoryBroker()
+    publish_items(broker, 2)
+    runner = in_memory_runner(broker, Effects(), Mode.AT_LEAST_ONCE)
+    up = {"group": GROUP}
+    runner.start()
+    try:
+        assert broker.wait_until(lambda: REGISTRY.get_sample_value("quartet_consumer_up", up) == 1.0, 10)
+    finally:
+        runner.stop(10)
+    assert REGISTRY.get_sample_value("quartet_consumer_up", up) == 0.0

@@ -15,14 +15,23 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from prometheus_client import Gauge
 from quartet_contracts.envelope import Envelope
 from quartet_shared.producer import Producer
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from rental_manager.adapters.orm import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+OUTBOX_BACKLOG = Gauge("quartet_outbox_backlog", "Outbox rows not yet published, as the relay last counted them.")
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "quartet_outbox_oldest_unsent_seconds", "Age of the oldest unpublished outbox row (0 when none is waiting)."
+)
+# Counting is one index-only query (ix_outbox_unsent covers exactly the unsent rows); once a second is plenty
+# for a scrape every 15 s and keeps it off the busy relay's path.
+BACKLOG_EVERY_S = 1.0
 
 
 class OutboxRelay:
@@ -52,6 +61,7 @@ class OutboxRelay:
         self.stopping = threading.Event()
         self.published = 0
         self._thread: threading.Thread | None = None
+        self._counted_at = float("-inf")
 
     def wake(self) -> None:
         """Something was committed to the outbox: look now instead of after the idle wait."""
@@ -85,6 +95,32 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    def measure_backlog(self) -> tuple[int, float]:
+        """Count the unsent rows and the oldest one's age, and publish both as gauges."""
+        with Session(self._engine) as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.sent_at.is_(None))
+            ).one()
+        age = 0.0
+        if oldest is not None:
+            # SQLite gives naive timestamps back; the column stores UTC either way.
+            since = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+            age = max(0.0, (datetime.now(UTC) - since).total_seconds())
+        OUTBOX_BACKLOG.set(count)
+        OUTBOX_OLDEST_SECONDS.set(age)
+        return int(count), age
+
+    def _measure_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._counted_at < BACKLOG_EVERY_S:
+            return
+        self._counted_at = now
+        try:
+            self.measure_backlog()
+        except Exception:
+            # The relay's own loop reports a database that is away; a gauge left stale says no more than that.
+            log.debug("could not count the outbox backlog", exc_info=True)
+
     def _envelope(self, row: OutboxMessage) -> Envelope:
         return Envelope(
             type=row.ce_type,
@@ -101,6 +137,7 @@ class OutboxRelay:
         """Relay until stopped; on errors (broker or database away) back off and try again."""
         failures = 0
         while not self.stopping.is_set():
+            self._measure_now_and_then()
             try:
                 relayed = self.relay_once()
                 failures = 0
