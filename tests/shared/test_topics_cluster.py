@@ -18,7 +18,7 @@ def test_ensure_topics_on_the_cluster_makes_rf3_min_isr2_without_unclean_electio
     topic = f"cluster.topics.{unique}"
     assert ensure_topics(cluster.settings(), [TopicSpec(topic, "")]) == [topic]
     cluster.wait_isr_full([topic])
-    assert all(len(p["replica_nodes"]) == 3 for p in cluster.partitions(topic))
+    assert all(len(p.replicas) == 3 for p in cluster.partitions([topic]))
     admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
     try:
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from simulator.cluster import ClusterControl
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
 from simulator.scenario_io import BUNDLED_DIR
@@ -40,12 +41,14 @@ def make_simulation(
     servers: ServerControl | None = None,
     workers: WorkerControl | None = None,
     rental: RentalDriver | None = None,
+    cluster: ClusterControl | None = None,
     run_id: str | None = None,
 ) -> Simulation:
     """A Simulation with the servers, workers and rental manager of the environment `settings` describe.
 
     Tests pass their own `servers` (the private stack's control); otherwise the stack `make up` started is
-    found natively or under Compose, where the worker containers are reached through the Docker API.
+    found natively or under Compose, where the worker containers are reached through the Docker API. The cluster
+    faults need `cluster`, a Kafka cluster behind fault proxies (the tests' `ProxiedCluster`); none is found by itself.
     """
     run = run_id or uuid.uuid4().hex[:12]
     compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
@@ -72,5 +75,6 @@ def make_simulation(
         servers=servers,
         worker_control=workers,
         rental=rental,
+        cluster=cluster,
         run_id=run,
     )

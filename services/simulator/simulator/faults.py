@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from simulator.cluster import ClusterFaults
 from simulator.domain.plan import PlannedFault
 from simulator.domain.report import FaultRecord
 from simulator.domain.scenario import (
+    CLUSTER_FAULTS,
     BrokerRestartFault,
     KillWorkerFault,
     PauseWorkerFault,
@@ -32,6 +34,7 @@ class FaultInjector:
 
     servers: ServerControl | None
     workers: WorkerControl | None
+    cluster: ClusterFaults | None = None
     on_recorded: Callable[[FaultRecord], None] = lambda record: None
     t0_wall: float = 0.0
     _records: list[FaultRecord] = field(default_factory=list)
@@ -72,6 +75,10 @@ class FaultInjector:
         fault = planned.fault
         if isinstance(fault, BrokerRestartFault | RedisOutageFault):
             return self._outage(fault)
+        if isinstance(fault, CLUSTER_FAULTS):
+            if self.cluster is None:
+                raise RuntimeError("no control of a Kafka cluster behind fault proxies")
+            return self.cluster.inject(fault, planned.pick)
         workers = self._worker_control()
         if isinstance(fault, KillWorkerFault):
             return "SIGKILL " + workers.kill(_kind(fault.target), planned.pick)

@@ -12,6 +12,7 @@ from quartet_shared.settings import KernelSettings
 from simulator.domain.scenario import (
     BrokerRestartFault,
     KillWorkerFault,
+    PartitionFault,
     PauseWorkerFault,
     RedisOutageFault,
     Scenario,
@@ -118,6 +119,7 @@ def check(
     has_server_control: bool,
     members: Callable[[list[str]], dict[str, int]],
     rental_needed: Callable[[], list[str]] | None = None,
+    cluster_nodes: list[int] | None = None,
 ) -> None:
     """Raise PreflightError naming every unreachable part the scenario needs."""
     kafka = kafka_problem(settings)
@@ -126,6 +128,7 @@ def check(
     if not kafka:
         problems += _missing_workers(scenario, worker_groups, managed, members)
     problems += _uncontrolled_faults(scenario, controlled)
+    problems += _cluster_fault_problems(scenario, cluster_nodes, managed)
     if rental_needed is not None:
         problems += rental_needed()
     if problems:
@@ -185,5 +188,29 @@ def _uncontrolled_faults(scenario: Scenario, controlled: set[str]) -> list[str]:
                 problems.append(
                     f"faults[{i}] ({fault.kind}, target {fault.target}) needs workers under control: set "
                     f"workers.<kind>.count in the scenario (the simulator then runs them), or run against Compose"
+                )
+    return problems
+
+
+def _cluster_fault_problems(scenario: Scenario, nodes: list[int] | None, managed: set[str]) -> list[str]:
+    """The cluster faults the run cannot inject: no cluster under control, a node it lacks, no worker to cut off."""
+    problems = []
+    for i, fault in scenario.cluster_faults():
+        where = f"faults[{i}] ({fault.kind})"
+        if nodes is None:
+            problems.append(
+                f"{where} needs a Kafka cluster behind fault proxies under the simulator's control: none was given "
+                f"(the cluster faults run against the tooling's ProxiedCluster, e.g. the tests' cluster fixture)"
+            )
+            continue
+        node = getattr(fault, "node", "any")
+        if isinstance(node, int) and node not in nodes:
+            problems.append(f"{where}.node: the cluster has no node {node} (its nodes: {sorted(nodes)})")
+        if isinstance(fault, PartitionFault) and fault.isolate == "worker":
+            wanted = set(scenario.kinds()) if fault.target == "any" else {fault.target}
+            if not wanted & managed:
+                problems.append(
+                    f"{where}.target: a worker partition needs a managed {fault.target} worker "
+                    f"(set workers.<kind>.count in the scenario)"
                 )
     return problems

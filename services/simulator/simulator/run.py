@@ -28,6 +28,7 @@ from quartet_shared.jobservice import JobTopics
 from quartet_shared.topics import ensure_topics
 
 from simulator import preflight
+from simulator.cluster import ClusterControl, ClusterFaults, on_side_listeners
 from simulator.domain.audit import EventSeen, RentalFindings
 from simulator.domain.plan import Plan, PlannedJourney, build_plan
 from simulator.domain.report import FaultRecord, RunReport
@@ -107,6 +108,7 @@ class Simulation:
     servers: ServerControl | None = None
     worker_control: WorkerControl | None = None
     rental: RentalDriver | None = None
+    cluster: ClusterControl | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: Status = field(default_factory=Status)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -145,9 +147,11 @@ class Simulation:
         return {k: p.count for k, p in pools.items() if p is not None and p.count > 0 and k in self.scenario.kinds()}
 
     def _worker_commands(self) -> dict[str, WorkerCommand]:
-        return {
+        commands = {
             kind: worker_command(self.settings, kind, getattr(self.scenario.workers, kind)) for kind in self._managed()
         }
+        partitioned = self.scenario.partitioned_workers()
+        return on_side_listeners(commands, partitioned, self.cluster) if self.cluster is not None else commands
 
     # ---- the run -----------------------------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class Simulation:
             managed=set(managed),
             controlled=controlled,
             has_server_control=self.servers is not None,
+            cluster_nodes=self.cluster.node_ids() if self.cluster is not None else None,
             members=lambda names: group_members(self.settings, names),
             rental_needed=(self.rental.problems if self.rental is not None else _no_rental(sc)),
         )
@@ -336,7 +341,8 @@ class Simulation:
                 schedule.at(j.at_s, _bind(journeys.submit, self._journey, self.rental, j, action))
         elif plan.journeys:
             self._note(f"{len(plan.journeys)} rental journeys skipped: no rental driver")
-        self._faults = FaultInjector(self.servers, self.worker_control, on_recorded=self._count_fault)
+        cluster = ClusterFaults.of(self.cluster, self.settings) if self.cluster is not None else None
+        self._faults = FaultInjector(self.servers, self.worker_control, cluster, on_recorded=self._count_fault)
         for f in plan.faults:
             schedule.at(f.at_s, _bind(self._faults.start, f))
         self._faults.t0_wall = t0 = time.time()

@@ -83,10 +83,11 @@ class WorkerCommand:
     env: Mapping[str, str]
     instance_variable: str | None = None
     port_variable: str | None = None
+    slot_env: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
 
     def environment(self, slot: int) -> dict[str, str]:
         """The environment of the worker in `slot` (with a free port for its health and metrics endpoints)."""
-        env = dict(self.env)
+        env = {**self.env, **self.slot_env.get(slot, {})}
         if self.instance_variable:
             env[self.instance_variable] = f"sim-{self.kind}-{slot}"
         if self.port_variable:

@@ -231,6 +231,104 @@ class PauseWorkerFault(Model):
     target: Target = "any"
 
 
+# ---- cluster faults (a multi-node Kafka cluster with a fault proxy in front of each node) ----------------
+
+TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")]
+NodeChoice = int | Literal["any"]
+
+
+class BrokerChoice(Model):
+    """Which broker a fault strikes: a node id, `any` (drawn from the seed), or the leader of `topic`'s partitions."""
+
+    node: NodeChoice = Field(default="any", description="A node id (1-based), or any.")
+    topic: TopicName | None = Field(
+        default=None,
+        description="Strike the node leading the most of this topic's partitions when the fault fires (the name "
+        "without SIMULATOR_TOPIC_PREFIX or SIMULATOR_RENTAL_TOPIC_PREFIX, e.g. training.results).",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> BrokerChoice:
+        if isinstance(self.node, int) and self.node < 1:
+            raise ValueError(f"node {self.node} is not a node id (they start at 1)")
+        if self.node != "any" and self.topic is not None:
+            raise ValueError("give a node or a topic, not both")
+        return self
+
+
+class KillBrokerFault(BrokerChoice):
+    """SIGKILL one Kafka node at `at_s` (no controlled shutdown), start it again `down_s` later."""
+
+    kind: Literal["kill_broker"]
+    at_s: float = Field(ge=0)
+    down_s: float = Field(default=10.0, ge=0, le=600)
+
+
+class KillLeaderFault(Model):
+    """SIGKILL the node leading the most of `topic`'s partitions (found in the metadata when it fires), start it
+    again `down_s` later."""
+
+    kind: Literal["kill_leader"]
+    at_s: float = Field(ge=0)
+    topic: TopicName
+    down_s: float = Field(default=10.0, ge=0, le=600)
+
+
+class RestartClusterFault(Model):
+    """A clean rolling restart: each node in turn stopped and started again, the next only once no partition is
+    under-replicated (or `sync_timeout_s` passed, which fails the fault)."""
+
+    kind: Literal["restart_cluster"]
+    at_s: float = Field(ge=0)
+    sync_timeout_s: float = Field(default=120.0, gt=0, le=600)
+
+
+class PartitionFault(BrokerChoice):
+    """Cut a network partition for `duration_s` through the fault proxies, then heal it.
+
+    `isolate: broker` black-holes one node's proxy both ways: the clients and the other nodes' replica fetches
+    cannot reach it (the controllers' own connections do not cross the proxies). `isolate: worker` cuts one managed
+    worker of `target` (its first slot, which then bootstraps on the nodes' side listeners) off from every node.
+    """
+
+    kind: Literal["partition"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=3600)
+    isolate: Literal["broker", "worker"] = "broker"
+    target: Target = "any"
+
+    @model_validator(mode="after")
+    def _fits(self) -> PartitionFault:
+        if self.isolate == "worker" and (self.node != "any" or self.topic is not None):
+            raise ValueError("a worker partition takes a target (the worker kind), not a node or topic")
+        if self.isolate == "broker" and self.target != "any":
+            raise ValueError("a broker partition takes a node or topic, not a target")
+        return self
+
+
+class LatencyFault(BrokerChoice):
+    """Add `ms` of latency (± `jitter_ms`) to everything one node sends through its proxy, for `duration_s`."""
+
+    kind: Literal["latency"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=3600)
+    ms: int = Field(ge=1, le=60_000)
+    jitter_ms: int = Field(default=0, ge=0, le=60_000)
+
+
+class BandwidthFault(BrokerChoice):
+    """Limit what one node sends through its proxy to `kib_per_s` KiB/s, for `duration_s`."""
+
+    kind: Literal["bandwidth"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0, le=3600)
+    kib_per_s: int = Field(ge=1, le=10_000_000)
+
+
+CLUSTER_FAULTS = (KillBrokerFault, KillLeaderFault, RestartClusterFault, PartitionFault, LatencyFault, BandwidthFault)
+ClusterFault = KillBrokerFault | KillLeaderFault | RestartClusterFault | PartitionFault | LatencyFault | BandwidthFault
+
+
 Fault = Annotated[
     DuplicateFault
     | GarbageFault
@@ -238,10 +336,15 @@ Fault = Annotated[
     | BrokerRestartFault
     | RedisOutageFault
     | SlowConsumerFault
-    | PauseWorkerFault,
+    | PauseWorkerFault
+    | ClusterFault,
     Field(discriminator="kind"),
 ]
-TimedFault = KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault | PauseWorkerFault
+WORKER_FAULTS = (KillWorkerFault, SlowConsumerFault, PauseWorkerFault)
+TIMED_FAULTS = (BrokerRestartFault, RedisOutageFault, *WORKER_FAULTS, *CLUSTER_FAULTS)
+TimedFault = (
+    KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault | PauseWorkerFault | ClusterFault
+)
 
 
 # ---- workers, rental and audit ------------------------------------------------------------------------
@@ -324,13 +427,20 @@ class Scenario(Model):
 
     def timed_faults(self) -> list[tuple[int, TimedFault]]:
         """The faults that happen at a moment, with their index in `faults`."""
-        return [
-            (i, f)
-            for i, f in enumerate(self.faults)
-            if isinstance(
-                f, KillWorkerFault | BrokerRestartFault | RedisOutageFault | SlowConsumerFault | PauseWorkerFault
-            )
-        ]
+        return [(i, f) for i, f in enumerate(self.faults) if isinstance(f, TIMED_FAULTS)]
+
+    def cluster_faults(self) -> list[tuple[int, ClusterFault]]:
+        """The faults that need a Kafka cluster behind fault proxies, with their index in `faults`."""
+        return [(i, f) for i, f in enumerate(self.faults) if isinstance(f, CLUSTER_FAULTS)]
+
+    def partitioned_workers(self) -> set[JobKindName]:
+        """The worker kinds a worker partition may cut off (both with `any`)."""
+        kinds = set(self.kinds())
+        wanted: set[JobKindName] = set()
+        for _, fault in self.cluster_faults():
+            if isinstance(fault, PartitionFault) and fault.isolate == "worker":
+                wanted |= kinds if fault.target == "any" else kinds & {fault.target}
+        return wanted
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Cross-field mistakes pydantic cannot see field by field, each with the location it concerns."""

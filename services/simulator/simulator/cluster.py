@@ -1,0 +1,190 @@
+"""The cluster faults: Kafka nodes killed, restarted in turn, cut off, slowed, through their processes and the
+fault proxy in front of each node.
+
+The tooling's `quartet_tools.cluster.ProxiedCluster` (the test fixtures' cluster) is a ClusterControl; the
+simulator, a runtime service, names only this protocol. Leaders and in-sync replicas are read from the cluster's
+metadata with the kernel's admin client (`quartet_shared.topics.describe_partitions`). Each fault undoes itself
+before it returns, and every wait in it is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from quartet_shared.topics import PartitionState, describe_partitions
+
+from simulator.domain.cluster import NoTarget, choose_node, toxic_attributes, under_replicated
+from simulator.domain.scenario import (
+    BandwidthFault,
+    ClusterFault,
+    JobKindName,
+    KillBrokerFault,
+    KillLeaderFault,
+    LatencyFault,
+    PartitionFault,
+    RestartClusterFault,
+)
+from simulator.settings import SimulatorSettings
+from simulator.workers import WorkerCommand
+
+Stream = Literal["upstream", "downstream"]
+ONE_WAY: tuple[Stream, ...] = ("downstream",)
+BOTH_WAYS: tuple[Stream, ...] = ("upstream", "downstream")
+Describe = Callable[[list[str] | None], list[PartitionState]]
+
+
+class ClusterControl(Protocol):
+    """A Kafka cluster's nodes as processes, each behind a fault proxy, with side listeners for one client."""
+
+    @property
+    def side_bootstrap(self) -> str:
+        """Every node's second listener through its side proxy; a client bootstrapped here can be cut off alone."""
+        ...
+
+    def node_ids(self) -> list[int]:
+        """The nodes' ids."""
+        ...
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node."""
+        ...
+
+    def stop(self, node_id: int) -> None:
+        """Stop one node cleanly."""
+        ...
+
+    def restart(self, node_id: int) -> None:
+        """Start a stopped node again and wait until it is a live broker."""
+        ...
+
+    def add_toxic(
+        self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Iterable[Stream] = BOTH_WAYS
+    ) -> None:
+        """Add a toxic to a node's proxy."""
+        ...
+
+    def remove_toxic(self, node_id: int, name: str, streams: Iterable[Stream] = BOTH_WAYS) -> None:
+        """Remove a toxic `add_toxic` added."""
+        ...
+
+    def cut_side(self) -> None:
+        """Black-hole every side proxy."""
+        ...
+
+    def heal_side(self) -> None:
+        """End `cut_side`."""
+        ...
+
+
+@dataclass
+class ClusterFaults:
+    """Injects the cluster faults; `describe(topics)` reads the partitions' leaders and ISRs (None: every topic)."""
+
+    control: ClusterControl
+    describe: Describe
+    topic_prefix: str = ""
+    rental_topic_prefix: str = ""
+    poll_s: float = 1.0
+
+    @classmethod
+    def of(cls, control: ClusterControl, settings: SimulatorSettings) -> ClusterFaults:
+        """The faults on `control`, reading the metadata through the kernel's admin client with `settings`."""
+
+        def describe(topics: list[str] | None) -> list[PartitionState]:
+            return describe_partitions(settings, topics)
+
+        return cls(control, describe, settings.topic_prefix, settings.rental_topic_prefix)
+
+    def inject(self, fault: ClusterFault, pick: float) -> str:
+        """Inject one fault and undo it; a sentence saying what was done."""
+        if isinstance(fault, KillBrokerFault | KillLeaderFault):
+            return self._kill(fault, pick)
+        if isinstance(fault, RestartClusterFault):
+            return self._rolling_restart(fault)
+        if isinstance(fault, PartitionFault):
+            return self._partition(fault, pick)
+        return self._slow(fault, pick)
+
+    def _node(
+        self, fault: KillBrokerFault | KillLeaderFault | PartitionFault | LatencyFault | BandwidthFault, pick: float
+    ) -> int:
+        topic = fault.topic
+        partitions = self.describe([self._prefixed(topic)]) if topic is not None else []
+        return choose_node(fault, self.control.node_ids(), pick, partitions)
+
+    def _prefixed(self, topic: str) -> str:
+        """A scenario's topic name as this run's topics are named (the rental topics have a prefix of their own)."""
+        return (self.rental_topic_prefix if topic.startswith("rental.") else self.topic_prefix) + topic
+
+    def _kill(self, fault: KillBrokerFault | KillLeaderFault, pick: float) -> str:
+        node = self._node(fault, pick)
+        self.control.kill(node)
+        killed = time.monotonic()
+        try:
+            time.sleep(fault.down_s)
+        finally:
+            self.control.restart(node)
+        return f"node {node} SIGKILLed, live again after {time.monotonic() - killed:.1f} s"
+
+    def _rolling_restart(self, fault: RestartClusterFault) -> str:
+        waits = []
+        for node in sorted(self.control.node_ids()):
+            self.control.stop(node)
+            self.control.restart(node)
+            waits.append(f"{node}: {self._wait_in_sync(fault.sync_timeout_s):.1f} s")
+        return "rolling restart, in sync again after each node: " + ", ".join(waits)
+
+    def _wait_in_sync(self, timeout_s: float) -> float:
+        """Wait until no partition is under-replicated; how long it took. NoTarget when it never happens."""
+        started = time.monotonic()
+        lagging: list[PartitionState] = []
+        while time.monotonic() - started < timeout_s:
+            try:
+                lagging = under_replicated(self.describe(None))
+            except Exception:  # a node just back may not answer metadata yet: ask again
+                lagging = []
+            else:
+                if not lagging:
+                    return time.monotonic() - started
+            time.sleep(self.poll_s)
+        shown = ", ".join(f"{p.topic}-{p.partition}" for p in lagging[:5])
+        raise NoTarget(f"partitions still under-replicated after {timeout_s:g} s: {shown}")
+
+    def _partition(self, fault: PartitionFault, pick: float) -> str:
+        if fault.isolate == "worker":
+            self.control.cut_side()
+            try:
+                time.sleep(fault.duration_s)
+            finally:
+                self.control.heal_side()
+            return f"{fault.target} worker cut off from every node for {fault.duration_s:g} s"
+        node = self._node(fault, pick)
+        self.control.add_toxic(node, "partition", "timeout", {"timeout": 0}, BOTH_WAYS)
+        try:
+            time.sleep(fault.duration_s)
+        finally:
+            self.control.remove_toxic(node, "partition", BOTH_WAYS)
+        return f"node {node} cut off behind its proxy for {fault.duration_s:g} s"
+
+    def _slow(self, fault: LatencyFault | BandwidthFault, pick: float) -> str:
+        node = self._node(fault, pick)
+        kind, attributes = toxic_attributes(fault)
+        self.control.add_toxic(node, fault.kind, kind, attributes, ONE_WAY)
+        try:
+            time.sleep(fault.duration_s)
+        finally:
+            self.control.remove_toxic(node, fault.kind, ONE_WAY)
+        what = f"{fault.ms} ms" if isinstance(fault, LatencyFault) else f"{fault.kib_per_s} KiB/s"
+        return f"node {node}: {what} on what it sends for {fault.duration_s:g} s"
+
+
+def on_side_listeners(
+    commands: Mapping[str, WorkerCommand], partitioned: set[JobKindName], control: ClusterControl
+) -> dict[str, WorkerCommand]:
+    """The worker commands with the first worker of each `partitioned` kind bootstrapping on the side listeners,
+    so that a worker partition (`cut_side`) cuts it off alone."""
+    side = {0: {"KAFKA_BOOTSTRAP_SERVERS": control.side_bootstrap}}
+    return {kind: replace(c, slot_env=side) if kind in partitioned else c for kind, c in commands.items()}
