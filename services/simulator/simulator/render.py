@@ -24,6 +24,12 @@ FAULT_COLOURS = {
     "redis_outage": "#ff7f0e",
     "slow_consumer": "#8c564b",
     "pause_worker": "#17becf",
+    "kill_broker": "#7b4173",
+    "kill_leader": "#e7298a",
+    "restart_cluster": "#393b79",
+    "partition": "#000000",
+    "latency": "#bcbd22",
+    "bandwidth": "#2ca02c",
 }
 
 
