@@ -8,6 +8,8 @@ from fastapi.staticfiles import StaticFiles
 
 from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
+from simulator.console.system import DeadLetterTools
+from simulator.console.system import router as system_router
 from simulator.console.views import HERE, LoginRequired, router
 from simulator.settings import SimulatorSettings
 
@@ -18,7 +20,9 @@ def mount_console(app: FastAPI, settings: SimulatorSettings, feed: LiveFeed | No
     app.state.console_jobs = JobServices(
         {"training": settings.training_url, "planning": settings.planner_url}, timeout_s=settings.http_timeout_s
     )
+    app.state.console_dlq = DeadLetterTools()
     app.include_router(router)
+    app.include_router(system_router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.exception_handler(LoginRequired)

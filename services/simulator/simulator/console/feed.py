@@ -16,7 +16,17 @@ from quartet_contracts.schemas.training import TrainingRequested
 from quartet_contracts.topics import DLQ_SUFFIX
 from quartet_shared.jobkind import JobTopics
 
-from simulator.console.model import AuditView, Health, accepted_jobs, live_audit
+from simulator.console.cluster import sample_cluster
+from simulator.console.model import (
+    AuditView,
+    ClusterSample,
+    GroupRow,
+    Health,
+    TopicRow,
+    accepted_jobs,
+    live_audit,
+    topology,
+)
 from simulator.domain.audit import DeadLetterSeen
 from simulator.kafka_io import Collector
 from simulator.preflight import kafka_problem, redis_problem
@@ -58,9 +68,11 @@ class LiveFeed:
     collector_factory: Callable[[SimulatorSettings], Collector] = new_collector
     kafka_check: Callable[[SimulatorSettings], str | None] = kafka_problem
     redis_check: Callable[[str], str | None] = redis_problem
+    cluster_probe: Callable[[SimulatorSettings], ClusterSample] = sample_cluster
     clock: Callable[[], float] = time.time
     health: Health = field(default_factory=Health)
     collector: Collector | None = None
+    samples: tuple[ClusterSample | None, ClusterSample | None] = (None, None)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -83,11 +95,14 @@ class LiveFeed:
             self._stop.wait(self.interval_s)
 
     def tick(self) -> None:
-        """Check Kafka and Redis once, and start collecting if Kafka answers and nothing collects yet."""
+        """Check Kafka and Redis once; while Kafka answers, sample the cluster and make sure something collects."""
         kafka = self.kafka_check(self.settings)
         redis = self.redis_check(self.settings.redis_url)
         self.health = Health(kafka=kafka, redis=redis, jobs=self.health.jobs)
-        if kafka is None and self.collector is None:
+        if kafka is not None:
+            return
+        self._sample()
+        if self.collector is None:
             collector = self.collector_factory(self.settings)
             try:
                 collector.begin(timeout_s=10)
@@ -97,6 +112,19 @@ class LiveFeed:
                     collector.stop()
                 return
             self.collector = collector
+
+    def _sample(self) -> None:
+        try:
+            sample = self.cluster_probe(self.settings)
+        except Exception as exc:  # the broker went away between the check and the sample
+            log.info("console feed could not sample the cluster: %s", exc)
+            return
+        self.samples = (self.samples[1], sample)
+
+    def topology(self) -> tuple[list[TopicRow], list[GroupRow]]:
+        """The topics and groups of the last sample, with rates since the one before (empty before any)."""
+        previous, current = self.samples
+        return ([], []) if current is None else topology(previous, current)
 
     def note_job_services(self, errors: Mapping[str, str]) -> None:
         """Record which job services did not answer the last listing, and why."""

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from quartet_shared.dlq import DeadLetter
+
 from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
@@ -177,3 +179,127 @@ def result_facts(result: Mapping[str, Any]) -> list[tuple[str, str]]:
         elif isinstance(value, Mapping) and value and all(isinstance(v, int | float) for v in value.values()):
             facts += [(f"{name}.{k}", _shown(v)) for k, v in value.items()]
     return facts[:MAX_FACTS]
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic at a moment: its partitions and the sum of their end offsets."""
+
+    name: str
+    partitions: int
+    end: int
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A consumer group at a moment: its state, members, committed offsets (summed) and lag on its topics."""
+
+    group: str
+    state: str
+    members: tuple[str, ...]
+    topics: tuple[str, ...]
+    committed: int
+    lag: int
+
+
+@dataclass(frozen=True)
+class ClusterSample:
+    """The topics and consumer groups as the broker described them at `at`."""
+
+    at: float
+    topics: tuple[TopicState, ...] = ()
+    groups: tuple[GroupState, ...] = ()
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    """A topic as the topology page shows it, with its produce rate since the previous sample."""
+
+    name: str
+    partitions: int
+    end: int
+    produced_per_s: float | None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A consumer group as the topology page shows it, with its consume rate since the previous sample."""
+
+    group: str
+    state: str
+    members: tuple[str, ...]
+    topics: tuple[str, ...]
+    lag: int
+    consumed_per_s: float | None
+
+
+def _rate(now: int, before: int | None, seconds: float) -> float | None:
+    if before is None or seconds <= 0:
+        return None
+    return round(max(0, now - before) / seconds, 2)
+
+
+def topology(previous: ClusterSample | None, current: ClusterSample) -> tuple[list[TopicRow], list[GroupRow]]:
+    """Topic and group rows, with rates from the difference between two samples (None with only one)."""
+    seconds = current.at - previous.at if previous is not None else 0.0
+    ends = {t.name: t.end for t in previous.topics} if previous is not None else {}
+    done = {g.group: g.committed for g in previous.groups} if previous is not None else {}
+    topics = [TopicRow(t.name, t.partitions, t.end, _rate(t.end, ends.get(t.name), seconds)) for t in current.topics]
+    groups = [
+        GroupRow(g.group, g.state, g.members, g.topics, g.lag, _rate(g.committed, done.get(g.group), seconds))
+        for g in current.groups
+    ]
+    return sorted(topics, key=lambda t: t.name), sorted(groups, key=lambda g: g.group)
+
+
+@dataclass(frozen=True)
+class LetterRow:
+    """A dead letter: where it sits, where it came from, and why it was set aside."""
+
+    partition: int
+    offset: int
+    key: str | None
+    ce_type: str | None
+    error_type: str
+    error_message: str
+    original: str
+    attempts: str
+
+
+@dataclass(frozen=True)
+class DeadLetterTopic:
+    """One dead-letter topic: how many letters, how many for each reason, and the newest letters."""
+
+    topic: str
+    count: int
+    reasons: tuple[tuple[str, int], ...]
+    letters: tuple[LetterRow, ...]
+
+
+def letter_row(letter: DeadLetter) -> LetterRow:
+    """A row from a dead letter's coordinates and its `dlq_*` headers."""
+    reason = letter.reason
+    where = reason.get("dlq_original_topic", "?")
+    if "dlq_original_partition" in reason:
+        where += f"[{reason['dlq_original_partition']}]"
+    if "dlq_original_offset" in reason:
+        where += f"@{reason['dlq_original_offset']}"
+    return LetterRow(
+        partition=letter.partition,
+        offset=letter.offset,
+        key=letter.key,
+        ce_type=letter.ce_type,
+        error_type=reason.get("dlq_error_type", "unknown"),
+        error_message=reason.get("dlq_error_message", "")[:300],
+        original=where,
+        attempts=reason.get("dlq_attempts", "?"),
+    )
+
+
+def dead_letter_topic(topic: str, rows: Sequence[LetterRow], shown: int) -> DeadLetterTopic:
+    """A topic's count, its reasons by frequency, and its `shown` newest letters."""
+    reasons: dict[str, int] = {}
+    for row in rows:
+        reasons[row.error_type] = reasons.get(row.error_type, 0) + 1
+    ordered = tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return DeadLetterTopic(topic, len(rows), ordered, tuple(rows[-shown:][::-1]))

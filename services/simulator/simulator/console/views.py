@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,7 @@ from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "quartet_console"
-NAV = [("/", "Live audit")]
+NAV = [("/", "Live audit"), ("/console/topology", "Topology"), ("/console/dead-letters", "Dead letters")]
 AUDIT_FIELDS = [
     ("accepted", "Accepted"),
     ("completed", "Completed"),
@@ -122,10 +122,13 @@ def snapshot(feed: LiveFeed, jobs: JobServices, secret: str) -> dict[str, Any]:
     """The whole live view: the audit, what is down, the recent jobs."""
     rows, errors = jobs.recent(secret, RECENT)
     feed.note_job_services(errors)
+    topics, groups = feed.topology()
     return {
         "audit": feed.audit().as_dict(),
         "notices": feed.health.notices,
         "jobs": [r.as_dict() for r in newest_first(rows, RECENT)],
+        "topics": [asdict(t) for t in topics],
+        "groups": [asdict(g) for g in groups],
     }
 
 

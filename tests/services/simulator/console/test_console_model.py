@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from quartet_shared.dlq import DeadLetter
 from simulator.console.feed import REQUEST_TYPES
 from simulator.console.model import (
     Accepted,
+    ClusterSample,
+    GroupState,
     Health,
     JobRow,
+    TopicState,
     accepted_jobs,
+    dead_letter_topic,
+    letter_row,
     live_audit,
     newest_first,
     problem_text,
     result_facts,
+    topology,
 )
 from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 
@@ -121,3 +128,60 @@ def test_health_names_each_part_that_is_down() -> None:
 
     assert health.notices == ["Kafka is down: no broker", "The planning API is down: 502 Bad Gateway"]
     assert Health().notices == []
+
+
+def test_topology_rates_come_from_two_samples_and_lag_from_the_latest() -> None:
+    before = ClusterSample(
+        100.0,
+        (TopicState("training.jobs", 6, 40),),
+        (GroupState("g", "Stable", ("w1@h",), ("training.jobs",), 30, 10),),
+    )
+    after = ClusterSample(
+        104.0,
+        (TopicState("training.jobs", 6, 60), TopicState("a.new", 1, 5)),
+        (GroupState("g", "Stable", ("w1@h", "w2@h"), ("training.jobs",), 50, 10),),
+    )
+
+    first_topics, first_groups = topology(None, before)
+    topics, groups = topology(before, after)
+
+    assert first_topics[0].produced_per_s is None and first_groups[0].consumed_per_s is None
+    assert [(t.name, t.produced_per_s) for t in topics] == [("a.new", None), ("training.jobs", 5.0)]
+    assert groups[0].consumed_per_s == 5.0 and groups[0].lag == 10 and groups[0].members == ("w1@h", "w2@h")
+
+
+def letter(offset: int, error: str, **reason: str) -> DeadLetter:
+    headers = {"dlq_error_type": error, "dlq_original_topic": "training.jobs", **reason}
+    return DeadLetter(offset, 0, f"k{offset}", f"ce{offset}", "t", headers, "{}")
+
+
+def test_a_dead_letter_row_names_where_the_record_came_from_and_why() -> None:
+    row = letter_row(
+        letter(
+            7,
+            "EnvelopeError",
+            dlq_original_partition="2",
+            dlq_original_offset="41",
+            dlq_error_message="bad",
+            dlq_attempts="1",
+        )
+    )
+    bare = letter_row(DeadLetter(0, 0, None, None, None, {}, ""))
+
+    assert (row.original, row.error_type, row.error_message, row.attempts) == (
+        "training.jobs[2]@41",
+        "EnvelopeError",
+        "bad",
+        "1",
+    )
+    assert (bare.original, bare.error_type, bare.attempts) == ("?", "unknown", "?")
+
+
+def test_a_dead_letter_topic_counts_reasons_by_frequency_and_shows_the_newest_first() -> None:
+    rows = [letter_row(letter(i, "Schema" if i % 3 else "Envelope")) for i in range(6)]
+
+    topic = dead_letter_topic("training.jobs.dlq", rows, shown=2)
+
+    assert topic.count == 6
+    assert topic.reasons == (("Schema", 4), ("Envelope", 2))
+    assert [r.offset for r in topic.letters] == [5, 4]

@@ -12,9 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from quartet_shared.dlq import DeadLetter
 from simulator.api import create_api
-from simulator.console.feed import REQUEST_TYPES, LiveFeed
+from simulator.console.feed import REQUEST_TYPES, LiveFeed, dead_letter_topics
 from simulator.console.jobs import JobServices
+from simulator.console.model import ClusterSample, GroupState, TopicState
+from simulator.console.system import DeadLetterTools
 from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 from simulator.settings import SimulatorSettings
 
@@ -22,6 +25,11 @@ from tests.support.auth import ADMIN_KEY, API_KEYS, READ_KEY, RUN_KEY
 
 TRAINING = next(t for t, k in REQUEST_TYPES.items() if k == "training")
 PNG = b"\x89PNG\r\n\x1a\nfake"
+CLUSTER = ClusterSample(
+    100.0,
+    (TopicState("training.jobs", 6, 12),),
+    (GroupState("training.jobs-worker", "Stable", ("worker-1@127.0.0.1",), ("training.jobs",), 8, 4),),
+)
 
 
 @dataclass
@@ -99,13 +107,22 @@ class Console:
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
-    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    nowhere = "http://127.0.0.1:1"
+    settings = SimulatorSettings(
+        runs_dir=tmp_path,
+        kafka_bootstrap_servers="127.0.0.1:1",
+        api_keys=API_KEYS,
+        training_url=nowhere,
+        planner_url=nowhere,
+        rental_url=nowhere,
+    )
     feed = LiveFeed(
         settings,
         interval_s=3600,
         collector_factory=lambda _s: FakeCollector(),  # type: ignore[arg-type,return-value]
         kafka_check=lambda _s: None,
         redis_check=lambda _url: "Redis at redis://x is unreachable",
+        cluster_probe=lambda _s: CLUSTER,
     )
     api = FakeJobApi()
     app = create_api(settings, feed=feed)
@@ -221,6 +238,7 @@ def test_the_feed_collects_only_once_kafka_answers() -> None:
         collector_factory=factory,  # type: ignore[arg-type]
         kafka_check=lambda _s: down[0],
         redis_check=lambda _url: None,
+        cluster_probe=lambda _s: CLUSTER,
     )
     feed.tick()
     assert made == [] and feed.audit().accepted == 0 and feed.health.notices == ["Kafka is down: broker away"]
@@ -231,3 +249,65 @@ def test_the_feed_collects_only_once_kafka_answers() -> None:
 
     assert len(made) == 1 and made[0].began == 1
     assert feed.audit().accepted == 2 and feed.health.notices == []
+    assert [g.lag for g in feed.topology()[1]] == [4]
+
+
+@dataclass
+class FakeDeadLetters:
+    """A dead-letter topic holding two letters until they are replayed."""
+
+    letters: dict[str, list[DeadLetter]] = field(default_factory=dict)
+    replayed: list[str] = field(default_factory=list)
+
+    def read(self, _settings: Any, topic: str) -> list[DeadLetter]:
+        return self.letters.get(topic, [])
+
+    def replay(self, _settings: Any, topic: str) -> int:
+        self.replayed.append(topic)
+        return len(self.letters.get(topic, []))
+
+
+def test_the_dead_letters_page_shows_counts_reasons_and_coordinates_and_replays(console: Console) -> None:
+    fake = FakeDeadLetters()
+    topic = dead_letter_topics(console.feed.settings)[0]
+    reason = {"dlq_original_topic": "training.jobs", "dlq_original_partition": "1", "dlq_original_offset": "9"}
+    fake.letters[topic] = [DeadLetter(3, 0, "g1", None, None, {**reason, "dlq_error_type": "EnvelopeError"}, "x")]
+    console.client.app.state.console_dlq = DeadLetterTools(read=fake.read, replay=fake.replay)  # type: ignore[attr-defined]
+    sign_in(console.client, RUN_KEY)
+
+    page = console.client.get("/console/dead-letters")
+    refused = console.client.post("/console/dead-letters/replay", data={"topic": topic})
+    sign_in(console.client)
+    unknown = console.client.post("/console/dead-letters/replay", data={"topic": "elsewhere.dlq"})
+    done = console.client.post("/console/dead-letters/replay", data={"topic": topic})
+
+    assert page.status_code == 200
+    assert f'data-dlq="{topic}"' in page.text and 'data-reason="EnvelopeError"' in page.text
+    assert "training.jobs[1]@9" in page.text
+    assert refused.status_code == 403 and refused.json()["required_scope"] == "simulator:admin"
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "topic"
+    assert done.status_code == 200 and f"Replayed 1 from {topic}" in done.text
+    assert fake.replayed == [topic]
+
+
+def test_the_dead_letters_page_says_so_while_kafka_is_down(console: Console) -> None:
+    console.feed.kafka_check = lambda _s: "no broker"
+    console.feed.tick()
+    sign_in(console.client)
+
+    page = console.client.get("/console/dead-letters")
+
+    assert page.status_code == 200
+    assert "Dead letters cannot be read while Kafka is down." in page.text and "Kafka is down: no broker" in page.text
+
+
+def test_the_topology_page_lists_services_groups_with_lag_and_topics(console: Console) -> None:
+    sign_in(console.client)
+
+    page = console.client.get("/console/topology")
+
+    assert page.status_code == 200
+    assert 'data-group="training.jobs-worker"' in page.text and "worker-1@127.0.0.1" in page.text
+    assert "<td data-lag><strong>4</strong>" in page.text
+    assert 'data-topic="training.jobs"' in page.text
+    assert 'data-service="training-worker"' in page.text and "unreachable" in page.text

@@ -78,6 +78,17 @@
     if (mine.finished && page.dataset.status !== mine.status) window.location.reload();
   }
 
+  function cells(list, attribute, key, values) {
+    for (const item of list) {
+      const tr = document.querySelector("[" + attribute + '="' + CSS.escape(item[key]) + '"]');
+      if (!tr) continue;
+      for (const [cell, value] of Object.entries(values(item))) {
+        const td = tr.querySelector("[" + cell + "]");
+        if (td) td.textContent = value === null ? "—" : String(value);
+      }
+    }
+  }
+
   const kind = document.getElementById("kind");
   const examples = document.getElementById("examples");
   if (kind && examples) {
@@ -93,6 +104,8 @@
     audit(view.audit);
     notices(view.notices);
     jobs(view.jobs);
+    cells(view.groups, "data-group", "group", (g) => ({"data-lag": g.lag, "data-rate": g.consumed_per_s}));
+    cells(view.topics, "data-topic", "name", (t) => ({"data-end": t.end, "data-rate": t.produced_per_s}));
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
   };
 })();
