@@ -96,6 +96,12 @@ class ToxiproxyClient:
         """Remove one toxic; the proxy passes traffic as before."""
         self._http.delete(f"/proxies/{proxy}/toxics/{name}").raise_for_status()
 
+    def toxics(self, proxy: str) -> list[str]:
+        """The names of the toxics on a proxy now."""
+        response = self._http.get(f"/proxies/{proxy}/toxics")
+        response.raise_for_status()
+        return [str(toxic["name"]) for toxic in response.json()]
+
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
         self._http.post("/reset").raise_for_status()

@@ -128,6 +128,8 @@ def worker_command(settings: SimulatorSettings, kind: str, pool: WorkerPool) -> 
             "REDIS_URL": settings.redis_url,
             f"{prefix}TOPIC_PREFIX": settings.topic_prefix,
             f"{prefix}TOPIC_PARTITIONS": str(settings.topic_partitions),
+            # On a cluster the topics a worker creates (retries, dead letters, changelogs) are replicated like the rest.
+            f"{prefix}TOPIC_REPLICATION_FACTOR": str(settings.topic_replication_factor),
             f"{prefix}RENDER_PLOTS": "true" if pool.render_plots else "false",
             f"{prefix}SERVICE_NAME": f"sim-{kind}-worker",
             # Each worker serves health and metrics on a free port of its own (see WorkerCommand).

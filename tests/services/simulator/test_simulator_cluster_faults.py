@@ -4,6 +4,7 @@ a fake cluster, each undone before it returns; preflight names what a run cannot
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +21,12 @@ from simulator.domain.scenario import (
     PartitionFault,
     RestartClusterFault,
     TimedFault,
+    WorkerPool,
 )
 from simulator.faults import FaultInjector
 from simulator.scenario_io import ScenarioError, load_scenario, parse_scenario
-from simulator.workers import WorkerCommand
+from simulator.settings import SimulatorSettings
+from simulator.workers import WorkerCommand, worker_command
 
 from tests.services.simulator.test_simulator_api import GOOD
 from tests.services.simulator.test_simulator_preflight import broker_up, problems, scenario  # noqa: F401
@@ -307,3 +310,10 @@ def test_preflight_names_cluster_faults_it_cannot_inject() -> None:
     ]
     managed = problems(scenario(faults[1:]), cluster_nodes=[1, 2, 3], managed={"training"})
     assert not [p for p in managed if "partition" in p]
+
+
+def test_managed_workers_replicate_the_topics_they_create_as_the_run_does(tmp_path: Path) -> None:
+    settings = SimulatorSettings(infra="none", topic_replication_factor=3, topic_prefix="k.", runs_dir=tmp_path)
+    training = worker_command(settings, "training", WorkerPool(count=2))
+    assert training.env["TRAINING_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert training.env["TRAINING_TOPIC_PREFIX"] == "k."
