@@ -17,39 +17,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from quartet_shared.auth import SIMULATOR_ADMIN, SIMULATOR_RUN, ApiKey, ApiKeys, authenticate, require_scope
 from quartet_shared.http import Problem, create_app
 
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.console import mount_console
+from simulator.console.chaos import Chaos
 from simulator.console.feed import LiveFeed
 from simulator.domain.report import RunReport
 from simulator.domain.scenario import Scenario
 from simulator.preflight import PreflightError, kafka_problem
 from simulator.run import Simulation
-from simulator.scenario_io import ScenarioError, load_scenario, parse_scenario, scenario_from_data
+from simulator.run_request import RunCreate, admin_reason, requested_scenario
 from simulator.settings import SimulatorSettings
 
 RunStatus = Literal["running", "passed", "failed", "error"]
 
 
 _MAX_RUN_ID = 64
-
-
-class RunCreate(BaseModel):
-    """A run request: exactly one of a scenario object, scenario YAML text, or a bundled scenario's name."""
-
-    scenario: dict[str, Any] | None = None
-    scenario_yaml: str | None = Field(default=None, max_length=2_000_000)
-    builtin: str | None = Field(default=None, max_length=100)
-
-    @model_validator(mode="after")
-    def _one(self) -> RunCreate:
-        given = [n for n in ("scenario", "scenario_yaml", "builtin") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of scenario, scenario_yaml or builtin (got {given or 'none'})")
-        return self
 
 
 class RunPublic(BaseModel):
@@ -178,6 +164,14 @@ class RunManager:
             run_id, report.scenario, created, finished_at=datetime.fromisoformat(report.finished_at), report=report
         )
 
+    def report_page(self, entry: RunEntry) -> Path:
+        """Where a finished run's HTML report is; Problem 409 while it has none."""
+        out = entry.simulation.out_dir if entry.simulation is not None else self.settings.runs_dir / entry.id
+        path = out / "report.html"
+        if entry.report is None or not path.is_file():
+            raise Problem(409, "Conflict", f"run {entry.id} is {entry.status}: no report yet")
+        return path
+
     def stop_all(self, timeout_s: float) -> None:
         """Stop every running run at once (no settling) and wait for the runs to report."""
         for entry in list(self.runs.values()):
@@ -201,36 +195,6 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _scenario(body: RunCreate, scenario_dir: Path) -> Scenario:
-    try:
-        if body.scenario is not None:
-            return scenario_from_data(body.scenario)
-        if body.scenario_yaml is not None:
-            return parse_scenario(body.scenario_yaml, "scenario_yaml", scenario_dir)
-        path = bundled_scenarios().get(body.builtin or "")
-        if path is None:
-            raise Problem(
-                422,
-                "Invalid request",
-                f"no bundled scenario {body.builtin!r}",
-                errors=[{"field": "builtin", "message": f"one of {sorted(bundled_scenarios())}"}],
-            )
-        return load_scenario(path)
-    except ScenarioError as exc:
-        errors = [{**p.as_dict(), "field": p.field or "scenario"} for p in exc.problems]
-        raise Problem(422, "Invalid scenario", str(exc), errors=errors) from exc
-
-
-def _admin_reason(scenario: Scenario) -> str | None:
-    """Why running `scenario` needs the admin scope: it injects faults or starts worker processes; else None."""
-    if scenario.faults:
-        kinds = ", ".join(sorted({fault.kind for fault in scenario.faults}))
-        return f"a scenario injecting faults ({kinds}) needs"
-    if scenario.workers.training is not None or scenario.workers.planning is not None:
-        return "a scenario starting worker processes needs"
-    return None
-
-
 def _require(manager: RunManager, run_id: str) -> RunEntry:
     entry = manager.get(run_id)
     if entry is None:
@@ -247,8 +211,8 @@ def create_run(
     body: RunCreate, manager: ManagerDep, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
 ) -> JSONResponse:
     """Validate the scenario, check the system is up, and start the run (faults need simulator:admin)."""
-    scenario = _scenario(body, manager.settings.scenario_dir)
-    reason = _admin_reason(scenario)
+    scenario = requested_scenario(body, manager.settings.scenario_dir)
+    reason = admin_reason(scenario)
     if reason is not None:
         key.require(SIMULATOR_ADMIN, reason)
     entry = manager.start(scenario)
@@ -290,13 +254,7 @@ def get_report(run_id: str, manager: ManagerDep) -> dict[str, Any]:
 @router.get("/runs/{run_id}/report.html", summary="A finished run's report page")
 def get_report_html(run_id: str, manager: ManagerDep) -> FileResponse:
     """The self-contained HTML report (409 while running)."""
-    entry = _require(manager, run_id)
-    path = manager.settings.runs_dir / run_id / "report.html"
-    if entry.simulation is not None:
-        path = entry.simulation.out_dir / "report.html"
-    if entry.report is None or not path.is_file():
-        raise Problem(409, "Conflict", f"run {run_id} is {entry.status}: no report yet")
-    return FileResponse(path, media_type="text/html")
+    return FileResponse(manager.report_page(_require(manager, run_id)), media_type="text/html")
 
 
 @router.get("/scenarios", summary="Bundled scenarios")
@@ -305,7 +263,12 @@ def scenarios() -> list[str]:
     return sorted(bundled_scenarios())
 
 
-def create_api(settings: SimulatorSettings, manager: RunManager | None = None, feed: LiveFeed | None = None) -> FastAPI:
+def create_api(
+    settings: SimulatorSettings,
+    manager: RunManager | None = None,
+    feed: LiveFeed | None = None,
+    chaos: Chaos | None = None,
+) -> FastAPI:
     """The app: runs, their status and reports, the bundled scenarios, health, readiness and the live console."""
     runs = manager or RunManager(settings)
 
@@ -327,5 +290,5 @@ def create_api(settings: SimulatorSettings, manager: RunManager | None = None, f
     )
     app.state.runs = runs
     app.include_router(router)
-    console = mount_console(app, settings, feed)
+    console = mount_console(app, settings, feed, chaos)
     return app

@@ -29,7 +29,12 @@ from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "quartet_console"
-NAV = [("/", "Live audit"), ("/console/topology", "Topology"), ("/console/dead-letters", "Dead letters")]
+NAV = [
+    ("/", "Live audit"),
+    ("/console/topology", "Topology"),
+    ("/console/dead-letters", "Dead letters"),
+    ("/console/chaos", "Chaos"),
+]
 AUDIT_FIELDS = [
     ("accepted", "Accepted"),
     ("completed", "Completed"),

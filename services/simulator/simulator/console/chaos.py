@@ -1,0 +1,209 @@
+"""The chaos panel: start a bundled or uploaded scenario, start workers the console supervises, or inject one
+fault now (SIGKILL a worker, restart the broker, stop Redis for N s). Every action needs simulator:admin.
+
+Faults go through the simulator's own FaultInjector, so one injected here is recorded and undone exactly
+like one a scenario plans. SIGKILL needs workers under control: the console's own pool (restarted by its
+supervisor when killed, like a run's managed workers) or, under Compose, the worker containers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from pydantic import Field, TypeAdapter, ValidationError
+from quartet_shared.auth import SIMULATOR_ADMIN
+from quartet_shared.http import Problem
+
+from simulator.bootstrap import bundled_scenarios
+from simulator.console.views import PageViewer, page_viewer, render
+from simulator.domain.plan import PlannedFault
+from simulator.domain.report import FaultRecord
+from simulator.domain.scenario import BrokerRestartFault, KillWorkerFault, RedisOutageFault, WorkerPool
+from simulator.faults import FaultInjector
+from simulator.run_request import RunCreate, admin_reason, requested_scenario
+from simulator.servers import ServerControl
+from simulator.settings import SimulatorSettings
+from simulator.workers import NativeWorkers, WorkerControl, worker_command
+
+if TYPE_CHECKING:
+    from simulator.api import RunManager
+
+log = logging.getLogger(__name__)
+
+Fault = KillWorkerFault | BrokerRestartFault | RedisOutageFault
+FAULT: TypeAdapter[Fault] = TypeAdapter(Annotated[Fault, Field(discriminator="kind")])
+MAX_CONSOLE_WORKERS = 8
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class Chaos:
+    """The servers' control, the workers under control, and the faults injected from the console."""
+
+    settings: SimulatorSettings
+    servers: ServerControl | None = None
+    workers: WorkerControl | None = None
+    native: NativeWorkers | None = None
+    injector: FaultInjector = field(default_factory=lambda: FaultInjector(None, None))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _count: int = 0
+
+    def __post_init__(self) -> None:
+        self.injector = FaultInjector(self.servers, self.workers)
+
+    def start_workers(self, counts: dict[str, int]) -> None:
+        """Start the console's own supervised workers (Problem 409 while they run)."""
+        wanted = {kind: n for kind, n in counts.items() if n > 0}
+        with self._lock:
+            if self.native is not None:
+                raise Problem(409, "Conflict", "the console's workers are running; stop them first")
+            if not wanted:
+                raise Problem(422, "Invalid request", "ask for at least one worker")
+            pools = {kind: WorkerPool(count=n, render_plots=True) for kind, n in wanted.items()}
+            commands = {kind: worker_command(self.settings, kind, pool) for kind, pool in pools.items()}
+            native = NativeWorkers(commands, wanted, self.settings.runs_dir / "console-workers")
+            native.start()
+            self.native = native
+            self.injector.workers = native
+
+    def stop_workers(self) -> None:
+        """Stop the console's own workers (within the contract's 30 s each)."""
+        with self._lock:
+            native, self.native = self.native, None
+            self.injector.workers = self.workers
+        if native is not None:
+            native.stop(timeout_s=25)
+
+    def inject(self, fault: Fault) -> None:
+        """Inject `fault` now, on a thread of its own; it undoes itself."""
+        with self._lock:
+            self._count += 1
+            index = self._count
+        self.injector.start(PlannedFault(index=index, at_s=0.0, fault=fault, pick=random.random()))
+
+    def workers_alive(self) -> dict[str, int]:
+        """Live console workers per kind."""
+        native = self.native
+        return native.alive() if native is not None else {}
+
+    def records(self) -> list[FaultRecord]:
+        """The faults injected from the console, oldest first."""
+        return self.injector.records()
+
+
+def chaos_of(request: Request) -> Chaos:
+    """The app's chaos controls."""
+    chaos: Chaos = request.app.state.console_chaos
+    return chaos
+
+
+ChaosDep = Annotated[Chaos, Depends(chaos_of)]
+
+
+def parse_fault(kind: str, target: str, down_s: float) -> Fault:
+    """The fault a form describes; Problem 422 naming the field when it is not one."""
+    data: dict[str, Any] = {"kind": kind, "at_s": 0}
+    if kind == "kill_worker":
+        data["target"] = target
+    else:
+        data["down_s"] = down_s
+    try:
+        return FAULT.validate_python(data)
+    except ValidationError as exc:
+        errors = [{"field": str(e["loc"][-1]) if e["loc"] else "kind", "message": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "Invalid fault", f"not a fault the panel injects: {kind!r}", errors=errors) from exc
+
+
+def _admin(request: Request) -> None:
+    viewer = page_viewer(request)
+    viewer.key.require(SIMULATOR_ADMIN, "the chaos panel's actions need")
+
+
+Admin = Depends(_admin)
+
+
+def _runs(request: Request) -> RunManager:
+    manager: RunManager = request.app.state.runs
+    return manager
+
+
+@router.get("/console/chaos")
+def chaos_page(request: Request, viewer: PageViewer, chaos: ChaosDep) -> HTMLResponse:
+    """The chaos panel: the runs, the console's workers, the faults injected, and the forms that act."""
+    manager = _runs(request)
+    runs = sorted(manager.runs.values(), key=lambda e: e.created_at, reverse=True)
+    return render(
+        request,
+        "chaos.html",
+        runs=[e.public("") for e in runs],
+        scenarios=sorted(bundled_scenarios()),
+        faults=chaos.records(),
+        alive=chaos.workers_alive(),
+        managed=chaos.native is not None,
+        has_servers=chaos.servers is not None,
+        has_workers=chaos.injector.workers is not None,
+        admin=SIMULATOR_ADMIN in viewer.key.scopes,
+        audit=request.app.state.console_feed.audit(),
+    )
+
+
+@router.post("/console/chaos/faults", dependencies=[Admin])
+def inject_fault(
+    chaos: ChaosDep,
+    kind: Annotated[str, Form(max_length=40)],
+    target: Annotated[str, Form(max_length=20)] = "any",
+    down_s: Annotated[float, Form(ge=0, le=600)] = 5.0,
+) -> RedirectResponse:
+    """Inject one fault now."""
+    chaos.inject(parse_fault(kind, target, down_s))
+    return RedirectResponse("/console/chaos", status_code=303)
+
+
+@router.post("/console/chaos/workers", dependencies=[Admin])
+def start_workers(
+    chaos: ChaosDep,
+    training: Annotated[int, Form(ge=0, le=MAX_CONSOLE_WORKERS)] = 0,
+    planning: Annotated[int, Form(ge=0, le=MAX_CONSOLE_WORKERS)] = 0,
+) -> RedirectResponse:
+    """Start workers the console supervises (a killed one comes back)."""
+    chaos.start_workers({"training": training, "planning": planning})
+    return RedirectResponse("/console/chaos", status_code=303)
+
+
+@router.post("/console/chaos/workers/stop", dependencies=[Admin])
+def stop_workers(chaos: ChaosDep) -> RedirectResponse:
+    """Stop the console's workers."""
+    chaos.stop_workers()
+    return RedirectResponse("/console/chaos", status_code=303)
+
+
+@router.post("/console/chaos/runs", dependencies=[Admin])
+def start_run(
+    request: Request,
+    builtin: Annotated[str, Form(max_length=100)] = "",
+    scenario_yaml: Annotated[str, Form(max_length=2_000_000)] = "",
+) -> RedirectResponse:
+    """Start a bundled scenario, or the uploaded one when YAML is given."""
+    manager = _runs(request)
+    body = RunCreate(scenario_yaml=scenario_yaml) if scenario_yaml.strip() else RunCreate(builtin=builtin)
+    scenario = requested_scenario(body, manager.settings.scenario_dir)
+    log.info("console run %s (%s)", scenario.name, admin_reason(scenario) or "no faults")
+    manager.start(scenario)
+    return RedirectResponse("/console/chaos", status_code=303)
+
+
+@router.get("/console/runs/{run_id}/report.html")
+def run_report(request: Request, viewer: PageViewer, run_id: str) -> Response:
+    """A finished run's report page, for a signed-in browser."""
+    manager = _runs(request)
+    entry = manager.get(run_id)
+    if entry is None:
+        raise Problem(404, "Not Found", f"no run {run_id}")
+    return FileResponse(manager.report_page(entry), media_type="text/html")

@@ -1,0 +1,167 @@
+"""The chaos panel on fakes: admin only, one fault now through the FaultInjector, scenarios started as runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from simulator.api import RunManager, create_api
+from simulator.console.chaos import Chaos
+from simulator.console.feed import LiveFeed
+from simulator.settings import SimulatorSettings
+
+from tests.services.simulator.fakes import FakeSimulation
+from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
+from tests.support.effects import wait_until
+
+
+@dataclass
+class FakeWorkers:
+    """Workers under control: records each kill."""
+
+    killed: list[str | None] = field(default_factory=list)
+
+    def kinds(self) -> list[str]:
+        return ["training"]
+
+    def kill(self, kind: str | None, pick: float) -> str:
+        self.killed.append(kind)
+        return f"{kind or 'any'} worker 0 (pid 4242)"
+
+    def freeze(self, kind: str | None, frozen: bool) -> list[str]:
+        return []
+
+    def pause_one(self, kind: str | None, pick: float) -> tuple[str, Callable[[], None]]:
+        return "w", lambda: None
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class FakeServers:
+    """The servers' control: records each stop and start."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def stop_kafka(self) -> None:
+        self.calls.append("stop_kafka")
+
+    def start_kafka(self) -> None:
+        self.calls.append("start_kafka")
+
+    def stop_redis(self) -> None:
+        self.calls.append("stop_redis")
+
+    def start_redis(self) -> None:
+        self.calls.append("start_redis")
+
+
+@dataclass
+class Panel:
+    client: TestClient
+    workers: FakeWorkers
+    servers: FakeServers
+    chaos: Chaos
+    made: list[FakeSimulation]
+
+
+@pytest.fixture
+def panel(tmp_path: Path) -> Iterator[Panel]:
+    nowhere = "http://127.0.0.1:1"
+    settings = SimulatorSettings(
+        runs_dir=tmp_path,
+        kafka_bootstrap_servers="127.0.0.1:1",
+        api_keys=API_KEYS,
+        training_url=nowhere,
+        planner_url=nowhere,
+        rental_url=nowhere,
+    )
+    workers, servers = FakeWorkers(), FakeServers()
+    chaos = Chaos(settings, servers=servers, workers=workers)  # type: ignore[arg-type]
+    made: list[FakeSimulation] = []
+
+    def factory(_settings: SimulatorSettings, _scenario: Any) -> Any:
+        made.append(FakeSimulation(tmp_path / f"run{len(made)}", f"run{len(made)}"))
+        made[-1].release.set()
+        return made[-1]
+
+    feed = LiveFeed(settings, interval_s=3600, kafka_check=lambda _s: "down", redis_check=lambda _u: None)
+    app = create_api(settings, RunManager(settings, factory), feed=feed, chaos=chaos)
+    with TestClient(app, base_url="http://127.0.0.1:8004") as client:
+        yield Panel(client, workers, servers, chaos, made)
+
+
+def sign_in(client: TestClient, key: str = ADMIN_KEY) -> None:
+    assert client.post("/console/login", data={"api_key": key}, follow_redirects=False).status_code == 303
+
+
+def test_the_panels_actions_need_the_admin_scope(panel: Panel) -> None:
+    sign_in(panel.client, RUN_KEY)
+
+    page = panel.client.get("/console/chaos")
+    refused = panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "any"})
+
+    assert page.status_code == 200 and "the panel is read-only for you" in page.text
+    assert refused.status_code == 403 and refused.json()["required_scope"] == "simulator:admin"
+    assert panel.workers.killed == []
+
+
+def test_sigkill_goes_through_the_fault_injector_and_is_listed(panel: Panel) -> None:
+    sign_in(panel.client)
+
+    answer = panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "training"})
+    wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the fault to be recorded")
+    page = panel.client.get("/console/chaos")
+
+    assert answer.status_code == 200 and panel.workers.killed == ["training"]
+    record = panel.chaos.records()[0]
+    assert (record.kind, record.target, record.ok, record.detail) == (
+        "kill_worker",
+        "training",
+        True,
+        "SIGKILL training worker 0 (pid 4242)",
+    )
+    assert 'data-fault="kill_worker" data-ok="True"' in page.text
+
+
+def test_an_outage_stops_and_starts_the_server_again(panel: Panel) -> None:
+    sign_in(panel.client)
+
+    panel.client.post("/console/chaos/faults", data={"kind": "redis_outage", "down_s": "0"})
+    wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the outage to end")
+
+    assert panel.servers.calls == ["stop_redis", "start_redis"]
+
+
+def test_a_fault_the_panel_does_not_inject_is_a_422_problem(panel: Panel) -> None:
+    sign_in(panel.client)
+
+    answer = panel.client.post("/console/chaos/faults", data={"kind": "slow_consumer"})
+    negative = panel.client.post("/console/chaos/faults", data={"kind": "broker_restart", "down_s": "-1"})
+    no_workers = panel.client.post("/console/chaos/workers", data={"training": "0", "planning": "0"})
+
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == "Invalid fault"
+    assert negative.status_code == 422
+    assert no_workers.status_code == 422 and no_workers.json()["detail"] == "ask for at least one worker"
+    assert panel.chaos.records() == []
+
+
+def test_a_bundled_scenario_starts_a_run_whose_report_is_one_click_away(panel: Panel) -> None:
+    sign_in(panel.client)
+
+    unknown = panel.client.post("/console/chaos/runs", data={"builtin": "no-such-scenario"})
+    started = panel.client.post("/console/chaos/runs", data={"builtin": "demo"}, follow_redirects=False)
+    run_id = panel.made[0].run_id
+    wait_until(lambda: panel.client.get(f"/console/runs/{run_id}/report.html").status_code == 200, 20, "the report")
+    page = panel.client.get("/console/chaos")
+
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "builtin"
+    assert started.status_code == 303
+    assert f'href="/console/runs/{run_id}/report.html"' in page.text
+    assert panel.client.get("/console/runs/nope/report.html").status_code == 404
