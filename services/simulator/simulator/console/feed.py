@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from quartet_contracts.registry import ce_type_of
 from quartet_contracts.schemas.planning import PlanRequested
@@ -27,7 +28,6 @@ from simulator.console.model import (
     live_audit,
     topology,
 )
-from simulator.domain.audit import DeadLetterSeen
 from simulator.kafka_io import Collector
 from simulator.preflight import kafka_problem, redis_problem
 from simulator.settings import SimulatorSettings
@@ -138,6 +138,9 @@ class LiveFeed:
         accepted = accepted_jobs(events, REQUEST_TYPES)
         return live_audit(accepted, results, dead, self.clock(), self.settings.console_lost_after_s)
 
-    def dead_letters(self) -> list[DeadLetterSeen]:
-        """The dead letters collected so far."""
-        return [] if self.collector is None else self.collector.snapshot()[1]
+    def request_of(self, job_id: str) -> Mapping[str, Any] | None:
+        """The spec of a job whose request the feed saw, or None (it came before the console started)."""
+        if self.collector is None:
+            return None
+        events = self.collector.snapshot()[3]
+        return next((e.data for e in events if e.subject == job_id and e.ce_type in REQUEST_TYPES), None)

@@ -12,11 +12,12 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from quartet_shared.auth import SIMULATOR_RUN, ApiKey, ApiKeys
 from quartet_shared.http import Problem
@@ -25,9 +26,11 @@ from quartet_shared.safe_yaml import safe_load
 from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.model import JobRow, newest_first, problem_text, result_facts
+from simulator.console.plan3d import plan_figure
 from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
+PLOTLY_JS = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 COOKIE = "quartet_console"
 NAV = [
     ("/", "Live audit"),
@@ -201,20 +204,35 @@ def submit(
 
 
 @router.get("/console/jobs/{kind}/{job_id}")
-def job_page(request: Request, viewer: PageViewer, jobs: Jobs, kind: str, job_id: str) -> HTMLResponse:
-    """A job's status, progress, problem, headline figures and plots."""
+def job_page(request: Request, viewer: PageViewer, feed: Feed, jobs: Jobs, kind: str, job_id: str) -> HTMLResponse:
+    """A job's status, progress, problem, headline figures and plots; a plan's path in 3-D."""
     answer = jobs.job(kind, job_id, viewer.secret)
     if answer.status != 200:
         raise Problem(answer.status, str(answer.body.get("title", "Error")), answer.body.get("detail"))
     job = JobRow.of(kind, answer.body)
     facts: list[tuple[str, str]] = []
     plots: list[str] = []
+    figure = None
     if job.status == "succeeded":
         result = jobs.result(kind, job_id, viewer.secret)
         if result.status == 200:
             facts = result_facts(result.body)
             plots = [str(p) for p in result.body.get("plots") or []]
-    return render(request, "job.html", job=job, facts=facts, plots=plots)
+            figure = plan_figure(feed.request_of(job_id), result.body) if kind == "planning" else None
+    return render(request, "job.html", job=job, facts=facts, plots=plots, figure=figure)
+
+
+@router.get("/console/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js as the `plotly` package ships it: served from here, since no CDN may be reachable."""
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/console/vendor/plotly-LICENSE.txt")
+def plotly_licence() -> Response:
+    """plotly's licence (MIT), which travels with the file served above."""
+    text = next((f.read_text() for f in metadata.files("plotly") or [] if f.name.startswith("LICENSE")), "MIT")
+    return Response(text, media_type="text/plain")
 
 
 @router.get("/console/jobs/{kind}/{job_id}/plots/{name}.png")

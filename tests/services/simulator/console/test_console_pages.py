@@ -58,6 +58,9 @@ class FakeJobApi:
     """A training API answering like the real one; remembers each request's Authorization header."""
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result_body: dict[str, Any] = field(
+        default_factory=lambda: {"job_id": "job1", "model": "linear", "metrics": {"mse": 0.5}, "plots": ["loss"]}
+    )
     seen_keys: list[str] = field(default_factory=list)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -92,9 +95,7 @@ class FakeJobApi:
         if len(parts) == 2:
             return httpx.Response(200, json=job)
         if parts[2] == "result":
-            return httpx.Response(
-                200, json={"job_id": job["id"], "model": "linear", "metrics": {"mse": 0.5}, "plots": ["loss"]}
-            )
+            return httpx.Response(200, json=self.result_body)
         return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
 
 
@@ -311,3 +312,22 @@ def test_the_topology_page_lists_services_groups_with_lag_and_topics(console: Co
     assert "<td data-lag><strong>4</strong>" in page.text
     assert 'data-topic="training.jobs"' in page.text
     assert 'data-service="training-worker"' in page.text and "unreachable" in page.text
+
+
+def test_a_plans_page_draws_its_path_in_3d_with_plotly_served_locally(console: Console) -> None:
+    sign_in(console.client)
+    console.client.post("/console/jobs", data={"kind": "training", "spec": "model: {kind: linear}"})
+    console.api.jobs["job1"] |= {"status": "succeeded", "progress": 1.0}
+    console.api.result_body = {"job_id": "job1", "path": [[1, 1, 50], [9, 9, 60]], "plots": []}
+    same = httpx.Client(transport=httpx.MockTransport(console.api))
+    console.client.app.state.console_jobs = _routed({"training": same, "planning": same})  # type: ignore[attr-defined]
+
+    page = console.client.get("/console/jobs/planning/job1")
+    script = console.client.get("/console/vendor/plotly.min.js")
+    licence = console.client.get("/console/vendor/plotly-LICENSE.txt")
+
+    assert page.status_code == 200 and 'id="plan3d"' in page.text and "/console/vendor/plotly.min.js" in page.text
+    assert "The terrain is not drawn" in page.text
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert len(script.content) > 1_000_000 and b"plotly" in script.content[:2000].lower()
+    assert licence.status_code == 200 and "Permission is hereby granted" in licence.text

@@ -96,6 +96,13 @@
     kind.addEventListener("change", () => { document.getElementById("spec").value = texts[kind.value] || ""; });
   }
 
+  const plan = document.getElementById("plan3d");
+  if (plan && window.Plotly) {
+    const figure = JSON.parse(plan.dataset.figure);
+    window.Plotly.newPlot(plan, figure.data, figure.layout, { responsive: true, displaylogo: false })
+      .then(() => { plan.dataset.drawn = "true"; });
+  }
+
   const source = new EventSource("/console/stream");
   source.onopen = () => setLive(true, "live");
   source.onerror = () => setLive(false, "reconnecting");
