@@ -82,6 +82,9 @@ class ConsumerRunner:
         self._consumer: KafkaConsumer | None = None
         self._assigned = threading.Event()
         self._last_lag = 0.0
+        # The partitions whose lag this runner published: a partition it no longer holds must not keep reporting
+        # its last lag beside the new owner's (the alerts and panels sum lag over the group's members).
+        self._lag_shown: set[TopicPartition] = set()
         # Which consumer's rebalance callbacks count: a dropped one's are ignored.
         self._epoch = 0
         self._watchdog = StallWatchdog(group, settings.consumer_stall_timeout_s)
@@ -230,6 +233,7 @@ class ConsumerRunner:
         self._watchdog.consumer = None
         self._assigned.clear()
         CONSUMER_UP.labels(self.group).set(0.0)
+        self._hide_lag(None)
         # Its listener may still fire while it closes; from now on its calls are ignored (see _Listener).
         self._epoch += 1
         if consumer is not None:
@@ -242,6 +246,7 @@ class ConsumerRunner:
     def _close(self) -> None:
         self._assigned.clear()
         CONSUMER_UP.labels(self.group).set(0.0)
+        self._hide_lag(None)
         self.commit.close()
         with contextlib.suppress(Exception):
             if self._consumer is not None:
@@ -265,6 +270,7 @@ class ConsumerRunner:
         # Each batch commits (or aborts) before the next poll, so nothing is pending here.
         self.commit.revoked(partitions)
         self._dispatcher.pauses.forget(partitions)
+        self._hide_lag(partitions)
         log.info("partitions revoked", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
 
     def _report(self, consumer: KafkaConsumer) -> None:
@@ -281,6 +287,15 @@ class ConsumerRunner:
             with contextlib.suppress(Exception), self._watchdog.call():
                 lag = max(0, high - consumer.position(tp))
                 CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+                self._lag_shown.add(tp)
+
+    def _hide_lag(self, partitions: list[TopicPartition] | None) -> None:
+        """Stop publishing the lag of `partitions` (None: all this runner published)."""
+        gone = self._lag_shown if partitions is None else self._lag_shown.intersection(partitions)
+        for tp in list(gone):
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.group, tp.topic, str(tp.partition))
+            self._lag_shown.discard(tp)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

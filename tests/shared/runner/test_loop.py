@@ -18,6 +18,7 @@ from quartet_contracts.topics import TopicSpec
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
 from quartet_shared.db import make_engine
+from quartet_shared.metrics import CONSUMER_LAG
 from quartet_shared.net import free_port
 from quartet_shared.ops import dependency_checks, ops_server
 from quartet_shared.producer import Producer
@@ -175,8 +176,14 @@ def test_a_worker_is_ready_only_once_its_producer_is_initialised_and_it_has_join
     assert not runner.ready()
 
 
-def test_the_up_gauge_is_one_while_the_runner_serves_its_group_and_zero_once_it_stops() -> None:
-    """What the "no live worker" alert reads: a member that has joined says 1, a stopped one says 0."""
+def _lag_partitions() -> set[str]:
+    family = next(iter(CONSUMER_LAG.collect()))
+    return {s.labels["partition"] for s in family.samples if s.labels["group"] == GROUP}
+
+
+def test_the_up_gauge_is_one_while_the_runner_serves_its_group_and_a_stopped_one_shows_no_lag() -> None:
+    """What the "no live worker" alert reads: a member that has joined says 1, a stopped one 0; and a stopped
+    member's lag series go, so that summing lag over a group's members never counts a partition twice."""
     broker = InMemoryBroker()
     publish_items(broker, 2)
     runner = in_memory_runner(broker, Effects(), Mode.AT_LEAST_ONCE)
@@ -184,6 +191,8 @@ def test_the_up_gauge_is_one_while_the_runner_serves_its_group_and_zero_once_it_
     runner.start()
     try:
         assert broker.wait_until(lambda: REGISTRY.get_sample_value("quartet_consumer_up", up) == 1.0, 10)
+        assert broker.wait_until(lambda: _lag_partitions() == {"0", "1"}, 10)
     finally:
         runner.stop(10)
     assert REGISTRY.get_sample_value("quartet_consumer_up", up) == 0.0
+    assert _lag_partitions() == set()
