@@ -54,7 +54,7 @@ def validate(doc: dict[str, Any]) -> list[str]:
     """Every problem with one manifest, as `Kind/name: path: message` lines (empty when valid)."""
     name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
     api_version = str(doc.get("apiVersion", ""))
-    if api_version.split("/")[0].endswith((".strimzi.io", "keda.sh")):
+    if api_version.split("/")[0].endswith((".strimzi.io", "keda.sh", "monitoring.coreos.com")):
         errors = crd_validator(api_version, str(doc["kind"])).iter_errors(doc)
         return [f"{name}: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from quartet_tools.infra import ROLE_DATABASES, SERVICE_ROLES, ensure_helm
 from sqlalchemy.engine import make_url
 
@@ -30,6 +31,7 @@ from tests.deploy.conftest import (
     variable_names,
 )
 from tests.deploy.manifests import KUBERNETES_VERSION, documents, validate
+from tests.deploy.prometheus import RULES, run_promtool
 
 CHART = REPO / "deploy" / "helm" / "quartet"
 # Every way the chart is meant to be installed, and one that turns every option on.
@@ -43,6 +45,12 @@ VALUES: dict[str, list[str]] = {
         "--set",
         "services.simulator.enabled=true,services.rental.workers.worker.keda.enabled=true,"
         "services.rental.secretEnv.RENTAL_JWT_SECRET=local-only-placeholder-of-32-characters",
+    ],
+    # The Prometheus Operator's resources: a ServiceMonitor and the alert rules as a PrometheusRule.
+    "monitoring": [
+        "--set",
+        "services.simulator.enabled=true,monitoring.serviceMonitor.enabled=true,"
+        "monitoring.prometheusRule.enabled=true,monitoring.serviceMonitor.labels.release=kube-prometheus-stack",
     ],
     # Passwords the chart keeps in its own Secrets (local and test clusters).
     "chart-passwords": [
@@ -323,3 +331,57 @@ def test_each_service_connects_as_its_own_role_with_its_own_password(values: str
                 assert env["PGPASSWORD"] == f"local-only-{role[0]}"
             seen.add(role)
     assert seen == ({"training", "planning", "rental"} if values == "strimzi" else set(SERVICE_ROLES))
+
+
+def test_monitoring_resources_are_rendered_only_when_asked() -> None:
+    """The Prometheus Operator's kinds need its CRDs: off by default, on with the monitoring values."""
+    for values in VALUES:
+        found = {d["kind"] for d in render(values)} & {"ServiceMonitor", "PrometheusRule"}
+        assert found == ({"ServiceMonitor", "PrometheusRule"} if values == "monitoring" else set()), values
+
+
+def test_the_service_monitor_scrapes_every_service_of_the_release_on_its_metrics_port() -> None:
+    """Its selector matches every Service the chart renders (each API's and each worker role's), each of which
+    has the port the endpoint names; the labels a Prometheus selects by are passed through."""
+    (monitor,) = kinds("monitoring", "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    services = kinds("monitoring", "Service")
+    assert {program_of_service(s) for s in services} == set(BY_PROGRAM)
+    for service in services:
+        labels = service["metadata"]["labels"]
+        assert wanted.items() <= labels.items(), service["metadata"]["name"]
+        ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+        assert ports.get(endpoint["port"]) == BY_PROGRAM[program_of_service(service)].port
+    other = copy.deepcopy(services[0])
+    other["metadata"]["labels"]["app.kubernetes.io/instance"] = "another-release"
+    assert not wanted.items() <= other["metadata"]["labels"].items()
+
+
+def program_of_service(service: dict[str, Any]) -> str:
+    """The Quartet service a Service fronts."""
+    return str(service["metadata"]["labels"]["app.kubernetes.io/name"])
+
+
+def test_the_prometheus_rule_holds_the_alert_rules_and_promtool_accepts_them(tmp_path: Path) -> None:
+    """The PrometheusRule's groups are files/alerts.yaml's, unchanged by the templating, and pass `check rules`."""
+    (rule,) = kinds("monitoring", "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load(RULES.read_text())
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(yaml.safe_dump(rule["spec"]))
+    out = run_promtool("check", "rules", rendered)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_monitoring_kinds_are_checked_against_the_operators_schema() -> None:
+    """The vendored ServiceMonitor and PrometheusRule schemas are applied: a misspelt field fails each."""
+    (monitor,) = copy.deepcopy(kinds("monitoring", "ServiceMonitor"))
+    assert not validate(monitor)
+    monitor["spec"]["endpoints"][0]["scrapeInterval"] = monitor["spec"]["endpoints"][0].pop("interval")
+    assert validate(monitor)
+    (rule,) = copy.deepcopy(kinds("monitoring", "PrometheusRule"))
+    assert not validate(rule)
+    rule["spec"]["groups"][0]["rules"][0]["expression"] = rule["spec"]["groups"][0]["rules"][0].pop("expr")
+    assert validate(rule)

@@ -203,27 +203,49 @@ def ensure_chromium() -> str:
 
 
 HELM_VERSION = "v3.22.0"
+# Prometheus 3.x's Go module is tagged v0.3xx.y (v0.316.0 is Prometheus 3.16.0); promtool checks the scrape
+# configuration and the alert rules (deploy/observability).
+PROMTOOL_VERSION = "v0.316.0"
 
 
-def helm_binary() -> Path:
-    """Where the pinned helm lives: a cache outside the repository, one directory per version."""
+def _tool_cache(name: str, version: str) -> Path:
+    """A pinned tool's directory: a cache outside the repository, one directory per version."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "quartet" / "helm" / HELM_VERSION / "helm"
+    return cache / "quartet" / name / version
 
 
-def ensure_helm() -> Path:
-    """Build the pinned helm from the Go module proxy once (a few minutes), then reuse the cached binary."""
-    binary = helm_binary()
+def _go_build(package: str, version: str, binary: Path) -> Path:
+    """`go install package@version` into `binary`'s directory once (minutes), then reuse the binary."""
     if binary.exists():
         return binary
     if shutil.which("go") is None:
         _apt_install(["golang-go"])
-    print(f"building helm {HELM_VERSION} from the Go module proxy into {binary.parent} ...", file=sys.stderr)
+    print(f"building {binary.name} {version} from the Go module proxy into {binary.parent} ...", file=sys.stderr)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    # GOTOOLCHAIN=auto lets an older go fetch the toolchain helm's go.mod asks for (Go 1.21 and later).
+    # GOTOOLCHAIN=auto lets an older go fetch the toolchain the module's go.mod asks for (Go 1.21 and later).
     env = {"GOTOOLCHAIN": "auto", **os.environ, "GOBIN": str(binary.parent), "CGO_ENABLED": "0"}
-    _run(["go", "install", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"], env=env, cwd=binary.parent)
+    _run(["go", "install", f"{package}@{version}"], env=env, cwd=binary.parent)
     return binary
+
+
+def helm_binary() -> Path:
+    """Where the pinned helm lives."""
+    return _tool_cache("helm", HELM_VERSION) / "helm"
+
+
+def ensure_helm() -> Path:
+    """Build the pinned helm from the Go module proxy once (a few minutes), then reuse the cached binary."""
+    return _go_build("helm.sh/helm/v3/cmd/helm", HELM_VERSION, helm_binary())
+
+
+def promtool_binary() -> Path:
+    """Where the pinned promtool lives."""
+    return _tool_cache("promtool", PROMTOOL_VERSION) / "promtool"
+
+
+def ensure_promtool() -> Path:
+    """Build the pinned promtool from the Go module proxy once (over 4 minutes on 2 cores), then reuse it."""
+    return _go_build("github.com/prometheus/prometheus/cmd/promtool", PROMTOOL_VERSION, promtool_binary())
 
 
 # ---- servers ------------------------------------------------------------------------------------------------
@@ -1106,6 +1128,7 @@ def _install_tools() -> None:
     from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module
 
     print(ensure_helm())
+    print(ensure_promtool())
     print(ensure_chromium())
     print(ensure_toxiproxy())
 
