@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
@@ -34,6 +34,8 @@ class ProxiedCluster:
     kafka: KafkaCluster
     toxiproxy: ToxiproxyServer
     proxies: ToxiproxyClient
+    # What the simulator's ClusterControl asks: latency and bandwidth toxics can be added here.
+    network_toxics: ClassVar[bool] = True
 
     @classmethod
     def start(cls, workdir: Path, nodes: int = NODES) -> ProxiedCluster:
@@ -66,6 +68,11 @@ class ProxiedCluster:
         """Every node's second listener through its side proxy: a client bootstrapped here stays on them."""
         return ",".join(f"127.0.0.1:{node.side[1]}" for node in self.kafka.nodes if node.side)
 
+    @property
+    def worker_bootstrap(self) -> str:
+        """Where a client `cut_side` cuts off bootstraps: the side listeners."""
+        return self.side_bootstrap
+
     def node_ids(self) -> list[int]:
         """The nodes' ids, in order."""
         return [node.node_id for node in self.kafka.nodes]
@@ -91,6 +98,15 @@ class ProxiedCluster:
         """Remove what `add_toxic` added under `name`."""
         for stream in streams:
             self.proxies.remove_toxic(self.proxy(node_id), f"{name}-{stream}")
+
+    def isolate(self, node_id: int) -> None:
+        """Black-hole a node's proxy both ways: the clients and the other nodes' replica fetches cannot reach it
+        (the controllers' own connections do not cross the proxies); `rejoin` ends it."""
+        self.add_toxic(node_id, "isolated", "timeout", {"timeout": 0})
+
+    def rejoin(self, node_id: int) -> None:
+        """End `isolate`."""
+        self.remove_toxic(node_id, "isolated")
 
     def cut_side(self) -> None:
         """Black-hole every side proxy: whoever bootstrapped on `side_bootstrap` is partitioned from the cluster

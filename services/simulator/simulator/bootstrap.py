@@ -12,7 +12,7 @@ from simulator.cluster import ClusterControl
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
 from simulator.scenario_io import BUNDLED_DIR
-from simulator.servers import ServerControl, compose_running, detect_server_control, docker_client
+from simulator.servers import ComposeCluster, ServerControl, compose_running, detect_server_control, docker_client
 from simulator.settings import SimulatorSettings
 from simulator.workers import ComposeWorkers, WorkerControl
 
@@ -48,7 +48,8 @@ def make_simulation(
 
     Tests pass their own `servers` (the private stack's control); otherwise the stack `make up` started is
     found natively or under Compose, where the worker containers are reached through the Docker API. The cluster
-    faults need `cluster`, a Kafka cluster behind fault proxies (the tests' `ProxiedCluster`); none is found by itself.
+    faults need `cluster`: the tests pass a native cluster behind fault proxies (the tooling's `ProxiedCluster`);
+    under Compose the `cluster` profile's containers are controlled through the Docker API.
     """
     run = run_id or uuid.uuid4().hex[:12]
     compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
@@ -66,6 +67,12 @@ def make_simulation(
             workers = ComposeWorkers(docker_client(), settings.compose_project)
         except Exception as exc:
             log.warning("no control of the worker containers: %s", exc)
+    if cluster is None and compose and scenario.cluster_faults():
+        try:
+            cut = tuple(sorted(scenario.partitioned_workers()))
+            cluster = ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut)
+        except Exception as exc:
+            log.warning("no control of the Compose cluster: %s", exc)
     if rental is None and scenario.has_rental():
         rental = _rental_driver(settings)
     return Simulation(

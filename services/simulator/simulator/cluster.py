@@ -37,11 +37,20 @@ Describe = Callable[[list[str] | None], list[PartitionState]]
 
 
 class ClusterControl(Protocol):
-    """A Kafka cluster's nodes as processes, each behind a fault proxy, with side listeners for one client."""
+    """A Kafka cluster's nodes, what cuts them off, and what cuts a worker off from them.
+
+    Natively the nodes are processes behind fault proxies (the tooling's ProxiedCluster), under Compose containers
+    on the project's network (`ComposeCluster`, which has no proxies: `network_toxics` False).
+    """
 
     @property
-    def side_bootstrap(self) -> str:
-        """Every node's second listener through its side proxy; a client bootstrapped here can be cut off alone."""
+    def network_toxics(self) -> bool:
+        """Whether latency and bandwidth toxics can be added (a fault proxy is in front of each node)."""
+        ...
+
+    @property
+    def worker_bootstrap(self) -> str | None:
+        """Where a worker that `cut_side` should cut off must bootstrap (None: the control finds it by itself)."""
         ...
 
     def node_ids(self) -> list[int]:
@@ -60,6 +69,14 @@ class ClusterControl(Protocol):
         """Start a stopped node again and wait until it is a live broker."""
         ...
 
+    def isolate(self, node_id: int) -> None:
+        """Cut one node off from the clients and the other nodes."""
+        ...
+
+    def rejoin(self, node_id: int) -> None:
+        """End `isolate`."""
+        ...
+
     def add_toxic(
         self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Iterable[Stream] = BOTH_WAYS
     ) -> None:
@@ -71,7 +88,7 @@ class ClusterControl(Protocol):
         ...
 
     def cut_side(self) -> None:
-        """Black-hole every side proxy."""
+        """Cut the worker (bootstrapped on `worker_bootstrap`) off from every node."""
         ...
 
     def heal_side(self) -> None:
@@ -162,12 +179,12 @@ class ClusterFaults:
                 self.control.heal_side()
             return f"{fault.target} worker cut off from every node for {fault.duration_s:g} s"
         node = self._node(fault, pick)
-        self.control.add_toxic(node, "partition", "timeout", {"timeout": 0}, BOTH_WAYS)
+        self.control.isolate(node)
         try:
             time.sleep(fault.duration_s)
         finally:
-            self.control.remove_toxic(node, "partition", BOTH_WAYS)
-        return f"node {node} cut off behind its proxy for {fault.duration_s:g} s"
+            self.control.rejoin(node)
+        return f"node {node} cut off from the clients and the other nodes for {fault.duration_s:g} s"
 
     def _slow(self, fault: LatencyFault | BandwidthFault, pick: float) -> str:
         node = self._node(fault, pick)
@@ -186,5 +203,7 @@ def on_side_listeners(
 ) -> dict[str, WorkerCommand]:
     """The worker commands with the first worker of each `partitioned` kind bootstrapping on the side listeners,
     so that a worker partition (`cut_side`) cuts it off alone."""
-    side = {0: {"KAFKA_BOOTSTRAP_SERVERS": control.side_bootstrap}}
+    if control.worker_bootstrap is None:
+        return dict(commands)
+    side = {0: {"KAFKA_BOOTSTRAP_SERVERS": control.worker_bootstrap}}
     return {kind: replace(c, slot_env=side) if kind in partitioned else c for kind, c in commands.items()}

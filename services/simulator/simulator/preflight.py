@@ -9,9 +9,12 @@ import httpx
 from quartet_shared.clients import kafka_admin
 from quartet_shared.settings import KernelSettings
 
+from simulator.cluster import ClusterControl
 from simulator.domain.scenario import (
+    BandwidthFault,
     BrokerRestartFault,
     KillWorkerFault,
+    LatencyFault,
     PartitionFault,
     PauseWorkerFault,
     RedisOutageFault,
@@ -119,7 +122,7 @@ def check(
     has_server_control: bool,
     members: Callable[[list[str]], dict[str, int]],
     rental_needed: Callable[[], list[str]] | None = None,
-    cluster_nodes: list[int] | None = None,
+    cluster: ClusterControl | None = None,
 ) -> None:
     """Raise PreflightError naming every unreachable part the scenario needs."""
     kafka = kafka_problem(settings)
@@ -128,7 +131,7 @@ def check(
     if not kafka:
         problems += _missing_workers(scenario, worker_groups, managed, members)
     problems += _uncontrolled_faults(scenario, controlled)
-    problems += _cluster_fault_problems(scenario, cluster_nodes, managed)
+    problems += _cluster_fault_problems(scenario, cluster, controlled)
     if rental_needed is not None:
         problems += rental_needed()
     if problems:
@@ -192,25 +195,31 @@ def _uncontrolled_faults(scenario: Scenario, controlled: set[str]) -> list[str]:
     return problems
 
 
-def _cluster_fault_problems(scenario: Scenario, nodes: list[int] | None, managed: set[str]) -> list[str]:
-    """The cluster faults the run cannot inject: no cluster under control, a node it lacks, no worker to cut off."""
+def _cluster_fault_problems(scenario: Scenario, cluster: ClusterControl | None, controlled: set[str]) -> list[str]:
+    """The cluster faults the run cannot inject: no cluster under control, a node it lacks, a toxic with no proxy
+    to put it on, no worker to cut off."""
     problems = []
+    nodes = cluster.node_ids() if cluster is not None else []
     for i, fault in scenario.cluster_faults():
         where = f"faults[{i}] ({fault.kind})"
-        if nodes is None:
+        if cluster is None:
             problems.append(
-                f"{where} needs a Kafka cluster behind fault proxies under the simulator's control: none was given "
-                f"(the cluster faults run against the tooling's ProxiedCluster, e.g. the tests' cluster fixture)"
+                f"{where} needs a Kafka cluster under the simulator's control: none was found (a native cluster "
+                f"behind fault proxies, the tooling's ProxiedCluster, or Compose's `cluster` profile)"
             )
             continue
         node = getattr(fault, "node", "any")
         if isinstance(node, int) and node not in nodes:
             problems.append(f"{where}.node: the cluster has no node {node} (its nodes: {sorted(nodes)})")
+        if isinstance(fault, LatencyFault | BandwidthFault) and not cluster.network_toxics:
+            problems.append(
+                f"{where}.kind: {fault.kind} needs a fault proxy in front of each node; this cluster has none"
+            )
         if isinstance(fault, PartitionFault) and fault.isolate == "worker":
             wanted = set(scenario.kinds()) if fault.target == "any" else {fault.target}
-            if not wanted & managed:
+            if not wanted & controlled:
                 problems.append(
-                    f"{where}.target: a worker partition needs a managed {fault.target} worker "
-                    f"(set workers.<kind>.count in the scenario)"
+                    f"{where}.target: a worker partition needs a {fault.target} worker under control "
+                    f"(set workers.<kind>.count in the scenario, or run against Compose)"
                 )
     return problems

@@ -173,7 +173,7 @@ class Simulation:
             managed=set(managed),
             controlled=controlled,
             has_server_control=self.servers is not None,
-            cluster_nodes=self.cluster.node_ids() if self.cluster is not None else None,
+            cluster=self.cluster,
             members=lambda names: group_members(self.settings, names),
             rental_needed=(self.rental.problems if self.rental is not None else _no_rental(sc)),
         )

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
+from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, COMPOSE_WORKERS
+
+# The most nodes a Compose cluster is looked for under (kafka-1 ... kafka-5, as QUARTET_KAFKA_NODES allows natively).
+MAX_COMPOSE_NODES = 5
 
 
 class ServerControl(Protocol):
@@ -63,6 +66,109 @@ class ComposeServerControl:
     def start_redis(self) -> None:
         """Start the redis container again."""
         self._restart("redis")
+
+
+@dataclass
+class ComposeCluster:
+    """The `cluster` profile's Kafka nodes (services kafka-1, kafka-2, ...) through the Docker API, a ClusterControl.
+
+    Compose has no fault proxies: a partition disconnects the container from its networks (from the clients, the
+    other nodes, the controllers and the host's published port alike) and connects it again under the same
+    aliases; a worker partition does so to the first worker container of each kind in `cut_kinds`. Latency and
+    bandwidth are refused before the run (`network_toxics` False).
+    """
+
+    client: Any
+    project: str | None = None
+    cut_kinds: tuple[str, ...] = ()
+    health_timeout_s: float = 180.0
+    poll_s: float = 2.0
+    network_toxics: bool = False
+    worker_bootstrap: str | None = None
+    _networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def _containers(self, service: str) -> list[Any]:
+        labels = [f"{COMPOSE_SERVICE_LABEL}={service}"]
+        if self.project:
+            labels.append(f"{COMPOSE_PROJECT_LABEL}={self.project}")
+        return sorted(self.client.containers.list(all=True, filters={"label": labels}), key=lambda c: c.name)
+
+    def _node(self, node_id: int) -> Any:
+        found = self._containers(f"kafka-{node_id}")
+        if not found:
+            raise RuntimeError(f"no kafka-{node_id} container in the Compose project")
+        return found[0]
+
+    def node_ids(self) -> list[int]:
+        """The ids of the kafka-N containers of the project."""
+        return [n for n in range(1, MAX_COMPOSE_NODES + 1) if self._containers(f"kafka-{n}")]
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL the node's container."""
+        self._node(node_id).kill(signal="SIGKILL")
+
+    def stop(self, node_id: int) -> None:
+        """Stop the node's container cleanly (SIGTERM, SIGKILL after 30 s)."""
+        self._node(node_id).stop(timeout=30)
+
+    def restart(self, node_id: int) -> None:
+        """Start the node's container (unless its restart policy already did) and wait until it is healthy."""
+        container = self._node(node_id)
+        container.reload()
+        if container.status != "running":
+            container.start()
+        deadline = time.monotonic() + self.health_timeout_s
+        while _health(container) != "healthy":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"kafka-{node_id} not healthy {self.health_timeout_s:g} s after its start")
+            time.sleep(self.poll_s)
+            container.reload()
+
+    def isolate(self, node_id: int) -> None:
+        """Disconnect the node's container from every network it is on."""
+        self._disconnect(self._node(node_id))
+
+    def rejoin(self, node_id: int) -> None:
+        """Connect it again, under the aliases it had."""
+        self._reconnect(self._node(node_id))
+
+    def add_toxic(self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Any = ()) -> None:
+        """Refused: Compose has no fault proxy in front of its nodes."""
+        raise RuntimeError(f"no fault proxy in front of kafka-{node_id} under Compose for the {kind} toxic")
+
+    def remove_toxic(self, node_id: int, name: str, streams: Any = ()) -> None:
+        """Nothing to remove (no toxic was ever added)."""
+
+    def cut_side(self) -> None:
+        """Disconnect the first worker container of each kind in `cut_kinds` from every network."""
+        for container in self._workers():
+            self._disconnect(container)
+
+    def heal_side(self) -> None:
+        """Connect the workers `cut_side` cut off again."""
+        for container in self._workers():
+            self._reconnect(container)
+
+    def _workers(self) -> list[Any]:
+        firsts = [self._containers(COMPOSE_WORKERS[kind])[:1] for kind in self.cut_kinds]
+        return [c for first in firsts for c in first]
+
+    def _disconnect(self, container: Any) -> None:
+        container.reload()
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        self._networks[container.name] = {name: list(net.get("Aliases") or []) for name, net in networks.items()}
+        for name in networks:
+            self.client.networks.get(name).disconnect(container)
+
+    def _reconnect(self, container: Any) -> None:
+        for name, aliases in self._networks.pop(container.name, {}).items():
+            self.client.networks.get(name).connect(container, aliases=aliases)
+
+
+def _health(container: Any) -> str | None:
+    """A container's health check status (None without one)."""
+    health = container.attrs.get("State", {}).get("Health")
+    return str(health["Status"]) if health else None
 
 
 def docker_client() -> Any:

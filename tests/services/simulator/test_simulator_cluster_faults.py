@@ -144,7 +144,8 @@ def test_toxics_latency_in_ms_and_bandwidth_from_kib_to_toxiproxys_kb() -> None:
 class FakeCluster:
     """Three nodes that record what was done to them, in order."""
 
-    side_bootstrap = "127.0.0.1:19001"
+    network_toxics = True
+    worker_bootstrap = "127.0.0.1:19001"
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -160,6 +161,12 @@ class FakeCluster:
 
     def restart(self, node_id: int) -> None:
         self.calls.append(f"restart {node_id}")
+
+    def isolate(self, node_id: int) -> None:
+        self.calls.append(f"isolate {node_id}")
+
+    def rejoin(self, node_id: int) -> None:
+        self.calls.append(f"rejoin {node_id}")
 
     def add_toxic(
         self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Iterable[Stream] = ()
@@ -232,14 +239,12 @@ def test_a_rolling_restart_that_never_gets_back_in_sync_fails_the_fault_within_i
     assert cluster.calls == ["stop 1", "restart 1"]
 
 
-def test_a_broker_partition_black_holes_its_proxy_both_ways_then_heals() -> None:
+def test_a_broker_partition_isolates_the_node_then_lets_it_rejoin() -> None:
     cluster = FakeCluster()
     fault = PartitionFault(kind="partition", at_s=0, duration_s=0.01, node=1)
-    assert _inject(_injector(cluster, Metadata()), fault) == "node 1 cut off behind its proxy for 0.01 s"
-    assert cluster.calls == [
-        "add partition timeout {'timeout': 0} on 1 upstream+downstream",
-        "remove partition on 1 upstream+downstream",
-    ]
+    detail = _inject(_injector(cluster, Metadata()), fault)
+    assert detail == "node 1 cut off from the clients and the other nodes for 0.01 s"
+    assert cluster.calls == ["isolate 1", "rejoin 1"]
 
 
 def test_a_worker_partition_cuts_the_side_listeners_then_heals_them() -> None:
@@ -278,7 +283,7 @@ def test_the_first_slot_of_a_partitioned_kind_bootstraps_on_the_side_listeners()
     commands = {kind: WorkerCommand(kind, ["w"], main) for kind in ("training", "planning")}
     moved = on_side_listeners(commands, {"training"}, FakeCluster())
     assert [moved["training"].environment(slot)["KAFKA_BOOTSTRAP_SERVERS"] for slot in (0, 1)] == [
-        FakeCluster.side_bootstrap,
+        FakeCluster.worker_bootstrap,
         "main",
     ]
     assert moved["planning"] is commands["planning"]
@@ -299,17 +304,20 @@ def test_preflight_names_cluster_faults_it_cannot_inject() -> None:
     faults: list[dict[str, object]] = [
         {"kind": "kill_broker", "at_s": 1, "node": 4},
         {"kind": "partition", "at_s": 1, "duration_s": 2, "isolate": "worker", "target": "training"},
+        {"kind": "bandwidth", "at_s": 1, "duration_s": 2, "kib_per_s": 64},
     ]
     without = problems(scenario(faults))
-    assert len(without) == 2 and all("needs a Kafka cluster behind fault proxies" in p for p in without)
-    found = problems(scenario(faults), cluster_nodes=[1, 2, 3])
-    assert found == [
+    assert len(without) == 3 and all("needs a Kafka cluster under the simulator's control" in p for p in without)
+    no_proxies = FakeCluster()
+    no_proxies.network_toxics = False
+    assert problems(scenario(faults), cluster=no_proxies) == [
         "faults[0] (kill_broker).node: the cluster has no node 4 (its nodes: [1, 2, 3])",
-        "faults[1] (partition).target: a worker partition needs a managed training worker "
-        "(set workers.<kind>.count in the scenario)",
+        "faults[1] (partition).target: a worker partition needs a training worker under control "
+        "(set workers.<kind>.count in the scenario, or run against Compose)",
+        "faults[2] (bandwidth).kind: bandwidth needs a fault proxy in front of each node; this cluster has none",
     ]
-    managed = problems(scenario(faults[1:]), cluster_nodes=[1, 2, 3], managed={"training"})
-    assert not [p for p in managed if "partition" in p]
+    controlled = problems(scenario(faults[1:]), cluster=FakeCluster(), controlled={"training"})
+    assert controlled == []
 
 
 def test_managed_workers_replicate_the_topics_they_create_as_the_run_does(tmp_path: Path) -> None:

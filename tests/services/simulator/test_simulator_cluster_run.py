@@ -70,7 +70,7 @@ def test_leader_kill_partitions_and_latency_on_the_cluster_lose_and_double_nothi
     assert [f.kind for f in report.faults] == ["kill_leader", "latency", "partition", "partition"]
     assert all(f.ok for f in report.faults), [f.detail for f in report.faults if not f.ok]
     assert "SIGKILLed, live again" in report.faults[0].detail
-    assert "cut off behind its proxy" in report.faults[2].detail
+    assert "cut off from the clients and the other nodes" in report.faults[2].detail
     assert "training worker cut off" in report.faults[3].detail
     assert len(report.recovery.faults) == 4 and report.recovery.unrecovered == 0
     assert all(r.recovery_s is not None and math.isfinite(r.recovery_s) for r in report.recovery.faults)
