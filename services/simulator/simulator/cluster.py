@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+from kafka.errors import KafkaError
 from quartet_shared.topics import PartitionState, describe_partitions
 
 from simulator.domain.cluster import NoTarget, choose_node, toxic_attributes, under_replicated
@@ -105,6 +106,7 @@ class ClusterFaults:
     topic_prefix: str = ""
     rental_topic_prefix: str = ""
     poll_s: float = 1.0
+    metadata_timeout_s: float = 30.0
 
     @classmethod
     def of(cls, control: ClusterControl, settings: SimulatorSettings) -> ClusterFaults:
@@ -129,8 +131,20 @@ class ClusterFaults:
         self, fault: KillBrokerFault | KillLeaderFault | PartitionFault | LatencyFault | BandwidthFault, pick: float
     ) -> int:
         topic = fault.topic
-        partitions = self.describe([self._prefixed(topic)]) if topic is not None else []
+        partitions = self._partitions([self._prefixed(topic)]) if topic is not None else []
         return choose_node(fault, self.control.node_ids(), pick, partitions)
+
+    def _partitions(self, topics: list[str]) -> list[PartitionState]:
+        """The topics' partitions, asked again for at most `metadata_timeout_s` while no node answers (the admin
+        client may have picked a node that was just killed, or is cut off)."""
+        deadline = time.monotonic() + self.metadata_timeout_s
+        while True:
+            try:
+                return self.describe(topics)
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(self.poll_s)
 
     def _prefixed(self, topic: str) -> str:
         """A scenario's topic name as this run's topics are named (the rental topics have a prefix of their own)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.errors import KafkaConnectionError
 from quartet_shared.topics import PartitionState
 from simulator.bootstrap import bundled_scenarios
 from simulator.cluster import ClusterFaults, Stream, on_side_listeners
@@ -325,3 +326,26 @@ def test_managed_workers_replicate_the_topics_they_create_as_the_run_does(tmp_pa
     training = worker_command(settings, "training", WorkerPool(count=2))
     assert training.env["TRAINING_TOPIC_REPLICATION_FACTOR"] == "3"
     assert training.env["TRAINING_TOPIC_PREFIX"] == "k."
+
+
+def test_the_leader_is_asked_again_while_the_metadata_cannot_be_read() -> None:
+    cluster, metadata = FakeCluster(), Metadata(leader=2)
+    answers: list[object] = [KafkaConnectionError("socket disconnected"), KafkaConnectionError("again")]
+
+    def flaky(topics: list[str] | None) -> list[PartitionState]:
+        if answers:
+            raise answers.pop()  # type: ignore[misc]
+        return metadata(topics)
+
+    faults = ClusterFaults(cluster, flaky, "sim.", poll_s=0.0)
+    faults.inject(LatencyFault(kind="latency", at_s=0, duration_s=0.01, topic="training.results", ms=5), 0.5)
+    assert cluster.calls[0] == "add latency latency {'latency': 5, 'jitter': 0} on 2 downstream"
+    cluster.calls.clear()
+
+    def unreadable(topics: list[str] | None) -> list[PartitionState]:
+        raise KafkaConnectionError("socket disconnected")
+
+    never = ClusterFaults(cluster, unreadable, "sim.", poll_s=0.0, metadata_timeout_s=0.0)
+    with pytest.raises(KafkaConnectionError):
+        never.inject(KillLeaderFault(kind="kill_leader", at_s=0, topic="t", down_s=0), 0.5)
+    assert cluster.calls == []
