@@ -1,0 +1,241 @@
+"""`quartet simulate capacity`: the capacity search run against the real system, and its report and plot.
+
+The load is small training and planning jobs (the bundled job files) published at the rate the controller asks
+for; each interval's achieved rate and p95 latency come from the results the collector read in it, and the lag
+from the worker groups' committed offsets at its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+from quartet_contracts.topics import DLQ_SUFFIX
+from quartet_shared.jobservice import JobTopics
+from quartet_shared.topics import ensure_topics
+
+from simulator.domain.capacity import CapacityParams, CapacitySearch, Observation, Phase, Step, Verdict
+from simulator.domain.scenario import PlanningAction, TrainingAction, WorkerPool
+from simulator.domain.stats import percentiles
+from simulator.kafka_io import Collector, LagSampler, Publisher, group_members
+from simulator.scenario_io import BUNDLED_DIR, parse_scenario
+from simulator.settings import SimulatorSettings
+from simulator.workers import NativeWorkers, worker_command
+
+KINDS = ("training", "planning")
+JOB_FILES = {"training": "jobs/training-linear.yaml", "planning": "jobs/planning-peaks.yaml"}
+READY_TIMEOUT_S = 90.0
+
+
+class CapacityRun(CapacityParams):
+    """The search's parameters plus what to load: job kinds and, optionally, workers the run starts itself."""
+
+    kinds: tuple[str, ...] = Field(KINDS, min_length=1, description="Job kinds offered, in turn.")
+    workers: int = Field(0, ge=0, le=16, description="Workers per kind the run starts; 0: the running system's.")
+
+
+class CapacityReport(BaseModel):
+    """The outcome of a search: the sustained rate, the latency at it, and every interval."""
+
+    started_at: datetime
+    params: CapacityRun
+    verdict: Verdict
+    steps: list[Step]
+
+    @property
+    def sustained_rate(self) -> float | None:
+        """Jobs per second the system held (None: none held)."""
+        return self.verdict.sustained_rate
+
+    @property
+    def p95_at_sustained_s(self) -> float | None:
+        """The worst p95 latency of the final hold's intervals."""
+        held = [s.p95_s for s in self._final_hold() if s.p95_s is not None]
+        return max(held) if held else None
+
+    def _final_hold(self) -> list[Step]:
+        rate = self.sustained_rate
+        hold = list(itertools.takewhile(lambda s: s.phase is Phase.HOLD and s.offered == rate, reversed(self.steps)))
+        return hold[::-1]
+
+    def summary(self) -> str:
+        """A few lines a person reads."""
+        rate = "none" if self.sustained_rate is None else f"{self.sustained_rate:.2f} jobs/s"
+        p95 = "n/a" if self.p95_at_sustained_s is None else f"{self.p95_at_sustained_s:.2f} s"
+        held = "held" if self.verdict.held else "not held"
+        return (
+            f"capacity: {rate} ({held}: {self.verdict.reason}); p95 latency at that rate {p95}; "
+            f"{len(self.steps)} intervals of {self.params.interval_s:g} s"
+        )
+
+
+class Load(Protocol):
+    """The system under search: offer a rate for a while, and say what came of it."""
+
+    def interval(self, rate: float, seconds: float) -> Observation:
+        """Offer `rate` jobs/s for `seconds`; the observation of that interval."""
+        ...
+
+
+def run_search(params: CapacityRun, load: Load, stop: threading.Event | None = None) -> CapacityReport:
+    """Drive the controller against `load` until it ends, it runs out of intervals, or `stop` is set."""
+    started = datetime.now(UTC)
+    controller = CapacitySearch(params)
+    verdict = controller.verdict
+    for _ in range(params.max_intervals):
+        if stop is not None and stop.is_set():
+            break
+        verdict = controller.observe(load.interval(controller.rate, params.interval_s))
+        if verdict.done:
+            break
+    if not verdict.done:
+        verdict = Verdict(phase=Phase.DONE, next_rate=0.0, done=True, reason="stopped before a rate held")
+    return CapacityReport(started_at=started, params=params, verdict=verdict, steps=controller.steps)
+
+
+def write_report(report: CapacityReport, out_dir: Path) -> Path:
+    """capacity.json and capacity.png (offered, achieved and p95 over time) in `out_dir`; the plot's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "capacity.json").write_text(report.model_dump_json(indent=2))
+    # Imported here, as the report renderer does: matplotlib's first import is slow on a loaded machine.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [s.t_s for s in report.steps]
+    fig, rates = plt.subplots(figsize=(9, 4.5))
+    try:
+        rates.step(t, [s.offered for s in report.steps], where="pre", label="offered jobs/s")
+        rates.plot(t, [s.achieved for s in report.steps], marker="o", label="achieved jobs/s")
+        if report.sustained_rate is not None:
+            rates.axhline(report.sustained_rate, linestyle=":", color="grey", label="sustained")
+        rates.set_xlabel("time (s)")
+        rates.set_ylabel("jobs per second")
+        latency = rates.twinx()
+        latency.plot(
+            t,
+            [math.nan if s.p95_s is None else s.p95_s for s in report.steps],
+            color="tab:red",
+            marker=".",
+            label="p95 latency",
+        )
+        latency.set_ylabel("p95 latency (s)")
+        lines = rates.get_legend_handles_labels()
+        more = latency.get_legend_handles_labels()
+        rates.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize="small")
+        rates.set_title(report.summary().split(";")[0])
+        fig.tight_layout()
+        path = out_dir / "capacity.png"
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+    return path
+
+
+class KafkaLoad:
+    """Small jobs published evenly over each interval; results, latency and lag read back from Kafka."""
+
+    def __init__(self, settings: SimulatorSettings, kinds: tuple[str, ...]) -> None:
+        self._topics = {k: JobTopics.of(k, settings.topic_prefix) for k in kinds}
+        self.groups = {f"{t.jobs}{settings.worker_group_suffix}": [t.jobs] for t in self._topics.values()}
+        self._specs = job_specs(kinds)
+        self._turn = itertools.cycle(kinds)
+        self.publisher = Publisher(settings, delivery_timeout_s=settings.publish_timeout_s)
+        self.collector = Collector(
+            settings,
+            results={t.results: k for k, t in self._topics.items()},
+            dead_letters=[t.jobs + DLQ_SUFFIX for t in self._topics.values()],
+        )
+        self.lag = LagSampler(settings, self.groups, interval_s=3600)
+        for t in self._topics.values():
+            ensure_topics(settings, t.specs())
+        self.collector.begin()
+
+    def interval(self, rate: float, seconds: float) -> Observation:
+        """Publish `rate`·`seconds` jobs evenly; then measure the interval's results and the lag."""
+        start = time.time()
+        count = max(1, round(rate * seconds))
+        for i in range(count):
+            kind = next(self._turn)
+            self.publisher.submit(kind, self._topics[kind].jobs, str(uuid.uuid4()), self._specs[kind])
+            pause = start + (i + 1) * seconds / count - time.time()
+            if pause > 0:
+                time.sleep(pause)
+        end = time.time()
+        results, _dead, _corrupt, _events = self.collector.snapshot()
+        sent = {j.job_id: j.submitted_at for j in self.publisher.sent_jobs()}
+        latencies = [r.at - sent[r.job_id] for r in results if start <= r.at < end and r.job_id in sent]
+        lags = [self.lag.lag(g) for g in self.groups]
+        lag = None if any(x is None for x in lags) else sum(x for x in lags if x is not None)
+        return Observation(
+            offered=rate, achieved=len(latencies) / (end - start), p95_s=percentiles(latencies).p95, lag=lag
+        )
+
+    def close(self) -> None:
+        """Stop reading and close the clients."""
+        self.lag.stop()
+        self.collector.stop()
+        self.publisher.close()
+
+
+def job_specs(kinds: tuple[str, ...]) -> dict[str, BaseModel]:
+    """The spec of each kind's small bundled job, validated as a scenario's pool would be."""
+    mix = "\n".join(
+        f"  - {{action: {k}, weight: 1, pool: [{{file: {JOB_FILES[k]}}}]}}" for k in kinds if k in JOB_FILES
+    )
+    text = f"name: capacity\nseed: 1\nduration_s: 1\nrate: {{shape: constant, per_second: 1}}\nmix:\n{mix}\n"
+    scenario = parse_scenario(text, "<capacity>", BUNDLED_DIR)
+    out: dict[str, BaseModel] = {}
+    for action in scenario.mix:
+        assert isinstance(action, TrainingAction | PlanningAction)
+        out[action.action] = action.pool[0].spec
+    return out
+
+
+@contextlib.contextmanager
+def managed_workers(settings: SimulatorSettings, run: CapacityRun, groups: list[str], out_dir: Path) -> Iterator[None]:
+    """Start `run.workers` workers per kind (none: the running system's serve) and wait until they joined."""
+    if run.workers == 0:
+        yield
+        return
+    pool = WorkerPool(count=run.workers)
+    commands = {k: worker_command(settings, k, pool) for k in run.kinds}
+    native = NativeWorkers(commands, dict.fromkeys(run.kinds, run.workers), out_dir / "workers", restart_delay_s=1.0)
+    native.start()
+    try:
+        _await_members(settings, groups, run.workers)
+        yield
+    finally:
+        native.stop(timeout_s=35)
+
+
+def _await_members(settings: SimulatorSettings, groups: list[str], count: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if all(n >= count for n in group_members(settings, groups).values()):
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"the managed workers did not join {groups} within {READY_TIMEOUT_S:g} s")
+
+
+def search_capacity(settings: SimulatorSettings, run: CapacityRun, out_dir: Path) -> CapacityReport:
+    """Search the capacity of the system `settings` point at; write capacity.json and capacity.png to `out_dir`."""
+    load = KafkaLoad(settings, run.kinds)
+    try:
+        with managed_workers(settings, run, list(load.groups), out_dir):
+            report = run_search(run, load)
+    finally:
+        load.close()
+    write_report(report, out_dir)
+    return report
