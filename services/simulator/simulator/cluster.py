@@ -9,9 +9,10 @@ before it returns, and every wait in it is bounded.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from kafka.errors import KafkaError
@@ -107,6 +108,9 @@ class ClusterFaults:
     rental_topic_prefix: str = ""
     poll_s: float = 1.0
     metadata_timeout_s: float = 30.0
+    # Faults that stop and start nodes take turns: a rolling restart's SIGTERM to a node another fault is still
+    # starting again would end that start (it happened in a chaos-cluster run, a node start taking 20-50 s here).
+    _turns: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def of(cls, control: ClusterControl, settings: SimulatorSettings) -> ClusterFaults:
@@ -119,10 +123,14 @@ class ClusterFaults:
 
     def inject(self, fault: ClusterFault, pick: float) -> str:
         """Inject one fault and undo it; a sentence saying what was done."""
-        if isinstance(fault, KillBrokerFault | KillLeaderFault):
-            return self._kill(fault, pick)
-        if isinstance(fault, RestartClusterFault):
-            return self._rolling_restart(fault)
+        if isinstance(fault, KillBrokerFault | KillLeaderFault | RestartClusterFault):
+            asked = time.monotonic()
+            with self._turns:
+                waited = time.monotonic() - asked
+                done = (
+                    self._rolling_restart(fault) if isinstance(fault, RestartClusterFault) else self._kill(fault, pick)
+                )
+            return done if waited < 1 else f"{done} (waited {waited:.1f} s for an earlier node fault to end)"
         if isinstance(fault, PartitionFault):
             return self._partition(fault, pick)
         return self._slow(fault, pick)

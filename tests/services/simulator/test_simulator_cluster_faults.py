@@ -3,6 +3,7 @@ a fake cluster, each undone before it returns; preflight names what a run cannot
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -349,3 +350,22 @@ def test_the_leader_is_asked_again_while_the_metadata_cannot_be_read() -> None:
     with pytest.raises(KafkaConnectionError):
         never.inject(KillLeaderFault(kind="kill_leader", at_s=0, topic="t", down_s=0), 0.5)
     assert cluster.calls == []
+
+
+class SlowCluster(FakeCluster):
+    """A cluster whose node starts take a while, as a JVM's do on a loaded machine."""
+
+    def restart(self, node_id: int) -> None:
+        time.sleep(0.3)
+        super().restart(node_id)
+
+
+def test_node_faults_take_turns_so_a_rolling_restart_never_stops_a_node_another_fault_is_starting() -> None:
+    cluster = SlowCluster()
+    injector = _injector(cluster, Metadata())
+    injector.start(PlannedFault(0, 0.0, KillBrokerFault(kind="kill_broker", at_s=0, node=1, down_s=0), 0.5))
+    time.sleep(0.05)
+    injector.start(PlannedFault(1, 0.0, RestartClusterFault(kind="restart_cluster", at_s=0), 0.5))
+    injector.join()
+    assert cluster.calls == ["kill 1", "restart 1", "stop 1", "restart 1", "stop 2", "restart 2", "stop 3", "restart 3"]
+    assert all(r.ok for r in injector.records())
