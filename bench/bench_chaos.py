@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from quartet_tools.hostservers import private_stack
+from quartet_tools.infra import Stack
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.domain.report import RunReport
 from simulator.scenario_io import load_scenario
@@ -85,6 +86,19 @@ def markdown(report: RunReport, wall_s: float, where: Path) -> str:
     return "\n".join(lines)
 
 
+def simulator_settings(stack: Stack, runs_dir: Path) -> SimulatorSettings:
+    """The simulator pointed at a private stack, with no control of its servers beyond what a run is given."""
+    return SimulatorSettings(
+        kafka_bootstrap_servers=stack.kafka.bootstrap,
+        redis_url=stack.redis.url,
+        database_url=stack.postgres.url,
+        topic_partitions=PARTITIONS,
+        runs_dir=runs_dir,
+        infra="none",
+        service_name="bench-simulator",
+    )
+
+
 def run(quick: bool) -> str:
     """Run the chaos scenario (or chaos-short when quick) on private servers; return the Markdown section."""
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
@@ -94,16 +108,7 @@ def run(quick: bool) -> str:
     started = time.monotonic()
     log(f"starting private servers for the {scenario.name} scenario")
     with private_stack("quartet-bench-chaos-") as stack:
-        settings = SimulatorSettings(
-            kafka_bootstrap_servers=stack.kafka.bootstrap,
-            redis_url=stack.redis.url,
-            database_url=stack.postgres.url,
-            topic_partitions=PARTITIONS,
-            runs_dir=WORK,
-            infra="none",
-            service_name="bench-simulator",
-        )
-        simulation = make_simulation(settings, scenario, out_dir=WORK, servers=stack)
+        simulation = make_simulation(simulator_settings(stack, WORK), scenario, out_dir=WORK, servers=stack)
         log(f"running {scenario.name}: {scenario.duration_s:g} s of load, then settling")
         report = simulation.run()
     wall = time.monotonic() - started

@@ -20,6 +20,7 @@ SUITES = (
     "bench_planning",
     "bench_planning_suite",
     "bench_chaos",
+    "bench_capacity",
     "bench_rental",
 )
 

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).parents[2] / "bench" / "bench_micro.py"
+from tests.support.bench import load_bench
 
 
 def load(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """bench/bench_micro.py as a module (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_micro_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses resolve their module through sys.modules while the class body executes.
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    """bench/bench_micro.py as a module."""
+    return load_bench("bench_micro", monkeypatch)
 
 
 def test_quick_run_gives_every_candidate_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
