@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,6 +31,9 @@ from tests.support.servers import (
     kernel_settings,
 )
 from tests.support.tracing import recorded_spans
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -135,3 +139,24 @@ def broker_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     lines = [line for line in servers.broker_log_since(mark) if " group " in line]
     print_tail("the broker on groups during the test", lines, limit=80)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The Playwright driver for the browser tests (imported here only when a browser test runs)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless Chromium (installed by `make test` through `quartet_tools.infra install-tools`)."""
+    from quartet_tools.infra import ensure_chromium
+
+    browser = playwright.chromium.launch(executable_path=ensure_chromium(), headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()

@@ -16,6 +16,7 @@ from quartet_contracts.schemas.planning import PlanRequested
 from quartet_contracts.schemas.training import TrainingRequested
 from quartet_contracts.topics import DLQ_SUFFIX
 from quartet_shared.jobkind import JobTopics
+from quartet_shared.topics import ensure_topics
 
 from simulator.console.cluster import sample_cluster
 from simulator.console.model import (
@@ -49,8 +50,11 @@ def dead_letter_topics(settings: SimulatorSettings) -> list[str]:
 
 
 def new_collector(settings: SimulatorSettings) -> Collector:
-    """A collector of the job requests, outcomes and dead letters of both kinds."""
+    """A collector of the job requests, outcomes and dead letters of both kinds (creating their topics, as a run
+    does, so that one job service not started yet does not keep the other's jobs out of the audit)."""
     topics = job_topics(settings)
+    for each in topics.values():
+        ensure_topics(settings, each.specs())
     return Collector(
         settings,
         results={t.results: kind for kind, t in topics.items()},
@@ -73,6 +77,7 @@ class LiveFeed:
     health: Health = field(default_factory=Health)
     collector: Collector | None = None
     samples: tuple[ClusterSample | None, ClusterSample | None] = (None, None)
+    collecting_since: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -98,20 +103,28 @@ class LiveFeed:
         """Check Kafka and Redis once; while Kafka answers, sample the cluster and make sure something collects."""
         kafka = self.kafka_check(self.settings)
         redis = self.redis_check(self.settings.redis_url)
-        self.health = Health(kafka=kafka, redis=redis, jobs=self.health.jobs)
+        self.health = Health(kafka=kafka, redis=redis, jobs=self.health.jobs, audit=self.health.audit)
         if kafka is not None:
             return
         self._sample()
         if self.collector is None:
+            self._collect()
+
+    def _collect(self) -> None:
+        collector: Collector | None = None
+        try:
             collector = self.collector_factory(self.settings)
-            try:
-                collector.begin(timeout_s=10)
-            except Exception as exc:  # the topics may not exist yet: the next tick tries again
-                log.info("console feed not collecting yet: %s", exc)
+            collector.begin(timeout_s=10)
+        except Exception as exc:  # the broker may have gone again: the next tick tries again
+            log.info("console feed not collecting yet: %s", exc)
+            self.health = replace(self.health, audit=f"{type(exc).__name__}: {exc}")
+            if collector is not None:
                 with contextlib.suppress(Exception):
                     collector.stop()
-                return
-            self.collector = collector
+            return
+        self.collector = collector
+        self.collecting_since = self.clock()
+        self.health = replace(self.health, audit=None)
 
     def _sample(self) -> None:
         try:

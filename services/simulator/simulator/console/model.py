@@ -148,6 +148,7 @@ class Health:
     kafka: str | None = None
     redis: str | None = None
     jobs: Mapping[str, str] = field(default_factory=dict)
+    audit: str | None = None
 
     @property
     def notices(self) -> list[str]:
@@ -157,6 +158,8 @@ class Health:
             out.append(f"Kafka is down: {self.kafka}")
         if self.redis:
             out.append(f"Redis is down: {self.redis}")
+        if self.audit:
+            out.append(f"The live audit is not collecting yet: {self.audit}")
         return out + [f"The {kind} API is down: {why}" for kind, why in sorted(self.jobs.items())]
 
 

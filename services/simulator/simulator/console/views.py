@@ -131,7 +131,9 @@ def snapshot(feed: LiveFeed, jobs: JobServices, secret: str) -> dict[str, Any]:
     rows, errors = jobs.recent(secret, RECENT)
     feed.note_job_services(errors)
     topics, groups = feed.topology()
+    since = feed.collecting_since
     return {
+        "since": time.strftime("%H:%M:%S UTC", time.gmtime(since)) if since is not None else "",
         "audit": feed.audit().as_dict(),
         "notices": feed.health.notices,
         "jobs": [r.as_dict() for r in newest_first(rows, RECENT)],
@@ -156,6 +158,7 @@ def _index(
         "index.html",
         status,
         audit=view["audit"],
+        since=view["since"],
         audit_fields=AUDIT_FIELDS,
         jobs=[JobRow(**row) for row in view["jobs"]],
         examples=specs,

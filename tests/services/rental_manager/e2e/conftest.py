@@ -1,6 +1,6 @@
 """End-to-end fixtures: `rental-manager all` as a real process on a free port, and Debian's Chromium driven by
-Playwright (never Playwright's own browser downloads). A failing test leaves a screenshot of every page it
-had open in a temporary directory, named in the failure report."""
+Playwright (never Playwright's own browser downloads; the `chromium` fixture is the root conftest's). A failing
+test leaves a screenshot of every page it had open in a temporary directory, named in the failure report."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
-from quartet_tools.infra import ensure_chromium
+from playwright.sync_api import Browser
 
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
@@ -45,22 +44,6 @@ def rental_server(
         admin_password=ADMIN_PASSWORD,
     ) as base:
         yield RentalServer(base, admin, workdir / "rental-manager.log")
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def chromium(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's headless Chromium (installed by `make test` through `quartet_tools.infra install-tools`)."""
-    browser = playwright.chromium.launch(executable_path=ensure_chromium(), headless=True)
-    try:
-        yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_the_front_page_shows_the_live_audit_the_jobs_and_what_is_down(console: 
     assert 'data-value="accepted">2<' in html and 'data-value="completed">1<' in html
     assert 'data-value="in_flight">1<' in html and 'data-value="lost">0<' in html
     assert 'data-value="dead_lettered">1<' in html
-    assert 'data-job="job1"' in html
+    assert 'data-job="job1"' in html and 'id="since">' in html and "UTC</strong>" in html
     assert "Redis is down: Redis at redis://x is unreachable" in html
     assert "The planning API is down" in html
     assert console.api.seen_keys[-1] == f"Bearer {ADMIN_KEY}"
@@ -331,3 +331,28 @@ def test_a_plans_page_draws_its_path_in_3d_with_plotly_served_locally(console: C
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     assert len(script.content) > 1_000_000 and b"plotly" in script.content[:2000].lower()
     assert licence.status_code == 200 and "Permission is hereby granted" in licence.text
+
+
+def test_a_collector_that_cannot_begin_is_named_and_tried_again() -> None:
+    attempts: list[int] = []
+
+    class Refusing(FakeCollector):
+        def begin(self, timeout_s: float = 30.0) -> None:
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise RuntimeError("topics not there yet")
+
+    feed = LiveFeed(
+        SimulatorSettings(),
+        collector_factory=lambda _s: Refusing(),  # type: ignore[arg-type,return-value]
+        kafka_check=lambda _s: None,
+        redis_check=lambda _url: None,
+        cluster_probe=lambda _s: CLUSTER,
+    )
+    feed.tick()
+    assert feed.collector is None
+    assert feed.health.notices == ["The live audit is not collecting yet: RuntimeError: topics not there yet"]
+
+    feed.tick()
+
+    assert feed.collector is not None and len(attempts) == 2 and feed.health.notices == []

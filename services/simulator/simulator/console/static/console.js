@@ -109,6 +109,8 @@
   source.onmessage = (event) => {
     const view = JSON.parse(event.data);
     audit(view.audit);
+    const since = document.getElementById("since");
+    if (since) since.textContent = view.since || "— (not yet)";
     notices(view.notices);
     jobs(view.jobs);
     cells(view.groups, "data-group", "group", (g) => ({"data-lag": g.lag, "data-rate": g.consumed_per_s}));
