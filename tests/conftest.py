@@ -46,6 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the 3-node cluster run last, in their own order, so the session's cluster starts when they
+    begin instead of idling beside most of the suite (its three JVMs take about a tenth of a core when idle)."""
+    items.sort(key=lambda item: "kafka_cluster" in getattr(item, "fixturenames", ()))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test that needs a server but is not marked `integration` fails before any server starts."""

@@ -32,18 +32,24 @@ from sqlalchemy import Engine
 
 from tests.support.effects import (
     Item,
+    committed_to_end,
     effect_counts,
     effect_pids,
     publish_items,
-    read_all,
     record_effect,
+    records_to_end,
     setup_db,
     wait_until,
 )
+from tests.support.jobs import committed_events
 from tests.support.processes import Workers
 from tests.support.servers import Servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+# What the effect counts wait for before they are taken: the group committed up to the end of its input, so no
+# record can be delivered again and double an effect after the count (a fixed sleep only made that likely).
+NOTHING_LEFT = "the group to commit every input (nothing left to redeliver)"
 
 
 @pytest.fixture
@@ -72,7 +78,7 @@ def test_sigkill_mid_stream_then_restart_applies_each_message_once(
     assert done_at_kill < len(ids), "the kill must land mid-stream"
     workers.start("--topic", topic, "--group", group, "--run", run)
     wait_until(lambda: len(effect_counts(engine, run)) == len(ids), 180, "every message's effect")
-    time.sleep(2)
+    wait_until(lambda: committed_to_end(settings, group, [topic]), 60, NOTHING_LEFT)
     counts = effect_counts(engine, run)
     assert set(counts) == set(ids)
     assert max(counts.values()) == 1, f"doubled: {[k for k, v in counts.items() if v > 1][:5]}"
@@ -90,7 +96,8 @@ def test_two_consumers_one_killed_its_partitions_move_and_nothing_is_lost(
     wait_until(lambda: sum(effect_counts(engine, run).values()) >= 600, 120, "600 effects")
     workers.kill9(a)
     wait_until(lambda: len(effect_counts(engine, run)) == len(ids), 240, "every message's effect")
-    time.sleep(2)
+    # The killed consumer's uncommitted records are delivered to the survivor again once its session expires.
+    wait_until(lambda: committed_to_end(settings, group, [topic]), 60, NOTHING_LEFT)
     counts = effect_counts(engine, run)
     assert set(counts) == set(ids)
     assert max(counts.values()) == 1
@@ -130,7 +137,7 @@ def test_duplicate_event_ids_and_a_replayed_dead_letter_take_effect_once(
         assert replay_dead_letters(settings, topic) == 1
         wait_until(lambda: len(effect_counts(engine, run)) == 3, 60, "the replayed item's effect")
         assert replay_dead_letters(settings, topic) == 0
-        time.sleep(2)
+        wait_until(lambda: committed_to_end(settings, group, [topic]), 60, NOTHING_LEFT)
         assert effect_counts(engine, run) == {dup.id: 1, broken.id: 1, after.id: 1}
     finally:
         runner.stop()
@@ -266,7 +273,7 @@ def _effects_across(
         later = publish_items(settings, topic, 100, start=100)
         # Longer than the session timeout: a member left stuck is expired and never fetches again.
         wait_until(lambda: len(effect_counts(engine, run)) == len(first) + len(later), 90, "the later items' effects")
-        time.sleep(2)
+        wait_until(lambda: committed_to_end(settings, group, [topic]), 60, NOTHING_LEFT)
     finally:
         runner.stop()
     counts = effect_counts(engine, run)
@@ -349,7 +356,7 @@ def test_an_output_the_broker_refuses_dead_letters_its_input_and_the_rest_go_thr
         ctx.emit(out, Envelope(type="quartet.test.Big.v1", source="/tests", data={"n": item.n, "pad": pad}))
 
     def outputs() -> list[int]:
-        return sorted(e.data["n"] for e in read_all(settings, [out], idle_ms=2000))
+        return sorted(e.data["n"] for e in committed_events(settings, out))
 
     runner = _runner_thread(ConsumerRunner(settings, group, [Subscription(topic, handler, Item)], mode=mode))
     try:
@@ -395,7 +402,7 @@ def test_an_output_over_the_kernel_bound_dead_letters_its_input_named_and_the_re
     try:
         publish_items(settings, topic, 3, keys=1)
         wait_until(lambda: len(list_dead_letters(settings, topic)) == 1, 60, "the oversized output's input")
-        wait_until(lambda: len(read_all(settings, [out], idle_ms=1000)) == 2, 60, "the outputs around it")
+        wait_until(lambda: len(committed_events(settings, out)) == 2, 60, "the outputs around it")
     finally:
         runner.stop()
     (letter,) = list_dead_letters(settings, topic)
@@ -403,7 +410,7 @@ def test_an_output_over_the_kernel_bound_dead_letters_its_input_named_and_the_re
     assert letter.reason["dlq_error_message"].startswith("event quartet.test.Big.v1 for job n1 is ")
     assert letter.reason["dlq_error_message"].endswith(" bytes, limit 2000")
     assert letter.reason["dlq_attempts"] == "1"
-    assert sorted(e.subject or "" for e in read_all(settings, [out], idle_ms=1000)) == ["n0", "n2"]
+    assert sorted(e.subject or "" for e in committed_events(settings, out)) == ["n0", "n2"]
 
 
 def test_redis_stopped_mid_stream_processing_continues_and_caching_resumes(
@@ -473,7 +480,9 @@ def test_transactional_sigkill_between_produce_and_commit_yields_one_output_per_
     final = workers.start(*common, instance="w1")
 
     def outputs() -> list[Envelope]:
-        return read_all(settings, [out], idle_ms=3000)
+        # Read after the worker committed every input (or while polling for that): with its offsets committed in
+        # the same transactions as its outputs, nothing more can come, so there is nothing to wait for.
+        return committed_events(settings, out)
 
     wait_until(lambda: len({e.subject for e in outputs()}) == len(ids), 180, "an output for every input", 2)
     # A restarted worker must rebuild its dedup state from the changelog and skip re-published job ids.
@@ -506,15 +515,7 @@ def test_transactional_sigkill_between_produce_and_commit_yields_one_output_per_
         per_input[e.subject] = per_input.get(e.subject, 0) + 1
     assert set(per_input) == set(ids)
     assert max(per_input.values()) == 1, "a read_committed reader saw an input's output twice"
-    uncommitted = KafkaConsumer(
-        out,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        isolation_level="read_uncommitted",
-        consumer_timeout_ms=3000,
-    )
-    raw_count = sum(1 for _ in uncommitted)
-    uncommitted.close()
+    raw_count = len(records_to_end(settings, [out], committed=False))
     assert raw_count > len(ids), "the kills must have left aborted output behind for this test to mean anything"
 
 
@@ -592,7 +593,8 @@ def test_broker_down_for_10s_while_the_api_accepts_every_accepted_message_arrive
     producer.flush(timeout_s=90)
     producer.close()
     seen: dict[str, int] = {}
-    for e in read_all(settings, [topic], idle_ms=5000):
+    # The producer is closed: everything it will ever write is on the topic.
+    for e in committed_events(settings, topic):
         seen[e.id] = seen.get(e.id, 0) + 1
     missing = [i for i in caller.accepted if i not in seen]
     assert not missing, f"{len(missing)} accepted messages never arrived"

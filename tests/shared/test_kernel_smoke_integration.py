@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import redis
-from kafka import KafkaConsumer
 from quartet_contracts.envelope import Envelope, decode
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
+
+from tests.support.effects import records_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +24,8 @@ def test_confirmed_send_round_trips_a_cloudevent(settings: KernelSettings, uniqu
     meta = producer.send_confirmed(topic, env, timeout_s=30)
     producer.close()
     assert meta.offset == 0
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10000,
-    )
-    records = list(consumer)
-    consumer.close()
+    # The producer is closed: read what is on the topic, without waiting for more.
+    records = records_to_end(settings, [topic])
     assert len(records) == 1
     got = decode(records[0].key, records[0].value, records[0].headers)
     assert (got.id, got.type, got.subject, got.key, dict(got.data)) == (env.id, env.type, "job-1", "job-1", {"n": 1})

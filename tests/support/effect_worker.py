@@ -20,20 +20,34 @@ from tests.support.effects import Item, record_effect, setup_db
 
 
 class PausingCommit(Transactional):
-    """Sleeps after the transaction's records reach the broker and before it commits: the window to kill in."""
+    """Sleeps after the transaction's records reach the broker and before it commits: the window to kill in.
 
-    def __init__(self, settings: KernelSettings, group: str, *, pause_s: float, marker: Path) -> None:
+    The pause lasts `pause_s`, or ends sooner once the `release` file exists: a test that waits on a condition
+    (the zombie's transaction aborted, say) lets the commit go as soon as it holds instead of sleeping out a margin.
+    """
+
+    def __init__(
+        self, settings: KernelSettings, group: str, *, pause_s: float, marker: Path, release: Path | None = None
+    ) -> None:
         super().__init__(settings, group)
         self._pause_s = pause_s
         self._marker = marker
+        self._release = release
 
     def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
         """Flush, leave the marker, pause, then commit."""
         if state.dedup_records and self._pause_s > 0:
             self.producer.flush()
             self._marker.write_text(f"{os.getpid()} {len(state.dedup_records)}")
-            time.sleep(self._pause_s)
+            self._pause()
         super().commit(consumer, state)
+
+    def _pause(self) -> None:
+        deadline = time.monotonic() + self._pause_s
+        while time.monotonic() < deadline:
+            if self._release is not None and self._release.exists():
+                return
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 def pausing_runner(
@@ -62,6 +76,7 @@ def main() -> None:
     parser.add_argument("--max-poll-records", type=int, default=100)
     parser.add_argument("--pause-before-commit-s", type=float, default=0.0)
     parser.add_argument("--marker", type=Path, default=Path("/dev/null"))
+    parser.add_argument("--release", type=Path, help="a file whose appearance ends the commit's pause early")
     args = parser.parse_args()
     configure_logging("INFO", "effect-worker")
     logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -81,7 +96,9 @@ def main() -> None:
             time.sleep(args.sleep_ms / 1000)
 
     commit = (
-        PausingCommit(settings, args.group, pause_s=args.pause_before_commit_s, marker=args.marker)
+        PausingCommit(
+            settings, args.group, pause_s=args.pause_before_commit_s, marker=args.marker, release=args.release
+        )
         if mode is Mode.TRANSACTIONAL
         else None
     )

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
 from quartet_contracts.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
 
 from tests.support.auth import API_KEYS_JSON
-from tests.support.effects import wait_until
+from tests.support.effects import records_to_end, wait_until
 from tests.support.processes import answers
 
 
@@ -63,32 +61,8 @@ def assert_png(client: TestClient, job_id: str, name: str) -> None:
 
 
 def committed_events(settings: KernelSettings, topic: str, timeout_s: float = 60) -> list[Envelope]:
-    """Every committed record on `topic` up to its last stable offset now, decoded (read_committed).
-
-    Reading to the end offsets, not until an idle gap, keeps a slow broker on a busy host from cutting the
-    read short.
-    """
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-            consumer.topics()
-            time.sleep(0.2)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        assert partitions, f"topic {topic} has no partitions"
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            assert time.monotonic() < deadline, f"timed out reading {topic}"
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return [decode(r.key, r.value, r.headers) for r in records]
-    finally:
-        consumer.close()
+    """Every committed record on `topic` up to its last stable offset now, decoded (read_committed)."""
+    return [decode(r.key, r.value, r.headers) for r in records_to_end(settings, [topic], timeout_s=timeout_s)]
 
 
 def results_for(settings: KernelSettings, topics: JobTopics, job_id: str) -> list[str]:

@@ -22,7 +22,7 @@ from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 
 from tests.support.auth import ADMIN, READER
-from tests.support.effects import read_all, wait_until
+from tests.support.effects import committed_to_end, read_all, wait_until
 from tests.support.job_sweep import sweep_dead_letter_paths
 from tests.support.jobs import assert_png, run_to_success, wait_status
 from tests.support.jobs import results_for as job_results
@@ -297,7 +297,9 @@ def test_the_same_job_id_twice_on_kafka_yields_one_result_and_the_cache_is_in_re
     producer.send_confirmed(planner.kind.topics.jobs, envelope)
     producer.close()
     wait_until(lambda: bool(results_for(planner, envelope.id)), 90, "the job's result")
-    time.sleep(3)  # room for a second, wrong, result to show up
+    # Once the worker's group has committed past both copies, a second, wrong, result would be on the topic already.
+    jobs = planner.kind.topics.jobs
+    wait_until(lambda: committed_to_end(planner.settings, f"{jobs}-worker", [jobs]), 60, "the duplicate consumed")
     assert results_for(planner, envelope.id) == ["quartet.planning.PlanCompleted.v1"]
     spec_hash = normalized_spec_hash(PlanRequested.model_validate(spec))
     cached = planner.redis.call("get", lambda r: r.get(f"quartet:results:planning:{spec_hash}"), None)

@@ -23,7 +23,7 @@ from training_worker.settings import TrainingSettings
 from training_worker.worker import EpochProgress
 
 from tests.support.auth import ADMIN, READER, WRITER
-from tests.support.effects import wait_until
+from tests.support.effects import committed_to_end, wait_until
 from tests.support.job_sweep import sweep_dead_letter_paths
 from tests.support.jobs import assert_png, committed_events, results_for, run_to_success, wait_status
 from tests.support.training import EXAMPLES_DIR, example_raw
@@ -290,7 +290,9 @@ def test_the_same_job_id_published_twice_yields_one_result(client: TestClient, t
     producer.send_confirmed(trainer.kind.topics.jobs, envelope)
     producer.close()
     wait_status(client, "twice-1", "succeeded")
-    time.sleep(2)  # room for a second outcome, should the duplicate produce one
+    # Once the worker's group has committed past both copies, a second outcome would be on the topic already.
+    jobs = trainer.kind.topics.jobs
+    wait_until(lambda: committed_to_end(trainer.settings, f"{jobs}-worker", [jobs]), 60, "the duplicate consumed")
     assert results(trainer, "twice-1") == [COMPLETED]
 
 
