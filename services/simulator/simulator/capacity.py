@@ -7,6 +7,7 @@ from the worker groups' committed offsets at its end.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import math
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from jinja2 import Environment
 from pydantic import BaseModel, Field
 from quartet_contracts.topics import DLQ_SUFFIX
 from quartet_shared.jobservice import JobTopics
@@ -102,10 +104,34 @@ def run_search(params: CapacityRun, load: Load, stop: threading.Event | None = N
     return CapacityReport(started_at=started, params=params, verdict=verdict, steps=controller.steps)
 
 
+HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Capacity search</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>
+<h1>Capacity search</h1>
+<p><strong>{{ summary }}</strong></p>
+<img alt="offered rate, achieved rate and p95 latency over time" src="data:image/png;base64,{{ png }}">
+<table><tr><th>t (s)</th><th>phase</th><th>offered jobs/s</th><th>achieved jobs/s</th><th>p95 (s)</th>
+<th>lag</th><th>signal</th></tr>
+{% for s in steps %}<tr><td>{{ s.t_s }}</td><td>{{ s.phase.value }}</td><td>{{ "%.2f"|format(s.offered) }}</td>
+<td>{{ "%.2f"|format(s.achieved) }}</td><td>{{ "–" if s.p95_s is none else "%.3f"|format(s.p95_s) }}</td>
+<td>{{ "–" if s.lag is none else s.lag }}</td><td>{{ s.signal.value }}</td></tr>
+{% endfor %}</table></body></html>
+"""
+
+
 def write_report(report: CapacityReport, out_dir: Path) -> Path:
-    """capacity.json and capacity.png (offered, achieved and p95 over time) in `out_dir`; the plot's path."""
+    """capacity.json, capacity.png (offered, achieved and p95 over time) and capacity.html; the plot's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "capacity.json").write_text(report.model_dump_json(indent=2))
+    path = _plot(report, out_dir / "capacity.png")
+    png = base64.b64encode(path.read_bytes()).decode()
+    page = Environment(autoescape=True).from_string(HTML)
+    (out_dir / "capacity.html").write_text(page.render(summary=report.summary(), png=png, steps=report.steps))
+    return path
+
+
+def _plot(report: CapacityReport, path: Path) -> Path:
     # Imported here, as the report renderer does: matplotlib's first import is slow on a loaded machine.
     import matplotlib
 
@@ -135,7 +161,6 @@ def write_report(report: CapacityReport, out_dir: Path) -> Path:
         rates.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize="small")
         rates.set_title(report.summary().split(";")[0])
         fig.tight_layout()
-        path = out_dir / "capacity.png"
         fig.savefig(path, dpi=100)
     finally:
         plt.close(fig)

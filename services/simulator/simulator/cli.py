@@ -71,6 +71,6 @@ def simulate_capacity(*, out: Path | None = None, as_json: bool = False) -> int:
     except (KafkaError, TimeoutError) as exc:
         print(f"simulator: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    where = f"{out_dir / 'capacity.json'} (plot: {out_dir / 'capacity.png'})"
+    where = f"{out_dir / 'capacity.html'} (JSON: {out_dir / 'capacity.json'}, plot: {out_dir / 'capacity.png'})"
     print(report.model_dump_json(indent=2) if as_json else f"{report.summary()}\n  report: {where}")
     return EXIT_PASSED if report.verdict.held else EXIT_AUDIT_FAILED

@@ -47,6 +47,10 @@ def test_the_search_reports_the_held_rate_and_the_latency_at_it(tmp_path: Path) 
     saved = json.loads((tmp_path / "capacity.json").read_text())
     assert saved["verdict"]["sustained_rate"] == report.sustained_rate
     assert len(saved["steps"]) == len(report.steps)
+    html = (tmp_path / "capacity.html").read_text()
+    assert html.count("data:image/png;base64,") == 1
+    assert report.summary() in html
+    assert html.count("<td>hold</td>") == sum(1 for s in report.steps if s.phase is Phase.HOLD)
 
 
 def test_a_stopped_search_ends_at_once_without_a_rate() -> None:
@@ -87,4 +91,5 @@ def test_a_short_search_on_real_servers_finds_a_positive_rate(
     assert report.sustained_rate is not None and report.sustained_rate > 0, report.summary()
     assert 1 <= len(report.steps) <= run.max_intervals
     assert (tmp_path / "capacity" / "capacity.png").read_bytes().startswith(b"\x89PNG")
+    assert "data:image/png;base64," in (tmp_path / "capacity" / "capacity.html").read_text()
     assert json.loads((tmp_path / "capacity" / "capacity.json").read_text())["verdict"]["done"] is True
