@@ -17,6 +17,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from quartet_shared.settings import KernelSettings
 
 # kafka-python's default 30 s ceiling leaves a client idle long after a restarted broker is back.
+# retry_backoff_ms (100 ms) and metadata_max_age_ms (5 min) stay kafka-python's: a dead leader's refused
+# connection or a NotLeader error already asks for fresh metadata at once, retried every 100 ms, and until the
+# controller fences the dead node (the brokers' session, `quartet_tools.infra.broker_settings`) any metadata
+# still names it, so refreshing more often would not find the new leader sooner.
 RECONNECT_BACKOFF_MAX_MS = 1000
 
 

@@ -103,22 +103,29 @@ class KernelSettings(BaseSettings):
     # whose poll, commit or lag probe has not returned after this long breaks the call and rebuilds its consumer.
     consumer_stall_timeout_s: float = Field(30.0, gt=0)
     # How long a consumer that stopped heartbeating (SIGKILLed, frozen, cut off) keeps its partitions before the
-    # group hands them to the others: the bulk of a killed worker's recovery time. 10 s rather than Kafka's 45 s,
-    # and not the brokers' 6 s floor, so that a worker whose heartbeat thread a loaded host starves for a few
-    # seconds is not expelled (its batch would then be aborted and redone elsewhere).
-    consumer_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
-    # Kafka's own default, a third of the session: two heartbeats may be lost before the member is.
-    consumer_heartbeat_interval_ms: int = Field(3_000, ge=100, le=100_000)
-    # With it, a transactional runner joins its group as a static member named by its transactional id
-    # (group.instance.id, KIP-345): a worker restarted in its slot rejoins as the member it was, where a new
-    # dynamic member waits for its killed predecessor's session to expire. Off by default: it measured no
-    # reliable gain (README), and a static member never leaves its group on a clean stop, so its partitions
-    # wait the session timeout then, unless it comes back.
-    consumer_static_membership: bool = False
+    # group hands them to the others: the bulk of a killed worker's recovery when nothing restarts it. 6 s, the
+    # brokers' floor (group.min.session.timeout.ms) and Kafka's default before 3.0, so that a killed worker's
+    # partitions move within the issue's 10 s; the heartbeat thread of kafka-python runs apart from the poll
+    # loop, so a long batch does not expel its member, only a process starved of the CPU for 6 s does (its
+    # batch is then aborted and redone elsewhere, never doubled).
+    consumer_session_timeout_ms: int = Field(6_000, ge=1000, le=300_000)
+    # Kafka's own ratio, a third of the session: two heartbeats may be lost before the member is.
+    consumer_heartbeat_interval_ms: int = Field(2_000, ge=100, le=100_000)
+    # A transactional runner joins its group as a static member named by its transactional id (group.instance.id,
+    # KIP-345): a worker restarted in its slot by its supervisor (the simulator's, Compose's restart policy,
+    # Kubernetes) rejoins as the member it was and gets its own partitions back with no rebalance of the others,
+    # where a new dynamic member waits for its killed predecessor's session to expire and then moves every
+    # member's partitions. Its cost: a static member never leaves its group on a clean stop, so a worker stopped
+    # for good (scaling down) leaves its partitions idle for one session timeout (6 s) before they move.
+    consumer_static_membership: bool = True
     # A healthy flush, offsets send or commit of a batch's transaction takes well under a second, a leader
     # election a few; kafka-python's producer stuck on a dead transaction coordinator waits 120 s. Past this bound
-    # the runner aborts the batch and builds a new producer with the same transactional id.
-    transaction_stall_timeout_s: float = Field(10.0, gt=0, le=120)
+    # the runner aborts the batch and builds a new producer with the same transactional id. 8 s: above the
+    # brokers' session (6 s, `quartet_tools.infra.broker_settings`) after which the controller fences a dead node
+    # and elects new leaders, so the first replacement built is usually told the new coordinator, not the dead
+    # one (with 10 s, a coordinator kill recovered in 23-25 s; a bound below the fencing makes every replacement
+    # wait on the dead node again).
+    transaction_stall_timeout_s: float = Field(8.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> Self:

@@ -311,4 +311,4 @@ def test_only_a_transactional_runner_asked_to_is_a_static_member_named_by_its_tr
     _once_each(broker, effects, ids, mode)
     named = [config.get("group_instance_id") for config in built]
     assert named == [f"{GROUP}-w7" if static and mode is Mode.TRANSACTIONAL else None]
-    assert built[0]["heartbeat_interval_ms"] == 3000 and built[0]["session_timeout_ms"] == 10_000
+    assert built[0]["heartbeat_interval_ms"] == 2000 and built[0]["session_timeout_ms"] == 6_000
