@@ -21,6 +21,7 @@ from quartet_shared.settings import KernelSettings
 
 from tests.support.cluster import ClusterServers
 from tests.support.processes import print_tail
+from tests.support.recovery import Topology
 from tests.support.server_guard import refuse_servers_unless_integration
 from tests.support.servers import (
     INFRA_VARIABLE,
@@ -98,6 +99,16 @@ def cluster(kafka_cluster: ClusterServers) -> ClusterServers:
     """The session's cluster with all three nodes live: whatever an earlier test killed is back."""
     kafka_cluster.heal()
     return kafka_cluster
+
+
+@pytest.fixture(params=["one_broker", "three_brokers"])
+def topology(request: pytest.FixtureRequest) -> Topology:
+    """The session's lone broker, or its 3-node cluster with every node live: a test asking for it runs on both."""
+    if request.param == "one_broker":
+        servers: Servers = request.getfixturevalue("servers")
+        return Topology("one broker", kernel_settings(servers), servers=servers)
+    cluster: ClusterServers = request.getfixturevalue("cluster")
+    return Topology("three brokers", cluster.settings(), cluster=cluster)
 
 
 @pytest.fixture

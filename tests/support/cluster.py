@@ -7,17 +7,30 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
 from quartet_tools.cluster import NODES, ProxiedCluster
-from quartet_tools.infra import broker_settings
+from quartet_tools.infra import broker_settings, wait_for
 
 # How long the tests that hold a fault (a node down, a leader cut off or slowed) hold it: the issue's 60 s, shortened
 # for `make test` but kept past the runner's 10 s transaction stall bound, so a transaction stuck behind the fault
 # has its producer replaced. QUARTET_TEST_FAULT_S=60 runs them at the issue's length.
 FAULT_S = float(os.environ.get("QUARTET_TEST_FAULT_S", "12"))
 TRANSACTION_STATE_PARTITIONS = int(broker_settings("127.0.0.1", 1, 2)["transaction.state.log.num.partitions"])
+OFFSETS_PARTITIONS = int(broker_settings("127.0.0.1", 1, 2)["offsets.topic.num.partitions"])
+
+
+def coordinator_partition(key: str, partitions: int) -> int:
+    """The internal topic's partition Kafka gives `key`: abs(its Java hashCode) modulo the topic's partitions."""
+    code = 0
+    for unit in key.encode("utf-16-be").hex(" ", 2).split():
+        code = (31 * code + int(unit, 16)) & 0xFFFFFFFF
+    signed = code - (1 << 32) if code >= 1 << 31 else code
+    return (0 if signed == -(1 << 31) else abs(signed)) % partitions
 
 
 class ClusterServers(ProxiedCluster):
@@ -45,13 +58,36 @@ class ClusterServers(ProxiedCluster):
         return next(p.leader for p in self.partitions([topic]) if p.partition == partition)
 
     def transaction_coordinator(self, transactional_id: str) -> int:
-        """The node coordinating `transactional_id`'s transactions: the leader of its `__transaction_state` partition.
+        """The node coordinating `transactional_id`'s transactions: the leader of its `__transaction_state` part."""
+        return self.leader("__transaction_state", coordinator_partition(transactional_id, TRANSACTION_STATE_PARTITIONS))
 
-        Kafka picks that partition as abs(the id's Java hashCode) modulo the log's partitions.
-        """
-        code = 0
-        for unit in transactional_id.encode("utf-16-be").hex(" ", 2).split():
-            code = (31 * code + int(unit, 16)) & 0xFFFFFFFF
-        signed = code - (1 << 32) if code >= 1 << 31 else code
-        partition = (0 if signed == -(1 << 31) else abs(signed)) % TRANSACTION_STATE_PARTITIONS
-        return self.leader("__transaction_state", partition)
+    def coordinator_logs(self) -> tuple[list[int], list[int]]:
+        """The leader of each partition of `__transaction_state` and of `__consumer_offsets`, by partition; Kafka
+        creates each log when a client first looks for a coordinator, so a fresh cluster is asked once here."""
+
+        def leaders(topic: str, count: int) -> list[int]:
+            try:
+                found = [p.leader for p in self.partitions([topic])]
+            except KafkaError:
+                return []
+            return found if len(found) == count and min(found) >= 0 else []
+
+        if not leaders("__transaction_state", TRANSACTION_STATE_PARTITIONS):
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id="quartet-test-coordinators")
+            try:
+                producer.init_transactions()
+            finally:
+                producer.close(timeout=5)
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+
+        def offsets_log() -> bool:
+            admin.describe_groups(["quartet-test-coordinators"])  # looks for the group's coordinator
+            return bool(leaders("__consumer_offsets", OFFSETS_PARTITIONS))
+
+        try:
+            wait_for(offsets_log, "the coordinators' logs", 120)
+        finally:
+            admin.close()
+        return leaders("__transaction_state", TRANSACTION_STATE_PARTITIONS), leaders(
+            "__consumer_offsets", OFFSETS_PARTITIONS
+        )

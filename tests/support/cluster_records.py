@@ -50,16 +50,12 @@ class Reader:
         return thread
 
     def _run(self) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            reconnect_backoff_max_ms=1000,
-        )
         try:
-            partitions = wait_for_partitions(consumer, [self.topic])
-            consumer.assign(partitions)
-            consumer.seek_to_beginning(*partitions)
+            consumer, partitions = committed_reader(self.settings, self.topic)
+        except BaseException as exc:  # the test thread reports it
+            self.error.append(exc)
+            return
+        try:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and not (self.done.is_set() and self._at_end(consumer, partitions)):
                 for batch in consumer.poll(timeout_ms=500).values():
@@ -73,6 +69,24 @@ class Reader:
     def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
         end = consumer.end_offsets(partitions)
         return all(consumer.position(tp) >= end[tp] for tp in partitions)
+
+
+def committed_reader(settings: KernelSettings, topic: str) -> tuple[KafkaConsumer, list[TopicPartition]]:
+    """A read_committed consumer assigned every partition of `topic` at its beginning, and those partitions."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        reconnect_backoff_max_ms=1000,
+    )
+    try:
+        partitions = wait_for_partitions(consumer, [topic])
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+    except BaseException:
+        consumer.close()
+        raise
+    return consumer, partitions
 
 
 def assert_each_once(expected: Iterable[str], seen: Iterable[str | None], what: str) -> None:

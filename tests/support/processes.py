@@ -29,18 +29,7 @@ class Workers:
         self, *args: str, instance: str = "0", module: str = "tests.support.effect_worker"
     ) -> subprocess.Popen[bytes]:
         """Start `python -m MODULE ARGS` (the effect worker unless told) as worker slot `instance`."""
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
-            "REDIS_URL": self.settings.redis_url,
-            "DATABASE_URL": self.settings.database_url or "",
-            "QUARTET_INSTANCE_ID": instance,
-            "QUARTET_SERVICE_NAME": "effect-worker",
-            "QUARTET_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
-            "QUARTET_TOPIC_REPLICATION_FACTOR": str(self.settings.topic_replication_factor),
-            "QUARTET_TRANSACTION_TIMEOUT_MS": str(self.settings.transaction_timeout_ms),
-            "QUARTET_RETRY_BACKOFF_BASE_S": str(self.settings.retry_backoff_base_s),
-        }
+        env = {**worker_environment(self.settings), "QUARTET_INSTANCE_ID": instance}
         log = (self.logdir / f"worker-{len(self.procs)}-{instance}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -74,6 +63,22 @@ class Workers:
                 proc.wait(10)
         for log in sorted(self.logdir.glob("worker-*.log")):
             print_tail(log.name, log.read_text(errors="replace").splitlines())
+
+
+def worker_environment(settings: KernelSettings) -> dict[str, str]:
+    """The environment of a test's worker process on the servers of `settings` (its slot's instance id apart)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.database_url or "",
+        "QUARTET_SERVICE_NAME": "effect-worker",
+        "QUARTET_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "QUARTET_TOPIC_REPLICATION_FACTOR": str(settings.topic_replication_factor),
+        "QUARTET_TRANSACTION_TIMEOUT_MS": str(settings.transaction_timeout_ms),
+        "QUARTET_RETRY_BACKOFF_BASE_S": str(settings.retry_backoff_base_s),
+    }
 
 
 def print_tail(title: str, lines: list[str], limit: int = LOG_TAIL) -> None:
