@@ -28,7 +28,6 @@ from tests.support.recovery import Feeder, Tail, Topology, probe, repeats, summa
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
-INSTANCE = "w1"
 # Liveness only (the issue's target for a leader kill is 15 s; measured figures are in bench/RESULTS.md).
 RECOVERY_BOUND_S = 120.0
 # A follower down this long (the cluster fault tests' shortened window) while inputs keep arriving.
@@ -81,15 +80,17 @@ def _follower_of_both(cluster: ClusterServers, source: str, out: str) -> int:
     return min(set(cluster.node_ids()) - leaders)
 
 
-def _group_placing(cluster: ClusterServers, base: str, victim: int, *, with_victim: bool) -> str:
-    """A group name whose coordinator and whose worker's transaction coordinator are both `victim` (or neither)."""
+def _group_placing(cluster: ClusterServers, base: str, victim: int, *, with_victim: bool) -> tuple[str, str]:
+    """A group name and worker instance whose group coordinator and transaction coordinator are both `victim` (or
+    neither). The transactional id is the group's name and the instance, so the instance moves its partition."""
     transactions, offsets = cluster.coordinator_logs()
-    for n in range(500):
+    for n in range(50):
         group = f"{base}.{n}"
-        tx = transactions[coordinator_partition(f"{group}-{INSTANCE}", TRANSACTION_STATE_PARTITIONS)]
         gc = offsets[coordinator_partition(group, OFFSETS_PARTITIONS)]
-        if (tx == gc == victim) if with_victim else victim not in (tx, gc):
-            return group
+        for m in range(50):
+            tx = transactions[coordinator_partition(f"{group}-w{m}", TRANSACTION_STATE_PARTITIONS)]
+            if (tx == gc == victim) if with_victim else victim not in (tx, gc):
+                return group, f"w{m}"
     raise AssertionError(f"no group name under {base} puts the coordinators where asked")
 
 
@@ -107,16 +108,16 @@ def _copying(
     it). On leaving: stop feeding, wait for every input's output, check one output per input."""
     settings = topology.settings
     source, out = topology.new_topic(f"in.{name}", partitions), topology.new_topic(f"out.{name}", partitions)
-    group, node = f"tx.{name}", 1
+    group, instance, node = f"tx.{name}", "w1", 1
     if topology.cluster is not None:
         node = victim(topology.cluster, source, out)
-        group = _group_placing(topology.cluster, group, node, with_victim=with_victim)
+        group, instance = _group_placing(topology.cluster, group, node, with_victim=with_victim)
     tmp_path.mkdir(parents=True, exist_ok=True)
     workers = Workers(settings, tmp_path)
     workers.start(
         *("--topic", source, "--group", group, "--run", name, "--mode", "transactional"),
         *("--out-topic", out, "--max-poll-records", "20"),
-        instance=INSTANCE,
+        instance=instance,
     )
     count = partitions or settings.topic_partitions
     copy = Copy(topology, source, out, count, node, Tail(settings, out).start(), Feeder(settings, source).start())
