@@ -50,7 +50,10 @@ class SchemaError(ValueError):
     """A valid envelope whose data does not match the schema its `ce_type` names."""
 
 
-@dataclass(frozen=True)
+# Not frozen, though nothing changes an envelope once built (`dataclasses.replace` makes a new one): a frozen
+# dataclass sets each field through object.__setattr__, and building one per consumed record was 13 % of the
+# runner's own CPU per record (8.2 µs instead of 9.4 µs, alternating runs of the same 2,000 records).
+@dataclass(slots=True)
 class Envelope:
     """One CloudEvent: its attributes, its JSON data, its Kafka key and its trace context."""
 
@@ -212,16 +215,17 @@ def decode(
         if not content_type.startswith(CONTENT_TYPE):
             raise EnvelopeError(f"unsupported content-type {content_type!r}")
     raw_time, raw_subject, trace = get("ce_time"), get("ce_subject"), get(TRACEPARENT)
+    data = _data_of(value)
     try:
-        fields: dict[str, Any] = {
-            "type": raw_type.decode(),
-            "source": raw_source.decode(),
-            "id": raw_id.decode(),
-            "subject": raw_subject.decode() if raw_subject else None,
-            "time": datetime.fromisoformat(raw_time.decode()) if raw_time else datetime.now(UTC),
-            "key": key.decode("utf-8", "replace") if key is not None else None,
-            "traceparent": trace.decode("utf-8", "replace") if trace else None,
-        }
+        return Envelope(
+            type=raw_type.decode(),
+            source=raw_source.decode(),
+            data=data,
+            id=raw_id.decode(),
+            subject=raw_subject.decode() if raw_subject else None,
+            time=datetime.fromisoformat(raw_time.decode()) if raw_time else datetime.now(UTC),
+            key=key.decode("utf-8", "replace") if key is not None else None,
+            traceparent=trace.decode("utf-8", "replace") if trace else None,
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"unreadable CloudEvent attributes: {exc}") from exc
-    return Envelope(**fields, data=_data_of(value))
