@@ -12,6 +12,7 @@ plain minus optimized.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import statistics
 import sys
@@ -93,7 +94,7 @@ def _record() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
     """One record as bench_kernel sends it: a 1 KiB Tick, keyed, with a subject."""
     tick = Tick(seq=12345, sent_ns=1_764_800_000_000_000_000, pad="x" * 930)
     envelope = Envelope(type="quartet.bench.Tick.v1", source="/quartet/bench", data=tick.model_dump(mode="json"))
-    return Envelope(**{**envelope.__dict__, "key": "job-345", "subject": "job-345"}).to_kafka()
+    return dataclasses.replace(envelope, key="job-345", subject="job-345").to_kafka()
 
 
 def _stamp_isoformat(moment: datetime) -> bytes:
@@ -104,11 +105,13 @@ def _stamp_isoformat(moment: datetime) -> bytes:
 def candidates() -> list[Candidate]:
     """The micro-optimizations the kernel has or had on a record's path, each beside its plain version."""
     key, value, headers = _record()
-    fields = dict(decode(key, value, headers).__dict__)
+    decoded = decode(key, value, headers)
+    fields = {f.name: getattr(decoded, f.name) for f in dataclasses.fields(decoded)}
 
     def built_with_new() -> Envelope:
         env = object.__new__(Envelope)
-        env.__dict__.update(fields)
+        for name, field_value in fields.items():
+            object.__setattr__(env, name, field_value)
         return env
 
     validator = Tick.__pydantic_validator__

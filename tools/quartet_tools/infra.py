@@ -331,6 +331,22 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+# What every node the project starts sets beyond the listeners and the quorum.
+NODE_TUNING = {
+    # The controller fences a node that has not heartbeated for this long, and only then elects new leaders
+    # for its partitions and moves its group and transaction coordinators: the floor of every leader kill's
+    # recovery. 6 s rather than Kafka's 9 s, with a heartbeat every 1.5 s (Kafka's 2 s) so that a node on a
+    # loaded host may miss three before it is fenced (a live node fenced by mistake only moves leaders).
+    "broker.session.timeout.ms": "6000",
+    "broker.heartbeat.interval.ms": "1500",
+    # The log cleaner allocates this on the heap at start (Kafka's default 128 MiB): half a cluster node's
+    # 256 MiB heap, and a node restarted after a session of fault tests, loading hundreds of partitions, ran
+    # out of heap there. The compacted topics here (the runners' changelogs) are small; 32 MiB dedupes them.
+    "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+    "log.cleaner.backoff.ms": "5000",
+}
+
+
 def broker_settings(
     listen_host: str,
     port: int,
@@ -381,19 +397,9 @@ def broker_settings(
         "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "10",
         "group.initial.rebalance.delay.ms": "0",
-        # The controller fences a node that has not heartbeated for this long, and only then elects new leaders
-        # for its partitions and moves its group and transaction coordinators: the floor of every leader kill's
-        # recovery. 6 s rather than Kafka's 9 s, with a heartbeat every 1.5 s (Kafka's 2 s) so that a node on a
-        # loaded host may miss three before it is fenced (a live node fenced by mistake only moves leaders).
-        "broker.session.timeout.ms": "6000",
-        "broker.heartbeat.interval.ms": "1500",
         "auto.create.topics.enable": "false",
         "log.retention.check.interval.ms": "60000",
-        # The log cleaner allocates this on the heap at start (Kafka's default 128 MiB): half a cluster node's
-        # 256 MiB heap, and a node restarted after a session of fault tests, loading hundreds of partitions, ran
-        # out of heap there. The compacted topics here (the runners' changelogs) are small; 32 MiB dedupes them.
-        "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
-        "log.cleaner.backoff.ms": "5000",
+        **NODE_TUNING,
     }
 
 
