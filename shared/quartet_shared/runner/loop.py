@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # 0.76 of a raw loop's rate, at 2000 0.90 (bench). A stop still ends a batch after its current record, so larger
 # batches do not lengthen a drain. Slow handlers (the job workers) pass their own.
 MAX_POLL_RECORDS = 2000
+# After a poll raises a retriable error (kafka-python 3 raises a connection lost in the middle of poll's own
+# coordinator or metadata lookup, when a node dies as it answers), the runner waits this long and polls again;
+# after this many in a row it rebuilds its consumer, as it does for a stalled client.
+POLL_RETRY_S = 0.5
+POLL_FAILURES_BEFORE_REBUILD = 20
 
 
 class ConsumerRunner:
@@ -214,10 +219,25 @@ class ConsumerRunner:
 
     def _poll_loop(self, consumer: KafkaConsumer) -> None:
         stalled = self._watchdog.stalled
+        failed_in_a_row = 0
         while not self.stopping.is_set() and not stalled.is_set():
             self._dispatcher.pauses.resume_due(consumer)
-            with self._watchdog.call():
-                batch = consumer.poll(timeout_ms=self._poll_timeout_ms)
+            try:
+                with self._watchdog.call():
+                    batch = consumer.poll(timeout_ms=self._poll_timeout_ms)
+            except KafkaError as exc:
+                if not exc.retriable or stalled.is_set():
+                    raise
+                failed_in_a_row += 1
+                log.warning(
+                    "poll failed; polling again",
+                    extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}", "in_a_row": failed_in_a_row},
+                )
+                if failed_in_a_row >= POLL_FAILURES_BEFORE_REBUILD:
+                    stalled.set()
+                self.stopping.wait(POLL_RETRY_S)
+                continue
+            failed_in_a_row = 0
             if batch:
                 self._process_batch(batch)
             self._report(consumer)

@@ -68,6 +68,8 @@ class Faults:
     """What is armed to go wrong next; each armed fault fires once (or `count` times) and is used up."""
 
     commit_failures: int = 0
+    # Errors the next polls raise (as kafka-python 3's does when a node dies in the middle of its lookups).
+    poll_failures: list[BaseException] = field(default_factory=list)
     # Transaction commits that stall (as on a coordinator that is gone); True: the commit went through all the same.
     commit_stalls: list[bool] = field(default_factory=list)
     # (topic or None for any, the error, whether the send call itself raises it rather than the delivery)
@@ -190,6 +192,11 @@ class InMemoryBroker:
             return None if found is None else found.committed.get(tp)
 
     # ---- fault hooks -------------------------------------------------------------------------------
+
+    def fail_polls(self, error: BaseException, count: int = 1) -> None:
+        """Make the next `count` consumer polls raise `error`."""
+        with self.lock:
+            self.faults.poll_failures.extend([error] * count)
 
     def fail_commits(self, count: int = 1) -> None:
         """Make the next `count` offset commits (a consumer's, or a transaction's) fail."""
@@ -624,6 +631,9 @@ class InMemoryConsumer:
         self, timeout_ms: int = 0, max_records: int | None = None, update_offsets: bool = True
     ) -> dict[TopicPartition, list[ConsumerRecord]]:
         """Records from the assigned, unpaused partitions; waits up to `timeout_ms` for some."""
+        with self.broker.lock:
+            if self.broker.faults.poll_failures:
+                raise self.broker.faults.poll_failures.pop(0)
         self._sync()
         deadline = time.monotonic() + timeout_ms / 1000
         with self.broker.changed:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from quartet_contracts.envelope import Envelope
 from quartet_contracts.topics import DLQ_SUFFIX, RETRY_SUFFIX
 from quartet_shared.consumer import (
@@ -91,6 +91,17 @@ def test_a_failed_commit_redelivers_the_batch_and_loses_and_doubles_nothing(mode
     assert sum(effects.deliveries.values()) > COUNT
     if mode is Mode.TRANSACTIONAL:
         assert sum(ids_on(broker, OUT, committed_only=False).values()) > COUNT
+
+
+@MODES
+def test_polls_that_lose_their_connection_are_polled_again_and_lose_and_double_nothing(mode: Mode) -> None:
+    broker, effects = InMemoryBroker(partitions=2), Effects()
+    ids = publish_items(broker, COUNT)
+    # A node killed while it answered the consumer's own coordinator lookup: kafka-python 3 raises from poll.
+    _arm_once(effects, 7, lambda: broker.fail_polls(KafkaConnectionError("socket disconnected"), count=3))
+    run_until(broker, runner(broker, effects, mode), lambda: _items_done(broker))
+    _once_each(broker, effects, ids, mode)
+    assert broker.faults.poll_failures == []
 
 
 @MODES
