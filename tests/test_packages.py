@@ -104,3 +104,30 @@ def test_no_service_installs_the_tooling_or_its_dependencies(service: str) -> No
 def test_the_contracts_install_alone() -> None:
     """A client installing quartet-contracts gets pydantic, orjson and PyYAML's closure: no Kafka, no server."""
     assert closure("quartet-contracts") & {"kafka-python", "redis", "fastapi", "sqlalchemy", "quartet-shared"} == set()
+
+
+FORM_READERS = {"Form", "File", "UploadFile", "OAuth2PasswordRequestForm"}
+
+
+def reads_forms(service: str) -> bool:
+    """Whether a service's code imports one of FastAPI's form or file parameters."""
+    for path in (REPO / "services" / service).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fastapi")):
+                continue
+            if FORM_READERS & {alias.name for alias in node.names}:
+                return True
+    return False
+
+
+def test_the_form_check_has_something_to_find() -> None:
+    """The check below looks at real code: the console and the rental manager both read forms."""
+    assert reads_forms("simulator") and reads_forms("rental-manager")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_that_reads_forms_installs_python_multipart(service: str) -> None:
+    """FastAPI reads a form only through python-multipart and, without it, fails when the routes are built: the
+    image's process dies at start although every test in the development environment (which has it) passes."""
+    if reads_forms(service):
+        assert "python-multipart" in closure(f"quartet-{service}")
