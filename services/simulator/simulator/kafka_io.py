@@ -339,6 +339,16 @@ class Collector:
         with self._lock:
             return list(self.results), list(self.dead_letters), list(self.corrupt), list(self.events)
 
+    def drain(self) -> tuple[list[ResultSeen], list[DeadLetterSeen], list[EventSeen]]:
+        """Hand over what was read since the last drain and forget it, for a reader that keeps its own bounded
+        tally (the console, which runs for days); `has_results` and `has_dead_letters` then know only the rest."""
+        with self._lock:
+            taken = self.results, self.dead_letters, self.events
+            self.results, self.dead_letters, self.events, self.corrupt = [], [], [], []
+            self._result_ids.clear()
+            self._dlq_keys.clear()
+        return taken
+
 
 # ---- lag ---------------------------------------------------------------------------------------------
 

@@ -36,6 +36,12 @@ class SimulatorSettings(KernelSettings):
     console_lost_after_s: float = Field(
         300.0, gt=0, description="How long the console's live audit waits for a job's outcome before calling it lost."
     )
+    console_tracked_jobs: int = Field(
+        100_000,
+        ge=100,
+        le=10_000_000,
+        description="How many awaited and how many finished jobs the console's live audit remembers by id.",
+    )
     rental_topic_prefix: str = Field("", description="Prefix of rental.events and rental.commands.")
     rental_database_url: str | None = Field(
         None, description="The rental manager's database, for the lease and event checks; None: DATABASE_URL."

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from dataclasses import dataclass, field
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -21,6 +23,7 @@ from quartet_shared.auth import SIMULATOR_ADMIN
 from quartet_shared.http import Problem
 
 from simulator.bootstrap import bundled_scenarios
+from simulator.console.timeline import FaultMark
 from simulator.console.views import PageViewer, page_viewer, render
 from simulator.domain.plan import PlannedFault
 from simulator.domain.report import FaultRecord
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 Fault = KillWorkerFault | BrokerRestartFault | RedisOutageFault
 FAULT: TypeAdapter[Fault] = TypeAdapter(Annotated[Fault, Field(discriminator="kind")])
 MAX_CONSOLE_WORKERS = 8
+MAX_MARKS = 100
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,9 +58,10 @@ class Chaos:
     injector: FaultInjector = field(default_factory=lambda: FaultInjector(None, None))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _count: int = 0
+    _marks: deque[FaultMark] = field(default_factory=lambda: deque(maxlen=MAX_MARKS))
 
     def __post_init__(self) -> None:
-        self.injector = FaultInjector(self.servers, self.workers)
+        self.injector = FaultInjector(self.servers, self.workers, on_recorded=self._ended)
 
     def start_workers(self, counts: dict[str, int]) -> None:
         """Start the console's own supervised workers (Problem 409 while they run)."""
@@ -86,7 +91,22 @@ class Chaos:
         with self._lock:
             self._count += 1
             index = self._count
+            self._marks.append(FaultMark(fault_name(fault.kind, getattr(fault, "target", None)), time.time()))
         self.injector.start(PlannedFault(index=index, at_s=0.0, fault=fault, pick=random.random()))
+
+    def _ended(self, record: FaultRecord) -> None:
+        name = fault_name(record.kind, record.target)
+        with self._lock:
+            at = next((i for i, m in enumerate(self._marks) if m.name == name and m.end is None), None)
+            if at is not None:
+                self._marks[at] = replace(
+                    self._marks[at], end=max(record.end_s or 0.0, self._marks[at].start), ok=record.ok
+                )
+
+    def marks(self) -> list[FaultMark]:
+        """The faults injected here, newest `MAX_MARKS`, as the charts mark them (an ongoing one has no end)."""
+        with self._lock:
+            return list(self._marks)
 
     def workers_alive(self) -> dict[str, int]:
         """Live console workers per kind."""
@@ -96,6 +116,12 @@ class Chaos:
     def records(self) -> list[FaultRecord]:
         """The faults injected from the console, oldest first."""
         return self.injector.records()
+
+
+def fault_name(kind: str, target: str | None) -> str:
+    """A fault's name on the charts, e.g. `kill worker (training)`."""
+    name = kind.replace("_", " ")
+    return f"{name} ({target})" if target and target != "any" else name
 
 
 def chaos_of(request: Request) -> Chaos:

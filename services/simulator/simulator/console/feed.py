@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,10 +25,10 @@ from simulator.console.model import (
     GroupRow,
     Health,
     TopicRow,
-    accepted_jobs,
-    live_audit,
     topology,
 )
+from simulator.console.tally import LiveTally
+from simulator.console.timeline import FaultMark
 from simulator.kafka_io import Collector
 from simulator.preflight import kafka_problem, redis_problem
 from simulator.settings import SimulatorSettings
@@ -78,8 +78,15 @@ class LiveFeed:
     collector: Collector | None = None
     samples: tuple[ClusterSample | None, ClusterSample | None] = (None, None)
     collecting_since: float | None = None
+    tally: LiveTally = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self.tally = LiveTally(REQUEST_TYPES, self.settings.console_lost_after_s, self.settings.console_tracked_jobs)
+        watched = job_topics(self.settings).values()
+        self._watched = frozenset(t for each in watched for t in (each.jobs, each.results))
 
     def start(self) -> None:
         """Check and collect on a thread until `stop`."""
@@ -109,6 +116,7 @@ class LiveFeed:
         self._sample()
         if self.collector is None:
             self._collect()
+        self._drain()
 
     def _collect(self) -> None:
         collector: Collector | None = None
@@ -133,6 +141,15 @@ class LiveFeed:
             log.info("console feed could not sample the cluster: %s", exc)
             return
         self.samples = (self.samples[1], sample)
+        lags = {g.group: g.lag for g in sample.groups if self._watched.intersection(g.topics)}
+        with self._lock:
+            self.tally.timeline.lag(sample.at, lags)
+
+    def _drain(self) -> None:
+        if self.collector is None:
+            return
+        with self._lock:
+            self.tally.take(*self.collector.drain())
 
     def topology(self) -> tuple[list[TopicRow], list[GroupRow]]:
         """The topics and groups of the last sample, with rates since the one before (empty before any)."""
@@ -145,15 +162,18 @@ class LiveFeed:
 
     def audit(self) -> AuditView:
         """The live audit over everything collected so far."""
-        if self.collector is None:
-            return AuditView()
-        results, dead, _corrupt, events = self.collector.snapshot()
-        accepted = accepted_jobs(events, REQUEST_TYPES)
-        return live_audit(accepted, results, dead, self.clock(), self.settings.console_lost_after_s)
+        self._drain()
+        with self._lock:
+            return self.tally.view(self.clock())
+
+    def chart(self, faults: Sequence[FaultMark] = ()) -> dict[str, Any]:
+        """The throughput, latency and lag series of the charts' window, with `faults` to mark on them."""
+        self._drain()
+        with self._lock:
+            return self.tally.timeline.chart(self.clock(), faults)
 
     def request_of(self, job_id: str) -> Mapping[str, Any] | None:
-        """The spec of a job whose request the feed saw, or None (it came before the console started)."""
-        if self.collector is None:
-            return None
-        events = self.collector.snapshot()[3]
-        return next((e.data for e in events if e.subject == job_id and e.ce_type in REQUEST_TYPES), None)
+        """The spec of a recent planning job whose request the feed saw, or None (too old, or before the console)."""
+        self._drain()
+        with self._lock:
+            return self.tally.specs.get(job_id)

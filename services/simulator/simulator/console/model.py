@@ -1,10 +1,5 @@
-"""The console's view models: pure functions of what the feed collected and the job services answered.
-
-The live audit applies the run audit's rules to everything seen since the console started: a job is
-accepted once its request is committed on a jobs topic, done once a committed outcome names it, doubled
-when more than one does. A job with no outcome is in flight until `lost_after_s` has passed, then lost:
-live, nobody can tell a slow job from a lost one sooner.
-"""
+"""The console's view models: pure functions of what the feed collected and the job services answered (the
+live audit's counting rules are in `tally`)."""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from quartet_shared.dlq import DeadLetter
-
-from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -41,58 +34,11 @@ class AuditView:
     dead_lettered: int = 0
     lost_ids: tuple[str, ...] = ()
     doubled_ids: tuple[str, ...] = ()
+    forgotten: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
-
-
-def accepted_jobs(events: Iterable[EventSeen], request_types: Mapping[str, str]) -> list[Accepted]:
-    """The job requests among `events` (cancel commands share the jobs topics), first sighting per job id."""
-    seen: dict[str, Accepted] = {}
-    for event in events:
-        kind = request_types.get(event.ce_type)
-        job_id = event.subject or event.key
-        if kind is not None and job_id and job_id not in seen:
-            seen[job_id] = Accepted(job_id, kind, event.at)
-    return list(seen.values())
-
-
-def live_audit(
-    accepted: Sequence[Accepted],
-    results: Sequence[ResultSeen],
-    dead_letters: Sequence[DeadLetterSeen],
-    now: float,
-    lost_after_s: float,
-) -> AuditView:
-    """Reconcile the accepted jobs with the committed outcomes and dead letters seen so far."""
-    outcomes: dict[str, list[str]] = {}
-    for r in results:
-        outcomes.setdefault(r.job_id, []).append(r.outcome)
-    completed = failed = in_flight = 0
-    lost: list[str] = []
-    for job in accepted:
-        seen = outcomes.get(job.job_id)
-        if seen:
-            completed += seen[0] == "completed"
-            failed += seen[0] != "completed"
-        elif now - job.at > lost_after_s:
-            lost.append(job.job_id)
-        else:
-            in_flight += 1
-    ids = {j.job_id for j in accepted}
-    doubled = sorted(j for j, seen in outcomes.items() if j in ids and len(seen) > 1)
-    return AuditView(
-        accepted=len(accepted),
-        completed=completed,
-        failed=failed,
-        in_flight=in_flight,
-        lost=len(lost),
-        doubled=len(doubled),
-        dead_lettered=len(dead_letters),
-        lost_ids=tuple(sorted(lost)[:20]),
-        doubled_ids=tuple(doubled[:20]),
-    )
 
 
 @dataclass(frozen=True)

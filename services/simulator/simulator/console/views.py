@@ -27,6 +27,7 @@ from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.model import JobRow, newest_first, problem_text, result_facts
 from simulator.console.plan3d import plan_figure
+from simulator.console.timeline import FaultMark
 from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -126,8 +127,14 @@ def examples() -> dict[str, str]:
     return {kind: (BUNDLED_DIR / "jobs" / name).read_text() for kind, name in EXAMPLES.items()}
 
 
-def snapshot(feed: LiveFeed, jobs: JobServices, secret: str) -> dict[str, Any]:
-    """The whole live view: the audit, what is down, the recent jobs."""
+def fault_marks(request: Request) -> list[FaultMark]:
+    """The faults injected from the chaos panel, to mark on the charts."""
+    marks: list[FaultMark] = request.app.state.console_chaos.marks()
+    return marks
+
+
+def snapshot(feed: LiveFeed, jobs: JobServices, secret: str, faults: list[FaultMark]) -> dict[str, Any]:
+    """The whole live view: the audit and its charts, what is down, the recent jobs, the topology's figures."""
     rows, errors = jobs.recent(secret, RECENT)
     feed.note_job_services(errors)
     topics, groups = feed.topology()
@@ -135,6 +142,7 @@ def snapshot(feed: LiveFeed, jobs: JobServices, secret: str) -> dict[str, Any]:
     return {
         "since": time.strftime("%H:%M:%S UTC", time.gmtime(since)) if since is not None else "",
         "audit": feed.audit().as_dict(),
+        "chart": feed.chart(faults),
         "notices": feed.health.notices,
         "jobs": [r.as_dict() for r in newest_first(rows, RECENT)],
         "topics": [asdict(t) for t in topics],
@@ -151,13 +159,15 @@ def index(request: Request, viewer: PageViewer, feed: Feed, jobs: Jobs) -> HTMLR
 def _index(
     request: Request, feed: LiveFeed, jobs: JobServices, viewer: Viewer, status: int = 200, **form: Any
 ) -> HTMLResponse:
-    view = snapshot(feed, jobs, viewer.secret)
+    view = snapshot(feed, jobs, viewer.secret, fault_marks(request))
     specs = examples()
     return render(
         request,
         "index.html",
         status,
         audit=view["audit"],
+        chart=view["chart"],
+        tracked_jobs=feed.settings.console_tracked_jobs,
         since=view["since"],
         audit_fields=AUDIT_FIELDS,
         jobs=[JobRow(**row) for row in view["jobs"]],
@@ -177,7 +187,7 @@ async def stream(request: Request, viewer: ApiViewer, feed: Feed, jobs: Jobs) ->
         yield "retry: 2000\n\n"
         end = time.monotonic() + STREAM_LIFETIME_S
         while time.monotonic() < end and not await request.is_disconnected():
-            view = await asyncio.to_thread(snapshot, feed, jobs, viewer.secret)
+            view = await asyncio.to_thread(snapshot, feed, jobs, viewer.secret, fault_marks(request))
             yield f"data: {json.dumps(view)}\n\n"
             await asyncio.sleep(STREAM_PERIOD_S)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +51,13 @@ class FakeServers:
     """The servers' control: records each stop and start."""
 
     calls: list[str] = field(default_factory=list)
+    hold: threading.Event | None = None
 
     def stop_kafka(self) -> None:
         self.calls.append("stop_kafka")
+        # A test may keep the broker down until it has looked at the console meanwhile.
+        if self.hold is not None:
+            assert self.hold.wait(10)
 
     def start_kafka(self) -> None:
         self.calls.append("start_kafka")
@@ -165,3 +173,31 @@ def test_a_bundled_scenario_starts_a_run_whose_report_is_one_click_away(panel: P
     assert started.status_code == 303
     assert f'href="/console/runs/{run_id}/report.html"' in page.text
     assert panel.client.get("/console/runs/nope/report.html").status_code == 404
+
+
+def test_a_fault_injected_here_is_marked_on_the_live_audits_charts_while_it_lasts_and_after(panel: Panel) -> None:
+    sign_in(panel.client)
+    panel.servers.hold = threading.Event()
+
+    panel.client.post("/console/chaos/faults", data={"kind": "broker_restart", "down_s": "0"})
+    wait_until(lambda: panel.servers.calls == ["stop_kafka"], 10, "the broker to be stopped")
+    during = chart_of(panel.client.get("/").text)["faults"]
+    panel.servers.hold.set()
+    wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the outage to end")
+    panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "training"})
+    wait_until(lambda: len(panel.chaos.records()) == 2, 10, "the kill to be recorded")
+    after = chart_of(panel.client.get("/").text)["faults"]
+
+    assert [(f["name"], f["ongoing"]) for f in during] == [("broker restart", True)]
+    assert [(f["name"], f["ongoing"], f["ok"]) for f in after] == [
+        ("broker restart", False, True),
+        ("kill worker (training)", False, True),
+    ]
+    assert all(f["start"] <= f["end"] for f in after)
+
+
+def chart_of(html: str) -> dict[str, Any]:
+    found = re.search(r'id="charts" data-chart="([^"]*)"', html)
+    assert found is not None, "the front page has no charts"
+    chart: dict[str, Any] = json.loads(unescape(found.group(1)))
+    return chart

@@ -1,75 +1,21 @@
-"""The console's view models: the live audit's counting rules, job rows and result facts, on plain records."""
+"""The console's view models: job rows and result facts, on plain records."""
 
 from __future__ import annotations
 
 from quartet_shared.dlq import DeadLetter
-from simulator.console.feed import REQUEST_TYPES
 from simulator.console.model import (
-    Accepted,
     ClusterSample,
     GroupState,
     Health,
     JobRow,
     TopicState,
-    accepted_jobs,
     dead_letter_topic,
     letter_row,
-    live_audit,
     newest_first,
     problem_text,
     result_facts,
     topology,
 )
-from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
-
-TRAINING = next(t for t, k in REQUEST_TYPES.items() if k == "training")
-PLANNING = next(t for t, k in REQUEST_TYPES.items() if k == "planning")
-
-
-def request(job_id: str, ce_type: str = TRAINING, at: float = 100.0) -> EventSeen:
-    return EventSeen("training.jobs", 0, 0, f"ce-{job_id}", ce_type, job_id, job_id, {}, at=at)
-
-
-def outcome(job_id: str, what: str = "completed", offset: int = 0) -> ResultSeen:
-    return ResultSeen(job_id, "training", what, 101.0, "training.results", 0, offset)
-
-
-def test_only_job_requests_count_as_accepted_once_per_job() -> None:
-    events = [request("a"), request("a", at=150.0), request("b", PLANNING), request("c", "quartet.other.Thing.v1")]
-
-    accepted = accepted_jobs(events, REQUEST_TYPES)
-
-    assert accepted == [Accepted("a", "training", 100.0), Accepted("b", "planning", 100.0)]
-
-
-def test_the_live_audit_counts_outcomes_in_flight_lost_doubled_and_dead_letters() -> None:
-    accepted = [Accepted(j, "training", 100.0) for j in ("done", "twice", "bad", "slow")]
-    accepted.append(Accepted("old", "training", 0.0))
-    results = [outcome("done"), outcome("twice"), outcome("twice", offset=1), outcome("bad", "failed"), outcome("x")]
-    dead = [DeadLetterSeen("g", "training.jobs.dlq", "training.jobs", "EnvelopeError", None, 100.0)]
-
-    view = live_audit(accepted, results, dead, now=200.0, lost_after_s=150.0)
-
-    assert (view.accepted, view.completed, view.failed, view.in_flight, view.lost) == (5, 2, 1, 1, 1)
-    assert view.doubled == 1 and view.doubled_ids == ("twice",)
-    assert view.lost_ids == ("old",)
-    assert view.dead_lettered == 1
-
-
-def test_nothing_seen_is_an_all_zero_audit() -> None:
-    view = live_audit([], [], [], now=0.0, lost_after_s=1.0)
-
-    assert view.as_dict() == {
-        "accepted": 0,
-        "completed": 0,
-        "failed": 0,
-        "in_flight": 0,
-        "lost": 0,
-        "doubled": 0,
-        "dead_lettered": 0,
-        "lost_ids": (),
-        "doubled_ids": (),
-    }
 
 
 def test_a_job_row_shows_progress_as_a_percentage_and_a_succeeded_job_as_full() -> None:

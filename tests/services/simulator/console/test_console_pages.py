@@ -37,6 +37,7 @@ class FakeCollector:
     """What the feed's collector would have read: two accepted jobs, one outcome, one dead letter."""
 
     began: int = 0
+    drained: int = 0
 
     def begin(self, timeout_s: float = 30.0) -> None:
         self.began += 1
@@ -44,13 +45,16 @@ class FakeCollector:
     def stop(self) -> None:
         pass
 
-    def snapshot(self) -> tuple[list[ResultSeen], list[DeadLetterSeen], list[Any], list[EventSeen]]:
+    def drain(self) -> tuple[list[ResultSeen], list[DeadLetterSeen], list[EventSeen]]:
+        self.drained += 1
+        if self.drained > 1:
+            return [], [], []
         events = [
             EventSeen("training.jobs", 0, i, f"c{i}", TRAINING, f"job{i}", f"job{i}", {}, at=1e12) for i in (1, 2)
         ]
         results = [ResultSeen("job1", "training", "completed", 1e12, "training.results", 0, 0)]
         dead = [DeadLetterSeen("g", "training.jobs.dlq", "training.jobs", "EnvelopeError", None, 1e12)]
-        return results, dead, [], events
+        return results, dead, events
 
 
 @dataclass
@@ -222,6 +226,7 @@ def test_the_stream_sends_the_whole_live_view_as_server_sent_events(console: Con
 
     view = json.loads(data.removeprefix("data: "))
     assert view["audit"]["accepted"] == 2 and view["audit"]["doubled"] == 0
+    assert view["chart"]["accepted"][-1] > 0 and view["chart"]["completed"][-1] > 0
     assert any("Redis is down" in n for n in view["notices"])
     assert view["jobs"] == []
 

@@ -151,6 +151,11 @@ def sigkill_while_jobs_run(page: Page, api_base: str, shots: Path) -> None:
     expect(page.locator('[data-value="in_flight"]')).to_have_text("0", timeout=240_000)
     assert (kpi(page, "lost"), kpi(page, "doubled")) == ("0", "0")
     assert kpi(page, "accepted") == kpi(page, "completed") == "9"
+    # The charts drew the jobs and mark the SIGKILL, named, on each of them.
+    expect(page.locator("#charts")).to_have_attribute("data-faults", "1")
+    expect(page.locator("#chart-throughput .annotation-text").first).to_contain_text("kill worker")
+    expect(page.locator("#chart-lag .annotation-text").first).to_contain_text("kill worker")
+    assert int(page.locator("#charts").get_attribute("data-points") or 0) > 0
     page.screenshot(path=str(shots / "5-audit-after-sigkill.png"), full_page=True)
 
 

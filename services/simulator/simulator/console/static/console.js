@@ -89,6 +89,53 @@
     }
   }
 
+  // A fault is a shaded band from its start to its end (still growing while it lasts), named at its start.
+  function faultMarks(faults) {
+    const shapes = [];
+    const annotations = [];
+    for (const f of faults) {
+      const colour = f.ok ? "#dc2626" : "#6b7280";
+      shapes.push({
+        type: "rect", xref: "x", yref: "paper", x0: f.start, x1: Math.max(f.end, f.start + 1000), y0: 0, y1: 1,
+        fillcolor: colour, opacity: 0.15, line: { width: 1, color: colour }, layer: "below",
+      });
+      annotations.push({
+        x: f.start, y: 1, xref: "x", yref: "paper", xanchor: "left", yanchor: "top", showarrow: false,
+        text: f.name + (f.ongoing ? " …" : ""), font: { size: 10, color: "#991b1b" },
+      });
+    }
+    return { shapes, annotations };
+  }
+
+  function drawCharts(chart) {
+    const box = document.getElementById("charts");
+    if (!box || !window.Plotly) return;
+    const x = chart.t;
+    const marks = faultMarks(chart.faults);
+    const line = (y, name, color) => ({ x, y, name, type: "scatter", mode: "lines", line: { color, width: 2 } });
+    const layout = (title, unit) => ({
+      title: { text: title, font: { size: 13 } }, height: 240, margin: { l: 44, r: 8, t: 28, b: 24 },
+      xaxis: { type: "date" }, yaxis: { title: { text: unit }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.2 }, shapes: marks.shapes, annotations: marks.annotations,
+    });
+    const config = { responsive: true, displaylogo: false, displayModeBar: false };
+    const lags = Object.entries(chart.lag).map(([group, y]) => line(y, group));
+    window.Plotly.react("chart-throughput", [
+      line(chart.accepted, "accepted / s", "#2563eb"),
+      line(chart.completed, "completed / s", "#059669"),
+      line(chart.failed, "failed / s", "#dc2626"),
+    ], layout("Throughput", "jobs / s"), config);
+    window.Plotly.react("chart-latency", [
+      line(chart.p50, "p50", "#7c3aed"), line(chart.p95, "p95", "#b45309"),
+    ], layout("Latency, request to outcome", "s"), config);
+    window.Plotly.react("chart-lag", lags, layout("Consumer lag", "records"), config);
+    box.dataset.points = String(x.length);
+    box.dataset.faults = String(chart.faults.length);
+  }
+
+  const charts = document.getElementById("charts");
+  if (charts) drawCharts(JSON.parse(charts.dataset.chart));
+
   const kind = document.getElementById("kind");
   const examples = document.getElementById("examples");
   if (kind && examples) {
@@ -109,6 +156,7 @@
   source.onmessage = (event) => {
     const view = JSON.parse(event.data);
     audit(view.audit);
+    drawCharts(view.chart);
     const since = document.getElementById("since");
     if (since) since.textContent = view.since || "— (not yet)";
     notices(view.notices);
