@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from simulator.console.chaos import Chaos
 from simulator.console.chaos import router as chaos_router
+from simulator.console.csrf import new_secret
 from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.system import DeadLetterTools
@@ -61,6 +62,7 @@ def mount_console(
     app.state.console_feed = parts.feed
     app.state.console_chaos = parts.chaos
     app.state.console_dlq = DeadLetterTools()
+    app.state.console_csrf_secret = new_secret()
     app.state.console_jobs = JobServices(
         {"training": settings.training_url, "planning": settings.planner_url}, timeout_s=settings.http_timeout_s
     )

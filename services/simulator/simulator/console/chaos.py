@@ -23,6 +23,7 @@ from quartet_shared.auth import SIMULATOR_ADMIN
 from quartet_shared.http import Problem
 
 from simulator.bootstrap import bundled_scenarios
+from simulator.console.csrf import CsrfChecked
 from simulator.console.timeline import FaultMark
 from simulator.console.views import PageViewer, page_viewer, render
 from simulator.domain.plan import PlannedFault
@@ -153,6 +154,7 @@ def _admin(request: Request) -> None:
 
 
 Admin = Depends(_admin)
+Acts = [Admin, CsrfChecked]
 
 
 def _runs(request: Request) -> RunManager:
@@ -180,7 +182,7 @@ def chaos_page(request: Request, viewer: PageViewer, chaos: ChaosDep) -> HTMLRes
     )
 
 
-@router.post("/console/chaos/faults", dependencies=[Admin])
+@router.post("/console/chaos/faults", dependencies=Acts)
 def inject_fault(
     chaos: ChaosDep,
     kind: Annotated[str, Form(max_length=40)],
@@ -192,7 +194,7 @@ def inject_fault(
     return RedirectResponse("/console/chaos", status_code=303)
 
 
-@router.post("/console/chaos/workers", dependencies=[Admin])
+@router.post("/console/chaos/workers", dependencies=Acts)
 def start_workers(
     chaos: ChaosDep,
     training: Annotated[int, Form(ge=0, le=MAX_CONSOLE_WORKERS)] = 0,
@@ -203,14 +205,14 @@ def start_workers(
     return RedirectResponse("/console/chaos", status_code=303)
 
 
-@router.post("/console/chaos/workers/stop", dependencies=[Admin])
+@router.post("/console/chaos/workers/stop", dependencies=Acts)
 def stop_workers(chaos: ChaosDep) -> RedirectResponse:
     """Stop the console's workers."""
     chaos.stop_workers()
     return RedirectResponse("/console/chaos", status_code=303)
 
 
-@router.post("/console/chaos/runs", dependencies=[Admin])
+@router.post("/console/chaos/runs", dependencies=Acts)
 def start_run(
     request: Request,
     builtin: Annotated[str, Form(max_length=100)] = "",

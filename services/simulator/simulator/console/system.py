@@ -15,6 +15,7 @@ from quartet_shared.dlq import DeadLetter, list_dead_letters, replay_dead_letter
 from quartet_shared.http import Problem
 from quartet_shared.settings import KernelSettings
 
+from simulator.console.csrf import Checked
 from simulator.console.feed import LiveFeed, dead_letter_topics
 from simulator.console.model import DeadLetterTopic, dead_letter_topic, letter_row
 from simulator.console.views import Feed, PageViewer, render
@@ -67,7 +68,7 @@ async def dead_letters(request: Request, viewer: PageViewer, feed: Feed, tools: 
 
 @router.post("/console/dead-letters/replay")
 async def replay(
-    viewer: PageViewer, feed: Feed, tools: Tools, topic: Annotated[str, Form(max_length=300)]
+    viewer: PageViewer, _csrf: Checked, feed: Feed, tools: Tools, topic: Annotated[str, Form(max_length=300)]
 ) -> RedirectResponse:
     """Send a dead-letter topic's letters not yet replayed back to their original topics (needs simulator:admin)."""
     viewer.key.require(SIMULATOR_ADMIN, "replaying dead letters needs")

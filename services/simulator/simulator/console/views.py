@@ -1,8 +1,9 @@
 """The console's pages and its event stream: server-rendered HTML, updated live over Server-Sent Events.
 
 A browser signs in once with an API key; the key lives in an HttpOnly, SameSite=Strict cookie (so no other
-site can make the browser use it) and is checked against the service's keys on every request. Job pages call
-the job services with that same key, so each service still decides what its caller may do.
+site can make the browser use it) and is checked against the service's keys on every request; every form that
+changes something also carries a CSRF token bound to that cookie (`csrf`). Job pages call the job services with
+that same key, so each service still decides what its caller may do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from quartet_shared.auth import SIMULATOR_RUN, ApiKey, ApiKeys
 from quartet_shared.http import Problem
 from quartet_shared.safe_yaml import safe_load
 
+from simulator.console.csrf import COOKIE, Checked, page_token
 from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.model import JobRow, newest_first, problem_text, result_facts
@@ -32,7 +34,6 @@ from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
 PLOTLY_JS = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
-COOKIE = "quartet_console"
 NAV = [
     ("/", "Live audit"),
     ("/console/topology", "Topology"),
@@ -118,7 +119,13 @@ Jobs = Annotated[JobServices, Depends(jobs_of)]
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A console page with the navigation and the feed's notices."""
     feed: LiveFeed = request.app.state.console_feed
-    base = {"nav": NAV, "section": request.url.path, "signed_in": True, "notices": feed.health.notices}
+    base = {
+        "nav": NAV,
+        "section": request.url.path,
+        "signed_in": True,
+        "notices": feed.health.notices,
+        "csrf": page_token(request),
+    }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 
@@ -199,6 +206,7 @@ async def stream(request: Request, viewer: ApiViewer, feed: Feed, jobs: Jobs) ->
 def submit(
     request: Request,
     viewer: PageViewer,
+    _csrf: Checked,
     feed: Feed,
     jobs: Jobs,
     kind: Annotated[str, Form(max_length=20)],
@@ -277,7 +285,7 @@ def login(request: Request, api_key: Annotated[str, Form(max_length=500)]) -> Re
 
 
 @router.post("/console/logout")
-def logout() -> Response:
+def logout(_csrf: Checked) -> Response:
     """Forget the console cookie."""
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -19,6 +19,7 @@ from simulator.console.feed import LiveFeed
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
+from tests.support.console import post_form
 from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
 from tests.support.effects import wait_until
 
@@ -112,7 +113,7 @@ def test_the_panels_actions_need_the_admin_scope(panel: Panel) -> None:
     sign_in(panel.client, RUN_KEY)
 
     page = panel.client.get("/console/chaos")
-    refused = panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "any"})
+    refused = post_form(panel.client, "/console/chaos/faults", {"kind": "kill_worker", "target": "any"})
 
     assert page.status_code == 200 and "the panel is read-only for you" in page.text
     assert refused.status_code == 403 and refused.json()["required_scope"] == "simulator:admin"
@@ -122,7 +123,7 @@ def test_the_panels_actions_need_the_admin_scope(panel: Panel) -> None:
 def test_sigkill_goes_through_the_fault_injector_and_is_listed(panel: Panel) -> None:
     sign_in(panel.client)
 
-    answer = panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "training"})
+    answer = post_form(panel.client, "/console/chaos/faults", {"kind": "kill_worker", "target": "training"})
     wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the fault to be recorded")
     page = panel.client.get("/console/chaos")
 
@@ -140,7 +141,7 @@ def test_sigkill_goes_through_the_fault_injector_and_is_listed(panel: Panel) -> 
 def test_an_outage_stops_and_starts_the_server_again(panel: Panel) -> None:
     sign_in(panel.client)
 
-    panel.client.post("/console/chaos/faults", data={"kind": "redis_outage", "down_s": "0"})
+    post_form(panel.client, "/console/chaos/faults", {"kind": "redis_outage", "down_s": "0"})
     wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the outage to end")
 
     assert panel.servers.calls == ["stop_redis", "start_redis"]
@@ -149,9 +150,9 @@ def test_an_outage_stops_and_starts_the_server_again(panel: Panel) -> None:
 def test_a_fault_the_panel_does_not_inject_is_a_422_problem(panel: Panel) -> None:
     sign_in(panel.client)
 
-    answer = panel.client.post("/console/chaos/faults", data={"kind": "slow_consumer"})
-    negative = panel.client.post("/console/chaos/faults", data={"kind": "broker_restart", "down_s": "-1"})
-    no_workers = panel.client.post("/console/chaos/workers", data={"training": "0", "planning": "0"})
+    answer = post_form(panel.client, "/console/chaos/faults", {"kind": "slow_consumer"})
+    negative = post_form(panel.client, "/console/chaos/faults", {"kind": "broker_restart", "down_s": "-1"})
+    no_workers = post_form(panel.client, "/console/chaos/workers", {"training": "0", "planning": "0"})
 
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["title"] == "Invalid fault"
@@ -163,8 +164,8 @@ def test_a_fault_the_panel_does_not_inject_is_a_422_problem(panel: Panel) -> Non
 def test_a_bundled_scenario_starts_a_run_whose_report_is_one_click_away(panel: Panel) -> None:
     sign_in(panel.client)
 
-    unknown = panel.client.post("/console/chaos/runs", data={"builtin": "no-such-scenario"})
-    started = panel.client.post("/console/chaos/runs", data={"builtin": "demo"}, follow_redirects=False)
+    unknown = post_form(panel.client, "/console/chaos/runs", {"builtin": "no-such-scenario"})
+    started = post_form(panel.client, "/console/chaos/runs", {"builtin": "demo"}, follow_redirects=False)
     run_id = panel.made[0].run_id
     wait_until(lambda: panel.client.get(f"/console/runs/{run_id}/report.html").status_code == 200, 20, "the report")
     page = panel.client.get("/console/chaos")
@@ -179,12 +180,12 @@ def test_a_fault_injected_here_is_marked_on_the_live_audits_charts_while_it_last
     sign_in(panel.client)
     panel.servers.hold = threading.Event()
 
-    panel.client.post("/console/chaos/faults", data={"kind": "broker_restart", "down_s": "0"})
+    post_form(panel.client, "/console/chaos/faults", {"kind": "broker_restart", "down_s": "0"})
     wait_until(lambda: panel.servers.calls == ["stop_kafka"], 10, "the broker to be stopped")
     during = chart_of(panel.client.get("/").text)["faults"]
     panel.servers.hold.set()
     wait_until(lambda: len(panel.chaos.records()) == 1, 10, "the outage to end")
-    panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "training"})
+    post_form(panel.client, "/console/chaos/faults", {"kind": "kill_worker", "target": "training"})
     wait_until(lambda: len(panel.chaos.records()) == 2, 10, "the kill to be recorded")
     after = chart_of(panel.client.get("/").text)["faults"]
 
@@ -201,3 +202,12 @@ def chart_of(html: str) -> dict[str, Any]:
     assert found is not None, "the front page has no charts"
     chart: dict[str, Any] = json.loads(unescape(found.group(1)))
     return chart
+
+
+def test_the_panels_forms_need_the_csrf_token_too(panel: Panel) -> None:
+    sign_in(panel.client)
+
+    answer = panel.client.post("/console/chaos/faults", data={"kind": "kill_worker", "target": "training"})
+
+    assert answer.status_code == 403 and answer.json()["field"] == "csrf_token"
+    assert panel.workers.killed == [] and panel.chaos.records() == []

@@ -22,6 +22,7 @@ from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 from simulator.settings import SimulatorSettings
 
 from tests.support.auth import ADMIN_KEY, API_KEYS, READ_KEY, RUN_KEY
+from tests.support.console import page_csrf_token, post_form
 
 TRAINING = next(t for t, k in REQUEST_TYPES.items() if k == "training")
 PNG = b"\x89PNG\r\n\x1a\nfake"
@@ -173,7 +174,7 @@ def test_only_a_key_with_simulator_run_signs_in(console: Console) -> None:
 
 def test_the_front_page_shows_the_live_audit_the_jobs_and_what_is_down(console: Console) -> None:
     sign_in(console.client)
-    console.client.post("/console/jobs", data={"kind": "training", "spec": "model: {kind: linear}"})
+    post_form(console.client, "/console/jobs", {"kind": "training", "spec": "model: {kind: linear}"})
 
     page = console.client.get("/")
 
@@ -191,11 +192,11 @@ def test_the_front_page_shows_the_live_audit_the_jobs_and_what_is_down(console: 
 def test_submitting_a_job_goes_to_its_page_and_a_refused_one_shows_the_problem(console: Console) -> None:
     sign_in(console.client)
 
-    good = console.client.post(
-        "/console/jobs", data={"kind": "training", "spec": "model: {kind: linear}"}, follow_redirects=False
+    good = post_form(
+        console.client, "/console/jobs", {"kind": "training", "spec": "model: {kind: linear}"}, follow_redirects=False
     )
-    refused = console.client.post("/console/jobs", data={"kind": "training", "spec": "epochs: 3"})
-    not_yaml = console.client.post("/console/jobs", data={"kind": "training", "spec": "model: [unclosed"})
+    refused = post_form(console.client, "/console/jobs", {"kind": "training", "spec": "epochs: 3"})
+    not_yaml = post_form(console.client, "/console/jobs", {"kind": "training", "spec": "model: [unclosed"})
 
     assert good.status_code == 303 and good.headers["location"] == "/console/jobs/training/job1"
     assert refused.status_code == 422 and "Invalid request: model: required" in refused.text
@@ -204,7 +205,7 @@ def test_submitting_a_job_goes_to_its_page_and_a_refused_one_shows_the_problem(c
 
 def test_a_succeeded_jobs_page_shows_its_figures_and_serves_its_plot(console: Console) -> None:
     sign_in(console.client)
-    console.client.post("/console/jobs", data={"kind": "training", "spec": "model: {kind: linear}"})
+    post_form(console.client, "/console/jobs", {"kind": "training", "spec": "model: {kind: linear}"})
     console.api.jobs["job1"] |= {"status": "succeeded", "progress": 1.0}
 
     page = console.client.get("/console/jobs/training/job1")
@@ -282,10 +283,10 @@ def test_the_dead_letters_page_shows_counts_reasons_and_coordinates_and_replays(
     sign_in(console.client, RUN_KEY)
 
     page = console.client.get("/console/dead-letters")
-    refused = console.client.post("/console/dead-letters/replay", data={"topic": topic})
+    refused = post_form(console.client, "/console/dead-letters/replay", {"topic": topic})
     sign_in(console.client)
-    unknown = console.client.post("/console/dead-letters/replay", data={"topic": "elsewhere.dlq"})
-    done = console.client.post("/console/dead-letters/replay", data={"topic": topic})
+    unknown = post_form(console.client, "/console/dead-letters/replay", {"topic": "elsewhere.dlq"})
+    done = post_form(console.client, "/console/dead-letters/replay", {"topic": topic})
 
     assert page.status_code == 200
     assert f'data-dlq="{topic}"' in page.text and 'data-reason="EnvelopeError"' in page.text
@@ -321,7 +322,7 @@ def test_the_topology_page_lists_services_groups_with_lag_and_topics(console: Co
 
 def test_a_plans_page_draws_its_path_in_3d_with_plotly_served_locally(console: Console) -> None:
     sign_in(console.client)
-    console.client.post("/console/jobs", data={"kind": "training", "spec": "model: {kind: linear}"})
+    post_form(console.client, "/console/jobs", {"kind": "training", "spec": "model: {kind: linear}"})
     console.api.jobs["job1"] |= {"status": "succeeded", "progress": 1.0}
     console.api.result_body = {"job_id": "job1", "path": [[1, 1, 50], [9, 9, 60]], "plots": []}
     same = httpx.Client(transport=httpx.MockTransport(console.api))
@@ -361,3 +362,24 @@ def test_a_collector_that_cannot_begin_is_named_and_tried_again() -> None:
     feed.tick()
 
     assert feed.collector is not None and len(attempts) == 2 and feed.health.notices == []
+
+
+def test_a_form_post_without_this_sign_ins_csrf_token_is_a_403_problem_and_changes_nothing(console: Console) -> None:
+    sign_in(console.client, RUN_KEY)
+    other_sign_in = page_csrf_token(console.client, "/")
+    sign_in(console.client)
+    token = page_csrf_token(console.client, "/")
+    spec = {"kind": "training", "spec": "model: {kind: linear}"}
+
+    missing = console.client.post("/console/jobs", data=spec)
+    wrong = console.client.post("/console/jobs", data={**spec, "csrf_token": "0" * 64})
+    stale = console.client.post("/console/jobs", data={**spec, "csrf_token": other_sign_in})
+    logout = console.client.post("/console/logout", follow_redirects=False)
+    good = console.client.post("/console/jobs", data={**spec, "csrf_token": token}, follow_redirects=False)
+
+    for refused in (missing, wrong, stale, logout):
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["title"] == "Forbidden" and refused.json()["field"] == "csrf_token"
+    assert "reload the page" in wrong.json()["detail"]
+    assert other_sign_in != token and page_csrf_token(console.client, "/console/dead-letters") == token
+    assert good.status_code == 303 and list(console.api.jobs) == ["job1"]
