@@ -1,9 +1,11 @@
-"""The console in a real browser (Debian's Chromium under Playwright) against real servers: the training API as
-its own process, training workers the console's chaos panel starts, the simulator serving the console.
+"""The console in a real browser (Debian's Chromium under Playwright) against real servers: the training and
+planning APIs as their own processes, workers of both kinds the console's chaos panel starts, the simulator
+serving the console.
 
-One journey: sign in, start a worker, submit a training job and see its progress reach 100 % and its plot;
-replay a dead letter; SIGKILL the worker from the chaos panel while jobs run and see the live audit settle at
-0 lost and 0 doubled. Screenshots of each step are kept in a temporary directory named in the output.
+One journey: sign in, start the workers, submit a training job and see its progress reach 100 % and its plot;
+submit a planning job and see it succeed and its path drawn in 3-D; replay a dead letter; SIGKILL the training
+worker from the chaos panel while jobs run and see the live audit settle at 0 lost and 0 doubled, the kill
+marked on its charts. Screenshots of each step are kept in a temporary directory named in the output.
 """
 
 from __future__ import annotations
@@ -49,11 +51,17 @@ class Stack:
 
 @pytest.fixture
 def stack(servers: Servers, settings: KernelSettings, unique: str, tmp_path: Path) -> Iterator[Stack]:
-    """The training API (projector included) as a process, and the simulator's console in this process."""
+    """The training and planning APIs (projectors included) as processes, and the simulator's console in this
+    process."""
     env = {"DATABASE_URL": settings.database_url or ""}
-    with service_process(
-        "training-worker", "TRAINING_", settings, unique, tmp_path / "training", env, role="api"
-    ) as api:
+    with (
+        service_process(
+            "training-worker", "TRAINING_", settings, unique, tmp_path / "training", env, role="api"
+        ) as api,
+        service_process(
+            "path-planner", "PLANNER_", settings, unique, tmp_path / "planning", env, role="api"
+        ) as planner,
+    ):
         nowhere = "http://127.0.0.1:1"
         cfg = SimulatorSettings(
             **(settings.model_dump() | {"topic_partitions": 3}),
@@ -61,7 +69,7 @@ def stack(servers: Servers, settings: KernelSettings, unique: str, tmp_path: Pat
             runs_dir=tmp_path / "runs",
             infra="none",
             training_url=api.base,
-            planner_url=nowhere,
+            planner_url=planner.base,
             rental_url=nowhere,
         )
         # The chaos panel may restart these servers; this journey only SIGKILLs workers.
@@ -102,8 +110,10 @@ def sign_in_and_start_a_worker(page: Page, shots: Path) -> None:
     expect(page.locator("#since")).to_contain_text("UTC", timeout=60_000)
     page.goto("/console/chaos")
     page.fill('#workers-form input[name="training"]', "1")
+    page.fill('#workers-form input[name="planning"]', "1")
     page.click('#workers-form button[type="submit"]')
     expect(page.locator("[data-workers]")).to_contain_text("training: 1 alive")
+    expect(page.locator("[data-workers]")).to_contain_text("planning: 1 alive")
     page.screenshot(path=str(shots / "1-chaos-worker-started.png"), full_page=True)
 
 
@@ -122,6 +132,21 @@ def submit_a_training_job(page: Page, shots: Path) -> None:
     page.screenshot(path=str(shots / "2-job-succeeded.png"), full_page=True)
 
 
+def submit_a_planning_job(page: Page, shots: Path) -> None:
+    page.goto("/")
+    # Choosing the kind puts the bundled example plan (two hills, one threat) in the form.
+    page.select_option("#kind", "planning")
+    expect(page.locator("#spec")).to_have_value(re.compile("small-peaks"))
+    page.click('#submit-form button[type="submit"]')
+    expect(page.locator("#job")).to_have_attribute("data-kind", "planning")
+    expect(page.locator("[data-status-badge]")).to_have_text("succeeded", timeout=180_000)
+    view = page.locator("#plan3d")
+    expect(view).to_have_attribute("data-drawn", "true", timeout=60_000)
+    expect(view.locator("canvas").first).to_be_visible()
+    expect(page.get_by_text("The terrain is not drawn")).to_have_count(0)
+    page.screenshot(path=str(shots / "3-plan-in-3d.png"), full_page=True)
+
+
 def replay_a_dead_letter(page: Page, settings: KernelSettings, unique: str, shots: Path) -> None:
     topic = f"p{unique}.training.jobs"
     producer = Producer(settings)
@@ -135,7 +160,7 @@ def replay_a_dead_letter(page: Page, settings: KernelSettings, unique: str, shot
     expect(dlq.locator("[data-original]").first).to_contain_text(topic)
     dlq.locator('button[type="submit"]').click()
     expect(page.locator('[data-flash="replayed"]')).to_contain_text(f"Replayed 1 from {topic}.dlq")
-    page.screenshot(path=str(shots / "3-dead-letter-replayed.png"), full_page=True)
+    page.screenshot(path=str(shots / "4-dead-letter-replayed.png"), full_page=True)
 
 
 def sigkill_while_jobs_run(page: Page, api_base: str, shots: Path) -> None:
@@ -143,20 +168,21 @@ def sigkill_while_jobs_run(page: Page, api_base: str, shots: Path) -> None:
         for seed in range(8):
             assert client.post("/jobs", json={**SMALL_JOB, "seed": seed}).status_code == 202
     page.goto("/console/chaos")
+    page.select_option('#kill-form select[name="target"]', "training")
     page.click('[data-action="kill"]')
     killed = page.locator('[data-fault="kill_worker"][data-ok="True"]')
     reload_until(page, "/console/chaos", lambda: killed.count() == 1)
-    page.screenshot(path=str(shots / "4-worker-killed.png"), full_page=True)
+    page.screenshot(path=str(shots / "5-worker-killed.png"), full_page=True)
     page.goto("/")
     expect(page.locator('[data-value="in_flight"]')).to_have_text("0", timeout=240_000)
     assert (kpi(page, "lost"), kpi(page, "doubled")) == ("0", "0")
-    assert kpi(page, "accepted") == kpi(page, "completed") == "9"
+    assert kpi(page, "accepted") == kpi(page, "completed") == "10"
     # The charts drew the jobs and mark the SIGKILL, named, on each of them.
     expect(page.locator("#charts")).to_have_attribute("data-faults", "1")
     expect(page.locator("#chart-throughput .annotation-text").first).to_contain_text("kill worker")
     expect(page.locator("#chart-lag .annotation-text").first).to_contain_text("kill worker")
     assert int(page.locator("#charts").get_attribute("data-points") or 0) > 0
-    page.screenshot(path=str(shots / "5-audit-after-sigkill.png"), full_page=True)
+    page.screenshot(path=str(shots / "6-audit-after-sigkill.png"), full_page=True)
 
 
 def test_a_person_submits_a_job_replays_a_dead_letter_and_kills_a_worker_without_losing_anything(
@@ -168,6 +194,7 @@ def test_a_person_submits_a_job_replays_a_dead_letter_and_kills_a_worker_without
     try:
         sign_in_and_start_a_worker(page, shots)
         submit_a_training_job(page, shots)
+        submit_a_planning_job(page, shots)
         replay_a_dead_letter(page, settings, unique, shots)
         sigkill_while_jobs_run(page, stack.training, shots)
     except Exception:
