@@ -19,8 +19,8 @@ from simulator.console.feed import LiveFeed
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
-from tests.support.console import post_form
 from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
+from tests.support.console import post_form
 from tests.support.effects import wait_until
 
 
