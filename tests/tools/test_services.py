@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from quartet_shared.clients import kafka_admin, partition_counts
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 from quartet_tools import images, services
+from quartet_tools.hostservers import KeptWorkers
 from quartet_tools.infra import NativePostgres, password_variable
 from quartet_tools.services import (
     ServiceProcess,
@@ -29,8 +31,9 @@ from quartet_tools.services import (
 )
 from sqlalchemy.engine import make_url
 
-from tests.support.auth import API_KEYS_JSON
-from tests.support.jobs import service_process
+from tests.support.auth import ADMIN, API_KEYS_JSON
+from tests.support.effects import wait_until
+from tests.support.jobs import committed_events, service_process
 from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
 
@@ -337,3 +340,87 @@ def test_make_ups_summary_shows_each_job_services_worker_count() -> None:
         ["training-worker.worker-1", "port", "40001", "healthy"],
         ["training-worker.worker-2", "port", "40002", "stopped"],
     ]
+
+
+def _job(seed: int) -> dict[str, Any]:
+    """A small closed-form training job (a fraction of a second in its worker); distinct seeds, no cache hits."""
+    return {
+        "model": {"kind": "linear"},
+        "optimizer": {"kind": "closed_form"},
+        "regularization": {"kind": "l2", "lam": 0.1},
+        "data": {"kind": "generator", "generator": {"name": "linear", "n_samples": 200, "n_features": 4}},
+        "seed": seed,
+    }
+
+
+def _instance_id(pid: int) -> str:
+    """The TRAINING_INSTANCE_ID a live process was started with."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return next(e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"TRAINING_INSTANCE_ID="))
+
+
+@pytest.mark.integration
+def test_a_sigkilled_worker_of_make_up_is_restarted_by_its_keeper_in_its_slot_and_no_job_is_lost_or_doubled(
+    servers: Servers, settings: KernelSettings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker, SIGKILLed through the chaos panel's control while jobs run: its keeper starts it again with
+    instance id worker-1 (so the same transactional id and static member), it owns the jobs topic's partitions
+    again, every job accepted before and after the kill succeeds, and each has exactly one committed result."""
+    monkeypatch.setenv("QUARTET_TRAINING_WORKERS", "1")
+    training = replace(next(s for s in manifest() if s.name == "training-worker"), port=free_port())
+    prefix = f"k{unique}."
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+        "TRAINING_PORT": str(training.port),
+        "TRAINING_TOPIC_PREFIX": prefix,
+        "TRAINING_TOPIC_PARTITIONS": "3",
+        "TRAINING_RENDER_PLOTS": "false",
+        "QUARTET_API_KEYS": API_KEYS_JSON,
+    }
+    supervisor = Supervisor([training], pids=tmp_path / "pids", logs=tmp_path / "logs", env=env)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{training.port}", headers=ADMIN, timeout=10)
+    group, topic = f"{prefix}training.jobs-worker", f"{prefix}training.jobs"
+    try:
+        supervisor.up(servers.service_env, {}, lambda topics: partition_counts(settings, topics))
+        [worker] = supervisor.workers(training)
+        before = supervisor.kept(worker)
+        assert before is not None and before.pid is not None and before.starts == 1
+        assert _instance_id(before.pid) == "worker-1"
+        assert _group_members(settings, group, topic, 1) == {"training-worker-worker-1": [0, 1, 2]}
+        ids = [api.post("/jobs", json=_job(seed)).json()["id"] for seed in range(6)]
+        which = KeptWorkers(supervisor).kill("training", 0.0)
+        killed = time.monotonic()
+        assert f"(pid {before.pid})" in which
+        ids += [api.post("/jobs", json=_job(seed)).json()["id"] for seed in range(6, 12)]
+        wait_until(
+            lambda: (k := supervisor.kept(worker)) is not None and k.pid not in (None, before.pid), 30, "restart"
+        )
+        restarted = time.monotonic() - killed
+        wait_until(lambda: _healthy(worker), 90, "the restarted worker's /healthz")
+        healthy = time.monotonic() - killed
+        after = supervisor.kept(worker)
+        assert after is not None and after.pid is not None and after.starts == 2
+        assert _instance_id(after.pid) == "worker-1"
+        for job_id in ids:
+            wait_until(lambda j=job_id: api.get(f"/jobs/{j}").json()["status"] == "succeeded", 180, f"job {job_id}")
+        drained = time.monotonic() - killed
+        assert _group_members(settings, group, topic, 1) == {"training-worker-worker-1": [0, 1, 2]}
+        log = (tmp_path / "logs" / "training-worker.worker-1.log").read_text()
+        assert "exited with 137" in log and "restart 1 in 1 s" in log
+    finally:
+        api.close()
+        supervisor.down()
+    results = Counter(e.subject for e in committed_events(settings, f"{prefix}training.results"))
+    assert {job_id: results[job_id] for job_id in ids} == dict.fromkeys(ids, 1)
+    print(
+        f"\nmake up's keeper: restarted {restarted:.2f} s after the SIGKILL, healthy after {healthy:.2f} s, "
+        f"all {len(ids)} jobs succeeded {drained:.1f} s after it"
+    )
+
+
+def _healthy(worker: ServiceProcess) -> bool:
+    try:
+        return worker.healthy()
+    except httpx.HTTPError:
+        return False

@@ -273,13 +273,7 @@ class Server:
             pid = int(self.pidfile.read_text().strip().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return pid if pid_alive(pid) else None
 
     def running(self) -> bool:
         """True if its process is alive."""
@@ -324,6 +318,17 @@ class Server:
         while time.monotonic() < deadline and self.pid() is not None:
             _reap(pid)
             time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process has this pid (one of another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _reap(pid: int) -> None:

@@ -1,7 +1,8 @@
 """Run Quartet's service processes: in Compose when `make infra-up` chose it, natively otherwise.
 
 Natively, the processes are listed in `deploy/native/services.json` (name, command, HTTP port); each runs
-detached with its log in `.local/logs/NAME.log` and its pid in `.local/run/services/NAME/`. A job service runs
+detached under a keeper (`quartet_tools.keeper`), which starts it again when it dies, with its log in
+`.local/logs/NAME.log` and the keeper's pid and state in `.local/run/services/NAME/`. A job service runs
 its API (with the status projector) and a pool of worker processes, `NAME.worker-1` to `NAME.worker-N`: one
 consumer group, so they split the jobs topic's partitions. N is `QUARTET_TRAINING_WORKERS` /
 `QUARTET_PLANNER_WORKERS`, by default half the cores this process may run on (the two job services share them),
@@ -39,12 +40,14 @@ from quartet_tools.infra import (
     compose_command,
     wait_for,
 )
+from quartet_tools.keeper import KeeperState
 
 MANIFEST = ROOT / "deploy" / "native" / "services.json"
 PIDS = LOCAL / "run" / "services"
 LOGS = LOCAL / "logs"
 # Far above what a machine here runs; it only stops a typo (a count of 1000) from forking the machine to death.
 MAX_WORKERS = 64
+KEEPER_STATE = "keeper.json"
 
 DatabaseEnv = Callable[[str], dict[str, str]]
 PartitionCounts = Callable[[list[str]], dict[str, int]]
@@ -159,8 +162,13 @@ class Supervisor:
     env: Mapping[str, str] = field(default_factory=dict)
 
     def server(self, svc: ServiceProcess) -> Server:
-        """The process bookkeeping (pidfile, log) shared with the infra servers."""
+        """The process bookkeeping (pidfile, log) shared with the infra servers; its pid is the keeper's."""
         return Server(svc.name, svc.port or 0, self.pids / svc.name)
+
+    def kept(self, svc: ServiceProcess) -> KeeperState | None:
+        """What `svc`'s keeper says (the pid of the process it keeps, its starts), None when no keeper runs."""
+        server = self.server(svc)
+        return KeeperState.read(server.workdir / KEEPER_STATE) if server.running() else None
 
     def workers(self, svc: ServiceProcess) -> list[ServiceProcess]:
         """The worker processes of `svc` that have a pid directory, by slot (running or not)."""
@@ -190,7 +198,9 @@ class Supervisor:
         server.workdir.mkdir(parents=True, exist_ok=True)
         if svc.port is not None:
             (server.workdir / "port").write_text(str(svc.port))
-        server._spawn(svc.command, env={**env, **self.env, **svc.env})
+        (server.workdir / KEEPER_STATE).unlink(missing_ok=True)
+        keeper = [sys.executable, "-m", "quartet_tools.keeper", "--state", str(server.workdir / KEEPER_STATE), "--"]
+        server._spawn([*keeper, *svc.command], env={**env, **self.env, **svc.env})
         link = self.logs / f"{svc.name}.log"
         link.unlink(missing_ok=True)
         link.symlink_to(server.logfile)
@@ -261,7 +271,9 @@ class Supervisor:
             healthy = pid is not None and svc.healthy()
         except httpx.HTTPError:
             healthy = False
-        return {"service": svc.name, "pid": pid, "port": svc.port, "healthy": healthy}
+        kept = self.kept(svc)
+        restarts = kept.starts - 1 if kept else 0
+        return {"service": svc.name, "pid": pid, "port": svc.port, "healthy": healthy, "restarts": restarts}
 
 
 def supervisor() -> Supervisor:
@@ -332,7 +344,8 @@ def status_lines(rows: list[dict[str, object]]) -> list[str]:
         port = row["port"] or "-"
         state = "healthy" if row["healthy"] else str(row.get("state") or ("running" if row["pid"] else "stopped"))
         workers = f"  {row['workers']}" if row.get("workers") else ""
-        lines.append(f"  {row['service']:<28} port {port!s:<6} {state}{workers}")
+        restarts = f"  restarted {row['restarts']}x" if row.get("restarts") else ""
+        lines.append(f"  {row['service']:<28} port {port!s:<6} {state}{workers}{restarts}")
     return lines
 
 

@@ -12,7 +12,14 @@ from simulator.cluster import ClusterControl
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
 from simulator.scenario_io import BUNDLED_DIR
-from simulator.servers import ComposeCluster, ServerControl, compose_running, detect_server_control, docker_client
+from simulator.servers import (
+    ComposeCluster,
+    ServerControl,
+    compose_running,
+    detect_host_workers,
+    detect_server_control,
+    docker_client,
+)
 from simulator.settings import SimulatorSettings
 from simulator.workers import ComposeWorkers, WorkerControl
 
@@ -67,6 +74,8 @@ def make_simulation(
             workers = ComposeWorkers(docker_client(), settings.compose_project)
         except Exception as exc:
             log.warning("no control of the worker containers: %s", exc)
+    elif workers is None:
+        workers = detect_host_workers(settings.kafka_bootstrap_servers, settings.infra)
     if cluster is None and compose and scenario.cluster_faults():
         try:
             cut = tuple(sorted(scenario.partitioned_workers()))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, COMPOSE_WORKERS
+from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, COMPOSE_WORKERS, HostWorkers
 
 # The most nodes a Compose cluster is looked for under (kafka-1 ... kafka-5, as QUARTET_KAFKA_NODES allows natively).
 MAX_COMPOSE_NODES = 5
@@ -199,3 +199,12 @@ def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) 
     native = _host_hook("native_control")
     control: ServerControl | None = native(kafka_bootstrap) if native else None
     return control
+
+
+def detect_host_workers(kafka_bootstrap: str, mode: str) -> HostWorkers | None:
+    """`make up`'s native workers on this host when `kafka_bootstrap` is its broker, or None."""
+    if mode not in ("auto", "native"):
+        return None
+    native = _host_hook("native_workers")
+    host = native(kafka_bootstrap) if native else None
+    return HostWorkers(host) if host is not None else None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from quartet_shared.net import free_port
+from quartet_shared.restarts import RestartPolicy
 
 from simulator.domain.report import WorkerStats
 
@@ -158,16 +159,22 @@ class _Slot:
     starts: int = 0
     frozen: bool = False
     log_path: Path | None = None
+    # Deaths the faults cause are restarted after the fixed delay; others back off and are bounded by this.
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    killed: bool = False
+    given_up: bool = False
 
 
 @dataclass
 class NativeWorkers:
-    """Worker processes started from commands; a dead one is restarted after `restart_delay_s`."""
+    """Worker processes started from commands. One the faults SIGKILLed is restarted after `restart_delay_s`; one
+    that died by itself after the shared `RestartPolicy`'s backoff from that delay, and not past its bound."""
 
     commands: Mapping[str, WorkerCommand]
     counts: Mapping[str, int]
     logdir: Path
     restart_delay_s: float = 1.0
+    restarts_per_minute: int = 5
     on_event: Callable[[str], None] = lambda _msg: None
     _slots: list[_Slot] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -182,11 +189,14 @@ class NativeWorkers:
         for kind, count in self.counts.items():
             self._stats[kind] = WorkerStats(managed=count)
             for slot in range(count):
-                entry = _Slot(kind, slot, self.commands[kind])
+                entry = _Slot(kind, slot, self.commands[kind], policy=self._policy())
                 self._slots.append(entry)
                 self._spawn(entry)
         self._thread = threading.Thread(target=self._watch, name="sim-supervisor", daemon=True)
         self._thread.start()
+
+    def _policy(self) -> RestartPolicy:
+        return RestartPolicy(delay_s=self.restart_delay_s, per_window=self.restarts_per_minute)
 
     def kinds(self) -> list[str]:
         """Kinds with at least one managed worker."""
@@ -216,14 +226,21 @@ class NativeWorkers:
         while not self._stopping.wait(0.2):
             with self._lock:
                 for n, entry in enumerate(self._slots):
-                    if entry.proc is None or entry.proc.poll() is None:
+                    if entry.proc is None or entry.proc.poll() is None or entry.given_up:
                         continue
                     died = self._dead_since.setdefault(n, time.monotonic())
-                    if time.monotonic() - died < self.restart_delay_s:
+                    delay = self.restart_delay_s if entry.killed else entry.policy.next_delay(died)
+                    if delay is None:
+                        entry.given_up = True
+                        self.on_event(f"{entry.kind} worker {entry.slot} keeps dying; not restarted again")
+                        continue
+                    if time.monotonic() - died < delay:
                         continue
                     del self._dead_since[n]
-                    code = entry.proc.returncode
-                    self.on_event(f"{entry.kind} worker {entry.slot} exited ({code}); restarting")
+                    if not entry.killed:
+                        entry.policy.restarted(time.monotonic())
+                    entry.killed = False
+                    self.on_event(f"{entry.kind} worker {entry.slot} exited ({entry.proc.returncode}); restarting")
                     self._spawn(entry)
 
     def _live(self, kind: str | None) -> list[_Slot]:
@@ -245,6 +262,7 @@ class NativeWorkers:
                     os.kill(pid, signal.SIGCONT)
             entry.proc.send_signal(signal.SIGKILL)
             entry.proc.wait(10)
+            entry.killed = True
             self._stats[entry.kind].killed += 1
         return f"{entry.kind} worker {entry.slot} (pid {pid})"
 
@@ -321,6 +339,35 @@ class NativeWorkers:
             if entry.kind == kind and entry.log_path is not None and entry.log_path.exists():
                 return "\n".join(entry.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+@dataclass
+class HostWorkers:
+    """`make up`'s native workers, through the tooling's `native_workers` hook (`quartet.servers` entry points):
+    each runs under a keeper that starts it again in its slot, with its instance id, when it dies."""
+
+    host: Any
+
+    def kinds(self) -> list[str]:
+        """Kinds with a live worker."""
+        return list(self.host.kinds())
+
+    def kill(self, kind: str | None, pick: float) -> str:
+        """SIGKILL one live worker of `kind`; its keeper restarts it."""
+        return str(self.host.kill(kind, pick))
+
+    def freeze(self, kind: str | None, frozen: bool) -> list[str]:
+        """SIGSTOP (or SIGCONT) every live worker of `kind`."""
+        return list(self.host.freeze(kind, frozen))
+
+    def pause_one(self, kind: str | None, pick: float) -> tuple[str, Callable[[], None]]:
+        """SIGSTOP one live worker of `kind`; the returned callable sends it SIGCONT."""
+        which, resume = self.host.pause_one(kind, pick)
+        return str(which), resume
+
+    def stats(self) -> dict[str, WorkerStats]:
+        """Workers, starts, restarts (by their keepers) and kills per kind."""
+        return {kind: WorkerStats(**row) for kind, row in self.host.counts().items()}
 
 
 # ---- Compose containers --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ are reached through the Docker API (here a fake client)."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,33 @@ def test_a_killed_worker_is_restarted_in_its_slot(workers: NativeWorkers, tmp_pa
     assert (stats.killed, stats.restarts, stats.starts) == (1, 1, 2)
     wait_until(lambda: log.read_text().count("sim-planning-0") == 2, 10, "the restart to print its slot")
     assert log.read_text().count("==== start") == 2
+
+
+def test_a_worker_that_dies_by_itself_backs_off_and_is_given_up_past_the_bound(tmp_path: Path) -> None:
+    """Deaths the faults did not cause follow the shared RestartPolicy: 0.2, 0.4, 0.8 s, then no more (a bound of
+    3 a minute); the simulator's own SIGKILLs restart after the fixed delay and are not counted."""
+    dying = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    events: list[str] = []
+    command = WorkerCommand("training", dying, {"PATH": "/usr/bin"}, instance_variable="SLOT")
+    pool = NativeWorkers(
+        {"training": command},
+        {"training": 1},
+        tmp_path,
+        restart_delay_s=0.2,
+        restarts_per_minute=3,
+        on_event=events.append,
+    )
+    began = time.monotonic()
+    pool.start()
+    try:
+        wait_until(lambda: any("keeps dying" in e for e in events), 20, "the supervisor to give up")
+        assert time.monotonic() - began >= 0.2 + 0.4 + 0.8
+        stats = pool.stats()["training"]
+        assert (stats.starts, stats.restarts) == (4, 3)
+        assert events[-1] == "training worker 0 keeps dying; not restarted again"
+        assert pool.alive() == {"training": 0}
+    finally:
+        pool.stop(timeout_s=5)
 
 
 def test_pick_chooses_among_live_workers(workers: NativeWorkers) -> None:

@@ -17,7 +17,13 @@ from simulator.console.jobs import JobServices
 from simulator.console.system import DeadLetterTools
 from simulator.console.system import router as system_router
 from simulator.console.views import HERE, LoginRequired, router
-from simulator.servers import ServerControl, compose_running, detect_server_control, docker_client
+from simulator.servers import (
+    ServerControl,
+    compose_running,
+    detect_host_workers,
+    detect_server_control,
+    docker_client,
+)
 from simulator.settings import SimulatorSettings
 from simulator.workers import ComposeWorkers, WorkerControl
 
@@ -49,6 +55,8 @@ def default_chaos(settings: SimulatorSettings) -> Chaos:
         servers = detect_server_control(settings.kafka_bootstrap_servers, settings.infra, settings.compose_project)
         if settings.infra == "compose" or (settings.infra == "auto" and compose_running()):
             workers = ComposeWorkers(docker_client(), settings.compose_project)
+        else:
+            workers = detect_host_workers(settings.kafka_bootstrap_servers, settings.infra)
     except Exception as exc:  # the Docker API may be absent; the panel then says what it cannot do
         log.warning("the chaos panel has no control of the servers or workers: %s", exc)
     return Chaos(settings, servers=servers, workers=workers)
