@@ -278,7 +278,10 @@ def test_the_supervisor_runs_n_workers_of_a_job_service_in_one_group_and_stops_t
         assert [w.name for w in workers] == [f"training-worker.worker-{slot}" for slot in (1, 2, 3)]
         pids = [supervisor.server(p).pid() for p in processes]
         assert None not in pids and len(set(pids)) == 4
-        for worker, pid in zip(workers, pids[1:], strict=True):
+        # Each runs under its keeper, whose state names the worker process itself.
+        kept = [state.pid for state in map(supervisor.kept, workers) if state is not None and state.pid is not None]
+        assert len(set(kept)) == 3 and not set(kept) & set(pids)
+        for worker, pid in zip(workers, kept, strict=True):
             command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             assert command[-2].endswith(b"/training-worker") and command[-1] == b"worker", command
             assert httpx.get(f"http://127.0.0.1:{worker.port}/healthz", timeout=5).status_code == 200
@@ -297,7 +300,7 @@ def test_the_supervisor_runs_n_workers_of_a_job_service_in_one_group_and_stops_t
     finally:
         supervisor.down()
     assert [supervisor.server(p).pid() for p in processes] == [None] * 4
-    for pid in pids:
+    for pid in [*pids, *kept]:
         assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes().lower()
 
 
