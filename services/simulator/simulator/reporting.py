@@ -19,10 +19,10 @@ from simulator.domain.audit import (
     reconcile,
 )
 from simulator.domain.plan import Plan
-from simulator.domain.recovery import recovery_summary
+from simulator.domain.recovery import fault_windows, outside_windows, recovery_summary
 from simulator.domain.report import FaultRecord, LagSeries, Planned, RunReport, Throughput, WorkerStats
 from simulator.domain.scenario import Scenario
-from simulator.domain.stats import bucket_percentiles, bucket_size, rate_series
+from simulator.domain.stats import Percentiles, bucket_percentiles, bucket_size, percentiles, rate_series
 from simulator.kafka_io import LagSample
 
 
@@ -73,6 +73,7 @@ def build_report(run_id: str, scenario: Scenario, plan: Plan, timing: Timing, se
     end = max([timing.t0 + timing.load_s, *(r.at for r in seen.results)])
     throughput, jobs_per_s = _throughput(seen.sent, seen.results, timing.t0, end)
     lag = _lag_series(seen.lag, timing.t0)
+    recovery = recovery_summary(seen.faults, lag)
     return RunReport(
         run_id=run_id,
         scenario=scenario.name,
@@ -97,7 +98,8 @@ def build_report(run_id: str, scenario: Scenario, plan: Plan, timing: Timing, se
         jobs_per_s=jobs_per_s,
         lag=lag,
         faults=seen.faults,
-        recovery=recovery_summary(seen.faults, lag),
+        recovery=recovery,
+        latency_outside_faults=latency_outside(seen.sent, seen.results, timing.t0, fault_windows(recovery)),
         workers=seen.workers,
         rental=_rental_dict(seen.rental),
         notes=seen.notes,
@@ -136,6 +138,22 @@ def _throughput(sent: list[SentJob], results: list[ResultSeen], t0: float, end: 
     )
     span = (max(first.values()) - t0) if first else 0.0
     return throughput, len(first) / span if span > 0 else 0.0
+
+
+def latency_outside(
+    sent: list[SentJob], results: list[ResultSeen], t0: float, windows: list[tuple[float, float]]
+) -> Percentiles:
+    """Submit-to-result latency of the jobs whose whole life, from submit to first result, met no fault's window."""
+    first: dict[str, float] = {}
+    for r in results:
+        first[r.job_id] = min(r.at, first.get(r.job_id, r.at))
+    return percentiles(
+        [
+            first[j.job_id] - j.submitted_at
+            for j in sent
+            if j.accepted and j.job_id in first and outside_windows(j.submitted_at - t0, first[j.job_id] - t0, windows)
+        ]
+    )
 
 
 def _lag_series(samples: list[LagSample], t0: float) -> list[LagSeries]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from simulator.domain.report import RunReport
+from simulator.domain.stats import percentiles
 from simulator.render import render_html, write_html
 
 from tests.services.simulator.fakes import report
@@ -26,6 +27,13 @@ def test_the_summary_gives_the_verdict_counts_and_every_check() -> None:
     assert "recovery (lag back to its level before the fault): p50 2.0 s, max 6.0 s over 4 fault(s)" in text
     assert "large results (planning): 2 submitted, 2 accepted, 2 completed; lost 0, doubled 0" in text
     assert "large results (training): 1 submitted, 1 accepted, 1 completed; lost 0, doubled 0" in text
+
+
+def test_the_summary_gives_the_latency_outside_the_faults_windows_when_there_is_one() -> None:
+    calm = percentiles([0.5, 1.0, 1.5])
+    assert "outside the faults' windows" not in report().summary()
+    text = report().model_copy(update={"latency_outside_faults": calm}).summary()
+    assert "latency outside the faults' windows (3 jobs): p50 1.000 s, p95 1.450 s, p99 1.490 s" in text
 
 
 def test_a_failed_run_says_so_and_names_what_was_lost() -> None:

@@ -11,6 +11,7 @@ back by the end leaves the recovery time None. With several groups the fault's r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -103,3 +104,14 @@ def recovery_summary(
     found = [fault_recovery(f, lag, rule) for f in faults if f.ok]
     times = [r.recovery_s for r in found if r.recovery_s is not None]
     return RecoverySummary(faults=found, times=percentiles(times), unrecovered=len(found) - len(times))
+
+
+def fault_windows(summary: RecoverySummary) -> list[tuple[float, float]]:
+    """Each fault's window in seconds from the run's start: from its start until the lag was back (a fault never
+    back lasts to the end of time)."""
+    return [(r.at_s, r.recovered_at_s if r.recovered_at_s is not None else math.inf) for r in summary.faults]
+
+
+def outside_windows(start_s: float, end_s: float, windows: Sequence[tuple[float, float]]) -> bool:
+    """True when the span from `start_s` to `end_s` meets none of `windows`."""
+    return all(end_s < begin or start_s > end for begin, end in windows)

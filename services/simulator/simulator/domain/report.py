@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from simulator.domain.audit import AuditResult
 from simulator.domain.recovery import RecoverySummary
+from simulator.domain.stats import Percentiles
 
 
 class FaultRecord(BaseModel):
@@ -81,6 +82,10 @@ class RunReport(BaseModel):
     lag: list[LagSeries] = Field(default_factory=list)
     faults: list[FaultRecord] = Field(default_factory=list)
     recovery: RecoverySummary = Field(default_factory=RecoverySummary)
+    latency_outside_faults: Percentiles = Field(
+        default_factory=Percentiles,
+        description="Latency of the jobs submitted and answered outside every fault's window (start to recovery).",
+    )
     workers: dict[str, WorkerStats] = Field(default_factory=dict)
     rental: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
@@ -139,6 +144,12 @@ class RunReport(BaseModel):
             lines.append(
                 f"  latency (submit → result): p50 {lat.p50:.3f} s, p95 {lat.p95:.3f} s, p99 {lat.p99:.3f} s, "
                 f"max {lat.max:.3f} s"
+            )
+        calm = self.latency_outside_faults
+        if self.faults and calm.count:
+            lines.append(
+                f"  latency outside the faults' windows ({calm.count} jobs): p50 {calm.p50:.3f} s, "
+                f"p95 {calm.p95:.3f} s, p99 {calm.p99:.3f} s"
             )
         if self.rental is not None:
             r = self.rental

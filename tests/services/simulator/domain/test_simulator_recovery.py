@@ -1,11 +1,16 @@
 """Recovery times read off a synthetic lag series: the baseline before a fault, the rise, the return within the
-tolerance, the slowest of several groups, a fault that never disturbed the lag, and one never recovered."""
+tolerance, the slowest of several groups, a fault that never disturbed the lag, and one never recovered; each
+fault's window, and the latency of the jobs that lived outside every window."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from simulator.domain.recovery import RecoveryRule, fault_recovery, recovery_summary
+from simulator.domain.audit import ResultSeen, SentJob
+from simulator.domain.recovery import RecoveryRule, fault_recovery, fault_windows, outside_windows, recovery_summary
 from simulator.domain.report import FaultRecord, LagSeries
+from simulator.reporting import latency_outside
 
 KILL = FaultRecord(kind="kill_worker", at_s=10.0, end_s=10.1)
 
@@ -58,3 +63,26 @@ def test_the_summary_gives_p50_and_max_and_counts_the_unrecovered() -> None:
     assert [f.recovery_s for f in summary.faults] == [pytest.approx(1.5), pytest.approx(3.5), None]
     assert summary.unrecovered == 1 and summary.times.count == 2
     assert summary.times.p50 == pytest.approx(2.5) and summary.times.max == pytest.approx(3.5)
+
+
+def test_a_fault_window_runs_from_its_start_to_the_lag_back_and_forever_when_never_back() -> None:
+    lag = [series([0] * 10 + [5, 5, 0] + [0] * 8 + [9] * 5)]
+    faults = [FaultRecord(kind="kill_worker", at_s=9.5, end_s=9.6), FaultRecord(kind="kill_worker", at_s=20.5)]
+    windows = fault_windows(recovery_summary(faults, lag))
+    assert windows == [(9.5, 12.0), (20.5, math.inf)]
+    assert outside_windows(1.0, 9.0, windows) and outside_windows(12.5, 20.0, windows)
+    assert not outside_windows(8.0, 10.0, windows)  # answered during the first fault
+    assert not outside_windows(8.0, 13.0, windows)  # the fault came and went during its life
+    assert not outside_windows(30.0, 31.0, windows)  # after a fault never recovered
+
+
+def test_the_latency_outside_the_faults_counts_only_jobs_whose_whole_life_missed_every_window() -> None:
+    t0 = 1000.0
+    sent = [SentJob(f"j{i}", "training", t0 + i, accepted=True) for i in range(10)]
+    # j0-j3 answered in 1 s; j4-j7 in 5 s (through the fault from 5 s to 8 s); j8 twice; j9 never.
+    results = [ResultSeen(f"j{i}", "training", "completed", t0 + i + (1 if i < 4 else 5), "r", 0, i) for i in range(9)]
+    results.append(ResultSeen("j8", "training", "completed", t0 + 30, "r", 0, 9))
+    calm = latency_outside(sent, results, t0, [(5.0, 8.0)])
+    # j0-j3 (1 s each) end by 4 s; j4-j7 meet the window; j8 (8 s to 13 s) starts at its end and meets it.
+    assert calm.count == 4 and calm.p50 == pytest.approx(1.0) and calm.max == pytest.approx(1.0)
+    assert latency_outside(sent, results, t0, []).count == 9
