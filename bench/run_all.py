@@ -20,6 +20,8 @@ SUITES = (
     "bench_planning",
     "bench_planning_suite",
     "bench_chaos",
+    "bench_chaos_cluster",
+    "bench_txn_copy",
     "bench_capacity",
     "bench_rental",
 )
