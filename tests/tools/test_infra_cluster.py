@@ -1,11 +1,31 @@
-"""The native 3-node cluster's configuration: quorum, replication and what clients are told (no servers started)."""
+"""The native 3-node cluster's configuration: quorum, replication and what clients are told; and the cluster `make up`
+starts, under the simulator's cluster faults."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
-from quartet_tools.infra import SETTINGS_PREFIXES, InfraSettings, KafkaCluster, Stack, broker_settings
+from quartet_tools.cluster import ProxiedCluster
+from quartet_tools.infra import (
+    CLUSTER_DIR,
+    SETTINGS_PREFIXES,
+    InfraSettings,
+    KafkaCluster,
+    Server,
+    Stack,
+    broker_settings,
+    kafka_serves,
+    start_native,
+)
+from simulator.bootstrap import bundled_scenarios, make_simulation
+from simulator.cluster import ClusterFaults
+from simulator.domain.scenario import KillBrokerFault
+from simulator.scenario_io import load_scenario
+from simulator.settings import SimulatorSettings
 
 
 def test_a_cluster_node_votes_in_a_static_quorum_with_rf3_min_isr2_and_no_unclean_election() -> None:
@@ -63,3 +83,47 @@ def test_one_broker_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert not any(key.endswith("TOPIC_REPLICATION_FACTOR") for key in env)
     monkeypatch.setenv("QUARTET_KAFKA_NODES", "3")
     assert InfraSettings().kafka_nodes == 3
+
+
+@pytest.mark.integration
+def test_the_simulators_cluster_faults_act_on_the_cluster_make_up_starts() -> None:
+    """`make up KAFKA_NODES=3`'s servers (`start_native`), found by the simulator through the state its settings
+    name: a kill_broker fault SIGKILLs a node and restores it behind the same proxy, and a toxic reaches its proxy."""
+    # PostgreSQL's initdb runs as the postgres user, who must reach its data directory.
+    workdir = Path(tempfile.mkdtemp(prefix="quartet-up-cluster-"))
+    workdir.chmod(0o755)
+    try:
+        stack = start_native(workdir, standard_ports=False, kafka_nodes=3)
+        env = stack.env()
+        settings = SimulatorSettings(
+            kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+            cluster_state=Path(env["SIMULATOR_CLUSTER_STATE"]),
+            topic_replication_factor=3,
+            infra="native",
+            runs_dir=workdir / "runs",
+        )
+        simulation = make_simulation(settings, load_scenario(bundled_scenarios()["chaos-cluster"]))
+        control = simulation.cluster
+        assert isinstance(control, ProxiedCluster) and control.network_toxics
+        node = control.kafka.node(2)
+        advertised, before = node.advertised_port, node.pid()
+        assert advertised and before is not None
+        fault = KillBrokerFault(kind="kill_broker", at_s=0, node=2, down_s=3)
+        started = time.monotonic()
+        said = ClusterFaults.of(control, settings).inject(fault, pick=0.0)
+        restored = time.monotonic() - started
+        assert said.startswith("node 2 SIGKILLed, live again after")
+        after = stack.kafka.nodes[1].pid()
+        assert after is not None and after != before
+        config = (node.workdir / "server.properties").read_text()
+        assert f"PLAINTEXT://127.0.0.1:{advertised}" in config
+        control.wait_until_live([1, 2, 3])
+        control.add_toxic(1, "slow", "latency", {"latency": 50})
+        assert control.proxies.toxics(ProxiedCluster.proxy(1)) == ["slow-upstream", "slow-downstream"]
+        control.remove_toxic(1, "slow")
+        assert kafka_serves(stack.kafka.bootstrap, 3)
+    finally:
+        Stack.at(workdir, standard_ports=False, kafka_nodes=3).stop()
+        Server("toxiproxy", 0, workdir / CLUSTER_DIR / "toxiproxy").stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nkill_broker on make up's cluster: {said}; the fault took {restored:.1f} s with down_s 3")

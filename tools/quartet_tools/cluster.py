@@ -8,6 +8,7 @@ simulator's cluster faults (`simulator.cluster.ClusterControl`) drive the same o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,12 @@ from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import PartitionState, describe_partitions
 
-from quartet_tools.infra import KafkaCluster, live_brokers, wait_for
+from quartet_tools.infra import KafkaCluster, Stack, live_brokers, wait_for
 from quartet_tools.toxiproxy import Stream, ToxiproxyClient, ToxiproxyServer
 
 NODES = 3
+# What `start` wrote for `attach`: the proxy's API port and the nodes' directory.
+CONTROL_FILE = "control.json"
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
 NODE_START_S = 180.0
 BOTH_WAYS: tuple[Stream, ...] = ("upstream", "downstream")
@@ -38,18 +41,23 @@ class ProxiedCluster:
     network_toxics: ClassVar[bool] = True
 
     @classmethod
-    def start(cls, workdir: Path, nodes: int = NODES) -> ProxiedCluster:
-        """Start the proxy and the nodes; wait until the cluster takes acks=all writes replicated on all three."""
+    def start(
+        cls, workdir: Path, nodes: int = NODES, ports: list[int] | None = None, kafka_dir: Path | None = None
+    ) -> ProxiedCluster:
+        """Start the proxy and the nodes (on `ports`, else free ones; under `kafka_dir`, else `workdir`/kafka); wait
+        until the cluster takes acks=all writes replicated on all three. `attach(workdir)` finds it again."""
         toxiproxy = ToxiproxyServer("toxiproxy", free_port(), workdir / "toxiproxy")
         toxiproxy.start()
         proxies = toxiproxy.client()
-        ports = [free_port() for _ in range(nodes)]
+        ports = ports or [free_port() for _ in range(nodes)]
+        kafka_dir = kafka_dir or workdir / "kafka"
+        (workdir / CONTROL_FILE).write_text(json.dumps({"toxiproxy_port": toxiproxy.port, "kafka": str(kafka_dir)}))
         advertised = [proxies.create_proxy(cls.proxy(i), f"127.0.0.1:{port}") for i, port in enumerate(ports, 1)]
         side_ports = [free_port() for _ in range(nodes)]
         sides = [
             (port, proxies.create_proxy(cls.side_proxy(i), f"127.0.0.1:{port}")) for i, port in enumerate(side_ports, 1)
         ]
-        kafka = KafkaCluster.at(workdir / "kafka", ports, advertised_ports=advertised, sides=sides)
+        kafka = KafkaCluster.at(kafka_dir, ports, advertised_ports=advertised, sides=sides)
         try:
             kafka.start(timeout_s=NODE_START_S)
         except BaseException:
@@ -57,6 +65,19 @@ class ProxiedCluster:
             toxiproxy.stop()
             raise
         return cls(kafka, toxiproxy, proxies)
+
+    @classmethod
+    def attach(cls, workdir: Path) -> ProxiedCluster | None:
+        """The cluster a `start` under `workdir` left running (another process's: `make up`'s), or None."""
+        try:
+            control = json.loads((workdir / CONTROL_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        kafka = KafkaCluster.saved(Path(control["kafka"]))
+        toxiproxy = ToxiproxyServer("toxiproxy", int(control["toxiproxy_port"]), workdir / "toxiproxy")
+        if kafka is None or not toxiproxy.running():
+            return None
+        return cls(kafka, toxiproxy, toxiproxy.client())
 
     @property
     def bootstrap(self) -> str:
@@ -184,3 +205,13 @@ class ProxiedCluster:
         self.proxies.close()
         self.kafka.stop()
         self.toxiproxy.stop()
+
+
+def start_controlled(stack: Stack) -> None:
+    """`make up KAFKA_NODES=3`: start the stack's cluster (unless it runs) on its ports, behind fault proxies, and
+    describe it under its directory, where the simulator's cluster faults find it (`SIMULATOR_CLUSTER_STATE`)."""
+    kafka = stack.kafka
+    if not isinstance(kafka, KafkaCluster) or kafka.running():
+        return
+    ports = [node.port for node in kafka.nodes]
+    stack.kafka = ProxiedCluster.start(kafka.workdir, len(ports), ports=ports, kafka_dir=kafka.workdir).kafka

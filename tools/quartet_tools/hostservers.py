@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quartet_tools.infra import STATE_DIR, Stack, docker_available, pid_alive
+from quartet_tools.cluster import ProxiedCluster
+from quartet_tools.infra import STATE_DIR, Stack, docker_available, pid_alive, saved_nodes
 from quartet_tools.keeper import KeeperState
 from quartet_tools.services import ServiceProcess, Supervisor, supervisor
 
@@ -25,9 +26,14 @@ def compose_running() -> bool:
     return (STATE_DIR / "docker").exists() and docker_available()
 
 
+def native_cluster(state: str) -> ProxiedCluster | None:
+    """The cluster `make up KAFKA_NODES=3` started behind its fault proxies and described under `state`, or None."""
+    return ProxiedCluster.attach(Path(state))
+
+
 def native_control(kafka_bootstrap: str) -> Stack | None:
     """The native stack `make up` started, if `kafka_bootstrap` points at its broker."""
-    stack = Stack.at(STATE_DIR, standard_ports=True)
+    stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=saved_nodes())
     if stack.kafka.running() and kafka_bootstrap.split(",")[0].strip().endswith(f":{stack.kafka.port}"):
         return stack
     return None

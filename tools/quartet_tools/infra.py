@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field
@@ -611,6 +612,34 @@ class KafkaCluster:
         ]
         return cls("kafka", workdir, nodes)
 
+    def described(self) -> dict[str, list[Any]]:
+        """Each node's port, the address it advertises and its side listener, as `saved` reads them back."""
+        return {
+            "ports": [node.port for node in self.nodes],
+            "advertised": [node.advertised_port for node in self.nodes],
+            "sides": [list(node.side) if node.side else None for node in self.nodes],
+        }
+
+    @classmethod
+    def saved(cls, workdir: Path, nodes: int | None = None) -> KafkaCluster | None:
+        """The cluster a `start` under `workdir` described (of `nodes` nodes, when given), with the same ports,
+        advertised addresses and side listeners, so that a node started again keeps its proxies; None if none."""
+        try:
+            data = json.loads((workdir / CLUSTER_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        ports = [int(port) for port in data["ports"]]
+        if nodes is not None and len(ports) != nodes:
+            return None
+        advertised = [int(port) for port in data["advertised"]]
+        sides = [(int(side[0]), int(side[1])) for side in data["sides"] if side]
+        return cls.at(
+            workdir,
+            ports,
+            advertised_ports=advertised if any(advertised) else None,
+            sides=sides if len(sides) == len(ports) else None,
+        )
+
     @property
     def port(self) -> int:
         """The first node's port (where `make up` tells the host to look first)."""
@@ -644,6 +673,7 @@ class KafkaCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "cluster-id").write_text(self.nodes[0].cluster_id)
         (self.workdir / "nodes").write_text(str(len(self.nodes)))
+        (self.workdir / CLUSTER_FILE).write_text(json.dumps(self.described()))
         for node in self.nodes:
             _save_port(node)
             (node.workdir / "controller-port").write_text(str(node.controller_port))
@@ -899,6 +929,8 @@ class NativePostgres(Server):
 SETTINGS_PREFIXES = ("QUARTET_", "TRAINING_", "PLANNER_", "RENTAL_", "SIMULATOR_")
 # Where a cluster's nodes live under a stack's work directory (one broker alone lives in "kafka").
 CLUSTER_DIR = "kafka-cluster"
+# What a cluster's start wrote about its nodes (KafkaCluster.saved), beside their directories.
+CLUSTER_FILE = "cluster.json"
 
 
 @dataclass
@@ -925,7 +957,8 @@ class Stack:
         kafka: NativeKafka | KafkaCluster
         if kafka_nodes > 1:
             ports = [pick(9092 + i, f"{CLUSTER_DIR}/node-{i + 1}") for i in range(kafka_nodes)]
-            kafka = KafkaCluster.at(workdir / CLUSTER_DIR, ports)
+            saved = KafkaCluster.saved(workdir / CLUSTER_DIR, kafka_nodes)
+            kafka = saved or KafkaCluster.at(workdir / CLUSTER_DIR, ports)
         else:
             kafka = NativeKafka("kafka", pick(9092, "kafka"), workdir / "kafka")
         return cls(
@@ -973,6 +1006,8 @@ class Stack:
         if self.kafka_nodes > 1:
             replicas = str(min(3, self.kafka_nodes))
             env.update({f"{prefix}TOPIC_REPLICATION_FACTOR": replicas for prefix in SETTINGS_PREFIXES})
+            # Where the simulator finds the cluster's description, to act on its nodes and proxies.
+            env["SIMULATOR_CLUSTER_STATE"] = str(self.kafka.workdir)
         return env
 
 
@@ -1055,6 +1090,18 @@ class InfraSettings(BaseSettings):
     )
 
 
+def start_native(workdir: Path, *, standard_ports: bool, kafka_nodes: int) -> Stack:
+    """`make up`'s native servers under `workdir`; a cluster behind fault proxies and described there for the
+    simulator (`quartet_tools.cluster.start_controlled`)."""
+    stack = Stack.at(workdir, standard_ports=standard_ports, kafka_nodes=kafka_nodes)
+    if isinstance(stack.kafka, KafkaCluster):
+        from quartet_tools.cluster import start_controlled  # it imports this module
+
+        start_controlled(stack)
+    stack.start()
+    return stack
+
+
 def up() -> dict[str, str]:
     """Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise); harmless twice.
 
@@ -1073,8 +1120,7 @@ def up() -> dict[str, str]:
         COMPOSE_MARKER.parent.mkdir(parents=True, exist_ok=True)
         COMPOSE_MARKER.write_text("compose")
     else:
-        stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes)
-        stack.start()
+        stack = start_native(STATE_DIR, standard_ports=True, kafka_nodes=nodes)
         env = stack.env()
         simulator = stack.postgres.service_env("simulator")
     # The simulator's own default is relative to its working directory; on the host, runs land in the repo's.
@@ -1102,20 +1148,22 @@ def down() -> None:
         nodes = _saved_port(STATE_DIR / CLUSTER_DIR, "nodes")
         if nodes:
             Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes).kafka.stop()
+        # The fault proxy in front of a cluster's nodes (see quartet_tools.cluster.start_controlled).
+        Server("toxiproxy", 0, STATE_DIR / CLUSTER_DIR / "toxiproxy").stop()
     for written in (ENV_FILE, SIMULATOR_ENV_FILE):
         written.unlink(missing_ok=True)
 
 
 def status() -> dict[str, object]:
     """What runs, where."""
-    stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=_saved_nodes())
+    stack = Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=saved_nodes())
     kafka = stack.kafka.nodes if isinstance(stack.kafka, KafkaCluster) else [stack.kafka]
     return {
         s.name: {"running": s.running(), "port": s.port, "pid": s.pid()} for s in (*kafka, stack.redis, stack.postgres)
     }
 
 
-def _saved_nodes() -> int:
+def saved_nodes() -> int:
     """How many Kafka nodes the native `up` runs: a cluster's, while any of its nodes is alive; else 1."""
     nodes = _saved_port(STATE_DIR / CLUSTER_DIR, "nodes") or 1
     if nodes > 1 and Stack.at(STATE_DIR, standard_ports=True, kafka_nodes=nodes).kafka.running():

@@ -16,6 +16,7 @@ from simulator.servers import (
     ComposeCluster,
     ServerControl,
     compose_running,
+    detect_host_cluster,
     detect_host_workers,
     detect_server_control,
     docker_client,
@@ -82,6 +83,8 @@ def make_simulation(
             cluster = ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut)
         except Exception as exc:
             log.warning("no control of the Compose cluster: %s", exc)
+    elif cluster is None and settings.cluster_state is not None and scenario.cluster_faults():
+        cluster = detect_host_cluster(settings.cluster_state)
     if rental is None and scenario.has_rental():
         rental = _rental_driver(settings)
     return Simulation(

@@ -11,9 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, COMPOSE_WORKERS, HostWorkers
+
+if TYPE_CHECKING:
+    from simulator.cluster import ClusterControl
 
 # The most nodes a Compose cluster is looked for under (kafka-1 ... kafka-5, as QUARTET_KAFKA_NODES allows natively).
 MAX_COMPOSE_NODES = 5
@@ -208,3 +212,10 @@ def detect_host_workers(kafka_bootstrap: str, mode: str) -> HostWorkers | None:
     native = _host_hook("native_workers")
     host = native(kafka_bootstrap) if native else None
     return HostWorkers(host) if host is not None else None
+
+
+def detect_host_cluster(state: Path) -> ClusterControl | None:
+    """The native cluster `make up` described under `state` (nodes and fault proxies), through the tooling."""
+    native = _host_hook("native_cluster")
+    control: ClusterControl | None = native(str(state)) if native else None
+    return control

@@ -65,5 +65,9 @@ class SimulatorSettings(KernelSettings):
         "-worker", description="A job service's worker group is its jobs topic plus this suffix (the kernel's naming)."
     )
     compose_project: str | None = Field(None, description="Compose project whose containers faults act on.")
+    cluster_state: Path | None = Field(
+        None,
+        description="Where `make up KAFKA_NODES=3` described its native cluster; the cluster faults act on it there.",
+    )
     publish_timeout_s: float = Field(120.0, gt=0, description="How long a job publish may wait for the broker's ack.")
     http_timeout_s: float = Field(10.0, gt=0)
