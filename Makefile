@@ -5,10 +5,12 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
+# Written by `make traces`: OTEL_EXPORTER_OTLP_ENDPOINT for the services `make up` starts natively.
+TRACES_ENV := .local/traces.env
 # Kafka nodes `make up`/`make infra-up` start: 1 (the default) or a native KRaft cluster, e.g. KAFKA_NODES=3.
 KAFKA_NODES ?= $(or $(QUARTET_KAFKA_NODES),1)
 
-.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images up down test test-fast lint bench demo clean
+.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images traces traces-down up down test test-fast lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +22,7 @@ install: ## Install uv and the workspace (every service and the kernel) into .ve
 infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
 	@$(RUN) python -m quartet_tools.infra install
 
-tools-install: install ## Pinned helm, promtool and Toxiproxy (Go module proxy, cached in ~/.cache/quartet) for the chart checks and network faults; Debian chromium for the browser tests
+tools-install: install ## Pinned helm, promtool, Toxiproxy and the OpenTelemetry Collector (Go module proxy, cached in ~/.cache/quartet), Zipkin (Maven, .local/zipkin); Debian chromium for the browser tests
 	@$(RUN) python -m quartet_tools.infra install-tools >/dev/null
 
 infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise; KAFKA_NODES=3: a native cluster)
@@ -47,15 +49,22 @@ base-image: engine-up ## Build the bookworm base image (debootstrap from the apt
 images: engine-up ## Build every image (wheels and jars staged on the host under .local/images/) into the project's engine
 	@$(RUN) python -m quartet_tools.images build
 
+traces: install ## Start Zipkin behind an OpenTelemetry Collector natively (.local/traces.env); a later `make up` sends them its spans
+	@$(RUN) python -m quartet_tools.traces up
+
+traces-down: ## Stop what `make traces` started (services started meanwhile keep sending: restart them)
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.traces down; fi
+
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null
-	@set -a; source $(INFRA_ENV); set +a; $(RUN) python -m quartet_tools.services up
+	@set -a; source $(INFRA_ENV); if [ -f $(TRACES_ENV) ]; then source $(TRACES_ENV); fi; set +a; \
+	 $(RUN) python -m quartet_tools.services up
 	@echo; echo "Quartet is up. Settings: $(INFRA_ENV); API key (QUARTET_API_KEY): .local/api-keys.env"; cat $(INFRA_ENV); \
 	 $(RUN) python -m quartet_tools.services status
 
-down: ## Stop the services and the servers
+down: ## Stop the services, the servers and the trace viewer
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.services down; fi
-	@$(MAKE) --no-print-directory infra-down
+	@$(MAKE) --no-print-directory traces-down infra-down
 
 lint: install ## ruff and mypy (strict)
 	@$(RUN) ruff check .

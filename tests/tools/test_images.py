@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from quartet_tools import engine, images
+from quartet_tools import engine, images, traces
 from quartet_tools.infra import ROOT as REPO
 from quartet_tools.infra import kafka_version
 
@@ -63,11 +63,14 @@ def test_unknown_image_is_refused() -> None:
 
 
 def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
-    """Kafka (tagged with the pom's version) on the Java base, Redis and PostgreSQL on bases with their package."""
+    """Kafka (tagged with the pom's version) on the Java base, Redis and PostgreSQL on bases with their package;
+    the trace viewer's Zipkin on the Java base too and its collector (a static binary) on the plain one."""
     assert {name: (image.tag, image.base) for name, image in images.IMAGES.items() if not image.build_args} == {
         "kafka": (f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE),
         "redis": ("quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
         "postgres": ("quartet/postgres:bookworm", engine.POSTGRES_BASE_IMAGE),
+        "zipkin": (f"quartet/zipkin:{traces.zipkin_version()}", engine.JAVA_BASE_IMAGE),
+        "otelcol": ("quartet/otelcol:0.148.0", engine.BASE_IMAGE),
     }
     for image in images.IMAGES.values():
         assert image.base in images.BASES

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from quartet_tools.infra import LOCAL, InfraError, _print_env, _run, ensure_command, run_action, wait_for
+from quartet_tools.infra import LOCAL, InfraError, _print_env, _run, ensure_command, go_env, run_action, wait_for
 
 ENGINE_DIR = LOCAL / "docker"
 SOCKET = ENGINE_DIR / "docker.sock"
@@ -137,7 +137,7 @@ def _build_compose(binary: Path) -> None:
     print(
         f"building docker compose {COMPOSE_VERSION} from the Go module proxy into {binary.parent} ...", file=sys.stderr
     )
-    env = {"GOTOOLCHAIN": "auto", **os.environ, "CGO_ENABLED": "0"}
+    env = go_env()
     module = json.loads(_run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"], env=env).stdout)
     binary.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from quartet_tools import engine
+from quartet_tools import engine, traces
 from quartet_tools.infra import LOCAL, ROOT, InfraError, _run, ensure_kafka_installed, kafka_version, run_action
 
 STAGE_DIR = LOCAL / "images"
@@ -209,6 +209,23 @@ def stage_kafka() -> None:
         os.link(jar, staged / jar.name)
 
 
+def stage_zipkin() -> None:
+    """Zipkin's executable jar, resolved on the host from deploy/tracing/pom.xml, linked into its image's context."""
+    staged = STAGE_DIR / "zipkin"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    os.link(traces.ensure_zipkin(), staged / "zipkin.jar")
+
+
+def stage_collector() -> None:
+    """The collector built on the host (its cache is outside the repository: copied) and its pipeline."""
+    staged = STAGE_DIR / "otelcol"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    shutil.copy2(traces.ensure_collector(), staged / traces.COLLECTOR_BINARY)
+    shutil.copy2(traces.COLLECTOR_CONFIG, staged / "collector.yaml")
+
+
 def _base_builder(name: str) -> Callable[[], object]:
     return lambda: engine.build_base_image(name, docker_env())
 
@@ -221,6 +238,8 @@ def _server(name: str, tag: str, base: str, stage: Callable[[], None] = lambda: 
 BASES: dict[str, Callable[[], object]] = {name: _base_builder(name) for name in engine.BASES}
 # The servers' images, by Compose service name (docker-compose.yml runs them under these names).
 SERVERS = ["kafka", "redis", "postgres"]
+# The trace viewer's, for the Compose profile `tracing` only.
+TRACING = ["zipkin", "otelcol"]
 IMAGES: dict[str, Image] = {
     image.name: image
     for image in (
@@ -232,6 +251,9 @@ IMAGES: dict[str, Image] = {
         _server("kafka", f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE, stage_kafka),
         _server("redis", "quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
         _server("postgres", "quartet/postgres:bookworm", engine.POSTGRES_BASE_IMAGE),
+        # The trace viewer of the Compose profile `tracing` (README, "Traces").
+        _server("zipkin", f"quartet/zipkin:{traces.zipkin_version()}", engine.JAVA_BASE_IMAGE, stage_zipkin),
+        _server("otelcol", f"quartet/otelcol:{traces.OCB_VERSION[1:]}", engine.BASE_IMAGE, stage_collector),
     )
 }
 

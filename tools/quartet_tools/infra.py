@@ -112,43 +112,53 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def kafka_version() -> str:
     """The Kafka release deploy/kafka/pom.xml pins: the native broker's, and the container image's tag."""
+    return pom_property(KAFKA_POM, "kafka.version")
+
+
+def pom_property(pom: Path, name: str) -> str:
+    """A property a pom sets (a pinned version)."""
     import xml.etree.ElementTree as ET
 
-    pom = ET.parse(KAFKA_POM).getroot()
-    version = pom.findtext("m:properties/m:kafka.version", namespaces={"m": "http://maven.apache.org/POM/4.0.0"})
-    if not version:
-        raise RuntimeError(f"{KAFKA_POM} names no kafka.version property")
-    return version
+    root = ET.parse(pom).getroot()
+    value = root.findtext(f"m:properties/m:{name}", namespaces={"m": "http://maven.apache.org/POM/4.0.0"})
+    if not value:
+        raise RuntimeError(f"{pom} names no {name} property")
+    return value
 
 
 def ensure_kafka_installed() -> Path:
     """Resolve the broker's jars with Maven once (re-resolved when the pom changes)."""
-    stamp = KAFKA_LIBS / ".pom-sha256"
-    digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+    return resolve_pom(KAFKA_POM, KAFKA_LIBS, "the Kafka broker's jars")
+
+
+def resolve_pom(pom: Path, libs: Path, what: str) -> Path:
+    """Copy a pom's runtime dependencies from Maven Central into `libs` once (again when the pom changes)."""
+    stamp = libs / ".pom-sha256"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
-        return KAFKA_LIBS
+        return libs
     if shutil.which("mvn") is None:
         _apt_install(["maven"])
     if shutil.which("java") is None:
         _apt_install(["openjdk-17-jre-headless"])
-    if KAFKA_LIBS.exists():
-        shutil.rmtree(KAFKA_LIBS)
-    KAFKA_LIBS.mkdir(parents=True)
-    print(f"resolving the Kafka broker's jars with Maven into {KAFKA_LIBS} ...", file=sys.stderr)
+    if libs.exists():
+        shutil.rmtree(libs)
+    libs.mkdir(parents=True)
+    print(f"resolving {what} with Maven into {libs} ...", file=sys.stderr)
     _run(
         [
             "mvn",
             "-q",
             "-B",
             "-f",
-            str(KAFKA_POM),
+            str(pom),
             "dependency:copy-dependencies",
-            f"-DoutputDirectory={KAFKA_LIBS}",
+            f"-DoutputDirectory={libs}",
             "-DincludeScope=runtime",
         ]
     )
     stamp.write_text(digest)
-    return KAFKA_LIBS
+    return libs
 
 
 _apt_updated = False
@@ -223,10 +233,14 @@ def _go_build(package: str, version: str, binary: Path) -> Path:
         _apt_install(["golang-go"])
     print(f"building {binary.name} {version} from the Go module proxy into {binary.parent} ...", file=sys.stderr)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    # GOTOOLCHAIN=auto lets an older go fetch the toolchain the module's go.mod asks for (Go 1.21 and later).
-    env = {"GOTOOLCHAIN": "auto", **os.environ, "GOBIN": str(binary.parent), "CGO_ENABLED": "0"}
-    _run(["go", "install", f"{package}@{version}"], env=env, cwd=binary.parent)
+    _run(["go", "install", f"{package}@{version}"], env={**go_env(), "GOBIN": str(binary.parent)}, cwd=binary.parent)
     return binary
+
+
+def go_env() -> dict[str, str]:
+    """The environment the project's Go builds run in: static binaries, and the toolchain a go.mod asks for."""
+    # GOTOOLCHAIN=auto lets an older go fetch the toolchain the module's go.mod asks for (Go 1.21 and later).
+    return {"GOTOOLCHAIN": "auto", **os.environ, "CGO_ENABLED": "0"}
 
 
 def helm_binary() -> Path:
@@ -279,6 +293,10 @@ class Server:
     def running(self) -> bool:
         """True if its process is alive."""
         return self.pid() is not None
+
+    def gone(self) -> str:
+        """Why waiting for it is pointless (its process has ended), or '' while it runs: wait_for's `gone`."""
+        return "" if self.running() else f"{self.name} exited (see {self.logfile})"
 
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> int:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -1195,11 +1213,14 @@ def _install() -> None:
 
 def _install_tools() -> None:
     from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module
+    from quartet_tools.traces import ensure_collector, ensure_zipkin  # it imports this module too
 
     print(ensure_helm())
     print(ensure_promtool())
     print(ensure_chromium())
     print(ensure_toxiproxy())
+    print(ensure_zipkin())
+    print(ensure_collector())
 
 
 def main(argv: list[str] | None = None) -> int:

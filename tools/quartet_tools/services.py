@@ -204,11 +204,7 @@ class Supervisor:
         link = self.logs / f"{svc.name}.log"
         link.unlink(missing_ok=True)
         link.symlink_to(server.logfile)
-        wait_for(svc.healthy, f"service {svc.name}", 90, server.logfile, gone=lambda: self._gone(server))
-
-    @staticmethod
-    def _gone(server: Server) -> str:
-        return "" if server.running() else f"{server.name} exited"
+        wait_for(svc.healthy, f"service {svc.name}", 90, server.logfile, gone=server.gone)
 
     def scale(self, svc: ServiceProcess, count: int, env: Mapping[str, str]) -> None:
         """Run exactly `count` workers of `svc`: slots 1..count started, any beyond them (an earlier count) stopped."""
@@ -295,7 +291,7 @@ def up() -> None:
 
         # The services' images need their wheels staged on the host first, which `compose up --build` cannot do:
         # the registry builds them (docker's cache makes a second `make up` quick), then Compose only runs them.
-        images.build(name for name in images.IMAGES if name not in images.SERVERS)
+        images.build(name for name in images.IMAGES if name not in (*images.SERVERS, *images.TRACING))
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
         subprocess.run([*compose_command(), "up", "-d", "--wait"], check=True)
         return

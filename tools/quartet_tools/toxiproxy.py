@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 from quartet_shared.net import free_port
 
-from quartet_tools.infra import Server, ensure_command, wait_for
+from quartet_tools.infra import Server, ensure_command, go_env, wait_for
 
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
 TOXIPROXY_VERSION = "v2.5.0"
@@ -38,7 +38,7 @@ def ensure_toxiproxy() -> Path:
     ensure_command("go", "golang-go")
     build = where / "build"
     build.mkdir(parents=True, exist_ok=True)
-    env = {"GOTOOLCHAIN": "auto", **os.environ, "GOBIN": str(build), "CGO_ENABLED": "0"}
+    env = {**go_env(), "GOBIN": str(build)}
     commands = [f"{TOXIPROXY_MODULE}/cmd/server@{TOXIPROXY_VERSION}", f"{TOXIPROXY_MODULE}/cmd/cli@{TOXIPROXY_VERSION}"]
     subprocess.run(["go", "install", *commands], env=env, cwd=where, check=True, capture_output=True)
     # `go install` names the binaries after their directories (server, cli).
