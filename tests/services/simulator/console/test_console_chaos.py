@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from simulator.api import RunManager, create_api
+from simulator.bootstrap import bundled_scenarios
 from simulator.console.chaos import Chaos
 from simulator.console.feed import LiveFeed
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
 from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
-from tests.support.console import post_form
+from tests.support.console import page_csrf_token, post_form
 from tests.support.effects import wait_until
 
 
@@ -68,6 +69,24 @@ class FakeServers:
 
     def start_redis(self) -> None:
         self.calls.append("start_redis")
+
+
+@dataclass
+class FakeProxiedCluster:
+    """Three Kafka nodes behind fault proxies: records each toxic added and removed."""
+
+    toxics: list[tuple[str, int, str, dict[str, Any]]] = field(default_factory=list)
+    network_toxics: bool = True
+    worker_bootstrap: str | None = None
+
+    def node_ids(self) -> list[int]:
+        return [1, 2, 3]
+
+    def add_toxic(self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Any = ()) -> None:
+        self.toxics.append(("add", node_id, kind, attributes))
+
+    def remove_toxic(self, node_id: int, name: str, streams: Any = ()) -> None:
+        self.toxics.append(("remove", node_id, name, {}))
 
 
 @dataclass
@@ -170,7 +189,7 @@ def test_a_bundled_scenario_starts_a_run_whose_report_is_one_click_away(panel: P
     wait_until(lambda: panel.client.get(f"/console/runs/{run_id}/report.html").status_code == 200, 20, "the report")
     page = panel.client.get("/console/chaos")
 
-    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "builtin"
+    assert unknown.status_code == 422 and "<li data-scenario-error><code>builtin</code>: one of [" in unknown.text
     assert started.status_code == 303
     assert f'href="/console/runs/{run_id}/report.html"' in page.text
     assert panel.client.get("/console/runs/nope/report.html").status_code == 404
@@ -211,3 +230,66 @@ def test_the_panels_forms_need_the_csrf_token_too(panel: Panel) -> None:
 
     assert answer.status_code == 403 and answer.json()["field"] == "csrf_token"
     assert panel.workers.killed == [] and panel.chaos.records() == []
+
+
+def test_the_latency_button_is_disabled_with_the_reason_where_no_fault_proxy_is_in_front_of_the_nodes(
+    panel: Panel,
+) -> None:
+    sign_in(panel.client)
+
+    page = panel.client.get("/console/chaos")
+    refused = post_form(panel.client, "/console/chaos/faults", {"kind": "latency", "ms": "200", "duration_s": "1"})
+
+    button = re.search(r'<button[^>]*data-action="latency"[^>]*>', page.text)
+    assert button is not None and "disabled" in button.group(0)
+    assert "Latency needs a fault proxy (Toxiproxy) in front of each Kafka node" in page.text
+    assert refused.status_code == 409 and "fault proxy" in refused.json()["detail"]
+    assert panel.chaos.records() == []
+
+
+def test_latency_goes_through_the_nodes_fault_proxy_and_is_taken_off_again(tmp_path: Path) -> None:
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    cluster = FakeProxiedCluster()
+    chaos = Chaos(settings, cluster=cluster)  # type: ignore[arg-type]
+    feed = LiveFeed(settings, interval_s=3600, kafka_check=lambda _s: "down", redis_check=lambda _u: None)
+    with TestClient(create_api(settings, feed=feed, chaos=chaos), base_url="http://127.0.0.1:8004") as client:
+        sign_in(client)
+        page = client.get("/console/chaos")
+        bad = post_form(client, "/console/chaos/faults", {"kind": "latency", "ms": "0", "duration_s": "1"})
+        fields = {"kind": "latency", "node": "2", "ms": "250", "jitter_ms": "20", "duration_s": "0.1"}
+        post_form(client, "/console/chaos/faults", fields)
+        wait_until(lambda: len(chaos.records()) == 1, 10, "the latency to be taken off")
+
+    button = re.search(r'<button[^>]*data-action="latency"[^>]*>', page.text)
+    assert button is not None and "disabled" not in button.group(0)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ms"
+    assert cluster.toxics == [
+        ("add", 2, "latency", {"latency": 250, "jitter": 20}),
+        ("remove", 2, "latency", {}),
+    ]
+    assert chaos.records()[0].ok and chaos.marks()[0].name == "latency"
+
+
+def upload(client: TestClient, name: str, content: bytes) -> Any:
+    token = page_csrf_token(client)
+    files = {"scenario_file": (name, content, "application/yaml")}
+    return client.post("/console/chaos/runs", data={"csrf_token": token}, files=files, follow_redirects=False)
+
+
+def test_an_uploaded_scenario_file_starts_a_run_and_a_wrong_one_lists_each_mistake_by_file_line_and_field(
+    panel: Panel,
+) -> None:
+    sign_in(panel.client)
+    good = (Path(bundled_scenarios()["demo"])).read_bytes()
+    wrong = b"name: mine\nseed: 1\nduration_s: -5\nload: {shape: nonsense}\n"
+
+    started = upload(panel.client, "demo-copy.yaml", good)
+    refused = upload(panel.client, "mine.yaml", wrong)
+    binary = upload(panel.client, "blob.yaml", b"\xff\xfe\x00name")
+
+    assert started.status_code == 303 and len(panel.made) == 1
+    assert refused.status_code == 422 and binary.status_code == 422
+    errors = re.findall(r"<li data-scenario-error>(.*?)</li>", refused.text, re.S)
+    assert any("mine.yaml:3" in e and "duration_s" in e for e in errors), errors
+    assert "blob.yaml" in binary.text and "not UTF-8 text" in binary.text
+    assert len(panel.made) == 1
