@@ -384,6 +384,10 @@ class Simulation:
     def _action_failed(self, when_s: float, exc: Exception) -> None:
         self._note(f"action failed at {when_s:.1f} s: {type(exc).__name__}: {exc}")
 
+    def faults_so_far(self) -> tuple[float, list[FaultRecord]]:
+        """When the faults' clock started (epoch seconds; 0.0 before the load began) and the faults ended so far."""
+        return self._faults.t0_wall, self._faults.records()
+
     def _count_fault(self, record: FaultRecord) -> None:
         self.status.faults += 1
 

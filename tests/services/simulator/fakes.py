@@ -78,6 +78,8 @@ class FakeSimulation:
     release: threading.Event = field(default_factory=threading.Event)
     stopped: bool = False
     settle: bool = True
+    t0: float = 0.0
+    faults: list[FaultRecord] = field(default_factory=list)
 
     def prepare(self) -> None:
         if self.unreachable:
@@ -92,6 +94,9 @@ class FakeSimulation:
         write_html(done, self.out_dir / "report.html")
         self.status.phase = "passed" if done.passed else "failed"
         return done
+
+    def faults_so_far(self) -> tuple[float, list[FaultRecord]]:
+        return self.t0, list(self.faults)
 
     def stop(self, *, settle: bool = True) -> None:
         self.stopped = True

@@ -29,7 +29,7 @@ from quartet_shared.http import Problem
 from simulator.bootstrap import bundled_scenarios
 from simulator.cluster import ClusterControl, ClusterFaults
 from simulator.console.csrf import CsrfChecked
-from simulator.console.timeline import FaultMark
+from simulator.console.timeline import FaultMark, fault_name
 from simulator.console.views import PageViewer, page_viewer, render
 from simulator.domain.plan import PlannedFault
 from simulator.domain.report import FaultRecord
@@ -155,12 +155,6 @@ class Chaos:
     def records(self) -> list[FaultRecord]:
         """The faults injected from the console, oldest first."""
         return self.injector.records()
-
-
-def fault_name(kind: str, target: str | None) -> str:
-    """A fault's name on the charts, e.g. `kill worker (training)`."""
-    name = kind.replace("_", " ")
-    return f"{name} ({target})" if target and target != "any" else name
 
 
 def chaos_of(request: Request) -> Chaos:

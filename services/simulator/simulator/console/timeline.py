@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from simulator.domain.report import FaultRecord
 
 BUCKET_S = 5.0
 WINDOW_BUCKETS = 360
@@ -121,6 +123,23 @@ class Timeline:
             "lag": {g: [b.lag.get(g) for b in window] for g in groups},
             "faults": [_mark(f, now) for f in faults if (f.end or now) >= first],
         }
+
+
+def fault_name(kind: str, target: str | None) -> str:
+    """A fault's name on the charts, e.g. `kill worker (training)`."""
+    name = kind.replace("_", " ")
+    return f"{name} ({target})" if target and target != "any" else name
+
+
+def run_marks(runs: Iterable[tuple[str, float, Sequence[FaultRecord]]], limit: int) -> list[FaultMark]:
+    """The newest `limit` faults of runs, each given as (run id, wall-clock start of its faults' times, records)."""
+    marks = [
+        FaultMark(f"{run_id}: {fault_name(r.kind, r.target)}", t0 + r.at_s, t0 + (r.end_s or r.at_s), r.ok)
+        for run_id, t0, records in runs
+        if t0 > 0
+        for r in records
+    ]
+    return sorted(marks, key=lambda m: m.start)[-limit:]
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:

@@ -29,7 +29,7 @@ from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.model import JobRow, newest_first, problem_text, result_facts
 from simulator.console.plan3d import plan_figure
-from simulator.console.timeline import FaultMark
+from simulator.console.timeline import FaultMark, run_marks
 from simulator.scenario_io import BUNDLED_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +51,7 @@ AUDIT_FIELDS = [
 ]
 EXAMPLES = {"training": "training-linear.yaml", "planning": "planning-peaks.yaml"}
 RECENT = 20
+RUN_MARKS = 100
 STREAM_PERIOD_S = 1.0
 # The browser's EventSource reconnects by itself; ending each stream bounds what one connection holds.
 STREAM_LIFETIME_S = 600.0
@@ -135,8 +136,12 @@ def examples() -> dict[str, str]:
 
 
 def fault_marks(request: Request) -> list[FaultMark]:
-    """The faults injected from the chaos panel, to mark on the charts."""
+    """The faults injected from the chaos panel and by this simulator's runs, to mark on the charts."""
     marks: list[FaultMark] = request.app.state.console_chaos.marks()
+    manager = getattr(request.app.state, "runs", None)
+    if manager is not None:
+        runs = [(e.id, *e.simulation.faults_so_far()) for e in list(manager.runs.values()) if e.simulation is not None]
+        marks += run_marks(runs, RUN_MARKS)
     return marks
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import unescape
@@ -17,6 +18,7 @@ from simulator.api import RunManager, create_api
 from simulator.bootstrap import bundled_scenarios
 from simulator.console.chaos import Chaos
 from simulator.console.feed import LiveFeed
+from simulator.domain.report import FaultRecord
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
@@ -293,3 +295,20 @@ def test_an_uploaded_scenario_file_starts_a_run_and_a_wrong_one_lists_each_mista
     assert any("mine.yaml:3" in e and "duration_s" in e for e in errors), errors
     assert "blob.yaml" in binary.text and "not UTF-8 text" in binary.text
     assert len(panel.made) == 1
+
+
+def test_the_faults_of_a_run_started_here_are_marked_on_the_charts_under_the_runs_id(panel: Panel) -> None:
+    sign_in(panel.client)
+    post_form(panel.client, "/console/chaos/runs", {"builtin": "demo"})
+    run = panel.made[0]
+    run.t0 = time.time() - 30
+    run.faults.append(FaultRecord(kind="kill_worker", at_s=10.0, end_s=11.5, target="planning"))
+    run.faults.append(FaultRecord(kind="broker_restart", at_s=20.0, end_s=25.0, ok=False))
+
+    faults = chart_of(panel.client.get("/").text)["faults"]
+
+    assert [(f["name"], f["ok"]) for f in faults] == [
+        (f"{run.run_id}: kill worker (planning)", True),
+        (f"{run.run_id}: broker restart", False),
+    ]
+    assert faults[0]["start"] == round((run.t0 + 10.0) * 1000) and faults[1]["end"] == round((run.t0 + 25.0) * 1000)
