@@ -95,9 +95,9 @@ class Chaos:
     def latency_unavailable(self) -> str | None:
         """Why the panel cannot add latency here, or None when it can."""
         if self.cluster is None:
-            return f"{NO_PROXIES} (the single broker `make up` starts has none)."
+            return f"{NO_PROXIES} (the single broker that make up starts has none)."
         if not self.cluster.network_toxics:
-            return f"{NO_PROXIES} (Compose's `cluster` profile has no proxies)."
+            return f"{NO_PROXIES} (the Compose cluster profile has no proxies)."
         return None
 
     def start_workers(self, counts: dict[str, int]) -> None:
