@@ -60,6 +60,7 @@ up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); if [ -f $(TRACES_ENV) ]; then source $(TRACES_ENV); fi; set +a; \
 	 $(RUN) python -m quartet_tools.services up
 	@echo; echo "Quartet is up. Settings: $(INFRA_ENV); API key (QUARTET_API_KEY): .local/api-keys.env"; cat $(INFRA_ENV); \
+	 if [ -f $(TRACES_ENV) ]; then echo "Traces (make traces): $$(sed -n 's/^QUARTET_TRACES_URL=//p' $(TRACES_ENV))"; fi; \
 	 $(RUN) python -m quartet_tools.services status
 
 down: ## Stop the services, the servers and the trace viewer
