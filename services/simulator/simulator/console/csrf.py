@@ -5,6 +5,10 @@ the simulator draws at start, of the cookie the browser signed in with. Another 
 the cookie but cannot read it, so it cannot compute the token; the SameSite=Strict cookie is then a second
 line, not the only one. One token holds for every page and tab of a sign-in, and a new sign-in, or a restart
 of the simulator, makes the old ones worthless (the page then asks to be reloaded).
+
+The sign-in form has no cookie to bind a token to yet, so it is guarded by Fetch Metadata instead: a browser
+says in Sec-Fetch-Site where a request came from, and a sign-in posted from another site is refused (that
+would sign the browser in with someone else's key). A client that sends no such header is no browser.
 """
 
 from __future__ import annotations
@@ -50,6 +54,13 @@ def check_token(request: Request, csrf_token: Annotated[str, Form(max_length=200
             "the form's CSRF token is not this sign-in's: reload the page and send it again",
             field=FIELD,
         )
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a request a browser says another site sent (Problem 403)."""
+    site = request.headers.get("sec-fetch-site", "none")
+    if site not in ("same-origin", "none"):
+        raise Problem(403, "Forbidden", f"this form was sent from another site (Sec-Fetch-Site: {site[:40]})")
 
 
 CsrfChecked = Depends(check_token)

@@ -24,7 +24,7 @@ from quartet_shared.auth import SIMULATOR_RUN, ApiKey, ApiKeys
 from quartet_shared.http import Problem
 from quartet_shared.safe_yaml import safe_load
 
-from simulator.console.csrf import COOKIE, Checked, page_token
+from simulator.console.csrf import COOKIE, Checked, check_origin, page_token
 from simulator.console.feed import LiveFeed
 from simulator.console.jobs import JobServices
 from simulator.console.model import JobRow, newest_first, problem_text, result_facts
@@ -276,7 +276,7 @@ def login_form(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html", {"nav": [], "signed_in": False, "notices": []})
 
 
-@router.post("/console/login")
+@router.post("/console/login", dependencies=[Depends(check_origin)])
 def login(request: Request, api_key: Annotated[str, Form(max_length=500)]) -> Response:
     """Check the key and keep it in the console cookie; the form again (401) when it is not a key."""
     keys: ApiKeys | None = getattr(request.app.state, "api_keys", None)

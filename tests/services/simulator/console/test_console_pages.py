@@ -383,3 +383,18 @@ def test_a_form_post_without_this_sign_ins_csrf_token_is_a_403_problem_and_chang
     assert "reload the page" in wrong.json()["detail"]
     assert other_sign_in != token and page_csrf_token(console.client, "/console/dead-letters") == token
     assert good.status_code == 303 and list(console.api.jobs) == ["job1"]
+
+
+def test_a_sign_in_another_site_posted_is_refused_by_what_the_browser_says_of_its_origin(console: Console) -> None:
+    def sign_in_from(site: str) -> httpx.Response:
+        data = {"api_key": ADMIN_KEY}
+        return console.client.post(
+            "/console/login", data=data, headers={"Sec-Fetch-Site": site}, follow_redirects=False
+        )
+
+    cross, same_site, own, typed = (sign_in_from(s) for s in ("cross-site", "same-site", "same-origin", "none"))
+
+    assert cross.status_code == same_site.status_code == 403
+    assert cross.headers["content-type"] == "application/problem+json" and "another site" in cross.json()["detail"]
+    assert "set-cookie" not in cross.headers
+    assert own.status_code == typed.status_code == 303
