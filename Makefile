@@ -22,7 +22,7 @@ install: ## Install uv and the workspace (every service and the kernel) into .ve
 infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
 	@$(RUN) python -m quartet_tools.infra install
 
-tools-install: install ## Pinned helm, promtool, Toxiproxy and the OpenTelemetry Collector (Go module proxy, cached in ~/.cache/quartet), Zipkin (Maven, .local/zipkin); Debian chromium for the browser tests
+tools-install: install ## Pinned helm, promtool and Toxiproxy (Go module proxy, cached in ~/.cache/quartet; the OpenTelemetry Collector builds on first need), Zipkin (Maven, .local/zipkin); Debian chromium for the browser tests
 	@$(RUN) python -m quartet_tools.infra install-tools >/dev/null
 
 infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise; KAFKA_NODES=3: a native cluster)

@@ -42,7 +42,7 @@ SPANS = {
 
 
 @pytest.fixture(scope="module")
-def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceViewer]:
+def trace_viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceViewer]:
     """Zipkin and the collector, natively on free loopback ports."""
     started = TraceViewer.at(tmp_path_factory.mktemp("traces"), free_port(), free_port())
     try:
@@ -62,9 +62,9 @@ def job_traces(viewer: TraceViewer, job_id: str) -> list[list[dict[str, Any]]]:
 
 
 def test_one_jobs_trace_in_zipkin_runs_from_the_api_through_the_worker_to_the_projector(
-    viewer: TraceViewer, settings: KernelSettings, unique: str, tmp_path: Path
+    trace_viewer: TraceViewer, settings: KernelSettings, unique: str, tmp_path: Path
 ) -> None:
-    env = {"DATABASE_URL": str(settings.database_url), "OTEL_BSP_SCHEDULE_DELAY": "200", **viewer.env()}
+    env = {"DATABASE_URL": str(settings.database_url), "OTEL_BSP_SCHEDULE_DELAY": "200", **trace_viewer.env()}
     worker_env = {**env, "TRAINING_INSTANCE_ID": f"{unique}-worker"}
     # service_process gives both processes the topics p<unique>.training.*.
     topics = {"jobs": f"p{unique}.training.jobs", "results": f"p{unique}.training.results"}
@@ -82,7 +82,7 @@ def test_one_jobs_trace_in_zipkin_runs_from_the_api_through_the_worker_to_the_pr
         found: list[list[dict[str, Any]]] = []
 
         def projected() -> bool:
-            found[:] = job_traces(viewer, job_id)
+            found[:] = job_traces(trace_viewer, job_id)
             names = {span["name"] for trace in found for span in trace}
             return set(expected) <= names
 

@@ -46,6 +46,10 @@ def no_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(engine, "PIDFILE", tmp_path / "dockerd.pid")
     monkeypatch.setattr(testrun, "BUILD_LOG", tmp_path / "build.log")
     monkeypatch.setattr(testrun, "BUILD", [sys.executable, "-c", "print('built')"])
+    monkeypatch.setattr(testrun, "COLLECTOR_LOG", tmp_path / "collector.log")
+    monkeypatch.setattr(
+        testrun, "COLLECTOR_BUILD", [sys.executable, "-c", f"open({str(tmp_path / 'collector')!r}, 'w')"]
+    )
     monkeypatch.delenv("CI", raising=False)
     return tmp_path
 
@@ -81,6 +85,8 @@ def test_where_no_engine_can_start_the_docker_tests_are_deselected_with_the_reas
     assert [args for args, _ in recorder.runs] == [["-m", "not docker"]]
     assert recorder.started == recorder.stopped == 0
     assert "docker-marked tests deselected: not root" in capsys.readouterr().err
+    # The collector's build ran beside the tests and was waited for.
+    assert (no_engine / "collector").exists()
 
 
 def test_an_engine_started_for_the_run_serves_the_docker_tests_and_is_stopped_when_tests_fail(

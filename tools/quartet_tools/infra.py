@@ -1213,14 +1213,15 @@ def _install() -> None:
 
 def _install_tools() -> None:
     from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module
-    from quartet_tools.traces import ensure_collector, ensure_zipkin  # it imports this module too
+    from quartet_tools.traces import ensure_zipkin  # it imports this module too
 
     print(ensure_helm())
     print(ensure_promtool())
     print(ensure_chromium())
     print(ensure_toxiproxy())
+    # The OpenTelemetry Collector is the longest build by far: `make test` builds it in the background while
+    # its first tests run (quartet_tools.testrun), and `make traces` when first asked.
     print(ensure_zipkin())
-    print(ensure_collector())
 
 
 def main(argv: list[str] | None = None) -> int:

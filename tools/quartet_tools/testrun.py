@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from quartet_tools import engine
@@ -29,6 +30,10 @@ BUILD_LOG = LOCAL / "images-build.log"
 # What builds the Compose CLI and the images (`prepare`); a variable so the driver's own tests can run something
 # quicker.
 BUILD = [sys.executable, "-m", "quartet_tools.testrun", "prepare"]
+# The OpenTelemetry Collector's build (minutes of both cores, the longest of the tools) runs beside the first
+# tests at a lower priority; the trace viewer's tests run late and wait for it (`traces.ensure_collector`).
+COLLECTOR_LOG = LOCAL / "collector-build.log"
+COLLECTOR_BUILD = ["nice", "-n", "10", sys.executable, "-m", "quartet_tools.traces", "install"]
 NATIVE = ["-m", "not docker"]
 DOCKER = ["-m", "docker"]
 # The fixtures' choice of servers (tests/support/servers.py): each half of the run names its own.
@@ -107,15 +112,24 @@ def pytest(args: list[str], env: Mapping[str, str]) -> int:
 
 def build_images(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """BUILD (`prepare`: the Compose CLI, then `make images`) in the background, its output in BUILD_LOG."""
-    BUILD_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with BUILD_LOG.open("wb") as log:
-        return subprocess.Popen(
-            BUILD,
-            env=dict(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    return _background(BUILD, BUILD_LOG, env)
+
+
+def _background(command: list[str], logfile: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with logfile.open("wb") as log:
+        return subprocess.Popen(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def _settle_collector(build: subprocess.Popen[bytes]) -> None:
+    """Let the collector's build finish (a docker-marked test may still want it), then say how it went."""
+    try:
+        code = build.wait(1800)
+    except subprocess.TimeoutExpired:
+        build.terminate()
+        code = build.wait(30)
+    if code != 0:
+        print(f"make test: the collector's build failed (log: {COLLECTOR_LOG})", file=sys.stderr)
 
 
 def _finish_build(build: subprocess.Popen[bytes], began: float) -> int:
@@ -131,8 +145,18 @@ def _finish_build(build: subprocess.Popen[bytes], began: float) -> int:
 
 def run(choice: EngineChoice, run_pytest: Callable[[list[str], Mapping[str, str]], int] = pytest) -> int:
     """The native suite, then (with an engine) the docker-marked tests once the images are built, then the fault
-    tests on servers in containers; the worst code."""
+    tests on servers in containers; the worst code. The collector builds in the background meanwhile."""
     native_env = {**os.environ, INFRA_VARIABLE: "native"}
+    collector = _background(COLLECTOR_BUILD, COLLECTOR_LOG, native_env)
+    try:
+        return _halves(choice, run_pytest, native_env)
+    finally:
+        _settle_collector(collector)
+
+
+def _halves(
+    choice: EngineChoice, run_pytest: Callable[[list[str], Mapping[str, str]], int], native_env: Mapping[str, str]
+) -> int:
     if choice.env is None:
         print(f"make test: docker-marked tests deselected: {choice.reason}", file=sys.stderr)
         return run_pytest(NATIVE, native_env)

@@ -11,6 +11,7 @@ whose built assets no registry here carries, and it has no Zipkin exporter to st
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
@@ -75,10 +76,21 @@ def collector_binary() -> Path:
 
 
 def ensure_collector() -> Path:
-    """Build the collector with the pinned builder once (a minute or more on 2 cores), then reuse it."""
+    """Build the collector with the pinned builder once (minutes on 2 cores), then reuse it.
+
+    `make test` starts this build in the background as it begins; a test or an image that needs the collector
+    meanwhile waits for that build to finish rather than starting a second one.
+    """
     binary = collector_binary()
-    if binary.exists():
-        return binary
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with (binary.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            _build_collector(binary)
+    return binary
+
+
+def _build_collector(binary: Path) -> None:
     builder = _tool_cache("ocb", OCB_VERSION) / "builder"
     _go_build("go.opentelemetry.io/collector/cmd/builder", OCB_VERSION, builder)
     where = binary.parent
@@ -89,7 +101,6 @@ def ensure_collector() -> Path:
     _run([str(builder), "--config", str(BUILDER_MANIFEST)], cwd=where, env=go_env())
     (where / "build" / COLLECTOR_BINARY).replace(binary)
     shutil.rmtree(where / "build", ignore_errors=True)
-    return binary
 
 
 @dataclass
