@@ -118,6 +118,13 @@ class KernelSettings(BaseSettings):
     # member's partitions. Its cost: a static member never leaves its group on a clean stop, so a worker stopped
     # for good (scaling down) leaves its partitions idle for one session timeout (6 s) before they move.
     consumer_static_membership: bool = True
+    # An at-least-once runner commits its consumed offsets at most this often, not after every batch (Quix
+    # Streams' commit_interval, Kafka's auto.commit.interval.ms): a batch's outputs are still flushed and its ids
+    # recorded in Redis before the next poll, so a record consumed again after a crash within the interval is
+    # skipped as done. Offsets are also committed before partitions are revoked and before the consumer closes.
+    # A synchronous commit per batch was a fifth of the runner's time in `make bench` (kernel section); 0 commits
+    # after every batch. Transactional runners commit each batch's transaction whatever this says.
+    consumer_commit_interval_s: float = Field(1.0, ge=0, le=60)
     # A healthy flush, offsets send or commit of a batch's transaction takes well under a second, a leader
     # election a few; kafka-python's producer stuck on a dead transaction coordinator waits 120 s. Past this bound
     # the runner aborts the batch and builds a new producer with the same transactional id. 8 s: above the

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -19,6 +20,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
 
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.clients import KAFKA, KafkaClients
@@ -122,6 +124,18 @@ class CommitProtocol(ABC):
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
         """Throw the batch's open work away; whether its finished records were committed after all."""
 
+    @abstractmethod
+    def tick(self, consumer: KafkaConsumer) -> None:
+        """Between polls: commit what is held back once its interval has passed."""
+
+    @abstractmethod
+    def settle(self, consumer: KafkaConsumer) -> None:
+        """Commit what is held back now, before the consumer closes."""
+
+    def held_back(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The offsets of finished batches not committed yet (committed in a rebalance before `revoked`)."""
+        return {}
+
     def close(self) -> None:
         """Close the producer."""
         if self._producer is not None:
@@ -132,9 +146,19 @@ class CommitProtocol(ABC):
 class AtLeastOnce(CommitProtocol):
     """Handlers make their effects durable; the runner flushes what they produced, then commits offsets."""
 
-    def __init__(self, *args: Any, redis: ResilientRedis | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        redis: ResilientRedis | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._dedup = RedisDedup(redis, self.group, self.settings.idempotency_ttl_s)
+        # Offsets of batches whose work is durable and recorded, not yet committed (see consumer_commit_interval_s).
+        self._pending: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._clock = clock
+        self._last_commit = clock()
 
     def known(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Callable[[], set[str]]:
         """Ask Redis (one round trip for the whole batch, answered while the runner decodes)."""
@@ -151,7 +175,11 @@ class AtLeastOnce(CommitProtocol):
         """Nothing to restore."""
 
     def revoked(self, partitions: list[TopicPartition] | None) -> None:
-        """Nothing to forget."""
+        """Forget the offsets held back for the partitions: another member commits them from now on."""
+        if partitions is None:
+            self._pending.clear()
+        for tp in partitions or ():
+            self._pending.pop(tp, None)
 
     def begin(self) -> None:
         """A batch needs no opening."""
@@ -164,14 +192,31 @@ class AtLeastOnce(CommitProtocol):
         """A dead letter's handler made no effect of its own to remember."""
 
     def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
-        """Flush every output (raising ProduceFailed if one was not delivered), then commit the offsets."""
+        """Flush every output (raising ProduceFailed if one was not delivered); its offsets commit on `tick`."""
         self.producer.flush()
-        # Every effect is durable now (the handlers' own and the outputs just flushed), so Redis may know;
-        # it records them while the offsets commit, and its reply is read before the next batch's lookup.
+        # Every effect is durable now (the handlers' own and the outputs just flushed), so Redis may know; its
+        # reply is read before the next batch's lookup. A record consumed again before its offset is committed is
+        # then skipped as done.
         self._dedup.remember(state.done_ids)
-        if state.offsets:
-            with self._guard():
-                consumer.commit(offsets=state.offsets)
+        self._pending.update(state.offsets)
+
+    def tick(self, consumer: KafkaConsumer) -> None:
+        """Commit the held-back offsets once the commit interval has passed since the last commit."""
+        if self._pending and self._clock() - self._last_commit >= self.settings.consumer_commit_interval_s:
+            self.settle(consumer)
+
+    def held_back(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The offsets of batches flushed and recorded whose commit waits for the interval."""
+        return dict(self._pending)
+
+    def settle(self, consumer: KafkaConsumer) -> None:
+        """Commit the held-back offsets now (a failure keeps them held: they are done, and retried next tick)."""
+        if not self._pending:
+            return
+        with self._guard():
+            consumer.commit(offsets=dict(self._pending))
+        self._last_commit = self._clock()
+        self._pending.clear()
 
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
         """Commit what finished before a stop, if its outputs are confirmed delivered; nothing else."""
@@ -276,6 +321,12 @@ class Transactional(CommitProtocol):
             raise
         TRANSACTIONS.labels(self.group, "committed").inc()
         self._changelog.applied(grouped)
+
+    def tick(self, consumer: KafkaConsumer) -> None:
+        """Nothing is held back: each batch's transaction committed its offsets."""
+
+    def settle(self, consumer: KafkaConsumer) -> None:
+        """Nothing is held back: each batch's transaction committed its offsets."""
 
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
         """Abort the transaction, or replace a stalled producer; whether a commit in doubt went through after all.

@@ -3,9 +3,9 @@
 Three defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
 stall watchdog breaks it, and the runner rebuilds its consumer), a group join the client finishes and then
 forgets (the runner asks for a rejoin), and transactional calls that wait with no bound on a coordinator that
-is gone (they are bounded here, and the commit protocol replaces the producer). `ASSUMPTIONS` lists every
-private name used, so that a test fails on an upgrade that moves them instead of the workarounds silently doing
-nothing.
+is gone (they are bounded here, and the commit protocol replaces the producer). One limit too: a rebalance
+callback runs on the I/O loop, where the blocking commit cannot. `ASSUMPTIONS` lists every private name used,
+so that a test fails on an upgrade that moves them instead of the workarounds silently doing nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
-from kafka.structs import MemberState
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from quartet_shared.metrics import CONSUMER_STALLS
 
@@ -31,7 +31,12 @@ JOIN_STUCK_S = 3.0
 
 # (owner, private attribute, what it must be): checked against the installed client by the tests.
 ASSUMPTIONS = (
-    ("KafkaConsumer", "_coordinator", "a ConsumerCoordinator with state, need_rejoin() and request_rejoin()"),
+    (
+        "KafkaConsumer",
+        "_coordinator",
+        "a ConsumerCoordinator with state, need_rejoin(), request_rejoin() and the coroutine "
+        "_commit_offsets_sync_async(offsets)",
+    ),
     ("KafkaConsumer", "_net", "an I/O loop whose stop(timeout_ms) fails every call waiting on it"),
     ("MemberState", "REBALANCING", "the coordinator's state between a revoke and a finished join"),
     (
@@ -77,6 +82,20 @@ def _wait(producer: KafkaProducer, result: Any, timeout_s: float, what: str) -> 
     producer._sender.wakeup()
     if not result.wait(timeout_ms=timeout_s * 1000):
         raise TransactionStalled(f"{what} did not finish within {timeout_s:g} s")
+
+
+async def commit_in_rebalance(consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    """Commit offsets from an async rebalance callback, before the member rejoins with a new generation.
+
+    kafka-python 3.0 runs rebalance callbacks on the consumer's I/O loop, where the blocking commit() refuses to
+    run (it would wait on the loop it runs on); its own synchronous commit is a coroutine there, to be awaited.
+    """
+    commit = getattr(getattr(consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
+    if commit is None:
+        # Not kafka-python's consumer (the in-memory broker's, which calls back on the polling thread).
+        consumer.commit(offsets=offsets)
+        return
+    await commit(offsets)
 
 
 def join_dropped(consumer: KafkaConsumer) -> bool:

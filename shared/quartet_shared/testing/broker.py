@@ -11,18 +11,20 @@ protocols, retries and dead letters are the runner's own.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kafka import TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener, ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -312,9 +314,22 @@ class InMemoryBroker:
         with self.lock:
             return self._groups.setdefault(name, _Group(name))
 
-    def commit_offsets(self, group: str, metadata: ConsumerGroupMetadata, offsets: dict[TopicPartition, int]) -> None:
-        """Commit a member's offsets outside a transaction; a stale generation (or an armed fault) fails."""
+    def commit_offsets(
+        self,
+        group: str,
+        metadata: ConsumerGroupMetadata,
+        offsets: dict[TopicPartition, int],
+        *,
+        revoking: bool = False,
+    ) -> None:
+        """Commit a member's offsets outside a transaction; a stale generation (or an armed fault) fails.
+
+        A member still in the group may commit from its revoke callback with the generation it held: an eager
+        member calls it before it sends its JoinGroup, while the broker still accepts that generation.
+        """
         with self.changed:
+            if revoking and any(m.member_id == metadata.member_id for m in self.group(group).members):
+                metadata = metadata._replace(generation_id=self._groups[group].generation)
             self.check_commit(group, metadata)
             self._groups[group].committed.update(offsets)
             self.changed.notify_all()
@@ -566,8 +581,10 @@ class InMemoryConsumer:
         self._reset = config.get("auto_offset_reset", "latest")
         self._max_records = int(config.get("max_poll_records", 500))
         self._topics: set[str] = set()
-        self._listener: ConsumerRebalanceListener | None = None
+        self._listener: ConsumerRebalanceListener | AsyncConsumerRebalanceListener | None = None
         self._generation = -1
+        # Inside the revoke callback of a rebalance (see InMemoryBroker.commit_offsets).
+        self._revoking = False
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._delivered: dict[TopicPartition, int] = {}
@@ -579,7 +596,10 @@ class InMemoryConsumer:
     # ---- membership --------------------------------------------------------------------------------
 
     def subscribe(
-        self, topics: Iterable[str] = (), pattern: str | None = None, listener: ConsumerRebalanceListener | None = None
+        self,
+        topics: Iterable[str] = (),
+        pattern: str | None = None,
+        listener: ConsumerRebalanceListener | AsyncConsumerRebalanceListener | None = None,
     ) -> None:
         """Join the group for `topics`; the assignment arrives at the next poll."""
         if self.group_id is None:
@@ -655,7 +675,11 @@ class InMemoryConsumer:
         assert self.group_id is not None
         listener, old = self._listener, self._assigned
         if listener is not None:
-            listener.on_partitions_revoked(list(old))
+            self._revoking = True
+            try:
+                _call_back(listener.on_partitions_revoked, old)
+            finally:
+                self._revoking = False
         with self.broker.lock:
             group = self.broker.group(self.group_id)
             if self not in group.members:
@@ -666,7 +690,7 @@ class InMemoryConsumer:
             self._positions = {}
             self._paused &= set(self._assigned)
         if listener is not None:
-            listener.on_partitions_assigned(list(self._assigned))
+            _call_back(listener.on_partitions_assigned, self._assigned)
 
     def _fetch(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
         self._redeliver()
@@ -720,7 +744,7 @@ class InMemoryConsumer:
         """Commit offsets for the group; CommitFailedError when the group has rebalanced since the last poll."""
         assert self.group_id is not None
         wanted = {tp: o.offset for tp, o in offsets.items()} if offsets is not None else dict(self._positions)
-        self.broker.commit_offsets(self.group_id, self.group_metadata(), wanted)
+        self.broker.commit_offsets(self.group_id, self.group_metadata(), wanted, revoking=self._revoking)
 
     def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's end (for read_committed, its last stable offset)."""
@@ -750,3 +774,14 @@ class InMemoryConsumer:
     def topics(self) -> set[str]:
         """Every topic."""
         return set(self.broker.partition_counts())
+
+
+def _call_back(method: Callable[[list[TopicPartition]], Any], partitions: list[TopicPartition]) -> None:
+    """Call a rebalance listener's method, running it to its end if it is a coroutine (an async listener)."""
+    result = method(list(partitions))
+    if inspect.isawaitable(result):
+        asyncio.run(_awaited(result))
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> None:
+    await awaitable

@@ -81,16 +81,55 @@ def test_every_item_takes_effect_once_and_its_offset_is_committed(mode: Mode) ->
 
 
 @MODES
-def test_a_failed_commit_redelivers_the_batch_and_loses_and_doubles_nothing(mode: Mode) -> None:
+def test_a_failed_commit_loses_and_doubles_nothing(mode: Mode) -> None:
     broker, effects = InMemoryBroker(partitions=2), Effects()
     ids = publish_items(broker, COUNT)
     broker.fail_commits()
     run_until(broker, runner(broker, effects, mode), lambda: _items_done(broker))
     _once_each(broker, effects, ids, mode)
-    # The failed batch was handled again: the fault did fire.
-    assert sum(effects.deliveries.values()) > COUNT
+    assert broker.faults.commit_failures == 0, "the fault did not fire"
     if mode is Mode.TRANSACTIONAL:
+        # The aborted transaction's batch was handled again, its first outputs left aborted.
+        assert sum(effects.deliveries.values()) > COUNT
         assert sum(ids_on(broker, OUT, committed_only=False).values()) > COUNT
+    else:
+        # The batch's work was already durable: only its offsets waited for the next commit.
+        assert sum(effects.deliveries.values()) == COUNT
+
+
+def test_an_at_least_once_runner_holds_its_offsets_back_for_the_interval_and_commits_them_when_it_stops() -> None:
+    broker, effects = InMemoryBroker(partitions=2), Effects()
+    ids = publish_items(broker, COUNT)
+    runner_ = runner(broker, effects, Mode.AT_LEAST_ONCE, fast_settings(consumer_commit_interval_s=60))
+    runner_.start()
+    try:
+        assert broker.wait_until(lambda: len(effects.applied) == COUNT and broker.drained(GROUP), 20)
+        # Every item is done and its output flushed, but the interval has not passed: nothing committed yet.
+        assert committed_total(broker) == 0
+    finally:
+        runner_.stop(10)
+    assert runner_.error is None
+    assert committed_total(broker) == COUNT
+    _once_each(broker, effects, ids, Mode.AT_LEAST_ONCE)
+
+
+def test_offsets_held_back_are_committed_in_the_rebalance_that_revokes_their_partitions() -> None:
+    broker, effects = InMemoryBroker(partitions=2), Effects()
+    ids = publish_items(broker, COUNT)
+    runner_ = runner(broker, effects, Mode.AT_LEAST_ONCE, fast_settings(consumer_commit_interval_s=60))
+    runner_.start()
+    try:
+        assert broker.wait_until(lambda: len(effects.applied) == COUNT and broker.drained(GROUP), 20)
+        assert committed_total(broker) == 0
+        broker.rebalance(GROUP)
+        # The member commits what it held back in its revoke callback, then resumes from those offsets.
+        assert broker.wait_until(lambda: committed_total(broker) == COUNT, 20)
+    finally:
+        runner_.stop(10)
+    assert runner_.error is None
+    # Nothing was consumed again after the rebalance: not even a delivery doubled.
+    assert sum(effects.deliveries.values()) == COUNT
+    _once_each(broker, effects, ids, Mode.AT_LEAST_ONCE)
 
 
 @MODES
@@ -172,8 +211,12 @@ def test_a_rebalance_in_the_middle_of_a_batch_loses_and_doubles_nothing(mode: Mo
     _arm_once(effects, 7, lambda: broker.rebalance(GROUP))
     run_until(broker, runner(broker, effects, mode), lambda: _items_done(broker))
     _once_each(broker, effects, ids, mode)
-    # The batch's commit was refused for the old generation and the batch was consumed again.
-    assert sum(effects.deliveries.values()) > COUNT
+    if mode is Mode.TRANSACTIONAL:
+        # The batch's transaction was refused for the old generation and the batch was consumed again.
+        assert sum(effects.deliveries.values()) > COUNT
+    else:
+        # Its work was durable; its offsets, held back, were committed in the revoke callback.
+        assert sum(effects.deliveries.values()) == COUNT
 
 
 @MODES

@@ -43,6 +43,8 @@ def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consum
     assert coordinator.state == MemberState.UNJOINED
     assert not inspect.signature(coordinator.need_rejoin).parameters
     assert not inspect.signature(coordinator.request_rejoin).parameters
+    assert inspect.iscoroutinefunction(coordinator._commit_offsets_sync_async)
+    assert next(iter(inspect.signature(coordinator._commit_offsets_sync_async).parameters)) == "offsets"
     assert "timeout_ms" in inspect.signature(consumer._net.stop).parameters
     assert hasattr(MemberState, "REBALANCING")
 
