@@ -9,10 +9,9 @@ order. Faults are shortened for `make test`: FAULT_S (12 s) where the issue says
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,48 +19,30 @@ from quartet_contracts.envelope import Envelope
 
 from tests.support.cluster import FAULT_S, ClusterServers
 from tests.support.cluster_records import Reader, assert_one_output_per_input
-from tests.support.effects import publish_items, wait_until
+from tests.support.effects import wait_until
 from tests.support.processes import Workers
+from tests.support.recovery import Feeder
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
-KEYS = 12
-# Inputs arrive in small batches all along, so every fault strikes a copy under way.
-BATCH, BATCH_EVERY_S = 20, 0.5
+# Inputs arrive in small batches all along (every half second, the feeder's pace), so every fault strikes a copy
+# under way.
+BATCH = 20
 
 
 @dataclass
 class Pipeline:
-    """A transactional effect worker copying `source` to `out` on the cluster, fed by a steady publisher."""
+    """A transactional effect worker copying its feeder's topic to `out` on the cluster, fed all along."""
 
     cluster: ClusterServers
-    source: str
     out: str
     transactional_id: str
-    ids: list[str] = field(default_factory=list)
-    feeding: threading.Event = field(default_factory=threading.Event)
-    feeder: threading.Thread | None = None
+    feeder: Feeder
 
-    def start_feeding(self) -> None:
-        """Publish inputs in a thread from now on."""
-        self.feeding.set()
-        self.feeder = threading.Thread(target=self.feed, daemon=True)
-        self.feeder.start()
-
-    def stop_feeding(self) -> None:
-        """Stop publishing and wait until the last batch is confirmed (and counted)."""
-        self.feeding.clear()
-        if self.feeder is not None:
-            self.feeder.join(120)
-
-    def feed(self) -> None:
-        """Publish a batch of inputs every half second while `feeding` is set (bounded to 1,000 batches)."""
-        settings = self.cluster.settings()
-        for n in range(1000):
-            if not self.feeding.is_set():
-                return
-            self.ids.extend(publish_items(settings, self.source, BATCH, start=n * BATCH, keys=KEYS))
-            time.sleep(BATCH_EVERY_S)
+    @property
+    def ids(self) -> list[str]:
+        """The inputs published so far."""
+        return self.feeder.ids
 
     def outputs(self) -> list[Envelope]:
         """What a read_committed reader finds on the output topic now."""
@@ -84,12 +65,11 @@ def pipeline(cluster: ClusterServers, unique: str, tmp_path: Path) -> Iterator[P
         instance="w1",
     )
     # The runner's transactional id: its group and the worker's slot.
-    pipeline = Pipeline(cluster, source, out, f"tx.{unique}-w1")
-    pipeline.start_feeding()
+    pipeline = Pipeline(cluster, out, f"tx.{unique}-w1", Feeder(settings, source, batch=BATCH).start())
     try:
         yield pipeline
     finally:
-        pipeline.stop_feeding()
+        pipeline.feeder.stop()
         workers.terminate_all()
 
 
@@ -105,7 +85,7 @@ def _rolling_restart(p: Pipeline) -> None:
     for node in (1, 2, 3):
         p.cluster.stop(node)
         p.cluster.restart(node)
-        p.cluster.wait_isr_full([p.source, p.out])
+        p.cluster.wait_isr_full([p.feeder.topic, p.out])
 
 
 def _partitioned(p: Pipeline) -> None:
@@ -147,7 +127,7 @@ def test_a_transactional_copy_through_a_fault_has_one_output_per_input_in_key_or
     started = time.monotonic()
     FAULTS[fault](pipeline)
     time.sleep(3)
-    pipeline.stop_feeding()
+    pipeline.feeder.stop()
     # Every input published has been confirmed: the copy must catch up with all of them.
     pipeline.wait_outputs(len(pipeline.ids), 300, "an output for every input")
     print(f"{fault}: {len(pipeline.ids)} inputs, caught up {time.monotonic() - started:.0f} s after the fault")

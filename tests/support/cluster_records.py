@@ -35,6 +35,7 @@ class Reader:
     seen: list[Envelope] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     error: list[BaseException] = field(default_factory=list)
+    limit_s: float = 300.0
 
     def read_to_end(self) -> list[Envelope]:
         """Read everything committed up to the end offsets now, in this thread."""
@@ -56,14 +57,18 @@ class Reader:
             self.error.append(exc)
             return
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + self.limit_s
             while time.monotonic() < deadline and not (self.done.is_set() and self._at_end(consumer, partitions)):
-                for batch in consumer.poll(timeout_ms=500).values():
-                    self.seen.extend(decode(r.key, r.value, r.headers) for r in batch)
+                for batch in consumer.poll(timeout_ms=100).values():
+                    self._keep([decode(r.key, r.value, r.headers) for r in batch])
         except BaseException as exc:  # the test thread reports it
             self.error.append(exc)
         finally:
             consumer.close()
+
+    def _keep(self, envelopes: list[Envelope]) -> None:
+        """Keep a polled batch."""
+        self.seen.extend(envelopes)
 
     @staticmethod
     def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:

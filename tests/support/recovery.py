@@ -12,14 +12,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from quartet_contracts.envelope import Envelope, decode
+from quartet_contracts.envelope import Envelope
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
 
 from tests.support.cluster import ClusterServers
-from tests.support.cluster_records import committed_reader
+from tests.support.cluster_records import Reader
 from tests.support.effects import Item, publish_items
 from tests.support.servers import Servers
 
@@ -71,56 +71,37 @@ class Topology:
 
 
 @dataclass
-class Tail:
+class Tail(Reader):
     """A read_committed reader of every partition of a topic, in a thread, noting when each subject first came."""
 
-    settings: KernelSettings
-    topic: str
-    seen: list[Envelope] = field(default_factory=list)
     first: dict[str, float] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
-    errors: list[BaseException] = field(default_factory=list)
+    limit_s: float = 1800.0
     thread: threading.Thread | None = None
 
-    def start(self) -> Tail:
+    def start(self) -> Tail:  # type: ignore[override]
         """Read in a thread until `close`."""
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.thread = super().start()
         return self
 
     def close(self) -> None:
-        """Stop reading and report an error the reader met."""
-        self.stop.set()
+        """Read up to the end offsets, stop, and report an error the reader met."""
+        self.done.set()
         if self.thread is not None:
             self.thread.join(30)
-        assert not self.errors, self.errors
+        assert not self.error, self.error
 
-    def _run(self) -> None:
-        try:
-            consumer, _ = committed_reader(self.settings, self.topic)
-        except BaseException as exc:  # the test thread reports it
-            self.errors.append(exc)
-            return
-        try:
-            deadline = time.monotonic() + 1800
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                for batch in consumer.poll(timeout_ms=100).values():
-                    now = time.monotonic()
-                    for record in batch:
-                        envelope = decode(record.key, record.value, record.headers)
-                        self.seen.append(envelope)
-                        self.first.setdefault(envelope.subject or "", now)
-        except BaseException as exc:  # the test thread reports it
-            self.errors.append(exc)
-        finally:
-            consumer.close()
+    def _keep(self, envelopes: list[Envelope]) -> None:
+        now = time.monotonic()
+        for envelope in envelopes:
+            self.first.setdefault(envelope.subject or "", now)
+        super()._keep(envelopes)
 
     def wait_for(self, subjects: Iterable[str], timeout_s: float, what: str) -> float:
         """When the last of `subjects` first came (time.monotonic()); fails naming `what` after `timeout_s`."""
         wanted = list(subjects)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert not self.errors, self.errors
+            assert not self.error, self.error
             if all(s in self.first for s in wanted):
                 return max(self.first[s] for s in wanted)
             time.sleep(0.05)
@@ -134,6 +115,7 @@ class Feeder:
 
     settings: KernelSettings
     topic: str
+    batch: int = BATCH
     ids: list[str] = field(default_factory=list)
     running: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
@@ -155,7 +137,7 @@ class Feeder:
         for n in range(5000):
             if not self.running.is_set():
                 return
-            self.ids.extend(publish_items(self.settings, self.topic, BATCH, start=n * BATCH, keys=KEYS))
+            self.ids.extend(publish_items(self.settings, self.topic, self.batch, start=n * self.batch, keys=KEYS))
             time.sleep(BATCH_EVERY_S)
 
 
