@@ -27,7 +27,7 @@ from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
 from quartet_shared.producer import Producer, close_kafka_producer, open_transactional
 from quartet_shared.runner.dedup import Changelog, RedisDedup
-from quartet_shared.runner.kafka_compat import end_transaction_within, send_offsets_within
+from quartet_shared.runner.kafka_compat import commit_in_rebalance, end_transaction_within, send_offsets_within
 from quartet_shared.runner.model import BatchState, Mode
 from quartet_shared.settings import KernelSettings
 
@@ -132,9 +132,9 @@ class CommitProtocol(ABC):
     def settle(self, consumer: KafkaConsumer) -> None:
         """Commit what is held back now, before the consumer closes."""
 
-    def held_back(self) -> dict[TopicPartition, OffsetAndMetadata]:
-        """The offsets of finished batches not committed yet (committed in a rebalance before `revoked`)."""
-        return {}
+    @abstractmethod
+    async def before_revoke(self, consumer: KafkaConsumer) -> None:
+        """Commit what is held back from inside a rebalance, before the member rejoins with a new generation."""
 
     def close(self) -> None:
         """Close the producer."""
@@ -205,18 +205,29 @@ class AtLeastOnce(CommitProtocol):
         if self._pending and self._clock() - self._last_commit >= self.settings.consumer_commit_interval_s:
             self.settle(consumer)
 
-    def held_back(self) -> dict[TopicPartition, OffsetAndMetadata]:
-        """The offsets of batches flushed and recorded whose commit waits for the interval."""
-        return dict(self._pending)
-
     def settle(self, consumer: KafkaConsumer) -> None:
-        """Commit the held-back offsets now (a failure keeps them held: they are done, and retried next tick)."""
+        """Commit the held-back offsets now; a failure keeps them held for the next tick."""
         if not self._pending:
             return
-        with self._guard():
-            consumer.commit(offsets=dict(self._pending))
+        try:
+            with self._guard():
+                consumer.commit(offsets=dict(self._pending))
+        except KafkaError as exc:
+            # The records behind them are done and recorded: if these offsets never commit, the records are
+            # consumed again and skipped. A rebalance under way (the usual cause) commits them in its callback.
+            _not_committed(self.group, exc)
+            return
         self._last_commit = self._clock()
         self._pending.clear()
+
+    async def before_revoke(self, consumer: KafkaConsumer) -> None:
+        """Commit the held-back offsets while this member's generation is still the group's."""
+        if not self._pending:
+            return
+        try:
+            await commit_in_rebalance(consumer, dict(self._pending))
+        except KafkaError as exc:
+            _not_committed(self.group, exc)
 
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
         """Commit what finished before a stop, if its outputs are confirmed delivered; nothing else."""
@@ -328,6 +339,9 @@ class Transactional(CommitProtocol):
     def settle(self, consumer: KafkaConsumer) -> None:
         """Nothing is held back: each batch's transaction committed its offsets."""
 
+    async def before_revoke(self, consumer: KafkaConsumer) -> None:
+        """Nothing is held back: each batch's transaction committed its offsets."""
+
     def abandon(self, consumer: KafkaConsumer, state: BatchState, *, keep_finished: bool, fresh_producer: bool) -> bool:
         """Abort the transaction, or replace a stalled producer; whether a commit in doubt went through after all.
 
@@ -392,6 +406,13 @@ class Transactional(CommitProtocol):
                 close_kafka_producer(old.raw, 0)
         log.warning("transactional producer replaced", extra={"group": self.group})
         return True
+
+
+def _not_committed(group: str, exc: KafkaError) -> None:
+    log.warning(
+        "held-back offsets not committed yet; their records are skipped as done if consumed again",
+        extra={"group": group, "error": f"{type(exc).__name__}: {exc}"},
+    )
 
 
 def transactional_id(group: str, settings: KernelSettings) -> str:

@@ -24,7 +24,7 @@ from quartet_shared.runner.batch import Batches
 from quartet_shared.runner.commit import CommitProtocol, ProducerFactory, commit_protocol, transactional_id
 from quartet_shared.runner.dispatch import Dispatcher
 from quartet_shared.runner.failures import Failures
-from quartet_shared.runner.kafka_compat import JoinWatch, StallWatchdog, commit_in_rebalance
+from quartet_shared.runner.kafka_compat import JoinWatch, StallWatchdog
 from quartet_shared.runner.model import Mode, Subscription
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
@@ -176,7 +176,8 @@ class ConsumerRunner:
                 if not stalled.is_set():
                     raise
             if not stalled.is_set():
-                self._settle(self._consumer)
+                if self._consumer is not None:
+                    self.commit.settle(self._consumer)
                 break
             # What the dropped consumer had not committed is consumed again by the new one (and its ids
             # already done are skipped), so rebuilding loses nothing and doubles nothing.
@@ -241,36 +242,13 @@ class ConsumerRunner:
             failed_in_a_row = 0
             if batch:
                 self._process_batch(batch)
-            self._commit_due(consumer)
+            self.commit.tick(consumer)
             self._report(consumer)
             self._join_watch.check(consumer)
 
     def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self._consumer is not None
         self._batches.process(self._consumer, batch)
-
-    def _commit_due(self, consumer: KafkaConsumer) -> None:
-        """Commit the offsets the protocol holds back once their interval is up; a failure waits for the next."""
-        try:
-            self.commit.tick(consumer)
-        except KafkaError as exc:
-            # The records behind them are done and recorded: if these offsets never commit, the records are
-            # consumed again and skipped. A rebalance under way (the usual cause) settles them in its callback.
-            log.warning(
-                "offsets not committed yet", extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"}
-            )
-
-    def _settle(self, consumer: KafkaConsumer | None) -> None:
-        """Commit what the protocol holds back before partitions move or the consumer closes."""
-        if consumer is None or self._watchdog.stalled.is_set():
-            return
-        try:
-            self.commit.settle(consumer)
-        except KafkaError as exc:
-            log.warning(
-                "held-back offsets not committed; their records will be skipped when consumed again",
-                extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"},
-            )
 
     def _drop(self) -> None:
         """Close a consumer whose client stalled, giving up after a few seconds (its member then expires)."""
@@ -314,15 +292,8 @@ class ConsumerRunner:
     async def _on_revoked(self, partitions: list[TopicPartition]) -> None:
         # Each batch is made final (or aborted) before the next poll; only offsets held back for the commit
         # interval are left, committed here while this member's generation is still the group's.
-        held = self.commit.held_back()
-        if held and self._consumer is not None:
-            try:
-                await commit_in_rebalance(self._consumer, held)
-            except KafkaError as exc:
-                log.warning(
-                    "held-back offsets not committed before the rebalance; their records will be skipped as done",
-                    extra={"group": self.group, "error": f"{type(exc).__name__}: {exc}"},
-                )
+        if self._consumer is not None:
+            await self.commit.before_revoke(self._consumer)
         self.commit.revoked(partitions)
         self._dispatcher.pauses.forget(partitions)
         self._hide_lag(partitions)
