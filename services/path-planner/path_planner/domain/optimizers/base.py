@@ -138,16 +138,19 @@ class SearchRun:
         the curve, the callbacks and cancellation keep the same rhythm as everyone else's. Returns the
         values of the vectors evaluated, fewer than given when the run ends on the way.
         """
-        parts: list[FloatArray] = []
+        return self.score_in_iterations(vectors).total
+
+    def score_in_iterations(self, vectors: FloatArray) -> Scores:
+        """`evaluate_in_iterations` with the scores' split."""
+        parts: list[Scores] = []
         start = 0
         while start < vectors.shape[0] and not self.done:
             room = self.population * (self.iteration + 1) - self.evaluations
-            parts.append(self.evaluate(vectors[start : start + room]))
-            start += parts[-1].shape[0]
+            parts.append(self.score(vectors[start : start + room]))
+            start += parts[-1].total.shape[0]
             if self.evaluations == self.population * (self.iteration + 1):
                 self.end_iteration()
-        res: FloatArray = np.concatenate(parts) if parts else np.empty(0)
-        return res
+        return concat_scores(parts)
 
     def result(self) -> OptimizeResult:
         """The outcome so far."""
@@ -189,6 +192,13 @@ class Optimizer(ABC):
     @abstractmethod
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
         """Run the iterations through `run` until it says stop."""
+
+
+def concat_scores(parts: list[Scores]) -> Scores:
+    """The scores of several populations, one after the other (empty for none)."""
+    if not parts:
+        return Scores(np.empty(0), np.empty(0), np.empty(0))
+    return Scores(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("total", "base", "violation")))
 
 
 def uniform_population(rng: np.random.Generator, n: int, lo: FloatArray, hi: FloatArray) -> FloatArray:

@@ -39,10 +39,26 @@ epsilon-level comparison).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from path_planner.domain.optimizers.base import Optimizer, Scores, SearchRun, bounce_back, uniform_population
+from path_planner.domain.optimizers.base import (
+    Optimizer,
+    Scores,
+    SearchRun,
+    bounce_back,
+    concat_scores,
+    uniform_population,
+)
+from path_planner.domain.optimizers.lshade import (
+    Memory,
+    planned_size,
+    sample_cauchy_f,
+    sample_normal_cr,
+    trim_archive,
+    update_memory,
+)
 from path_planner.domain.types import BoolArray, FloatArray, IntArray
 
 
@@ -80,9 +96,47 @@ def select(keep: BoolArray, a: Scores, b: Scores) -> Scores:
     )
 
 
-def take(scores: Scores, idx: IntArray) -> Scores:
+def take(scores: Scores, idx: IntArray | BoolArray) -> Scores:
     """The scores of the members at `idx`."""
     return Scores(scores.total[idx], scores.base[idx], scores.violation[idx])
+
+
+MIN_POPULATION = 4
+"""The smallest population the size reduction leaves (L-SHADE's N_min)."""
+
+
+@dataclass
+class Swarm:
+    """Positions and their scores."""
+
+    x: FloatArray
+    s: Scores
+
+    @property
+    def size(self) -> int:
+        """How many members."""
+        return int(self.x.shape[0])
+
+    def subset(self, idx: IntArray | BoolArray) -> Swarm:
+        """The members at `idx` (indices or a mask)."""
+        return Swarm(self.x[idx], take(self.s, idx))
+
+    def join(self, other: Swarm) -> Swarm:
+        """This swarm's members followed by `other`'s."""
+        return Swarm(np.concatenate([self.x, other.x]), concat_scores([self.s, other.s]))
+
+
+@dataclass
+class Moves:
+    """One generation's per-butterfly choices: sensory modality c, crossover rate, partners, global or local."""
+
+    c: FloatArray
+    cr: FloatArray
+    j: IntArray
+    k: IntArray
+    elite: IntArray
+    use_global: BoolArray
+    order: IntArray
 
 
 class IBOA(Optimizer):
@@ -104,6 +158,9 @@ class IBOA(Optimizer):
         eps_quantile: float = 0.2,
         eps_until: float = 0.5,
         eps_power: float = 3.0,
+        memory_size: int = 0,
+        archive_rate: float = 0.0,
+        shrink_to: float | None = None,
     ) -> None:
         self.p_start = p_start
         self.p_end = p_end
@@ -117,6 +174,9 @@ class IBOA(Optimizer):
         self.eps_quantile = eps_quantile
         self.eps_until = eps_until
         self.eps_power = eps_power
+        self.memory_size = memory_size
+        self.archive_rate = archive_rate
+        self.shrink_to = shrink_to
 
     def epsilon(self, eps0: float, progress: float) -> float:
         """The violation level treated as feasible at `progress` (0..1) of the run."""
@@ -125,47 +185,92 @@ class IBOA(Optimizer):
         return eps0 * float((1.0 - progress / self.eps_until) ** self.eps_power)
 
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
-        n = run.population
-        dim = lo.size
-        span = hi - lo
-        x = uniform_population(rng, n, lo, hi)
-        s = run.score(x)
-        eps0 = float(np.sort(s.violation)[min(int(self.eps_quantile * n), n - 1)])
-        n_elite = max(1, round(self.elite * n))
-        n_levy = round(self.levy_share * n)
-        total = max(run.iterations - 1, 1)
-        while run.end_iteration():
-            progress = (run.iteration - 1) / total
+        n_init = run.population
+        max_nfe = n_init * run.iterations
+        x = uniform_population(rng, n_init, lo, hi)
+        swarm = Swarm(x, run.score_in_iterations(x))
+        eps0 = float(np.sort(swarm.s.violation)[min(int(self.eps_quantile * n_init), n_init - 1)])
+        memory = Memory.filled(max(self.memory_size, 1), self.f_max, self.cr)
+        archive = swarm.subset(np.zeros(0, dtype=np.int64))
+        while not run.done:
+            progress = (run.evaluations - n_init) / max(max_nfe - n_init, 1)
             eps = self.epsilon(eps0, progress)
-            order = epsilon_order(s, eps)
-            rank = np.empty(n)
-            rank[order] = np.arange(n) / max(n - 1, 1)
-            step = (self.f_min + (self.f_max - self.f_min) * rank**self.a)[:, None]
-            p = self.p_start + (self.p_end - self.p_start) * progress
+            moves = self._moves(rng, swarm, archive, memory, eps, progress)
+            trial = self._trials(rng, run, swarm.join(archive), moves, progress, (lo, hi))
+            scores = run.score_in_iterations(trial)
+            m = scores.total.size
+            old = swarm.subset(np.arange(m))
+            better = epsilon_better(scores, old.s, eps, ties=False)
+            if self.memory_size:
+                gain = np.abs(old.s.total - scores.total)[better]
+                update_memory(memory, moves.c[:m][better], moves.cr[:m][better], gain)
+            if self.archive_rate:
+                archive = archive.join(old.subset(better))
+                archive = archive.subset(trim_archive(rng, np.arange(archive.size), round(self.archive_rate * n_init)))
+            keep = epsilon_better(scores, old.s, eps, ties=True)
+            swarm.x[:m] = np.where(keep[:, None], trial[:m], old.x)
+            swarm.s = concat_scores([select(keep, scores, old.s), take(swarm.s, np.arange(m, swarm.size))])
+            swarm = self._shrink(swarm, run, max_nfe, eps)
 
-            j = rng.integers(0, n, size=n)
-            k = (j + rng.integers(1, n, size=n)) % n
-            swap = epsilon_better(take(s, k), take(s, j), eps, ties=False)
-            j, k = np.where(swap, k, j), np.where(swap, j, k)
-            e = order[rng.integers(0, n_elite, size=n)]
-            use_global = (rng.random(n) < p)[:, None]
-            diff = x[j] - x[k]
-            trial = x + step * np.where(use_global, (x[e] - x) + diff, diff)
+    def _shrink(self, swarm: Swarm, run: SearchRun, max_nfe: int, eps: float) -> Swarm:
+        """Linear population size reduction (L-SHADE's): the worst leave as the budget is spent."""
+        if self.shrink_to is None:
+            return swarm
+        n_min = max(MIN_POPULATION, round(self.shrink_to * run.population))
+        size = max(planned_size(run.evaluations, max_nfe, run.population, n_min), n_min)
+        if size >= swarm.size:
+            return swarm
+        return swarm.subset(np.sort(epsilon_order(swarm.s, eps)[:size]))
 
-            mask = rng.random((n, dim)) < self.cr
-            mask[np.arange(n), rng.integers(0, dim, size=n)] = True
-            trial = np.where(mask, trial, x)
+    def _moves(
+        self, rng: np.random.Generator, swarm: Swarm, archive: Swarm, memory: Memory, eps: float, progress: float
+    ) -> Moves:
+        """Each butterfly's modality, crossover rate, elite guide and neighbours j (the better) and k."""
+        n = swarm.size
+        pool = swarm.join(archive)
+        order = epsilon_order(swarm.s, eps)
+        if self.memory_size:
+            slot = rng.integers(0, memory.f.size, size=n)
+            c = sample_cauchy_f(rng, memory.f[slot])
+            cr = sample_normal_cr(rng, memory.cr[slot])
+        else:
+            c, cr = np.full(n, self.f_max), np.full(n, self.cr)
+        j = rng.integers(0, n, size=n)
+        k = (j + rng.integers(1, pool.size, size=n)) % pool.size
+        swap = epsilon_better(take(pool.s, k), take(pool.s, j), eps, ties=False)
+        j, k = np.where(swap, k, j), np.where(swap, j, k)
+        n_elite = max(1, round(self.elite * n))
+        e = order[rng.integers(0, n_elite, size=n)]
+        p = self.p_start + (self.p_end - self.p_start) * progress
+        return Moves(c, cr, j, k, e, rng.random(n) < p, order)
 
-            if n_levy:
-                worst = order[n - n_levy :]
-                scale = self.levy_scale[0] * (self.levy_scale[1] / self.levy_scale[0]) ** progress
-                trial[worst] = run.best_x + scale * span * levy(rng, (n_levy, dim))
-                x_parent = x.copy()
-                x_parent[worst] = run.best_x
-            else:
-                x_parent = x
-            trial = bounce_back(trial, x_parent, lo, hi)
-            s_new = run.score(trial)
-            keep = epsilon_better(s_new, s, eps, ties=True)
-            x = np.where(keep[:, None], trial, x)
-            s = select(keep, s_new, s)
+    def _trials(
+        self,
+        rng: np.random.Generator,
+        run: SearchRun,
+        pool: Swarm,
+        mv: Moves,
+        progress: float,
+        box: tuple[FloatArray, FloatArray],
+    ) -> FloatArray:
+        """Rank-fragrance steps toward the elite and along the neighbours, crossed over, the worst Lévy-flown."""
+        n = mv.c.size
+        x = pool.x[:n]
+        dim = x.shape[1]
+        rank = np.empty(n)
+        rank[mv.order] = np.arange(n) / max(n - 1, 1)
+        step = (mv.c * (self.f_min + (self.f_max - self.f_min) * rank**self.a) / self.f_max)[:, None]
+        diff = pool.x[mv.j] - pool.x[mv.k]
+        trial = x + step * np.where(mv.use_global[:, None], (x[mv.elite] - x) + diff, diff)
+        mask = rng.random((n, dim)) < mv.cr[:, None]
+        mask[np.arange(n), rng.integers(0, dim, size=n)] = True
+        trial = np.where(mask, trial, x)
+        parent = x.copy()
+        n_levy = round(self.levy_share * n)
+        if n_levy:
+            worst = mv.order[n - n_levy :]
+            lo, hi = box
+            scale = self.levy_scale[0] * (self.levy_scale[1] / self.levy_scale[0]) ** progress
+            trial[worst] = run.best_x + scale * (hi - lo) * levy(rng, (n_levy, dim))
+            parent[worst] = run.best_x
+        return bounce_back(trial, parent, *box)

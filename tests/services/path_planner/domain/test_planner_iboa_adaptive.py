@@ -1,0 +1,91 @@
+"""IBOA's L-SHADE-style operators: scores split over iterations, the swarm, size reduction, archive, memory."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from path_planner.domain.optimizers import IBOA, Budget, Scores
+from path_planner.domain.optimizers import iboa as module
+from path_planner.domain.optimizers.base import SearchRun, concat_scores
+from path_planner.domain.optimizers.iboa import Swarm
+from path_planner.domain.optimizers.lshade import Memory, planned_size, trim_archive, update_memory
+from path_planner.domain.types import FloatArray, IntArray
+
+
+def split(v: FloatArray) -> Scores:
+    """A sphere with one violated constraint wherever the first coordinate is negative."""
+    base = (v * v).sum(axis=1)
+    violation = (v[:, 0] < 0).astype(np.float64)
+    return Scores(base + 100.0 * violation, base, violation)
+
+
+def test_concat_scores_keeps_the_order_and_the_split() -> None:
+    a = Scores(np.array([1.0]), np.array([0.5]), np.array([1.0]))
+    b = Scores(np.array([2.0, 3.0]), np.array([2.0, 3.0]), np.array([0.0, 0.0]))
+    s = concat_scores([a, b])
+    assert (s.total.tolist(), s.base.tolist(), s.violation.tolist()) == ([1, 2, 3], [0.5, 2, 3], [1, 0, 0])
+    assert concat_scores([]).total.size == 0
+
+
+def test_scores_in_iterations_close_one_iteration_per_population_and_stop_at_the_budget() -> None:
+    run = SearchRun(split, Budget(4, 3), None, None)
+    first = run.score_in_iterations(np.ones((6, 2)))
+    assert first.total.size == 6 and run.iteration == 1 and run.evaluations == 6
+    rest = run.score_in_iterations(-np.ones((10, 2)))
+    assert rest.violation.tolist() == [1.0] * 6  # the budget of 12 pays for 6 of the 10
+    assert run.done and run.iteration == 3 and run.curve == [2.0, 2.0, 2.0]
+
+
+def test_swarm_subset_and_join_carry_the_scores_with_the_positions() -> None:
+    x = np.arange(8.0).reshape(4, 2)
+    swarm = Swarm(x, split(x - 3.0))
+    part = swarm.subset(np.array([2, 0]))
+    np.testing.assert_array_equal(part.x, x[[2, 0]])
+    np.testing.assert_array_equal(part.s.base, swarm.s.base[[2, 0]])
+    both = part.join(swarm.subset(swarm.s.violation > 0))
+    assert both.size == 4 and both.s.violation.tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_shrinking_keeps_the_best_by_the_epsilon_order() -> None:
+    x = np.array([[-0.1, 0.0], [1.0, 0.0], [2.0, 0.0], [0.5, 0.0], [3.0, 0.0], [4.0, 0.0], [5.0, 0.0], [6.0, 0.0]])
+    swarm = Swarm(x, split(x))
+    run = SearchRun(split, Budget(8, 10), None, None)
+    run.evaluations = 40  # half the budget, from 8 toward max(4, 0.5·8): round(8 + (4 − 8)·0.5) = 6
+    # Feasible first by cost (3, 1, 2, 4, 5, 6, 7), the violating row 0 last; at eps = 1 it counts as feasible.
+    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, run, 80, eps=0.0).x, x[1:7])
+    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, run, 80, eps=1.0).x, x[:6])
+    assert IBOA(shrink_to=None)._shrink(swarm, run, 80, eps=0.0) is swarm  # no reduction asked
+
+
+def test_a_run_shrinks_on_schedule_bounds_its_archive_and_learns(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    archives: list[tuple[int, int]] = []
+    updates: list[tuple[FloatArray, FloatArray, FloatArray]] = []
+    real_size, real_trim, real_update = planned_size, trim_archive, update_memory
+
+    def size(nfe: int, max_nfe: int, n_init: int, n_min: int) -> int:
+        sizes.append(real_size(nfe, max_nfe, n_init, n_min))
+        return sizes[-1]
+
+    def trim(rng: np.random.Generator, rows: IntArray, capacity: int) -> IntArray:
+        kept = real_trim(rng, rows, capacity)
+        archives.append((kept.shape[0], capacity))
+        return kept
+
+    def update(memory: Memory, s_c: FloatArray, s_cr: FloatArray, gain: FloatArray, **kw: bool) -> None:
+        updates.append((s_c, s_cr, gain))
+        real_update(memory, s_c, s_cr, gain, **kw)
+
+    monkeypatch.setattr(module, "planned_size", size)
+    monkeypatch.setattr(module, "trim_archive", trim)
+    monkeypatch.setattr(module, "update_memory", update)
+    lo, hi = np.full(5, -5.0), np.full(5, 5.0)
+    r = IBOA(memory_size=4, archive_rate=1.0, shrink_to=0.1).minimize(split, lo, hi, Budget(40, 30), seed=4)
+    assert r.evaluations == 40 * 30 and r.curve.size == 30 and np.all(np.diff(r.curve) <= 0)
+    assert sizes[-1] == 4 and all(b <= a for a, b in itertools.pairwise(sizes))
+    assert all(kept <= capacity == 40 for kept, capacity in archives)
+    assert any(kept == capacity for kept, capacity in archives)  # the bound is reached, and holds
+    assert all(c.size == cr.size == g.size and np.all(g > 0) and np.all(c > 0) for c, cr, g in updates)
+    assert sum(c.size for c, _, _ in updates) > 40  # successes are recorded generation after generation
