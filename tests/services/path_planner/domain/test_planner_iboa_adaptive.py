@@ -1,4 +1,4 @@
-"""IBOA's L-SHADE-style operators: scores split over iterations, the swarm, size reduction, archive, memory."""
+"""IBOA's linear population size reduction: scores split over iterations, the swarm, the schedule, a run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from path_planner.domain.optimizers import IBOA, Budget, Scores
 from path_planner.domain.optimizers import iboa as module
 from path_planner.domain.optimizers.base import SearchRun, concat_scores
 from path_planner.domain.optimizers.iboa import Swarm
-from path_planner.domain.optimizers.lshade import Memory, planned_size, trim_archive, update_memory
-from path_planner.domain.types import FloatArray, IntArray
+from path_planner.domain.optimizers.lshade import planned_size
+from path_planner.domain.types import FloatArray
 
 
 def split(v: FloatArray) -> Scores:
@@ -38,14 +38,13 @@ def test_scores_in_iterations_close_one_iteration_per_population_and_stop_at_the
     assert run.done and run.iteration == 3 and run.curve == [2.0, 2.0, 2.0]
 
 
-def test_swarm_subset_and_join_carry_the_scores_with_the_positions() -> None:
+def test_swarm_subset_carries_the_scores_with_the_positions() -> None:
     x = np.arange(8.0).reshape(4, 2)
     swarm = Swarm(x, split(x - 3.0))
     part = swarm.subset(np.array([2, 0]))
     np.testing.assert_array_equal(part.x, x[[2, 0]])
     np.testing.assert_array_equal(part.s.base, swarm.s.base[[2, 0]])
-    both = part.join(swarm.subset(swarm.s.violation > 0))
-    assert both.size == 4 and both.s.violation.tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert swarm.subset(swarm.s.violation > 0).s.violation.tolist() == [1.0, 1.0]
 
 
 def test_shrinking_keeps_the_best_by_the_epsilon_order() -> None:
@@ -59,33 +58,22 @@ def test_shrinking_keeps_the_best_by_the_epsilon_order() -> None:
     assert IBOA(shrink_to=None)._shrink(swarm, run, 80, eps=0.0) is swarm  # no reduction asked
 
 
-def test_a_run_shrinks_on_schedule_bounds_its_archive_and_learns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_shrinks_on_schedule_to_its_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    archives: list[tuple[int, int]] = []
-    updates: list[tuple[FloatArray, FloatArray, FloatArray]] = []
-    real_size, real_trim, real_update = planned_size, trim_archive, update_memory
 
     def size(nfe: int, max_nfe: int, n_init: int, n_min: int) -> int:
-        sizes.append(real_size(nfe, max_nfe, n_init, n_min))
+        sizes.append(planned_size(nfe, max_nfe, n_init, n_min))
         return sizes[-1]
 
-    def trim(rng: np.random.Generator, rows: IntArray, capacity: int) -> IntArray:
-        kept = real_trim(rng, rows, capacity)
-        archives.append((kept.shape[0], capacity))
-        return kept
-
-    def update(memory: Memory, s_c: FloatArray, s_cr: FloatArray, gain: FloatArray, **kw: bool) -> None:
-        updates.append((s_c, s_cr, gain))
-        real_update(memory, s_c, s_cr, gain, **kw)
-
     monkeypatch.setattr(module, "planned_size", size)
-    monkeypatch.setattr(module, "trim_archive", trim)
-    monkeypatch.setattr(module, "update_memory", update)
     lo, hi = np.full(5, -5.0), np.full(5, 5.0)
-    r = IBOA(memory_size=4, archive_rate=1.0, shrink_to=0.1).minimize(split, lo, hi, Budget(40, 30), seed=4)
+    r = IBOA(shrink_to=0.25).minimize(split, lo, hi, Budget(40, 30), seed=4)
     assert r.evaluations == 40 * 30 and r.curve.size == 30 and np.all(np.diff(r.curve) <= 0)
-    assert sizes[-1] == 4 and all(b <= a for a, b in itertools.pairwise(sizes))
-    assert all(kept <= capacity == 40 for kept, capacity in archives)
-    assert any(kept == capacity for kept, capacity in archives)  # the bound is reached, and holds
-    assert all(c.size == cr.size == g.size and np.all(g > 0) and np.all(c > 0) for c, cr, g in updates)
-    assert sum(c.size for c, _, _ in updates) > 40  # successes are recorded generation after generation
+    assert sizes[0] < 40 and sizes[-1] == 10 and all(b <= a for a, b in itertools.pairwise(sizes))
+    assert r.best_cost < 1e-3
+    sizes.clear()
+    IBOA(shrink_to=0.0).minimize(split, lo, hi, Budget(40, 30), seed=4)
+    assert sizes[-1] == 4  # never below L-SHADE's floor
+    sizes.clear()
+    IBOA(shrink_to=None).minimize(split, lo, hi, Budget(40, 30), seed=4)
+    assert sizes == []

@@ -31,6 +31,18 @@ What the original BOA gets wrong here, and the fix for each:
    falls as (1 − t/T_c)^cp to 0 at `eps_until` of the run, so the end of the run is plainly feasible
    first. An unconstrained objective has no violations, and the comparisons are the plain ones.
 
+7. Imprecise endings. With a fixed population the last iterations still spend most evaluations on
+   butterflies far from the best, and IBOA finished a few tenths of a percent above L-SHADE and jSO on
+   most of the benchmark suite's instances. As in L-SHADE (Tanabe & Fukunaga 2014), the population
+   shrinks linearly in the evaluations spent, from N to max(4, `shrink_to`·N), the worst by the epsilon
+   order leaving, so the same budget buys more generations of a smaller and better population. On the
+   suite (seeds 0-4, mean rank of the medians among the six optimizers), shrink_to = 0.2 took IBOA from
+   2.52 to 1.96 at 30,000 evaluations and from 2.75 to 2.12 at 100,000; shrinking to 4 ranked 1.96 and
+   2.08 but doubled the generations (a 100,000-evaluation run on the SPSO scenario about 2.2 times the
+   CPU instead of 1.3). A success-history memory of the step scale and crossover rate with an archive of
+   replaced butterflies (L-SHADE's other two parts) was measured and left out: alone 2.58 and 2.67, and
+   on top of the size reduction to 4 it made it worse (2.08 and 2.17).
+
 Out-of-box coordinates are put halfway between the parent and the violated bound rather than clipped,
 so the boundary (e.g. step length 0) does not soak up the population. Acceptance stays greedy (by the
 epsilon-level comparison).
@@ -51,14 +63,7 @@ from path_planner.domain.optimizers.base import (
     concat_scores,
     uniform_population,
 )
-from path_planner.domain.optimizers.lshade import (
-    Memory,
-    planned_size,
-    sample_cauchy_f,
-    sample_normal_cr,
-    trim_archive,
-    update_memory,
-)
+from path_planner.domain.optimizers.lshade import planned_size
 from path_planner.domain.types import BoolArray, FloatArray, IntArray
 
 
@@ -121,26 +126,9 @@ class Swarm:
         """The members at `idx` (indices or a mask)."""
         return Swarm(self.x[idx], take(self.s, idx))
 
-    def join(self, other: Swarm) -> Swarm:
-        """This swarm's members followed by `other`'s."""
-        return Swarm(np.concatenate([self.x, other.x]), concat_scores([self.s, other.s]))
-
-
-@dataclass
-class Moves:
-    """One generation's per-butterfly choices: sensory modality c, crossover rate, partners, global or local."""
-
-    c: FloatArray
-    cr: FloatArray
-    j: IntArray
-    k: IntArray
-    elite: IntArray
-    use_global: BoolArray
-    order: IntArray
-
 
 class IBOA(Optimizer):
-    """Improved BOA: position-relative elite/neighbour moves, rank fragrance, adaptive p, crossover, Lévy."""
+    """Improved BOA: elite/neighbour moves, rank fragrance, adaptive p, crossover, Lévy, shrinking population."""
 
     name = "iboa"
 
@@ -158,9 +146,7 @@ class IBOA(Optimizer):
         eps_quantile: float = 0.2,
         eps_until: float = 0.5,
         eps_power: float = 3.0,
-        memory_size: int = 0,
-        archive_rate: float = 0.0,
-        shrink_to: float | None = None,
+        shrink_to: float | None = 0.2,
     ) -> None:
         self.p_start = p_start
         self.p_end = p_end
@@ -174,8 +160,6 @@ class IBOA(Optimizer):
         self.eps_quantile = eps_quantile
         self.eps_until = eps_until
         self.eps_power = eps_power
-        self.memory_size = memory_size
-        self.archive_rate = archive_rate
         self.shrink_to = shrink_to
 
     def epsilon(self, eps0: float, progress: float) -> float:
@@ -190,30 +174,21 @@ class IBOA(Optimizer):
         x = uniform_population(rng, n_init, lo, hi)
         swarm = Swarm(x, run.score_in_iterations(x))
         eps0 = float(np.sort(swarm.s.violation)[min(int(self.eps_quantile * n_init), n_init - 1)])
-        memory = Memory.filled(max(self.memory_size, 1), self.f_max, self.cr)
-        archive = swarm.subset(np.zeros(0, dtype=np.int64))
         while not run.done:
             progress = (run.evaluations - n_init) / max(max_nfe - n_init, 1)
             eps = self.epsilon(eps0, progress)
-            moves = self._moves(rng, swarm, archive, memory, eps, progress)
-            trial = self._trials(rng, run, swarm.join(archive), moves, progress, (lo, hi))
+            trial = self._trials(rng, run, swarm, eps, progress, (lo, hi))
             scores = run.score_in_iterations(trial)
+            # The run may end within the generation: only the first m trials were evaluated.
             m = scores.total.size
             old = swarm.subset(np.arange(m))
-            better = epsilon_better(scores, old.s, eps, ties=False)
-            if self.memory_size:
-                gain = np.abs(old.s.total - scores.total)[better]
-                update_memory(memory, moves.c[:m][better], moves.cr[:m][better], gain)
-            if self.archive_rate:
-                archive = archive.join(old.subset(better))
-                archive = archive.subset(trim_archive(rng, np.arange(archive.size), round(self.archive_rate * n_init)))
             keep = epsilon_better(scores, old.s, eps, ties=True)
             swarm.x[:m] = np.where(keep[:, None], trial[:m], old.x)
             swarm.s = concat_scores([select(keep, scores, old.s), take(swarm.s, np.arange(m, swarm.size))])
             swarm = self._shrink(swarm, run, max_nfe, eps)
 
     def _shrink(self, swarm: Swarm, run: SearchRun, max_nfe: int, eps: float) -> Swarm:
-        """Linear population size reduction (L-SHADE's): the worst leave as the budget is spent."""
+        """Linear population size reduction (L-SHADE's): the worst by the epsilon order leave as the budget goes."""
         if self.shrink_to is None:
             return swarm
         n_min = max(MIN_POPULATION, round(self.shrink_to * run.population))
@@ -222,53 +197,36 @@ class IBOA(Optimizer):
             return swarm
         return swarm.subset(np.sort(epsilon_order(swarm.s, eps)[:size]))
 
-    def _moves(
-        self, rng: np.random.Generator, swarm: Swarm, archive: Swarm, memory: Memory, eps: float, progress: float
-    ) -> Moves:
-        """Each butterfly's modality, crossover rate, elite guide and neighbours j (the better) and k."""
-        n = swarm.size
-        pool = swarm.join(archive)
-        order = epsilon_order(swarm.s, eps)
-        if self.memory_size:
-            slot = rng.integers(0, memory.f.size, size=n)
-            c = sample_cauchy_f(rng, memory.f[slot])
-            cr = sample_normal_cr(rng, memory.cr[slot])
-        else:
-            c, cr = np.full(n, self.f_max), np.full(n, self.cr)
-        j = rng.integers(0, n, size=n)
-        k = (j + rng.integers(1, pool.size, size=n)) % pool.size
-        swap = epsilon_better(take(pool.s, k), take(pool.s, j), eps, ties=False)
-        j, k = np.where(swap, k, j), np.where(swap, j, k)
-        n_elite = max(1, round(self.elite * n))
-        e = order[rng.integers(0, n_elite, size=n)]
-        p = self.p_start + (self.p_end - self.p_start) * progress
-        return Moves(c, cr, j, k, e, rng.random(n) < p, order)
-
     def _trials(
         self,
         rng: np.random.Generator,
         run: SearchRun,
-        pool: Swarm,
-        mv: Moves,
+        swarm: Swarm,
+        eps: float,
         progress: float,
         box: tuple[FloatArray, FloatArray],
     ) -> FloatArray:
-        """Rank-fragrance steps toward the elite and along the neighbours, crossed over, the worst Lévy-flown."""
-        n = mv.c.size
-        x = pool.x[:n]
-        dim = x.shape[1]
+        """Rank-fragrance steps toward the elite and along the better neighbour, crossed over, the worst Lévy-flown."""
+        x, n, dim = swarm.x, swarm.size, swarm.x.shape[1]
+        order = epsilon_order(swarm.s, eps)
         rank = np.empty(n)
-        rank[mv.order] = np.arange(n) / max(n - 1, 1)
-        step = (mv.c * (self.f_min + (self.f_max - self.f_min) * rank**self.a) / self.f_max)[:, None]
-        diff = pool.x[mv.j] - pool.x[mv.k]
-        trial = x + step * np.where(mv.use_global[:, None], (x[mv.elite] - x) + diff, diff)
-        mask = rng.random((n, dim)) < mv.cr[:, None]
+        rank[order] = np.arange(n) / max(n - 1, 1)
+        step = (self.f_min + (self.f_max - self.f_min) * rank**self.a)[:, None]
+        j = rng.integers(0, n, size=n)
+        k = (j + rng.integers(1, n, size=n)) % n
+        swap = epsilon_better(take(swarm.s, k), take(swarm.s, j), eps, ties=False)
+        j, k = np.where(swap, k, j), np.where(swap, j, k)
+        e = order[rng.integers(0, max(1, round(self.elite * n)), size=n)]
+        use_global = (rng.random(n) < self.p_start + (self.p_end - self.p_start) * progress)[:, None]
+        diff = x[j] - x[k]
+        trial = x + step * np.where(use_global, (x[e] - x) + diff, diff)
+        mask = rng.random((n, dim)) < self.cr
         mask[np.arange(n), rng.integers(0, dim, size=n)] = True
         trial = np.where(mask, trial, x)
         parent = x.copy()
         n_levy = round(self.levy_share * n)
         if n_levy:
-            worst = mv.order[n - n_levy :]
+            worst = order[n - n_levy :]
             lo, hi = box
             scale = self.levy_scale[0] * (self.levy_scale[1] / self.levy_scale[0]) ** progress
             trial[worst] = run.best_x + scale * (hi - lo) * levy(rng, (n_levy, dim))

@@ -33,7 +33,6 @@ and max_nfe is population × iterations, spent exactly: iterations close every `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
@@ -113,15 +112,12 @@ def distinct_partners(rng: np.random.Generator, n: int, pool: int) -> tuple[IntA
     return r1.astype(np.int64), r2.astype(np.int64)
 
 
-Rows = TypeVar("Rows", FloatArray, IntArray)
-
-
-def trim_archive(rng: np.random.Generator, archive: Rows, capacity: int) -> Rows:
-    """Random members (rows) leave until the archive holds at most `capacity`."""
+def trim_archive(rng: np.random.Generator, archive: FloatArray, capacity: int) -> FloatArray:
+    """Random members leave until the archive holds at most `capacity`."""
     if archive.shape[0] <= capacity:
         return archive
     keep = np.sort(rng.choice(archive.shape[0], size=capacity, replace=False))
-    res: Rows = archive[keep]
+    res: FloatArray = archive[keep]
     return res
 
 
