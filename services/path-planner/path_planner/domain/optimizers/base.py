@@ -105,19 +105,26 @@ class SearchRun:
 
     def score(self, vectors: FloatArray) -> Scores:
         """Objective values with their split (an unconstrained objective: base = total, no violation)."""
+        scores = self._call(vectors)
+        self._count(vectors, scores)
+        return scores
+
+    def _call(self, vectors: FloatArray) -> Scores:
+        """The objective's scores, nothing counted."""
         out = self._objective(vectors)
         if isinstance(out, Scores):
-            scores = out
-        else:
-            f = np.asarray(out, dtype=np.float64)
-            scores = Scores(f, f, np.zeros_like(f))
+            return out
+        f = np.asarray(out, dtype=np.float64)
+        return Scores(f, f, np.zeros_like(f))
+
+    def _count(self, vectors: FloatArray, scores: Scores) -> None:
+        """Count the evaluations of `vectors` and keep the best of them."""
         f = scores.total
         self.evaluations += f.shape[0]
         i = int(np.argmin(f))
         if f[i] < self.best_cost or self.best_x.size == 0:
             self.best_cost = float(f[i])
             self.best_x = np.array(vectors[i], dtype=np.float64)
-        return scores
 
     def end_iteration(self) -> bool:
         """Close an iteration (curve, progress callback); True when another one should run."""
@@ -141,16 +148,23 @@ class SearchRun:
         return self.score_in_iterations(vectors).total
 
     def score_in_iterations(self, vectors: FloatArray) -> Scores:
-        """`evaluate_in_iterations` with the scores' split."""
-        parts: list[Scores] = []
+        """`evaluate_in_iterations` with the scores' split.
+
+        One objective call for all the vectors the budget still pays for (a call's fixed cost is most of a
+        small population's), then counted iteration by iteration; after a cancellation the rest are dropped.
+        """
+        if self.done:
+            return concat_scores([])
+        vectors = vectors[: self.population * self.iterations - self.evaluations]
+        scores = self._call(vectors)
         start = 0
         while start < vectors.shape[0] and not self.done:
-            room = self.population * (self.iteration + 1) - self.evaluations
-            parts.append(self.score(vectors[start : start + room]))
-            start += parts[-1].total.shape[0]
+            end = min(start + self.population * (self.iteration + 1) - self.evaluations, vectors.shape[0])
+            self._count(vectors[start:end], take_rows(scores, slice(start, end)))
+            start = end
             if self.evaluations == self.population * (self.iteration + 1):
                 self.end_iteration()
-        return concat_scores(parts)
+        return scores if start == vectors.shape[0] else take_rows(scores, slice(0, start))
 
     def result(self) -> OptimizeResult:
         """The outcome so far."""
@@ -192,6 +206,11 @@ class Optimizer(ABC):
     @abstractmethod
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
         """Run the iterations through `run` until it says stop."""
+
+
+def take_rows(scores: Scores, rows: slice) -> Scores:
+    """The scores of a range of rows."""
+    return Scores(scores.total[rows], scores.base[rows], scores.violation[rows])
 
 
 def concat_scores(parts: list[Scores]) -> Scores:

@@ -60,7 +60,6 @@ from path_planner.domain.optimizers.base import (
     Scores,
     SearchRun,
     bounce_back,
-    concat_scores,
     uniform_population,
 )
 from path_planner.domain.optimizers.lshade import planned_size
@@ -127,6 +126,13 @@ class Swarm:
         return Swarm(self.x[idx], take(self.s, idx))
 
 
+def replace(swarm: Swarm, idx: IntArray, x: FloatArray, s: Scores) -> None:
+    """Members `idx` of the swarm take the positions `x` and scores `s`, in place."""
+    swarm.x[idx] = x
+    for field in ("total", "base", "violation"):
+        getattr(swarm.s, field)[idx] = getattr(s, field)
+
+
 class IBOA(Optimizer):
     """Improved BOA: elite/neighbour moves, rank fragrance, adaptive p, crossover, Lévy, shrinking population."""
 
@@ -181,10 +187,8 @@ class IBOA(Optimizer):
             scores = run.score_in_iterations(trial)
             # The run may end within the generation: only the first m trials were evaluated.
             m = scores.total.size
-            old = swarm.subset(np.arange(m))
-            keep = epsilon_better(scores, old.s, eps, ties=True)
-            swarm.x[:m] = np.where(keep[:, None], trial[:m], old.x)
-            swarm.s = concat_scores([select(keep, scores, old.s), take(swarm.s, np.arange(m, swarm.size))])
+            keep = epsilon_better(scores, take(swarm.s, np.arange(m)), eps, ties=True)
+            replace(swarm, np.flatnonzero(keep), trial[:m][keep], take(scores, keep))
             swarm = self._shrink(swarm, run, max_nfe, eps)
 
     def _shrink(self, swarm: Swarm, run: SearchRun, max_nfe: int, eps: float) -> Swarm:
