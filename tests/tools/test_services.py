@@ -365,6 +365,19 @@ def _instance_id(pid: int) -> str:
     return next(e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"TRAINING_INSTANCE_ID="))
 
 
+def _training_env(settings: KernelSettings, port: int, prefix: str) -> dict[str, str]:
+    """The training service's variables on the test's servers, its topics under `prefix` (three partitions)."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+        "TRAINING_PORT": str(port),
+        "TRAINING_TOPIC_PREFIX": prefix,
+        "TRAINING_TOPIC_PARTITIONS": "3",
+        "TRAINING_RENDER_PLOTS": "false",
+        "QUARTET_API_KEYS": API_KEYS_JSON,
+    }
+
+
 @pytest.mark.integration
 def test_a_sigkilled_worker_of_make_up_is_restarted_by_its_keeper_in_its_slot_and_no_job_is_lost_or_doubled(
     servers: Servers, settings: KernelSettings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -375,15 +388,7 @@ def test_a_sigkilled_worker_of_make_up_is_restarted_by_its_keeper_in_its_slot_an
     monkeypatch.setenv("QUARTET_TRAINING_WORKERS", "1")
     training = replace(next(s for s in manifest() if s.name == "training-worker"), port=free_port())
     prefix = f"k{unique}."
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "REDIS_URL": settings.redis_url,
-        "TRAINING_PORT": str(training.port),
-        "TRAINING_TOPIC_PREFIX": prefix,
-        "TRAINING_TOPIC_PARTITIONS": "3",
-        "TRAINING_RENDER_PLOTS": "false",
-        "QUARTET_API_KEYS": API_KEYS_JSON,
-    }
+    env = _training_env(settings, training.port, prefix)
     supervisor = Supervisor([training], pids=tmp_path / "pids", logs=tmp_path / "logs", env=env)
     api = httpx.Client(base_url=f"http://127.0.0.1:{training.port}", headers=ADMIN, timeout=10)
     group, topic = f"{prefix}training.jobs-worker", f"{prefix}training.jobs"

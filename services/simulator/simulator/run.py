@@ -286,19 +286,11 @@ class Simulation:
             lag=clients.lag.snapshot(),
             faults=self._faults.records(),
             workers=self.worker_control.stats() if self.worker_control is not None else {},
-            rental=self._rental_findings(events),
+            rental=_rental_findings(self.rental if self.scenario.has_rental() else None, events),
             notes=notes,
             events=events,
             aborted_ids=clients.probes.ids(),
         )
-
-    def _rental_findings(self, events: list[EventSeen]) -> RentalFindings | None:
-        if self.rental is None or not self.scenario.has_rental():
-            return None
-        try:
-            return self.rental.findings(events)
-        except Exception as exc:
-            return RentalFindings(checked=True, unavailable=f"{type(exc).__name__}: {exc}")
 
     def _phase(self, phase: str) -> None:
         self.status.phase = phase
@@ -416,3 +408,13 @@ def _no_rental(scenario: Scenario) -> Callable[[], list[str]] | None:
     if not scenario.has_rental():
         return None
     return lambda: ["the scenario has rental journeys but no rental driver was given"]
+
+
+def _rental_findings(rental: RentalDriver | None, events: list[EventSeen]) -> RentalFindings | None:
+    """What the rental driver found in the events, when the scenario has rental journeys; an error is reported."""
+    if rental is None:
+        return None
+    try:
+        return rental.findings(events)
+    except Exception as exc:
+        return RentalFindings(checked=True, unavailable=f"{type(exc).__name__}: {exc}")

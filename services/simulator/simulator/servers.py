@@ -182,7 +182,7 @@ def docker_client() -> Any:
     return docker.from_env()
 
 
-def _host_hook(name: str) -> Callable[..., Any] | None:
+def host_hook(name: str) -> Callable[..., Any] | None:
     """A hook of the host's tooling (`quartet.servers` entry points), absent where only the runtime is installed."""
     found = entry_points(group="quartet.servers", name=name)
     return next(iter(found)).load() if found else None
@@ -190,7 +190,7 @@ def _host_hook(name: str) -> Callable[..., Any] | None:
 
 def compose_running() -> bool:
     """True when `make up` started the servers with Compose on this host."""
-    hook = _host_hook("compose_running")
+    hook = host_hook("compose_running")
     return bool(hook()) if hook else False
 
 
@@ -200,7 +200,7 @@ def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) 
         return None
     if mode == "compose" or (mode == "auto" and compose_running()):
         return ComposeServerControl(docker_client(), project)
-    native = _host_hook("native_control")
+    native = host_hook("native_control")
     control: ServerControl | None = native(kafka_bootstrap) if native else None
     return control
 
@@ -209,13 +209,13 @@ def detect_host_workers(kafka_bootstrap: str, mode: str) -> HostWorkers | None:
     """`make up`'s native workers on this host when `kafka_bootstrap` is its broker, or None."""
     if mode not in ("auto", "native"):
         return None
-    native = _host_hook("native_workers")
+    native = host_hook("native_workers")
     host = native(kafka_bootstrap) if native else None
     return HostWorkers(host) if host is not None else None
 
 
 def detect_host_cluster(state: Path) -> ClusterControl | None:
     """The native cluster `make up` described under `state` (nodes and fault proxies), through the tooling."""
-    native = _host_hook("native_cluster")
+    native = host_hook("native_cluster")
     control: ClusterControl | None = native(str(state)) if native else None
     return control

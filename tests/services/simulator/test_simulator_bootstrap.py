@@ -88,7 +88,7 @@ def test_natively_the_console_and_a_run_act_on_make_ups_workers_through_the_tool
             return None
         return lambda bootstrap: asked.append(bootstrap) or _FakeHost(bootstrap)
 
-    monkeypatch.setattr(servers, "_host_hook", hook)
+    monkeypatch.setattr(servers, "host_hook", hook)
     settings = SimulatorSettings(infra="native", kafka_bootstrap_servers="localhost:19092", runs_dir=tmp_path)
     chaos = default_chaos(settings)
     assert isinstance(chaos.workers, HostWorkers) and chaos.workers.kinds() == ["training"]
