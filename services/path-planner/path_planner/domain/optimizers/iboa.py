@@ -178,7 +178,8 @@ class IBOA(Optimizer):
         n_init = run.population
         max_nfe = n_init * run.iterations
         x = uniform_population(rng, n_init, lo, hi)
-        swarm = Swarm(x, run.score_in_iterations(x))
+        # A copy: the accepted trials are written into the swarm's scores, which must not be the objective's arrays.
+        swarm = Swarm(x, take(run.score_in_iterations(x), np.arange(n_init)))
         eps0 = float(np.sort(swarm.s.violation)[min(int(self.eps_quantile * n_init), n_init - 1)])
         while not run.done:
             progress = (run.evaluations - n_init) / max(max_nfe - n_init, 1)
