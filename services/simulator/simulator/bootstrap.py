@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from pathlib import Path
 
@@ -12,19 +11,9 @@ from simulator.cluster import ClusterControl
 from simulator.domain.scenario import Scenario
 from simulator.run import RentalDriver, Simulation
 from simulator.scenario_io import BUNDLED_DIR
-from simulator.servers import (
-    ComposeCluster,
-    ServerControl,
-    compose_running,
-    detect_host_cluster,
-    detect_host_workers,
-    detect_server_control,
-    docker_client,
-)
+from simulator.servers import Controls, ServerControl, detect_controls
 from simulator.settings import SimulatorSettings
-from simulator.workers import ComposeWorkers, WorkerControl
-
-log = logging.getLogger(__name__)
+from simulator.workers import WorkerControl
 
 SCENARIOS = BUNDLED_DIR
 COMPOSE_RENTAL_DATABASE = "rental"
@@ -60,40 +49,25 @@ def make_simulation(
     under Compose the `cluster` profile's containers are controlled through the Docker API.
     """
     run = run_id or uuid.uuid4().hex[:12]
-    compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
-    if compose and settings.rental_database_url is None and settings.database_url:
+    controls = detect_controls(
+        settings,
+        cluster=bool(scenario.cluster_faults()),
+        cut_kinds=tuple(sorted(scenario.partitioned_workers())),
+        given=Controls(servers=servers, workers=workers, cluster=cluster),
+    )
+    if controls.compose and settings.rental_database_url is None and settings.database_url:
         # Under Compose every service has its own database on the one server; the rental manager's is "rental".
         rental_db = make_url(settings.database_url).set(database=COMPOSE_RENTAL_DATABASE)
         settings = settings.model_copy(update={"rental_database_url": rental_db.render_as_string(hide_password=False)})
-    if servers is None:
-        try:
-            servers = detect_server_control(settings.kafka_bootstrap_servers, settings.infra, settings.compose_project)
-        except Exception as exc:  # the Docker API may be absent; preflight then names what is missing
-            log.warning("no control of the servers: %s", exc)
-    if workers is None and compose:
-        try:
-            workers = ComposeWorkers(docker_client(), settings.compose_project)
-        except Exception as exc:
-            log.warning("no control of the worker containers: %s", exc)
-    elif workers is None:
-        workers = detect_host_workers(settings.kafka_bootstrap_servers, settings.infra)
-    if cluster is None and compose and scenario.cluster_faults():
-        try:
-            cut = tuple(sorted(scenario.partitioned_workers()))
-            cluster = ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut)
-        except Exception as exc:
-            log.warning("no control of the Compose cluster: %s", exc)
-    elif cluster is None and settings.cluster_state is not None and scenario.cluster_faults():
-        cluster = detect_host_cluster(settings.cluster_state)
     if rental is None and scenario.has_rental():
         rental = _rental_driver(settings)
     return Simulation(
         settings=settings,
         scenario=scenario,
         out_dir=out_dir or settings.runs_dir / run,
-        servers=servers,
-        worker_control=workers,
+        servers=controls.servers,
+        worker_control=controls.workers,
         rental=rental,
-        cluster=cluster,
+        cluster=controls.cluster,
         run_id=run,
     )

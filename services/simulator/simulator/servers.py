@@ -7,17 +7,28 @@ natively (through the tooling's `quartet.servers` entry points, on a host) or un
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from simulator.workers import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, COMPOSE_WORKERS, HostWorkers
+from simulator.workers import (
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    COMPOSE_WORKERS,
+    ComposeWorkers,
+    HostWorkers,
+    WorkerControl,
+)
 
 if TYPE_CHECKING:
     from simulator.cluster import ClusterControl
+    from simulator.settings import SimulatorSettings
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # The most nodes a Compose cluster is looked for under (kafka-1 ... kafka-5, as QUARTET_KAFKA_NODES allows natively).
 MAX_COMPOSE_NODES = 5
@@ -194,28 +205,73 @@ def compose_running() -> bool:
     return bool(hook()) if hook else False
 
 
-def detect_server_control(kafka_bootstrap: str, mode: str, project: str | None) -> ServerControl | None:
-    """The control for the running servers, or None when the simulator cannot reach them."""
-    if mode == "none":
+@dataclass(frozen=True)
+class Controls:
+    """The servers, workers and Kafka cluster the simulator controls (None where it has no control of them)."""
+
+    servers: ServerControl | None = None
+    workers: WorkerControl | None = None
+    cluster: ClusterControl | None = None
+    compose: bool = False
+
+
+def detect_controls(
+    settings: SimulatorSettings, *, cluster: bool = True, cut_kinds: tuple[str, ...] = (), given: Controls | None = None
+) -> Controls:
+    """The controls of the environment `settings` describe (Compose's containers or `make up`'s native stack).
+
+    The pieces `given` are kept as they are. The cluster is looked for only when `cluster` is true (a run asks
+    when its scenario has cluster faults, the console always); under Compose a worker partition cuts off the
+    kinds in `cut_kinds`. A piece that cannot be had (no Docker API, a failing hook) is None with a warning: the
+    chaos panel then says what it cannot do, and a run's preflight names what its faults miss.
+    """
+    compose = settings.infra == "compose" or (settings.infra == "auto" and compose_running())
+    project = settings.compose_project
+    given = given or Controls()
+    servers = given.servers
+    if servers is None and settings.infra != "none":
+        servers = _attempt("the servers", lambda: _server_control(settings.kafka_bootstrap_servers, compose, project))
+    workers = given.workers
+    if workers is None:
+        workers = _attempt("the workers", lambda: _worker_control(settings, compose))
+    found = given.cluster
+    if found is None and cluster and (compose or settings.cluster_state is not None):
+        found = _attempt("the Kafka cluster", lambda: _cluster_control(settings, compose, cut_kinds))
+    return Controls(servers=servers, workers=workers, cluster=found, compose=compose)
+
+
+def _attempt(what: str, find: Callable[[], _T | None]) -> _T | None:
+    try:
+        return find()
+    except Exception as exc:  # the Docker API may be absent or a hook fail; the piece is then missing, not the rest
+        log.warning("no control of %s: %s", what, exc)
         return None
-    if mode == "compose" or (mode == "auto" and compose_running()):
+
+
+def _server_control(kafka_bootstrap: str, compose: bool, project: str | None) -> ServerControl | None:
+    if compose:
         return ComposeServerControl(docker_client(), project)
     native = host_hook("native_control")
     control: ServerControl | None = native(kafka_bootstrap) if native else None
     return control
 
 
-def detect_host_workers(kafka_bootstrap: str, mode: str) -> HostWorkers | None:
-    """`make up`'s native workers on this host when `kafka_bootstrap` is its broker, or None."""
-    if mode not in ("auto", "native"):
+def _worker_control(settings: SimulatorSettings, compose: bool) -> WorkerControl | None:
+    if compose:
+        return ComposeWorkers(docker_client(), settings.compose_project)
+    if settings.infra not in ("auto", "native"):
         return None
+    # `make up`'s workers, each under a keeper, when the simulator's broker is theirs.
     native = host_hook("native_workers")
-    host = native(kafka_bootstrap) if native else None
+    host = native(settings.kafka_bootstrap_servers) if native else None
     return HostWorkers(host) if host is not None else None
 
 
-def detect_host_cluster(state: Path) -> ClusterControl | None:
-    """The native cluster `make up` described under `state` (nodes and fault proxies), through the tooling."""
+def _cluster_control(settings: SimulatorSettings, compose: bool, cut_kinds: tuple[str, ...]) -> ClusterControl | None:
+    if compose:
+        # Compose's cluster has no fault proxies: the panel and preflight name that as why latency is refused.
+        return ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut_kinds)
+    # The native cluster `make up` described under the state directory (nodes and fault proxies).
     native = host_hook("native_cluster")
-    control: ClusterControl | None = native(str(state)) if native else None
+    control: ClusterControl | None = native(str(settings.cluster_state)) if native else None
     return control

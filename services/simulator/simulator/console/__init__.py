@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from simulator.cluster import ClusterControl
 from simulator.console.chaos import Chaos
 from simulator.console.chaos import router as chaos_router
 from simulator.console.csrf import new_secret
@@ -18,19 +16,8 @@ from simulator.console.jobs import JobServices
 from simulator.console.system import DeadLetterTools
 from simulator.console.system import router as system_router
 from simulator.console.views import HERE, LoginRequired, router
-from simulator.servers import (
-    ComposeCluster,
-    ServerControl,
-    compose_running,
-    detect_host_cluster,
-    detect_host_workers,
-    detect_server_control,
-    docker_client,
-)
+from simulator.servers import detect_controls
 from simulator.settings import SimulatorSettings
-from simulator.workers import ComposeWorkers, WorkerControl
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,22 +39,8 @@ class ConsoleParts:
 
 def default_chaos(settings: SimulatorSettings) -> Chaos:
     """The chaos controls of the environment the settings describe, as a run would find them."""
-    servers: ServerControl | None = None
-    workers: WorkerControl | None = None
-    cluster: ClusterControl | None = None
-    try:
-        servers = detect_server_control(settings.kafka_bootstrap_servers, settings.infra, settings.compose_project)
-        if settings.infra == "compose" or (settings.infra == "auto" and compose_running()):
-            workers = ComposeWorkers(docker_client(), settings.compose_project)
-            # Compose's cluster has no fault proxies: the panel names that as why it cannot add latency.
-            cluster = ComposeCluster(docker_client(), settings.compose_project)
-        else:
-            workers = detect_host_workers(settings.kafka_bootstrap_servers, settings.infra)
-            if settings.cluster_state is not None:
-                cluster = detect_host_cluster(settings.cluster_state)
-    except Exception as exc:  # the Docker API may be absent; the panel then says what it cannot do
-        log.warning("the chaos panel has no control of the servers or workers: %s", exc)
-    return Chaos(settings, servers=servers, workers=workers, cluster=cluster)
+    controls = detect_controls(settings)
+    return Chaos(settings, servers=controls.servers, workers=controls.workers, cluster=controls.cluster)
 
 
 def mount_console(
