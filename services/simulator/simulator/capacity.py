@@ -14,10 +14,10 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from jinja2 import Environment
 from pydantic import BaseModel, Field
@@ -31,9 +31,10 @@ from simulator.domain.stats import percentiles
 from simulator.kafka_io import Collector, LagSampler, Publisher, group_members
 from simulator.scenario_io import BUNDLED_DIR, parse_scenario
 from simulator.settings import SimulatorSettings
-from simulator.workers import NativeWorkers, worker_command
+from simulator.workers import NativeWorkers, WorkerCommand, worker_command
 
-KINDS = ("training", "planning")
+Kind = Literal["training", "planning"]
+KINDS: tuple[Kind, ...] = ("training", "planning")
 JOB_FILES = {"training": "jobs/training-linear.yaml", "planning": "jobs/planning-peaks.yaml"}
 READY_TIMEOUT_S = 90.0
 
@@ -41,7 +42,7 @@ READY_TIMEOUT_S = 90.0
 class CapacityRun(CapacityParams):
     """The search's parameters plus what to load: job kinds and, optionally, workers the run starts itself."""
 
-    kinds: tuple[str, ...] = Field(KINDS, min_length=1, description="Job kinds offered, in turn.")
+    kinds: tuple[Kind, ...] = Field(KINDS, min_length=1, description="Job kinds offered, in turn.")
     workers: int = Field(0, ge=0, le=16, description="Workers per kind the run starts; 0: the running system's.")
 
 
@@ -88,19 +89,36 @@ class Load(Protocol):
         ...
 
 
-def run_search(params: CapacityRun, load: Load, stop: threading.Event | None = None) -> CapacityReport:
-    """Drive the controller against `load` until it ends, it runs out of intervals, or `stop` is set."""
+Watch = Callable[[CapacitySearch], None]
+
+
+def run_search(
+    params: CapacityRun, load: Load, stop: threading.Event | None = None, watch: Watch | None = None
+) -> CapacityReport:
+    """Drive the controller against `load` until it ends, `max_duration_s` of wall-clock time pass, or `stop` is
+    set; `watch` sees the controller before each interval and after each observation."""
     started = datetime.now(UTC)
+    deadline = time.monotonic() + params.max_duration_s
     controller = CapacitySearch(params)
-    verdict = controller.verdict
+    stop = stop or threading.Event()
     for _ in range(params.max_intervals):
-        if stop is not None and stop.is_set():
+        if stop.is_set() or time.monotonic() >= deadline:
             break
-        verdict = controller.observe(load.interval(controller.rate, params.interval_s))
+        if watch is not None:
+            watch(controller)
+        observation = load.interval(controller.rate, params.interval_s)
+        # An interval cut short by a stop says nothing about the system.
+        if stop.is_set():
+            break
+        verdict = controller.observe(observation)
+        if watch is not None:
+            watch(controller)
         if verdict.done:
             break
-    if not verdict.done:
-        verdict = Verdict(phase=Phase.DONE, next_rate=0.0, done=True, reason="stopped before a rate held")
+    reason = "stopped before a rate held" if stop.is_set() else "out of time before a rate held"
+    verdict = controller.end(reason)
+    if watch is not None:
+        watch(controller)
     return CapacityReport(started_at=started, params=params, verdict=verdict, steps=controller.steps)
 
 
@@ -112,10 +130,10 @@ td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>
 <p><strong>{{ summary }}</strong></p>
 <img alt="offered rate, achieved rate and p95 latency over time" src="data:image/png;base64,{{ png }}">
 <table><tr><th>t (s)</th><th>phase</th><th>offered jobs/s</th><th>achieved jobs/s</th><th>p95 (s)</th>
-<th>lag</th><th>signal</th></tr>
+<th>lag</th><th>signal</th><th>move</th></tr>
 {% for s in steps %}<tr><td>{{ s.t_s }}</td><td>{{ s.phase.value }}</td><td>{{ "%.2f"|format(s.offered) }}</td>
 <td>{{ "%.2f"|format(s.achieved) }}</td><td>{{ "–" if s.p95_s is none else "%.3f"|format(s.p95_s) }}</td>
-<td>{{ "–" if s.lag is none else s.lag }}</td><td>{{ s.signal.value }}</td></tr>
+<td>{{ "–" if s.lag is none else s.lag }}</td><td>{{ s.signal.value }}</td><td>{{ s.move.value }}</td></tr>
 {% endfor %}</table></body></html>
 """
 
@@ -170,7 +188,10 @@ def _plot(report: CapacityReport, path: Path) -> Path:
 class KafkaLoad:
     """Small jobs published evenly over each interval; results, latency and lag read back from Kafka."""
 
-    def __init__(self, settings: SimulatorSettings, kinds: tuple[str, ...]) -> None:
+    def __init__(
+        self, settings: SimulatorSettings, kinds: tuple[str, ...], stop: threading.Event | None = None
+    ) -> None:
+        self._stop = stop or threading.Event()
         self._topics = {k: JobTopics.of(k, settings.topic_prefix) for k in kinds}
         self.groups = {f"{t.jobs}{settings.worker_group_suffix}": [t.jobs] for t in self._topics.values()}
         self._specs = job_specs(kinds)
@@ -194,8 +215,8 @@ class KafkaLoad:
             kind = next(self._turn)
             self.publisher.submit(kind, self._topics[kind].jobs, str(uuid.uuid4()), self._specs[kind])
             pause = start + (i + 1) * seconds / count - time.time()
-            if pause > 0:
-                time.sleep(pause)
+            if pause > 0 and self._stop.wait(pause):
+                break
         end = time.time()
         results, _dead, _corrupt, _events = self.collector.snapshot()
         sent = {j.job_id: j.submitted_at for j in self.publisher.sent_jobs()}
@@ -228,38 +249,51 @@ def job_specs(kinds: tuple[str, ...]) -> dict[str, BaseModel]:
 
 
 @contextlib.contextmanager
-def managed_workers(settings: SimulatorSettings, run: CapacityRun, groups: list[str], out_dir: Path) -> Iterator[None]:
+def managed_workers(
+    settings: SimulatorSettings, run: CapacityRun, groups: list[str], out_dir: Path, stop: threading.Event
+) -> Iterator[None]:
     """Start `run.workers` workers per kind (none: the running system's serve) and wait until they joined."""
     if run.workers == 0:
         yield
         return
     pool = WorkerPool(count=run.workers)
-    commands = {k: worker_command(settings, k, pool) for k in run.kinds}
+    commands: dict[str, WorkerCommand] = {k: worker_command(settings, k, pool) for k in run.kinds}
     native = NativeWorkers(commands, dict.fromkeys(run.kinds, run.workers), out_dir / "workers", restart_delay_s=1.0)
     native.start()
     try:
-        _await_members(settings, groups, run.workers)
+        _await_members(settings, groups, run.workers, stop)
         yield
     finally:
         native.stop(timeout_s=35)
 
 
-def _await_members(settings: SimulatorSettings, groups: list[str], count: int) -> None:
+def _await_members(settings: SimulatorSettings, groups: list[str], count: int, stop: threading.Event) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             if all(n >= count for n in group_members(settings, groups).values()):
                 return
-        time.sleep(0.5)
+        if stop.wait(0.5):
+            return
     raise TimeoutError(f"the managed workers did not join {groups} within {READY_TIMEOUT_S:g} s")
 
 
-def search_capacity(settings: SimulatorSettings, run: CapacityRun, out_dir: Path) -> CapacityReport:
-    """Search the capacity of the system `settings` point at; write capacity.json and capacity.png to `out_dir`."""
-    load = KafkaLoad(settings, run.kinds)
+def search_capacity(
+    settings: SimulatorSettings,
+    run: CapacityRun,
+    out_dir: Path,
+    stop: threading.Event | None = None,
+    watch: Watch | None = None,
+) -> CapacityReport:
+    """Search the capacity of the system `settings` point at; write capacity.json, .png and .html to `out_dir`.
+
+    `stop` ends it early (within the current interval) with the best flat rate so far, not held.
+    """
+    stop = stop or threading.Event()
+    load = KafkaLoad(settings, run.kinds, stop)
     try:
-        with managed_workers(settings, run, list(load.groups), out_dir):
-            report = run_search(run, load)
+        with managed_workers(settings, run, list(load.groups), out_dir, stop):
+            report = run_search(run, load, stop, watch)
     finally:
         load.close()
     write_report(report, out_dir)

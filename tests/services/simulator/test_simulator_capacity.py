@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from quartet_shared.settings import KernelSettings
 from quartet_tools.cli import app
 from simulator.capacity import CapacityRun, job_specs, run_search, search_capacity, write_report
-from simulator.domain.capacity import Observation, Phase
+from simulator.domain.capacity import Move, Observation, Phase
 from typer.testing import CliRunner
 
 from tests.support.servers import Servers
@@ -50,7 +51,8 @@ def test_the_search_reports_the_held_rate_and_the_latency_at_it(tmp_path: Path) 
     html = (tmp_path / "capacity.html").read_text()
     assert html.count("data:image/png;base64,") == 1
     assert report.summary() in html
-    assert html.count("<td>hold</td>") == sum(1 for s in report.steps if s.phase is Phase.HOLD)
+    assert html.count("<td>hold</td>") == sum((s.phase is Phase.HOLD) + (s.move is Move.HOLD) for s in report.steps)
+    assert "<td>multiplicative decrease</td>" in html and "<td>additive increase</td>" in html
 
 
 def test_a_stopped_search_ends_at_once_without_a_rate() -> None:
@@ -60,6 +62,62 @@ def test_a_stopped_search_ends_at_once_without_a_rate() -> None:
     report = run_search(CapacityRun(), load, stop)
     assert load.offered == []
     assert report.verdict.done and not report.verdict.held and report.sustained_rate is None
+
+
+class StoppedDuring(SteadyQueue):
+    """A queue whose third interval is cut short by a stop."""
+
+    def __init__(self, capacity: float, stop: threading.Event) -> None:
+        super().__init__(capacity)
+        self.stop = stop
+
+    def interval(self, rate: float, seconds: float) -> Observation:
+        if len(self.offered) == 2:
+            self.stop.set()
+        return super().interval(rate, seconds)
+
+
+def test_a_stop_mid_interval_drops_that_interval_and_reports_the_best_flat_rate_unheld() -> None:
+    stop = threading.Event()
+    load = StoppedDuring(100.0, stop)
+    report = run_search(CapacityRun(), load, stop)
+    assert load.offered == [1, 2, 4]
+    assert [s.offered for s in report.steps] == [1, 2]
+    assert (report.verdict.held, report.sustained_rate) == (False, 2)
+    assert report.verdict.reason == "stopped before a rate held"
+
+
+class SlowQueue(SteadyQueue):
+    """A queue whose every interval takes `seconds` of real time however short the search asked for."""
+
+    def __init__(self, capacity: float, seconds: float) -> None:
+        super().__init__(capacity)
+        self.seconds = seconds
+
+    def interval(self, rate: float, seconds: float) -> Observation:
+        time.sleep(self.seconds)
+        return super().interval(rate, seconds)
+
+
+def test_the_search_ends_by_its_wall_clock_duration_even_when_intervals_run_long() -> None:
+    run = CapacityRun(interval_s=0.5, max_duration_s=1.5)
+    started = time.monotonic()
+    report = run_search(run, SlowQueue(100.0, 0.8))
+    assert time.monotonic() - started < 1.5 + 0.8 + 0.5
+    # Three intervals fit the duration as the controller counts it; two fit the wall clock.
+    assert run.max_intervals == 3 and len(report.steps) == 2
+    assert report.verdict.done and report.verdict.reason == "out of time before a rate held"
+
+
+def test_the_watch_sees_each_rate_before_it_is_offered_and_each_step_after() -> None:
+    seen: list[tuple[float, int]] = []
+    report = run_search(
+        CapacityRun(interval_s=2, hold_s=4), SteadyQueue(12.0), watch=lambda c: seen.append((c.rate, len(c.steps)))
+    )
+    assert seen[0] == (1, 0)
+    assert seen[-1][1] == len(report.steps)
+    assert [n for _, n in seen] == sorted(n for _, n in seen)
+    assert {n for _, n in seen} == set(range(len(report.steps) + 1))
 
 
 def test_the_load_is_the_bundled_small_jobs() -> None:

@@ -36,7 +36,7 @@ class CapacityParams(BaseModel):
         0.1, ge=0.0, le=1.0, description="...or this fraction of the interval's offered jobs, whichever is more."
     )
     min_achieved_ratio: float = Field(
-        0.7, ge=0.0, le=1.0, description="Achieved below this share of offered: congested."
+        0.7, ge=0.0, le=1.0, description="Achieved below this share of offered (and lag_slack_jobs short): congested."
     )
     backoffs: int = Field(2, ge=1, le=20, description="Congested intervals in AIMD before the best flat rate is held.")
     max_rate: float = Field(200.0, gt=0.0, le=10_000.0, description="Never offer more jobs per second than this.")
@@ -75,6 +75,17 @@ class Phase(StrEnum):
     DONE = "done"
 
 
+class Move(StrEnum):
+    """What an interval's verdict did to the offered rate: the name a person watching the search reads."""
+
+    SLOW_START = "slow start"
+    ADDITIVE_INCREASE = "additive increase"
+    MULTIPLICATIVE_DECREASE = "multiplicative decrease"
+    STEADY = "steady"
+    HOLD = "hold"
+    DONE = "done"
+
+
 class Signal(StrEnum):
     """What one interval said about the system."""
 
@@ -104,6 +115,7 @@ class Step(BaseModel):
     lag: int | None
     signal: Signal
     next_rate: float
+    move: Move
 
 
 class Verdict(BaseModel):
@@ -115,6 +127,20 @@ class Verdict(BaseModel):
     sustained_rate: float | None = None
     held: bool = False
     reason: str = ""
+
+
+def move_of(phase: Phase, verdict: Verdict, offered: float) -> Move:
+    """The move from an interval in `phase` offered at `offered` to what `verdict` decided."""
+    if verdict.done:
+        return Move.DONE
+    if phase is Phase.HOLD or verdict.phase is Phase.HOLD:
+        return Move.HOLD
+    if verdict.next_rate > offered:
+        return Move.SLOW_START if phase is Phase.SLOW_START else Move.ADDITIVE_INCREASE
+    if verdict.next_rate < offered:
+        return Move.MULTIPLICATIVE_DECREASE
+    # A draining lag keeps the rate until the backlog is gone.
+    return Move.STEADY
 
 
 class CapacitySearch:
@@ -149,9 +175,18 @@ class CapacitySearch:
             verdict = self._finish(self._best, held=False, reason="out of time before a rate held")
         self._prev_lag = obs.lag if obs.lag is not None else self._prev_lag
         t_s = (len(self.steps) + 1) * self.params.interval_s
-        self.steps.append(Step(t_s=t_s, phase=phase, signal=signal, next_rate=verdict.next_rate, **obs.__dict__))
+        move = move_of(phase, verdict, obs.offered)
+        self.steps.append(
+            Step(t_s=t_s, phase=phase, signal=signal, next_rate=verdict.next_rate, move=move, **obs.__dict__)
+        )
         self._verdict = verdict
         return verdict
+
+    def end(self, reason: str) -> Verdict:
+        """End the search now (stopped, or out of wall-clock time): the best flat rate so far, not held."""
+        if self.phase is not Phase.DONE:
+            self._verdict = self._finish(self._best, held=False, reason=reason)
+        return self._verdict
 
     def _classify(self, obs: Observation) -> Signal:
         p = self.params
@@ -161,7 +196,10 @@ class CapacitySearch:
             return Signal.CONGESTED
         if growth < -allowed:
             return Signal.DRAINING
-        if obs.achieved < p.min_achieved_ratio * obs.offered:
+        # A short interval at a low rate offers a handful of jobs, and the last ones finish after it ends: a
+        # shortfall within the lag's slack is that, not congestion.
+        shortfall = (obs.offered - obs.achieved) * p.interval_s
+        if obs.achieved < p.min_achieved_ratio * obs.offered and shortfall > p.lag_slack_jobs:
             return Signal.CONGESTED
         if obs.p95_s is not None and self._baseline is not None:
             limit = max(self._baseline * p.latency_factor, self._baseline + p.latency_slack_s)

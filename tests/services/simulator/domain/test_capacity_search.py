@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from pydantic import ValidationError
-from simulator.domain.capacity import CapacityParams, CapacitySearch, Observation, Phase, Signal, Verdict
+from simulator.domain.capacity import CapacityParams, CapacitySearch, Move, Observation, Phase, Signal, Verdict
 
 
 @dataclass
@@ -78,6 +78,47 @@ def test_a_system_that_takes_nothing_ends_without_a_rate() -> None:
     assert verdict.done
     assert not verdict.held
     assert verdict.sustained_rate is None or verdict.sustained_rate <= 0.01
+
+
+def test_each_step_names_its_move_slow_start_then_additive_increase_and_multiplicative_decrease() -> None:
+    controller, _ = search(QueueSystem(20.0), CapacityParams(max_duration_s=3000))
+    moves = [s.move for s in controller.steps]
+    assert moves[:6] == [Move.SLOW_START] * 5 + [Move.MULTIPLICATIVE_DECREASE]
+    for step in controller.steps:
+        if step.move is Move.ADDITIVE_INCREASE:
+            assert step.phase is Phase.AIMD and step.next_rate == step.offered + 1
+        if step.move is Move.MULTIPLICATIVE_DECREASE:
+            assert step.next_rate == step.offered / 2
+    assert Move.ADDITIVE_INCREASE in moves
+    assert moves[-1] is Move.DONE
+    assert set(moves[moves.index(Move.HOLD) : -1]) == {Move.HOLD}
+
+
+def test_a_few_jobs_finishing_after_a_short_interval_are_no_congestion() -> None:
+    controller = CapacitySearch(CapacityParams(interval_s=3))
+    first = controller.observe(Observation(1, 2 / 3, 1.8, 0))
+    controller.observe(Observation(2, 2, 0.1, 0))
+    short = controller.observe(Observation(4, 1, 0.1, 0))
+    assert controller.steps[0].signal is Signal.FLAT and first.next_rate == 2
+    assert controller.steps[2].signal is Signal.CONGESTED and short.phase is Phase.AIMD
+
+
+def test_a_draining_lag_keeps_the_rate_steady() -> None:
+    controller = CapacitySearch(CapacityParams())
+    controller.observe(Observation(1, 1, 0.2, 50))
+    verdict = controller.observe(Observation(2, 2, 0.2, 10))
+    assert controller.steps[-1].signal is Signal.DRAINING
+    assert controller.steps[-1].move is Move.STEADY and verdict.next_rate == 2
+
+
+def test_ending_early_reports_the_best_flat_rate_unheld_and_only_once() -> None:
+    controller = CapacitySearch(CapacityParams())
+    for rate in (1, 2, 4):
+        controller.observe(Observation(rate, rate, 0.2, 0))
+    verdict = controller.end("stopped before a rate held")
+    assert (verdict.done, verdict.held, verdict.sustained_rate) == (True, False, 4)
+    assert controller.end("another reason") == verdict
+    assert controller.observe(Observation(8, 8, 0.2, 0)) == verdict
 
 
 def test_observing_after_the_end_changes_nothing() -> None:
