@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 from simulator.capacity import CapacityReport, CapacityRun
-from simulator.domain.capacity import Phase, Signal, Step, Verdict
+from simulator.domain.capacity import Move, Phase, Signal, Step, Verdict
 
 from tests.support.bench import load_bench
 
@@ -30,6 +30,7 @@ def report(workers: int, rate: float | None, p95: float) -> CapacityReport:
             lag=0,
             signal=Signal.FLAT,
             next_rate=rate or 1.0,
+            move=Move.HOLD,
         )
         for i in (1, 2)
     ]
@@ -64,8 +65,24 @@ def test_a_search_that_held_nothing_shows_a_dash_and_no_gain(monkeypatch: pytest
     assert "the rate of 1" not in section
 
 
-def test_the_quick_search_is_shorter_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rate_that_did_not_hold_is_not_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load(monkeypatch)
+    unheld = report(1, 27.0, 0.2).model_copy(
+        update={
+            "verdict": Verdict(phase=Phase.DONE, next_rate=0.0, done=True, sustained_rate=27.0, reason="out of time")
+        }
+    )
+    section = module.markdown({1: unheld, 2: report(2, 23.0, 0.3)}, Path("/w"))
+    assert "| 1 | 27.00 | no |" in section
+    assert "the rate of 1" not in section
+
+
+def test_the_quick_search_is_shorter_and_both_are_bounded_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
     module = load(monkeypatch)
     quick, full = module.params(2, quick=True), module.params(2, quick=False)
     assert quick.workers == full.workers == 2
     assert quick.max_duration_s < full.max_duration_s
+    assert module.time_bound_s(quick=False) == 2 * (900 + 10 + 90 + 35 + 120)
+    assert module.time_bound_s(quick=True) < 15 * 60
+    section = module.markdown({1: report(1, 6.0, 0.5)}, Path("/w"))
+    assert "1 worker(s): 10 s intervals, 20 s hold, at most 600 s." in section
