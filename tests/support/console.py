@@ -1,12 +1,31 @@
-"""The console's forms as a signed-in browser sends them: with the CSRF token its pages carry."""
+"""The console's forms as a signed-in browser sends them (with the CSRF token its pages carry), and its settings
+for tests on fakes."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from simulator.settings import SimulatorSettings
+
+from tests.support.auth import API_KEYS
+
+NOWHERE = "http://127.0.0.1:1"
+
+
+def offline_settings(runs_dir: Path) -> SimulatorSettings:
+    """A console's settings with the test keys, no broker and no job service answering: fakes stand in for them."""
+    return SimulatorSettings(
+        runs_dir=runs_dir,
+        kafka_bootstrap_servers="127.0.0.1:1",
+        api_keys=API_KEYS,
+        training_url=NOWHERE,
+        planner_url=NOWHERE,
+        rental_url=NOWHERE,
+    )
 
 
 def page_csrf_token(client: TestClient, path: str = "/console/chaos") -> str:

@@ -23,6 +23,7 @@ from quartet_shared.http import Problem, create_app
 
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.console import mount_console
+from simulator.console.capacity import CapacitySearches
 from simulator.console.chaos import Chaos
 from simulator.console.feed import LiveFeed
 from simulator.domain.report import RunReport
@@ -268,6 +269,7 @@ def create_api(
     manager: RunManager | None = None,
     feed: LiveFeed | None = None,
     chaos: Chaos | None = None,
+    capacity: CapacitySearches | None = None,
 ) -> FastAPI:
     """The app: runs, their status and reports, the bundled scenarios, health, readiness and the live console."""
     runs = manager or RunManager(settings)
@@ -290,5 +292,5 @@ def create_api(
     )
     app.state.runs = runs
     app.include_router(router)
-    console = mount_console(app, settings, feed, chaos)
+    console = mount_console(app, settings, feed, chaos, capacity)
     return app

@@ -1,4 +1,5 @@
-"""The simulator's live console at `/`: the live audit, jobs, dead letters, topology and the chaos panel."""
+"""The simulator's live console at `/`: the live audit, jobs, dead letters, topology, the chaos panel and the
+capacity search."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from simulator.console.capacity import CapacitySearches
+from simulator.console.capacity import router as capacity_router
 from simulator.console.chaos import Chaos
 from simulator.console.chaos import router as chaos_router
 from simulator.console.csrf import new_secret
@@ -22,17 +25,19 @@ from simulator.settings import SimulatorSettings
 
 @dataclass(frozen=True)
 class ConsoleParts:
-    """What the console runs beside the app: the feed thread and the chaos panel's workers."""
+    """What the console runs beside the app: the feed thread, the chaos panel's workers, the capacity search."""
 
     feed: LiveFeed
     chaos: Chaos
+    capacity: CapacitySearches
 
     def start(self) -> None:
         """Start the feed."""
         self.feed.start()
 
     def stop(self) -> None:
-        """Stop the feed and the console's own workers."""
+        """Stop a capacity search, the console's own workers and the feed."""
+        self.capacity.close()
         self.chaos.stop_workers()
         self.feed.stop()
 
@@ -44,18 +49,25 @@ def default_chaos(settings: SimulatorSettings) -> Chaos:
 
 
 def mount_console(
-    app: FastAPI, settings: SimulatorSettings, feed: LiveFeed | None = None, chaos: Chaos | None = None
+    app: FastAPI,
+    settings: SimulatorSettings,
+    feed: LiveFeed | None = None,
+    chaos: Chaos | None = None,
+    capacity: CapacitySearches | None = None,
 ) -> ConsoleParts:
     """Serve the console's pages, stream and static files on `app`; the caller starts and stops its parts."""
-    parts = ConsoleParts(feed or LiveFeed(settings), chaos or default_chaos(settings))
+    parts = ConsoleParts(
+        feed or LiveFeed(settings), chaos or default_chaos(settings), capacity or CapacitySearches(settings)
+    )
     app.state.console_feed = parts.feed
     app.state.console_chaos = parts.chaos
+    app.state.console_capacity = parts.capacity
     app.state.console_dlq = DeadLetterTools()
     app.state.console_csrf_secret = new_secret()
     app.state.console_jobs = JobServices(
         {"training": settings.training_url, "planning": settings.planner_url}, timeout_s=settings.http_timeout_s
     )
-    for each in (router, system_router, chaos_router):
+    for each in (router, system_router, chaos_router, capacity_router):
         app.include_router(each)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -30,7 +30,7 @@ from simulator.bootstrap import bundled_scenarios
 from simulator.cluster import ClusterControl, ClusterFaults
 from simulator.console.csrf import CsrfChecked
 from simulator.console.timeline import FaultMark, fault_name
-from simulator.console.views import PageViewer, page_viewer, render
+from simulator.console.views import PageViewer, admin_only, page_viewer, render
 from simulator.domain.plan import PlannedFault
 from simulator.domain.report import FaultRecord
 from simulator.domain.scenario import (
@@ -177,13 +177,7 @@ def parse_fault(kind: str, form: Mapping[str, str]) -> Fault:
         raise Problem(422, "Invalid fault", f"not a fault the panel injects: {kind!r}", errors=errors) from exc
 
 
-def _admin(request: Request) -> None:
-    viewer = page_viewer(request)
-    viewer.key.require(SIMULATOR_ADMIN, "the chaos panel's actions need")
-
-
-Admin = Depends(_admin)
-Acts = [Admin, CsrfChecked]
+Acts = [admin_only("the chaos panel's actions need"), CsrfChecked]
 
 
 def _runs(request: Request) -> RunManager:

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from quartet_shared.auth import SIMULATOR_RUN, ApiKey, ApiKeys
+from quartet_shared.auth import SIMULATOR_ADMIN, SIMULATOR_RUN, ApiKey, ApiKeys
 from quartet_shared.http import Problem
 from quartet_shared.safe_yaml import safe_load
 
@@ -39,6 +39,7 @@ NAV = [
     ("/console/topology", "Topology"),
     ("/console/dead-letters", "Dead letters"),
     ("/console/chaos", "Chaos"),
+    ("/console/capacity", "Capacity"),
 ]
 AUDIT_FIELDS = [
     ("accepted", "Accepted"),
@@ -95,6 +96,15 @@ def api_viewer(request: Request) -> Viewer:
         raise Problem(401, "Unauthorized", "sign in to the console at /console/login first")
     viewer.key.require(SIMULATOR_RUN, "the console needs")
     return viewer
+
+
+def admin_only(why: str) -> Any:
+    """A dependency admitting only a signed-in viewer whose key has simulator:admin; `why` says what needs it."""
+
+    def check(request: Request) -> None:
+        page_viewer(request).key.require(SIMULATOR_ADMIN, why)
+
+    return Depends(check)
 
 
 PageViewer = Annotated[Viewer, Depends(page_viewer)]
@@ -193,13 +203,16 @@ def _index(
 
 @router.get("/console/stream")
 async def stream(request: Request, viewer: ApiViewer, feed: Feed, jobs: Jobs) -> StreamingResponse:
-    """Server-Sent Events: the whole live view once a second."""
+    """Server-Sent Events: the whole live view once a second (`?capacity=1` adds the capacity search's)."""
+    capacity = request.query_params.get("capacity") == "1"
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         end = time.monotonic() + STREAM_LIFETIME_S
         while time.monotonic() < end and not await request.is_disconnected():
             view = await asyncio.to_thread(snapshot, feed, jobs, viewer.secret, fault_marks(request))
+            if capacity:
+                view["capacity"] = request.app.state.console_capacity.view()
             yield f"data: {json.dumps(view)}\n\n"
             await asyncio.sleep(STREAM_PERIOD_S)
 

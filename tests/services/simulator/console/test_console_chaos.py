@@ -23,7 +23,7 @@ from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
 from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
-from tests.support.console import page_csrf_token, post_form
+from tests.support.console import offline_settings, page_csrf_token, post_form
 from tests.support.effects import wait_until
 
 
@@ -102,15 +102,7 @@ class Panel:
 
 @pytest.fixture
 def panel(tmp_path: Path) -> Iterator[Panel]:
-    nowhere = "http://127.0.0.1:1"
-    settings = SimulatorSettings(
-        runs_dir=tmp_path,
-        kafka_bootstrap_servers="127.0.0.1:1",
-        api_keys=API_KEYS,
-        training_url=nowhere,
-        planner_url=nowhere,
-        rental_url=nowhere,
-    )
+    settings = offline_settings(tmp_path)
     workers, servers = FakeWorkers(), FakeServers()
     chaos = Chaos(settings, servers=servers, workers=workers)  # type: ignore[arg-type]
     made: list[FakeSimulation] = []

@@ -21,8 +21,8 @@ from simulator.console.system import DeadLetterTools
 from simulator.domain.audit import DeadLetterSeen, EventSeen, ResultSeen
 from simulator.settings import SimulatorSettings
 
-from tests.support.auth import ADMIN_KEY, API_KEYS, READ_KEY, RUN_KEY
-from tests.support.console import page_csrf_token, post_form
+from tests.support.auth import ADMIN_KEY, READ_KEY, RUN_KEY
+from tests.support.console import offline_settings, page_csrf_token, post_form
 
 TRAINING = next(t for t, k in REQUEST_TYPES.items() if k == "training")
 PNG = b"\x89PNG\r\n\x1a\nfake"
@@ -113,15 +113,7 @@ class Console:
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
-    nowhere = "http://127.0.0.1:1"
-    settings = SimulatorSettings(
-        runs_dir=tmp_path,
-        kafka_bootstrap_servers="127.0.0.1:1",
-        api_keys=API_KEYS,
-        training_url=nowhere,
-        planner_url=nowhere,
-        rental_url=nowhere,
-    )
+    settings = offline_settings(tmp_path)
     feed = LiveFeed(
         settings,
         interval_s=3600,

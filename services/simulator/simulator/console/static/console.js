@@ -133,6 +133,80 @@
     box.dataset.faults = String(chart.faults.length);
   }
 
+  // The capacity search: its figures, its charts per interval and its intervals, newest first. A search that
+  // ended while the page was open shows its result and plot after one reload.
+  const MOVE_COLOURS = {
+    "slow start": "#2563eb", "additive increase": "#059669", "multiplicative decrease": "#dc2626",
+    "steady": "#6b7280", "hold": "#7c3aed", "done": "#111827",
+  };
+  const fixed = (value, digits) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
+
+  function capacitySteps(series) {
+    const body = document.getElementById("capacity-steps");
+    if (!body) return;
+    const rows = [];
+    for (let i = series.t.length - 1; i >= 0 && rows.length < 50; i -= 1) {
+      const tr = document.createElement("tr");
+      tr.dataset.step = String(i + 1);
+      const values = [series.t[i], series.move[i], fixed(series.offered[i], 2), fixed(series.achieved[i], 2),
+        fixed(series.p95[i], 3), series.lag[i] === null ? "—" : series.lag[i]];
+      for (const value of values) {
+        const td = document.createElement("td");
+        td.textContent = String(value);
+        tr.appendChild(td);
+      }
+      rows.push(tr);
+    }
+    body.replaceChildren(...rows);
+  }
+
+  function drawCapacity(view) {
+    const box = document.getElementById("capacity");
+    if (!box) return;
+    const running = view.status === "running" || view.status === "stopping";
+    const last = view.last || {};
+    const figures = {
+      status: view.status, move: view.move || "—", rate: running ? view.rate : "—", achieved: fixed(last.achieved, 2),
+      p95: fixed(last.p95_s, 2), lag: last.lag === null || last.lag === undefined ? "—" : last.lag,
+      intervals: view.intervals || 0,
+    };
+    for (const [name, value] of Object.entries(figures)) {
+      const cell = box.querySelector('[data-cap="' + name + '"]');
+      if (cell) cell.textContent = String(value);
+    }
+    const wasRunning = box.dataset.status === "running" || box.dataset.status === "stopping";
+    if (wasRunning !== running || (view.id || "") !== box.dataset.id) {
+      window.location.reload();
+      return;
+    }
+    const series = view.series || { t: [], offered: [], achieved: [], p95: [], lag: [], move: [] };
+    capacitySteps(series);
+    box.dataset.points = String(series.t.length);
+    if (!window.Plotly) return;
+    const x = series.t;
+    const colours = series.move.map((m) => MOVE_COLOURS[m] || "#6b7280");
+    const layout = (title, unit) => ({
+      title: { text: title, font: { size: 13 } }, height: 240, margin: { l: 44, r: 8, t: 28, b: 24 },
+      xaxis: { title: { text: "s" } }, yaxis: { title: { text: unit }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.25 },
+    });
+    const config = { responsive: true, displaylogo: false, displayModeBar: false };
+    window.Plotly.react("cap-rates", [
+      { x, y: series.offered, name: "offered / s", type: "scatter", mode: "lines", line: { shape: "vh", color: "#2563eb" } },
+      { x, y: series.achieved, name: "achieved / s", type: "scatter", mode: "lines+markers", text: series.move,
+        line: { color: "#059669" }, marker: { color: colours, size: 7 } },
+    ], layout("Offered and achieved rate", "jobs / s"), config);
+    window.Plotly.react("cap-latency", [
+      { x, y: series.p95, name: "p95", type: "scatter", mode: "lines+markers", line: { color: "#b45309" } },
+    ], layout("p95 latency, request to result", "s"), config);
+    window.Plotly.react("cap-lag", [
+      { x, y: series.lag, name: "lag", type: "scatter", mode: "lines+markers", line: { color: "#7c3aed" } },
+    ], layout("Workers' lag at each interval's end", "jobs"), config);
+  }
+
+  const capacity = document.getElementById("capacity");
+  if (capacity) drawCapacity(JSON.parse(capacity.dataset.view));
+
   const charts = document.getElementById("charts");
   if (charts) drawCharts(JSON.parse(charts.dataset.chart));
 
@@ -150,13 +224,14 @@
       .then(() => { plan.dataset.drawn = "true"; });
   }
 
-  const source = new EventSource("/console/stream");
+  const source = new EventSource("/console/stream" + (capacity ? "?capacity=1" : ""));
   source.onopen = () => setLive(true, "live");
   source.onerror = () => setLive(false, "reconnecting");
   source.onmessage = (event) => {
     const view = JSON.parse(event.data);
     audit(view.audit);
     drawCharts(view.chart);
+    if (view.capacity) drawCapacity(view.capacity);
     const since = document.getElementById("since");
     if (since) since.textContent = view.since || "— (not yet)";
     notices(view.notices);
