@@ -36,7 +36,7 @@ class CapacityParams(BaseModel):
         0.1, ge=0.0, le=1.0, description="...or this fraction of the interval's offered jobs, whichever is more."
     )
     min_achieved_ratio: float = Field(
-        0.7, ge=0.0, le=1.0, description="Achieved below this share of offered (and lag_slack_jobs short): congested."
+        0.7, ge=0.0, le=1.0, description="Achieved below this share of offered (beyond the jobs in flight): congested."
     )
     backoffs: int = Field(2, ge=1, le=20, description="Congested intervals in AIMD before the best flat rate is held.")
     max_rate: float = Field(200.0, gt=0.0, le=10_000.0, description="Never offer more jobs per second than this.")
@@ -196,10 +196,12 @@ class CapacitySearch:
             return Signal.CONGESTED
         if growth < -allowed:
             return Signal.DRAINING
-        # A short interval at a low rate offers a handful of jobs, and the last ones finish after it ends: a
-        # shortfall within the lag's slack is that, not congestion.
+        # The jobs sent in an interval's last moments finish after it (Little's law: about offered × latency are
+        # in flight at its end, at least the last one sent); at a low rate that is a large share of a short
+        # interval's few jobs, and no congestion.
         shortfall = (obs.offered - obs.achieved) * p.interval_s
-        if obs.achieved < p.min_achieved_ratio * obs.offered and shortfall > p.lag_slack_jobs:
+        in_flight = max(1.0, obs.offered * (obs.p95_s or 0.0))
+        if obs.achieved < p.min_achieved_ratio * obs.offered and shortfall > in_flight:
             return Signal.CONGESTED
         if obs.p95_s is not None and self._baseline is not None:
             limit = max(self._baseline * p.latency_factor, self._baseline + p.latency_slack_s)

@@ -94,13 +94,19 @@ def test_each_step_names_its_move_slow_start_then_additive_increase_and_multipli
     assert set(moves[moves.index(Move.HOLD) : -1]) == {Move.HOLD}
 
 
-def test_a_few_jobs_finishing_after_a_short_interval_are_no_congestion() -> None:
+def test_the_jobs_still_in_flight_at_a_short_intervals_end_are_no_congestion() -> None:
     controller = CapacitySearch(CapacityParams(interval_s=3))
     first = controller.observe(Observation(1, 2 / 3, 1.8, 0))
     controller.observe(Observation(2, 2, 0.1, 0))
     short = controller.observe(Observation(4, 1, 0.1, 0))
     assert controller.steps[0].signal is Signal.FLAT and first.next_rate == 2
     assert controller.steps[2].signal is Signal.CONGESTED and short.phase is Phase.AIMD
+
+
+def test_an_interval_with_no_result_at_all_is_congested() -> None:
+    controller = CapacitySearch(CapacityParams(interval_s=2))
+    verdict = controller.observe(Observation(1, 0, None, 0))
+    assert controller.steps[0].signal is Signal.CONGESTED and verdict.next_rate == 0.5
 
 
 def test_a_draining_lag_keeps_the_rate_steady() -> None:
