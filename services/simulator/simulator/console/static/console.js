@@ -187,7 +187,7 @@
     const colours = series.move.map((m) => MOVE_COLOURS[m] || "#6b7280");
     const layout = (title, unit) => ({
       title: { text: title, font: { size: 13 } }, height: 240, margin: { l: 44, r: 8, t: 28, b: 24 },
-      xaxis: { title: { text: "s" } }, yaxis: { title: { text: unit }, rangemode: "tozero" },
+      xaxis: { ticksuffix: " s" }, yaxis: { title: { text: unit }, rangemode: "tozero" },
       legend: { orientation: "h", y: -0.25 },
     });
     const config = { responsive: true, displaylogo: false, displayModeBar: false };
