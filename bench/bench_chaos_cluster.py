@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -28,25 +27,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# The rental manager's process and database helpers are the tests' own (tests/support), which no package installs.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench_chaos import PARTITIONS, log, simulator_settings  # noqa: E402
-from cpu_sampler import CpuSampler, CpuShares  # noqa: E402
-from quartet_tools.cluster import ProxiedCluster  # noqa: E402
-from quartet_tools.hostservers import private_stack  # noqa: E402
-from quartet_tools.infra import Stack  # noqa: E402
-from simulator.bootstrap import bundled_scenarios, make_simulation  # noqa: E402
-from simulator.cluster import ClusterControl  # noqa: E402
-from simulator.domain.report import RunReport  # noqa: E402
-from simulator.domain.scenario import Scenario  # noqa: E402
-from simulator.scenario_io import load_scenario  # noqa: E402
-from simulator.settings import SimulatorSettings  # noqa: E402
-
-from tests.support.rental import create_database  # noqa: E402
-from tests.support.rental_process import rental_manager_process  # noqa: E402
+from bench_chaos import PARTITIONS, log, simulator_settings
+from cpu_sampler import CpuSampler, CpuShares
+from quartet_tools.cluster import ProxiedCluster
+from quartet_tools.harness.rental import create_database, rental_manager_process
+from quartet_tools.hostservers import private_stack
+from quartet_tools.infra import Stack
+from simulator.bootstrap import bundled_scenarios, make_simulation
+from simulator.cluster import ClusterControl
+from simulator.domain.report import RunReport
+from simulator.domain.scenario import Scenario
+from simulator.scenario_io import load_scenario
+from simulator.settings import SimulatorSettings
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "chaos-cluster"

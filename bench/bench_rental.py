@@ -38,6 +38,7 @@ import httpx
 from bench_kernel import log, private_stack
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.processes import stop
 from quartet_tools.infra import ensure_command
 from rental_manager.adapters.orm import houses
 from rental_manager.bootstrap import bootstrap
@@ -211,12 +212,7 @@ def api_server(settings: RentalSettings, cached: bool, workdir: Path) -> Iterato
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
         logfile.close()
 
 

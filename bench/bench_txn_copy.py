@@ -33,18 +33,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# The cluster, worker and reader helpers are the fault tests' own (tests/support), which no package installs.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from quartet_contracts.envelope import decode  # noqa: E402
-from quartet_tools.infra import InfraError  # noqa: E402
-
-from tests.support.cluster import ClusterServers  # noqa: E402
-from tests.support.cluster_records import committed_reader  # noqa: E402
-from tests.support.effects import publish_items  # noqa: E402
-from tests.support.processes import Workers  # noqa: E402
+from quartet_contracts.envelope import decode
+from quartet_tools.harness.cluster import ClusterServers
+from quartet_tools.harness.effects import publish_items
+from quartet_tools.harness.processes import Workers
+from quartet_tools.harness.records import committed_reader
+from quartet_tools.infra import InfraError
 
 HERE = Path(__file__).resolve().parent
 FULL_RECORDS = 100_000

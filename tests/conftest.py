@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.cluster import ClusterServers
+from quartet_tools.harness.processes import print_tail
 
-from tests.support.cluster import ClusterServers
-from tests.support.processes import print_tail
 from tests.support.recovery import Topology
 from tests.support.server_guard import refuse_servers_unless_integration
 from tests.support.servers import (

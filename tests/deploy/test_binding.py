@@ -13,12 +13,12 @@ import pytest
 from path_planner.settings import PlannerSettings
 from quartet_shared.net import free_port
 from quartet_shared.ops import OpsServer
+from quartet_tools.harness.processes import answers
 from rental_manager.settings import RentalSettings
 from simulator.settings import SimulatorSettings
 from training_worker.settings import TrainingSettings
 
 from tests.support.effects import wait_until
-from tests.support.processes import answers
 
 HostSettings = TrainingSettings | PlannerSettings | RentalSettings | SimulatorSettings
 SERVICES: list[tuple[type[HostSettings], str]] = [

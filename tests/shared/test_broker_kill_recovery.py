@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from tests.support.cluster import (
+from quartet_tools.harness.cluster import (
     OFFSETS_PARTITIONS,
     TRANSACTION_STATE_PARTITIONS,
     ClusterServers,
     coordinator_partition,
 )
+from quartet_tools.harness.processes import Workers
+
 from tests.support.cluster_records import assert_one_output_per_input
-from tests.support.processes import Workers
 from tests.support.recovery import Feeder, Tail, Topology, probe, repeats, summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

@@ -6,15 +6,9 @@ from __future__ import annotations
 import pytest
 from quartet_contracts.envelope import Envelope
 from quartet_shared.producer import Producer
+from quartet_tools.harness.cluster import ClusterServers
 
-from tests.support.cluster import ClusterServers
-from tests.support.cluster_records import (
-    Reader,
-    assert_each_once_in_key_order,
-    confirmed,
-    item,
-    write_again_then_count,
-)
+from tests.support.cluster_records import Reader, assert_each_once_in_key_order, confirmed, item, write_again_then_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 

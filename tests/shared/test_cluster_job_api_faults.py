@@ -21,9 +21,10 @@ from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobApi, JobTopics, job_router
 from quartet_shared.producer import Producer
+from quartet_tools.harness.cluster import ClusterServers
 
 from tests.support.auth import ADMIN, API_KEYS_JSON
-from tests.support.cluster import FAULT_S, ClusterServers
+from tests.support.cluster import FAULT_S
 from tests.support.cluster_records import Reader
 from tests.support.effects import wait_until
 from tests.support.scripted_jobs import kind_for, spec

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 from quartet_contracts.envelope import Envelope
+from quartet_tools.harness.cluster import ClusterServers
+from quartet_tools.harness.processes import Workers
 
-from tests.support.cluster import FAULT_S, ClusterServers
+from tests.support.cluster import FAULT_S
 from tests.support.cluster_records import Reader, assert_one_output_per_input
 from tests.support.effects import wait_until
-from tests.support.processes import Workers
 from tests.support.recovery import Feeder
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

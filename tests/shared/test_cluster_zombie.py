@@ -9,11 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
+from quartet_tools.harness.cluster import ClusterServers
+from quartet_tools.harness.effects import publish_items
+from quartet_tools.harness.processes import Workers
 
-from tests.support.cluster import ClusterServers
 from tests.support.cluster_records import Reader, assert_one_output_per_input
-from tests.support.effects import publish_items, records_to_end, wait_until
-from tests.support.processes import Workers
+from tests.support.effects import records_to_end, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 

@@ -28,21 +28,12 @@ from quartet_shared.metrics import CONSUMER_STALLS
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
+from quartet_tools.harness.effects import Item, effect_counts, effect_pids, publish_items, record_effect, setup_db
+from quartet_tools.harness.processes import Workers
 from sqlalchemy import Engine
 
-from tests.support.effects import (
-    Item,
-    committed_to_end,
-    effect_counts,
-    effect_pids,
-    publish_items,
-    record_effect,
-    records_to_end,
-    setup_db,
-    wait_until,
-)
+from tests.support.effects import committed_to_end, records_to_end, wait_until
 from tests.support.jobs import committed_events
-from tests.support.processes import Workers
 from tests.support.servers import Servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

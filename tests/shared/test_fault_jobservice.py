@@ -13,10 +13,10 @@ from quartet_shared.db import make_engine
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.processes import Workers
 
 from tests.support.effects import read_all, records_to_end, wait_until
 from tests.support.jobs import committed_events
-from tests.support.processes import Workers
 from tests.support.scripted_jobs import kind_for, spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

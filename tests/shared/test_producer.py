@@ -20,8 +20,8 @@ from quartet_shared.runner.model import BatchState
 from quartet_shared.settings import KernelSettings
 from quartet_shared.testing.broker import InMemoryBroker
 from quartet_shared.topics import ensure_topics
+from quartet_tools.harness.cluster import ClusterServers
 
-from tests.support.cluster import ClusterServers
 from tests.support.effects import wait_until
 
 pytestmark = pytest.mark.integration

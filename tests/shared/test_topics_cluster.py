@@ -6,8 +6,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from quartet_contracts.topics import TopicSpec
 from quartet_shared.topics import ensure_topics
-
-from tests.support.cluster import ClusterServers
+from quartet_tools.harness.cluster import ClusterServers
 
 pytestmark = [pytest.mark.integration]
 

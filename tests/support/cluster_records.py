@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from quartet_contracts.envelope import Envelope, decode
-from quartet_shared.clients import wait_for_partitions
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
-
-from tests.support.effects import Item
+from quartet_tools.harness.effects import Item
+from quartet_tools.harness.records import committed_reader
 
 ITEM = "quartet.test.Item.v1"
 KEYS = 12
@@ -74,24 +73,6 @@ class Reader:
     def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
         end = consumer.end_offsets(partitions)
         return all(consumer.position(tp) >= end[tp] for tp in partitions)
-
-
-def committed_reader(settings: KernelSettings, topic: str) -> tuple[KafkaConsumer, list[TopicPartition]]:
-    """A read_committed consumer assigned every partition of `topic` at its beginning, and those partitions."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        reconnect_backoff_max_ms=1000,
-    )
-    try:
-        partitions = wait_for_partitions(consumer, [topic])
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-    except BaseException:
-        consumer.close()
-        raise
-    return consumer, partitions
 
 
 def assert_each_once(expected: Iterable[str], seen: Iterable[str | None], what: str) -> None:

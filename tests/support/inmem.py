@@ -13,8 +13,7 @@ from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
 from quartet_shared.runner.model import header
 from quartet_shared.settings import KernelSettings
 from quartet_shared.testing.broker import InMemoryBroker
-
-from tests.support.effects import Item
+from quartet_tools.harness.effects import Item
 
 IN, OUT = "items", "items.out"
 GROUP = "g"

@@ -14,8 +14,8 @@ from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobTopics, JobWorker, WorkerPorts
 from quartet_shared.logs import configure_logging
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.effect_worker import pausing_runner
 
-from tests.support.effect_worker import pausing_runner
 from tests.support.scripted_jobs import Script, kind_for
 
 

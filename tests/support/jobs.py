@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from quartet_contracts.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.processes import answers
 
 from tests.support.auth import API_KEYS_JSON
 from tests.support.effects import records_to_end, wait_until
-from tests.support.processes import answers
 
 
 def wait_status(client: TestClient, job_id: str, status: str, timeout_s: float = 90) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from quartet_contracts.topics import TopicSpec
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
+from quartet_tools.harness.cluster import ClusterServers
+from quartet_tools.harness.effects import Item, publish_items
 
-from tests.support.cluster import ClusterServers
 from tests.support.cluster_records import Reader
-from tests.support.effects import Item, publish_items
 from tests.support.servers import Servers
 
 KEYS = 12

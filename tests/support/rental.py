@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness import rental as harness
+from quartet_tools.harness.rental import JWT_SECRET
 from rental_manager.adapters.db import migrate, rental_engine
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.model import Role
@@ -30,38 +32,17 @@ from rental_manager.service.schemas import (
 )
 from rental_manager.service.unit import Actor
 from rental_manager.settings import RentalSettings
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import URL, make_url
 
 PASSWORD = "correct horse battery"
-JWT_SECRET = "test-secret-" + "x" * 40
-
-
-def _server(server_url: str) -> tuple[URL, Engine]:
-    """The server's URL (psycopg 3) and an autocommit engine for CREATE and DROP DATABASE."""
-    url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    return url, create_engine(url, isolation_level="AUTOCOMMIT")
 
 
 def create_database(server_url: str, name: str) -> str:
     """Create database `name` on the server `server_url` points at, migrate it, and return its URL."""
-    url, admin = _server(server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    target = url.set(database=name).render_as_string(hide_password=False)
+    target = harness.create_database(server_url, name)
     engine = rental_engine(target)
     migrate(engine)
     engine.dispose()
     return target
-
-
-def drop_database(server_url: str, name: str) -> None:
-    """Drop a database made by create_database (closing whatever still holds it)."""
-    _, admin = _server(server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @contextmanager
@@ -71,7 +52,7 @@ def private_database(server_url: str) -> Iterator[str]:
     try:
         yield create_database(server_url, name)
     finally:
-        drop_database(server_url, name)
+        harness.drop_database(server_url, name)
 
 
 def rental_settings(kernel: KernelSettings, database_url: str, unique: str, **overrides: object) -> RentalSettings:

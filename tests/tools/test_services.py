@@ -17,6 +17,7 @@ from quartet_shared.clients import kafka_admin, partition_counts
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings, SettingsError, load_settings
 from quartet_tools import images, services
+from quartet_tools.harness.rental import rental_manager_process
 from quartet_tools.hostservers import KeptWorkers
 from quartet_tools.infra import NativePostgres, password_variable
 from quartet_tools.services import (
@@ -34,7 +35,6 @@ from sqlalchemy.engine import make_url
 from tests.support.auth import ADMIN, API_KEYS_JSON
 from tests.support.effects import wait_until
 from tests.support.jobs import committed_events, service_process
-from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
 
 

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import pytest
 from quartet_contracts.envelope import Envelope
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.cluster import ClusterServers
 from rental_manager.adapters.orm import OutboxMessage
 from rental_manager.bootstrap import Rental, bootstrap
 from rental_manager.domain.model import Role
 from rental_manager.service import houses
 from sqlalchemy import select
 
-from tests.support.cluster import ClusterServers
 from tests.support.cluster_records import Reader, assert_each_once
 from tests.support.effects import wait_until
 from tests.support.rental import house_data, person, rental_settings

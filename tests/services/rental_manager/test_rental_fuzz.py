@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from quartet_tools.harness.rental import rental_manager_process
 from rental_manager.bootstrap import bootstrap
 
 from tests.support.fuzz import fuzz_service
 from tests.support.hostile import RENTAL, Hostile, assert_nul_refused_everywhere, assert_refused, corpus_for
 from tests.support.rental import PASSWORD, World, build_world, cast, private_database, rental_settings
-from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers, kernel_settings
 
 pytestmark = pytest.mark.integration

@@ -26,6 +26,7 @@ from quartet_shared.consumer import ConsumerRunner, Context, Subscription
 from quartet_shared.db import processed_messages
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.effects import effect_counts, record_effect, setup_db
 from rental_manager.adapters.orm import OutboxMessage
 from rental_manager.bootstrap import Rental
 from rental_manager.domain.entities import Application
@@ -37,7 +38,7 @@ from rental_manager.service.schemas import HouseQuery
 from rental_manager.service.search import SearchCache
 from sqlalchemy import func, select
 
-from tests.support.effects import effect_counts, read_all, record_effect, setup_db, wait_until
+from tests.support.effects import read_all, wait_until
 from tests.support.jobs import free_port
 from tests.support.rental import house_data, person
 

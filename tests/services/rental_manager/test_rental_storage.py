@@ -15,6 +15,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.rental import JWT_SECRET, drop_database
 from quartet_tools.infra import postgres_bindir
 from rental_manager.adapters.db import rental_engine
 from rental_manager.adapters.orm import Base, OutboxMessage
@@ -30,7 +31,7 @@ from rental_manager.settings import RentalSettings
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from tests.support.rental import JWT_SECRET, create_database, drop_database, house_data, person, rental_settings
+from tests.support.rental import create_database, house_data, person, rental_settings
 from tests.support.servers import Servers
 
 

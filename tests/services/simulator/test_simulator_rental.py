@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from quartet_shared.settings import KernelSettings
+from quartet_tools.harness.rental import drop_database, rental_manager_process
 from simulator.bootstrap import make_simulation
 from simulator.scenario_io import parse_scenario
 from simulator.settings import SimulatorSettings
 
-from tests.support.rental import create_database, drop_database
-from tests.support.rental_process import rental_manager_process
+from tests.support.rental import create_database
 from tests.support.servers import Servers
 
 pytestmark = pytest.mark.integration

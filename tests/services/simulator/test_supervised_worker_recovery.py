@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from quartet_tools.harness.processes import worker_environment
 from simulator.workers import NativeWorkers, WorkerCommand
 
 from tests.support.cluster_records import assert_one_output_per_input
 from tests.support.effects import wait_until
-from tests.support.processes import worker_environment
 from tests.support.recovery import Feeder, Tail, Topology, probe, repeats, summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -30,7 +30,7 @@ RECOVERY_BOUND_S = 120.0
 
 
 def _supervisor(topology: Topology, source: str, out: str, group: str, logdir: Path) -> NativeWorkers:
-    argv = [sys.executable, "-m", "tests.support.effect_worker", "--topic", source, "--group", group]
+    argv = [sys.executable, "-m", "quartet_tools.harness.effect_worker", "--topic", source, "--group", group]
     argv += ["--run", group, "--mode", "transactional", "--out-topic", out, "--max-poll-records", "20"]
     command = WorkerCommand(KIND, argv, worker_environment(topology.settings), instance_variable="QUARTET_INSTANCE_ID")
     return NativeWorkers({KIND: command}, {KIND: WORKERS}, logdir, restart_delay_s=RESTART_DELAY_S)

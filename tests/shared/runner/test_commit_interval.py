@@ -10,8 +10,9 @@ from quartet_contracts.topics import TopicSpec
 from quartet_shared.consumer import ConsumerRunner, Context, Mode, Subscription
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import ensure_topics
+from quartet_tools.harness.effects import Item, publish_items
 
-from tests.support.effects import Item, committed_to_end, publish_items, wait_until
+from tests.support.effects import committed_to_end, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,8 @@ from quartet_shared.consumer import (
 from quartet_shared.runner.loop import ConsumerRunner
 from quartet_shared.runner.model import H_ORIGINAL_OFFSET, header
 from quartet_shared.testing.broker import InMemoryBroker
+from quartet_tools.harness.effects import Item
 
-from tests.support.effects import Item
 from tests.support.inmem import (
     GROUP,
     IN,

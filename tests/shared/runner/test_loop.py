@@ -25,8 +25,8 @@ from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_shared.testing.broker import InMemoryBroker
 from quartet_shared.topics import ensure_topics
+from quartet_tools.harness.effects import Item
 
-from tests.support.effects import Item
 from tests.support.inmem import GROUP, OUT, Effects, publish_items
 from tests.support.inmem import runner as in_memory_runner
 

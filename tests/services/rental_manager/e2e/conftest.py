@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
+from quartet_tools.harness.rental import rental_manager_process
 
-from tests.support.rental_process import rental_manager_process
 from tests.support.servers import Servers
 from tests.support.web import ADMIN_PASSWORD, Browsers, RentalServer
 

@@ -1,4 +1,4 @@
-"""Worker subprocesses for fault tests: start them with the servers' settings, SIGKILL or SIGTERM them."""
+"""Worker subprocesses for fault tests and benches: start them with the servers' settings, SIGKILL or SIGTERM them."""
 
 from __future__ import annotations
 
@@ -13,27 +13,30 @@ from pathlib import Path
 import httpx
 from quartet_shared.settings import KernelSettings
 
-REPO = Path(__file__).resolve().parents[2]
 LOG_TAIL = 60
 
 
 @dataclass
 class Workers:
-    """Effect-worker processes started by one test; all are killed when the test ends."""
+    """Effect-worker processes started by one test or bench; all are killed when it ends.
+
+    `cwd` is where they run: `python -m` finds a module outside the installed packages (a test's own) from there.
+    """
 
     settings: KernelSettings
     logdir: Path
+    cwd: Path | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(
-        self, *args: str, instance: str = "0", module: str = "tests.support.effect_worker"
+        self, *args: str, instance: str = "0", module: str = "quartet_tools.harness.effect_worker"
     ) -> subprocess.Popen[bytes]:
         """Start `python -m MODULE ARGS` (the effect worker unless told) as worker slot `instance`."""
         env = {**worker_environment(self.settings), "QUARTET_INSTANCE_ID": instance}
         log = (self.logdir / f"worker-{len(self.procs)}-{instance}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            cwd=REPO,
+            cwd=self.cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -65,11 +68,20 @@ class Workers:
             print_tail(log.name, log.read_text(errors="replace").splitlines())
 
 
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
+    """SIGTERM `proc` and wait; SIGKILL it if it has not gone within `grace_s` (the contract's 30 s)."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def worker_environment(settings: KernelSettings) -> dict[str, str]:
     """The environment of a test's worker process on the servers of `settings` (its slot's instance id apart)."""
     return {
         **os.environ,
-        "PYTHONPATH": str(REPO),
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "REDIS_URL": settings.redis_url,
         "DATABASE_URL": settings.database_url or "",

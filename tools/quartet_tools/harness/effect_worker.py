@@ -1,4 +1,4 @@
-"""A worker process for fault tests: `python -m tests.support.effect_worker --help`."""
+"""A worker process for fault tests and benches: `python -m quartet_tools.harness.effect_worker --help`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from quartet_shared.logs import configure_logging
 from quartet_shared.runner.model import BatchState
 from quartet_shared.settings import KernelSettings
 
-from tests.support.effects import Item, record_effect, setup_db
+from quartet_tools.harness.effects import Item, record_effect, setup_db
 
 
 class PausingCommit(Transactional):
