@@ -84,3 +84,30 @@ def test_a_process_that_keeps_dying_is_given_up_past_the_bound_with_growing_wait
     text = log.read_text()
     assert [f"restart {n} in {d} s" in text for n, d in ((1, "0.1"), (2, "0.2"), (3, "0.4"))] == [True] * 3
     assert "3 restarts within 60 s already, not restarted again" in text
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs: gone from /proc, or a zombie waiting for init to reap it, is not alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_sigkilled_keeper_takes_its_process_with_it(tmp_path: Path) -> None:
+    """No handler runs in a SIGKILLed keeper: the kernel's parent-death signal still ends the process it kept."""
+    keeper, state, seen, _ = _keeper(tmp_path)
+    child: int | None = None
+    try:
+        wait_until(lambda: seen.exists() and len(seen.read_text().splitlines()) == 1, 30, "the first start")
+        child = _state(state).pid
+        assert child is not None and _alive(child)
+        keeper.kill()
+        assert keeper.wait(10) == -signal.SIGKILL
+        wait_until(lambda: not _alive(child), 10, "the kept process to end with its keeper")
+    finally:
+        keeper.kill()
+        keeper.wait(10)
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)

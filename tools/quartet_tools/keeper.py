@@ -6,11 +6,27 @@ per minute, and logs each restart into the process's own log.
 `python -m quartet_tools.keeper --state FILE -- COMMAND...`: the keeper's pid is the one `make up` records (its
 SIGTERM ends the process within the contract's 30 s, then the keeper); FILE (JSON) says the live process's pid,
 its starts and whether the keeper gave up, for `make up`'s summary and the simulator's chaos panel.
+
+The kept process dies with its keeper: it asks the kernel (prctl PR_SET_PDEATHSIG) for a SIGTERM when the keeper
+ends, however it ends, so a keeper SIGKILLed (by a person, the OOM killer, `make down` past its 30 s) leaves no
+orphan holding the slot's ports, instance id and group membership for the next `make up`'s process to fight over.
+
+Why not supervisord or circus. Both restart a process that dies, but neither has this policy: supervisord's backoff
+only covers a process that dies within `startsecs` of its start (waits growing by 1 s, then FATAL after
+`startretries`), while one that dies after running is restarted at once and without bound; circus restarts at once
+too, bounded only by `max_retry` over the watcher's life. The 1 s doubling to 30 s and at most 5 restarts a minute,
+which the simulator's own supervisor shares (`quartet_shared.restarts`), would have to be rebuilt around either in
+an event listener or plugin. Neither counts starts for the console (supervisord's XML-RPC gives the pid and state,
+not how often it restarted), and both are one daemon for every process, where `make up` stops, starts and scales
+each service and worker slot on its own with a pidfile each: adopting one means rewriting that supervisor
+(`quartet_tools.services`), not this module. The simulator's SIGKILL would work unchanged with either (it kills the
+kept pid; they restart it). A supervisord killed by SIGKILL orphans its children too.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -18,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -27,6 +44,31 @@ from quartet_shared.settings import load_settings
 
 # The contract gives a service 30 s to exit on SIGTERM; past it the keeper SIGKILLs it.
 STOP_TIMEOUT_S = 30.0
+# prctl(2)'s option asking for a signal when the parent ends (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def dies_with_keeper() -> Callable[[], None] | None:
+    """A `preexec_fn` under which the started process gets SIGTERM once this keeper ends, even by SIGKILL.
+
+    ctypes rather than python-prctl: that binding has had no release since 2020 and builds against libcap's
+    headers, for one syscall. SIGTERM, not SIGKILL: the process gets the contract's clean stop, as from
+    `make down`. The kernel sends it when the *thread* that forked the process ends, so the keeper starts it from
+    its main thread only. None off Linux, which has no such call.
+    """
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    keeper = os.getpid()
+
+    def arm() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        # A keeper that died between the fork and the prctl sent no signal: the process is an orphan already.
+        if os.getppid() != keeper:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 @dataclass(frozen=True)
@@ -80,7 +122,7 @@ class Keeper:
         while True:
             starts += 1
             started = time.monotonic()
-            self._proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+            self._proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, preexec_fn=dies_with_keeper())
             KeeperState(self._proc.pid, starts).write(self.state)
             if self._stopping.is_set():  # a SIGTERM while it was being started
                 self.stop()
