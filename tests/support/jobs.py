@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,6 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from quartet_contracts.envelope import Envelope, decode
 from quartet_shared.jobservice import JobTopics
+from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_tools.harness.processes import answers
 
@@ -68,13 +68,6 @@ def committed_events(settings: KernelSettings, topic: str, timeout_s: float = 60
 def results_for(settings: KernelSettings, topics: JobTopics, job_id: str) -> list[str]:
     """The ce_types of the committed result events about `job_id`."""
     return [e.type for e in committed_events(settings, topics.results) if e.subject == job_id]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from quartet_contracts.schemas.rental import CommandRejected, SubmitApplication
 from quartet_shared.cache import ResilientRedis
 from quartet_shared.consumer import ConsumerRunner, Context, Subscription
 from quartet_shared.db import processed_messages
+from quartet_shared.net import free_port
 from quartet_shared.producer import Producer
 from quartet_shared.settings import KernelSettings
 from quartet_tools.harness.effects import effect_counts, record_effect, setup_db
@@ -39,7 +40,6 @@ from rental_manager.service.search import SearchCache
 from sqlalchemy import func, select
 
 from tests.support.effects import read_all, wait_until
-from tests.support.jobs import free_port
 from tests.support.rental import house_data, person
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from quartet_shared.net import free_port
 
 from tests.support.fuzz import BEARER, api_process, fuzz_service
 from tests.support.hostile import SIMULATOR, Hostile, assert_nul_refused_everywhere, assert_refused, corpus_for
-from tests.support.jobs import ServiceProcess, free_port
+from tests.support.jobs import ServiceProcess
 from tests.support.servers import Servers
 
 pytestmark = pytest.mark.integration
