@@ -5,7 +5,8 @@ serving the console.
 One journey: sign in, start the workers, submit a training job and see its progress reach 100 % and its plot;
 submit a planning job and see it succeed and its path drawn in 3-D; replay a dead letter; SIGKILL the training
 worker from the chaos panel while jobs run and see the live audit settle at 0 lost and 0 doubled, the kill
-marked on its charts. Screenshots of each step are kept in a temporary directory named in the output.
+marked on its charts; run a short capacity search and see its intervals charted, then its sustained rate and plot.
+Screenshots of each step are kept in a temporary directory named in the output.
 """
 
 from __future__ import annotations
@@ -185,6 +186,26 @@ def sigkill_while_jobs_run(page: Page, api_base: str, shots: Path) -> None:
     page.screenshot(path=str(shots / "6-audit-after-sigkill.png"), full_page=True)
 
 
+def search_the_capacity(page: Page, shots: Path) -> None:
+    page.goto("/console/capacity")
+    form = page.locator("#capacity-form")
+    form.locator('input[name="kinds"][value="planning"]').uncheck()
+    fields = {"interval_s": "1", "hold_s": "1", "start_rate": "1", "max_rate": "2", "max_duration_s": "30"}
+    for name, value in fields.items():
+        form.locator(f'input[name="{name}"]').fill(value)
+    form.locator('button[type="submit"]').click()
+    # Each interval reaches the page over the stream; the page reloads itself once the search ended.
+    expect(page.locator("#capacity")).to_have_attribute("data-points", re.compile(r"^[1-9]"), timeout=60_000)
+    page.screenshot(path=str(shots / "7-capacity-search.png"), full_page=True)
+    rate = page.locator('[data-result="sustained_rate"]')
+    expect(rate).to_have_text(re.compile(r"^\d+\.\d\d$"), timeout=120_000)
+    assert float(rate.inner_text()) > 0
+    plot = page.locator("img[data-capacity-plot]")
+    expect(plot).to_be_visible()
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(shots / "8-capacity-result.png"), full_page=True)
+
+
 def test_a_person_submits_a_job_replays_a_dead_letter_and_kills_a_worker_without_losing_anything(
     chromium: Browser, stack: Stack, settings: KernelSettings, unique: str, shots: Path
 ) -> None:
@@ -197,6 +218,7 @@ def test_a_person_submits_a_job_replays_a_dead_letter_and_kills_a_worker_without
         submit_a_planning_job(page, shots)
         replay_a_dead_letter(page, settings, unique, shots)
         sigkill_while_jobs_run(page, stack.training, shots)
+        search_the_capacity(page, shots)
     except Exception:
         page.screenshot(path=str(shots / "failed.png"), full_page=True)
         raise
