@@ -20,6 +20,7 @@ from quartet_contracts.topics import DLQ_SUFFIX, RETRY_SUFFIX
 
 from quartet_shared.metrics import DEAD_LETTERS
 from quartet_shared.runner.commit import CommitProtocol
+from quartet_shared.runner.kafka_compat import drop_parked, resume
 from quartet_shared.runner.model import (
     H_ATTEMPT,
     H_ATTEMPTS,
@@ -176,11 +177,14 @@ class RetryPauses:
         for tp in due:
             del self._until[tp]
         if due:
-            consumer.resume(*due)
+            resume(consumer, due)
 
-    def forget(self, partitions: list[TopicPartition] | None = None) -> None:
-        """Forget the pauses of revoked partitions (all of them with None)."""
+    def forget(self, partitions: list[TopicPartition] | None = None, consumer: KafkaConsumer | None = None) -> None:
+        """Forget the pauses of revoked partitions (all of them with None), and what `consumer` parked for them."""
         if partitions is None:
             self._until.clear()
-        for tp in partitions or ():
-            self._until.pop(tp, None)
+            return
+        paused = [tp for tp in partitions if self._until.pop(tp, None) is not None]
+        if consumer is not None and paused:
+            # Handed back to this member, a partition still holding parked records would never be fetched again.
+            drop_parked(consumer, paused)

@@ -1,9 +1,10 @@
 """Workarounds for kafka-python 3.0 (pinned in shared/pyproject.toml), the one module reaching into its privates.
 
-Three defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
+Four defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
 stall watchdog breaks it, and the runner rebuilds its consumer), a group join the client finishes and then
-forgets (the runner asks for a rejoin), and transactional calls that wait with no bound on a coordinator that
-is gone (they are bounded here, and the commit protocol replaces the producer). One limit too: a rebalance
+forgets (the runner asks for a rejoin), transactional calls that wait with no bound on a coordinator that
+is gone (they are bounded here, and the commit protocol replaces the producer), and a resumed partition that is
+never fetched again (its parked records are dropped here). One limit too: a rebalance
 callback runs on the I/O loop, where the blocking commit cannot. `ASSUMPTIONS` lists every private name used,
 so that a test fails on an upgrade that moves them instead of the workarounds silently doing nothing.
 """
@@ -46,6 +47,12 @@ ASSUMPTIONS = (
         "a result whose wait(timeout_ms) says whether it finished",
     ),
     ("KafkaProducer", "_sender", "a sender thread whose wakeup() sends what was just queued"),
+    (
+        "KafkaConsumer",
+        "_fetcher",
+        "a Fetcher whose _paused_partition_records maps a paused partition to its parked PartitionRecords "
+        "(drain() releases them), put back only when its in-line slot is None",
+    ),
 )
 
 
@@ -96,6 +103,33 @@ async def commit_in_rebalance(consumer: KafkaConsumer, offsets: dict[TopicPartit
         consumer.commit(offsets=offsets)
         return
     await commit(offsets)
+
+
+def resume(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+    """consumer.resume(), and drop the records the client parked for those partitions while they were paused.
+
+    kafka-python 3.0.12 parks the parsed records of a partition paused while they were next in line (its port of
+    KAFKA-7548), and fetches nothing more for a partition with parked records. It puts them back only when its
+    in-line slot is None, but once any partition's records were drained that slot holds an empty object, not
+    None: the resumed partition is never fetched again (a retry record waited for ever behind it, seen under
+    CPU load, when another partition's records arrived during the pause). The runner seeks a partition to the
+    record it waits for before pausing it, so what was parked is behind that position anyway: dropped, it is
+    fetched again from the position.
+    """
+    consumer.resume(*partitions)
+    drop_parked(consumer, partitions)
+
+
+def drop_parked(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+    """Drop the records kafka-python parked for `partitions` while they were paused (see `resume`)."""
+    parked = getattr(getattr(consumer, "_fetcher", None), "_paused_partition_records", None)
+    if parked is None:
+        # Not kafka-python's consumer (the in-memory broker's, which parks nothing).
+        return
+    for tp in partitions:
+        records = parked.pop(tp, None)
+        if records is not None:
+            records.drain()
 
 
 def join_dropped(consumer: KafkaConsumer) -> bool:

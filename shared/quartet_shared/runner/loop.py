@@ -295,7 +295,7 @@ class ConsumerRunner:
         if self._consumer is not None:
             await self.commit.before_revoke(self._consumer)
         self.commit.revoked(partitions)
-        self._dispatcher.pauses.forget(partitions)
+        self._dispatcher.pauses.forget(partitions, self._consumer)
         self._hide_lag(partitions)
         log.info("partitions revoked", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
 

@@ -38,6 +38,7 @@ def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consum
         "REBALANCING",
         "_transaction_manager",
         "_sender",
+        "_fetcher",
     }
     coordinator = consumer._coordinator
     assert coordinator.state == MemberState.UNJOINED
@@ -47,6 +48,8 @@ def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consum
     assert next(iter(inspect.signature(coordinator._commit_offsets_sync_async).parameters)) == "offsets"
     assert "timeout_ms" in inspect.signature(consumer._net.stop).parameters
     assert hasattr(MemberState, "REBALANCING")
+    assert consumer._fetcher._paused_partition_records == {}
+    assert callable(consumer._fetcher.PartitionRecords.drain)
 
 
 def test_a_join_held_dropped_is_restarted(consumer: KafkaConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
