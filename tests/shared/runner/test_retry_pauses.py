@@ -31,6 +31,9 @@ def consumer() -> Iterator[KafkaConsumer]:
     # Nothing listens on port 1: assigning, seeking and pausing contact no broker.
     client = KafkaConsumer(bootstrap_servers="127.0.0.1:1", api_version=(2, 8), enable_auto_commit=False)
     client.assign([EARLY, OTHER])
+    # With every position known, position() asks the (absent) broker nothing.
+    for tp in (EARLY, OTHER):
+        client.seek(tp, 0)
     try:
         yield client
     finally:
