@@ -7,10 +7,12 @@ RUN := $(UV) run --all-packages --frozen
 INFRA_ENV := .local/infra.env
 # Written by `make traces`: OTEL_EXPORTER_OTLP_ENDPOINT for the services `make up` starts natively.
 TRACES_ENV := .local/traces.env
+# Written by `make metrics`: where its Prometheus serves the Quartet console and the alerts.
+METRICS_ENV := .local/metrics.env
 # Kafka nodes `make up`/`make infra-up` start: 1 (the default) or a native KRaft cluster, e.g. KAFKA_NODES=3.
 KAFKA_NODES ?= $(or $(QUARTET_KAFKA_NODES),1)
 
-.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images traces traces-down up down test test-fast lint bench demo clean
+.PHONY: help install infra-install tools-install infra-up infra-down infra-status engine-up engine-down engine-status base-image images traces traces-down metrics metrics-down up down test test-fast lint bench demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,7 +24,7 @@ install: ## Install uv and the workspace (every service and the kernel) into .ve
 infra-install: install ## Fetch the Kafka broker's jars (Maven) and Redis/PostgreSQL (Debian) if missing
 	@$(RUN) python -m quartet_tools.infra install
 
-tools-install: install ## Pinned helm, promtool and Toxiproxy (Go module proxy, cached in ~/.cache/quartet; the OpenTelemetry Collector builds on first need), Zipkin (Maven, .local/zipkin); Debian chromium for the browser tests
+tools-install: install ## Pinned helm, promtool and Toxiproxy (Go module proxy, cached in ~/.cache/quartet; the OpenTelemetry Collector builds on first need), Zipkin (Maven, .local/zipkin), Debian's Prometheus (unpacked into .local/prometheus); Debian chromium for the browser tests
 	@$(RUN) python -m quartet_tools.infra install-tools >/dev/null
 
 infra-up: infra-install ## Start Kafka, Redis and PostgreSQL (Compose if Docker answers, natively otherwise; KAFKA_NODES=3: a native cluster)
@@ -55,17 +57,24 @@ traces: install ## Start Zipkin behind an OpenTelemetry Collector natively (.loc
 traces-down: ## Stop what `make traces` started (services started meanwhile keep sending: restart them)
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.traces down; fi
 
+metrics: install ## Start Debian's Prometheus natively on 127.0.0.1 (9090, or a free port; .local/metrics.env), scraping what `make up` runs, with the alert rules and the Quartet console
+	@$(RUN) python -m quartet_tools.metrics up
+
+metrics-down: ## Stop what `make metrics` started
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.metrics down; fi
+
 up: infra-up ## Start everything and print where to look
 	@set -a; source $(INFRA_ENV); set +a; $(RUN) quartet topics --create >/dev/null
 	@set -a; source $(INFRA_ENV); if [ -f $(TRACES_ENV) ]; then source $(TRACES_ENV); fi; set +a; \
 	 $(RUN) python -m quartet_tools.services up
 	@echo; echo "Quartet is up. Settings: $(INFRA_ENV); API key (QUARTET_API_KEY): .local/api-keys.env"; cat $(INFRA_ENV); \
 	 if [ -f $(TRACES_ENV) ]; then echo "Traces (make traces): $$(sed -n 's/^QUARTET_TRACES_URL=//p' $(TRACES_ENV))"; fi; \
+	 if [ -f $(METRICS_ENV) ]; then echo "Metrics (make metrics): $$(sed -n 's/^QUARTET_METRICS_URL=//p' $(METRICS_ENV))"; fi; \
 	 $(RUN) python -m quartet_tools.services status
 
-down: ## Stop the services, the servers and the trace viewer
+down: ## Stop the services, the servers, the trace viewer and Prometheus
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m quartet_tools.services down; fi
-	@$(MAKE) --no-print-directory traces-down infra-down
+	@$(MAKE) --no-print-directory metrics-down traces-down infra-down
 
 lint: install ## ruff and mypy (strict)
 	@$(RUN) ruff check .

@@ -1,4 +1,5 @@
-"""Dashboards, scrape configuration and alert rules, checked by the real promtool and against what the services
+"""Dashboards, the Prometheus console, scrape configuration and alert rules, checked by the real promtool (the
+pinned 3.x one and Debian's 2.42, which the Compose profile and `make metrics` run) and against what the services
 export.
 
 `promtool` is built once from the Go module proxy into ~/.cache/quartet (`make tools-install`), like helm. The
@@ -23,15 +24,17 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
+from quartet_tools import metrics
 
 from tests.deploy.conftest import REPO, SERVICES
-from tests.deploy.prometheus import RULES, run_promtool
+from tests.deploy.prometheus import RULES, run_debian_promtool, run_promtool
 
 OBSERVABILITY = REPO / "deploy" / "observability"
 PROMETHEUS_CONFIG = OBSERVABILITY / "prometheus" / "prometheus.yml"
 RULE_TESTS = OBSERVABILITY / "prometheus" / "alerts.test.yaml"
 DASHBOARDS = OBSERVABILITY / "grafana" / "dashboards"
 PROVISIONING = OBSERVABILITY / "grafana" / "provisioning"
+CONSOLE = OBSERVABILITY / "prometheus" / "consoles" / "quartet.html"
 # Series Prometheus makes itself for every target, not the services.
 PROMETHEUS_SERIES = frozenset({"up"})
 # Grafana's variables, given a value of their kind so that the expression parses.
@@ -100,15 +103,31 @@ def panel_expressions() -> dict[str, str]:
     }
 
 
+def console_expressions() -> dict[str, str]:
+    """Each expression of the console, by position: each graph's `expr` (one string or a list, one per line),
+    and the first string of each figure's `args` or `query`."""
+    text = CONSOLE.read_text()
+    exprs = re.findall(r'expr: "([^"]*)"', text)
+    for listed in re.findall(r"expr: \[\n(.*?)\n\s*\],", text, re.S):
+        exprs += re.findall(r'"([^"]*)"', listed)
+    exprs += re.findall(r'(?:args|query) "([^"]*)"', text)
+    return {f"quartet.html #{n}": expr for n, expr in enumerate(exprs)}
+
+
+def mounted_as_in_the_container(directory: Path) -> Path:
+    """The configuration with the rules beside it as rules/alerts.yaml, as the profile mounts them; its path."""
+    shutil.copy(PROMETHEUS_CONFIG, directory / "prometheus.yml")
+    (directory / "rules").mkdir()
+    shutil.copy(RULES, directory / "rules" / "alerts.yaml")
+    return directory / "prometheus.yml"
+
+
 # ---- promtool ----------------------------------------------------------------------------------------------
 
 
 def test_promtool_accepts_the_scrape_configuration_with_the_rules_mounted_as_in_the_container(tmp_path: Path) -> None:
     """The Compose Prometheus's layout: the configuration, and the chart's rules beside it as rules/alerts.yaml."""
-    shutil.copy(PROMETHEUS_CONFIG, tmp_path / "prometheus.yml")
-    (tmp_path / "rules").mkdir()
-    shutil.copy(RULES, tmp_path / "rules" / "alerts.yaml")
-    out = run_promtool("check", "config", tmp_path / "prometheus.yml")
+    out = run_promtool("check", "config", mounted_as_in_the_container(tmp_path))
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"SUCCESS: {len(rule_expressions())} rules found" in out.stdout + out.stderr
 
@@ -167,6 +186,50 @@ def test_the_promtool_checks_are_not_vacuous(tmp_path: Path) -> None:
     assert run_promtool("test", "rules", tmp_path / "wrong.test.yaml").returncode != 0
 
 
+def test_debians_prometheus_2_42_accepts_the_compose_configuration_and_the_rules(tmp_path: Path) -> None:
+    """The server the profile `observability` runs is Debian's 2.42, older than the pinned promtool: its own
+    promtool checks the configuration (with the rules mounted as in the container) and runs the rule tests."""
+    config = run_debian_promtool("check", "config", mounted_as_in_the_container(tmp_path))
+    assert config.returncode == 0, config.stdout + config.stderr
+    assert f"SUCCESS: {len(rule_expressions())} rules found" in config.stdout + config.stderr
+    tested = run_debian_promtool("test", "rules", RULE_TESTS)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_debians_prometheus_accepts_the_native_configuration(tmp_path: Path) -> None:
+    """`make metrics`'s generated configuration, with a targets file for a service and a worker of it."""
+    server = metrics.NativePrometheus("prometheus", 9090, tmp_path)
+    server.write_targets([("training-worker", "training-worker", 8001), ("training-worker", "worker-1", 8101)])
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(metrics.scrape_config(15, server.targets)))
+    out = run_debian_promtool("check", "config", tmp_path / "prometheus.yml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(rule_expressions())} rules found" in out.stdout + out.stderr
+    groups = json.loads(server.targets.read_text())
+    assert [group["labels"] for group in groups] == [
+        {"job": "training-worker", "process": "training-worker"},
+        {"job": "training-worker", "process": "worker-1"},
+    ]
+    assert [group["targets"] for group in groups] == [["127.0.0.1:8001"], ["127.0.0.1:8101"]]
+
+
+def test_the_profile_runs_the_prometheus_image_with_the_repositorys_configuration_rules_and_console() -> None:
+    """Only with `--profile observability`; the files mounted where the configuration and the image expect them
+    (the rules as rules/alerts.yaml beside prometheus.yml, the console where Debian's server looks), published on
+    the loopback by default."""
+    from quartet_tools.images import IMAGES, OBSERVABILITY
+
+    prometheus = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["prometheus"]
+    image = IMAGES["prometheus"]
+    assert OBSERVABILITY == ["prometheus"] and prometheus["profiles"] == ["observability"]
+    assert (prometheus["image"], prometheus["build"]) == (image.tag, {"context": ".", "dockerfile": image.dockerfile})
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in prometheus["volumes"]}
+    assert mounts["/etc/prometheus/prometheus.yml"] == f"./{PROMETHEUS_CONFIG.relative_to(REPO)}"
+    assert mounts["/etc/prometheus/rules/alerts.yaml"] == f"./{RULES.relative_to(REPO)}"
+    assert mounts["/etc/prometheus/consoles"] == f"./{CONSOLE.parent.relative_to(REPO)}"
+    assert prometheus["ports"] == ["${QUARTET_PUBLISH_ADDR:-127.0.0.1}:9090:9090"]
+    assert "rules/*.yaml" in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["rule_files"]
+
+
 # ---- metric names ------------------------------------------------------------------------------------------
 
 
@@ -188,6 +251,22 @@ def test_every_metric_an_alert_reads_is_exported(where: str) -> None:
 def test_every_metric_a_dashboard_panel_reads_is_exported(where: str) -> None:
     used = metric_names(panel_expressions()[where])
     assert used - exported_metric_names() == set()
+
+
+@pytest.mark.parametrize("where", sorted(console_expressions()))
+def test_every_metric_the_console_reads_is_exported(where: str) -> None:
+    used = metric_names(console_expressions()[where])
+    assert used - exported_metric_names() - PROMETHEUS_SERIES == set()
+
+
+def test_the_console_check_sees_every_expression_of_the_console() -> None:
+    """Every quoted string of the console that names a Quartet metric (not a template, not an attribute) is one
+    the check reads; and there is one for each graph and each figure."""
+    text = CONSOLE.read_text()
+    quoted = re.findall(r'(?<!template )(?<!=)"([^"]*quartet_\w+[^"]*)"', text)
+    assert set(quoted) <= set(console_expressions().values())
+    graphs = text.count("quartetGraph(")
+    assert graphs >= 17 and len(console_expressions()) >= graphs + 6
 
 
 def test_the_name_check_sees_through_functions_and_aggregations() -> None:
@@ -221,6 +300,13 @@ def test_the_dashboards_cover_what_the_issue_asks_for() -> None:
         "quartet_job_outcomes_total",
     }
     assert wanted <= read, sorted(wanted - read)
+
+
+def test_the_console_reads_what_the_dashboards_read() -> None:
+    """The console is the dashboards for those without Grafana: every metric a panel reads, it reads too."""
+    dashboards_read = {name for expr in panel_expressions().values() for name in metric_names(expr)}
+    console_read = {name for expr in console_expressions().values() for name in metric_names(expr)}
+    assert dashboards_read - console_read == set()
 
 
 def test_the_dashboards_are_provisioned_from_the_provisioning_data_source() -> None:

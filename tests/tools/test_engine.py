@@ -134,12 +134,33 @@ def test_a_base_keeps_only_what_its_containers_read(tmp_path: Path) -> None:
     assert [name for name in gone if (tmp_path / name).exists()] == []
 
 
+def test_the_prometheus_base_keeps_the_console_library_debian_ships_as_documentation(tmp_path: Path) -> None:
+    """prom.lib stays (the Quartet console uses it), the rest of the package's documentation goes, and so does
+    moment-timezone's unserved data directory."""
+    library = "usr/share/doc/prometheus/examples/console_libraries/prom.lib"
+    gone = [
+        "usr/share/doc/prometheus/examples/consoles/node.html",
+        "usr/share/doc/prometheus/changelog.Debian.gz",
+        "usr/share/javascript/moment-timezone/data/packed/latest.json",
+    ]
+    served = "usr/share/javascript/moment-timezone/moment-timezone-with-data.min.js"
+    for name in [library, served, *gone]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    engine._drop_leftovers(tmp_path, engine.BASES[engine.PROMETHEUS_BASE_IMAGE])
+    assert (tmp_path / library).is_file() and (tmp_path / served).is_file()
+    assert [name for name in gone if (tmp_path / name).exists()] == []
+    engine._drop_leftovers(tmp_path, engine.BASES[engine.REDIS_BASE_IMAGE])
+    assert not (tmp_path / library).exists(), "only the Prometheus base keeps it"
+
+
 def test_every_base_is_a_debootstrap_variant_with_its_servers_package() -> None:
     """Java for Kafka, Redis and PostgreSQL from Debian's packages, each in a base of its own."""
     packages = {name: base.packages for name, base in engine.BASES.items()}
     assert packages[engine.JAVA_BASE_IMAGE] == ("openjdk-17-jre-headless",)
     assert packages[engine.REDIS_BASE_IMAGE] == ("redis-server",)
     assert packages[engine.POSTGRES_BASE_IMAGE] == ("postgresql-15",)
+    assert packages[engine.PROMETHEUS_BASE_IMAGE] == ("prometheus",)
     assert "python3" in packages[engine.BASE_IMAGE]
 
 

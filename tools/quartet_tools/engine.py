@@ -45,6 +45,7 @@ BASE_PACKAGES = ["python3", "python3-venv", "ca-certificates"]
 JAVA_BASE_IMAGE = "quartet/base-java:bookworm"
 REDIS_BASE_IMAGE = "quartet/base-redis:bookworm"
 POSTGRES_BASE_IMAGE = "quartet/base-postgres:bookworm"
+PROMETHEUS_BASE_IMAGE = "quartet/base-prometheus:bookworm"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Base:
     command: tuple[str, ...] = ("bash",)
     # Paths (relative to the root) a package's installation leaves that the image must not carry.
     drop: tuple[str, ...] = ()
+    # Files under usr/share/doc (relative to the root) that the image reads, kept when the rest of it goes.
+    keep: tuple[str, ...] = ()
 
 
 # Every base the project's images start from. A server's own Debian package goes into its base rather than into a
@@ -76,6 +79,15 @@ BASES: dict[str, Base] = {
             "usr/lib/postgresql/15/lib/bitcode",
             "usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
         ),
+    ),
+    # The server, its web UI's scripts and styles (Debian's libjs-* packages, which it depends on) and the console
+    # library that Debian ships as an example.
+    # moment-timezone's data directory (212 MB of time zone sources) is not served: the graph page reads the
+    # bundled moment-timezone-with-data.min.js.
+    PROMETHEUS_BASE_IMAGE: Base(
+        ("prometheus",),
+        drop=("usr/share/javascript/moment-timezone/data",),
+        keep=("usr/share/doc/prometheus/examples/console_libraries/prom.lib",),
     ),
 }
 # What no container reads, as in Debian's slim images: manual pages, translations, documentation (but for each
@@ -340,7 +352,8 @@ def _drop_leftovers(rootfs: Path, base: Base) -> None:
             if path.is_file():
                 path.unlink()
     for path in (rootfs / "usr/share/doc").rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.name != "copyright":
+        kept = path.name == "copyright" or str(path.relative_to(rootfs)) in base.keep
+        if path.is_file() and not path.is_symlink() and not kept:
             path.unlink()
     for name in (*UNREAD, *base.drop):
         path = rootfs / name

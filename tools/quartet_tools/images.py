@@ -240,6 +240,8 @@ BASES: dict[str, Callable[[], object]] = {name: _base_builder(name) for name in 
 SERVERS = ["kafka", "redis", "postgres"]
 # The trace viewer's, for the Compose profile `tracing` only.
 TRACING = ["zipkin", "otelcol"]
+# Prometheus, for the Compose profile `observability` only.
+OBSERVABILITY = ["prometheus"]
 IMAGES: dict[str, Image] = {
     image.name: image
     for image in (
@@ -254,6 +256,8 @@ IMAGES: dict[str, Image] = {
         # The trace viewer of the Compose profile `tracing` (README, "Traces").
         _server("zipkin", f"quartet/zipkin:{traces.zipkin_version()}", engine.JAVA_BASE_IMAGE, stage_zipkin),
         _server("otelcol", f"quartet/otelcol:{traces.OCB_VERSION[1:]}", engine.BASE_IMAGE, stage_collector),
+        # Debian's Prometheus with Quartet's console and rules, for the profile `observability` (README).
+        _server("prometheus", "quartet/prometheus:bookworm", engine.PROMETHEUS_BASE_IMAGE),
     )
 }
 

@@ -164,15 +164,21 @@ def resolve_pom(pom: Path, libs: Path, what: str) -> Path:
 _apt_updated = False
 
 
-def _apt_install(packages: list[str]) -> None:
+def apt_update(packages: list[str]) -> dict[str, str]:
+    """Refresh apt's package lists once per process (to fetch `packages`); the environment apt runs in."""
     global _apt_updated
     if shutil.which("apt-get") is None:
         raise InfraError(f"{' '.join(packages)} missing and apt-get is not available to install it")
-    print(f"installing {' '.join(packages)} from Debian packages ...", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if not _apt_updated:
         _run(["apt-get", "update", "-qq"], env=env)
         _apt_updated = True
+    return env
+
+
+def _apt_install(packages: list[str]) -> None:
+    env = apt_update(packages)
+    print(f"installing {' '.join(packages)} from Debian packages ...", file=sys.stderr)
     _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env)
 
 
@@ -1212,7 +1218,8 @@ def _install() -> None:
 
 
 def _install_tools() -> None:
-    from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module
+    from quartet_tools.metrics import ensure_prometheus  # it imports this module
+    from quartet_tools.toxiproxy import ensure_toxiproxy  # it imports this module too
     from quartet_tools.traces import ensure_zipkin  # it imports this module too
 
     print(ensure_helm())
@@ -1222,6 +1229,7 @@ def _install_tools() -> None:
     # The OpenTelemetry Collector is the longest build by far: `make test` builds it in the background while
     # its first tests run (quartet_tools.testrun), and `make traces` when first asked.
     print(ensure_zipkin())
+    print(ensure_prometheus())
 
 
 def main(argv: list[str] | None = None) -> int:

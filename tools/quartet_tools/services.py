@@ -291,12 +291,17 @@ def up() -> None:
 
         # The services' images need their wheels staged on the host first, which `compose up --build` cannot do:
         # the registry builds them (docker's cache makes a second `make up` quick), then Compose only runs them.
-        images.build(name for name in images.IMAGES if name not in (*images.SERVERS, *images.TRACING))
+        profiles = (*images.SERVERS, *images.TRACING, *images.OBSERVABILITY)
+        images.build(name for name in images.IMAGES if name not in profiles)
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
         subprocess.run([*compose_command(), "up", "-d", "--wait"], check=True)
         return
     postgres = Stack.at(STATE_DIR, standard_ports=True).postgres
     supervisor().up(postgres.service_env, api_keys, broker_partitions)
+    from quartet_tools.metrics import refresh_targets  # it imports this module
+
+    # A `make metrics` Prometheus started before scrapes the workers this run started too.
+    refresh_targets()
 
 
 def down() -> None:
