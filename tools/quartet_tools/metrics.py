@@ -78,14 +78,16 @@ def ensure_prometheus() -> Path:
 
 
 def _unpack() -> None:
-    env = apt_update([PACKAGE])
-    packages = [PACKAGE, *web_packages()]
-    print(f"unpacking Debian's {' '.join(packages)} into {ROOTFS} ...", file=sys.stderr)
     debs, partial = UNPACKED / "debs", UNPACKED / "root.partial"
     for scratch in (debs, partial):
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
-    _run(["apt-get", "download", *packages], cwd=debs, env=env)
+    try:
+        _download(debs)
+    except subprocess.CalledProcessError:
+        # No package lists yet, or stale ones naming a version the mirror no longer has: refresh them (as root).
+        apt_update([PACKAGE])
+        _download(debs)
     for deb in sorted(debs.glob("*.deb")):
         _run(["dpkg-deb", "--extract", str(deb), str(partial)])
     # What the image's base leaves out, the unpacked tree does too (see engine.BASES).
@@ -93,6 +95,13 @@ def _unpack() -> None:
         shutil.rmtree(partial / unread, ignore_errors=True)
     partial.replace(ROOTFS)
     shutil.rmtree(debs)
+
+
+def _download(debs: Path) -> None:
+    """The server's package and its web assets' into `debs`; apt-get download needs no root with package lists."""
+    packages = [PACKAGE, *web_packages()]
+    print(f"unpacking Debian's {' '.join(packages)} into {ROOTFS} ...", file=sys.stderr)
+    _run(["apt-get", "download", *packages], cwd=debs)
 
 
 def scrape_config(interval_s: float, targets: Path) -> dict[str, object]:
