@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import functools
 import hashlib
 import importlib.util
 import json
@@ -31,6 +32,7 @@ from path_planner.domain import planner as planner_module
 from path_planner.domain.optimizers import Budget, make_optimizer
 from path_planner.domain.optimizers.iboa import IBOA
 from path_planner.domain.planner import PlannerConfig, plan
+from path_planner.domain.scenario import Scenario
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".work" / "screen_others.json"
@@ -52,13 +54,19 @@ def _suite() -> ModuleType:
 SUITE = _suite()
 
 
+@functools.cache
+def _scenario(path: str) -> Scenario:
+    """An instance as the suite loads it, once per worker process."""
+    return SUITE.load_instance(Path(path))  # type: ignore[no-any-return]
+
+
 def _run(task: tuple[str, str, str, int, int]) -> tuple[str, float]:
     """One run: (cache key, best cost). `name` is an optimizer, or 'iboa' with the variant's JSON arguments."""
     key, name, path, budget, seed = task
     args = json.loads(name[4:]) if name.startswith("iboa") else None
     factory = (lambda _n: IBOA(**args)) if args is not None else make_optimizer
     vars(planner_module)["make_optimizer"] = factory  # the variant in place of the default IBOA
-    scenario = SUITE._scenario(path)
+    scenario = _scenario(path)
     config = PlannerConfig("iboa" if args is not None else name, Budget(budget // SUITE.ITERATIONS, SUITE.ITERATIONS))
     return key, float(plan(scenario, config, seed=seed).best_cost)
 
@@ -108,6 +116,8 @@ def _median(cache: dict[str, float], name: str, budget: int, stem: str, seeds: r
     runs = [cache[k] for k in (f"{name}|{budget}|{stem}|{s}" for s in seeds) if k in cache]
     if len(runs) == len(seeds):
         return float(np.median(runs))
+    if seeds != range(10):
+        raise SystemExit(f"{name} has no cached runs on {stem} at {budget} for these seeds: run --others first")
     return cache[f"{name}|{budget}|{stem}"]
 
 
