@@ -188,6 +188,7 @@ class NativePrometheus(Server):
 
     @property
     def url(self) -> str:
+        """The server's base URL, on the loopback."""
         return f"http://127.0.0.1:{self.port}"
 
 

@@ -119,6 +119,8 @@ class RunManager:
     settings: SimulatorSettings
     factory: SimulationFactory = field(default=lambda s, sc: make_simulation(s, sc))
     runs: dict[str, RunEntry] = field(default_factory=dict)
+    # The console's capacity search, once mounted: it loads the same system, so a run waits until it ended.
+    capacity: CapacitySearches | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def active(self) -> RunEntry | None:
@@ -126,11 +128,16 @@ class RunManager:
         return next((r for r in self.runs.values() if r.status == "running"), None)
 
     def start(self, scenario: Scenario) -> RunEntry:
-        """Preflight and start a run; Problem 409 if one is going, 503 naming what is unreachable."""
+        """Preflight and start a run; Problem 409 if one or a capacity search is going, 503 naming what is
+        unreachable."""
         with self._lock:
             busy = self.active()
             if busy is not None:
                 raise Problem(409, "Conflict", f"run {busy.id} is still going; one run at a time", run=busy.id)
+            search = self.capacity.running() if self.capacity is not None else None
+            if search is not None:
+                detail = f"capacity search {search.id} is loading the system; run once it ended"
+                raise Problem(409, "Conflict", detail, search=search.id)
             simulation = self.factory(self.settings, scenario)
             try:
                 simulation.prepare()
@@ -293,4 +300,5 @@ def create_api(
     app.state.runs = runs
     app.include_router(router)
     console = mount_console(app, settings, feed, chaos, capacity)
+    runs.capacity = console.capacity
     return app

@@ -166,6 +166,11 @@ class CapacitySearches:
         search.stop.set()
         search.thread.join(timeout_s)
 
+    def running(self) -> Search | None:
+        """The search under way (running or stopping), else None."""
+        search = self._latest
+        return search if search is not None and search.finished is None else None
+
     def latest(self) -> Search | None:
         """The running search, else the last one that ended."""
         return self._latest

@@ -200,6 +200,19 @@ def test_a_search_is_refused_while_a_scenario_run_loads_the_system(page: Page) -
     assert page.searcher.runs == []
 
 
+def test_a_scenario_run_is_refused_while_a_search_loads_the_system(page: Page) -> None:
+    """The other way round too: both would load the same system, and each would misread the other's load."""
+    sign_in(page.client)
+    assert start(page.client).status_code == 303
+    wait_until(lambda: state(page.client)["status"] == "running", 5, "the search to start")
+
+    refused = post_form(page.client, "/console/chaos/runs", {"builtin": "demo"}, follow_redirects=False)
+
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["search"] == state(page.client)["id"] and "loading the system" in refused.json()["detail"]
+    assert page.made == []
+
+
 def test_stopping_ends_the_search_within_its_interval_with_the_best_flat_rate_unheld(page: Page) -> None:
     sign_in(page.client)
     assert start(page.client).status_code == 303
