@@ -22,12 +22,11 @@ from pathlib import Path
 
 from bench_chaos import PARTITIONS, log, simulator_settings
 from quartet_tools.hostservers import private_stack
-from simulator.capacity import READY_TIMEOUT_S, CapacityReport, CapacityRun, search_capacity
+from simulator.capacity import READY_TIMEOUT_S, WORKERS_STOP_S, CapacityReport, CapacityRun, search_capacity
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "capacity"
 WORKER_COUNTS = (1, 2)
-WORKERS_STOP_S = 35.0
 # The private servers' start and stop and the report, per search: about 75 s measured on the loaded 2-core host.
 SETUP_ALLOWANCE_S = 120.0
 

@@ -37,6 +37,8 @@ Kind = Literal["training", "planning"]
 KINDS: tuple[Kind, ...] = ("training", "planning")
 JOB_FILES = {"training": "jobs/training-linear.yaml", "planning": "jobs/planning-peaks.yaml"}
 READY_TIMEOUT_S = 90.0
+# How long the managed workers get to stop: the contract's 30 s after SIGTERM and a margin, then SIGKILL.
+WORKERS_STOP_S = 35.0
 
 
 class CapacityRun(CapacityParams):
@@ -264,7 +266,7 @@ def managed_workers(
         _await_members(settings, groups, run.workers, stop)
         yield
     finally:
-        native.stop(timeout_s=35)
+        native.stop(timeout_s=WORKERS_STOP_S)
 
 
 def _await_members(settings: SimulatorSettings, groups: list[str], count: int, stop: threading.Event) -> None:
