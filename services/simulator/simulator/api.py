@@ -1,8 +1,8 @@
 """The simulator's HTTP API on port 8004: start a run, follow it, read its report (JSON or HTML).
 
 One run at a time: runs inject faults into the shared system, so a second one while the first is going
-gets 409. A scenario that cannot be used gets 422 naming each line and field; a system that is not up
-gets 503 naming each unreachable part.
+gets 409, as does one while the console's capacity search loads the system. A scenario that cannot be used
+gets 422 naming each line and field; a system that is not up gets 503 naming each unreachable part.
 """
 
 from __future__ import annotations
