@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -110,6 +110,7 @@ class RunEntry:
 
 
 SimulationFactory = Callable[[SimulatorSettings, Scenario], Simulation]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -148,6 +149,18 @@ class RunManager:
             self.runs[entry.id] = entry
             entry.thread.start()
             return entry
+
+    def start_beside(self, start: Callable[[], _T], what: str) -> _T:
+        """Start `what`, another load on the system, through `start` unless a run is going (Problem 409).
+
+        Under the lock a run's start holds until it is registered, so the two cannot both begin.
+        """
+        with self._lock:
+            busy = self.active()
+            if busy is not None:
+                detail = f"run {busy.id} is loading the system; start {what} once it ended"
+                raise Problem(409, "Conflict", detail, run=busy.id)
+            return start()
 
     def _run(self, entry: RunEntry) -> None:
         assert entry.simulation is not None
