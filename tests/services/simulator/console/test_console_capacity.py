@@ -23,7 +23,7 @@ from simulator.domain.capacity import Move, Observation
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
-from tests.support.auth import ADMIN_KEY, RUN_KEY
+from tests.support.auth import ADMIN, ADMIN_KEY, RUN_KEY
 from tests.support.console import offline_settings, page_csrf_token, post_form
 from tests.support.effects import wait_until
 
@@ -211,6 +211,42 @@ def test_a_scenario_run_is_refused_while_a_search_loads_the_system(page: Page) -
     assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["search"] == state(page.client)["id"] and "loading the system" in refused.json()["detail"]
     assert page.made == []
+
+
+def test_a_search_started_during_a_runs_preflight_waits_for_it_and_is_refused(
+    page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's start holds the manager's lock until the run is registered: a search cannot slip in meanwhile."""
+    preflight, proceed = threading.Event(), threading.Event()
+
+    def slow_prepare(_self: FakeSimulation) -> None:
+        preflight.set()
+        proceed.wait(GATE_TIMEOUT_S)
+
+    monkeypatch.setattr(FakeSimulation, "prepare", slow_prepare)
+    sign_in(page.client)
+    token = page_csrf_token(page.client, "/console/capacity")
+    form = {"kinds": ["training"], "interval_s": "1", "max_duration_s": "120", "csrf_token": token}
+    answers: list[httpx.Response] = []
+    # Through the API, whose route runs on the thread pool beside the console's.
+    run = threading.Thread(
+        target=lambda: page.client.post("/runs", json={"builtin": "demo"}, headers=ADMIN), daemon=True
+    )
+    run.start()
+    assert preflight.wait(GATE_TIMEOUT_S), "the run's preflight to begin"
+    search = threading.Thread(
+        target=lambda: answers.append(page.client.post("/console/capacity", data=form, follow_redirects=False)),
+        daemon=True,
+    )
+    search.start()
+    # Long enough for the search's request to reach the manager's lock on a loaded host.
+    time.sleep(1.0)
+    proceed.set()
+    run.join(GATE_TIMEOUT_S)
+    search.join(GATE_TIMEOUT_S)
+
+    assert [a.status_code for a in answers] == [409] and answers[0].json()["run"] == page.made[0].run_id
+    assert page.searcher.runs == []
 
 
 def test_stopping_ends_the_search_within_its_interval_with_the_best_flat_rate_unheld(page: Page) -> None:
