@@ -1,6 +1,6 @@
 """Screen IBOA variants on the planning suite against cached runs of the other five optimizers.
 
-    nice -n 19 uv run python bench/screen_iboa.py --seeds 0-9 '{}' '{"polish": 0.05}' [--budgets 100000]
+    nice -n 19 uv run python bench/screen_iboa.py --seeds 0-9 '{}' '{"p_end": 0.7}' [--budgets 100000]
     nice -n 19 uv run python bench/screen_iboa.py --seeds 10-19 --others       # run and cache the other five
 
 Each variant is IBOA with the given keyword arguments, run through `plan()` on the suite's 24 instances at the

@@ -43,15 +43,6 @@ What the original BOA gets wrong here, and the fix for each:
    replaced butterflies (L-SHADE's other two parts) was measured and left out: alone 2.58 and 2.67, and
    on top of the size reduction to 4 it made it worse (2.08 and 2.17).
 
-8. A closing local search, off by default (`polish` = 0). With `polish` > 0 the swarm (and its schedules:
-   epsilon, p, the Lévy scale, the size reduction) ends at 1 − `polish` of the budget, and the rest goes to a
-   compass search around the swarm's best (Kolda, Lewis & Torczon 2003, generating set search along ±e_i;
-   `polish.compass_search`), its first step per coordinate the final swarm's spread along it: one objective
-   call polls all 2·D neighbours, and improving coordinate moves are combined, which suits nearly separable
-   waypoints. On the suite at 100,000 evaluations (seeds 0-9, bench/screen_iboa.py) it lowered the median on
-   the smooth instances (peaks, ridges) but the swarm, ended earlier, settled in worse routes on several
-   Jacksboro instances: polish = 0.05 ranked 2.40 and 0.1 ranked 2.33, against 2.27 without, so it is off.
-
 Out-of-box coordinates are put halfway between the parent and the violated bound rather than clipped,
 so the boundary (e.g. step length 0) does not soak up the population. Acceptance stays greedy (by the
 epsilon-level comparison).
@@ -72,7 +63,6 @@ from path_planner.domain.optimizers.base import (
     uniform_population,
 )
 from path_planner.domain.optimizers.lshade import planned_size
-from path_planner.domain.optimizers.polish import compass_search
 from path_planner.domain.types import BoolArray, FloatArray, IntArray
 
 
@@ -117,9 +107,6 @@ def take(scores: Scores, idx: IntArray | BoolArray) -> Scores:
 
 MIN_POPULATION = 4
 """The smallest population the size reduction leaves (L-SHADE's N_min)."""
-
-POLISH_STEP = (1e-6, 0.1)
-"""The compass search's first step per coordinate: the final swarm's spread, within these shares of the box."""
 
 
 @dataclass
@@ -166,7 +153,6 @@ class IBOA(Optimizer):
         eps_until: float = 0.5,
         eps_power: float = 3.0,
         shrink_to: float | None = 0.2,
-        polish: float = 0.0,
     ) -> None:
         self.p_start = p_start
         self.p_end = p_end
@@ -181,7 +167,6 @@ class IBOA(Optimizer):
         self.eps_until = eps_until
         self.eps_power = eps_power
         self.shrink_to = shrink_to
-        self.polish = polish
 
     def epsilon(self, eps0: float, progress: float) -> float:
         """The violation level treated as feasible at `progress` (0..1) of the run."""
@@ -191,14 +176,13 @@ class IBOA(Optimizer):
 
     def _search(self, run: SearchRun, rng: np.random.Generator, lo: FloatArray, hi: FloatArray) -> None:
         n_init = run.population
-        # The swarm's schedules (epsilon, p, Lévy scale, size) end where the polish begins.
-        max_nfe = n_init * run.iterations - round(self.polish * n_init * run.iterations)
+        max_nfe = n_init * run.iterations
         x = uniform_population(rng, n_init, lo, hi)
         # A copy: the accepted trials are written into the swarm's scores, which must not be the objective's arrays.
         swarm = Swarm(x, take(run.score_in_iterations(x), np.arange(n_init)))
         eps0 = float(np.sort(swarm.s.violation)[min(int(self.eps_quantile * n_init), n_init - 1)])
-        while not run.done and run.evaluations < max_nfe:
-            progress = min((run.evaluations - n_init) / max(max_nfe - n_init, 1), 1.0)
+        while not run.done:
+            progress = (run.evaluations - n_init) / max(max_nfe - n_init, 1)
             eps = self.epsilon(eps0, progress)
             trial = self._trials(rng, run, swarm, eps, progress, (lo, hi))
             scores = run.score_in_iterations(trial)
@@ -207,11 +191,6 @@ class IBOA(Optimizer):
             keep = epsilon_better(scores, take(swarm.s, np.arange(m)), eps, ties=True)
             replace(swarm, np.flatnonzero(keep), trial[:m][keep], take(scores, keep))
             swarm = self._shrink(swarm, run, max_nfe, eps)
-        if not run.done:
-            best = int(epsilon_order(swarm.s, 0.0)[0])
-            span = hi - lo
-            step = np.clip(swarm.x.std(axis=0), POLISH_STEP[0] * span, POLISH_STEP[1] * span)
-            compass_search(run, swarm.x[best].copy(), take(swarm.s, np.array([best])), step, lo, hi)
 
     def _shrink(self, swarm: Swarm, run: SearchRun, max_nfe: int, eps: float) -> Swarm:
         """Linear population size reduction (L-SHADE's): the worst by the epsilon order leave as the budget goes."""
