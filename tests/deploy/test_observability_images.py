@@ -84,10 +84,10 @@ def test_a_container_found_by_its_service_name_is_scraped(project: Project) -> N
     """The simulator job's DNS discovery finds the stand-in under the name `simulator` and scrapes it."""
 
     def scraped() -> bool:
-        return len(api(project, "query", query='up{job="simulator"} == 1')) == 1
+        return len(api(project, "query", query='up{job="simulator"} == 1')["result"]) == 1
 
     wait_for(scraped, "the stand-in scraped as the simulator job", 90)
-    (target,) = api(project, "query", query='up{job="simulator"} == 1')
+    (target,) = api(project, "query", query='up{job="simulator"} == 1')["result"]
     assert target["metric"]["compose_service"] == "simulator"
     assert target["metric"]["instance"].endswith(":8004")
 
