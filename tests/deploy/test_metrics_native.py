@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_tools.metrics import CONSOLE, NativePrometheus
@@ -88,10 +89,21 @@ def test_prometheus_scrapes_a_service_evaluates_the_rules_and_the_console_shows_
         failed: list[str] = []
         browser.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
         browser.on("pageerror", lambda error: failed.append(str(error)))
-        browser.goto(f"{prometheus.url}/{CONSOLE}")
         # The members graph draws the worker's group: a line of its own (at the right edge of the hour it shows),
-        # named in the legend.
-        browser.locator("#members svg path.path").first.wait_for(state="attached", timeout=30_000)
+        # named in the legend. A console graph draws what its first query found and does not refresh by itself, so
+        # a page loaded before the series had points is loaded again.
+        wait_until(lambda: _drawn(browser, f"{prometheus.url}/{CONSOLE}"), 90, "the members graph drawn")
         assert group in browser.locator("#members .rickshaw_legend").inner_text()
         assert failed == [], "every script and style the console loads is served, and none throws"
         browser.close()
+
+
+def _drawn(browser: Any, url: str) -> bool:
+    """Load the console; whether its members graph draws a line within a few seconds."""
+    browser.goto(url)
+    lines = browser.locator("#members svg path.path")
+    try:
+        lines.first.wait_for(state="attached", timeout=5_000)
+    except PlaywrightTimeout:
+        return False
+    return True
