@@ -4,6 +4,7 @@ its start and stop are recorded, and the image build is a quick real process."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_where_no_engine_can_start_the_docker_tests_are_deselected_with_the_reas
     monkeypatch.setattr(testrun.os, "geteuid", lambda: 1000)
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 0
-    assert [args for args, _ in recorder.runs] == [["-m", "not docker"]]
+    assert [args for args, _ in recorder.runs] == [testrun.NATIVE]
     assert recorder.started == recorder.stopped == 0
     assert "docker-marked tests deselected: not root" in capsys.readouterr().err
     # The collector's build ran beside the tests and was waited for.
@@ -97,7 +98,7 @@ def test_an_engine_started_for_the_run_serves_the_docker_tests_and_is_stopped_wh
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
     assert recorder.started == recorder.stopped == 1
     (native, native_env), (docker, docker_env), (faults, faults_env) = recorder.runs
-    assert (native, docker, faults) == (["-m", "not docker"], ["-m", "docker"], testrun.fault_tests())
+    assert (native, docker, faults) == (testrun.NATIVE, testrun.DOCKER, testrun.fault_tests())
     # The native half keeps the fixtures' default (no engine of ours in its environment); the docker half has it.
     assert native_env["DOCKER_HOST"] == f"unix://{no_engine}/absent.sock"
     assert docker_env["DOCKER_HOST"] == faults_env["DOCKER_HOST"] == "unix:///nowhere/started.sock"
@@ -113,7 +114,7 @@ def test_a_failed_image_build_fails_the_run_without_the_docker_tests(
     monkeypatch.setattr(testrun, "BUILD", [sys.executable, "-c", "raise SystemExit('no wheel for numpy')"])
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
-    assert [args for args, _ in recorder.runs] == [["-m", "not docker"]]
+    assert [args for args, _ in recorder.runs] == [testrun.NATIVE]
     assert recorder.stopped == 1
     assert "no wheel for numpy" in capsys.readouterr().err
 
@@ -125,7 +126,7 @@ def test_an_engine_that_already_answers_is_used_and_left_running(
     monkeypatch.setattr(testrun, "docker_available", lambda: True)
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 0
-    assert [args for args, _ in recorder.runs] == [["-m", "not docker"], ["-m", "docker"], testrun.fault_tests()]
+    assert [args for args, _ in recorder.runs] == [testrun.NATIVE, testrun.DOCKER, testrun.fault_tests()]
     assert recorder.started == recorder.stopped == 0
 
 
@@ -159,3 +160,15 @@ def test_the_engine_starts_without_the_compose_cli_which_prepare_builds_with_the
     monkeypatch.setenv("DOCKER_CONFIG", str(no_engine / "elsewhere"))
     assert testrun.prepare() == 0
     assert calls == ["up compose=False", "compose", "build", "build"]
+
+
+def test_every_pytest_run_prints_its_slowest_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[bytes]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 3)
+
+    monkeypatch.setattr(testrun.subprocess, "run", run)
+    assert testrun.pytest(testrun.NATIVE, {}) == 3
+    assert commands == [[sys.executable, "-m", "pytest", "--durations=30", *testrun.NATIVE]]

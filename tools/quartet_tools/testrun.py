@@ -34,8 +34,16 @@ BUILD = [sys.executable, "-m", "quartet_tools.testrun", "prepare"]
 # tests at a lower priority; the trace viewer's tests run late and wait for it (`traces.ensure_collector`).
 COLLECTOR_LOG = LOCAL / "collector-build.log"
 COLLECTOR_BUILD = ["nice", "-n", "10", sys.executable, "-m", "quartet_tools.traces", "install"]
-NATIVE = ["-m", "not docker"]
+# The native suite mostly waits on its brokers (load 1-2 on 2 cores in one process): two pytest-xdist workers, each
+# with its own servers on free ports (tests/conftest.py), share the cores. A file's tests go to one worker
+# (loadfile), so its module fixtures (a service process, a fuzzing app) start once and its tests keep their order;
+# spread test by test, tests/deploy/test_publish_jobs.py's workers started on both. Not `--dist loadgroup`: with
+# pytest 9.2, xdist 3.8 writes each test's group into a node id field pytest no longer reads, so groups are silently
+# ignored (pytest-dev/pytest-xdist#1386).
+NATIVE = ["-n", "2", "--dist", "loadfile", "-m", "not docker"]
 DOCKER = ["-m", "docker"]
+# Every run prints its slowest tests, so CI's log shows where the time goes.
+REPORT = ["--durations=30"]
 # The fixtures' choice of servers (tests/support/servers.py): each half of the run names its own.
 INFRA_VARIABLE = "QUARTET_TEST_INFRA"
 
@@ -106,8 +114,8 @@ def choose_engine(start: Callable[[], Mapping[str, str]] = start_engine) -> Engi
 
 
 def pytest(args: list[str], env: Mapping[str, str]) -> int:
-    """Run pytest with `args` in `env`; its exit code."""
-    return subprocess.run([sys.executable, "-m", "pytest", *args], env=dict(env), check=False).returncode
+    """Run pytest with `args` (and REPORT) in `env`; its exit code."""
+    return subprocess.run([sys.executable, "-m", "pytest", *REPORT, *args], env=dict(env), check=False).returncode
 
 
 def build_images(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
