@@ -15,16 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from simulator.api import RunManager, create_api
 from simulator.capacity import CapacityReport, CapacityRun, Watch, run_search, write_report
 from simulator.console.capacity import CapacitySearches, series
-from simulator.console.feed import LiveFeed
 from simulator.domain.capacity import Move, Observation
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
 from tests.support.auth import ADMIN, ADMIN_KEY, RUN_KEY
-from tests.support.console import offline_settings, page_csrf_token, post_form
+from tests.support.console import offline_console, offline_settings, page_csrf_token, post_form, sign_in
 from tests.support.effects import wait_until
 
 GATE_TIMEOUT_S = 10.0
@@ -87,22 +85,11 @@ def page(tmp_path: Path) -> Iterator[Page]:
     searcher = FakeSearcher()
     searches = CapacitySearches(settings, searcher)
     made: list[FakeSimulation] = []
-
-    def factory(_settings: SimulatorSettings, _scenario: Any) -> Any:
-        made.append(FakeSimulation(tmp_path / f"run{len(made)}", f"run{len(made)}"))
-        return made[-1]
-
-    feed = LiveFeed(settings, interval_s=3600, kafka_check=lambda _s: "down", redis_check=lambda _u: None)
-    app = create_api(settings, RunManager(settings, factory), feed=feed, capacity=searches)
-    with TestClient(app, base_url="http://127.0.0.1:8004") as client:
+    with offline_console(settings, made, capacity=searches) as client:
         yield Page(client, searcher, searches, made)
         searcher.release(1000)
         for sim in made:
             sim.release.set()
-
-
-def sign_in(client: TestClient, key: str = ADMIN_KEY) -> None:
-    assert client.post("/console/login", data={"api_key": key}, follow_redirects=False).status_code == 303
 
 
 def start(client: TestClient, **fields: Any) -> httpx.Response:

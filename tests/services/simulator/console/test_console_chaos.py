@@ -14,16 +14,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from simulator.api import RunManager, create_api
 from simulator.bootstrap import bundled_scenarios
 from simulator.console.chaos import Chaos
-from simulator.console.feed import LiveFeed
 from simulator.domain.report import FaultRecord
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
-from tests.support.auth import ADMIN_KEY, API_KEYS, RUN_KEY
-from tests.support.console import offline_settings, page_csrf_token, post_form
+from tests.support.auth import API_KEYS, RUN_KEY
+from tests.support.console import offline_console, offline_settings, page_csrf_token, post_form, sign_in
 from tests.support.effects import wait_until
 
 
@@ -106,20 +104,8 @@ def panel(tmp_path: Path) -> Iterator[Panel]:
     workers, servers = FakeWorkers(), FakeServers()
     chaos = Chaos(settings, servers=servers, workers=workers)  # type: ignore[arg-type]
     made: list[FakeSimulation] = []
-
-    def factory(_settings: SimulatorSettings, _scenario: Any) -> Any:
-        made.append(FakeSimulation(tmp_path / f"run{len(made)}", f"run{len(made)}"))
-        made[-1].release.set()
-        return made[-1]
-
-    feed = LiveFeed(settings, interval_s=3600, kafka_check=lambda _s: "down", redis_check=lambda _u: None)
-    app = create_api(settings, RunManager(settings, factory), feed=feed, chaos=chaos)
-    with TestClient(app, base_url="http://127.0.0.1:8004") as client:
+    with offline_console(settings, made, finish_at_once=True, chaos=chaos) as client:
         yield Panel(client, workers, servers, chaos, made)
-
-
-def sign_in(client: TestClient, key: str = ADMIN_KEY) -> None:
-    assert client.post("/console/login", data={"api_key": key}, follow_redirects=False).status_code == 303
 
 
 def test_the_panels_actions_need_the_admin_scope(panel: Panel) -> None:
@@ -245,8 +231,7 @@ def test_latency_goes_through_the_nodes_fault_proxy_and_is_taken_off_again(tmp_p
     settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
     cluster = FakeProxiedCluster()
     chaos = Chaos(settings, cluster=cluster)  # type: ignore[arg-type]
-    feed = LiveFeed(settings, interval_s=3600, kafka_check=lambda _s: "down", redis_check=lambda _u: None)
-    with TestClient(create_api(settings, feed=feed, chaos=chaos), base_url="http://127.0.0.1:8004") as client:
+    with offline_console(settings, [], chaos=chaos) as client:
         sign_in(client)
         page = client.get("/console/chaos")
         bad = post_form(client, "/console/chaos/faults", {"kind": "latency", "ms": "0", "duration_s": "1"})
