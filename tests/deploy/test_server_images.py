@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from quartet_contracts.topics import CORE_TOPICS, expand
 from quartet_shared.net import free_port
 from quartet_tools import images
-from quartet_tools.infra import _compose_values, compose_command, wait_for
+from quartet_tools.infra import compose_command, compose_values, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -113,7 +113,7 @@ def test_the_topic_step_created_the_registry_on_the_broker(project: Project) -> 
 def test_postgres_ran_the_init_scripts_so_each_role_reaches_only_its_database(project: Project) -> None:
     """POSTGRES_USER/PASSWORD/DB made the superuser and its database; roles.sql made a role and a database per
     service, reached over TCP with their passwords (the same .env values Compose read)."""
-    values = _compose_values()
+    values = compose_values()
 
     def connect(user: str, password: str, database: str) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(

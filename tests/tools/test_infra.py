@@ -16,11 +16,11 @@ import pytest
 from quartet_tools.infra import (
     SERVICE_ROLES,
     NativePostgres,
-    _exports,
     free_port,
     new_cluster_id,
     password_variable,
     postgres_bindir,
+    shell_exports,
 )
 from sqlalchemy.engine import make_url
 
@@ -152,7 +152,7 @@ def test_exported_settings_survive_the_shell_whatever_their_characters() -> None
     env = {"PGPASSWORD": "a b'c\"d$e`f\\g", "REDIS_URL": "redis://127.0.0.1:6379/0"}
     shell = subprocess.run(
         ["bash", "-c", 'source /dev/stdin; printf "%s\\n%s" "$PGPASSWORD" "$REDIS_URL"'],
-        input=_exports(env),
+        input=shell_exports(env),
         capture_output=True,
         text=True,
         check=True,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from quartet_tools.infra import LOCAL, InfraError, _print_env, _run, ensure_command, go_env, run_action, wait_for
+from quartet_tools.infra import LOCAL, InfraError, ensure_command, go_env, print_env, run_action, run_captured, wait_for
 
 ENGINE_DIR = LOCAL / "docker"
 SOCKET = ENGINE_DIR / "docker.sock"
@@ -150,7 +150,9 @@ def _build_compose(binary: Path) -> None:
         f"building docker compose {COMPOSE_VERSION} from the Go module proxy into {binary.parent} ...", file=sys.stderr
     )
     env = go_env()
-    module = json.loads(_run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"], env=env).stdout)
+    module = json.loads(
+        run_captured(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"], env=env).stdout
+    )
     binary.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "compose"
@@ -158,7 +160,7 @@ def _build_compose(binary: Path) -> None:
         for path in [source, *source.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o200)
         version = f"-X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-        _run(
+        run_captured(
             ["go", "build", "-trimpath", "-ldflags", f"-s -w {version}", "-o", str(binary), "./cmd"],
             env=env,
             cwd=source,
@@ -221,7 +223,7 @@ def block_egress() -> None:
 
 def egress_drops() -> int:
     """Packets the no-egress rule has dropped so far (its iptables counter)."""
-    listing = _run(["iptables", "-L", "DOCKER-USER", "-v", "-x", "-n"]).stdout
+    listing = run_captured(["iptables", "-L", "DOCKER-USER", "-v", "-x", "-n"]).stdout
     for line in listing.splitlines():
         if f"{EGRESS_COMMENT} {SOCKET}" in line:
             return int(line.split()[0])
@@ -285,7 +287,7 @@ def _unmount_under(root: Path) -> None:
     """Detach every mount below `root`, deepest first."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for target in sorted((m for m in mounts if Path(m).is_relative_to(root)), key=len, reverse=True):
-        _run(["umount", "--lazy", target])
+        run_captured(["umount", "--lazy", target])
 
 
 def debootstrap_cache() -> Path:
@@ -303,14 +305,14 @@ def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = Non
     base = BASES[name]
     if shutil.which("debootstrap") is None:
         # No debootstrap (Docker Desktop, a non-Debian host): the engine can pull Debian's own image instead.
-        _run(["docker", "build", "--tag", name, "-"], input=registry_dockerfile(base), env=env)
+        run_captured(["docker", "build", "--tag", name, "-"], input=registry_dockerfile(base), env=env)
         return name
     with tempfile.TemporaryDirectory(dir=LOCAL) as scratch:
         rootfs = Path(scratch) / "rootfs"
         include = ",".join(base.packages)
         debootstrap_cache().mkdir(parents=True, exist_ok=True)
         print(f"debootstrap bookworm ({include}) from {debian_mirror()} ...", file=sys.stderr)
-        _run(
+        run_captured(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -326,7 +328,7 @@ def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = Non
         _drop_leftovers(rootfs, base)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
         cmd = f"CMD {json.dumps(list(base.command))}"
-        _run(["docker", "import", "--change", cmd, "-", name], stdin=tar.stdout, env=env)
+        run_captured(["docker", "import", "--change", cmd, "-", name], stdin=tar.stdout, env=env)
         if tar.wait() != 0:
             raise InfraError(f"tar of {rootfs} failed")
     return name
@@ -366,7 +368,7 @@ def _drop_leftovers(rootfs: Path, base: Base) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m quartet_tools.engine up|down|status|base-image`."""
     actions: dict[str, Callable[[], object]] = {
-        "up": lambda: _print_env(up()),
+        "up": lambda: print_env(up()),
         "down": down,
         "status": lambda: print(json.dumps(status(), indent=2)),
         "base-image": lambda: print(build_base_image()),

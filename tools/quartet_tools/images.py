@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from quartet_tools import engine, traces
-from quartet_tools.infra import LOCAL, ROOT, InfraError, _run, ensure_kafka_installed, kafka_version, run_action
+from quartet_tools.infra import LOCAL, ROOT, InfraError, ensure_kafka_installed, kafka_version, run_action, run_captured
 
 STAGE_DIR = LOCAL / "images"
 # Every wheel ever fetched, by file name; the per-image directories link to it. Not part of any build context.
@@ -107,7 +107,7 @@ def locked(package: str | None = None, group: str | None = None) -> tuple[Pinned
     """The third-party pins of a workspace package (without dev groups), or of one dependency group only."""
     command = [*_uv(), "export", "--frozen", "--no-header", "--format", "requirements-txt", "--no-emit-workspace"]
     command += ["--package", package, "--no-dev"] if package else ["--only-group", str(group), "--no-emit-project"]
-    return tuple(parse_export(_run(command, cwd=ROOT).stdout))
+    return tuple(parse_export(run_captured(command, cwd=ROOT).stdout))
 
 
 def _sha256(path: Path) -> str:
@@ -151,7 +151,7 @@ def fetch_wheels(pins: list[Pinned]) -> dict[Pinned, Path]:
             requirements.flush()
             download = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
             download += ["--only-binary", ":all:", "--no-deps", *TARGET_WHEEL_TAGS]
-            _run([*download, "--dest", str(WHEEL_CACHE), "--requirement", requirements.name])
+            run_captured([*download, "--dest", str(WHEEL_CACHE), "--requirement", requirements.name])
     found = _cached(pins)
     if len(found) != len(pins):
         raise InfraError(f"no wheel for {sorted(p.name for p in pins if p not in found)}")
@@ -172,7 +172,9 @@ def stage_wheels(directory: Path, pins: list[Pinned]) -> None:
 def build_workspace_wheels(directory: Path, packages: Iterable[str]) -> None:
     """Real (not editable) wheels of workspace packages, built from the working tree into `directory`."""
     for package in packages:
-        _run([*_uv(), "build", "--quiet", "--wheel", "--package", package, "--out-dir", str(directory)], cwd=ROOT)
+        run_captured(
+            [*_uv(), "build", "--quiet", "--wheel", "--package", package, "--out-dir", str(directory)], cwd=ROOT
+        )
 
 
 def stage_service(program: str) -> None:

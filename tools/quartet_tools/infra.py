@@ -103,7 +103,8 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+def run_captured(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` to its end, its output captured as text; CalledProcessError (with the output) if it fails."""
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload, no-any-return]
 
 
@@ -145,7 +146,7 @@ def resolve_pom(pom: Path, libs: Path, what: str) -> Path:
         shutil.rmtree(libs)
     libs.mkdir(parents=True)
     print(f"resolving {what} with Maven into {libs} ...", file=sys.stderr)
-    _run(
+    run_captured(
         [
             "mvn",
             "-q",
@@ -171,7 +172,7 @@ def apt_update(packages: list[str]) -> dict[str, str]:
         raise InfraError(f"{' '.join(packages)} missing and apt-get is not available to install it")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if not _apt_updated:
-        _run(["apt-get", "update", "-qq"], env=env)
+        run_captured(["apt-get", "update", "-qq"], env=env)
         _apt_updated = True
     return env
 
@@ -179,7 +180,7 @@ def apt_update(packages: list[str]) -> dict[str, str]:
 def _apt_install(packages: list[str]) -> None:
     env = apt_update(packages)
     print(f"installing {' '.join(packages)} from Debian packages ...", file=sys.stderr)
-    _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env)
+    run_captured(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env)
 
 
 def redis_server_binary() -> str:
@@ -225,13 +226,13 @@ HELM_VERSION = "v3.22.0"
 PROMTOOL_VERSION = "v0.316.0"
 
 
-def _tool_cache(name: str, version: str) -> Path:
+def tool_cache(name: str, version: str) -> Path:
     """A pinned tool's directory: a cache outside the repository, one directory per version."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "quartet" / name / version
 
 
-def _go_build(package: str, version: str, binary: Path) -> Path:
+def go_build(package: str, version: str, binary: Path) -> Path:
     """`go install package@version` into `binary`'s directory once (minutes), then reuse the binary."""
     if binary.exists():
         return binary
@@ -239,7 +240,9 @@ def _go_build(package: str, version: str, binary: Path) -> Path:
         _apt_install(["golang-go"])
     print(f"building {binary.name} {version} from the Go module proxy into {binary.parent} ...", file=sys.stderr)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    _run(["go", "install", f"{package}@{version}"], env={**go_env(), "GOBIN": str(binary.parent)}, cwd=binary.parent)
+    run_captured(
+        ["go", "install", f"{package}@{version}"], env={**go_env(), "GOBIN": str(binary.parent)}, cwd=binary.parent
+    )
     return binary
 
 
@@ -251,22 +254,22 @@ def go_env() -> dict[str, str]:
 
 def helm_binary() -> Path:
     """Where the pinned helm lives."""
-    return _tool_cache("helm", HELM_VERSION) / "helm"
+    return tool_cache("helm", HELM_VERSION) / "helm"
 
 
 def ensure_helm() -> Path:
     """Build the pinned helm from the Go module proxy once (a few minutes), then reuse the cached binary."""
-    return _go_build("helm.sh/helm/v3/cmd/helm", HELM_VERSION, helm_binary())
+    return go_build("helm.sh/helm/v3/cmd/helm", HELM_VERSION, helm_binary())
 
 
 def promtool_binary() -> Path:
     """Where the pinned promtool lives."""
-    return _tool_cache("promtool", PROMTOOL_VERSION) / "promtool"
+    return tool_cache("promtool", PROMTOOL_VERSION) / "promtool"
 
 
 def ensure_promtool() -> Path:
     """Build the pinned promtool from the Go module proxy once (over 4 minutes on 2 cores), then reuse it."""
-    return _go_build("github.com/prometheus/prometheus/cmd/promtool", PROMTOOL_VERSION, promtool_binary())
+    return go_build("github.com/prometheus/prometheus/cmd/promtool", PROMTOOL_VERSION, promtool_binary())
 
 
 # ---- servers ------------------------------------------------------------------------------------------------
@@ -519,7 +522,9 @@ class NativeKafka(Server):
             # A lone controller bootstraps its quorum by itself; a cluster's voters are in the configuration.
             alone = [] if self.voters else ["--standalone"]
             cluster_id = self.cluster_id or new_cluster_id()
-            _run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), *alone, heap="128m"))
+            run_captured(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg), *alone, heap="128m")
+            )
         self._spawn(self._java("kafka.Kafka", str(cfg)))
 
     def start(self, timeout_s: float = 90.0) -> None:
@@ -873,14 +878,14 @@ class NativePostgres(Server):
         data = self.workdir / "data"
         if self.running():
             (data / "pg_hba.conf").write_text(PG_HBA)
-            _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "reload"]))
+            run_captured(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "reload"]))
             self._provision(bindir)
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
         if not (data / "PG_VERSION").exists():
-            _run(
+            run_captured(
                 self._as_postgres(
                     [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
                 )
@@ -890,7 +895,7 @@ class NativePostgres(Server):
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c unix_socket_permissions=0700 "
             "-c password_encryption=scram-sha-256 -c fsync=on -c max_connections=200 -c shared_buffers=128MB"
         )
-        _run(
+        run_captured(
             self._as_postgres(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.logfile), "-w", "start"]
             ),
@@ -909,7 +914,7 @@ class NativePostgres(Server):
         )
         psql = [str(bindir / "psql"), "-X", "-q", "-h", str(self.workdir), "-p", str(self.port), "-U", "postgres"]
         # The passwords travel in the environment, never on a command line other users could read.
-        _run(
+        run_captured(
             self._as_postgres([*psql, "-d", "postgres", "-v", f"database={self.database}", "-f", "-"]),
             input=script + ROLES_SQL.read_text(),
             env={**os.environ, **self.passwords()},
@@ -928,7 +933,9 @@ class NativePostgres(Server):
             return
         bindir = postgres_bindir()
         with contextlib.suppress(subprocess.CalledProcessError):
-            _run(self._as_postgres([str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast", "stop"]))
+            run_captured(
+                self._as_postgres([str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "fast", "stop"])
+            )
 
     def _superuser_url(self, database: str) -> str:
         password = quote(self.passwords()["POSTGRES_PASSWORD"], safe="")
@@ -1083,7 +1090,7 @@ def compose_active() -> bool:
     return COMPOSE_MARKER.exists()
 
 
-def _compose_values() -> dict[str, str]:
+def compose_values() -> dict[str, str]:
     """The settings Compose reads: .env.example, overridden by .env."""
     from dotenv import dotenv_values
 
@@ -1101,7 +1108,7 @@ def compose_host_env() -> dict[str, str]:
 
 def compose_simulator_env() -> dict[str, str]:
     """The simulator's database settings on the host against Compose's PostgreSQL (its role's, from .env)."""
-    return role_env("simulator", "localhost", 5432, _compose_values())
+    return role_env("simulator", "localhost", 5432, compose_values())
 
 
 class InfraSettings(BaseSettings):
@@ -1149,13 +1156,13 @@ def up() -> dict[str, str]:
         simulator = stack.postgres.service_env("simulator")
     # The simulator's own default is relative to its working directory; on the host, runs land in the repo's.
     simulator["SIMULATOR_RUNS_DIR"] = str(LOCAL / "simulator" / "runs")
-    _write_private(SIMULATOR_ENV_FILE, _exports(simulator))
+    _write_private(SIMULATOR_ENV_FILE, shell_exports(simulator))
     LOCAL.mkdir(exist_ok=True)
-    ENV_FILE.write_text(_exports(env))
+    ENV_FILE.write_text(shell_exports(env))
     return env
 
 
-def _exports(env: dict[str, str]) -> str:
+def shell_exports(env: dict[str, str]) -> str:
     """Shell `export` lines, quoted so a password with any character survives `source`."""
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
 
@@ -1206,7 +1213,8 @@ def run_action(prog: str, action: Callable[[], object]) -> int:
     return 0
 
 
-def _print_env(env: dict[str, str]) -> None:
+def print_env(env: dict[str, str]) -> None:
+    """Print `env` as KEY=value lines, as the command-line actions hand settings to `make`."""
     for key, value in env.items():
         print(f"{key}={value}")
 
@@ -1235,7 +1243,7 @@ def _install_tools() -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m quartet_tools.infra up|down|status|install|install-tools`."""
     actions: dict[str, Callable[[], object]] = {
-        "up": lambda: _print_env(up()),
+        "up": lambda: print_env(up()),
         "down": down,
         "install": _install,
         "install-tools": _install_tools,

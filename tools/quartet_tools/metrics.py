@@ -32,12 +32,12 @@ from quartet_tools.infra import (
     ROOT,
     STATE_DIR,
     Server,
-    _run,
     apt_update,
     compose_active,
     compose_command,
     port_free,
     run_action,
+    run_captured,
     wait_for,
 )
 
@@ -63,7 +63,7 @@ def web_packages() -> list[str]:
     """The Debian packages the server's web UI reads its scripts, styles and fonts from (it depends on them)."""
     depends = ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts"]
     depends += ["--no-breaks", "--no-replaces", "--no-enhances", PACKAGE]
-    names = {line.strip() for line in _run(depends).stdout.splitlines() if not line.startswith((" ", "<"))}
+    names = {line.strip() for line in run_captured(depends).stdout.splitlines() if not line.startswith((" ", "<"))}
     return sorted(name for name in names if name.startswith(("libjs-", "fonts-")))
 
 
@@ -89,7 +89,7 @@ def _unpack() -> None:
         apt_update([PACKAGE])
         _download(debs)
     for deb in sorted(debs.glob("*.deb")):
-        _run(["dpkg-deb", "--extract", str(deb), str(partial)])
+        run_captured(["dpkg-deb", "--extract", str(deb), str(partial)])
     # What the image's base leaves out, the unpacked tree does too (see engine.BASES).
     for unread in engine.BASES[engine.PROMETHEUS_BASE_IMAGE].drop:
         shutil.rmtree(partial / unread, ignore_errors=True)
@@ -101,7 +101,7 @@ def _download(debs: Path) -> None:
     """The server's package and its web assets' into `debs`; apt-get download needs no root with package lists."""
     packages = [PACKAGE, *web_packages()]
     print(f"unpacking Debian's {' '.join(packages)} into {ROOTFS} ...", file=sys.stderr)
-    _run(["apt-get", "download", *packages], cwd=debs)
+    run_captured(["apt-get", "download", *packages], cwd=debs)
 
 
 def scrape_config(interval_s: float, targets: Path) -> dict[str, object]:

@@ -28,14 +28,14 @@ from quartet_tools.infra import (
     STATE_DIR,
     InfraError,
     Server,
-    _go_build,
-    _run,
-    _tool_cache,
+    go_build,
     go_env,
     pom_property,
     port_free,
     resolve_pom,
     run_action,
+    run_captured,
+    tool_cache,
     wait_for,
 )
 
@@ -72,7 +72,7 @@ def ensure_zipkin() -> Path:
 def collector_binary() -> Path:
     """Where the collector built from the current manifest lives (a new manifest, a new directory)."""
     digest = hashlib.sha256(BUILDER_MANIFEST.read_bytes()).hexdigest()[:12]
-    return _tool_cache("otelcol", f"{OCB_VERSION}-{digest}") / COLLECTOR_BINARY
+    return tool_cache("otelcol", f"{OCB_VERSION}-{digest}") / COLLECTOR_BINARY
 
 
 def ensure_collector() -> Path:
@@ -91,14 +91,14 @@ def ensure_collector() -> Path:
 
 
 def _build_collector(binary: Path) -> None:
-    builder = _tool_cache("ocb", OCB_VERSION) / "builder"
-    _go_build("go.opentelemetry.io/collector/cmd/builder", OCB_VERSION, builder)
+    builder = tool_cache("ocb", OCB_VERSION) / "builder"
+    go_build("go.opentelemetry.io/collector/cmd/builder", OCB_VERSION, builder)
     where = binary.parent
     print(f"building the OpenTelemetry Collector into {where} ...", file=sys.stderr)
     shutil.rmtree(where / "build", ignore_errors=True)
     where.mkdir(parents=True, exist_ok=True)
     # The manifest's output_path is relative: the sources and the binary land under `where`.
-    _run([str(builder), "--config", str(BUILDER_MANIFEST)], cwd=where, env=go_env())
+    run_captured([str(builder), "--config", str(BUILDER_MANIFEST)], cwd=where, env=go_env())
     (where / "build" / COLLECTOR_BINARY).replace(binary)
     shutil.rmtree(where / "build", ignore_errors=True)
 
