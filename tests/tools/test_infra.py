@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -19,8 +20,10 @@ from quartet_tools.infra import (
     free_port,
     new_cluster_id,
     password_variable,
+    port_free,
     postgres_bindir,
     shell_exports,
+    start_port,
 )
 from sqlalchemy.engine import make_url
 
@@ -33,6 +36,28 @@ def test_cluster_ids_are_uuids_the_storage_tool_cannot_mistake_for_options() -> 
     assert not [i for i in ids if i.startswith("-")]
     assert len(set(ids)) == len(ids)
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+
+
+def listening() -> socket.socket:
+    """A socket listening on a free loopback port: another process's server, as far as a port check can tell."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    return taken
+
+
+def test_a_server_starts_again_on_its_saved_port_only_while_it_is_its_own_or_free() -> None:
+    """Our server still running keeps its port; stopped, it gets it back when nothing took it meanwhile, else
+    the standard port when free, else a free one."""
+    saved, standard = free_port(), free_port()
+    with listening() as other, listening() as busy_standard:
+        taken = other.getsockname()[1]
+        assert start_port(saved, standard, ours=False) == saved
+        assert start_port(taken, standard, ours=True) == taken
+        assert start_port(taken, standard, ours=False) == standard
+        elsewhere = start_port(taken, busy_standard.getsockname()[1], ours=False)
+        assert elsewhere not in (taken, busy_standard.getsockname()[1]) and port_free(elsewhere)
+        assert start_port(None, standard, ours=False) == standard
 
 
 # ---- the service roles on the real server ------------------------------------------------------------------

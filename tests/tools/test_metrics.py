@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,23 @@ def test_make_up_rewrites_the_targets_only_of_a_running_server(tmp_path: Path, m
     monkeypatch.setattr(metrics, "WORKDIR", tmp_path / "metrics")
     metrics.refresh_targets()
     assert not (tmp_path / "metrics" / metrics.TARGETS).exists()
+
+
+def test_make_metrics_leaves_its_saved_port_when_another_process_took_it_after_metrics_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port the last start saved is reused while the server runs on it; stopped, and the port taken by
+    someone else since, the server starts on another port rather than failing to bind."""
+    monkeypatch.setattr(metrics, "WORKDIR", tmp_path / "metrics")
+    metrics.WORKDIR.mkdir()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        (metrics.WORKDIR / "port").write_text(str(taken))
+        after_down = metrics.native()
+        assert not after_down.running() and after_down.port != taken
+        # This process stands in for the server: a live pid in its pidfile, and its port held.
+        (metrics.WORKDIR / "server.pid").write_text(str(os.getpid()))
+        running = metrics.native()
+        assert running.running() and running.port == taken

@@ -65,6 +65,14 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) != 0
 
 
+def start_port(saved: int | None, standard: int, *, ours: bool) -> int:
+    """Where a server of ours starts: on `saved` (its last start's port) while it still runs (`ours`) or nothing
+    listens there, else on `standard` when free, else on a free port."""
+    if saved is not None and (ours or port_free(saved)):
+        return saved
+    return standard if port_free(standard) else free_port()
+
+
 def wait_for(
     check: object, what: str, timeout_s: float, log: Path | None = None, gone: Callable[[], str] | None = None
 ) -> None:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-from quartet_shared.net import free_port
 
 from quartet_tools import engine
 from quartet_tools.infra import (
@@ -35,9 +34,9 @@ from quartet_tools.infra import (
     apt_update,
     compose_active,
     compose_command,
-    port_free,
     run_action,
     run_captured,
+    start_port,
     wait_for,
 )
 
@@ -193,12 +192,12 @@ class NativePrometheus(Server):
 
 
 def native() -> NativePrometheus:
-    """`make metrics`'s server: on the port its last start used, else 9090 when free, else a free one."""
+    """`make metrics`'s server: on the port its last start used while it runs there or the port is still free
+    (after `make metrics-down` another process may have taken it), else 9090 when free, else a free one."""
     saved = WORKDIR / "port"
-    if saved.exists():
-        return NativePrometheus("prometheus", int(saved.read_text()), WORKDIR)
-    port = PROMETHEUS_PORT if port_free(PROMETHEUS_PORT) else free_port()
-    return NativePrometheus("prometheus", port, WORKDIR)
+    server = NativePrometheus("prometheus", PROMETHEUS_PORT, WORKDIR)
+    server.port = start_port(int(saved.read_text()) if saved.exists() else None, PROMETHEUS_PORT, ours=server.running())
+    return server
 
 
 def refresh_targets() -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from quartet_shared.net import free_port
 
 from quartet_tools.infra import (
     LOCAL,
@@ -31,10 +30,10 @@ from quartet_tools.infra import (
     go_build,
     go_env,
     pom_property,
-    port_free,
     resolve_pom,
     run_action,
     run_captured,
+    start_port,
     tool_cache,
     wait_for,
 )
@@ -186,13 +185,14 @@ class TraceViewer:
 
 
 def _native() -> TraceViewer:
-    """`make traces`'s pair: the standard ports, or the ones its last start used, or free ones."""
+    """`make traces`'s pair: each on the port its last start used while it runs there or the port is still free,
+    else on the standard port when free, else on a free one."""
     workdir = STATE_DIR / "traces"
     saved = json.loads((workdir / "ports.json").read_text()) if (workdir / "ports.json").exists() else {}
-    ports = {}
-    for name, standard in (("zipkin", ZIPKIN_PORT), ("otlp", OTLP_PORT)):
-        ports[name] = saved.get(name) or (standard if port_free(standard) else free_port())
-    return TraceViewer.at(workdir, ports["zipkin"], ports["otlp"])
+    last = TraceViewer.at(workdir, ZIPKIN_PORT, OTLP_PORT)
+    zipkin = start_port(saved.get("zipkin"), ZIPKIN_PORT, ours=last.zipkin.running())
+    otlp = start_port(saved.get("otlp"), OTLP_PORT, ours=last.collector.running())
+    return TraceViewer.at(workdir, zipkin, otlp)
 
 
 def up() -> dict[str, str]:
