@@ -87,7 +87,7 @@ def test_down_stops_the_daemon_the_project_started(engine_dir: Path, processes: 
     engine.PIDFILE.write_text(str(ours.pid))
     engine.down()
     assert ours.wait(timeout=30) != 0
-    assert not os.path.exists(f"/proc/{ours.pid}/cmdline") or engine._pid() is None
+    assert not os.path.exists(f"/proc/{ours.pid}/cmdline") or not engine.running()
 
 
 def test_the_compose_plugin_is_cached_outside_the_repository() -> None:
@@ -100,7 +100,7 @@ def test_a_mount_debootstrap_leaves_in_the_root_filesystem_is_detached_before_ar
     proc.mkdir(parents=True)
     subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
     try:
-        engine._unmount_under(tmp_path / "rootfs")
+        engine.unmount_under(tmp_path / "rootfs")
         assert str(proc) not in Path("/proc/mounts").read_text()
         assert list(proc.iterdir()) == []
     finally:
@@ -129,7 +129,7 @@ def test_a_base_keeps_only_what_its_containers_read(tmp_path: Path) -> None:
     for name in kept + gone:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
-    engine._drop_leftovers(tmp_path, engine.BASES[engine.POSTGRES_BASE_IMAGE])
+    engine.drop_leftovers(tmp_path, engine.BASES[engine.POSTGRES_BASE_IMAGE])
     assert [name for name in kept if (tmp_path / name).is_file()] == kept
     assert [name for name in gone if (tmp_path / name).exists()] == []
 
@@ -147,10 +147,10 @@ def test_the_prometheus_base_keeps_the_console_library_debian_ships_as_documenta
     for name in [library, served, *gone]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
-    engine._drop_leftovers(tmp_path, engine.BASES[engine.PROMETHEUS_BASE_IMAGE])
+    engine.drop_leftovers(tmp_path, engine.BASES[engine.PROMETHEUS_BASE_IMAGE])
     assert (tmp_path / library).is_file() and (tmp_path / served).is_file()
     assert [name for name in gone if (tmp_path / name).exists()] == []
-    engine._drop_leftovers(tmp_path, engine.BASES[engine.REDIS_BASE_IMAGE])
+    engine.drop_leftovers(tmp_path, engine.BASES[engine.REDIS_BASE_IMAGE])
     assert not (tmp_path / library).exists(), "only the Prometheus base keeps it"
 
 

@@ -283,7 +283,7 @@ def debian_mirror() -> str:
     raise InfraError("no Debian mirror found in the apt sources")
 
 
-def _unmount_under(root: Path) -> None:
+def unmount_under(root: Path) -> None:
     """Detach every mount below `root`, deepest first."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for target in sorted((m for m in mounts if Path(m).is_relative_to(root)), key=len, reverse=True):
@@ -324,8 +324,8 @@ def build_base_image(name: str = BASE_IMAGE, env: Mapping[str, str] | None = Non
             ]
         )
         # debootstrap can leave the host's /proc mounted in the root filesystem: never archive the machine's.
-        _unmount_under(rootfs)
-        _drop_leftovers(rootfs, base)
+        unmount_under(rootfs)
+        drop_leftovers(rootfs, base)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
         cmd = f"CMD {json.dumps(list(base.command))}"
         run_captured(["docker", "import", "--change", cmd, "-", name], stdin=tar.stdout, env=env)
@@ -347,7 +347,7 @@ def registry_dockerfile(base: Base) -> str:
     )
 
 
-def _drop_leftovers(rootfs: Path, base: Base) -> None:
+def drop_leftovers(rootfs: Path, base: Base) -> None:
     """Remove the package lists, the .deb cache, what no container reads and what `base` says to drop."""
     for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for path in (rootfs / leftover).glob("*"):
