@@ -26,6 +26,8 @@ from simulator.capacity import READY_TIMEOUT_S, WORKERS_STOP_S, CapacityReport, 
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "capacity"
+# Each worker count's plot is kept beside the other benches' figures, so RESULTS.md can show it.
+FIGURES = HERE / "figures"
 WORKER_COUNTS = (1, 2)
 # The private servers' start and stop and the report, per search: about 75 s measured on the loaded 2-core host.
 SETUP_ALLOWANCE_S = 120.0
@@ -82,9 +84,15 @@ def markdown(reports: dict[int, CapacityReport], where: Path) -> str:
             "",
             f"2 workers per service sustain **{two.sustained_rate / one.sustained_rate:.2f}×** the rate of 1.",
         ]
-    plots = ", ".join(f"`{where / f'workers-{w}' / 'capacity.png'}`" for w in sorted(reports))
-    lines += ["", f"Plots of offered rate, achieved rate and p95 latency over time: {plots}.", ""]
+    lines += ["", f"Offered rate, achieved rate and p95 latency over time (the reports: `{where}/workers-*/`):", ""]
+    lines += [f"![capacity search, {w} worker(s) per service](figures/{figure(w).name})" for w in sorted(reports)]
+    lines.append("")
     return "\n".join(lines)
+
+
+def figure(workers: int) -> Path:
+    """Where the search with `workers` workers per service keeps its plot."""
+    return FIGURES / f"capacity_workers_{workers}.png"
 
 
 def run(quick: bool) -> str:
@@ -100,6 +108,7 @@ def run(quick: bool) -> str:
         with private_stack(f"quartet-bench-capacity-{workers}-") as stack:
             settings = simulator_settings(stack, WORK)
             reports[workers] = search_capacity(settings, params(workers, quick), WORK / f"workers-{workers}")
+        shutil.copyfile(WORK / f"workers-{workers}" / "capacity.png", figure(workers))
         log(f"{reports[workers].summary()} ({time.monotonic() - started:.0f} s)")
     return markdown(reports, WORK)
 

@@ -55,7 +55,8 @@ def test_each_worker_count_has_a_row_and_the_gain_is_their_ratio(monkeypatch: py
         "| 2 | 15.00 | yes | 0.80 | 2 × 10 s | held for 20 s |",
     ]
     assert "2 workers per service sustain **2.50×** the rate of 1." in section
-    assert "`/w/workers-1/capacity.png`, `/w/workers-2/capacity.png`" in section
+    assert "![capacity search, 1 worker(s) per service](figures/capacity_workers_1.png)" in section
+    assert "![capacity search, 2 worker(s) per service](figures/capacity_workers_2.png)" in section
 
 
 def test_a_search_that_held_nothing_shows_a_dash_and_no_gain(monkeypatch: pytest.MonkeyPatch) -> None:
