@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
+import os
 import shutil
 import socket
 import stat
@@ -14,9 +17,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
 from quartet_tools.infra import (
+    CLUSTER_DIR,
+    CLUSTER_FILE,
     SERVICE_ROLES,
+    KafkaCluster,
+    NativeKafka,
     NativePostgres,
+    Stack,
     free_port,
     new_cluster_id,
     password_variable,
@@ -38,10 +47,12 @@ def test_cluster_ids_are_uuids_the_storage_tool_cannot_mistake_for_options() -> 
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
 
 
-def listening() -> socket.socket:
-    """A socket listening on a free loopback port: another process's server, as far as a port check can tell."""
+def listening(port: int = 0) -> socket.socket:
+    """A socket listening on a loopback port (a free one by default): another process's server, as far as a port
+    check or a server binding there can tell."""
     taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", port))
     taken.listen()
     return taken
 
@@ -58,6 +69,109 @@ def test_a_server_starts_again_on_its_saved_port_only_while_it_is_its_own_or_fre
         elsewhere = start_port(taken, busy_standard.getsockname()[1], ours=False)
         assert elsewhere not in (taken, busy_standard.getsockname()[1]) and port_free(elsewhere)
         assert start_port(None, standard, ours=False) == standard
+
+
+def _save(workdir: Path, **files: int) -> None:
+    """What a start under `workdir` left: a file per name (port, controller-port) holding a port number."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, port in files.items():
+        (workdir / name.replace("_", "-")).write_text(str(port))
+
+
+def _runs_here(pidfile: Path) -> None:
+    """This process stands in for the server: a live pid in the pidfile its server reads."""
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(f"{os.getpid()}\n")
+
+
+def test_make_up_leaves_the_saved_ports_another_process_took_after_make_down(tmp_path: Path) -> None:
+    """Kafka, Redis and PostgreSQL stopped, and their saved ports taken by someone else since: each starts on
+    another free port rather than failing to bind (or talking to the foreign server); a saved port still free
+    is kept, and a server of ours still running keeps its port whoever else seems to listen there."""
+    with listening() as kafka, listening() as redis, listening() as postgres:
+        taken = {"kafka": kafka.getsockname()[1], "redis": redis.getsockname()[1]}
+        kept = free_port()
+        _save(tmp_path / "kafka", port=taken["kafka"])
+        _save(tmp_path / "redis", port=taken["redis"])
+        _save(tmp_path / "postgres", port=kept)
+        after_down = Stack.at(tmp_path, standard_ports=False)
+        moved = {"kafka": after_down.kafka.port, "redis": after_down.redis.port}
+        assert all(moved[name] != taken[name] and port_free(moved[name]) for name in taken)
+        assert after_down.postgres.port == kept
+
+        _save(tmp_path / "postgres", port=postgres.getsockname()[1])
+        assert Stack.at(tmp_path, standard_ports=False).postgres.port != postgres.getsockname()[1]
+        for pidfile in ("kafka/server.pid", "redis/server.pid", "postgres/data/postmaster.pid"):
+            _runs_here(tmp_path / pidfile)
+        running = Stack.at(tmp_path, standard_ports=False)
+        assert (running.kafka.port, running.redis.port) == (taken["kafka"], taken["redis"])
+        assert running.postgres.port == postgres.getsockname()[1]
+
+
+def test_a_stopped_cluster_moves_a_taken_client_or_controller_port_and_every_node_votes_with_the_new_one(
+    tmp_path: Path,
+) -> None:
+    """`make up KAFKA_NODES=3` after a down: a node whose port was taken starts elsewhere, and a controller port
+    taken moves in every node's voters alike (a static quorum's voters live in its configuration only); while any
+    node runs, the cluster keeps every port it has."""
+    cluster = tmp_path / CLUSTER_DIR
+    with listening() as client, listening() as controller:
+        ports = [free_port(), client.getsockname()[1], free_port()]
+        controllers = [free_port(), free_port(), controller.getsockname()[1]]
+        for i, (port, controller_port) in enumerate(zip(ports, controllers, strict=True), start=1):
+            _save(cluster / f"node-{i}", port=port, controller_port=controller_port)
+        (cluster / CLUSTER_FILE).write_text(json.dumps({"ports": ports, "advertised": [0] * 3, "sides": [None] * 3}))
+        stack = Stack.at(tmp_path, standard_ports=False, kafka_nodes=3)
+        assert isinstance(stack.kafka, KafkaCluster)
+        nodes = stack.kafka.nodes
+        assert [nodes[0].port, nodes[2].port] == [ports[0], ports[2]]
+        assert nodes[1].port != ports[1] and port_free(nodes[1].port)
+        assert [node.controller_port for node in nodes[:2]] == controllers[:2]
+        assert nodes[2].controller_port != controllers[2] and port_free(nodes[2].controller_port)
+        voters = ",".join(f"{node.node_id}@127.0.0.1:{node.controller_port}" for node in nodes)
+        assert {node.voters for node in nodes} == {voters}
+
+        _runs_here(cluster / "node-1" / "server.pid")
+        running = Stack.at(tmp_path, standard_ports=False, kafka_nodes=3).kafka
+        assert isinstance(running, KafkaCluster)
+        assert [node.port for node in running.nodes] == ports
+        assert [node.controller_port for node in running.nodes] == controllers
+
+
+@pytest.mark.integration
+def test_the_stack_started_again_on_new_ports_after_a_down_keeps_its_data() -> None:
+    """`make up` after `make down`, every port the stack had (Kafka's controller port too) taken meanwhile: the
+    servers start on others, and the data directories they were formatted with serve there, topics and tables."""
+    workdir = Path(tempfile.mkdtemp(prefix="quartet-ports-"))
+    workdir.chmod(0o755)  # the postgres user must reach its data directory under this one
+    first = Stack.at(workdir, standard_ports=False)
+    try:
+        first.start()
+        admin = KafkaAdminClient(bootstrap_servers=first.kafka.bootstrap)
+        admin.create_topics([NewTopic("kept", 1, 1)])
+        admin.close()
+        with psycopg.connect(first.postgres.url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (note text)")
+            conn.execute("INSERT INTO kept VALUES ('before the down')")
+        assert isinstance(first.kafka, NativeKafka)
+        ports = [first.kafka.port, first.kafka.controller_port, first.redis.port, first.postgres.port]
+        first.stop()
+        with contextlib.ExitStack() as held:
+            for port in ports:
+                held.enter_context(listening(port))
+            again = Stack.at(workdir, standard_ports=False)
+            assert not {again.kafka.port, again.redis.port, again.postgres.port} & {*ports}
+            again.start()
+            assert isinstance(again.kafka, NativeKafka) and again.kafka.controller_port not in ports
+            admin = KafkaAdminClient(bootstrap_servers=again.kafka.bootstrap)
+            assert "kept" in admin.list_topics()
+            admin.close()
+            with psycopg.connect(again.postgres.url) as conn:
+                assert conn.execute("SELECT note FROM kept").fetchall() == [("before the down",)]
+            assert again.redis.ready()
+    finally:
+        Stack.at(workdir, standard_ports=False).stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---- the service roles on the real server ------------------------------------------------------------------

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field
@@ -65,12 +65,12 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def start_port(saved: int | None, standard: int, *, ours: bool) -> int:
+def start_port(saved: int | None, standard: int | None, *, ours: bool) -> int:
     """Where a server of ours starts: on `saved` (its last start's port) while it still runs (`ours`) or nothing
-    listens there, else on `standard` when free, else on a free port."""
+    listens there, else on `standard` (if any) when free, else on a free port."""
     if saved is not None and (ours or port_free(saved)):
         return saved
-    return standard if port_free(standard) else free_port()
+    return standard if standard is not None and port_free(standard) else free_port()
 
 
 def wait_for(
@@ -356,6 +356,9 @@ class Server:
             time.sleep(0.05)
 
 
+ServerT = TypeVar("ServerT", bound=Server)
+
+
 def pid_alive(pid: int) -> bool:
     """True while a process has this pid (one of another user's too)."""
     try:
@@ -523,6 +526,8 @@ class NativeKafka(Server):
         if self.running():
             return
         if not self.controller_port:
+            # A lone node need not keep the controller port it was formatted with (--standalone records it): the
+            # only voter, it elects itself wherever it listens and records its new endpoint (Kafka 4.4).
             self.controller_port = free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self._write_config()
@@ -618,7 +623,8 @@ class KafkaCluster:
         advertised_ports: list[int] | None = None,
         sides: list[tuple[int, int]] | None = None,
     ) -> KafkaCluster:
-        """Nodes 1..len(ports) under `workdir`, keeping the controller ports and cluster id of an earlier start.
+        """Nodes 1..len(ports) under `workdir`, keeping the cluster id of an earlier start and its controller ports
+        while any node runs or the ports are free.
 
         `advertised_ports`, if given, are what each node tells clients (and the other nodes) to connect to: a
         fault proxy's in front of it (toxiproxy#171), so that every connection after the bootstrap goes through it.
@@ -626,9 +632,12 @@ class KafkaCluster:
         """
         cluster_file = workdir / "cluster-id"
         cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else new_cluster_id()
-        controllers = [
-            _saved_port(workdir / f"node-{i}", "controller-port") or free_port() for i in range(1, len(ports) + 1)
-        ]
+        # The running nodes' voters name the saved controller ports, so those stay while any node runs. With none
+        # running, a port another process took meanwhile moves, and every node is configured with the new voters:
+        # a static quorum keeps its voters in the configuration only, not in the formatted storage.
+        dirs = [workdir / f"node-{i}" for i in range(1, len(ports) + 1)]
+        ours = any(Server("kafka", 0, node).running() for node in dirs)
+        controllers = [start_port(_saved_port(node, "controller-port"), None, ours=ours) for node in dirs]
         voters = ",".join(f"{i}@127.0.0.1:{port}" for i, port in enumerate(controllers, start=1))
         advertised = advertised_ports or [0] * len(ports)
         nodes = [
@@ -982,28 +991,27 @@ class Stack:
 
     @classmethod
     def at(cls, workdir: Path, *, standard_ports: bool, kafka_nodes: int = 1) -> Stack:
-        """Servers under `workdir`: on the standard ports when free (or already ours), else on free ports.
+        """Servers under `workdir`, each on the port its last start saved while it still runs there or the port is
+        free (after `make down` another process may have taken it), else on its standard port when `standard_ports`
+        and free, else on a free port.
 
         With `kafka_nodes` above 1, Kafka is a cluster of that many nodes on consecutive standard ports.
         """
 
-        def pick(port: int, name: str) -> int:
-            saved = _saved_port(workdir / name)
-            if saved:
-                return saved
-            return port if standard_ports and port_free(port) else free_port()
+        def placed(server: ServerT, standard: int) -> ServerT:
+            saved = _saved_port(server.workdir)
+            server.port = start_port(saved, standard if standard_ports else None, ours=server.running())
+            return server
 
         kafka: NativeKafka | KafkaCluster
         if kafka_nodes > 1:
-            ports = [pick(9092 + i, f"{CLUSTER_DIR}/node-{i + 1}") for i in range(kafka_nodes)]
-            saved = KafkaCluster.saved(workdir / CLUSTER_DIR, kafka_nodes)
-            kafka = saved or KafkaCluster.at(workdir / CLUSTER_DIR, ports)
+            kafka = _cluster_at(workdir / CLUSTER_DIR, kafka_nodes, standard_ports=standard_ports)
         else:
-            kafka = NativeKafka("kafka", pick(9092, "kafka"), workdir / "kafka")
+            kafka = placed(NativeKafka("kafka", 9092, workdir / "kafka"), 9092)
         return cls(
             kafka=kafka,
-            redis=NativeRedis("redis", pick(6379, "redis"), workdir / "redis"),
-            postgres=NativePostgres("postgres", pick(5432, "postgres"), workdir / "postgres"),
+            redis=placed(NativeRedis("redis", 6379, workdir / "redis"), 6379),
+            postgres=placed(NativePostgres("postgres", 5432, workdir / "postgres"), 5432),
         )
 
     @property
@@ -1048,6 +1056,19 @@ class Stack:
             # Where the simulator finds the cluster's description, to act on its nodes and proxies.
             env["SIMULATOR_CLUSTER_STATE"] = str(self.kafka.workdir)
         return env
+
+
+def _cluster_at(workdir: Path, nodes: int, *, standard_ports: bool) -> KafkaCluster:
+    """The cluster under `workdir` as its last start left it while any node runs (its voters and proxies cannot
+    move one node at a time); stopped, each node on its saved port while free, else as `Stack.at` picks."""
+    saved = KafkaCluster.saved(workdir, nodes)
+    if saved is not None and saved.running():
+        return saved
+    ports = [
+        start_port(_saved_port(workdir / f"node-{i}"), 9091 + i if standard_ports else None, ours=False)
+        for i in range(1, nodes + 1)
+    ]
+    return KafkaCluster.at(workdir, ports)
 
 
 def _saved_port(workdir: Path, name: str = "port") -> int | None:
