@@ -65,7 +65,7 @@ def test_unknown_image_is_refused() -> None:
 def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
     """Kafka (tagged with the pom's version) on the Java base, Redis and PostgreSQL on bases with their package;
     the trace viewer's Zipkin on the Java base too and its collector (a static binary) on the plain one; Prometheus
-    on the base with Debian's package."""
+    on the base with Debian's package; the simulator's traffic-control helper on the base with iproute2."""
     assert {name: (image.tag, image.base) for name, image in images.IMAGES.items() if not image.build_args} == {
         "kafka": (f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE),
         "redis": ("quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
@@ -73,6 +73,7 @@ def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
         "zipkin": (f"quartet/zipkin:{traces.zipkin_version()}", engine.JAVA_BASE_IMAGE),
         "otelcol": ("quartet/otelcol:0.148.0", engine.BASE_IMAGE),
         "prometheus": ("quartet/prometheus:bookworm", engine.PROMETHEUS_BASE_IMAGE),
+        "netem": ("quartet/netem:bookworm", engine.NETEM_BASE_IMAGE),
     }
     for image in images.IMAGES.values():
         assert image.base in images.BASES

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
@@ -37,8 +37,6 @@ class ProxiedCluster:
     kafka: KafkaCluster
     toxiproxy: ToxiproxyServer
     proxies: ToxiproxyClient
-    # What the simulator's ClusterControl asks: latency and bandwidth toxics can be added here.
-    network_toxics: ClassVar[bool] = True
 
     @classmethod
     def start(
@@ -114,6 +112,10 @@ class ProxiedCluster:
         """A toxic on a node's proxy, on each of `streams` (named `name-stream`)."""
         for stream in streams:
             self.proxies.add_toxic(self.proxy(node_id), f"{name}-{stream}", kind, attributes, stream)
+
+    def toxic_refusal(self, kind: str) -> str | None:
+        """None: a fault proxy is in front of each node, so every Toxiproxy toxic can be added."""
+        return None
 
     def remove_toxic(self, node_id: int, name: str, streams: Iterable[Stream] = BOTH_WAYS) -> None:
         """Remove what `add_toxic` added under `name`."""

@@ -260,6 +260,8 @@ IMAGES: dict[str, Image] = {
         _server("otelcol", f"quartet/otelcol:{traces.OCB_VERSION[1:]}", engine.BASE_IMAGE, stage_collector),
         # Debian's Prometheus with Quartet's console and rules, for the profile `observability` (README).
         _server("prometheus", "quartet/prometheus:bookworm", engine.PROMETHEUS_BASE_IMAGE),
+        # The traffic-control helper the simulator runs beside a Compose Kafka node (simulator.traffic).
+        _server("netem", "quartet/netem:bookworm", engine.NETEM_BASE_IMAGE),
     )
 }
 

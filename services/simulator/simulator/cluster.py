@@ -42,12 +42,11 @@ class ClusterControl(Protocol):
     """A Kafka cluster's nodes, what cuts them off, and what cuts a worker off from them.
 
     Natively the nodes are processes behind fault proxies (the tooling's ProxiedCluster), under Compose containers
-    on the project's network (`ComposeCluster`, which has no proxies: `network_toxics` False).
+    on the project's network (`ComposeCluster`, which shapes their traffic with `tc` instead of a proxy).
     """
 
-    @property
-    def network_toxics(self) -> bool:
-        """Whether latency and bandwidth toxics can be added (a fault proxy is in front of each node)."""
+    def toxic_refusal(self, kind: str) -> str | None:
+        """Why a toxic of `kind` (latency, bandwidth, ...) cannot be added to a node here, or None when it can."""
         ...
 
     @property

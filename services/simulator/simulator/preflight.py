@@ -211,10 +211,8 @@ def _cluster_fault_problems(scenario: Scenario, cluster: ClusterControl | None, 
         node = getattr(fault, "node", "any")
         if isinstance(node, int) and node not in nodes:
             problems.append(f"{where}.node: the cluster has no node {node} (its nodes: {sorted(nodes)})")
-        if isinstance(fault, LatencyFault | BandwidthFault) and not cluster.network_toxics:
-            problems.append(
-                f"{where}.kind: {fault.kind} needs a fault proxy in front of each node; this cluster has none"
-            )
+        if isinstance(fault, LatencyFault | BandwidthFault) and (why := cluster.toxic_refusal(fault.kind)):
+            problems.append(f"{where}.kind: {fault.kind} cannot be added: {why}")
         if isinstance(fault, PartitionFault) and fault.isolate == "worker":
             wanted = set(scenario.kinds()) if fault.target == "any" else {fault.target}
             if not wanted & controlled:

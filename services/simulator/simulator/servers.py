@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from simulator.cluster import BOTH_WAYS, ClusterControl, Stream
+from simulator.traffic import NETEM_IMAGE, Toxic, TrafficControl
 from simulator.workers import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -24,7 +26,6 @@ from simulator.workers import (
 )
 
 if TYPE_CHECKING:
-    from simulator.cluster import ClusterControl
     from simulator.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class ComposeCluster:
     Compose has no fault proxies: a partition disconnects the container from its networks (from the clients, the
     other nodes, the controllers and the host's published port alike) and connects it again under the same
     aliases; a worker partition does so to the first worker container of each kind in `cut_kinds`. Latency and
-    bandwidth are refused before the run (`network_toxics` False).
+    bandwidth shape what the node sends with `tc` in its network namespace (simulator.traffic); the other
+    toxics, and any on what a node receives, are refused (`toxic_refusal`, which preflight reads).
     """
 
     client: Any
@@ -98,9 +100,15 @@ class ComposeCluster:
     cut_kinds: tuple[str, ...] = ()
     health_timeout_s: float = 180.0
     poll_s: float = 2.0
-    network_toxics: bool = False
     worker_bootstrap: str | None = None
+    netem_image: str = NETEM_IMAGE
     _networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # The toxics on each node, by name: each change sets the node's whole qdisc chain again.
+    _toxics: dict[int, dict[str, Toxic]] = field(default_factory=dict)
+    _traffic: TrafficControl = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._traffic = TrafficControl(self.client, self.netem_image)
 
     def _containers(self, service: str) -> list[Any]:
         labels = [f"{COMPOSE_SERVICE_LABEL}={service}"]
@@ -147,12 +155,33 @@ class ComposeCluster:
         """Connect it again, under the aliases it had."""
         self._reconnect(self._node(node_id))
 
-    def add_toxic(self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Any = ()) -> None:
-        """Refused: Compose has no fault proxy in front of its nodes."""
-        raise RuntimeError(f"no fault proxy in front of kafka-{node_id} under Compose for the {kind} toxic")
+    def toxic_refusal(self, kind: str) -> str | None:
+        """Why `kind` cannot be had (not latency or bandwidth, no helper image, no netem in the kernel), or None."""
+        return self._traffic.refusal(kind)
 
-    def remove_toxic(self, node_id: int, name: str, streams: Any = ()) -> None:
-        """Nothing to remove (no toxic was ever added)."""
+    def add_toxic(
+        self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Iterable[Stream] = BOTH_WAYS
+    ) -> None:
+        """Shape what the node sends as the toxic would (latency or bandwidth, downstream only)."""
+        if (why := self.toxic_refusal(kind)) is not None:
+            raise RuntimeError(f"kafka-{node_id}: {why}")
+        if set(streams) != {"downstream"}:
+            raise RuntimeError(
+                f"kafka-{node_id}: under Compose a {kind} toxic shapes only what the node sends (downstream), "
+                f"not {sorted(set(streams))}"
+            )
+        toxics = {**self._toxics.get(node_id, {}), name: (kind, dict(attributes))}
+        self._traffic.shape(self._node(node_id), toxics.values())
+        self._toxics[node_id] = toxics
+
+    def remove_toxic(self, node_id: int, name: str, streams: Iterable[Stream] = BOTH_WAYS) -> None:
+        """Take the toxic `name` off again (the node's other toxics stay)."""
+        toxics = self._toxics.get(node_id, {})
+        if name not in toxics:
+            return
+        rest = {other: toxic for other, toxic in toxics.items() if other != name}
+        self._traffic.shape(self._node(node_id), rest.values())
+        self._toxics[node_id] = rest
 
     def cut_side(self) -> None:
         """Disconnect the first worker container of each kind in `cut_kinds` from every network."""
@@ -269,7 +298,7 @@ def _worker_control(settings: SimulatorSettings, compose: bool) -> WorkerControl
 
 def _cluster_control(settings: SimulatorSettings, compose: bool, cut_kinds: tuple[str, ...]) -> ClusterControl | None:
     if compose:
-        # Compose's cluster has no fault proxies: the panel and preflight name that as why latency is refused.
+        # Compose's cluster has no fault proxies: latency and bandwidth are traffic control in a node's namespace.
         return ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut_kinds)
     # The native cluster `make up` described under the state directory (nodes and fault proxies).
     native = host_hook("native_cluster")

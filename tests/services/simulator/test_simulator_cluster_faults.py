@@ -146,11 +146,14 @@ def test_toxics_latency_in_ms_and_bandwidth_from_kib_to_toxiproxys_kb() -> None:
 class FakeCluster:
     """Three nodes that record what was done to them, in order."""
 
-    network_toxics = True
     worker_bootstrap = "127.0.0.1:19001"
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.refusal: str | None = None
+
+    def toxic_refusal(self, kind: str) -> str | None:
+        return self.refusal
 
     def node_ids(self) -> list[int]:
         return [1, 2, 3]
@@ -311,12 +314,12 @@ def test_preflight_names_cluster_faults_it_cannot_inject() -> None:
     without = problems(scenario(faults))
     assert len(without) == 3 and all("needs a Kafka cluster under the simulator's control" in p for p in without)
     no_proxies = FakeCluster()
-    no_proxies.network_toxics = False
+    no_proxies.refusal = "no fault proxy in front of the nodes"
     assert problems(scenario(faults), cluster=no_proxies) == [
         "faults[0] (kill_broker).node: the cluster has no node 4 (its nodes: [1, 2, 3])",
         "faults[1] (partition).target: a worker partition needs a training worker under control "
         "(set workers.<kind>.count in the scenario, or run against Compose)",
-        "faults[2] (bandwidth).kind: bandwidth needs a fault proxy in front of each node; this cluster has none",
+        "faults[2] (bandwidth).kind: bandwidth cannot be added: no fault proxy in front of the nodes",
     ]
     controlled = problems(scenario(faults[1:]), cluster=FakeCluster(), controlled={"training"})
     assert controlled == []

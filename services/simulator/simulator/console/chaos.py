@@ -5,7 +5,8 @@ action needs simulator:admin.
 Faults go through the simulator's own FaultInjector, so one injected here is recorded and undone exactly
 like one a scenario plans. SIGKILL needs workers under control: the console's own pool (restarted by its
 supervisor when killed, like a run's managed workers) or, under Compose, the worker containers. Latency needs
-a fault proxy (Toxiproxy) in front of each Kafka node: a cluster whose control has `network_toxics`.
+a Kafka cluster under control that can slow a node (`toxic_refusal("latency")` None): a fault proxy (Toxiproxy)
+in front of each node natively, traffic control in the node's network namespace under Compose.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ MAX_CONSOLE_WORKERS = 8
 MAX_MARKS = 100
 MAX_SCENARIO_BYTES = 2_000_000
 NO_PROXIES = (
-    "Latency needs a fault proxy (Toxiproxy) in front of each Kafka node, as make up KAFKA_NODES=3 puts there "
-    "(SIMULATOR_CLUSTER_STATE names it); this simulator controls no such cluster"
+    "Latency needs a Kafka cluster under the simulator's control: a fault proxy (Toxiproxy) in front of each node, "
+    "as make up KAFKA_NODES=3 puts there (SIMULATOR_CLUSTER_STATE names it), or Compose's cluster profile; "
+    "this simulator controls no such cluster"
 )
 
 router = APIRouter(include_in_schema=False)
@@ -96,8 +98,8 @@ class Chaos:
         """Why the panel cannot add latency here, or None when it can."""
         if self.cluster is None:
             return f"{NO_PROXIES} (the single broker that make up starts has none)."
-        if not self.cluster.network_toxics:
-            return f"{NO_PROXIES} (the Compose cluster profile has no proxies)."
+        if (why := self.cluster.toxic_refusal("latency")) is not None:
+            return f"Latency cannot be added to this cluster's nodes: {why}."
         return None
 
     def start_workers(self, counts: dict[str, int]) -> None:

@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient
 from simulator.bootstrap import bundled_scenarios
 from simulator.console.chaos import Chaos
 from simulator.domain.report import FaultRecord
+from simulator.servers import ComposeCluster
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
+from tests.services.simulator.test_simulator_compose_cluster import compose_docker
 from tests.support.auth import API_KEYS, RUN_KEY
 from tests.support.console import offline_console, offline_settings, page_csrf_token, post_form, sign_in
 from tests.support.effects import wait_until
@@ -76,8 +78,10 @@ class FakeProxiedCluster:
     """Three Kafka nodes behind fault proxies: records each toxic added and removed."""
 
     toxics: list[tuple[str, int, str, dict[str, Any]]] = field(default_factory=list)
-    network_toxics: bool = True
     worker_bootstrap: str | None = None
+
+    def toxic_refusal(self, kind: str) -> str | None:
+        return None
 
     def node_ids(self) -> list[int]:
         return [1, 2, 3]
@@ -222,7 +226,7 @@ def test_the_latency_button_is_disabled_with_the_reason_where_no_fault_proxy_is_
 
     button = re.search(r'<button[^>]*data-action="latency"[^>]*>', page.text)
     assert button is not None and "disabled" in button.group(0)
-    assert "Latency needs a fault proxy (Toxiproxy) in front of each Kafka node" in page.text
+    assert "Latency needs a Kafka cluster under the simulator&#39;s control: a fault proxy (Toxiproxy)" in page.text
     assert refused.status_code == 409 and "fault proxy" in refused.json()["detail"]
     assert panel.chaos.records() == []
 
@@ -247,6 +251,33 @@ def test_latency_goes_through_the_nodes_fault_proxy_and_is_taken_off_again(tmp_p
         ("remove", 2, "latency", {}),
     ]
     assert chaos.records()[0].ok and chaos.marks()[0].name == "latency"
+
+
+def test_under_compose_the_latency_button_is_enabled_and_shapes_the_node_or_says_why_it_cannot(tmp_path: Path) -> None:
+    """A Compose cluster slows a node with tc in its namespace; where the kernel has no netem the button says so."""
+    settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
+    docker, nodes = compose_docker()
+    chaos = Chaos(settings, cluster=ComposeCluster(docker, "quartet"))
+    with offline_console(settings, [], chaos=chaos) as client:
+        sign_in(client)
+        page = client.get("/console/chaos")
+        fields = {"kind": "latency", "node": "1", "ms": "200", "jitter_ms": "0", "duration_s": "0.1"}
+        post_form(client, "/console/chaos/faults", fields)
+        wait_until(lambda: len(chaos.records()) == 1, 10, "the latency to be taken off")
+        docker.kernel_netem = False
+        chaos.cluster = ComposeCluster(docker, "quartet")
+        without = client.get("/console/chaos")
+
+    button = re.search(r'<button[^>]*data-action="latency"[^>]*>', page.text)
+    assert button is not None and "disabled" not in button.group(0)
+    shaped = [command[-1] for _, command, options in docker.runs if options["network_mode"] != "none"]
+    assert shaped == [
+        "tc qdisc del dev eth0 root 2>/dev/null || true\ntc qdisc add dev eth0 root handle 1: netem delay 200ms",
+        "tc qdisc del dev eth0 root 2>/dev/null || true",
+    ]
+    assert {options["network_mode"] for _, _, options in docker.runs} == {"none", f"container:{nodes[0].id}"}
+    assert chaos.records()[0].ok
+    assert "the engine&#39;s kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)" in without.text
 
 
 def upload(client: TestClient, name: str, content: bytes) -> Any:

@@ -1,0 +1,193 @@
+"""Latency and bandwidth on a node of Compose's `cluster` profile, on a real engine: the simulator's ComposeCluster
+runs the traffic-control helper in the node's network namespace, and a Kafka client on the host sees the node
+answer later or slower, then as before once the toxic is taken off.
+
+Needs a Docker engine (deselected elsewhere, tests/deploy/conftest.py). The three nodes run as a Compose project
+of their own on free host ports, and `down -v` removes it at the end.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from quartet_shared.net import free_port
+from quartet_tools import images
+from quartet_tools.infra import compose_command
+from simulator.cluster import ONE_WAY
+from simulator.servers import ComposeCluster
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+NODES = (1, 2, 3)
+# The node the toxics go on, and the one its round trips are compared with.
+SLOWED = 2
+RECORD = 8192
+RECORDS = 32
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The Compose project of the three nodes, the simulator's control of it, and each node's host port."""
+
+    compose: list[str]
+    control: ComposeCluster
+    ports: dict[int, int]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"localhost:{port}" for port in self.ports.values())
+
+
+def _override(path: Path, ports: dict[int, int]) -> Path:
+    """Host ports of the test's own (`!override` replaces the file's list) and the addresses the nodes advertise."""
+    services = "".join(
+        f"""  kafka-{n}:
+    ports: !override ["127.0.0.1:{port}:{9191 + n}"]
+    environment:
+      KAFKA_ADVERTISED_LISTENERS: INTERNAL://kafka-{n}:19092,EXTERNAL://localhost:{port}
+"""
+        for n, port in ports.items()
+    )
+    path.write_text(f"services:\n{services}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The `cluster` profile's three nodes up and healthy, from images built from this checkout."""
+    images.build(["kafka", "netem"])
+    ports = {n: free_port() for n in NODES}
+    override = _override(tmp_path_factory.mktemp("compose") / "override.yml", ports)
+    name = f"quartet-netem-{os.urandom(4).hex()}"
+    command = [*compose_command(), "-f", str(override), "-p", name, "--profile", "cluster"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600)
+
+    try:
+        up = run("up", "-d", "--wait", *(f"kafka-{n}" for n in NODES))
+        if up.returncode != 0:
+            pytest.fail(f"compose up failed:\n{up.stderr[-3000:]}\n{run('logs', '--tail', '60').stdout[-6000:]}")
+        yield Cluster(command, ComposeCluster(docker.from_env(), name), ports)
+    finally:
+        run("down", "--volumes", "--remove-orphans")
+
+
+@pytest.fixture(scope="module")
+def topic(cluster: Cluster) -> str:
+    """A topic of one partition whose only replica is on the slowed node, holding RECORDS records of RECORD bytes."""
+    name = f"netem-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, replica_assignments={0: [SLOWED]})])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks=1)
+    try:
+        for _ in range(RECORDS):
+            producer.send(name, os.urandom(RECORD), partition=0).get(timeout=60)
+    finally:
+        producer.close()
+    return name
+
+
+def produce_round_trip_s(cluster: Cluster, topic: str, samples: int = 7) -> float:
+    """The median time the slowed node takes to answer a produce request (acks=1: no replica waited for)."""
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks=1, linger_ms=0)
+    try:
+        producer.send(topic, b"warm", partition=0).get(timeout=60)
+        times = []
+        for _ in range(samples):
+            started = time.monotonic()
+            producer.send(topic, b"ping", partition=0).get(timeout=60)
+            times.append(time.monotonic() - started)
+    finally:
+        producer.close()
+    return statistics.median(times)
+
+
+def fetch_all_s(cluster: Cluster, topic: str) -> float:
+    """Seconds to read the topic's first RECORDS records from the slowed node (connections already open)."""
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek(partition, 0)
+        started = time.monotonic()
+        got, deadline = 0, started + 120
+        while got < RECORDS and time.monotonic() < deadline:
+            got += sum(len(batch) for batch in consumer.poll(timeout_ms=1000).values())
+        assert got >= RECORDS, f"only {got} of {RECORDS} records read within 120 s"
+        return time.monotonic() - started
+    finally:
+        consumer.close()
+
+
+def kernel_has_netem() -> bool | None:
+    """Whether the running kernel was built with netem (None where it does not publish its configuration)."""
+    config = Path("/proc/config.gz")
+    if not config.exists():
+        return None
+    lines = gzip.decompress(config.read_bytes()).decode().splitlines()
+    return any(line in ("CONFIG_NET_SCH_NETEM=y", "CONFIG_NET_SCH_NETEM=m") for line in lines)
+
+
+def test_latency_is_refused_exactly_where_the_kernel_has_no_netem(cluster: Cluster) -> None:
+    """The helper's probe tells the kernel's truth: preflight and the console refuse latency only without netem."""
+    has = kernel_has_netem()
+    if has is None:
+        pytest.skip("the kernel publishes no /proc/config.gz to compare the probe with")
+    refusal = cluster.control.toxic_refusal("latency")
+    expected = (
+        None
+        if has
+        else ("the engine's kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), which latency needs under Compose")
+    )
+    assert refusal == expected
+    assert cluster.control.toxic_refusal("bandwidth") is None
+
+
+def test_200_ms_of_latency_on_a_node_adds_to_its_round_trip_and_goes_again(cluster: Cluster, topic: str) -> None:
+    if (why := cluster.control.toxic_refusal("latency")) is not None:
+        pytest.skip(f"latency cannot be had on this engine: {why}")
+    before = produce_round_trip_s(cluster, topic)
+    cluster.control.add_toxic(SLOWED, "latency", "latency", {"latency": 200, "jitter": 0}, ONE_WAY)
+    try:
+        slowed = produce_round_trip_s(cluster, topic)
+    finally:
+        cluster.control.remove_toxic(SLOWED, "latency", ONE_WAY)
+    after = produce_round_trip_s(cluster, topic)
+    print(f"produce round trip to node {SLOWED}: {before:.4f} s, {slowed:.4f} s with 200 ms, {after:.4f} s after")
+    assert slowed - before >= 0.150
+    assert after < slowed - 0.150
+
+
+def test_a_64_kib_per_s_limit_on_a_node_slows_what_it_sends_to_that_rate_and_goes_again(
+    cluster: Cluster, topic: str
+) -> None:
+    """256 KiB read from the node: at 64 KiB/s (Toxiproxy's 66 KB/s) that takes about 4 s, then as before."""
+    before = fetch_all_s(cluster, topic)
+    cluster.control.add_toxic(SLOWED, "bandwidth", "bandwidth", {"rate": 66}, ONE_WAY)
+    try:
+        limited = fetch_all_s(cluster, topic)
+    finally:
+        cluster.control.remove_toxic(SLOWED, "bandwidth", ONE_WAY)
+    after = fetch_all_s(cluster, topic)
+    size = RECORDS * RECORD
+    print(f"{size} bytes from node {SLOWED}: {before:.3f} s, {limited:.3f} s at 66 KB/s, {after:.3f} s after")
+    # The bucket lets 6,600 bytes through at once; the rest comes at 66,000 bytes/s at most.
+    assert limited >= (size - 6600) / 66000 * 0.9
+    assert size / limited <= 66000 * 1.25
+    assert after < limited / 2
