@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from collections.abc import Iterator
 from importlib.metadata import version
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.future import Future
+from kafka.protocol.metadata import CoordinatorType
 from kafka.structs import MemberState
 from quartet_shared.producer import close_kafka_producer
 from quartet_shared.runner import kafka_compat
@@ -101,8 +105,84 @@ def test_the_transactional_calls_bounded_here_wait_with_a_timeout_and_say_whethe
         for name in ("send_offsets_to_transaction", "begin_commit", "begin_abort"):
             assert callable(getattr(manager, name))
         assert callable(producer._sender.wakeup)
+        assert producer._sender._client.connected(1) is False
+        assert manager.coordinator(CoordinatorType.TRANSACTION) is None
+        assert isinstance(manager._pending_requests, list)
+        assert manager.has_in_flight_transactional_request() in (True, False)
+        assert manager.has_partitions_to_add() is False
         result = manager.initialize_transactions()
         assert "timeout_ms" in inspect.signature(result.wait).parameters
         assert result.wait(timeout_ms=50) is False
     finally:
         close_kafka_producer(producer, 0)
+
+
+class _Never:
+    """A transactional call's result that never completes, as when kafka-python dropped its request."""
+
+    def wait(self, timeout_ms: float) -> bool:
+        time.sleep(timeout_ms / 1000)
+        return False
+
+
+def _producer(coordinator: str | None, *, connected: bool, queued: bool = True, to_add: bool = False) -> Any:
+    """Stand-in for the client parts a bounded commit reads: coordinators, connections, the request queue."""
+    manager = SimpleNamespace(
+        coordinator=lambda kind: coordinator if kind == CoordinatorType.TRANSACTION else None,
+        begin_commit=_Never,
+        _pending_requests=["a request"] if queued else [],
+        has_in_flight_transactional_request=lambda: False,
+        has_partitions_to_add=lambda: to_add,
+    )
+    client = SimpleNamespace(connected=lambda node: connected)
+    return SimpleNamespace(_transaction_manager=manager, _sender=SimpleNamespace(_client=client, wakeup=lambda: None))
+
+
+def _timed_out(timeout_s: float) -> None:
+    """A flush that never finishes."""
+    time.sleep(timeout_s)
+    raise KafkaTimeoutError("Timeout waiting for future")
+
+
+def test_a_call_whose_coordinator_is_out_of_reach_ends_long_before_its_bound() -> None:
+    started = time.monotonic()
+    with pytest.raises(kafka_compat.TransactionStalled, match="node coordinator-3"):
+        kafka_compat.end_transaction_within(_producer("coordinator-3", connected=False), commit=True, timeout_s=30.0)
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_call_whose_coordinator_is_connected_waits_its_whole_bound() -> None:
+    started = time.monotonic()
+    with pytest.raises(kafka_compat.TransactionStalled, match="within 2 s"):
+        kafka_compat.end_transaction_within(_producer("coordinator-3", connected=True), commit=True, timeout_s=2.0)
+    assert time.monotonic() - started >= 2.0
+
+
+def test_a_flush_whose_coordinator_is_out_of_reach_ends_long_before_its_bound() -> None:
+    """A record is sent only once its partition is added to the transaction, by a request to the coordinator."""
+    started = time.monotonic()
+    with pytest.raises(kafka_compat.TransactionStalled, match=r"flushing.*node coordinator-2"):
+        kafka_compat.flush_within(_producer("coordinator-2", connected=False), _timed_out, 30.0)
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_call_whose_request_the_client_dropped_ends_long_before_its_bound() -> None:
+    """The coordinator was found again, but the request that was to go to it is neither queued nor in flight."""
+    started = time.monotonic()
+    with pytest.raises(kafka_compat.TransactionStalled, match="dropped"):
+        kafka_compat.end_transaction_within(
+            _producer("coordinator-3", connected=True, queued=False), commit=True, timeout_s=30.0
+        )
+    with pytest.raises(kafka_compat.TransactionStalled, match="dropped"):
+        kafka_compat.flush_within(
+            _producer("coordinator-3", connected=True, queued=False, to_add=True), _timed_out, 30.0
+        )
+    assert time.monotonic() - started < 10.0
+
+
+def test_a_flush_waiting_on_partition_leaders_alone_waits_its_whole_bound() -> None:
+    """Nothing for the coordinator to do: the records wait on their leaders, through an election perhaps."""
+    started = time.monotonic()
+    with pytest.raises(kafka_compat.TransactionStalled, match="within 2 s"):
+        kafka_compat.flush_within(_producer("coordinator-3", connected=True, queued=False), _timed_out, 2.0)
+    assert time.monotonic() - started >= 2.0
