@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from quartet_tools.infra import kafka_version
+import json
+
+from quartet_tools.infra import ROOT, kafka_version
 
 from tests.deploy.test_compose import compose, published
 
 NODES = ("kafka-1", "kafka-2", "kafka-3")
+PROXIES = ROOT / "deploy" / "docker" / "toxiproxy" / "proxies.json"
 
 
 def test_the_cluster_profile_is_three_voting_nodes_of_the_broker_image() -> None:
@@ -27,13 +30,29 @@ def test_the_cluster_profile_is_three_voting_nodes_of_the_broker_image() -> None
         assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
 
 
-def test_each_node_has_its_own_data_and_host_port_and_advertises_both_listeners() -> None:
+def test_each_node_has_its_own_data_and_advertises_its_proxies_for_both_client_listeners() -> None:
+    """Every client connection to node N crosses proxy N: the node advertises the proxy's addresses, which the
+    proxy server creates at start (to the node's listeners) and publishes on the host."""
     services = compose()["services"]
     volumes = [services[name]["volumes"][0].split(":")[0] for name in NODES]
     assert len(set(volumes)) == 3
     assert set(volumes) <= set(compose()["volumes"])
+    proxy = services["toxiproxy"]
+    assert proxy["profiles"] == ["cluster"]
+    published_ports = {published(mapping)[1]: published(mapping)[2] for mapping in proxy["ports"]}
+    proxies = {p["name"]: p for p in json.loads(PROXIES.read_text())}
     for name in NODES:
-        (mapping,) = services[name]["ports"]
-        _, host_port, _ = published(mapping)
+        assert "ports" not in services[name]
+        assert services[name]["depends_on"]["toxiproxy"]["condition"] == "service_healthy"
         advertised = services[name]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-        assert advertised == f"INTERNAL://{name}:19092,EXTERNAL://localhost:{host_port}"
+        listeners = services[name]["environment"]["KAFKA_LISTENERS"]
+        internal, external = (proxies[name], proxies[f"{name}-host"])
+        host_port = external["listen"].rsplit(":", 1)[1]
+        assert (
+            advertised
+            == f"INTERNAL://toxiproxy:{internal['listen'].rsplit(':', 1)[1]},EXTERNAL://localhost:{host_port}"
+        )
+        assert internal["upstream"] == f"{name}:19092"
+        assert external["upstream"] == f"{name}:{host_port}"
+        assert f"EXTERNAL://:{host_port}" in listeners
+        assert published_ports[host_port] == host_port

@@ -161,7 +161,6 @@ def test_every_base_is_a_debootstrap_variant_with_its_servers_package() -> None:
     assert packages[engine.REDIS_BASE_IMAGE] == ("redis-server",)
     assert packages[engine.POSTGRES_BASE_IMAGE] == ("postgresql-15",)
     assert packages[engine.PROMETHEUS_BASE_IMAGE] == ("prometheus",)
-    assert packages[engine.NETEM_BASE_IMAGE] == ("iproute2",)
     assert "python3" in packages[engine.BASE_IMAGE]
 
 

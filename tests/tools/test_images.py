@@ -8,6 +8,7 @@ import pytest
 from quartet_tools import engine, images, traces
 from quartet_tools.infra import ROOT as REPO
 from quartet_tools.infra import kafka_version
+from quartet_tools.toxiproxy import TOXIPROXY_VERSION
 
 EXPORT = """\
 async-timeout==5.0.1 ; python_full_version < '3.11.3' \\
@@ -65,7 +66,7 @@ def test_unknown_image_is_refused() -> None:
 def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
     """Kafka (tagged with the pom's version) on the Java base, Redis and PostgreSQL on bases with their package;
     the trace viewer's Zipkin on the Java base too and its collector (a static binary) on the plain one; Prometheus
-    on the base with Debian's package; the simulator's traffic-control helper on the base with iproute2."""
+    on the base with Debian's package; the Compose cluster's Toxiproxy (a static binary) on the plain one."""
     assert {name: (image.tag, image.base) for name, image in images.IMAGES.items() if not image.build_args} == {
         "kafka": (f"quartet/kafka:{kafka_version()}", engine.JAVA_BASE_IMAGE),
         "redis": ("quartet/redis:bookworm", engine.REDIS_BASE_IMAGE),
@@ -73,7 +74,7 @@ def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
         "zipkin": (f"quartet/zipkin:{traces.zipkin_version()}", engine.JAVA_BASE_IMAGE),
         "otelcol": ("quartet/otelcol:0.148.0", engine.BASE_IMAGE),
         "prometheus": ("quartet/prometheus:bookworm", engine.PROMETHEUS_BASE_IMAGE),
-        "netem": ("quartet/netem:bookworm", engine.NETEM_BASE_IMAGE),
+        "toxiproxy": (f"quartet/toxiproxy:{TOXIPROXY_VERSION[1:]}", engine.BASE_IMAGE),
     }
     for image in images.IMAGES.values():
         assert image.base in images.BASES

@@ -17,9 +17,10 @@ from typing import Any
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import PartitionState, describe_partitions
+from quartet_shared.toxiproxy import Stream, ToxiproxyClient
 
 from quartet_tools.infra import KafkaCluster, Stack, live_brokers, wait_for
-from quartet_tools.toxiproxy import Stream, ToxiproxyClient, ToxiproxyServer
+from quartet_tools.toxiproxy import ToxiproxyServer
 
 NODES = 3
 # What `start` wrote for `attach`: the proxy's API port and the nodes' directory.
@@ -112,10 +113,6 @@ class ProxiedCluster:
         """A toxic on a node's proxy, on each of `streams` (named `name-stream`)."""
         for stream in streams:
             self.proxies.add_toxic(self.proxy(node_id), f"{name}-{stream}", kind, attributes, stream)
-
-    def toxic_refusal(self, kind: str) -> str | None:
-        """None: a fault proxy is in front of each node, so every Toxiproxy toxic can be added."""
-        return None
 
     def remove_toxic(self, node_id: int, name: str, streams: Iterable[Stream] = BOTH_WAYS) -> None:
         """Remove what `add_toxic` added under `name`."""

@@ -46,7 +46,6 @@ JAVA_BASE_IMAGE = "quartet/base-java:bookworm"
 REDIS_BASE_IMAGE = "quartet/base-redis:bookworm"
 POSTGRES_BASE_IMAGE = "quartet/base-postgres:bookworm"
 PROMETHEUS_BASE_IMAGE = "quartet/base-prometheus:bookworm"
-NETEM_BASE_IMAGE = "quartet/base-netem:bookworm"
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,6 @@ BASES: dict[str, Base] = {
         drop=("usr/share/javascript/moment-timezone/data",),
         keep=("usr/share/doc/prometheus/examples/console_libraries/prom.lib",),
     ),
-    # iproute2's tc, for the helper the simulator runs in a Compose Kafka node's network namespace (latency and
-    # bandwidth under Compose, simulator.traffic).
-    NETEM_BASE_IMAGE: Base(("iproute2",), command=("tc", "qdisc", "show")),
 }
 # What no container reads, as in Debian's slim images: manual pages, translations, documentation (but for each
 # package's copyright file).

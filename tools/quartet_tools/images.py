@@ -28,6 +28,7 @@ from packaging.version import Version
 
 from quartet_tools import engine, traces
 from quartet_tools.infra import LOCAL, ROOT, InfraError, ensure_kafka_installed, kafka_version, run_action, run_captured
+from quartet_tools.toxiproxy import TOXIPROXY_VERSION, ensure_toxiproxy
 
 STAGE_DIR = LOCAL / "images"
 # Every wheel ever fetched, by file name; the per-image directories link to it. Not part of any build context.
@@ -228,6 +229,16 @@ def stage_collector() -> None:
     shutil.copy2(traces.COLLECTOR_CONFIG, staged / "collector.yaml")
 
 
+def stage_toxiproxy() -> None:
+    """The pinned Toxiproxy server and CLI built on the host (their cache is outside the repository: copied)."""
+    server = ensure_toxiproxy()
+    staged = STAGE_DIR / "toxiproxy"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for binary in (server, server.with_name("toxiproxy-cli")):
+        shutil.copy2(binary, staged / binary.name)
+
+
 def _base_builder(name: str) -> Callable[[], object]:
     return lambda: engine.build_base_image(name, docker_env())
 
@@ -260,8 +271,8 @@ IMAGES: dict[str, Image] = {
         _server("otelcol", f"quartet/otelcol:{traces.OCB_VERSION[1:]}", engine.BASE_IMAGE, stage_collector),
         # Debian's Prometheus with Quartet's console and rules, for the profile `observability` (README).
         _server("prometheus", "quartet/prometheus:bookworm", engine.PROMETHEUS_BASE_IMAGE),
-        # The traffic-control helper the simulator runs beside a Compose Kafka node (simulator.traffic).
-        _server("netem", "quartet/netem:bookworm", engine.NETEM_BASE_IMAGE),
+        # The fault proxy in front of each node of the Compose profile `cluster` (README, "Network faults").
+        _server("toxiproxy", f"quartet/toxiproxy:{TOXIPROXY_VERSION[1:]}", engine.BASE_IMAGE, stage_toxiproxy),
     )
 }
 

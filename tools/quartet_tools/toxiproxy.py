@@ -1,8 +1,7 @@
 """Toxiproxy, the TCP fault proxy, between clients and each Kafka node: latency, bandwidth, black holes, resets.
 
 The server and CLI are built once from the Go module proxy into ~/.cache/quartet (like helm and Compose), and
-run on the loopback only. `ToxiproxyClient` is a small typed client of its HTTP API (the PyPI client has not
-been released since 2019).
+run on the loopback only; `quartet_shared.toxiproxy.ToxiproxyClient` talks to their HTTP API.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import httpx
-from quartet_shared.net import free_port
+from quartet_shared.toxiproxy import ToxiproxyClient
 
 from quartet_tools.infra import Server, ensure_command, go_env, wait_for
 
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
 TOXIPROXY_VERSION = "v2.5.0"
-Stream = Literal["upstream", "downstream"]
 
 
 def toxiproxy_dir() -> Path:
@@ -70,42 +67,3 @@ class ToxiproxyServer(Server):
     def client(self) -> ToxiproxyClient:
         """A client of this server's API."""
         return ToxiproxyClient(self.url)
-
-
-class ToxiproxyClient:
-    """Create proxies, add and remove toxics: what the fault tests and the simulator need of the HTTP API."""
-
-    def __init__(self, url: str) -> None:
-        self._http = httpx.Client(base_url=url, timeout=10)
-
-    def create_proxy(self, name: str, upstream: str, listen_port: int | None = None) -> int:
-        """A proxy from 127.0.0.1:`listen_port` (a free one by default) to `upstream`; returns the port."""
-        port = listen_port or free_port()
-        body = {"name": name, "listen": f"127.0.0.1:{port}", "upstream": upstream, "enabled": True}
-        self._http.post("/proxies", json=body).raise_for_status()
-        return port
-
-    def add_toxic(
-        self, proxy: str, name: str, kind: str, attributes: dict[str, Any], stream: Stream = "downstream"
-    ) -> None:
-        """Add a toxic (`latency`, `bandwidth`, `timeout`, `reset_peer`, `slicer`, ...) to every connection."""
-        body = {"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": attributes}
-        self._http.post(f"/proxies/{proxy}/toxics", json=body).raise_for_status()
-
-    def remove_toxic(self, proxy: str, name: str) -> None:
-        """Remove one toxic; the proxy passes traffic as before."""
-        self._http.delete(f"/proxies/{proxy}/toxics/{name}").raise_for_status()
-
-    def toxics(self, proxy: str) -> list[str]:
-        """The names of the toxics on a proxy now."""
-        response = self._http.get(f"/proxies/{proxy}/toxics")
-        response.raise_for_status()
-        return [str(toxic["name"]) for toxic in response.json()]
-
-    def reset(self) -> None:
-        """Enable every proxy and remove every toxic."""
-        self._http.post("/reset").raise_for_status()
-
-    def close(self) -> None:
-        """Close the HTTP connection."""
-        self._http.close()

@@ -42,12 +42,8 @@ class ClusterControl(Protocol):
     """A Kafka cluster's nodes, what cuts them off, and what cuts a worker off from them.
 
     Natively the nodes are processes behind fault proxies (the tooling's ProxiedCluster), under Compose containers
-    on the project's network (`ComposeCluster`, which shapes their traffic with `tc` instead of a proxy).
+    behind the `cluster` profile's Toxiproxy (`ComposeCluster`): either way every Toxiproxy toxic can be added.
     """
-
-    def toxic_refusal(self, kind: str) -> str | None:
-        """Why a toxic of `kind` (latency, bandwidth, ...) cannot be added to a node here, or None when it can."""
-        ...
 
     @property
     def worker_bootstrap(self) -> str | None:

@@ -11,10 +11,8 @@ from quartet_shared.settings import KernelSettings
 
 from simulator.cluster import ClusterControl
 from simulator.domain.scenario import (
-    BandwidthFault,
     BrokerRestartFault,
     KillWorkerFault,
-    LatencyFault,
     PartitionFault,
     PauseWorkerFault,
     RedisOutageFault,
@@ -196,8 +194,7 @@ def _uncontrolled_faults(scenario: Scenario, controlled: set[str]) -> list[str]:
 
 
 def _cluster_fault_problems(scenario: Scenario, cluster: ClusterControl | None, controlled: set[str]) -> list[str]:
-    """The cluster faults the run cannot inject: no cluster under control, a node it lacks, a toxic with no proxy
-    to put it on, no worker to cut off."""
+    """The cluster faults the run cannot inject: no cluster under control, a node it lacks, no worker to cut off."""
     problems = []
     nodes = cluster.node_ids() if cluster is not None else []
     for i, fault in scenario.cluster_faults():
@@ -211,8 +208,6 @@ def _cluster_fault_problems(scenario: Scenario, cluster: ClusterControl | None, 
         node = getattr(fault, "node", "any")
         if isinstance(node, int) and node not in nodes:
             problems.append(f"{where}.node: the cluster has no node {node} (its nodes: {sorted(nodes)})")
-        if isinstance(fault, LatencyFault | BandwidthFault) and (why := cluster.toxic_refusal(fault.kind)):
-            problems.append(f"{where}.kind: {fault.kind} cannot be added: {why}")
         if isinstance(fault, PartitionFault) and fault.isolate == "worker":
             wanted = set(scenario.kinds()) if fault.target == "any" else {fault.target}
             if not wanted & controlled:

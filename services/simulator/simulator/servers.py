@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from quartet_shared.toxiproxy import ToxiproxyClient
+
 from simulator.cluster import BOTH_WAYS, ClusterControl, Stream
-from simulator.traffic import NETEM_IMAGE, Toxic, TrafficControl
 from simulator.workers import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -33,6 +34,8 @@ _T = TypeVar("_T")
 
 # The most nodes a Compose cluster is looked for under (kafka-1 ... kafka-5, as QUARTET_KAFKA_NODES allows natively).
 MAX_COMPOSE_NODES = 5
+# Where the `cluster` profile's Toxiproxy serves its API in its container.
+TOXIPROXY_API_PORT = 8474
 
 
 class ServerControl(Protocol):
@@ -88,11 +91,11 @@ class ComposeServerControl:
 class ComposeCluster:
     """The `cluster` profile's Kafka nodes (services kafka-1, kafka-2, ...) through the Docker API, a ClusterControl.
 
-    Compose has no fault proxies: a partition disconnects the container from its networks (from the clients, the
-    other nodes, the controllers and the host's published port alike) and connects it again under the same
-    aliases; a worker partition does so to the first worker container of each kind in `cut_kinds`. Latency and
-    bandwidth shape what the node sends with `tc` in its network namespace (simulator.traffic); the other
-    toxics, and any on what a node receives, are refused (`toxic_refusal`, which preflight reads).
+    A partition disconnects the container from its networks (from the clients, the other nodes, the controllers
+    and the proxy alike) and connects it again under the same aliases; a worker partition does so to the first
+    worker container of each kind in `cut_kinds`. Toxics (latency, bandwidth, timeouts, ...) go on the profile's
+    Toxiproxy, which stands in front of each node as natively: on both of the node's proxies, `kafka-N` (the
+    containers' listener) and `kafka-N-host` (the host's), so every client sees them.
     """
 
     client: Any
@@ -101,14 +104,11 @@ class ComposeCluster:
     health_timeout_s: float = 180.0
     poll_s: float = 2.0
     worker_bootstrap: str | None = None
-    netem_image: str = NETEM_IMAGE
+    # The proxy server's API; None: where the engine publishes the toxiproxy container's port 8474.
+    toxiproxy_url: str | None = None
     _networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    # The toxics on each node, by name: each change sets the node's whole qdisc chain again.
-    _toxics: dict[int, dict[str, Toxic]] = field(default_factory=dict)
-    _traffic: TrafficControl = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._traffic = TrafficControl(self.client, self.netem_image)
+    # The client of that API (made on first use; a test hands its own).
+    proxies: ToxiproxyClient | None = None
 
     def _containers(self, service: str) -> list[Any]:
         labels = [f"{COMPOSE_SERVICE_LABEL}={service}"]
@@ -155,33 +155,39 @@ class ComposeCluster:
         """Connect it again, under the aliases it had."""
         self._reconnect(self._node(node_id))
 
-    def toxic_refusal(self, kind: str) -> str | None:
-        """Why `kind` cannot be had (not latency or bandwidth, no helper image, no netem in the kernel), or None."""
-        return self._traffic.refusal(kind)
-
     def add_toxic(
         self, node_id: int, name: str, kind: str, attributes: dict[str, Any], streams: Iterable[Stream] = BOTH_WAYS
     ) -> None:
-        """Shape what the node sends as the toxic would (latency or bandwidth, downstream only)."""
-        if (why := self.toxic_refusal(kind)) is not None:
-            raise RuntimeError(f"kafka-{node_id}: {why}")
-        if set(streams) != {"downstream"}:
-            raise RuntimeError(
-                f"kafka-{node_id}: under Compose a {kind} toxic shapes only what the node sends (downstream), "
-                f"not {sorted(set(streams))}"
-            )
-        toxics = {**self._toxics.get(node_id, {}), name: (kind, dict(attributes))}
-        self._traffic.shape(self._node(node_id), toxics.values())
-        self._toxics[node_id] = toxics
+        """A toxic on both of a node's proxies, on each of `streams` (named `name-stream`, as natively)."""
+        for proxy in self._node_proxies(node_id):
+            for stream in streams:
+                self._toxiproxy().add_toxic(proxy, f"{name}-{stream}", kind, attributes, stream)
 
     def remove_toxic(self, node_id: int, name: str, streams: Iterable[Stream] = BOTH_WAYS) -> None:
-        """Take the toxic `name` off again (the node's other toxics stay)."""
-        toxics = self._toxics.get(node_id, {})
-        if name not in toxics:
-            return
-        rest = {other: toxic for other, toxic in toxics.items() if other != name}
-        self._traffic.shape(self._node(node_id), rest.values())
-        self._toxics[node_id] = rest
+        """Remove what `add_toxic` added under `name`."""
+        for proxy in self._node_proxies(node_id):
+            for stream in streams:
+                self._toxiproxy().remove_toxic(proxy, f"{name}-{stream}")
+
+    def _node_proxies(self, node_id: int) -> tuple[str, str]:
+        self._node(node_id)  # a node the project does not have has no proxies either
+        return f"kafka-{node_id}", f"kafka-{node_id}-host"
+
+    def _toxiproxy(self) -> ToxiproxyClient:
+        if self.proxies is None:
+            self.proxies = ToxiproxyClient(self.toxiproxy_url or self._published_api())
+        return self.proxies
+
+    def _published_api(self) -> str:
+        """The toxiproxy container's API where the engine publishes it (the host's view of the project)."""
+        found = self._containers("toxiproxy")
+        if not found:
+            raise RuntimeError("no toxiproxy container in the Compose project (the `cluster` profile starts one)")
+        bindings = found[0].attrs["NetworkSettings"]["Ports"].get(f"{TOXIPROXY_API_PORT}/tcp") or []
+        if not bindings:
+            raise RuntimeError("the toxiproxy container publishes no API port: set SIMULATOR_TOXIPROXY_URL")
+        address = bindings[0]["HostIp"] or "127.0.0.1"
+        return f"http://{'127.0.0.1' if address == '0.0.0.0' else address}:{bindings[0]['HostPort']}"
 
     def cut_side(self) -> None:
         """Disconnect the first worker container of each kind in `cut_kinds` from every network."""
@@ -298,8 +304,9 @@ def _worker_control(settings: SimulatorSettings, compose: bool) -> WorkerControl
 
 def _cluster_control(settings: SimulatorSettings, compose: bool, cut_kinds: tuple[str, ...]) -> ClusterControl | None:
     if compose:
-        # Compose's cluster has no fault proxies: latency and bandwidth are traffic control in a node's namespace.
-        return ComposeCluster(docker_client(), settings.compose_project, cut_kinds=cut_kinds)
+        return ComposeCluster(
+            docker_client(), settings.compose_project, cut_kinds=cut_kinds, toxiproxy_url=settings.toxiproxy_url
+        )
     # The native cluster `make up` described under the state directory (nodes and fault proxies).
     native = host_hook("native_cluster")
     control: ClusterControl | None = native(str(settings.cluster_state)) if native else None

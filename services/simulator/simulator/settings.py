@@ -65,6 +65,11 @@ class SimulatorSettings(KernelSettings):
         "-worker", description="A job service's worker group is its jobs topic plus this suffix (the kernel's naming)."
     )
     compose_project: str | None = Field(None, description="Compose project whose containers faults act on.")
+    toxiproxy_url: str | None = Field(
+        None,
+        description="The API of the Compose cluster's fault proxy (http://toxiproxy:8474 from a container); "
+        "unset: the address the engine publishes it on.",
+    )
     cluster_state: Path | None = Field(
         None,
         description="Where `make up KAFKA_NODES=3` described its native cluster; the cluster faults act on it there.",

@@ -150,10 +150,6 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        self.refusal: str | None = None
-
-    def toxic_refusal(self, kind: str) -> str | None:
-        return self.refusal
 
     def node_ids(self) -> list[int]:
         return [1, 2, 3]
@@ -313,13 +309,10 @@ def test_preflight_names_cluster_faults_it_cannot_inject() -> None:
     ]
     without = problems(scenario(faults))
     assert len(without) == 3 and all("needs a Kafka cluster under the simulator's control" in p for p in without)
-    no_proxies = FakeCluster()
-    no_proxies.refusal = "no fault proxy in front of the nodes"
-    assert problems(scenario(faults), cluster=no_proxies) == [
+    assert problems(scenario(faults), cluster=FakeCluster()) == [
         "faults[0] (kill_broker).node: the cluster has no node 4 (its nodes: [1, 2, 3])",
         "faults[1] (partition).target: a worker partition needs a training worker under control "
         "(set workers.<kind>.count in the scenario, or run against Compose)",
-        "faults[2] (bandwidth).kind: bandwidth cannot be added: no fault proxy in front of the nodes",
     ]
     controlled = problems(scenario(faults[1:]), cluster=FakeCluster(), controlled={"training"})
     assert controlled == []

@@ -1,7 +1,7 @@
 """The cluster faults under Compose, through the Docker API (on a fake): the `cluster` profile's kafka-N containers
 killed, stopped and started again until healthy, a node or a worker disconnected from its networks and connected
-again under the same aliases; latency and bandwidth as `tc` run by a helper container in the node's network
-namespace (the exact container runs are checked), every other toxic refused."""
+again under the same aliases; every toxic on both of the node's proxies of the profile's Toxiproxy, whose API is
+found where the engine publishes it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from docker.errors import ContainerError, ImageNotFound
 from simulator.cluster import ONE_WAY, ClusterFaults
-from simulator.domain.scenario import BandwidthFault, KillBrokerFault, LatencyFault, PartitionFault, RestartClusterFault
+from simulator.domain.scenario import KillBrokerFault, PartitionFault, RestartClusterFault
 from simulator.servers import ComposeCluster
-from simulator.traffic import NETEM_IMAGE
 
 from tests.services.simulator.test_simulator_preflight import broker_up, problems, scenario  # noqa: F401
 from tests.services.simulator.test_simulator_workers import FakeContainer, FakeDocker
@@ -63,29 +61,27 @@ class FakeNetworks:
 
 
 @dataclass
-class FakeImages:
-    present: set[str] = field(default_factory=lambda: {NETEM_IMAGE})
+class FakeDockerWithNetworks(FakeDocker):
+    """Containers and networks."""
 
-    def get(self, name: str) -> str:
-        if name not in self.present:
-            raise ImageNotFound(f"no such image: {name}")
-        return name
+    networks: FakeNetworks = field(default_factory=FakeNetworks)
 
 
 @dataclass
-class FakeDockerWithNetworks(FakeDocker):
-    """Containers, networks and images; `run` records each helper run and fails netem where the kernel lacks it."""
+class FakeProxies:
+    """The Toxiproxy API's toxics, by proxy, as a ToxiproxyClient changes them, and each change in turn."""
 
-    networks: FakeNetworks = field(default_factory=FakeNetworks)
-    images: FakeImages = field(default_factory=FakeImages)
-    runs: list[tuple[str, list[str], dict[str, Any]]] = field(default_factory=list)
-    kernel_netem: bool = True
+    toxics: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
 
-    def run(self, image: str, command: list[str], **options: Any) -> bytes:
-        self.runs.append((image, command, options))
-        if "netem" in " ".join(command) and not self.kernel_netem:
-            raise ContainerError(None, 2, command, image, b"Error: Specified qdisc kind is unknown.")
-        return b""
+    def add_toxic(self, proxy: str, name: str, kind: str, attributes: dict[str, Any], stream: str) -> None:
+        assert name not in self.toxics.setdefault(proxy, {}), f"{name} twice on {proxy}"
+        self.toxics[proxy][name] = (kind, stream, attributes)
+        self.changes.append(f"add {kind} {name} on {proxy}")
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        del self.toxics[proxy][name]
+        self.changes.append(f"remove {name} from {proxy}")
 
 
 def compose_docker(*extra: FakeNode) -> tuple[FakeDockerWithNetworks, list[FakeNode]]:
@@ -151,85 +147,53 @@ def test_a_worker_partition_disconnects_the_first_worker_of_the_kind_only() -> N
     ]
 
 
-PROBE = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]
-HELPER = {"cap_add": ["NET_ADMIN"], "remove": True}
-CLEAR = "tc qdisc del dev eth0 root 2>/dev/null || true"
-
-
-def _on_node(node: FakeNode, *lines: str) -> tuple[str, list[str], dict[str, Any]]:
-    return NETEM_IMAGE, ["sh", "-ec", "\n".join(lines)], {**HELPER, "network_mode": f"container:{node.id}"}
-
-
-def test_latency_is_netem_on_what_the_node_sends_run_in_its_namespace_and_taken_off_again() -> None:
-    docker, nodes = compose_docker()
-    control = ComposeCluster(docker, "quartet")
-    fault = LatencyFault(kind="latency", at_s=0, node=2, ms=200, jitter_ms=10, duration_s=0.01)
-    said = ClusterFaults(control, lambda topics: []).inject(fault, 0)
-    assert said == "node 2: 200 ms on what it sends for 0.01 s"
-    assert docker.runs == [
-        (NETEM_IMAGE, PROBE, {**HELPER, "network_mode": "none"}),
-        _on_node(nodes[1], CLEAR, "tc qdisc add dev eth0 root handle 1: netem delay 200ms 10ms"),
-        _on_node(nodes[1], CLEAR),
-    ]
-
-
-def test_bandwidth_is_a_token_bucket_at_toxiproxys_rate_and_needs_no_netem() -> None:
-    docker, nodes = compose_docker()
-    docker.kernel_netem = False
-    control = ComposeCluster(docker, "quartet")
-    fault = BandwidthFault(kind="bandwidth", at_s=0, node=1, kib_per_s=64, duration_s=0.01)
-    ClusterFaults(control, lambda topics: []).inject(fault, 0)
-    # 64 KiB/s is Toxiproxy's rate 66 (KB/s of 1000 bytes): 66,000 bytes/s, 528,000 bits/s, a 6,600-byte bucket.
-    bucket = "tc qdisc add dev eth0 root handle 1: tbf rate 528000bit burst 6600 latency 1s"
-    assert docker.runs == [_on_node(nodes[0], CLEAR, bucket), _on_node(nodes[0], CLEAR)]
-
-
-def test_latency_and_bandwidth_together_chain_the_bucket_under_netem_and_one_stays_when_the_other_goes() -> None:
-    docker, nodes = compose_docker(FakeNode("quartet-kafka-3-1", "kafka-3", networks={"a": [], "b": []}))
-    control = ComposeCluster(docker, "quartet")
-    control.add_toxic(3, "latency", "latency", {"latency": 200, "jitter": 0}, ONE_WAY)
-    control.add_toxic(3, "bandwidth", "bandwidth", {"rate": 2}, ONE_WAY)
-    control.remove_toxic(3, "latency", ONE_WAY)
-    control.remove_toxic(3, "latency", ONE_WAY)
-    node = nodes[2]
-    both = [
-        "tc qdisc add dev {d} root handle 1: netem delay 200ms",
-        "tc qdisc add dev {d} parent 1:1 handle 10: tbf rate 16000bit burst 4096 latency 1s",
-    ]
-    each = [f"tc qdisc del dev {d} root 2>/dev/null || true" for d in ("eth0", "eth1")]
-    assert [command for _, command, _ in docker.runs[1:]] == [
-        ["sh", "-ec", "\n".join([each[0], both[0].format(d="eth0")])],
-        ["sh", "-ec", "\n".join([each[0], *(line.format(d="eth0") for line in both)])],
-        [
-            "sh",
-            "-ec",
-            "\n".join([each[0], both[1].replace("parent 1:1 handle 10:", "root handle 1:").format(d="eth0")]),
-        ],
-    ]
-    assert all(options["network_mode"] == f"container:{node.id}" for _, _, options in docker.runs[1:])
-    assert len(docker.runs) == 4
-
-
-def test_other_toxics_a_missing_image_a_kernel_without_netem_and_upstream_are_refused_with_the_reason() -> None:
+def test_a_toxic_goes_on_both_of_the_nodes_proxies_on_each_stream_and_comes_off_again() -> None:
     docker, _ = compose_docker()
+    proxies = FakeProxies()
+    control = ComposeCluster(docker, "quartet", proxies=proxies)  # type: ignore[arg-type]
+    control.add_toxic(2, "latency", "latency", {"latency": 200, "jitter": 0}, ONE_WAY)
+    control.add_toxic(2, "cut", "timeout", {"timeout": 0})
+    latency = ("latency", "downstream", {"latency": 200, "jitter": 0})
+    cut = {f"cut-{s}": ("timeout", s, {"timeout": 0}) for s in ("upstream", "downstream")}
+    assert proxies.toxics == {proxy: {"latency-downstream": latency, **cut} for proxy in ("kafka-2", "kafka-2-host")}
+    control.remove_toxic(2, "latency", ONE_WAY)
+    assert proxies.toxics == {"kafka-2": cut, "kafka-2-host": cut}
+    with pytest.raises(RuntimeError, match="no kafka-4 container"):
+        control.add_toxic(4, "latency", "latency", {"latency": 200}, ONE_WAY)
+
+
+@dataclass
+class FakeProxyContainer(FakeNode):
+    ports: dict[str, list[dict[str, str]] | None] = field(default_factory=dict)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"NetworkSettings": {"Networks": {}, "Ports": self.ports}}
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "url"), [("127.0.0.1", "http://127.0.0.1:49153"), ("0.0.0.0", "http://127.0.0.1:49153")]
+)
+def test_the_proxys_api_is_found_where_the_engine_publishes_it(host_ip: str, url: str) -> None:
+    published = {"8474/tcp": [{"HostIp": host_ip, "HostPort": "49153"}], "9192/tcp": None}
+    docker, _ = compose_docker(FakeProxyContainer("quartet-toxiproxy-1", "toxiproxy", ports=published))
     control = ComposeCluster(docker, "quartet")
-    with pytest.raises(RuntimeError, match=r"kafka-1: under Compose only latency and bandwidth are shaped"):
-        control.add_toxic(1, "cut", "timeout", {"timeout": 0}, ONE_WAY)
-    with pytest.raises(RuntimeError, match=r"kafka-1: under Compose a latency toxic shapes only what the node sends"):
-        control.add_toxic(1, "latency", "latency", {"latency": 200})
-    docker.kernel_netem = False
-    assert ComposeCluster(docker).toxic_refusal("latency") == (
-        "the engine's kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), which latency needs under Compose"
-    )
-    docker.images.present.clear()
-    assert ComposeCluster(docker).toxic_refusal("bandwidth") == (
-        f"the traffic-control helper image {NETEM_IMAGE} is missing (make images builds it)"
-    )
-    assert [command for _, command, _ in docker.runs] == [PROBE, PROBE]
+    assert control._published_api() == url
+    assert ComposeCluster(docker, "quartet", toxiproxy_url="http://toxiproxy:8474").toxiproxy_url is not None
+
+
+def test_without_a_toxiproxy_container_a_toxic_is_refused_with_the_reason() -> None:
+    docker, _ = compose_docker()
+    with pytest.raises(RuntimeError, match=r"no toxiproxy container in the Compose project"):
+        ComposeCluster(docker, "quartet").add_toxic(1, "latency", "latency", {"latency": 200}, ONE_WAY)
+    unpublished = FakeProxyContainer("quartet-toxiproxy-1", "toxiproxy", ports={"8474/tcp": None})
+    docker, _ = compose_docker(unpublished)
+    with pytest.raises(RuntimeError, match=r"publishes no API port: set SIMULATOR_TOXIPROXY_URL"):
+        ComposeCluster(docker, "quartet").add_toxic(1, "latency", "latency", {"latency": 200}, ONE_WAY)
 
 
 @pytest.mark.usefixtures("broker_up")
-def test_preflight_passes_latency_and_bandwidth_under_compose_and_names_why_where_they_cannot_be_had() -> None:
+def test_preflight_passes_every_network_fault_under_compose() -> None:
     docker, _ = compose_docker()
     slow = scenario(
         [
@@ -238,8 +202,3 @@ def test_preflight_passes_latency_and_bandwidth_under_compose_and_names_why_wher
         ]
     )
     assert problems(slow, cluster=ComposeCluster(docker)) == []
-    docker.kernel_netem = False
-    assert problems(slow, cluster=ComposeCluster(docker)) == [
-        "faults[0] (latency).kind: latency cannot be added: the engine's kernel has no netem qdisc "
-        "(CONFIG_NET_SCH_NETEM), which latency needs under Compose"
-    ]

@@ -5,8 +5,8 @@ action needs simulator:admin.
 Faults go through the simulator's own FaultInjector, so one injected here is recorded and undone exactly
 like one a scenario plans. SIGKILL needs workers under control: the console's own pool (restarted by its
 supervisor when killed, like a run's managed workers) or, under Compose, the worker containers. Latency needs
-a Kafka cluster under control that can slow a node (`toxic_refusal("latency")` None): a fault proxy (Toxiproxy)
-in front of each node natively, traffic control in the node's network namespace under Compose.
+a Kafka cluster under control, with a fault proxy (Toxiproxy) in front of each node: natively, or Compose's
+`cluster` profile.
 """
 
 from __future__ import annotations
@@ -98,8 +98,6 @@ class Chaos:
         """Why the panel cannot add latency here, or None when it can."""
         if self.cluster is None:
             return f"{NO_PROXIES} (the single broker that make up starts has none)."
-        if (why := self.cluster.toxic_refusal("latency")) is not None:
-            return f"Latency cannot be added to this cluster's nodes: {why}."
         return None
 
     def start_workers(self, counts: dict[str, int]) -> None:

@@ -21,7 +21,7 @@ from simulator.servers import ComposeCluster
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
-from tests.services.simulator.test_simulator_compose_cluster import compose_docker
+from tests.services.simulator.test_simulator_compose_cluster import FakeProxies, compose_docker
 from tests.support.auth import API_KEYS, RUN_KEY
 from tests.support.console import offline_console, offline_settings, page_csrf_token, post_form, sign_in
 from tests.support.effects import wait_until
@@ -79,9 +79,6 @@ class FakeProxiedCluster:
 
     toxics: list[tuple[str, int, str, dict[str, Any]]] = field(default_factory=list)
     worker_bootstrap: str | None = None
-
-    def toxic_refusal(self, kind: str) -> str | None:
-        return None
 
     def node_ids(self) -> list[int]:
         return [1, 2, 3]
@@ -253,31 +250,28 @@ def test_latency_goes_through_the_nodes_fault_proxy_and_is_taken_off_again(tmp_p
     assert chaos.records()[0].ok and chaos.marks()[0].name == "latency"
 
 
-def test_under_compose_the_latency_button_is_enabled_and_shapes_the_node_or_says_why_it_cannot(tmp_path: Path) -> None:
-    """A Compose cluster slows a node with tc in its namespace; where the kernel has no netem the button says so."""
+def test_under_compose_the_latency_button_is_enabled_and_slows_the_node_on_its_proxies(tmp_path: Path) -> None:
+    """A Compose cluster slows a node on the profile's Toxiproxy, as natively: the button is enabled."""
     settings = SimulatorSettings(runs_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", api_keys=API_KEYS)
-    docker, nodes = compose_docker()
-    chaos = Chaos(settings, cluster=ComposeCluster(docker, "quartet"))
+    docker, _ = compose_docker()
+    proxies = FakeProxies()
+    chaos = Chaos(settings, cluster=ComposeCluster(docker, "quartet", proxies=proxies))  # type: ignore[arg-type]
     with offline_console(settings, [], chaos=chaos) as client:
         sign_in(client)
         page = client.get("/console/chaos")
         fields = {"kind": "latency", "node": "1", "ms": "200", "jitter_ms": "0", "duration_s": "0.1"}
         post_form(client, "/console/chaos/faults", fields)
         wait_until(lambda: len(chaos.records()) == 1, 10, "the latency to be taken off")
-        docker.kernel_netem = False
-        chaos.cluster = ComposeCluster(docker, "quartet")
-        without = client.get("/console/chaos")
 
     button = re.search(r'<button[^>]*data-action="latency"[^>]*>', page.text)
     assert button is not None and "disabled" not in button.group(0)
-    shaped = [command[-1] for _, command, options in docker.runs if options["network_mode"] != "none"]
-    assert shaped == [
-        "tc qdisc del dev eth0 root 2>/dev/null || true\ntc qdisc add dev eth0 root handle 1: netem delay 200ms",
-        "tc qdisc del dev eth0 root 2>/dev/null || true",
+    assert proxies.changes == [
+        "add latency latency-downstream on kafka-1",
+        "add latency latency-downstream on kafka-1-host",
+        "remove latency-downstream from kafka-1",
+        "remove latency-downstream from kafka-1-host",
     ]
-    assert {options["network_mode"] for _, _, options in docker.runs} == {"none", f"container:{nodes[0].id}"}
     assert chaos.records()[0].ok
-    assert "the engine&#39;s kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)" in without.text
 
 
 def upload(client: TestClient, name: str, content: bytes) -> Any:
