@@ -81,6 +81,24 @@ def test_registry_builds_the_servers_from_their_own_debootstrap_bases() -> None:
         assert (REPO / image.dockerfile).is_file()
 
 
+def test_the_toxiproxy_image_gets_the_pinned_server_and_cli_and_only_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging copies the server and CLI the host built (their cache is outside the context), replacing the rest."""
+    built = tmp_path / "cache"
+    built.mkdir()
+    for name in ("toxiproxy-server", "toxiproxy-cli", "build"):
+        (built / name).write_text(name)
+    monkeypatch.setattr(images, "STAGE_DIR", tmp_path / "images")
+    monkeypatch.setattr(images, "ensure_toxiproxy", lambda: built / "toxiproxy-server")
+    stale = tmp_path / "images" / "toxiproxy" / "toxiproxy-server-old"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    images.stage_toxiproxy()
+    staged = {p.name: p.read_text() for p in stale.parent.iterdir()}
+    assert staged == {"toxiproxy-server": "toxiproxy-server", "toxiproxy-cli": "toxiproxy-cli"}
+
+
 def test_the_kafka_image_gets_exactly_the_jars_the_native_broker_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
