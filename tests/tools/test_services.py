@@ -149,7 +149,8 @@ def test_make_up_with_compose_builds_the_service_images_from_staged_wheels_befor
 ) -> None:
     """Compose alone cannot stage the wheels a service image is built from: `make up` has the image registry build
     every service image first, then asks Compose only to run them (a fresh clone failed on `up --build`). The trace
-    viewer's images are the profile `tracing`'s, which plain `make up` does not run: not built."""
+    viewer's images are the profile `tracing`'s, which plain `make up` does not run: not built (nor the `cluster`
+    profile's proxy)."""
     calls: list[object] = []
     monkeypatch.setattr(services, "API_KEYS_FILE", tmp_path / "api-keys.env")
     monkeypatch.setattr(services, "compose_active", lambda: True)

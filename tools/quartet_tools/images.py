@@ -255,6 +255,8 @@ SERVERS = ["kafka", "redis", "postgres"]
 TRACING = ["zipkin", "otelcol"]
 # Prometheus, for the Compose profile `observability` only.
 OBSERVABILITY = ["prometheus"]
+# The fault proxy, for the Compose profile `cluster` only.
+CLUSTER = ["toxiproxy"]
 IMAGES: dict[str, Image] = {
     image.name: image
     for image in (

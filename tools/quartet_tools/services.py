@@ -291,7 +291,7 @@ def up() -> None:
 
         # The services' images need their wheels staged on the host first, which `compose up --build` cannot do:
         # the registry builds them (docker's cache makes a second `make up` quick), then Compose only runs them.
-        profiles = (*images.SERVERS, *images.TRACING, *images.OBSERVABILITY)
+        profiles = (*images.SERVERS, *images.TRACING, *images.OBSERVABILITY, *images.CLUSTER)
         images.build(name for name in images.IMAGES if name not in profiles)
         # --wait: until every container is healthy (services) or has exited 0 (the one-shot steps).
         subprocess.run([*compose_command(), "up", "-d", "--wait"], check=True)
