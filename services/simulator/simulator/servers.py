@@ -175,11 +175,13 @@ class ComposeCluster:
 
     def _toxiproxy(self) -> ToxiproxyClient:
         if self.proxies is None:
-            self.proxies = ToxiproxyClient(self.toxiproxy_url or self._published_api())
+            self.proxies = ToxiproxyClient(self.toxiproxy_api())
         return self.proxies
 
-    def _published_api(self) -> str:
-        """The toxiproxy container's API where the engine publishes it (the host's view of the project)."""
+    def toxiproxy_api(self) -> str:
+        """The proxy server's API: `toxiproxy_url`, else where the engine publishes the container's port 8474."""
+        if self.toxiproxy_url:
+            return self.toxiproxy_url
         found = self._containers("toxiproxy")
         if not found:
             raise RuntimeError("no toxiproxy container in the Compose project (the `cluster` profile starts one)")

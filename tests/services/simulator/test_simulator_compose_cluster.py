@@ -177,9 +177,9 @@ class FakeProxyContainer(FakeNode):
 def test_the_proxys_api_is_found_where_the_engine_publishes_it(host_ip: str, url: str) -> None:
     published = {"8474/tcp": [{"HostIp": host_ip, "HostPort": "49153"}], "9192/tcp": None}
     docker, _ = compose_docker(FakeProxyContainer("quartet-toxiproxy-1", "toxiproxy", ports=published))
-    control = ComposeCluster(docker, "quartet")
-    assert control._published_api() == url
-    assert ComposeCluster(docker, "quartet", toxiproxy_url="http://toxiproxy:8474").toxiproxy_url is not None
+    assert ComposeCluster(docker, "quartet").toxiproxy_api() == url
+    given = ComposeCluster(docker, "quartet", toxiproxy_url="http://toxiproxy:8474")
+    assert given.toxiproxy_api() == "http://toxiproxy:8474"
 
 
 def test_without_a_toxiproxy_container_a_toxic_is_refused_with_the_reason() -> None:
