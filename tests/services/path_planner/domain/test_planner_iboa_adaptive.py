@@ -53,9 +53,10 @@ def test_shrinking_keeps_the_best_by_the_epsilon_order() -> None:
     run = SearchRun(split, Budget(8, 10), None, None)
     run.evaluations = 40  # half the budget, from 8 toward max(4, 0.5·8): round(8 + (4 − 8)·0.5) = 6
     # Feasible first by cost (3, 1, 2, 4, 5, 6, 7), the violating row 0 last; at eps = 1 it counts as feasible.
-    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, run, 80, eps=0.0).x, x[1:7])
-    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, run, 80, eps=1.0).x, x[:6])
-    assert IBOA(shrink_to=None)._shrink(swarm, run, 80, eps=0.0) is swarm  # no reduction asked
+    one = np.zeros(8, dtype=np.int64)  # one island
+    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, one, run, 80, eps=0.0)[0].x, x[1:7])
+    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, one, run, 80, eps=1.0)[0].x, x[:6])
+    assert IBOA(shrink_to=None)._shrink(swarm, one, run, 80, eps=0.0)[0] is swarm  # no reduction asked
 
 
 def test_a_run_shrinks_on_schedule_to_its_floor(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,104 @@
+"""IBOA's islands: each island shrinks by its own ranking, searches on its own until the merge, then one swarm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from path_planner.domain.optimizers import IBOA, Budget, Scores
+from path_planner.domain.optimizers.base import SearchRun
+from path_planner.domain.optimizers.iboa import Swarm
+from path_planner.domain.types import FloatArray
+
+
+def sphere(v: FloatArray) -> Scores:
+    """A plain sphere, no constraints."""
+    f = (v * v).sum(axis=1)
+    return Scores(f, f, np.zeros_like(f))
+
+
+def test_each_island_loses_its_own_worst_when_the_swarm_shrinks() -> None:
+    # Island 0 holds the four best; the two worst overall are both on island 1.
+    x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]])
+    island = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    run = SearchRun(sphere, Budget(8, 10), None, None)
+    run.evaluations = 40  # half the budget, from 8 toward max(4, 0.5·8): 6 members
+    swarm, kept = IBOA(shrink_to=0.5)._shrink(Swarm(x, sphere(x)), island, run, 80, eps=0.0)
+    np.testing.assert_array_equal(swarm.x[:, 0], [0.0, 1.0, 2.0, 4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(kept, [0, 0, 0, 1, 1, 1])
+    one, _ = IBOA(shrink_to=0.5)._shrink(Swarm(x, sphere(x)), np.zeros(8, dtype=np.int64), run, 80, eps=0.0)
+    np.testing.assert_array_equal(one.x[:, 0], x[:6, 0])  # a single swarm drops the two worst
+
+
+def test_partners_and_elite_come_from_the_butterflys_own_island() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.random((40, 3))
+    island = np.arange(40) % 4
+    swarm = Swarm(x, sphere(x))
+    order = np.lexsort((swarm.s.base, island))  # island by island, best first
+    d = IBOA(elite=0.2, levy_share=0.1)._draws(rng, island, order, np.bincount(island), 3, progress=0.5)
+    assert np.all(island[d.j] == island) and np.all(island[d.k] == island) and np.all(island[d.e] == island)
+    assert np.all(d.j != d.k)
+    # The elite: each island's two best (20 % of 10); the Lévy-flown: its worst (10 %), around its best.
+    best_two = {int(i) for g in range(4) for i in order[10 * g : 10 * g + 2]}
+    assert set(d.e.tolist()) <= best_two
+    np.testing.assert_array_equal(np.sort(d.worst), np.sort(order[9::10]))
+    np.testing.assert_array_equal(island[d.centre], island[d.worst])
+    assert np.all(swarm.s.base[d.centre] == [swarm.s.base[island == island[w]].min() for w in d.worst])
+
+
+def spy_on_trials(monkeypatch: pytest.MonkeyPatch, optimizer: IBOA) -> list[tuple[float, FloatArray, FloatArray]]:
+    """Record (progress, island labels, positions) of every generation IBOA builds trials for."""
+    calls: list[tuple[float, FloatArray, FloatArray]] = []
+    trials = optimizer._trials
+
+    def spy(rng, run, swarm, island, eps, progress, box):  # type: ignore[no-untyped-def]
+        calls.append((progress, island.copy(), swarm.x.copy()))
+        return trials(rng, run, swarm, island, eps, progress, box)
+
+    monkeypatch.setattr(optimizer, "_trials", spy)
+    return calls
+
+
+def test_islands_search_apart_until_the_merge_then_as_one_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    optimizer = IBOA(islands=4, island_size=10, islands_until=0.5, shrink_to=0.5)
+    calls = spy_on_trials(monkeypatch, optimizer)
+    lo, hi = np.full(3, -5.0), np.full(3, 5.0)
+    r = optimizer.minimize(sphere, lo, hi, Budget(40, 30), seed=2)
+    assert r.evaluations == 40 * 30 and r.best_cost < 1e-3
+    before = [island for p, island, _ in calls if p < 0.5]
+    after = [island for p, island, _ in calls if p >= 0.5]
+    assert len(before) >= 10 and len(after) >= 10
+    for island in before:  # four islands, shrinking together
+        sizes = np.bincount(island)
+        assert sizes.size == 4 and sizes.max() - sizes.min() <= 1
+    assert all(not island.any() for island in after)
+
+
+def test_islands_keep_apart_basins_a_single_swarm_merges(monkeypatch: pytest.MonkeyPatch) -> None:
+    def two_wells(v: FloatArray) -> Scores:
+        """Two basins, x = -3 (depth 0.1) and x = +3 (depth 0), far apart in every coordinate."""
+        f = np.minimum(((v + 3.0) ** 2).sum(axis=1) + 0.1, ((v - 3.0) ** 2).sum(axis=1))
+        return Scores(f, f, np.zeros_like(f))
+
+    lo, hi = np.full(4, -5.0), np.full(4, 5.0)
+    both = {}
+    for islands in (1, 4):
+        held = []
+        for seed in range(8):
+            optimizer = IBOA(islands=islands, island_size=20, islands_until=1.0)  # progress < 1: never merged
+            calls = spy_on_trials(monkeypatch, optimizer)
+            optimizer.minimize(two_wells, lo, hi, Budget(80, 40), seed=seed)
+            _, island, x = calls[-1]  # the last generation
+            sides = {float(np.sign(np.median(x[island == i, 0]))) for i in np.unique(island)}
+            held.append(sides == {-1.0, 1.0})
+        both[islands] = sum(held)
+    assert both[4] >= 5  # most runs still hold both basins, on different islands
+    assert both[1] == 0
+
+
+def test_small_populations_get_fewer_islands() -> None:
+    assert IBOA()._island_count(500) == 4  # the 100,000-evaluation budget's population
+    assert IBOA()._island_count(150) == 1  # the 30,000-evaluation one's: islands of 37 would be too small
+    assert IBOA(islands=4, island_size=10)._island_count(40) == 2  # final size 8: two islands of 4
+    assert IBOA(islands=4, island_size=2)._island_count(10) == 1
+    assert IBOA(islands=4, island_size=2, shrink_to=None)._island_count(10) == 2
