@@ -36,9 +36,11 @@ class ToxiproxyClient:
         body = {"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": attributes}
         self._http.post(f"/proxies/{proxy}/toxics", json=body).raise_for_status()
 
-    def remove_toxic(self, proxy: str, name: str) -> None:
-        """Remove one toxic; the proxy passes traffic as before."""
-        self._http.delete(f"/proxies/{proxy}/toxics/{name}").raise_for_status()
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
+        """Remove one toxic; the proxy passes traffic as before. `missing_ok`: one already gone is no error."""
+        response = self._http.delete(f"/proxies/{proxy}/toxics/{name}")
+        if not (missing_ok and response.status_code == httpx.codes.NOT_FOUND):
+            response.raise_for_status()
 
     def toxics(self, proxy: str) -> list[str]:
         """The names of the toxics on a proxy now."""

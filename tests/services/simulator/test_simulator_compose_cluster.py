@@ -79,7 +79,9 @@ class FakeProxies:
         self.toxics[proxy][name] = (kind, stream, attributes)
         self.changes.append(f"add {kind} {name} on {proxy}")
 
-    def remove_toxic(self, proxy: str, name: str) -> None:
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
+        if name not in self.toxics.get(proxy, {}) and missing_ok:
+            return
         del self.toxics[proxy][name]
         self.changes.append(f"remove {name} from {proxy}")
 
@@ -160,6 +162,17 @@ def test_a_toxic_goes_on_both_of_the_nodes_proxies_on_each_stream_and_comes_off_
     assert proxies.toxics == {"kafka-2": cut, "kafka-2-host": cut}
     with pytest.raises(RuntimeError, match="no kafka-4 container"):
         control.add_toxic(4, "latency", "latency", {"latency": 200}, ONE_WAY)
+
+
+def test_removing_a_toxic_goes_on_past_a_proxy_that_has_lost_it() -> None:
+    """A restarted proxy server keeps no toxics; a half-done add put the toxic on one proxy of two."""
+    docker, _ = compose_docker()
+    proxies = FakeProxies()
+    control = ComposeCluster(docker, "quartet", proxies=proxies)  # type: ignore[arg-type]
+    control.add_toxic(2, "latency", "latency", {"latency": 200}, ONE_WAY)
+    del proxies.toxics["kafka-2"]["latency-downstream"]
+    control.remove_toxic(2, "latency", ONE_WAY)
+    assert proxies.toxics == {"kafka-2": {}, "kafka-2-host": {}}
 
 
 @dataclass
