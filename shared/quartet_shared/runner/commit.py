@@ -54,10 +54,10 @@ REPLACE_SHARE = 1 / 3
 STEP_FLOOR_S = 0.5
 
 
-def time_left(bound_s: float) -> Callable[[], float]:
-    """A clock started now: each call gives the seconds left of `bound_s`, at least STEP_FLOOR_S."""
-    deadline = time.monotonic() + bound_s
-    return lambda: max(deadline - time.monotonic(), STEP_FLOOR_S)
+def time_left(bound_s: float, clock: Callable[[], float] = time.monotonic) -> Callable[[], float]:
+    """A countdown started now: each call gives the seconds left of `bound_s`, at least STEP_FLOOR_S."""
+    deadline = clock() + bound_s
+    return lambda: max(deadline - clock(), STEP_FLOOR_S)
 
 
 class CommitProtocol(ABC):

@@ -47,7 +47,8 @@ ASSUMPTIONS = (
         "_transaction_manager",
         "send_offsets_to_transaction, begin_commit and begin_abort returning "
         "a result whose wait(timeout_ms) says whether it finished; coordinator(kind), has_partitions_to_add(), "
-        "has_in_flight_transactional_request() and _pending_requests, the queue of requests not yet sent",
+        "has_in_flight_transactional_request(); _pending_requests, the queue of requests not yet sent, and "
+        "_pending_requests_sort_id, counting every request queued",
     ),
     (
         "KafkaProducer",
@@ -64,12 +65,15 @@ ASSUMPTIONS = (
 )
 
 
-# kafka-python 3.0.12's sender drops a transactional request whose coordinator it cannot connect to: it looks the
-# coordinator up again but never queues the request again (Java's Sender retries it), so the call's result never
-# completes. A coordinator SIGKILLed mid-commit then held the batch for the whole stall bound (a leader-and-
-# coordinator kill recovered in 15-18 s when the commit began once the node was fenced). The wait is checked in
-# slices instead, and ends once the call has been stuck this long (its coordinator out of reach, or nothing queued
-# or in flight for it): a live node reconnects, and a queued request goes out, in milliseconds.
+# kafka-python 3.0.12's sender drops a transactional request whose coordinator it cannot connect to: its
+# await_ready raises rather than returning False, and the except branch looks the coordinator up again but leaves
+# the loop with a target node set, so the request is never queued again (Java's Sender retries it); the call's
+# result never completes. A coordinator SIGKILLed mid-commit then held the batch for the whole stall bound (a
+# leader-and-coordinator kill recovered in 15-18 s when the commit began once the node was fenced). The wait is
+# checked in slices instead, and ends once the call has been stuck this long (its coordinator not connected, or
+# nothing queued or in flight for it) with no request queued meanwhile: a live node reconnects, and a queued
+# request goes out, in milliseconds, and a request retried after an error (through a coordinator's election or
+# load, 100 ms apart) is queued again each time.
 WAIT_SLICE_S = 0.25
 UNREACHABLE_S = 1.0
 
@@ -86,7 +90,8 @@ def send_offsets_within(producer: KafkaProducer, offsets: Any, membership: Any, 
         producer.send_offsets_to_transaction(offsets, membership)
         return
     result = manager.send_offsets_to_transaction(offsets, membership)
-    _wait(producer, lambda slice_s: result.wait(timeout_ms=slice_s * 1000), timeout_s, "sending the offsets")
+    what, both = "sending the offsets", (CoordinatorType.TRANSACTION, CoordinatorType.GROUP)
+    _wait(producer, lambda slice_s: result.wait(timeout_ms=slice_s * 1000), timeout_s, what, coordinators=both)
 
 
 def end_transaction_within(producer: KafkaProducer, *, commit: bool, timeout_s: float) -> None:
@@ -122,18 +127,26 @@ def flush_within(producer: KafkaProducer, flush: Callable[[float], None], timeou
 
 
 def _wait(
-    producer: KafkaProducer, finished: Callable[[float], bool], timeout_s: float, what: str, *, flushing: bool = False
+    producer: KafkaProducer,
+    finished: Callable[[float], bool],
+    timeout_s: float,
+    what: str,
+    *,
+    coordinators: tuple[CoordinatorType, ...] = (CoordinatorType.TRANSACTION,),
+    flushing: bool = False,
 ) -> None:
     """Wait in slices until `finished(slice_s)`, ending early once the call is stuck for UNREACHABLE_S."""
     producer._sender.wakeup()
     deadline = time.monotonic() + timeout_s
     stuck_since: float | None = None
+    queued = producer._transaction_manager._pending_requests_sort_id
     while not finished(max(min(WAIT_SLICE_S, deadline - time.monotonic()), 0)):
         now = time.monotonic()
         if now >= deadline:
             raise TransactionStalled(f"{what} did not finish within {timeout_s:g} s")
-        why = stuck(producer, flushing=flushing)
-        if why is None:
+        why = stuck(producer, coordinators, flushing=flushing)
+        queued, before = producer._transaction_manager._pending_requests_sort_id, queued
+        if why is None or queued != before:
             stuck_since = None
         elif stuck_since is None:
             stuck_since = now
@@ -141,20 +154,20 @@ def _wait(
             raise TransactionStalled(f"{what}: {why}")
 
 
-def stuck(producer: KafkaProducer, *, flushing: bool) -> str | None:
-    """Why the producer's transaction cannot go on (a coordinator out of reach, a request dropped), or None.
+def stuck(producer: KafkaProducer, coordinators: tuple[CoordinatorType, ...], *, flushing: bool) -> str | None:
+    """Why the producer's transaction cannot go on (a coordinator not connected, a request dropped), or None.
 
     A flush waits on the partition leaders too (through an election, say), so it is stuck on a dropped request
     only while its records' partitions wait to be added to the transaction.
     """
     manager, client = producer._transaction_manager, producer._sender._client
-    for kind in (CoordinatorType.TRANSACTION, CoordinatorType.GROUP):
+    for kind in coordinators:
         node = manager.coordinator(kind)
         if node is not None and not client.connected(node):
             # kafka-python names a coordinator's connection apart from the node's own ("coordinator-3").
-            return f"its coordinator, node {node}, is out of reach"
-    # Once the coordinator is found again its connection is up, but a dropped request is still gone: nothing is
-    # queued or in flight while the call, or the partitions its records wait to add, still waits on one.
+            return f"its coordinator, node {node}, is not connected"
+    # A dropped request leaves nothing queued or in flight while the call, or the partitions its records wait to
+    # add, still waits on one (and the coordinator found again is connected only once something is sent to it).
     idle = not manager._pending_requests and not manager.has_in_flight_transactional_request()
     if idle and (not flushing or manager.has_partitions_to_add()):
         return "the client dropped its request to the coordinator"
