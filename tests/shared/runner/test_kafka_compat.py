@@ -151,7 +151,7 @@ def _sender(manager: TransactionManager, handler: _Answered) -> None:
 
 def _producer(manager: TransactionManager, handler: _Answered, *, coordinator: str, connected: bool) -> Any:
     """The client parts a bounded commit reads, around kafka-python's own transaction manager."""
-    manager._transaction_coordinator = coordinator
+    manager.coordinator = lambda kind: coordinator if kind == CoordinatorType.TRANSACTION else None
     manager.begin_commit = lambda: handler.result
     client = SimpleNamespace(connected=lambda node: connected)
     return SimpleNamespace(_transaction_manager=manager, _sender=SimpleNamespace(_client=client, wakeup=lambda: None))

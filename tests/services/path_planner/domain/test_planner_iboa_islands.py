@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pytest
 from path_planner.domain.optimizers import IBOA, Budget, Scores
 from path_planner.domain.optimizers.base import SearchRun
 from path_planner.domain.optimizers.iboa import Swarm
@@ -46,22 +47,21 @@ def test_partners_and_elite_come_from_the_butterflys_own_island() -> None:
     assert np.all(swarm.s.base[d.centre] == [swarm.s.base[island == island[w]].min() for w in d.worst])
 
 
-def spy_on_trials(monkeypatch: pytest.MonkeyPatch, optimizer: IBOA) -> list[tuple[float, FloatArray, FloatArray]]:
-    """Record (progress, island labels, positions) of every generation IBOA builds trials for."""
-    calls: list[tuple[float, FloatArray, FloatArray]] = []
-    trials = optimizer._trials
+class Spied(IBOA):
+    """IBOA recording (progress, island labels, positions) of every generation it builds trials for."""
 
-    def spy(rng, run, swarm, island, eps, progress, box):  # type: ignore[no-untyped-def]
-        calls.append((progress, island.copy(), swarm.x.copy()))
-        return trials(rng, run, swarm, island, eps, progress, box)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.calls: list[tuple[float, FloatArray, FloatArray]] = []
 
-    monkeypatch.setattr(optimizer, "_trials", spy)
-    return calls
+    def _trials(self, rng, run, swarm, island, eps, progress, box):  # type: ignore[no-untyped-def]
+        self.calls.append((progress, island.copy(), swarm.x.copy()))
+        return super()._trials(rng, run, swarm, island, eps, progress, box)
 
 
-def test_islands_search_apart_until_the_merge_then_as_one_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
-    optimizer = IBOA(islands=4, island_size=10, islands_until=0.5, shrink_to=0.5)
-    calls = spy_on_trials(monkeypatch, optimizer)
+def test_islands_search_apart_until_the_merge_then_as_one_swarm() -> None:
+    optimizer = Spied(islands=4, island_size=10, islands_until=0.5, shrink_to=0.5)
+    calls = optimizer.calls
     lo, hi = np.full(3, -5.0), np.full(3, 5.0)
     r = optimizer.minimize(sphere, lo, hi, Budget(40, 30), seed=2)
     assert r.evaluations == 40 * 30 and r.best_cost < 1e-3
@@ -74,7 +74,7 @@ def test_islands_search_apart_until_the_merge_then_as_one_swarm(monkeypatch: pyt
     assert all(not island.any() for island in after)
 
 
-def test_islands_keep_apart_basins_a_single_swarm_merges(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_islands_keep_apart_basins_a_single_swarm_merges() -> None:
     def two_wells(v: FloatArray) -> Scores:
         """Two basins, x = -3 (depth 0.1) and x = +3 (depth 0), far apart in every coordinate."""
         f = np.minimum(((v + 3.0) ** 2).sum(axis=1) + 0.1, ((v - 3.0) ** 2).sum(axis=1))
@@ -85,10 +85,9 @@ def test_islands_keep_apart_basins_a_single_swarm_merges(monkeypatch: pytest.Mon
     for islands in (1, 4):
         held = []
         for seed in range(8):
-            optimizer = IBOA(islands=islands, island_size=20, islands_until=1.0)  # progress < 1: never merged
-            calls = spy_on_trials(monkeypatch, optimizer)
+            optimizer = Spied(islands=islands, island_size=20, islands_until=1.0)  # progress < 1: never merged
             optimizer.minimize(two_wells, lo, hi, Budget(80, 40), seed=seed)
-            _, island, x = calls[-1]  # the last generation
+            _, island, x = optimizer.calls[-1]  # the last generation
             sides = {float(np.sign(np.median(x[island == i, 0]))) for i in np.unique(island)}
             held.append(sides == {-1.0, 1.0})
         both[islands] = sum(held)
