@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from typing import Any
 
@@ -25,8 +24,6 @@ from quartet_shared.consumer import (
     commit_protocol,
     original_headers,
 )
-from quartet_shared.runner import commit as commit_module
-from quartet_shared.runner.commit import STEP_FLOOR_S, time_left
 from quartet_shared.runner.dispatch import Dispatcher
 from quartet_shared.runner.failures import Failures
 from quartet_shared.runner.model import BatchState, decode_all
@@ -89,35 +86,6 @@ def test_a_member_dropped_from_its_group_aborts_instead_of_committing_offsets() 
     protocol.begin()
     protocol.commit(consumer, state)
     assert broker.committed("g", T0) == 1
-
-
-def test_the_steps_of_a_commit_share_one_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A flush that took 1 s of a 3 s bound leaves 2 s to send the offsets and commit, not 3 s each."""
-    now = [100.0]
-    given: dict[str, float] = {}
-    monkeypatch.setattr(commit_module, "time_left", functools.partial(time_left, clock=lambda: now[0]))
-    monkeypatch.setattr(commit_module, "send_offsets_within", lambda *args: given.setdefault("offsets", args[-1]))
-    monkeypatch.setattr(
-        commit_module, "end_transaction_within", lambda raw, *, commit, timeout_s: given.setdefault("end", timeout_s)
-    )
-    broker = InMemoryBroker()
-    protocol = Transactional(SETTINGS.model_copy(update={"transaction_stall_timeout_s": 3.0}), "g", clients=broker)
-    protocol.open(threading.Event())
-    flush = protocol.producer.flush
-
-    def slow_flush(timeout_s: float) -> None:
-        now[0] += 1.0
-        flush(timeout_s)
-
-    monkeypatch.setattr(protocol.producer, "flush", slow_flush)
-    protocol.begin()
-    protocol.commit(_member(broker), BatchState(offsets={T0: OffsetAndMetadata(1, "", -1)}))
-    assert given == {"offsets": 2.0, "end": 2.0}
-
-
-def test_a_step_after_the_bound_is_spent_still_gets_the_floor() -> None:
-    left = time_left(0.0)
-    assert left() == STEP_FLOOR_S
 
 
 def _records(topic: str, count: int) -> list[ConsumerRecord]:

@@ -27,12 +27,7 @@ from quartet_shared.clients import KAFKA, KafkaClients
 from quartet_shared.metrics import TRANSACTIONS
 from quartet_shared.producer import Producer, close_kafka_producer, open_transactional
 from quartet_shared.runner.dedup import Changelog, RedisDedup
-from quartet_shared.runner.kafka_compat import (
-    commit_in_rebalance,
-    end_transaction_within,
-    flush_within,
-    send_offsets_within,
-)
+from quartet_shared.runner.kafka_compat import commit_in_rebalance, end_transaction_within, send_offsets_within
 from quartet_shared.runner.model import BatchState, Mode
 from quartet_shared.settings import KernelSettings
 
@@ -49,15 +44,6 @@ Guard = Callable[[], AbstractContextManager[None]]
 # (a healthy init_transactions took 0.5 s on a loaded host).
 REPLACE_ATTEMPTS = 18
 REPLACE_SHARE = 1 / 3
-# A later step of a commit whose earlier steps used up its bound still gets this long: a healthy step takes
-# milliseconds, so it is a grace for a commit that was merely slow, not a second wait on a dead node.
-STEP_FLOOR_S = 0.5
-
-
-def time_left(bound_s: float, clock: Callable[[], float] = time.monotonic) -> Callable[[], float]:
-    """A countdown started now: each call gives the seconds left of `bound_s`, at least STEP_FLOOR_S."""
-    deadline = clock() + bound_s
-    return lambda: max(deadline - clock(), STEP_FLOOR_S)
 
 
 class CommitProtocol(ABC):
@@ -320,16 +306,13 @@ class Transactional(CommitProtocol):
         state.dedup_records.append((base, message_id))
 
     def commit(self, consumer: KafkaConsumer, state: BatchState) -> None:
-        """Send the changelog records and the offsets into the transaction and commit it, within one bound."""
+        """Send the changelog records and the offsets into the transaction and commit it, each step bounded."""
         raw = self.producer.raw
-        # One bound for the whole commit, not one per step: when the SIGKILLed node led the output and
-        # coordinated the transaction, the flush waited for the election (about 7 s) and sending the offsets
-        # then waited a bound of its own on the dead coordinator, 16 s before the producer was replaced.
-        left = time_left(self.settings.transaction_stall_timeout_s)
+        bound = self.settings.transaction_stall_timeout_s
         grouped = self._changelog.publish(self.producer, state.dedup_records)
         try:
             # commit_transaction would flush too; flushing here first names a refused record as the cause.
-            flush_within(raw, lambda slice_s: self.producer.flush(timeout_s=slice_s), left())
+            self.producer.flush(timeout_s=bound)
             if state.offsets:
                 membership = consumer.group_metadata()
                 # A member the group dropped (a frozen "zombie") has its generation reset to -1 and no member
@@ -337,12 +320,12 @@ class Transactional(CommitProtocol):
                 # back and commit a second output. Abort instead; the partitions belong to another member now.
                 if membership.generation_id < 0 or not membership.member_id:
                     raise CommitFailedError("this member left the group; its partitions belong to another member")
-                send_offsets_within(raw, state.offsets, membership, left())
+                send_offsets_within(raw, state.offsets, membership, bound)
         except KafkaTimeoutError:
             self._stalled = True
             raise
         try:
-            end_transaction_within(raw, commit=True, timeout_s=left())
+            end_transaction_within(raw, commit=True, timeout_s=bound)
         except KafkaTimeoutError:
             # The coordinator may have committed it all the same; `abandon` reads back which it was.
             self._stalled = self._in_doubt = True

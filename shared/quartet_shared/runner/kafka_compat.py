@@ -2,9 +2,8 @@
 
 Four defects of the client are worked around here: a call into the consumer's I/O loop that never returns (the
 stall watchdog breaks it, and the runner rebuilds its consumer), a group join the client finishes and then
-forgets (the runner asks for a rejoin), transactional requests dropped when their coordinator cannot be reached,
-so that their calls would wait for ever (they are bounded here and end once the coordinator is out of reach, and
-the commit protocol replaces the producer), and a resumed partition that is
+forgets (the runner asks for a rejoin), transactional calls that wait with no bound on a coordinator that
+is gone (they are bounded here, and the commit protocol replaces the producer), and a resumed partition that is
 never fetched again (its parked records are dropped here). One limit too: a rebalance
 callback runs on the I/O loop, where the blocking commit cannot. `ASSUMPTIONS` lists every private name used,
 so that a test fails on an upgrade that moves them instead of the workarounds silently doing nothing.
@@ -18,12 +17,11 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
-from kafka.protocol.metadata import CoordinatorType
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from quartet_shared.metrics import CONSUMER_STALLS
@@ -46,16 +44,9 @@ ASSUMPTIONS = (
         "KafkaProducer",
         "_transaction_manager",
         "send_offsets_to_transaction, begin_commit and begin_abort returning "
-        "a result whose wait(timeout_ms) says whether it finished; coordinator(kind), has_partitions_to_add(), "
-        "has_in_flight_transactional_request(); _pending_requests, the queue of requests not yet sent, and "
-        "_pending_requests_sort_id, counting every request queued",
+        "a result whose wait(timeout_ms) says whether it finished",
     ),
-    (
-        "KafkaProducer",
-        "_sender",
-        "a sender thread whose wakeup() sends what was just queued and whose _client.connected(node_id) says "
-        "whether it holds a connection to a node",
-    ),
+    ("KafkaProducer", "_sender", "a sender thread whose wakeup() sends what was just queued"),
     (
         "KafkaConsumer",
         "_fetcher",
@@ -63,19 +54,6 @@ ASSUMPTIONS = (
         "(drain() releases them), put back only when its in-line slot is None",
     ),
 )
-
-
-# kafka-python 3.0.12's sender drops a transactional request whose coordinator it cannot connect to: its
-# await_ready raises rather than returning False, and the except branch looks the coordinator up again but leaves
-# the loop with a target node set, so the request is never queued again (Java's Sender retries it); the call's
-# result never completes. A coordinator SIGKILLed mid-commit then held the batch for the whole stall bound (a
-# leader-and-coordinator kill recovered in 15-18 s when the commit began once the node was fenced). The wait is
-# checked in slices instead, and ends once the call has been stuck this long (its coordinator not connected, or
-# nothing queued or in flight for it) with no request queued meanwhile: a live node reconnects, and a queued
-# request goes out, in milliseconds, and a request retried after an error (through a coordinator's election or
-# load, 100 ms apart) is queued again each time.
-WAIT_SLICE_S = 0.25
-UNREACHABLE_S = 1.0
 
 
 class TransactionStalled(KafkaTimeoutError):  # type: ignore[misc]
@@ -89,9 +67,7 @@ def send_offsets_within(producer: KafkaProducer, offsets: Any, membership: Any, 
         # Not kafka-python's producer (the in-memory broker's, whose calls return at once): nothing to bound.
         producer.send_offsets_to_transaction(offsets, membership)
         return
-    result = manager.send_offsets_to_transaction(offsets, membership)
-    what, both = "sending the offsets", (CoordinatorType.TRANSACTION, CoordinatorType.GROUP)
-    _wait(producer, lambda slice_s: result.wait(timeout_ms=slice_s * 1000), timeout_s, what, coordinators=both)
+    _wait(producer, manager.send_offsets_to_transaction(offsets, membership), timeout_s, "sending the offsets")
 
 
 def end_transaction_within(producer: KafkaProducer, *, commit: bool, timeout_s: float) -> None:
@@ -106,72 +82,13 @@ def end_transaction_within(producer: KafkaProducer, *, commit: bool, timeout_s: 
         (producer.commit_transaction if commit else producer.abort_transaction)()
         return
     result = manager.begin_commit() if commit else manager.begin_abort()
-    what = "committing the transaction" if commit else "aborting the transaction"
-    _wait(producer, lambda slice_s: result.wait(timeout_ms=slice_s * 1000), timeout_s, what)
+    _wait(producer, result, timeout_s, "committing the transaction" if commit else "aborting the transaction")
 
 
-def flush_within(producer: KafkaProducer, flush: Callable[[float], None], timeout_s: float) -> None:
-    """Call `flush` (given a timeout in seconds) until it returns, raising TransactionStalled as the calls above."""
-
-    def flushed(slice_s: float) -> bool:
-        try:
-            flush(slice_s)
-        except KafkaTimeoutError:
-            return False
-        return True
-
-    if getattr(producer, "_transaction_manager", None) is None:
-        flush(timeout_s)
-        return
-    _wait(producer, flushed, timeout_s, "flushing the transaction's records", flushing=True)
-
-
-def _wait(
-    producer: KafkaProducer,
-    finished: Callable[[float], bool],
-    timeout_s: float,
-    what: str,
-    *,
-    coordinators: tuple[CoordinatorType, ...] = (CoordinatorType.TRANSACTION,),
-    flushing: bool = False,
-) -> None:
-    """Wait in slices until `finished(slice_s)`, ending early once the call is stuck for UNREACHABLE_S."""
+def _wait(producer: KafkaProducer, result: Any, timeout_s: float, what: str) -> None:
     producer._sender.wakeup()
-    deadline = time.monotonic() + timeout_s
-    stuck_since: float | None = None
-    queued = producer._transaction_manager._pending_requests_sort_id
-    while not finished(max(min(WAIT_SLICE_S, deadline - time.monotonic()), 0)):
-        now = time.monotonic()
-        if now >= deadline:
-            raise TransactionStalled(f"{what} did not finish within {timeout_s:g} s")
-        why = stuck(producer, coordinators, flushing=flushing)
-        queued, before = producer._transaction_manager._pending_requests_sort_id, queued
-        if why is None or queued != before:
-            stuck_since = None
-        elif stuck_since is None:
-            stuck_since = now
-        elif now - stuck_since >= UNREACHABLE_S:
-            raise TransactionStalled(f"{what}: {why}")
-
-
-def stuck(producer: KafkaProducer, coordinators: tuple[CoordinatorType, ...], *, flushing: bool) -> str | None:
-    """Why the producer's transaction cannot go on (a coordinator not connected, a request dropped), or None.
-
-    A flush waits on the partition leaders too (through an election, say), so it is stuck on a dropped request
-    only while its records' partitions wait to be added to the transaction.
-    """
-    manager, client = producer._transaction_manager, producer._sender._client
-    for kind in coordinators:
-        node = manager.coordinator(kind)
-        if node is not None and not client.connected(node):
-            # kafka-python names a coordinator's connection apart from the node's own ("coordinator-3").
-            return f"its coordinator, node {node}, is not connected"
-    # A dropped request leaves nothing queued or in flight while the call, or the partitions its records wait to
-    # add, still waits on one (and the coordinator found again is connected only once something is sent to it).
-    idle = not manager._pending_requests and not manager.has_in_flight_transactional_request()
-    if idle and (not flushing or manager.has_partitions_to_add()):
-        return "the client dropped its request to the coordinator"
-    return None
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise TransactionStalled(f"{what} did not finish within {timeout_s:g} s")
 
 
 async def commit_in_rebalance(consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
