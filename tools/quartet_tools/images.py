@@ -159,11 +159,17 @@ def fetch_wheels(pins: list[Pinned]) -> dict[Pinned, Path]:
     return found
 
 
+def fresh_context(staged: Path) -> Path:
+    """`staged` emptied (what an earlier build left would otherwise go into the image too) and made anew."""
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    return staged
+
+
 def stage_wheels(directory: Path, pins: list[Pinned]) -> None:
     """`directory` holds exactly these pins' wheels (linked from the cache) and a hashed requirements.txt."""
     wheels = fetch_wheels(pins)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    fresh_context(directory)
     for wheel in wheels.values():
         os.link(wheel, directory / wheel.name)
     lines = sorted(pin.line() for pin in pins)
@@ -205,26 +211,20 @@ def _service(program: str, port: int) -> Image:
 def stage_kafka() -> None:
     """The broker's jars, resolved on the host from deploy/kafka/pom.xml, linked into the Kafka image's context."""
     libs = ensure_kafka_installed()
-    staged = STAGE_DIR / "kafka" / "libs"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+    staged = fresh_context(STAGE_DIR / "kafka" / "libs")
     for jar in libs.glob("*.jar"):
         os.link(jar, staged / jar.name)
 
 
 def stage_zipkin() -> None:
     """Zipkin's executable jar, resolved on the host from deploy/tracing/pom.xml, linked into its image's context."""
-    staged = STAGE_DIR / "zipkin"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+    staged = fresh_context(STAGE_DIR / "zipkin")
     os.link(traces.ensure_zipkin(), staged / "zipkin.jar")
 
 
 def stage_collector() -> None:
     """The collector built on the host (its cache is outside the repository: copied) and its pipeline."""
-    staged = STAGE_DIR / "otelcol"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+    staged = fresh_context(STAGE_DIR / "otelcol")
     shutil.copy2(traces.ensure_collector(), staged / traces.COLLECTOR_BINARY)
     shutil.copy2(traces.COLLECTOR_CONFIG, staged / "collector.yaml")
 
@@ -232,9 +232,7 @@ def stage_collector() -> None:
 def stage_toxiproxy() -> None:
     """The pinned Toxiproxy server and CLI built on the host (their cache is outside the repository: copied)."""
     server = ensure_toxiproxy()
-    staged = STAGE_DIR / "toxiproxy"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+    staged = fresh_context(STAGE_DIR / "toxiproxy")
     for binary in (server, server.with_name("toxiproxy-cli")):
         shutil.copy2(binary, staged / binary.name)
 
