@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from quartet_shared.runner.kafka_compat import SenderClient
 from quartet_shared.settings import KernelSettings
 
 # kafka-python's default 30 s ceiling leaves a client idle long after a restarted broker is back.
@@ -47,6 +48,8 @@ def producer_config(settings: KernelSettings, **overrides: Any) -> dict[str, Any
             # Retries stay inside the delivery timeout; the idempotent producer keeps them free of duplicates.
             "delivery_timeout_ms": max(120_000, settings.request_timeout_ms + settings.producer_linger_ms),
             "max_block_ms": settings.request_timeout_ms,
+            # Retries a transactional request whose coordinator died, instead of dropping it (see SenderClient).
+            "kafka_client": SenderClient,
             **overrides,
         },
     )

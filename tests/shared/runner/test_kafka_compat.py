@@ -6,15 +6,21 @@ import inspect
 import threading
 from collections.abc import Iterator
 from importlib.metadata import version
+from types import SimpleNamespace
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.future import Future
+from kafka.net.compat import KafkaNetClient
+from kafka.producer.sender import Sender
+from kafka.producer.transaction_manager import TransactionManager
 from kafka.structs import MemberState
+from quartet_shared.clients import producer_config
 from quartet_shared.producer import close_kafka_producer
 from quartet_shared.runner import kafka_compat
 from quartet_shared.runner.kafka_compat import ASSUMPTIONS, JOIN_STUCK_S, JoinWatch, break_waits, join_dropped
+from quartet_shared.settings import KernelSettings
 
 
 @pytest.fixture
@@ -39,6 +45,7 @@ def test_every_private_name_the_workarounds_use_has_the_shape_they_expect(consum
         "_transaction_manager",
         "_sender",
         "_fetcher",
+        "_maybe_send_pending_request",
     }
     coordinator = consumer._coordinator
     assert coordinator.state == MemberState.UNJOINED
@@ -106,3 +113,34 @@ def test_the_transactional_calls_bounded_here_wait_with_a_timeout_and_say_whethe
         assert result.wait(timeout_ms=50) is False
     finally:
         close_kafka_producer(producer, 0)
+
+
+@pytest.mark.parametrize(
+    "coordinator",
+    [
+        "bootstrap-0",  # a known node that refuses the connection: a SIGKILLed broker
+        3,  # a node gone from the metadata: the same broker once the controller fenced it
+    ],
+)
+@pytest.mark.parametrize(("client_class", "kept"), [(KafkaNetClient, False), (kafka_compat.SenderClient, True)])
+def test_a_transactional_request_whose_coordinator_is_out_of_reach_is_queued_again(
+    coordinator: object, client_class: type[KafkaNetClient], kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kafka-python's own sender, with the stock client (which drops the request: remove SenderClient once it
+    keeps it) and with SenderClient (which makes it look the coordinator up and queue the request again)."""
+    client = client_class(bootstrap_servers=["127.0.0.1:1"], api_version=(2, 8), request_timeout_ms=200)
+    try:
+        manager = TransactionManager(transactional_id="compat", transaction_timeout_ms=60_000)
+        monkeypatch.setattr(manager, "coordinator", lambda kind: coordinator)
+        manager.initialize_transactions()
+        sender = Sender(client, None, SimpleNamespace(has_incomplete=False), transaction_manager=manager)
+        assert sender._maybe_send_pending_request()
+        queued = sorted(type(handler).__name__ for _, _, handler in manager._pending_requests)
+        expected = ["FindCoordinatorHandler", "InitProducerIdHandler"] if kept else ["FindCoordinatorHandler"]
+        assert queued == expected
+    finally:
+        client.close()
+
+
+def test_every_producer_the_kernel_builds_uses_the_sender_client() -> None:
+    assert producer_config(KernelSettings())["kafka_client"] is kafka_compat.SenderClient
