@@ -14,6 +14,9 @@ import httpx
 from quartet_shared.net import free_port
 
 Stream = Literal["upstream", "downstream"]
+# The directions a toxic is added on, named once for the native cluster, the Compose cluster and the simulator.
+ONE_WAY: tuple[Stream, ...] = ("downstream",)
+BOTH_WAYS: tuple[Stream, ...] = ("upstream", "downstream")
 
 
 class ToxiproxyClient:

@@ -22,9 +22,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from quartet_shared.net import free_port
+from quartet_shared.toxiproxy import ONE_WAY
 from quartet_tools import images
 from quartet_tools.infra import compose_command
-from simulator.cluster import ONE_WAY
 from simulator.servers import ComposeCluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]

@@ -17,7 +17,7 @@ from typing import Any
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import PartitionState, describe_partitions
-from quartet_shared.toxiproxy import Stream, ToxiproxyClient
+from quartet_shared.toxiproxy import BOTH_WAYS, Stream, ToxiproxyClient
 
 from quartet_tools.infra import KafkaCluster, Stack, live_brokers, wait_for
 from quartet_tools.toxiproxy import ToxiproxyServer
@@ -27,7 +27,6 @@ NODES = 3
 CONTROL_FILE = "control.json"
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
 NODE_START_S = 180.0
-BOTH_WAYS: tuple[Stream, ...] = ("upstream", "downstream")
 
 
 @dataclass

@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from kafka.errors import KafkaError
 from quartet_shared.topics import PartitionState, describe_partitions
+from quartet_shared.toxiproxy import BOTH_WAYS, ONE_WAY, Stream
 
 from simulator.domain.cluster import NoTarget, choose_node, toxic_attributes, under_replicated
 from simulator.domain.scenario import (
@@ -32,9 +33,6 @@ from simulator.domain.scenario import (
 from simulator.settings import SimulatorSettings
 from simulator.workers import WorkerCommand
 
-Stream = Literal["upstream", "downstream"]
-ONE_WAY: tuple[Stream, ...] = ("downstream",)
-BOTH_WAYS: tuple[Stream, ...] = ("upstream", "downstream")
 Describe = Callable[[list[str] | None], list[PartitionState]]
 
 

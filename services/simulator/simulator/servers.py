@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from quartet_shared.toxiproxy import ToxiproxyClient
+from quartet_shared.toxiproxy import BOTH_WAYS, Stream, ToxiproxyClient
 
-from simulator.cluster import BOTH_WAYS, ClusterControl, Stream
+from simulator.cluster import ClusterControl
 from simulator.workers import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,

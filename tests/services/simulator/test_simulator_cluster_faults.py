@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaConnectionError
 from quartet_shared.topics import PartitionState
+from quartet_shared.toxiproxy import Stream
 from simulator.bootstrap import bundled_scenarios
-from simulator.cluster import ClusterFaults, Stream, on_side_listeners
+from simulator.cluster import ClusterFaults, on_side_listeners
 from simulator.domain.cluster import NoTarget, choose_node, toxic_attributes, under_replicated
 from simulator.domain.plan import PlannedFault, build_plan
 from simulator.domain.scenario import (

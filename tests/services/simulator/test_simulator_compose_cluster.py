@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from simulator.cluster import ONE_WAY, ClusterFaults
+from quartet_shared.toxiproxy import ONE_WAY
+from simulator.cluster import ClusterFaults
 from simulator.domain.scenario import KillBrokerFault, PartitionFault, RestartClusterFault
 from simulator.servers import ComposeCluster
 
