@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
-from quartet_shared.net import free_port
+from quartet_shared.net import free_port, host_port
 
 Stream = Literal["upstream", "downstream"]
 # The directions a toxic is added on, named once for the native cluster, the Compose cluster and the simulator.
@@ -25,10 +25,10 @@ class ToxiproxyClient:
     def __init__(self, url: str) -> None:
         self._http = httpx.Client(base_url=url, timeout=10)
 
-    def create_proxy(self, name: str, upstream: str, listen_port: int | None = None) -> int:
-        """A proxy from 127.0.0.1:`listen_port` (a free one by default) to `upstream`; returns the port."""
+    def create_proxy(self, name: str, upstream: str, listen_port: int | None = None, host: str = "127.0.0.1") -> int:
+        """A proxy from `host`:`listen_port` (the loopback, a free port by default) to `upstream`; returns the port."""
         port = listen_port or free_port()
-        body = {"name": name, "listen": f"127.0.0.1:{port}", "upstream": upstream, "enabled": True}
+        body = {"name": name, "listen": host_port(host, port), "upstream": upstream, "enabled": True}
         self._http.post("/proxies", json=body).raise_for_status()
         return port
 

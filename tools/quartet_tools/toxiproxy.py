@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from quartet_shared.net import host_port
 from quartet_shared.toxiproxy import ToxiproxyClient
 
 from quartet_tools.infra import Server, ensure_command, go_env, wait_for
@@ -46,15 +47,18 @@ def ensure_toxiproxy() -> Path:
 
 @dataclass
 class ToxiproxyServer(Server):
-    """toxiproxy-server with its API on 127.0.0.1:`port`; the proxies it makes listen on the loopback too."""
+    """toxiproxy-server with its API on `host`:`port`, the loopback unless told otherwise; the proxies its client
+    makes listen on the loopback too (`ToxiproxyClient.create_proxy`)."""
+
+    host: str = "127.0.0.1"
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start the server and wait until its API answers."""
         if self.running():
             return
         binary = ensure_toxiproxy()
-        self._spawn([str(binary), "-host", "127.0.0.1", "-port", str(self.port)])
-        wait_for(self.ready, f"toxiproxy on 127.0.0.1:{self.port}", timeout_s, self.logfile)
+        self._spawn([str(binary), "-host", self.host, "-port", str(self.port)])
+        wait_for(self.ready, f"toxiproxy on {self.url}", timeout_s, self.logfile)
 
     def ready(self) -> bool:
         """True when its API answers."""
@@ -62,7 +66,7 @@ class ToxiproxyServer(Server):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{host_port(self.host, self.port)}"
 
     def client(self) -> ToxiproxyClient:
         """A client of this server's API."""

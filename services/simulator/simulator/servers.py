@@ -7,6 +7,7 @@ natively (through the tooling's `quartet.servers` entry points, on a host) or un
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from quartet_shared.net import host_port
 from quartet_shared.toxiproxy import BOTH_WAYS, Stream, ToxiproxyClient
 
 from simulator.cluster import ClusterControl
@@ -106,6 +108,8 @@ class ComposeCluster:
     worker_bootstrap: str | None = None
     # The proxy server's API; None: where the engine publishes the toxiproxy container's port 8474.
     toxiproxy_url: str | None = None
+    # Where a port the engine publishes on every interface (0.0.0.0, ::) is reached: the loopback, not the wildcard.
+    published_host: str = "127.0.0.1"
     _networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     # The client of that API (made on first use; a test hands its own).
     proxies: ToxiproxyClient | None = None
@@ -189,8 +193,7 @@ class ComposeCluster:
         bindings = found[0].attrs["NetworkSettings"]["Ports"].get(f"{TOXIPROXY_API_PORT}/tcp") or []
         if not bindings:
             raise RuntimeError("the toxiproxy container publishes no API port: set SIMULATOR_TOXIPROXY_URL")
-        address = bindings[0]["HostIp"] or "127.0.0.1"
-        return f"http://{'127.0.0.1' if address == '0.0.0.0' else address}:{bindings[0]['HostPort']}"
+        return f"http://{host_port(reached_on(bindings[0]['HostIp'], self.published_host), bindings[0]['HostPort'])}"
 
     def cut_side(self) -> None:
         """Disconnect the first worker container of each kind in `cut_kinds` from every network."""
@@ -216,6 +219,11 @@ class ComposeCluster:
     def _reconnect(self, container: Any) -> None:
         for name, aliases in self._networks.pop(container.name, {}).items():
             self.client.networks.get(name).connect(container, aliases=aliases)
+
+
+def reached_on(published_on: str, instead: str) -> str:
+    """Where a port the engine published on `published_on` is reached: on `instead` for a wildcard (or none)."""
+    return instead if not published_on or ipaddress.ip_address(published_on).is_unspecified else published_on
 
 
 def _health(container: Any) -> str | None:
@@ -308,7 +316,11 @@ def _worker_control(settings: SimulatorSettings, compose: bool) -> WorkerControl
 def _cluster_control(settings: SimulatorSettings, compose: bool, cut_kinds: tuple[str, ...]) -> ClusterControl | None:
     if compose:
         return ComposeCluster(
-            docker_client(), settings.compose_project, cut_kinds=cut_kinds, toxiproxy_url=settings.toxiproxy_url
+            docker_client(),
+            settings.compose_project,
+            cut_kinds=cut_kinds,
+            toxiproxy_url=settings.toxiproxy_url,
+            published_host=settings.compose_host,
         )
     # The native cluster `make up` described under the state directory (nodes and fault proxies).
     native = host_hook("native_cluster")

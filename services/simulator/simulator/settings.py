@@ -70,6 +70,11 @@ class SimulatorSettings(KernelSettings):
         description="The API of the Compose cluster's fault proxy (http://toxiproxy:8474 from a container); "
         "unset: the address the engine publishes it on.",
     )
+    compose_host: str = Field(
+        "127.0.0.1",
+        description="Where a Compose port the engine publishes on every interface (0.0.0.0 or ::) is reached: "
+        "the loopback unless told otherwise, never the wildcard.",
+    )
     cluster_state: Path | None = Field(
         None,
         description="Where `make up KAFKA_NODES=3` described its native cluster; the cluster faults act on it there.",

@@ -13,6 +13,7 @@ from quartet_shared.toxiproxy import ONE_WAY
 from simulator.cluster import ClusterFaults
 from simulator.domain.scenario import KillBrokerFault, PartitionFault, RestartClusterFault
 from simulator.servers import ComposeCluster
+from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.test_simulator_preflight import broker_up, problems, scenario  # noqa: F401
 from tests.services.simulator.test_simulator_workers import FakeContainer, FakeDocker
@@ -186,7 +187,15 @@ class FakeProxyContainer(FakeNode):
 
 
 @pytest.mark.parametrize(
-    ("host_ip", "url"), [("127.0.0.1", "http://127.0.0.1:49153"), ("0.0.0.0", "http://127.0.0.1:49153")]
+    ("host_ip", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:49153"),
+        ("::1", "http://[::1]:49153"),
+        # Published on every interface (or on none named): reached on the loopback, never on the wildcard.
+        ("0.0.0.0", "http://127.0.0.1:49153"),
+        ("::", "http://127.0.0.1:49153"),
+        ("", "http://127.0.0.1:49153"),
+    ],
 )
 def test_the_proxys_api_is_found_where_the_engine_publishes_it(host_ip: str, url: str) -> None:
     published = {"8474/tcp": [{"HostIp": host_ip, "HostPort": "49153"}], "9192/tcp": None}
@@ -194,6 +203,19 @@ def test_the_proxys_api_is_found_where_the_engine_publishes_it(host_ip: str, url
     assert ComposeCluster(docker, "quartet").toxiproxy_api() == url
     given = ComposeCluster(docker, "quartet", toxiproxy_url="http://toxiproxy:8474")
     assert given.toxiproxy_api() == "http://toxiproxy:8474"
+
+
+@pytest.mark.parametrize(("host_ip", "url"), [("::", "http://[::1]:49153"), ("10.0.0.5", "http://10.0.0.5:49153")])
+def test_a_wildcard_is_reached_where_the_compose_host_setting_says(
+    host_ip: str, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SIMULATOR_COMPOSE_HOST", raising=False)
+    assert SimulatorSettings(_env_file=None).compose_host == "127.0.0.1"  # type: ignore[call-arg]
+    monkeypatch.setenv("SIMULATOR_COMPOSE_HOST", "::1")
+    told = SimulatorSettings(_env_file=None).compose_host  # type: ignore[call-arg]
+    published = {"8474/tcp": [{"HostIp": host_ip, "HostPort": "49153"}]}
+    docker, _ = compose_docker(FakeProxyContainer("quartet-toxiproxy-1", "toxiproxy", ports=published))
+    assert ComposeCluster(docker, "quartet", published_host=told).toxiproxy_api() == url
 
 
 def test_without_a_toxiproxy_container_a_toxic_is_refused_with_the_reason() -> None:
