@@ -13,6 +13,12 @@ import pytest
 from quartet_tools import engine, testrun
 from quartet_tools.infra import InfraError
 
+# What each half of `make test` must hand pytest, written out rather than read back from testrun: the native half
+# deselects every docker-marked test on two xdist workers, a file's tests on one; the docker half selects only those.
+NATIVE = ["-n", "2", "--dist", "loadfile", "-m", "not docker"]
+DOCKER = ["-m", "docker"]
+FAULTS = ["tests/shared/test_fault_delivery.py", "tests/shared/test_fault_jobservice.py"]
+
 
 class Recorder:
     """Stands in for pytest, the engine's start and its stop: records each call."""
@@ -83,7 +89,7 @@ def test_where_no_engine_can_start_the_docker_tests_are_deselected_with_the_reas
     monkeypatch.setattr(testrun.os, "geteuid", lambda: 1000)
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 0
-    assert [args for args, _ in recorder.runs] == [testrun.NATIVE]
+    assert [args for args, _ in recorder.runs] == [NATIVE]
     assert recorder.started == recorder.stopped == 0
     assert "docker-marked tests deselected: not root" in capsys.readouterr().err
     # The collector's build ran beside the tests and was waited for.
@@ -98,7 +104,7 @@ def test_an_engine_started_for_the_run_serves_the_docker_tests_and_is_stopped_wh
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
     assert recorder.started == recorder.stopped == 1
     (native, native_env), (docker, docker_env), (faults, faults_env) = recorder.runs
-    assert (native, docker, faults) == (testrun.NATIVE, testrun.DOCKER, testrun.fault_tests())
+    assert (native, docker, faults) == (NATIVE, DOCKER, FAULTS)
     # The native half keeps the fixtures' default (no engine of ours in its environment); the docker half has it.
     assert native_env["DOCKER_HOST"] == f"unix://{no_engine}/absent.sock"
     assert docker_env["DOCKER_HOST"] == faults_env["DOCKER_HOST"] == "unix:///nowhere/started.sock"
@@ -114,7 +120,7 @@ def test_a_failed_image_build_fails_the_run_without_the_docker_tests(
     monkeypatch.setattr(testrun, "BUILD", [sys.executable, "-c", "raise SystemExit('no wheel for numpy')"])
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
-    assert [args for args, _ in recorder.runs] == [testrun.NATIVE]
+    assert [args for args, _ in recorder.runs] == [NATIVE]
     assert recorder.stopped == 1
     assert "no wheel for numpy" in capsys.readouterr().err
 
@@ -126,7 +132,7 @@ def test_an_engine_that_already_answers_is_used_and_left_running(
     monkeypatch.setattr(testrun, "docker_available", lambda: True)
     recorder = Recorder()
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 0
-    assert [args for args, _ in recorder.runs] == [testrun.NATIVE, testrun.DOCKER, testrun.fault_tests()]
+    assert [args for args, _ in recorder.runs] == [NATIVE, DOCKER, FAULTS]
     assert recorder.started == recorder.stopped == 0
 
 
@@ -134,14 +140,14 @@ def test_the_fault_tests_failing_on_servers_in_containers_fail_the_run(
     no_engine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    recorder = Recorder({testrun.fault_tests()[-1]: 1})
+    recorder = Recorder({FAULTS[-1]: 1})
     assert testrun.main(recorder.start, recorder.stop, recorder.pytest) == 1
     assert recorder.stopped == 1
     assert "the fault tests again, on servers in containers" in capsys.readouterr().err
 
 
 def test_the_fault_tests_are_every_kernel_fault_test_file() -> None:
-    assert testrun.fault_tests() == ["tests/shared/test_fault_delivery.py", "tests/shared/test_fault_jobservice.py"]
+    assert testrun.fault_tests() == FAULTS
 
 
 def test_the_engine_starts_without_the_compose_cli_which_prepare_builds_with_the_images(
@@ -171,4 +177,4 @@ def test_every_pytest_run_prints_its_slowest_tests(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(testrun.subprocess, "run", run)
     assert testrun.pytest(testrun.NATIVE, {}) == 3
-    assert commands == [[sys.executable, "-m", "pytest", "--durations=30", *testrun.NATIVE]]
+    assert commands == [[sys.executable, "-m", "pytest", "--durations=30", *NATIVE]]
