@@ -141,6 +141,8 @@ class NativePrometheus(Server):
     """Debian's Prometheus on 127.0.0.1:`port`, scraping the processes its targets file lists."""
 
     interval_s: float = 15.0
+    # The console templates it serves under /consoles/: the repository's (a test serves consoles of its own).
+    consoles: Path = CONSOLES
 
     @property
     def targets(self) -> Path:
@@ -170,7 +172,7 @@ class NativePrometheus(Server):
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             f"--web.local-assets={root / WEB_ASSETS}/",
-            f"--web.console.templates={CONSOLES}",
+            f"--web.console.templates={self.consoles}",
             f"--web.console.libraries={libraries}",
         ]
 
