@@ -15,7 +15,7 @@ from simulator.domain.scenario import KillBrokerFault, PartitionFault, RestartCl
 from simulator.servers import ComposeCluster
 from simulator.settings import SimulatorSettings
 
-from tests.services.simulator.test_simulator_preflight import broker_up, problems, scenario  # noqa: F401
+from tests.services.simulator.preflight import problems, scenario
 from tests.services.simulator.test_simulator_workers import FakeContainer, FakeDocker
 
 

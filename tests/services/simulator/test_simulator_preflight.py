@@ -5,48 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 from simulator import preflight
-from simulator.domain.scenario import Scenario
 from simulator.preflight import PreflightError, check, tcp_reachable
 from simulator.settings import SimulatorSettings
 
-SPEC = {"model": {"kind": "linear"}, "epochs": 3}
-
-
-def scenario(faults: list[dict[str, object]] | None = None, rental: bool = False) -> Scenario:
-    mix: list[dict[str, object]] = [{"action": "training", "weight": 1, "pool": [{"spec": SPEC}]}]
-    if rental:
-        mix.append({"action": "rental", "weight": 1})
-    return Scenario.model_validate(
-        {
-            "name": "p",
-            "seed": 1,
-            "duration_s": 10,
-            "rate": {"shape": "constant", "per_second": 1},
-            "mix": mix,
-            "faults": faults or [],
-        }
-    )
-
-
-@pytest.fixture
-def broker_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preflight, "kafka_problem", lambda _settings: None)
-
-
-def problems(sc: Scenario, **kwargs: object) -> list[str]:
-    args: dict[str, object] = {
-        "worker_groups": {"training": "training.jobs-worker"},
-        "managed": set(),
-        "controlled": set(),
-        "has_server_control": False,
-        "members": lambda groups: dict.fromkeys(groups, 1),
-    }
-    args.update(kwargs)
-    try:
-        check(SimulatorSettings(kafka_bootstrap_servers="127.0.0.1:1"), sc, **args)  # type: ignore[arg-type]
-    except PreflightError as exc:
-        return exc.problems
-    return []
+from tests.services.simulator.preflight import problems, scenario
 
 
 def test_a_ready_system_passes(broker_up: None) -> None:
