@@ -48,11 +48,30 @@ def test_each_node_has_its_own_data_and_advertises_its_proxies_for_both_client_l
         listeners = services[name]["environment"]["KAFKA_LISTENERS"]
         internal, external = (proxies[name], proxies[f"{name}-host"])
         host_port = external["listen"].rsplit(":", 1)[1]
-        assert (
-            advertised
-            == f"INTERNAL://toxiproxy:{internal['listen'].rsplit(':', 1)[1]},EXTERNAL://localhost:{host_port}"
+        assert advertised == (
+            f"INTERNAL://toxiproxy:{internal['listen'].rsplit(':', 1)[1]},EXTERNAL://localhost:{host_port},"
+            "HEALTH://127.0.0.1:19099"
         )
         assert internal["upstream"] == f"{name}:19092"
         assert external["upstream"] == f"{name}:{host_port}"
         assert f"EXTERNAL://:{host_port}" in listeners
         assert published_ports[host_port] == host_port
+
+
+def test_each_node_checks_its_own_health_on_its_own_loopback_listener_never_through_a_proxy() -> None:
+    """The health check's tool asks every broker of the metadata, at its advertised address: on HEALTH every node
+    advertises its own loopback, so no check reaches a proxy or another node (tests/deploy/test_compose_toxics.py
+    black-holes and cuts off a node on a real engine and runs the others' checks)."""
+    services = compose()["services"]
+    for name in NODES:
+        env = services[name]["environment"]
+        assert services[name]["healthcheck"]["test"] == [
+            "CMD",
+            "/opt/kafka/bin/kafka-broker-api-versions.sh",
+            "--bootstrap-server",
+            "127.0.0.1:19099",
+        ]
+        assert "HEALTH://127.0.0.1:19099" in env["KAFKA_LISTENERS"].split(",")
+        assert "HEALTH://127.0.0.1:19099" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert "HEALTH:PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+        assert "toxiproxy" not in " ".join(services[name]["healthcheck"]["test"])

@@ -1,6 +1,7 @@
 """Latency and bandwidth on a node of Compose's `cluster` profile, on a real engine: the simulator's ComposeCluster
 adds the toxic on the profile's Toxiproxy in front of the node, and a Kafka client on the host sees the node
-answer later or slower, then as before once the toxic is taken off.
+answer later or slower, then as before once the toxic is taken off. A node black-holed or cut off leaves the other
+nodes' health checks passing: each checks itself alone.
 
 Needs a Docker engine (deselected elsewhere, tests/deploy/conftest.py). The three nodes run as a Compose project
 of their own on free host ports, and `down -v` removes it at the end.
@@ -22,10 +23,12 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from quartet_shared.net import free_port
-from quartet_shared.toxiproxy import ONE_WAY
+from quartet_shared.toxiproxy import BOTH_WAYS, ONE_WAY
 from quartet_tools import images
 from quartet_tools.infra import compose_command
 from simulator.servers import ComposeCluster
+
+from tests.deploy.test_compose import compose
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -54,10 +57,11 @@ def _override(path: Path, ports: dict[int, int]) -> Path:
 
     The API's port is left for the engine to choose: ComposeCluster finds where it is published."""
     published = ", ".join(f'"127.0.0.1:{port}:{9191 + n}"' for n, port in ports.items())
+    advertised = {n: compose()["services"][f"kafka-{n}"]["environment"]["KAFKA_ADVERTISED_LISTENERS"] for n in ports}
     services = "".join(
         f"""  kafka-{n}:
     environment:
-      KAFKA_ADVERTISED_LISTENERS: INTERNAL://toxiproxy:{29090 + n},EXTERNAL://localhost:{port}
+      KAFKA_ADVERTISED_LISTENERS: {advertised[n].replace(f"localhost:{9191 + n}", f"localhost:{port}")}
 """
         for n, port in ports.items()
     )
@@ -167,3 +171,40 @@ def test_a_64_kib_per_s_limit_on_a_node_slows_what_it_sends_to_that_rate_and_goe
     assert limited >= (size - 66000) / 66000 * 0.9
     assert size / limited <= 66000 * 1.25
     assert after < limited / 2
+
+
+def own_health_check(cluster: Cluster, node: int) -> tuple[int, str, float]:
+    """Run the node's Compose health check command in its container, as the engine does: code, output, seconds."""
+    labels = [f"com.docker.compose.project={cluster.control.project}", f"com.docker.compose.service=kafka-{node}"]
+    (container,) = cluster.control.client.containers.list(filters={"label": labels})
+    kind, *command = container.attrs["Config"]["Healthcheck"]["Test"]
+    started = time.monotonic()
+    code, output = container.exec_run(command if kind == "CMD" else ["sh", "-c", *command])
+    return code, output.decode(errors="replace"), time.monotonic() - started
+
+
+def assert_each_checks_itself_alone(cluster: Cluster, nodes: list[int]) -> None:
+    """Each node's check passes at once and asks no broker but the node itself (no request it sent failed)."""
+    for node in nodes:
+        code, output, took = own_health_check(cluster, node)
+        assert code == 0 and "ERROR" not in output, f"kafka-{node}'s health check:\n{output[-3000:]}"
+        # Its JVM's start on the loaded host, not a wait: a request to a black-holed broker alone waits 5 s.
+        assert took < 15, f"kafka-{node}'s health check took {took:.1f} s"
+        assert output.count(" -> (") == len(NODES), output[-3000:]
+
+
+def test_a_node_black_holed_or_cut_off_leaves_the_other_nodes_health_checks_passing(cluster: Cluster) -> None:
+    """A timeout toxic both ways on the node's proxies, then the node disconnected from its networks: through a
+    proxy the other nodes' checks waited on it and reported it failed; now each asks itself alone."""
+    others = [n for n in NODES if n != SLOWED]
+    cluster.control.add_toxic(SLOWED, "hole", "timeout", {"timeout": 0}, BOTH_WAYS)
+    try:
+        assert_each_checks_itself_alone(cluster, others)
+    finally:
+        cluster.control.remove_toxic(SLOWED, "hole", BOTH_WAYS)
+    cluster.control.isolate(SLOWED)
+    try:
+        assert_each_checks_itself_alone(cluster, others)
+    finally:
+        cluster.control.rejoin(SLOWED)
+    assert_each_checks_itself_alone(cluster, list(NODES))
