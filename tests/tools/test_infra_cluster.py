@@ -6,13 +6,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from quartet_shared.topics import PartitionState
 from quartet_tools.cluster import ProxiedCluster
 from quartet_tools.infra import (
     CLUSTER_DIR,
     SETTINGS_PREFIXES,
+    InfraError,
     InfraSettings,
     KafkaCluster,
     Server,
@@ -127,3 +130,24 @@ def test_the_simulators_cluster_faults_act_on_the_cluster_make_up_starts() -> No
         Server("toxiproxy", 0, workdir / CLUSTER_DIR / "toxiproxy").stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nkill_broker on make up's cluster: {said}; the fault took {restored:.1f} s with down_s 3")
+
+
+class _Described(ProxiedCluster):
+    """A cluster whose metadata answers from a script: first no partition of the new topic, then one in sync."""
+
+    answers: list[list[PartitionState]]
+
+    def partitions(self, topics: Iterable[str] | None = None) -> list[PartitionState]:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_the_isr_wait_waits_for_a_topic_the_metadata_does_not_describe_yet() -> None:
+    """all() of no partition is True: the wait once passed before a new topic had a leader."""
+    in_sync = PartitionState("new", 0, 1, frozenset({1, 2, 3}), frozenset({1, 2, 3}))
+    cluster = _Described(kafka=None, toxiproxy=None, proxies=None)  # type: ignore[arg-type]
+    cluster.answers = [[], [], [in_sync]]
+    cluster.wait_isr_full(["new"], timeout_s=30)
+    assert cluster.answers == [[in_sync]]
+    cluster.answers = [[]]
+    with pytest.raises(InfraError, match="full ISR"):
+        cluster.wait_isr_full(["new"], timeout_s=1)

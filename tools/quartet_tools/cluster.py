@@ -186,9 +186,14 @@ class ProxiedCluster:
         """Wait until every partition of `topics` (of every topic with None) has a leader and all its replicas
         in sync: no partition under-replicated."""
         names = list(topics) if topics is not None else None
-        wait_for(
-            lambda: all(p.in_sync for p in self.partitions(names)), f"full ISR of {names or 'every topic'}", timeout_s
-        )
+
+        def in_sync() -> bool:
+            states = self.partitions(names)
+            # A node that has not heard of a new topic yet describes none of its partitions, and all() of none is
+            # True: the wait passed before the topic had a leader, and the caller found no partition to kill.
+            return all(p.in_sync for p in states) and {p.topic for p in states} >= set(names or ())
+
+        wait_for(in_sync, f"full ISR of {names or 'every topic'}", timeout_s)
 
     def heal(self) -> None:
         """Remove every toxic, bring every node that is down back and wait until all are live."""
