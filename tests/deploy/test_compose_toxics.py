@@ -10,6 +10,7 @@ of their own on free host ports, and `down -v` removes it at the end.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -29,6 +30,7 @@ from quartet_tools.infra import compose_command
 from simulator.servers import ComposeCluster
 
 from tests.deploy.test_compose import compose
+from tests.support.effects import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -37,6 +39,9 @@ NODES = (1, 2, 3)
 SLOWED = 2
 RECORD = 8192
 RECORDS = 32
+# The listener each node's health check bootstraps on, which every node advertises as that same address.
+OWN_HEALTH_LISTENER = "127.0.0.1:19099"
+BROKER_LINE = re.compile(r"^(\S+) \(id: (\d+)\b[^)]*\) -> ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -183,14 +188,22 @@ def own_health_check(cluster: Cluster, node: int) -> tuple[int, str, float]:
     return code, output.decode(errors="replace"), time.monotonic() - started
 
 
+def brokers_asked(output: str) -> list[tuple[str, int]]:
+    """The (address, id) of each broker the check's tool asked, from its output (`ADDRESS (id: N ...) -> ...`)."""
+    return [(address, int(node)) for address, node in BROKER_LINE.findall(output)]
+
+
 def assert_each_checks_itself_alone(cluster: Cluster, nodes: list[int]) -> None:
-    """Each node's check passes at once and asks no broker but the node itself (no request it sent failed)."""
+    """Each node's check passes at once, every request it sent answered, and every broker it asked (each one the
+    metadata lists: a fenced node is not) is at the node's own loopback listener."""
     for node in nodes:
         code, output, took = own_health_check(cluster, node)
         assert code == 0 and "ERROR" not in output, f"kafka-{node}'s health check:\n{output[-3000:]}"
         # Its JVM's start on the loaded host, not a wait: a request to a black-holed broker alone waits 5 s.
         assert took < 15, f"kafka-{node}'s health check took {took:.1f} s"
-        assert output.count(" -> (") == len(NODES), output[-3000:]
+        asked = brokers_asked(output)
+        assert {address for address, _ in asked} == {OWN_HEALTH_LISTENER}, output[-3000:]
+        assert node in {node_id for _, node_id in asked}, output[-3000:]
 
 
 def test_a_node_black_holed_or_cut_off_leaves_the_other_nodes_health_checks_passing(cluster: Cluster) -> None:
@@ -207,4 +220,11 @@ def test_a_node_black_holed_or_cut_off_leaves_the_other_nodes_health_checks_pass
         assert_each_checks_itself_alone(cluster, others)
     finally:
         cluster.control.rejoin(SLOWED)
+
+    def whole_again() -> bool:
+        outputs = [own_health_check(cluster, node)[1] for node in NODES]
+        return all(sorted(node for _, node in brokers_asked(output)) == list(NODES) for output in outputs)
+
+    # Rejoined, the node is unfenced within its session timeout (6 s) and every check lists all three again.
+    wait_until(whole_again, 120, "every node's check to list the three nodes again", interval_s=2)
     assert_each_checks_itself_alone(cluster, list(NODES))
