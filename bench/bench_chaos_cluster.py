@@ -210,7 +210,7 @@ def markdown(sides: list[Side], scenario: Scenario) -> str:
         f"{scenario.description}. Seed {scenario.seed}, {scenario.duration_s:g} s of load at "
         f"{scenario.rate.model_dump().get('per_second', '?')} actions/s, {PARTITIONS} partitions per topic, 2 training "
         "and 2 planning workers managed by the simulator, a rental manager process; private native servers, every "
-        "process under `nice -n 19` on a 2-core host shared with other work.",
+        f"process at nice {os.nice(0)} on a 2-core host shared with other work.",
         "",
         f"| figure | {header} |",
         "|---|" + "---|" * len(sides),

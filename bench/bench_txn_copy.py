@@ -294,7 +294,8 @@ def markdown(run: CopyRun, load: tuple[float, float, float]) -> str:
         f"{COPIERS} kernel ConsumerRunners in transactional mode ({TRANSACTION_RECORDS} records per poll) on a private "
         f"3-node cluster (RF 3, min ISR 2, each node behind its Toxiproxy proxy); each node in turn SIGKILLed, down "
         f"{DOWN_S:g} s, started again, the next kill once every replica was back in sync. Load average "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) at the start, every process under `nice -n 19`.",
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) at the start, every process at "
+        f"nice {os.nice(0)}.",
         "",
         "| figure | value |",
         "|---|---|",
