@@ -6,7 +6,7 @@ import json
 
 from quartet_tools.infra import ROOT, kafka_version
 
-from tests.deploy.test_compose import compose, published
+from tests.deploy.compose_file import compose, published
 
 NODES = ("kafka-1", "kafka-2", "kafka-3")
 PROXIES = ROOT / "deploy" / "docker" / "toxiproxy" / "proxies.json"

@@ -29,7 +29,7 @@ from quartet_tools import images
 from quartet_tools.infra import compose_command
 from simulator.servers import ComposeCluster
 
-from tests.deploy.test_compose import compose
+from tests.deploy.compose_file import compose
 from tests.support.effects import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]

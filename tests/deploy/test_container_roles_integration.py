@@ -19,8 +19,8 @@ import httpx
 import pytest
 from quartet_shared.net import free_port
 
+from tests.deploy.compose_file import app_containers, container_env, program_of
 from tests.deploy.conftest import BY_PROGRAM, REPO, SERVICE_ROLE, settings_class
-from tests.deploy.test_compose import app_containers, container_env, program_of
 from tests.support.servers import Servers, role_database
 
 pytestmark = pytest.mark.integration

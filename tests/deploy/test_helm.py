@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from quartet_tools.infra import ROLE_DATABASES, SERVICE_ROLES, ensure_helm
+from quartet_tools.infra import ROLE_DATABASES, SERVICE_ROLES
 from sqlalchemy.engine import make_url
 
+from tests.deploy.chart import CHART, helm
 from tests.deploy.conftest import (
     BY_PROGRAM,
     LIBPQ_VARIABLES,
@@ -33,7 +34,6 @@ from tests.deploy.conftest import (
 from tests.deploy.manifests import KUBERNETES_VERSION, documents, validate
 from tests.deploy.prometheus import RULES, run_promtool
 
-CHART = REPO / "deploy" / "helm" / "quartet"
 # Every way the chart is meant to be installed, and one that turns every option on.
 VALUES: dict[str, list[str]] = {
     "defaults": [],
@@ -83,12 +83,6 @@ def consumer_groups() -> dict[str, tuple[str, str]]:
     rental = RentalSettings(_env_file=None)
     groups["rental"] = (COMMANDS_GROUP, f"{rental.topic_prefix}rental.commands")
     return groups
-
-
-@cache
-def helm() -> Path:
-    """The pinned helm binary (built on first use, then cached outside the repository)."""
-    return ensure_helm()
 
 
 @cache

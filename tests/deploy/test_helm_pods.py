@@ -25,10 +25,10 @@ from docker.models.networks import Network
 from quartet_tools.images import IMAGES
 from quartet_tools.infra import SERVICE_ROLES, compose_command, password_variable
 
+from tests.deploy.chart import CHART, helm
+from tests.deploy.compose_file import compose
 from tests.deploy.manifests import KUBERNETES_VERSION, documents
 from tests.deploy.pods import PROBE_DEFAULTS, Manifests, RunningPod, start_pod
-from tests.deploy.test_compose import compose
-from tests.deploy.test_helm import CHART, helm
 
 pytestmark = pytest.mark.docker
 

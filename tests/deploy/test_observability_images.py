@@ -22,7 +22,7 @@ from quartet_tools import images
 from quartet_tools.infra import compose_command, wait_for
 from quartet_tools.metrics import CONSOLE
 
-from tests.deploy.test_server_images import Project
+from tests.deploy.compose_project import Project
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

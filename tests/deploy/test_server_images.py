@@ -11,7 +11,6 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -24,26 +23,11 @@ from quartet_shared.net import free_port
 from quartet_tools import images
 from quartet_tools.infra import compose_command, compose_values, wait_for
 
+from tests.deploy.compose_project import Project
+
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
 SERVERS = ("kafka", "redis", "postgres")
-
-
-@dataclass(frozen=True)
-class Project:
-    """A Compose project of the servers: its command prefix, name and the host ports it publishes."""
-
-    compose: list[str]
-    name: str
-    ports: dict[str, int]
-
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """`docker compose ARGS` for this project."""
-        return subprocess.run([*self.compose, *args], capture_output=True, text=True, timeout=timeout)
-
-    @property
-    def bootstrap(self) -> str:
-        return f"localhost:{self.ports['kafka']}"
 
 
 def _override(path: Path, ports: dict[str, int]) -> Path:

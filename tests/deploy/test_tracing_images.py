@@ -23,7 +23,7 @@ from quartet_shared.net import free_port
 from quartet_tools import images
 from quartet_tools.infra import compose_command, wait_for
 
-from tests.deploy.test_server_images import Project
+from tests.deploy.compose_project import Project
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

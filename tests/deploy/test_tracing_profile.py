@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 from quartet_tools.images import IMAGES, TRACING
 from quartet_tools.traces import COLLECTOR_CONFIG, OTLP_PORT, ZIPKIN_PORT
 
-from tests.deploy.test_compose import ENV_EXAMPLE, app_containers, compose, container_env
+from tests.deploy.compose_file import ENV_EXAMPLE, app_containers, compose, container_env
 
 COLLECTOR_URL = f"http://otel-collector:{OTLP_PORT}"
 # The collector's `${env:NAME:-default}`.

@@ -15,8 +15,8 @@ from quartet_shared.http import create_app
 from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobApi, JobTopics, job_router
 
-from tests.shared.test_jobservice import kind_for, spec
 from tests.support.auth import ADMIN, API_KEYS_JSON, READER, WRITER
+from tests.support.scripted_jobs import kind_for, spec
 
 ANONYMOUS = {"Authorization": ""}
 BAD_KEY = {"Authorization": "Bearer a-key-nobody-configured"}

@@ -14,7 +14,7 @@ from quartet_shared.jobs import JobStore
 from quartet_shared.jobservice import JobApi, JobTopics, job_router
 from sqlalchemy import Engine
 
-from tests.shared.test_jobservice import kind_for
+from tests.support.scripted_jobs import kind_for
 
 
 def engine(tmp_path: Path) -> Engine:

@@ -1,10 +1,12 @@
-"""Fakes for the simulator's unit tests: a finished report built from plain records, a simulation double."""
+"""Fakes for the simulator's unit tests: a finished report built from plain records, a simulation double, and the
+Docker API (containers, the `cluster` profile's nodes and networks) and Toxiproxy API the Compose controls drive."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from simulator.domain.audit import DeadLetterSeen, GarbageSent, ResultSeen, SentJob, reconcile
 from simulator.domain.recovery import recovery_summary
@@ -102,3 +104,138 @@ class FakeSimulation:
         self.stopped = True
         self.settle = settle
         self.release.set()
+
+
+@dataclass
+class FakeContainer:
+    """A Compose container as the Docker SDK gives it: each call it gets is recorded, and changes its status."""
+
+    name: str
+    service: str
+    status: str = "running"
+    calls: list[str] = field(default_factory=list)
+
+    def kill(self, signal: str) -> None:
+        self.calls.append(f"kill {signal}")
+        self.status = "exited"
+
+    def start(self) -> None:
+        self.calls.append("start")
+        self.status = "running"
+
+    def stop(self, timeout: int) -> None:
+        self.calls.append(f"stop {timeout}")
+        self.status = "exited"
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+        self.status = "paused"
+
+    def unpause(self) -> None:
+        self.calls.append("unpause")
+        self.status = "running"
+
+    def reload(self) -> None:
+        pass
+
+
+@dataclass
+class FakeDocker:
+    """The Docker SDK's client: its containers, listed by Compose service label and status as queried."""
+
+    items: list[FakeContainer]
+    queries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def containers(self) -> FakeDocker:
+        return self
+
+    def list(self, all: bool = False, filters: dict[str, Any] | None = None) -> list[FakeContainer]:
+        filters = filters or {}
+        self.queries.append(filters)
+        labels = dict(label.split("=", 1) for label in filters.get("label", []))
+        status = filters.get("status")
+        return [
+            c
+            for c in self.items
+            if labels.get("com.docker.compose.service") == c.service and (status is None or c.status == status)
+        ]
+
+
+@dataclass
+class FakeNode(FakeContainer):
+    """A container with networks and a health check that turns healthy after `unhealthy_reloads` reloads."""
+
+    unhealthy_reloads: int = 0
+    networks: dict[str, list[str]] = field(default_factory=lambda: {"quartet_default": ["kafka", "kafka-1"]})
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        health = "healthy" if self.unhealthy_reloads <= 0 and self.status == "running" else "starting"
+        nets = {name: {"Aliases": aliases} for name, aliases in self.networks.items()}
+        return {"State": {"Health": {"Status": health}}, "NetworkSettings": {"Networks": nets}}
+
+    def reload(self) -> None:
+        self.unhealthy_reloads -= 1
+
+    @property
+    def id(self) -> str:
+        return f"id-{self.name}"
+
+
+@dataclass
+class FakeNetwork:
+    """A Docker network that records each container disconnected from it or connected to it."""
+
+    name: str
+    calls: list[str]
+
+    def disconnect(self, container: FakeNode) -> None:
+        self.calls.append(f"disconnect {container.name} from {self.name}")
+        container.networks.pop(self.name)
+
+    def connect(self, container: FakeNode, aliases: list[str]) -> None:
+        self.calls.append(f"connect {container.name} to {self.name} as {aliases}")
+        container.networks[self.name] = aliases
+
+
+@dataclass
+class FakeNetworks:
+    """The Docker SDK's networks: each one got shares one list of calls."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> FakeNetwork:
+        return FakeNetwork(name, self.calls)
+
+
+@dataclass
+class FakeDockerWithNetworks(FakeDocker):
+    """Containers and networks."""
+
+    networks: FakeNetworks = field(default_factory=FakeNetworks)
+
+
+@dataclass
+class FakeProxies:
+    """The Toxiproxy API's toxics, by proxy, as a ToxiproxyClient changes them, and each change in turn."""
+
+    toxics: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+
+    def add_toxic(self, proxy: str, name: str, kind: str, attributes: dict[str, Any], stream: str) -> None:
+        assert name not in self.toxics.setdefault(proxy, {}), f"{name} twice on {proxy}"
+        self.toxics[proxy][name] = (kind, stream, attributes)
+        self.changes.append(f"add {kind} {name} on {proxy}")
+
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
+        if name not in self.toxics.get(proxy, {}) and missing_ok:
+            return
+        del self.toxics[proxy][name]
+        self.changes.append(f"remove {name} from {proxy}")
+
+
+def compose_docker(*extra: FakeNode) -> tuple[FakeDockerWithNetworks, list[FakeNode]]:
+    """The `cluster` profile's three nodes (and `extra` containers) on a fake Docker API."""
+    nodes = [FakeNode(f"quartet-kafka-{n}-1", f"kafka-{n}") for n in (1, 2, 3)]
+    return FakeDockerWithNetworks([*nodes, *extra]), nodes

@@ -14,21 +14,10 @@ from simulator.domain.scenario import Scenario
 from simulator.settings import SimulatorSettings
 
 from tests.services.simulator.fakes import FakeSimulation
+from tests.services.simulator.inputs import GOOD
 from tests.support.auth import ADMIN, API_KEYS, RUNNER, WRITER
 from tests.support.effects import wait_until
 from tests.support.hostile_yaml import DEEP_BRACKETS, alias_bomb
-
-GOOD = """\
-name: api
-seed: 1
-duration_s: 5
-rate: {shape: constant, per_second: 1}
-mix:
-  - action: training
-    weight: 1
-    pool:
-      - spec: {model: {kind: linear}, epochs: 3}
-"""
 
 
 class Factory:

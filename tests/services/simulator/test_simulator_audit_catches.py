@@ -17,7 +17,7 @@ from simulator.bootstrap import make_simulation
 from simulator.run import Simulation
 from simulator.scenario_io import parse_scenario
 
-from tests.services.simulator.test_simulator_chaos import simulator_settings
+from tests.services.simulator.inputs import simulator_settings
 from tests.support.servers import Servers
 
 pytestmark = pytest.mark.integration

@@ -15,16 +15,11 @@ import pytest
 from quartet_shared.settings import KernelSettings
 from simulator.bootstrap import bundled_scenarios, make_simulation
 from simulator.scenario_io import load_scenario
-from simulator.settings import SimulatorSettings
 
+from tests.services.simulator.inputs import simulator_settings
 from tests.support.servers import Servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
-
-
-def simulator_settings(settings: KernelSettings, prefix: str, runs: Path) -> SimulatorSettings:
-    """The simulator pointed at the session's servers, on topics of its own."""
-    return SimulatorSettings(**settings.model_dump(), topic_prefix=prefix, runs_dir=runs, infra="none")
 
 
 def test_short_chaos_loses_nothing_and_doubles_nothing(

@@ -31,8 +31,8 @@ from simulator.scenario_io import ScenarioError, load_scenario, parse_scenario
 from simulator.settings import SimulatorSettings
 from simulator.workers import WorkerCommand, worker_command
 
+from tests.services.simulator.inputs import GOOD
 from tests.services.simulator.preflight import problems, scenario
-from tests.services.simulator.test_simulator_api import GOOD
 
 # The API tests' one-kind scenario, a minute long, with faults to come.
 BASE = GOOD.replace("duration_s: 5", "duration_s: 60") + "faults:\n"

@@ -15,83 +15,8 @@ from simulator.domain.scenario import KillBrokerFault, PartitionFault, RestartCl
 from simulator.servers import ComposeCluster
 from simulator.settings import SimulatorSettings
 
+from tests.services.simulator.fakes import FakeNetworks, FakeNode, FakeProxies, compose_docker
 from tests.services.simulator.preflight import problems, scenario
-from tests.services.simulator.test_simulator_workers import FakeContainer, FakeDocker
-
-
-@dataclass
-class FakeNode(FakeContainer):
-    """A container with networks and a health check that turns healthy after `unhealthy_reloads` reloads."""
-
-    unhealthy_reloads: int = 0
-    networks: dict[str, list[str]] = field(default_factory=lambda: {"quartet_default": ["kafka", "kafka-1"]})
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        health = "healthy" if self.unhealthy_reloads <= 0 and self.status == "running" else "starting"
-        nets = {name: {"Aliases": aliases} for name, aliases in self.networks.items()}
-        return {"State": {"Health": {"Status": health}}, "NetworkSettings": {"Networks": nets}}
-
-    def reload(self) -> None:
-        self.unhealthy_reloads -= 1
-
-    @property
-    def id(self) -> str:
-        return f"id-{self.name}"
-
-
-@dataclass
-class FakeNetwork:
-    name: str
-    calls: list[str]
-
-    def disconnect(self, container: FakeNode) -> None:
-        self.calls.append(f"disconnect {container.name} from {self.name}")
-        container.networks.pop(self.name)
-
-    def connect(self, container: FakeNode, aliases: list[str]) -> None:
-        self.calls.append(f"connect {container.name} to {self.name} as {aliases}")
-        container.networks[self.name] = aliases
-
-
-@dataclass
-class FakeNetworks:
-    calls: list[str] = field(default_factory=list)
-
-    def get(self, name: str) -> FakeNetwork:
-        return FakeNetwork(name, self.calls)
-
-
-@dataclass
-class FakeDockerWithNetworks(FakeDocker):
-    """Containers and networks."""
-
-    networks: FakeNetworks = field(default_factory=FakeNetworks)
-
-
-@dataclass
-class FakeProxies:
-    """The Toxiproxy API's toxics, by proxy, as a ToxiproxyClient changes them, and each change in turn."""
-
-    toxics: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
-    changes: list[str] = field(default_factory=list)
-
-    def add_toxic(self, proxy: str, name: str, kind: str, attributes: dict[str, Any], stream: str) -> None:
-        assert name not in self.toxics.setdefault(proxy, {}), f"{name} twice on {proxy}"
-        self.toxics[proxy][name] = (kind, stream, attributes)
-        self.changes.append(f"add {kind} {name} on {proxy}")
-
-    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
-        if name not in self.toxics.get(proxy, {}) and missing_ok:
-            return
-        del self.toxics[proxy][name]
-        self.changes.append(f"remove {name} from {proxy}")
-
-
-def compose_docker(*extra: FakeNode) -> tuple[FakeDockerWithNetworks, list[FakeNode]]:
-    """The `cluster` profile's three nodes (and `extra` containers) on a fake Docker API."""
-    nodes = [FakeNode(f"quartet-kafka-{n}-1", f"kafka-{n}") for n in (1, 2, 3)]
-    return FakeDockerWithNetworks([*nodes, *extra]), nodes
 
 
 def _compose(*extra: FakeNode, cut_kinds: tuple[str, ...] = ()) -> tuple[ComposeCluster, list[FakeNode], FakeNetworks]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from simulator.servers import ComposeServerControl
 from simulator.workers import ComposeWorkers, NativeWorkers, WorkerCommand, WorkerError, resolve_command
 
+from tests.services.simulator.fakes import FakeContainer, FakeDocker
 from tests.support.effects import wait_until
 
 SLEEPER = [sys.executable, "-c", "import os, time\nprint(os.environ['SLOT'], flush=True)\ntime.sleep(120)"]
@@ -123,58 +122,6 @@ def test_commands_resolve_beside_python_or_on_the_path() -> None:
     assert resolve_command("python -V")[0] in {str(Path(sys.executable).parent / "python"), sys.executable}
     with pytest.raises(WorkerError, match="not found"):
         resolve_command("no-such-program-here run")
-
-
-@dataclass
-class FakeContainer:
-    name: str
-    service: str
-    status: str = "running"
-    calls: list[str] = field(default_factory=list)
-
-    def kill(self, signal: str) -> None:
-        self.calls.append(f"kill {signal}")
-        self.status = "exited"
-
-    def start(self) -> None:
-        self.calls.append("start")
-        self.status = "running"
-
-    def stop(self, timeout: int) -> None:
-        self.calls.append(f"stop {timeout}")
-        self.status = "exited"
-
-    def pause(self) -> None:
-        self.calls.append("pause")
-        self.status = "paused"
-
-    def unpause(self) -> None:
-        self.calls.append("unpause")
-        self.status = "running"
-
-    def reload(self) -> None:
-        pass
-
-
-@dataclass
-class FakeDocker:
-    items: list[FakeContainer]
-    queries: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def containers(self) -> FakeDocker:
-        return self
-
-    def list(self, all: bool = False, filters: dict[str, Any] | None = None) -> list[FakeContainer]:
-        filters = filters or {}
-        self.queries.append(filters)
-        labels = dict(label.split("=", 1) for label in filters.get("label", []))
-        status = filters.get("status")
-        return [
-            c
-            for c in self.items
-            if labels.get("com.docker.compose.service") == c.service and (status is None or c.status == status)
-        ]
 
 
 def test_compose_workers_kill_a_container_and_start_it_again() -> None:

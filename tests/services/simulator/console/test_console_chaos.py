@@ -20,8 +20,7 @@ from simulator.domain.report import FaultRecord
 from simulator.servers import ComposeCluster
 from simulator.settings import SimulatorSettings
 
-from tests.services.simulator.fakes import FakeSimulation
-from tests.services.simulator.test_simulator_compose_cluster import FakeProxies, compose_docker
+from tests.services.simulator.fakes import FakeProxies, FakeSimulation, compose_docker
 from tests.support.auth import API_KEYS, RUN_KEY
 from tests.support.console import offline_console, offline_settings, page_csrf_token, post_form, sign_in
 from tests.support.effects import wait_until
