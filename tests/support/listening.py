@@ -1,8 +1,10 @@
-"""Which local addresses a port listens on, read from the kernel's own socket tables."""
+"""Which local addresses a port listens on, read from the kernel's own socket tables; a port held as another
+process's server would hold it."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 
@@ -20,3 +22,13 @@ def listening_addresses(port: int) -> set[str]:
             packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.add(str(ipaddress.ip_address(packed)))
     return found
+
+
+def listening(port: int = 0) -> socket.socket:
+    """A socket listening on a loopback port (a free one by default): another process's server, as far as a port
+    check or a server binding there can tell."""
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    return taken

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -36,6 +35,7 @@ from quartet_tools.infra import (
 )
 from sqlalchemy.engine import make_url
 
+from tests.support.listening import listening
 from tests.support.servers import Servers
 
 
@@ -45,16 +45,6 @@ def test_cluster_ids_are_uuids_the_storage_tool_cannot_mistake_for_options() -> 
     assert not [i for i in ids if i.startswith("-")]
     assert len(set(ids)) == len(ids)
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
-
-
-def listening(port: int = 0) -> socket.socket:
-    """A socket listening on a loopback port (a free one by default): another process's server, as far as a port
-    check or a server binding there can tell."""
-    taken = socket.socket()
-    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    taken.bind(("127.0.0.1", port))
-    taken.listen()
-    return taken
 
 
 def test_a_server_starts_again_on_its_saved_port_only_while_it_is_its_own_or_free() -> None:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shlex
 import shutil
@@ -838,6 +839,13 @@ PG_HBA = """# Written by quartet_tools.infra at every start of the server; edits
 local   all   postgres                  trust
 host    all   all        127.0.0.1/32   scram-sha-256
 """
+# What the postmaster logs when another socket holds its port (lc_messages=C keeps libc's text in English): a
+# free port found before the start can be taken by any process on the machine before the server binds it.
+PG_ADDRESS_IN_USE = "Address already in use"
+# Starts on a fresh port after the one found free was taken meanwhile, before giving up.
+PG_START_ATTEMPTS = 3
+# pg_ctl's -t bounds its own wait; the process gets this long beyond it to say why it stopped waiting.
+PG_CTL_GRACE_S = 15.0
 
 
 @dataclass
@@ -886,10 +894,11 @@ class NativePostgres(Server):
             _write_private(self.secrets_file, json.dumps(saved, indent=2))
         return {name: os.environ.get(name) or saved[name] for name in names}
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 120.0) -> None:
         """initdb once, start the server, provision the roles and databases, and wait until it answers.
 
         A server already running (one `make up` started before, say) gets the access rules and the roles too.
+        `timeout_s` bounds pg_ctl's wait for the server to accept connections (its -t) and then the roles' check.
         """
         bindir = postgres_bindir()
         data = self.workdir / "data"
@@ -908,18 +917,36 @@ class NativePostgres(Server):
                 )
             )
         (data / "pg_hba.conf").write_text(PG_HBA)
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c unix_socket_permissions=0700 "
-            "-c password_encryption=scram-sha-256 -c fsync=on -c max_connections=200 -c shared_buffers=128MB"
-        )
-        run_captured(
-            self._as_postgres(
-                [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.logfile), "-w", "start"]
-            ),
-            timeout=timeout_s,
-        )
+        for attempt in range(1, PG_START_ATTEMPTS + 1):
+            log = self._pg_ctl_start(bindir, timeout_s)
+            if log is None:
+                break
+            if PG_ADDRESS_IN_USE not in log or attempt == PG_START_ATTEMPTS:
+                raise InfraError(f"PostgreSQL did not start on 127.0.0.1:{self.port}; {self.logfile} says:\n{log}")
+            self.port = free_port()
         self._provision(bindir)
         wait_for(self.ready, f"PostgreSQL on 127.0.0.1:{self.port}", timeout_s, self.logfile)
+
+    def _pg_ctl_start(self, bindir: Path, timeout_s: float) -> str | None:
+        """`pg_ctl start -w -t`: None once the server accepts connections, else pg_ctl's words and what the server
+        logged meanwhile (why the postmaster exited, or how far it got in `timeout_s`)."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} -c unix_socket_permissions=0700 "
+            "-c password_encryption=scram-sha-256 -c fsync=on -c max_connections=200 -c shared_buffers=128MB "
+            "-c lc_messages=C"
+        )
+        wait = str(math.ceil(timeout_s))
+        logged = self.logfile.stat().st_size if self.logfile.exists() else 0
+        cmd = [str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-o", options, "-l", str(self.logfile)]
+        try:
+            run_captured(self._as_postgres([*cmd, "-w", "-t", wait, "start"]), timeout=timeout_s + PG_CTL_GRACE_S)
+        except subprocess.CalledProcessError as exc:
+            said = b""
+            with contextlib.suppress(FileNotFoundError), self.logfile.open("rb") as log:
+                log.seek(logged)
+                said = log.read()
+            return f"{exc.stdout}{exc.stderr}{said.decode(errors='replace')}"
+        return None
 
     def _provision(self, bindir: Path) -> None:
         """Set the superuser's password, create `database`, and run roles.sql, as the superuser over the socket."""
@@ -1024,6 +1051,8 @@ class Stack:
         for server in (self.redis, self.postgres, self.kafka):
             _save_port(server)
             server.start()
+            # PostgreSQL moves to a fresh port when another process took its own between `at` and its start.
+            _save_port(server)
 
     def stop(self) -> None:
         """Stop all three."""
