@@ -92,6 +92,7 @@ class ConsumerRunner:
         self._lag_shown: set[TopicPartition] = set()
         # Which consumer's rebalance callbacks count: a dropped one's are ignored.
         self._epoch = 0
+        self._revokes = 0
         self._watchdog = StallWatchdog(group, settings.consumer_stall_timeout_s)
         self._join_watch = JoinWatch(group)
         self.commit = commit or commit_protocol(
@@ -116,6 +117,11 @@ class ConsumerRunner:
     def join_restarts(self) -> int:
         """How many times a join the client dropped half-way was restarted."""
         return self._join_watch.restarts
+
+    @property
+    def revokes(self) -> int:
+        """How many rebalances took partitions from this member, a join of another's or one of its own."""
+        return self._revokes
 
     @property
     def consumer(self) -> KafkaConsumer | None:
@@ -207,6 +213,10 @@ class ConsumerRunner:
         self._consumer = self._watchdog.consumer = consumer
         self._epoch += 1
         self._join_watch.reset()
+        # Subscribed before the wait, whose metadata fetch then fills kafka-python's snapshot of the subscribed
+        # topics: a leader that assigned from an empty one rebalanced again at the next refresh (which its own
+        # assignment asks for), a lone member included, revoking and committing whatever it had taken by then.
+        consumer.subscribe(sorted(self._subs), listener=_Listener(self, self._epoch))
         # A group that joins before a brand-new topic's metadata reaches this client is assigned nothing for
         # it until the next metadata refresh (minutes); waiting here avoids that idle start.
         try:
@@ -215,7 +225,6 @@ class ConsumerRunner:
             # Told to stop while waiting: the poll loop below returns at once.
             if not self.stopping.is_set():
                 raise
-        consumer.subscribe(sorted(self._subs), listener=_Listener(self, self._epoch))
         self.started.set()
         return consumer
 
@@ -290,6 +299,9 @@ class ConsumerRunner:
         log.info("partitions assigned", extra={"group": self.group, "partitions": [str(p) for p in partitions]})
 
     async def _on_revoked(self, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            # Counted before the commit below: whoever sees what it committed sees the count too.
+            self._revokes += 1
         # Each batch is made final (or aborted) before the next poll; only offsets held back for the commit
         # interval are left, committed here while this member's generation is still the group's.
         if self._consumer is not None:
