@@ -145,6 +145,26 @@ def test_a_runner_is_ready_only_once_its_producer_is_initialised_and_it_has_join
     assert not runner.ready()
 
 
+def test_a_runner_counts_the_rebalances_that_took_partitions_from_it() -> None:
+    broker = InMemoryBroker()
+    effects = Effects(emit=False)
+    first = in_memory_runner(broker, effects, Mode.AT_LEAST_ONCE)
+    second = in_memory_runner(broker, effects, Mode.AT_LEAST_ONCE)
+    first.start()
+    try:
+        assert broker.wait_until(first.ready, 10)
+        # Its own first join took nothing from it.
+        assert first.revokes == 0
+        second.start()
+        assert broker.wait_until(second.ready, 10)
+        assert broker.wait_until(lambda: first.revokes == 1, 10)
+        assert second.revokes == 0
+    finally:
+        second.stop(10)
+        first.stop(10)
+    assert first.error is None and second.error is None
+
+
 @pytest.mark.integration
 def test_a_worker_is_ready_only_once_its_producer_is_initialised_and_it_has_joined(
     settings: KernelSettings, unique: str
