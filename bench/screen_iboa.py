@@ -1,16 +1,17 @@
 """Screen IBOA variants on the planning suite against cached runs of the other five optimizers.
 
+    nice -n 19 uv run python bench/screen_iboa.py --seeds 0-9 --others       # run and cache the other five first
     nice -n 19 uv run python bench/screen_iboa.py --seeds 0-9 '{}' '{"p_end": 0.7}' [--budgets 100000]
-    nice -n 19 uv run python bench/screen_iboa.py --seeds 10-19 --others       # run and cache the other five
 
 Each variant is IBOA with the given keyword arguments, run through `plan()` on the suite's 24 instances at the
 suite's budgets (population budget/200 x 200 iterations), and ranked among the six optimizers with the suite's own
-`mean_ranks`, `friedman` and `posthoc_vs_control` on the medians. The other optimizers' best costs are read from a
-cache (bench/.work/screen_others.json, one entry per optimizer, budget, instance and seed) that `--others` fills by
-running them, or, for seeds 0-9 without such runs, from the medians RESULTS.md published (rounded to 0.1, so
-IBOA's medians are rounded too before ranking, as the screening there did); their code does not change between
-variants and every run is deterministic per seed. A variant's own runs are cached too (by its arguments), so a
-rerun costs nothing. Every run is bounded by its evaluation budget.
+`mean_ranks`, `friedman` and `posthoc_vs_control` on the unrounded medians, as the suite ranks them; "at or below
+L-SHADE" is the suite's goal count (IBOA's median <= L-SHADE's, unrounded), and the exact ties in it are reported
+apart. The other optimizers' best costs are read from a cache (bench/.work/screen_others.json, one entry per
+optimizer, budget, instance and seed) that `--others` fills by running them; a screen with any of their runs
+missing stops and says so. Their code does not change between variants and every run is deterministic per seed.
+A variant's own runs are cached too, keyed by its arguments and the text of iboa.py, so a rerun costs nothing and a
+change of the code is never read from an old cache. Every run is bounded by its evaluation budget.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".work" / "screen_others.json"
 VARIANTS = HERE / ".work" / "screen_variants"
 OTHERS = ("boa", "spso", "pso", "lshade", "jso")
-RESULTS = HERE / "RESULTS.md"
-FINAL_RANKING = "### Final ranking: IBOA (size reduction to 0.2·N) against the five others, seeds 0-9"
 
 
 def _suite() -> ModuleType:
@@ -71,6 +70,13 @@ def _run(task: tuple[str, str, str, int, int]) -> tuple[str, float]:
     return key, float(plan(scenario, config, seed=seed).best_cost)
 
 
+def _iboa_source() -> bytes:
+    """The text of IBOA's module, so that a variant's cached runs are those of the code screened."""
+    module = sys.modules[IBOA.__module__]
+    assert module.__file__ is not None
+    return Path(module.__file__).read_bytes()
+
+
 def _load(path: Path) -> dict[str, float]:
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -98,27 +104,13 @@ def _fill(
     return cache
 
 
-def published_medians(results: Path = RESULTS) -> dict[str, float]:
-    """The other five's medians over seeds 0-9 from RESULTS.md's final-ranking tables: 'name|budget|instance'."""
-    out: dict[str, float] = {}
-    text = results.read_text().split(FINAL_RANKING, 1)[1]
-    for budget, block in zip(SUITE.BUDGETS, text.split("#### ")[1:3], strict=True):
-        for line in block.splitlines():
-            cells = [c.strip().strip("*").replace(",", "") for c in line.strip("|").split("|")]
-            if cells[0] in {p.stem for p in SUITE.instance_files()}:
-                # Columns: instance, IBOA, IBOA before, then BOA, SPSO, PSO, L-SHADE, jSO.
-                out |= {f"{n}|{budget}|{cells[0]}": float(v) for n, v in zip(OTHERS, cells[3:], strict=True)}
-    return out
-
-
 def _median(cache: dict[str, float], name: str, budget: int, stem: str, seeds: range) -> float:
-    """The median over `seeds`, or the published one (seeds 0-9 only) when the runs are not cached."""
-    runs = [cache[k] for k in (f"{name}|{budget}|{stem}|{s}" for s in seeds) if k in cache]
-    if len(runs) == len(seeds):
-        return float(np.median(runs))
-    if seeds != range(10):
-        raise SystemExit(f"{name} has no cached runs on {stem} at {budget} for these seeds: run --others first")
-    return cache[f"{name}|{budget}|{stem}"]
+    """The median over `seeds` of the cached runs; every one of them must be there."""
+    keys = [f"{name}|{budget}|{stem}|{s}" for s in seeds]
+    missing = [k for k in keys if k not in cache]
+    if missing:
+        raise SystemExit(f"{len(missing)} runs of {name} on {stem} at {budget} are not cached: run --others first")
+    return float(np.median([cache[k] for k in keys]))
 
 
 def _report(
@@ -126,20 +118,24 @@ def _report(
 ) -> dict[str, Any]:
     """Mean ranks, counts against L-SHADE and SPSO, Friedman and Holm p per budget."""
     names = ["iboa", *OTHERS]
-    published = any(f"{n}|{b}|{p.stem}|{s}" not in cache for n in OTHERS for b in budgets for p in paths for s in seeds)
     out: dict[str, Any] = {}
     for b in budgets:
         med = np.array(
             [[_median(cache, variant if n == "iboa" else n, b, p.stem, seeds) for n in names] for p in paths]
         )
-        if published:  # the published medians are rounded to 0.1: IBOA's too, so ties stay ties
-            med = np.round(med, 1)
         ranks = SUITE.mean_ranks(med)
         _, fp = SUITE.friedman(med)
         post = {h.name: round(h.p_holm, 4) for h in SUITE.posthoc_vs_control(med, names)}
         out[str(b)] = {
             "ranks": dict(zip(names, np.round(ranks, 3).tolist(), strict=True)),
             "le_lshade": int(np.sum(med[:, 0] <= med[:, names.index("lshade")])),
+            "ties_lshade": int(np.sum(med[:, 0] == med[:, names.index("lshade")])),
+            # Where IBOA's median is above L-SHADE's, by how much (IBOA / L-SHADE), to see what is left to win.
+            "above_lshade": {
+                p.stem: round(float(r), 5)
+                for p, r in zip(paths, med[:, 0] / med[:, names.index("lshade")], strict=True)
+                if r > 1
+            },
             "worst_vs_spso": round(float(np.max(med[:, 0] / med[:, names.index("spso")])), 4),
             "friedman_p": float(f"{fp:.3g}"),
             "holm": post,
@@ -164,10 +160,10 @@ def main() -> None:
         _fill(CACHE, list(OTHERS), paths, seeds, budgets, a.workers)
     for v in a.variants:
         variant = "iboa" + json.dumps(json.loads(v), sort_keys=True)
-        # One file per variant and budgets, so screens of one variant at different budgets can run side by side.
-        stem = hashlib.sha1(variant.encode()).hexdigest()[:12]
+        # One file per variant, code and budgets, so screens of one variant at different budgets can run side by side.
+        stem = hashlib.sha1(variant.encode() + _iboa_source()).hexdigest()[:12]
         _fill(VARIANTS / f"{stem}-{'-'.join(map(str, budgets))}.json", [variant], paths, seeds, budgets, a.workers)
-        cache = _load(CACHE) | published_medians()
+        cache = _load(CACHE)
         for part in sorted(VARIANTS.glob(f"{stem}-*.json")):
             cache |= _load(part)
         print(

@@ -9,7 +9,7 @@ import pytest
 from path_planner.domain.optimizers import IBOA, Budget, Scores
 from path_planner.domain.optimizers import iboa as module
 from path_planner.domain.optimizers.base import SearchRun, concat_scores
-from path_planner.domain.optimizers.iboa import Swarm
+from path_planner.domain.optimizers.iboa import Swarm, shrink_islands
 from path_planner.domain.optimizers.lshade import planned_size
 from path_planner.domain.types import FloatArray
 
@@ -50,13 +50,11 @@ def test_swarm_subset_carries_the_scores_with_the_positions() -> None:
 def test_shrinking_keeps_the_best_by_the_epsilon_order() -> None:
     x = np.array([[-0.1, 0.0], [1.0, 0.0], [2.0, 0.0], [0.5, 0.0], [3.0, 0.0], [4.0, 0.0], [5.0, 0.0], [6.0, 0.0]])
     swarm = Swarm(x, split(x))
-    run = SearchRun(split, Budget(8, 10), None, None)
-    run.evaluations = 40  # half the budget, from 8 toward max(4, 0.5·8): round(8 + (4 − 8)·0.5) = 6
     # Feasible first by cost (3, 1, 2, 4, 5, 6, 7), the violating row 0 last; at eps = 1 it counts as feasible.
     one = np.zeros(8, dtype=np.int64)  # one island
-    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, one, run, 80, eps=0.0)[0].x, x[1:7])
-    np.testing.assert_array_equal(IBOA(shrink_to=0.5)._shrink(swarm, one, run, 80, eps=1.0)[0].x, x[:6])
-    assert IBOA(shrink_to=None)._shrink(swarm, one, run, 80, eps=0.0)[0] is swarm  # no reduction asked
+    np.testing.assert_array_equal(shrink_islands(swarm, one, 6, eps=0.0)[0].x, x[1:7])
+    np.testing.assert_array_equal(shrink_islands(swarm, one, 6, eps=1.0)[0].x, x[:6])
+    assert shrink_islands(swarm, one, 8, eps=0.0)[0] is swarm  # nothing to cut
 
 
 def test_a_run_shrinks_on_schedule_to_its_floor(monkeypatch: pytest.MonkeyPatch) -> None:

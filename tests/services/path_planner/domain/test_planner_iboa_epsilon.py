@@ -27,6 +27,15 @@ def test_epsilon_order_treats_violations_up_to_eps_as_none() -> None:
     assert epsilon_order(s, 2.0).tolist() == [1, 3, 2, 0]
 
 
+def test_epsilon_order_by_group_ranks_each_group_on_its_own() -> None:
+    s = scores([5.0, 1.0, 3.0, 2.0, 0.5], [0, 2, 1, 0, 1])
+    group = np.array([1, 0, 1, 0, 1])
+    # Group 0 (rows 1, 3) first, then group 1 (rows 0, 2, 4), each by the same order as without groups.
+    assert epsilon_order(s, 0.0, group).tolist() == [3, 1, 0, 4, 2]
+    assert epsilon_order(s, 1.0, group).tolist() == [3, 1, 4, 2, 0]
+    assert epsilon_order(s, 1.0, np.zeros(5, dtype=np.int64)).tolist() == epsilon_order(s, 1.0).tolist()
+
+
 def test_epsilon_better_by_cost_within_eps_or_equal_violations_else_by_violations() -> None:
     a = scores([1.0, 1.0, 5.0, 2.0], [1, 3, 0, 2])
     b = scores([2.0, 2.0, 1.0, 2.0], [0, 3, 1, 2])

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 from path_planner.domain.optimizers import IBOA, Budget, Scores
-from path_planner.domain.optimizers.base import SearchRun
-from path_planner.domain.optimizers.iboa import Swarm
+from path_planner.domain.optimizers.iboa import Swarm, shrink_islands
 from path_planner.domain.types import FloatArray
 
 
@@ -21,13 +20,15 @@ def test_each_island_loses_its_own_worst_when_the_swarm_shrinks() -> None:
     # Island 0 holds the four best; the two worst overall are both on island 1.
     x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]])
     island = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    run = SearchRun(sphere, Budget(8, 10), None, None)
-    run.evaluations = 40  # half the budget, from 8 toward max(4, 0.5·8): 6 members
-    swarm, kept = IBOA(shrink_to=0.5)._shrink(Swarm(x, sphere(x)), island, run, 80, eps=0.0)
+    swarm, kept = shrink_islands(Swarm(x, sphere(x)), island, 6, eps=0.0)
     np.testing.assert_array_equal(swarm.x[:, 0], [0.0, 1.0, 2.0, 4.0, 5.0, 6.0])
     np.testing.assert_array_equal(kept, [0, 0, 0, 1, 1, 1])
-    one, _ = IBOA(shrink_to=0.5)._shrink(Swarm(x, sphere(x)), np.zeros(8, dtype=np.int64), run, 80, eps=0.0)
+    one, _ = shrink_islands(Swarm(x, sphere(x)), np.zeros(8, dtype=np.int64), 6, eps=0.0)
     np.testing.assert_array_equal(one.x[:, 0], x[:6, 0])  # a single swarm drops the two worst
+    # Down to 5: each island keeps its two best, and of the islands' third best the better overall (2.0, not 6.0).
+    five, labels = shrink_islands(Swarm(x, sphere(x)), island, 5, eps=0.0)
+    np.testing.assert_array_equal(five.x[:, 0], [0.0, 1.0, 2.0, 4.0, 5.0])
+    np.testing.assert_array_equal(labels, [0, 0, 0, 1, 1])
 
 
 def test_partners_and_elite_come_from_the_butterflys_own_island() -> None:
@@ -36,7 +37,7 @@ def test_partners_and_elite_come_from_the_butterflys_own_island() -> None:
     island = np.arange(40) % 4
     swarm = Swarm(x, sphere(x))
     order = np.lexsort((swarm.s.base, island))  # island by island, best first
-    d = IBOA(elite=0.2, levy_share=0.1)._draws(rng, island, order, np.bincount(island), 3, progress=0.5)
+    d = IBOA(elite=0.2, levy_share=0.1).draws(rng, island, order, np.bincount(island), 3, progress=0.5)
     assert np.all(island[d.j] == island) and np.all(island[d.k] == island) and np.all(island[d.e] == island)
     assert np.all(d.j != d.k)
     # The elite: each island's two best (20 % of 10); the Lévy-flown: its worst (10 %), around its best.
@@ -96,8 +97,26 @@ def test_islands_keep_apart_basins_a_single_swarm_merges() -> None:
 
 
 def test_small_populations_get_fewer_islands() -> None:
-    assert IBOA()._island_count(500) == 4  # the 100,000-evaluation budget's population
-    assert IBOA()._island_count(150) == 1  # the 30,000-evaluation one's: islands of 37 would be too small
-    assert IBOA(islands=4, island_size=10)._island_count(40) == 2  # final size 8: two islands of 4
-    assert IBOA(islands=4, island_size=2)._island_count(10) == 1
-    assert IBOA(islands=4, island_size=2, shrink_to=None)._island_count(10) == 2
+    assert IBOA().island_count(500) == 4  # the 100,000-evaluation budget's population
+    assert IBOA().island_count(150) == 1  # the 30,000-evaluation one's: islands of 37 would be too small
+    assert IBOA(islands=4, island_size=10).island_count(40) == 2  # final size 8: two islands of 4
+    assert IBOA(islands=4, island_size=2).island_count(10) == 1
+    assert IBOA(islands=4, island_size=2, shrink_to=None).island_count(10) == 2
+
+
+def test_a_run_with_islands_is_bit_identical_for_the_same_seed() -> None:
+    def split(v: FloatArray) -> Scores:
+        """A shifted sphere with one violated constraint wherever the first coordinate is negative."""
+        base = ((v - 0.3) ** 2).sum(axis=1)
+        violation = (v[:, 0] < 0).astype(np.float64)
+        return Scores(base + 100.0 * violation, base, violation)
+
+    # The 100,000-evaluation budget of the suite and the SPSO scenario: population 500, four islands.
+    assert IBOA().island_count(500) == 4
+    lo, hi = np.full(30, -1.0), np.full(30, 1.0)
+    first, again, other = (IBOA().minimize(split, lo, hi, Budget(500, 200), seed=s) for s in (7, 7, 8))
+    assert first.evaluations == again.evaluations == 100_000
+    assert first.best_cost == again.best_cost
+    np.testing.assert_array_equal(first.best_x, again.best_x)
+    np.testing.assert_array_equal(first.curve, again.curve)
+    assert not np.array_equal(first.best_x, other.best_x)  # the seed is what decides

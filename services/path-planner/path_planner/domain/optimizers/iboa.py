@@ -92,10 +92,11 @@ def levy(rng: np.random.Generator, shape: tuple[int, ...], beta: float = 1.5) ->
     return res
 
 
-def epsilon_order(scores: Scores, eps: float) -> IntArray:
-    """Indices from best to worst: violations up to eps count as none, then fewer violations, then cost."""
+def epsilon_order(scores: Scores, eps: float, group: IntArray | None = None) -> IntArray:
+    """Indices from best to worst: violations up to eps count as none, then fewer violations, then cost; with
+    `group`, group by group (lowest label first), each from its best to its worst."""
     level = np.where(scores.violation <= eps, 0.0, scores.violation)
-    res: IntArray = np.lexsort((scores.base, level))
+    res: IntArray = np.lexsort((scores.base, level) if group is None else (scores.base, level, group))
     return res
 
 
@@ -154,6 +155,20 @@ class Swarm:
     def subset(self, idx: IntArray | BoolArray) -> Swarm:
         """The members at `idx` (indices or a mask)."""
         return Swarm(self.x[idx], take(self.s, idx))
+
+
+def shrink_islands(swarm: Swarm, island: IntArray, size: int, eps: float) -> tuple[Swarm, IntArray]:
+    """The swarm cut to `size` members and their island labels: each island loses its own worst by the epsilon
+    order in turn (the worst of all first among those of the same rank in their islands), so none dies out."""
+    if size >= swarm.size:
+        return swarm, island
+    place = np.empty(swarm.size, np.int64)
+    place[epsilon_order(swarm.s, eps)] = np.arange(swarm.size)
+    sizes = np.bincount(island)
+    within = np.empty(swarm.size, np.int64)
+    within[epsilon_order(swarm.s, eps, island)] = np.arange(swarm.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    kept = np.sort(np.lexsort((place, within))[:size])
+    return swarm.subset(kept), island[kept]
 
 
 def replace(swarm: Swarm, idx: IntArray, x: FloatArray, s: Scores) -> None:
@@ -216,7 +231,7 @@ class IBOA(Optimizer):
         x = uniform_population(rng, n_init, lo, hi)
         # A copy: the accepted trials are written into the swarm's scores, which must not be the objective's arrays.
         swarm = Swarm(x, take(run.score_in_iterations(x), np.arange(n_init)))
-        island = np.arange(n_init) % self._island_count(n_init)
+        island = np.arange(n_init) % self.island_count(n_init)
         eps0 = float(np.sort(swarm.s.violation)[min(int(self.eps_quantile * n_init), n_init - 1)])
         while not run.done:
             progress = (run.evaluations - n_init) / max(max_nfe - n_init, 1)
@@ -235,8 +250,9 @@ class IBOA(Optimizer):
         """The population the size reduction ends with."""
         return n_init if self.shrink_to is None else max(MIN_POPULATION, round(self.shrink_to * n_init))
 
-    def _island_count(self, n_init: int) -> int:
-        """`islands`, fewer when they would start with under `island_size` or end with under MIN_POPULATION members."""
+    def island_count(self, n_init: int) -> int:
+        """How many islands a population of `n_init` starts as: `islands`, fewer when they would start with under
+        `island_size` or end with under MIN_POPULATION members."""
         return max(1, min(self.islands, n_init // self.island_size, self._final_size(n_init) // MIN_POPULATION))
 
     def _shrink(
@@ -247,17 +263,7 @@ class IBOA(Optimizer):
             return swarm, island
         n_min = self._final_size(run.population)
         size = max(planned_size(run.evaluations, max_nfe, run.population, n_min), n_min)
-        if size >= swarm.size:
-            return swarm, island
-        place = np.empty(swarm.size, np.int64)
-        place[epsilon_order(swarm.s, eps)] = np.arange(swarm.size)
-        # Each island loses its own worst in turn (by its rank within the island), so none dies out before the merge.
-        by_island = np.lexsort((place, island))
-        sizes = np.bincount(island)
-        within = np.empty(swarm.size, np.int64)
-        within[by_island] = np.arange(swarm.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        kept = np.sort(np.lexsort((place, within))[:size])
-        return swarm.subset(kept), island[kept]
+        return shrink_islands(swarm, island, size, eps)
 
     def _trials(
         self,
@@ -273,14 +279,13 @@ class IBOA(Optimizer):
         over, each island's worst Lévy-flown around its best."""
         x, n = swarm.x, swarm.size
         # Island by island, each from its best to its worst by the epsilon order (lexsort is stable).
-        level = np.where(swarm.s.violation <= eps, 0.0, swarm.s.violation)
-        order: IntArray = np.lexsort((swarm.s.base, level, island))
+        order = epsilon_order(swarm.s, eps, island)
         sizes = np.bincount(island)
         pos = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         rank = np.empty(n)
         rank[order] = pos / np.maximum(np.repeat(sizes, sizes) - 1, 1)
         step = (self.f_min + (self.f_max - self.f_min) * rank**self.a)[:, None]
-        d = self._draws(rng, island, order, sizes, x.shape[1], progress)
+        d = self.draws(rng, island, order, sizes, x.shape[1], progress)
         swap = epsilon_better(take(swarm.s, d.k), take(swarm.s, d.j), eps, ties=False)
         j, k = np.where(swap, d.k, d.j), np.where(swap, d.j, d.k)
         diff = x[j] - x[k]
@@ -295,10 +300,13 @@ class IBOA(Optimizer):
             parent[d.worst] = centre
         return bounce_back(trial, parent, *box)
 
-    def _draws(
+    def draws(
         self, rng: np.random.Generator, island: IntArray, order: IntArray, sizes: IntArray, dim: int, progress: float
     ) -> Draws:
-        """The random choices of every island, drawn island by island in the order one swarm draws its own."""
+        """The random choices of every island, drawn island by island in the order one swarm draws its own.
+
+        Public so that the islands' rules (partners, elite and Lévy centre from the butterfly's own island) are
+        checked on their own: a whole run shows them only through its costs."""
         n = island.size
         d = Draws(
             np.empty(n, np.int64),
