@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from quartet_shared.net import free_port
-from quartet_tools.infra import InfraError, NativeKafka, NativePostgres, NativeRedis, Stack
+from quartet_tools.infra import InfraError, NativePostgres, Stack
 
 from tests.support.effects import wait_until
 from tests.support.listening import listening
+from tests.support.started import StartedKafka, StartedRedis
 
 
 @pytest.fixture
@@ -66,16 +67,6 @@ def test_a_server_that_exits_for_another_reason_is_not_moved_and_its_log_says_wh
     assert postgres.port == port
 
 
-class _StartedKafka(NativeKafka):
-    def start(self, timeout_s: float = 90.0) -> None:
-        """Already up, as far as the stack can tell."""
-
-
-class _StartedRedis(NativeRedis):
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Already up, as far as the stack can tell."""
-
-
 class _MovedPostgres(NativePostgres):
     def start(self, timeout_s: float = 120.0) -> None:
         """Up on the next port, as after its own was taken."""
@@ -85,8 +76,8 @@ class _MovedPostgres(NativePostgres):
 def test_the_stack_saves_the_port_postgres_moved_to(tmp_path: Path) -> None:
     """`make up` writes the moved port, so `make down` and the next `make up` find the server where it is."""
     stack = Stack(
-        kafka=_StartedKafka("kafka", 9092, tmp_path / "kafka"),
-        redis=_StartedRedis("redis", 6379, tmp_path / "redis"),
+        kafka=StartedKafka("kafka", 9092, tmp_path / "kafka"),
+        redis=StartedRedis("redis", 6379, tmp_path / "redis"),
         postgres=_MovedPostgres("postgres", 5432, tmp_path / "postgres"),
     )
     stack.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -284,6 +285,26 @@ def ensure_promtool() -> Path:
 # ---- servers ------------------------------------------------------------------------------------------------
 
 
+# What a server logs when another socket holds its port (libc's text: PostgreSQL runs with lc_messages=C, Redis
+# and the JVM print it as is): a free port found before the start can be taken by any process on the machine, or
+# be an outgoing connection's local port, before the server binds it.
+ADDRESS_IN_USE = "Address already in use"
+# Starts on a fresh port after the one found free was taken meanwhile, before giving up.
+START_ATTEMPTS = 3
+
+
+def _log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def _logged_since(log: Path, offset: int) -> str:
+    """What `log` got past `offset`: what the server said during one start, not an earlier start's words."""
+    with contextlib.suppress(FileNotFoundError), log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+    return ""
+
+
 @dataclass
 class Server:
     """A native server process with a data directory of its own."""
@@ -306,6 +327,8 @@ class Server:
             pid = int(self.pidfile.read_text().strip().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
+        # A child of this process that exited stays a zombie, alive to a signal 0, until it is reaped.
+        _reap(pid)
         return pid if pid_alive(pid) else None
 
     def running(self) -> bool:
@@ -315,6 +338,35 @@ class Server:
     def gone(self) -> str:
         """Why waiting for it is pointless (its process has ended), or '' while it runs: wait_for's `gone`."""
         return "" if self.running() else f"{self.name} exited (see {self.logfile})"
+
+    def _start_moving(self, attempt: Callable[[], str | None], attempts: int = START_ATTEMPTS) -> None:
+        """Run `attempt` (None once the server is up, else what it said) again on a fresh free port while it says
+        another socket holds the port, `attempts` starts at most; InfraError with what it said otherwise."""
+        for tried in range(1, attempts + 1):
+            said = attempt()
+            if said is None:
+                return
+            if ADDRESS_IN_USE not in said or tried == attempts:
+                raise InfraError(f"{self.name} did not start on 127.0.0.1:{self.port}; {self.logfile} says:\n{said}")
+            self._move()
+
+    def _move(self) -> None:
+        self.port = free_port()
+
+    def _spawned(
+        self, spawn: Callable[[], object], ready: Callable[[], bool], timeout_s: float, *logs: Path
+    ) -> str | None:
+        """`spawn()` the server and wait until `ready()`: None then, or, if its process ended first, what `logs`
+        got meanwhile (the attempt of `_start_moving`). A server still running when `timeout_s` ends raises."""
+        sizes = {log: _log_size(log) for log in logs}
+        spawn()
+        try:
+            wait_for(ready, f"{self.name} on 127.0.0.1:{self.port}", timeout_s, logs[0], gone=self.gone)
+        except InfraError:
+            if self.running():
+                raise
+            return "".join(_logged_since(log, size) for log, size in sizes.items())
+        return None
 
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> int:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -542,9 +594,18 @@ class NativeKafka(Server):
         self._spawn(self._java("kafka.Kafka", str(cfg)))
 
     def start(self, timeout_s: float = 90.0) -> None:
-        """Format the storage once, start the broker and wait until a real client can use it."""
-        self.launch()
-        wait_for(self.ready, f"Kafka on {self.bootstrap}", timeout_s, self.broker_log, gone=self._gone)
+        """Format the storage once, start the broker and wait until a real client can use it.
+
+        Alone, it starts again on fresh ports (its advertised listener with them) when another process took one;
+        a cluster's node keeps its own, which the other nodes' voters and its proxies name.
+        """
+        attempt = functools.partial(self._spawned, self.launch, self.ready, timeout_s, self.broker_log, self.logfile)
+        self._start_moving(attempt, 1 if self.voters else START_ATTEMPTS)
+
+    def _move(self) -> None:
+        # Either port may be the taken one; a lone controller elects itself wherever it listens (see launch).
+        super()._move()
+        self.controller_port = free_port()
 
     def _gone(self) -> str:
         return "" if self.running() else f"its process has ended (see {self.broker_log})"
@@ -757,14 +818,16 @@ class NativeRedis(Server):
     """A Redis server with no persistence: it is only ever a cache here."""
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Start redis-server and wait for PING."""
+        """Start redis-server and wait for PING, again on a fresh port when another process took its own."""
         if self.running():
             return
-        binary = redis_server_binary()
+        self._start_moving(functools.partial(self._spawned, self._launch, self.ready, timeout_s, self.logfile))
+
+    def _launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._spawn(
             [
-                binary,
+                redis_server_binary(),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -779,7 +842,6 @@ class NativeRedis(Server):
                 "no",
             ]
         )
-        wait_for(self.ready, f"Redis on 127.0.0.1:{self.port}", timeout_s, self.logfile)
 
     def ready(self) -> bool:
         """True when PING answers."""
@@ -839,11 +901,6 @@ PG_HBA = """# Written by quartet_tools.infra at every start of the server; edits
 local   all   postgres                  trust
 host    all   all        127.0.0.1/32   scram-sha-256
 """
-# What the postmaster logs when another socket holds its port (lc_messages=C keeps libc's text in English): a
-# free port found before the start can be taken by any process on the machine before the server binds it.
-PG_ADDRESS_IN_USE = "Address already in use"
-# Starts on a fresh port after the one found free was taken meanwhile, before giving up.
-PG_START_ATTEMPTS = 3
 # pg_ctl's -t bounds its own wait; the process gets this long beyond it to say why it stopped waiting.
 PG_CTL_GRACE_S = 15.0
 
@@ -917,13 +974,7 @@ class NativePostgres(Server):
                 )
             )
         (data / "pg_hba.conf").write_text(PG_HBA)
-        for attempt in range(1, PG_START_ATTEMPTS + 1):
-            log = self._pg_ctl_start(bindir, timeout_s)
-            if log is None:
-                break
-            if PG_ADDRESS_IN_USE not in log or attempt == PG_START_ATTEMPTS:
-                raise InfraError(f"PostgreSQL did not start on 127.0.0.1:{self.port}; {self.logfile} says:\n{log}")
-            self.port = free_port()
+        self._start_moving(functools.partial(self._pg_ctl_start, bindir, timeout_s))
         self._provision(bindir)
         wait_for(self.ready, f"PostgreSQL on 127.0.0.1:{self.port}", timeout_s, self.logfile)
 
@@ -936,16 +987,12 @@ class NativePostgres(Server):
             "-c lc_messages=C"
         )
         wait = str(math.ceil(timeout_s))
-        logged = self.logfile.stat().st_size if self.logfile.exists() else 0
+        logged = _log_size(self.logfile)
         cmd = [str(bindir / "pg_ctl"), "-D", str(self.workdir / "data"), "-o", options, "-l", str(self.logfile)]
         try:
             run_captured(self._as_postgres([*cmd, "-w", "-t", wait, "start"]), timeout=timeout_s + PG_CTL_GRACE_S)
         except subprocess.CalledProcessError as exc:
-            said = b""
-            with contextlib.suppress(FileNotFoundError), self.logfile.open("rb") as log:
-                log.seek(logged)
-                said = log.read()
-            return f"{exc.stdout}{exc.stderr}{said.decode(errors='replace')}"
+            return f"{exc.stdout}{exc.stderr}{_logged_since(self.logfile, logged)}"
         return None
 
     def _provision(self, bindir: Path) -> None:
@@ -1051,7 +1098,7 @@ class Stack:
         for server in (self.redis, self.postgres, self.kafka):
             _save_port(server)
             server.start()
-            # PostgreSQL moves to a fresh port when another process took its own between `at` and its start.
+            # A server moves to a fresh port when another process took its own between `at` and its start.
             _save_port(server)
 
     def stop(self) -> None:
