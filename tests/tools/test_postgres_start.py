@@ -48,7 +48,7 @@ def test_a_port_taken_before_the_server_binds_it_is_left_for_a_fresh_one(postgre
 @pytest.mark.integration
 def test_a_start_past_its_bound_fails_with_pg_ctls_reason(postgres: NativePostgres) -> None:
     """pg_ctl's -t is the caller's bound (0 here: it stops waiting at once), and its words reach the error."""
-    with pytest.raises(InfraError, match=r"(?s)server\.log says:.*pg_ctl: server did not start in time"):
+    with pytest.raises(InfraError, match=r"(?s)its logs say:.*pg_ctl: server did not start in time"):
         postgres.start(timeout_s=0)
     # pg_ctl stopped waiting, not the server: it comes up by itself, and the fixture stops it.
     wait_until(postgres.running, 60, "the postmaster to write its pidfile")

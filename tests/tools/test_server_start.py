@@ -84,3 +84,25 @@ def test_a_cluster_node_keeps_its_port_and_says_why_it_did_not_start(tmp_path: P
         finally:
             node.stop()
     assert node.port == held
+
+
+@pytest.mark.integration
+def test_redis_restarted_for_a_fault_keeps_its_port_and_fails_loudly_when_it_is_taken(tmp_path: Path) -> None:
+    """Its clients know the port: a restart that moved would leave them on a dead one."""
+    stack = Stack(
+        kafka=StartedKafka("kafka", 9092, tmp_path / "kafka"),
+        redis=NativeRedis("redis", free_port(), tmp_path / "redis"),
+        postgres=StartedPostgres("postgres", 5432, tmp_path / "postgres"),
+    )
+    try:
+        stack.start()
+        port = stack.redis.port
+        stack.stop_redis()
+        with listening(port), pytest.raises(InfraError, match="Address already in use"):
+            stack.start_redis()
+        assert stack.redis.port == port
+        assert not stack.redis.pidfile.exists()
+        stack.start_redis()
+        assert redis.Redis(host="127.0.0.1", port=port, socket_timeout=5).ping()
+    finally:
+        stack.redis.stop()

@@ -289,7 +289,8 @@ def ensure_promtool() -> Path:
 # and the JVM print it as is): a free port found before the start can be taken by any process on the machine, or
 # be an outgoing connection's local port, before the server binds it.
 ADDRESS_IN_USE = "Address already in use"
-# Starts on a fresh port after the one found free was taken meanwhile, before giving up.
+# A port found free is taken before the server binds it only by a rare race, so a third taken port in a row
+# means something else is wrong (a port range exhausted, say): give up and say so rather than try on.
 START_ATTEMPTS = 3
 
 
@@ -327,8 +328,11 @@ class Server:
             pid = int(self.pidfile.read_text().strip().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
-        # A child of this process that exited stays a zombie, alive to a signal 0, until it is reaped.
-        _reap(pid)
+        # A child of this process that exited stays a zombie, alive to a signal 0, until it is reaped; once reaped
+        # its pid may be reused, so the pidfile must not name it any more (a later kill would hit the new owner).
+        if _reap(pid):
+            self.pidfile.unlink(missing_ok=True)
+            return None
         return pid if pid_alive(pid) else None
 
     def running(self) -> bool:
@@ -341,13 +345,14 @@ class Server:
 
     def _start_moving(self, attempt: Callable[[], str | None], attempts: int = START_ATTEMPTS) -> None:
         """Run `attempt` (None once the server is up, else what it said) again on a fresh free port while it says
-        another socket holds the port, `attempts` starts at most; InfraError with what it said otherwise."""
+        another socket holds the port, `attempts` starts at most, each with the attempt's own time bound;
+        InfraError with what it said otherwise."""
         for tried in range(1, attempts + 1):
             said = attempt()
             if said is None:
                 return
             if ADDRESS_IN_USE not in said or tried == attempts:
-                raise InfraError(f"{self.name} did not start on 127.0.0.1:{self.port}; {self.logfile} says:\n{said}")
+                raise InfraError(f"{self.name} did not start on 127.0.0.1:{self.port}; its logs say:\n{said}")
             self._move()
 
     def _move(self) -> None:
@@ -423,9 +428,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int) -> bool:
+    """Collect `pid`'s exit if it is an exited child of this process; whether it was."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return False
+    return reaped == pid
 
 
 # What every node the project starts sets beyond the listeners and the quorum.
@@ -593,14 +602,15 @@ class NativeKafka(Server):
             )
         self._spawn(self._java("kafka.Kafka", str(cfg)))
 
-    def start(self, timeout_s: float = 90.0) -> None:
+    def start(self, timeout_s: float = 90.0, attempts: int = START_ATTEMPTS) -> None:
         """Format the storage once, start the broker and wait until a real client can use it.
 
-        Alone, it starts again on fresh ports (its advertised listener with them) when another process took one;
+        Alone, it starts again on fresh ports (its advertised listener with them) when another process took one,
+        `attempts` starts at most (1: only on its own port, for a restart its clients know);
         a cluster's node keeps its own, which the other nodes' voters and its proxies name.
         """
         attempt = functools.partial(self._spawned, self.launch, self.ready, timeout_s, self.broker_log, self.logfile)
-        self._start_moving(attempt, 1 if self.voters else START_ATTEMPTS)
+        self._start_moving(attempt, 1 if self.voters else attempts)
 
     def _move(self) -> None:
         # Either port may be the taken one; a lone controller elects itself wherever it listens (see launch).
@@ -817,11 +827,14 @@ class KafkaCluster:
 class NativeRedis(Server):
     """A Redis server with no persistence: it is only ever a cache here."""
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Start redis-server and wait for PING, again on a fresh port when another process took its own."""
+    def start(self, timeout_s: float = 30.0, attempts: int = START_ATTEMPTS) -> None:
+        """Start redis-server and wait for PING, again on a fresh port when another process took its own
+        (`attempts` starts at most; 1: only on its own port, for a restart its clients know)."""
         if self.running():
             return
-        self._start_moving(functools.partial(self._spawned, self._launch, self.ready, timeout_s, self.logfile))
+        self._start_moving(
+            functools.partial(self._spawned, self._launch, self.ready, timeout_s, self.logfile), attempts
+        )
 
     def _launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -1112,7 +1125,11 @@ class Stack:
 
     def start_kafka(self) -> None:
         """Start the broker again on the same port and data, and wait until a client can use it."""
-        self.kafka.start()
+        if isinstance(self.kafka, KafkaCluster):
+            self.kafka.start()  # its nodes never move
+            return
+        # Its clients know this port: moving would leave them on a dead one, so a taken port fails loudly.
+        self.kafka.start(attempts=1)
 
     def stop_redis(self) -> None:
         """Stop Redis (a cache: its contents are lost), for fault injection."""
@@ -1120,7 +1137,7 @@ class Stack:
 
     def start_redis(self) -> None:
         """Start Redis again on the same port, and wait for PING."""
-        self.redis.start()
+        self.redis.start(attempts=1)
 
     def env(self) -> dict[str, str]:
         """The settings that point services at these servers; with a cluster, every node as a bootstrap server

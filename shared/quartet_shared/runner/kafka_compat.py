@@ -70,16 +70,19 @@ class SenderClient(KafkaNetClient):  # type: ignore[misc]
     the request anew, but this client raises instead; the sender's except branch then looks the coordinator up
     and leaves the request dropped. A SIGKILLed transaction coordinator thus left the flush, the offsets or the
     commit waiting out their whole bound (up to 19.4 s to recover, against 8.6-10.4 s for a leader alone).
-    The sender is the only caller of await_ready in the producer. Upstream's sender rewrite (dpkp/kafka-python
-    #3110, unreleased) retries; this class can go with the release that has it.
+    The sender is the only caller of await_ready in the producer. While the coordinator stays out of reach the
+    sender asks for it again every retry backoff (100 ms), until the controller fences the dead node (6 s) or the
+    runner's stall bound (8 s) replaces the producer. Upstream's sender rewrite (dpkp/kafka-python #3110,
+    unreleased) retries; this class can go with the release that has it.
     """
 
     def await_ready(self, node_id: Any, timeout_ms: int = 30000) -> bool:
         """Whether the node is ready for a request, waiting up to `timeout_ms` for its connection."""
         try:
             return bool(super().await_ready(node_id, timeout_ms=timeout_ms))
-        except (KafkaConnectionError, UnknownBrokerIdError):
+        except (KafkaConnectionError, UnknownBrokerIdError) as exc:
             # Refused, or gone from the metadata (a fenced broker is): either way, find the coordinator again.
+            log.debug("node %s is out of reach (%s); the sender looks its coordinator up again", node_id, exc)
             return False
 
 

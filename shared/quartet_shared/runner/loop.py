@@ -43,6 +43,16 @@ POLL_RETRY_S = 0.5
 POLL_FAILURES_BEFORE_REBUILD = 20
 
 
+def _by_topic(subscriptions: Iterable[Subscription[Any]]) -> dict[str, Subscription[Any]]:
+    """Each subscription under its topic, and under its retry topic when it has one."""
+    subs: dict[str, Subscription[Any]] = {}
+    for sub in subscriptions:
+        subs[sub.topic] = sub
+        if sub.retry:
+            subs[sub.topic + RETRY_SUFFIX] = sub
+    return subs
+
+
 class ConsumerRunner:
     """Runs subscriptions in one consumer group, on its own thread or in the calling one."""
 
@@ -69,11 +79,7 @@ class ConsumerRunner:
         self.group = group
         self.mode = mode
         self.source = source or f"/quartet/{settings.service_name}"
-        self._subs: dict[str, Subscription[Any]] = {}
-        for sub in subscriptions:
-            self._subs[sub.topic] = sub
-            if sub.retry:
-                self._subs[sub.topic + RETRY_SUFFIX] = sub
+        self._subs = _by_topic(subscriptions)
         self._max_poll_records = max_poll_records or MAX_POLL_RECORDS
         self._max_poll_interval_ms = max_poll_interval_ms
         self._session_timeout_ms = session_timeout_ms or settings.consumer_session_timeout_ms
