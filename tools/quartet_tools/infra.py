@@ -395,8 +395,9 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
+        # pid() reaps an exited child and forgets its pidfile; reaping here first would leave the pidfile naming a
+        # pid that may be reused.
         while time.monotonic() < deadline and self.pid() is not None:
-            _reap(pid)
             time.sleep(0.1)
         if self.pid() is not None:
             self.kill()
@@ -410,7 +411,6 @@ class Server:
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.pid() is not None:
-            _reap(pid)
             time.sleep(0.05)
 
 

@@ -284,25 +284,23 @@ class PathCost:
         ax, ay, h1 = dx[:, :-1], dy[:, :-1], horiz[:, :-1]
         bx, by, h2 = dx[:, 1:], dy[:, 1:], horiz[:, 1:]
         nonzero = (dx != 0) | (dy != 0)
-        degenerate = ~nonzero.all(axis=1)
-        if degenerate.any():
+        if not nonzero.all():
             # Incoming leg of interior point k is the last non-zero one up to k-1 (else leg 0); outgoing
-            # is the first non-zero one from k (else the final leg), as the MATLAB loops search.
-            rows = np.flatnonzero(degenerate)
-            nz = nonzero[rows]
-            n_seg = dx.shape[1]
+            # is the first non-zero one from k (else the final leg), as the MATLAB loops search. Taken for every
+            # row (one without zero legs gets its own legs back): IBOA's projection onto the box makes zero legs
+            # (step length 0) common, and picking those rows out made its 100,000-evaluation run on the SPSO
+            # scenario 4 % slower (0.542 against 0.518 s CPU).
+            n, n_seg = dx.shape
             idx = np.arange(n_seg)
-            last = np.maximum.accumulate(np.where(nz, idx, -1), axis=1)
-            nxt = np.minimum.accumulate(np.where(nz, idx, n_seg)[:, ::-1], axis=1)[:, ::-1]
-            inc = np.maximum(last[:, :-1], 0)
-            out = np.minimum(nxt[:, 1:], n_seg - 1)
-            ax, ay, h1, bx, by, h2 = (a.copy() for a in (ax, ay, h1, bx, by, h2))
-            ax[rows] = np.take_along_axis(dx[rows], inc, axis=1)
-            ay[rows] = np.take_along_axis(dy[rows], inc, axis=1)
-            h1[rows] = np.take_along_axis(horiz[rows], inc, axis=1)
-            bx[rows] = np.take_along_axis(dx[rows], out, axis=1)
-            by[rows] = np.take_along_axis(dy[rows], out, axis=1)
-            h2[rows] = np.take_along_axis(horiz[rows], out, axis=1)
+            last = np.maximum.accumulate(np.where(nonzero, idx, -1), axis=1)
+            nxt = np.minimum.accumulate(np.where(nonzero, idx, n_seg)[:, ::-1], axis=1)[:, ::-1]
+            # Flat indices and take(): take_along_axis made the same run 4 % slower (0.52 against 0.50 s CPU).
+            row = np.arange(n)[:, None] * n_seg
+            inc = np.maximum(last[:, :-1], 0) + row
+            out = np.minimum(nxt[:, 1:], n_seg - 1) + row
+            flat = [np.ascontiguousarray(a).ravel() for a in (dx, dy, horiz)]
+            ax, ay, h1 = (a.take(inc) for a in flat)
+            bx, by, h2 = (a.take(out) for a in flat)
         turn = np.degrees(np.arctan2(np.abs(ax * by - ay * bx), ax * bx + ay * by))
         climb1 = np.degrees(np.arctan2(dz[:, :-1], h1))
         climb2 = np.degrees(np.arctan2(dz[:, 1:], h2))

@@ -103,7 +103,9 @@ def test_epsilon_levels_find_a_narrow_feasible_optimum_plain_comparisons_miss() 
     lo, hi = np.zeros(6), np.ones(6)
 
     def found(objective: Objective) -> int:
-        runs = [IBOA().minimize(objective, lo, hi, Budget(40, 50), seed=s) for s in range(10)]
+        # 100 generations: the slab lies on the box's edge, where IBOA's projection puts every step that leaves
+        # the box, and 50 let the slab hold most runs (1 of 10 found the optimum, 8 of 10 with 100).
+        runs = [IBOA().minimize(objective, lo, hi, Budget(40, 100), seed=s) for s in range(10)]
         return sum(r.best_cost < 6 * 0.1**2 for r in runs)
 
     assert found(narrow_optimum) >= 6
