@@ -156,7 +156,13 @@ def test_matches_matlab_transcription_on_the_spso_terrain(spso_scenario: Scenari
     pop = np.stack(
         [rng.uniform(1, 1045, (30, 10)), rng.uniform(1, 879, (30, 10)), rng.uniform(-20, 220, (30, 10))], axis=-1
     )
-    pop[0, 3] = pop[0, 2]  # a repeated waypoint exercises the zero-length-leg search
+    # Zero-length legs exercise the search for the neighbouring legs: a repeated waypoint, every waypoint at the
+    # start (one leg left), a run of repeats, the first waypoint at the start and the last at the goal.
+    pop[0, 3] = pop[0, 2]
+    pop[1, :, :2] = spso_scenario.start_array[:2]
+    pop[2, 4:8] = pop[2, 3]
+    pop[3, 0, :2] = spso_scenario.start_array[:2]
+    pop[4, -1, :2] = spso_scenario.goal_array[:2]
     got = PathCost(spso_scenario, leg_samples=0)(pop)  # the paper's cost checks the waypoints only
     want = [matlab_cost(spso_scenario, pop[i]) for i in range(30)]
     np.testing.assert_allclose(got, want, rtol=1e-10)
