@@ -287,11 +287,9 @@ class PathCost:
         if not nonzero.all():
             # Incoming leg of interior point k is the last non-zero one up to k-1 (else leg 0); outgoing
             # is the first non-zero one from k (else the final leg), as the MATLAB loops search. Found for every
-            # row at once from the flat positions of the non-zero legs (between sentinels -1 and n·n_seg) and
-            # their running count, kept inside each path's own legs: IBOA's projection onto the box makes zero
-            # legs (step length 0) common, and the per-row search it replaces (accumulate and take_along_axis on
-            # the rows with zero legs) made IBOA's 100,000-evaluation run on the SPSO scenario 10 % slower
-            # (0.542 against 0.492 s CPU).
+            # row at once, from the flat positions of the non-zero legs (between sentinels) and their running
+            # count, kept inside each path's own legs: IBOA's projection onto the box makes zero legs common, and
+            # a search row by row made its run on the SPSO scenario 10 % slower (0.542 against 0.492 s CPU).
             n, n_seg = dx.shape
             nz = nonzero.ravel()
             pos = np.concatenate(([-1], np.flatnonzero(nz), [n * n_seg]))
