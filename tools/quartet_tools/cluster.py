@@ -9,11 +9,13 @@ simulator's cluster faults (`simulator.cluster.ClusterControl`) drive the same o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaConnectionError
 from quartet_shared.net import free_port
 from quartet_shared.settings import KernelSettings
 from quartet_shared.topics import PartitionState, describe_partitions
@@ -27,6 +29,8 @@ NODES = 3
 CONTROL_FILE = "control.json"
 # Long enough for a JVM to start on two cores shared with other runs (a cluster has taken 35 s alone).
 NODE_START_S = 180.0
+# How often `partitions` asks before a connection error is the caller's: more than the fence time in seconds.
+METADATA_ATTEMPTS = 10
 
 
 @dataclass
@@ -153,6 +157,13 @@ class ProxiedCluster:
     def partitions(self, topics: Iterable[str] | None = None) -> list[PartitionState]:
         """The partitions of `topics` (of every topic with None) as the metadata describes them now."""
         live = self.settings().model_copy(update={"kafka_bootstrap_servers": self._live_bootstrap()})
+        # Until the controller fences a killed node (6 s) the metadata still names it, and the admin client may send
+        # its request there: a dropped or refused connection is tried again, a bounded number of times.
+        for _ in range(METADATA_ATTEMPTS - 1):
+            try:
+                return describe_partitions(live, topics)
+            except KafkaConnectionError:
+                time.sleep(1.0)
         return describe_partitions(live, topics)
 
     def live(self) -> set[int]:
